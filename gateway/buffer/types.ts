@@ -1,0 +1,103 @@
+/**
+ * The buffer's contract, as the rest of the gateway sees it. Implementation: ./ring-buffer.ts.
+ */
+import type { BlobRef, RecordInput, SensitivityClass, StoredRecord } from '../record.js';
+
+export type FullPolicy = 'drop-oldest' | 'block';
+
+export interface BufferOptions {
+  /** folder holding buffer.sqlite (+ WAL), spool/ (content-addressed blobs) and quarantine/ */
+  dir: string;
+  /** bound on stored bytes (row bodies + spooled blobs) */
+  maxBytes: number;
+  /** optional: records older than this (by receive time) are evicted; undelivered ones are counted as lost */
+  maxAgeMs?: number;
+  /** bodies larger than this go to the spool instead of the row (default 64 KiB) */
+  inlineMaxBytes?: number;
+  /** what happens when a record of this class does not fit (default: drop-oldest for all) */
+  fullPolicy?: Partial<Record<SensitivityClass, FullPolicy>>;
+  /** the sink names records may be routed to; each gets a cursor */
+  sinks: string[];
+  /** SQLite `synchronous` (default FULL: a committed append survives power loss) */
+  synchronous?: 'FULL' | 'NORMAL';
+}
+
+export interface AppendResult {
+  firstSeq: number;
+  lastSeq: number;
+}
+
+export interface SinkStats {
+  sink: string;
+  cursor: number;
+  /** records routed to this sink with seq > cursor */
+  lagRecords: number;
+  lagBytes: number;
+}
+
+export interface BufferStats {
+  path: string;
+  records: number;
+  bytes: number;
+  maxBytes: number;
+  /** bytes / maxBytes, 0..1 (may exceed 1 by at most one batch) */
+  fill: number;
+  oldestSeq: number | null;
+  newestSeq: number | null;
+  oldestReceiveTimeNs: bigint | null;
+  newestReceiveTimeNs: bigint | null;
+  spoolBlobs: number;
+  spoolBytes: number;
+  sinks: SinkStats[];
+  /** undelivered records evicted since the buffer was created, per source and class */
+  evictions: { source: string; class: SensitivityClass; records: number; bytes: number }[];
+  /** rows whose spooled blob was missing or damaged at recovery */
+  missingBlobs: number;
+}
+
+/** One line of the loss ledger: a run of records dropped before delivery. Kept after the records are gone. */
+export interface LossEntry {
+  id: number;
+  /** ns since the Unix epoch */
+  atNs: bigint;
+  source: string;
+  signal: string;
+  class: SensitivityClass;
+  firstSeq: number;
+  lastSeq: number;
+  records: number;
+  bytes: number;
+  /** e.g. 'buffer-full', 'max-age', 'blob-missing', 'corrupt-quarantined' */
+  reason: string;
+  /** the sinks that had not received them */
+  sinks: string[];
+}
+
+export interface CheckResult {
+  ok: boolean;
+  /** SQLite PRAGMA integrity_check output ('ok' when fine) */
+  integrity: string[];
+  orphanBlobsRemoved: number;
+  missingBlobs: number;
+  /** where a damaged file was moved, when it was */
+  quarantinedTo?: string;
+}
+
+export interface RecordBuffer {
+  /** Store records in one transaction and return their seqs. The return is the ack point. */
+  append(records: RecordInput[]): AppendResult;
+  /** Records routed to `sink` with seq > its cursor, ascending; lazy: reads at most `limit` rows. */
+  read(sink: string, limit: number, maxBytes?: number): StoredRecord[];
+  /** Advance `sink`'s cursor to `uptoSeq` (never backwards). */
+  ack(sink: string, uptoSeq: number): void;
+  cursor(sink: string): number;
+  blobPath(ref: BlobRef): string;
+  readBlob(ref: BlobRef): Promise<Buffer>;
+  stats(): BufferStats;
+  losses(limit?: number): LossEntry[];
+  check(): CheckResult;
+  /** 'append' (after each commit) and 'space' (after records were removed) */
+  on(event: 'append' | 'space', listener: () => void): this;
+  off(event: 'append' | 'space', listener: () => void): this;
+  close(): void;
+}

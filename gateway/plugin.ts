@@ -1,0 +1,71 @@
+/**
+ * The plugin interfaces. A plugin knows its protocol and nothing of the buffer's tables.
+ *
+ * Inputs (plugins/inputs/NAME) turn a protocol into `RecordDraft`s and hand them to `InputContext.emit`.
+ * Delivery guarantee: `emit` resolves only after the records are committed to the on-disk buffer.
+ * That commit is the acknowledgement: an input acknowledges to its source (MQTT PUBACK, releasing a
+ * drop-folder file) only after `emit` resolves. If `emit` rejects, nothing was stored and the input
+ * must not acknowledge (the source will redeliver, or the input retries). Under the buffer's `block`
+ * policy `emit` waits for room instead of rejecting.
+ *
+ * Outputs (plugins/outputs/NAME) deliver batches. Delivery guarantee: at least once. The forwarder
+ * calls `send` with records in ascending seq order; `send` resolves only once the sink has durably
+ * accepted every record of the batch (the sink's own ack). Then, and only then, the sink's cursor
+ * advances. A rejection makes the forwarder retry the same records later, with capped backoff, so a
+ * sink may see a record twice after a failure or a crash; payloads carry `seq` for deduplication.
+ */
+import type { Logger } from 'pino';
+import type { BlobRef, RecordInput, RecordKind, SensitivityClass, StoredRecord } from './record.js';
+
+/** A record as an input sees it: not yet classified, routed or stored. */
+export type RecordDraft = Omit<RecordInput, 'class' | 'routes' | 'source' | 'receiveTimeNs'> & {
+  receiveTimeNs?: bigint;
+  /** the input may propose a class (e.g. from its config); classification may only make it stricter */
+  class?: SensitivityClass;
+};
+
+export interface InputContext {
+  /** the input instance name (config key); becomes `source` on every record */
+  readonly name: string;
+  readonly log: Logger;
+  /** Classify, route and commit. Resolves after the buffer commit (the ack point). */
+  emit(drafts: RecordDraft[]): Promise<void>;
+  /**
+   * Report input that could not be turned into records: counted per input, logged with `where`
+   * (topic, node id, file) and the raw bytes kept in the quarantine folder. Never throws.
+   */
+  quarantine(where: string, error: Error, raw?: Buffer): void;
+}
+
+export interface InputPlugin {
+  readonly type: string;
+  start(ctx: InputContext): Promise<void>;
+  /** Stop reading; resolve when no `emit` is in flight. */
+  stop(): Promise<void>;
+}
+
+export interface BlobReader {
+  /** the whole blob; for large frames prefer `path` and stream it */
+  read(ref: BlobRef): Promise<Buffer>;
+  /** absolute path of the spooled file (read-only) */
+  path(ref: BlobRef): string;
+}
+
+export interface OutputContext {
+  /** the output instance name (config key) = the sink name records are routed to */
+  readonly name: string;
+  readonly log: Logger;
+  readonly blobs: BlobReader;
+}
+
+export interface OutputPlugin {
+  readonly type: string;
+  /** the classes this sink may receive; routing never sends it anything else */
+  readonly accepts?: readonly SensitivityClass[];
+  /** the record kinds this sink wants (default: all) */
+  readonly kinds?: readonly RecordKind[];
+  start(ctx: OutputContext): Promise<void>;
+  /** Deliver; resolve only on the sink's ack for every record of the batch. */
+  send(batch: StoredRecord[]): Promise<void>;
+  stop(): Promise<void>;
+}
