@@ -15,6 +15,7 @@
  * sink may see a record twice after a failure or a crash; payloads carry `seq` for deduplication.
  */
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import type { BlobRef, RecordInput, RecordKind, SensitivityClass, StoredRecord } from './record.js';
 
 /** A record as an input sees it: not yet classified, routed or stored. */
@@ -68,4 +69,29 @@ export interface OutputPlugin {
   /** Deliver; resolve only on the sink's ack for every record of the batch. */
   send(batch: StoredRecord[]): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** Runtime facts a plugin factory may need. */
+export interface PluginEnvironment {
+  /** the gateway's data folder (buffer, spool, file lake, quarantine live below it) */
+  dataDir: string;
+  /** the machine this gateway serves (config `gateway.machine`); used in partition paths and keys */
+  machine: string;
+}
+
+/**
+ * What a plugin folder exports as `definition`: its type name, its config schema (declared once,
+ * validated at load as part of the whole config) and a factory. The registry in gateway/registry.ts
+ * lists them.
+ */
+export interface InputDefinition<C = unknown> {
+  type: string;
+  configSchema: z.ZodType<C>;
+  create(config: C, env: PluginEnvironment): InputPlugin;
+}
+
+export interface OutputDefinition<C = unknown> {
+  type: string;
+  configSchema: z.ZodType<C>;
+  create(config: C, env: PluginEnvironment): OutputPlugin;
 }

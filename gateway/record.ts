@@ -134,3 +134,26 @@ export function decodeRecord(bytes: Uint8Array): StoredRecord {
   if (o.layer !== undefined && o.layer !== null) out.layer = o.layer;
   return out;
 }
+
+// ---- body encodings --------------------------------------------------------------------------
+// Inputs normalise what they receive into one of these so that outputs (the file lake's columns,
+// Kafka consumers) need to know only three shapes. Anything else is carried as opaque bytes.
+
+export const CONTENT_TYPES = {
+  /** one process value: JSON `{"v": number | string | boolean, "unit"?: string, "quality"?: string}` */
+  scalar: 'application/vnd.layergate.scalar+json',
+  /**
+   * a block of samples: interleaved float32 little-endian, one frame of `channels` values per sample.
+   * attributes: `channels` (comma-separated names), `sample_rate_hz`, `first_sample` (index of the
+   * block's first sample since the start of the layer or stream).
+   */
+  samplesF32: 'application/vnd.layergate.samples+f32le',
+  /** an event: JSON object with at least `{"type": string}` */
+  event: 'application/vnd.layergate.event+json',
+} as const;
+
+export interface ScalarBody {
+  v: number | string | boolean;
+  unit?: string;
+  quality?: string;
+}
