@@ -28,6 +28,12 @@ function coded(code: string, name: string) {
 /** The config file is missing, unreadable, not YAML, or does not match the schema. */
 export const ConfigError = coded('LG_CONFIG_INVALID', 'ConfigError');
 
+// ---- gateway runtime (gateway/gateway.ts, gateway/pipeline.ts) ---------------------------------
+/** A configured plugin could not be created or started (its own error is the cause). */
+export const PluginStartError = coded('LG_PLUGIN_START', 'PluginStartError');
+/** The gateway is shutting down: an `emit` that was waiting for buffer room gave up (nothing stored). */
+export const GatewayStoppingError = coded('LG_GATEWAY_STOPPING', 'GatewayStoppingError');
+
 // ---- buffer ----------------------------------------------------------------------------------
 /** The buffer is full and the record's class has the `block` policy: the input must wait. */
 export const BufferFullError = coded('LG_BUFFER_FULL', 'BufferFullError');
@@ -37,10 +43,17 @@ export const UnknownSinkError = coded('LG_BUFFER_UNKNOWN_SINK', 'UnknownSinkErro
 export const BufferCorruptError = coded('LG_BUFFER_CORRUPT', 'BufferCorruptError');
 /** A spooled blob a row refers to is missing or does not match its hash. */
 export const BlobMissingError = coded('LG_BLOB_MISSING', 'BlobMissingError');
+/** A record handed to the buffer is malformed (unknown class or kind, body not bytes, no receive time). */
+export const InvalidRecordError = coded('LG_BUFFER_INVALID_RECORD', 'InvalidRecordError');
 
 // ---- outputs ---------------------------------------------------------------------------------
 /** A sink refused or failed a batch; the forwarder retries from the same cursor. */
 export const SinkSendError = coded('LG_SINK_SEND', 'SinkSendError');
+/** A send did not settle within the forwarder's send timeout; it counts as a failure and is retried. */
+export const SinkTimeoutError = coded('LG_SINK_TIMEOUT', 'SinkTimeoutError');
+/** A record could not be written in its own table shape (bad scalar JSON, samples attributes); it was
+ * stored in the lake's raw table instead and counted. */
+export const LakeMalformedRecordError = coded('LG_LAKE_MALFORMED_RECORD', 'LakeMalformedRecordError');
 
 // ---- inputs ----------------------------------------------------------------------------------
 /** An input received something it cannot parse; the raw bytes are quarantined and counted. */

@@ -77,6 +77,22 @@ export interface PluginEnvironment {
   dataDir: string;
   /** the machine this gateway serves (config `gateway.machine`); used in partition paths and keys */
   machine: string;
+  /**
+   * The buffer's current figures, for inputs that report on the gateway itself (gateway-health).
+   * A function, so a plugin reads numbers without knowing the buffer or its tables.
+   */
+  bufferStats?: () => BufferHealth;
+}
+
+/** What a plugin may learn about the buffer: fill and per-sink lag. `BufferStats` satisfies it. */
+export interface BufferHealth {
+  records: number;
+  bytes: number;
+  maxBytes: number;
+  /** bytes / maxBytes */
+  fill: number;
+  oldestReceiveTimeNs: bigint | null;
+  sinks: readonly { sink: string; lagRecords: number; lagBytes: number }[];
 }
 
 /**

@@ -1,0 +1,317 @@
+#!/usr/bin/env node
+/**
+ * The `layergate` command.
+ *
+ *   layergate run [-c FILE]                       run the gateway (no file: built-in defaults)
+ *   layergate check-config FILE                   validate; print OK + a redacted summary, or the problems
+ *   layergate buffer stats [-c FILE] [--json]     size, fill, oldest/newest, per-sink lag, evictions
+ *   layergate buffer check [-c FILE] [--json]     integrity check + spool reconcile
+ *   layergate buffer losses [-c FILE] [--limit N] [--json]   the loss ledger
+ *
+ * The config file may also be given as $LAYERGATE_CONFIG. Exit codes: 0 ok, 1 runtime failure,
+ * 2 invalid configuration or usage, 3 `buffer check` found problems.
+ *
+ * A bad config is reported before anything is opened or created: the buffer is only touched once
+ * the whole config validated.
+ */
+import { existsSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import YAML from 'yaml';
+import { openBuffer } from './buffer/index.js';
+import type { BufferStats, LossEntry, RecordBuffer } from './buffer/types.js';
+import { ConfigProblems, loadConfig } from './config/load.js';
+import type { LoadedConfig } from './config/load.js';
+import { redactConfig } from './config/report.js';
+import { ConfigError } from './errors.js';
+import { Gateway, bufferOptions, loggerFor } from './gateway.js';
+import { createLogger } from './log.js';
+
+export const EXIT = { ok: 0, failure: 1, config: 2, checkFailed: 3 } as const;
+
+class ExitError extends Error {
+  constructor(readonly exitCode: number, message: string) {
+    super(message);
+  }
+}
+
+function configFile(opt: string | undefined): string | undefined {
+  return opt ?? (process.env.LAYERGATE_CONFIG || undefined);
+}
+
+function load(file: string | undefined): LoadedConfig {
+  try {
+    return loadConfig({ file });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ExitError(EXIT.config, err.message);
+    throw err;
+  }
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[i]}`;
+}
+
+export function nsToIso(ns: bigint | null): string | null {
+  return ns === null ? null : new Date(Number(ns / 1_000_000n)).toISOString();
+}
+
+/** what the buffer reported at error level while opening (recovery repaired something) */
+interface OpenProblem {
+  msg: string;
+  [k: string]: unknown;
+}
+
+function withBuffer<T>(file: string | undefined, fn: (b: RecordBuffer, loaded: LoadedConfig, atOpen: OpenProblem[]) => T): T {
+  const loaded = load(file);
+  const atOpen: OpenProblem[] = [];
+  // the buffer's diagnostics go to stderr so that --json output stays parseable; errors are also kept
+  const destination = {
+    write(line: string): void {
+      process.stderr.write(line);
+      try {
+        const o = JSON.parse(line) as { level: number; msg: string; time?: unknown; pid?: unknown; component?: unknown };
+        if (o.level >= 50) {
+          const { level: _l, time: _t, pid: _p, component: _c, ...rest } = o;
+          atOpen.push(rest);
+        }
+      } catch {
+        /* not JSON: shown on stderr only */
+      }
+    },
+  };
+  const log = createLogger({ level: 'warn', destination }).child({ component: 'buffer' });
+  const opts = bufferOptions(loaded.config);
+  if (!existsSync(path.join(opts.dir, 'buffer.sqlite'))) {
+    throw new ExitError(EXIT.failure, `no buffer at ${opts.dir}: no gateway has run with gateway.dataDir ${loaded.config.gateway.dataDir}`);
+  }
+  let buffer: RecordBuffer;
+  try {
+    buffer = openBuffer(opts, log);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    if (code.startsWith('SQLITE_BUSY') || /database is locked/.test((err as Error).message)) {
+      throw new ExitError(
+        EXIT.failure,
+        `the buffer at ${opts.dir} is in use by a running gateway (one process per buffer); stop it first (systemctl stop layergate)`,
+      );
+    }
+    throw err;
+  }
+  try {
+    return fn(buffer, loaded, atOpen);
+  } finally {
+    buffer.close();
+  }
+}
+
+export function statsJson(s: BufferStats): Record<string, unknown> {
+  return {
+    ...s,
+    oldestReceiveTimeNs: s.oldestReceiveTimeNs?.toString() ?? null,
+    newestReceiveTimeNs: s.newestReceiveTimeNs?.toString() ?? null,
+    oldestReceiveTime: nsToIso(s.oldestReceiveTimeNs),
+    newestReceiveTime: nsToIso(s.newestReceiveTimeNs),
+  };
+}
+
+export function statsText(s: BufferStats): string {
+  const lines = [
+    `buffer       ${s.path}`,
+    `records      ${s.records}`,
+    `size         ${formatBytes(s.bytes)} of ${formatBytes(s.maxBytes)} (${(s.fill * 100).toFixed(s.fill > 0 && s.fill < 0.0001 ? 6 : 2)}% full)`,
+    `oldest       ${s.oldestSeq === null ? '-' : `seq ${s.oldestSeq} received ${nsToIso(s.oldestReceiveTimeNs)}`}`,
+    `newest       ${s.newestSeq === null ? '-' : `seq ${s.newestSeq} received ${nsToIso(s.newestReceiveTimeNs)}`}`,
+    `spool        ${s.spoolBlobs} blobs, ${formatBytes(s.spoolBytes)}`,
+    `missing      ${s.missingBlobs} blobs`,
+    'sinks',
+    ...(s.sinks.length === 0
+      ? ['  (none)']
+      : s.sinks.map((k) => `  ${k.sink.padEnd(16)} cursor ${k.cursor}  lag ${k.lagRecords} records (${formatBytes(k.lagBytes)})`)),
+    'evictions (undelivered records dropped)',
+    ...(s.evictions.length === 0
+      ? ['  none']
+      : s.evictions.map((e) => `  ${e.source} / ${e.class}: ${e.records} records (${formatBytes(e.bytes)})`)),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export function lossesText(entries: LossEntry[]): string {
+  if (entries.length === 0) return 'no losses recorded\n';
+  const lines = entries.map(
+    (e) =>
+      `${nsToIso(e.atNs)}  ${e.reason.padEnd(12)} ${e.source}/${e.signal} [${e.class}] seq ${e.firstSeq}..${e.lastSeq}: ` +
+      `${e.records} records (${formatBytes(e.bytes)}) not delivered to ${e.sinks.join(', ') || '-'}`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+function toJson(v: unknown): string {
+  return `${JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2)}\n`;
+}
+
+async function runGateway(file: string | undefined): Promise<number> {
+  const loaded = load(file);
+  const log = loggerFor(loaded);
+  // handlers first: a SIGTERM that arrives while starting still gets the orderly stop
+  let gateway: Gateway | undefined;
+  let stopRequested: ((signal: NodeJS.Signals) => void) | undefined;
+  const requested = new Promise<NodeJS.Signals>((resolve) => (stopRequested = resolve));
+  let signals = 0;
+  let forceExit: ((code: number) => void) | undefined;
+  const forced = new Promise<number>((resolve) => (forceExit = resolve));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting without finishing the shutdown');
+      forceExit!(EXIT.failure);
+      return;
+    }
+    log.info({ signal }, 'signal received');
+    stopRequested!(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (kept running)'));
+  try {
+    gateway = await Gateway.start(loaded, { log });
+  } catch (err) {
+    log.fatal({ err }, 'layergate could not start');
+    return EXIT.failure;
+  }
+  const stopped = requested.then(() =>
+    gateway!.stop().then(
+      () => EXIT.ok,
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        return EXIT.failure;
+      },
+    ),
+  );
+  return Promise.race([stopped, forced]);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('layergate')
+    .description('Edge gateway for PBF-LB/M machines: ingest, classify, buffer on disk, forward.')
+    .showHelpAfterError()
+    .exitOverride() // inherited by the subcommands: usage errors become exit code 2 in main()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('run')
+    .description('run the gateway until SIGTERM/SIGINT')
+    .option('-c, --config <file>', 'config file (default: $LAYERGATE_CONFIG, else built-in defaults)')
+    .action(async (opts: { config?: string }) => {
+      process.exitCode = await runGateway(configFile(opts.config));
+    });
+
+  program
+    .command('check-config')
+    .description('validate a config file; print OK and a redacted summary, or every problem (exit 2)')
+    .argument('<file>', 'config file')
+    .action((file: string) => {
+      const loaded = load(file);
+      const summary = YAML.stringify(redactConfig(loaded.schema, loaded.config));
+      process.stdout.write(`OK ${file}\n${summary}`);
+    });
+
+  const buffer = program.command('buffer').description('inspect the on-disk buffer');
+  buffer
+    .command('stats')
+    .description('size, fill, oldest/newest records, per-sink lag, evictions')
+    .option('-c, --config <file>', 'config file')
+    .option('--json', 'machine-readable output')
+    .action((opts: { config?: string; json?: boolean }) => {
+      const s = withBuffer(configFile(opts.config), (b) => b.stats());
+      process.stdout.write(opts.json ? toJson(statsJson(s)) : statsText(s));
+    });
+  buffer
+    .command('check')
+    .description('integrity check and spool reconcile; exit 3 on problems')
+    .option('-c, --config <file>', 'config file')
+    .option('--json', 'machine-readable output')
+    .action((opts: { config?: string; json?: boolean }) => {
+      // opening already recovers (drops rows whose blob is gone, moves a damaged file aside):
+      // what it repaired counts as a problem found, as much as what check() itself finds
+      const { r, atOpen } = withBuffer(configFile(opts.config), (b, _l, problems) => ({ r: b.check(), atOpen: [...problems] }));
+      const ok = r.ok && atOpen.length === 0;
+      if (opts.json) process.stdout.write(toJson({ ...r, ok, atOpen }));
+      else {
+        process.stdout.write(
+          [
+            ...atOpen.map((p) => `at open      ${p.msg} ${JSON.stringify({ ...p, msg: undefined })}`),
+            `integrity    ${r.integrity.join('; ')}`,
+            `orphan blobs removed  ${r.orphanBlobsRemoved}`,
+            `missing blobs         ${r.missingBlobs}`,
+            ...(r.quarantinedTo ? [`damaged file moved to ${r.quarantinedTo}`] : []),
+            ok ? 'OK' : 'PROBLEMS FOUND',
+          ].join('\n') + '\n',
+        );
+      }
+      if (!ok) process.exitCode = EXIT.checkFailed;
+    });
+  buffer
+    .command('losses')
+    .description('the loss ledger: records dropped before delivery, newest first')
+    .option('-c, --config <file>', 'config file')
+    .option('--limit <n>', 'at most this many entries', parseLimit, 100)
+    .option('--json', 'machine-readable output')
+    .action((opts: { config?: string; limit: number; json?: boolean }) => {
+      const entries = withBuffer(configFile(opts.config), (b) => b.losses(opts.limit));
+      process.stdout.write(
+        opts.json ? toJson(entries.map((e) => ({ ...e, atNs: e.atNs.toString(), at: nsToIso(e.atNs) }))) : lossesText(entries),
+      );
+    });
+  return program;
+}
+
+function parseLimit(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    if (err instanceof ExitError) {
+      process.stderr.write(`${err.message}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof CommanderError) {
+      // commander has printed its message already
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? EXIT.ok : EXIT.config;
+    }
+    if (err instanceof ConfigProblems) {
+      process.stderr.write(`${err.message}\n`);
+      return EXIT.config;
+    }
+    process.stderr.write(`layergate: ${(err as Error).stack ?? String(err)}\n`);
+    return EXIT.failure;
+  }
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  main(process.argv).then((code) => process.exit(code));
+}

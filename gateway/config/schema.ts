@@ -1,0 +1,198 @@
+/**
+ * The configuration schema: one YAML file, declared once here as a zod schema and validated at
+ * load. The core sections (gateway, buffer, log) are fixed; `inputs` and `outputs` are maps of
+ * instance name -> plugin config, where each plugin contributes its own `configSchema` through the
+ * registry (gateway/registry.ts) and the gateway adds the envelope keys every instance has
+ * (`type`, and `class` for inputs, `classes`/`kinds` for outputs).
+ *
+ * Design constraints:
+ * - Every object is strict: an unknown key is an error, never silently ignored (a typo in a
+ *   retention or class setting must not fall back to a default unnoticed).
+ * - Defaults make an absent file a working gateway: the gateway-health input feeding the file-lake
+ *   output under ./var (or $LAYERGATE_DATA_DIR). Defaults are parsed through the schema (`prefault`),
+ *   so plugin defaults apply to them too.
+ * - Secret fields are marked (`secret()` in ./units.ts); see ./report.ts for how they are hidden.
+ */
+import os from 'node:os';
+import { z } from 'zod';
+import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../record.js';
+import type { RecordKind, SensitivityClass } from '../record.js';
+import type { PluginRegistry } from '../registry.js';
+import { byteSize, duration } from './units.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** instance names become sink names, file and folder names: keep them plain */
+const INSTANCE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const instanceName = z.string().regex(INSTANCE_NAME, {
+  message: 'expected a name of letters, digits, "_" or "-" (at most 64, starting with a letter or digit)',
+});
+
+const classSchema = z.enum(SENSITIVITY_CLASSES);
+const kindSchema = z.enum(RECORD_KINDS);
+
+/** What every configured input has, whatever its type. */
+export interface InputEnvelope {
+  type: string;
+  /** the default class of this input's records; a record's class is the stricter of this and its own */
+  class: SensitivityClass;
+}
+/** What every configured output has, whatever its type. */
+export interface OutputEnvelope {
+  type: string;
+  /** restrict the classes routed here (within what the output plugin accepts) */
+  classes?: SensitivityClass[];
+  /** restrict the record kinds routed here (within what the output plugin wants) */
+  kinds?: RecordKind[];
+}
+/** keys the gateway consumes and does not pass to the plugin's factory */
+export const INPUT_ENVELOPE_KEYS = ['type', 'class'] as const;
+/** `classes`/`kinds` are passed on too: an output may use them to tell what it accepts */
+export const OUTPUT_ENVELOPE_KEYS = ['type'] as const;
+
+export type InputEntry = InputEnvelope & Record<string, unknown>;
+export type OutputEntry = OutputEnvelope & Record<string, unknown>;
+
+/** Environment-dependent defaults (read once, when the schema is built). */
+export interface SchemaDefaults {
+  machine: string;
+  dataDir: string;
+}
+
+export function defaultsFromEnv(env: NodeJS.ProcessEnv = process.env): SchemaDefaults {
+  return { machine: os.hostname(), dataDir: env.LAYERGATE_DATA_DIR || './var' };
+}
+
+export const DEFAULT_INPUTS = { health: { type: 'gateway-health' } };
+export const DEFAULT_OUTPUTS = { lake: { type: 'file-lake' } };
+
+function asObjectSchema(kind: 'input' | 'output', type: string, s: z.ZodType): z.ZodObject {
+  if (!(s instanceof z.ZodObject)) {
+    throw new TypeError(`${kind} plugin "${type}": configSchema must be a z.object (the gateway adds the envelope keys to it)`);
+  }
+  return s;
+}
+
+function inputEntrySchema(registry: PluginRegistry): z.ZodType<InputEntry> {
+  const options = [...registry.inputs.values()].map((def) =>
+    asObjectSchema('input', def.type, def.configSchema)
+      .safeExtend({
+        type: z.literal(def.type).meta({ description: 'input plugin type' }),
+        class: classSchema.default('internal').meta({
+          description: "default class of this input's records (a record's class is the stricter of this and its own)",
+        }),
+      })
+      .strict(),
+  );
+  return discriminated(options) as unknown as z.ZodType<InputEntry>;
+}
+
+function outputEntrySchema(registry: PluginRegistry): z.ZodType<OutputEntry> {
+  const options = [...registry.outputs.values()].map((def) =>
+    {
+      const own = asObjectSchema('output', def.type, def.configSchema);
+      // a plugin may declare `classes`/`kinds` itself (same meaning); its declaration wins
+      const envelope: Record<string, z.ZodType> = {
+        type: z.literal(def.type).meta({ description: 'output plugin type' }),
+      };
+      if (!('classes' in own.shape)) {
+        envelope.classes = z.array(classSchema).min(1).optional().meta({
+          description: 'only route these classes here (within what the plugin accepts); default: all it accepts',
+        });
+      }
+      if (!('kinds' in own.shape)) {
+        envelope.kinds = z.array(kindSchema).min(1).optional().meta({
+          description: 'only route these record kinds here (within what the plugin wants); default: all it wants',
+        });
+      }
+      return own.safeExtend(envelope).strict();
+    },
+  );
+  return discriminated(options) as unknown as z.ZodType<OutputEntry>;
+}
+
+function discriminated(options: z.ZodObject[]): z.ZodType {
+  if (options.length === 0) return z.never();
+  if (options.length === 1) return z.discriminatedUnion('type', [options[0]!]);
+  return z.discriminatedUnion('type', options as [z.ZodObject, z.ZodObject, ...z.ZodObject[]]);
+}
+
+function coreSchema(defaults: SchemaDefaults) {
+  const gateway = z
+    .strictObject({
+      machine: z.string().min(1).default(defaults.machine).meta({
+        description: 'name of the machine this gateway serves; used in partition paths and keys (default: the host name)',
+      }),
+      dataDir: z.string().min(1).default(defaults.dataDir).meta({
+        description: 'folder for the buffer, spool, file lake and quarantine; relative paths resolve from the working directory (default: $LAYERGATE_DATA_DIR or ./var)',
+      }),
+      shutdownGraceMs: duration().prefault(10_000).meta({
+        description: 'on SIGTERM/SIGINT, how long forwarders may keep delivering before outputs are stopped',
+      }),
+      quarantineMaxBytes: byteSize().prefault('64MiB').meta({
+        description: 'cap on the quarantine folder of each input; what does not fit is counted, not kept',
+      }),
+    })
+    .prefault({});
+  const buffer = z
+    .strictObject({
+      maxBytes: byteSize().prefault('1GiB').meta({ description: 'bound on stored bytes (row bodies + spooled blobs)' }),
+      maxAge: duration().optional().meta({
+        description: 'records older than this are evicted; undelivered ones are counted as lost (default: no age limit)',
+      }),
+      inlineMaxBytes: byteSize().prefault('64KiB').meta({ description: 'bodies larger than this go to the spool instead of the row' }),
+      synchronous: z.enum(['FULL', 'NORMAL']).default('FULL').meta({
+        description: 'SQLite synchronous: FULL survives power loss after each commit; NORMAL may lose the last commits on power loss',
+      }),
+      fullPolicy: z
+        .strictObject(
+          Object.fromEntries(
+            SENSITIVITY_CLASSES.map((c) => [c, z.enum(['drop-oldest', 'block']).default('drop-oldest')]),
+          ) as Record<SensitivityClass, z.ZodDefault<z.ZodEnum<{ 'drop-oldest': 'drop-oldest'; block: 'block' }>>>,
+        )
+        .prefault({})
+        .meta({ description: 'per class, when the buffer is full: drop-oldest, or block (inputs wait for room)' }),
+    })
+    .prefault({});
+  const log = z
+    .strictObject({ level: z.enum(LOG_LEVELS).default('info').meta({ description: 'pino log level' }) })
+    .prefault({});
+  return { gateway, buffer, log };
+}
+
+/** Build the whole config schema from the core sections and the registry's plugin schemas. */
+export function buildConfigSchema(registry: PluginRegistry, defaults: SchemaDefaults = defaultsFromEnv()) {
+  const core = coreSchema(defaults);
+  return z.strictObject({
+    ...core,
+    inputs: z.record(instanceName, inputEntrySchema(registry)).prefault(DEFAULT_INPUTS).meta({
+      description: 'input instances: name -> { type, class?, ...plugin settings }',
+    }),
+    outputs: z.record(instanceName, outputEntrySchema(registry)).prefault(DEFAULT_OUTPUTS).meta({
+      description: 'output instances (sinks): name -> { type, classes?, kinds?, ...plugin settings }',
+    }),
+  });
+}
+
+export type ConfigSchema = ReturnType<typeof buildConfigSchema>;
+
+/** The validated configuration, as the gateway uses it. `gateway.dataDir` is absolute. */
+export interface Config {
+  gateway: { machine: string; dataDir: string; shutdownGraceMs: number; quarantineMaxBytes: number };
+  buffer: {
+    maxBytes: number;
+    maxAge?: number | undefined;
+    inlineMaxBytes: number;
+    synchronous: 'FULL' | 'NORMAL';
+    fullPolicy: Record<SensitivityClass, 'drop-oldest' | 'block'>;
+  };
+  log: { level: LogLevel };
+  inputs: Record<string, InputEntry>;
+  outputs: Record<string, OutputEntry>;
+}
+
+/** The plugin's own settings of an instance: the entry without the gateway's envelope keys. */
+export function pluginSettings(entry: Record<string, unknown>, envelope: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(entry).filter(([k]) => !envelope.includes(k)));
+}

@@ -1,0 +1,306 @@
+/**
+ * The forwarding loop against the real on-disk buffer (openBuffer in a temp folder) and the real
+ * file-lake output, read back with pyarrow.
+ *
+ * Test doubles: a sink cannot be made to fail, hang or lose an ack on demand, so `FaultySink` wraps
+ * the real file lake and injects exactly those faults (it says which in each test). Healthy sinks are
+ * always the plain file lake.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import sharp from 'sharp';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readLakeWithPyarrow, setupPython } from '../test/tools/pyarrow.js';
+import { FileLakeOutput, definition as fileLake } from '../plugins/outputs/file-lake/index.js';
+import { openBuffer } from './buffer/index.js';
+import type { RecordBuffer } from './buffer/types.js';
+import { Forwarder, fullJitterDelay, outputContext } from './forwarder.js';
+import type { OutputContext, OutputPlugin } from './plugin.js';
+import { CONTENT_TYPES } from './record.js';
+import type { RecordInput, StoredRecord } from './record.js';
+
+const silent = pino({ level: 'silent' });
+let dir: string;
+let buffer: RecordBuffer;
+const forwarders: Forwarder[] = [];
+
+beforeAll(async () => {
+  await setupPython();
+}, 300_000);
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'lg-fwd-'));
+});
+afterEach(async () => {
+  await Promise.all(forwarders.splice(0).map((f) => f.stop()));
+  try { buffer?.close(); } catch { /* closed by the test */ }
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+async function open(sinks: string[]): Promise<RecordBuffer> {
+  buffer = await openBuffer({ dir: path.join(dir, 'buffer'), maxBytes: 256 * 1024 * 1024, sinks }, silent);
+  return buffer;
+}
+
+async function startLake(name: string, lakeDir = path.join(dir, `lake-${name}`)): Promise<FileLakeOutput> {
+  const out = fileLake.create(fileLake.configSchema.parse({ path: lakeDir }), { dataDir: dir, machine: 'pbf-01' }) as FileLakeOutput;
+  await out.start(outputContext(name, buffer, silent));
+  return out;
+}
+
+function forward(output: OutputPlugin, name: string, extra: Partial<ConstructorParameters<typeof Forwarder>[0]> = {}): Forwarder {
+  const f = new Forwarder({ buffer, output, name, log: silent, backoff: { initialMs: 20, maxMs: 200 }, ...extra });
+  forwarders.push(f);
+  f.start();
+  return f;
+}
+
+let value = 0;
+function scalars(n: number, routes: string[], signal = 'chamber.o2'): RecordInput[] {
+  return Array.from({ length: n }, () => ({
+    source: 'opcua', signal, kind: 'scalar' as const, class: 'internal' as const, routes, build: 'JOB-42',
+    contentType: CONTENT_TYPES.scalar, receiveTimeNs: 1_764_000_000_000_000_000n + BigInt(value),
+    body: Buffer.from(JSON.stringify({ v: value++, unit: 'ppm' })),
+  }));
+}
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Every scalar seq/value in a lake, in file order (file names sort by seq). */
+async function lakeScalars(lakeDir: string): Promise<{ seq: number[]; value: number[] }> {
+  const dump = await readLakeWithPyarrow(lakeDir);
+  const seq: number[] = [];
+  const values: number[] = [];
+  for (const [file, d] of Object.entries(dump.files).sort(([a], [b]) => a.localeCompare(b))) {
+    if (!file.startsWith('scalars/')) continue;
+    seq.push(...(d.columns.seq as number[]));
+    values.push(...(d.columns.value as number[]));
+  }
+  return { seq, value: values };
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** Fault injection around the real file lake (see the module header). */
+class FaultySink implements OutputPlugin {
+  readonly type = 'faulty';
+  sends = 0;
+  /** buffer cursor seen at each failed send: it must never have moved past an unacked batch */
+  cursorsAtFailure: number[] = [];
+  constructor(
+    private readonly inner: OutputPlugin | null,
+    private readonly fault: (attempt: number, batch: StoredRecord[]) => 'ok' | 'fail' | 'hang' | 'deliver-then-hang',
+    private readonly name: string,
+  ) {}
+  start(ctx: OutputContext) { return this.inner?.start(ctx) ?? Promise.resolve(); }
+  stop() { return this.inner?.stop() ?? Promise.resolve(); }
+  async send(batch: StoredRecord[]): Promise<void> {
+    const attempt = ++this.sends;
+    switch (this.fault(attempt, batch)) {
+      case 'ok': return this.inner!.send(batch);
+      case 'fail':
+        this.cursorsAtFailure.push(buffer.cursor(this.name));
+        throw new Error(`injected failure #${attempt}`);
+      case 'hang': return new Promise<void>(() => {});
+      case 'deliver-then-hang': // the sink stores the batch but its ack never arrives
+        await this.inner!.send(batch);
+        return new Promise<void>(() => {});
+    }
+  }
+}
+
+describe('Forwarder', () => {
+  it('moves scalars, sample blocks and frames into the file lake, woken by appends', async () => {
+    await open(['lake']);
+    const lakeDir = path.join(dir, 'lake-lake');
+    const lake = await startLake('lake');
+    // the idle fallback is one minute: anything that arrives promptly came through the 'append' event
+    const f = forward(lake, 'lake', { idlePollMs: 60_000, batchSize: 25 });
+    await waitFor('idle', () => f.stats().state === 'idle');
+
+    const first = buffer.append(scalars(60, ['lake']));
+    const samples = Buffer.alloc(1000 * 2 * 4);
+    for (let i = 0; i < 2000; i++) samples.writeFloatLE(i / 8, i * 4);
+    const image = await sharp(Buffer.alloc(640 * 480, 0x7f), { raw: { width: 640, height: 480, channels: 1 } }).png({ compressionLevel: 0 }).toBuffer();
+    expect(image.length).toBeGreaterThan(64 * 1024); // large enough for the buffer's blob spool
+    const second = buffer.append([
+      { source: 'mqtt', signal: 'meltpool', kind: 'samples', class: 'internal', routes: ['lake'], build: 'JOB-42',
+        contentType: CONTENT_TYPES.samplesF32, receiveTimeNs: 1_764_000_000_000_000_000n, sourceTimeNs: 1_764_000_000_000_000_000n, body: samples,
+        attributes: { channels: 'pd_a,pd_b', sample_rate_hz: '50000', first_sample: '0' } },
+      { source: 'frames', signal: 'camera', kind: 'frame', class: 'sensitive', routes: ['lake'], build: 'JOB-42', layer: 12,
+        contentType: 'image/png', receiveTimeNs: 1_764_000_000_000_000_000n, body: image },
+    ]);
+    expect(buffer.stats().spoolBlobs).toBe(1); // the frame travels as a spooled blob, through outputContext
+    await waitFor('lake cursor', () => buffer.cursor('lake') === second.lastSeq, 30_000); // < idlePollMs
+
+    const s = f.stats();
+    expect(s).toMatchObject({ sink: 'lake', cursor: second.lastSeq, sentRecords: 62, failures: 0, consecutiveFailures: 0 });
+    expect(s.batches).toBeGreaterThanOrEqual(3); // at most 25 records a batch
+    expect(s.sentBytes).toBeGreaterThan(image.length + samples.length);
+
+    const got = await lakeScalars(lakeDir);
+    expect(got.seq).toEqual(range(first.firstSeq, first.lastSeq));
+    const dump = await readLakeWithPyarrow(lakeDir);
+    expect(dump.datasets.samples!.rows).toBe(1000);
+    expect(dump.datasets.frames!.rows).toBe(1);
+    const frame = Object.entries(dump.files).find(([p]) => p.startsWith('frames/'))![1];
+    const imagePath = path.join(lakeDir, frame.columns.file![0] as string);
+    expect((await fs.readFile(imagePath)).equals(image)).toBe(true); // byte for byte (toEqual is slow on 300 kB)
+    const meta = await sharp(imagePath).metadata();
+    expect([meta.width, meta.height]).toEqual([640, 480]);
+  });
+
+  it('a sink that fails N times then succeeds gets every record exactly once, in order; the cursor waits for acks', async () => {
+    await open(['lake']);
+    const lakeDir = path.join(dir, 'lake-lake');
+    const lake = await startLake('lake');
+    // fault injected: sends 2, 3 and 4 (the second batch and its first two retries) fail
+    const sink = new FaultySink(lake, (n) => (n >= 2 && n <= 4 ? 'fail' : 'ok'), 'lake');
+    const appended = buffer.append(scalars(35, ['lake']));
+    const f = forward(sink, 'lake', { batchSize: 10 });
+    await waitFor('all acked', () => buffer.cursor('lake') === appended.lastSeq);
+
+    // during every failure the cursor stood at the end of the first (acked) batch
+    expect(sink.cursorsAtFailure).toEqual([appended.firstSeq + 9, appended.firstSeq + 9, appended.firstSeq + 9]);
+    expect(f.stats()).toMatchObject({ failures: 3, consecutiveFailures: 0, sentRecords: 35, batches: 4, backoffMs: 0 });
+    expect(f.stats().lastError!.message).toBe('injected failure #4');
+    const got = await lakeScalars(lakeDir);
+    expect(got.seq).toEqual(range(appended.firstSeq, appended.lastSeq));
+  });
+
+  it('a failing and a hanging sink neither stall ingest nor a healthy sink; their lag grows', async () => {
+    await open(['lake', 'broken', 'hung']);
+    const lines: { level: number; msg: string; sink?: string }[] = [];
+    const log: Logger = pino({ level: 'debug' }, { write: (line: string) => { lines.push(JSON.parse(line)); } });
+    const lake = await startLake('lake');
+    // fault injected: 'broken' rejects every send, 'hung' never settles
+    const broken = new FaultySink(null, () => 'fail', 'broken');
+    const hung = new FaultySink(null, () => 'hang', 'hung');
+    const fLake = forward(lake, 'lake', { log });
+    const fBroken = forward(broken, 'broken', { log, backoff: { initialMs: 5, maxMs: 20 } });
+    const fHung = forward(hung, 'hung', { log, sendTimeoutMs: 100, stopTimeoutMs: 100, backoff: { initialMs: 5, maxMs: 20 } });
+
+    const all = ['lake', 'broken', 'hung'];
+    let last = 0;
+    const lags: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      last = buffer.append(scalars(40, all)).lastSeq; // synchronous: ingest never waits for a sink
+      await waitFor(`healthy sink, round ${round}`, () => buffer.cursor('lake') === last);
+      const sinks = buffer.stats().sinks;
+      lags.push(sinks.find((s) => s.sink === 'broken')!.lagRecords);
+      expect(sinks.find((s) => s.sink === 'hung')!.lagRecords).toBe(40 * (round + 1));
+      expect(sinks.find((s) => s.sink === 'lake')!.lagRecords).toBe(0);
+    }
+    expect(lags).toEqual([40, 80, 120, 160, 200]);
+    expect((await lakeScalars(path.join(dir, 'lake-lake'))).seq).toHaveLength(200);
+
+    await waitFor('hung send timed out', () => fHung.stats().failures >= 2);
+    expect(fHung.stats().lastError!.message).toMatch(/did not settle within 100 ms/);
+    expect(fHung.stats().abandonedSends).toBeGreaterThanOrEqual(1);
+    expect(fHung.stats().abandonedSends).toBeLessThanOrEqual(4); // bounded: no pile-up of hung sends
+    expect(fHung.stats().cursor).toBe(0);
+    expect(fBroken.stats()).toMatchObject({ cursor: 0, sentRecords: 0 });
+    expect(fBroken.stats().failures).toBeGreaterThan(5);
+    expect(['backing-off', 'sending']).toContain(fBroken.stats().state);
+    expect(fLake.stats().failures).toBe(0);
+
+    // many failures, one warning per sink (then debug until the periodic reminder is due)
+    const warns = lines.filter((l) => l.level === 40 && l.sink === 'broken');
+    expect(warns).toHaveLength(1);
+    expect(lines.filter((l) => l.level === 20 && l.sink === 'broken').length).toBe(fBroken.stats().failures - 1);
+
+    await Promise.all([fLake.stop(), fBroken.stop(), fHung.stop()]);
+    expect([fLake.stats().state, fBroken.stats().state, fHung.stats().state]).toEqual(['stopped', 'stopped', 'stopped']);
+  });
+
+  it('stop() during a send that has not acked leaves the cursor on the last acked batch', async () => {
+    await open(['lake']);
+    const lake = await startLake('lake');
+    let release!: () => void;
+    const released = new Promise<void>((r) => { release = r; });
+    let sends = 0;
+    // fault injected: the second send is held until the test releases it, after stop() gave up
+    const held: OutputPlugin = {
+      type: 'held', start: async () => {}, stop: async () => {},
+      send: async (b) => { if (++sends === 2) await released; await lake.send(b); },
+    };
+    const appended = buffer.append(scalars(20, ['lake']));
+    const f = forward(held, 'lake', { batchSize: 10, stopTimeoutMs: 100, sendTimeoutMs: 60_000 });
+    await waitFor('second send in flight', () => sends === 2 && buffer.cursor('lake') === appended.firstSeq + 9);
+
+    await f.stop(); // gives up after 100 ms
+    expect(f.stats().state).toBe('stopped');
+    expect(buffer.cursor('lake')).toBe(appended.firstSeq + 9);
+    release(); // the late send completes now, after the stop: it must not be acked
+    await waitFor('late send stored', () => lake.stats().rows === 20);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(buffer.cursor('lake')).toBe(appended.firstSeq + 9);
+
+    // started again, it re-sends the unacked batch from the cursor
+    f.start();
+    await waitFor('all acked after restart', () => buffer.cursor('lake') === appended.lastSeq);
+    expect(sends).toBe(3);
+  });
+
+  it('stop() lets an in-flight send finish and acks it', async () => {
+    await open(['lake']);
+    const lake = await startLake('lake');
+    let release!: () => void;
+    const released = new Promise<void>((r) => { release = r; });
+    // fault injected: a slow sink (the send waits for the test), which then succeeds
+    const slow: OutputPlugin = { type: 'slow', start: async () => {}, stop: async () => {}, send: async (b) => { await released; await lake.send(b); } };
+    const appended = buffer.append(scalars(5, ['lake']));
+    const f = forward(slow, 'lake', { stopTimeoutMs: 5_000 });
+    await waitFor('send in flight', () => f.stats().state === 'sending');
+    const stopping = f.stop();
+    setTimeout(release, 50);
+    await stopping;
+    expect(buffer.cursor('lake')).toBe(appended.lastSeq);
+  });
+
+  it('at least once across a restart: a batch delivered but not acked is sent again', async () => {
+    await open(['lake']);
+    const lakeDir = path.join(dir, 'lake-lake');
+    const lake = await startLake('lake', lakeDir);
+    // fault injected: the second batch reaches the lake, but its ack is lost (the process then stops)
+    const sink = new FaultySink(lake, (n) => (n === 2 ? 'deliver-then-hang' : 'ok'), 'lake');
+    const appended = buffer.append(scalars(30, ['lake']));
+    const f = forward(sink, 'lake', { batchSize: 10, stopTimeoutMs: 100 });
+    await waitFor('second batch in the lake', () => lake.stats().rows === 20);
+    await f.stop();
+    forwarders.splice(0);
+    expect(buffer.cursor('lake')).toBe(appended.firstSeq + 9);
+    buffer.close();
+
+    // restart: same buffer folder, same lake folder, new processes' worth of objects
+    await open(['lake']);
+    expect(buffer.cursor('lake')).toBe(appended.firstSeq + 9);
+    const lake2 = await startLake('lake', lakeDir);
+    const f2 = forward(lake2, 'lake', { batchSize: 10 });
+    await waitFor('all acked after restart', () => buffer.cursor('lake') === appended.lastSeq);
+    expect(f2.stats().sentRecords).toBe(20); // the unacked batch again, then the rest
+    expect(lake2.stats().duplicateFilesSkipped).toBe(1); // it was re-sent; the identical file was kept
+    const got = await lakeScalars(lakeDir);
+    expect(got.seq).toEqual(range(appended.firstSeq, appended.lastSeq));
+  });
+});
+
+describe('fullJitterDelay', () => {
+  it('is uniform below a doubling ceiling that stops at maxMs', () => {
+    const b = { initialMs: 100, maxMs: 5_000 };
+    expect([0, 1, 2, 3, 5, 6, 40, 2000].map((n) => fullJitterDelay(n, b, () => 0.999999))).toEqual(
+      [99, 199, 399, 799, 3199, 4999, 4999, 4999],
+    );
+    expect(fullJitterDelay(7, b, () => 0)).toBe(0);
+    expect(fullJitterDelay(1, b, () => 0.5)).toBe(100);
+  });
+});

@@ -1,0 +1,348 @@
+/**
+ * The forwarding loop: one `Forwarder` per sink moves records from the buffer to an output plugin.
+ *
+ * Design constraints:
+ * - At least once. The loop reads from the sink's cursor, awaits `output.send(batch)` and only then
+ *   acks the batch's last seq. A failed, timed-out or abandoned send never advances the cursor; the
+ *   same records are sent again (so a sink may see a record twice; payloads carry `seq`).
+ * - Independence. Each forwarder has its own cursor, loop and timers. A failing or hanging sink only
+ *   grows its own lag: ingest (`buffer.append`) and other forwarders never wait for it. A send that
+ *   does not settle within `sendTimeoutMs` counts as a failure.
+ * - No busy polling. With nothing to read the loop waits for the buffer's 'append' event, with a
+ *   slow timer as a fallback in case an event is missed.
+ * - Backoff is capped exponential with full jitter (delay = random(0, min(max, initial * 2^n))). It is
+ *   computed by `fullJitterDelay` rather than with the `exponential-backoff` package because that
+ *   package owns the retry loop around one operation, with a fixed attempt count and sleeps that cannot
+ *   be cancelled; here the loop is long-lived, retries forever, must expose its state and delay in
+ *   `stats()`, and `stop()` must cut a backoff sleep short.
+ * - The forwarder does not start or stop the output plugin; the caller does that (with
+ *   `outputContext`) so that one place owns plugin life cycles.
+ */
+import type { Logger } from 'pino';
+import type { BlobRef, StoredRecord } from './record.js';
+import type { OutputContext, OutputPlugin } from './plugin.js';
+import type { RecordBuffer } from './buffer/types.js';
+import { SinkSendError, SinkTimeoutError } from './errors.js';
+
+export interface BackoffOptions {
+  /** upper bound of the first retry delay */
+  initialMs: number;
+  /** cap of the delay, however many failures in a row */
+  maxMs: number;
+}
+
+export interface ForwarderOptions {
+  buffer: RecordBuffer;
+  output: OutputPlugin;
+  /** the sink name: the buffer cursor it owns and the route records name */
+  name: string;
+  log: Logger;
+  /** most records per send (default 500) */
+  batchSize?: number;
+  /** most body bytes per send, inline bodies and blob sizes (default 8 MiB; one record always fits) */
+  batchBytes?: number;
+  /** default { initialMs: 500, maxMs: 60_000 } */
+  backoff?: BackoffOptions;
+  /** a send that has not settled after this long is a failure (default 30 s) */
+  sendTimeoutMs?: number;
+  /** how long `stop()` waits for an in-flight send (default 10 s) */
+  stopTimeoutMs?: number;
+  /** fallback re-read interval while idle, in case an 'append' event is missed (default 5 s) */
+  idlePollMs?: number;
+  /** while failing, repeat the failure warning at most this often; other failures log at debug (default 60 s) */
+  failureLogIntervalMs?: number;
+}
+
+export type ForwarderState = 'idle' | 'sending' | 'backing-off' | 'stopped';
+
+export interface ForwarderStats {
+  sink: string;
+  state: ForwarderState;
+  /** the sink's cursor in the buffer: every record up to it was acked by the sink */
+  cursor: number;
+  sentRecords: number;
+  sentBytes: number;
+  batches: number;
+  failures: number;
+  consecutiveFailures: number;
+  lastError: { message: string; atMs: number } | null;
+  /** the delay of the current (or last) backoff sleep, 0 after a success */
+  backoffMs: number;
+  /** timed-out sends that have not settled yet (the plugin still holds them) */
+  abandonedSends: number;
+}
+
+/** Capped exponential backoff with full jitter: uniform in [0, min(maxMs, initialMs * 2^attempt)). */
+export function fullJitterDelay(attempt: number, backoff: BackoffOptions, random: () => number = Math.random): number {
+  const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 52));
+  return Math.floor(random() * ceiling);
+}
+
+/** Body bytes of a record as the buffer accounts them: inline body or spooled blob size. */
+export function recordBytes(r: StoredRecord): number {
+  return r.body?.length ?? r.blob?.size ?? 0;
+}
+
+/** The context an output plugin is started with: blob access goes through the buffer's spool. */
+export function outputContext(name: string, buffer: RecordBuffer, log: Logger): OutputContext {
+  return {
+    name,
+    log: log.child({ sink: name }),
+    blobs: {
+      read: (ref: BlobRef) => buffer.readBlob(ref),
+      path: (ref: BlobRef) => buffer.blobPath(ref),
+    },
+  };
+}
+
+/** Beyond this many unsettled timed-out sends, the forwarder waits instead of piling up more. */
+const MAX_ABANDONED_SENDS = 4;
+
+export class Forwarder {
+  readonly name: string;
+  private readonly buffer: RecordBuffer;
+  private readonly output: OutputPlugin;
+  private readonly log: Logger;
+  private readonly batchSize: number;
+  private readonly batchBytes: number;
+  private readonly backoff: BackoffOptions;
+  private readonly sendTimeoutMs: number;
+  private readonly stopTimeoutMs: number;
+  private readonly idlePollMs: number;
+  private readonly failureLogIntervalMs: number;
+
+  private state: ForwarderState = 'stopped';
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  /**
+   * Incremented by every start() and by a stop() that gave up waiting. A loop whose generation is no
+   * longer current must not touch the buffer again: its late send result is ignored, never acked.
+   */
+  private generation = 0;
+  /** wakes the current wait (idle or backoff) early */
+  private wake: (() => void) | undefined;
+  private lastCursor = 0;
+  private lastFailureLogMs = 0;
+  private counters = {
+    sentRecords: 0, sentBytes: 0, batches: 0, failures: 0, consecutiveFailures: 0, backoffMs: 0, abandonedSends: 0,
+  };
+  private lastError: { message: string; atMs: number } | null = null;
+
+  constructor(opts: ForwarderOptions) {
+    this.name = opts.name;
+    this.buffer = opts.buffer;
+    this.output = opts.output;
+    this.log = opts.log.child({ sink: opts.name, forwarder: true });
+    this.batchSize = positive(opts.batchSize ?? 500, 'batchSize');
+    this.batchBytes = positive(opts.batchBytes ?? 8 * 1024 * 1024, 'batchBytes');
+    this.backoff = opts.backoff ?? { initialMs: 500, maxMs: 60_000 };
+    positive(this.backoff.initialMs, 'backoff.initialMs');
+    if (this.backoff.maxMs < this.backoff.initialMs) {
+      throw new RangeError(`forwarder ${opts.name}: backoff.maxMs (${this.backoff.maxMs}) < backoff.initialMs`);
+    }
+    this.sendTimeoutMs = positive(opts.sendTimeoutMs ?? 30_000, 'sendTimeoutMs');
+    this.stopTimeoutMs = positive(opts.stopTimeoutMs ?? 10_000, 'stopTimeoutMs');
+    this.idlePollMs = positive(opts.idlePollMs ?? 5_000, 'idlePollMs');
+    this.failureLogIntervalMs = opts.failureLogIntervalMs ?? 60_000;
+  }
+
+  start(): void {
+    if (this.loop) return;
+    this.stopping = false;
+    this.state = 'idle';
+    const generation = ++this.generation;
+    this.loop = this.run(generation).catch((err: unknown) => {
+      // run() handles every expected failure itself; this is a bug guard so the process never crashes
+      this.log.error({ err }, 'forwarder loop ended unexpectedly');
+      if (generation === this.generation) this.state = 'stopped';
+    });
+  }
+
+  /**
+   * Stop the loop. An in-flight send may finish (and is acked if it succeeded) for up to
+   * `stopTimeoutMs`; after that stop() resolves anyway and the late result is ignored, so the cursor
+   * never advances past a batch the sink did not ack before the stop.
+   */
+  async stop(): Promise<void> {
+    const loop = this.loop;
+    if (!loop) return;
+    this.stopping = true;
+    this.wake?.();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      loop.then(() => false),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.stopTimeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.generation++;
+      this.log.warn({ stopTimeoutMs: this.stopTimeoutMs }, 'stop: in-flight send did not finish; its batch stays unacked');
+    }
+    this.loop = undefined;
+    this.state = 'stopped';
+  }
+
+  stats(): ForwarderStats {
+    return {
+      sink: this.name,
+      state: this.state,
+      cursor: this.readCursor(),
+      ...this.counters,
+      lastError: this.lastError,
+    };
+  }
+
+  private readCursor(): number {
+    try {
+      this.lastCursor = this.buffer.cursor(this.name);
+    } catch {
+      // the buffer is closed (after shutdown): report the last cursor seen
+    }
+    return this.lastCursor;
+  }
+
+  private async run(generation: number): Promise<void> {
+    const current = () => generation === this.generation;
+    while (!this.stopping && current()) {
+      if (this.counters.abandonedSends >= MAX_ABANDONED_SENDS) {
+        // a hanging sink: do not pile up more unsettled sends (each holds a batch in memory)
+        await this.backOff(new SinkTimeoutError(
+          `sink ${this.name}: ${this.counters.abandonedSends} timed-out sends still unsettled; waiting before retrying`,
+        ), false);
+        continue;
+      }
+      let batch: StoredRecord[];
+      try {
+        batch = this.buffer.read(this.name, this.batchSize, this.batchBytes);
+      } catch (err) {
+        if (this.stopping) break;
+        await this.backOff(err);
+        continue;
+      }
+      if (batch.length === 0) {
+        this.state = 'idle';
+        await this.waitForAppend();
+        continue;
+      }
+      this.state = 'sending';
+      try {
+        await this.sendWithTimeout(batch);
+      } catch (err) {
+        if (!current()) return;
+        await this.backOff(err);
+        continue;
+      }
+      if (!current()) return; // stop() gave up on this send: the buffer may be closed already
+      const lastSeq = batch[batch.length - 1]!.seq;
+      try {
+        this.buffer.ack(this.name, lastSeq);
+      } catch (err) {
+        // the sink has the batch; it will get it again after the retry (at least once)
+        await this.backOff(err);
+        continue;
+      }
+      this.lastCursor = lastSeq;
+      this.onSuccess(batch);
+    }
+    if (current()) this.state = 'stopped';
+  }
+
+  private sendWithTimeout(batch: StoredRecord[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        this.counters.abandonedSends++;
+        reject(new SinkTimeoutError(
+          `sink ${this.name}: send of seq ${batch[0]!.seq}..${batch[batch.length - 1]!.seq} did not settle within ${this.sendTimeoutMs} ms`,
+        ));
+      }, this.sendTimeoutMs);
+      let sending: Promise<void>;
+      try {
+        sending = Promise.resolve(this.output.send(batch));
+      } catch (err) {
+        sending = Promise.reject(err);
+      }
+      sending.then(
+        () => {
+          if (settled) { this.counters.abandonedSends--; return; }
+          settled = true;
+          clearTimeout(timer);
+          resolve();
+        },
+        (err: unknown) => {
+          if (settled) { this.counters.abandonedSends--; return; }
+          settled = true;
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private onSuccess(batch: StoredRecord[]): void {
+    const c = this.counters;
+    if (c.consecutiveFailures > 0) {
+      this.log.info({ failures: c.consecutiveFailures, cursor: this.lastCursor }, 'sink recovered');
+    }
+    c.sentRecords += batch.length;
+    c.sentBytes += batch.reduce((n, r) => n + recordBytes(r), 0);
+    c.batches++;
+    c.consecutiveFailures = 0;
+    c.backoffMs = 0;
+    this.lastFailureLogMs = 0;
+  }
+
+  /** Count and log a failure, then sleep a jittered, capped, growing delay (cut short by stop()). */
+  private async backOff(err: unknown, countAsFailure = true): Promise<void> {
+    const c = this.counters;
+    const error = err instanceof Error ? err : new SinkSendError(`sink ${this.name}: ${String(err)}`);
+    const now = Date.now();
+    if (countAsFailure) {
+      c.failures++;
+      c.consecutiveFailures++;
+      this.lastError = { message: error.message, atMs: now };
+    }
+    c.backoffMs = fullJitterDelay(Math.max(0, c.consecutiveFailures - 1), this.backoff);
+    const fields = {
+      err: error, consecutiveFailures: c.consecutiveFailures, backoffMs: c.backoffMs, cursor: this.lastCursor,
+    };
+    if (c.consecutiveFailures <= 1 || now - this.lastFailureLogMs >= this.failureLogIntervalMs) {
+      this.lastFailureLogMs = now;
+      this.log.warn(fields, c.consecutiveFailures <= 1 ? 'send failed; retrying with backoff' : 'sink still failing');
+    } else {
+      this.log.debug(fields, 'send failed again');
+    }
+    if (this.stopping) return;
+    this.state = 'backing-off';
+    await this.sleep(c.backoffMs);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(timer); this.wake = undefined; resolve(); };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+
+  private waitForAppend(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.buffer.off('append', done);
+        this.wake = undefined;
+        resolve();
+      };
+      // subscribed synchronously after the empty read, so no append can slip in between
+      const timer = setTimeout(done, this.idlePollMs);
+      this.buffer.on('append', done);
+      this.wake = done;
+    });
+  }
+}
+
+function positive(n: number, what: string): number {
+  if (!Number.isFinite(n) || n <= 0) throw new RangeError(`forwarder option ${what}: expected a positive number, got ${n}`);
+  return n;
+}

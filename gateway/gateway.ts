@@ -1,0 +1,242 @@
+/**
+ * Runtime assembly: from a validated config to a running gateway, and back down on a signal.
+ *
+ * Start order: buffer (its sinks = the configured outputs) -> outputs and their forwarders ->
+ * inputs. Nothing reads from a source before there is somewhere durable to put it.
+ *
+ * Stop order (SIGTERM/SIGINT):
+ *  1. stop the inputs (no new records; an input resolves `stop` when no emit is in flight). An emit
+ *     still waiting for buffer room when the grace period ends is given up (nothing stored, the
+ *     source was not acked, so it redelivers).
+ *  2. let the forwarders deliver what they can until every sink's lag is zero or the grace period
+ *     (`gateway.shutdownGraceMs`) is over; what is left stays in the buffer for the next start.
+ *  3. stop the forwarders, then the outputs; 4. close the buffer cleanly.
+ * A failure in one step is logged and the next steps still run: the buffer is always closed.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { openBuffer } from './buffer/index.js';
+import type { BufferOptions, RecordBuffer } from './buffer/types.js';
+import { collectSecretValues, redactConfig } from './config/report.js';
+import { INPUT_ENVELOPE_KEYS, OUTPUT_ENVELOPE_KEYS, pluginSettings } from './config/schema.js';
+import type { Config } from './config/schema.js';
+import type { LoadedConfig } from './config/load.js';
+import { PluginStartError } from './errors.js';
+import { Forwarder, outputContext } from './forwarder.js';
+import { createLogger } from './log.js';
+import type { LoggerOptions } from './log.js';
+import { Pipeline } from './pipeline.js';
+import type { InputPlugin, OutputPlugin, PluginEnvironment } from './plugin.js';
+import { registry as defaultRegistry } from './registry.js';
+import type { PluginRegistry } from './registry.js';
+
+/** The buffer's folder inside the data folder. */
+export function bufferDir(config: Config): string {
+  return path.join(config.gateway.dataDir, 'buffer');
+}
+
+/** The buffer options a config implies (also used by the `buffer` CLI commands). */
+export function bufferOptions(config: Config): BufferOptions {
+  const b = config.buffer;
+  return {
+    dir: bufferDir(config),
+    maxBytes: b.maxBytes,
+    ...(b.maxAge !== undefined ? { maxAgeMs: b.maxAge } : {}),
+    inlineMaxBytes: b.inlineMaxBytes,
+    fullPolicy: b.fullPolicy,
+    sinks: Object.keys(config.outputs),
+    synchronous: b.synchronous,
+  };
+}
+
+/** environment variables whose values are credentials wherever they show up (S3 outputs fall back to them) */
+export const SECRET_ENV_VARS = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
+
+/** A logger that hides the config's secrets (redaction paths and a scrub of their values). */
+export function loggerFor(
+  loaded: LoadedConfig,
+  opts: { env?: NodeJS.ProcessEnv; destination?: LoggerOptions['destination'] } = {},
+): Logger {
+  const env = opts.env ?? process.env;
+  const fromEnv = SECRET_ENV_VARS.map((k) => env[k]).filter((v): v is string => !!v && v.length >= 4);
+  return createLogger({
+    level: loaded.config.log.level,
+    secrets: [...collectSecretValues(loaded.schema, loaded.config), ...fromEnv],
+    ...(opts.destination ? { destination: opts.destination } : {}),
+  });
+}
+
+export interface GatewayOptions {
+  registry?: PluginRegistry;
+  log?: Logger;
+}
+
+interface RunningOutput {
+  name: string;
+  plugin: OutputPlugin;
+  forwarder: Forwarder;
+}
+interface RunningInput {
+  name: string;
+  plugin: InputPlugin;
+}
+
+export class Gateway {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly buffer: RecordBuffer;
+  readonly pipeline: Pipeline;
+  private readonly outputs: RunningOutput[] = [];
+  private readonly inputs: RunningInput[] = [];
+  private stopping: Promise<void> | undefined;
+
+  private constructor(config: Config, log: Logger, buffer: RecordBuffer, pipeline: Pipeline) {
+    this.config = config;
+    this.log = log;
+    this.buffer = buffer;
+    this.pipeline = pipeline;
+  }
+
+  /** Open the buffer, start outputs + forwarders, then inputs. On failure everything started is stopped again. */
+  static async start(loaded: LoadedConfig, opts: GatewayOptions = {}): Promise<Gateway> {
+    const { config } = loaded;
+    const registry = opts.registry ?? defaultRegistry;
+    const log = opts.log ?? loggerFor(loaded);
+    log.info(
+      { config: redactConfig(loaded.schema, config), origin: loaded.origin },
+      'starting layergate',
+    );
+    mkdirSync(config.gateway.dataDir, { recursive: true });
+    const buffer = openBuffer(bufferOptions(config), log.child({ component: 'buffer' }));
+    const env: PluginEnvironment = {
+      dataDir: config.gateway.dataDir,
+      machine: config.gateway.machine,
+      bufferStats: () => buffer.stats(),
+    };
+
+    // outputs are created first: routing needs their `accepts`/`kinds`
+    const created: { name: string; plugin: OutputPlugin; classes?: Config['outputs'][string]['classes']; kinds?: Config['outputs'][string]['kinds'] }[] = [];
+    let gw: Gateway | undefined;
+    try {
+      for (const [name, entry] of Object.entries(config.outputs)) {
+        const def = registry.outputs.get(entry.type)!;
+        const plugin = wrapStart(`output ${name} (${entry.type})`, () => def.create(pluginSettings(entry, OUTPUT_ENVELOPE_KEYS), env));
+        created.push({ name, plugin, classes: entry.classes, kinds: entry.kinds });
+      }
+      const pipeline = new Pipeline({
+        buffer,
+        outputs: created,
+        dataDir: config.gateway.dataDir,
+        quarantineMaxBytes: config.gateway.quarantineMaxBytes,
+        log,
+      });
+      gw = new Gateway(config, log, buffer, pipeline);
+      for (const o of created) {
+        await wrapStartAsync(`output ${o.name}`, () => o.plugin.start(outputContext(o.name, buffer, log)));
+        const forwarder = new Forwarder({
+          buffer, output: o.plugin, name: o.name, log,
+          stopTimeoutMs: Math.max(1000, config.gateway.shutdownGraceMs),
+        });
+        gw.outputs.push({ name: o.name, plugin: o.plugin, forwarder });
+        forwarder.start();
+      }
+      for (const [name, entry] of Object.entries(config.inputs)) {
+        const def = registry.inputs.get(entry.type)!;
+        const plugin = wrapStart(`input ${name} (${entry.type})`, () => def.create(pluginSettings(entry, INPUT_ENVELOPE_KEYS), env));
+        await wrapStartAsync(`input ${name}`, () => plugin.start(pipeline.contextFor(name, entry.class)));
+        gw.inputs.push({ name, plugin });
+      }
+    } catch (err) {
+      log.error({ err }, 'start failed; stopping what was started');
+      if (gw) await gw.stop();
+      else {
+        for (const o of created) await o.plugin.stop().catch(() => undefined);
+        buffer.close();
+      }
+      throw err;
+    }
+    log.info(
+      { inputs: Object.keys(config.inputs), outputs: Object.keys(config.outputs), dataDir: config.gateway.dataDir },
+      'layergate running',
+    );
+    return gw;
+  }
+
+  /** Per-input pipeline counters and per-sink forwarder state. */
+  stats(): { inputs: ReturnType<Pipeline['stats']>; forwarders: ReturnType<Forwarder['stats']>[] } {
+    return { inputs: this.pipeline.stats(), forwarders: this.outputs.map((o) => o.forwarder.stats()) };
+  }
+
+  /** The orderly shutdown described in the module header. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const graceMs = this.config.gateway.shutdownGraceMs;
+    const deadline = Date.now() + graceMs;
+    const log = this.log;
+    log.info({ graceMs }, 'stopping: inputs first');
+
+    // 1. inputs; blocked emits give up when the grace period ends
+    const abortTimer = setTimeout(() => this.pipeline.abortBlocked(), graceMs);
+    await Promise.all(
+      this.inputs.map((i) => i.plugin.stop().catch((err: unknown) => log.error({ err, input: i.name }, 'input stop failed'))),
+    );
+    clearTimeout(abortTimer);
+    this.pipeline.abortBlocked();
+
+    // 2. let the forwarders deliver what they can
+    const lagAtStop = await this.drain(deadline);
+    if (lagAtStop > 0) log.warn({ lagRecords: lagAtStop }, 'grace period over: undelivered records stay in the buffer');
+
+    // 3. forwarders, then outputs
+    await Promise.all(this.outputs.map((o) => o.forwarder.stop().catch((err: unknown) => log.error({ err, sink: o.name }, 'forwarder stop failed'))));
+    await Promise.all(this.outputs.map((o) => o.plugin.stop().catch((err: unknown) => log.error({ err, sink: o.name }, 'output stop failed'))));
+    await this.pipeline.flush();
+
+    // 4. the buffer
+    try {
+      this.buffer.close();
+    } catch (err) {
+      log.error({ err }, 'buffer close failed');
+    }
+    log.info({ inputs: this.pipeline.stats() }, 'layergate stopped');
+  }
+
+  /** Wait until no sink lags or the deadline passes; returns the records still undelivered. */
+  private async drain(deadline: number): Promise<number> {
+    const lag = (): number => {
+      try {
+        return this.buffer.stats().sinks.reduce((n, s) => n + s.lagRecords, 0);
+      } catch (err) {
+        this.log.error({ err }, 'buffer stats failed while draining');
+        return 0;
+      }
+    };
+    let left = lag();
+    while (left > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, deadline - Date.now()))));
+      left = lag();
+    }
+    return left;
+  }
+}
+
+function wrapStart<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new PluginStartError(`${what}: ${(err as Error).message ?? String(err)}`, { cause: err });
+  }
+}
+
+async function wrapStartAsync(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    throw new PluginStartError(`${what}: could not start: ${(err as Error).message ?? String(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,173 @@
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openBuffer } from './buffer/index.js';
+import type { BufferOptions, RecordBuffer } from './buffer/types.js';
+import { GatewayStoppingError, MalformedInputError } from './errors.js';
+import { Pipeline } from './pipeline.js';
+import type { RouteTarget } from './pipeline.js';
+import type { RecordDraft } from './plugin.js';
+import { CONTENT_TYPES } from './record.js';
+
+const log = pino({ level: 'silent' });
+let open: RecordBuffer[] = [];
+afterEach(() => {
+  for (const b of open) b.close();
+  open = [];
+});
+
+function tmp(): string {
+  return mkdtempSync(path.join(os.tmpdir(), 'lg-pipe-'));
+}
+function buffer(dataDir: string, opts: Partial<BufferOptions> & { sinks: string[] }): RecordBuffer {
+  const b = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 64 << 20, ...opts }, log);
+  open.push(b);
+  return b;
+}
+function draft(signal: string, kind: RecordDraft['kind'] = 'scalar', extra: Partial<RecordDraft> = {}): RecordDraft {
+  return { signal, kind, contentType: CONTENT_TYPES.scalar, body: Buffer.from('{"v":1}'), ...extra };
+}
+const settled = async (p: Promise<unknown>, ms: number): Promise<boolean> => {
+  let done = false;
+  p.then(() => (done = true), () => (done = true));
+  await new Promise((r) => setTimeout(r, ms));
+  return done;
+};
+
+describe('InputContext.emit: source, time, class, routes, commit', () => {
+  const outputs: RouteTarget[] = [
+    { name: 'lake', plugin: {} },
+    { name: 'cloud', plugin: { accepts: ['public', 'internal'] } },
+    { name: 'frames-only', plugin: { kinds: ['frame'] } },
+    { name: 'narrowed', plugin: {}, classes: ['sensitive'], kinds: ['scalar', 'event'] },
+  ];
+
+  it('routes by the outputs\' classes and kinds, narrowed by their config', () => {
+    const dataDir = tmp();
+    const p = new Pipeline({ buffer: buffer(dataDir, { sinks: outputs.map((o) => o.name) }), outputs, dataDir, quarantineMaxBytes: 1 << 20, log });
+    expect(p.routes('internal', 'scalar')).toEqual(['lake', 'cloud']);
+    expect(p.routes('sensitive', 'scalar')).toEqual(['lake', 'narrowed']);
+    expect(p.routes('sensitive', 'samples')).toEqual(['lake']);
+    expect(p.routes('confidential', 'frame')).toEqual(['lake', 'frames-only']);
+    expect(p.routes('public', 'frame')).toEqual(['lake', 'cloud', 'frames-only']);
+  });
+
+  it('stores records with source, receive time, the stricter class and their routes', async () => {
+    const dataDir = tmp();
+    const b = buffer(dataDir, { sinks: outputs.map((o) => o.name) });
+    const p = new Pipeline({ buffer: b, outputs, dataDir, quarantineMaxBytes: 1 << 20, log });
+    const ctx = p.contextFor('opc', 'sensitive');
+    const before = BigInt(Date.now()) * 1_000_000n;
+    await ctx.emit([
+      draft('chamber.o2'), // no own class: the input's class
+      draft('job.name', 'event', { class: 'confidential' }), // stricter than the input: kept
+      draft('laser.power', 'scalar', { class: 'public' }), // laxer than the input: raised
+      draft('late', 'scalar', { receiveTimeNs: 42n }),
+    ]);
+    const lake = b.read('lake', 100);
+    expect(lake.map((r) => [r.signal, r.source, r.class])).toEqual([
+      ['chamber.o2', 'opc', 'sensitive'],
+      ['job.name', 'opc', 'confidential'],
+      ['laser.power', 'opc', 'sensitive'],
+      ['late', 'opc', 'sensitive'],
+    ]);
+    expect(lake[0]!.routes.sort()).toEqual(['lake', 'narrowed']);
+    expect(lake[1]!.routes).toEqual(['lake']);
+    expect(lake[0]!.receiveTimeNs).toBeGreaterThanOrEqual(before);
+    expect(lake[3]!.receiveTimeNs).toBe(42n);
+    expect(b.read('cloud', 100)).toEqual([]); // nothing sensitive may reach it
+    expect(p.stats().opc).toMatchObject({ emits: 1, records: 4, bytes: 28 });
+  });
+});
+
+describe('block policy', () => {
+  function full(dataDir: string) {
+    // room for a handful of rows only; internal records must wait, never be dropped
+    const b = buffer(dataDir, { sinks: ['lake'], maxBytes: 1000, fullPolicy: { internal: 'block' } });
+    const p = new Pipeline({ buffer: b, outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 1 << 20, log, blockedRetryMs: 60_000 });
+    return { b, p, ctx: p.contextFor('mqtt') };
+  }
+  const batch = (n: number, tag: string) => Array.from({ length: n }, (_, i) => draft(`${tag}.${i}`, 'scalar', { body: Buffer.alloc(100, 1) }));
+
+  it('emit waits for the buffer\'s space event and then stores everything, dropping nothing', async () => {
+    const { b, p, ctx } = full(tmp());
+    await ctx.emit(batch(5, 'first'));
+    const waiting = ctx.emit(batch(5, 'second'));
+    expect(await settled(waiting, 300)).toBe(false);
+    expect(p.stats().mqtt!.blockedEmits).toBe(1);
+    // the sink acknowledges the first batch: delivered records make room, 'space' wakes the emit
+    const first = b.read('lake', 100);
+    b.ack('lake', first.at(-1)!.seq);
+    await waiting;
+    expect(b.read('lake', 100).map((r) => r.signal)).toEqual(batch(5, 'second').map((d) => d.signal));
+    expect(b.losses()).toEqual([]);
+    expect(p.stats().mqtt).toMatchObject({ emits: 2, records: 10, failedEmits: 0 });
+  });
+
+  it('at shutdown a waiting emit rejects with GatewayStoppingError and nothing of it is stored', async () => {
+    const { b, p, ctx } = full(tmp());
+    await ctx.emit(batch(5, 'first'));
+    const waiting = ctx.emit(batch(5, 'second'));
+    expect(await settled(waiting, 100)).toBe(false);
+    p.abortBlocked();
+    await expect(waiting).rejects.toBeInstanceOf(GatewayStoppingError);
+    expect(b.stats().records).toBe(5);
+    expect(p.stats().mqtt!.failedEmits).toBe(1);
+  });
+});
+
+describe('quarantine', () => {
+  it('counts, and keeps the raw bytes with a JSON sidecar under quarantine/inputs/<input>/', async () => {
+    const dataDir = tmp();
+    const p = new Pipeline({ buffer: buffer(dataDir, { sinks: [] }), outputs: [], dataDir, quarantineMaxBytes: 1 << 20, log });
+    const ctx = p.contextFor('mqtt');
+    const raw = Buffer.from([0xde, 0xad, 0xbe, 0xef]);
+    expect(ctx.quarantine('spBv1.0/g/DDATA/n/d', new MalformedInputError('bad protobuf'), raw)).toBeUndefined();
+    await p.flush();
+    const dir = path.join(dataDir, 'quarantine', 'inputs', 'mqtt');
+    const files = readdirSync(dir).sort();
+    expect(files).toHaveLength(2);
+    expect(files[0]).toMatch(/^\d{8}T\d{6}\.\d{3}Z-\d+\.bin$/);
+    expect(readFileSync(path.join(dir, files[0]!))).toEqual(raw);
+    const side = JSON.parse(readFileSync(path.join(dir, files[1]!), 'utf8'));
+    expect(side).toMatchObject({
+      input: 'mqtt', where: 'spBv1.0/g/DDATA/n/d', size: 4, file: files[0],
+      error: { name: 'MalformedInputError', code: 'LG_INPUT_MALFORMED', message: 'bad protobuf' },
+      sha256: '5f78c33274e43fa9de5659265c1d917e25c03722dcb0b8d27db8d5feaa813953', // sha256sum of de ad be ef
+    });
+    expect(p.stats().mqtt).toMatchObject({ quarantined: 1, quarantineKept: 1, quarantineNotKept: 0 });
+  });
+
+  it('is bounded: past the cap items are counted, not kept', async () => {
+    const dataDir = tmp();
+    const p = new Pipeline({ buffer: buffer(dataDir, { sinks: [] }), outputs: [], dataDir, quarantineMaxBytes: 5000, log });
+    const ctx = p.contextFor('frames');
+    for (let i = 0; i < 4; i++) ctx.quarantine(`file-${i}.png`, new Error('not a PNG'), Buffer.alloc(2000, i));
+    await p.flush();
+    const files = readdirSync(path.join(dataDir, 'quarantine', 'inputs', 'frames'));
+    expect(files.filter((f) => f.endsWith('.bin'))).toHaveLength(2);
+    expect(p.stats().frames).toMatchObject({ quarantined: 4, quarantineKept: 2, quarantineNotKept: 2, quarantineNotKeptBytes: 4000 });
+
+    // the cap counts what an earlier run left behind
+    const again = new Pipeline({ buffer: open[0]!, outputs: [], dataDir, quarantineMaxBytes: 5000, log });
+    again.contextFor('frames').quarantine('x', new Error('still bad'), Buffer.alloc(2000));
+    await again.flush();
+    expect(again.stats().frames).toMatchObject({ quarantined: 1, quarantineKept: 0, quarantineNotKept: 1 });
+  });
+
+  it('never throws, even when the folder cannot be written', async () => {
+    const dataDir = tmp();
+    const b = buffer(dataDir, { sinks: [] });
+    writeFileSync(path.join(dataDir, 'quarantine'), 'a file where the folder should be');
+    chmodSync(path.join(dataDir, 'quarantine'), 0o400);
+    const p = new Pipeline({ buffer: b, outputs: [], dataDir, quarantineMaxBytes: 1 << 20, log });
+    const ctx = p.contextFor('opc');
+    expect(() => ctx.quarantine('ns=2;s=Chamber.O2', new Error('BadTypeMismatch'), Buffer.from('x'))).not.toThrow();
+    // an Error-like without message, and no raw bytes: still fine
+    expect(() => ctx.quarantine('ns=2;s=X', undefined as unknown as Error)).not.toThrow();
+    await p.flush();
+    expect(p.stats().opc).toMatchObject({ quarantined: 2, quarantineKept: 0, quarantineNotKept: 2 });
+  });
+});

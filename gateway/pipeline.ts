@@ -1,0 +1,289 @@
+/**
+ * The path from an input to the buffer: the `InputContext` each input is started with. It fills
+ * `source` and `receiveTimeNs`, sets the class, computes the routes and commits to the buffer; and it
+ * keeps what an input could not parse in a bounded quarantine folder.
+ *
+ * Design constraints:
+ * - `emit` resolves only after `buffer.append` returned (the commit is the ack point). Under the
+ *   `block` policy (`BufferFullError`) it waits for the buffer's 'space' event and retries, never
+ *   drops; only a gateway shutdown ends the wait, rejecting with `GatewayStoppingError` (nothing
+ *   stored, so the input does not ack and its source redelivers).
+ * - Class: the stricter of the draft's own class and the input's configured `class` (default
+ *   internal). A class is only ever raised. Policy-based classification (gateway/classify) will
+ *   replace this rule; it plugs in at `classOf`.
+ * - Routes: every output whose accepted classes include the record's class and whose kinds include
+ *   its kind; an output's config may narrow both (`classes:`, `kinds:`). Computed once per
+ *   (class, kind) at start.
+ * - `quarantine` never throws and never blocks the caller: it counts, logs at warn and writes the raw
+ *   bytes plus a JSON sidecar in the background; the folder of each input is capped in bytes and
+ *   what does not fit is counted, not kept.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { RecordBuffer } from './buffer/types.js';
+import { BufferFullError, GatewayStoppingError, LayerGateError } from './errors.js';
+import type { InputContext, OutputPlugin, RecordDraft } from './plugin.js';
+import { RECORD_KINDS, SENSITIVITY_CLASSES, classRank, nowNs } from './record.js';
+import type { RecordInput, RecordKind, SensitivityClass } from './record.js';
+
+export interface RouteTarget {
+  /** the output instance name = the buffer's sink name */
+  name: string;
+  plugin: Pick<OutputPlugin, 'accepts' | 'kinds'>;
+  /** config narrowing (`classes:`) */
+  classes?: readonly SensitivityClass[] | undefined;
+  /** config narrowing (`kinds:`) */
+  kinds?: readonly RecordKind[] | undefined;
+}
+
+export interface PipelineOptions {
+  buffer: RecordBuffer;
+  outputs: readonly RouteTarget[];
+  /** quarantine lives under <dataDir>/quarantine/inputs/<input>/ */
+  dataDir: string;
+  /** cap of each input's quarantine folder */
+  quarantineMaxBytes: number;
+  log: Logger;
+  /** while blocked, retry at least this often even without a 'space' event (default 1000 ms) */
+  blockedRetryMs?: number;
+}
+
+export interface InputCounters {
+  emits: number;
+  records: number;
+  bytes: number;
+  /** emits that had to wait for room (block policy) */
+  blockedEmits: number;
+  /** emits rejected because the buffer refused them (other than full) or the gateway stopped */
+  failedEmits: number;
+  quarantined: number;
+  /** quarantined items whose bytes were kept on disk */
+  quarantineKept: number;
+  /** quarantined items not kept (folder cap reached, or the write failed) */
+  quarantineNotKept: number;
+  quarantineNotKeptBytes: number;
+}
+
+export class Pipeline {
+  private readonly buffer: RecordBuffer;
+  private readonly log: Logger;
+  private readonly dataDir: string;
+  private readonly quarantineMaxBytes: number;
+  private readonly blockedRetryMs: number;
+  private readonly routeTable = new Map<string, string[]>();
+  private readonly counters = new Map<string, InputCounters>();
+  private readonly quarantineUsed = new Map<string, number>();
+  private quarantineSeq = 0;
+  private writes: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private readonly waiters = new Set<(err?: Error) => void>();
+
+  constructor(opts: PipelineOptions) {
+    this.buffer = opts.buffer;
+    this.log = opts.log;
+    this.dataDir = opts.dataDir;
+    this.quarantineMaxBytes = opts.quarantineMaxBytes;
+    this.blockedRetryMs = opts.blockedRetryMs ?? 1000;
+    for (const cls of SENSITIVITY_CLASSES) {
+      for (const kind of RECORD_KINDS) {
+        this.routeTable.set(`${cls}/${kind}`, opts.outputs.filter((o) => routesTo(o, cls, kind)).map((o) => o.name));
+      }
+    }
+  }
+
+  /** The sinks a record of this class and kind goes to. */
+  routes(cls: SensitivityClass, kind: RecordKind): readonly string[] {
+    return this.routeTable.get(`${cls}/${kind}`) ?? [];
+  }
+
+  /** The context for one input instance. */
+  contextFor(name: string, inputClass: SensitivityClass = 'internal'): InputContext {
+    const log = this.log.child({ input: name });
+    this.counters.set(name, this.counters.get(name) ?? emptyCounters());
+    return {
+      name,
+      log,
+      emit: (drafts) => this.emit(name, inputClass, log, drafts),
+      quarantine: (where, error, raw) => this.quarantine(name, log, where, error, raw),
+    };
+  }
+
+  stats(): Record<string, InputCounters> {
+    return Object.fromEntries([...this.counters].map(([k, v]) => [k, { ...v }]));
+  }
+
+  /** Shutdown: emits waiting for room give up (reject with GatewayStoppingError); new ones are refused. */
+  abortBlocked(): void {
+    this.stopping = true;
+    for (const w of [...this.waiters]) w(new GatewayStoppingError('the gateway is stopping; the records were not stored'));
+  }
+
+  /** Wait for quarantine writes in progress. */
+  async flush(): Promise<void> {
+    await this.writes;
+  }
+
+  private classOf(draft: RecordDraft, inputClass: SensitivityClass): SensitivityClass {
+    const own = draft.class ?? inputClass;
+    return classRank(own) >= classRank(inputClass) ? own : inputClass;
+  }
+
+  private async emit(name: string, inputClass: SensitivityClass, log: Logger, drafts: RecordDraft[]): Promise<void> {
+    if (drafts.length === 0) return;
+    const c = this.counters.get(name)!;
+    const received = nowNs();
+    const records: RecordInput[] = drafts.map((d) => {
+      const cls = this.classOf(d, inputClass);
+      const { class: _proposed, receiveTimeNs, ...rest } = d;
+      return { ...rest, source: name, receiveTimeNs: receiveTimeNs ?? received, class: cls, routes: [...this.routes(cls, d.kind)] };
+    });
+    let blocked = false;
+    for (;;) {
+      if (this.stopping && blocked) {
+        c.failedEmits++;
+        throw new GatewayStoppingError('the gateway is stopping; the records were not stored');
+      }
+      try {
+        this.buffer.append(records);
+        break;
+      } catch (err) {
+        if (!(err instanceof BufferFullError) && !(err instanceof LayerGateError && err.code === BufferFullError.code)) {
+          c.failedEmits++;
+          throw err;
+        }
+        if (!blocked) {
+          blocked = true;
+          c.blockedEmits++;
+          log.warn({ records: records.length }, 'buffer full (block policy): waiting for room');
+        }
+        if (this.stopping) continue;
+        try {
+          await this.waitForSpace();
+        } catch (stopped) {
+          c.failedEmits++;
+          throw stopped;
+        }
+      }
+    }
+    if (blocked) log.info({ records: records.length }, 'buffer had room again: records stored');
+    c.emits++;
+    c.records += records.length;
+    c.bytes += records.reduce((n, r) => n + r.body.length, 0);
+  }
+
+  private waitForSpace(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        this.buffer.off('space', onSpace);
+        this.waiters.delete(done);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onSpace = (): void => done();
+      // the timer covers room made without a 'space' event (e.g. a sink ack that frees nothing yet)
+      const timer = setTimeout(() => done(), this.blockedRetryMs);
+      this.buffer.on('space', onSpace);
+      this.waiters.add(done);
+    });
+  }
+
+  private quarantine(name: string, log: Logger, where: string, error: Error, raw?: Buffer): void {
+    try {
+      const c = this.counters.get(name) ?? emptyCounters();
+      this.counters.set(name, c);
+      c.quarantined++;
+      const dir = path.join(this.dataDir, 'quarantine', 'inputs', name);
+      const at = new Date();
+      const n = ++this.quarantineSeq;
+      const base = `${at.toISOString().replace(/[-:]/g, '')}-${n}`;
+      const errorInfo = {
+        name: error?.name,
+        ...(error instanceof LayerGateError ? { code: error.code } : {}),
+        message: String(error?.message ?? error),
+      };
+      const sidecar = Buffer.from(
+        JSON.stringify(
+          {
+            input: name,
+            where,
+            at: at.toISOString(),
+            error: errorInfo,
+            ...(raw ? { file: `${base}.bin`, size: raw.length, sha256: createHash('sha256').update(raw).digest('hex') } : {}),
+          },
+          null,
+          2,
+        ),
+      );
+      const need = sidecar.length + (raw?.length ?? 0);
+      const used = this.quarantineUsedBytes(name, dir);
+      const keep = used + need <= this.quarantineMaxBytes;
+      log.warn(
+        { where, err: error, bytes: raw?.length ?? 0, kept: keep, quarantined: c.quarantined },
+        keep ? 'input quarantined' : 'input quarantined but not kept: quarantine folder is full',
+      );
+      if (!keep) {
+        c.quarantineNotKept++;
+        c.quarantineNotKeptBytes += raw?.length ?? 0;
+        return;
+      }
+      this.quarantineUsed.set(name, used + need);
+      this.writes = this.writes.then(async () => {
+        try {
+          await mkdir(dir, { recursive: true });
+          if (raw) await writeFile(path.join(dir, `${base}.bin`), raw);
+          await writeFile(path.join(dir, `${base}.json`), sidecar);
+          c.quarantineKept++;
+        } catch (err) {
+          c.quarantineNotKept++;
+          c.quarantineNotKeptBytes += raw?.length ?? 0;
+          this.quarantineUsed.set(name, (this.quarantineUsed.get(name) ?? need) - need);
+          log.error({ err, where }, 'could not write to the quarantine folder');
+        }
+      });
+    } catch (err) {
+      // never throw into an input's parsing path
+      try {
+        log.error({ err, where }, 'quarantine failed');
+      } catch {
+        /* nothing left to do */
+      }
+    }
+  }
+
+  /** bytes already in the input's quarantine folder (read once, then tracked) */
+  private quarantineUsedBytes(name: string, dir: string): number {
+    let used = this.quarantineUsed.get(name);
+    if (used !== undefined) return used;
+    used = 0;
+    try {
+      mkdirSync(dir, { recursive: true });
+      for (const f of readdirSync(dir)) used += statSync(path.join(dir, f)).size;
+    } catch {
+      // unreadable folder: count from zero; the write will report the real problem
+    }
+    this.quarantineUsed.set(name, used);
+    return used;
+  }
+}
+
+function routesTo(o: RouteTarget, cls: SensitivityClass, kind: RecordKind): boolean {
+  const accepts = o.plugin.accepts ?? SENSITIVITY_CLASSES;
+  const kinds = o.plugin.kinds ?? RECORD_KINDS;
+  return (
+    accepts.includes(cls) &&
+    kinds.includes(kind) &&
+    (o.classes === undefined || o.classes.includes(cls)) &&
+    (o.kinds === undefined || o.kinds.includes(kind))
+  );
+}
+
+function emptyCounters(): InputCounters {
+  return {
+    emits: 0, records: 0, bytes: 0, blockedEmits: 0, failedEmits: 0,
+    quarantined: 0, quarantineKept: 0, quarantineNotKept: 0, quarantineNotKeptBytes: 0,
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * The plugin registry: maps a config `type` to its input or output definition. Adding a plugin is
+ * one import and one list entry here; its config schema then becomes part of the validated config
+ * (gateway/config/schema.ts) and `layergate run` can create it.
+ *
+ * Constraint: a plugin's `configSchema` is a `z.object` (strict); the config schema extends it with
+ * the envelope keys every instance has (`type`, plus `class` for inputs, `classes`/`kinds` for outputs).
+ * Plugins build fields with the helpers in gateway/config/units.ts: `secret()` for credentials (never
+ * shown in dumps, errors or logs), `byteSize()`, `duration()`; a `.meta({ description })` on a field
+ * shows up in the generated configuration reference (`npm run docs:config`).
+ */
+import type { InputDefinition, OutputDefinition } from './plugin.js';
+import { definition as gatewayHealth } from '../plugins/inputs/gateway-health/index.js';
+import { definition as fileLake } from '../plugins/outputs/file-lake/index.js';
+
+export interface PluginRegistry {
+  readonly inputs: ReadonlyMap<string, InputDefinition<any>>;
+  readonly outputs: ReadonlyMap<string, OutputDefinition<any>>;
+}
+
+export function createRegistry(defs: {
+  inputs: readonly InputDefinition<any>[];
+  outputs: readonly OutputDefinition<any>[];
+}): PluginRegistry {
+  const byType = <D extends { type: string }>(kind: string, list: readonly D[]): Map<string, D> => {
+    const m = new Map<string, D>();
+    for (const d of list) {
+      if (m.has(d.type)) throw new Error(`two ${kind} plugins are registered as type "${d.type}"`);
+      m.set(d.type, d);
+    }
+    return m;
+  };
+  return { inputs: byType('input', defs.inputs), outputs: byType('output', defs.outputs) };
+}
+
+/** The plugins this build of LayerGate knows. */
+export const registry: PluginRegistry = createRegistry({
+  inputs: [gatewayHealth],
+  outputs: [fileLake],
+});

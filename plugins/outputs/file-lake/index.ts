@@ -1,0 +1,600 @@
+/**
+ * The `file-lake` output: the embedded default sink. It writes every record it receives into a local,
+ * Hive-partitioned folder tree that pyarrow, pandas, DuckDB and Spark read as they are:
+ *
+ *   <lake>/<table>/machine=<m>/build=<b>/signal=<s>/part-<firstSeq>-<lastSeq>.arrow   (or .parquet)
+ *   <lake>/images/machine=<m>/build=<b>/signal=<s>/<seq>.<ext>   (frames, original bytes; indexed by
+ *                                                                 rows in the `frames` table)
+ *
+ * Design constraints:
+ * - Durable before ack. `send` resolves only after every file of the batch is written, fsynced,
+ *   moved into place and its folder fsynced. Files are written under `<lake>/.tmp/` and published
+ *   with link(2), which is atomic and never replaces an existing file, so a reader sees whole files
+ *   only and a crash leaves at most temp files (removed at start).
+ * - Immutable files. A visible file is never rewritten or appended to; each batch makes new files.
+ * - At-least-once redelivery never corrupts and never loses. A redelivered batch that splits the same
+ *   way produces the same file name and the same bytes: the existing file is kept and the copy
+ *   dropped. A name clash with different bytes (e.g. a buffer whose seq restarted) is written beside
+ *   it as `...-dupN.arrow`, never over it. A redelivery that splits differently can repeat rows: the
+ *   `seq` column identifies them (documented in README.md).
+ * - Bad input is counted and kept: a scalar body that is not the scalar JSON, or a samples block whose
+ *   attributes or length do not fit, goes to the `raw` table with an `error` column; the rest of the
+ *   batch is unaffected. So does a record whose spooled blob is gone (it cannot come back, and
+ *   failing the batch would block the sink for good); other I/O errors fail the batch, to be retried.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  Binary, DataType, Float64, Int32, Precision, Table, TimestampNanosecond, Utf8, makeData, makeVector, tableToIPC,
+  vectorFromArray,
+} from 'apache-arrow';
+import * as parquet from 'parquet-wasm';
+import type { Vector } from 'apache-arrow';
+import type { Logger } from 'pino';
+import { BlobMissingError, LakeMalformedRecordError } from '../../../gateway/errors.js';
+import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin.js';
+import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/record.js';
+import { CONTENT_TYPES } from '../../../gateway/record.js';
+import { fileLakeConfigSchema } from './schema.js';
+import type { FileLakeConfig } from './schema.js';
+
+export { fileLakeConfigSchema } from './schema.js';
+export type { FileLakeConfig } from './schema.js';
+
+export type LakeTable = 'scalars' | 'samples' | 'events' | 'raw' | 'frames';
+
+/** The value pyarrow (and Hive) read back as null in a partition path. */
+export const NULL_PARTITION = '__HIVE_DEFAULT_PARTITION__';
+const MAX_SEGMENT_CHARS = 120;
+
+/**
+ * A value as a safe path segment: letters, digits, `.`, `_` and `-` stay; every other byte of its UTF-8
+ * form becomes `%XX` (pyarrow's default `segment_encoding="uri"` decodes it back). An empty value is
+ * the Hive null partition; `.` and `..` are encoded; a value longer than 120 characters after encoding
+ * is cut and gets `~` plus 16 hex digits of its SHA-256, so distinct values stay distinct.
+ */
+export function partitionSegment(value: string | undefined): string {
+  if (value === undefined || value === '') return NULL_PARTITION;
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const ch = String.fromCharCode(byte);
+    out += /[A-Za-z0-9._-]/.test(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  if (out === '.' || out === '..') out = out.replace(/\./g, '%2E');
+  if (out === NULL_PARTITION) out = out.replace(/_/g, '%5F');
+  if (out.length > MAX_SEGMENT_CHARS) {
+    const hash = createHash('sha256').update(value).digest('hex').slice(0, 16);
+    out = `${out.slice(0, MAX_SEGMENT_CHARS - 17).replace(/%[0-9A-F]?$/, '')}~${hash}`;
+  }
+  return out;
+}
+
+/** File extension for a frame's content type (its bytes are written unchanged). */
+export function frameExtension(contentType: string): string {
+  const base = contentType.split(';')[0]!.trim().toLowerCase();
+  const known: Record<string, string> = {
+    'image/png': 'png', 'image/jpeg': 'jpg', 'image/jpg': 'jpg', 'image/tiff': 'tif', 'image/bmp': 'bmp',
+    'image/webp': 'webp', 'image/gif': 'gif', 'image/x-portable-graymap': 'pgm', 'image/x-portable-anymap': 'pnm',
+    'image/avif': 'avif', 'image/jxl': 'jxl',
+  };
+  return known[base] ?? 'bin';
+}
+
+const SEQ_DIGITS = 16; // 2^53 has 16 digits: names sort in seq order
+
+function seqName(seq: number): string {
+  return String(seq).padStart(SEQ_DIGITS, '0');
+}
+
+export interface FileLakeStats {
+  /** files published (table files and frame images) */
+  files: number;
+  rows: number;
+  bytes: number;
+  /** records stored in the raw table because their body did not fit their content type */
+  malformed: number;
+  /** files not written again because an identical file was already there (redelivery) */
+  duplicateFilesSkipped: number;
+}
+
+// ---- record shapes ---------------------------------------------------------------------------
+
+interface Common {
+  seq: bigint[];
+  source: (string | null)[];
+  sourceTime: (bigint | undefined)[];
+  receiveTime: bigint[];
+  layer: (number | null)[];
+  cls: SensitivityClass[];
+}
+
+interface ParsedSamples {
+  channels: string[];
+  rateHz: number;
+  firstSample: number;
+  count: number;
+  /** one Float32Array per channel, de-interleaved */
+  columns: Float32Array[];
+}
+
+/** One group of records that becomes one or more files in one folder. */
+interface Group {
+  table: LakeTable;
+  dir: string;
+  /** samples only: channel names, which define the file's columns */
+  channels?: string[];
+  items: { record: StoredRecord; body: Buffer; samples?: ParsedSamples; error?: string }[];
+}
+
+function parseScalar(body: Buffer): { value: number | null; text: string | null; unit: string | null; quality: string | null } {
+  let o: unknown;
+  try {
+    o = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new LakeMalformedRecordError(`scalar body is not JSON (${(err as Error).message})`);
+  }
+  if (typeof o !== 'object' || o === null || !('v' in o)) throw new LakeMalformedRecordError('scalar body has no "v"');
+  const { v, unit, quality } = o as { v: unknown; unit?: unknown; quality?: unknown };
+  const str = (x: unknown) => (typeof x === 'string' ? x : null);
+  if (typeof v === 'number') return { value: v, text: null, unit: str(unit), quality: str(quality) };
+  if (typeof v === 'boolean') return { value: v ? 1 : 0, text: String(v), unit: str(unit), quality: str(quality) };
+  if (typeof v === 'string') return { value: null, text: v, unit: str(unit), quality: str(quality) };
+  throw new LakeMalformedRecordError(`scalar "v" must be a number, string or boolean, got ${v === null ? 'null' : typeof v}`);
+}
+
+function parseSamples(r: StoredRecord, body: Buffer): ParsedSamples {
+  const a = r.attributes ?? {};
+  const channels = (a.channels ?? '').split(',').map((c) => c.trim());
+  if (!a.channels || channels.some((c) => c === '')) throw new LakeMalformedRecordError('samples attribute "channels" is missing or has an empty name');
+  if (new Set(channels).size !== channels.length) throw new LakeMalformedRecordError(`samples attribute "channels" repeats a name: ${a.channels}`);
+  const rateHz = Number(a.sample_rate_hz);
+  if (!(rateHz > 0) || !Number.isFinite(rateHz)) throw new LakeMalformedRecordError(`samples attribute "sample_rate_hz" must be a positive number, got ${JSON.stringify(a.sample_rate_hz)}`);
+  const firstSample = a.first_sample === undefined ? 0 : Number(a.first_sample);
+  if (!Number.isSafeInteger(firstSample) || firstSample < 0) throw new LakeMalformedRecordError(`samples attribute "first_sample" must be a non-negative integer, got ${JSON.stringify(a.first_sample)}`);
+  const frameBytes = 4 * channels.length;
+  if (body.length % frameBytes !== 0) throw new LakeMalformedRecordError(`samples body of ${body.length} bytes is not a whole number of ${channels.length}-channel float32 frames`);
+  const count = body.length / frameBytes;
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const columns = channels.map((_, c) => {
+    const col = new Float32Array(count);
+    for (let i = 0; i < count; i++) col[i] = view.getFloat32(i * frameBytes + c * 4, true);
+    return col;
+  });
+  return { channels, rateHz, firstSample, count, columns };
+}
+
+function isTextual(contentType: string): boolean {
+  const base = contentType.split(';')[0]!.trim().toLowerCase();
+  return base.endsWith('json') || base.startsWith('text/');
+}
+
+// ---- arrow -----------------------------------------------------------------------------------
+
+function timestampVector(values: (bigint | undefined)[]): Vector {
+  const data = new BigInt64Array(values.length);
+  const bitmap = new Uint8Array(Math.ceil(values.length / 8));
+  let nulls = 0;
+  values.forEach((v, i) => {
+    if (v === undefined) { nulls++; return; }
+    data[i] = v;
+    bitmap[i >> 3]! |= 1 << (i & 7);
+  });
+  return makeVector(makeData({
+    type: new TimestampNanosecond('UTC'), length: values.length, nullCount: nulls,
+    ...(nulls > 0 ? { nullBitmap: bitmap } : {}), data,
+  }));
+}
+
+function commonColumns(items: Group['items']): Record<string, Vector> {
+  return {
+    seq: makeVector(BigInt64Array.from(items, (i) => BigInt(i.record.seq))),
+    source: vectorFromArray(items.map((i) => i.record.source), new Utf8()),
+    source_time_ns: timestampVector(items.map((i) => i.record.sourceTimeNs)),
+    receive_time_ns: timestampVector(items.map((i) => i.record.receiveTimeNs)),
+    layer: vectorFromArray(items.map((i) => i.record.layer ?? null), new Int32()),
+    class: vectorFromArray(items.map((i) => i.record.class), new Utf8()),
+  };
+}
+
+function attributesJson(r: StoredRecord): string | null {
+  return r.attributes && Object.keys(r.attributes).length > 0 ? JSON.stringify(r.attributes) : null;
+}
+
+function scalarTable(items: Group['items']): Table {
+  const parsed = items.map((i) => parseScalar(i.body));
+  return new Table({
+    ...commonColumns(items),
+    value: vectorFromArray(parsed.map((p) => p.value), new Float64()),
+    value_text: vectorFromArray(parsed.map((p) => p.text), new Utf8()),
+    unit: vectorFromArray(parsed.map((p) => p.unit), new Utf8()),
+    quality: vectorFromArray(parsed.map((p) => p.quality), new Utf8()),
+  });
+}
+
+function samplesTable(items: Group['items'], channels: string[]): Table {
+  const rows = items.reduce((n, i) => n + i.samples!.count, 0);
+  const seq = new BigInt64Array(rows);
+  const index = new BigInt64Array(rows);
+  const times: (bigint | undefined)[] = new Array(rows);
+  const layers: (number | null)[] = new Array(rows);
+  const cols = channels.map(() => new Float32Array(rows));
+  let row = 0;
+  for (const { record, samples } of items) {
+    const s = samples!;
+    // the block's source time is the time of its first sample; later samples follow at the sample rate
+    const t0 = record.sourceTimeNs ?? record.receiveTimeNs;
+    const periodNs = 1e9 / s.rateHz;
+    for (let i = 0; i < s.count; i++, row++) {
+      seq[row] = BigInt(record.seq);
+      index[row] = BigInt(s.firstSample + i);
+      times[row] = t0 + BigInt(Math.round(i * periodNs));
+      layers[row] = record.layer ?? null;
+    }
+    s.columns.forEach((c, ci) => cols[ci]!.set(c, row - s.count));
+  }
+  const columns: Record<string, Vector> = {
+    seq: makeVector(seq),
+    sample_index: makeVector(index),
+    time_ns: timestampVector(times),
+    layer: vectorFromArray(layers, new Int32()),
+  };
+  channels.forEach((name, ci) => { columns[name] = makeVector(cols[ci]!); });
+  return new Table(columns);
+}
+
+function eventsTable(items: Group['items']): Table {
+  return new Table({
+    ...commonColumns(items),
+    content_type: vectorFromArray(items.map((i) => i.record.contentType), new Utf8()),
+    body: vectorFromArray(items.map((i) => i.body.toString('utf8')), new Utf8()),
+    attributes: vectorFromArray(items.map((i) => attributesJson(i.record)), new Utf8()),
+  });
+}
+
+function rawTable(items: Group['items']): Table {
+  return new Table({
+    ...commonColumns(items),
+    kind: vectorFromArray(items.map((i) => i.record.kind), new Utf8()),
+    content_type: vectorFromArray(items.map((i) => i.record.contentType), new Utf8()),
+    body: vectorFromArray(items.map((i) => new Uint8Array(i.body.buffer, i.body.byteOffset, i.body.byteLength)), new Binary()),
+    attributes: vectorFromArray(items.map((i) => attributesJson(i.record)), new Utf8()),
+    error: vectorFromArray(items.map((i) => i.error ?? null), new Utf8()),
+  });
+}
+
+/** `file`: the image's path relative to the lake root, with `/` separators */
+interface FrameRow { record: StoredRecord; file: string; sha256: string; size: number }
+
+function frameIndexTable(rows: FrameRow[]): Table {
+  const items = rows.map((r) => ({ record: r.record, body: Buffer.alloc(0) }));
+  return new Table({
+    ...commonColumns(items),
+    content_type: vectorFromArray(rows.map((r) => r.record.contentType), new Utf8()),
+    file: vectorFromArray(rows.map((r) => r.file), new Utf8()),
+    sha256: vectorFromArray(rows.map((r) => r.sha256), new Utf8()),
+    size_bytes: makeVector(BigInt64Array.from(rows, (r) => BigInt(r.size))),
+    attributes: vectorFromArray(rows.map((r) => attributesJson(r.record)), new Utf8()),
+  });
+}
+
+/**
+ * Parquet through parquet-wasm (the Rust `parquet` crate): zstd for every column, and float32 sensor
+ * columns BYTE_STREAM_SPLIT-encoded without a dictionary, which compresses noisy float data far better
+ * than zstd alone. The Arrow schema is embedded, so readers get the same types as from the Arrow files.
+ */
+function toParquet(table: Table): Uint8Array {
+  let props = new parquet.WriterPropertiesBuilder().setCompression(parquet.Compression.ZSTD);
+  for (const field of table.schema.fields) {
+    if (DataType.isFloat(field.type) && field.type.precision === Precision.SINGLE) {
+      props = props.setColumnDictionaryEnabled(field.name, false).setColumnEncoding(field.name, parquet.Encoding.BYTE_STREAM_SPLIT);
+    }
+  }
+  return parquet.writeParquet(parquet.Table.fromIPCStream(tableToIPC(table, 'stream')), props.build());
+}
+
+// ---- files -----------------------------------------------------------------------------------
+
+function isMissingBlob(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ENOENT' || code === BlobMissingError.code;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** How many files of one batch are written at once (libuv's thread pool has 4 threads by default). */
+const WRITE_CONCURRENCY = 4;
+
+async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+async function fsyncPath(p: string): Promise<void> {
+  const fh = await fs.open(p, 'r');
+  try { await fh.sync(); } finally { await fh.close(); }
+}
+
+export class FileLakeOutput implements OutputPlugin {
+  readonly type = 'file-lake';
+  readonly accepts?: readonly SensitivityClass[];
+  readonly kinds?: readonly RecordKind[];
+  readonly root: string;
+  private readonly tmpDir: string;
+  private readonly machine: string;
+  private readonly rollRecords: number;
+  private readonly rollBytes: number;
+  private readonly format: FileLakeConfig['format'];
+  private ctx: OutputContext | undefined;
+  private log: Logger | undefined;
+  private readonly lastMalformedWarn = new Map<string, number>();
+  private readonly counters: FileLakeStats = { files: 0, rows: 0, bytes: 0, malformed: 0, duplicateFilesSkipped: 0 };
+
+  constructor(config: FileLakeConfig, env: { dataDir: string; machine: string }) {
+    this.root = path.resolve(config.path ?? path.join(env.dataDir, 'lake'));
+    this.tmpDir = path.join(this.root, '.tmp');
+    this.machine = env.machine;
+    this.rollRecords = config.rollEvery.records;
+    this.rollBytes = config.rollEvery.bytes;
+    this.format = config.format;
+    if (config.accepts) this.accepts = config.accepts;
+    if (config.kinds) this.kinds = config.kinds;
+  }
+
+  async start(ctx: OutputContext): Promise<void> {
+    this.ctx = ctx;
+    this.log = ctx.log;
+    // temp files of a crashed run hold nothing acknowledged (send had not resolved): drop them
+    await fs.rm(this.tmpDir, { recursive: true, force: true });
+    await fs.mkdir(this.tmpDir, { recursive: true });
+    ctx.log.info({ root: this.root }, 'file lake ready');
+  }
+
+  async stop(): Promise<void> {
+    this.ctx = undefined;
+  }
+
+  stats(): FileLakeStats {
+    return { ...this.counters };
+  }
+
+  async send(batch: StoredRecord[]): Promise<void> {
+    const ctx = this.ctx;
+    if (!ctx) throw new Error(`file-lake ${this.root}: send before start`);
+    const groups = new Map<string, Group>();
+    const frames = new Map<string, StoredRecord[]>();
+    const touchedDirs = new Set<string>();
+
+    for (const record of batch) {
+      const partition = this.partition(record);
+      let body: Buffer;
+      let table: LakeTable = 'raw';
+      let samples: ParsedSamples | undefined;
+      let error: string | undefined;
+      try {
+        if (record.kind === 'frame') {
+          if (record.blob) await fs.access(ctx.blobs.path(record.blob));
+          const list = frames.get(partition) ?? [];
+          list.push(record);
+          frames.set(partition, list);
+          continue;
+        }
+        body = record.body ?? (record.blob ? await ctx.blobs.read(record.blob) : Buffer.alloc(0));
+      } catch (err) {
+        // a spooled body that is gone will not come back: retrying would block this sink for good
+        if (!isMissingBlob(err)) throw err;
+        body = Buffer.alloc(0);
+        error = `body blob ${record.blob!.sha256} (${record.blob!.size} bytes) is missing from the spool`;
+      }
+      if (error === undefined) {
+        try {
+          if (record.contentType === CONTENT_TYPES.scalar) {
+            parseScalar(body);
+            table = 'scalars';
+          } else if (record.contentType === CONTENT_TYPES.samplesF32) {
+            samples = parseSamples(record, body);
+            table = 'samples';
+          } else {
+            table = isTextual(record.contentType) ? 'events' : 'raw';
+          }
+        } catch (err) {
+          error = (err as Error).message;
+        }
+      }
+      if (error !== undefined) {
+        table = 'raw';
+        samples = undefined;
+        this.counters.malformed++;
+        this.warnMalformed(record, error);
+      }
+      const channelsKey = samples ? `\u0000${samples.channels.join('\u0000')}` : '';
+      const dir = path.join(this.root, table, partition);
+      const key = dir + channelsKey;
+      let group = groups.get(key);
+      if (!group) {
+        group = { table, dir, items: [], ...(samples ? { channels: samples.channels } : {}) };
+        groups.set(key, group);
+      }
+      group.items.push({ record, body, ...(samples ? { samples } : {}), ...(error ? { error } : {}) });
+    }
+
+    // Groups go to different files: write them a few at a time, so that their fsyncs overlap (the
+    // file system commits concurrent syncs together) instead of paying one sync latency per file.
+    await eachLimit([...groups.values()], WRITE_CONCURRENCY, async (group) => {
+      await this.ensureDir(group.dir);
+      touchedDirs.add(group.dir);
+      for (const chunk of this.roll(group.items)) {
+        const table = group.table === 'scalars' ? scalarTable(chunk)
+          : group.table === 'samples' ? samplesTable(chunk, group.channels!)
+            : group.table === 'events' ? eventsTable(chunk)
+              : rawTable(chunk);
+        await this.writeTableFile(group.dir, chunk.map((i) => i.record.seq), table);
+      }
+    });
+
+    await eachLimit([...frames], WRITE_CONCURRENCY, async ([partition, records]) => {
+      // images in their own tree so that every file below a table folder is a table file
+      const imageDir = path.join(this.root, 'images', partition);
+      const dir = path.join(this.root, 'frames', partition);
+      await this.ensureDir(imageDir);
+      await this.ensureDir(dir);
+      touchedDirs.add(imageDir);
+      touchedDirs.add(dir);
+      const rows: FrameRow[] = [];
+      // images first, then the index that names them: an index row never points at a missing file
+      for (const record of records) {
+        const row = await this.writeFrame(ctx, imageDir, record);
+        rows.push({ ...row, file: path.posix.join('images', partition.split(path.sep).join('/'), row.file) });
+      }
+      for (let i = 0; i < rows.length; i += this.rollRecords) {
+        const chunk = rows.slice(i, i + this.rollRecords);
+        await this.writeTableFile(dir, chunk.map((r) => r.record.seq), frameIndexTable(chunk));
+      }
+    });
+
+    await eachLimit([...touchedDirs], WRITE_CONCURRENCY, fsyncPath);
+  }
+
+  /** Warn once a minute per signal (a source sending bad bodies would flood the log); debug otherwise. */
+  private warnMalformed(record: StoredRecord, error: string): void {
+    const now = Date.now();
+    const fields = { seq: record.seq, source: record.source, signal: record.signal, contentType: record.contentType, error };
+    if (now - (this.lastMalformedWarn.get(record.signal) ?? 0) >= 60_000) {
+      this.lastMalformedWarn.set(record.signal, now);
+      this.log?.warn({ ...fields, malformedTotal: this.counters.malformed }, 'record body does not fit its content type; stored in the raw table');
+    } else {
+      this.log?.debug(fields, 'record body does not fit its content type; stored in the raw table');
+    }
+  }
+
+  private partition(r: StoredRecord): string {
+    return path.join(
+      `machine=${partitionSegment(this.machine)}`,
+      `build=${partitionSegment(r.build)}`,
+      `signal=${partitionSegment(r.signal)}`,
+    );
+  }
+
+  /** Split a group at record boundaries so no file exceeds rollEvery (one record always fits). */
+  private *roll(items: Group['items']): Generator<Group['items']> {
+    let start = 0;
+    let rows = 0;
+    let bytes = 0;
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
+      const r = it.samples ? it.samples.count : 1;
+      if (i > start && (rows + r > this.rollRecords || bytes + it.body.length > this.rollBytes)) {
+        yield items.slice(start, i);
+        start = i;
+        rows = 0;
+        bytes = 0;
+      }
+      rows += r;
+      bytes += it.body.length;
+    }
+    if (start < items.length) yield items.slice(start);
+  }
+
+  /** mkdir -p, then fsync the parent of every folder it created so the new entries are durable. */
+  private async ensureDir(dir: string): Promise<void> {
+    const first = await fs.mkdir(dir, { recursive: true });
+    if (!first) return;
+    let p = dir;
+    while (p.length >= first.length) {
+      await fsyncPath(path.dirname(p));
+      p = path.dirname(p);
+    }
+  }
+
+  private async writeTableFile(dir: string, seqs: number[], table: Table): Promise<void> {
+    // records arrive in ascending seq order (the forwarder's contract)
+    const first = seqs[0]!;
+    const last = seqs[seqs.length - 1]!;
+    const bytes = this.format === 'parquet' ? toParquet(table) : tableToIPC(table, 'file');
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const tmp = await this.writeTmp(bytes);
+    const { duplicate } = await this.publish(tmp, dir, `part-${seqName(first)}-${seqName(last)}`, this.format, sha256, bytes.length);
+    if (!duplicate) this.counters.rows += table.numRows;
+  }
+
+  private async writeFrame(ctx: OutputContext, dir: string, record: StoredRecord): Promise<FrameRow> {
+    const ext = frameExtension(record.contentType);
+    const base = seqName(record.seq);
+    if (record.blob) {
+      // large frames: copy the spooled file instead of loading it
+      const tmp = this.tmpName();
+      await fs.copyFile(ctx.blobs.path(record.blob), tmp);
+      await fsyncPath(tmp);
+      const { name } = await this.publish(tmp, dir, base, ext, record.blob.sha256, record.blob.size);
+      return { record, file: name, sha256: record.blob.sha256, size: record.blob.size };
+    }
+    const body = record.body ?? Buffer.alloc(0);
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const tmp = await this.writeTmp(body);
+    const { name } = await this.publish(tmp, dir, base, ext, sha256, body.length);
+    return { record, file: name, sha256, size: body.length };
+  }
+
+  private tmpName(): string {
+    return path.join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}.tmp`);
+  }
+
+  private async writeTmp(bytes: Uint8Array): Promise<string> {
+    const tmp = this.tmpName();
+    const fh = await fs.open(tmp, 'wx');
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return tmp;
+  }
+
+  /**
+   * Move a fsynced temp file to `<dir>/<base>.<ext>` without ever replacing a file: link(2) fails
+   * with EEXIST instead. An existing file with the same bytes means a redelivery (keep it); one with
+   * other bytes gets the new file beside it as `<base>-dupN.<ext>`. Returns the file name used and
+   * whether it was already there.
+   */
+  private async publish(
+    tmp: string, dir: string, base: string, ext: string, sha256: string, size: number,
+  ): Promise<{ name: string; duplicate: boolean }> {
+    try {
+      for (let n = 0; ; n++) {
+        const name = n === 0 ? `${base}.${ext}` : `${base}-dup${n}.${ext}`;
+        const target = path.join(dir, name);
+        try {
+          await fs.link(tmp, target);
+          this.counters.files++;
+          this.counters.bytes += size;
+          return { name, duplicate: false };
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          const existing = await fs.stat(target);
+          if (existing.size === size && (await sha256File(target)) === sha256) {
+            this.counters.duplicateFilesSkipped++;
+            this.log?.debug({ file: target }, 'identical file already in the lake (redelivery); kept it');
+            return { name, duplicate: true };
+          }
+        }
+      }
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+}
+
+export const definition: OutputDefinition<FileLakeConfig> = {
+  type: 'file-lake',
+  configSchema: fileLakeConfigSchema,
+  create: (config, env) => new FileLakeOutput(config, env),
+};

@@ -1,0 +1,97 @@
+"""Read a LayerGate file lake with pyarrow, independently of the TypeScript writer, and print JSON.
+
+usage: python.sh read_lake.py LAKE_DIR
+
+Output:
+  {"files":    {"<relative path>.arrow|.parquet": {"rows": N, "schema": {"col": "arrow type"}, "columns": {"col": [...]},
+                "parquet": {"col": {"compression": "ZSTD", "encodings": [...]}}   (Parquet files only)}},
+   "datasets": {"<table>": {"rows": N, "schema": {...}, "partitions": [{"machine":..,"build":..,"signal":..}]}}}
+Timestamps are printed as int64 nanoseconds in decimal strings, binary as hex, float32 exactly as float. Each table folder
+is also opened as a Hive-partitioned pyarrow dataset, the way a user would read it.
+"""
+import json
+import math
+import os
+import sys
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+
+def column_values(col: pa.ChunkedArray) -> list:
+    t = col.type
+    if pa.types.is_timestamp(t):
+        # as decimal strings: JSON readers parse numbers as doubles, which would round ns since 1970
+        return [None if v is None else str(v) for v in col.cast(pa.int64()).to_pylist()]
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return [None if v is None else v.hex() for v in col.to_pylist()]
+    values = col.to_pylist()
+    if pa.types.is_floating(t):
+        return [None if v is None else (str(v) if math.isnan(v) or math.isinf(v) else v) for v in values]
+    return values
+
+
+def schema_dict(schema: pa.Schema) -> dict:
+    return {f.name: str(f.type) for f in schema}
+
+
+def main() -> None:
+    root = sys.argv[1]
+    files = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            if name.endswith(".arrow"):
+                with pa.memory_map(full) as source:
+                    table = ipc.open_file(source).read_all()
+                extra = {}
+            elif name.endswith(".parquet"):
+                parquet_file = pq.ParquetFile(full)
+                table = parquet_file.read()
+                group = parquet_file.metadata.row_group(0)
+                extra = {"parquet": {
+                    group.column(i).path_in_schema: {
+                        "compression": group.column(i).compression,
+                        "encodings": list(group.column(i).encodings),
+                    }
+                    for i in range(group.num_columns)
+                }}
+            else:
+                continue
+            files[os.path.relpath(full, root)] = {
+                "rows": table.num_rows,
+                "schema": schema_dict(table.schema),
+                "columns": {n: column_values(table.column(n)) for n in table.column_names},
+                **extra,
+            }
+    datasets = {}
+    for table_name in sorted(os.listdir(root)):
+        folder = os.path.join(root, table_name)
+        # images/ holds frame files (named by the frames table), not Arrow tables
+        if table_name.startswith(".") or table_name == "images" or not os.path.isdir(folder):
+            continue
+        # partition values are strings (a build named "42" must stay "42"), so give the schema explicitly
+        partitioning = ds.partitioning(
+            pa.schema([("machine", pa.string()), ("build", pa.string()), ("signal", pa.string())]), flavor="hive"
+        )
+        is_parquet = any(n.endswith(".parquet") for _, _, names in os.walk(folder) for n in names)
+        dataset = ds.dataset(folder, format="parquet" if is_parquet else "arrow", partitioning=partitioning)
+        table = dataset.to_table()
+        keys = ["machine", "build", "signal"]
+        parts = sorted(
+            {tuple(row[k] for k in keys) for row in table.select(keys).to_pylist()},
+            key=lambda p: tuple("" if v is None else v for v in p),
+        )
+        datasets[table_name] = {
+            "rows": table.num_rows,
+            "schema": schema_dict(table.schema),
+            "partitions": [dict(zip(keys, p)) for p in parts],
+        }
+    json.dump({"files": files, "datasets": datasets}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
