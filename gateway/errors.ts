@@ -58,3 +58,9 @@ export const LakeMalformedRecordError = coded('LG_LAKE_MALFORMED_RECORD', 'LakeM
 // ---- inputs ----------------------------------------------------------------------------------
 /** An input received something it cannot parse; the raw bytes are quarantined and counted. */
 export const MalformedInputError = coded('LG_INPUT_MALFORMED', 'MalformedInputError');
+
+// ---- simulator (simulator/) --------------------------------------------------------------------
+/** A melt-pool block (JSON, binary or protobuf) does not decode; the message names the field or offset. */
+export const MeltPoolFormatError = coded('LG_SIM_BLOCK_MALFORMED', 'MeltPoolFormatError');
+/** The simulator's CLI flags or control API got an unknown fault/defect, a bad parameter or a bad request body. */
+export const SimulatorRequestError = coded('LG_SIM_BAD_REQUEST', 'SimulatorRequestError');

@@ -294,6 +294,122 @@ describe('Forwarder', () => {
   });
 });
 
+/** scalars received now (linger counts from a record's receive time) */
+function freshScalars(n: number, routes: string[], signal = 'chamber.o2'): RecordInput[] {
+  return scalars(n, routes, signal).map((r) => ({ ...r, receiveTimeNs: BigInt(Date.now()) * 1_000_000n }));
+}
+
+/** The real file lake, with each send's size noted (an observer, not a fault). */
+class CountingSink implements OutputPlugin {
+  readonly type = 'counting';
+  readonly batches: number[] = [];
+  constructor(private readonly inner: OutputPlugin) {}
+  start(ctx: OutputContext) { return this.inner.start(ctx); }
+  stop() { return this.inner.stop(); }
+  async send(batch: StoredRecord[]): Promise<void> {
+    this.batches.push(batch.length);
+    await this.inner.send(batch);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('Forwarder linger', () => {
+  /** 40 records, one every 25 ms, into a lake behind a forwarder with this linger; the batch sizes sent */
+  async function trickle(linger: number): Promise<{ batches: number[]; lakeDir: string; firstSeq: number; lastSeq: number }> {
+    await open(['lake']);
+    const lakeDir = path.join(dir, `lake-${linger}`);
+    const sink = new CountingSink(await startLake('lake', lakeDir));
+    const f = forward(sink, 'lake', { linger });
+    let firstSeq = 0;
+    let lastSeq = 0;
+    for (let i = 0; i < 40; i++) {
+      const a = buffer.append(freshScalars(1, ['lake']));
+      firstSeq ||= a.firstSeq;
+      lastSeq = a.lastSeq;
+      await sleep(25);
+    }
+    await waitFor('all acked', () => buffer.cursor('lake') === lastSeq);
+    await f.stop();
+    forwarders.splice(forwarders.indexOf(f), 1);
+    buffer.close();
+    return { batches: sink.batches, lakeDir, firstSeq, lastSeq };
+  }
+
+  it('records trickling in one by one reach the sink in a few batches; without linger one batch each', async () => {
+    const lingering = await trickle(300);
+    const eager = await trickle(0);
+    // ~1 s of trickle with a 300 ms linger: a handful of sends (each waits for its oldest record to be 300 ms old)
+    expect(lingering.batches.length).toBeGreaterThanOrEqual(2);
+    expect(lingering.batches.length).toBeLessThanOrEqual(10);
+    expect(lingering.batches.reduce((a, b) => a + b, 0)).toBe(40);
+    // the behaviour linger replaces: about a send per record (fewer only when a send outlasts 25 ms)
+    expect(eager.batches.length).toBeGreaterThan(2 * lingering.batches.length);
+    // every record once, in order, in the lake
+    const got = await lakeScalars(lingering.lakeDir);
+    expect(got.seq).toEqual(range(lingering.firstSeq, lingering.lastSeq));
+  });
+
+  it('a full batch goes at once; the partial rest waits until a batch is full', async () => {
+    await open(['lake']);
+    const sink = new CountingSink(await startLake('lake'));
+    const f = forward(sink, 'lake', { linger: 60_000, batchSize: 10 });
+    const a = buffer.append(freshScalars(25, ['lake']));
+    await waitFor('two full batches', () => buffer.cursor('lake') === a.firstSeq + 19, 10_000);
+    await sleep(200);
+    expect(sink.batches).toEqual([10, 10]);
+    expect(f.stats().state).toBe('lingering');
+    expect(buffer.cursor('lake')).toBe(a.firstSeq + 19);
+
+    // five more fill the lingering batch: it goes without waiting out the minute
+    const b = buffer.append(freshScalars(5, ['lake']));
+    await waitFor('the filled batch', () => buffer.cursor('lake') === b.lastSeq, 10_000);
+    expect(sink.batches).toEqual([10, 10, 10]);
+  });
+
+  it('a batch cut by batchBytes is full and goes at once', async () => {
+    await open(['lake']);
+    const sink = new CountingSink(await startLake('lake'));
+    const a = buffer.append(freshScalars(10, ['lake']));
+    const bodies = buffer.read('lake', 10).map((r) => r.body!.length);
+    // room for three bodies a batch
+    const batchBytes = bodies[0]! + bodies[1]! + bodies[2]!;
+    forward(sink, 'lake', { linger: 60_000, batchBytes });
+    await waitFor('three full batches', () => buffer.cursor('lake') === a.firstSeq + 8, 10_000);
+    await sleep(200);
+    expect(sink.batches).toEqual([3, 3, 3]); // the tenth record lingers
+  });
+
+  it('records older than the linger (a backlog) go at once', async () => {
+    await open(['lake']);
+    const sink = new CountingSink(await startLake('lake'));
+    const a = buffer.append(scalars(5, ['lake'])); // received in 2025
+    forward(sink, 'lake', { linger: 60_000 });
+    await waitFor('sent', () => buffer.cursor('lake') === a.lastSeq, 10_000);
+    expect(sink.batches).toEqual([5]);
+  });
+
+  it('stop() during a linger returns at once and acks nothing; drain() sends the partial batch', async () => {
+    await open(['lake']);
+    const sink = new CountingSink(await startLake('lake'));
+    const f = forward(sink, 'lake', { linger: 60_000, stopTimeoutMs: 20_000 });
+    const a = buffer.append(freshScalars(3, ['lake']));
+    await waitFor('lingering', () => f.stats().state === 'lingering');
+    const t0 = Date.now();
+    await f.stop();
+    expect(Date.now() - t0).toBeLessThan(5_000); // not the linger (60 s), not the stop timeout (20 s)
+    expect(f.stats().state).toBe('stopped');
+    expect(sink.batches).toEqual([]);
+    expect(buffer.cursor('lake')).toBe(0);
+
+    f.start();
+    await waitFor('lingering again', () => f.stats().state === 'lingering');
+    f.drain(); // what the gateway does at shutdown
+    await waitFor('drained', () => buffer.cursor('lake') === a.lastSeq, 10_000);
+    expect(sink.batches).toEqual([3]);
+  });
+});
+
 describe('fullJitterDelay', () => {
   it('is uniform below a doubling ceiling that stops at maxMs', () => {
     const b = { initialMs: 100, maxMs: 5_000 };

@@ -10,6 +10,11 @@
  *   does not settle within `sendTimeoutMs` counts as a failure.
  * - No busy polling. With nothing to read the loop waits for the buffer's 'append' event, with a
  *   slow timer as a fallback in case an event is missed.
+ * - Linger (like Kafka's linger.ms). A sink that prefers few large batches (a file per batch) sets
+ *   `linger`: a read that is not a full batch is held until its oldest record (by receiveTimeNs) is
+ *   `linger` old or enough records arrived to fill a batch. A full batch never waits. Only the send is
+ *   delayed, never ingest: the records are already committed to the buffer. `stop()` cuts a linger
+ *   short without sending (nothing unacked is acked); `drain()` (shutdown) sends at once instead.
  * - Backoff is capped exponential with full jitter (delay = random(0, min(max, initial * 2^n))). It is
  *   computed by `fullJitterDelay` rather than with the `exponential-backoff` package because that
  *   package owns the retry loop around one operation, with a fixed attempt count and sleeps that cannot
@@ -39,6 +44,11 @@ export interface ForwarderOptions {
   log: Logger;
   /** most records per send (default 500) */
   batchSize?: number;
+  /**
+   * ms a partial batch may wait for more records, counted from its oldest record's receive time
+   * (default 0: send whatever is there at once). Full batches are never delayed.
+   */
+  linger?: number;
   /** most body bytes per send, inline bodies and blob sizes (default 8 MiB; one record always fits) */
   batchBytes?: number;
   /** default { initialMs: 500, maxMs: 60_000 } */
@@ -53,7 +63,7 @@ export interface ForwarderOptions {
   failureLogIntervalMs?: number;
 }
 
-export type ForwarderState = 'idle' | 'sending' | 'backing-off' | 'stopped';
+export type ForwarderState = 'idle' | 'lingering' | 'sending' | 'backing-off' | 'stopped';
 
 export interface ForwarderStats {
   sink: string;
@@ -105,6 +115,7 @@ export class Forwarder {
   private readonly log: Logger;
   private readonly batchSize: number;
   private readonly batchBytes: number;
+  private readonly linger: number;
   private readonly backoff: BackoffOptions;
   private readonly sendTimeoutMs: number;
   private readonly stopTimeoutMs: number;
@@ -114,6 +125,8 @@ export class Forwarder {
   private state: ForwarderState = 'stopped';
   private loop: Promise<void> | undefined;
   private stopping = false;
+  /** set by drain(): send partial batches at once (shutdown), ignoring linger */
+  private draining = false;
   /**
    * Incremented by every start() and by a stop() that gave up waiting. A loop whose generation is no
    * longer current must not touch the buffer again: its late send result is ignored, never acked.
@@ -135,6 +148,10 @@ export class Forwarder {
     this.log = opts.log.child({ sink: opts.name, forwarder: true });
     this.batchSize = positive(opts.batchSize ?? 500, 'batchSize');
     this.batchBytes = positive(opts.batchBytes ?? 8 * 1024 * 1024, 'batchBytes');
+    this.linger = opts.linger ?? 0;
+    if (!Number.isFinite(this.linger) || this.linger < 0) {
+      throw new RangeError(`forwarder option linger: expected a non-negative number of ms, got ${opts.linger}`);
+    }
     this.backoff = opts.backoff ?? { initialMs: 500, maxMs: 60_000 };
     positive(this.backoff.initialMs, 'backoff.initialMs');
     if (this.backoff.maxMs < this.backoff.initialMs) {
@@ -149,6 +166,7 @@ export class Forwarder {
   start(): void {
     if (this.loop) return;
     this.stopping = false;
+    this.draining = false;
     this.state = 'idle';
     const generation = ++this.generation;
     this.loop = this.run(generation).catch((err: unknown) => {
@@ -180,6 +198,15 @@ export class Forwarder {
     }
     this.loop = undefined;
     this.state = 'stopped';
+  }
+
+  /**
+   * Stop lingering: from now on every read is sent at once. The gateway calls it when shutting down,
+   * so records held back for a fuller batch are delivered within the grace period.
+   */
+  drain(): void {
+    this.draining = true;
+    this.wake?.();
   }
 
   stats(): ForwarderStats {
@@ -224,6 +251,13 @@ export class Forwarder {
         await this.waitForAppend();
         continue;
       }
+      const lingerMs = this.lingerLeft(batch);
+      if (lingerMs > 0) {
+        // a partial batch of young records: wait for more (an append wakes us to re-check) or the deadline
+        this.state = 'lingering';
+        await this.waitForAppend(lingerMs);
+        continue;
+      }
       this.state = 'sending';
       try {
         await this.sendWithTimeout(batch);
@@ -245,6 +279,26 @@ export class Forwarder {
       this.onSuccess(batch);
     }
     if (current()) this.state = 'stopped';
+  }
+
+  /**
+   * How long a batch just read should still wait before it is sent: 0 for a full batch (by count, or
+   * cut by `batchBytes`), when lingering is off or draining, or once the oldest record is `linger` old.
+   * The wait is capped at `linger`, so a receive time in the future (clock step) cannot hold it longer.
+   */
+  private lingerLeft(batch: StoredRecord[]): number {
+    if (this.linger <= 0 || this.draining || batch.length >= this.batchSize) return 0;
+    const oldestMs = Number(batch[0]!.receiveTimeNs / 1_000_000n);
+    const left = Math.min(this.linger, oldestMs + this.linger - Date.now());
+    if (left <= 0) return 0;
+    // fewer records than batchSize: either all there is, or the byte limit cut the batch (then it is full)
+    let more: number;
+    try {
+      more = this.buffer.read(this.name, batch.length + 1, Number.MAX_SAFE_INTEGER).length;
+    } catch {
+      return 0; // send what was read; a buffer fault shows up on the next read, with backoff
+    }
+    return more > batch.length ? 0 : Math.ceil(left);
   }
 
   private sendWithTimeout(batch: StoredRecord[]): Promise<void> {
@@ -326,7 +380,8 @@ export class Forwarder {
     });
   }
 
-  private waitForAppend(): Promise<void> {
+  /** Wait for the next 'append', at most `timeoutMs` (default: the idle fallback interval). */
+  private waitForAppend(timeoutMs = this.idlePollMs): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -334,8 +389,8 @@ export class Forwarder {
         this.wake = undefined;
         resolve();
       };
-      // subscribed synchronously after the empty read, so no append can slip in between
-      const timer = setTimeout(done, this.idlePollMs);
+      // subscribed synchronously after the read, so no append can slip in between
+      const timer = setTimeout(done, timeoutMs);
       this.buffer.on('append', done);
       this.wake = done;
     });

@@ -11,6 +11,8 @@ import { openBuffer } from './buffer/index.js';
 import { loadConfig } from './config/load.js';
 import { PluginStartError } from './errors.js';
 import { Gateway, bufferOptions, loggerFor } from './gateway.js';
+import { CONTENT_TYPES } from './record.js';
+import type { RecordInput } from './record.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
@@ -61,10 +63,14 @@ describe('layergate run (child process)', () => {
       'gateway: { dataDir: "${TEST_DATA_DIR}", machine: m400-test, shutdownGraceMs: 5s }',
       'inputs:',
       '  health: { type: gateway-health, interval: 100ms }',
+      'outputs:',
+      '  lake: { type: file-lake, linger: 200ms }',
     ].join('\n'));
     const run = startCli(['run', '-c', cfg], dir, { TEST_DATA_DIR: dataDir });
     const lake = path.join(dataDir, 'lake', 'scalars', 'machine=m400-test');
-    await until('records in the file lake', () => arrowFiles(lake).length >= 20);
+    // the lake compacts each signal's batches into one file per hour: count signal folders, then merges
+    await until('records in the file lake', () => arrowFiles(lake).length >= 10);
+    await new Promise((r) => setTimeout(r, 1000));
     run.child.kill('SIGTERM');
     const { code, signal } = await run.exited;
     expect(run.err()).toBe('');
@@ -92,10 +98,15 @@ describe('layergate run (child process)', () => {
   it('with no config file it starts on the defaults under ./var and stops on SIGINT', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-defaults-'));
     const run = startCli(['run'], dir);
-    await until('records under ./var/lake', () => arrowFiles(path.join(dir, 'var', 'lake')).length > 0);
+    await until('running', () => run.out().includes('layergate running'));
+    // the first health records are in the buffer, held back by the file lake's 60 s linger
+    await new Promise((r) => setTimeout(r, 500));
+    expect(arrowFiles(path.join(dir, 'var', 'lake'))).toEqual([]);
     run.child.kill('SIGINT');
     expect(await run.exited).toEqual({ code: 0, signal: null });
     expect(existsSync(path.join(dir, 'var', 'buffer', 'buffer.sqlite'))).toBe(true);
+    // shutdown sends lingering batches at once: the records reached the lake before the exit
+    expect(arrowFiles(path.join(dir, 'var', 'lake')).length).toBeGreaterThan(5);
   });
 });
 
@@ -114,6 +125,46 @@ describe('Gateway.start', () => {
     // the buffer was closed: another opener gets it (it is exclusive while open)
     const again = openBuffer(bufferOptions(loaded.config), log);
     again.close();
+  });
+});
+
+describe('per-output forwarder settings', () => {
+  it("an output's linger and batchRecords reach its forwarder; the file lake's own linger is the default; stop delivers what lingers", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-linger-'));
+    const loaded = loadConfig({
+      text: [
+        `gateway: { dataDir: ${dir}/data, machine: m }`,
+        'inputs: {}',
+        'outputs:',
+        `  quick: { type: file-lake, path: ${dir}/quick, linger: 300ms, batchRecords: 7 }`,
+        `  slow: { type: file-lake, path: ${dir}/slow }`,
+      ].join('\n'),
+      env: {},
+    });
+    const log = pino({ level: 'silent' });
+    const gw = await Gateway.start(loaded, { log });
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const records: RecordInput[] = Array.from({ length: 20 }, (_, i) => ({
+      source: 'test', signal: 'chamber.o2', kind: 'scalar', class: 'internal', routes: ['quick', 'slow'],
+      contentType: CONTENT_TYPES.scalar, receiveTimeNs: now, body: Buffer.from(`{"v":${i}}`),
+    }));
+    let lastSeq = 0;
+    try {
+      lastSeq = gw.buffer.append(records).lastSeq;
+      await until('quick delivered', () => gw.buffer.cursor('quick') === lastSeq);
+      const byName = (n: string) => gw.stats().forwarders.find((f) => f.sink === n)!;
+      expect(byName('quick')).toMatchObject({ batches: 3, sentRecords: 20 }); // 7 and 7 at once, 6 after the linger
+      expect(byName('slow')).toMatchObject({ state: 'lingering', cursor: 0 }); // the lake's 60 s
+    } finally {
+      await gw.stop();
+    }
+    const buffer = openBuffer(bufferOptions(loaded.config), log);
+    try {
+      expect(buffer.cursor('slow')).toBe(lastSeq); // delivered during shutdown, not left for the next start
+    } finally {
+      buffer.close();
+    }
+    expect(arrowFiles(path.join(dir, 'slow')).length).toBe(1);
   });
 });
 

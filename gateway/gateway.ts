@@ -9,7 +9,8 @@
  *     still waiting for buffer room when the grace period ends is given up (nothing stored, the
  *     source was not acked, so it redelivers).
  *  2. let the forwarders deliver what they can until every sink's lag is zero or the grace period
- *     (`gateway.shutdownGraceMs`) is over; what is left stays in the buffer for the next start.
+ *     (`gateway.shutdownGraceMs`) is over, sending partial batches at once (no linger); what is
+ *     left stays in the buffer for the next start.
  *  3. stop the forwarders, then the outputs; 4. close the buffer cleanly.
  * A failure in one step is logged and the next steps still run: the buffer is always closed.
  */
@@ -19,7 +20,7 @@ import type { Logger } from 'pino';
 import { openBuffer } from './buffer/index.js';
 import type { BufferOptions, RecordBuffer } from './buffer/types.js';
 import { collectSecretValues, redactConfig } from './config/report.js';
-import { INPUT_ENVELOPE_KEYS, OUTPUT_ENVELOPE_KEYS, pluginSettings } from './config/schema.js';
+import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys, pluginSettings } from './config/schema.js';
 import type { Config } from './config/schema.js';
 import type { LoadedConfig } from './config/load.js';
 import { PluginStartError } from './errors.js';
@@ -116,13 +117,13 @@ export class Gateway {
     };
 
     // outputs are created first: routing needs their `accepts`/`kinds`
-    const created: { name: string; plugin: OutputPlugin; classes?: Config['outputs'][string]['classes']; kinds?: Config['outputs'][string]['kinds'] }[] = [];
+    const created: { name: string; plugin: OutputPlugin; entry: Config['outputs'][string]; classes?: Config['outputs'][string]['classes']; kinds?: Config['outputs'][string]['kinds'] }[] = [];
     let gw: Gateway | undefined;
     try {
       for (const [name, entry] of Object.entries(config.outputs)) {
         const def = registry.outputs.get(entry.type)!;
-        const plugin = wrapStart(`output ${name} (${entry.type})`, () => def.create(pluginSettings(entry, OUTPUT_ENVELOPE_KEYS), env));
-        created.push({ name, plugin, classes: entry.classes, kinds: entry.kinds });
+        const plugin = wrapStart(`output ${name} (${entry.type})`, () => def.create(pluginSettings(entry, outputEnvelopeKeys(def.configSchema)), env));
+        created.push({ name, plugin, entry, classes: entry.classes, kinds: entry.kinds });
       }
       const pipeline = new Pipeline({
         buffer,
@@ -134,9 +135,14 @@ export class Gateway {
       gw = new Gateway(config, log, buffer, pipeline);
       for (const o of created) {
         await wrapStartAsync(`output ${o.name}`, () => o.plugin.start(outputContext(o.name, buffer, log)));
+        // per-output forwarder settings: the config's keys win over the plugin's preferred linger
+        const linger = o.entry.linger ?? o.plugin.linger;
         const forwarder = new Forwarder({
           buffer, output: o.plugin, name: o.name, log,
           stopTimeoutMs: Math.max(1000, config.gateway.shutdownGraceMs),
+          ...(linger !== undefined ? { linger } : {}),
+          ...(o.entry.batchRecords !== undefined ? { batchSize: o.entry.batchRecords } : {}),
+          ...(o.entry.batchBytes !== undefined ? { batchBytes: o.entry.batchBytes } : {}),
         });
         gw.outputs.push({ name: o.name, plugin: o.plugin, forwarder });
         forwarder.start();
@@ -188,7 +194,8 @@ export class Gateway {
     clearTimeout(abortTimer);
     this.pipeline.abortBlocked();
 
-    // 2. let the forwarders deliver what they can
+    // 2. let the forwarders deliver what they can, lingering no more
+    for (const o of this.outputs) o.forwarder.drain();
     const lagAtStop = await this.drain(deadline);
     if (lagAtStop > 0) log.warn({ lagRecords: lagAtStop }, 'grace period over: undelivered records stay in the buffer');
 

@@ -65,6 +65,13 @@ export interface OutputPlugin {
   readonly accepts?: readonly SensitivityClass[];
   /** the record kinds this sink wants (default: all) */
   readonly kinds?: readonly RecordKind[];
+  /**
+   * The sink's preferred forwarder linger in ms (default 0): a partial batch waits until its oldest
+   * record is this old, or a full batch is there, before it is sent. A sink that makes one object or
+   * file per batch sets it to get fewer, larger ones. The `linger` key of the output's config
+   * overrides it. It delays delivery only; records are committed to the buffer on arrival.
+   */
+  readonly linger?: number;
   start(ctx: OutputContext): Promise<void>;
   /** Deliver; resolve only on the sink's ack for every record of the batch. */
   send(batch: StoredRecord[]): Promise<void>;

@@ -77,7 +77,7 @@ export class Simulator {
   private resolveFinished!: () => void;
   /** resolves when the job has finished or aborted and every frame has been delivered */
   readonly finished: Promise<void>;
-  readonly counters = { events: 0, blocks: 0, samples: 0, frames: 0, frameErrors: 0, sparkplugData: 0, rebirths: 0 };
+  readonly counters = { events: 0, blocks: 0, samples: 0, frames: 0, frameErrors: 0, sparkplugData: 0, rebirths: 0, badCommands: 0 };
 
   constructor(readonly opts: SimulatorOptions) {
     this.core = new SimCore(opts.cfg);
@@ -155,7 +155,8 @@ export class Simulator {
         void this.publishBirths().catch((err: unknown) => this.log.error({ err }, 'Sparkplug rebirth failed'));
       }
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'ignoring an NCMD that is not a Sparkplug B payload');
+      this.counters.badCommands++;
+      this.log.warn({ err: (err as Error).message, topic: this.sparkplug?.topic('NCMD'), bytes: payload.length }, 'ignoring an NCMD that is not a Sparkplug B payload');
     }
   }
 

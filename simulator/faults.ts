@@ -5,6 +5,7 @@
  * transports consult it. Faults that pick "every n-th message" key on the message's sequence number,
  * so with the same seed and the same switching the same messages are hit.
  */
+import { SimulatorRequestError as ConditionError } from '../gateway/errors.js';
 import { hash32 } from './prng.js';
 
 export interface ParamSpec {
@@ -119,12 +120,8 @@ export interface ConditionState {
   params: ParamValues;
 }
 
-export class ConditionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConditionError';
-  }
-}
+/** LG_SIM_BAD_REQUEST: an unknown fault/defect or a bad parameter, named in the message */
+export { SimulatorRequestError as ConditionError } from '../gateway/errors.js';
 
 /** Which conditions are on, with their parameters. */
 export class Switchboard {
@@ -231,7 +228,8 @@ export interface OutMessage {
  * messages, in order. Stateful only for the one message out-of-order holds back.
  */
 export class MessageFaults {
-  private held: OutMessage | null = null;
+  /** out-of-order holds one message per topic (each format is its own stream) */
+  private readonly held = new Map<string, OutMessage>();
   constructor(
     private readonly faults: Switchboard,
     private readonly seed: number,
@@ -242,25 +240,26 @@ export class MessageFaults {
     for (let m of msgs) {
       if (this.faults.isOn('malformed') && m.seq % this.faults.num('malformed', 'every') === 0) m = { ...m, payload: corrupt(m.payload, String(this.faults.params('malformed')?.mode), this.seed, m.seq) };
       const dup = this.faults.isOn('duplicate') && m.seq % this.faults.num('duplicate', 'every') === 0;
-      if (this.faults.isOn('out-of-order') && this.held === null && m.seq % this.faults.num('out-of-order', 'every') === 0) {
-        this.held = m;
+      const held = this.held.get(m.topic);
+      if (this.faults.isOn('out-of-order') && !held && m.seq % this.faults.num('out-of-order', 'every') === 0) {
+        this.held.set(m.topic, m);
         continue;
       }
       out.push(m);
       if (dup) out.push(m);
-      if (this.held) {
-        out.push(this.held);
-        this.held = null;
+      if (held) {
+        out.push(held);
+        this.held.delete(m.topic);
       }
     }
     return out;
   }
 
-  /** The held-back message, if any (at shutdown or when the fault is switched off). */
+  /** The held-back messages, if any (at shutdown or when the fault is switched off). */
   flush(): OutMessage[] {
-    const h = this.held;
-    this.held = null;
-    return h ? [h] : [];
+    const h = [...this.held.values()];
+    this.held.clear();
+    return h;
   }
 }
 

@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { MeltPoolFormatError as FormatError } from '../gateway/errors.js';
 import type { MeltPoolBlock } from './meltpool.js';
 
 export type BlockFormat = 'json' | 'binary' | 'protobuf';
@@ -32,12 +33,8 @@ export const BINARY_MAGIC = 'LGMP';
 export const BINARY_VERSION = 1;
 const FIXED_HEADER = 50;
 
-export class FormatError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FormatError';
-  }
-}
+/** LG_SIM_BLOCK_MALFORMED: what failed to decode, naming the field or offset */
+export { MeltPoolFormatError as FormatError } from '../gateway/errors.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** proto/ from the source tree (simulator/) or the build output (dist/simulator/) */

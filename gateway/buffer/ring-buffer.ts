@@ -6,24 +6,27 @@
  * ## On-disk layout (the folder `opts.dir`)
  *
  * - `buffer.sqlite` (+ `-wal`, `-shm`): one database, `PRAGMA user_version = 1`.
- *   - `records(seq INTEGER PRIMARY KEY, routes, size, receive_time_ns, stream, kind, class,
- *     source_time_ns, build, layer, attributes, body BLOB, blob_sha256)`: one row per record. `seq`
- *     is the rowid, assigned by the buffer, strictly increasing and never reused. `routes` is a
- *     bitmask of sink bits (see `sinks`); `size` is the payload size (body length or blob size);
- *     `stream` points into `streams`; `kind` and `class` are small integers (indexes into
- *     RECORD_KINDS / SENSITIVITY_CLASSES); ns timestamps are 64-bit INTEGERs read with
- *     `safeIntegers`; `attributes` is JSON text. Exactly one of `body` (inline) and `blob_sha256`
- *     (spooled) is set.
+ *   - `records(seq INTEGER PRIMARY KEY, routes, size, meta, receive_time_ns, source_time_ns, extra,
+ *     blob_sha256, body BLOB)`: one row per record. `seq` is the rowid, assigned by the buffer,
+ *     strictly increasing and never reused. `routes` is a bitmask of sink bits (see `sinks`); `size`
+ *     is the payload size (body length or blob size); `meta` packs stream id << 8 | kind << 3 |
+ *     class (indexes into RECORD_KINDS / SENSITIVITY_CLASSES); ns timestamps are 64-bit INTEGERs
+ *     read with `safeIntegers`; `extra` is JSON `{build, layer, attributes}` or NULL when all are
+ *     absent. Exactly one of `body` (inline) and `blob_sha256` (spooled) is set; the body is the
+ *     last column so that scans over routes and sizes never touch its overflow pages.
+ *     No secondary index on routes: measured, an index on (routes, seq) costs ~25-30% of append
+ *     throughput for small records. Reads, lag sums and delivered-first eviction are rowid range
+ *     scans instead, made amortised O(1) per row by in-memory scan horizons (a sink with nothing
+ *     to read remembers up to where it is empty; delivered-first eviction remembers up to where
+ *     every remaining row is undelivered, until an ack moves a cursor below that point).
+ *     Partial index `records_by_blob(blob_sha256)` over spooled rows only, for spool reconciliation.
  *   - `streams(id, source, signal, content_type)`: each distinct triple once, so a row carries one
  *     small integer instead of three strings (smaller rows, less to bind on the hot path).
- *     Index `records_by_route(routes, seq, size)`: per-sink reads, lag sums and delivered-first
- *     eviction are index range scans over the few distinct route masks (kept in `route_sets`).
- *     Partial index `records_by_blob(blob_sha256)` over spooled rows only, for spool reconciliation.
  *   - `blobs(sha256 PRIMARY KEY, size, refs)`: one row per distinct spooled blob with its reference
  *     count; the file is unlinked after the commit that drops `refs` to zero.
- *   - `sinks(name PRIMARY KEY, bit UNIQUE, cursor)`: one persisted cursor per sink, and the sink's bit
- *     in `records.routes`. Bits are never reassigned, so at most 30 sink names per buffer.
- *   - `route_sets(mask PRIMARY KEY)`: every distinct `routes` value ever stored.
+ *   - `sinks(name PRIMARY KEY, bit UNIQUE, cursor, lag_records, lag_bytes)`: one persisted cursor
+ *     per sink, its running lag, and the sink's bit in `records.routes`. Bits are never reassigned,
+ *     so at most 30 sink names per buffer.
  *   - `state(id = 1, next_seq, records, inline_bytes, spool_blobs, spool_bytes, missing_blobs)`:
  *     running counters, updated in the same transaction as the rows they count, so `stats()` never
  *     has to scan.
@@ -55,15 +58,21 @@
  *
  * ## Design constraints
  *
- * - The commit is the acknowledgement: `append(records)` is one transaction; it returns (and 'append'
- *   fires) only after the commit. A throw means nothing of the batch was stored.
+ * - The commit is the acknowledgement: `append(records)` is one transaction (the evictions that make
+ *   room for the batch, its rows, blob references, counters); it returns (and 'append' fires) only
+ *   after the commit. A throw means nothing of the batch was stored. Blob files are written and
+ *   fsynced before that transaction starts.
+ * - Hot path: prepared statements, rows inserted 16 per statement execution, no per-record
+ *   allocation beyond what better-sqlite3 needs to bind; stream ids and route masks are looked up
+ *   once per run of equal values.
  * - Bounded by bytes: inline body bytes + ROW_OVERHEAD_BYTES per row (so a flood of empty bodies is
  *   bounded too) + each distinct spooled blob once. Before a batch is stored, the buffer makes room:
  *   records past `maxAgeMs` first, then records already delivered to every sink they are routed to
  *   (no loss), then, if the batch's classes all have the `drop-oldest` policy, the oldest undelivered
  *   records whose class has the `drop-oldest` policy (records of `block` classes are never dropped to
  *   make room). If a batch still does not fit, it is refused with BufferFullError, nothing of it is
- *   stored, and every drop done for it is rolled back; inputs wait for 'space'. A batch is accepted
+ *   stored, and no undelivered record is dropped for it (delivered ones evicted while trying stay
+ *   evicted: no loss); inputs wait for 'space', which an ack emits once room can be made. A batch is accepted
  *   when it fits or the buffer is empty, so the size exceeds the bound by at most one batch.
  * - Every eviction of an undelivered record is counted per source and class (`evictions`) and
  *   written to the loss ledger, coalesced per (reason, source, signal, class) within one eviction
@@ -72,7 +81,10 @@
  *   holding records back: records count as delivered once every configured sink in their routes has
  *   them. A sink added later starts at cursor 0 and only ever receives records routed to it after it
  *   was configured (older records were not routed to it).
- * - Reads are lazy: `read` runs LIMIT queries from the sink's cursor; the backlog is never loaded.
+ * - Reads are lazy: `read` runs one LIMIT query from the sink's cursor; the backlog is never loaded.
+ * - `stats()` reads only in-memory counters (persisted in `state`, `sinks` and `evictions` in the
+ *   transactions that change them), so it is cheap on a buffer of any size.
+ * - Loss ledger `bytes` and eviction `bytes` are payload bytes (body or blob size) of the records.
  * - Age eviction walks from the oldest seq and stops at the first record younger than the cutoff
  *   (receive times are almost but not strictly in seq order). It runs on append and on a timer.
  * - Integrity: at open `PRAGMA quick_check` (O(N) over the file, but it skips the index-versus-table
@@ -120,7 +132,7 @@ import type {
   SinkStats,
 } from './types.js';
 
-/** accounted per row on top of its inline body, for the metadata columns and the index entry */
+/** accounted per row on top of its inline body, for its metadata columns */
 export const ROW_OVERHEAD_BYTES = 64;
 /** the loss ledger keeps this many newest entries */
 export const LEDGER_MAX_ENTRIES = 100_000;
@@ -130,6 +142,14 @@ export const SEQ_RESERVATION_BLOCK = 1 << 20;
 /** routes are a 32-bit signed integer mask in JS bit arithmetic: keep clear of the sign bit */
 export const MAX_SINKS = 30;
 const EVICT_CHUNK = 512;
+/**
+ * Appends insert this many rows per statement execution: measured ~1.3x the rows/s of one row
+ * per execution for small records (fewer VDBE runs and N-API calls per row).
+ */
+const INSERT_ROWS_PER_STATEMENT = 16;
+const INSERT_COLUMNS = 9;
+/** one process owns a buffer: a second opener fails fast instead of waiting for the lock */
+const BUSY_TIMEOUT_MS = 500;
 const DB_FILE = 'buffer.sqlite';
 const SEQ_MARK_FILE = 'seq-mark';
 const CLASS_INDEX = new Map<string, number>(SENSITIVITY_CLASSES.map((c, i) => [c, i]));
@@ -141,26 +161,23 @@ CREATE TABLE IF NOT EXISTS records (
   seq INTEGER PRIMARY KEY,
   routes INTEGER NOT NULL,
   size INTEGER NOT NULL,
+  meta INTEGER NOT NULL,
   receive_time_ns INTEGER NOT NULL,
-  stream INTEGER NOT NULL,
-  kind INTEGER NOT NULL,
-  class INTEGER NOT NULL,
   source_time_ns INTEGER,
-  build TEXT,
-  layer INTEGER,
-  attributes TEXT,
-  body BLOB,
-  blob_sha256 TEXT
+  extra TEXT,
+  blob_sha256 TEXT,
+  body BLOB
 );
-CREATE INDEX IF NOT EXISTS records_by_route ON records(routes, seq, size);
 CREATE INDEX IF NOT EXISTS records_by_blob ON records(blob_sha256) WHERE blob_sha256 IS NOT NULL;
 CREATE TABLE IF NOT EXISTS streams (
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, signal TEXT NOT NULL, content_type TEXT NOT NULL,
   UNIQUE (source, signal, content_type)
 );
 CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sinks (name TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE, cursor INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS route_sets (mask INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS sinks (
+  name TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE, cursor INTEGER NOT NULL DEFAULT 0,
+  lag_records INTEGER NOT NULL DEFAULT 0, lag_bytes INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS state (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   next_seq INTEGER NOT NULL,
@@ -205,6 +222,10 @@ interface SinkState {
   name: string;
   bit: number;
   cursor: number;
+  /** reads: no record routed to this sink in (cursor, emptyThrough] (in memory only) */
+  emptyThrough: number;
+  /** lag changed in the running transaction and must be written with the state */
+  lagDirty: boolean;
   configured: boolean;
   lagRecords: number;
   lagBytes: number;
@@ -245,8 +266,7 @@ class EvictionPass {
 interface EvictedRow {
   routes: number;
   size: number;
-  stream: number;
-  class: number;
+  meta: number;
   blob_sha256: string | null;
 }
 
@@ -262,13 +282,9 @@ interface RecordRow {
   routes: bigint;
   size: bigint;
   receive_time_ns: bigint;
-  stream: bigint;
-  kind: bigint;
-  class: bigint;
+  meta: bigint;
   source_time_ns: bigint | null;
-  build: string | null;
-  layer: bigint | null;
-  attributes: string | null;
+  extra: string | null;
   body: Buffer | null;
   blob_sha256: string | null;
 }
@@ -276,8 +292,8 @@ interface RecordRow {
 interface Snapshot {
   c: Counters;
   lag: [SinkState, number, number][];
-  routeSets: number;
   streams: number;
+  deliveredScanFrom: number;
 }
 
 type AppendOutcome = { refused: false; pass: EvictionPass | null } | { refused: true; pass: EvictionPass | null };
@@ -290,6 +306,21 @@ function isCorruption(e: unknown): boolean {
 
 function streamKey(source: string, signal: string, contentType: string): string {
   return `${source}\0${signal}\0${contentType}`;
+}
+
+/** build, layer and attributes, the rarely set fields, in one JSON column; null when none is set */
+function extraJson(r: RecordInput): string | null {
+  let attrs: Record<string, string> | undefined = r.attributes;
+  if (attrs) {
+    let any = false;
+    for (const _ in attrs) {
+      any = true;
+      break;
+    }
+    if (!any) attrs = undefined;
+  }
+  if (r.build === undefined && r.layer === undefined && attrs === undefined) return null;
+  return JSON.stringify({ b: r.build, l: r.layer, a: attrs });
 }
 
 function sha256Hex(bytes: Uint8Array): string {
@@ -337,7 +368,8 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
   private sinks = new Map<string, SinkState>();
   private bitToSink: (SinkState | undefined)[] = [];
   private configuredMask = 0;
-  private routeSets: number[] = [];
+  /** delivered-first eviction: every row at or below this seq is undelivered (or gone) */
+  private deliveredScanFrom = 0;
   private routeNames = new Map<number, string[]>();
   private streamByKey = new Map<string, Stream>();
   private streamById = new Map<number, Stream>();
@@ -346,6 +378,8 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
   private c!: Counters;
   private evictionTotals = new Map<string, { source: string; cls: number; records: number; bytes: number }>();
   private seqReservedBelow = 0;
+  /** reused parameter array of the multi-row insert */
+  private readonly insertArgs: unknown[] = new Array<unknown>(INSERT_COLUMNS * INSERT_ROWS_PER_STATEMENT).fill(null);
   /** bytes of the last refused batch, until a 'space' event was emitted */
   private spaceWanted = 0;
   private lastQuarantine: string | undefined;
@@ -390,7 +424,7 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
   private openDatabase(sinkNames: string[]): void {
     let db: Database.Database | undefined;
     try {
-      db = new Database(this.dbPath);
+      db = new Database(this.dbPath, { timeout: BUSY_TIMEOUT_MS });
       configureConnection(db, this.synchronous);
       const check = (db.pragma('quick_check') as { quick_check: string }[]).map((r) => r.quick_check);
       if (check.length !== 1 || check[0] !== 'ok') {
@@ -410,7 +444,7 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
         // a connection to a damaged file may refuse to close cleanly; the file is moved aside anyway
       }
       const info = this.quarantineFiles(e);
-      this.db = new Database(this.dbPath);
+      this.db = new Database(this.dbPath, { timeout: BUSY_TIMEOUT_MS });
       configureConnection(this.db, this.synchronous);
       this.db.exec(SCHEMA);
       this.load(sinkNames);
@@ -475,7 +509,9 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
 
   private load(sinkNames: string[]): void {
     const db = this.db;
-    const known = db.prepare('SELECT name, bit, cursor FROM sinks').all() as { name: string; bit: number; cursor: number }[];
+    const known = db.prepare('SELECT name, bit, cursor, lag_records, lag_bytes FROM sinks').all() as {
+      name: string; bit: number; cursor: number; lag_records: number; lag_bytes: number;
+    }[];
     const usedBits = new Set(known.map((k) => k.bit));
     const add = db.prepare('INSERT INTO sinks (name, bit, cursor) VALUES (?, ?, 0)');
     db.transaction(() => {
@@ -488,7 +524,7 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
         }
         usedBits.add(bit);
         add.run(name, bit);
-        known.push({ name, bit, cursor: 0 });
+        known.push({ name, bit, cursor: 0, lag_records: 0, lag_bytes: 0 });
       }
     })();
     this.sinks.clear();
@@ -496,12 +532,14 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     this.configuredMask = 0;
     for (const k of known) {
       const configured = sinkNames.includes(k.name);
-      const s: SinkState = { name: k.name, bit: k.bit, cursor: k.cursor, configured, lagRecords: 0, lagBytes: 0 };
+      const s: SinkState = {
+        name: k.name, bit: k.bit, cursor: k.cursor, emptyThrough: 0, lagDirty: false, configured, lagRecords: k.lag_records, lagBytes: k.lag_bytes,
+      };
       this.sinks.set(k.name, s);
       this.bitToSink[k.bit] = s;
       if (configured) this.configuredMask |= 1 << k.bit;
     }
-    this.routeSets = (db.prepare('SELECT mask FROM route_sets').all() as { mask: number }[]).map((r) => r.mask);
+    this.deliveredScanFrom = 0;
     this.routeNames.clear();
     this.streamByKey.clear();
     this.streamById.clear();
@@ -532,7 +570,6 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     };
     this.seqReservedBelow = this.c.nextSeq;
     this.refreshOldest();
-    for (const s of this.sinks.values()) this.computeLag(s);
     this.evictionTotals.clear();
     for (const e of db.prepare('SELECT source, class, records, bytes FROM evictions').all() as {
       source: string; class: number; records: number; bytes: number;
@@ -546,7 +583,10 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     const db = this.db;
     return {
       insert: db.prepare(
-        'INSERT INTO records (seq, routes, size, receive_time_ns, stream, kind, class, source_time_ns, build, layer, attributes, body, blob_sha256) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)',
+        'INSERT INTO records (seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body) VALUES (?,?,?,?,?,?,?,?,?)',
+      ),
+      insertMany: db.prepare(
+        `INSERT INTO records (seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body) VALUES ${Array<string>(INSERT_ROWS_PER_STATEMENT).fill('(?,?,?,?,?,?,?,?,?)').join(',')}`,
       ),
       insertStream: db.prepare('INSERT INTO streams (source, signal, content_type) VALUES (?, ?, ?)'),
       saveState: db.prepare(
@@ -558,18 +598,18 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
       ).pluck(),
       blobUnref: db.prepare('UPDATE blobs SET refs = refs - 1 WHERE sha256 = ? RETURNING refs, size'),
       blobDelete: db.prepare('DELETE FROM blobs WHERE sha256 = ?'),
-      addRouteSet: db.prepare('INSERT OR IGNORE INTO route_sets (mask) VALUES (?)'),
-      deleteRow: db.prepare('DELETE FROM records WHERE seq = ? RETURNING routes, size, stream, class, blob_sha256'),
-      deliveredChunk: db.prepare('SELECT seq, size FROM records WHERE routes = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
-      oldestChunk: db.prepare('SELECT seq, class, receive_time_ns FROM records WHERE seq > ? ORDER BY seq LIMIT ?').safeIntegers(true),
+      deleteRow: db.prepare('DELETE FROM records WHERE seq = ? RETURNING routes, size, meta, blob_sha256'),
+      oldestChunk: db.prepare('SELECT seq, routes, meta, receive_time_ns FROM records WHERE seq > ? ORDER BY seq LIMIT ?').safeIntegers(true),
       oldest: db.prepare('SELECT seq, receive_time_ns FROM records ORDER BY seq LIMIT 1').safeIntegers(true),
-      readRoute: db
+      newest: db.prepare('SELECT seq, receive_time_ns FROM records ORDER BY seq DESC LIMIT 1').safeIntegers(true),
+      readSink: db
         .prepare(
-          'SELECT seq, routes, size, receive_time_ns, stream, kind, class, source_time_ns, build, layer, attributes, body, blob_sha256 FROM records WHERE routes = ? AND seq > ? ORDER BY seq LIMIT ?',
+          'SELECT seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body FROM records WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq LIMIT ?',
         )
         .safeIntegers(true),
-      lagRange: db.prepare('SELECT count(*) AS n, total(size) AS bytes FROM records WHERE routes = ? AND seq > ? AND seq <= ?'),
-      setCursor: db.prepare('UPDATE sinks SET cursor = ? WHERE name = ?'),
+      lagRange: db.prepare('SELECT count(*) AS n, total(size) AS bytes FROM records WHERE seq > ? AND seq <= ? AND (routes & ?) != 0'),
+      setCursor: db.prepare('UPDATE sinks SET cursor = ?, lag_records = ?, lag_bytes = ? WHERE name = ?'),
+      setLag: db.prepare('UPDATE sinks SET lag_records = ?, lag_bytes = ? WHERE name = ?'),
       addLoss: db.prepare(
         'INSERT INTO losses (at_ns, source, signal, class, first_seq, last_seq, records, bytes, reason, sinks) VALUES (?,?,?,?,?,?,?,?,?,?)',
       ),
@@ -665,15 +705,15 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     return {
       c: { ...this.c },
       lag: [...this.sinks.values()].map((s) => [s, s.lagRecords, s.lagBytes]),
-      routeSets: this.routeSets.length,
       streams: this.streamList.length,
+      deliveredScanFrom: this.deliveredScanFrom,
     };
   }
 
   /** undo what a rolled-back transaction did to the in-memory state */
   private restore(snap: Snapshot): void {
     this.c = snap.c;
-    this.routeSets.length = snap.routeSets;
+    this.deliveredScanFrom = snap.deliveredScanFrom;
     while (this.streamList.length > snap.streams) {
       const st = this.streamList.pop()!;
       this.streamByKey.delete(streamKey(st.source, st.signal, st.contentType));
@@ -688,31 +728,22 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
   private saveState(): void {
     const c = this.c;
     this.s.saveState.run(c.nextSeq, c.records, c.inlineBytes, c.spoolBlobs, c.spoolBytes, c.missingBlobs);
+    for (const s of this.sinks.values()) {
+      if (s.lagDirty) {
+        this.s.setLag.run(s.lagRecords, s.lagBytes, s.name);
+        s.lagDirty = false;
+      }
+    }
   }
 
   private refreshOldest(): void {
     const row = this.s.oldest.get() as { seq: bigint; receive_time_ns: bigint } | undefined;
     this.c.oldestSeq = row ? Number(row.seq) : null;
     this.c.oldestReceiveNs = row ? row.receive_time_ns : null;
-    if (!row) {
-      this.c.newestSeq = null;
-      this.c.newestReceiveNs = null;
-    }
-  }
-
-  private masksWithBit(bit: number): number[] {
-    const b = 1 << bit;
-    return this.routeSets.filter((m) => (m & b) !== 0);
-  }
-
-  private computeLag(s: SinkState): void {
-    s.lagRecords = 0;
-    s.lagBytes = 0;
-    for (const mask of this.masksWithBit(s.bit)) {
-      const r = this.s.lagRange.get(mask, s.cursor, SEQ_MAX) as { n: number; bytes: number };
-      s.lagRecords += r.n;
-      s.lagBytes += r.bytes;
-    }
+    // eviction can remove the newest rows too (delivered or unrouted ones)
+    const newest = row ? (this.s.newest.get() as { seq: bigint; receive_time_ns: bigint }) : undefined;
+    this.c.newestSeq = newest ? Number(newest.seq) : null;
+    this.c.newestReceiveNs = newest ? newest.receive_time_ns : null;
   }
 
   private namesOf(mask: number): string[] {
@@ -886,6 +917,9 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     if (pass) this.writeLedger(pass, true);
 
     const ins = this.s.insert;
+    const insMany = this.s.insertMany;
+    const args = this.insertArgs;
+    let k = 0;
     const c = this.c;
     let seq = c.nextSeq;
     // the stream and route mask of consecutive records are usually the same: look them up on change
@@ -904,27 +938,20 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
         stream = this.streamId(r.source, r.signal, r.contentType);
       }
       prev = r;
-      const attrs = r.attributes;
-      let attrsJson: string | null = null;
-      if (attrs) for (const _ in attrs) {
-        attrsJson = JSON.stringify(attrs);
-        break;
+      const o = k * INSERT_COLUMNS;
+      args[o] = seq;
+      args[o + 1] = mask;
+      args[o + 2] = size;
+      args[o + 3] = stream * 256 + code;
+      args[o + 4] = r.receiveTimeNs;
+      args[o + 5] = r.sourceTimeNs ?? null;
+      args[o + 6] = r.build !== undefined || r.layer !== undefined || r.attributes !== undefined ? extraJson(r) : null;
+      args[o + 7] = sha;
+      args[o + 8] = sha === null ? r.body : null;
+      if (++k === INSERT_ROWS_PER_STATEMENT) {
+        insMany.run.apply(insMany, args);
+        k = 0;
       }
-      ins.run(
-        seq,
-        mask,
-        size,
-        r.receiveTimeNs,
-        stream,
-        code >> 3,
-        code & 7,
-        r.sourceTimeNs ?? null,
-        r.build ?? null,
-        r.layer ?? null,
-        attrsJson,
-        sha === null ? r.body : null,
-        sha,
-      );
       if (sha === null) c.inlineBytes += size;
       else if ((this.s.blobRef.get(sha, size) as number) === 1) {
         c.spoolBlobs++;
@@ -935,14 +962,15 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
         runMask = mask;
         runRecords = 0;
         runBytes = 0;
-        if (mask !== 0 && !this.routeSets.includes(mask)) {
-          this.s.addRouteSet.run(mask);
-          this.routeSets.push(mask);
-        }
       }
       runRecords++;
       runBytes += size;
     }
+    for (let j = 0; j < k; j++) {
+      const o = j * INSERT_COLUMNS;
+      ins.run(args[o], args[o + 1], args[o + 2], args[o + 3], args[o + 4], args[o + 5], args[o + 6], args[o + 7], args[o + 8]);
+    }
+    args.fill(null);
     this.addLag(runMask, runRecords, runBytes);
     c.records += records.length;
     c.nextSeq = seq;
@@ -957,6 +985,7 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
       m &= m - 1;
       s.lagRecords += records;
       s.lagBytes += bytes;
+      s.lagDirty = true;
     }
   }
 
@@ -992,10 +1021,13 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
       m &= m - 1;
       s.lagRecords--;
       s.lagBytes -= row.size;
+      s.lagDirty = true;
     }
-    if ((pending !== 0 && row.size !== 7) || forceLedger) {
-      const key = `${reason}\0${row.stream}\0${row.class}`;
-      const st = this.streamById.get(row.stream);
+    if (pending !== 0 || forceLedger) {
+      const stream = Math.floor(row.meta / 256);
+      const cls = row.meta & 7;
+      const key = `${reason}\0${stream}\0${cls}`;
+      const st = this.streamById.get(stream);
       const run = pass.runs.get(key);
       if (run) {
         run.lastSeq = seq;
@@ -1004,7 +1036,7 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
         run.sinksMask |= pending;
       } else {
         pass.runs.set(key, {
-          reason, source: st?.source ?? '?', signal: st?.signal ?? '?', cls: row.class,
+          reason, source: st?.source ?? '?', signal: st?.signal ?? '?', cls,
           firstSeq: seq, lastSeq: seq, records: 1, bytes: row.size, sinksMask: pending,
         });
       }
@@ -1030,43 +1062,27 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     this.refreshOldest();
   }
 
-  /** Evict records every configured routed sink has acknowledged, oldest first, until `need` bytes are freed. */
+  /**
+   * Evict records every configured routed sink has acknowledged, oldest first, until `need` bytes
+   * are freed. Undelivered rows are skipped; the scan resumes after the last row it looked at, as
+   * long as no ack moved a cursor below that point (see `ack`).
+   */
   private evictDelivered(need: number, pass: EvictionPass): number {
     let freed = 0;
-    // per route mask, everything up to the smallest cursor of its configured sinks is delivered
-    // (mask 0, and masks whose sinks are all unconfigured, are delivered outright)
-    const ranges = this.routeSets.concat(this.routeSets.includes(0) ? [] : [0]).map((mask) => {
-      let upto = SEQ_MAX;
-      let m = mask & this.configuredMask;
-      while (m !== 0) {
-        const bit = 31 - Math.clz32(m & -m);
-        m &= m - 1;
-        upto = Math.min(upto, this.bitToSink[bit]!.cursor);
+    let after = Math.max(this.deliveredScanFrom, 0);
+    outer: for (;;) {
+      const rows = this.s.oldestChunk.all(after, EVICT_CHUNK) as { seq: bigint; routes: bigint }[];
+      for (const r of rows) {
+        const seq = Number(r.seq);
+        after = seq;
+        if (this.pendingMask(Number(r.routes), seq) === 0) {
+          freed += this.evictRow(seq, 'delivered', pass);
+          if (freed >= need) break outer;
+        }
       }
-      return { mask, after: 0, upto, exhausted: upto <= 0 };
-    });
-    while (freed < need) {
-      // a merge over the ranges: take chunks, and only evict below the smallest last seq of a full
-      // chunk (the horizon), so that eviction is oldest-first across route masks
-      const candidates: { seq: number; size: number }[] = [];
-      let horizon = SEQ_MAX;
-      for (const r of ranges) {
-        if (r.exhausted) continue;
-        const rows = this.s.deliveredChunk.all(r.mask, r.after, r.upto, EVICT_CHUNK) as { seq: number; size: number }[];
-        if (rows.length < EVICT_CHUNK) r.exhausted = true;
-        else horizon = Math.min(horizon, rows[rows.length - 1]!.seq);
-        for (const row of rows) candidates.push(row);
-      }
-      if (candidates.length === 0) break;
-      candidates.sort((a, b) => a.seq - b.seq);
-      for (const cand of candidates) {
-        if (cand.seq > horizon) break;
-        freed += this.evictRow(cand.seq, 'delivered', pass);
-        if (freed >= need) break;
-      }
-      if (horizon === SEQ_MAX) break;
-      for (const r of ranges) r.after = Math.max(r.after, horizon);
+      if (rows.length < EVICT_CHUNK) break;
     }
+    this.deliveredScanFrom = after;
     if (pass.removed > 0) this.refreshOldest();
     return freed;
   }
@@ -1075,13 +1091,13 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
   private evictUndelivered(need: number, pass: EvictionPass): number {
     let freed = 0;
     let after = 0;
-    while (freed < need) {
-      const rows = this.s.oldestChunk.all(after, EVICT_CHUNK) as { seq: bigint; class: bigint }[];
+    outer: while (freed < need) {
+      const rows = this.s.oldestChunk.all(after, EVICT_CHUNK) as { seq: bigint; meta: bigint }[];
       for (const r of rows) {
         after = Number(r.seq);
-        if (this.blocks[Number(r.class)]) continue;
+        if (this.blocks[Number(r.meta & 7n)]) continue;
         freed += this.evictRow(after, 'buffer-full', pass);
-        if (freed >= need) break;
+        if (freed >= need) break outer;
       }
       if (rows.length < EVICT_CHUNK) break;
     }
@@ -1179,15 +1195,12 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     this.assertOpen();
     const s = this.sink(sink, 'read');
     if (!(limit > 0)) return [];
-    const masks = this.masksWithBit(s.bit);
-    let rows: RecordRow[];
-    if (masks.length === 1) rows = this.s.readRoute.all(masks[0], s.cursor, limit) as RecordRow[];
-    else {
-      rows = [];
-      for (const mask of masks) for (const r of this.s.readRoute.all(mask, s.cursor, limit) as RecordRow[]) rows.push(r);
-      rows.sort((a, b) => (a.seq < b.seq ? -1 : 1));
-      if (rows.length > limit) rows.length = limit;
-    }
+    const newest = this.c.nextSeq - 1;
+    const from = Math.max(s.cursor, s.emptyThrough);
+    if (from >= newest) return [];
+    const rows = this.s.readSink.all(from, 1 << s.bit, Math.floor(limit)) as RecordRow[];
+    // nothing for this sink up to the newest seq: later reads start there
+    if (rows.length === 0) s.emptyThrough = newest;
     const out: StoredRecord[] = [];
     let bytes = 0;
     for (const row of rows) {
@@ -1200,23 +1213,27 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
   }
 
   private toStored(row: RecordRow, size: number): StoredRecord {
-    const st = this.streamById.get(Number(row.stream))!;
+    const meta = Number(row.meta);
+    const st = this.streamById.get(Math.floor(meta / 256))!;
     const rec: StoredRecord = {
       seq: Number(row.seq),
       source: st.source,
       signal: st.signal,
-      kind: RECORD_KINDS[Number(row.kind)] as RecordKind,
+      kind: RECORD_KINDS[(meta >> 3) & 31] as RecordKind,
       receiveTimeNs: row.receive_time_ns,
-      class: SENSITIVITY_CLASSES[Number(row.class)] as SensitivityClass,
+      class: SENSITIVITY_CLASSES[meta & 7] as SensitivityClass,
       contentType: st.contentType,
       routes: this.namesOf(Number(row.routes)).slice(),
     };
     if (row.source_time_ns !== null) rec.sourceTimeNs = row.source_time_ns;
     if (row.blob_sha256 === null) rec.body = row.body ?? Buffer.alloc(0);
     else rec.blob = { sha256: row.blob_sha256, size };
-    if (row.build !== null) rec.build = row.build;
-    if (row.layer !== null) rec.layer = Number(row.layer);
-    if (row.attributes !== null) rec.attributes = JSON.parse(row.attributes) as Record<string, string>;
+    if (row.extra !== null) {
+      const extra = JSON.parse(row.extra) as { b?: string; l?: number; a?: Record<string, string> };
+      if (extra.b !== undefined) rec.build = extra.b;
+      if (extra.l !== undefined) rec.layer = extra.l;
+      if (extra.a !== undefined) rec.attributes = extra.a;
+    }
     return rec;
   }
 
@@ -1225,17 +1242,13 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     const s = this.sink(sink, 'ack');
     const upto = Math.min(Math.floor(uptoSeq), this.c.nextSeq - 1);
     if (!(upto > s.cursor)) return;
-    let n = 0;
-    let bytes = 0;
-    for (const mask of this.masksWithBit(s.bit)) {
-      const r = this.s.lagRange.get(mask, s.cursor, upto) as { n: number; bytes: number };
-      n += r.n;
-      bytes += r.bytes;
-    }
-    this.s.setCursor.run(upto, sink);
+    const r = this.s.lagRange.get(s.cursor, upto, 1 << s.bit) as { n: number; bytes: number };
+    this.s.setCursor.run(upto, s.lagRecords - r.n, s.lagBytes - r.bytes, sink);
+    // rows above the old cursor may have become delivered: delivered-first eviction rescans them
+    this.deliveredScanFrom = Math.min(this.deliveredScanFrom, s.cursor);
     s.cursor = upto;
-    s.lagRecords -= n;
-    s.lagBytes -= bytes;
+    s.lagRecords -= r.n;
+    s.lagBytes -= r.bytes;
     if (this.spaceWanted > 0) {
       const need = this.bytes() + this.spaceWanted - this.maxBytes;
       if (need <= 0) {
@@ -1290,7 +1303,8 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
       spoolBlobs: c.spoolBlobs,
       spoolBytes: c.spoolBytes,
       sinks,
-      evictions: [...this.evictionTotals.values()].map((t) => ({
+      // a stable order (source, then class rank), the same before and after a reopen
+      evictions: [...this.evictionTotals.values()].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.cls - b.cls)).map((t) => ({
         source: t.source,
         class: SENSITIVITY_CLASSES[t.cls] as SensitivityClass,
         records: t.records,
@@ -1338,7 +1352,7 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
         // closing a damaged database may fail; it is moved aside either way
       }
       const info = this.quarantineFiles(new BufferCorruptError(`${this.dbPath}: integrity_check failed: ${integrity.slice(0, 5).join('; ')}`));
-      this.db = new Database(this.dbPath);
+      this.db = new Database(this.dbPath, { timeout: BUSY_TIMEOUT_MS });
       configureConnection(this.db, this.synchronous);
       this.db.exec(SCHEMA);
       this.load(configured);

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { configReference, withReference } from './docs.js';
 import { ConfigProblems, loadConfig } from './load.js';
 import { collectSecretValues, redactConfig } from './report.js';
+import { outputEnvelopeKeys, pluginSettings } from './schema.js';
 import { parseBytes, parseDuration, secret } from './units.js';
 
 /**
@@ -110,6 +111,22 @@ describe('defaults', () => {
     expect(config.outputs.bus).toEqual({
       type: 'broker-like', brokers: ['kafka-1:9092'], topic: 'layergate.records', classes: ['public', 'internal'],
     });
+  });
+
+  it('every output takes the forwarder keys linger, batchRecords, batchBytes; they are the gateway\'s, not the plugin\'s', () => {
+    const { config } = loadConfig({
+      text: 'outputs:\n  lake: { type: file-lake, linger: 30s, batchRecords: 2000, batchBytes: 16MiB, compactWindow: 15m }\n',
+      env: {}, registry: testRegistry,
+    });
+    const lake = config.outputs.lake!;
+    expect([lake.linger, lake.batchRecords, lake.batchBytes]).toEqual([30_000, 2000, 16 * 1024 ** 2]);
+    const settings = pluginSettings(lake, outputEnvelopeKeys(fileLake.configSchema));
+    expect(Object.keys(settings).sort()).toEqual(['compactWindow', 'format', 'rollEvery']);
+    expect(() => fileLake.configSchema.parse(settings)).not.toThrow(); // the plugin's strict schema accepts what it gets
+    expect(problems('outputs:\n  lake: { type: file-lake, linger: soon, batchRecords: 0 }\n')).toEqual([
+      'outputs.lake.linger: expected a duration like 10s, 5m or 7d, got "soon"',
+      'outputs.lake.batchRecords: expected a whole number > 0, got number 0',
+    ]);
   });
 
   it('byte sizes and durations', () => {

@@ -124,7 +124,10 @@ export function configReference(registry: PluginRegistry = defaultRegistry): str
   const envelope = (kind: 'inputs' | 'outputs'): string =>
     kind === 'inputs'
       ? '| `type` | input type | **required** | which plugin |\n| `class` | `public` \\| `internal` \\| `sensitive` \\| `confidential` | `internal` | default class of the records; a record\'s class is the stricter of this and its own |'
-      : '| `type` | output type | **required** | which plugin |\n| `classes` | list of classes | all the plugin accepts | only route these classes here |\n| `kinds` | list of `samples` \\| `scalar` \\| `event` \\| `frame` \\| `document` | all the plugin wants | only route these record kinds here |';
+      : '| `type` | output type | **required** | which plugin |\n| `classes` | list of classes | all the plugin accepts | only route these classes here |\n| `kinds` | list of `samples` \\| `scalar` \\| `event` \\| `frame` \\| `document` | all the plugin wants | only route these record kinds here |\n' +
+        '| `linger` | duration | the plugin\'s preference, else `0` | forwarder linger: a partial batch is sent once its oldest record is this old, or when a full batch is there (fewer, larger batches for sinks that write a file or object per batch) |\n' +
+        '| `batchRecords` | number | `500` | most records per send |\n' +
+        '| `batchBytes` | byte size | `8MiB` | most record body bytes per send (one record always fits) |';
   for (const kind of ['inputs', 'outputs'] as const) {
     const defs = kind === 'inputs' ? registry.inputs : registry.outputs;
     out.push(

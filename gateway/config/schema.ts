@@ -41,6 +41,12 @@ export interface InputEnvelope {
 /** What every configured output has, whatever its type. */
 export interface OutputEnvelope {
   type: string;
+  /** forwarder linger in ms; overrides the plugin's preferred `linger` */
+  linger?: number;
+  /** most records per send (forwarder batch) */
+  batchRecords?: number;
+  /** most body bytes per send (forwarder batch) */
+  batchBytes?: number;
   /** restrict the classes routed here (within what the output plugin accepts) */
   classes?: SensitivityClass[];
   /** restrict the record kinds routed here (within what the output plugin wants) */
@@ -50,6 +56,18 @@ export interface OutputEnvelope {
 export const INPUT_ENVELOPE_KEYS = ['type', 'class'] as const;
 /** `classes`/`kinds` are passed on too: an output may use them to tell what it accepts */
 export const OUTPUT_ENVELOPE_KEYS = ['type'] as const;
+/**
+ * Forwarder settings the gateway adds to every output. They are the gateway's, not passed to the
+ * plugin, unless the plugin's own schema declares a key of the same name (then it is passed on and
+ * the gateway reads it too, in the same meaning).
+ */
+export const FORWARDER_KEYS = ['linger', 'batchRecords', 'batchBytes'] as const;
+
+/** The keys of an output entry the plugin does not get: `type` and the forwarder keys it does not declare. */
+export function outputEnvelopeKeys(pluginSchema: z.ZodType): string[] {
+  const shape = pluginSchema instanceof z.ZodObject ? pluginSchema.shape : {};
+  return [...OUTPUT_ENVELOPE_KEYS, ...FORWARDER_KEYS.filter((k) => !(k in shape))];
+}
 
 export type InputEntry = InputEnvelope & Record<string, unknown>;
 export type OutputEntry = OutputEnvelope & Record<string, unknown>;
@@ -104,6 +122,21 @@ function outputEntrySchema(registry: PluginRegistry): z.ZodType<OutputEntry> {
       if (!('kinds' in own.shape)) {
         envelope.kinds = z.array(kindSchema).min(1).optional().meta({
           description: 'only route these record kinds here (within what the plugin wants); default: all it wants',
+        });
+      }
+      if (!('linger' in own.shape)) {
+        envelope.linger = duration().optional().meta({
+          description: 'forwarder linger: a partial batch waits until its oldest record is this old (or a full batch is there) before it is sent; fewer, larger batches for sinks that make a file or object per batch (default: the plugin\'s preference, else 0)',
+        });
+      }
+      if (!('batchRecords' in own.shape)) {
+        envelope.batchRecords = z.number().int({ message: 'expected a whole number > 0' }).positive({ message: 'expected a whole number > 0' }).optional().meta({
+          description: 'most records per send (default 500)',
+        });
+      }
+      if (!('batchBytes' in own.shape)) {
+        envelope.batchBytes = byteSize().pipe(z.number().positive({ message: 'expected a byte size > 0' })).optional().meta({
+          description: 'most record body bytes per send; one record always fits (default 8MiB)',
         });
       }
       return own.safeExtend(envelope).strict();
@@ -170,7 +203,7 @@ export function buildConfigSchema(registry: PluginRegistry, defaults: SchemaDefa
       description: 'input instances: name -> { type, class?, ...plugin settings }',
     }),
     outputs: z.record(instanceName, outputEntrySchema(registry)).prefault(DEFAULT_OUTPUTS).meta({
-      description: 'output instances (sinks): name -> { type, classes?, kinds?, ...plugin settings }',
+      description: 'output instances (sinks): name -> { type, classes?, kinds?, linger?, batchRecords?, batchBytes?, ...plugin settings }',
     }),
   });
 }

@@ -5,16 +5,17 @@
  * and pauses/resumes the job; bad flags exit with an error naming the flag.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../cli.js';
 import { DEFECTS, FAULTS } from '../faults.js';
 import { decodeBlock } from '../formats.js';
-import { freePort, waitFor } from './helpers.js';
+import { freePort, sleep, waitFor } from './helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsx = path.join(root, 'node_modules/.bin/tsx');
@@ -108,6 +109,17 @@ describe('layergate-sim CLI', () => {
       expect(s2.faults.map((f) => f.name)).toEqual(['duplicate']);
       expect(s2.defects.map((f) => f.name)).toEqual(['spatter']);
       expect((await fetch(`${control}/nope`)).status).toBe(404);
+      // the camera delivered into the drop folder: complete PNGs under their final names, no temp files left
+      let framesWritten = 0;
+      for (let i = 0; i < 100 && framesWritten < 2; i++) {
+        framesWritten = ((await (await fetch(`${control}/state`)).json()) as { counters: { framesWritten: number } }).counters.framesWritten;
+        if (framesWritten < 2) await sleep(100);
+      }
+      const files = (await readdir(path.join(dir, 'frames'))).sort();
+      expect(files.length).toBeGreaterThanOrEqual(2);
+      expect(files[0]).toBe('B-0001_L00001_after-exposure.png');
+      expect(files.filter((f) => f.endsWith('.part'))).toEqual([]);
+      expect((await sharp(path.join(dir, 'frames', files[0]!)).metadata()).width).toBe(128);
     } finally {
       await sub.endAsync();
     }

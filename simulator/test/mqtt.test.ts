@@ -122,10 +122,12 @@ describe('faults on the wire', () => {
   });
 
   it('out-of-order: every n-th message comes after its successor; none lost', async () => {
-    const r = await run(cfgOf(), ['binary'], { faults: [{ name: 'out-of-order', params: { every: 5 } }] });
-    const seqs = r.on('meltpool/binary').map((p) => decodeBlock(p, 'binary').seq);
-    expect([...seqs].sort((a, b) => a - b)).toEqual([...Array(BLOCKS_PER_RUN).keys()]);
-    expect(seqs.slice(0, 12)).toEqual([1, 0, 2, 3, 4, 6, 5, 7, 8, 9, 11, 10]);
+    const r = await run(cfgOf(), ['binary', 'json'], { faults: [{ name: 'out-of-order', params: { every: 5 } }] });
+    for (const f of ['binary', 'json'] as const) {
+      const seqs = r.on(`meltpool/${f}`).map((p) => decodeBlock(p, f).seq);
+      expect([...seqs].sort((a, b) => a - b)).toEqual([...Array(BLOCKS_PER_RUN).keys()]);
+      expect(seqs.slice(0, 12)).toEqual([1, 0, 2, 3, 4, 6, 5, 7, 8, 9, 11, 10]);
+    }
   });
 
   it('malformed: exactly every n-th message fails to decode (truncated, or garbage header)', async () => {

@@ -8,6 +8,8 @@
  *
  *   npm run bench:buffer            (BENCH_SYNC=NORMAL to run with synchronous = NORMAL)
  */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,7 +32,7 @@ interface Case {
 const CASES: Case[] = [
   { name: 'small (64 B)', bodyBytes: 64, batch: 1000, batches: 300, target: 'plain' },
   { name: '4 KiB', bodyBytes: 4096, batch: 256, batches: 120, target: null },
-  { name: '4 MiB (spooled)', bodyBytes: 4 * 1024 * 1024, batch: 4, batches: 20, target: 'raw' },
+  { name: '4 MiB (spooled)', bodyBytes: 4 * 1024 * 1024, batch: 4, batches: 40, target: 'raw' },
 ];
 
 /** A pool of distinct bodies; the first 8 bytes carry a counter so spooled blobs never deduplicate. */
@@ -134,40 +136,46 @@ function fmt(n: number, digits = 0): string {
 const root = mkdtempSync(path.join(os.tmpdir(), 'lg-bench-'));
 const rows: string[][] = [];
 const verdicts: string[] = [];
+const rawSpread: string[] = [];
 try {
   for (const c of CASES) {
-    const results: Record<string, Result> = {};
-    // interleave the three runs twice and keep each one's best, to damp noise from a shared disk
-    for (let rep = 0; rep < 2; rep++) {
+    // a warm-up round (discarded), then three rounds, each running buffer, plain and raw back to
+    // back. The disk is shared and its speed drifts, so ratios are taken within a round (paired)
+    // and the median round is reported.
+    const rounds: { buffer: Result; plain: Result; raw: Result }[] = [];
+    for (let rep = 0; rep < 4; rep++) {
+      const round: Partial<Record<'buffer' | 'plain' | 'raw', Result>> = {};
       for (const [name, fn] of [
         ['buffer', benchBuffer],
         ['plain', benchPlainSqlite],
         ['raw', benchRawFile],
       ] as const) {
         const dir = mkdtempSync(path.join(root, `${name}-`));
-        const r = fn(dir, c);
+        // start every run with no dirty pages left by the previous one (its writeback would be
+        // billed to whichever run comes next)
+        execFileSync('sync');
+        round[name] = fn(dir, c);
         rmSync(dir, { recursive: true, force: true });
-        if (!results[name] || r.seconds < results[name].seconds) results[name] = r;
       }
+      if (rep > 0) rounds.push(round as { buffer: Result; plain: Result; raw: Result });
     }
-    const buf = results.buffer!;
-    const plain = results.plain!;
-    const raw = results.raw!;
     const rate = (r: Result) => r.records / r.seconds;
     const mbs = (r: Result) => r.bytes / r.seconds / 1e6;
-    const vsPlain = rate(buf) / rate(plain);
-    const vsRaw = mbs(buf) / mbs(raw);
+    const median = (xs: number[]) => xs.slice().sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    const vsPlain = median(rounds.map((r) => rate(r.buffer) / rate(r.plain)));
+    const vsRaw = median(rounds.map((r) => mbs(r.buffer) / mbs(r.raw)));
     rows.push([
       c.name,
       String(c.batch),
-      fmt(rate(buf)),
-      fmt(mbs(buf), 1),
-      fmt(rate(plain)),
-      fmt(mbs(plain), 1),
-      fmt(mbs(raw), 1),
+      fmt(median(rounds.map((r) => rate(r.buffer)))),
+      fmt(median(rounds.map((r) => mbs(r.buffer))), 1),
+      fmt(median(rounds.map((r) => rate(r.plain)))),
+      fmt(median(rounds.map((r) => mbs(r.plain))), 1),
+      fmt(median(rounds.map((r) => mbs(r.raw))), 1),
       fmt(vsPlain, 2),
       fmt(vsRaw, 2),
     ]);
+    rawSpread.push(`${c.name}: raw MB/s per round ${rounds.map((r) => fmt(mbs(r.raw), 0)).join(' / ')}, buffer MB/s ${rounds.map((r) => fmt(mbs(r.buffer), 0)).join(' / ')}`);
     if (c.target === 'plain') verdicts.push(`${c.name}: buffer/plain-sqlite = ${fmt(vsPlain, 2)} (target >= 0.70): ${vsPlain >= 0.7 ? 'PASS' : 'MISS'}`);
     if (c.target === 'raw') verdicts.push(`${c.name}: buffer/raw-disk = ${fmt(vsRaw, 2)} (target >= 0.70): ${vsRaw >= 0.7 ? 'PASS' : 'MISS'}`);
   }
@@ -184,3 +192,12 @@ console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
 for (const r of rows) console.log(line(r));
 console.log();
 for (const v of verdicts) console.log(v);
+console.log('(medians of 3 rounds; ratios paired within a round)');
+for (const line of rawSpread) console.log(line);
+
+// the spool addresses blobs by SHA-256: on one core that caps spooled appends whatever the disk does
+const probe = bodyPool(4 * 1024 * 1024)[0]!;
+const hashRun = timeIt(32, 32 * probe.length, () => {
+  for (let i = 0; i < 32; i++) createHash('sha256').update(probe).digest();
+});
+console.log(`SHA-256 on this CPU: ${fmt(hashRun.bytes / hashRun.seconds / 1e6, 0)} MB/s (ceiling for spooled appends)`);

@@ -339,11 +339,166 @@ describe('file-lake output', () => {
 
   it('validates its config with defaults and names a bad key', () => {
     const cfg = definition.configSchema.parse({});
-    expect(cfg).toEqual({ format: 'arrow', rollEvery: { records: 1_000_000, bytes: 64 * 1024 * 1024 } });
+    expect(cfg).toEqual({ format: 'arrow', rollEvery: { records: 1_000_000, bytes: 64 * 1024 * 1024 }, compactWindow: 3_600_000 });
+    expect(definition.configSchema.parse({ compactWindow: '15m' }).compactWindow).toBe(900_000);
     const out = definition.create(cfg, { dataDir: '/var/lib/layergate', machine: 'm' }) as FileLakeOutput;
     expect(out.root).toBe('/var/lib/layergate/lake');
+    expect(out.linger).toBe(60_000); // the forwarder linger the lake asks for
     const bad = definition.configSchema.safeParse({ format: 'csv', rollEvery: { records: 0 } });
     expect(bad.success).toBe(false);
     expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['format', 'rollEvery.records']);
   });
 });
+
+const HOUR = 3_600_000_000_000n;
+/** a receive time in hour `h` after an hour boundary, `ms` into it */
+const inHour = (h: number, ms: number) => (T0 / HOUR + BigInt(h)) * HOUR + BigInt(ms) * 1_000_000n;
+
+/** table files of a lake folder, by name, with their seq ranges */
+async function partFiles(folder: string): Promise<string[]> {
+  return (await fs.readdir(folder)).filter((f) => f.startsWith('part-')).sort();
+}
+
+describe('file-lake compaction', () => {
+  it('many small batches into one partition leave one file per window, every row exactly once', async () => {
+    nextSeq = 1000;
+    const out = await lake();
+    const sent: { seq: number; v: number }[] = [];
+    // 30 batches of one or two records for each of two signals (as the health input sends them),
+    // receive times crossing one hour boundary after batch 20
+    for (let b = 0; b < 30; b++) {
+      const t = b < 20 ? inHour(0, 3_000_000 + b * 10_000) : inHour(1, b * 10_000);
+      const batch = [scalar('chamber.o2', { v: b }, { receiveTimeNs: t })];
+      if (b % 3 === 0) batch.push(scalar('chamber.o2', { v: b + 0.5 }, { receiveTimeNs: t }));
+      batch.push(scalar('chamber.pressure', { v: -b }, { receiveTimeNs: t }));
+      for (const r of batch) if (r.signal === 'chamber.o2') sent.push({ seq: r.seq, v: JSON.parse(r.body!.toString()).v as number });
+      await out.send(batch);
+    }
+    // a restart in the same window: the new instance finds the partition's latest file and merges into it
+    await out.stop();
+    const again = await lake();
+    const late = scalar('chamber.o2', { v: 99 }, { receiveTimeNs: inHour(1, 500_000) });
+    sent.push({ seq: late.seq, v: 99 });
+    await again.send([late]);
+
+    const folder = path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2');
+    const files = await partFiles(folder);
+    expect(files).toHaveLength(2); // one per hour window
+    expect(await partFiles(path.join(dir, 'lake', 'scalars', P, 'signal=chamber.pressure'))).toHaveLength(2);
+    expect(await fs.readdir(path.join(dir, 'lake', '.tmp'))).toEqual([]);
+    expect(again.stats().merges).toBe(1);
+
+    const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
+    const o2 = Object.entries(dump.files).filter(([f]) => f.startsWith(`scalars/${P}/signal=chamber.o2/`)).sort(([a], [b]) => a.localeCompare(b));
+    const seqs = o2.flatMap(([, d]) => d.columns.seq as number[]);
+    const values = o2.flatMap(([, d]) => d.columns.value as number[]);
+    expect(seqs).toEqual(sent.map((r) => r.seq)); // every row once, in seq order
+    expect(values).toEqual(sent.map((r) => r.v));
+    // each file's name states the seq range it holds, and its rows share one hour of receive time
+    for (const [file, d] of o2) {
+      const s = d.columns.seq as number[];
+      expect(path.basename(file)).toBe(`part-${String(s[0]).padStart(16, '0')}-${String(s[s.length - 1]).padStart(16, '0')}.arrow`);
+      const hours = new Set((d.columns.receive_time_ns as string[]).map((t) => BigInt(t) / HOUR));
+      expect(hours.size).toBe(1);
+    }
+    expect(dump.datasets.scalars!.rows).toBe(sent.length + 30);
+  });
+
+  it('merges Parquet files too, and rows sent again after a merge are not written twice', async () => {
+    nextSeq = 2000;
+    const out = await lake({ format: 'parquet' });
+    const t = inHour(0, 1000);
+    const batches = [0, 1, 2].map((b) => [1, 2, 3].map((i) => scalar('chamber.o2', { v: b * 10 + i }, { receiveTimeNs: t })));
+    await out.send(batches[0]!);
+    await out.send(batches[1]!);
+    // the ack of the second batch was lost: it comes again, with the third
+    await out.send([...batches[1]!, ...batches[2]!]);
+    const folder = path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2');
+    expect(await partFiles(folder)).toEqual(['part-0000000000002000-0000000000002008.parquet']);
+    const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
+    const file = dump.files[`scalars/${P}/signal=chamber.o2/part-0000000000002000-0000000000002008.parquet`]!;
+    expect(file.columns.seq).toEqual(range(2000, 2008));
+    expect(file.columns.value).toEqual([1, 2, 3, 11, 12, 13, 21, 22, 23]);
+    expect(file.parquet!.value!.compression).toBe('ZSTD');
+    expect(out.stats()).toMatchObject({ merges: 2, duplicateFilesSkipped: 1, rows: 9 });
+  });
+
+  it('at start removes files a crash left behind after merging them, and keeps files with other rows', async () => {
+    nextSeq = 3000;
+    const t = inHour(0, 1000);
+    const folder = path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2');
+    const out = await lake();
+    await out.send([scalar('chamber.o2', { v: 1 }, { receiveTimeNs: t }), scalar('chamber.o2', { v: 2 }, { receiveTimeNs: t })]);
+    const small = path.join(dir, 'small.arrow');
+    await fs.copyFile(path.join(folder, 'part-0000000000003000-0000000000003001.arrow'), small);
+    await out.send([scalar('chamber.o2', { v: 3 }, { receiveTimeNs: t }), scalar('chamber.o2', { v: 4 }, { receiveTimeNs: t })]);
+    expect(await partFiles(folder)).toEqual(['part-0000000000003000-0000000000003003.arrow']);
+    // the crash: the merged file was published, the file it replaced not yet unlinked
+    await fs.copyFile(small, path.join(folder, 'part-0000000000003000-0000000000003001.arrow'));
+    // and a file inside that range with other rows (a buffer whose seq numbering restarted): not a leftover
+    const other = path.join(dir, 'other');
+    nextSeq = 3002;
+    const otherLake = await lake({ path: other, compactWindow: 0 });
+    await otherLake.send([scalar('chamber.o2', { v: 333 }, { receiveTimeNs: t })]);
+    await fs.copyFile(path.join(other, 'scalars', P, 'signal=chamber.o2', 'part-0000000000003002-0000000000003002.arrow'),
+      path.join(folder, 'part-0000000000003002-0000000000003002.arrow'));
+    await out.stop();
+
+    const restarted = await lake();
+    expect(await partFiles(folder)).toEqual([
+      'part-0000000000003000-0000000000003003.arrow', 'part-0000000000003002-0000000000003002.arrow',
+    ]);
+    expect(restarted.stats().filesRemoved).toBe(1);
+    const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
+    expect(dump.files[`scalars/${P}/signal=chamber.o2/part-0000000000003000-0000000000003003.arrow`]!.columns.value).toEqual([1, 2, 3, 4]);
+    expect(dump.files[`scalars/${P}/signal=chamber.o2/part-0000000000003002-0000000000003002.arrow`]!.columns.value).toEqual([333]);
+  });
+
+  it('never merges beyond rollEvery: a new file starts', async () => {
+    nextSeq = 4000;
+    const out = await lake({ rollEvery: { records: 5 } });
+    const t = inHour(0, 1000);
+    for (let i = 0; i < 12; i++) await out.send([scalar('chamber.o2', { v: i }, { receiveTimeNs: t })]);
+    await out.send(Array.from({ length: 7 }, (_, i) => scalar('chamber.o2', { v: 12 + i }, { receiveTimeNs: t })));
+    const folder = path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2');
+    // the 7-record batch is split at rollEvery (5 + 2) first; neither part fits beside the 2-row file
+    expect(await partFiles(folder)).toEqual([
+      'part-0000000000004000-0000000000004004.arrow', 'part-0000000000004005-0000000000004009.arrow',
+      'part-0000000000004010-0000000000004011.arrow', 'part-0000000000004012-0000000000004016.arrow',
+      'part-0000000000004017-0000000000004018.arrow',
+    ]);
+    const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
+    expect(Object.values(dump.files).flatMap((d) => d.columns.value as number[])).toEqual(range(0, 18));
+  });
+
+  it('a damaged latest file is left alone: the next batch goes to a new file and nothing blocks', async () => {
+    nextSeq = 6000;
+    const t = inHour(0, 1000);
+    const folder = path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2');
+    const out = await lake();
+    await out.send([scalar('chamber.o2', { v: 1 }, { receiveTimeNs: t })]);
+    await fs.writeFile(path.join(folder, 'part-0000000000006000-0000000000006000.arrow'), 'not arrow'); // damaged by hand
+    await out.send([scalar('chamber.o2', { v: 2 }, { receiveTimeNs: t })]);
+    expect(await partFiles(folder)).toEqual([
+      'part-0000000000006000-0000000000006000.arrow', 'part-0000000000006001-0000000000006001.arrow',
+    ]);
+    expect(await fs.readFile(path.join(folder, 'part-0000000000006000-0000000000006000.arrow'), 'utf8')).toBe('not arrow');
+    // later batches merge into the new file; a restart does not remove the damaged one
+    await out.send([scalar('chamber.o2', { v: 3 }, { receiveTimeNs: t })]);
+    await out.stop();
+    await lake();
+    expect(await partFiles(folder)).toEqual([
+      'part-0000000000006000-0000000000006000.arrow', 'part-0000000000006001-0000000000006002.arrow',
+    ]);
+  });
+
+  it('compactWindow 0 turns compaction off: one file per batch and partition', async () => {
+    nextSeq = 5000;
+    const out = await lake({ compactWindow: 0 });
+    for (let i = 0; i < 3; i++) await out.send([scalar('chamber.o2', { v: i })]);
+    expect(await partFiles(path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2'))).toHaveLength(3);
+    expect(out.stats().merges).toBe(0);
+  });
+});
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

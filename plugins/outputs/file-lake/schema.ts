@@ -3,10 +3,13 @@
  * validated at load as part of the whole gateway config.
  */
 import { z } from 'zod';
+import { duration } from '../../../gateway/config/units.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../../../gateway/record.js';
 
 export const DEFAULT_ROLL_RECORDS = 1_000_000;
 export const DEFAULT_ROLL_BYTES = 64 * 1024 * 1024;
+/** the forwarder linger the lake asks for (the output's `linger` key overrides it) */
+export const DEFAULT_LAKE_LINGER_MS = 60_000;
 
 export const fileLakeConfigSchema = z
   .object({
@@ -18,10 +21,9 @@ export const fileLakeConfigSchema = z
      */
     format: z.enum(['arrow', 'parquet']).default('arrow'),
     /**
-     * Upper bound of one table file. Every acknowledged batch is written as its own immutable files
-     * (a file is never appended to once readers can see it), so the forwarder's batch size sets the
-     * usual file size; a larger batch is split at record boundaries when a file would exceed either
-     * bound (rows: one per scalar/event, one per sample for sample blocks; bytes: record bodies).
+     * Upper bound of one table file: a batch is split at record boundaries, and a batch is merged
+     * into the partition's latest file only while the merged file stays within both bounds (rows:
+     * one per scalar/event, one per sample for sample blocks; bytes: record bodies).
      */
     rollEvery: z
       .object({
@@ -30,6 +32,13 @@ export const fileLakeConfigSchema = z
       })
       .strict()
       .default({ records: DEFAULT_ROLL_RECORDS, bytes: DEFAULT_ROLL_BYTES }),
+    /**
+     * Compaction window, by receive time: a partition keeps at most one file per window (while the
+     * file is within `rollEvery`). A batch for a partition whose latest file is from the same window
+     * is merged with it into a new file, which replaces it. `0` turns compaction off (one file per
+     * batch and partition). Default 1h.
+     */
+    compactWindow: duration().prefault('1h'),
     /** the classes this sink accepts; the lake stays on the premises, so by default all of them */
     accepts: z.array(z.enum(SENSITIVITY_CLASSES)).nonempty().optional(),
     /** the record kinds this sink wants (default: all) */
