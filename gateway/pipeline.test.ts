@@ -171,3 +171,31 @@ describe('quarantine', () => {
     expect(p.stats().opc).toMatchObject({ quarantined: 2, quarantineKept: 0, quarantineNotKept: 2 });
   });
 });
+
+describe('machine context: every record is stamped with the job and layer at ingest', () => {
+  it('fills build/layer from the context set by another input, says so when unknown, never overrides the input', async () => {
+    const dataDir = tmp();
+    const b = buffer(dataDir, { sinks: ['lake'] });
+    const p = new Pipeline({ buffer: b, outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 1 << 20, log });
+    const machine = p.contextFor('opcua');
+    const camera = p.contextFor('frames');
+
+    await camera.emit([draft('before-any-job')]);
+    machine.setMachineContext({ build: 'JOB-42', layer: 7, state: 'exposing', feedstockLot: 'LOT-316L-9' });
+    await camera.emit([draft('during-layer-7'), draft('own-layer', 'scalar', { build: 'JOB-41', layer: 3 })]);
+    machine.setMachineContext({ layer: 8, state: 'recoating' });
+    await camera.emit([draft('during-layer-8')]);
+
+    const got = b.read('lake', 10).map((r) => ({
+      signal: r.signal, build: r.build, layer: r.layer,
+      context: r.attributes?.context, state: r.attributes?.machine_state, lot: r.attributes?.feedstock_lot,
+    }));
+    expect(got).toEqual([
+      { signal: 'before-any-job', build: undefined, layer: undefined, context: 'unknown', state: undefined, lot: undefined },
+      { signal: 'during-layer-7', build: 'JOB-42', layer: 7, context: undefined, state: 'exposing', lot: 'LOT-316L-9' },
+      { signal: 'own-layer', build: 'JOB-41', layer: 3, context: undefined, state: 'exposing', lot: 'LOT-316L-9' },
+      { signal: 'during-layer-8', build: 'JOB-42', layer: 8, context: undefined, state: 'recoating', lot: 'LOT-316L-9' },
+    ]);
+    expect(camera.machineContext()).toEqual({ build: 'JOB-42', layer: 8, state: 'recoating', feedstockLot: 'LOT-316L-9' });
+  });
+});

@@ -25,7 +25,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { RecordBuffer } from './buffer/types.js';
 import { BufferFullError, GatewayStoppingError, LayerGateError } from './errors.js';
-import type { InputContext, OutputPlugin, RecordDraft } from './plugin.js';
+import type { InputContext, MachineContext, OutputPlugin, RecordDraft } from './plugin.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES, classRank, nowNs } from './record.js';
 import type { RecordInput, RecordKind, SensitivityClass } from './record.js';
 
@@ -80,6 +80,7 @@ export class Pipeline {
   private writes: Promise<void> = Promise.resolve();
   private stopping = false;
   private readonly waiters = new Set<(err?: Error) => void>();
+  private machine: MachineContext = {};
 
   constructor(opts: PipelineOptions) {
     this.buffer = opts.buffer;
@@ -108,6 +109,43 @@ export class Pipeline {
       log,
       emit: (drafts) => this.emit(name, inputClass, log, drafts),
       quarantine: (where, error, raw) => this.quarantine(name, log, where, error, raw),
+      setMachineContext: (update) => this.setMachineContext(log, update),
+      machineContext: () => this.machine,
+    };
+  }
+
+  /** The machine context every record is stamped with (see `MachineContext`). */
+  machineContext(): Readonly<MachineContext> {
+    return this.machine;
+  }
+
+  private setMachineContext(log: Logger, update: Partial<MachineContext>): void {
+    const next = { ...this.machine, ...update };
+    if (next.build !== this.machine.build || next.state !== this.machine.state) {
+      log.info({ build: next.build, layer: next.layer, state: next.state }, 'machine context changed');
+    }
+    // a fresh object each time: records already stamped keep the context they were received in
+    this.machine = next;
+  }
+
+  /**
+   * Stamp build and layer from the machine context where the input did not know them. A record whose
+   * build stays unknown says so (`context: unknown`) rather than looking like it belongs to no build.
+   */
+  private stamp(d: RecordDraft): RecordDraft {
+    const m = this.machine;
+    const build = d.build ?? m.build;
+    const layer = d.layer ?? m.layer;
+    const extra: Record<string, string> = {};
+    if (build === undefined) extra.context = 'unknown';
+    if (m.state !== undefined && d.attributes?.machine_state === undefined) extra.machine_state = m.state;
+    if (m.feedstockLot !== undefined) extra.feedstock_lot = m.feedstockLot;
+    const hasExtra = Object.keys(extra).length > 0;
+    return {
+      ...d,
+      ...(build !== undefined ? { build } : {}),
+      ...(layer !== undefined ? { layer } : {}),
+      ...(hasExtra ? { attributes: { ...extra, ...d.attributes } } : {}),
     };
   }
 
@@ -135,7 +173,8 @@ export class Pipeline {
     if (drafts.length === 0) return;
     const c = this.counters.get(name)!;
     const received = nowNs();
-    const records: RecordInput[] = drafts.map((d) => {
+    const records: RecordInput[] = drafts.map((draft) => {
+      const d = this.stamp(draft);
       const cls = this.classOf(d, inputClass);
       const { class: _proposed, receiveTimeNs, ...rest } = d;
       return { ...rest, source: name, receiveTimeNs: receiveTimeNs ?? received, class: cls, routes: [...this.routes(cls, d.kind)] };

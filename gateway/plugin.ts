@@ -25,6 +25,21 @@ export type RecordDraft = Omit<RecordInput, 'class' | 'routes' | 'source' | 'rec
   class?: SensitivityClass;
 };
 
+/**
+ * What the gateway knows of the machine right now: followed by the input that watches the machine
+ * (OPC-UA), shared by all inputs. Every record is stamped with it at ingest, so a melt-pool block or
+ * a frame is findable by job and layer in every sink.
+ */
+export interface MachineContext {
+  /** job / build id */
+  build?: string;
+  layer?: number;
+  /** machine state, e.g. building, recoating, exposing, paused, finished */
+  state?: string;
+  material?: string;
+  feedstockLot?: string;
+}
+
 export interface InputContext {
   /** the input instance name (config key); becomes `source` on every record */
   readonly name: string;
@@ -36,6 +51,10 @@ export interface InputContext {
    * (topic, node id, file) and the raw bytes kept in the quarantine folder. Never throws.
    */
   quarantine(where: string, error: Error, raw?: Buffer): void;
+  /** Merge an update into the shared machine context (only the input that follows the machine calls it). */
+  setMachineContext(update: Partial<MachineContext>): void;
+  /** The shared machine context as it is now. */
+  machineContext(): Readonly<MachineContext>;
 }
 
 export interface InputPlugin {
