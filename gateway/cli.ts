@@ -3,10 +3,12 @@
  * The `layergate` command.
  *
  *   layergate run [-c FILE]                       run the gateway (no file: built-in defaults)
+ *   layergate demo                                the simulator and the gateway with config/demo.yaml (npm start)
  *   layergate check-config FILE                   validate; print OK + a redacted summary, or the problems
  *   layergate buffer stats [-c FILE] [--json]     size, fill, oldest/newest, per-sink lag, evictions
  *   layergate buffer check [-c FILE] [--json]     integrity check + spool reconcile
  *   layergate buffer losses [-c FILE] [--limit N] [--json]   the loss ledger
+ *   layergate pki list|trust <thumbprint>|reject <thumbprint> [-c FILE] [--pki DIR] [--json]   OPC-UA trust list
  *
  * The config file may also be given as $LAYERGATE_CONFIG. Exit codes: 0 ok, 1 runtime failure,
  * 2 invalid configuration or usage, 3 `buffer check` found problems.
@@ -14,6 +16,7 @@
  * A bad config is reported before anything is opened or created: the buffer is only touched once
  * the whole config validated.
  */
+import { once } from 'node:events';
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -24,9 +27,11 @@ import type { BufferStats, LossEntry, RecordBuffer } from './buffer/types.js';
 import { ConfigProblems, loadConfig } from './config/load.js';
 import type { LoadedConfig } from './config/load.js';
 import { redactConfig } from './config/report.js';
+import { DEMO_CONFIG, demoBanner, demoSetup, startSimulator } from './demo.js';
 import { ConfigError } from './errors.js';
 import { Gateway, bufferOptions, loggerFor } from './gateway.js';
 import { createLogger } from './log.js';
+import { listCertificates, moveCertificate } from '../plugins/inputs/opcua/pki.js';
 
 export const EXIT = { ok: 0, failure: 1, config: 2, checkFailed: 3 } as const;
 
@@ -158,7 +163,7 @@ function toJson(v: unknown): string {
   return `${JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2)}\n`;
 }
 
-async function runGateway(file: string | undefined): Promise<number> {
+async function runGateway(file: string | undefined, onRunning?: () => void): Promise<number> {
   const loaded = load(file);
   const log = loggerFor(loaded);
   // handlers first: a SIGTERM that arrives while starting still gets the orderly stop
@@ -187,6 +192,7 @@ async function runGateway(file: string | undefined): Promise<number> {
     log.fatal({ err }, 'layergate could not start');
     return EXIT.failure;
   }
+  onRunning?.();
   const stopped = requested.then(() =>
     gateway!.stop().then(
       () => EXIT.ok,
@@ -197,6 +203,24 @@ async function runGateway(file: string | undefined): Promise<number> {
     ),
   );
   return Promise.race([stopped, forced]);
+}
+
+/** `layergate demo`: the simulator in a child process, then the gateway with the demo config. */
+async function runDemo(): Promise<number> {
+  const { config, plan } = demoSetup();
+  const simLog = path.join(config.gateway.dataDir, 'simulator.log');
+  process.stderr.write(`starting the machine simulator (log: ${simLog}) ...\n`);
+  const simulator = await startSimulator(plan, simLog);
+  // the simulator must not outlive the gateway, however the gateway ends
+  const killSimulator = (): void => void simulator.kill('SIGTERM');
+  process.on('exit', killSimulator);
+  try {
+    return await runGateway(DEMO_CONFIG, () => process.stderr.write(demoBanner(config, plan, simLog)));
+  } finally {
+    killSimulator();
+    if (simulator.exitCode === null) await once(simulator, 'exit');
+    process.off('exit', killSimulator);
+  }
 }
 
 export function buildProgram(): Command {
@@ -212,6 +236,13 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'config file (default: $LAYERGATE_CONFIG, else built-in defaults)')
     .action(async (opts: { config?: string }) => {
       process.exitCode = await runGateway(configFile(opts.config));
+    });
+
+  program
+    .command('demo')
+    .description('run the machine simulator and the gateway side by side (config/demo.yaml); what `npm start` runs')
+    .action(async () => {
+      process.exitCode = await runDemo();
     });
 
   program
@@ -271,6 +302,36 @@ export function buildProgram(): Command {
         opts.json ? toJson(entries.map((e) => ({ ...e, atNs: e.atNs.toString(), at: nsToIso(e.atNs) }))) : lossesText(entries),
       );
     });
+  // the OPC-UA trust list (plugins/inputs/opcua/pki.ts): <dataDir>/pki/opcua unless --pki names another
+  const pkiDirOf = (opts: { config?: string; pki?: string }): string =>
+    opts.pki ? path.resolve(opts.pki) : path.join(load(configFile(opts.config)).config.gateway.dataDir, 'pki', 'opcua');
+  const pki = program.command('pki').description("the OPC-UA PKI folder: the gateway's certificate, trusted and rejected server certificates");
+  pki
+    .command('list')
+    .description('list own, trusted and rejected certificates with their SHA-1 thumbprints')
+    .option('-c, --config <file>', 'config file')
+    .option('--pki <dir>', 'PKI folder (default <dataDir>/pki/opcua)')
+    .option('--json', 'machine-readable output')
+    .action((opts: { config?: string; pki?: string; json?: boolean }) => {
+      const certs = listCertificates(pkiDirOf(opts));
+      process.stdout.write(opts.json ? toJson(certs) : certs.map((c) => `${c.where.padEnd(8)} ${c.thumbprint}  ${c.subject}  (valid to ${c.validTo})\n    ${c.file}`).join('\n') + '\n');
+    });
+  for (const [name, to] of [['trust', 'trusted'], ['reject', 'rejected']] as const) {
+    pki
+      .command(name)
+      .description(name === 'trust' ? 'move a rejected server certificate to trusted/ (by thumbprint or its first 8+ digits)' : 'move a trusted certificate back to rejected/')
+      .argument('<thumbprint>', 'SHA-1 thumbprint, as the error message or `pki list` shows it')
+      .option('-c, --config <file>', 'config file')
+      .option('--pki <dir>', 'PKI folder (default <dataDir>/pki/opcua)')
+      .action((thumbprint: string, opts: { config?: string; pki?: string }) => {
+        try {
+          const c = moveCertificate(pkiDirOf(opts), thumbprint, to);
+          process.stdout.write(`${to} ${c.thumbprint} ${c.subject}\n    ${c.file}\n`);
+        } catch (err) {
+          throw new ExitError(EXIT.failure, `layergate pki ${name}: ${(err as Error).message}`);
+        }
+      });
+  }
   return program;
 }
 

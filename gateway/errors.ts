@@ -58,9 +58,24 @@ export const LakeMalformedRecordError = coded('LG_LAKE_MALFORMED_RECORD', 'LakeM
 // ---- inputs ----------------------------------------------------------------------------------
 /** An input received something it cannot parse; the raw bytes are quarantined and counted. */
 export const MalformedInputError = coded('LG_INPUT_MALFORMED', 'MalformedInputError');
+/** OPC-UA: the server's certificate is not in the trust list (it was put in <pki>/rejected); the message names
+ * its thumbprint and where to move it. */
+export const OpcuaUntrustedServerError = coded('LG_OPCUA_UNTRUSTED_SERVER', 'OpcuaUntrustedServerError');
+/** OPC-UA: a connect or disconnect did not finish in time; the input backs off and tries again. */
+export const OpcuaTimeoutError = coded('LG_OPCUA_TIMEOUT', 'OpcuaTimeoutError');
+
+// ---- inputs: mqtt (plugins/inputs/mqtt) -------------------------------------------------------
+/** An MQTT message could not be turned into records (bad payload, unknown alias, oversized); it is quarantined. */
+export const MqttPayloadError = coded('LG_MQTT_PAYLOAD', 'MqttPayloadError');
 
 // ---- simulator (simulator/) --------------------------------------------------------------------
 /** A melt-pool block (JSON, binary or protobuf) does not decode; the message names the field or offset. */
 export const MeltPoolFormatError = coded('LG_SIM_BLOCK_MALFORMED', 'MeltPoolFormatError');
 /** The simulator's CLI flags or control API got an unknown fault/defect, a bad parameter or a bad request body. */
 export const SimulatorRequestError = coded('LG_SIM_BAD_REQUEST', 'SimulatorRequestError');
+
+// ---- demo ------------------------------------------------------------------------------------
+/** The demo config lacks what the simulator needs (e.g. an explicit port). */
+export const DemoConfigError = coded('LG_DEMO_CONFIG', 'DemoConfigError');
+/** The demo's simulator did not come up; the message carries its log tail. */
+export const DemoSimulatorError = coded('LG_DEMO_SIMULATOR', 'DemoSimulatorError');

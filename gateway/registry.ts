@@ -11,6 +11,9 @@
  */
 import type { InputDefinition, OutputDefinition } from './plugin.js';
 import { definition as gatewayHealth } from '../plugins/inputs/gateway-health/index.js';
+import { definition as opcuaInput } from '../plugins/inputs/opcua/index.js';
+import { definition as mqttInput } from '../plugins/inputs/mqtt/index.js';
+import { definition as frames } from '../plugins/inputs/frames/index.js';
 import { definition as fileLake } from '../plugins/outputs/file-lake/index.js';
 
 export interface PluginRegistry {
@@ -35,6 +38,6 @@ export function createRegistry(defs: {
 
 /** The plugins this build of LayerGate knows. */
 export const registry: PluginRegistry = createRegistry({
-  inputs: [gatewayHealth],
+  inputs: [gatewayHealth, frames, mqttInput, opcuaInput],
   outputs: [fileLake],
 });

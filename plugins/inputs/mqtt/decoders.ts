@@ -1,0 +1,297 @@
+/**
+ * Payload decoders of the `mqtt` input: each turns one MQTT message into record drafts or throws a
+ * `DecodeError` carrying a short `reason` (the quarantine counter's key).
+ *
+ * Design constraints:
+ * - The melt-pool block formats are decoded by the simulator's own decoders (simulator/formats.ts):
+ *   one implementation of the wire format, so the gateway reads exactly what a machine writes.
+ * - Blocks become CONTENT_TYPES.samplesF32: the wire is channel-major, the record body interleaved
+ *   (one frame of all channels per sample), float32 little-endian. NaN samples are kept: inside a
+ *   block they are the sensor's own dropout marker and the block's timing depends on every slot.
+ * - Sparkplug state (alias tables, stale marks) lives in `SparkplugState`, one per input.
+ */
+import type { RecordDraft } from '../../../gateway/plugin.js';
+import { CONTENT_TYPES } from '../../../gateway/record.js';
+import type { ScalarBody, SensitivityClass } from '../../../gateway/record.js';
+import { decodeBlock } from '../../../simulator/formats.js';
+import type { BlockFormat } from '../../../simulator/formats.js';
+import type { MeltPoolBlock } from '../../../simulator/meltpool.js';
+import { decodeSparkplug } from '../../../simulator/sparkplug.js';
+import type { SparkplugMetric } from '../../../simulator/sparkplug.js';
+import type { JsonMapping } from './schema.js';
+
+export class DecodeError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DecodeError';
+  }
+}
+
+/** `{0}`, `{1}`: topic segments; `{topic}`; any other `{name}` from `vars`. Unknown names stay as written. */
+export function renderSignal(template: string | undefined, topic: string, vars: Record<string, string> = {}, fallback?: string): string {
+  const segs = topic.split('/');
+  const t = template ?? fallback ?? '{topic}';
+  return t.replace(/\{([A-Za-z0-9_]+)\}/g, (m, k: string) => {
+    if (/^\d+$/.test(k)) return segs[Number(k)] ?? m;
+    if (k === 'topic') return segs.join('.');
+    return vars[k] ?? m;
+  });
+}
+
+/** Channel-major float32 arrays -> one interleaved float32 LE buffer. */
+export function interleave(channels: Float32Array[]): Buffer {
+  const c = channels.length;
+  const n = c === 0 ? 0 : channels[0]!.length;
+  const out = new Float32Array(c * n);
+  if (c === 1) out.set(channels[0]!);
+  else for (let ch = 0; ch < c; ch++) {
+    const src = channels[ch]!;
+    for (let i = 0, o = ch; i < n; i++, o += c) out[o] = src[i]!;
+  }
+  // float32 arrays are in host byte order; every platform LayerGate targets (x86-64, arm64) is little-endian
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+export function blockToDraft(b: MeltPoolBlock, signal: string, cls: SensitivityClass | undefined): RecordDraft {
+  const n = b.samples[0]?.length ?? 0;
+  for (const s of b.samples) if (s.length !== n) throw new DecodeError('malformed', `channels of block seq ${b.seq} differ in length`);
+  if (!(b.sampleRateHz > 0) || !Number.isFinite(b.sampleRateHz)) throw new DecodeError('malformed', `block seq ${b.seq}: sample rate ${b.sampleRateHz} is not a positive number`);
+  return {
+    signal,
+    kind: 'samples',
+    contentType: CONTENT_TYPES.samplesF32,
+    body: interleave(b.samples),
+    sourceTimeNs: b.firstSampleTimeNs,
+    build: b.build,
+    layer: b.layer,
+    attributes: {
+      channels: b.channels.join(','),
+      sample_rate_hz: String(b.sampleRateHz),
+      first_sample: String(b.firstSampleIndex),
+      seq: String(b.seq),
+    },
+    ...(cls ? { class: cls } : {}),
+  };
+}
+
+const BLOCK_FORMAT: Record<string, BlockFormat> = { 'binary-block': 'binary', 'protobuf-block': 'protobuf', 'json-block': 'json' };
+
+export function decodeBlockMessage(decoder: string, payload: Buffer, signal: string, cls: SensitivityClass | undefined): RecordDraft {
+  let block: MeltPoolBlock;
+  try {
+    block = decodeBlock(payload, BLOCK_FORMAT[decoder]!);
+  } catch (err) {
+    throw new DecodeError('malformed', (err as Error).message);
+  }
+  return blockToDraft(block, signal, cls);
+}
+
+function parseJson(payload: Buffer): unknown {
+  try {
+    return JSON.parse(payload.toString('utf8'));
+  } catch (err) {
+    throw new DecodeError('malformed', `not JSON: ${(err as Error).message}`);
+  }
+}
+
+function pick(obj: unknown, dotted: string): unknown {
+  let at: unknown = obj;
+  for (const k of dotted.split('.')) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<string, unknown>)[k];
+  }
+  return at;
+}
+
+function timestampNs(v: unknown, unit: JsonMapping['timestampUnit'], path: string): bigint {
+  if (unit === 'iso') {
+    const ms = typeof v === 'string' ? Date.parse(v) : NaN;
+    if (!Number.isFinite(ms)) throw new DecodeError('bad-timestamp', `timestamp at "${path}" is not an ISO 8601 time: ${JSON.stringify(v)}`);
+    return BigInt(ms) * 1_000_000n;
+  }
+  if (unit === 'ns' && typeof v === 'string' && /^\d+$/.test(v)) return BigInt(v);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new DecodeError('bad-timestamp', `timestamp at "${path}" is not a non-negative number: ${JSON.stringify(v)}`);
+  const perUnit = { s: 1e9, ms: 1e6, us: 1e3, ns: 1 }[unit];
+  // split whole and fractional parts so millisecond epochs keep their sub-ms digits without float overflow
+  const whole = Math.trunc(v);
+  return BigInt(whole) * BigInt(perUnit) + BigInt(Math.round((v - whole) * perUnit));
+}
+
+/** A JSON message with a field mapping -> one scalar record. */
+export function decodeJsonScalar(payload: Buffer, map: JsonMapping, signal: string, cls: SensitivityClass | undefined): RecordDraft {
+  const doc = parseJson(payload);
+  const v = pick(doc, map.value);
+  if (v === undefined) throw new DecodeError('missing-field', `no value at "${map.value}"`);
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new DecodeError('nan', `value at "${map.value}" is not finite`);
+  } else if (v === null) {
+    throw new DecodeError('nan', `value at "${map.value}" is null (NaN on the wire)`);
+  } else if (typeof v !== 'string' && typeof v !== 'boolean') {
+    throw new DecodeError('wrong-type', `value at "${map.value}" is ${Array.isArray(v) ? 'an array' : typeof v}, expected a number, string or boolean`);
+  }
+  const body: ScalarBody = { v };
+  const unit = map.unit ? pick(doc, map.unit) : undefined;
+  if (typeof unit === 'string') body.unit = unit;
+  else if (map.fixedUnit) body.unit = map.fixedUnit;
+  const draft: RecordDraft = { signal, kind: 'scalar', contentType: CONTENT_TYPES.scalar, body: Buffer.from(JSON.stringify(body)), ...(cls ? { class: cls } : {}) };
+  if (map.timestamp) {
+    const ts = pick(doc, map.timestamp);
+    if (ts === undefined) throw new DecodeError('missing-field', `no timestamp at "${map.timestamp}"`);
+    draft.sourceTimeNs = timestampNs(ts, map.timestampUnit, map.timestamp);
+  }
+  return draft;
+}
+
+/** A machine event (`{type, build?, layer?, timestampMs?, ...}`) -> one event record, body as received. */
+export function decodeEvent(payload: Buffer, signal: string, cls: SensitivityClass | undefined): RecordDraft {
+  const doc = parseJson(payload);
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new DecodeError('wrong-type', 'an event must be a JSON object');
+  const e = doc as Record<string, unknown>;
+  if (typeof e.type !== 'string' || e.type.length === 0) throw new DecodeError('missing-field', 'an event needs a string "type"');
+  const draft: RecordDraft = { signal, kind: 'event', contentType: CONTENT_TYPES.event, body: Buffer.from(JSON.stringify(e)), ...(cls ? { class: cls } : {}) };
+  if (typeof e.build === 'string' && e.build) draft.build = e.build;
+  if (typeof e.layer === 'number' && Number.isInteger(e.layer) && e.layer >= 0) draft.layer = e.layer;
+  if (typeof e.timestampMs === 'number' && Number.isFinite(e.timestampMs)) draft.sourceTimeNs = BigInt(Math.round(e.timestampMs)) * 1_000_000n;
+  if (typeof e.seq === 'number') draft.attributes = { seq: String(e.seq) };
+  return draft;
+}
+
+// ---- Sparkplug B -------------------------------------------------------------------------------
+
+export interface SparkplugTopic {
+  group: string;
+  type: string;
+  node: string;
+  device?: string;
+}
+
+export function parseSparkplugTopic(topic: string): SparkplugTopic | undefined {
+  const p = topic.split('/');
+  if (p[0] !== 'spBv1.0' || p.length < 4 || p.length > 5) return undefined;
+  return { group: p[1]!, type: p[2]!, node: p[3]!, ...(p[4] !== undefined ? { device: p[4] } : {}) };
+}
+
+interface MetricDef {
+  name: string;
+  datatype?: number;
+}
+
+/** What a Sparkplug message turned into. */
+export interface SparkplugResult {
+  drafts: RecordDraft[];
+  /** the edge node must be asked to rebirth (a DATA with an alias no birth defined) */
+  rebirth?: { group: string; node: string };
+}
+
+function metricValue(m: SparkplugMetric): number | string | boolean | undefined {
+  if (m.doubleValue !== undefined && m.doubleValue !== null) return m.doubleValue;
+  if (m.floatValue !== undefined && m.floatValue !== null) return m.floatValue;
+  if (m.intValue !== undefined && m.intValue !== null) return m.intValue;
+  if (m.longValue !== undefined && m.longValue !== null) return typeof m.longValue === 'string' ? Number(m.longValue) : m.longValue;
+  if (m.booleanValue !== undefined && m.booleanValue !== null) return m.booleanValue;
+  if (m.stringValue !== undefined && m.stringValue !== null) return m.stringValue;
+  return undefined;
+}
+
+/**
+ * Per edge node/device alias tables from NBIRTH/DBIRTH; NDATA/DDATA resolved through them;
+ * NDEATH/DDEATH mark the metrics stale until the next birth.
+ */
+export class SparkplugState {
+  private readonly aliases = new Map<string, Map<number, MetricDef>>();
+  readonly stale = new Set<string>();
+  staleMetrics = 0;
+
+  private key(t: SparkplugTopic): string {
+    return t.device === undefined ? `${t.group}/${t.node}` : `${t.group}/${t.node}/${t.device}`;
+  }
+
+  decode(topic: string, payload: Buffer, template: string | undefined, cls: SensitivityClass | undefined): SparkplugResult {
+    const t = parseSparkplugTopic(topic);
+    if (!t) throw new DecodeError('unknown-topic', `"${topic}" is not a Sparkplug B topic (spBv1.0/group/type/node[/device])`);
+    if (t.type === 'NCMD' || t.type === 'DCMD' || t.type === 'STATE') return { drafts: [] };
+    let p;
+    try {
+      p = decodeSparkplug(payload);
+    } catch (err) {
+      throw new DecodeError('malformed', `Sparkplug payload does not decode: ${(err as Error).message}`);
+    }
+    const key = this.key(t);
+    const vars = { group: t.group, node: t.node, device: t.device ?? '' };
+    const payloadTs = typeof p.timestamp === 'number' ? p.timestamp : undefined;
+    switch (t.type) {
+      case 'NBIRTH':
+      case 'DBIRTH': {
+        const table = new Map<number, MetricDef>();
+        for (const m of p.metrics ?? []) if (m.name && typeof m.alias === 'number') table.set(m.alias, { name: m.name, ...(m.datatype !== undefined ? { datatype: m.datatype } : {}) });
+        this.aliases.set(key, table);
+        if (t.type === 'NBIRTH') {
+          // a new node session: its devices' births follow and redefine their tables
+          for (const k of [...this.aliases.keys()]) if (k.startsWith(key + '/')) this.aliases.delete(k);
+          for (const k of [...this.stale]) if (k === key || k.startsWith(key + '/')) this.stale.delete(k);
+        }
+        this.stale.delete(key);
+        return { drafts: this.metricsToDrafts(p.metrics ?? [], table, payloadTs, template, topic, vars, cls).drafts };
+      }
+      case 'NDATA':
+      case 'DDATA': {
+        const table = this.aliases.get(key);
+        const r = this.metricsToDrafts(p.metrics ?? [], table ?? new Map(), payloadTs, template, topic, vars, cls);
+        return r.unknownAlias ? { drafts: r.drafts, rebirth: { group: t.group, node: t.node } } : { drafts: r.drafts };
+      }
+      case 'NDEATH':
+      case 'DDEATH': {
+        for (const k of [key, ...[...this.aliases.keys()].filter((k) => t.type === 'NDEATH' && k.startsWith(key + '/'))]) {
+          if (!this.stale.has(k)) this.staleMetrics += this.aliases.get(k)?.size ?? 0;
+          this.stale.add(k);
+        }
+        const body = { type: t.type === 'NDEATH' ? 'sparkplug-node-death' : 'sparkplug-device-death', group: t.group, node: t.node, ...(t.device ? { device: t.device } : {}) };
+        return {
+          drafts: [{
+            signal: renderSignal(template, topic, { ...vars, metric: t.type }, '{metric}'),
+            kind: 'event',
+            contentType: CONTENT_TYPES.event,
+            body: Buffer.from(JSON.stringify(body)),
+            ...(payloadTs !== undefined ? { sourceTimeNs: BigInt(payloadTs) * 1_000_000n } : {}),
+            attributes: { stale: 'true' },
+            ...(cls ? { class: cls } : {}),
+          }],
+        };
+      }
+      default:
+        throw new DecodeError('unknown-topic', `Sparkplug message type "${t.type}" is not handled`);
+    }
+  }
+
+  private metricsToDrafts(
+    metrics: SparkplugMetric[], table: Map<number, MetricDef>, payloadTs: number | undefined, template: string | undefined,
+    topic: string, vars: Record<string, string>, cls: SensitivityClass | undefined,
+  ): { drafts: RecordDraft[]; unknownAlias: boolean } {
+    const drafts: RecordDraft[] = [];
+    let unknownAlias = false;
+    for (const m of metrics) {
+      const name = m.name || (typeof m.alias === 'number' ? table.get(m.alias)?.name : undefined);
+      if (!name) {
+        unknownAlias = true;
+        continue;
+      }
+      if (m.isNull) continue; // the sensor has no value now (Sparkplug's is_null): nothing to record
+      const v = metricValue(m);
+      if (v === undefined || (typeof v === 'number' && !Number.isFinite(v))) continue;
+      const body: ScalarBody = { v };
+      const ts = typeof m.timestamp === 'number' ? m.timestamp : payloadTs;
+      drafts.push({
+        signal: renderSignal(template, topic, { ...vars, metric: name.replace(/\//g, '.') }, '{metric}'),
+        kind: 'scalar',
+        contentType: CONTENT_TYPES.scalar,
+        body: Buffer.from(JSON.stringify(body)),
+        ...(ts !== undefined ? { sourceTimeNs: BigInt(ts) * 1_000_000n } : {}),
+        ...(cls ? { class: cls } : {}),
+      });
+    }
+    return { drafts, unknownAlias };
+  }
+}

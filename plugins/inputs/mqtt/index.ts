@@ -1,0 +1,376 @@
+/**
+ * The `mqtt` input (MQTT.js v5 client, MQTT 5 or 3.1.1): topic filters mapped to signals through a
+ * decoder each (melt-pool blocks, JSON with a field mapping, machine events, Sparkplug B).
+ *
+ * Design constraints:
+ * - The buffer commit is the acknowledgement. A QoS 1 PUBACK (QoS 2: PUBREC) leaves only after the
+ *   message's records are committed (`ctx.emit` resolved). Together with a persistent session (clean
+ *   start off, session expiry, fixed client id) a crash or kill loses nothing: the broker redelivers
+ *   every unacknowledged message to the next session.
+ * - How the ack is held back: MQTT.js handles one packet at a time and reads the next only after the
+ *   previous ack was written, so holding the ack inside `customHandleAcks`/`handleMessage` would
+ *   allow one message in flight and one SQLite transaction per message. Instead the client's packet
+ *   writer is wrapped: a PUBACK/PUBREC whose message is waiting for its commit is parked (the parser
+ *   is told to go on) and written when the commit resolves. Messages therefore batch into one emit
+ *   (up to `maxBatch`; what arrives while a commit is under way goes in the next), and acks still leave
+ *   in the order the messages came, after their own commit. The broker's in-flight window
+ *   (`receiveMaximum` in MQTT 5) bounds how many unacked messages can pile up.
+ *   (Wrapping `_sendPacket` relies on an MQTT.js internal, pinned by the version in package-lock;
+ *   the test "acks only after the commit" fails if an upgrade breaks it.)
+ * - Bad input (undecodable, NaN/wrong type, unknown topic, oversized) is quarantined with its topic
+ *   and reason, counted per reason, and then acknowledged: the raw bytes are kept in the quarantine
+ *   folder, and redelivering a message that can never decode would only block the session.
+ * - An emit that fails (the gateway is stopping) leaves its messages unacknowledged: the broker
+ *   redelivers them to the next session.
+ * - Reconnects back off exponentially from `reconnectMin` to `reconnectMax`.
+ */
+import { readFileSync } from 'node:fs';
+import mqtt from 'mqtt';
+import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
+import { MqttPayloadError } from '../../../gateway/errors.js';
+import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin.js';
+import { encodeSparkplug } from '../../../simulator/sparkplug.js';
+import { topicMatches } from '../../../simulator/transports/mqtt.js';
+import { DecodeError, SparkplugState, decodeBlockMessage, decodeEvent, decodeJsonScalar, renderSignal } from './decoders.js';
+import { mqttConfigSchema } from './schema.js';
+import type { MqttInputConfig, SubscriptionConfig } from './schema.js';
+
+export const TYPE = 'mqtt';
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'stopped';
+
+export interface MqttInputStats {
+  connection: ConnectionState;
+  connects: number;
+  reconnects: number;
+  messages: number;
+  records: number;
+  batches: number;
+  /** quarantined messages per reason (malformed, nan, wrong-type, unknown-topic, oversized, ...) */
+  quarantined: Record<string, number>;
+  failedEmits: number;
+  rebirthRequests: number;
+  sparkplugStaleMetrics: number;
+  lastError?: string;
+}
+
+interface Batch {
+  drafts: RecordDraft[];
+  messages: number;
+  promise: Promise<boolean>;
+  resolve: (committed: boolean) => void;
+}
+
+type PacketWriter = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
+
+export class MqttInput implements InputPlugin {
+  readonly type = TYPE;
+  private client: MqttClient | undefined;
+  private ctx: InputContext | undefined;
+  private batch: Batch | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private emitsInFlight = 0;
+  private stopping = false;
+  /** commit promises of QoS 1/2 messages whose ack is parked, by packet id */
+  private readonly ackGates = new Map<number, Promise<boolean>>();
+  /** bumped per connection: an ack parked on a connection that closed is not sent on the next one */
+  private generation = 0;
+  private backoff: number;
+  private readonly sparkplug = new SparkplugState();
+  private readonly lastRebirth = new Map<string, number>();
+  private subscribed: Promise<void> | undefined;
+  private resolveSubscribed: (() => void) | undefined;
+  private readonly counters: MqttInputStats = {
+    connection: 'offline', connects: 0, reconnects: 0, messages: 0, records: 0, batches: 0,
+    quarantined: {}, failedEmits: 0, rebirthRequests: 0, sparkplugStaleMetrics: 0,
+  };
+
+  constructor(
+    private readonly config: MqttInputConfig,
+    private readonly env: PluginEnvironment,
+  ) {
+    this.backoff = config.reconnectMin;
+  }
+
+  stats(): MqttInputStats {
+    return { ...this.counters, quarantined: { ...this.counters.quarantined }, sparkplugStaleMetrics: this.sparkplug.staleMetrics };
+  }
+
+  /** The MQTT.js client while started (diagnostics and tests: packet events). */
+  get mqttClient(): MqttClient | undefined {
+    return this.client;
+  }
+
+  /** Resolves once the first subscription was acknowledged by the broker. */
+  ready(): Promise<void> {
+    return this.subscribed ?? Promise.reject(new Error('the mqtt input is not started'));
+  }
+
+  clientId(ctxName: string): string {
+    return this.config.clientId ?? `layergate-${this.env.machine}-${ctxName}`;
+  }
+
+  async start(ctx: InputContext): Promise<void> {
+    this.ctx = ctx;
+    this.stopping = false;
+    const c = this.config;
+    const readPem = (what: string, file: string | undefined): Buffer | undefined => {
+      if (!file) return undefined;
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw new Error(`mqtt input "${ctx.name}": cannot read the ${what} file ${file}: ${(err as Error).message}`);
+      }
+    };
+    const ca = readPem('CA', c.ca);
+    const cert = readPem('client certificate', c.cert);
+    const key = readPem('client key', c.key);
+    const opts: IClientOptions = {
+      clientId: this.clientId(ctx.name),
+      protocolVersion: c.protocolVersion,
+      clean: c.cleanSession,
+      keepalive: Math.max(1, Math.round(c.keepalive / 1000)),
+      reconnectPeriod: c.reconnectMin,
+      connectTimeout: 10_000,
+      resubscribe: false,
+      // a refused login (wrong password, not authorized) is retried with backoff like a lost connection
+      reconnectOnConnackError: true,
+      ...(c.username ? { username: c.username } : {}),
+      ...(c.password ? { password: c.password } : {}),
+      ...(ca ? { ca } : {}),
+      ...(cert ? { cert } : {}),
+      ...(key ? { key } : {}),
+      rejectUnauthorized: c.rejectUnauthorized,
+      ...(c.protocolVersion === 5
+        ? { properties: { sessionExpiryInterval: c.cleanSession ? 0 : Math.round(c.sessionExpiry / 1000), receiveMaximum: c.receiveMaximum, maximumPacketSize: Math.min(268_435_455, Math.max(c.maxMessageBytes + 65_536, 1 << 20)) } }
+        : {}),
+      customHandleAcks: (topic, message, packet, done) => {
+        const gate = this.onMessage(topic, message, packet);
+        if (packet.messageId !== undefined) this.ackGates.set(packet.messageId, gate);
+        done(0);
+      },
+      manualConnect: true,
+    };
+    this.subscribed = new Promise((r) => (this.resolveSubscribed = r));
+    const client = mqtt.connect(c.url, opts);
+    this.client = client;
+    this.wrapAckWriter(client);
+    if (c.protocolVersion === 4) {
+      // MQTT.js honours customHandleAcks only under MQTT 5; under 3.1.1 a QoS 1 message reaches
+      // handleMessage right before its PUBACK is written, which parks it the same way
+      client.handleMessage = (packet, callback) => {
+        if (packet.cmd === 'publish' && packet.qos === 1 && packet.messageId !== undefined) {
+          this.ackGates.set(packet.messageId, this.onMessage(packet.topic, packet.payload as Buffer, packet));
+        }
+        callback();
+      };
+    }
+    this.counters.connection = 'connecting';
+
+    client.on('message', (topic, payload, packet) => {
+      // QoS 1/2 went through customHandleAcks already
+      if (packet.qos === 0) void this.onMessage(topic, payload, packet);
+    });
+    client.on('connect', (connack) => {
+      this.generation++;
+      this.counters.connects++;
+      this.counters.connection = 'connected';
+      this.backoff = c.reconnectMin;
+      client.options.reconnectPeriod = c.reconnectMin;
+      ctx.log.info({ url: c.url, clientId: opts.clientId, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
+      // subscribe on every connect: cheap, and right also when the broker lost the session
+      client.subscribe(
+        // under 3.1.1 MQTT.js writes a QoS 2 PUBREC before the application sees the message, so the
+        // ack could not wait for the commit: such subscriptions run at QoS 1 (at least once) instead
+        Object.fromEntries(c.subscriptions.map((s) => [s.topic, { qos: (c.protocolVersion === 4 ? Math.min(s.qos, 1) : s.qos) as 0 | 1 | 2 }])),
+        (err, granted) => {
+          if (err) {
+            this.counters.lastError = err.message;
+            ctx.log.error({ err }, 'mqtt: subscribe failed');
+            return;
+          }
+          const refused = (granted ?? []).filter((g) => g.qos === 128);
+          if (refused.length) ctx.log.error({ topics: refused.map((g) => g.topic) }, 'mqtt: the broker refused these subscriptions');
+          ctx.log.info({ topics: c.subscriptions.map((s) => s.topic) }, 'mqtt: subscribed');
+          this.resolveSubscribed?.();
+        },
+      );
+    });
+    client.on('reconnect', () => {
+      this.counters.reconnects++;
+      this.counters.connection = 'reconnecting';
+    });
+    client.on('close', () => {
+      if (this.counters.connection === 'stopped') return;
+      this.counters.connection = 'offline';
+      this.generation++;
+      this.ackGates.clear();
+      this.backoff = Math.min(c.reconnectMax, Math.max(c.reconnectMin, this.backoff * 2));
+      client.options.reconnectPeriod = this.backoff;
+      ctx.log.warn({ url: c.url, retryInMs: this.backoff }, 'mqtt: connection closed; reconnecting');
+    });
+    client.on('error', (err) => {
+      this.counters.lastError = err.message;
+      ctx.log.error({ err, url: c.url }, 'mqtt: client error');
+    });
+    client.connect();
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    // from here on messages are left unacknowledged: the broker redelivers them to the next session
+    this.stopping = true;
+    while (this.batch || this.emitsInFlight > 0) {
+      this.flush();
+      await this.chain;
+    }
+    // parked acks are written in the commit's continuation; let them reach the socket
+    await new Promise((r) => setImmediate(r));
+    this.counters.connection = 'stopped';
+    if (client) await client.endAsync(false).catch(() => client.end(true));
+    this.client = undefined;
+  }
+
+  /**
+   * Park the PUBACK/PUBREC of a message until its commit (see the module header). The parser's
+   * callback runs at once so reading goes on.
+   */
+  private wrapAckWriter(client: MqttClient): void {
+    const c = client as unknown as { _sendPacket: PacketWriter };
+    const write = c._sendPacket.bind(client) as PacketWriter;
+    c._sendPacket = (packet, cb, ...rest) => {
+      if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.messageId !== undefined) {
+        const gate = this.ackGates.get(packet.messageId);
+        if (gate) {
+          this.ackGates.delete(packet.messageId);
+          const generation = this.generation;
+          cb?.();
+          void gate.then((committed) => {
+            if (committed && generation === this.generation && client.connected) write(packet, undefined, ...rest);
+          });
+          return;
+        }
+      }
+      write(packet, cb, ...rest);
+    };
+  }
+
+  /** Decode and queue one message; resolves true when it may be acknowledged (committed or quarantined). */
+  private onMessage(topic: string, payload: Buffer, _packet: IPublishPacket): Promise<boolean> {
+    if (this.stopping) return Promise.resolve(false);
+    this.counters.messages++;
+    const drafts = this.decode(topic, payload);
+    return this.enqueue(drafts ?? []);
+  }
+
+  private decode(topic: string, payload: Buffer): RecordDraft[] | undefined {
+    const ctx = this.ctx!;
+    if (payload.length > this.config.maxMessageBytes) {
+      this.quarantine(topic, 'oversized', `message of ${payload.length} bytes exceeds maxMessageBytes ${this.config.maxMessageBytes}`, payload.subarray(0, 4096));
+      return undefined;
+    }
+    const sub = this.config.subscriptions.find((s) => topicMatches(s.topic, topic));
+    if (!sub) {
+      this.quarantine(topic, 'unknown-topic', 'no subscription of this input matches the topic', payload);
+      return undefined;
+    }
+    try {
+      return this.decodeWith(sub, topic, payload);
+    } catch (err) {
+      if (err instanceof DecodeError) this.quarantine(topic, err.reason, err.message, payload);
+      else {
+        ctx.log.error({ err, topic }, 'mqtt: decoder failed unexpectedly');
+        this.quarantine(topic, 'decoder-error', (err as Error).message, payload);
+      }
+      return undefined;
+    }
+  }
+
+  private decodeWith(sub: SubscriptionConfig, topic: string, payload: Buffer): RecordDraft[] {
+    switch (sub.decoder) {
+      case 'binary-block':
+      case 'protobuf-block':
+      case 'json-block':
+        return [decodeBlockMessage(sub.decoder, payload, renderSignal(sub.signal, topic, {}, 'meltpool'), sub.class)];
+      case 'json':
+        return [decodeJsonScalar(payload, sub.json, renderSignal(sub.signal, topic), sub.class)];
+      case 'event':
+        return [decodeEvent(payload, renderSignal(sub.signal, topic, {}, 'machine.events'), sub.class)];
+      case 'sparkplug': {
+        const r = this.sparkplug.decode(topic, payload, sub.signal, sub.class);
+        if (r.rebirth) this.requestRebirth(r.rebirth.group, r.rebirth.node, topic, payload);
+        return r.drafts;
+      }
+    }
+  }
+
+  /** NCMD "Node Control/Rebirth" = true, at most once per node per `rebirthInterval`. */
+  private requestRebirth(group: string, node: string, topic: string, payload: Buffer): void {
+    const key = `${group}/${node}`;
+    const now = Date.now();
+    const last = this.lastRebirth.get(key);
+    this.counters.quarantined['unknown-alias'] = (this.counters.quarantined['unknown-alias'] ?? 0) + 1;
+    this.ctx!.quarantine(topic, new MqttPayloadError(`unknown-alias: a Sparkplug metric alias of ${key} has no birth; rebirth requested`), payload);
+    if (last !== undefined && now - last < this.config.rebirthInterval) return;
+    this.lastRebirth.set(key, now);
+    this.counters.rebirthRequests++;
+    const cmd = encodeSparkplug({ timestamp: now, metrics: [{ name: 'Node Control/Rebirth', datatype: 11, booleanValue: true }] });
+    this.ctx!.log.info({ group, node }, 'mqtt: Sparkplug DATA with an unknown alias; asking the node to rebirth');
+    this.client?.publish(`spBv1.0/${group}/NCMD/${node}`, cmd, { qos: 0 }, (err) => {
+      if (err) this.ctx!.log.warn({ err, group, node }, 'mqtt: rebirth request failed');
+    });
+  }
+
+  private quarantine(topic: string, reason: string, message: string, raw: Buffer): void {
+    this.counters.quarantined[reason] = (this.counters.quarantined[reason] ?? 0) + 1;
+    this.ctx!.quarantine(topic, new MqttPayloadError(`${reason}: ${message}`), raw);
+  }
+
+  private enqueue(drafts: RecordDraft[]): Promise<boolean> {
+    let b = this.batch;
+    if (!b) {
+      let resolve!: (v: boolean) => void;
+      const promise = new Promise<boolean>((r) => (resolve = r));
+      b = this.batch = { drafts: [], messages: 0, promise, resolve };
+      // group commit: while a commit is under way, messages gather and go in the next one
+      setImmediate(() => {
+        if (this.emitsInFlight === 0) this.flush();
+      });
+    }
+    for (const d of drafts) b.drafts.push(d);
+    b.messages++;
+    const promise = b.promise;
+    if (b.messages >= this.config.maxBatch) this.flush();
+    return promise;
+  }
+
+  private flush(): void {
+    const b = this.batch;
+    if (!b) return;
+    this.batch = undefined;
+    const ctx = this.ctx!;
+    this.emitsInFlight++;
+    this.chain = this.chain.then(async () => {
+      try {
+        if (b.drafts.length > 0) await ctx.emit(b.drafts);
+        this.counters.records += b.drafts.length;
+        this.counters.batches++;
+        b.resolve(true);
+      } catch (err) {
+        this.counters.failedEmits++;
+        this.counters.lastError = (err as Error).message;
+        ctx.log.error({ err, messages: b.messages }, 'mqtt: records not stored; their messages stay unacknowledged for redelivery');
+        b.resolve(false);
+      } finally {
+        this.emitsInFlight--;
+        if (this.emitsInFlight === 0 && this.batch) this.flush();
+      }
+    });
+  }
+}
+
+export const definition: InputDefinition<MqttInputConfig> = {
+  type: TYPE,
+  configSchema: mqttConfigSchema,
+  create: (config, env) => new MqttInput(config, env),
+};

@@ -1,0 +1,56 @@
+/** Config schema of the `mqtt` input. Declared once here, validated at load with the whole config. */
+import { z } from 'zod';
+import { SENSITIVITY_CLASSES } from '../../../gateway/record.js';
+import { byteSize, duration, secret } from '../../../gateway/config/units.js';
+
+export const DECODERS = ['binary-block', 'protobuf-block', 'json-block', 'json', 'event', 'sparkplug'] as const;
+export type DecoderName = (typeof DECODERS)[number];
+
+export const jsonMappingSchema = z.strictObject({
+  value: z.string().min(1).default('value').meta({ description: 'dot path of the value in the JSON message (e.g. `data.v`)' }),
+  timestamp: z.string().min(1).optional().meta({ description: 'dot path of the source timestamp; absent = no source time' }),
+  timestampUnit: z.enum(['ms', 's', 'us', 'ns', 'iso']).default('ms').meta({ description: 'unit of a numeric timestamp, or `iso` for an ISO 8601 string' }),
+  unit: z.string().min(1).optional().meta({ description: 'dot path of the engineering unit in the message' }),
+  fixedUnit: z.string().min(1).optional().meta({ description: 'the unit when the message does not carry one' }),
+});
+export type JsonMapping = z.infer<typeof jsonMappingSchema>;
+
+export const subscriptionSchema = z.strictObject({
+  topic: z.string().min(1).meta({ description: 'MQTT topic filter (`+` and `#` wildcards)' }),
+  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).meta({ description: 'subscription QoS; 1 and 2 are acknowledged only after the buffer commit' }),
+  decoder: z.enum(DECODERS).meta({
+    description:
+      'payload decoder: `binary-block` / `protobuf-block` / `json-block` (melt-pool blocks -> samples), `json` (field mapping -> scalar), `event` (JSON machine events), `sparkplug` (Sparkplug B -> scalar)',
+  }),
+  signal: z.string().min(1).optional().meta({
+    description:
+      'signal name template: `{0}`, `{1}`, ... are topic segments, `{topic}` the topic with `/` as `.`; for sparkplug also `{group}`, `{node}`, `{device}`, `{metric}`. Default: the topic with `/` as `.` (sparkplug: `{metric}`)',
+  }),
+  class: z.enum(SENSITIVITY_CLASSES).optional().meta({ description: 'proposed sensitivity class of these records (classification may make it stricter)' }),
+  json: jsonMappingSchema.prefault({}).meta({ description: 'field mapping for the `json` decoder' }),
+});
+export type SubscriptionConfig = z.infer<typeof subscriptionSchema>;
+
+export const mqttConfigSchema = z.strictObject({
+  url: z.string().min(1).meta({ description: 'broker URL: mqtt://host:port or mqtts://host:port (TLS)' }),
+  protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5).meta({ description: 'MQTT protocol: 5 or 4 (= 3.1.1)' }),
+  clientId: z.string().min(1).optional().meta({ description: 'fixed client id, needed for the persistent session (default `layergate-<machine>-<input name>`)' }),
+  username: z.string().min(1).optional().meta({ description: 'broker user' }),
+  password: secret('broker password').optional(),
+  ca: z.string().min(1).optional().meta({ description: 'PEM file of the CA that signed the broker certificate' }),
+  cert: z.string().min(1).optional().meta({ description: 'PEM file of the client certificate (mutual TLS)' }),
+  key: z.string().min(1).optional().meta({ description: 'PEM file of the client key (mutual TLS)' }),
+  rejectUnauthorized: z.boolean().default(true).meta({ description: 'verify the broker certificate (keep true outside tests)' }),
+  cleanSession: z.boolean().default(false).meta({ description: 'false = persistent session: the broker keeps QoS 1/2 messages while the gateway is down' }),
+  sessionExpiry: duration().prefault('7d').meta({ description: 'MQTT 5 session expiry interval (how long the broker keeps the session while the gateway is down)' }),
+  keepalive: duration().prefault('30s').meta({ description: 'MQTT keepalive' }),
+  reconnectMin: duration().prefault('500ms').meta({ description: 'first reconnect delay; doubles per failed attempt' }),
+  reconnectMax: duration().prefault('30s').meta({ description: 'longest reconnect delay' }),
+  receiveMaximum: z.number().int().min(1).max(65535).default(1000).meta({ description: 'MQTT 5: how many unacknowledged QoS 1/2 messages the broker may send at once' }),
+  maxBatch: z.number().int().min(1).default(2000).meta({ description: 'most messages committed in one buffer transaction' }),
+  maxMessageBytes: byteSize().prefault('16MiB').meta({ description: 'larger messages are quarantined, not decoded' }),
+  rebirthInterval: duration().prefault('5s').meta({ description: 'Sparkplug: at most one rebirth request per edge node in this time' }),
+  subscriptions: z.array(subscriptionSchema).min(1).meta({ description: 'topic filters and how to turn their messages into records' }),
+});
+
+export type MqttInputConfig = z.infer<typeof mqttConfigSchema>;

@@ -1,0 +1,49 @@
+/** Shared setup of the mqtt input's tests and benchmark: the real Pipeline and SQLite buffer behind the input. */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { openBuffer } from '../../../gateway/buffer/index.js';
+import type { RecordBuffer } from '../../../gateway/buffer/types.js';
+import { Pipeline } from '../../../gateway/pipeline.js';
+import { MQTT } from '../../../test/services/endpoints.js';
+import { MqttInput, definition } from './index.js';
+import { mqttConfigSchema } from './schema.js';
+
+export const silent = pino({ level: 'silent' });
+
+export interface Rig {
+  dataDir: string;
+  buffer: RecordBuffer;
+  pipeline: Pipeline;
+  create(config: Record<string, unknown>): MqttInput;
+}
+
+/** A buffer with one sink `lake` and a pipeline in front of it. */
+export function rig(prefix = 'lg-mqtt-'): Rig {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 512 * 1024 * 1024, sinks: ['lake'] }, silent);
+  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 16 << 20, log: silent });
+  return {
+    dataDir, buffer, pipeline,
+    create: (config) =>
+      definition.create(mqttConfigSchema.parse({ url: MQTT.url, username: MQTT.username, password: MQTT.password, ...config }), {
+        dataDir, machine: 'test-machine',
+      }) as MqttInput,
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Poll until check() is truthy or the deadline passes (then throw, naming what was awaited). */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | null, timeoutMs = 30_000, pollMs = 25): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(pollMs);
+  }
+}

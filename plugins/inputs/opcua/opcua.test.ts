@@ -1,0 +1,330 @@
+/**
+ * The OPC-UA input against the simulator's real OPC-UA server (node-opcua, in-process, 1 s layers at
+ * real speed, 10 Hz process values), through the real Pipeline into the real SQLite buffer, read back
+ * as a sink would. No mocks: the faults are the simulator's own switches (sensor-dropout,
+ * opcua-restart), the silence for the watchdog is a monitored node that never changes.
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openBuffer } from '../../../gateway/buffer/index.js';
+import type { RecordBuffer } from '../../../gateway/buffer/types.js';
+import { Pipeline } from '../../../gateway/pipeline.js';
+import { CONTENT_TYPES } from '../../../gateway/record.js';
+import type { StoredRecord } from '../../../gateway/record.js';
+import { makeConfig } from '../../../simulator/config.js';
+import { Simulator } from '../../../simulator/engine.js';
+import { freePort } from '../../../simulator/test/helpers.js';
+import { main as layergate } from '../../../gateway/cli.js';
+import { OpcuaInput, definition, defaultSignal, thumbprint } from './index.js';
+import { listCertificates } from './pki.js';
+import { opcuaConfigSchema } from './schema.js';
+
+const log = pino({ level: 'silent' });
+const USER = { username: 'operator', password: 'sim-secret' };
+const START_MS = Date.UTC(2026, 0, 1);
+const ROOT = '/Objects/MA:Machines/SIM:pbf-sim-01';
+let simDir: string;
+let sim: Simulator;
+let endpoint: string;
+
+beforeAll(async () => {
+  simDir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-sim-'));
+  const cfg = makeConfig({
+    seed: 11,
+    startTimeMs: START_MS,
+    job: { totalLayers: 5000 },
+    timing: { idleS: 0, inertingS: 0.5, layerS: 1, recoatS: 0.25, speed: 1 },
+    process: { rateHz: 10 },
+  });
+  sim = new Simulator({ cfg, dataDir: simDir, log, opcua: { port: await freePort(), user: USER }, controlPort: 0 });
+  await sim.start();
+  endpoint = sim.opcuaEndpoint!;
+}, 60_000);
+
+const dirs: string[] = [];
+afterAll(async () => {
+  await sim?.stop();
+  for (const d of [simDir, ...dirs]) if (d) rmSync(d, { recursive: true, force: true });
+});
+
+let running: { input: OpcuaInput; buffer: RecordBuffer }[] = [];
+afterEach(async () => {
+  for (const r of running) {
+    await r.input.stop();
+    r.buffer.close();
+  }
+  running = [];
+});
+
+/** the `layergate` CLI in-process (its output is not asserted here, its exit code is) */
+async function cli(args: string[]): Promise<number> {
+  const write = process.stdout.write.bind(process.stdout);
+  const writeErr = process.stderr.write.bind(process.stderr);
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    return await layergate(['node', 'layergate', ...args]);
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = writeErr;
+    process.exitCode = undefined;
+  }
+}
+
+function setup(cfg: Record<string, unknown>, dataDir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-'))) {
+  dirs.push(dataDir);
+  const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 256 * 1024 * 1024, sinks: ['lake'] }, log);
+  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 1 << 20, log });
+  const config = opcuaConfigSchema.parse({ endpoint, username: USER.username, password: USER.password, reconnect: { initialDelay: '100ms', maxDelay: '1s' }, ...cfg });
+  const input = definition.create(config, { dataDir, machine: 'test' }) as OpcuaInput;
+  running.push({ input, buffer });
+  return { dataDir, buffer, pipeline, input };
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const all = (b: RecordBuffer): StoredRecord[] => b.read('lake', 1_000_000);
+const body = (r: StoredRecord) => JSON.parse(r.body!.toString('utf8')) as { v: unknown; unit?: string; quality?: string; type?: string; state?: string; previous?: string; reason?: string; ms?: number };
+const fault = (name: string, on: boolean, params: Record<string, unknown> = {}) =>
+  fetch(`${sim.controlUrl}/faults`, { method: 'POST', body: JSON.stringify({ name, on, params }) }).then((r) => expect(r.status).toBe(200));
+
+/** the simulator's server certificate, as an admin would copy it from the machine */
+function simulatorCertificate(): string {
+  const dir = path.join(simDir, 'opcua', 'pki', 'own', 'certs');
+  const pem = readdirSync(dir).find((f) => f.endsWith('.pem'));
+  if (!pem) throw new Error(`no certificate in ${dir}`);
+  return path.join(dir, pem);
+}
+const pemThumbprint = (file: string) =>
+  thumbprint(Buffer.from(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END/.exec(readFileSync(file, 'utf8'))![1]!.replace(/\s+/g, ''), 'base64'));
+
+describe('opcua input against the simulator', () => {
+  it('discovers the Monitoring folder: values with source timestamps on the 100 ms grid, units, status and server time; machine context stamps them and other inputs', async () => {
+    const { buffer, pipeline, input } = setup({
+      discover: [{ folder: `${ROOT}/SIM:Monitoring` }],
+      nodeIdAttribute: true,
+      items: [{ node: `${ROOT}/DI:Identification/DI:SerialNumber`, signal: 'machine.serial' }],
+    });
+    await input.start(pipeline.contextFor('opcua'));
+    const records = await until('20 chamber temperatures in a layer >= 2 and two state events', () => {
+      const rs = all(buffer);
+      const temps = rs.filter((r) => r.signal === 'Chamber.Temperature' && (r.layer ?? 0) >= 2);
+      return temps.length >= 20 && rs.filter((r) => r.signal === 'machine.state').length >= 2 ? rs : undefined;
+    });
+    const signals = new Set(records.map((r) => r.signal));
+    for (const s of ['Chamber.OxygenConcentration', 'Chamber.Temperature', 'Chamber.Pressure', 'BuildPlate.Temperature', 'Laser1.PowerActual', 'Recoater.Position', 'PowderDosing.Level', 'machine.serial']) {
+      expect(signals, s).toContain(s);
+    }
+    // properties (EngineeringUnits, EURange) are metadata, not signals
+    expect([...signals].some((s) => s.endsWith('EngineeringUnits') || s.endsWith('EURange'))).toBe(false);
+
+    const o2 = records.filter((r) => r.signal === 'Chamber.OxygenConcentration');
+    expect(o2[0]).toMatchObject({ source: 'opcua', kind: 'scalar', contentType: CONTENT_TYPES.scalar, class: 'internal' });
+    expect(body(o2[0]!)).toMatchObject({ unit: 'ppm', quality: 'Good' });
+    expect(typeof body(o2[0]!).v).toBe('number');
+    expect(o2[0]!.attributes).toMatchObject({ status: 'Good', node_id: expect.stringContaining('pbf-sim-01.Monitoring.Chamber.OxygenConcentration') });
+    expect(body(records.find((r) => r.signal === 'BuildPlate.Temperature')!).unit).toBe('°C');
+    expect(body(records.find((r) => r.signal === 'machine.serial')!)).toEqual({ v: 'SIM-11', quality: 'Good' });
+
+    // source timestamps are the simulator's clock: on the exact 100 ms grid from its start time;
+    // the server timestamp is kept as an attribute (the simulator's server stamps its own clock too)
+    const temps = records.filter((r) => r.signal === 'Chamber.Temperature');
+    const grid = temps.slice(1).map((r) => r.sourceTimeNs! - BigInt(START_MS) * 1_000_000n);
+    for (const t of grid) expect(t % 100_000_000n).toBe(0n);
+    for (let i = 1; i < grid.length; i++) expect(grid[i]! > grid[i - 1]!).toBe(true);
+    const serverNs = BigInt(temps.at(-1)!.attributes!.server_time_ns!);
+    expect(serverNs).toBeGreaterThanOrEqual(temps.at(-1)!.sourceTimeNs!);
+    expect(Number(serverNs / 1_000_000n)).toBeLessThan(START_MS + 3_600_000);
+
+    // the machine context: job id and layer on every value once known, layers never go backwards
+    const stamped = temps.filter((r) => r.build !== undefined);
+    expect(stamped.length).toBeGreaterThan(15);
+    expect(stamped.every((r) => r.build === 'B-0001')).toBe(true);
+    const layers = stamped.map((r) => r.layer ?? -1);
+    for (let i = 1; i < layers.length; i++) expect(layers[i]!).toBeGreaterThanOrEqual(layers[i - 1]!);
+    expect(stamped.some((r) => r.attributes?.machine_state === 'exposing' || r.attributes?.machine_state === 'recoating')).toBe(true);
+    expect(pipeline.machineContext()).toMatchObject({ build: 'B-0001', material: '316L' });
+
+    // state changes are event records with the previous state
+    const states = records.filter((r) => r.signal === 'machine.state');
+    expect(states[0]).toMatchObject({ kind: 'event', contentType: CONTENT_TYPES.event });
+    const seen = states.map((r) => body(r));
+    expect(seen.every((e) => e.type === 'machine_state')).toBe(true);
+    expect(seen.some((e) => e.state === 'exposing' && e.previous === 'recoating')).toBe(true);
+
+    // a record from another input is stamped with the context the OPC-UA input follows
+    const other = pipeline.contextFor('meltpool');
+    await other.emit([{ signal: 'meltpool.block', kind: 'event', contentType: CONTENT_TYPES.event, body: Buffer.from('{"type":"x"}') }]);
+    const mine = all(buffer).find((r) => r.source === 'meltpool')!;
+    expect(mine.build).toBe('B-0001');
+    expect(mine.layer).toBe(pipeline.machineContext().layer);
+    expect(mine.layer).toBeGreaterThanOrEqual(2);
+    expect(mine.attributes?.context).toBeUndefined();
+    expect(input.stats()).toMatchObject({ itemErrors: 0, quarantined: 0, droppedRecords: 0 });
+  }, 60_000);
+
+  it('items by NodeId with a namespace alias; a deadband holds back changes smaller than it', async () => {
+    const { buffer, pipeline, input } = setup({
+      machine: { enabled: false },
+      items: [
+        { node: 'ns=SIM;s=pbf-sim-01.Monitoring.Chamber.Pressure', signal: 'p.filtered', deadband: { type: 'absolute', value: 1e6 } },
+        { node: 'ns=SIM;s=pbf-sim-01.Monitoring.Chamber.Pressure', signal: 'p.all' },
+        { node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:NoSuchVariable` },
+      ],
+    });
+    await input.start(pipeline.contextFor('opcua'));
+    const rs = await until('30 unfiltered pressures', () => {
+      const r = all(buffer);
+      return r.filter((x) => x.signal === 'p.all').length >= 30 ? r : undefined;
+    });
+    // the first notification of a monitored item is its current value; nothing after it passes a 1e6 mbar deadband
+    expect(rs.filter((x) => x.signal === 'p.filtered')).toHaveLength(1);
+    expect(new Set(rs.filter((x) => x.signal === 'p.all').map((x) => body(x).v)).size).toBeGreaterThan(5);
+    // the missing node is reported, not fatal, and machine context is off: records say the context is unknown
+    expect(input.stats().itemErrors).toBe(1);
+    expect(rs[0]!.attributes?.context).toBe('unknown');
+    expect(rs[0]!.attributes?.node_id).toBeUndefined(); // off by default
+    expect(defaultSignal(`${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Pressure`)).toBe('Chamber.Pressure');
+  }, 60_000);
+
+  it('a bad status is recorded with its code as quality, not dropped (sensor-dropout fault)', async () => {
+    const { buffer, pipeline, input } = setup({ machine: { enabled: false }, items: [{ node: `${ROOT}/SIM:Monitoring/SIM:BuildPlate/SIM:Temperature` }] });
+    await input.start(pipeline.contextFor('opcua'));
+    await until('good values', () => all(buffer).length >= 3);
+    await fault('sensor-dropout', true);
+    try {
+      const bad = await until('bad values', () => all(buffer).find((r) => r.attributes?.status === 'BadNoCommunication'));
+      expect(body(bad)).toMatchObject({ quality: 'BadNoCommunication', unit: '°C' });
+      expect(bad.sourceTimeNs).toBeTypeOf('bigint');
+      expect(input.stats().badStatus).toBeGreaterThan(0);
+    } finally {
+      await fault('sensor-dropout', false);
+    }
+    await until('good again', () => all(buffer).at(-1)?.attributes?.status === 'Good');
+  }, 60_000);
+
+  it('NaN values (nan fault) are quarantined with the node and signal, counted, and the other values keep flowing', async () => {
+    const { dataDir, buffer, pipeline, input } = setup({ machine: { enabled: false }, items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature`, signal: 't' }] });
+    await input.start(pipeline.contextFor('opcua'));
+    await until('values', () => all(buffer).length >= 3);
+    await fault('nan', true, { every: 3 });
+    try {
+      await until('a quarantined NaN', () => input.stats().quarantined >= 2);
+    } finally {
+      await fault('nan', false);
+    }
+    const n = all(buffer).length;
+    await until('values after', () => all(buffer).length >= n + 3);
+    expect(all(buffer).every((r) => typeof body(r).v === 'number')).toBe(true);
+    expect(pipeline.stats().opcua!.quarantined).toBe(input.stats().quarantined);
+    await pipeline.flush();
+    const qdir = path.join(dataDir, 'quarantine', 'inputs', 'opcua');
+    const sidecar = JSON.parse(readFileSync(path.join(qdir, readdirSync(qdir).find((f) => f.endsWith('.json'))!), 'utf8')) as { where: string; error: { message: string } };
+    expect(sidecar.where).toContain('pbf-sim-01.Monitoring.Chamber.Temperature');
+    expect(sidecar.where).toContain('(t)');
+    expect(sidecar.error.message).toContain('NaN');
+  }, 60_000);
+
+  it('the watchdog resubscribes when the subscription is connected but silent (a node that never changes)', async () => {
+    const { buffer, pipeline, input } = setup({
+      machine: { enabled: false },
+      watchdog: { silence: '1s', whileStates: [] },
+      items: [{ node: `${ROOT}/SIM:Production/SIM:ActiveJob/SIM:TotalLayers`, signal: 'job.total_layers' }],
+    });
+    await input.start(pipeline.contextFor('opcua'));
+    await until('two watchdog resets', () => input.stats().watchdogResets >= 2);
+    // each resubscription delivers the current value again: the session really was rebuilt
+    await until('the value after each resubscription', () => all(buffer).filter((r) => r.signal === 'job.total_layers').length >= 3);
+    expect(body(all(buffer).find((r) => r.signal === 'job.total_layers')!).v).toBe(5000);
+    expect(input.stats().subscriptions).toBeGreaterThanOrEqual(3);
+    expect(all(buffer).some((r) => r.signal === 'opcua.gap' && body(r).reason === 'watchdog')).toBe(true);
+  }, 60_000);
+
+  it('SignAndEncrypt (Basic256Sha256) with the server certificate in trusted/; the own certificate persists across restarts', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-sec-'));
+    const trusted = path.join(dataDir, 'pki', 'opcua', 'trusted', 'certs');
+    mkdirSync(trusted, { recursive: true });
+    copyFileSync(simulatorCertificate(), path.join(trusted, 'simulator.pem'));
+    const cfg = { securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', machine: { enabled: false }, items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }] };
+    const first = setup(cfg, dataDir);
+    await first.input.start(first.pipeline.contextFor('opcua'));
+    await until('values over an encrypted channel', () => all(first.buffer).length >= 5);
+    const own = first.input.ownCertificate();
+    expect(existsSync(own.file)).toBe(true);
+    expect(existsSync(path.join(dataDir, 'pki', 'opcua', 'own', 'private', 'private_key.pem'))).toBe(true);
+    await first.input.stop();
+    first.buffer.close();
+    running = [];
+    const second = setup(cfg, dataDir);
+    await second.input.start(second.pipeline.contextFor('opcua'));
+    expect(second.input.ownCertificate().thumbprint).toBe(own.thumbprint);
+    await until('values after the restart', () => second.input.stats().records >= 5);
+  }, 60_000);
+
+  it('an untrusted server certificate fails with its thumbprint and where to move it; after the admin moves it, the input connects', async () => {
+    const { dataDir, buffer, pipeline, input } = setup({
+      securityMode: 'SignAndEncrypt',
+      machine: { enabled: false },
+      items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }],
+    });
+    await input.start(pipeline.contextFor('opcua'));
+    const tp = pemThumbprint(simulatorCertificate());
+    const err = await until('the untrusted-certificate error', () => input.stats().lastError?.includes('not trusted') && input.stats().lastError!);
+    expect(err).toContain(tp);
+    const rejectedDir = path.join(dataDir, 'pki', 'opcua', 'rejected');
+    expect(err).toContain(rejectedDir);
+    expect(err).toContain(path.join(dataDir, 'pki', 'opcua', 'trusted', 'certs'));
+    expect(all(buffer)).toHaveLength(0);
+    // the admin checks the thumbprint and trusts it with the CLI: rejected/ -> trusted/certs/
+    const pkiDir = path.join(dataDir, 'pki', 'opcua');
+    expect(listCertificates(pkiDir).filter((c) => c.where === 'rejected').map((c) => c.thumbprint)).toEqual([tp]);
+    expect(await cli(['pki', 'trust', 'zz'])).toBe(1); // not a thumbprint: refused, nothing moved
+    expect(await cli(['pki', 'trust', tp.slice(0, 12), '--pki', pkiDir])).toBe(0);
+    expect(readdirSync(rejectedDir).filter((f) => f.endsWith('.pem'))).toEqual([]);
+    expect(listCertificates(pkiDir).find((c) => c.thumbprint === tp)?.where).toBe('trusted');
+    await until('values once trusted', () => all(buffer).length >= 3);
+  }, 60_000);
+
+  it('survives a server restart (opcua-restart fault): resubscribes, counts and records the gap', async () => {
+    const { buffer, pipeline, input } = setup({ machine: { enabled: false }, items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature`, signal: 't' }] });
+    await input.start(pipeline.contextFor('opcua'));
+    await until('values', () => all(buffer).length >= 5);
+    const restartsBefore = sim.state().counters.opcuaRestarts;
+    await fault('opcua-restart', true, { downMs: 1500 });
+    await until('the server restart', () => sim.state().counters.opcuaRestarts > restartsBefore);
+    await until('the resubscription', () => input.stats().subscriptions >= 2 && input.stats().gaps >= 1);
+    const gap = await until('the gap record', () => all(buffer).find((r) => r.signal === 'opcua.gap'));
+    const g = body(gap);
+    expect(g.type).toBe('gap');
+    expect(g.ms).toBeGreaterThanOrEqual(1000);
+    expect(input.stats().gapMs).toBeGreaterThanOrEqual(1000);
+    const before = all(buffer).filter((r) => r.signal === 't' && r.seq < gap.seq).length;
+    await until('values after the restart', () => all(buffer).filter((r) => r.signal === 't' && r.seq > gap.seq).length >= 5);
+    expect(before).toBeGreaterThanOrEqual(5);
+  }, 60_000);
+});
+
+describe('opcua config', () => {
+  it('defaults follow the simulator; bad endpoints, node references and half credentials are refused', () => {
+    const c = opcuaConfigSchema.parse({ endpoint: 'opc.tcp://127.0.0.1:4840' });
+    expect(c).toMatchObject({ securityMode: 'None', publishingInterval: 100, samplingInterval: 100, queueSize: 10, items: [], discover: [] });
+    expect(c.machine).toMatchObject({ enabled: true, root: ROOT, layer: 'SIM:Production/SIM:ActiveJob/SIM:CurrentLayer' });
+    expect(c.watchdog.whileStates).toContain('exposing');
+    expect(opcuaConfigSchema.safeParse({ endpoint: 'http://x' }).success).toBe(false);
+    expect(opcuaConfigSchema.safeParse({ endpoint: 'opc.tcp://x:1', items: [{ node: 'Objects/Foo' }] }).success).toBe(false);
+    expect(opcuaConfigSchema.safeParse({ endpoint: 'opc.tcp://x:1', username: 'u' }).success).toBe(false);
+    expect(opcuaConfigSchema.safeParse({ endpoint: 'opc.tcp://x:1', securityMode: 'Encrypt' }).success).toBe(false);
+    expect(opcuaConfigSchema.safeParse({ endpoint: 'opc.tcp://x:1', deadband: { type: 'percent', value: 5 }, items: [{ node: 'ns=2;i=5' }] }).success).toBe(true);
+  });
+});
