@@ -85,6 +85,7 @@ export function buildProgram(): Command {
     // camera
     .option('--camera-dir <dir>', 'drop folder for powder-bed images (written as .name.part, then renamed)')
     .option('--camera-upload-url <url>', 'POST each image (image/png) to this endpoint')
+    .option('--camera-upload-token <token>', 'bearer token for the upload endpoint (or env LAYERGATE_SIM_UPLOAD_TOKEN)')
     .option('--camera-size <WxH>', 'image size in pixels', `${d.camera.width}x${d.camera.height}`)
     .addOption(new Option('--camera-bit-depth <n>', 'bits per pixel').choices(['8', '16']).default(String(d.camera.bitDepth)))
     .option('--plate-size <mm>', 'build plate edge length, mm', num('--plate-size'), d.camera.plateMm)
@@ -163,7 +164,7 @@ export async function main(argv: string[]): Promise<void> {
         }
       : null,
     opcua: o.opcua ? { port: o.opcuaPort, host: o.opcuaHost, user: opcuaUser } : null,
-    camera: o.cameraDir || o.cameraUploadUrl ? { dropDir: o.cameraDir, uploadUrl: o.cameraUploadUrl } : null,
+    camera: o.cameraDir || o.cameraUploadUrl ? { dropDir: o.cameraDir, uploadUrl: o.cameraUploadUrl, uploadToken: o.cameraUploadToken ?? process.env.LAYERGATE_SIM_UPLOAD_TOKEN } : null,
     controlPort: o.control ? o.controlPort : null,
     faults,
     defects,

@@ -50,7 +50,7 @@ export interface SimulatorOptions {
   mqtt?: MqttSimOptions | null;
   embeddedBroker?: { port: number; username?: string; password?: string } | null;
   opcua?: { port: number; host?: string; user?: { username: string; password: string } } | null;
-  camera?: { dropDir?: string; uploadUrl?: string } | null;
+  camera?: { dropDir?: string; uploadUrl?: string; uploadToken?: string } | null;
   controlPort?: number | null;
   /** stop advancing at this simulated time, s (default: never) */
   durationS?: number | null;

@@ -15,6 +15,8 @@ import { hash32 } from '../prng.js';
 export interface FrameSinkOptions {
   dropDir?: string;
   uploadUrl?: string;
+  /** sent as `Authorization: Bearer <token>` (the gateway's upload route requires one) */
+  uploadToken?: string;
 }
 
 export class FrameSink {
@@ -60,6 +62,7 @@ export class FrameSink {
             'x-layergate-kind': frame.kind,
             'x-layergate-file-name': frame.fileName,
             'x-layergate-source-time-ms': String(frame.timestampMs),
+            ...(this.opts.uploadToken ? { authorization: `Bearer ${this.opts.uploadToken}` } : {}),
           },
         });
         if (!res.ok) throw new Error(`HTTP ${res.status}`);

@@ -343,6 +343,22 @@ describe('frames input: upload route', () => {
     expect(s.pipeline.stats().camera!.quarantined).toBe(2);
   });
 
+  it('the simulator camera\'s uploads (with its bearer token) are committed with build, layer and phase', async () => {
+    const s = await setup({ upload: { port: 0, token: 'frames-test-token' } });
+    const cfg = simCfg();
+    const core = new SimCore(cfg);
+    const withToken = new FrameSink({ uploadUrl: s.input.uploadUrl!, uploadToken: 'frames-test-token' }, core.faults, cfg.seed, log);
+    const withoutToken = new FrameSink({ uploadUrl: s.input.uploadUrl! }, core.faults, cfg.seed, log);
+    const f = await simFrame(4, 'after-exposure', cfg);
+    await withToken.deliver(f);
+    await withoutToken.deliver(await simFrame(5, 'after-exposure', cfg));
+    expect([withToken.uploaded, withToken.uploadFailures, withoutToken.uploaded, withoutToken.uploadFailures]).toEqual([1, 0, 0, 1]);
+    const [r] = s.frames();
+    expect(s.frames()).toHaveLength(1);
+    expect(r).toMatchObject({ build: f.build, layer: 4, attributes: { phase: 'after-exposure', file_name: f.fileName } });
+    expect((await s.body(r!)).equals(f.png)).toBe(true);
+  });
+
   it('413 for a body over maxFileBytes, counted and quarantined', async () => {
     const s = await setup({ maxFileBytes: '4KiB', upload: { port: 0, token: 'frames-test-token' } });
     const f = await simFrame(10);

@@ -9,6 +9,7 @@ import { Pipeline } from '../../../gateway/pipeline.js';
 import { MQTT } from '../../../test/services/endpoints.js';
 import { MqttInput, definition } from './index.js';
 import { mqttConfigSchema } from './schema.js';
+import { sleep, waitFor as waitUntil } from '../../../simulator/test/helpers.js';
 
 export const silent = pino({ level: 'silent' });
 
@@ -33,17 +34,9 @@ export function rig(prefix = 'lg-mqtt-'): Rig {
   };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep };
 
-/** Poll until check() is truthy or the deadline passes (then throw, naming what was awaited). */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | null, timeoutMs = 30_000, pollMs = 25): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(pollMs);
-  }
+/** Poll until check() is truthy; these tests wait on a broker and the buffer, hence the longer default deadline. */
+export function waitFor<T>(what: string, check: () => T | undefined | false | null, timeoutMs = 30_000, pollMs = 25): Promise<T> {
+  return waitUntil(what, check, timeoutMs, pollMs);
 }
