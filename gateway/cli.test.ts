@@ -8,7 +8,9 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { openBuffer } from './buffer/index.js';
 import { loadConfig } from './config/load.js';
+import { MalformedInputError } from './errors.js';
 import { bufferOptions } from './gateway.js';
+import { Pipeline } from './pipeline.js';
 import { CONTENT_TYPES } from './record.js';
 import type { RecordInput } from './record.js';
 
@@ -152,6 +154,26 @@ describe('buffer commands', () => {
       evictions: [],
     });
     expect(s.fill).toBeCloseTo(s.bytes / s.maxBytes, 12);
+  });
+
+  it('stats: quarantined input counted per input and reason (text and --json)', async () => {
+    const { dataDir, file, buffer } = withBuffer();
+    const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 1 << 20, log: pino({ level: 'silent' }) });
+    const mqtt = pipeline.contextFor('meltpool');
+    mqtt.quarantine('lpbf/m/meltpool/binary', new MalformedInputError('truncated: block of 40 bytes, header says 8016'), Buffer.alloc(40));
+    mqtt.quarantine('lpbf/m/meltpool/binary', new MalformedInputError('truncated: block of 12 bytes'), Buffer.alloc(12));
+    mqtt.quarantine('lpbf/m/events', new MalformedInputError('not JSON'), Buffer.alloc(5));
+    await pipeline.flush();
+    buffer.close();
+
+    const text = cli(['buffer', 'stats', '-c', file]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^quarantine .*\n {2}meltpool \/ LG_INPUT_MALFORMED: 1 items \(5 B kept\)\n {2}meltpool \/ truncated: 2 items \(52 B kept\)$/m);
+    const json = JSON.parse(cli(['buffer', 'stats', '-c', file, '--json']).stdout);
+    expect(json.quarantine).toEqual([
+      { input: 'meltpool', reason: 'LG_INPUT_MALFORMED', items: 1, bytes: 5 },
+      { input: 'meltpool', reason: 'truncated', items: 2, bytes: 52 },
+    ]);
   });
 
   it('check: OK on a sound buffer; a missing spooled blob is a problem, exit 3', () => {

@@ -31,6 +31,8 @@ import { DEMO_CONFIG, demoBanner, demoSetup, startSimulator } from './demo.js';
 import { ConfigError } from './errors.js';
 import { Gateway, bufferOptions, loggerFor } from './gateway.js';
 import { createLogger } from './log.js';
+import { quarantineSummary } from './pipeline.js';
+import type { QuarantineCount } from './pipeline.js';
 import { listCertificates, moveCertificate } from '../plugins/inputs/opcua/pki.js';
 
 export const EXIT = { ok: 0, failure: 1, config: 2, checkFailed: 3 } as const;
@@ -128,7 +130,7 @@ export function statsJson(s: BufferStats): Record<string, unknown> {
   };
 }
 
-export function statsText(s: BufferStats): string {
+export function statsText(s: BufferStats, quarantine: QuarantineCount[] = []): string {
   const lines = [
     `buffer       ${s.path}`,
     `records      ${s.records}`,
@@ -145,6 +147,10 @@ export function statsText(s: BufferStats): string {
     ...(s.evictions.length === 0
       ? ['  none']
       : s.evictions.map((e) => `  ${e.source} / ${e.class}: ${e.records} records (${formatBytes(e.bytes)})`)),
+    'quarantine (input that could not be turned into records)',
+    ...(quarantine.length === 0
+      ? ['  none']
+      : quarantine.map((q) => `  ${q.input} / ${q.reason}: ${q.items} items (${formatBytes(q.bytes)} kept)`)),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -258,12 +264,15 @@ export function buildProgram(): Command {
   const buffer = program.command('buffer').description('inspect the on-disk buffer');
   buffer
     .command('stats')
-    .description('size, fill, oldest/newest records, per-sink lag, evictions')
+    .description('size, fill, oldest/newest records, per-sink lag, evictions, quarantined input per reason')
     .option('-c, --config <file>', 'config file')
     .option('--json', 'machine-readable output')
     .action((opts: { config?: string; json?: boolean }) => {
-      const s = withBuffer(configFile(opts.config), (b) => b.stats());
-      process.stdout.write(opts.json ? toJson(statsJson(s)) : statsText(s));
+      const { s, quarantine } = withBuffer(configFile(opts.config), (b, loaded) => ({
+        s: b.stats(),
+        quarantine: quarantineSummary(loaded.config.gateway.dataDir),
+      }));
+      process.stdout.write(opts.json ? toJson({ ...statsJson(s), quarantine }) : statsText(s, quarantine));
     });
   buffer
     .command('check')

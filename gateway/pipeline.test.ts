@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openBuffer } from './buffer/index.js';
 import type { BufferOptions, RecordBuffer } from './buffer/types.js';
 import { GatewayStoppingError, MalformedInputError } from './errors.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline, quarantineReason, quarantineSummary } from './pipeline.js';
 import type { RouteTarget } from './pipeline.js';
 import type { RecordDraft } from './plugin.js';
 import { CONTENT_TYPES } from './record.js';
@@ -197,5 +197,29 @@ describe('machine context: every record is stamped with the job and layer at ing
       { signal: 'during-layer-8', build: 'JOB-42', layer: 8, context: undefined, state: 'recoating', lot: 'LOT-316L-9' },
     ]);
     expect(camera.machineContext()).toEqual({ build: 'JOB-42', layer: 8, state: 'recoating', feedstockLot: 'LOT-316L-9' });
+  });
+});
+
+describe('quarantine reasons', () => {
+  it('takes the error\'s own reason, else a leading kebab word of its message, else its code or name', () => {
+    const own = Object.assign(new MalformedInputError('frame.png: truncated png'), { reason: 'corrupt' });
+    expect(quarantineReason(own)).toBe('corrupt');
+    expect(quarantineReason(new MalformedInputError('unknown-alias: alias 7 of G/n has no birth'))).toBe('unknown-alias');
+    expect(quarantineReason(new MalformedInputError('Not JSON: unexpected token'))).toBe('LG_INPUT_MALFORMED');
+    expect(quarantineReason(new TypeError('x is undefined'))).toBe('TypeError');
+  });
+
+  it('summarises the quarantine folder per input and reason, from the sidecars the pipeline wrote', async () => {
+    const dataDir = tmp();
+    const p = new Pipeline({ buffer: buffer(dataDir, { sinks: ['lake'] }), outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 1 << 20, log });
+    p.contextFor('cam').quarantine('a.png', Object.assign(new MalformedInputError('a.png: bad'), { reason: 'corrupt' }), Buffer.alloc(10));
+    p.contextFor('cam').quarantine('b.png', Object.assign(new MalformedInputError('b.png: bad'), { reason: 'corrupt' }), Buffer.alloc(20));
+    p.contextFor('opc').quarantine('ns=2;s=O2', new MalformedInputError('nan: value is NaN'));
+    await p.flush();
+    expect(quarantineSummary(dataDir)).toEqual([
+      { input: 'cam', reason: 'corrupt', items: 2, bytes: 30 },
+      { input: 'opc', reason: 'nan', items: 1, bytes: 0 },
+    ]);
+    expect(quarantineSummary(path.join(dataDir, 'nothing-here'))).toEqual([]);
   });
 });

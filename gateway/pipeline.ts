@@ -19,7 +19,7 @@
  *   what does not fit is counted, not kept.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -240,6 +240,7 @@ export class Pipeline {
       const n = ++this.quarantineSeq;
       const base = `${at.toISOString().replace(/[-:]/g, '')}-${n}`;
       const errorInfo = {
+        reason: quarantineReason(error),
         name: error?.name,
         ...(error instanceof LayerGateError ? { code: error.code } : {}),
         message: String(error?.message ?? error),
@@ -325,4 +326,66 @@ function emptyCounters(): InputCounters {
     emits: 0, records: 0, bytes: 0, blockedEmits: 0, failedEmits: 0,
     quarantined: 0, quarantineKept: 0, quarantineNotKept: 0, quarantineNotKeptBytes: 0,
   };
+}
+
+/**
+ * Why an input quarantined something, as one short word for counting: the error's own `reason`
+ * (e.g. the frames input's `corrupt`, `too-large`), else a leading `kebab-word:` of its message (the
+ * MQTT input's `malformed: ...`), else its catalog code, else its name.
+ */
+export function quarantineReason(error: Error): string {
+  // inputs call quarantine from their parsing paths; tolerate whatever they pass, even nothing
+  const own = (error as { reason?: unknown } | undefined)?.reason;
+  if (typeof own === 'string' && own) return own;
+  const lead = /^([a-z][a-z0-9-]{1,40}): /.exec(String(error?.message ?? ''))?.[1];
+  if (lead) return lead;
+  if (error instanceof LayerGateError) return error.code;
+  return error?.name || 'error';
+}
+
+export interface QuarantineCount {
+  input: string;
+  reason: string;
+  items: number;
+  /** raw bytes kept */
+  bytes: number;
+}
+
+/**
+ * What lies in `<dataDir>/quarantine/inputs/`, counted per input and reason from the sidecars (the
+ * folder is capped, so this read is bounded). Items that were counted but not kept (folder full)
+ * appear only in the running gateway's input stats and its log.
+ */
+export function quarantineSummary(dataDir: string): QuarantineCount[] {
+  const root = path.join(dataDir, 'quarantine', 'inputs');
+  const counts = new Map<string, QuarantineCount>();
+  let inputs: string[];
+  try {
+    inputs = readdirSync(root);
+  } catch {
+    return [];
+  }
+  for (const input of inputs.sort()) {
+    let files: string[];
+    try {
+      files = readdirSync(path.join(root, input)).filter((f) => f.endsWith('.json'));
+    } catch {
+      continue;
+    }
+    for (const f of files) {
+      let side: { error?: { reason?: string; code?: string; name?: string }; size?: number };
+      try {
+        side = JSON.parse(readFileSync(path.join(root, input, f), 'utf8'));
+      } catch {
+        side = { error: { reason: 'unreadable-sidecar' } };
+      }
+      const reason = side.error?.reason ?? side.error?.code ?? side.error?.name ?? 'error';
+      const key = `${input}\0${reason}`;
+      const c = counts.get(key) ?? { input, reason, items: 0, bytes: 0 };
+      c.items++;
+      c.bytes += side.size ?? 0;
+      counts.set(key, c);
+    }
+  }
+  return [...counts.values()].sort((a, b) => (a.input === b.input ? (a.reason < b.reason ? -1 : 1) : a.input < b.input ? -1 : 1));
 }
