@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config/load.js';
-import { DEMO_CONFIG, simulatorPlan } from './demo.js';
+import { DEMO_CONFIG, listening, simulatorPlan } from './demo.js';
 import { DemoConfigError } from './errors.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,12 +24,6 @@ function files(dir: string): string[] {
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
-    s.on('error', () => resolve(false));
-  });
-}
 
 describe('layergate demo (npm start): the simulator feeds the gateway', () => {
   it('derives the simulator from the demo config: its ports and drop folder are the inputs\'', () => {

@@ -76,7 +76,8 @@ export function simulatorPlan(config: Config): SimulatorPlan {
   return { args, ports, ...(dropDir ? { dropDir } : {}) };
 }
 
-function listening(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on this loopback port. */
+export function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port }, () => {
       s.destroy();

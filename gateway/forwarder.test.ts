@@ -13,6 +13,7 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import sharp from 'sharp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../test/support/wait.js';
 import { readLakeWithPyarrow, setupPython } from '../test/tools/pyarrow.js';
 import { FileLakeOutput, definition as fileLake } from '../plugins/outputs/file-lake/index.js';
 import { openBuffer } from './buffer/index.js';
@@ -67,13 +68,6 @@ function scalars(n: number, routes: string[], signal = 'chamber.o2'): RecordInpu
   }));
 }
 
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Every scalar seq/value in a lake, in file order (file names sort by seq). */
 async function lakeScalars(lakeDir: string): Promise<{ seq: number[]; value: number[] }> {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../test/support/wait.js';
 import { openBuffer } from './buffer/index.js';
 import { loadConfig } from './config/load.js';
 import { PluginStartError } from './errors.js';
@@ -46,13 +47,7 @@ function arrowFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.arrow'));
 }
 
-async function until(what: string, fn: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, fn: () => boolean, ms = 30_000): Promise<boolean> => waitFor(what, fn, ms, 50);
 
 describe('layergate run (child process)', () => {
   it('records health figures into the file lake; SIGTERM flushes, exits 0, and the buffer reopens clean', async () => {

@@ -1,26 +1,9 @@
-/** Small helpers shared by the simulator's tests. */
-import net from 'node:net';
+/** Small helpers shared by the simulator's tests (the project's waiting helpers, with a 10 s deadline). */
+import { waitFor as waitUntil } from '../../test/support/wait.js';
 
-/** A free TCP port on loopback (bind to 0, read it, close). */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { freePort, sleep } from '../../test/support/wait.js';
 
 /** Poll until check() is truthy or the timeout passes (then throw, naming what was awaited). */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | null, timeoutMs = 10_000, pollMs = 20): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(pollMs);
-  }
+export function waitFor<T>(what: string, check: () => T | undefined | false | null, timeoutMs = 10_000, pollMs = 20): Promise<T> {
+  return waitUntil(what, check, timeoutMs, pollMs);
 }

@@ -14,7 +14,6 @@
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +30,7 @@ import {
   type DataValue,
 } from 'node-opcua';
 import { pino } from 'pino';
+import { freePort } from '../support/wait.js';
 
 const NS_URI = 'urn:layergate:bench';
 const RATE_HZ = 10;
@@ -63,13 +63,6 @@ if (process.argv[2] === 'serve') {
   await main();
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 interface Measured {
   changesPerS: number;

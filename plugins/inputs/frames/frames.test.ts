@@ -15,6 +15,7 @@ import path from 'node:path';
 import pino from 'pino';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../../test/support/wait.js';
 import { openBuffer } from '../../../gateway/buffer/index.js';
 import type { FullPolicy, RecordBuffer } from '../../../gateway/buffer/types.js';
 import { Pipeline } from '../../../gateway/pipeline.js';
@@ -35,15 +36,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function until<T>(what: string, fn: () => T | undefined | false | null, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(what: string, fn: () => T | undefined | false | null, ms = 30_000): Promise<T> => waitFor(what, fn, ms, 20);
 
 interface Setup {
   dir: string;

@@ -9,7 +9,7 @@ import { Pipeline } from '../../../gateway/pipeline.js';
 import { MQTT } from '../../../test/services/endpoints.js';
 import { MqttInput, definition } from './index.js';
 import { mqttConfigSchema } from './schema.js';
-import { sleep, waitFor as waitUntil } from '../../../simulator/test/helpers.js';
+
 
 export const silent = pino({ level: 'silent' });
 
@@ -34,9 +34,4 @@ export function rig(prefix = 'lg-mqtt-'): Rig {
   };
 }
 
-export { sleep };
-
-/** Poll until check() is truthy; these tests wait on a broker and the buffer, hence the longer default deadline. */
-export function waitFor<T>(what: string, check: () => T | undefined | false | null, timeoutMs = 30_000, pollMs = 25): Promise<T> {
-  return waitUntil(what, check, timeoutMs, pollMs);
-}
+export { sleep, waitFor } from '../../../test/support/wait.js';
