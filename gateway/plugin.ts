@@ -16,6 +16,7 @@
  */
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import type { Sealer } from './crypto/sealer.js';
 import type { BlobRef, RecordInput, RecordKind, SensitivityClass, StoredRecord } from './record.js';
 
 /** A record as an input sees it: not yet classified, routed or stored. */
@@ -110,6 +111,11 @@ export interface PluginEnvironment {
    * A function, so a plugin reads numbers without knowing the buffer or its tables.
    */
   bufferStats?: () => BufferHealth;
+  /**
+   * Seals confidential bodies for sinks that store them at rest on premises (the local object store).
+   * Absent when no encryption key is configured; an output must then refuse confidential records.
+   */
+  sealer?: Sealer;
 }
 
 /** What a plugin may learn about the buffer: fill and per-sink lag. `BufferStats` satisfies it. */
