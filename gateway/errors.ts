@@ -51,6 +51,25 @@ export const InvalidRecordError = coded('LG_BUFFER_INVALID_RECORD', 'InvalidReco
 export const SinkSendError = coded('LG_SINK_SEND', 'SinkSendError');
 /** A send did not settle within the forwarder's send timeout; it counts as a failure and is retried. */
 export const SinkTimeoutError = coded('LG_SINK_TIMEOUT', 'SinkTimeoutError');
+/**
+ * A sink refused records for a reason no retry can fix (authorisation, a record too large for the sink, a
+ * bucket policy, a confidential record with no sealer configured). The forwarder keeps the refused records
+ * under <dataDir>/quarantine/outputs/<sink>/ with the reason, counts them, logs at error and moves on instead
+ * of retrying forever. `seqs` names the refused records when the sink took the rest of the batch (delivered
+ * and acknowledged); without it the whole batch was refused. `reason` is a short kebab-case word for counting
+ * (e.g. `not-authorized`, `too-large`, `no-sealer`).
+ */
+export class SinkPermanentError extends LayerGateError {
+  static readonly code = 'LG_SINK_PERMANENT';
+  readonly reason: string;
+  readonly seqs?: readonly number[];
+  constructor(reason: string, message: string, options?: { cause?: unknown; seqs?: readonly number[] }) {
+    super('LG_SINK_PERMANENT', message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SinkPermanentError';
+    this.reason = reason;
+    if (options?.seqs) this.seqs = options.seqs;
+  }
+}
 /** A record could not be written in its own table shape (bad scalar JSON, samples attributes); it was
  * stored in the lake's raw table instead and counted. */
 export const LakeMalformedRecordError = coded('LG_LAKE_MALFORMED_RECORD', 'LakeMalformedRecordError');
@@ -79,3 +98,15 @@ export const SimulatorRequestError = coded('LG_SIM_BAD_REQUEST', 'SimulatorReque
 export const DemoConfigError = coded('LG_DEMO_CONFIG', 'DemoConfigError');
 /** The demo's simulator did not come up; the message carries its log tail. */
 export const DemoSimulatorError = coded('LG_DEMO_SIMULATOR', 'DemoSimulatorError');
+
+// ---- cloud sync (gateway/sync, plugins/outputs/cloud) -------------------------------------------
+/** An upload request failed or stalled (link down, store unreachable, rejected); the uploader backs off and resumes. */
+export const SyncUploadError = coded('LG_SYNC_UPLOAD', 'SyncUploadError');
+/** A sensitive or confidential record reached the cloud output; it was refused (counted, never queued or uploaded). */
+export const SyncOffPremisesError = coded('LG_SYNC_OFF_PREMISES', 'SyncOffPremisesError');
+/** The local sync store is full of data not yet in the cloud; the batch stays in the buffer and is offered again. */
+export const SyncStoreFullError = coded('LG_SYNC_STORE_FULL', 'SyncStoreFullError');
+/** After an upload, the cloud's copy does not match (size, ETag or SHA-256); the object is uploaded again. */
+export const SyncIntegrityError = coded('LG_SYNC_INTEGRITY', 'SyncIntegrityError');
+/** `layergate sync verify`: the build has no manifest yet, or the cloud does not match it. */
+export const SyncVerifyError = coded('LG_SYNC_VERIFY', 'SyncVerifyError');

@@ -22,12 +22,23 @@
  *   `stats()`, and `stop()` must cut a backoff sleep short.
  * - The forwarder does not start or stop the output plugin; the caller does that (with
  *   `outputContext`) so that one place owns plugin life cycles.
+ * - Retryable vs permanent. Any failure is retried, except a `SinkPermanentError` (the sink refused
+ *   records for good: authorisation, too large, policy, no sealer): the refused records are written
+ *   to <dataDir>/quarantine/outputs/<sink>/ (length-delimited `layergate.v1.Record` messages plus a
+ *   JSON sidecar with the reason), counted, logged at error, and the cursor advances past them. Only
+ *   once that write succeeded: if it fails, the batch is retried like any failure, so nothing is
+ *   dropped unrecorded. Without `dataDir` there is nowhere to keep them and they are retried.
  */
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import protobuf from 'protobufjs';
 import type { Logger } from 'pino';
+import { encodeRecord } from './record.js';
 import type { BlobRef, StoredRecord } from './record.js';
 import type { OutputContext, OutputPlugin } from './plugin.js';
 import type { RecordBuffer } from './buffer/types.js';
-import { SinkSendError, SinkTimeoutError } from './errors.js';
+import { LayerGateError, SinkPermanentError, SinkSendError, SinkTimeoutError } from './errors.js';
 
 export interface BackoffOptions {
   /** upper bound of the first retry delay */
@@ -61,6 +72,8 @@ export interface ForwarderOptions {
   idlePollMs?: number;
   /** while failing, repeat the failure warning at most this often; other failures log at debug (default 60 s) */
   failureLogIntervalMs?: number;
+  /** the gateway's data folder: permanently refused records are kept in <dataDir>/quarantine/outputs/<sink>/ */
+  dataDir?: string;
 }
 
 export type ForwarderState = 'idle' | 'lingering' | 'sending' | 'backing-off' | 'stopped';
@@ -80,6 +93,18 @@ export interface ForwarderStats {
   backoffMs: number;
   /** timed-out sends that have not settled yet (the plugin still holds them) */
   abandonedSends: number;
+  /** sends of records that failed before (attempts after a failure) */
+  retries: number;
+  /** failures by kind: the error's `reason` when it has one (e.g. `connection`, `too-large`), else its code */
+  errorsByKind: Record<string, number>;
+  /** records the sink refused for good, kept in the sink's quarantine folder (never in sentRecords) */
+  quarantinedRecords: number;
+  /** sends that ended with a permanent refusal */
+  permanentFailures: number;
+  /** records routed here and not yet acked (from the buffer; 0 when the buffer is closed) */
+  lagRecords: number;
+  /** age of the oldest record not yet acked, by receive time, in s (0 when there is none) */
+  lagSeconds: number;
 }
 
 /** Capped exponential backoff with full jitter: uniform in [0, min(maxMs, initialMs * 2^attempt)). */
@@ -138,7 +163,11 @@ export class Forwarder {
   private lastFailureLogMs = 0;
   private counters = {
     sentRecords: 0, sentBytes: 0, batches: 0, failures: 0, consecutiveFailures: 0, backoffMs: 0, abandonedSends: 0,
+    retries: 0, quarantinedRecords: 0, permanentFailures: 0,
   };
+  private readonly errorsByKind: Record<string, number> = {};
+  private readonly quarantineDir: string | undefined;
+  private quarantineSeq = 0;
   private lastError: { message: string; atMs: number } | null = null;
 
   constructor(opts: ForwarderOptions) {
@@ -161,6 +190,7 @@ export class Forwarder {
     this.stopTimeoutMs = positive(opts.stopTimeoutMs ?? 10_000, 'stopTimeoutMs');
     this.idlePollMs = positive(opts.idlePollMs ?? 5_000, 'idlePollMs');
     this.failureLogIntervalMs = opts.failureLogIntervalMs ?? 60_000;
+    this.quarantineDir = opts.dataDir === undefined ? undefined : path.join(opts.dataDir, 'quarantine', 'outputs', opts.name);
   }
 
   start(): void {
@@ -215,8 +245,21 @@ export class Forwarder {
       state: this.state,
       cursor: this.readCursor(),
       ...this.counters,
+      errorsByKind: { ...this.errorsByKind },
       lastError: this.lastError,
+      ...this.lag(),
     };
+  }
+
+  private lag(): { lagRecords: number; lagSeconds: number } {
+    try {
+      const lagRecords = this.buffer.stats().sinks.find((s) => s.sink === this.name)?.lagRecords ?? 0;
+      const oldest = lagRecords > 0 ? this.buffer.read(this.name, 1, Number.MAX_SAFE_INTEGER)[0] : undefined;
+      const lagSeconds = oldest ? Math.max(0, Date.now() - Number(oldest.receiveTimeNs / 1_000_000n)) / 1000 : 0;
+      return { lagRecords, lagSeconds };
+    } catch {
+      return { lagRecords: 0, lagSeconds: 0 }; // the buffer is closed
+    }
   }
 
   private readCursor(): number {
@@ -259,12 +302,19 @@ export class Forwarder {
         continue;
       }
       this.state = 'sending';
+      if (this.counters.consecutiveFailures > 0) this.counters.retries++;
+      let refused: StoredRecord[] = [];
       try {
         await this.sendWithTimeout(batch);
       } catch (err) {
         if (!current()) return;
-        await this.backOff(err);
-        continue;
+        if (!(err instanceof SinkPermanentError) || !(await this.quarantine(batch, err))) {
+          await this.backOff(err);
+          continue;
+        }
+        if (!current()) return;
+        const seqs = err.seqs ? new Set(err.seqs) : undefined;
+        refused = seqs ? batch.filter((r) => seqs.has(r.seq)) : batch;
       }
       if (!current()) return; // stop() gave up on this send: the buffer may be closed already
       const lastSeq = batch[batch.length - 1]!.seq;
@@ -276,7 +326,7 @@ export class Forwarder {
         continue;
       }
       this.lastCursor = lastSeq;
-      this.onSuccess(batch);
+      this.onSuccess(refused.length === 0 ? batch : batch.filter((r) => !refused.includes(r)));
     }
     if (current()) this.state = 'stopped';
   }
@@ -347,12 +397,68 @@ export class Forwarder {
     this.lastFailureLogMs = 0;
   }
 
+  /**
+   * Keep the records a sink refused for good: `<n>.records` (length-delimited `layergate.v1.Record`
+   * messages; spooled bodies as their blob reference) and `<n>.json` (sink, reason, error, seqs), then
+   * count and log at error. Returns false when there is no quarantine folder or the write failed: the
+   * batch is then retried, never skipped unrecorded.
+   */
+  private async quarantine(batch: StoredRecord[], err: SinkPermanentError): Promise<boolean> {
+    this.countError(err);
+    const seqs = err.seqs ? new Set(err.seqs) : undefined;
+    const refused = seqs ? batch.filter((r) => seqs.has(r.seq)) : batch;
+    if (!this.quarantineDir) {
+      this.log.error({ err }, 'sink refused records permanently but the forwarder has no data folder to quarantine them; retrying');
+      return false;
+    }
+    const at = new Date();
+    const base = `${at.toISOString().replace(/[-:]/g, '')}-${process.pid}-${++this.quarantineSeq}`;
+    try {
+      const writer = protobuf.Writer.create();
+      for (const r of refused) writer.bytes(encodeRecord(r));
+      const records = Buffer.from(writer.finish());
+      const sidecar = {
+        sink: this.name,
+        at: at.toISOString(),
+        error: { reason: err.reason, code: err.code, name: err.name, message: err.message },
+        records: refused.length,
+        seqs: refused.map((r) => r.seq),
+        file: `${base}.records`,
+        format: 'length-delimited layergate.v1.Record (proto/layergate/v1/record.proto)',
+        sha256: createHash('sha256').update(records).digest('hex'),
+      };
+      await mkdir(this.quarantineDir, { recursive: true });
+      await writeFile(path.join(this.quarantineDir, `${base}.records`), records);
+      await writeFile(path.join(this.quarantineDir, `${base}.json`), JSON.stringify(sidecar, null, 2));
+    } catch (writeErr) {
+      this.log.error({ err: writeErr, refused: err }, 'could not write refused records to the sink quarantine folder; retrying the batch');
+      return false;
+    }
+    const c = this.counters;
+    c.quarantinedRecords += refused.length;
+    c.permanentFailures++;
+    this.lastError = { message: err.message, atMs: Date.now() };
+    this.log.error(
+      { err, reason: err.reason, records: refused.length, firstSeq: refused[0]?.seq, lastSeq: refused[refused.length - 1]?.seq, dir: this.quarantineDir, quarantinedRecords: c.quarantinedRecords },
+      'sink refused records permanently; quarantined them and moved on',
+    );
+    return true;
+  }
+
+  private countError(err: unknown): void {
+    const reason = (err as { reason?: unknown } | null)?.reason;
+    const kind = typeof reason === 'string' && reason ? reason
+      : err instanceof LayerGateError ? err.code : (err as Error | null)?.name || 'error';
+    this.errorsByKind[kind] = (this.errorsByKind[kind] ?? 0) + 1;
+  }
+
   /** Count and log a failure, then sleep a jittered, capped, growing delay (cut short by stop()). */
   private async backOff(err: unknown, countAsFailure = true): Promise<void> {
     const c = this.counters;
     const error = err instanceof Error ? err : new SinkSendError(`sink ${this.name}: ${String(err)}`);
     const now = Date.now();
     if (countAsFailure) {
+      this.countError(error);
       c.failures++;
       c.consecutiveFailures++;
       this.lastError = { message: error.message, atMs: now };

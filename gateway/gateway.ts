@@ -138,7 +138,7 @@ export class Gateway {
         // per-output forwarder settings: the config's keys win over the plugin's preferred linger
         const linger = o.entry.linger ?? o.plugin.linger;
         const forwarder = new Forwarder({
-          buffer, output: o.plugin, name: o.name, log,
+          buffer, output: o.plugin, name: o.name, log, dataDir: config.gateway.dataDir,
           stopTimeoutMs: Math.max(1000, config.gateway.shutdownGraceMs),
           ...(linger !== undefined ? { linger } : {}),
           ...(o.entry.batchRecords !== undefined ? { batchSize: o.entry.batchRecords } : {}),

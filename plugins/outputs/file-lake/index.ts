@@ -36,18 +36,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import {
-  Binary, DataType, Float64, Int32, Precision, Table, TimestampNanosecond, Utf8, makeData, makeVector, tableFromIPC,
-  tableToIPC, vectorFromArray,
-} from 'apache-arrow';
+import { DataType, Table, Utf8, makeVector, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
-import type { Vector } from 'apache-arrow';
 import type { Logger } from 'pino';
-import { BlobMissingError, LakeMalformedRecordError } from '../../../gateway/errors.js';
+import { BlobMissingError } from '../../../gateway/errors.js';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin.js';
 import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/record.js';
 import { CONTENT_TYPES } from '../../../gateway/record.js';
 import { DEFAULT_LAKE_LINGER_MS, fileLakeConfigSchema } from './schema.js';
+import {
+  attributesJson, commonColumns, eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable,
+  toParquet,
+} from '../shared/columns.js';
+import type { ColumnItem, ParsedSamples } from '../shared/columns.js';
 import type { FileLakeConfig } from './schema.js';
 
 export { fileLakeConfigSchema } from './schema.js';
@@ -115,24 +116,6 @@ export interface FileLakeStats {
 
 // ---- record shapes ---------------------------------------------------------------------------
 
-interface Common {
-  seq: bigint[];
-  source: (string | null)[];
-  sourceTime: (bigint | undefined)[];
-  receiveTime: bigint[];
-  layer: (number | null)[];
-  cls: SensitivityClass[];
-}
-
-interface ParsedSamples {
-  channels: string[];
-  rateHz: number;
-  firstSample: number;
-  count: number;
-  /** one Float32Array per channel, de-interleaved */
-  columns: Float32Array[];
-}
-
 /** Consecutive items of a group that go into one file: within rollEvery and one compaction window. */
 interface Chunk<T> {
   items: T[];
@@ -154,146 +137,9 @@ interface Group {
   dir: string;
   /** samples only: channel names, which define the file's columns */
   channels?: string[];
-  items: { record: StoredRecord; body: Buffer; samples?: ParsedSamples; error?: string }[];
+  items: ColumnItem[];
 }
 
-function parseScalar(body: Buffer): { value: number | null; text: string | null; unit: string | null; quality: string | null } {
-  let o: unknown;
-  try {
-    o = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new LakeMalformedRecordError(`scalar body is not JSON (${(err as Error).message})`);
-  }
-  if (typeof o !== 'object' || o === null || !('v' in o)) throw new LakeMalformedRecordError('scalar body has no "v"');
-  const { v, unit, quality } = o as { v: unknown; unit?: unknown; quality?: unknown };
-  const str = (x: unknown) => (typeof x === 'string' ? x : null);
-  if (typeof v === 'number') return { value: v, text: null, unit: str(unit), quality: str(quality) };
-  if (typeof v === 'boolean') return { value: v ? 1 : 0, text: String(v), unit: str(unit), quality: str(quality) };
-  if (typeof v === 'string') return { value: null, text: v, unit: str(unit), quality: str(quality) };
-  throw new LakeMalformedRecordError(`scalar "v" must be a number, string or boolean, got ${v === null ? 'null' : typeof v}`);
-}
-
-function parseSamples(r: StoredRecord, body: Buffer): ParsedSamples {
-  const a = r.attributes ?? {};
-  const channels = (a.channels ?? '').split(',').map((c) => c.trim());
-  if (!a.channels || channels.some((c) => c === '')) throw new LakeMalformedRecordError('samples attribute "channels" is missing or has an empty name');
-  if (new Set(channels).size !== channels.length) throw new LakeMalformedRecordError(`samples attribute "channels" repeats a name: ${a.channels}`);
-  const rateHz = Number(a.sample_rate_hz);
-  if (!(rateHz > 0) || !Number.isFinite(rateHz)) throw new LakeMalformedRecordError(`samples attribute "sample_rate_hz" must be a positive number, got ${JSON.stringify(a.sample_rate_hz)}`);
-  const firstSample = a.first_sample === undefined ? 0 : Number(a.first_sample);
-  if (!Number.isSafeInteger(firstSample) || firstSample < 0) throw new LakeMalformedRecordError(`samples attribute "first_sample" must be a non-negative integer, got ${JSON.stringify(a.first_sample)}`);
-  const frameBytes = 4 * channels.length;
-  if (body.length % frameBytes !== 0) throw new LakeMalformedRecordError(`samples body of ${body.length} bytes is not a whole number of ${channels.length}-channel float32 frames`);
-  const count = body.length / frameBytes;
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  const columns = channels.map((_, c) => {
-    const col = new Float32Array(count);
-    for (let i = 0; i < count; i++) col[i] = view.getFloat32(i * frameBytes + c * 4, true);
-    return col;
-  });
-  return { channels, rateHz, firstSample, count, columns };
-}
-
-function isTextual(contentType: string): boolean {
-  const base = contentType.split(';')[0]!.trim().toLowerCase();
-  return base.endsWith('json') || base.startsWith('text/');
-}
-
-// ---- arrow -----------------------------------------------------------------------------------
-
-function timestampVector(values: (bigint | undefined)[]): Vector {
-  const data = new BigInt64Array(values.length);
-  const bitmap = new Uint8Array(Math.ceil(values.length / 8));
-  let nulls = 0;
-  values.forEach((v, i) => {
-    if (v === undefined) { nulls++; return; }
-    data[i] = v;
-    bitmap[i >> 3]! |= 1 << (i & 7);
-  });
-  return makeVector(makeData({
-    type: new TimestampNanosecond('UTC'), length: values.length, nullCount: nulls,
-    ...(nulls > 0 ? { nullBitmap: bitmap } : {}), data,
-  }));
-}
-
-function commonColumns(items: Group['items']): Record<string, Vector> {
-  return {
-    seq: makeVector(BigInt64Array.from(items, (i) => BigInt(i.record.seq))),
-    source: vectorFromArray(items.map((i) => i.record.source), new Utf8()),
-    source_time_ns: timestampVector(items.map((i) => i.record.sourceTimeNs)),
-    receive_time_ns: timestampVector(items.map((i) => i.record.receiveTimeNs)),
-    layer: vectorFromArray(items.map((i) => i.record.layer ?? null), new Int32()),
-    class: vectorFromArray(items.map((i) => i.record.class), new Utf8()),
-  };
-}
-
-function attributesJson(r: StoredRecord): string | null {
-  return r.attributes && Object.keys(r.attributes).length > 0 ? JSON.stringify(r.attributes) : null;
-}
-
-function scalarTable(items: Group['items']): Table {
-  const parsed = items.map((i) => parseScalar(i.body));
-  return new Table({
-    ...commonColumns(items),
-    value: vectorFromArray(parsed.map((p) => p.value), new Float64()),
-    value_text: vectorFromArray(parsed.map((p) => p.text), new Utf8()),
-    unit: vectorFromArray(parsed.map((p) => p.unit), new Utf8()),
-    quality: vectorFromArray(parsed.map((p) => p.quality), new Utf8()),
-  });
-}
-
-function samplesTable(items: Group['items'], channels: string[]): Table {
-  const rows = items.reduce((n, i) => n + i.samples!.count, 0);
-  const seq = new BigInt64Array(rows);
-  const index = new BigInt64Array(rows);
-  const times: (bigint | undefined)[] = new Array(rows);
-  const layers: (number | null)[] = new Array(rows);
-  const cols = channels.map(() => new Float32Array(rows));
-  let row = 0;
-  for (const { record, samples } of items) {
-    const s = samples!;
-    // the block's source time is the time of its first sample; later samples follow at the sample rate
-    const t0 = record.sourceTimeNs ?? record.receiveTimeNs;
-    const periodNs = 1e9 / s.rateHz;
-    for (let i = 0; i < s.count; i++, row++) {
-      seq[row] = BigInt(record.seq);
-      index[row] = BigInt(s.firstSample + i);
-      times[row] = t0 + BigInt(Math.round(i * periodNs));
-      layers[row] = record.layer ?? null;
-    }
-    s.columns.forEach((c, ci) => cols[ci]!.set(c, row - s.count));
-  }
-  const columns: Record<string, Vector> = {
-    seq: makeVector(seq),
-    sample_index: makeVector(index),
-    time_ns: timestampVector(times),
-    layer: vectorFromArray(layers, new Int32()),
-  };
-  channels.forEach((name, ci) => { columns[name] = makeVector(cols[ci]!); });
-  return new Table(columns);
-}
-
-function eventsTable(items: Group['items']): Table {
-  return new Table({
-    ...commonColumns(items),
-    content_type: vectorFromArray(items.map((i) => i.record.contentType), new Utf8()),
-    body: vectorFromArray(items.map((i) => i.body.toString('utf8')), new Utf8()),
-    attributes: vectorFromArray(items.map((i) => attributesJson(i.record)), new Utf8()),
-  });
-}
-
-function rawTable(items: Group['items']): Table {
-  return new Table({
-    ...commonColumns(items),
-    kind: vectorFromArray(items.map((i) => i.record.kind), new Utf8()),
-    content_type: vectorFromArray(items.map((i) => i.record.contentType), new Utf8()),
-    body: vectorFromArray(items.map((i) => new Uint8Array(i.body.buffer, i.body.byteOffset, i.body.byteLength)), new Binary()),
-    attributes: vectorFromArray(items.map((i) => attributesJson(i.record)), new Utf8()),
-    error: vectorFromArray(items.map((i) => i.error ?? null), new Utf8()),
-  });
-}
-
-/** `file`: the image's path relative to the lake root, with `/` separators */
 interface FrameRow { record: StoredRecord; file: string; sha256: string; size: number }
 
 function frameIndexTable(rows: FrameRow[]): Table {
@@ -306,21 +152,6 @@ function frameIndexTable(rows: FrameRow[]): Table {
     size_bytes: makeVector(BigInt64Array.from(rows, (r) => BigInt(r.size))),
     attributes: vectorFromArray(rows.map((r) => attributesJson(r.record)), new Utf8()),
   });
-}
-
-/**
- * Parquet through parquet-wasm (the Rust `parquet` crate): zstd for every column, and float32 sensor
- * columns BYTE_STREAM_SPLIT-encoded without a dictionary, which compresses noisy float data far better
- * than zstd alone. The Arrow schema is embedded, so readers get the same types as from the Arrow files.
- */
-function toParquet(table: Table): Uint8Array {
-  let props = new parquet.WriterPropertiesBuilder().setCompression(parquet.Compression.ZSTD);
-  for (const field of table.schema.fields) {
-    if (DataType.isFloat(field.type) && field.type.precision === Precision.SINGLE) {
-      props = props.setColumnDictionaryEnabled(field.name, false).setColumnEncoding(field.name, parquet.Encoding.BYTE_STREAM_SPLIT);
-    }
-  }
-  return parquet.writeParquet(parquet.Table.fromIPCStream(tableToIPC(table, 'stream')), props.build());
 }
 
 /** Read a table file this output wrote (Arrow IPC file or Parquet) back into an Arrow table. */
