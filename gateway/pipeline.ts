@@ -13,7 +13,9 @@
  *   replace this rule; it plugs in at `classOf`.
  * - Routes: every output whose accepted classes include the record's class and whose kinds include
  *   its kind; an output's config may narrow both (`classes:`, `kinds:`). Computed once per
- *   (class, kind) at start.
+ *   (class, kind) at start, looked up per record in `routesOf` (the hook for policy routing).
+ * - `emit` is the hot path of every input (tens of thousands of records per second): per record one
+ *   object of one fixed shape, no spreads or rest copies, shared route arrays; see `toRecord`.
  * - `quarantine` never throws and never blocks the caller: it counts, logs at warn and writes the raw
  *   bytes plus a JSON sidecar in the background; the folder of each input is capped in bytes and
  *   what does not fit is counted, not kept.
@@ -67,13 +69,17 @@ export interface InputCounters {
   quarantineNotKeptBytes: number;
 }
 
+/** the routes of a record before `emit` routed it, and of a (class, kind) no output takes; never modified */
+const NO_ROUTES: string[] = [];
+
 export class Pipeline {
   private readonly buffer: RecordBuffer;
   private readonly log: Logger;
   private readonly dataDir: string;
   private readonly quarantineMaxBytes: number;
   private readonly blockedRetryMs: number;
-  private readonly routeTable = new Map<string, string[]>();
+  /** class -> kind -> sink names (see `routesOf`) */
+  private readonly routeTable = {} as Record<SensitivityClass, Record<RecordKind, string[]>>;
   private readonly counters = new Map<string, InputCounters>();
   private readonly quarantineUsed = new Map<string, number>();
   private quarantineSeq = 0;
@@ -89,15 +95,15 @@ export class Pipeline {
     this.quarantineMaxBytes = opts.quarantineMaxBytes;
     this.blockedRetryMs = opts.blockedRetryMs ?? 1000;
     for (const cls of SENSITIVITY_CLASSES) {
-      for (const kind of RECORD_KINDS) {
-        this.routeTable.set(`${cls}/${kind}`, opts.outputs.filter((o) => routesTo(o, cls, kind)).map((o) => o.name));
-      }
+      const byKind = {} as Record<RecordKind, string[]>;
+      for (const kind of RECORD_KINDS) byKind[kind] = opts.outputs.filter((o) => routesTo(o, cls, kind)).map((o) => o.name);
+      this.routeTable[cls] = byKind;
     }
   }
 
   /** The sinks a record of this class and kind goes to. */
   routes(cls: SensitivityClass, kind: RecordKind): readonly string[] {
-    return this.routeTable.get(`${cls}/${kind}`) ?? [];
+    return this.routeTable[cls]?.[kind] ?? NO_ROUTES;
   }
 
   /** The context for one input instance. */
@@ -129,23 +135,40 @@ export class Pipeline {
   }
 
   /**
-   * Stamp build and layer from the machine context where the input did not know them. A record whose
-   * build stays unknown says so (`context: unknown`) rather than looking like it belongs to no build.
+   * The record for one draft, stamped with build and layer from the machine context where the input
+   * did not know them. A record whose build stays unknown says so (`context: unknown`) rather than
+   * looking like it belongs to no build. Hot path (every record): one object of one fixed shape, no
+   * spreads; the draft's own attributes object is never modified (inputs may share it), a new one
+   * is made only when the context adds attributes. `class` holds the draft's proposal until `emit`
+   * classifies, `routes` is filled from the class.
    */
-  private stamp(d: RecordDraft): RecordDraft {
-    const m = this.machine;
+  private toRecord(d: RecordDraft, source: string, received: bigint, m: MachineContext): RecordInput {
     const build = d.build ?? m.build;
-    const layer = d.layer ?? m.layer;
-    const extra: Record<string, string> = {};
-    if (build === undefined) extra.context = 'unknown';
-    if (m.state !== undefined && d.attributes?.machine_state === undefined) extra.machine_state = m.state;
-    if (m.feedstockLot !== undefined) extra.feedstock_lot = m.feedstockLot;
-    const hasExtra = Object.keys(extra).length > 0;
+    let attributes = d.attributes;
+    const unknown = build === undefined;
+    const state = m.state !== undefined && attributes?.machine_state === undefined;
+    const lot = m.feedstockLot !== undefined;
+    if (unknown || state || lot) {
+      const extra: Record<string, string> = {};
+      if (unknown) extra.context = 'unknown';
+      if (state) extra.machine_state = m.state!;
+      if (lot) extra.feedstock_lot = m.feedstockLot!;
+      // the draft's own attributes win over the context's (same key order as a spread)
+      attributes = attributes === undefined ? extra : Object.assign(extra, attributes);
+    }
     return {
-      ...d,
-      ...(build !== undefined ? { build } : {}),
-      ...(layer !== undefined ? { layer } : {}),
-      ...(hasExtra ? { attributes: { ...extra, ...d.attributes } } : {}),
+      source,
+      signal: d.signal,
+      kind: d.kind,
+      sourceTimeNs: d.sourceTimeNs,
+      receiveTimeNs: d.receiveTimeNs ?? received,
+      class: d.class as SensitivityClass,
+      contentType: d.contentType,
+      body: d.body,
+      build,
+      layer: d.layer ?? m.layer,
+      attributes,
+      routes: NO_ROUTES,
     };
   }
 
@@ -164,21 +187,41 @@ export class Pipeline {
     await this.writes;
   }
 
-  private classOf(draft: RecordDraft, inputClass: SensitivityClass): SensitivityClass {
-    const own = draft.class ?? inputClass;
-    return classRank(own) >= classRank(inputClass) ? own : inputClass;
+  /**
+   * The class of one stamped record (`record.class` still holds the input's proposal, if any). Hook
+   * point for policy-based classification; called once per record.
+   */
+  private classOf(record: RecordDraft, inputClass: SensitivityClass): SensitivityClass {
+    const own = record.class ?? inputClass;
+    return own === inputClass || classRank(own) >= classRank(inputClass) ? own : inputClass;
+  }
+
+  /**
+   * The sinks of one classified record. Hook point for policy-based routing; called once per record.
+   * The arrays are shared by every record of a (class, kind) and never modified (the buffer resolves
+   * a shared array to its route mask once per run of records).
+   */
+  private routesOf(record: RecordInput): string[] {
+    // an unknown kind gets no routes here; the buffer refuses the record with a clear error
+    return this.routeTable[record.class]?.[record.kind] ?? NO_ROUTES;
   }
 
   private async emit(name: string, inputClass: SensitivityClass, log: Logger, drafts: RecordDraft[]): Promise<void> {
-    if (drafts.length === 0) return;
+    const n = drafts.length;
+    if (n === 0) return;
     const c = this.counters.get(name)!;
     const received = nowNs();
-    const records: RecordInput[] = drafts.map((draft) => {
-      const d = this.stamp(draft);
-      const cls = this.classOf(d, inputClass);
-      const { class: _proposed, receiveTimeNs, ...rest } = d;
-      return { ...rest, source: name, receiveTimeNs: receiveTimeNs ?? received, class: cls, routes: [...this.routes(cls, d.kind)] };
-    });
+    const m = this.machine;
+    const records = new Array<RecordInput>(n);
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const r = this.toRecord(drafts[i]!, name, received, m);
+      // the two per-record hooks: classification, then routing by class and kind
+      r.class = this.classOf(r, inputClass);
+      r.routes = this.routesOf(r);
+      records[i] = r;
+      bytes += r.body.length;
+    }
     let blocked = false;
     for (;;) {
       if (this.stopping && blocked) {
@@ -209,8 +252,8 @@ export class Pipeline {
     }
     if (blocked) log.info({ records: records.length }, 'buffer had room again: records stored');
     c.emits++;
-    c.records += records.length;
-    c.bytes += records.reduce((n, r) => n + r.body.length, 0);
+    c.records += n;
+    c.bytes += bytes;
   }
 
   private waitForSpace(): Promise<void> {

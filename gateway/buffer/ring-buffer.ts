@@ -304,8 +304,9 @@ function isCorruption(e: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB');
 }
 
-function streamKey(source: string, signal: string, contentType: string): string {
-  return `${source}\0${signal}\0${contentType}`;
+/** the key of a stream group: the streams of one source and content type, by signal */
+function groupKey(source: string, contentType: string): string {
+  return `${source}\0${contentType}`;
 }
 
 /** build, layer and attributes, the rarely set fields, in one JSON column; null when none is set */
@@ -371,7 +372,12 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
   /** delivered-first eviction: every row at or below this seq is undelivered (or gone) */
   private deliveredScanFrom = 0;
   private routeNames = new Map<number, string[]>();
-  private streamByKey = new Map<string, Stream>();
+  /**
+   * streams by (source, content type), then signal: the append loop looks up a signal in the group
+   * of the previous record without building a key string per record
+   */
+  private streamGroups = new Map<string, Map<string, Stream>>();
+  private lastGroup: { source: string; contentType: string; bySignal: Map<string, Stream> } | null = null;
   private streamById = new Map<number, Stream>();
   /** in insertion order, so a rolled-back transaction can drop the ones it added */
   private streamList: Stream[] = [];
@@ -541,7 +547,8 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     }
     this.deliveredScanFrom = 0;
     this.routeNames.clear();
-    this.streamByKey.clear();
+    this.streamGroups.clear();
+    this.lastGroup = null;
     this.streamById.clear();
     this.streamList = [];
     for (const r of db.prepare('SELECT id, source, signal, content_type FROM streams ORDER BY id').all() as {
@@ -678,15 +685,24 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
   }
 
   private addStream(st: Stream): void {
-    this.streamByKey.set(streamKey(st.source, st.signal, st.contentType), st);
+    const key = groupKey(st.source, st.contentType);
+    let group = this.streamGroups.get(key);
+    if (!group) this.streamGroups.set(key, (group = new Map()));
+    group.set(st.signal, st);
     this.streamById.set(st.id, st);
     this.streamList.push(st);
   }
 
   /** the stream id for a triple, inserting it (inside the caller's transaction) when new */
   private streamId(source: string, signal: string, contentType: string): number {
-    const key = streamKey(source, signal, contentType);
-    let st = this.streamByKey.get(key);
+    let last = this.lastGroup;
+    if (last === null || last.source !== source || last.contentType !== contentType) {
+      const key = groupKey(source, contentType);
+      let bySignal = this.streamGroups.get(key);
+      if (!bySignal) this.streamGroups.set(key, (bySignal = new Map()));
+      last = this.lastGroup = { source, contentType, bySignal };
+    }
+    let st = last.bySignal.get(signal);
     if (!st) {
       const id = Number(this.s.insertStream.run(source, signal, contentType).lastInsertRowid);
       st = { id, source, signal, contentType };
@@ -716,7 +732,7 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     this.deliveredScanFrom = snap.deliveredScanFrom;
     while (this.streamList.length > snap.streams) {
       const st = this.streamList.pop()!;
-      this.streamByKey.delete(streamKey(st.source, st.signal, st.contentType));
+      this.streamGroups.get(groupKey(st.source, st.contentType))?.delete(st.signal);
       this.streamById.delete(st.id);
     }
     for (const [s, r, b] of snap.lag) {
@@ -784,12 +800,25 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     // inputs hand over batches whose records share one routes array: resolve it once
     let lastRoutes: string[] | null = null;
     let lastMask = 0;
+    // and mostly one class and kind: look their codes up on change
+    let lastClass: string | null = null;
+    let lastKind: string | null = null;
+    let cls = 0;
+    let kind = 0;
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
-      const cls = CLASS_INDEX.get(r.class);
-      if (cls === undefined) throw this.invalid(r, i, `class "${String(r.class)}" is not one of ${SENSITIVITY_CLASSES.join(', ')}`);
-      const kind = KIND_INDEX.get(r.kind);
-      if (kind === undefined) throw this.invalid(r, i, `kind "${String(r.kind)}" is not one of ${RECORD_KINDS.join(', ')}`);
+      if (r.class !== lastClass) {
+        const c = CLASS_INDEX.get(r.class);
+        if (c === undefined) throw this.invalid(r, i, `class "${String(r.class)}" is not one of ${SENSITIVITY_CLASSES.join(', ')}`);
+        cls = c;
+        lastClass = r.class;
+      }
+      if (r.kind !== lastKind) {
+        const k = KIND_INDEX.get(r.kind);
+        if (k === undefined) throw this.invalid(r, i, `kind "${String(r.kind)}" is not one of ${RECORD_KINDS.join(', ')}`);
+        kind = k;
+        lastKind = r.kind;
+      }
       if (!(r.body instanceof Uint8Array)) throw this.invalid(r, i, 'body is not a Buffer');
       if (typeof r.receiveTimeNs !== 'bigint') throw this.invalid(r, i, 'receiveTimeNs is not a bigint');
       if (typeof r.source !== 'string' || typeof r.signal !== 'string' || typeof r.contentType !== 'string') {

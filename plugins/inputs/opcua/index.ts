@@ -59,8 +59,9 @@ import type { Deadband, OpcuaConfig } from './schema.js';
 
 export const TYPE = 'opcua';
 
-type MachineRole = keyof Omit<MachineContext, never>;
-const MACHINE_ROLES: readonly MachineRole[] = ['build', 'layer', 'state', 'material', 'feedstockLot'];
+/** the machine context fields this input can follow (its `machine:` config names one node each) */
+const MACHINE_ROLES = ['build', 'layer', 'state', 'material', 'feedstockLot'] as const satisfies readonly (keyof MachineContext)[];
+type MachineRole = (typeof MACHINE_ROLES)[number];
 
 /** One variable to monitor, resolved for the current session. */
 interface ResolvedItem {
