@@ -75,6 +75,22 @@ interface ResolvedItem {
   unit: string | undefined;
   /** set for the machine-context nodes: their changes update the context instead of being records */
   role?: MachineRole;
+  /** `,"unit":"..."` of the scalar body (made on first use: units are read after the items resolve) */
+  unitJson?: string;
+}
+
+/** `,"quality":"<status name>"}`, the end of a scalar body, per status name */
+const qualityTail = new Map<string, string>();
+
+/**
+ * The scalar body `{"v":..,"unit":..,"quality":..}` (the bytes `JSON.stringify` of a ScalarBody gives,
+ * in its key order), made without an intermediate object: this runs for every value change.
+ */
+function scalarBody(it: ResolvedItem, v: ScalarBody['v'], status: string): Buffer {
+  it.unitJson ??= it.unit ? `,"unit":${JSON.stringify(it.unit)}` : '';
+  let tail = qualityTail.get(status);
+  if (tail === undefined) qualityTail.set(status, (tail = `,"quality":${JSON.stringify(status)}}`));
+  return Buffer.from(`{"v":${JSON.stringify(v)}${it.unitJson}${tail}`);
 }
 
 export interface OpcuaInputStats {
@@ -123,6 +139,36 @@ function timeNs(d: Date | null | undefined, picoseconds: number | undefined): bi
   return BigInt(ms) * 1_000_000n + BigInt(Math.floor((picoseconds ?? 0) / 1000));
 }
 
+/**
+ * `timeNs` for a stream of timestamps that mostly repeat (the values of one publish usually share
+ * their source and server timestamps): the bigint and its decimal text are made once per distinct
+ * time, not per value.
+ */
+class TimeCache {
+  private ms = Number.NaN;
+  private pico: number | undefined = undefined;
+  private ns: bigint | undefined = undefined;
+  private text: string | undefined = undefined;
+
+  of(d: Date | null | undefined, picoseconds: number | undefined): bigint | undefined {
+    if (!d) return undefined;
+    const ms = d.getTime();
+    if (ms !== this.ms || picoseconds !== this.pico) {
+      this.ms = ms;
+      this.pico = picoseconds;
+      this.ns = timeNs(d, picoseconds);
+      this.text = undefined;
+    }
+    return this.ns;
+  }
+
+  /** the decimal text of the time `of` returned last */
+  lastText(): string | undefined {
+    if (this.ns === undefined) return undefined;
+    return (this.text ??= this.ns.toString());
+  }
+}
+
 /** SHA-1 thumbprint of a DER certificate (what OPC-UA tools and node-opcua's PKI show), lowercase hex. */
 export function thumbprint(der: Buffer): string {
   return createHash('sha1').update(der).digest('hex');
@@ -150,6 +196,8 @@ export class OpcuaInput implements InputPlugin {
   private lastSeq = 0;
   private watchdogTimer: NodeJS.Timeout | undefined;
   private readonly silenceMs: number;
+  private readonly sourceTimes = new TimeCache();
+  private readonly serverTimes = new TimeCache();
   private readonly s: OpcuaInputStats = {
     connected: false, subscribed: false, subscriptions: 0, connectAttempts: 0, connectFailures: 0, gaps: 0, gapMs: 0,
     lostNotificationMessages: 0, watchdogResets: 0, notifications: 0, records: 0, badStatus: 0, quarantined: 0,
@@ -539,7 +587,7 @@ export class OpcuaInput implements InputPlugin {
     this.s.notifications++;
     this.lastDataAt = Date.now();
     const ctx = this.ctx!;
-    const sourceTimeNs = timeNs(dv.sourceTimestamp, dv.sourcePicoseconds);
+    const sourceTimeNs = this.sourceTimes.of(dv.sourceTimestamp, dv.sourcePicoseconds);
     const status = dv.statusCode.name;
     const good = dv.statusCode.isGood();
     if (it.role) {
@@ -563,26 +611,24 @@ export class OpcuaInput implements InputPlugin {
       // a bad status with no value: recorded, the value is the empty string so the record stays a valid scalar
       v = '';
     }
-    const body: ScalarBody = it.unit ? { v, unit: it.unit, quality: status } : { v, quality: status };
     const m = ctx.machineContext();
     const attributes: Record<string, string> = { status };
     if (this.config.nodeIdAttribute) attributes.node_id = it.nodeIdText;
-    const serverNs = timeNs(dv.serverTimestamp, dv.serverPicoseconds);
-    if (serverNs !== undefined) attributes.server_time_ns = serverNs.toString();
-    const draft: RecordDraft = {
+    if (this.serverTimes.of(dv.serverTimestamp, dv.serverPicoseconds) !== undefined) attributes.server_time_ns = this.serverTimes.lastText()!;
+    if (m.state !== undefined) attributes.machine_state = m.state;
+    // one object shape for every value (absent fields are undefined): this runs per value change
+    this.push({
       signal: it.signal,
       kind: 'scalar',
       contentType: CONTENT_TYPES.scalar,
-      body: Buffer.from(JSON.stringify(body)),
+      body: scalarBody(it, v, status),
       attributes,
-      ...(sourceTimeNs !== undefined ? { sourceTimeNs } : {}),
-      ...(it.class ? { class: it.class } : {}),
+      sourceTimeNs,
+      class: it.class,
       // stamped at arrival: a layer change later in the same batch must not relabel earlier values
-      ...(m.build !== undefined ? { build: m.build } : {}),
-      ...(m.layer !== undefined ? { layer: m.layer } : {}),
-    };
-    if (m.state !== undefined) attributes.machine_state = m.state;
-    this.push(draft);
+      build: m.build,
+      layer: m.layer,
+    });
   }
 
   private onMachineValue(role: MachineRole, raw: unknown, sourceTimeNs: bigint | undefined): void {
