@@ -110,3 +110,25 @@ export const SyncStoreFullError = coded('LG_SYNC_STORE_FULL', 'SyncStoreFullErro
 export const SyncIntegrityError = coded('LG_SYNC_INTEGRITY', 'SyncIntegrityError');
 /** `layergate sync verify`: the build has no manifest yet, or the cloud does not match it. */
 export const SyncVerifyError = coded('LG_SYNC_VERIFY', 'SyncVerifyError');
+
+// ---- classification, routing policy, encryption at rest, audit (gateway/classify, crypto, audit) ---
+/** The routing policy cannot be built: a rule names an unknown output, requires an output that cannot take
+ * the records, or sends sensitive/confidential records to an off-premises output. Raised at load. */
+export const RoutingPolicyError = coded('LG_ROUTING_POLICY', 'RoutingPolicyError');
+/** A sensitive or confidential record was handed to the forwarder of an off-premises output; it was
+ * refused (not sent), counted and audited, and the cursor moved past it. */
+export const OffPremisesRefusedError = coded('LG_OFF_PREMISES_REFUSED', 'OffPremisesRefusedError');
+/** No encryption key: the configured key file or variable is missing or empty. */
+export const KeyMissingError = coded('LG_KEY_MISSING', 'KeyMissingError');
+/** The key file is readable by others than its owner (must be mode 0600 or 0400). */
+export const KeyPermissionsError = coded('LG_KEY_PERMISSIONS', 'KeyPermissionsError');
+/** The key file or variable is malformed (line format, key id, key length). */
+export const KeyInvalidError = coded('LG_KEY_INVALID', 'KeyInvalidError');
+/** Sealed bytes name a key id the key ring does not have. */
+export const KeyUnknownError = coded('LG_KEY_UNKNOWN', 'KeyUnknownError');
+/** The key ring's key for an id is not the key that sealed data with that id (found at start by the key check). */
+export const KeyWrongError = coded('LG_KEY_WRONG', 'KeyWrongError');
+/** Sealed bytes failed authentication (altered, truncated, or sealed with another key of the same id). */
+export const SealedDataError = coded('LG_SEALED_DATA', 'SealedDataError');
+/** The audit log cannot be written (the event is also logged at error). */
+export const AuditWriteError = coded('LG_AUDIT_WRITE', 'AuditWriteError');

@@ -34,11 +34,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import type { Logger } from 'pino';
-import { encodeRecord } from './record.js';
+import { encodeRecord, mayLeavePremises } from './record.js';
 import type { BlobRef, StoredRecord } from './record.js';
 import type { OutputContext, OutputPlugin } from './plugin.js';
 import type { RecordBuffer } from './buffer/types.js';
-import { LayerGateError, SinkPermanentError, SinkSendError, SinkTimeoutError } from './errors.js';
+import { LayerGateError, OffPremisesRefusedError, SinkPermanentError, SinkSendError, SinkTimeoutError } from './errors.js';
 
 export interface BackoffOptions {
   /** upper bound of the first retry delay */
@@ -74,6 +74,24 @@ export interface ForwarderOptions {
   failureLogIntervalMs?: number;
   /** the gateway's data folder: permanently refused records are kept in <dataDir>/quarantine/outputs/<sink>/ */
   dataDir?: string;
+  /**
+   * Whether the sink is on the plant's premises (default: the plugin's `premises`, else 'off'). An
+   * off-premises forwarder refuses sensitive and confidential records before `send`, whatever routed
+   * them here: counted, reported to `onOffPremisesRefused` (the audit log) and skipped (the cursor moves on).
+   */
+  premises?: 'on' | 'off';
+  onOffPremisesRefused?: (refusal: OffPremisesRefusal) => void;
+}
+
+/** A run of records an off-premises sink was handed and refused (see `ForwarderOptions.premises`). */
+export interface OffPremisesRefusal {
+  sink: string;
+  records: number;
+  firstSeq: number;
+  lastSeq: number;
+  /** records per class */
+  classes: Partial<Record<string, number>>;
+  sources: string[];
 }
 
 export type ForwarderState = 'idle' | 'lingering' | 'sending' | 'backing-off' | 'stopped';
@@ -101,6 +119,8 @@ export interface ForwarderStats {
   quarantinedRecords: number;
   /** sends that ended with a permanent refusal */
   permanentFailures: number;
+  /** sensitive/confidential records refused because the sink is off premises (never sent) */
+  offPremisesRefused: number;
   /** records routed here and not yet acked (from the buffer; 0 when the buffer is closed) */
   lagRecords: number;
   /** age of the oldest record not yet acked, by receive time, in s (0 when there is none) */
@@ -163,8 +183,10 @@ export class Forwarder {
   private lastFailureLogMs = 0;
   private counters = {
     sentRecords: 0, sentBytes: 0, batches: 0, failures: 0, consecutiveFailures: 0, backoffMs: 0, abandonedSends: 0,
-    retries: 0, quarantinedRecords: 0, permanentFailures: 0,
+    retries: 0, quarantinedRecords: 0, permanentFailures: 0, offPremisesRefused: 0,
   };
+  private readonly premises: 'on' | 'off';
+  private readonly onOffPremisesRefused: ((refusal: OffPremisesRefusal) => void) | undefined;
   private readonly errorsByKind: Record<string, number> = {};
   private readonly quarantineDir: string | undefined;
   private quarantineSeq = 0;
@@ -191,6 +213,8 @@ export class Forwarder {
     this.idlePollMs = positive(opts.idlePollMs ?? 5_000, 'idlePollMs');
     this.failureLogIntervalMs = opts.failureLogIntervalMs ?? 60_000;
     this.quarantineDir = opts.dataDir === undefined ? undefined : path.join(opts.dataDir, 'quarantine', 'outputs', opts.name);
+    this.premises = opts.premises ?? opts.output.premises ?? 'off';
+    this.onOffPremisesRefused = opts.onOffPremisesRefused;
   }
 
   start(): void {
@@ -301,20 +325,22 @@ export class Forwarder {
         await this.waitForAppend(lingerMs);
         continue;
       }
+      // enforcement in depth: whatever routed them here, an off-premises sink gets no sensitive/confidential record
+      const toSend = this.premises === 'off' ? this.refuseOffPremises(batch) : batch;
       this.state = 'sending';
       if (this.counters.consecutiveFailures > 0) this.counters.retries++;
       let refused: StoredRecord[] = [];
       try {
-        await this.sendWithTimeout(batch);
+        if (toSend.length > 0) await this.sendWithTimeout(toSend);
       } catch (err) {
         if (!current()) return;
-        if (!(err instanceof SinkPermanentError) || !(await this.quarantine(batch, err))) {
+        if (!(err instanceof SinkPermanentError) || !(await this.quarantine(toSend, err))) {
           await this.backOff(err);
           continue;
         }
         if (!current()) return;
         const seqs = err.seqs ? new Set(err.seqs) : undefined;
-        refused = seqs ? batch.filter((r) => seqs.has(r.seq)) : batch;
+        refused = seqs ? toSend.filter((r) => seqs.has(r.seq)) : toSend;
       }
       if (!current()) return; // stop() gave up on this send: the buffer may be closed already
       const lastSeq = batch[batch.length - 1]!.seq;
@@ -326,9 +352,38 @@ export class Forwarder {
         continue;
       }
       this.lastCursor = lastSeq;
-      this.onSuccess(refused.length === 0 ? batch : batch.filter((r) => !refused.includes(r)));
+      this.onSuccess(refused.length === 0 ? toSend : toSend.filter((r) => !refused.includes(r)));
     }
     if (current()) this.state = 'stopped';
+  }
+
+  /**
+   * The records of a batch an off-premises sink may receive (public, internal). The others are
+   * counted, logged at error and reported once per batch (the audit entry); they are never sent or
+   * retried: the batch's ack moves the cursor past them. Only a misconfiguration or a routing bug
+   * gets them here (routing already leaves such sinks out).
+   */
+  private refuseOffPremises(batch: StoredRecord[]): StoredRecord[] {
+    let refused: StoredRecord[] | undefined;
+    for (const r of batch) if (!mayLeavePremises(r.class)) (refused ??= []).push(r);
+    if (refused === undefined) return batch;
+    const classes: Partial<Record<string, number>> = {};
+    for (const r of refused) classes[r.class] = (classes[r.class] ?? 0) + 1;
+    const refusal: OffPremisesRefusal = {
+      sink: this.name, records: refused.length, firstSeq: refused[0]!.seq, lastSeq: refused[refused.length - 1]!.seq,
+      classes, sources: [...new Set(refused.map((r) => r.source))],
+    };
+    this.counters.offPremisesRefused += refused.length;
+    this.log.error(
+      { err: new OffPremisesRefusedError(`sink ${this.name} is off premises: refused ${refused.length} sensitive/confidential records (seq ${refusal.firstSeq}..${refusal.lastSeq})`), ...refusal, offPremisesRefused: this.counters.offPremisesRefused },
+      'off-premises sink was handed sensitive or confidential records: refused, not sent',
+    );
+    try {
+      this.onOffPremisesRefused?.(refusal);
+    } catch (err) {
+      this.log.error({ err }, 'could not report the refused records (audit)');
+    }
+    return batch.filter((r) => mayLeavePremises(r.class));
   }
 
   /**

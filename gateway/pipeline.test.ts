@@ -38,13 +38,14 @@ const settled = async (p: Promise<unknown>, ms: number): Promise<boolean> => {
 
 describe('InputContext.emit: source, time, class, routes, commit', () => {
   const outputs: RouteTarget[] = [
-    { name: 'lake', plugin: {} },
-    { name: 'cloud', plugin: { accepts: ['public', 'internal'] } },
-    { name: 'frames-only', plugin: { kinds: ['frame'] } },
-    { name: 'narrowed', plugin: {}, classes: ['sensitive'], kinds: ['scalar', 'event'] },
+    { name: 'lake', plugin: { premises: 'on' } },
+    // declares nothing: off premises (secure by default), so it only ever gets public and internal
+    { name: 'cloud', plugin: {} },
+    { name: 'frames-only', plugin: { kinds: ['frame'], premises: 'on' } },
+    { name: 'narrowed', plugin: { premises: 'on' }, classes: ['sensitive'], kinds: ['scalar', 'event'] },
   ];
 
-  it('routes by the outputs\' classes and kinds, narrowed by their config', () => {
+  it('routes by the outputs\' classes, kinds and premises, narrowed by their config', () => {
     const dataDir = tmp();
     const p = new Pipeline({ buffer: buffer(dataDir, { sinks: outputs.map((o) => o.name) }), outputs, dataDir, quarantineMaxBytes: 1 << 20, log });
     expect(p.routes('internal', 'scalar')).toEqual(['lake', 'cloud']);
@@ -86,7 +87,7 @@ describe('block policy', () => {
   function full(dataDir: string) {
     // room for a handful of rows only; internal records must wait, never be dropped
     const b = buffer(dataDir, { sinks: ['lake'], maxBytes: 1000, fullPolicy: { internal: 'block' } });
-    const p = new Pipeline({ buffer: b, outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 1 << 20, log, blockedRetryMs: 60_000 });
+    const p = new Pipeline({ buffer: b, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir, quarantineMaxBytes: 1 << 20, log, blockedRetryMs: 60_000 });
     return { b, p, ctx: p.contextFor('mqtt') };
   }
   const batch = (n: number, tag: string) => Array.from({ length: n }, (_, i) => draft(`${tag}.${i}`, 'scalar', { body: Buffer.alloc(100, 1) }));

@@ -8,12 +8,15 @@
  *   `block` policy (`BufferFullError`) it waits for the buffer's 'space' event and retries, never
  *   drops; only a gateway shutdown ends the wait, rejecting with `GatewayStoppingError` (nothing
  *   stored, so the input does not ack and its source redelivers).
- * - Class: the stricter of the draft's own class and the input's configured `class` (default
- *   internal). A class is only ever raised. Policy-based classification (gateway/classify) will
- *   replace this rule; it plugs in at `classOf`.
- * - Routes: every output whose accepted classes include the record's class and whose kinds include
- *   its kind; an output's config may narrow both (`classes:`, `kinds:`). Computed once per
- *   (class, kind) at start, looked up per record in `routesOf` (the hook for policy routing).
+ * - Class: decided by the classification policy (gateway/classify, `Classifier.classOf` in
+ *   `classOf`): the most restrictive matching rule, else the input's `class`, else the global
+ *   default; never below the class the draft proposes, nor below its job's marking. Jobs are marked
+ *   through the machine context (`jobClass`, set by the input that follows it): the pipeline keeps
+ *   the marking per build, raises it only, and reports each new marking (`onJobMarked`, audited).
+ * - Routes: the routing policy's table (gateway/classify/routing.ts), computed once per (class,
+ *   kind); without one, every output whose accepted classes and kinds (narrowed by its config)
+ *   include the record's, and no off-premises output gets sensitive or confidential records.
+ *   Looked up per record in `routesOf`.
  * - `emit` is the hot path of every input (tens of thousands of records per second): per record one
  *   object of one fixed shape, no spreads or rest copies, shared route arrays; see `toRecord`.
  * - `quarantine` never throws and never blocks the caller: it counts, logs at warn and writes the raw
@@ -28,17 +31,30 @@ import type { Logger } from 'pino';
 import type { RecordBuffer } from './buffer/types.js';
 import { BufferFullError, GatewayStoppingError, LayerGateError } from './errors.js';
 import type { InputContext, MachineContext, OutputPlugin, RecordDraft } from './plugin.js';
-import { RECORD_KINDS, SENSITIVITY_CLASSES, classRank, nowNs } from './record.js';
+import { Classifier, RouteTable, jobClassOf } from './classify/index.js';
+import { classRank, nowNs } from './record.js';
 import type { RecordInput, RecordKind, SensitivityClass } from './record.js';
 
 export interface RouteTarget {
   /** the output instance name = the buffer's sink name */
   name: string;
-  plugin: Pick<OutputPlugin, 'accepts' | 'kinds'>;
+  plugin: Pick<OutputPlugin, 'accepts' | 'kinds' | 'premises'>;
   /** config narrowing (`classes:`) */
   classes?: readonly SensitivityClass[] | undefined;
   /** config narrowing (`kinds:`) */
   kinds?: readonly RecordKind[] | undefined;
+}
+
+/** A job newly marked (or marked stricter) through the machine context. */
+export interface JobMarking {
+  build: string | undefined;
+  class: SensitivityClass;
+  /** the marking as the input gave it */
+  raw: string;
+  /** the input that set it */
+  input: string;
+  /** the raw value was not understood and read as confidential */
+  unknown: boolean;
 }
 
 export interface PipelineOptions {
@@ -51,6 +67,12 @@ export interface PipelineOptions {
   log: Logger;
   /** while blocked, retry at least this often even without a 'space' event (default 1000 ms) */
   blockedRetryMs?: number;
+  /** the classification policy (default: no rules, default class internal) */
+  classifier?: Classifier;
+  /** the routing policy (default: built from `outputs`, see the module header) */
+  routes?: RouteTable;
+  /** called once per new or raised job marking (the gateway writes it to the audit log) */
+  onJobMarked?: (marking: JobMarking) => void;
 }
 
 export interface InputCounters {
@@ -79,7 +101,13 @@ export class Pipeline {
   private readonly quarantineMaxBytes: number;
   private readonly blockedRetryMs: number;
   /** class -> kind -> sink names (see `routesOf`) */
-  private readonly routeTable = {} as Record<SensitivityClass, Record<RecordKind, string[]>>;
+  private readonly routeTable: RouteTable;
+  private readonly classifier: Classifier;
+  private readonly onJobMarked: ((marking: JobMarking) => void) | undefined;
+  /** build -> the class its job is marked with (raised only) */
+  private readonly jobMarks = new Map<string, SensitivityClass>();
+  /** the marking while the machine context has no build */
+  private unknownJobMark: SensitivityClass | undefined;
   private readonly counters = new Map<string, InputCounters>();
   private readonly quarantineUsed = new Map<string, number>();
   private quarantineSeq = 0;
@@ -94,20 +122,25 @@ export class Pipeline {
     this.dataDir = opts.dataDir;
     this.quarantineMaxBytes = opts.quarantineMaxBytes;
     this.blockedRetryMs = opts.blockedRetryMs ?? 1000;
-    for (const cls of SENSITIVITY_CLASSES) {
-      const byKind = {} as Record<RecordKind, string[]>;
-      for (const kind of RECORD_KINDS) byKind[kind] = opts.outputs.filter((o) => routesTo(o, cls, kind)).map((o) => o.name);
-      this.routeTable[cls] = byKind;
-    }
+    this.classifier = opts.classifier ?? new Classifier();
+    this.onJobMarked = opts.onJobMarked;
+    this.routeTable =
+      opts.routes ??
+      new RouteTable(
+        {},
+        opts.outputs.map((o) => ({
+          name: o.name, accepts: o.plugin.accepts, wants: o.plugin.kinds, classes: o.classes, kinds: o.kinds, premises: o.plugin.premises ?? 'off',
+        })),
+      );
   }
 
   /** The sinks a record of this class and kind goes to. */
   routes(cls: SensitivityClass, kind: RecordKind): readonly string[] {
-    return this.routeTable[cls]?.[kind] ?? NO_ROUTES;
+    return this.routeTable.routes(cls, kind);
   }
 
   /** The context for one input instance. */
-  contextFor(name: string, inputClass: SensitivityClass = 'internal'): InputContext {
+  contextFor(name: string, inputClass?: SensitivityClass): InputContext {
     const log = this.log.child({ input: name });
     this.counters.set(name, this.counters.get(name) ?? emptyCounters());
     return {
@@ -115,7 +148,7 @@ export class Pipeline {
       log,
       emit: (drafts) => this.emit(name, inputClass, log, drafts),
       quarantine: (where, error, raw) => this.quarantine(name, log, where, error, raw),
-      setMachineContext: (update) => this.setMachineContext(log, update),
+      setMachineContext: (update) => this.setMachineContext(name, log, update),
       machineContext: () => this.machine,
     };
   }
@@ -125,8 +158,11 @@ export class Pipeline {
     return this.machine;
   }
 
-  private setMachineContext(log: Logger, update: Partial<MachineContext>): void {
+  private setMachineContext(input: string, log: Logger, update: Partial<MachineContext>): void {
     const next = { ...this.machine, ...update };
+    if (next.jobClass !== undefined && (next.jobClass !== this.machine.jobClass || next.build !== this.machine.build)) {
+      this.markJob(input, log, next.build, next.jobClass);
+    }
     if (next.build !== this.machine.build || next.state !== this.machine.state) {
       log.info({ build: next.build, layer: next.layer, state: next.state }, 'machine context changed');
     }
@@ -191,9 +227,30 @@ export class Pipeline {
    * The class of one stamped record (`record.class` still holds the input's proposal, if any). Hook
    * point for policy-based classification; called once per record.
    */
-  private classOf(record: RecordDraft, inputClass: SensitivityClass): SensitivityClass {
-    const own = record.class ?? inputClass;
-    return own === inputClass || classRank(own) >= classRank(inputClass) ? own : inputClass;
+  private classOf(record: RecordDraft, inputClass: SensitivityClass | undefined, source: string): SensitivityClass {
+    const build = record.build;
+    const job = this.jobMarks.size === 0 && this.unknownJobMark === undefined
+      ? undefined
+      : build === undefined ? this.unknownJobMark : this.jobMarks.get(build);
+    return this.classifier.classOf(source, record.signal, record.kind, build, record.class, inputClass, job, this.machine.material);
+  }
+
+  /** Raise (never lower) the marking of a job; report what changed. */
+  private markJob(input: string, log: Logger, build: string | undefined, raw: string): void {
+    const { class: cls, unknown } = jobClassOf(raw);
+    if (cls === undefined) return;
+    const before = build === undefined ? this.unknownJobMark : this.jobMarks.get(build);
+    if (before !== undefined && classRank(before) >= classRank(cls)) return;
+    if (build === undefined) this.unknownJobMark = cls;
+    else this.jobMarks.set(build, cls);
+    log.warn({ build, class: cls, marking: raw, ...(unknown ? { unknownMarking: true } : {}) }, unknown
+      ? 'job marking not understood: every record of the job is treated as confidential'
+      : 'job marked: every record of the job gets at least this class');
+    try {
+      this.onJobMarked?.({ build, class: cls, raw, input, unknown: !!unknown });
+    } catch (err) {
+      log.error({ err }, 'job marking: the audit entry could not be written');
+    }
   }
 
   /**
@@ -203,10 +260,10 @@ export class Pipeline {
    */
   private routesOf(record: RecordInput): string[] {
     // an unknown kind gets no routes here; the buffer refuses the record with a clear error
-    return this.routeTable[record.class]?.[record.kind] ?? NO_ROUTES;
+    return this.routeTable.routes(record.class, record.kind);
   }
 
-  private async emit(name: string, inputClass: SensitivityClass, log: Logger, drafts: RecordDraft[]): Promise<void> {
+  private async emit(name: string, inputClass: SensitivityClass | undefined, log: Logger, drafts: RecordDraft[]): Promise<void> {
     const n = drafts.length;
     if (n === 0) return;
     const c = this.counters.get(name)!;
@@ -217,7 +274,7 @@ export class Pipeline {
     for (let i = 0; i < n; i++) {
       const r = this.toRecord(drafts[i]!, name, received, m);
       // the two per-record hooks: classification, then routing by class and kind
-      r.class = this.classOf(r, inputClass);
+      r.class = this.classOf(r, inputClass, name);
       r.routes = this.routesOf(r);
       records[i] = r;
       bytes += r.body.length;
@@ -351,17 +408,6 @@ export class Pipeline {
     this.quarantineUsed.set(name, used);
     return used;
   }
-}
-
-function routesTo(o: RouteTarget, cls: SensitivityClass, kind: RecordKind): boolean {
-  const accepts = o.plugin.accepts ?? SENSITIVITY_CLASSES;
-  const kinds = o.plugin.kinds ?? RECORD_KINDS;
-  return (
-    accepts.includes(cls) &&
-    kinds.includes(kind) &&
-    (o.classes === undefined || o.classes.includes(cls)) &&
-    (o.kinds === undefined || o.kinds.includes(kind))
-  );
 }
 
 function emptyCounters(): InputCounters {

@@ -39,6 +39,13 @@ export interface MachineContext {
   state?: string;
   material?: string;
   feedstockLot?: string;
+  /**
+   * How the machine (or the MES) marks the current job, as it gives it: a class name
+   * (`confidential`, ...) or a flag (`true`/`false`). Set by an input configured to follow it (an
+   * OPC-UA node, an MQTT topic); gateway/classify turns it into a class floor for every record of
+   * that job (see `jobClassOf`).
+   */
+  jobClass?: string;
 }
 
 export interface InputContext {
@@ -94,6 +101,13 @@ export interface OutputPlugin {
    * overrides it. It delays delivery only; records are committed to the buffer on arrival.
    */
   readonly linger?: number;
+  /**
+   * Whether the sink is on the plant's premises. An off-premises sink never receives a sensitive or
+   * confidential record: routing leaves it out, the config is rejected when a rule names it for such
+   * a class, and the forwarder refuses such records again before `send`. Not declared = 'off'
+   * (secure by default). An output's config may set `premises: off` but never raise an 'off' sink to 'on'.
+   */
+  readonly premises?: 'on' | 'off';
   start(ctx: OutputContext): Promise<void>;
   /** Deliver; resolve only on the sink's ack for every record of the batch. */
   send(batch: StoredRecord[]): Promise<void>;
@@ -143,5 +157,10 @@ export interface InputDefinition<C = unknown> {
 export interface OutputDefinition<C = unknown> {
   type: string;
   configSchema: z.ZodType<C>;
+  /**
+   * The same declaration as `OutputPlugin.premises`, known without creating the plugin: the config
+   * check at load (`check-config`, `explain`) reads it. Not declared = 'off'. Declare both.
+   */
+  premises?: 'on' | 'off';
   create(config: C, env: PluginEnvironment): OutputPlugin;
 }

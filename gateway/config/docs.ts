@@ -116,15 +116,16 @@ export function configReference(registry: PluginRegistry = defaultRegistry): str
   const schema = buildConfigSchema(registry, { machine: '(host name)', dataDir: '$LAYERGATE_DATA_DIR or ./var' });
   const shape = def(schema).shape as Record<string, z.ZodType>;
   const out: string[] = [];
-  for (const section of ['gateway', 'buffer', 'log']) {
+  for (const section of ['gateway', 'buffer', 'log', 'classification', 'routing', 'encryption', 'audit']) {
     const rows: Row[] = [];
     objectRows(`${section}.`, describeField(shape[section]!).inner, rows);
     out.push(`#### \`${section}\`\n\n${table(rows)}`);
   }
   const envelope = (kind: 'inputs' | 'outputs'): string =>
     kind === 'inputs'
-      ? '| `type` | input type | **required** | which plugin |\n| `class` | `public` \\| `internal` \\| `sensitive` \\| `confidential` | `internal` | default class of the records; a record\'s class is the stricter of this and its own |'
+      ? '| `type` | input type | **required** | which plugin |\n| `class` | `public` \\| `internal` \\| `sensitive` \\| `confidential` | `classification.default` | class of the records no classification rule matches |'
       : '| `type` | output type | **required** | which plugin |\n| `classes` | list of classes | all the plugin accepts | only route these classes here |\n| `kinds` | list of `samples` \\| `scalar` \\| `event` \\| `frame` \\| `document` | all the plugin wants | only route these record kinds here |\n' +
+        '| `premises` | `on` \\| `off` | what the plugin declares; undeclared = `off` | whether the sink is on the plant\'s premises; `off` may lower an on-premises plugin, never the reverse; off-premises sinks never get sensitive or confidential records |\n' +
         '| `linger` | duration | the plugin\'s preference, else `0` | forwarder linger: a partial batch is sent once its oldest record is this old, or when a full batch is there (fewer, larger batches for sinks that write a file or object per batch) |\n' +
         '| `batchRecords` | number | `500` | most records per send |\n' +
         '| `batchBytes` | byte size | `8MiB` | most record body bytes per send (one record always fits) |';

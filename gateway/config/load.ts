@@ -13,7 +13,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML, { LineCounter, isPair, isScalar, isSeq, YAMLParseError } from 'yaml';
 import type { Scalar } from 'yaml';
-import { ConfigError } from '../errors.js';
+import { policyFromDefinitions } from '../classify/index.js';
+import { ConfigError, RoutingPolicyError } from '../errors.js';
 import { registry as defaultRegistry } from '../registry.js';
 import type { PluginRegistry } from '../registry.js';
 import { formatIssues, formatPath } from './report.js';
@@ -137,5 +138,12 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (!result.success) throw new ConfigProblems(origin, formatIssues(schema, raw, result.error.issues));
   const config = result.data as Config;
   config.gateway.dataDir = path.resolve(opts.cwd ?? process.cwd(), config.gateway.dataDir);
+  // the classification and routing policy must hold together (outputs named, nothing sensitive off premises)
+  try {
+    policyFromDefinitions(config, registry);
+  } catch (err) {
+    if (!(err instanceof RoutingPolicyError)) throw err;
+    throw new ConfigProblems(origin, err.message.split('\n'));
+  }
   return { config, schema, origin };
 }

@@ -19,6 +19,12 @@ import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../record.js';
 import type { RecordKind, SensitivityClass } from '../record.js';
 import type { PluginRegistry } from '../registry.js';
 import { byteSize, duration } from './units.js';
+import { classificationSchema, routingSchema } from '../classify/schema.js';
+import type { ClassificationConfig, RoutingConfig } from '../classify/schema.js';
+import { encryptionSchema } from '../crypto/schema.js';
+import type { EncryptionConfig } from '../crypto/schema.js';
+import { auditSchema } from '../audit/schema.js';
+import type { AuditConfig } from '../audit/schema.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -35,8 +41,8 @@ const kindSchema = z.enum(RECORD_KINDS);
 /** What every configured input has, whatever its type. */
 export interface InputEnvelope {
   type: string;
-  /** the default class of this input's records; a record's class is the stricter of this and its own */
-  class: SensitivityClass;
+  /** the class of this input's records no classification rule matches (default: `classification.default`) */
+  class?: SensitivityClass | undefined;
 }
 /** What every configured output has, whatever its type. */
 export interface OutputEnvelope {
@@ -51,11 +57,13 @@ export interface OutputEnvelope {
   classes?: SensitivityClass[];
   /** restrict the record kinds routed here (within what the output plugin wants) */
   kinds?: RecordKind[];
+  /** lower the output to off premises (never raise an off-premises plugin to on) */
+  premises?: 'on' | 'off' | undefined;
 }
 /** keys the gateway consumes and does not pass to the plugin's factory */
 export const INPUT_ENVELOPE_KEYS = ['type', 'class'] as const;
 /** `classes`/`kinds` are passed on too: an output may use them to tell what it accepts */
-export const OUTPUT_ENVELOPE_KEYS = ['type'] as const;
+export const OUTPUT_ENVELOPE_KEYS = ['type', 'premises'] as const;
 /**
  * Forwarder settings the gateway adds to every output. They are the gateway's, not passed to the
  * plugin, unless the plugin's own schema declares a key of the same name (then it is passed on and
@@ -97,8 +105,8 @@ function inputEntrySchema(registry: PluginRegistry): z.ZodType<InputEntry> {
     asObjectSchema('input', def.type, def.configSchema)
       .safeExtend({
         type: z.literal(def.type).meta({ description: 'input plugin type' }),
-        class: classSchema.default('internal').meta({
-          description: "default class of this input's records (a record's class is the stricter of this and its own)",
+        class: classSchema.optional().meta({
+          description: "class of this input's records no classification rule matches (default: classification.default)",
         }),
       })
       .strict(),
@@ -122,6 +130,11 @@ function outputEntrySchema(registry: PluginRegistry): z.ZodType<OutputEntry> {
       if (!('kinds' in own.shape)) {
         envelope.kinds = z.array(kindSchema).min(1).optional().meta({
           description: 'only route these record kinds here (within what the plugin wants); default: all it wants',
+        });
+      }
+      if (!('premises' in own.shape)) {
+        envelope.premises = z.enum(['on', 'off']).optional().meta({
+          description: 'whether this sink is on the plant\'s premises (default: what the plugin declares; undeclared = off); off-premises sinks never get sensitive or confidential records',
         });
       }
       if (!('linger' in own.shape)) {
@@ -191,7 +204,7 @@ function coreSchema(defaults: SchemaDefaults) {
   const log = z
     .strictObject({ level: z.enum(LOG_LEVELS).default('info').meta({ description: 'pino log level' }) })
     .prefault({});
-  return { gateway, buffer, log };
+  return { gateway, buffer, log, classification: classificationSchema, routing: routingSchema, encryption: encryptionSchema, audit: auditSchema };
 }
 
 /** Build the whole config schema from the core sections and the registry's plugin schemas. */
@@ -221,6 +234,10 @@ export interface Config {
     fullPolicy: Record<SensitivityClass, 'drop-oldest' | 'block'>;
   };
   log: { level: LogLevel };
+  classification: ClassificationConfig;
+  routing: RoutingConfig;
+  encryption: EncryptionConfig;
+  audit: AuditConfig;
   inputs: Record<string, InputEntry>;
   outputs: Record<string, OutputEntry>;
 }

@@ -264,6 +264,8 @@ async function fsyncPath(p: string): Promise<void> {
 
 export class FileLakeOutput implements OutputPlugin {
   readonly type = 'file-lake';
+  /** the lake is a folder on the gateway's own disk */
+  readonly premises = 'on' as const;
   readonly accepts?: readonly SensitivityClass[];
   readonly kinds?: readonly RecordKind[];
   readonly root: string;
@@ -722,6 +724,7 @@ export class FileLakeOutput implements OutputPlugin {
 
 export const definition: OutputDefinition<FileLakeConfig> = {
   type: 'file-lake',
+  premises: 'on',
   configSchema: fileLakeConfigSchema,
   create: (config, env) => new FileLakeOutput(config, env),
 };

@@ -1,0 +1,16 @@
+/**
+ * Config section `audit:`: where the hash-chained audit log lives.
+ */
+import { z } from 'zod';
+
+export const auditSchema = z
+  .strictObject({
+    path: z.string().min(1).optional().meta({
+      description: 'the audit log (JSON lines, append-only, hash-chained); default <dataDir>/audit/audit.jsonl',
+    }),
+  })
+  .prefault({});
+
+export interface AuditConfig {
+  path?: string | undefined;
+}

@@ -1,0 +1,88 @@
+/**
+ * The classification and routing policy as one object, built from a validated config: the
+ * classifier, the route table and the effective premises of every output. Built at load (from the
+ * plugins' definitions, so `check-config` and `layergate explain` see the same policy as the running
+ * gateway) and again at start (from the created plugins, which may only make an output stricter).
+ */
+import type { Config } from '../config/schema.js';
+import { RoutingPolicyError } from '../errors.js';
+import type { RecordKind, SensitivityClass } from '../record.js';
+import type { PluginRegistry } from '../registry.js';
+import { Classifier, jobClassOf } from './classifier.js';
+import type { ClassifyInput, Explanation } from './classifier.js';
+import { RouteTable, effectivePremises } from './routing.js';
+import type { Premises, RouteExplanation, RouteOutput } from './routing.js';
+
+export { Classifier, jobClassOf, RouteTable, effectivePremises };
+export type { Classification, ClassifyContext, ClassifyInput, Explanation } from './classifier.js';
+export type { Premises, RouteExplanation, RouteOutput } from './routing.js';
+
+/** What is known of an output when the policy is built: its definition, and its plugin once created. */
+export interface OutputFacts {
+  type: string;
+  premises?: Premises | undefined;
+  accepts?: readonly SensitivityClass[] | undefined;
+  kinds?: readonly RecordKind[] | undefined;
+}
+
+export class Policy {
+  readonly classifier: Classifier;
+  readonly routes: RouteTable;
+  readonly outputs: readonly RouteOutput[];
+  private readonly inputClasses: ReadonlyMap<string, SensitivityClass | undefined>;
+
+  /** Throws `RoutingPolicyError` (all problems, one per line). */
+  constructor(config: Pick<Config, 'classification' | 'routing' | 'inputs' | 'outputs'>, facts: (name: string) => OutputFacts) {
+    this.classifier = new Classifier(config.classification);
+    const problems: string[] = [];
+    const outputs: RouteOutput[] = [];
+    for (const [name, entry] of Object.entries(config.outputs)) {
+      const f = facts(name);
+      let premises: Premises = 'off';
+      try {
+        premises = effectivePremises(f.premises, entry.premises, `outputs.${name}`);
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+      outputs.push({ name, type: entry.type, accepts: f.accepts, wants: f.kinds, classes: entry.classes, kinds: entry.kinds, premises });
+    }
+    this.outputs = outputs;
+    let routes: RouteTable | undefined;
+    try {
+      routes = new RouteTable(config.routing, outputs);
+    } catch (err) {
+      if (!(err instanceof RoutingPolicyError)) throw err;
+      problems.push(...err.message.split('\n'));
+    }
+    if (problems.length > 0) throw new RoutingPolicyError(problems.join('\n'));
+    this.routes = routes!;
+    this.inputClasses = new Map(Object.entries(config.inputs).map(([n, e]) => [n, e.class]));
+  }
+
+  /** Which rule gives which class, and where a record of it is routed. */
+  explain(r: ClassifyInput, opts: { jobClass?: string; material?: string } = {}): { classification: Explanation; routing: RouteExplanation; premises: Record<string, Premises> } {
+    const job = jobClassOf(opts.jobClass);
+    const classification = this.classifier.explain(r, {
+      inputClass: this.inputClasses.get(r.source),
+      ...(job.class ? { jobClass: job.class } : {}),
+      ...(opts.material !== undefined ? { material: opts.material } : {}),
+    });
+    return {
+      classification,
+      routing: this.routes.explain(classification.class, r.kind),
+      premises: Object.fromEntries(this.outputs.map((o) => [o.name, o.premises])),
+    };
+  }
+}
+
+/** The policy as the config implies it, from the plugin definitions (no plugin is created). */
+export function policyFromDefinitions(config: Pick<Config, 'classification' | 'routing' | 'inputs' | 'outputs'>, registry: PluginRegistry): Policy {
+  return new Policy(config, (name) => {
+    const entry = config.outputs[name]!;
+    const def = registry.outputs.get(entry.type);
+    // the plugin's own accepts/kinds are known only once it is created; at load, its config's
+    // `accepts`/`kinds` (file-lake style) stand in for them
+    const accepts = Array.isArray(entry.accepts) ? (entry.accepts as SensitivityClass[]) : undefined;
+    return { type: entry.type, premises: def?.premises, accepts };
+  });
+}
