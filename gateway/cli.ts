@@ -9,9 +9,12 @@
  *   layergate buffer check [-c FILE] [--json]     integrity check + spool reconcile
  *   layergate buffer losses [-c FILE] [--limit N] [--json]   the loss ledger
  *   layergate pki list|trust <thumbprint>|reject <thumbprint> [-c FILE] [--pki DIR] [--json]   OPC-UA trust list
+ *   layergate explain --input NAME --signal S [--kind K] [--build B] [--job-class C] [-c FILE] [--json]
+ *   layergate audit verify [-c FILE] [--file PATH] [--json]   check the audit log's hash chain (exit 3 if broken)
+ *   layergate keys rotate [-c FILE] | keys generate          the encryption key ring (gateway/policy-commands.ts)
  *
  * The config file may also be given as $LAYERGATE_CONFIG. Exit codes: 0 ok, 1 runtime failure,
- * 2 invalid configuration or usage, 3 `buffer check` found problems.
+ * 2 invalid configuration or usage, 3 `buffer check` found problems or `audit verify` a broken chain.
  *
  * A bad config is reported before anything is opened or created: the buffer is only touched once
  * the whole config validated.
@@ -32,6 +35,7 @@ import { ConfigError } from './errors.js';
 import { Gateway, bufferOptions, loggerFor } from './gateway.js';
 import { createLogger } from './log.js';
 import { quarantineSummary } from './pipeline.js';
+import { addPolicyCommands } from './policy-commands.js';
 import type { QuarantineCount } from './pipeline.js';
 import { listCertificates, moveCertificate } from '../plugins/inputs/opcua/pki.js';
 
@@ -341,6 +345,7 @@ export function buildProgram(): Command {
         }
       });
   }
+  addPolicyCommands(program, { load, configFile, fail: (code, message) => new ExitError(code, message), exit: EXIT });
   return program;
 }
 

@@ -13,7 +13,16 @@
  *     left stays in the buffer for the next start.
  *  3. stop the forwarders, then the outputs; 4. close the buffer cleanly.
  * A failure in one step is logged and the next steps still run: the buffer is always closed.
+ *
+ * Policy and protection at start, before any input runs: the key ring is loaded and checked against
+ * the keys this gateway sealed with (a missing or wrong key stops the start with a coded error); the
+ * buffer is wrapped so confidential bodies are sealed at rest (gateway/crypto/sealing-buffer.ts); the
+ * classification and routing policy is built from the created outputs (their declared premises, and
+ * accepts/kinds) and a config that routes sensitive data off premises is refused; each forwarder
+ * knows its sink's premises and refuses such records again; the config load, job markings and
+ * refused routes are written to the audit log.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -23,6 +32,10 @@ import { collectSecretValues, redactConfig } from './config/report.js';
 import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys, pluginSettings } from './config/schema.js';
 import type { Config } from './config/schema.js';
 import type { LoadedConfig } from './config/load.js';
+import { AuditLog, defaultAuditPath } from './audit/audit-log.js';
+import { Policy } from './classify/index.js';
+import { openSealer } from './crypto/keys.js';
+import { SealingBuffer } from './crypto/sealing-buffer.js';
 import { PluginStartError } from './errors.js';
 import { Forwarder, outputContext } from './forwarder.js';
 import { createLogger } from './log.js';
@@ -88,6 +101,9 @@ export class Gateway {
   readonly log: Logger;
   readonly buffer: RecordBuffer;
   readonly pipeline: Pipeline;
+  /** the classification and routing policy in force (for `explain` and the API) */
+  policy!: Policy;
+  audit!: AuditLog;
   private readonly outputs: RunningOutput[] = [];
   private readonly inputs: RunningInput[] = [];
   private stopping: Promise<void> | undefined;
@@ -109,11 +125,28 @@ export class Gateway {
       'starting layergate',
     );
     mkdirSync(config.gateway.dataDir, { recursive: true });
-    const buffer = openBuffer(bufferOptions(config), log.child({ component: 'buffer' }));
+    const audit = new AuditLog(config.audit.path ?? defaultAuditPath(config.gateway.dataDir), log.child({ component: 'audit' }));
+    // a missing or wrong key stops the start here, before anything is read or stored
+    const { sealer, source: keySource } = openSealer(config.encryption, config.gateway.dataDir);
+    if (keySource.kind === 'generated') {
+      log.warn({ keyFile: keySource.where }, 'encryption key generated beside the data; set encryption.keyFile (or the key variable) to keep it apart');
+    }
+    const configHash = createHash('sha256').update(JSON.stringify(redactConfig(loaded.schema, config))).digest('hex');
+    const lastLoad = audit.lastOf('config-loaded');
+    audit.append('config-loaded', {
+      origin: loaded.origin,
+      configHash,
+      changed: lastLoad === undefined ? null : lastLoad.data.configHash !== configHash,
+      ...(lastLoad ? { previousHash: lastLoad.data.configHash } : {}),
+      activeKey: sealer.keyId,
+      keySource: keySource.kind,
+    });
+    const buffer = new SealingBuffer(openBuffer(bufferOptions(config), log.child({ component: 'buffer' })), sealer);
     const env: PluginEnvironment = {
       dataDir: config.gateway.dataDir,
       machine: config.gateway.machine,
       bufferStats: () => buffer.stats(),
+      sealer,
     };
 
     // outputs are created first: routing needs their `accepts`/`kinds`
@@ -125,20 +158,38 @@ export class Gateway {
         const plugin = wrapStart(`output ${name} (${entry.type})`, () => def.create(pluginSettings(entry, outputEnvelopeKeys(def.configSchema)), env));
         created.push({ name, plugin, entry, classes: entry.classes, kinds: entry.kinds });
       }
+      // the policy from the created plugins: a plugin may only be stricter than its definition
+      const policy = new Policy(config, (name) => {
+        const o = created.find((c) => c.name === name)!;
+        const declared = [o.plugin.premises, registry.outputs.get(o.entry.type)?.premises];
+        return {
+          type: o.entry.type,
+          premises: declared.includes('off') ? 'off' : declared.includes('on') ? 'on' : undefined,
+          accepts: o.plugin.accepts,
+          kinds: o.plugin.kinds,
+        };
+      });
       const pipeline = new Pipeline({
         buffer,
         outputs: created,
         dataDir: config.gateway.dataDir,
         quarantineMaxBytes: config.gateway.quarantineMaxBytes,
         log,
+        classifier: policy.classifier,
+        routes: policy.routes,
+        onJobMarked: (m) => void audit.append('classification-override', { reason: 'job-marked', ...m }),
       });
       gw = new Gateway(config, log, buffer, pipeline);
+      gw.policy = policy;
+      gw.audit = audit;
       for (const o of created) {
         await wrapStartAsync(`output ${o.name}`, () => o.plugin.start(outputContext(o.name, buffer, log)));
         // per-output forwarder settings: the config's keys win over the plugin's preferred linger
         const linger = o.entry.linger ?? o.plugin.linger;
         const forwarder = new Forwarder({
           buffer, output: o.plugin, name: o.name, log, dataDir: config.gateway.dataDir,
+          premises: policy.outputs.find((p) => p.name === o.name)!.premises,
+          onOffPremisesRefused: (refusal) => void audit.append('route-refused', { reason: 'off-premises', ...refusal }),
           stopTimeoutMs: Math.max(1000, config.gateway.shutdownGraceMs),
           ...(linger !== undefined ? { linger } : {}),
           ...(o.entry.batchRecords !== undefined ? { batchSize: o.entry.batchRecords } : {}),

@@ -126,7 +126,7 @@ export class RouteTable {
           outputs: outputs.map((o) => ({
             output: o.name,
             receives: receives.has(o.name),
-            why: receives.get(o.name) ?? refused.get(o.name) ?? 'no matching routing rule names it',
+            why: receives.get(o.name) ?? refused.get(o.name) ?? (offLimits(o) ? `off premises: ${cls} records stay on premises` : 'no matching routing rule names it'),
           })),
         });
       }
