@@ -15,6 +15,9 @@ import { definition as opcuaInput } from '../plugins/inputs/opcua/index.js';
 import { definition as mqttInput } from '../plugins/inputs/mqtt/index.js';
 import { definition as frames } from '../plugins/inputs/frames/index.js';
 import { definition as fileLake } from '../plugins/outputs/file-lake/index.js';
+import { definition as kafkaOutput } from '../plugins/outputs/kafka/index.js';
+import { definition as redisOutput } from '../plugins/outputs/redis/index.js';
+import { definition as minioOutput } from '../plugins/outputs/minio/index.js';
 
 export interface PluginRegistry {
   readonly inputs: ReadonlyMap<string, InputDefinition<any>>;
@@ -39,5 +42,5 @@ export function createRegistry(defs: {
 /** The plugins this build of LayerGate knows. */
 export const registry: PluginRegistry = createRegistry({
   inputs: [gatewayHealth, frames, mqttInput, opcuaInput],
-  outputs: [fileLake],
+  outputs: [fileLake, kafkaOutput, redisOutput, minioOutput],
 });

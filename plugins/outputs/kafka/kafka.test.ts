@@ -1,0 +1,225 @@
+/**
+ * The kafka output against the real broker: the shared one from the test harness for delivery and
+ * refusals, a dedicated one (test/services/dedicated.ts) for the restart test. Every check reads back
+ * with a separate kafkajs consumer that shares nothing with the output but the broker.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import protobuf from 'protobufjs';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { decodeRecord } from '../../../gateway/record.js';
+import type { StoredRecord } from '../../../gateway/record.js';
+import { KAFKA } from '../../../test/services/endpoints.js';
+import { DedicatedKafka } from '../../../test/services/dedicated.js';
+import { sleep, waitFor } from '../../../test/support/wait.js';
+import { definition as fileLake } from '../file-lake/index.js';
+import { samplesDraft, scalarDrafts, simulatorSource, sinkRig } from '../shared/test-support.js';
+import type { SimulatedSource, SinkRig } from '../shared/test-support.js';
+import { CONTENT_TYPE_PROTOBUF, KafkaOutput, definition } from './index.js';
+
+const rigs: SinkRig[] = [];
+const sources: SimulatedSource[] = [];
+const servers: DedicatedKafka[] = [];
+afterEach(async () => {
+  for (const s of sources.splice(0)) await s.stop();
+  for (const r of rigs.splice(0)) await r.close();
+});
+afterAll(async () => {
+  for (const s of servers.splice(0)) await s.dispose();
+});
+
+function output(config: Record<string, unknown>, brokers: readonly string[] = KAFKA.brokers): KafkaOutput {
+  return definition.create(definition.configSchema.parse({ brokers: [...brokers], ...config }), { dataDir: '/nonexistent', machine: 'pbf-sim' }) as KafkaOutput;
+}
+
+interface Received { topic: string; partition: number; offset: string; key: string; headers: Record<string, string>; record: StoredRecord }
+
+/** A separate consumer: every message of the topics, decoded, until `until` holds or the time is up. */
+async function consume(brokers: readonly string[], topics: string[], until: (got: Received[]) => boolean, timeoutMs = 60_000): Promise<Received[]> {
+  const kafka = new Kafka({ clientId: 'lg-test-reader', brokers: [...brokers], logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `lg-test-${randomUUID()}` });
+  const got: Received[] = [];
+  await consumer.connect();
+  try {
+    for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ topic, partition, message }) => {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+        got.push({ topic, partition, offset: message.offset, key: message.key!.toString(), headers, record: decodeRecord(message.value!) });
+      },
+    });
+    await waitFor(`consumer to see what it expects (has ${got.length} messages)`, () => until(got), timeoutMs, 100);
+  } finally {
+    await consumer.disconnect();
+  }
+  return got;
+}
+
+const seqsOf = (rs: { seq: number }[]) => [...new Set(rs.map((r) => r.seq))].sort((a, b) => a - b);
+
+describe('kafka output (real broker)', () => {
+  it('simulator records reach Kafka: every routed seq at least once, class and seq headers, protobuf payload, no class that is not routed here', async () => {
+    const prefix = `lgt${randomUUID().slice(0, 8)}`;
+    const kafkaOut = output({ topicPrefix: prefix, topics: { partitions: 2 } });
+    const r = await sinkRig([{ name: 'kafka', plugin: kafkaOut, classes: ['public', 'internal'] }]);
+    rigs.push(r);
+    const src = await simulatorSource(r);
+    sources.push(src);
+    await src.committed();
+    await r.drained('kafka');
+
+    const routed = r.routed('kafka');
+    const all = r.routed('all');
+    expect(all.some((x) => x.class === 'sensitive')).toBe(true); // the JSON blocks: ingested, not routed here
+    expect(routed.every((x) => x.class === 'internal' || x.class === 'public')).toBe(true);
+    const topics = [...new Set(routed.map((x) => kafkaOut.topicFor(x)))];
+    expect(topics.sort()).toEqual([`${prefix}.pbf-sim.event`, `${prefix}.pbf-sim.samples`]);
+    const got = await consume(KAFKA.brokers, topics, (g) => seqsOf(g.map((m) => m.record)).length >= routed.length);
+
+    // sequence accounting: every gateway seq routed here arrived, nothing else did
+    expect(seqsOf(got.map((m) => m.record))).toEqual(seqsOf(routed));
+    // every simulator block seq of the routed (binary) stream is there; none of the sensitive JSON stream
+    const blockSeqs = got.filter((m) => m.record.signal === 'meltpool.binary').map((m) => Number(m.record.attributes!.seq));
+    expect([...new Set(blockSeqs)].sort((a, b) => a - b)).toEqual([...Array(32).keys()]);
+    expect(got.some((m) => m.record.signal === 'meltpool.json' || m.record.class === 'sensitive' || m.headers['layergate-class'] === 'sensitive')).toBe(false);
+    for (const m of got) {
+      expect(m.headers['layergate-class']).toBe(m.record.class);
+      expect(m.headers['layergate-seq']).toBe(String(m.record.seq));
+      expect(m.headers['content-type']).toBe(CONTENT_TYPE_PROTOBUF);
+      expect(m.key).toBe(m.record.signal);
+      const original = routed.find((x) => x.seq === m.record.seq)!;
+      expect(m.record.body!.equals(original.body!)).toBe(true);
+      expect(m.record.sourceTimeNs).toBe(original.sourceTimeNs);
+    }
+    // one signal, one partition, in seq order
+    for (const signal of new Set(got.map((m) => m.record.signal))) {
+      const mine = got.filter((m) => m.record.signal === signal);
+      expect(new Set(mine.map((m) => m.partition)).size).toBe(1);
+      const seqs = mine.sort((a, b) => Number(a.offset) - Number(b.offset)).map((m) => m.record.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    }
+    const stats = r.forwarders.get('kafka')!.stats();
+    expect(stats).toMatchObject({ sentRecords: routed.length, lagRecords: 0, quarantinedRecords: 0 });
+  });
+
+  it('a record too large for the topic is refused for good: quarantined with the reason, counted, the rest delivered, the cursor moves on', async () => {
+    const prefix = `lgt${randomUUID().slice(0, 8)}`;
+    const topic = `${prefix}.pbf-sim.samples`;
+    const admin = new Kafka({ clientId: 'lg-test-admin', brokers: [...KAFKA.brokers], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '4000' }] }], waitForLeaders: true });
+    await admin.disconnect();
+    const kafkaOut = output({ topicPrefix: prefix });
+    const r = await sinkRig([{ name: 'kafka', plugin: kafkaOut }]);
+    rigs.push(r);
+    // 2-channel float32 blocks: 100 samples = 800 bytes fit; 1000 samples = 8000 bytes do not
+    await r.emit([samplesDraft('meltpool.a', 0, 100), samplesDraft('meltpool.a', 100, 1000), samplesDraft('meltpool.a', 1100, 100)]);
+    await r.drained('kafka');
+    const routed = r.routed('kafka');
+    const big = routed[1]!;
+    const stats = r.forwarders.get('kafka')!.stats();
+    expect(stats).toMatchObject({ quarantinedRecords: 1, permanentFailures: 1, sentRecords: 2, lagRecords: 0 });
+    expect(stats.errorsByKind['too-large']).toBe(1);
+
+    const got = await consume(KAFKA.brokers, [topic], (g) => g.length >= 2);
+    await sleep(500);
+    expect(seqsOf(got.map((m) => m.record))).toEqual([routed[0]!.seq, routed[2]!.seq]);
+
+    const dir = path.join(r.dataDir, 'quarantine', 'outputs', 'kafka');
+    const sidecars = readdirSync(dir).filter((f) => f.endsWith('.json'));
+    expect(sidecars).toHaveLength(1);
+    const side = JSON.parse(readFileSync(path.join(dir, sidecars[0]!), 'utf8')) as { sink: string; error: { reason: string; code: string; message: string }; seqs: number[]; file: string };
+    expect(side).toMatchObject({ sink: 'kafka', seqs: [big.seq], error: { reason: 'too-large', code: 'LG_SINK_PERMANENT' } });
+    expect(side.error.message).toContain(`seq ${big.seq}`);
+    const reader = protobuf.Reader.create(readFileSync(path.join(dir, side.file)));
+    const kept = decodeRecord(reader.bytes());
+    expect(reader.pos).toBe(reader.len);
+    expect(kept.seq).toBe(big.seq);
+    expect(kept.body!.equals(big.body!)).toBe(true);
+  });
+
+  it('a record over maxMessageBytes is refused before it is sent; JSON payloads carry the same fields', async () => {
+    const prefix = `lgt${randomUUID().slice(0, 8)}`;
+    const kafkaOut = output({ topicPrefix: prefix, payload: 'json', maxMessageBytes: 2000 });
+    const r = await sinkRig([{ name: 'kafka', plugin: kafkaOut }]);
+    rigs.push(r);
+    await r.emit([...scalarDrafts(3, 'chamber.o2'), samplesDraft('meltpool.a', 0, 1000)]);
+    await r.drained('kafka');
+    const routed = r.routed('kafka');
+    expect(r.forwarders.get('kafka')!.stats()).toMatchObject({ quarantinedRecords: 1, sentRecords: 3 });
+    const kafka = new Kafka({ clientId: 'lg-test-reader', brokers: [...KAFKA.brokers], logLevel: logLevel.NOTHING });
+    const consumer = kafka.consumer({ groupId: `lg-test-${randomUUID()}` });
+    const got: { headers: Record<string, string>; value: Record<string, unknown> }[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topic: `${prefix}.pbf-sim.scalar`, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        got.push({ headers: { ct: String(message.headers!['content-type']) }, value: JSON.parse(message.value!.toString()) as Record<string, unknown> });
+      },
+    });
+    await waitFor('3 JSON messages', () => got.length >= 3, 30_000);
+    await consumer.disconnect();
+    expect(got.map((g) => g.value.seq)).toEqual(routed.slice(0, 3).map((x) => x.seq));
+    expect(got[0]!.headers.ct).toBe('application/json');
+    expect(got[0]!.value).toMatchObject({ signal: 'chamber.o2', kind: 'scalar', class: 'internal', build: 'JOB-7', sourceTimeNs: String(routed[0]!.sourceTimeNs) });
+    expect(Buffer.from(got[0]!.value.body as string, 'base64').equals(routed[0]!.body!)).toBe(true);
+  });
+
+  it('broker restart mid-stream (dedicated broker, idempotent producer): the backlog drains, nothing lost, the other sink never paused', async () => {
+    const broker = new DedicatedKafka();
+    servers.push(broker);
+    await broker.start();
+    const prefix = `lgt${randomUUID().slice(0, 8)}`;
+    const kafkaOut = output({ topicPrefix: prefix, requestTimeout: '5s', connectionTimeout: '1s' }, broker.brokers);
+    const r = await sinkRig([
+      { name: 'kafka', plugin: kafkaOut, forwarder: { sendTimeoutMs: 10_000, backoff: { initialMs: 200, maxMs: 1000 } } },
+      // the other sink: the file lake, in the rig's own folder, sending at once
+      { name: 'lake', plugin: fileLake.create(fileLake.configSchema.parse({ path: path.join(broker.dir, 'lake') }), { dataDir: broker.dir, machine: 'pbf-sim' }), forwarder: { linger: 0 } },
+    ]);
+    rigs.push(r);
+    // a steady stream: 20 records every 50 ms while the broker goes down and comes back
+    let streaming = true;
+    let emitted = 0;
+    const stream = (async () => {
+      while (streaming) {
+        await r.emit(scalarDrafts(20, `line.${emitted % 3}`));
+        emitted += 20;
+        await sleep(50);
+      }
+    })();
+    await waitFor('kafka delivering', () => r.forwarders.get('kafka')!.stats().sentRecords >= 200, 60_000);
+    await broker.stop();
+    const downAt = Date.now();
+    const lakeBefore = r.forwarders.get('lake')!.stats().sentRecords;
+    await sleep(4000);
+    const during = r.forwarders.get('kafka')!.stats();
+    const lakeDuring = r.forwarders.get('lake')!.stats();
+    // the other sink kept delivering while Kafka was down; Kafka's lag grew
+    expect(lakeDuring.sentRecords - lakeBefore).toBeGreaterThan(400);
+    expect(lakeDuring.lagRecords).toBeLessThan(200);
+    expect(during.lagRecords).toBeGreaterThan(400);
+    expect(during.failures).toBeGreaterThan(0);
+    streaming = false;
+    await stream;
+    const backlog = r.forwarders.get('kafka')!.stats().lagRecords;
+    const upAt = Date.now();
+    await broker.start();
+    await r.drained('kafka', 120_000);
+    const drainS = (Date.now() - upAt) / 1000;
+    const routed = r.routed('kafka');
+    const topic = `${prefix}.pbf-sim.scalar`;
+    const got = await consume(broker.brokers, [topic], (g) => seqsOf(g.map((m) => m.record)).length >= routed.length, 60_000);
+    const seqs = got.map((m) => m.record.seq);
+    expect(seqsOf(got.map((m) => m.record))).toEqual(seqsOf(routed));
+    const duplicates = seqs.length - new Set(seqs).size;
+    const stats = r.forwarders.get('kafka')!.stats();
+    console.log(
+      `[kafka restart] ${routed.length} records, broker down ${((upAt - downAt) / 1000).toFixed(1)} s, backlog ${backlog} records drained in ${drainS.toFixed(1)} s ` +
+      `(${Math.round(backlog / drainS)} records/s incl. broker start), duplicates seen by the consumer: ${duplicates}, ` +
+      `retries ${stats.retries}, errors ${JSON.stringify(stats.errorsByKind)}`,
+    );
+  }, 240_000);
+});

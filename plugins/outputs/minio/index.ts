@@ -1,0 +1,375 @@
+/**
+ * The `minio` output: the plant's object store. Frames and files become objects of their own; time
+ * series (scalars, sample blocks, events) are compacted into columnar batch objects (Parquet or Arrow
+ * IPC, the same tables as the file lake: plugins/outputs/shared/columns.ts), one per table, signal and
+ * time window of a batch.
+ *
+ *   <prefix>objects/machine=<m>/build=<b>/layer=<l>/signal=<s>/<seq>.<ext>                 frames, files
+ *   <prefix>series/<table>/machine=<m>/build=<b>/signal=<s>/<window>-<firstSeq>-<lastSeq>.parquet
+ *
+ * (`<table>`: scalars, samples, events, raw; `<window>`: the window's start, UTC, `YYYYMMDDTHHMMSSZ`;
+ * seqs zero-padded to 16 digits; values encoded like the file lake's partition folders.) A confidential
+ * object is sealed and its key gets `.sealed`.
+ *
+ * Design constraints:
+ * - Ack = MinIO's answer to the PUT (MinIO writes an object durably before answering). `send` resolves
+ *   when every object of the batch was stored.
+ * - Idempotent keys. A key is a function of the records it holds (seq, window), never of the time of the
+ *   upload, so a batch sent again overwrites the same objects instead of adding copies. A redelivery
+ *   that splits differently (another batch size) can write a second object with some of the same rows:
+ *   readers drop duplicates by `seq` (README.md).
+ * - Marked. Every object carries metadata `x-amz-meta-layergate-class` (the strictest class inside),
+ *   `layergate-seq` (seq, or first-last), content type, sha256, build, layer, source time, and the tag
+ *   `layergate-class`, so bucket policies and lifecycle rules can act on the class.
+ * - Confidential records are stored sealed with the gateway's `Sealer` (AES-256-GCM, key id inside)
+ *   and marked `layergate-sealed: <key id>`; they never share an object with other classes. With no
+ *   sealer configured a confidential record is refused for good (quarantined by the forwarder), the
+ *   rest of the batch is stored.
+ * - Permanent: access denied / bad credentials / bucket policy, entity too large, invalid bucket name.
+ *   Everything else (connection, timeouts, 5xx, SlowDown) is retried by the forwarder.
+ */
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { Client } from 'minio';
+import type { Logger } from 'pino';
+import { tableToIPC } from 'apache-arrow';
+import type { Table } from 'apache-arrow';
+import type { Sealer } from '../../../gateway/crypto/sealer.js';
+import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin.js';
+import { CONTENT_TYPES, classRank } from '../../../gateway/record.js';
+import type { SensitivityClass, StoredRecord } from '../../../gateway/record.js';
+import { frameExtension, partitionSegment } from '../file-lake/index.js';
+import {
+  eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet,
+} from '../shared/columns.js';
+import type { ColumnItem, ParsedSamples } from '../shared/columns.js';
+import { CLASS_KEY, SEQ_KEY, causes, permanent, retryable } from '../shared/sink.js';
+import { DEFAULT_MINIO_LINGER_MS, minioConfigSchema } from './schema.js';
+import type { MinioConfig } from './schema.js';
+
+export { minioConfigSchema } from './schema.js';
+export type { MinioConfig } from './schema.js';
+
+export const SEALED_KEY = 'layergate-sealed';
+const CONTENT_TYPE_PARQUET = 'application/vnd.apache.parquet';
+const CONTENT_TYPE_ARROW = 'application/vnd.apache.arrow.file';
+
+const PERMANENT_CODES: Record<string, string> = {
+  AccessDenied: 'not-authorized',
+  InvalidAccessKeyId: 'not-authorized',
+  SignatureDoesNotMatch: 'not-authorized',
+  AllAccessDisabled: 'not-authorized',
+  AccountProblem: 'not-authorized',
+  EntityTooLarge: 'too-large',
+  InvalidBucketName: 'invalid-bucket',
+  MethodNotAllowed: 'policy',
+  InvalidObjectName: 'invalid-key',
+  KeyTooLongError: 'invalid-key',
+  XMinioInvalidObjectName: 'invalid-key',
+};
+
+export function classifyS3Error(err: unknown): { permanent: boolean; reason: string } {
+  for (const e of causes(err)) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (PERMANENT_CODES[code]) return { permanent: true, reason: PERMANENT_CODES[code] };
+  }
+  for (const e of causes(err)) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (code === 'NoSuchBucket') return { permanent: false, reason: 'bucket-missing' };
+    if (/^(ECONNREFUSED|ECONNRESET|EPIPE|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|UND_ERR_SOCKET)$/.test(code)) return { permanent: false, reason: 'connection' };
+    if (/TIMEDOUT|RequestTimeout|TimeoutError/.test(code) || e.name === 'TimeoutError') return { permanent: false, reason: 'timeout' };
+    if (/SlowDown|ServiceUnavailable|XMinioServerNotInitialized|InternalError/.test(code)) return { permanent: false, reason: 'unavailable' };
+  }
+  return { permanent: false, reason: 's3' };
+}
+
+type SeriesTable = 'scalars' | 'samples' | 'events' | 'raw';
+
+interface SeriesGroup {
+  table: SeriesTable;
+  dir: string;
+  window: number;
+  sealed: boolean;
+  channels?: string[];
+  items: ColumnItem[];
+}
+
+interface PlannedObject {
+  key: string;
+  records: StoredRecord[];
+  /** bytes to upload, or a file to stream (spooled blobs, not sealed) */
+  bytes?: Buffer;
+  file?: { path: string; size: number };
+  meta: Record<string, string>;
+}
+
+export interface MinioOutputStats {
+  objects: number;
+  bytes: number;
+  sealedObjects: number;
+  /** records refused for good (no sealer for a confidential record, access denied, too large) */
+  refused: number;
+  /** records stored in the raw table because their body did not fit their content type */
+  malformed: number;
+}
+
+const SEQ_DIGITS = 16;
+const seqName = (seq: number) => String(seq).padStart(SEQ_DIGITS, '0');
+const UPLOAD_CONCURRENCY = 4;
+
+function windowName(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+function strictest(records: StoredRecord[]): SensitivityClass {
+  return records.reduce<SensitivityClass>((c, r) => (classRank(r.class) > classRank(c) ? r.class : c), 'public');
+}
+
+export class MinioOutput implements OutputPlugin {
+  readonly type = 'minio';
+  readonly premises = 'on' as const;
+  readonly linger = DEFAULT_MINIO_LINGER_MS;
+  private readonly config: MinioConfig;
+  private readonly machine: string;
+  private readonly sealer: Sealer | undefined;
+  private readonly client: Client;
+  private ctx: OutputContext | undefined;
+  private log: Logger | undefined;
+  private bucketReady = false;
+  private readonly counters: MinioOutputStats = { objects: 0, bytes: 0, sealedObjects: 0, refused: 0, malformed: 0 };
+
+  constructor(config: MinioConfig, env: { machine: string; sealer?: Sealer }) {
+    this.config = config;
+    this.machine = env.machine;
+    this.sealer = env.sealer;
+    this.client = new Client({
+      endPoint: config.endPoint,
+      ...(config.port !== undefined ? { port: config.port } : {}),
+      useSSL: config.useSSL,
+      accessKey: config.accessKey,
+      secretKey: config.secretKey,
+      region: config.region,
+      partSize: Math.max(5 * 1024 * 1024, config.partSize),
+    });
+  }
+
+  get bucket(): string {
+    return this.config.bucket;
+  }
+
+  async start(ctx: OutputContext): Promise<void> {
+    this.ctx = ctx;
+    this.log = ctx.log;
+    try {
+      await this.ensureBucket();
+      ctx.log.info({ endPoint: this.config.endPoint, bucket: this.config.bucket, sealer: this.sealer?.keyId ?? null }, 'minio output ready');
+    } catch (err) {
+      ctx.log.warn({ err, bucket: this.config.bucket }, 'minio bucket not ready at start; the forwarder retries');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.ctx = undefined;
+  }
+
+  stats(): MinioOutputStats {
+    return { ...this.counters };
+  }
+
+  private async ensureBucket(): Promise<void> {
+    if (this.bucketReady) return;
+    const { bucket, region, createBucket } = this.config;
+    if (!(await this.client.bucketExists(bucket))) {
+      if (!createBucket) {
+        throw retryable('bucket-missing', `minio bucket ${bucket} does not exist and outputs.<minio>.createBucket is false; create it (the forwarder retries)`);
+      }
+      try {
+        await this.client.makeBucket(bucket, region);
+        this.log?.info({ bucket, region }, 'created minio bucket');
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'BucketAlreadyOwnedByYou' && code !== 'BucketAlreadyExists') throw err;
+      }
+    }
+    this.bucketReady = true;
+  }
+
+  private seriesDir(table: SeriesTable, r: StoredRecord): string {
+    return `${this.config.prefix}series/${table}/machine=${partitionSegment(this.machine)}/build=${partitionSegment(r.build)}/signal=${partitionSegment(r.signal)}`;
+  }
+
+  objectKey(r: StoredRecord): string {
+    const layer = r.layer === undefined ? partitionSegment(undefined) : String(r.layer);
+    const ext = r.kind === 'frame' ? frameExtension(r.contentType) : r.contentType === CONTENT_TYPES.event || isTextual(r.contentType) ? 'json' : 'bin';
+    return `${this.config.prefix}objects/machine=${partitionSegment(this.machine)}/build=${partitionSegment(r.build)}/layer=${layer}/signal=${partitionSegment(r.signal)}/${seqName(r.seq)}.${ext}${r.class === 'confidential' ? '.sealed' : ''}`;
+  }
+
+  async send(batch: StoredRecord[]): Promise<void> {
+    const ctx = this.ctx;
+    if (!ctx) throw new Error('minio output: send before start');
+    try {
+      await this.ensureBucket();
+    } catch (err) {
+      throw this.failure(err, `bucket ${this.config.bucket}`);
+    }
+    const refused: { seqs: number[]; reason: string; message: string }[] = [];
+    const planned: PlannedObject[] = [];
+    const groups = new Map<string, SeriesGroup>();
+    const windowMs = Math.max(1, this.config.series.window);
+
+    for (const r of batch) {
+      if (r.class === 'confidential' && !this.sealer) {
+        refused.push({ seqs: [r.seq], reason: 'no-sealer', message: `seq ${r.seq} (${r.signal}) is confidential and no encryption key is configured` });
+        continue;
+      }
+      if (r.kind === 'frame' || r.kind === 'document' || r.blob) {
+        planned.push(await this.planObject(ctx, r));
+        continue;
+      }
+      const body = r.body ?? Buffer.alloc(0);
+      let table: SeriesTable;
+      let samples: ParsedSamples | undefined;
+      let error: string | undefined;
+      try {
+        if (r.contentType === CONTENT_TYPES.scalar) { parseScalar(body); table = 'scalars'; }
+        else if (r.contentType === CONTENT_TYPES.samplesF32) { samples = parseSamples(r, body); table = 'samples'; }
+        else table = isTextual(r.contentType) ? 'events' : 'raw';
+      } catch (err) {
+        error = (err as Error).message;
+        table = 'raw';
+        this.counters.malformed++;
+      }
+      const window = Math.floor(Number(r.receiveTimeNs / 1_000_000n) / windowMs) * windowMs;
+      const sealed = r.class === 'confidential';
+      const dir = this.seriesDir(table, r);
+      const key = `${dir}\u0000${window}\u0000${sealed}\u0000${samples ? samples.channels.join('\u0000') : ''}`;
+      let g = groups.get(key);
+      if (!g) {
+        g = { table, dir, window, sealed, items: [], ...(samples ? { channels: samples.channels } : {}) };
+        groups.set(key, g);
+      }
+      g.items.push({ record: r, body, ...(samples ? { samples } : {}), ...(error ? { error } : {}) });
+    }
+    for (const g of groups.values()) planned.push(this.planSeries(g));
+
+    // upload a few at a time; a permanent refusal concerns only that object's records
+    let failure: Error | undefined;
+    let next = 0;
+    const worker = async () => {
+      while (next < planned.length && !failure) {
+        const o = planned[next++]!;
+        try {
+          await this.upload(o);
+        } catch (err) {
+          const kind = classifyS3Error(err);
+          if (kind.permanent) {
+            refused.push({ seqs: o.records.map((r) => r.seq), reason: kind.reason, message: `${o.key}: ${(err as Error).message}` });
+          } else {
+            failure = this.failure(err, o.key);
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, planned.length) }, worker));
+    if (failure) throw failure;
+    if (refused.length > 0) {
+      const seqs = refused.flatMap((x) => x.seqs);
+      this.counters.refused += seqs.length;
+      throw permanent(refused[0]!.reason, `minio: ${seqs.length} record(s) refused: ${refused.slice(0, 3).map((x) => x.message).join('; ')}`, undefined, seqs);
+    }
+  }
+
+  private failure(err: unknown, where: string): Error {
+    const kind = classifyS3Error(err);
+    const message = `minio ${this.config.endPoint}/${this.config.bucket} ${where}: ${(err as Error)?.message ?? String(err)}`;
+    return kind.permanent ? permanent(kind.reason, message, err) : retryable(kind.reason, message, err);
+  }
+
+  private commonMeta(records: StoredRecord[], contentType: string, plainSha256: string): Record<string, string> {
+    const first = records[0]!;
+    const last = records[records.length - 1]!;
+    const cls = strictest(records);
+    const meta: Record<string, string> = {
+      'Content-Type': contentType,
+      [CLASS_KEY]: cls,
+      [SEQ_KEY]: records.length === 1 ? String(first.seq) : `${first.seq}-${last.seq}`,
+      'layergate-records': String(records.length),
+      'layergate-machine': this.machine,
+      'layergate-signal': first.signal,
+      'layergate-sha256': plainSha256,
+      'X-Amz-Tagging': `${CLASS_KEY}=${cls}`,
+    };
+    if (first.build !== undefined) meta['layergate-build'] = first.build;
+    if (first.layer !== undefined) meta['layergate-layer'] = String(first.layer);
+    const times = records.map((r) => r.sourceTimeNs).filter((t): t is bigint => t !== undefined);
+    if (times.length > 0) {
+      meta['layergate-source-time-ns'] = times.length === 1 ? String(times[0]) : `${times[0]}-${times[times.length - 1]}`;
+    }
+    meta['layergate-receive-time-ns'] = String(first.receiveTimeNs);
+    return meta;
+  }
+
+  private seal(o: PlannedObject, plain: Buffer): void {
+    const sealer = this.sealer!;
+    o.bytes = sealer.seal(plain);
+    o.meta[SEALED_KEY] = sealer.keyId;
+    o.meta['layergate-content-type'] = o.meta['Content-Type']!;
+    o.meta['Content-Type'] = 'application/octet-stream';
+  }
+
+  private async planObject(ctx: OutputContext, r: StoredRecord): Promise<PlannedObject> {
+    const key = this.objectKey(r);
+    const sealed = r.class === 'confidential';
+    if (r.blob && !sealed) {
+      const meta = this.commonMeta([r], r.contentType, r.blob.sha256);
+      return { key, records: [r], file: { path: ctx.blobs.path(r.blob), size: r.blob.size }, meta };
+    }
+    const body = r.body ?? (r.blob ? await ctx.blobs.read(r.blob) : Buffer.alloc(0));
+    const o: PlannedObject = { key, records: [r], bytes: body, meta: this.commonMeta([r], r.contentType, createHash('sha256').update(body).digest('hex')) };
+    if (sealed) this.seal(o, body);
+    return o;
+  }
+
+  private planSeries(g: SeriesGroup): PlannedObject {
+    const records = g.items.map((i) => i.record);
+    const table: Table = g.table === 'scalars' ? scalarTable(g.items)
+      : g.table === 'samples' ? samplesTable(g.items, g.channels!)
+        : g.table === 'events' ? eventsTable(g.items)
+          : rawTable(g.items);
+    const parquet = this.config.series.format === 'parquet';
+    const bytes = Buffer.from(parquet ? toParquet(table) : tableToIPC(table, 'file'));
+    const name = `${windowName(g.window)}-${seqName(records[0]!.seq)}-${seqName(records[records.length - 1]!.seq)}.${parquet ? 'parquet' : 'arrow'}`;
+    const o: PlannedObject = {
+      key: `${g.dir}/${name}${g.sealed ? '.sealed' : ''}`,
+      records,
+      bytes,
+      meta: {
+        ...this.commonMeta(records, parquet ? CONTENT_TYPE_PARQUET : CONTENT_TYPE_ARROW, createHash('sha256').update(bytes).digest('hex')),
+        'layergate-table': g.table,
+        'layergate-rows': String(table.numRows),
+        'layergate-window-start': new Date(g.window).toISOString(),
+      },
+    };
+    if (g.sealed) this.seal(o, bytes);
+    return o;
+  }
+
+  private async upload(o: PlannedObject): Promise<void> {
+    if (o.file) {
+      await this.client.putObject(this.config.bucket, o.key, createReadStream(o.file.path), o.file.size, o.meta);
+      this.counters.bytes += o.file.size;
+    } else {
+      await this.client.putObject(this.config.bucket, o.key, o.bytes!, o.bytes!.length, o.meta);
+      this.counters.bytes += o.bytes!.length;
+    }
+    this.counters.objects++;
+    if (o.meta[SEALED_KEY]) this.counters.sealedObjects++;
+  }
+}
+
+export const definition: OutputDefinition<MinioConfig> = {
+  type: 'minio',
+  premises: 'on',
+  configSchema: minioConfigSchema,
+  create: (config, env) => new MinioOutput(config, env),
+};

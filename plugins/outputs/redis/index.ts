@@ -1,0 +1,231 @@
+/**
+ * The `redis` output: time series for real-time dashboards. One Redis Stream per signal, trimmed with
+ * `XADD ... MAXLEN ~` so memory stays bounded; the latest entry of every signal in a hash; the signal
+ * names in a set; optionally a pub/sub notification per batch and signal.
+ *
+ *   <prefix>:<machine>:stream:<signal>   XADD entries (fields below)
+ *   <prefix>:<machine>:latest:<signal>   HSET, the same fields as the signal's newest entry
+ *   <prefix>:<machine>:signals           SADD, every signal seen
+ *   <prefix>:<machine>:notify            PUBLISH {"signal","seq","count"} (with `notify: true`)
+ *
+ * Entry fields (all strings, `body` raw bytes): seq, class, kind, source, content_type, time_ns (source
+ * time, else receive time), receive_time_ns, build, layer, attributes (JSON); scalars add v, unit,
+ * quality; sample blocks add channels, sample_rate_hz, first_sample with body = interleaved float32 LE;
+ * frames (spooled) add blob_sha256, blob_size and carry no body. See README.md for a dashboard's view.
+ *
+ * Design constraints:
+ * - Ack = Redis's reply to one MULTI/EXEC per batch, so a batch is applied whole or not at all. What
+ *   Redis keeps across its own restart depends on its persistence (AOF with `appendfsync always`
+ *   keeps every acknowledged write; README.md).
+ * - Fail fast, retry in the forwarder: no offline queue (a command while disconnected fails at once)
+ *   and one attempt per request; ioredis reconnects by itself in the background.
+ * - Permanent: authentication/ACL refusals (NOAUTH, WRONGPASS, NOPERM) and a key of another type
+ *   (WRONGTYPE: a name clash with something else in the database). Retryable: connection, timeout,
+ *   LOADING, READONLY (failover), OOM (trimming or eviction can free memory).
+ */
+import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
+import type { Logger } from 'pino';
+import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin.js';
+import { CONTENT_TYPES } from '../../../gateway/record.js';
+import type { StoredRecord } from '../../../gateway/record.js';
+import { causes, permanent, readConfigFile, retryable } from '../shared/sink.js';
+import { redisConfigSchema } from './schema.js';
+import type { RedisConfig } from './schema.js';
+
+export { redisConfigSchema } from './schema.js';
+export type { RedisConfig } from './schema.js';
+
+export function classifyRedisError(err: unknown): { permanent: boolean; reason: string } {
+  for (const e of causes(err)) {
+    const msg = String(e.message ?? '');
+    if (/\b(NOAUTH|WRONGPASS|NOPERM)\b/.test(msg)) return { permanent: true, reason: 'not-authorized' };
+    if (/\bWRONGTYPE\b/.test(msg)) return { permanent: true, reason: 'wrong-type' };
+  }
+  for (const e of causes(err)) {
+    const msg = String(e.message ?? '');
+    if (/\bOOM\b/.test(msg)) return { permanent: false, reason: 'out-of-memory' };
+    if (/\b(READONLY|LOADING|MASTERDOWN|TRYAGAIN)\b/.test(msg)) return { permanent: false, reason: 'leader-change' };
+    if (/timed? ?out/i.test(msg)) return { permanent: false, reason: 'timeout' };
+    if (/ECONNREFUSED|ECONNRESET|EPIPE|Connection is closed|isn't writeable|ETIMEDOUT|EHOSTUNREACH|connect/i.test(msg)) return { permanent: false, reason: 'connection' };
+  }
+  return { permanent: false, reason: 'redis' };
+}
+
+/** The stream entry of a record as field/value pairs (dashboards read these names). */
+export function entryFields(r: StoredRecord): (string | Buffer)[] {
+  const f: (string | Buffer)[] = [
+    'seq', String(r.seq), 'class', r.class, 'kind', r.kind, 'source', r.source, 'content_type', r.contentType,
+    'time_ns', String(r.sourceTimeNs ?? r.receiveTimeNs), 'receive_time_ns', String(r.receiveTimeNs),
+  ];
+  if (r.build !== undefined) f.push('build', r.build);
+  if (r.layer !== undefined) f.push('layer', String(r.layer));
+  const a = r.attributes ?? {};
+  if (Object.keys(a).length > 0) f.push('attributes', JSON.stringify(a));
+  if (r.contentType === CONTENT_TYPES.scalar && r.body) {
+    try {
+      const o = JSON.parse(r.body.toString('utf8')) as { v?: unknown; unit?: unknown; quality?: unknown };
+      if (o.v !== undefined && o.v !== null && typeof o.v !== 'object') f.push('v', String(o.v));
+      if (typeof o.unit === 'string') f.push('unit', o.unit);
+      if (typeof o.quality === 'string') f.push('quality', o.quality);
+    } catch {
+      // not the scalar JSON: the body is still there, as is
+    }
+  }
+  if (r.contentType === CONTENT_TYPES.samplesF32) {
+    if (a.channels) f.push('channels', a.channels);
+    if (a.sample_rate_hz) f.push('sample_rate_hz', a.sample_rate_hz);
+    f.push('first_sample', a.first_sample ?? '0');
+  }
+  if (r.body) f.push('body', r.body);
+  if (r.blob) f.push('blob_sha256', r.blob.sha256, 'blob_size', String(r.blob.size));
+  return f;
+}
+
+export interface RedisOutputStats {
+  entries: number;
+  bytes: number;
+  batches: number;
+}
+
+export class RedisOutput implements OutputPlugin {
+  readonly type = 'redis';
+  readonly premises = 'on' as const;
+  private readonly config: RedisConfig;
+  private readonly base: string;
+  private client: Redis | undefined;
+  private log: Logger | undefined;
+  private readonly counters: RedisOutputStats = { entries: 0, bytes: 0, batches: 0 };
+
+  constructor(config: RedisConfig, env: { machine: string }) {
+    this.config = config;
+    this.base = `${config.keyPrefix}:${env.machine}`;
+  }
+
+  streamKey(signal: string): string { return `${this.base}:stream:${signal}`; }
+  latestKey(signal: string): string { return `${this.base}:latest:${signal}`; }
+  get signalsKey(): string { return `${this.base}:signals`; }
+  get notifyChannel(): string { return `${this.base}:notify`; }
+
+  private options(): RedisOptions {
+    const c = this.config;
+    const where = 'outputs.<redis>';
+    let tls: ConnectionOptions | undefined;
+    if (c.tls === true || (c.tls === undefined && c.url.startsWith('rediss://'))) tls = {};
+    else if (c.tls) {
+      tls = {
+        rejectUnauthorized: c.tls.rejectUnauthorized,
+        ...(c.tls.ca ? { ca: [readConfigFile(`${where}.tls.ca`, c.tls.ca)] } : {}),
+        ...(c.tls.cert ? { cert: readConfigFile(`${where}.tls.cert`, c.tls.cert) } : {}),
+        ...(c.tls.key ? { key: readConfigFile(`${where}.tls.key`, c.tls.key) } : {}),
+        ...(c.tls.servername ? { servername: c.tls.servername } : {}),
+      };
+    }
+    return {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: c.connectTimeout,
+      commandTimeout: c.commandTimeout,
+      // reconnect in the background, at most every 2 s; the forwarder retries the batch meanwhile
+      retryStrategy: (times: number) => Math.min(100 * times, 2000),
+      ...(c.username ? { username: c.username } : {}),
+      ...(c.password ? { password: c.password } : {}),
+      ...(tls ? { tls } : {}),
+    };
+  }
+
+  async start(ctx: OutputContext): Promise<void> {
+    this.log = ctx.log;
+    const client = new Redis(this.config.url, this.options());
+    // errors surface through send(); the event only keeps ioredis from printing them
+    client.on('error', (err: Error) => ctx.log.debug({ err }, 'redis connection error'));
+    this.client = client;
+    try {
+      await client.connect();
+      ctx.log.info({ url: redactUrl(this.config.url) }, 'redis output connected');
+    } catch (err) {
+      const kind = classifyRedisError(err);
+      if (kind.permanent) ctx.log.error({ err }, 'redis refused the connection (credentials or ACL); records will be quarantined');
+      else ctx.log.warn({ err }, 'redis not reachable at start; the forwarder retries');
+    }
+  }
+
+  async stop(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    if (!c) return;
+    try {
+      await c.quit();
+    } catch {
+      c.disconnect();
+    }
+  }
+
+  stats(): RedisOutputStats {
+    return { ...this.counters };
+  }
+
+  async send(batch: StoredRecord[]): Promise<void> {
+    const client = this.client;
+    if (!client) throw new Error('redis output: send before start');
+    if (client.status === 'wait' || client.status === 'end') {
+      try { await client.connect(); } catch { /* reported by the command below */ }
+    }
+    const tx = client.multi();
+    const latest = new Map<string, (string | Buffer)[]>();
+    const perSignal = new Map<string, { seq: number; count: number }>();
+    let bytes = 0;
+    for (const r of batch) {
+      const fields = entryFields(r);
+      tx.xadd(this.streamKey(r.signal), 'MAXLEN', '~', String(this.config.maxLen), '*', ...fields);
+      latest.set(r.signal, fields);
+      const s = perSignal.get(r.signal) ?? { seq: r.seq, count: 0 };
+      s.seq = r.seq;
+      s.count++;
+      perSignal.set(r.signal, s);
+      bytes += r.body?.length ?? 0;
+    }
+    if (this.config.latest) {
+      for (const [signal, fields] of latest) {
+        // replace, not merge: a field the newest entry lacks must not linger from an older one
+        tx.del(this.latestKey(signal));
+        tx.hset(this.latestKey(signal), ...(fields as [string, string]));
+      }
+    }
+    tx.sadd(this.signalsKey, ...perSignal.keys());
+    if (this.config.notify) {
+      for (const [signal, s] of perSignal) tx.publish(this.notifyChannel, JSON.stringify({ signal, seq: s.seq, count: s.count }));
+    }
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await tx.exec();
+    } catch (err) {
+      throw this.failure(err, batch);
+    }
+    if (!results) throw retryable('aborted', `redis ${redactUrl(this.config.url)}: transaction aborted`);
+    const failed = results.find(([e]) => e);
+    if (failed) throw this.failure(failed[0], batch);
+    this.counters.entries += batch.length;
+    this.counters.bytes += bytes;
+    this.counters.batches++;
+  }
+
+  private failure(err: unknown, batch: StoredRecord[]): Error {
+    const kind = classifyRedisError(err);
+    const message = `redis ${redactUrl(this.config.url)}: batch seq ${batch[0]!.seq}..${batch[batch.length - 1]!.seq}: ${(err as Error)?.message ?? String(err)}`;
+    return kind.permanent ? permanent(kind.reason, message, err) : retryable(kind.reason, message, err);
+  }
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//<redacted>@');
+}
+
+export const definition: OutputDefinition<RedisConfig> = {
+  type: 'redis',
+  premises: 'on',
+  configSchema: redisConfigSchema,
+  create: (config, env) => new RedisOutput(config, env),
+};

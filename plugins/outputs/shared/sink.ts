@@ -1,0 +1,63 @@
+/**
+ * What the Kafka, Redis and MinIO outputs share: how a failure is reported to the forwarder (retryable
+ * with a reason, or permanent), the record metadata every sink carries (class and seq under the names
+ * agreed for all sinks), and the JSON form of a record for consumers that do not want protobuf.
+ */
+import { readFileSync } from 'node:fs';
+import { SinkPermanentError, SinkSendError } from '../../../gateway/errors.js';
+import type { StoredRecord } from '../../../gateway/record.js';
+
+/** header / metadata / field names carried by every sink (Kafka header, S3 metadata `x-amz-meta-<name>`) */
+export const CLASS_KEY = 'layergate-class';
+export const SEQ_KEY = 'layergate-seq';
+
+/** A failure the forwarder retries with backoff; `reason` is what it is counted under (`errorsByKind`). */
+export function retryable(reason: string, message: string, cause?: unknown): Error {
+  const err = new SinkSendError(message, cause === undefined ? undefined : { cause });
+  return Object.assign(err, { reason });
+}
+
+/** A refusal no retry can fix: the forwarder quarantines the records (`seqs`, default the whole batch). */
+export function permanent(reason: string, message: string, cause?: unknown, seqs?: readonly number[]): SinkPermanentError {
+  return new SinkPermanentError(reason, message, { ...(cause === undefined ? {} : { cause }), ...(seqs ? { seqs } : {}) });
+}
+
+/** The record as JSON: ns timestamps as decimal strings (exact), body base64, blob as its reference. */
+export function recordJson(r: StoredRecord): Record<string, unknown> {
+  return {
+    seq: r.seq,
+    source: r.source,
+    signal: r.signal,
+    kind: r.kind,
+    class: r.class,
+    contentType: r.contentType,
+    ...(r.sourceTimeNs !== undefined ? { sourceTimeNs: r.sourceTimeNs.toString() } : {}),
+    receiveTimeNs: r.receiveTimeNs.toString(),
+    ...(r.build !== undefined ? { build: r.build } : {}),
+    ...(r.layer !== undefined ? { layer: r.layer } : {}),
+    ...(r.attributes && Object.keys(r.attributes).length > 0 ? { attributes: r.attributes } : {}),
+    ...(r.body ? { body: r.body.toString('base64') } : {}),
+    ...(r.blob ? { blob: { sha256: r.blob.sha256, size: r.blob.size } } : {}),
+  };
+}
+
+/** Read a PEM (or any) file named in the config, with an error naming the key and the file. */
+export function readConfigFile(key: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(`${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The chain of causes of an error (err, err.cause, originalError, ...), at most 8 deep. */
+export function causes(err: unknown): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  let e: unknown = err;
+  while (e && typeof e === 'object' && out.length < 8) {
+    out.push(e as Record<string, unknown>);
+    const o = e as { cause?: unknown; originalError?: unknown };
+    e = o.originalError ?? o.cause;
+  }
+  return out;
+}

@@ -1,0 +1,231 @@
+/**
+ * Dedicated server instances for tests that stop and restart a server (sink-restart tests), so the
+ * shared servers other tests use are never touched. Each instance runs the binaries the harness already
+ * cached under .services/ (Kafka jars, the MinIO build, Debian's redis-server) on its own free loopback
+ * ports with its own data folder in a temp directory, as a child of the test process.
+ *
+ * Design constraints:
+ * - `stop()` then `start()` keeps the data folder and the ports, as a restart of a plant server would,
+ *   so what the server acknowledged before the stop is still there (Redis runs with AOF, fsync always).
+ * - `stop()` is SIGTERM (a clean shutdown) unless `kill: true`; it waits until the process is gone.
+ * - `dispose()` stops the process and removes the folder; call it from afterAll. Only processes this
+ *   module started are ever signalled, by their pid.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import { Client } from 'minio';
+import { freePort } from '../support/wait.js';
+import { HOST } from './endpoints.js';
+import { KAFKA_VERSION } from './kafka.js';
+import { MINIO_VERSION } from './minio.js';
+import { CACHE_DIR, logTail, runLogged, sleep, which } from './process.js';
+
+export interface DedicatedServer {
+  readonly name: string;
+  readonly dir: string;
+  readonly logFile: string;
+  /** start (or start again, same ports and data) and wait until it answers */
+  start(): Promise<void>;
+  stop(opts?: { kill?: boolean }): Promise<void>;
+  dispose(): Promise<void>;
+  readonly running: boolean;
+}
+
+abstract class Base implements DedicatedServer {
+  readonly dir: string;
+  readonly logFile: string;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> | undefined;
+
+  constructor(readonly name: string) {
+    this.dir = mkdtempSync(path.join(os.tmpdir(), `lg-dedicated-${name}-`));
+    this.logFile = path.join(this.dir, `${name}.log`);
+  }
+
+  protected abstract command(): { command: string; args: string[]; env?: NodeJS.ProcessEnv };
+  protected abstract probe(): Promise<void>;
+  protected async prepare(): Promise<void> {}
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.child) return;
+    await this.prepare();
+    const { command, args, env } = this.command();
+    const fd = openSync(this.logFile, 'a');
+    const child = spawn(command, args, { cwd: this.dir, env: env ?? process.env, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    void this.exited.then(() => { if (this.child === child) this.child = undefined; });
+    const deadline = Date.now() + 120_000;
+    let last: unknown;
+    for (;;) {
+      if (!this.child) throw new Error(`dedicated ${this.name} exited before it answered:\n${logTail(this.logFile)}`);
+      try {
+        await this.probe();
+        return;
+      } catch (err) {
+        last = err;
+      }
+      if (Date.now() > deadline) throw new Error(`dedicated ${this.name} did not answer within 120 s (${String(last)}):\n${logTail(this.logFile)}`);
+      await sleep(250);
+    }
+  }
+
+  async stop(opts: { kill?: boolean } = {}): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill(opts.kill ? 'SIGKILL' : 'SIGTERM');
+    const gone = await Promise.race([this.exited!.then(() => true), sleep(30_000).then(() => false)]);
+    if (!gone) {
+      child.kill('SIGKILL');
+      await this.exited;
+    }
+    this.child = undefined;
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop({ kill: true });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** One KRaft Kafka node (broker + controller) from the harness's cached jars. */
+export class DedicatedKafka extends Base {
+  brokerPort = 0;
+  controllerPort = 0;
+  private formatted = false;
+
+  constructor() { super('kafka'); }
+
+  get brokers(): string[] { return [`${HOST}:${this.brokerPort}`]; }
+
+  private javaArgs(mainClass: string, ...args: string[]): string[] {
+    return [
+      '-Xms64m', '-Xmx384m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${path.join(this.dir, 'log4j2.properties')}`, `-Dkafka.logs.dir=${this.dir}`,
+      '-cp', `${path.join(CACHE_DIR, `kafka-${KAFKA_VERSION}`, 'jars')}/*`, mainClass, ...args,
+    ];
+  }
+
+  protected override async prepare(): Promise<void> {
+    if (this.formatted) return;
+    if (!existsSync(path.join(CACHE_DIR, `kafka-${KAFKA_VERSION}`, '.resolved'))) {
+      throw new Error('the Kafka jars are not cached yet: run `npm run services -- up` first');
+    }
+    this.brokerPort = await freePort();
+    this.controllerPort = await freePort();
+    const props = path.join(this.dir, 'server.properties');
+    writeFileSync(props, [
+      'process.roles=broker,controller', 'node.id=1',
+      `controller.quorum.voters=1@${HOST}:${this.controllerPort}`,
+      `listeners=PLAINTEXT://${HOST}:${this.brokerPort},CONTROLLER://${HOST}:${this.controllerPort}`,
+      `advertised.listeners=PLAINTEXT://${HOST}:${this.brokerPort}`,
+      'controller.listener.names=CONTROLLER', 'inter.broker.listener.name=PLAINTEXT',
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      `log.dirs=${path.join(this.dir, 'data')}`, 'num.partitions=1', 'default.replication.factor=1',
+      'offsets.topic.replication.factor=1', 'offsets.topic.num.partitions=1',
+      'transaction.state.log.replication.factor=1', 'transaction.state.log.min.isr=1',
+      'share.coordinator.state.topic.replication.factor=1', 'share.coordinator.state.topic.min.isr=1',
+      'auto.create.topics.enable=false', 'group.initial.rebalance.delay.ms=0', '',
+    ].join('\n'));
+    writeFileSync(path.join(this.dir, 'log4j2.properties'), [
+      'rootLogger.level=WARN', 'rootLogger.appenderRef.stdout.ref=STDOUT', 'appender.stdout.type=Console',
+      'appender.stdout.name=STDOUT', 'appender.stdout.layout.type=PatternLayout', 'appender.stdout.layout.pattern=[%d] %p %m (%c)%n', '',
+    ].join('\n'));
+    await runLogged('kafka', 'java', this.javaArgs('kafka.tools.StorageTool', 'format', '-t', randomBytes(16).toString('base64url'), '-c', props), {
+      logFile: this.logFile, cwd: this.dir,
+    });
+    this.formatted = true;
+  }
+
+  protected command() {
+    return { command: 'java', args: this.javaArgs('kafka.Kafka', path.join(this.dir, 'server.properties')), env: { ...process.env, KAFKA_LOG4J_OPTS: '' } };
+  }
+
+  protected async probe(): Promise<void> {
+    const admin = new Kafka({
+      clientId: 'lg-dedicated-probe', brokers: this.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, requestTimeout: 3000, retry: { retries: 0 },
+    }).admin();
+    try {
+      await admin.connect();
+      if ((await admin.describeCluster()).brokers.length === 0) throw new Error('no broker in metadata');
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+}
+
+/** Redis with AOF and `appendfsync always`: a clean or hard restart keeps every acknowledged write. */
+export class DedicatedRedis extends Base {
+  port = 0;
+  constructor() { super('redis'); }
+  get url(): string { return `redis://${HOST}:${this.port}`; }
+
+  protected override async prepare(): Promise<void> {
+    if (this.port === 0) this.port = await freePort();
+  }
+
+  protected command() {
+    return {
+      command: which('redis-server') ?? 'redis-server',
+      args: ['--bind', HOST, '--port', String(this.port), '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'yes', '--logfile', ''],
+    };
+  }
+
+  protected async probe(): Promise<void> {
+    const c = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      if ((await c.ping()) !== 'PONG') throw new Error('no PONG');
+    } finally {
+      c.disconnect();
+    }
+  }
+}
+
+export const DEDICATED_MINIO_KEYS = { accessKey: 'lg-dedicated-admin', secretKey: 'lg-dedicated-secret-key' } as const;
+
+/** MinIO from the harness's build, single drive. */
+export class DedicatedMinio extends Base {
+  port = 0;
+  consolePort = 0;
+  constructor() { super('minio'); }
+
+  protected override async prepare(): Promise<void> {
+    const binary = path.join(CACHE_DIR, `minio-${MINIO_VERSION}`, 'minio');
+    if (!existsSync(binary)) throw new Error('the MinIO build is not cached yet: run `npm run services -- up` first');
+    if (this.port === 0) {
+      this.port = await freePort();
+      this.consolePort = await freePort();
+    }
+  }
+
+  protected command() {
+    return {
+      command: path.join(CACHE_DIR, `minio-${MINIO_VERSION}`, 'minio'),
+      args: ['server', path.join(this.dir, 'data'), '--address', `${HOST}:${this.port}`, '--console-address', `${HOST}:${this.consolePort}`, '--certs-dir', path.join(this.dir, 'certs'), '--quiet'],
+      env: { ...process.env, MINIO_ROOT_USER: DEDICATED_MINIO_KEYS.accessKey, MINIO_ROOT_PASSWORD: DEDICATED_MINIO_KEYS.secretKey, MINIO_UPDATE: 'off', MINIO_BROWSER: 'off', HOME: this.dir },
+    };
+  }
+
+  client(): Client {
+    return new Client({ endPoint: HOST, port: this.port, useSSL: false, ...DEDICATED_MINIO_KEYS });
+  }
+
+  protected async probe(): Promise<void> {
+    const res = await fetch(`http://${HOST}:${this.port}/minio/health/ready`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) throw new Error(`health ${res.status}`);
+    await this.client().listBuckets();
+  }
+}
