@@ -1,0 +1,115 @@
+/**
+ * Config schema of the `cloud` output: opportunistic, bandwidth-aware sync to cloud object storage
+ * (the S3 API: AWS S3 or any S3-compatible store). Declared once here and validated at load as part
+ * of the whole gateway config.
+ */
+import { z } from 'zod';
+import { byteSize, duration, secret } from '../../../gateway/config/units.js';
+import { RECORD_KINDS } from '../../../gateway/record.js';
+import { parseBitRate } from '../../../gateway/sync/bandwidth.js';
+
+/** A bit rate: "20Mbit", "5 Mbit/s", "800kbit", a number of bits/s, or "unlimited"; resolved to bits/s (Infinity = no cap). */
+export function bitRate() {
+  return z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      const n = parseBitRate(v);
+      if (n === undefined) {
+        ctx.addIssue({ code: 'custom', message: `expected a bit rate like 20Mbit, 800kbit or unlimited, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return n;
+    })
+    .meta({ description: 'bit rate: bits per second, or a string such as "20Mbit", "800kbit", "1Gbit", "unlimited"' });
+}
+
+const HHMM = /^([01]?\d|2[0-4]):[0-5]\d$/;
+
+export const SYNC_MODES = ['realtime', 'batch', 'continuous'] as const;
+const mode = z.enum(SYNC_MODES);
+
+export const DEFAULT_MODES = { event: 'realtime', scalar: 'batch', samples: 'batch', frame: 'continuous', document: 'continuous' } as const;
+export const DEFAULT_PRIORITIES = { realtime: 0, batch: 1, continuous: 2 } as const;
+
+export const cloudConfigSchema = z
+  .object({
+    endpoint: z.string().url().meta({
+      description: 'S3 endpoint URL, e.g. https://s3.eu-central-1.amazonaws.com or http://minio.example:9000',
+    }),
+    region: z.string().min(1).default('us-east-1').meta({ description: 'S3 region (signing)' }),
+    bucket: z.string().min(3).meta({ description: 'bucket to sync into (created when missing)' }),
+    prefix: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, { message: 'expected path segments of letters, digits, ".", "_", "-"' })
+      .default('layergate').meta({ description: 'key prefix of every object in the bucket' }),
+    accessKey: z.string().min(1).optional().meta({ description: 'access key id (default: $AWS_ACCESS_KEY_ID)' }),
+    secretKey: secret('secret access key (default: $AWS_SECRET_ACCESS_KEY)').optional(),
+    sessionToken: secret('session token (default: $AWS_SESSION_TOKEN)').optional(),
+    bandwidth: z
+      .object({
+        cap: bitRate().prefault('unlimited').meta({ description: 'upload cap when no schedule window applies' }),
+        schedule: z
+          .array(
+            z.object({
+              days: z.array(z.number().int().min(0).max(6)).nonempty().optional().meta({ description: 'weekdays, 0 = Sunday (default: every day)' }),
+              from: z.string().regex(HHMM, { message: 'expected a local time "HH:MM"' }),
+              to: z.string().regex(HHMM, { message: 'expected a local time "HH:MM"' }),
+              cap: bitRate(),
+            }).strict(),
+          )
+          .default([])
+          .meta({ description: 'caps by local time of day, first match wins, e.g. [{from: "06:00", to: "22:00", cap: 20Mbit}] with cap: unlimited at night' }),
+        adaptive: z.boolean().default(true).meta({
+          description: 'back off below the cap when the link is congested (rising latency or falling throughput), so other traffic keeps its share',
+        }),
+      })
+      .strict()
+      .prefault({}),
+    order: z.enum(['oldest-first', 'newest-first']).default('oldest-first').meta({
+      description: 'within a priority, upload the oldest data first, or the newest (for live dashboards in the cloud)',
+    }),
+    modes: z
+      .object(Object.fromEntries(RECORD_KINDS.map((k) => [k, mode.default(DEFAULT_MODES[k])])) as Record<(typeof RECORD_KINDS)[number], z.ZodDefault<typeof mode>>)
+      .strict()
+      .prefault({})
+      .meta({
+        description: 'per record kind: realtime (an object per batch as soon as committed), batch (compacted into a Parquet file per window), continuous (one object per frame/document, content-addressed)',
+      }),
+    priorities: z
+      .object({
+        realtime: z.number().int().min(0).default(DEFAULT_PRIORITIES.realtime),
+        batch: z.number().int().min(0).default(DEFAULT_PRIORITIES.batch),
+        continuous: z.number().int().min(0).default(DEFAULT_PRIORITIES.continuous),
+      })
+      .strict()
+      .prefault({})
+      .meta({ description: 'upload priority per mode, lower first (default events and KPIs, then time-series files, then frames)' }),
+    batchWindow: duration().prefault('5m').meta({ description: 'batch mode: time-series records are compacted into one Parquet (zstd) file per window of receive time' }),
+    partSize: byteSize().prefault('8MiB').pipe(z.number().min(5 * 1024 * 1024, { message: 'expected at least 5MiB (the S3 minimum part size)' }))
+      .meta({ description: 'multipart part size; objects up to this size go in one PUT' }),
+    local: z
+      .object({
+        maxBytes: byteSize().prefault('10GiB').meta({ description: 'bound of the local sync store; synced copies are evicted first, data not yet in the cloud never (it then waits in the buffer)' }),
+        hot: duration().prefault('30d').meta({ description: 'synced data stays local this long (by record time), unless room is needed' }),
+      })
+      .strict()
+      .prefault({}),
+    coldStorageClass: z.string().min(1).optional().meta({ description: 'S3 storage class for objects older than coldAfter at upload, e.g. STANDARD_IA, GLACIER_IR' }),
+    coldAfter: duration().optional().meta({ description: 'record age from which coldStorageClass applies (default 7d when coldStorageClass is set)' }),
+    manifestAfter: duration().prefault('10m').meta({
+      description: 'a build\'s manifest is written when no record arrived for it this long and all of its objects are synced',
+    }),
+    retry: z
+      .object({
+        initial: duration().prefault('1s'),
+        max: duration().prefault('60s'),
+      })
+      .strict()
+      .prefault({})
+      .meta({ description: 'back-off after a failed upload (full jitter, doubling up to max)' }),
+    stallTimeout: duration().prefault('30s').meta({ description: 'a request with no network progress for this long fails (link down) and is retried' }),
+    accepts: z.array(z.enum(['public', 'internal'])).nonempty().optional().meta({
+      description: 'classes this sink takes (default public and internal; sensitive and confidential never leave the premises)',
+    }),
+  })
+  .strict();
+
+export type CloudConfig = z.infer<typeof cloudConfigSchema>;
