@@ -18,6 +18,7 @@ import { definition as fileLake } from '../plugins/outputs/file-lake/index.js';
 import { definition as kafkaOutput } from '../plugins/outputs/kafka/index.js';
 import { definition as redisOutput } from '../plugins/outputs/redis/index.js';
 import { definition as minioOutput } from '../plugins/outputs/minio/index.js';
+import { definition as cloudOutput } from '../plugins/outputs/cloud/index.js';
 
 export interface PluginRegistry {
   readonly inputs: ReadonlyMap<string, InputDefinition<any>>;
@@ -42,5 +43,5 @@ export function createRegistry(defs: {
 /** The plugins this build of LayerGate knows. */
 export const registry: PluginRegistry = createRegistry({
   inputs: [gatewayHealth, frames, mqttInput, opcuaInput],
-  outputs: [fileLake, kafkaOutput, redisOutput, minioOutput],
+  outputs: [fileLake, kafkaOutput, redisOutput, minioOutput, cloudOutput],
 });
