@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     const dropDir = path.join(root, 'drop');
     await mkdir(dropDir);
     const buffer = openBuffer({ dir: path.join(root, 'buffer'), maxBytes: 4 * 1024 ** 3, sinks: ['lake'] }, log);
-    const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: {} }], dataDir: root, quarantineMaxBytes: 1 << 20, log });
+    const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir: root, quarantineMaxBytes: 1 << 20, log });
     const input = new FramesInput(framesConfigSchema.parse({ dropDir, stableFor: '50ms', rescanInterval: '50ms', concurrency: 1 }));
     await input.start(pipeline.contextFor('camera'));
     t0 = performance.now();

@@ -132,7 +132,7 @@ async function viaInput(endpoint: string, n: number): Promise<Measured & { recor
   const log = pino({ level: 'silent' });
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lg-bench-opcua-'));
   const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 4 * 1024 ** 3, sinks: ['lake'] }, log);
-  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 1 << 20, log });
+  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir, quarantineMaxBytes: 1 << 20, log });
   const config = opcuaConfigSchema.parse({
     endpoint,
     namespaces: { B: NS_URI },
@@ -169,7 +169,7 @@ async function bufferAlone(n: number): Promise<Measured> {
   const log = pino({ level: 'silent' });
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lg-bench-opcua-buf-'));
   const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 4 * 1024 ** 3, sinks: ['lake'] }, log);
-  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 1 << 20, log });
+  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir, quarantineMaxBytes: 1 << 20, log });
   const ctx = pipeline.contextFor('opcua');
   let count = 0;
   let stop = false;

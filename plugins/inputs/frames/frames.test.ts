@@ -56,7 +56,7 @@ async function setup(config: Record<string, unknown> = {}, bufferOpts: { maxByte
     { dir: path.join(dir, 'buffer'), maxBytes: bufferOpts.maxBytes ?? 256 * 1024 * 1024, sinks: ['lake'], ...(bufferOpts.policy ? { fullPolicy: { sensitive: bufferOpts.policy } } : {}) },
     log,
   );
-  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: {} }], dataDir: dir, quarantineMaxBytes: 16 << 20, log, blockedRetryMs: 50 });
+  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir: dir, quarantineMaxBytes: 16 << 20, log, blockedRetryMs: 50 });
   const input = definition.create(framesConfigSchema.parse({ dropDir, stableFor: '100ms', rescanInterval: '100ms', ...config }), { dataDir: dir, machine: 'm1' }) as FramesInput;
   await input.start(pipeline.contextFor('camera'));
   cleanups.push(async () => {

@@ -17,7 +17,7 @@ import { decodeBlock } from '../../../simulator/formats.js';
 import type { BlockFormat } from '../../../simulator/formats.js';
 import type { MeltPoolBlock } from '../../../simulator/meltpool.js';
 import { decodeSparkplug } from '../../../simulator/sparkplug.js';
-import type { SparkplugMetric } from '../../../simulator/sparkplug.js';
+import type { SparkplugMetric, SparkplugPayload } from '../../../simulator/sparkplug.js';
 import type { JsonMapping } from './schema.js';
 
 export class DecodeError extends Error {
@@ -145,6 +145,70 @@ export function decodeJsonScalar(payload: Buffer, map: JsonMapping, signal: stri
   return draft;
 }
 
+/**
+ * A JSON message whose mapped value is an array of samples -> one samples record (CONTENT_TYPES.samplesF32).
+ * `[1.5, 2, null]` is one channel; `[[1, 2], [3, 4]]` is one sample of every channel per inner array
+ * (already interleaved, the record's layout). JSON has no NaN: null is the dropout marker and stored as
+ * NaN, as inside the binary blocks. Anything else inside the array is quarantined (`wrong-type`).
+ */
+export function decodeJsonSamples(payload: Buffer, map: JsonMapping, signal: string, cls: SensitivityClass | undefined): RecordDraft {
+  const doc = parseJson(payload);
+  const v = pick(doc, map.value);
+  if (v === undefined) throw new DecodeError('missing-field', `no value at "${map.value}"`);
+  if (!Array.isArray(v)) throw new DecodeError('wrong-type', `value at "${map.value}" is ${v === null ? 'null' : typeof v}, expected an array of samples`);
+  if (v.length === 0) throw new DecodeError('malformed', `value at "${map.value}" is an empty array of samples`);
+  const frames = Array.isArray(v[0]);
+  const width = frames ? (v[0] as unknown[]).length : 1;
+  if (width === 0) throw new DecodeError('malformed', `value at "${map.value}": a sample has no channels`);
+  const out = new Float32Array(v.length * width);
+  const put = (x: unknown, at: number, where: string): void => {
+    if (typeof x === 'number') {
+      out[at] = x;
+      if (!Number.isFinite(out[at])) throw new DecodeError('wrong-type', `value at "${map.value}"${where} is ${x}, beyond float32`);
+    }
+    else if (x === null) out[at] = Number.NaN;
+    else throw new DecodeError('wrong-type', `value at "${map.value}"${where} is ${Array.isArray(x) ? 'an array' : typeof x}, expected a number or null`);
+  };
+  for (let i = 0; i < v.length; i++) {
+    const s = v[i];
+    if (!frames) put(s, i, `[${i}]`);
+    else {
+      if (!Array.isArray(s) || s.length !== width) {
+        throw new DecodeError('malformed', `value at "${map.value}"[${i}] is not a sample of ${width} channels like the first one`);
+      }
+      for (let c = 0; c < width; c++) put(s[c], i * width + c, `[${i}][${c}]`);
+    }
+  }
+  let rate: unknown = map.fixedSampleRate;
+  if (map.sampleRate) rate = pick(doc, map.sampleRate) ?? map.fixedSampleRate;
+  if (rate === undefined) throw new DecodeError('missing-field', `no sample rate${map.sampleRate ? ` at "${map.sampleRate}"` : ''} and no fixedSampleRate`);
+  if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) throw new DecodeError('wrong-type', `sample rate ${JSON.stringify(rate)} is not a positive number`);
+  let first: unknown = 0;
+  if (map.firstSample) {
+    first = pick(doc, map.firstSample);
+    if (first === undefined) throw new DecodeError('missing-field', `no first sample index at "${map.firstSample}"`);
+    if (typeof first !== 'number' || !Number.isSafeInteger(first) || first < 0) throw new DecodeError('wrong-type', `first sample index ${JSON.stringify(first)} is not a non-negative integer`);
+  }
+  let channels = map.channels;
+  if (channels === undefined) channels = width === 1 ? [map.value.split('.').pop()!] : Array.from({ length: width }, (_, c) => `c${c}`);
+  else if (channels.length !== width) throw new DecodeError('malformed', `samples have ${width} channels, the mapping names ${channels.length} (${channels.join(', ')})`);
+  const draft: RecordDraft = {
+    signal,
+    kind: 'samples',
+    contentType: CONTENT_TYPES.samplesF32,
+    // float32 arrays are in host byte order; every platform LayerGate targets is little-endian
+    body: Buffer.from(out.buffer, out.byteOffset, out.byteLength),
+    attributes: { channels: channels.join(','), sample_rate_hz: String(rate), first_sample: String(first) },
+    ...(cls ? { class: cls } : {}),
+  };
+  if (map.timestamp) {
+    const ts = pick(doc, map.timestamp);
+    if (ts === undefined) throw new DecodeError('missing-field', `no timestamp at "${map.timestamp}"`);
+    draft.sourceTimeNs = timestampNs(ts, map.timestampUnit, map.timestamp);
+  }
+  return draft;
+}
+
 /** A machine event (`{type, build?, layer?, timestampMs?, ...}`) -> one event record, body as received. */
 export function decodeEvent(payload: Buffer, signal: string, cls: SensitivityClass | undefined): RecordDraft {
   const doc = parseJson(payload);
@@ -184,6 +248,23 @@ export interface SparkplugResult {
   drafts: RecordDraft[];
   /** the edge node must be asked to rebirth (a DATA with an alias no birth defined) */
   rebirth?: { group: string; node: string };
+  /** the message's `seq` is not the one after the node's previous message (counted in `seqGaps`) */
+  seqGap?: { node: string; expected: number; got: number; lost: number };
+  /** an NDEATH whose bdSeq is not the current birth's: a will of an older session, ignored */
+  staleDeath?: { node: string; bdSeq: number; current: number };
+}
+
+/** An edge node's session: the bdSeq of its NBIRTH and the seq of its last message. */
+interface NodeSession {
+  bdSeq: number | undefined;
+  seq: number | undefined;
+}
+
+function bdSeqOf(p: { metrics?: SparkplugMetric[] }): number | undefined {
+  const m = p.metrics?.find((x) => x.name === 'bdSeq');
+  const v = m === undefined ? undefined : (m.longValue ?? m.intValue);
+  const n = typeof v === 'string' ? Number(v) : v;
+  return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
 }
 
 function metricValue(m: SparkplugMetric): number | string | boolean | undefined {
@@ -204,6 +285,14 @@ export class SparkplugState {
   private readonly aliases = new Map<string, Map<number, MetricDef>>();
   readonly stale = new Set<string>();
   staleMetrics = 0;
+  /** per group/node: Sparkplug's seq (0..255 over NBIRTH, DBIRTH, NDATA, DDATA, DDEATH) and bdSeq */
+  private readonly sessions = new Map<string, NodeSession>();
+  /** messages whose seq did not follow the node's previous one (lost, duplicated or reordered) */
+  seqGaps = 0;
+  /** messages missing by those seq jumps (modulo 256: a jump over more than 255 is not seen) */
+  lostMessages = 0;
+  /** NDEATHs ignored because their bdSeq was not the current birth's */
+  staleDeaths = 0;
 
   private key(t: SparkplugTopic): string {
     return t.device === undefined ? `${t.group}/${t.node}` : `${t.group}/${t.node}/${t.device}`;
@@ -222,6 +311,51 @@ export class SparkplugState {
     const key = this.key(t);
     const vars = { group: t.group, node: t.node, device: t.device ?? '' };
     const payloadTs = typeof p.timestamp === 'number' ? p.timestamp : undefined;
+    const check = this.checkSequence(t, p);
+    if (check.staleDeath) return { drafts: [], staleDeath: check.staleDeath };
+    const result = this.decodeType(t, p, key, vars, payloadTs, topic, template, cls);
+    if (check.seqGap) result.seqGap = check.seqGap;
+    return result;
+  }
+
+  /**
+   * Sparkplug's sequence checks for one message of an edge node: NBIRTH starts a session (its bdSeq,
+   * seq 0); every later message of the node carries the next seq modulo 256 (a jump is counted with
+   * the messages it skipped; the records are kept); an NDEATH counts only with the current bdSeq.
+   */
+  private checkSequence(t: SparkplugTopic, p: SparkplugPayload): Pick<SparkplugResult, 'seqGap' | 'staleDeath'> {
+    const node = `${t.group}/${t.node}`;
+    let s = this.sessions.get(node);
+    if (t.type === 'NBIRTH') {
+      this.sessions.set(node, { bdSeq: bdSeqOf(p), seq: typeof p.seq === 'number' ? p.seq : undefined });
+      return {};
+    }
+    if (t.type === 'NDEATH') {
+      const bdSeq = bdSeqOf(p);
+      if (s?.bdSeq !== undefined && bdSeq !== undefined && bdSeq !== s.bdSeq) {
+        this.staleDeaths++;
+        return { staleDeath: { node, bdSeq, current: s.bdSeq } };
+      }
+      this.sessions.delete(node);
+      return {};
+    }
+    if (typeof p.seq !== 'number') return {};
+    if (!s) this.sessions.set(node, (s = { bdSeq: undefined, seq: undefined }));
+    const prev = s.seq;
+    s.seq = p.seq;
+    if (prev === undefined) return {}; // the first message seen of this node (born before the gateway came)
+    const expected = (prev + 1) % 256;
+    if (p.seq === expected) return {};
+    const lost = (p.seq - expected + 256) % 256;
+    this.seqGaps++;
+    this.lostMessages += lost;
+    return { seqGap: { node, expected, got: p.seq, lost } };
+  }
+
+  private decodeType(
+    t: SparkplugTopic, p: SparkplugPayload, key: string, vars: Record<string, string>, payloadTs: number | undefined,
+    topic: string, template: string | undefined, cls: SensitivityClass | undefined,
+  ): SparkplugResult {
     switch (t.type) {
       case 'NBIRTH':
       case 'DBIRTH': {

@@ -31,7 +31,7 @@ import { MqttPayloadError } from '../../../gateway/errors.js';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin.js';
 import { encodeSparkplug } from '../../../simulator/sparkplug.js';
 import { topicMatches } from '../../../simulator/transports/mqtt.js';
-import { DecodeError, SparkplugState, decodeBlockMessage, decodeEvent, decodeJsonScalar, renderSignal } from './decoders.js';
+import { DecodeError, SparkplugState, decodeBlockMessage, decodeEvent, decodeJsonSamples, decodeJsonScalar, renderSignal } from './decoders.js';
 import { mqttConfigSchema } from './schema.js';
 import type { MqttInputConfig, SubscriptionConfig } from './schema.js';
 
@@ -51,6 +51,12 @@ export interface MqttInputStats {
   failedEmits: number;
   rebirthRequests: number;
   sparkplugStaleMetrics: number;
+  /** Sparkplug messages whose seq did not follow their node's previous one (logged at warn) */
+  sparkplugSeqGaps: number;
+  /** messages those seq jumps skipped */
+  sparkplugLostMessages: number;
+  /** NDEATHs ignored: their bdSeq was not the current birth's (the will of an older session) */
+  sparkplugStaleDeaths: number;
   lastError?: string;
 }
 
@@ -83,6 +89,7 @@ export class MqttInput implements InputPlugin {
   private readonly counters: MqttInputStats = {
     connection: 'offline', connects: 0, reconnects: 0, messages: 0, records: 0, batches: 0,
     quarantined: {}, failedEmits: 0, rebirthRequests: 0, sparkplugStaleMetrics: 0,
+    sparkplugSeqGaps: 0, sparkplugLostMessages: 0, sparkplugStaleDeaths: 0,
   };
 
   constructor(
@@ -93,7 +100,11 @@ export class MqttInput implements InputPlugin {
   }
 
   stats(): MqttInputStats {
-    return { ...this.counters, quarantined: { ...this.counters.quarantined }, sparkplugStaleMetrics: this.sparkplug.staleMetrics };
+    const sp = this.sparkplug;
+    return {
+      ...this.counters, quarantined: { ...this.counters.quarantined }, sparkplugStaleMetrics: sp.staleMetrics,
+      sparkplugSeqGaps: sp.seqGaps, sparkplugLostMessages: sp.lostMessages, sparkplugStaleDeaths: sp.staleDeaths,
+    };
   }
 
   /** The MQTT.js client while started (diagnostics and tests: packet events). */
@@ -293,11 +304,13 @@ export class MqttInput implements InputPlugin {
       case 'json-block':
         return [decodeBlockMessage(sub.decoder, payload, renderSignal(sub.signal, topic, {}, 'meltpool'), sub.class)];
       case 'json':
-        return [decodeJsonScalar(payload, sub.json, renderSignal(sub.signal, topic), sub.class)];
+        return [(sub.json.shape === 'samples' ? decodeJsonSamples : decodeJsonScalar)(payload, sub.json, renderSignal(sub.signal, topic), sub.class)];
       case 'event':
         return [decodeEvent(payload, renderSignal(sub.signal, topic, {}, 'machine.events'), sub.class)];
       case 'sparkplug': {
         const r = this.sparkplug.decode(topic, payload, sub.signal, sub.class);
+        if (r.seqGap) this.ctx!.log.warn({ topic, ...r.seqGap }, 'mqtt: Sparkplug seq gap: messages of this edge node were lost, duplicated or reordered');
+        if (r.staleDeath) this.ctx!.log.warn({ topic, ...r.staleDeath }, 'mqtt: Sparkplug NDEATH of an older session (bdSeq is not the current birth\'s): ignored');
         if (r.rebirth) this.requestRebirth(r.rebirth.group, r.rebirth.node, topic, payload);
         return r.drafts;
       }

@@ -18,6 +18,7 @@ import type { SimulatorOptions } from '../../../simulator/engine.js';
 import { decodeBlock } from '../../../simulator/formats.js';
 import type { BlockFormat } from '../../../simulator/formats.js';
 import type { MeltPoolBlock } from '../../../simulator/meltpool.js';
+import { encodeSparkplug } from '../../../simulator/sparkplug.js';
 import type { MqttInput } from './index.js';
 import { rig, silent, sleep, waitFor } from './test-helpers.js';
 import type { Rig } from './test-helpers.js';
@@ -179,6 +180,34 @@ describe('Sparkplug B', () => {
   });
 });
 
+describe('Sparkplug B sequence checks', () => {
+  it('counts and logs seq gaps (records kept) and ignores an NDEATH whose bdSeq is not the current birth\'s', async () => {
+    const r = newRig();
+    const group = `LGSeq${process.pid}x${run++}`;
+    const input = await startInput(r, 'spseq', {
+      clientId: `lg-mqtt-in-${process.pid}-spseq`, cleanSession: true, subscriptions: [{ topic: `spBv1.0/${group}/#`, decoder: 'sparkplug', qos: 1 }],
+    });
+    const t = (type: string) => `spBv1.0/${group}/${type}/edge1`;
+    const temp = (seq: number, v: number) => encodeSparkplug({ timestamp: 1_772_431_200_000 + seq, seq, metrics: [{ alias: 1, datatype: 10, doubleValue: v }] });
+    const send = async (topic: string, payload: Buffer) => raw.publishAsync(topic, payload, { qos: 1 });
+    await send(t('NBIRTH'), encodeSparkplug({ timestamp: 1_772_431_200_000, seq: 0, metrics: [
+      { name: 'bdSeq', datatype: 8, longValue: 3 }, { name: 'Plate/Temp', alias: 1, datatype: 10, doubleValue: 20 },
+    ] }));
+    await send(t('NDATA'), temp(1, 21));
+    await send(t('NDATA'), temp(4, 24)); // seq 2 and 3 never arrive
+    await send(t('NDEATH'), encodeSparkplug({ timestamp: 1_772_431_200_010, metrics: [{ name: 'bdSeq', datatype: 8, longValue: 2 }] })); // an older session's will
+    await send(t('NDATA'), temp(5, 25));
+    await send(t('NDEATH'), encodeSparkplug({ timestamp: 1_772_431_200_020, metrics: [{ name: 'bdSeq', datatype: 8, longValue: 3 }] }));
+    await waitFor('all six handled', () => input.stats().messages >= 6 && all(r).some((x) => x.kind === 'event'));
+    expect(input.stats()).toMatchObject({ sparkplugSeqGaps: 1, sparkplugLostMessages: 2, sparkplugStaleDeaths: 1 });
+    const rs = all(r);
+    expect(rs.filter((x) => x.signal === 'Plate.Temp').map((x) => (JSON.parse(x.body!.toString()) as { v: number }).v)).toEqual([20, 21, 24, 25]);
+    const deaths = rs.filter((x) => x.kind === 'event');
+    expect(deaths).toHaveLength(1);
+    expect(deaths[0]!.sourceTimeNs).toBe(1_772_431_200_020_000_000n);
+  });
+});
+
 describe('bad input', () => {
   it('simulator faults: malformed blocks quarantined and counted, duplicates and reordering kept, no seq lost', async () => {
     const r = newRig();
@@ -252,6 +281,44 @@ describe('bad input', () => {
     expect(sidecars).toHaveLength(7);
     expect(sidecars.every((s) => s.where.startsWith(`${p}/`) && s.error.code === 'LG_MQTT_PAYLOAD')).toBe(true);
     expect(sidecars.map((s) => s.error.message.split(':')[0]).sort()).toEqual(['bad-timestamp', 'malformed', 'missing-field', 'nan', 'oversized', 'unknown-topic', 'wrong-type']);
+  });
+});
+
+describe('JSON sample arrays', () => {
+  it('an array becomes one float32 samples record (one channel, or one sample of every channel per inner array); null is NaN; bad arrays are quarantined per reason', async () => {
+    const r = newRig();
+    const p = prefix();
+    const input = await startInput(r, 'jsonsamples', {
+      clientId: `lg-mqtt-in-${process.pid}-jsonsamples`, cleanSession: true,
+      subscriptions: [
+        { topic: `${p}/one`, decoder: 'json', signal: 'plant.pd', json: { value: 'data.pd', shape: 'samples', sampleRate: 'rate', timestamp: 't0', firstSample: 'first' } },
+        { topic: `${p}/two`, decoder: 'json', signal: 'plant.mp', json: { value: 'v', shape: 'samples', fixedSampleRate: 20_000, channels: ['photodiode', 'pyrometer'] } },
+      ],
+    });
+    const pub = (sub: string, body: unknown) => raw.publishAsync(`${p}/${sub}`, typeof body === 'string' ? body : JSON.stringify(body), { qos: 1 });
+    await pub('one', { data: { pd: [0.5, -1.25, null, 3] }, rate: 10_000, t0: 1_772_431_200_000, first: 40 });
+    await pub('two', { v: [[1, 2], [3, 4], [5, null]] });
+    await pub('one', { data: { pd: 7 }, rate: 10_000, t0: 1 }); // not an array
+    await pub('one', { data: { pd: [] }, rate: 10_000, t0: 1 }); // empty
+    await pub('one', { data: { pd: [1, 'x'] }, rate: 10_000, t0: 1 }); // a string sample
+    await pub('one', { data: { pd: [1, 2] }, t0: 1 }); // no rate
+    await pub('two', { v: [[1, 2], [3]] }); // ragged
+    await pub('two', { v: [[1, 2, 3]] }); // three channels, two named
+    await waitFor('all eight handled', () => input.stats().messages >= 8 && all(r).length >= 2);
+    await waitFor('quarantine counted', () => Object.values(input.stats().quarantined).reduce((a, b) => a + b, 0) >= 6);
+    expect(input.stats().quarantined).toEqual({ 'wrong-type': 2, malformed: 3, 'missing-field': 1 });
+    const [one, two] = all(r);
+    expect(one).toMatchObject({ signal: 'plant.pd', kind: 'samples', contentType: CONTENT_TYPES.samplesF32, sourceTimeNs: 1_772_431_200_000_000_000n });
+    expect(one!.attributes).toMatchObject({ channels: 'pd', sample_rate_hz: '10000', first_sample: '40' });
+    const f1 = Array.from({ length: 4 }, (_, i) => one!.body!.readFloatLE(4 * i));
+    expect(f1.slice(0, 2)).toEqual([0.5, -1.25]);
+    expect(Number.isNaN(f1[2])).toBe(true);
+    expect(f1[3]).toBe(3);
+    expect(two!.attributes).toMatchObject({ channels: 'photodiode,pyrometer', sample_rate_hz: '20000', first_sample: '0' });
+    expect(two!.body!.length).toBe(6 * 4);
+    const f2 = Array.from({ length: 6 }, (_, i) => two!.body!.readFloatLE(4 * i));
+    expect(f2.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
+    expect(Number.isNaN(f2[5])).toBe(true);
   });
 });
 

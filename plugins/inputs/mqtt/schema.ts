@@ -12,6 +12,16 @@ export const jsonMappingSchema = z.strictObject({
   timestampUnit: z.enum(['ms', 's', 'us', 'ns', 'iso']).default('ms').meta({ description: 'unit of a numeric timestamp, or `iso` for an ISO 8601 string' }),
   unit: z.string().min(1).optional().meta({ description: 'dot path of the engineering unit in the message' }),
   fixedUnit: z.string().min(1).optional().meta({ description: 'the unit when the message does not carry one' }),
+  shape: z.enum(['scalar', 'samples']).default('scalar').meta({
+    description:
+      '`scalar`: the value is one number, string or boolean; `samples`: the value is an array of numbers (one channel) or of equal-length arrays (one sample of every channel each) and becomes one float32 samples record (JSON null = NaN, the sensor\'s dropout marker)',
+  }),
+  sampleRate: z.string().min(1).optional().meta({ description: 'samples: dot path of the sample rate in Hz in the message' }),
+  fixedSampleRate: z.number().positive().optional().meta({ description: 'samples: the sample rate in Hz when the message does not carry one' }),
+  firstSample: z.string().min(1).optional().meta({ description: 'samples: dot path of the index of the first sample (since the start of the layer or stream); absent = 0' }),
+  channels: z.array(z.string().min(1).regex(/^[^,]+$/, 'a channel name cannot contain a comma')).min(1).optional().meta({
+    description: 'samples: channel names in the order of each sample (default: the last name of `value` for one channel, else c0, c1, ...)',
+  }),
 });
 export type JsonMapping = z.infer<typeof jsonMappingSchema>;
 

@@ -24,7 +24,7 @@ export interface Rig {
 export function rig(prefix = 'lg-mqtt-'): Rig {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), prefix));
   const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 512 * 1024 * 1024, sinks: ['lake'] }, silent);
-  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 16 << 20, log: silent });
+  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir, quarantineMaxBytes: 16 << 20, log: silent });
   return {
     dataDir, buffer, pipeline,
     create: (config) =>

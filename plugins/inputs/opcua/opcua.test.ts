@@ -77,7 +77,7 @@ async function cli(args: string[]): Promise<number> {
 function setup(cfg: Record<string, unknown>, dataDir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-'))) {
   dirs.push(dataDir);
   const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 256 * 1024 * 1024, sinks: ['lake'] }, log);
-  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 1 << 20, log });
+  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir, quarantineMaxBytes: 1 << 20, log });
   const config = opcuaConfigSchema.parse({ endpoint, username: USER.username, password: USER.password, reconnect: { initialDelay: '100ms', maxDelay: '1s' }, ...cfg });
   const input = definition.create(config, { dataDir, machine: 'test' }) as OpcuaInput;
   running.push({ input, buffer });
