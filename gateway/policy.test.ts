@@ -1,0 +1,130 @@
+/**
+ * The policy in a running gateway (real buffer, real file-lake outputs, real audit log):
+ * - a job marked confidential through the machine context makes every record of that job
+ *   confidential, only that job's, and the marking is audited;
+ * - enforcement in depth: with the route table deliberately broken (forced to send sensitive records
+ *   to an off-premises output), the forwarder still refuses them: not delivered, counted, audited,
+ *   and the cursor moves on (no retry loop), while public/internal records still reach that output.
+ * The off-premises output is a real file lake declared `premises: off` (a share off site).
+ */
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../test/support/wait.js';
+import { verifyAuditLog } from './audit/audit-log.js';
+import type { AuditEntry } from './audit/audit-log.js';
+import { loadConfig } from './config/load.js';
+import { Gateway } from './gateway.js';
+import { CONTENT_TYPES } from './record.js';
+import type { RecordKind, SensitivityClass } from './record.js';
+import type { RecordDraft } from './plugin.js';
+
+const log = pino({ level: 'silent' });
+const running: Gateway[] = [];
+afterEach(async () => {
+  for (const g of running) await g.stop();
+  running.length = 0;
+});
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f)).filter((f) => statSync(f).isFile());
+}
+const contains = (dir: string, text: string): boolean => filesUnder(dir).some((f) => readFileSync(f).includes(text));
+const auditEntries = (file: string): AuditEntry[] => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as AuditEntry);
+const event = (signal: string, note: string, extra: Partial<RecordDraft> = {}): RecordDraft => ({
+  signal, kind: 'event', contentType: CONTENT_TYPES.event, body: Buffer.from(JSON.stringify({ type: 'note', note })), ...extra,
+});
+
+async function start(config: (dir: string) => string[]): Promise<{ gw: Gateway; dir: string }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-policy-'));
+  const lines = config(dir);
+  const loaded = loadConfig({
+    text: [`gateway: { dataDir: ${JSON.stringify(path.join(dir, 'data'))}, machine: m1, shutdownGraceMs: 5s }`, ...lines].join('\n'),
+    env: {},
+  });
+  const gw = await Gateway.start(loaded, { log });
+  running.push(gw);
+  return { gw, dir };
+}
+
+describe('job marking through the machine context', () => {
+  it('every record of the marked job is confidential, other jobs keep their class; audited once', async () => {
+    const { gw, dir } = await start((dir) => [
+      'inputs: {}',
+      `outputs: { lake: { type: file-lake, linger: 0, path: ${JSON.stringify(path.join(dir, 'lake'))} } }`,
+      'classification: { rules: [ { name: kpis, signal: "kpi.*", class: public } ] }',
+    ]);
+    const ctx = gw.pipeline.contextFor('machine');
+    ctx.setMachineContext({ build: 'B-100', jobClass: 'false' });
+    await ctx.emit([event('kpi.utilisation', 'before the marking')]);
+    ctx.setMachineContext({ jobClass: 'confidential' }); // the MES flags the running job
+    await ctx.emit([event('kpi.utilisation', 'after the marking'), event('machine.events', 'x')]);
+    // a frame of the marked job arriving later, while the machine already runs another job
+    ctx.setMachineContext({ build: 'B-101', jobClass: 'false' });
+    await ctx.emit([event('kpi.utilisation', 'next job'), event('camera.late', 'late frame of B-100', { build: 'B-100' })]);
+    // a marking is never lowered for the job it was given to
+    ctx.setMachineContext({ build: 'B-100', jobClass: 'internal' });
+    await ctx.emit([event('kpi.utilisation', 'B-100 again')]);
+
+    const stored = gw.buffer.read('lake', 100).map((r) => [r.build, JSON.parse(r.body!.toString()).note, r.class]);
+    expect(stored).toEqual([
+      ['B-100', 'before the marking', 'public'],
+      ['B-100', 'after the marking', 'confidential'],
+      ['B-100', 'x', 'confidential'],
+      ['B-101', 'next job', 'public'],
+      ['B-100', 'late frame of B-100', 'confidential'],
+      ['B-100', 'B-100 again', 'confidential'],
+    ]);
+    const overrides = auditEntries(gw.audit.file).filter((e) => e.type === 'classification-override');
+    expect(overrides.map((e) => e.data)).toEqual([
+      { reason: 'job-marked', build: 'B-100', class: 'confidential', raw: 'confidential', input: 'machine', unknown: false },
+    ]);
+    expect(verifyAuditLog(gw.audit.file).ok).toBe(true);
+  });
+});
+
+describe('enforcement in depth: a broken router', () => {
+  it('an off-premises output is still refused sensitive records by its forwarder: not delivered, counted, audited, cursor moved on', async () => {
+    const { gw, dir } = await start((dir) => [
+      'inputs: {}',
+      'outputs:',
+      `  lake: { type: file-lake, linger: 0, path: ${JSON.stringify(path.join(dir, 'lake'))} }`,
+      `  offsite: { type: file-lake, premises: off, linger: 0, path: ${JSON.stringify(path.join(dir, 'offsite'))} }`,
+    ]);
+    // the policy itself is right: offsite gets internal, never sensitive
+    expect(gw.policy.routes.routes('internal', 'event')).toEqual(['lake', 'offsite']);
+    expect(gw.policy.routes.routes('sensitive', 'event')).toEqual(['lake']);
+    // ... now break it, as a routing bug would: every record to both outputs
+    const broken = ['lake', 'offsite'];
+    gw.policy.routes.routes = (_cls: SensitivityClass, _kind: RecordKind) => broken;
+
+    const ctx = gw.pipeline.contextFor('opcua', 'internal');
+    await ctx.emit([
+      event('job.name', 'SENSITIVE-8c1f customer name', { class: 'sensitive' }),
+      event('machine.events', 'INTERNAL-2b7d layer done'),
+      event('job.params', 'CONFIDENTIAL-55aa scan speed', { class: 'confidential' }),
+    ]);
+    expect(gw.buffer.read('offsite', 10).map((r) => r.class)).toEqual(['sensitive', 'internal', 'confidential']); // the router did route them
+
+    const offsite = (): ReturnType<Gateway['stats']>['forwarders'][number] => gw.stats().forwarders.find((f) => f.sink === 'offsite')!;
+    await waitFor('offsite forwarder done', () => offsite().lagRecords === 0 && offsite().sentRecords === 1, 15_000, 50);
+    await waitFor('lake delivered', () => contains(path.join(dir, 'lake'), 'CONFIDENTIAL-55aa'), 15_000, 50);
+
+    // not delivered off premises; the internal record was
+    expect(contains(path.join(dir, 'offsite'), 'INTERNAL-2b7d')).toBe(true);
+    expect(contains(path.join(dir, 'offsite'), 'SENSITIVE-8c1f')).toBe(false);
+    expect(contains(path.join(dir, 'offsite'), 'CONFIDENTIAL-55aa')).toBe(false);
+    // counted, no retry loop, the cursor moved past them
+    expect(offsite()).toMatchObject({ offPremisesRefused: 2, sentRecords: 1, failures: 0, lagRecords: 0 });
+    expect(gw.buffer.read('offsite', 10)).toEqual([]);
+    // audited, in an intact chain
+    const refused = auditEntries(gw.audit.file).filter((e) => e.type === 'route-refused');
+    expect(refused.map((e) => e.data)).toEqual([
+      { reason: 'off-premises', sink: 'offsite', records: 2, firstSeq: 1, lastSeq: 3, classes: { sensitive: 1, confidential: 1 }, sources: ['opcua'] },
+    ]);
+    expect(verifyAuditLog(gw.audit.file).ok).toBe(true);
+  });
+});
