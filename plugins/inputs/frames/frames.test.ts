@@ -8,8 +8,9 @@
  * after the commit and 4xx for broken images; raw frames with a sidecar; lossless re-encode.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -222,6 +223,22 @@ describe('frames input: the simulator camera drop folder', () => {
     expect(ls(path.join(s.dropDir, 'processed'))).toEqual(['B-0001_L00008_after-exposure.png', 'again_L00008_after-exposure.png']);
   });
 
+  it('the dedup memory survives a restart: a frame seen before the restart is released, not stored again', async () => {
+    const s = await setup();
+    const f = await simFrame(5);
+    await writeFile(path.join(s.dropDir, 'B-0001_L00005_after-exposure.png'), f.png);
+    await until('the first copy', () => s.input.counters.released === 1);
+    await s.input.stop();
+    const again = definition.create(framesConfigSchema.parse({ dropDir: s.dropDir, stableFor: '100ms', rescanInterval: '100ms' }), { dataDir: s.dir, machine: 'm1' }) as FramesInput;
+    cleanups.push(() => again.stop());
+    await again.start(s.pipeline.contextFor('camera'));
+    await writeFile(path.join(s.dropDir, 'copy_L00005_after-exposure.png'), f.png);
+    await until('the copy released', () => again.counters.released === 1);
+    expect(again.counters.duplicates).toBe(1);
+    expect(s.frames()).toHaveLength(1);
+    expect(readFileSync(path.join(s.dir, 'inputs', 'camera', 'recent-frames'), 'utf8')).toBe(`${sha(f.png)} 256 256 8 png\n`);
+  });
+
   it('the source file stays in the drop folder while the buffer blocks, and is released right after the commit', async () => {
     const a = await simFrame(1);
     const b = await simFrame(2);
@@ -350,6 +367,27 @@ describe('frames input: upload route', () => {
     expect(s.frames()).toHaveLength(1);
     expect(r).toMatchObject({ build: f.build, layer: 4, attributes: { phase: 'after-exposure', file_name: f.fileName } });
     expect((await s.body(r!)).equals(f.png)).toBe(true);
+  });
+
+  it('at most upload.maxConcurrent uploads at once: one more gets 503 with Retry-After at once, and the slot frees after the commit', async () => {
+    const s = await setup({ upload: { port: 0, token: 'frames-test-token', maxConcurrent: 1 } });
+    const f = await simFrame(6);
+    const url = new URL(s.input.uploadUrl!);
+    // the first upload sends half its body and waits, holding the one slot
+    const slow = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: 'Bearer frames-test-token', 'content-length': f.png.length } });
+    const slowAnswer = new Promise<number>((resolve, reject) => slow.on('response', (res) => { res.resume(); resolve(res.statusCode!); }).on('error', reject));
+    slow.write(f.png.subarray(0, 1000));
+    await until('the first upload is being handled', () => s.input.uploadsInProgress === 1);
+    const post = () => fetch(url, { method: 'POST', body: f.png, headers: { authorization: 'Bearer frames-test-token' } });
+    const refused = await post();
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(s.input.counters.uploadsRefused).toBe(1);
+    slow.end(f.png.subarray(1000));
+    expect(await slowAnswer).toBe(201);
+    expect(s.input.uploadsInProgress).toBe(0);
+    expect((await post()).status).toBe(200); // the same image again: a duplicate, but served
+    expect(s.frames()).toHaveLength(1);
   });
 
   it('413 for a body over maxFileBytes, counted and quarantined', async () => {

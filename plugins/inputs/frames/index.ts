@@ -15,12 +15,17 @@
  *   re-encode only replaces them with `keep: reencoded-only`, and only when it is smaller and
  *   decodes to the same pixels.
  * - Frames are `sensitive` by default: a powder-bed image shows the parts' geometry.
- * - Dedup by content hash over the last `dedupWindow` frames, in memory (a restart forgets it).
+ * - Dedup by content hash over the last `dedupWindow` frames. The hashes of committed frames are
+ *   appended to <dataDir>/inputs/<name>/recent-frames (one line each, compacted to the window when
+ *   it grows past twice that), read back at start: a restart remembers them. The file is written
+ *   after the commit and not fsynced; a lost tail only means a frame may be stored a second time.
+ * - The upload route handles at most `upload.maxConcurrent` uploads at once; one more is answered
+ *   503 with Retry-After at once (its body unread), so a burst cannot hold unbounded images in memory.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { watch as fsWatch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -84,6 +89,8 @@ export interface FramesCounters {
   reencoded: number;
   duplicates: number;
   uploads: number;
+  /** uploads answered 503 because `upload.maxConcurrent` were being handled */
+  uploadsRefused: number;
   /** files released after the commit (moved or deleted) */
   released: number;
   /** emits that failed (the file stays and is retried) */
@@ -262,6 +269,22 @@ class RecentHashes {
   delete(h: string): void {
     this.map.delete(h);
   }
+  entries(): IterableIterator<[string, FrameShape]> {
+    return this.map.entries();
+  }
+}
+
+const FRAME_FORMATS = new Set<string>(['png', 'tiff', 'jpeg', 'raw'] satisfies FrameFormat[]);
+
+/** One line of the dedup file: `<sha256> <width> <height> <depth> <format>`. */
+function dedupLine(sha256: string, f: FrameShape): string {
+  return `${sha256} ${f.width} ${f.height} ${f.depth} ${f.format}\n`;
+}
+
+function parseDedupLine(line: string): [string, FrameShape] | undefined {
+  const m = /^([0-9a-f]{64}) (\d+) (\d+) (\d+) ([a-z]+)$/.exec(line);
+  if (!m || !FRAME_FORMATS.has(m[5]!)) return undefined;
+  return [m[1]!, { width: Number(m[2]), height: Number(m[3]), depth: Number(m[4]) as FrameShape['depth'], format: m[5] as FrameShape['format'] }];
 }
 
 type FrameShape = Pick<IngestResult, 'width' | 'height' | 'depth' | 'format'>;
@@ -278,7 +301,7 @@ interface Candidate {
 export class FramesInput implements InputPlugin {
   readonly type = TYPE;
   readonly counters: FramesCounters = {
-    frames: 0, bytes: 0, thumbnails: 0, reencoded: 0, duplicates: 0, uploads: 0, released: 0, emitFailures: 0,
+    frames: 0, bytes: 0, thumbnails: 0, reencoded: 0, duplicates: 0, uploads: 0, uploadsRefused: 0, released: 0, emitFailures: 0,
     rejected: { 'too-large': 0, 'unknown-format': 0, corrupt: 0, 'bad-sidecar': 0 },
   };
   private ctx: InputContext | undefined;
@@ -296,14 +319,27 @@ export class FramesInput implements InputPlugin {
   /** one-shot timer for the moment the next waiting file has been stable for `stableFor` */
   private stableTimer: NodeJS.Timeout | undefined;
   private rescanRequested = false;
+  /** the dedup file (see the module header); undefined without a data folder or with dedupWindow 0 */
+  private dedupFile: string | undefined;
+  private dedupLines = 0;
+  private dedupWrites: Promise<void> = Promise.resolve();
+  private uploadsActive = 0;
   readonly processedDir: string;
   readonly quarantineDir: string;
 
-  constructor(private readonly config: FramesConfig) {
+  constructor(
+    private readonly config: FramesConfig,
+    private readonly env?: PluginEnvironment,
+  ) {
     this.recent = new RecentHashes(config.dedupWindow);
     this.pattern = new RegExp(config.fileNamePattern);
     this.processedDir = path.resolve(config.processedDir ?? path.join(config.dropDir, 'processed'));
     this.quarantineDir = path.resolve(config.quarantineDir ?? path.join(config.dropDir, 'quarantine'));
+  }
+
+  /** Uploads being handled right now (at most `upload.maxConcurrent`). */
+  get uploadsInProgress(): number {
+    return this.uploadsActive;
   }
 
   /** The upload route's base URL once started (undefined without `upload`). */
@@ -326,6 +362,7 @@ export class FramesInput implements InputPlugin {
     } catch (err) {
       ctx.log.warn({ err, dir: this.config.dropDir }, 'frames: cannot watch the drop folder; relying on the periodic rescan');
     }
+    await this.loadRecent(ctx);
     this.timer = setInterval(() => this.requestScan(), this.config.rescanInterval);
     this.timer.unref();
     if (this.config.upload) await this.startUpload(ctx, this.config.upload);
@@ -349,6 +386,68 @@ export class FramesInput implements InputPlugin {
       await new Promise<void>((r) => server.close(() => r()));
     }
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    await this.dedupWrites;
+  }
+
+  // ---- dedup memory across restarts ------------------------------------------------------------
+
+  private async loadRecent(ctx: InputContext): Promise<void> {
+    if (!this.env || this.config.dedupWindow === 0) return;
+    const file = path.join(this.env.dataDir, 'inputs', ctx.name, 'recent-frames');
+    this.dedupFile = file;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') ctx.log.warn({ err, file }, 'frames: cannot read the dedup memory; starting without it');
+      return;
+    }
+    let bad = 0;
+    const lines = text.split('\n').filter(Boolean);
+    for (const line of lines) {
+      const e = parseDedupLine(line);
+      if (e) this.recent.add(e[0], e[1]);
+      else bad++;
+    }
+    // a torn last line after a crash is expected; more than that is worth a word
+    if (bad > 1) ctx.log.warn({ file, bad }, 'frames: unreadable lines in the dedup memory were skipped');
+    this.dedupLines = lines.length;
+    if (this.dedupLines > 2 * this.config.dedupWindow || bad > 0) await this.compactRecent(ctx);
+  }
+
+  /** Remember a committed frame's hash on disk (in the background, in order). */
+  private persistRecent(sha256: string, shape: FrameShape): void {
+    const file = this.dedupFile;
+    if (!file) return;
+    const ctx = this.ctx!;
+    this.dedupWrites = this.dedupWrites.then(async () => {
+      try {
+        await mkdir(path.dirname(file), { recursive: true });
+        await appendFile(file, dedupLine(sha256, shape));
+        if (++this.dedupLines > 2 * this.config.dedupWindow) await this.compactRecent(ctx);
+      } catch (err) {
+        ctx.log.warn({ err, file }, 'frames: could not write the dedup memory; a restart may store a repeated frame again');
+      }
+    });
+  }
+
+  /** Rewrite the dedup file with the window's hashes only (temp file + rename). */
+  private async compactRecent(ctx: InputContext): Promise<void> {
+    const file = this.dedupFile!;
+    let text = '';
+    let n = 0;
+    for (const [h, shape] of this.recent.entries()) {
+      text += dedupLine(h, shape);
+      n++;
+    }
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(`${file}.tmp`, text);
+      await rename(`${file}.tmp`, file);
+      this.dedupLines = n;
+    } catch (err) {
+      ctx.log.warn({ err, file }, 'frames: could not compact the dedup memory');
+    }
   }
 
   // ---- drop folder -----------------------------------------------------------------------------
@@ -605,6 +704,7 @@ export class FramesInput implements InputPlugin {
     this.counters.frames++;
     this.counters.bytes += body.length;
     if (info.thumbnail) this.counters.thumbnails++;
+    this.persistRecent(sha256, { width: info.width, height: info.height, depth: info.depth, format: info.format });
     return { ...base, duplicate: false };
   }
 
@@ -642,6 +742,22 @@ export class FramesInput implements InputPlugin {
       return reply(res, 401, { error: 'missing or wrong bearer token' });
     }
     if (this.stopped) return reply(res, 503, { error: 'the gateway is stopping' });
+    const limit = this.config.upload!.maxConcurrent;
+    if (this.uploadsActive >= limit) {
+      this.counters.uploadsRefused++;
+      req.resume();
+      res.setHeader('retry-after', '1');
+      return reply(res, 503, { error: `${limit} uploads are being handled (upload.maxConcurrent); retry later` });
+    }
+    this.uploadsActive++;
+    try {
+      await this.handleAcceptedUpload(req, res, url);
+    } finally {
+      this.uploadsActive--;
+    }
+  }
+
+  private async handleAcceptedUpload(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const h = (k: string): string | undefined => {
       const v = req.headers[k];
       return typeof v === 'string' && v.length > 0 ? v : undefined;
@@ -715,5 +831,5 @@ export function sidecarName(name: string): string {
 export const definition: InputDefinition<FramesConfig> = {
   type: TYPE,
   configSchema: framesConfigSchema,
-  create: (config: FramesConfig, _env: PluginEnvironment) => new FramesInput(config),
+  create: (config: FramesConfig, env: PluginEnvironment) => new FramesInput(config, env),
 };

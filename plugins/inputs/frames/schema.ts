@@ -52,6 +52,9 @@ export const framesConfigSchema = z.strictObject({
       host: z.string().default('127.0.0.1').meta({ description: 'listen address (keep it on loopback unless a reverse proxy is in front)' }),
       port: z.number().int().min(0).max(65535).meta({ description: 'listen port (0 = any free port)' }),
       token: secret('bearer token the uploader must send as `Authorization: Bearer <token>`'),
+      maxConcurrent: z.number().int().min(1).max(64).default(4).meta({
+        description: 'uploads handled at the same time; one more is answered 503 with Retry-After: 1 without reading its body (each upload is held in memory until its commit)',
+      }),
     })
     .optional()
     .meta({ description: 'an HTTP upload route: POST /frames with the image as the body; 201 after the buffer commit' }),
