@@ -29,12 +29,14 @@
  *   Everything else (connection, timeouts, 5xx, SlowDown) is retried by the forwarder.
  */
 import { createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Client } from 'minio';
 import type { Logger } from 'pino';
 import { tableToIPC } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
 import type { Sealer } from '../../../gateway/crypto/sealer.js';
+import { BlobMissingError } from '../../../gateway/errors.js';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin.js';
 import { CONTENT_TYPES, classRank } from '../../../gateway/record.js';
 import type { SensitivityClass, StoredRecord } from '../../../gateway/record.js';
@@ -223,7 +225,15 @@ export class MinioOutput implements OutputPlugin {
         continue;
       }
       if (r.kind === 'frame' || r.kind === 'document' || r.blob) {
-        planned.push(await this.planObject(ctx, r));
+        try {
+          if (r.blob) await access(ctx.blobs.path(r.blob));
+          planned.push(await this.planObject(ctx, r));
+        } catch (err) {
+          // a spooled body that is gone will not come back: retrying would block this sink for good
+          const code = (err as { code?: unknown }).code;
+          if (code !== 'ENOENT' && code !== BlobMissingError.code) throw this.failure(err, `seq ${r.seq}`);
+          refused.push({ seqs: [r.seq], reason: 'blob-missing', message: `seq ${r.seq} (${r.signal}): spooled body ${r.blob?.sha256} is missing` });
+        }
         continue;
       }
       const body = r.body ?? Buffer.alloc(0);
@@ -297,7 +307,6 @@ export class MinioOutput implements OutputPlugin {
       'layergate-machine': this.machine,
       'layergate-signal': first.signal,
       'layergate-sha256': plainSha256,
-      'X-Amz-Tagging': `${CLASS_KEY}=${cls}`,
     };
     if (first.build !== undefined) meta['layergate-build'] = first.build;
     if (first.layer !== undefined) meta['layergate-layer'] = String(first.layer);
@@ -362,6 +371,8 @@ export class MinioOutput implements OutputPlugin {
       await this.client.putObject(this.config.bucket, o.key, o.bytes!, o.bytes!.length, o.meta);
       this.counters.bytes += o.bytes!.length;
     }
+    // the tag is set by its own request: this MinIO keeps an `X-Amz-Tagging` header of a PUT as plain metadata
+    await this.client.setObjectTagging(this.config.bucket, o.key, { [CLASS_KEY]: o.meta[CLASS_KEY]! });
     this.counters.objects++;
     if (o.meta[SEALED_KEY]) this.counters.sealedObjects++;
   }
