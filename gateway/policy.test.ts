@@ -5,13 +5,16 @@
  * - enforcement in depth: with the route table deliberately broken (forced to send sensitive records
  *   to an off-premises output), the forwarder still refuses them: not delivered, counted, audited,
  *   and the cursor moves on (no retry loop), while public/internal records still reach that output.
+ * - a job marked by a retained MQTT message (the `job-class` decoder of the mqtt input, real Mosquitto).
  * The off-premises output is a real file lake declared `premises: off` (a share off site).
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
+import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MQTT } from '../test/services/endpoints.js';
 import { waitFor } from '../test/support/wait.js';
 import { verifyAuditLog } from './audit/audit-log.js';
 import type { AuditEntry } from './audit/audit-log.js';
@@ -38,6 +41,9 @@ const event = (signal: string, note: string, extra: Partial<RecordDraft> = {}): 
   signal, kind: 'event', contentType: CONTENT_TYPES.event, body: Buffer.from(JSON.stringify({ type: 'note', note })), ...extra,
 });
 
+/** the one output of a test: a file lake that lingers an hour, so what the buffer stored for it can be read back */
+const hold = (dir: string): string => `outputs: { hold: { type: file-lake, linger: 1h, batchRecords: 10000, path: ${JSON.stringify(path.join(dir, 'hold'))} } }`;
+
 async function start(config: (dir: string) => string[]): Promise<{ gw: Gateway; dir: string }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-policy-'));
   const lines = config(dir);
@@ -54,7 +60,7 @@ describe('job marking through the machine context', () => {
   it('every record of the marked job is confidential, other jobs keep their class; audited once', async () => {
     const { gw, dir } = await start((dir) => [
       'inputs: {}',
-      `outputs: { lake: { type: file-lake, linger: 0, path: ${JSON.stringify(path.join(dir, 'lake'))} } }`,
+      hold(dir),
       'classification: { rules: [ { name: kpis, signal: "kpi.*", class: public } ] }',
     ]);
     const ctx = gw.pipeline.contextFor('machine');
@@ -69,7 +75,7 @@ describe('job marking through the machine context', () => {
     ctx.setMachineContext({ build: 'B-100', jobClass: 'internal' });
     await ctx.emit([event('kpi.utilisation', 'B-100 again')]);
 
-    const stored = gw.buffer.read('lake', 100).map((r) => [r.build, JSON.parse(r.body!.toString()).note, r.class]);
+    const stored = gw.buffer.read('hold', 100).map((r) => [r.build, JSON.parse(r.body!.toString()).note, r.class]);
     expect(stored).toEqual([
       ['B-100', 'before the marking', 'public'],
       ['B-100', 'after the marking', 'confidential'],
@@ -107,7 +113,6 @@ describe('enforcement in depth: a broken router', () => {
       event('machine.events', 'INTERNAL-2b7d layer done'),
       event('job.params', 'CONFIDENTIAL-55aa scan speed', { class: 'confidential' }),
     ]);
-    expect(gw.buffer.read('offsite', 10).map((r) => r.class)).toEqual(['sensitive', 'internal', 'confidential']); // the router did route them
 
     const offsite = (): ReturnType<Gateway['stats']>['forwarders'][number] => gw.stats().forwarders.find((f) => f.sink === 'offsite')!;
     await waitFor('offsite forwarder done', () => offsite().lagRecords === 0 && offsite().sentRecords === 1, 15_000, 50);
@@ -126,5 +131,44 @@ describe('enforcement in depth: a broken router', () => {
       { reason: 'off-premises', sink: 'offsite', records: 2, firstSeq: 1, lastSeq: 3, classes: { sensitive: 1, confidential: 1 }, sources: ['opcua'] },
     ]);
     expect(verifyAuditLog(gw.audit.file).ok).toBe(true);
+  });
+});
+
+describe('job marking from an MQTT message (real Mosquitto)', () => {
+  it('a retained job-class message marks the job it names; its events become confidential', async () => {
+    const prefix = `lg-test/policy-${process.pid}-${Date.now()}`;
+    const { gw } = await start((dir) => [
+      'inputs:',
+      '  mes:',
+      '    type: mqtt',
+      `    url: ${MQTT.url}`,
+      `    username: ${MQTT.username}`,
+      `    password: ${MQTT.password}`,
+      `    clientId: lg-policy-${process.pid}-${Date.now()}`,
+      '    subscriptions:',
+      `      - { topic: "${prefix}/events", decoder: event, signal: machine.events }`,
+      `      - { topic: "${prefix}/job-class", decoder: job-class }`,
+      hold(dir),
+    ]);
+    const pub = await mqtt.connectAsync(MQTT.url, { username: MQTT.username, password: MQTT.password, protocolVersion: 5 });
+    try {
+      const send = (n: number, build: string) => pub.publishAsync(`${prefix}/events`, JSON.stringify({ type: 'layer_done', build, layer: n }), { qos: 1 });
+      const stored = () => gw.buffer.read('hold', 100).map((r) => `${r.build}/${JSON.parse(r.body!.toString()).layer}:${r.class}`);
+      await waitFor('mqtt input subscribed', async () => {
+        await send(0, 'B-1');
+        return stored().length > 0;
+      }, 20_000, 300);
+      await pub.publishAsync(`${prefix}/job-class`, JSON.stringify({ build: 'B-2', class: 'confidential' }), { qos: 1, retain: true });
+      await waitFor('marking applied', () => gw.audit.lastOf('classification-override') !== undefined, 10_000, 50);
+      await send(1, 'B-2');
+      await send(2, 'B-1');
+      await waitFor('events stored', () => stored().length >= 3 && stored().at(-1)!.startsWith('B-1/2'), 10_000, 50);
+      const after = stored().filter((s) => !s.endsWith('/0:internal'));
+      expect(after).toEqual(['B-2/1:confidential', 'B-1/2:internal']);
+      expect(gw.audit.lastOf('classification-override')!.data).toMatchObject({ build: 'B-2', class: 'confidential', input: 'mes' });
+    } finally {
+      await pub.publishAsync(`${prefix}/job-class`, '', { qos: 1, retain: true }); // clear the retained marking
+      await pub.endAsync();
+    }
   });
 });

@@ -307,6 +307,10 @@ export class MqttInput implements InputPlugin {
         return [(sub.json.shape === 'samples' ? decodeJsonSamples : decodeJsonScalar)(payload, sub.json, renderSignal(sub.signal, topic), sub.class)];
       case 'event':
         return [decodeEvent(payload, renderSignal(sub.signal, topic, {}, 'machine.events'), sub.class)];
+      case 'job-class':
+        // the job marking (classification floor for every record of the job); not a record itself
+        this.ctx!.setMachineContext(jobMarking(payload));
+        return [];
       case 'sparkplug': {
         const r = this.sparkplug.decode(topic, payload, sub.signal, sub.class);
         if (r.seqGap) this.ctx!.log.warn({ topic, ...r.seqGap }, 'mqtt: Sparkplug seq gap: messages of this edge node were lost, duplicated or reordered');
@@ -387,3 +391,24 @@ export const definition: InputDefinition<MqttInputConfig> = {
   configSchema: mqttConfigSchema,
   create: (config, env) => new MqttInput(config, env),
 };
+
+/**
+ * The job marking of a `job-class` message: its text (a class name, true/false), or JSON
+ * `{"class": ..., "build"?: ...}`; a build there also names the running job.
+ */
+export function jobMarking(payload: Buffer): { jobClass: string; build?: string } {
+  const text = payload.toString('utf8').trim();
+  if (text.startsWith('{') || text.startsWith('"')) {
+    try {
+      const v = JSON.parse(text) as unknown;
+      if (typeof v === 'string') return { jobClass: v };
+      if (v && typeof v === 'object' && 'class' in v) {
+        const o = v as { class: unknown; build?: unknown };
+        return { jobClass: String(o.class), ...(typeof o.build === 'string' && o.build ? { build: o.build } : {}) };
+      }
+    } catch {
+      // not JSON: the text as it is (an unknown marking counts as confidential)
+    }
+  }
+  return { jobClass: text };
+}

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { SENSITIVITY_CLASSES } from '../../../gateway/record.js';
 import { byteSize, duration, secret } from '../../../gateway/config/units.js';
 
-export const DECODERS = ['binary-block', 'protobuf-block', 'json-block', 'json', 'event', 'sparkplug'] as const;
+export const DECODERS = ['binary-block', 'protobuf-block', 'json-block', 'json', 'event', 'sparkplug', 'job-class'] as const;
 export type DecoderName = (typeof DECODERS)[number];
 
 export const jsonMappingSchema = z.strictObject({
@@ -30,7 +30,7 @@ export const subscriptionSchema = z.strictObject({
   qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).meta({ description: 'subscription QoS; 1 and 2 are acknowledged only after the buffer commit' }),
   decoder: z.enum(DECODERS).meta({
     description:
-      'payload decoder: `binary-block` / `protobuf-block` / `json-block` (melt-pool blocks -> samples), `json` (field mapping -> scalar), `event` (JSON machine events), `sparkplug` (Sparkplug B -> scalar)',
+      'payload decoder: `binary-block` / `protobuf-block` / `json-block` (melt-pool blocks -> samples), `json` (field mapping -> scalar), `event` (JSON machine events), `sparkplug` (Sparkplug B -> scalar), `job-class` (how the running job is marked: the payload is a class name or true/false, or JSON {"class": ...}; sets the machine context `jobClass`, every record of the job gets at least that class; no record; publish it retained)',
   }),
   signal: z.string().min(1).optional().meta({
     description:

@@ -60,7 +60,7 @@ import type { Deadband, OpcuaConfig } from './schema.js';
 export const TYPE = 'opcua';
 
 /** the machine context fields this input can follow (its `machine:` config names one node each) */
-const MACHINE_ROLES = ['build', 'layer', 'state', 'material', 'feedstockLot'] as const satisfies readonly (keyof MachineContext)[];
+const MACHINE_ROLES = ['build', 'layer', 'state', 'material', 'feedstockLot', 'jobClass'] as const satisfies readonly (keyof MachineContext)[];
 type MachineRole = (typeof MACHINE_ROLES)[number];
 
 /** One variable to monitor, resolved for the current session. */

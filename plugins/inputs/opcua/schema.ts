@@ -70,6 +70,7 @@ const machineSchema = z
     state: machineRef('machine state (idle, inerting, recoating, exposing, paused, finished, aborted)', 'SIM:Production/SIM:ActiveJob/SIM:MachineState'),
     material: machineRef('material', 'SIM:Production/SIM:ActiveJob/SIM:Material'),
     feedstockLot: machineRef('feedstock (powder) lot, when the machine exposes it'),
+    jobClass: machineRef('how the running job is marked (a class name, or a boolean "confidential" flag): every record of that job gets at least that class (classification)'),
   })
   .meta({ description: 'where the machine context lives in the server\'s address space (defaults: the simulator\'s)' });
 
