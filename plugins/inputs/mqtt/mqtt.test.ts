@@ -2,7 +2,7 @@
  * The mqtt input against the real Mosquitto of the test harness (MQTT.url), fed by the simulator's
  * MQTT publisher in-process with a fixed seed, through the real Pipeline into the real SQLite buffer.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
@@ -11,6 +11,7 @@ import type { InputContext } from '../../../gateway/plugin.js';
 import { CONTENT_TYPES } from '../../../gateway/record.js';
 import type { StoredRecord } from '../../../gateway/record.js';
 import { MQTT } from '../../../test/services/endpoints.js';
+import { issueClientCertificate, startOwnMosquitto } from '../../../test/services/mosquitto.js';
 import { makeConfig } from '../../../simulator/config.js';
 import type { SimConfig } from '../../../simulator/config.js';
 import { Simulator } from '../../../simulator/engine.js';
@@ -398,6 +399,41 @@ describe('TLS and login', () => {
     await waitFor('value over TLS', () => all(r).length === 1);
     expect(JSON.parse(all(r)[0]!.body!.toString())).toEqual({ v: 42 });
     expect(input.stats().connection).toBe('connected');
+  });
+
+  it('mutual TLS: with a client certificate from the CA the broker requires, values arrive; without one the input reports the refusal and keeps retrying', async () => {
+    // a Mosquitto of the test's own that requires client certificates (the shared broker does not)
+    const broker = await startOwnMosquitto({ mutualTls: true });
+    const id = await issueClientCertificate('layergate-gateway-test');
+    try {
+      const r = newRig();
+      const p = prefix();
+      const input = await startInput(r, 'mtls', {
+        url: broker.tlsUrl, username: undefined, password: undefined, ca: MQTT.caFile, cert: id.cert, key: id.key,
+        clientId: `lg-mqtt-in-${process.pid}-mtls`, cleanSession: true, subscriptions: [{ topic: `${p}/v`, decoder: 'json' }],
+      });
+      const noCert = r.create({
+        url: broker.tlsUrl, username: undefined, password: undefined, ca: MQTT.caFile, reconnectMin: '50ms', reconnectMax: '200ms',
+        clientId: `lg-mqtt-in-${process.pid}-nocert`, cleanSession: true, subscriptions: [{ topic: `${p}/v`, decoder: 'json' }],
+      });
+      started.push(noCert);
+      await noCert.start(r.pipeline.contextFor('nocert'));
+      const pub = await mqtt.connectAsync(broker.url, { clientId: `lg-mqtt-in-${process.pid}-mtls-pub` });
+      await pub.publishAsync(`${p}/v`, JSON.stringify({ value: 7 }), { qos: 1 });
+      await pub.endAsync();
+      await waitFor('value over mutual TLS', () => all(r).length === 1);
+      expect(all(r)[0]).toMatchObject({ source: 'mtls', signal: `${p.replace(/\//g, '.')}.v` });
+      expect(input.stats().connection).toBe('connected');
+      await waitFor('the refusal reported', () => noCert.stats().lastError);
+      await waitFor('retried', () => noCert.stats().reconnects >= 1);
+      expect(noCert.stats().lastError).toMatch(/certificate required|handshake failure/i);
+      expect(noCert.stats()).toMatchObject({ connects: 0, messages: 0 });
+      expect(noCert.stats().connection).not.toBe('connected');
+    } finally {
+      for (const s of started.splice(0).reverse()) await s.stop().catch(() => undefined);
+      await broker.stop();
+      rmSync(id.dir, { recursive: true, force: true });
+    }
   });
 
   it('a wrong password is reported in stats and logged, not thrown; the input keeps retrying with backoff', async () => {
