@@ -1,0 +1,228 @@
+/**
+ * Output throughput at steady state: each sink (Kafka, Redis, MinIO) behind the real buffer and
+ * forwarder, beside the same client library writing the same bytes directly (no gateway), measured in
+ * the same run against the harness's servers, as a ratio. Targets: >= 0.8 of the raw client for Kafka
+ * and MinIO. Reports PASS/MISS; never fails a build.
+ *
+ * Workload: melt-pool-like sample blocks (250 samples x 2 float32 channels = 2000-byte bodies), one
+ * signal per 1/4 of the records. The gateway side: records are committed to the buffer first (not
+ * timed), then the forwarder is started and timed from its start until the sink's lag is 0 (batches of
+ * 500, the default). The raw side does what a hand-written exporter would with the same library:
+ *   kafka: kafkajs idempotent producer, sendBatch of 500 protobuf messages with the same keys and headers, acks=all
+ *   redis: ioredis, one MULTI of 500 XADD MAXLEN ~ per batch, the same fields
+ *   minio: minio client, putObject of the very Parquet objects the output wrote, same keys, same concurrency
+ * so the raw MinIO side does not even encode Parquet: a strict baseline.
+ *
+ *   npm run services -- up && npm run bench:outputs      (BENCH_RECORDS=20000 to change the size)
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import type { Message } from 'kafkajs';
+import { Client } from 'minio';
+import { pino } from 'pino';
+import { openBuffer } from '../../gateway/buffer/index.js';
+import { Forwarder, outputContext } from '../../gateway/forwarder.js';
+import type { OutputPlugin } from '../../gateway/plugin.js';
+import { CONTENT_TYPES, encodeRecord, nowNs } from '../../gateway/record.js';
+import type { RecordInput, StoredRecord } from '../../gateway/record.js';
+import { definition as kafkaOutput } from '../../plugins/outputs/kafka/index.js';
+import type { KafkaOutput } from '../../plugins/outputs/kafka/index.js';
+import { definition as minioOutput } from '../../plugins/outputs/minio/index.js';
+import type { MinioOutput } from '../../plugins/outputs/minio/index.js';
+import { definition as redisOutput, entryFields } from '../../plugins/outputs/redis/index.js';
+import { KAFKA, MINIO_LOCAL, REDIS } from '../services/endpoints.js';
+import { sleep } from '../support/wait.js';
+
+const silent = pino({ level: 'silent' });
+const N = Number(process.env.BENCH_RECORDS ?? 20_000);
+const BATCH = 500;
+const ROUNDS = 3;
+const MACHINE = 'bench';
+
+function records(n: number): RecordInput[] {
+  const t0 = nowNs();
+  return Array.from({ length: n }, (_, i) => {
+    const body = Buffer.alloc(250 * 8);
+    for (let k = 0; k < 250; k++) { body.writeFloatLE(Math.sin(i + k / 7), k * 8); body.writeFloatLE(1500 + ((i * 250 + k) % 300), k * 8 + 4); }
+    return {
+      source: 'bench', signal: `meltpool.${i % 4}`, kind: 'samples', class: 'internal', routes: ['sink'], build: 'JOB-B', layer: 1 + Math.floor(i / 1000),
+      contentType: CONTENT_TYPES.samplesF32, receiveTimeNs: t0 + BigInt(i) * 1000n, sourceTimeNs: t0 + BigInt(i) * 25_000_000n, body,
+      attributes: { channels: 'photodiode,pyrometer', sample_rate_hz: '10000', first_sample: String(i * 250) },
+    };
+  });
+}
+
+interface Run { seconds: number; records: number; bytes: number }
+
+/** Commit n records, then time the forwarder from start to lag 0. Returns the records as stored. */
+async function viaGateway(output: OutputPlugin, input: RecordInput[]): Promise<Run & { stored: StoredRecord[] }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-bench-out-'));
+  const buffer = openBuffer({ dir, maxBytes: 2 * 1024 * 1024 * 1024, sinks: ['sink', 'copy'] }, silent);
+  for (let i = 0; i < input.length; i += BATCH) buffer.append(input.slice(i, i + BATCH).map((r) => ({ ...r, routes: ['sink', 'copy'] })));
+  const stored = buffer.read('copy', input.length, Number.MAX_SAFE_INTEGER);
+  await output.start(outputContext('sink', buffer, silent));
+  const f = new Forwarder({ buffer, output, name: 'sink', log: silent, linger: 0, batchSize: BATCH, backoff: { initialMs: 100, maxMs: 1000 } });
+  const started = process.hrtime.bigint();
+  f.start();
+  while (buffer.stats().sinks.find((s) => s.sink === 'sink')!.lagRecords > 0) await sleep(5);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const stats = f.stats();
+  await f.stop();
+  await output.stop();
+  buffer.close();
+  rmSync(dir, { recursive: true, force: true });
+  if (stats.failures > 0 || stats.quarantinedRecords > 0) throw new Error(`gateway run had ${stats.failures} failures, ${stats.quarantinedRecords} quarantined: ${stats.lastError?.message}`);
+  return { seconds, records: stats.sentRecords, bytes: stats.sentBytes, stored };
+}
+
+async function timed(fn: () => Promise<number>, records: number): Promise<Run> {
+  const started = process.hrtime.bigint();
+  const bytes = await fn();
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, records, bytes };
+}
+
+// ---- kafka -----------------------------------------------------------------------------------
+
+async function kafkaRound(input: RecordInput[]): Promise<[Run, Run]> {
+  const prefix = `lgbench${randomUUID().slice(0, 6)}`;
+  const out = kafkaOutput.create(kafkaOutput.configSchema.parse({ brokers: [...KAFKA.brokers], topicPrefix: prefix, topics: { partitions: 3 } }), { dataDir: '', machine: MACHINE }) as KafkaOutput;
+  const gw = await viaGateway(out, input);
+  const kafka = new Kafka({ clientId: 'lg-bench-raw', brokers: [...KAFKA.brokers], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const topic = `${prefix}-raw`;
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+  await admin.disconnect();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const raw = await timed(async () => {
+    let bytes = 0;
+    for (let i = 0; i < gw.stored.length; i += BATCH) {
+      const messages: Message[] = gw.stored.slice(i, i + BATCH).map((r) => {
+        bytes += r.body!.length;
+        return { key: r.signal, value: Buffer.from(encodeRecord(r)), headers: { 'content-type': 'application/x-protobuf', 'layergate-class': r.class, 'layergate-seq': String(r.seq), 'layergate-signal': r.signal, 'layergate-source': r.source, 'layergate-content-type': r.contentType } };
+      });
+      await producer.sendBatch({ topicMessages: [{ topic, messages }], acks: -1 });
+    }
+    return bytes;
+  }, gw.stored.length);
+  await producer.disconnect();
+  return [gw, raw];
+}
+
+// ---- redis -----------------------------------------------------------------------------------
+
+async function redisRound(input: RecordInput[]): Promise<[Run, Run]> {
+  const prefix = `lgbench:${randomUUID().slice(0, 6)}`;
+  const out = redisOutput.create(redisOutput.configSchema.parse({ url: REDIS.url, keyPrefix: prefix, maxLen: 10_000 }), { dataDir: '', machine: MACHINE });
+  const gw = await viaGateway(out, input);
+  const client = new Redis(REDIS.url);
+  const raw = await timed(async () => {
+    let bytes = 0;
+    for (let i = 0; i < gw.stored.length; i += BATCH) {
+      const tx = client.multi();
+      for (const r of gw.stored.slice(i, i + BATCH)) {
+        tx.xadd(`${prefix}:raw:${r.signal}`, 'MAXLEN', '~', '10000', '*', ...entryFields(r));
+        bytes += r.body!.length;
+      }
+      await tx.exec();
+    }
+    return bytes;
+  }, gw.stored.length);
+  // leave the shared server as found
+  const keys = await client.keys(`${prefix}:*`);
+  if (keys.length > 0) await client.del(...keys);
+  client.disconnect();
+  return [gw, raw];
+}
+
+// ---- minio -----------------------------------------------------------------------------------
+
+async function minioRound(input: RecordInput[]): Promise<[Run, Run]> {
+  const bucket = `lgbench-${randomUUID().slice(0, 8)}`;
+  const out = minioOutput.create(minioOutput.configSchema.parse({
+    endPoint: MINIO_LOCAL.endPoint, port: MINIO_LOCAL.port, useSSL: false, accessKey: MINIO_LOCAL.accessKey, secretKey: MINIO_LOCAL.secretKey, bucket, series: { window: '1h' },
+  }), { dataDir: '', machine: MACHINE }) as MinioOutput;
+  const gw = await viaGateway(out, input);
+  const client = new Client({ endPoint: MINIO_LOCAL.endPoint, port: MINIO_LOCAL.port, useSSL: false, accessKey: MINIO_LOCAL.accessKey, secretKey: MINIO_LOCAL.secretKey });
+  const objects: { key: string; bytes: Buffer }[] = [];
+  for await (const o of client.listObjectsV2(bucket, '', true)) {
+    const key = (o as { name: string }).name;
+    const chunks: Buffer[] = [];
+    for await (const c of await client.getObject(bucket, key)) chunks.push(c as Buffer);
+    objects.push({ key, bytes: Buffer.concat(chunks) });
+  }
+  const rawBucket = `${bucket}-raw`;
+  await client.makeBucket(rawBucket);
+  const raw = await timed(async () => {
+    let next = 0;
+    const worker = async () => {
+      while (next < objects.length) {
+        const o = objects[next++]!;
+        await client.putObject(rawBucket, o.key, o.bytes, o.bytes.length, { 'Content-Type': 'application/vnd.apache.parquet', 'layergate-class': 'internal' });
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    return gw.bytes;
+  }, gw.records);
+  for (const b of [bucket, rawBucket]) {
+    const keys: string[] = [];
+    for await (const o of client.listObjectsV2(b, '', true)) keys.push((o as { name: string }).name);
+    await client.removeObjects(b, keys);
+    await client.removeBucket(b);
+  }
+  return [gw, raw];
+}
+
+// ---- report ------------------------------------------------------------------------------------
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+async function main(): Promise<void> {
+  const input = records(N);
+  const cases: [string, (i: RecordInput[]) => Promise<[Run, Run]>, number | null][] = [
+    ['kafka', kafkaRound, 0.8], ['redis', redisRound, null], ['minio', minioRound, 0.8],
+  ];
+  // warm-up: JIT, connections, topic/bucket metadata paths
+  for (const [, round] of cases) await round(records(2000));
+  const rows: string[][] = [];
+  const verdicts: string[] = [];
+  for (const [name, round, target] of cases) {
+    const gw: number[] = [];
+    const raw: number[] = [];
+    const ratios: number[] = [];
+    let bytesPerRecord = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      const [g, r] = await round(input);
+      gw.push(g.records / g.seconds);
+      raw.push(r.records / r.seconds);
+      ratios.push(g.records / g.seconds / (r.records / r.seconds));
+      bytesPerRecord = g.bytes / g.records;
+    }
+    const g = median(gw);
+    const r = median(raw);
+    const ratio = median(ratios);
+    rows.push([name, fmt(g), fmt((g * bytesPerRecord) / 1e6, 1), fmt(r), fmt((r * bytesPerRecord) / 1e6, 1), fmt(ratio, 2), target === null ? '-' : `>= ${target}`]);
+    if (target !== null) verdicts.push(`${name}: ${ratio >= target ? 'PASS' : 'MISS'} (ratio ${fmt(ratio, 2)}, target ${target})`);
+  }
+  const header = ['sink', 'gateway rec/s', 'gateway MB/s', 'raw client rec/s', 'raw MB/s', 'ratio', 'target'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i]!)).join(' | ')} |`;
+  console.log(`output benchmark: ${fmt(N)} sample blocks of 2000 body bytes per round, batches of ${BATCH}, medians of ${ROUNDS} rounds (ratio paired within a round)`);
+  console.log(line(header));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const r of rows) console.log(line(r));
+  console.log();
+  for (const v of verdicts) console.log(v);
+  console.log('MB/s = record body bytes; the shared test servers run on the same (contended) machine: numbers are indicative');
+}
+
+main().then(() => process.exit(0), (err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
