@@ -12,9 +12,11 @@
  *   layergate explain --input NAME --signal S [--kind K] [--build B] [--job-class C] [-c FILE] [--json]
  *   layergate audit verify [-c FILE] [--file PATH] [--json]   check the audit log's hash chain (exit 3 if broken)
  *   layergate keys rotate [-c FILE] | keys generate          the encryption key ring (gateway/policy-commands.ts)
+ *   layergate sync status|pause|resume [-c FILE] [--output NAME] | sync verify BUILD [--deep]   cloud sync (gateway/sync/commands.ts)
  *
  * The config file may also be given as $LAYERGATE_CONFIG. Exit codes: 0 ok, 1 runtime failure,
- * 2 invalid configuration or usage, 3 `buffer check` found problems or `audit verify` a broken chain.
+ * 2 invalid configuration or usage, 3 `buffer check` found problems, `audit verify` a broken chain or
+ * `sync verify` a cloud that does not match the build's manifest.
  *
  * A bad config is reported before anything is opened or created: the buffer is only touched once
  * the whole config validated.
@@ -36,6 +38,7 @@ import { Gateway, bufferOptions, loggerFor } from './gateway.js';
 import { createLogger } from './log.js';
 import { quarantineSummary } from './pipeline.js';
 import { addPolicyCommands } from './policy-commands.js';
+import { addSyncCommands } from './sync/commands.js';
 import type { QuarantineCount } from './pipeline.js';
 import { listCertificates, moveCertificate } from '../plugins/inputs/opcua/pki.js';
 
@@ -346,6 +349,7 @@ export function buildProgram(): Command {
       });
   }
   addPolicyCommands(program, { load, configFile, fail: (code, message) => new ExitError(code, message), exit: EXIT });
+  addSyncCommands(program, { load, configFile, fail: (code, message) => new ExitError(code, message), exit: EXIT });
   return program;
 }
 

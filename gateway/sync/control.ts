@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { pluginSettings } from '../config/schema.js';
 import { SyncVerifyError } from '../errors.js';
-import { CloudOutput, cloudConfigSchema, syncDir } from '../../plugins/outputs/cloud/index.js';
+import { CloudOutput, syncDir } from '../../plugins/outputs/cloud/index.js';
 import type { CloudConfig } from '../../plugins/outputs/cloud/index.js';
 import { S3Target } from './s3.js';
 import { SyncStore } from './store.js';
@@ -29,8 +29,8 @@ export function cloudOutputs(config: Config, name?: string): CloudOutputRef[] {
     .filter(([n, e]) => e.type === 'cloud' && (name === undefined || n === name))
     .map(([n, e]) => ({
       name: n,
-      // the entry is validated already; parsing the plugin's part again gives its typed form
-      config: cloudConfigSchema.parse(pluginSettings(e, ['type', 'premises', 'classes', 'kinds', 'linger', 'batchRecords', 'batchBytes'])),
+      // validated and resolved at load (the cloud schema's part of the entry: units are resolved already)
+      config: pluginSettings(e, ['type', 'premises', 'classes', 'kinds', 'linger', 'batchRecords', 'batchBytes']) as unknown as CloudConfig,
       storeDir: syncDir(config.gateway.dataDir, n),
     }));
   if (refs.length === 0) {
