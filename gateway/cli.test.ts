@@ -66,7 +66,7 @@ describe('check-config', () => {
       `${file}: invalid configuration`,
       '  buffer.maxBytes: expected a byte size like 512MiB or 8GiB, got "huge"',
       '  buffer.synchronous: expected "FULL" | "NORMAL", got "off"',
-      '  outputs.s3.type: unknown output type, expected "file-lake", got "s3-cloud"',
+      '  outputs.s3.type: unknown output type, expected "file-lake" | "kafka" | "redis" | "minio" | "cloud", got "s3-cloud"',
       '  inptus: unknown key (allowed here: gateway, buffer, log, classification, routing, encryption, audit, inputs, outputs)',
     ]);
   });
