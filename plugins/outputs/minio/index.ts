@@ -215,7 +215,20 @@ export class MinioOutput implements OutputPlugin {
       throw this.failure(err, `bucket ${this.config.bucket}`);
     }
     const refused: { seqs: number[]; reason: string; message: string }[] = [];
-    const planned: PlannedObject[] = [];
+    // Uploads start as soon as an object is planned, a few at a time, so that encoding the next batch
+    // object (CPU) overlaps with MinIO storing the previous ones; a permanent refusal concerns only that
+    // object's records.
+    let failure: Error | undefined;
+    const inflight = new Set<Promise<void>>();
+    const schedule = async (o: PlannedObject): Promise<void> => {
+      while (inflight.size >= UPLOAD_CONCURRENCY) await Promise.race(inflight);
+      const p: Promise<void> = this.upload(o).catch((err: unknown) => {
+        const kind = classifyS3Error(err);
+        if (kind.permanent) refused.push({ seqs: o.records.map((r) => r.seq), reason: kind.reason, message: `${o.key}: ${(err as Error).message}` });
+        else failure ??= this.failure(err, o.key);
+      }).finally(() => inflight.delete(p));
+      inflight.add(p);
+    };
     const groups = new Map<string, SeriesGroup>();
     const windowMs = Math.max(1, this.config.series.window);
 
@@ -227,7 +240,7 @@ export class MinioOutput implements OutputPlugin {
       if (r.kind === 'frame' || r.kind === 'document' || r.blob) {
         try {
           if (r.blob) await access(ctx.blobs.path(r.blob));
-          planned.push(await this.planObject(ctx, r));
+          await schedule(await this.planObject(ctx, r));
         } catch (err) {
           // a spooled body that is gone will not come back: retrying would block this sink for good
           const code = (err as { code?: unknown }).code;
@@ -260,27 +273,13 @@ export class MinioOutput implements OutputPlugin {
       }
       g.items.push({ record: r, body, ...(samples ? { samples } : {}), ...(error ? { error } : {}) });
     }
-    for (const g of groups.values()) planned.push(this.planSeries(g));
-
-    // upload a few at a time; a permanent refusal concerns only that object's records
-    let failure: Error | undefined;
-    let next = 0;
-    const worker = async () => {
-      while (next < planned.length && !failure) {
-        const o = planned[next++]!;
-        try {
-          await this.upload(o);
-        } catch (err) {
-          const kind = classifyS3Error(err);
-          if (kind.permanent) {
-            refused.push({ seqs: o.records.map((r) => r.seq), reason: kind.reason, message: `${o.key}: ${(err as Error).message}` });
-          } else {
-            failure = this.failure(err, o.key);
-          }
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, planned.length) }, worker));
+    for (const g of groups.values()) {
+      if (failure) break;
+      await schedule(this.planSeries(g));
+      // let the sockets of the uploads in flight move before the next encode takes the thread
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(inflight);
     if (failure) throw failure;
     if (refused.length > 0) {
       const seqs = refused.flatMap((x) => x.seqs);
