@@ -408,12 +408,21 @@ export class Uploader {
     } else if (confirmed.size > 0) {
       this.log.info({ key: obj.key, uploadId, confirmedParts: confirmed.size, parts: count }, 'resuming multipart upload after the last confirmed part');
     }
-    for (let n = 1; n <= count; n++) {
-      if (confirmed.has(n)) continue;
-      if (this.stopping) throw new PausedError('stopping');
+    const todo = Array.from({ length: count }, (_, i) => i + 1).filter((n) => !confirmed.has(n));
+    const range = (n: number) => {
       const start = (n - 1) * partSize;
-      const length = Math.min(partSize, obj.size - start);
-      const { md5, sha256 } = await digestRange(file, start, length);
+      return { start, length: Math.min(partSize, obj.size - start) };
+    };
+    // the next part's digests are computed while the current one is on the wire: no idle gap between parts
+    let nextDigest = todo.length ? digestRange(file, range(todo[0]!).start, range(todo[0]!).length) : undefined;
+    for (let i = 0; i < todo.length; i++) {
+      const n = todo[i]!;
+      if (this.stopping) throw new PausedError('stopping');
+      const { start, length } = range(n);
+      const { md5, sha256 } = await nextDigest!;
+      const following = todo[i + 1];
+      nextDigest = following === undefined ? undefined : digestRange(file, range(following).start, range(following).length);
+      nextDigest?.catch(() => undefined);
       this.store.logPart(obj.id, uploadId, n, 'send');
       this.stats_.partsSent++;
       const etag = await this.sendRange(obj, file, start, length, md5, {}, { uploadId, partNumber: n }, sha256);
