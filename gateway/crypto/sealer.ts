@@ -26,7 +26,7 @@ export interface Sealer {
 // active key that new seals use, the others stay to open what they sealed. Ids: letters, digits,
 // `.`, `_`, `-`, at most 64.
 
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
 import { KeyInvalidError, KeyUnknownError, SealedDataError } from '../errors.js';
 
 const MAGIC = Buffer.from('LGS\u0001', 'latin1');
@@ -99,12 +99,19 @@ export class AesGcmSealer implements Sealer {
   }
 
   seal(plain: Buffer): Buffer {
-    const nonce = randomBytes(NONCE_BYTES);
+    const nonce = nextNonce();
     const cipher = createCipheriv('aes-256-gcm', this.key, nonce);
     cipher.setAAD(this.header);
     const body = cipher.update(plain);
-    const final = cipher.final();
-    return Buffer.concat([this.header, nonce, cipher.getAuthTag(), body, final]);
+    const final = cipher.final(); // GCM: empty
+    const h = this.header.length;
+    const out = Buffer.allocUnsafe(h + NONCE_BYTES + TAG_BYTES + body.length + final.length);
+    this.header.copy(out, 0);
+    nonce.copy(out, h);
+    cipher.getAuthTag().copy(out, h + NONCE_BYTES);
+    body.copy(out, h + NONCE_BYTES + TAG_BYTES);
+    final.copy(out, h + NONCE_BYTES + TAG_BYTES + body.length);
+    return out;
   }
 
   open(sealed: Buffer): Buffer {
@@ -130,6 +137,21 @@ export class AesGcmSealer implements Sealer {
       throw new SealedDataError(`sealed data (key "${id}"): authentication failed: the bytes were altered, or key "${id}" in the ring is not the key that sealed them`, { cause: err });
     }
   }
+}
+
+// Nonces come from the CSPRNG in blocks (one fill per 1024 seals instead of a call per seal); each
+// nonce is used once and the block is never reused.
+const NONCE_BLOCK = 1024;
+let nonces = Buffer.alloc(0);
+let nonceAt = 0;
+function nextNonce(): Buffer {
+  if (nonceAt >= nonces.length) {
+    nonces = randomFillSync(Buffer.allocUnsafe(NONCE_BYTES * NONCE_BLOCK));
+    nonceAt = 0;
+  }
+  const n = nonces.subarray(nonceAt, nonceAt + NONCE_BYTES);
+  nonceAt += NONCE_BYTES;
+  return n;
 }
 
 function headerFor(id: string): Buffer {
