@@ -94,52 +94,65 @@ async function timed(fn: () => Promise<number>, records: number): Promise<Run> {
 
 // ---- kafka -----------------------------------------------------------------------------------
 
-async function kafkaRound(input: RecordInput[]): Promise<[Run, Run[]]> {
+async function kafkaRound(input: RecordInput[], rawFirst: boolean): Promise<[Run, Run[]]> {
   const prefix = `lgbench${randomUUID().slice(0, 6)}`;
-  const out = kafkaOutput.create(kafkaOutput.configSchema.parse({ brokers: [...KAFKA.brokers], topicPrefix: prefix, topics: { partitions: 3 } }), { dataDir: '', machine: MACHINE }) as KafkaOutput;
-  const gw = await viaGateway(out, input);
   const kafka = new Kafka({ clientId: 'lg-bench-raw', brokers: [...KAFKA.brokers], logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   const topic = `${prefix}-raw`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+  // both topics exist before the clock starts (creating one is not throughput)
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }, { topic: `${prefix}.${MACHINE}.samples`, numPartitions: 3 }], waitForLeaders: true });
   await admin.disconnect();
+  const out = kafkaOutput.create(kafkaOutput.configSchema.parse({ brokers: [...KAFKA.brokers], topicPrefix: prefix, topics: { partitions: 3 } }), { dataDir: '', machine: MACHINE }) as KafkaOutput;
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  const raw = await timed(async () => {
+  const runRaw = (stored: StoredRecord[]) => timed(async () => {
     let bytes = 0;
-    for (let i = 0; i < gw.stored.length; i += BATCH) {
-      const messages: Message[] = gw.stored.slice(i, i + BATCH).map((r) => {
+    for (let i = 0; i < stored.length; i += BATCH) {
+      const messages: Message[] = stored.slice(i, i + BATCH).map((r) => {
         bytes += r.body!.length;
         return { key: r.signal, value: Buffer.from(encodeRecord(r)), headers: { 'content-type': 'application/x-protobuf', 'layergate-class': r.class, 'layergate-seq': String(r.seq), 'layergate-signal': r.signal, 'layergate-source': r.source, 'layergate-content-type': r.contentType } };
       });
       await producer.sendBatch({ topicMessages: [{ topic, messages }], acks: -1 });
     }
     return bytes;
-  }, gw.stored.length);
+  }, stored.length);
+  let raw: Run | undefined;
+  if (rawFirst) raw = await runRaw(asStored(input));
+  const gw = await viaGateway(out, input);
+  raw ??= await runRaw(gw.stored);
   await producer.disconnect();
   return [gw, [raw]];
 }
 
+/** the records as the buffer would hand them out (for a raw run before the gateway's) */
+function asStored(input: RecordInput[]): StoredRecord[] {
+  return input.map((r, i) => ({ ...r, seq: i + 1 }));
+}
+
 // ---- redis -----------------------------------------------------------------------------------
 
-async function redisRound(input: RecordInput[]): Promise<[Run, Run[]]> {
+async function redisRound(input: RecordInput[], rawFirst: boolean): Promise<[Run, Run[]]> {
   const prefix = `lgbench:${randomUUID().slice(0, 6)}`;
   const out = redisOutput.create(redisOutput.configSchema.parse({ url: REDIS.url, keyPrefix: prefix, maxLen: 10_000 }), { dataDir: '', machine: MACHINE });
-  const gw = await viaGateway(out, input);
   const client = new Redis(REDIS.url);
-  const raw = await timed(async () => {
+  await client.ping();
+  const runRaw = (stored: StoredRecord[]) => timed(async () => {
     let bytes = 0;
-    for (let i = 0; i < gw.stored.length; i += BATCH) {
+    for (let i = 0; i < stored.length; i += BATCH) {
       const tx = client.multi();
-      for (const r of gw.stored.slice(i, i + BATCH)) {
+      for (const r of stored.slice(i, i + BATCH)) {
         tx.xadd(`${prefix}:raw:${r.signal}`, 'MAXLEN', '~', '10000', '*', ...entryFields(r));
         bytes += r.body!.length;
       }
       await tx.exec();
     }
     return bytes;
-  }, gw.stored.length);
+  }, stored.length);
+  let raw: Run | undefined;
+  if (rawFirst) raw = await runRaw(asStored(input));
+  const gw = await viaGateway(out, input);
+  raw ??= await runRaw(gw.stored);
   // leave the shared server as found
   const keys = await client.keys(`${prefix}:*`);
   if (keys.length > 0) await client.del(...keys);
@@ -149,7 +162,7 @@ async function redisRound(input: RecordInput[]): Promise<[Run, Run[]]> {
 
 // ---- minio -----------------------------------------------------------------------------------
 
-async function minioRound(input: RecordInput[]): Promise<[Run, Run[]]> {
+async function minioRound(input: RecordInput[], _rawFirst: boolean): Promise<[Run, Run[]]> {
   const bucket = `lgbench-${randomUUID().slice(0, 8)}`;
   const out = minioOutput.create(minioOutput.configSchema.parse({
     endPoint: MINIO_LOCAL.endPoint, port: MINIO_LOCAL.port, useSSL: false, accessKey: MINIO_LOCAL.accessKey, secretKey: MINIO_LOCAL.secretKey, bucket, series: { window: '1h' },
@@ -217,13 +230,13 @@ const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDig
 async function main(): Promise<void> {
   const input = records(N);
   // name, round, per raw baseline: [label, target]
-  const cases: [string, (i: RecordInput[]) => Promise<[Run, Run[]]>, [string, number | null][]][] = [
+  const cases: [string, (i: RecordInput[], rawFirst: boolean) => Promise<[Run, Run[]]>, [string, number | null][]][] = [
     ['kafka', kafkaRound, [['kafkajs producer', 0.8]]],
     ['redis', redisRound, [['ioredis MULTI/XADD', null]]],
     ['minio', minioRound, [['raw upload (pre-encoded)', null], ['raw exporter (encode + upload)', 0.8]]],
   ];
   // warm-up: JIT, connections, topic/bucket metadata paths
-  for (const [, round] of cases) await round(records(2000));
+  for (const [, round] of cases) await round(records(2000), false);
   const rows: string[][] = [];
   const verdicts: string[] = [];
   for (const [name, round, baselines] of cases) {
@@ -232,7 +245,8 @@ async function main(): Promise<void> {
     const ratios: number[][] = baselines.map(() => []);
     let bytesPerRecord = 0;
     for (let i = 0; i < ROUNDS; i++) {
-      const [g, rs] = await round(input);
+      // kafka and redis: raw first in odd rounds, so neither side always meets a warmer server
+      const [g, rs] = await round(input, i % 2 === 1);
       gw.push(g.records / g.seconds);
       rs.forEach((r, b) => {
         raw[b]!.push(r.records / r.seconds);
