@@ -13,7 +13,7 @@
  * - Congestion (AIMD, like TCP's own control): each finished request reports its bytes, its time and
  *   its latency to first response byte. The controller keeps the lowest latency seen as the idle
  *   baseline; a request whose latency is well above it, or whose throughput falls far below what the
- *   bucket allowed, counts as congestion and multiplies the rate factor by BACKOFF_FACTOR; each
+ *   bucket allowed (uncapped: the best throughput measured), counts as congestion and multiplies the rate factor by BACKOFF_FACTOR; each
  *   clean request adds RECOVERY_STEP back, up to 1. The effective rate is cap x factor; with no cap
  *   the reference is the best throughput measured. A floor keeps the sync moving however busy the
  *   link is. The controller is pure arithmetic on the reported figures, so it is tested directly.
@@ -136,8 +136,8 @@ export const MIN_FACTOR = 0.1;
 /** latency above baseline x this (plus LATENCY_SLACK_MS) counts as congestion */
 export const LATENCY_RATIO = 3;
 export const LATENCY_SLACK_MS = 50;
-/** throughput below allowed x this counts as congestion (only for transfers long enough to tell) */
-export const THROUGHPUT_RATIO = 0.5;
+/** throughput below allowed (uncapped: the best measured) x this counts as congestion (only for transfers long enough to tell) */
+export const THROUGHPUT_RATIO = 0.6;
 const MIN_SAMPLE_BYTES = 256 * 1024;
 
 export class CongestionController {
@@ -158,12 +158,13 @@ export class CongestionController {
   /** Feed one finished request; returns whether it counted as congestion. */
   observe(s: TransferSample): boolean {
     const throughput = s.durationMs > 0 ? (s.bytes / s.durationMs) * 1000 : Infinity;
-    if (s.bytes >= MIN_SAMPLE_BYTES && Number.isFinite(throughput)) this.bestBytesPerSecond = Math.max(this.bestBytesPerSecond, throughput);
     const latencyHigh = Number.isFinite(this.baselineLatencyMs)
       && s.latencyMs > this.baselineLatencyMs * LATENCY_RATIO + LATENCY_SLACK_MS;
     this.baselineLatencyMs = Math.min(this.baselineLatencyMs, s.latencyMs);
-    const slow = s.bytes >= MIN_SAMPLE_BYTES && Number.isFinite(s.allowedBytesPerSecond)
-      && throughput < s.allowedBytesPerSecond * THROUGHPUT_RATIO;
+    // what this transfer should have reached: the bucket's rate, or uncapped the best seen so far
+    const reference = Number.isFinite(s.allowedBytesPerSecond) ? s.allowedBytesPerSecond : this.bestBytesPerSecond;
+    const slow = s.bytes >= MIN_SAMPLE_BYTES && reference > 0 && throughput < reference * THROUGHPUT_RATIO;
+    if (s.bytes >= MIN_SAMPLE_BYTES && Number.isFinite(throughput)) this.bestBytesPerSecond = Math.max(this.bestBytesPerSecond, throughput);
     if (latencyHigh || slow) {
       this.factorValue = Math.max(MIN_FACTOR, this.factorValue * BACKOFF_FACTOR);
       this.congestions++;
