@@ -38,6 +38,7 @@ import { encodeRecord, mayLeavePremises } from './record.js';
 import type { BlobRef, StoredRecord } from './record.js';
 import type { OutputContext, OutputPlugin } from './plugin.js';
 import type { RecordBuffer } from './buffer/types.js';
+import type { Sealer } from './crypto/sealer.js';
 import { LayerGateError, OffPremisesRefusedError, SinkPermanentError, SinkSendError, SinkTimeoutError } from './errors.js';
 
 export interface BackoffOptions {
@@ -81,6 +82,8 @@ export interface ForwarderOptions {
    */
   premises?: 'on' | 'off';
   onOffPremisesRefused?: (refusal: OffPremisesRefusal) => void;
+  /** seals confidential bodies of records written to the sink quarantine (encryption at rest) */
+  sealer?: Sealer;
 }
 
 /** A run of records an off-premises sink was handed and refused (see `ForwarderOptions.premises`). */
@@ -187,6 +190,7 @@ export class Forwarder {
   };
   private readonly premises: 'on' | 'off';
   private readonly onOffPremisesRefused: ((refusal: OffPremisesRefusal) => void) | undefined;
+  private readonly sealer: Sealer | undefined;
   private readonly errorsByKind: Record<string, number> = {};
   private readonly quarantineDir: string | undefined;
   private quarantineSeq = 0;
@@ -215,6 +219,7 @@ export class Forwarder {
     this.quarantineDir = opts.dataDir === undefined ? undefined : path.join(opts.dataDir, 'quarantine', 'outputs', opts.name);
     this.premises = opts.premises ?? opts.output.premises ?? 'off';
     this.onOffPremisesRefused = opts.onOffPremisesRefused;
+    this.sealer = opts.sealer;
   }
 
   start(): void {
@@ -470,7 +475,8 @@ export class Forwarder {
     const base = `${at.toISOString().replace(/[-:]/g, '')}-${process.pid}-${++this.quarantineSeq}`;
     try {
       const writer = protobuf.Writer.create();
-      for (const r of refused) writer.bytes(encodeRecord(r));
+      // confidential bodies stay sealed at rest, in the quarantine as in the buffer
+      for (const r of refused) writer.bytes(encodeRecord(this.sealer && r.class === 'confidential' && r.body ? { ...r, body: this.sealer.seal(r.body) } : r));
       const records = Buffer.from(writer.finish());
       const sidecar = {
         sink: this.name,
@@ -480,6 +486,7 @@ export class Forwarder {
         seqs: refused.map((r) => r.seq),
         file: `${base}.records`,
         format: 'length-delimited layergate.v1.Record (proto/layergate/v1/record.proto)',
+        ...(this.sealer && refused.some((r) => r.class === 'confidential') ? { sealed: `confidential bodies sealed (AES-256-GCM, key ring of the gateway; key ${this.sealer.keyId})` } : {}),
         sha256: createHash('sha256').update(records).digest('hex'),
       };
       await mkdir(this.quarantineDir, { recursive: true });

@@ -190,6 +190,7 @@ export class Gateway {
           buffer, output: o.plugin, name: o.name, log, dataDir: config.gateway.dataDir,
           premises: policy.outputs.find((p) => p.name === o.name)!.premises,
           onOffPremisesRefused: (refusal) => void audit.append('route-refused', { reason: 'off-premises', ...refusal }),
+          sealer,
           stopTimeoutMs: Math.max(1000, config.gateway.shutdownGraceMs),
           ...(linger !== undefined ? { linger } : {}),
           ...(o.entry.batchRecords !== undefined ? { batchSize: o.entry.batchRecords } : {}),

@@ -5,7 +5,9 @@
  * - enforcement in depth: with the route table deliberately broken (forced to send sensitive records
  *   to an off-premises output), the forwarder still refuses them: not delivered, counted, audited,
  *   and the cursor moves on (no retry loop), while public/internal records still reach that output.
- * - a job marked by a retained MQTT message (the `job-class` decoder of the mqtt input, real Mosquitto).
+ * - a job marked by a retained MQTT message (the `job-class` decoder of the mqtt input, real Mosquitto);
+ * - a confidential record a sink refuses for good (the real Kafka broker, a record over
+ *   maxMessageBytes) is kept in the sink quarantine sealed, not in plaintext.
  * The off-premises output is a real file lake declared `premises: off` (a share off site).
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -14,13 +16,16 @@ import path from 'node:path';
 import pino from 'pino';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MQTT } from '../test/services/endpoints.js';
+import protobuf from 'protobufjs';
+import { KAFKA, MQTT } from '../test/services/endpoints.js';
+import { readKeyFile } from './crypto/keys.js';
+import { AesGcmSealer } from './crypto/sealer.js';
 import { waitFor } from '../test/support/wait.js';
 import { verifyAuditLog } from './audit/audit-log.js';
 import type { AuditEntry } from './audit/audit-log.js';
 import { loadConfig } from './config/load.js';
 import { Gateway } from './gateway.js';
-import { CONTENT_TYPES } from './record.js';
+import { CONTENT_TYPES, decodeRecord } from './record.js';
 import type { RecordKind, SensitivityClass } from './record.js';
 import type { RecordDraft } from './plugin.js';
 
@@ -35,7 +40,8 @@ function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f)).filter((f) => statSync(f).isFile());
 }
-const contains = (dir: string, text: string): boolean => filesUnder(dir).some((f) => readFileSync(f).includes(text));
+const holding = (dir: string, text: string): string[] => filesUnder(dir).filter((f) => readFileSync(f).includes(text));
+const contains = (dir: string, text: string): boolean => holding(dir, text).length > 0;
 const auditEntries = (file: string): AuditEntry[] => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as AuditEntry);
 const event = (signal: string, note: string, extra: Partial<RecordDraft> = {}): RecordDraft => ({
   signal, kind: 'event', contentType: CONTENT_TYPES.event, body: Buffer.from(JSON.stringify({ type: 'note', note })), ...extra,
@@ -170,5 +176,30 @@ describe('job marking from an MQTT message (real Mosquitto)', () => {
       await pub.publishAsync(`${prefix}/job-class`, '', { qos: 1, retain: true }); // clear the retained marking
       await pub.endAsync();
     }
+  });
+});
+
+describe('encryption at rest in the sink quarantine', () => {
+  it('a confidential record refused for good by Kafka is quarantined sealed; the key ring opens it', async () => {
+    const { gw, dir } = await start((dir) => [
+      'inputs: {}',
+      'outputs:',
+      `  kafka: { type: kafka, brokers: ${JSON.stringify(KAFKA.brokers)}, topicPrefix: lg-policy-${process.pid}-${Date.now()}, maxMessageBytes: 300 }`,
+      `  hold: { type: file-lake, linger: 1h, path: ${JSON.stringify(path.join(dir, 'hold'))} }`,
+    ]);
+    const marker = `CANARY-Q-${Date.now()}`;
+    await gw.pipeline.contextFor('mes').emit([event('job.parameters', `${marker} ${'x'.repeat(400)}`, { class: 'confidential' })]);
+    const kafka = () => gw.stats().forwarders.find((f) => f.sink === 'kafka')!;
+    await waitFor('refused and quarantined', () => kafka().quarantinedRecords === 1, 30_000, 100);
+    const qdir = path.join(dir, 'data', 'quarantine', 'outputs', 'kafka');
+    expect(filesUnder(qdir).length).toBe(2);
+    expect(holding(qdir, marker)).toEqual([]);
+    const sidecar = JSON.parse(readFileSync(filesUnder(qdir).find((f) => f.endsWith('.json'))!, 'utf8'));
+    expect(sidecar).toMatchObject({ records: 1, error: { reason: 'too-large' } });
+    expect(sidecar.sealed).toMatch(/^confidential bodies sealed/);
+    const reader = protobuf.Reader.create(readFileSync(filesUnder(qdir).find((f) => f.endsWith('.records'))!));
+    const rec = decodeRecord(reader.bytes());
+    const sealer = new AesGcmSealer(readKeyFile(path.join(dir, 'data', 'keys', 'layergate.keys')));
+    expect(JSON.parse(sealer.open(rec.body!).toString()).note).toContain(marker);
   });
 });
