@@ -14,7 +14,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -99,15 +99,28 @@ abstract class Base implements DedicatedServer {
   }
 }
 
-/** One KRaft Kafka node (broker + controller) from the harness's cached jars. */
+export interface KafkaSaslUsers {
+  /** user -> password for SASL/PLAIN */
+  plain?: Record<string, string>;
+  /** user -> password for SASL/SCRAM-SHA-512 (created when the storage is formatted) */
+  scram512?: Record<string, string>;
+}
+
+/**
+ * One KRaft Kafka node (broker + controller) from the harness's cached jars. A PLAINTEXT listener
+ * (`brokers`, also used between broker and controller); with `sasl`, a SASL_PLAINTEXT listener too
+ * (`saslBrokers`) offering PLAIN and SCRAM-SHA-512 for the given users.
+ */
 export class DedicatedKafka extends Base {
   brokerPort = 0;
+  saslPort = 0;
   controllerPort = 0;
   private formatted = false;
 
-  constructor() { super('kafka'); }
+  constructor(private readonly sasl?: KafkaSaslUsers) { super('kafka'); }
 
   get brokers(): string[] { return [`${HOST}:${this.brokerPort}`]; }
+  get saslBrokers(): string[] { return [`${HOST}:${this.saslPort}`]; }
 
   private javaArgs(mainClass: string, ...args: string[]): string[] {
     return [
@@ -124,14 +137,23 @@ export class DedicatedKafka extends Base {
     }
     this.brokerPort = await freePort();
     this.controllerPort = await freePort();
+    if (this.sasl) this.saslPort = await freePort();
     const props = path.join(this.dir, 'server.properties');
+    const jaasQuote = (v: string) => `"${v.replace(/["\\]/g, '')}"`;
+    const saslLines = this.sasl ? [
+      'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512',
+      `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${
+        Object.entries(this.sasl.plain ?? {}).map(([u, p]) => `user_${u}=${jaasQuote(p)}`).join(' ')};`,
+      'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    ] : [];
     writeFileSync(props, [
       'process.roles=broker,controller', 'node.id=1',
       `controller.quorum.voters=1@${HOST}:${this.controllerPort}`,
-      `listeners=PLAINTEXT://${HOST}:${this.brokerPort},CONTROLLER://${HOST}:${this.controllerPort}`,
-      `advertised.listeners=PLAINTEXT://${HOST}:${this.brokerPort}`,
+      `listeners=PLAINTEXT://${HOST}:${this.brokerPort},CONTROLLER://${HOST}:${this.controllerPort}${this.sasl ? `,SASL_PLAINTEXT://${HOST}:${this.saslPort}` : ''}`,
+      `advertised.listeners=PLAINTEXT://${HOST}:${this.brokerPort}${this.sasl ? `,SASL_PLAINTEXT://${HOST}:${this.saslPort}` : ''}`,
       'controller.listener.names=CONTROLLER', 'inter.broker.listener.name=PLAINTEXT',
-      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+      ...saslLines,
       `log.dirs=${path.join(this.dir, 'data')}`, 'num.partitions=1', 'default.replication.factor=1',
       'offsets.topic.replication.factor=1', 'offsets.topic.num.partitions=1',
       'transaction.state.log.replication.factor=1', 'transaction.state.log.min.isr=1',
@@ -142,7 +164,8 @@ export class DedicatedKafka extends Base {
       'rootLogger.level=WARN', 'rootLogger.appenderRef.stdout.ref=STDOUT', 'appender.stdout.type=Console',
       'appender.stdout.name=STDOUT', 'appender.stdout.layout.type=PatternLayout', 'appender.stdout.layout.pattern=[%d] %p %m (%c)%n', '',
     ].join('\n'));
-    await runLogged('kafka', 'java', this.javaArgs('kafka.tools.StorageTool', 'format', '-t', randomBytes(16).toString('base64url'), '-c', props), {
+    const scram = Object.entries(this.sasl?.scram512 ?? {}).flatMap(([u, p]) => ['--add-scram', `SCRAM-SHA-512=[name=${u},password=${p}]`]);
+    await runLogged('kafka', 'java', this.javaArgs('kafka.tools.StorageTool', 'format', '-t', randomBytes(16).toString('base64url'), '-c', props, ...scram), {
       logFile: this.logFile, cwd: this.dir,
     });
     this.formatted = true;
@@ -165,11 +188,14 @@ export class DedicatedKafka extends Base {
   }
 }
 
-/** Redis with AOF and `appendfsync always`: a clean or hard restart keeps every acknowledged write. */
+/**
+ * Redis with AOF and `appendfsync always`: a clean or hard restart keeps every acknowledged write.
+ * With `tls` (PEM files) it listens with TLS only (`url` is then rediss://).
+ */
 export class DedicatedRedis extends Base {
   port = 0;
-  constructor() { super('redis'); }
-  get url(): string { return `redis://${HOST}:${this.port}`; }
+  constructor(private readonly tls?: { cert: string; key: string; ca: string }) { super('redis'); }
+  get url(): string { return `${this.tls ? 'rediss' : 'redis'}://${HOST}:${this.port}`; }
 
   protected override async prepare(): Promise<void> {
     if (this.port === 0) this.port = await freePort();
@@ -178,12 +204,19 @@ export class DedicatedRedis extends Base {
   protected command() {
     return {
       command: which('redis-server') ?? 'redis-server',
-      args: ['--bind', HOST, '--port', String(this.port), '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'yes', '--logfile', ''],
+      args: ['--bind', HOST,
+        ...(this.tls
+          ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', this.tls.cert, '--tls-key-file', this.tls.key, '--tls-ca-cert-file', this.tls.ca, '--tls-auth-clients', 'no']
+          : ['--port', String(this.port)]),
+        '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'yes', '--logfile', ''],
     };
   }
 
   protected async probe(): Promise<void> {
-    const c = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+    const c = new Redis(this.url, {
+      lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000,
+      ...(this.tls ? { tls: { ca: readFileSync(this.tls.ca) } } : {}),
+    });
     c.on('error', () => undefined);
     try {
       await c.connect();
@@ -228,4 +261,18 @@ export class DedicatedMinio extends Base {
     if (!res.ok) throw new Error(`health ${res.status}`);
     await this.client().listBuckets();
   }
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1 (its own CA), made with the openssl CLI in `dir`, for TLS
+ * tests against dedicated servers.
+ */
+export async function selfSignedCert(dir: string): Promise<{ cert: string; key: string; ca: string }> {
+  const cert = path.join(dir, 'server.crt');
+  const key = path.join(dir, 'server.key');
+  await runLogged('openssl', 'openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+  ], { logFile: path.join(dir, 'openssl.log'), cwd: dir });
+  return { cert, key, ca: cert };
 }

@@ -168,6 +168,29 @@ describe('kafka output (real broker)', () => {
     expect(Buffer.from(got[0]!.value.body as string, 'base64').equals(routed[0]!.body!)).toBe(true);
   });
 
+  it('SASL (dedicated broker with a SASL listener): SCRAM-SHA-512 and PLAIN users deliver; a wrong password is refused for good and quarantined', async () => {
+    const broker = new DedicatedKafka({ plain: { 'lg-plain': 'lg-plain-secret' }, scram512: { 'lg-scram': 'lg-scram-secret' } });
+    servers.push(broker);
+    await broker.start();
+    const prefix = `lgt${randomUUID().slice(0, 8)}`;
+    const scram = output({ topicPrefix: prefix, sasl: { mechanism: 'scram-sha-512', username: 'lg-scram', password: 'lg-scram-secret' } }, broker.saslBrokers);
+    const plain = output({ topicPrefix: prefix, sasl: { mechanism: 'plain', username: 'lg-plain', password: 'lg-plain-secret' } }, broker.saslBrokers);
+    const wrong = output({ topicPrefix: prefix, sasl: { mechanism: 'scram-sha-512', username: 'lg-scram', password: 'not-the-password' } }, broker.saslBrokers);
+    const r = await sinkRig([{ name: 'scram', plugin: scram }, { name: 'plain', plugin: plain }, { name: 'wrong', plugin: wrong }]);
+    rigs.push(r);
+    await r.emit(scalarDrafts(5, 'chamber.o2'));
+    await Promise.all(['scram', 'plain', 'wrong'].map((s) => r.drained(s)));
+    expect(r.forwarders.get('scram')!.stats()).toMatchObject({ sentRecords: 5, quarantinedRecords: 0 });
+    expect(r.forwarders.get('plain')!.stats()).toMatchObject({ sentRecords: 5, quarantinedRecords: 0 });
+    const refused = r.forwarders.get('wrong')!.stats();
+    expect(refused).toMatchObject({ sentRecords: 0, quarantinedRecords: 5, permanentFailures: 1 });
+    expect(refused.errorsByKind['not-authorized']).toBe(1);
+    // both good users wrote every record (at least once): the topic holds each seq twice
+    const got = await consume(broker.brokers, [`${prefix}.pbf-sim.scalar`], (g) => g.length >= 10);
+    expect(seqsOf(got.map((m) => m.record))).toEqual(seqsOf(r.routed('scram')));
+    expect(got).toHaveLength(10);
+  }, 180_000);
+
   it('broker restart mid-stream (dedicated broker, idempotent producer): the backlog drains, nothing lost, the other sink never paused', async () => {
     const broker = new DedicatedKafka();
     servers.push(broker);

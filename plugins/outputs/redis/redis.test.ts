@@ -4,12 +4,13 @@
  * check reads back with a second ioredis client, the way a dashboard would.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CONTENT_TYPES } from '../../../gateway/record.js';
 import { REDIS } from '../../../test/services/endpoints.js';
-import { DedicatedRedis } from '../../../test/services/dedicated.js';
+import { DedicatedRedis, selfSignedCert } from '../../../test/services/dedicated.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
 import { samplesDraft, scalarDrafts, simulatorSource, sinkRig } from '../shared/test-support.js';
@@ -129,6 +130,33 @@ describe('redis output (real Redis)', () => {
     await admin.call('ACL', 'DELUSER', user);
     admin.disconnect();
   });
+
+  it('TLS (dedicated Redis with a TLS-only port): rediss:// with the CA delivers and reads back', async () => {
+    const certDir = path.join(dedicated.dir, 'tls');
+    mkdirSync(certDir, { recursive: true });
+    const pem = await selfSignedCert(certDir);
+    const tlsRedis = new DedicatedRedis(pem);
+    try {
+      await tlsRedis.start();
+      expect(tlsRedis.url.startsWith('rediss://')).toBe(true);
+      const out = output({ keyPrefix: 'lgt-tls', tls: { ca: pem.ca } }, tlsRedis.url);
+      const r = await sinkRig([{ name: 'redis', plugin: out }]);
+      rigs.push(r);
+      await r.emit(scalarDrafts(5, 'chamber.o2'));
+      await r.drained('redis');
+      const client = new Redis(tlsRedis.url, { tls: { ca: readFileSync(pem.ca) } });
+      const got = await entries(client, out.streamKey('chamber.o2'));
+      client.disconnect();
+      expect(got.map((e) => Number(e.seq!.toString()))).toEqual(r.routed('redis').map((x) => x.seq));
+      // a plain-text client gets nothing from the TLS port
+      const plain = new Redis(tlsRedis.url.replace('rediss://', 'redis://'), { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 1000 });
+      plain.on('error', () => undefined);
+      await expect(plain.connect().then(() => plain.ping())).rejects.toThrow();
+      plain.disconnect();
+    } finally {
+      await tlsRedis.dispose();
+    }
+  }, 60_000);
 
   it('Redis killed and restarted (dedicated, AOF fsync always): the backlog drains, nothing acknowledged is lost, the other sink never paused', async () => {
     const prefix = `lgt:${randomUUID().slice(0, 8)}`;
