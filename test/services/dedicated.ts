@@ -109,18 +109,27 @@ export interface KafkaSaslUsers {
 /**
  * One KRaft Kafka node (broker + controller) from the harness's cached jars. A PLAINTEXT listener
  * (`brokers`, also used between broker and controller); with `sasl`, a SASL_PLAINTEXT listener too
- * (`saslBrokers`) offering PLAIN and SCRAM-SHA-512 for the given users.
+ * (`saslBrokers`) offering PLAIN and SCRAM-SHA-512 for the given users; with `tls` (PEM certificate
+ * and PKCS#8 key), an SSL listener (`tlsBrokers`).
  */
 export class DedicatedKafka extends Base {
   brokerPort = 0;
   saslPort = 0;
+  tlsPort = 0;
   controllerPort = 0;
   private formatted = false;
+  private readonly sasl: KafkaSaslUsers | undefined;
+  private readonly tls: { cert: string; key: string } | undefined;
 
-  constructor(private readonly sasl?: KafkaSaslUsers) { super('kafka'); }
+  constructor(opts: { sasl?: KafkaSaslUsers; tls?: { cert: string; key: string } } = {}) {
+    super('kafka');
+    this.sasl = opts.sasl;
+    this.tls = opts.tls;
+  }
 
   get brokers(): string[] { return [`${HOST}:${this.brokerPort}`]; }
   get saslBrokers(): string[] { return [`${HOST}:${this.saslPort}`]; }
+  get tlsBrokers(): string[] { return [`${HOST}:${this.tlsPort}`]; }
 
   private javaArgs(mainClass: string, ...args: string[]): string[] {
     return [
@@ -138,6 +147,18 @@ export class DedicatedKafka extends Base {
     this.brokerPort = await freePort();
     this.controllerPort = await freePort();
     if (this.sasl) this.saslPort = await freePort();
+    if (this.tls) this.tlsPort = await freePort();
+    const extra = [
+      ...(this.sasl ? [`SASL_PLAINTEXT://${HOST}:${this.saslPort}`] : []),
+      ...(this.tls ? [`SSL://${HOST}:${this.tlsPort}`] : []),
+    ].map((l) => `,${l}`).join('');
+    const tlsLines: string[] = [];
+    if (this.tls) {
+      // a PEM key store: the PKCS#8 key and the certificate in one file
+      const pem = path.join(this.dir, 'keystore.pem');
+      writeFileSync(pem, readFileSync(this.tls.key, 'utf8') + readFileSync(this.tls.cert, 'utf8'));
+      tlsLines.push('ssl.keystore.type=PEM', `ssl.keystore.location=${pem}`, 'ssl.client.auth=none');
+    }
     const props = path.join(this.dir, 'server.properties');
     const jaasQuote = (v: string) => `"${v.replace(/["\\]/g, '')}"`;
     const saslLines = this.sasl ? [
@@ -149,11 +170,12 @@ export class DedicatedKafka extends Base {
     writeFileSync(props, [
       'process.roles=broker,controller', 'node.id=1',
       `controller.quorum.voters=1@${HOST}:${this.controllerPort}`,
-      `listeners=PLAINTEXT://${HOST}:${this.brokerPort},CONTROLLER://${HOST}:${this.controllerPort}${this.sasl ? `,SASL_PLAINTEXT://${HOST}:${this.saslPort}` : ''}`,
-      `advertised.listeners=PLAINTEXT://${HOST}:${this.brokerPort}${this.sasl ? `,SASL_PLAINTEXT://${HOST}:${this.saslPort}` : ''}`,
+      `listeners=PLAINTEXT://${HOST}:${this.brokerPort},CONTROLLER://${HOST}:${this.controllerPort}${extra}`,
+      `advertised.listeners=PLAINTEXT://${HOST}:${this.brokerPort}${extra}`,
       'controller.listener.names=CONTROLLER', 'inter.broker.listener.name=PLAINTEXT',
-      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL',
       ...saslLines,
+      ...tlsLines,
       `log.dirs=${path.join(this.dir, 'data')}`, 'num.partitions=1', 'default.replication.factor=1',
       'offsets.topic.replication.factor=1', 'offsets.topic.num.partitions=1',
       'transaction.state.log.replication.factor=1', 'transaction.state.log.min.isr=1',

@@ -4,7 +4,8 @@
  * with a separate kafkajs consumer that shares nothing with the output but the broker.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import protobuf from 'protobufjs';
@@ -12,7 +13,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { decodeRecord } from '../../../gateway/record.js';
 import type { StoredRecord } from '../../../gateway/record.js';
 import { KAFKA } from '../../../test/services/endpoints.js';
-import { DedicatedKafka } from '../../../test/services/dedicated.js';
+import { DedicatedKafka, selfSignedCert } from '../../../test/services/dedicated.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
 import { samplesDraft, scalarDrafts, simulatorSource, sinkRig } from '../shared/test-support.js';
@@ -22,12 +23,14 @@ import { CONTENT_TYPE_PROTOBUF, KafkaOutput, definition } from './index.js';
 const rigs: SinkRig[] = [];
 const sources: SimulatedSource[] = [];
 const servers: DedicatedKafka[] = [];
+const temps: string[] = [];
 afterEach(async () => {
   for (const s of sources.splice(0)) await s.stop();
   for (const r of rigs.splice(0)) await r.close();
 });
 afterAll(async () => {
   for (const s of servers.splice(0)) await s.dispose();
+  for (const t of temps) rmSync(t, { recursive: true, force: true });
 });
 
 function output(config: Record<string, unknown>, brokers: readonly string[] = KAFKA.brokers): KafkaOutput {
@@ -168,18 +171,25 @@ describe('kafka output (real broker)', () => {
     expect(Buffer.from(got[0]!.value.body as string, 'base64').equals(routed[0]!.body!)).toBe(true);
   });
 
-  it('SASL (dedicated broker with a SASL listener): SCRAM-SHA-512 and PLAIN users deliver; a wrong password is refused for good and quarantined', async () => {
-    const broker = new DedicatedKafka({ plain: { 'lg-plain': 'lg-plain-secret' }, scram512: { 'lg-scram': 'lg-scram-secret' } });
+  it('SASL and TLS (dedicated broker): SCRAM-SHA-512 and PLAIN users and a TLS client deliver; a wrong password is refused for good and quarantined', async () => {
+    const certDir = mkdtempSync(path.join(os.tmpdir(), 'lg-kafka-tls-'));
+    temps.push(certDir);
+    const pem = await selfSignedCert(certDir);
+    const broker = new DedicatedKafka({ sasl: { plain: { 'lg-plain': 'lg-plain-secret' }, scram512: { 'lg-scram': 'lg-scram-secret' } }, tls: pem });
     servers.push(broker);
     await broker.start();
     const prefix = `lgt${randomUUID().slice(0, 8)}`;
     const scram = output({ topicPrefix: prefix, sasl: { mechanism: 'scram-sha-512', username: 'lg-scram', password: 'lg-scram-secret' } }, broker.saslBrokers);
     const plain = output({ topicPrefix: prefix, sasl: { mechanism: 'plain', username: 'lg-plain', password: 'lg-plain-secret' } }, broker.saslBrokers);
     const wrong = output({ topicPrefix: prefix, sasl: { mechanism: 'scram-sha-512', username: 'lg-scram', password: 'not-the-password' } }, broker.saslBrokers);
-    const r = await sinkRig([{ name: 'scram', plugin: scram }, { name: 'plain', plugin: plain }, { name: 'wrong', plugin: wrong }]);
+    const tls = output({ topicPrefix: `${prefix}tls`, tls: { ca: pem.ca } }, broker.tlsBrokers);
+    const r = await sinkRig([{ name: 'scram', plugin: scram }, { name: 'plain', plugin: plain }, { name: 'wrong', plugin: wrong }, { name: 'tls', plugin: tls }]);
     rigs.push(r);
     await r.emit(scalarDrafts(5, 'chamber.o2'));
-    await Promise.all(['scram', 'plain', 'wrong'].map((s) => r.drained(s)));
+    await Promise.all(['scram', 'plain', 'wrong', 'tls'].map((s) => r.drained(s)));
+    expect(r.forwarders.get('tls')!.stats()).toMatchObject({ sentRecords: 5, quarantinedRecords: 0 });
+    const overTls = await consume(broker.brokers, [`${prefix}tls.pbf-sim.scalar`], (g) => g.length >= 5);
+    expect(seqsOf(overTls.map((m) => m.record))).toEqual(seqsOf(r.routed('tls')));
     expect(r.forwarders.get('scram')!.stats()).toMatchObject({ sentRecords: 5, quarantinedRecords: 0 });
     expect(r.forwarders.get('plain')!.stats()).toMatchObject({ sentRecords: 5, quarantinedRecords: 0 });
     const refused = r.forwarders.get('wrong')!.stats();
