@@ -13,6 +13,7 @@ import type { Table } from 'apache-arrow';
 import { Client } from 'minio';
 import * as parquet from 'parquet-wasm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { registerForwarderMetrics } from '../../../gateway/forwarder-metrics.js';
 import { AesGcmSealer, newKeyLine, parseKeyRing } from '../../../gateway/crypto/sealer.js';
 import type { Sealer } from '../../../gateway/crypto/sealer.js';
 import { MINIO_LOCAL } from '../../../test/services/endpoints.js';
@@ -187,6 +188,12 @@ describe('minio output (real MinIO)', () => {
     const stats = r2.forwarders.get('minio')!.stats();
     expect(stats).toMatchObject({ quarantinedRecords: 5, sentRecords: 5, lagRecords: 0 });
     expect(stats.errorsByKind['no-sealer']).toBe(1);
+    // the same figures as a Prometheus scrape
+    const scrape = await registerForwarderMetrics(() => [...r2.forwarders.values()]).metrics();
+    expect(scrape).toContain('layergate_sink_delivered_records_total{sink="minio"} 5');
+    expect(scrape).toContain('layergate_sink_quarantined_records_total{sink="minio"} 5');
+    expect(scrape).toContain('layergate_sink_errors_total{sink="minio",kind="no-sealer"} 1');
+    expect(scrape).toContain('layergate_sink_lag_records{sink="minio"} 0');
     expect((await seqsIn(client, bucket2)).sort((a, b) => a - b)).toEqual(routed2.filter((x) => x.class === 'internal').map((x) => x.seq));
     const qdir = path.join(r2.dataDir, 'quarantine', 'outputs', 'minio');
     const side = JSON.parse(readFileSync(path.join(qdir, readdirSync(qdir).find((f) => f.endsWith('.json'))!), 'utf8')) as { seqs: number[]; error: { reason: string } };
