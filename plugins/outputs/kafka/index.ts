@@ -263,7 +263,7 @@ export class KafkaOutput implements OutputPlugin {
             if (!k.permanent) throw retryable(k.reason, `kafka ${topic}: ${(one as Error).message}`, one);
             const r = e.records[i]!;
             refused.push({ seq: r.seq, reason: k.reason, message: `seq ${r.seq} (${topic}): ${(one as Error).message}` });
-            bytes -= (m.value as Buffer).length;
+            bytes -= (m.value as Buffer).length + Buffer.byteLength(m.key as string);
           }
         }
       }
