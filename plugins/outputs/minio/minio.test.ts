@@ -159,6 +159,27 @@ describe('minio output (real MinIO)', () => {
     expect(before.every((k) => k.endsWith('.arrow'))).toBe(true);
   });
 
+  it('a large frame is uploaded in parts from the spool: same bytes, sha256 in the metadata, multipart ETag', async () => {
+    const bucket = bucketName();
+    const out = output({ bucket, partSize: '5MiB' });
+    const r = await sinkRig([{ name: 'minio', plugin: out, forwarder: { linger: 0 } }]);
+    rigs.push(r);
+    const image = Buffer.alloc(12 * 1024 * 1024);
+    for (let i = 0; i < image.length; i += 4) image.writeUInt32LE((i * 2654435761) >>> 0, i);
+    await r.emit([{ signal: 'camera.powder_bed', kind: 'frame', class: 'internal', contentType: 'image/tiff', build: 'JOB-7', layer: 12, body: image }]);
+    await r.drained('minio', 120_000);
+    const [frame] = r.routed('minio');
+    expect(frame!.blob).toBeDefined(); // the buffer spooled it: the output streams the file
+    const key = out.objectKey(frame!);
+    expect(key).toBe(`objects/machine=pbf-sim/build=JOB-7/layer=12/signal=camera.powder_bed/${String(frame!.seq).padStart(16, '0')}.tif`);
+    const stat = await client.statObject(bucket, key);
+    expect(stat.size).toBe(image.length);
+    expect(stat.etag).toMatch(/-3$/); // 12 MiB in 5 MiB parts
+    const sha = createHash('sha256').update(image).digest('hex');
+    expect(stat.metaData['layergate-sha256']).toBe(sha);
+    expect(createHash('sha256').update(await get(client, bucket, key)).digest('hex')).toBe(sha);
+  }, 180_000);
+
   it('confidential records are stored sealed and marked; without a sealer they are refused for good and quarantined, the rest stored', async () => {
     const bucket = bucketName();
     const sealed = output({ bucket }, { sealer });
