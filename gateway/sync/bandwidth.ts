@@ -6,8 +6,10 @@
  * Design constraints:
  * - The bucket paces the body bytes as they are written to the socket (`ThrottledFileStream`), not
  *   whole parts: a 16 MiB part sent at link speed and then a long pause would still flood the plant's
- *   uplink for seconds. The burst is kept small (BURST_SECONDS of the rate), so any window of a
- *   second or more stays within the cap.
+ *   uplink for seconds. The burst is kept small (BURST_SECONDS of the rate): a window of W seconds
+ *   carries at most cap x (W + 0.2 s). It is not smaller because the bucket credits time the process
+ *   was not scheduled only up to the burst: on a busy gateway (GC, other work) a 50 ms burst lost up
+ *   to a tenth of the cap.
  * - Rates are bytes per second internally; the config speaks bits per second (what a network
  *   engineer reads on a link), converted in one place (`parseBitRate`).
  * - Congestion (AIMD, like TCP's own control): each finished request reports its bytes, its time and
@@ -35,8 +37,8 @@ export function parseBitRate(v: number | string): number | undefined {
   return n > 0 ? n : undefined;
 }
 
-/** seconds of the rate the bucket may hold: small, so short windows stay within the cap too */
-const BURST_SECONDS = 0.05;
+/** seconds of the rate the bucket may hold: small, so short windows stay near the cap too */
+export const BURST_SECONDS = 0.2;
 /** the bucket never holds less than this many bytes (one write chunk must fit) */
 const MIN_BURST_BYTES = 16 * 1024;
 

@@ -36,6 +36,8 @@ import type { S3Target } from './s3.js';
 import type { ObjectRow, PartRow, QueueOrder, SyncStore } from './store.js';
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** how often the measured rate is stored for `sync status` */
+const RATE_PUBLISH_MS = 3000;
 
 export interface UploaderOptions {
   store: SyncStore;
@@ -115,6 +117,7 @@ export class Uploader {
   private current: ThrottledFileStream | undefined;
   private pauseTimer: NodeJS.Timeout | undefined;
   private lastHotExpiry = 0;
+  private lastRatePublish = 0;
   /** the bucket was seen or made (checked again after a NoSuchBucket) */
   private bucketReady = false;
   /** (time ms, cumulative bytes) samples for the measured rate */
@@ -191,13 +194,17 @@ export class Uploader {
     this.stats_.sentBytes += n;
   }
 
-  /** Persist the throughput of the last ~10 s for `sync status` (ETA), at most once per poll. */
+  /**
+   * Persist the throughput of the last ~10 s for `sync status` (ETA), at most every RATE_PUBLISH_MS:
+   * each write is a synchronous commit on the event loop, which would steal time from the pacing.
+   */
   private publishRate(): void {
     const now = Date.now();
     this.rateWindow.push({ t: now, bytes: this.stats_.sentBytes });
     while (this.rateWindow.length > 2 && now - this.rateWindow[0]!.t > 10_000) this.rateWindow.shift();
     const first = this.rateWindow[0]!;
-    if (now - first.t < 1000) return;
+    if (now - first.t < 1000 || now - this.lastRatePublish < RATE_PUBLISH_MS) return;
+    this.lastRatePublish = now;
     const bytesPerSecond = ((this.stats_.sentBytes - first.bytes) / (now - first.t)) * 1000;
     try {
       this.store.setSetting('rate', JSON.stringify({ bytesPerSecond, atMs: now }));
