@@ -30,7 +30,7 @@
  *   dropped unrecorded. Without `dataDir` there is nowhere to keep them and they are retried.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import type { Logger } from 'pino';
@@ -75,6 +75,11 @@ export interface ForwarderOptions {
   failureLogIntervalMs?: number;
   /** the gateway's data folder: permanently refused records are kept in <dataDir>/quarantine/outputs/<sink>/ */
   dataDir?: string;
+  /**
+   * cap of the sink's quarantine folder (default 64 MiB). When refused records do not fit, they stay in
+   * the buffer and are retried with backoff (logged at error) instead of being dropped.
+   */
+  quarantineMaxBytes?: number;
   /**
    * Whether the sink is on the plant's premises (default: the plugin's `premises`, else 'off'). An
    * off-premises forwarder refuses sensitive and confidential records before `send`, whatever routed
@@ -194,6 +199,9 @@ export class Forwarder {
   private readonly errorsByKind: Record<string, number> = {};
   private readonly quarantineDir: string | undefined;
   private quarantineSeq = 0;
+  private readonly quarantineMaxBytes: number;
+  /** bytes in the sink's quarantine folder (read once, then tracked) */
+  private quarantineUsed: number | undefined;
   private lastError: { message: string; atMs: number } | null = null;
 
   constructor(opts: ForwarderOptions) {
@@ -217,6 +225,7 @@ export class Forwarder {
     this.idlePollMs = positive(opts.idlePollMs ?? 5_000, 'idlePollMs');
     this.failureLogIntervalMs = opts.failureLogIntervalMs ?? 60_000;
     this.quarantineDir = opts.dataDir === undefined ? undefined : path.join(opts.dataDir, 'quarantine', 'outputs', opts.name);
+    this.quarantineMaxBytes = opts.quarantineMaxBytes ?? 64 * 1024 * 1024;
     this.premises = opts.premises ?? opts.output.premises ?? 'off';
     this.onOffPremisesRefused = opts.onOffPremisesRefused;
     this.sealer = opts.sealer;
@@ -464,7 +473,6 @@ export class Forwarder {
    * batch is then retried, never skipped unrecorded.
    */
   private async quarantine(batch: StoredRecord[], err: SinkPermanentError): Promise<boolean> {
-    this.countError(err);
     const seqs = err.seqs ? new Set(err.seqs) : undefined;
     const refused = seqs ? batch.filter((r) => seqs.has(r.seq)) : batch;
     if (!this.quarantineDir) {
@@ -489,13 +497,26 @@ export class Forwarder {
         ...(this.sealer && refused.some((r) => r.class === 'confidential') ? { sealed: `confidential bodies sealed (AES-256-GCM, key ring of the gateway; key ${this.sealer.keyId})` } : {}),
         sha256: createHash('sha256').update(records).digest('hex'),
       };
+      const sidecarText = JSON.stringify(sidecar, null, 2);
+      const need = records.length + Buffer.byteLength(sidecarText);
       await mkdir(this.quarantineDir, { recursive: true });
+      this.quarantineUsed ??= await folderBytes(this.quarantineDir);
+      if (this.quarantineUsed + need > this.quarantineMaxBytes) {
+        this.log.error(
+          { err, records: refused.length, bytes: need, used: this.quarantineUsed, quarantineMaxBytes: this.quarantineMaxBytes, dir: this.quarantineDir },
+          'sink refused records permanently but its quarantine folder is full; keeping them in the buffer and retrying (fix the sink, or clear the folder)',
+        );
+        return false;
+      }
       await writeFile(path.join(this.quarantineDir, `${base}.records`), records);
-      await writeFile(path.join(this.quarantineDir, `${base}.json`), JSON.stringify(sidecar, null, 2));
+      await writeFile(path.join(this.quarantineDir, `${base}.json`), sidecarText);
+      this.quarantineUsed += need;
     } catch (writeErr) {
       this.log.error({ err: writeErr, refused: err }, 'could not write refused records to the sink quarantine folder; retrying the batch');
       return false;
     }
+    // counted here once kept; a refusal that could not be kept is counted by backOff with the retry
+    this.countError(err);
     const c = this.counters;
     c.quarantinedRecords += refused.length;
     c.permanentFailures++;
@@ -563,6 +584,15 @@ export class Forwarder {
       this.wake = done;
     });
   }
+}
+
+/** Total size of the files in a folder (not recursive). */
+async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isFile()) total += (await stat(path.join(dir, e.name))).size;
+  }
+  return total;
 }
 
 function positive(n: number, what: string): number {

@@ -187,7 +187,7 @@ export class Gateway {
         // per-output forwarder settings: the config's keys win over the plugin's preferred linger
         const linger = o.entry.linger ?? o.plugin.linger;
         const forwarder = new Forwarder({
-          buffer, output: o.plugin, name: o.name, log, dataDir: config.gateway.dataDir,
+          buffer, output: o.plugin, name: o.name, log, dataDir: config.gateway.dataDir, quarantineMaxBytes: config.gateway.quarantineMaxBytes,
           premises: policy.outputs.find((p) => p.name === o.name)!.premises,
           onOffPremisesRefused: (refusal) => void audit.append('route-refused', { reason: 'off-premises', ...refusal }),
           sealer,

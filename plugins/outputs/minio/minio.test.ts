@@ -232,6 +232,17 @@ describe('minio output (real MinIO)', () => {
     expect(stats.errorsByKind['not-authorized']).toBe(1);
   });
 
+  it('a full sink quarantine folder keeps refused records in the buffer (retried, never dropped)', async () => {
+    const out = output({ bucket: bucketName() }, {}, { ...MINIO_LOCAL, secretKey: 'not-the-secret-key' });
+    const r = await sinkRig([{ name: 'minio', plugin: out, forwarder: { linger: 0, quarantineMaxBytes: 200, backoff: { initialMs: 50, maxMs: 100 } } }]);
+    rigs.push(r);
+    await r.emit(scalarDrafts(3, 'chamber.o2'));
+    await waitFor('refusals retried', () => r.forwarders.get('minio')!.stats().failures >= 3, 30_000);
+    const stats = r.forwarders.get('minio')!.stats();
+    expect(stats).toMatchObject({ quarantinedRecords: 0, sentRecords: 0, lagRecords: 3, cursor: 0 });
+    expect(stats.errorsByKind['not-authorized']).toBeGreaterThanOrEqual(3);
+  });
+
   it('MinIO restart (dedicated instance): the backlog drains, nothing lost, the other sink never paused', async () => {
     const server = new DedicatedMinio();
     temps.push(server.dir);
