@@ -235,6 +235,11 @@ export class Pipeline {
     return this.classifier.classOf(source, record.signal, record.kind, build, record.class, inputClass, job, this.machine.material);
   }
 
+  /** The class a job is marked with so far (`layergate explain` and the API pass it to `Policy.explain`). */
+  jobMark(build: string | undefined): SensitivityClass | undefined {
+    return build === undefined ? this.unknownJobMark : this.jobMarks.get(build);
+  }
+
   /** Raise (never lower) the marking of a job; report what changed. */
   private markJob(input: string, log: Logger, build: string | undefined, raw: string): void {
     const { class: cls, unknown } = jobClassOf(raw);

@@ -90,6 +90,10 @@ describe('job marking through the machine context', () => {
       ['B-100', 'late frame of B-100', 'confidential'],
       ['B-100', 'B-100 again', 'confidential'],
     ]);
+    expect([gw.pipeline.jobMark('B-100'), gw.pipeline.jobMark('B-101')]).toEqual(['confidential', undefined]);
+    // what the API will answer for a record of the marked job
+    expect(gw.policy.explain({ source: 'machine', signal: 'kpi.utilisation', kind: 'event', build: 'B-100' }, { jobClass: gw.pipeline.jobMark('B-100') }).classification)
+      .toMatchObject({ class: 'confidential', rule: 'job B-100 marked confidential', base: { class: 'public', from: 'rule kpis' } });
     const overrides = auditEntries(gw.audit.file).filter((e) => e.type === 'classification-override');
     expect(overrides.map((e) => e.data)).toEqual([
       { reason: 'job-marked', build: 'B-100', class: 'confidential', raw: 'confidential', input: 'machine', unknown: false },

@@ -6,6 +6,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { RoutingPolicyError } from '../errors.js';
+import { mayLeavePremises } from '../record.js';
 import type { RecordKind, SensitivityClass } from '../record.js';
 import type { PluginRegistry } from '../registry.js';
 import { Classifier, jobClassOf } from './classifier.js';
@@ -43,6 +44,10 @@ export class Policy {
         premises = effectivePremises(f.premises, entry.premises, `outputs.${name}`);
       } catch (err) {
         problems.push((err as Error).message);
+      }
+      const kept = premises === 'off' ? (entry.classes ?? []).filter((c) => !mayLeavePremises(c)) : [];
+      if (kept.length > 0) {
+        problems.push(`outputs.${name}.classes: lists ${kept.join(', ')}, but output "${name}" is off premises; sensitive and confidential records never leave the premises`);
       }
       outputs.push({ name, type: entry.type, accepts: f.accepts, wants: f.kinds, classes: entry.classes, kinds: entry.kinds, premises });
     }

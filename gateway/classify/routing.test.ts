@@ -133,6 +133,13 @@ describe('config load', () => {
     );
   });
 
+  it('rejects an off-premises output whose own `classes` list sensitive or confidential', () => {
+    const text = ['outputs:', '  offsite: { type: file-lake, premises: off, classes: [internal, confidential] }', ''].join('\n');
+    expect(() => loadConfig({ text, env: {} })).toThrow(
+      '  outputs.offsite.classes: lists confidential, but output "offsite" is off premises; sensitive and confidential records never leave the premises',
+    );
+  });
+
   it('accepts the same rule limited to public and internal, and routes accordingly', () => {
     const { config } = loadConfig({ text: offsiteConfig('{ name: partner-share, classes: [public, internal], may: [offsite] }'), env: {} });
     expect(config.outputs.offsite!.premises).toBe('off');
