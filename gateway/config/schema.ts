@@ -177,7 +177,7 @@ function coreSchema(defaults: SchemaDefaults) {
         description: 'on SIGTERM/SIGINT, how long forwarders may keep delivering before outputs are stopped',
       }),
       quarantineMaxBytes: byteSize().prefault('64MiB').meta({
-        description: 'cap on the quarantine folder of each input; what does not fit is counted, not kept',
+        description: 'cap on the quarantine folder of each input (what does not fit is counted, not kept) and of each output (records a sink refused for good that do not fit stay in the buffer and are retried)',
       }),
     })
     .prefault({});
