@@ -73,7 +73,10 @@ export function loggerFor(
   opts: { env?: NodeJS.ProcessEnv; destination?: LoggerOptions['destination'] } = {},
 ): Logger {
   const env = opts.env ?? process.env;
-  const fromEnv = SECRET_ENV_VARS.map((k) => env[k]).filter((v): v is string => !!v && v.length >= 4);
+  // the key ring variable, whole and each key of it, is a secret too
+  const ring = env[loaded.config.encryption.keyEnv];
+  const ringKeys = ring ? [ring, ...ring.split(/[\n,]/).map((e) => e.slice(e.indexOf(':') + 1).trim())] : [];
+  const fromEnv = [...SECRET_ENV_VARS.map((k) => env[k]), ...ringKeys].filter((v): v is string => !!v && v.length >= 4);
   return createLogger({
     level: loaded.config.log.level,
     secrets: [...collectSecretValues(loaded.schema, loaded.config), ...fromEnv],

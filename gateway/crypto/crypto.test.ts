@@ -14,6 +14,8 @@ import { openBuffer } from '../buffer/index.js';
 import { KeyInvalidError, KeyMissingError, KeyPermissionsError, KeyUnknownError, KeyWrongError, SealedDataError } from '../errors.js';
 import { CONTENT_TYPES } from '../record.js';
 import type { RecordInput } from '../record.js';
+import { loadConfig } from '../config/load.js';
+import { loggerFor } from '../gateway.js';
 import { generatedKeyFile, openSealer, readKeyFile, rotateKeyFile } from './keys.js';
 import { AesGcmSealer, newKeyLine, parseKeyRing } from './sealer.js';
 import { encryptionSchema } from './schema.js';
@@ -141,6 +143,17 @@ describe('key sources and checks at start', () => {
     expect(() => openSealer(enc({ keyFile: f }), dir)).toThrow('encryption key "k1" in the key ring is not the key this gateway sealed data with');
     keyFile(dir, [k2, k1]);
     expect(openSealer(enc({ keyFile: f }), dir).sealer.keyId).toBe('k2');
+  });
+
+  it('the key ring variable and each key in it never show in log lines', () => {
+    const env = { LAYERGATE_KEYS: `${k2},${k1}` };
+    const lines: string[] = [];
+    const logger = loggerFor(loadConfig({ env }), { env, destination: { write: (l: string) => void lines.push(l) } });
+    const key1 = k1.slice(3);
+    logger.warn({ ring: env.LAYERGATE_KEYS, one: key1 }, `key ${key1}`);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(key1);
+    expect(lines[0]).not.toContain(k2.slice(3));
   });
 
   it('rotateKeyFile puts a new active key first, keeps the old ones and the file mode', () => {
