@@ -226,16 +226,20 @@ export class ThrottledFileStream extends Readable {
     if (n <= 0) { this.push(null); return; }
     const wait = this.bucket.take(n);
     const go = () => {
+      const fh = this.fh;
+      // destroyed while waiting for tokens (pause, stop, a failed request): nothing more to read
+      if (this.destroyed || !fh) return;
       const buf = Buffer.allocUnsafe(n);
-      this.fh!.read(buf, 0, n, this.pos).then(({ bytesRead }) => {
+      fh.read(buf, 0, n, this.pos).then(({ bytesRead }) => {
         if (bytesRead !== n) throw new Error(`${this.file}: short read at ${this.pos} (${bytesRead} of ${n} bytes); the file changed`);
         this.pos += n;
         const t = performance.now();
         if (this.firstByteAt === 0) this.firstByteAt = t;
         this.lastByteAt = t;
+        if (this.destroyed) return;
         this.onProgress(n);
         this.push(buf);
-      }).catch((err: Error) => this.destroy(err));
+      }).catch((err: Error) => { if (!this.destroyed) this.destroy(err); });
     };
     if (wait > 0) setTimeout(go, wait);
     else go();

@@ -266,4 +266,16 @@ describe('cloud output', () => {
     const sha = createHash('sha256').update(await getBytes(key)).digest('hex');
     expect(sha).toBe(createHash('sha256').update(body).digest('hex'));
   });
+  it('gives objects whose records are older than coldAfter the colder storage class on upload', async () => {
+    const out = await startCloud('cloud', { coldStorageClass: 'REDUCED_REDUNDANCY', coldAfter: '1d' });
+    const old = { ...rec('document', randomBytes(2000)), seq: 1, receiveTimeNs: BigInt(Date.now() - 2 * 86_400_000) * 1_000_000n };
+    const fresh = { ...rec('document', randomBytes(2000)), seq: 2, receiveTimeNs: BigInt(Date.now()) * 1_000_000n };
+    await out.send([old, fresh]);
+    await waitFor('both synced', () => out.syncStore!.progress().synced.objects === 2 || undefined, 20_000);
+    const byTime = out.syncStore!.objects().sort((a, b) => Number(a.recordTimeNs - b.recordTimeNs));
+    const oldStat = await cloud.statObject(bucket, byTime[0]!.key);
+    const freshStat = await cloud.statObject(bucket, byTime[1]!.key);
+    expect(oldStat.metaData['x-amz-storage-class']).toBe('REDUCED_REDUNDANCY');
+    expect(freshStat.metaData['x-amz-storage-class']).toBeUndefined();
+  });
 });
