@@ -1,12 +1,15 @@
 /**
  * The canary, end to end: the real `layergate run` (child process) with the frames input (a drop
  * folder, as the machine's camera writes it), a classification rule that makes a customer's job
- * confidential by its build id, and the file lake as the on-premises sink. The images of that job
+ * confidential by its build id, and two on-premises sinks: the file lake and the plant's MinIO (the
+ * service harness's local MinIO). The images of that job
  * carry a unique marker (a PNG tEXt chunk, kept in the original bytes); one is small enough to stay
  * inline in the SQLite row, one is spooled. While the gateway runs and after it stopped, the marker
  * appears nowhere in plaintext in the buffer folder (database, WAL, shared memory file, spool), and
- * the images reach the file lake in plaintext. A frame of another job (sensitive, not sealed) carries
- * a second marker that the same scan does find in the buffer: the scan can see plaintext.
+ * the images reach the file lake in plaintext; in MinIO they are stored sealed (the marker is in no
+ * object) and the gateway's key ring opens them to the original bytes. A frame of another job
+ * (sensitive, not sealed) carries a second marker that the same scans do find in the buffer and in
+ * MinIO: the scans can see plaintext.
  *
  * The cloud half of the canary (the marker appears nowhere in the cloud bucket) belongs with the
  * cloud sync output and its tests.
@@ -20,9 +23,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
+import * as Minio from 'minio';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { newKeyLine } from '../../gateway/crypto/sealer.js';
+import { readKeyFile } from '../../gateway/crypto/keys.js';
+import { AesGcmSealer, newKeyLine } from '../../gateway/crypto/sealer.js';
+import { MINIO_LOCAL } from '../services/endpoints.js';
 import { waitFor } from '../support/wait.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -69,7 +75,7 @@ function filesUnder(dir: string): string[] {
 const holding = (dir: string, text: string): string[] => filesUnder(dir).filter((f) => readFileSync(f).includes(text));
 
 describe('canary: a confidential job leaves no plaintext in the buffer and still reaches the on-premises lake', () => {
-  it('marker absent from buffer.sqlite, its WAL and the spool; present in the lake', async () => {
+  it('marker absent from buffer.sqlite, its WAL and the spool and from MinIO objects; frames in plaintext in the lake, sealed in MinIO', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-canary-'));
     const dataDir = path.join(dir, 'data');
     const dropDir = path.join(dir, 'drop');
@@ -79,6 +85,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer and still
     chmodSync(keyFile, 0o600);
     const marker = `CANARY-${randomBytes(8).toString('hex')}`;
     const plainMarker = `PLAINTEXT-${randomBytes(8).toString('hex')}`;
+    const bucket = `lg-canary-${process.pid}-${Date.now()}`;
     const cfg = path.join(dir, 'layergate.yaml');
     writeFileSync(cfg, [
       `gateway: { dataDir: ${JSON.stringify(dataDir)}, machine: m1, shutdownGraceMs: 5s }`,
@@ -91,6 +98,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer and still
       `  camera: { type: frames, dropDir: ${JSON.stringify(dropDir)}, stableFor: 100ms, rescanInterval: 200ms, release: delete, thumbnail: { enabled: false } }`,
       'outputs:',
       `  lake: { type: file-lake, linger: 0, path: ${JSON.stringify(lake)} }`,
+      `  minio: { type: minio, endPoint: ${MINIO_LOCAL.endPoint}, port: ${MINIO_LOCAL.port}, useSSL: false, accessKey: ${MINIO_LOCAL.accessKey}, secretKey: ${MINIO_LOCAL.secretKey}, bucket: ${bucket}, linger: 0 }`,
       '',
     ].join('\n'));
 
@@ -115,6 +123,33 @@ describe('canary: a confidential job leaves no plaintext in the buffer and still
     expect(lakeImages.some((b) => b.equals(frames[0]![1]))).toBe(true);
     expect(lakeImages.some((b) => b.equals(frames[1]![1]))).toBe(true);
 
+    // the plant's MinIO: confidential objects sealed (the key ring opens them), the other job's in plaintext
+    const s3 = new Minio.Client({ ...MINIO_LOCAL, port: MINIO_LOCAL.port });
+    const objects = async (): Promise<Map<string, Buffer>> => {
+      const names: string[] = [];
+      for await (const o of s3.listObjectsV2(bucket, 'objects/', true)) if ((o as { name?: string }).name) names.push((o as { name: string }).name);
+      const out = new Map<string, Buffer>();
+      for (const n of names) {
+        const chunks: Buffer[] = [];
+        for await (const c of await s3.getObject(bucket, n)) chunks.push(c as Buffer);
+        out.set(n, Buffer.concat(chunks));
+      }
+      return out;
+    };
+    let stored = new Map<string, Buffer>();
+    await waitFor('frames in MinIO', async () => {
+      stored = await objects().catch(() => new Map<string, Buffer>());
+      return stored.size >= 3;
+    }, 45_000, 500);
+    const sealedNames = [...stored.keys()].filter((n) => n.endsWith('.sealed'));
+    expect(sealedNames).toHaveLength(2);
+    expect([...stored.values()].filter((b) => b.includes(marker))).toEqual([]);
+    expect([...stored.values()].filter((b) => b.includes(plainMarker))).toHaveLength(1);
+    const ring = new AesGcmSealer(readKeyFile(keyFile));
+    const opened = sealedNames.map((n) => ring.open(stored.get(n)!));
+    expect(opened.some((b) => b.equals(frames[0]![1]))).toBe(true);
+    expect(opened.some((b) => b.equals(frames[1]![1]))).toBe(true);
+
     // while running: the WAL holds the latest commits
     const bufferDir = path.join(dataDir, 'buffer');
     const files = filesUnder(bufferDir).map((f) => path.relative(bufferDir, f));
@@ -128,6 +163,12 @@ describe('canary: a confidential job leaves no plaintext in the buffer and still
     expect(await gw.exited).toBe(0);
     expect(holding(bufferDir, marker)).toEqual([]);
     expect(holding(dataDir, marker)).toEqual([]); // nor anywhere else in the data folder (quarantine, keys, audit)
+
+    // leave the shared MinIO as found
+    const all: string[] = [];
+    for await (const o of s3.listObjectsV2(bucket, '', true)) if ((o as { name?: string }).name) all.push((o as { name: string }).name);
+    await s3.removeObjects(bucket, all);
+    await s3.removeBucket(bucket);
 
     // the run is in the audit log, chain intact
     const verify = layergate(['audit', 'verify', '-c', cfg]);
