@@ -15,7 +15,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import path from 'node:path';
-import { KeyMissingError, KeyPermissionsError, KeyWrongError } from '../errors.js';
+import { KeyInvalidError, KeyMissingError, KeyPermissionsError, KeyWrongError } from '../errors.js';
 import { AesGcmSealer, newKeyLine, parseKeyRing } from './sealer.js';
 import type { KeyRing } from './sealer.js';
 import type { EncryptionConfig } from './schema.js';
@@ -74,7 +74,13 @@ export function loadKeyRing(enc: EncryptionConfig, dataDir: string, env: NodeJS.
 export function checkKeys(sealer: AesGcmSealer, dataDir: string): void {
   const file = path.join(dataDir, 'keys', 'keycheck.json');
   let seen: Record<string, string> = {};
-  if (existsSync(file)) seen = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+  if (existsSync(file)) {
+    try {
+      seen = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+    } catch (err) {
+      throw new KeyInvalidError(`key check file ${file}: not readable JSON (${(err as Error).message}); restore it, or delete it only if no sealed data is left`);
+    }
+  }
   for (const [id, sealedB64] of Object.entries(seen)) {
     if (!sealer.keyIds().includes(id)) {
       throw new KeyWrongError(
