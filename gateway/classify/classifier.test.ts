@@ -64,6 +64,13 @@ describe('Classifier: precedence, defaults, floors, job metadata', () => {
       { name: 'second', kind: 'scalar', class: 'sensitive' },
     ] }));
     expect(t.classify(rec('x', 'a.b', 'scalar')).rule).toBe('rule first');
+    // also when the first is a job-metadata rule, evaluated per record
+    const j = new Classifier(classificationSchema.parse({ rules: [
+      { name: 'job', build: 'B*', class: 'sensitive' },
+      { name: 'signal', signal: 'a.*', class: 'sensitive' },
+    ] }));
+    expect(j.classify(rec('x', 'a.b', 'scalar', { build: 'B1' })).rule).toBe('rule job');
+    expect(j.classify(rec('x', 'a.b', 'scalar', { build: 'C1' })).rule).toBe('rule signal');
   });
 
   it('the cache per (input, signal, kind) keeps build rules per record: the same signal of two jobs gets two classes', () => {

@@ -70,6 +70,8 @@ interface CompiledRule {
   material?: Glob;
   /** tests job metadata: evaluated per record, not cached */
   dynamic: boolean;
+  /** position in the config (ties between rules of one class go to the first listed) */
+  index: number;
   description?: string;
 }
 
@@ -107,7 +109,7 @@ export class Classifier {
 
   constructor(config: Partial<ClassificationConfig> = {}) {
     this.defaultClass = config.default ?? 'internal';
-    this.rules = (config.rules ?? []).map(compileRule);
+    this.rules = (config.rules ?? []).map((r, i) => compileRule(r, i));
   }
 
   /** The class of one record and what decided it. */
@@ -157,7 +159,7 @@ export class Classifier {
     const dyn = part.dynamic;
     for (let i = 0; i < dyn.length; i++) {
       const d = dyn[i]!;
-      if ((best === undefined || d.rank > best.rank) && matchesDynamic(d, build, material)) best = d;
+      if ((best === undefined || beats(d, best)) && matchesDynamic(d, build, material)) best = d;
     }
     return best;
   }
@@ -199,17 +201,23 @@ export class Classifier {
       if (rule.dynamic) {
         // a dynamic rule that cannot beat the best static one is never worth testing
         part.dynamic.push(rule);
-      } else if (part.best === undefined || rule.rank > part.best.rank) part.best = rule;
+      } else if (part.best === undefined || beats(rule, part.best)) part.best = rule;
     }
-    if (part.best) part.dynamic = part.dynamic.filter((d) => d.rank > part.best!.rank);
+    if (part.best) part.dynamic = part.dynamic.filter((d) => beats(d, part.best!));
     bySignal.set(signal, part);
     this.cached++;
     return part;
   }
 }
 
-function compileRule(rule: ClassificationRule): CompiledRule {
+/** `a` decides over `b`: stricter, or as strict and listed first */
+function beats(a: CompiledRule, b: CompiledRule): boolean {
+  return a.rank > b.rank || (a.rank === b.rank && a.index < b.index);
+}
+
+function compileRule(rule: ClassificationRule, index: number): CompiledRule {
   const c: CompiledRule = {
+    index,
     name: rule.name,
     cls: rule.class,
     rank: classRank(rule.class),
