@@ -36,6 +36,13 @@ export class Policy {
   constructor(config: Pick<Config, 'classification' | 'routing' | 'inputs' | 'outputs'>, facts: (name: string) => OutputFacts) {
     this.classifier = new Classifier(config.classification);
     const problems: string[] = [];
+    // a rule naming an input exactly (no glob) that is not configured is a typo, not a rule for later
+    const inputNames = Object.keys(config.inputs);
+    config.classification.rules.forEach((rule, i) => {
+      if (rule.input !== undefined && !/[*?{]/.test(rule.input) && !inputNames.includes(rule.input)) {
+        problems.push(`classification.rules[${i}] (${rule.name}).input: no input named "${rule.input}" (inputs: ${inputNames.join(', ') || 'none'})`);
+      }
+    });
     const outputs: RouteOutput[] = [];
     for (const [name, entry] of Object.entries(config.outputs)) {
       const f = facts(name);

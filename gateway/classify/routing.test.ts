@@ -133,6 +133,11 @@ describe('config load', () => {
     );
   });
 
+  it('rejects a classification rule naming an input that is not configured (a typo)', () => {
+    const text = ['inputs: { camera: { type: frames, dropDir: /srv/drop } }', 'classification: { rules: [ { name: cam, input: camra, class: sensitive } ] }', ''].join('\n');
+    expect(() => loadConfig({ text, env: {} })).toThrow('  classification.rules[0] (cam).input: no input named "camra" (inputs: camera)');
+  });
+
   it('rejects an off-premises output whose own `classes` list sensitive or confidential', () => {
     const text = ['outputs:', '  offsite: { type: file-lake, premises: off, classes: [internal, confidential] }', ''].join('\n');
     expect(() => loadConfig({ text, env: {} })).toThrow(
