@@ -48,7 +48,11 @@ export function classifyRedisError(err: unknown): { permanent: boolean; reason: 
     if (/\bOOM\b/.test(msg)) return { permanent: false, reason: 'out-of-memory' };
     if (/\b(READONLY|LOADING|MASTERDOWN|TRYAGAIN)\b/.test(msg)) return { permanent: false, reason: 'leader-change' };
     if (/timed? ?out/i.test(msg)) return { permanent: false, reason: 'timeout' };
-    if (/ECONNREFUSED|ECONNRESET|EPIPE|Connection is closed|isn't writeable|ETIMEDOUT|EHOSTUNREACH|connect/i.test(msg)) return { permanent: false, reason: 'connection' };
+    // ioredis: "Stream isn't writeable" (no offline queue), "Command aborted due to connection close",
+    // "Reached the max retries per request limit" (the connection dropped with the command in flight)
+    if (/ECONNREFUSED|ECONNRESET|EPIPE|Connection is closed|connection close|isn't writeable|max retries per request|ETIMEDOUT|EHOSTUNREACH|connect/i.test(msg)) {
+      return { permanent: false, reason: 'connection' };
+    }
   }
   return { permanent: false, reason: 'redis' };
 }
