@@ -13,6 +13,9 @@
  * accepted every record of the batch (the sink's own ack). Then, and only then, the sink's cursor
  * advances. A rejection makes the forwarder retry the same records later, with capped backoff, so a
  * sink may see a record twice after a failure or a crash; payloads carry `seq` for deduplication.
+ * A refusal no retry can fix (authorisation, too large, policy) rejects with `SinkPermanentError`
+ * (gateway/errors.ts), naming the refused seqs when the rest of the batch was delivered: the forwarder
+ * then keeps those records in <dataDir>/quarantine/outputs/<sink>/, counts them and moves on.
  */
 import type { Logger } from 'pino';
 import type { z } from 'zod';
