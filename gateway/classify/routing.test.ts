@@ -133,6 +133,14 @@ describe('config load', () => {
     );
   });
 
+  it('the cloud sync output declares itself off premises: a rule sending frames there is rejected, and `premises: on` cannot override it', () => {
+    const cloud = '  cloud: { type: cloud, endpoint: "https://s3.example.com", bucket: plant-share }';
+    expect(() => loadConfig({ text: ['outputs:', cloud, 'routing: { rules: [ { name: frames-out, kinds: [frame], may: [cloud] } ] }', ''].join('\n'), env: {} }))
+      .toThrow('  routing.rules[0] (frames-out): lets sensitive records go to output "cloud", which is off premises');
+    expect(() => loadConfig({ text: ['outputs:', `${cloud.slice(0, -2)}, premises: on }`, ''].join('\n'), env: {} }))
+      .toThrow('  outputs.cloud.premises: the output declares itself off premises; the config cannot set it to on');
+  });
+
   it('rejects a classification rule naming an input that is not configured (a typo)', () => {
     const text = ['inputs: { camera: { type: frames, dropDir: /srv/drop } }', 'classification: { rules: [ { name: cam, input: camra, class: sensitive } ] }', ''].join('\n');
     expect(() => loadConfig({ text, env: {} })).toThrow('  classification.rules[0] (cam).input: no input named "camra" (inputs: camera)');
