@@ -251,7 +251,10 @@ async function main(): Promise<void> {
     console.log(`the input reaches ${(mine.changesPerS / Math.min(base.changesPerS, ceiling.changesPerS)).toFixed(2)} of the lower of its two ceilings (what the bare client receives, what the buffer commits)`);
     if (base.changesPerS < offered * 0.98) console.log(`note: the bare client itself received ${fmt(base.changesPerS)} of ${fmt(offered)} offered changes/s on this machine: the server (load generator) did not produce the full load`);
     if (mine.changesPerS < target * 0.98 && (mine.serverChangesPerS ?? 0) >= target * 0.98) {
-      console.log(`note: the server made ${fmt(mine.serverChangesPerS ?? 0)} changes/s in the input's window but fewer reached the client; on this machine the bare client shows the same dips (${fmt(base.changesPerS)} in its window)`);
+      console.log(
+        `note: the server made ${fmt(mine.serverChangesPerS ?? 0)} changes/s in the input's window and ${fmt(mine.changesPerS)}/s reached the buffer ` +
+          `(the bare client received ${fmt(base.changesPerS)} of ${fmt(base.serverChangesPerS ?? 0)} made in its window)`,
+      );
     }
     if ((mine.serverCpuPct ?? 0) > 85) console.log(`note: the server process used ${pct(mine.serverCpuPct)} of a core during the input's window: the load generator is near its own limit`);
   } finally {
