@@ -181,6 +181,7 @@ export class Gateway {
         classifier: policy.classifier,
         routes: policy.routes,
         onJobMarked: (m) => void audit.append('classification-override', { reason: 'job-marked', ...m }),
+        sealer,
       });
       gw = new Gateway(config, log, buffer, pipeline);
       gw.policy = policy;

@@ -21,7 +21,8 @@
  *   object of one fixed shape, no spreads or rest copies, shared route arrays; see `toRecord`.
  * - `quarantine` never throws and never blocks the caller: it counts, logs at warn and writes the raw
  *   bytes plus a JSON sidecar in the background; the folder of each input is capped in bytes and
- *   what does not fit is counted, not kept.
+ *   what does not fit is counted, not kept. Raw bytes of an input whose class is confidential, or
+ *   received while the running job is marked confidential, are sealed (`<name>.bin.sealed`).
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -29,6 +30,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { RecordBuffer } from './buffer/types.js';
+import type { Sealer } from './crypto/sealer.js';
 import { BufferFullError, GatewayStoppingError, LayerGateError } from './errors.js';
 import type { InputContext, MachineContext, OutputPlugin, RecordDraft } from './plugin.js';
 import { Classifier, RouteTable, jobClassOf } from './classify/index.js';
@@ -73,6 +75,8 @@ export interface PipelineOptions {
   routes?: RouteTable;
   /** called once per new or raised job marking (the gateway writes it to the audit log) */
   onJobMarked?: (marking: JobMarking) => void;
+  /** seals the raw bytes quarantined from a confidential input or job */
+  sealer?: Sealer;
 }
 
 export interface InputCounters {
@@ -104,6 +108,7 @@ export class Pipeline {
   private readonly routeTable: RouteTable;
   private readonly classifier: Classifier;
   private readonly onJobMarked: ((marking: JobMarking) => void) | undefined;
+  private readonly sealer: Sealer | undefined;
   /** build -> the class its job is marked with (raised only) */
   private readonly jobMarks = new Map<string, SensitivityClass>();
   /** the marking while the machine context has no build */
@@ -124,6 +129,7 @@ export class Pipeline {
     this.blockedRetryMs = opts.blockedRetryMs ?? 1000;
     this.classifier = opts.classifier ?? new Classifier();
     this.onJobMarked = opts.onJobMarked;
+    this.sealer = opts.sealer;
     this.routeTable =
       opts.routes ??
       new RouteTable(
@@ -147,7 +153,7 @@ export class Pipeline {
       name,
       log,
       emit: (drafts) => this.emit(name, inputClass, log, drafts),
-      quarantine: (where, error, raw) => this.quarantine(name, log, where, error, raw),
+      quarantine: (where, error, raw) => this.quarantine(name, log, where, error, raw, inputClass),
       setMachineContext: (update) => this.setMachineContext(name, log, update),
       machineContext: () => this.machine,
     };
@@ -335,8 +341,13 @@ export class Pipeline {
     });
   }
 
-  private quarantine(name: string, log: Logger, where: string, error: Error, raw?: Buffer): void {
+  private quarantine(name: string, log: Logger, where: string, error: Error, raw?: Buffer, inputClass?: SensitivityClass): void {
     try {
+      // raw input of a confidential input or job stays sealed at rest, like its records would
+      const sealer = raw !== undefined && this.sealer !== undefined &&
+        ((inputClass ?? this.classifier.defaultClass) === 'confidential' || this.jobMark(this.machine.build) === 'confidential')
+        ? this.sealer : undefined;
+      const kept = raw !== undefined && sealer ? sealer.seal(raw) : raw;
       const c = this.counters.get(name) ?? emptyCounters();
       this.counters.set(name, c);
       c.quarantined++;
@@ -357,13 +368,14 @@ export class Pipeline {
             where,
             at: at.toISOString(),
             error: errorInfo,
-            ...(raw ? { file: `${base}.bin`, size: raw.length, sha256: createHash('sha256').update(raw).digest('hex') } : {}),
+            ...(raw ? { file: `${base}.bin${sealer ? '.sealed' : ''}`, size: raw.length, sha256: createHash('sha256').update(raw).digest('hex') } : {}),
+            ...(sealer ? { sealed: `AES-256-GCM, key ${sealer.keyId} of the gateway's key ring` } : {}),
           },
           null,
           2,
         ),
       );
-      const need = sidecar.length + (raw?.length ?? 0);
+      const need = sidecar.length + (kept?.length ?? 0);
       const used = this.quarantineUsedBytes(name, dir);
       const keep = used + need <= this.quarantineMaxBytes;
       log.warn(
@@ -379,7 +391,7 @@ export class Pipeline {
       this.writes = this.writes.then(async () => {
         try {
           await mkdir(dir, { recursive: true });
-          if (raw) await writeFile(path.join(dir, `${base}.bin`), raw);
+          if (kept) await writeFile(path.join(dir, `${base}.bin${sealer ? '.sealed' : ''}`), kept);
           await writeFile(path.join(dir, `${base}.json`), sidecar);
           c.quarantineKept++;
         } catch (err) {

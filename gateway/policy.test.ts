@@ -7,7 +7,8 @@
  *   and the cursor moves on (no retry loop), while public/internal records still reach that output.
  * - a job marked by a retained MQTT message (the `job-class` decoder of the mqtt input, real Mosquitto);
  * - a confidential record a sink refuses for good (the real Kafka broker, a record over
- *   maxMessageBytes) is kept in the sink quarantine sealed, not in plaintext.
+ *   maxMessageBytes) is kept in the sink quarantine sealed, not in plaintext; so is the raw input an
+ *   input quarantines while its job is marked confidential.
  * The off-premises output is a real file lake declared `premises: off` (a share off site).
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -205,5 +206,25 @@ describe('encryption at rest in the sink quarantine', () => {
     const rec = decodeRecord(reader.bytes());
     const sealer = new AesGcmSealer(readKeyFile(path.join(dir, 'data', 'keys', 'layergate.keys')));
     expect(JSON.parse(sealer.open(rec.body!).toString()).note).toContain(marker);
+  });
+});
+
+describe('encryption at rest in the input quarantine', () => {
+  it('raw input quarantined while the job is marked confidential is sealed; other raw input is kept as is', async () => {
+    const { gw, dir } = await start((dir) => ['inputs: {}', hold(dir)]);
+    const ctx = gw.pipeline.contextFor('camera');
+    const qdir = path.join(dir, 'data', 'quarantine', 'inputs', 'camera');
+    ctx.quarantine('B-1_L1.png', new Error('corrupt: not an image'), Buffer.from('PLAIN-RAW-4d1e'));
+    ctx.setMachineContext({ build: 'B-2', jobClass: 'confidential' });
+    ctx.quarantine('B-2_L1.png', new Error('corrupt: not an image'), Buffer.from('CANARY-RAW-9a0b'));
+    await gw.pipeline.flush();
+    expect(holding(qdir, 'PLAIN-RAW-4d1e')).toHaveLength(1);
+    expect(holding(qdir, 'CANARY-RAW-9a0b')).toEqual([]);
+    const sealedFile = filesUnder(qdir).find((f) => f.endsWith('.bin.sealed'))!;
+    const sealer = new AesGcmSealer(readKeyFile(path.join(dir, 'data', 'keys', 'layergate.keys')));
+    expect(sealer.open(readFileSync(sealedFile)).toString()).toBe('CANARY-RAW-9a0b');
+    const sidecar = JSON.parse(readFileSync(sealedFile.replace(/\.bin\.sealed$/, '.json'), 'utf8'));
+    expect(sidecar).toMatchObject({ where: 'B-2_L1.png', size: 15, file: path.basename(sealedFile) });
+    expect(sidecar.sealed).toMatch(/^AES-256-GCM, key /);
   });
 });
