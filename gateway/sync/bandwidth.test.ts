@@ -110,6 +110,16 @@ describe('CongestionController', () => {
     c.failed();
     expect(c.factor).toBeCloseTo(BACKOFF_FACTOR * BACKOFF_FACTOR);
   });
+  it('latency probes: a round trip well above the idle baseline backs off, clean probes give back half a step', () => {
+    const c = new CongestionController();
+    expect(c.observeProbe(2)).toBe(false);
+    expect(c.observeProbe(40)).toBe(false); // within baseline x 3 + 50 ms
+    expect(c.factor).toBe(1);
+    expect(c.observeProbe(400)).toBe(true);
+    expect(c.factor).toBeCloseTo(BACKOFF_FACTOR);
+    expect(c.observeProbe(3)).toBe(false);
+    expect(c.factor).toBeCloseTo(BACKOFF_FACTOR + RECOVERY_STEP / 2);
+  });
   it('small transfers say nothing about throughput', () => {
     const c = new CongestionController();
     expect(c.observe({ bytes: 1000, durationMs: 1000, latencyMs: 5, allowedBytesPerSecond: MB })).toBe(false);

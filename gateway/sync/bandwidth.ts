@@ -18,7 +18,10 @@
  *   bucket allowed (uncapped: the best throughput measured), counts as congestion and multiplies the rate factor by BACKOFF_FACTOR; each
  *   clean request adds RECOVERY_STEP back, up to 1. The effective rate is cap x factor; with no cap
  *   the reference is the best throughput measured. A floor keeps the sync moving however busy the
- *   link is. The controller is pure arithmetic on the reported figures, so it is tested directly.
+ *   link is. While a part is on the wire, a small probe request every second measures the round trip
+ *   through the link's queue (`observeProbe`), so a queue filled by other traffic (a bloated router
+ *   buffer) makes the sync yield within a second or two, not only at the end of a part; a clean probe
+ *   gives back half a step. The controller is pure arithmetic on the reported figures, so it is tested directly.
  */
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -145,6 +148,7 @@ const MIN_SAMPLE_BYTES = 256 * 1024;
 export class CongestionController {
   private factorValue = 1;
   private baselineLatencyMs = Infinity;
+  private probeBaselineMs = Infinity;
   private bestBytesPerSecond = 0;
   /** congestion events seen (for stats) */
   congestions = 0;
@@ -173,6 +177,23 @@ export class CongestionController {
       return true;
     }
     this.factorValue = Math.min(1, this.factorValue + RECOVERY_STEP);
+    return false;
+  }
+
+  /**
+   * A latency probe (a tiny request on its own connection while an upload runs): its round trip
+   * includes the wait in the bottleneck's queue, so other traffic filling the link shows up within a
+   * probe interval instead of at the end of a part. Returns whether it counted as congestion.
+   */
+  observeProbe(rttMs: number): boolean {
+    const high = Number.isFinite(this.probeBaselineMs) && rttMs > this.probeBaselineMs * LATENCY_RATIO + LATENCY_SLACK_MS;
+    this.probeBaselineMs = Math.min(this.probeBaselineMs, rttMs);
+    if (high) {
+      this.factorValue = Math.max(MIN_FACTOR, this.factorValue * BACKOFF_FACTOR);
+      this.congestions++;
+      return true;
+    }
+    this.factorValue = Math.min(1, this.factorValue + RECOVERY_STEP / 2);
     return false;
   }
 

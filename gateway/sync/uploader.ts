@@ -118,6 +118,7 @@ export class Uploader {
   private pauseTimer: NodeJS.Timeout | undefined;
   private lastHotExpiry = 0;
   private lastRatePublish = 0;
+  private probing = false;
   /** the bucket was seen or made (checked again after a NoSuchBucket) */
   private bucketReady = false;
   /** (time ms, cumulative bytes) samples for the measured rate */
@@ -146,6 +147,7 @@ export class Uploader {
       this.updateRate();
       this.publishRate();
       if (this.current && this.store.paused) this.current.destroy(new PausedError('paused'));
+      else if (this.current && this.o.adaptive) void this.probe();
     }, this.pollMs);
     this.pauseTimer.unref();
     this.loop = this.run().catch((err: unknown) => {
@@ -188,6 +190,24 @@ export class Uploader {
   private updateRate(): void {
     const capBytes = scheduledCap(this.o.schedule, this.o.capBitsPerSecond) / 8;
     this.bucket.setRate(this.o.adaptive ? this.controller.effectiveRate(capBytes) : capBytes);
+  }
+
+  /** One latency probe (HEAD of the bucket, on a connection of its own) for the congestion controller. */
+  private async probe(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    const t0 = performance.now();
+    try {
+      await this.o.target.client.bucketExists(this.o.target.bucket);
+      if (this.controller.observeProbe(performance.now() - t0)) {
+        this.log.debug({ factor: this.controller.factor, rttMs: Math.round(performance.now() - t0) }, 'link queue filling up; uploading slower');
+      }
+      this.updateRate();
+    } catch {
+      // a failing probe says nothing the upload itself will not say
+    } finally {
+      this.probing = false;
+    }
   }
 
   private countSent(n: number): void {

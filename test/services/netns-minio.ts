@@ -30,6 +30,8 @@ const PORT = 9000;
 export interface LinkShape {
   /** rate limit of the link towards MinIO, Mbit/s (absent: unlimited) */
   rateMbit?: number;
+  /** how long a packet may wait in the link's queue, ms (default 50; a deep, bloated router buffer: hundreds) */
+  queueMs?: number;
 }
 
 function run(cmd: string, args: string[]): string {
@@ -135,9 +137,9 @@ export class NetnsMinio {
       try { run('tc', ['qdisc', 'del', 'dev', this.hostDev, 'root']); } catch { /* no qdisc of ours */ }
       return;
     }
-    // burst: one 1 ms worth of the rate but at least a few full-size frames; 50 ms of queue
+    // burst: one 1 ms worth of the rate but at least a few full-size frames
     const burstBytes = Math.max(16 * 1514, Math.round((s.rateMbit * 1e6) / 8 / 1000));
-    run('tc', ['qdisc', 'replace', 'dev', this.hostDev, 'root', 'tbf', 'rate', `${s.rateMbit}mbit`, 'burst', String(burstBytes), 'latency', '50ms']);
+    run('tc', ['qdisc', 'replace', 'dev', this.hostDev, 'root', 'tbf', 'rate', `${s.rateMbit}mbit`, 'burst', String(burstBytes), 'latency', `${s.queueMs ?? 50}ms`]);
   }
 
   /** Link down (`true`): MinIO's end goes down, packets towards it vanish. `false`: back up. */
