@@ -96,6 +96,9 @@ describe('SyncStore', () => {
     expect(store.buildsReadyForManifest(0, Date.now() + 1000)).toEqual(['B9']);
     const entries = store.manifestEntries('B9');
     expect(entries.map((e) => [e.key, e.layerMin, e.layerMax, e.records])).toEqual([['a', 1, 5, 2], ['b', 6, 12, 3]]);
+    // the same records again (a redelivered batch) do not count twice
+    store.enqueue({ dedup: [{ key: 'b', member: { build: 'B9', firstSeq: 7, lastSeq: 7, layerMin: 12, layerMax: 12, records: 1, class: 'public' } }] });
+    expect(store.manifestEntries('B9').map((e) => e.records)).toEqual([2, 3]);
     store.markManifest('B9', store.buildLastRecordMs('B9'));
     expect(store.buildsReadyForManifest(0, Date.now() + 1000)).toEqual([]);
   });

@@ -200,6 +200,7 @@ CREATE TABLE IF NOT EXISTS members (
   class TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS members_build ON members (build);
+CREATE UNIQUE INDEX IF NOT EXISTS members_once ON members (object_id, build, first_seq, last_seq);
 CREATE TABLE IF NOT EXISTS staged (
   seq INTEGER PRIMARY KEY,
   window INTEGER NOT NULL,
@@ -398,7 +399,8 @@ export class SyncStore {
     const insertObject = this.db.prepare(`INSERT INTO objects (key, file, size, sha256, md5, content_type, content_encoding, class,
       mode, priority, record_time_ns, queued_ns, metadata) VALUES (@key, @file, @size, @sha256, @md5, @contentType, @contentEncoding,
       @class, @mode, @priority, @recordTimeNs, @queuedNs, @metadata)`);
-    const insertMember = this.db.prepare(`INSERT INTO members (object_id, build, first_seq, last_seq, layer_min, layer_max, records, class)
+    // a redelivered batch (at least once) names the same records again: they count once
+    const insertMember = this.db.prepare(`INSERT OR IGNORE INTO members (object_id, build, first_seq, last_seq, layer_min, layer_max, records, class)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     const touchBuild = this.db.prepare(`INSERT INTO builds (build, last_record_ms, changed) VALUES (?, ?, 1)
       ON CONFLICT (build) DO UPDATE SET last_record_ms = MAX(last_record_ms, excluded.last_record_ms), changed = 1`);
