@@ -201,7 +201,7 @@ describe('kafka output (real broker)', () => {
     expect(got).toHaveLength(10);
   }, 180_000);
 
-  it('broker restart mid-stream (dedicated broker, idempotent producer): the backlog drains, nothing lost, the other sink never paused', async () => {
+  it('broker restart and crash mid-stream (dedicated broker, idempotent producer): the backlog drains, nothing lost, the other sink never paused', async () => {
     const broker = new DedicatedKafka();
     servers.push(broker);
     await broker.start();
@@ -244,6 +244,23 @@ describe('kafka output (real broker)', () => {
     await r.drained('kafka', 120_000);
     const drainS = (Date.now() - readyAt) / 1000;
     const startS = (readyAt - upAt) / 1000;
+    // then a hard crash while sends are in flight: SIGKILL, start again at once, records still arriving
+    streaming = true;
+    const stream2 = (async () => {
+      while (streaming) {
+        await r.emit(scalarDrafts(20, `line.${emitted % 3}`));
+        emitted += 20;
+        await sleep(20);
+      }
+    })();
+    const before = r.forwarders.get('kafka')!.stats().sentRecords;
+    await waitFor('kafka delivering again', () => r.forwarders.get('kafka')!.stats().sentRecords >= before + 200, 60_000);
+    await broker.stop({ kill: true });
+    await broker.start();
+    await sleep(1000);
+    streaming = false;
+    await stream2;
+    await r.drained('kafka', 120_000);
     const routed = r.routed('kafka');
     const topic = `${prefix}.pbf-sim.scalar`;
     const got = await consume(broker.brokers, [topic], (g) => seqsOf(g.map((m) => m.record)).length >= routed.length, 60_000);
@@ -252,7 +269,7 @@ describe('kafka output (real broker)', () => {
     const duplicates = seqs.length - new Set(seqs).size;
     const stats = r.forwarders.get('kafka')!.stats();
     console.log(
-      `[kafka restart] ${routed.length} records, broker down ${((upAt - downAt) / 1000).toFixed(1)} s, backlog ${backlog} records drained in ${drainS.toFixed(1)} s after the broker answered (${startS.toFixed(1)} s to start) ` +
+      `[kafka restart + crash] ${routed.length} records, broker down ${((upAt - downAt) / 1000).toFixed(1)} s, backlog ${backlog} records drained in ${drainS.toFixed(1)} s after the broker answered (${startS.toFixed(1)} s to start) ` +
       `(${Math.round(backlog / drainS)} records/s, first retry after backoff included), duplicates seen by the consumer: ${duplicates}, ` +
       `retries ${stats.retries}, errors ${JSON.stringify(stats.errorsByKind)}`,
     );
