@@ -70,6 +70,7 @@ export class S3Target {
   private readonly internals: MinioInternals;
   private readonly region: string;
   private readonly agent: http.Agent;
+  private readonly inFlight = new Set<http.ClientRequest>();
 
   constructor(s: S3Settings) {
     this.bucket = s.bucket;
@@ -78,12 +79,15 @@ export class S3Target {
     this.agent = new lib.Agent({ keepAlive: true, maxSockets: 4 });
     const agent = this.agent;
     const stallMs = s.stallTimeoutMs;
+    const inFlight = this.inFlight;
     const transport = {
       request(options: http.RequestOptions, callback?: (res: IncomingMessage) => void): http.ClientRequest {
         const req = lib.request({ ...options, agent }, callback);
         req.setTimeout(stallMs, () => {
           req.destroy(new SyncUploadError(`S3 ${options.method} ${options.path}: no progress for ${stallMs} ms (link down or stalled)`));
         });
+        inFlight.add(req);
+        req.once('close', () => inFlight.delete(req));
         return req;
       },
     };
@@ -174,7 +178,13 @@ export class S3Target {
     }
   }
 
+  /** Abort every request in flight (shutdown: a request waiting for its answer must not hold the stop). */
+  abortAll(): void {
+    for (const req of this.inFlight) req.destroy(new SyncUploadError('S3 request aborted: the uploader is stopping'));
+  }
+
   close(): void {
+    this.abortAll();
     this.agent.destroy();
   }
 }

@@ -160,6 +160,8 @@ export class Uploader {
     this.stopping = true;
     clearInterval(this.pauseTimer);
     this.current?.destroy(new PausedError('stopping'));
+    // a request already sent and waiting for its answer: abort it (the part stays unconfirmed)
+    this.o.target.abortAll();
     this.wakeUp?.();
     await this.loop;
     this.loop = undefined;

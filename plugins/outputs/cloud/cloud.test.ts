@@ -278,4 +278,31 @@ describe('cloud output', () => {
     expect(oldStat.metaData['x-amz-storage-class']).toBe('REDUCED_REDUNDANCY');
     expect(freshStat.metaData['x-amz-storage-class']).toBeUndefined();
   });
+  it('does not upload bytes the cloud already has, even from another gateway (HEAD by content hash)', async () => {
+    const a = await startCloud('cloud');
+    const frame = randomBytes(50_000);
+    await a.send([{ ...rec('frame', frame), seq: 1 }]);
+    await waitFor('synced by the first gateway', () => a.syncStore!.progress().synced.objects === 1 || undefined, 20_000);
+    const b = await startCloud('cloud-b');
+    await b.send([{ ...rec('frame', frame, { layer: 12 }), seq: 500 }]);
+    await waitFor('synced by the second gateway', () => b.syncStore!.progress().synced.objects === 1 || undefined, 20_000);
+    expect(b.syncUploader!.stats()).toMatchObject({ objectsDeduplicated: 1, objectsSynced: 0, sentBytes: 0 });
+    expect((await listKeys(bucket, 'layergate/blobs/')).length).toBe(1);
+  });
+
+  it('rejects a bad config with messages naming the key', () => {
+    const bad = cloudConfigSchema.safeParse({
+      endpoint: 'not a url', bucket, partSize: '1MiB', bandwidth: { cap: '20 furlongs', schedule: [{ from: '25:00', to: '06:00', cap: '1Mbit' }] },
+      modes: { frame: 'sometimes' },
+    });
+    expect(bad.success).toBe(false);
+    const issues = bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^endpoint: /),
+      'partSize: expected at least 5MiB (the S3 minimum part size)',
+      'bandwidth.cap: expected a bit rate like 20Mbit, 800kbit or unlimited, got "20 furlongs"',
+      'bandwidth.schedule.0.from: expected a local time "HH:MM"',
+      expect.stringMatching(/^modes\.frame: /),
+    ]));
+  });
 });
