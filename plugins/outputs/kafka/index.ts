@@ -30,7 +30,7 @@ import type { Logger } from 'pino';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin.js';
 import { encodeRecord } from '../../../gateway/record.js';
 import type { StoredRecord } from '../../../gateway/record.js';
-import { CLASS_KEY, SEQ_KEY, causes, permanent, readConfigFile, recordJson, retryable } from '../shared/sink.js';
+import { CLASS_KEY, SEQ_KEY, causes, isClassified, permanent, readConfigFile, recordJson, retryable } from '../shared/sink.js';
 import { kafkaConfigSchema } from './schema.js';
 import type { KafkaConfig } from './schema.js';
 
@@ -245,6 +245,7 @@ export class KafkaOutput implements OutputPlugin {
       for (const topic of byTopic.keys()) await this.ensureTopic(topic);
       await this.produce([...byTopic].map(([topic, e]) => ({ topic, messages: e.messages })));
     } catch (err) {
+      if (isClassified(err)) throw err; // our own, already with its reason (e.g. topic-missing)
       const kind = classifyKafkaError(err);
       if (kind.reason === 'producer-state') await this.resetProducer(err);
       if (!kind.permanent) throw retryable(kind.reason, `kafka ${this.config.brokers.join(',')}: ${(err as Error).message}`, err);

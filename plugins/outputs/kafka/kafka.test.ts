@@ -171,6 +171,26 @@ describe('kafka output (real broker)', () => {
     expect(Buffer.from(got[0]!.value.body as string, 'base64').equals(routed[0]!.body!)).toBe(true);
   });
 
+  it('topics.create false: a missing topic is retried with an error naming it, nothing quarantined; once created the backlog drains', async () => {
+    const prefix = `lgt${randomUUID().slice(0, 8)}`;
+    const topic = `${prefix}.pbf-sim.scalar`;
+    const kafkaOut = output({ topicPrefix: prefix, topics: { create: false } });
+    const r = await sinkRig([{ name: 'kafka', plugin: kafkaOut, forwarder: { backoff: { initialMs: 50, maxMs: 200 } } }]);
+    rigs.push(r);
+    await r.emit(scalarDrafts(4, 'chamber.o2'));
+    await waitFor('retries', () => (r.forwarders.get('kafka')!.stats().errorsByKind['topic-missing'] ?? 0) >= 2, 30_000);
+    const waiting = r.forwarders.get('kafka')!.stats();
+    expect(waiting).toMatchObject({ sentRecords: 0, quarantinedRecords: 0, lagRecords: 4 });
+    expect(waiting.lastError!.message).toContain(topic);
+    const admin = new Kafka({ clientId: 'lg-test-admin', brokers: [...KAFKA.brokers], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    await r.drained('kafka');
+    const got = await consume(KAFKA.brokers, [topic], (g) => g.length >= 4);
+    expect(seqsOf(got.map((m) => m.record))).toEqual(seqsOf(r.routed('kafka')));
+  });
+
   it('SASL and TLS (dedicated broker): SCRAM-SHA-512 and PLAIN users and a TLS client deliver; a wrong password is refused for good and quarantined', async () => {
     const certDir = mkdtempSync(path.join(os.tmpdir(), 'lg-kafka-tls-'));
     temps.push(certDir);

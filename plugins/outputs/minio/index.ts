@@ -45,7 +45,7 @@ import {
   eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet,
 } from '../shared/columns.js';
 import type { ColumnItem, ParsedSamples } from '../shared/columns.js';
-import { CLASS_KEY, SEQ_KEY, causes, permanent, retryable } from '../shared/sink.js';
+import { CLASS_KEY, SEQ_KEY, causes, isClassified, permanent, retryable } from '../shared/sink.js';
 import { DEFAULT_MINIO_LINGER_MS, minioConfigSchema } from './schema.js';
 import type { MinioConfig } from './schema.js';
 
@@ -289,6 +289,7 @@ export class MinioOutput implements OutputPlugin {
   }
 
   private failure(err: unknown, where: string): Error {
+    if (isClassified(err)) return err; // our own, already with its reason (e.g. bucket-missing)
     const kind = classifyS3Error(err);
     const message = `minio ${this.config.endPoint}/${this.config.bucket} ${where}: ${(err as Error)?.message ?? String(err)}`;
     return kind.permanent ? permanent(kind.reason, message, err) : retryable(kind.reason, message, err);

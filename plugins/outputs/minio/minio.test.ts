@@ -221,6 +221,21 @@ describe('minio output (real MinIO)', () => {
     expect(side).toMatchObject({ seqs: routed2.filter((x) => x.class === 'confidential').map((x) => x.seq), error: { reason: 'no-sealer' } });
   });
 
+  it('createBucket false: a missing bucket is retried with an error naming it; once created the backlog drains', async () => {
+    const bucket = bucketName();
+    const out = output({ bucket, createBucket: false });
+    const r = await sinkRig([{ name: 'minio', plugin: out, forwarder: { linger: 0, backoff: { initialMs: 50, maxMs: 200 } } }]);
+    rigs.push(r);
+    await r.emit(scalarDrafts(4, 'chamber.o2'));
+    await waitFor('retries', () => (r.forwarders.get('minio')!.stats().errorsByKind['bucket-missing'] ?? 0) >= 2, 30_000);
+    const waiting = r.forwarders.get('minio')!.stats();
+    expect(waiting).toMatchObject({ sentRecords: 0, quarantinedRecords: 0, lagRecords: 4 });
+    expect(waiting.lastError!.message).toContain(bucket);
+    await client.makeBucket(bucket);
+    await r.drained('minio');
+    expect((await seqsIn(client, bucket)).sort((a, b) => a - b)).toEqual(r.routed('minio').map((x) => x.seq));
+  });
+
   it('bad credentials are a permanent refusal: quarantined, counted, not retried forever', async () => {
     const out = output({ bucket: bucketName() }, {}, { ...MINIO_LOCAL, secretKey: 'not-the-secret-key' });
     const r = await sinkRig([{ name: 'minio', plugin: out, forwarder: { linger: 0 } }]);

@@ -22,6 +22,11 @@ export function permanent(reason: string, message: string, cause?: unknown, seqs
   return new SinkPermanentError(reason, message, { ...(cause === undefined ? {} : { cause }), ...(seqs ? { seqs } : {}) });
 }
 
+/** An error an output already classified (`retryable` or `permanent`): pass it on as it is. */
+export function isClassified(err: unknown): err is Error {
+  return err instanceof SinkPermanentError || (err instanceof SinkSendError && typeof (err as { reason?: unknown }).reason === 'string');
+}
+
 /** The record as JSON: ns timestamps as decimal strings (exact), body base64, blob as its reference. */
 export function recordJson(r: StoredRecord): Record<string, unknown> {
   return {
