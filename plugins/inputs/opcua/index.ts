@@ -108,6 +108,11 @@ export interface OpcuaInputStats {
   notifications: number;
   records: number;
   badStatus: number;
+  /**
+   * values that arrived with the overflow bit: the server's queue of that item was full and it
+   * discarded older values before this one (at least one each; logged at most every 10 s)
+   */
+  queueOverflows: number;
   quarantined: number;
   droppedRecords: number;
   itemErrors: number;
@@ -200,7 +205,7 @@ export class OpcuaInput implements InputPlugin {
   private readonly serverTimes = new TimeCache();
   private readonly s: OpcuaInputStats = {
     connected: false, subscribed: false, subscriptions: 0, connectAttempts: 0, connectFailures: 0, gaps: 0, gapMs: 0,
-    lostNotificationMessages: 0, watchdogResets: 0, notifications: 0, records: 0, badStatus: 0, quarantined: 0,
+    lostNotificationMessages: 0, watchdogResets: 0, notifications: 0, records: 0, badStatus: 0, queueOverflows: 0, quarantined: 0,
     droppedRecords: 0, itemErrors: 0, monitoredItems: 0, lastError: undefined,
   };
 
@@ -589,7 +594,10 @@ export class OpcuaInput implements InputPlugin {
     const ctx = this.ctx!;
     const sourceTimeNs = this.sourceTimes.of(dv.sourceTimestamp, dv.sourcePicoseconds);
     const status = dv.statusCode.name;
-    const good = dv.statusCode.isGood();
+    const code = dv.statusCode;
+    // the severity bits only: a good value carrying the overflow info bit is still good (isGood() says no)
+    const good = (code.value & 0xc0000000) === 0;
+    if (code.hasOverflowBit) this.onOverflow(it);
     if (it.role) {
       if (!good) {
         ctx.log.warn({ role: it.role, status }, 'opcua: machine context node has a bad status; context kept as it was');
@@ -629,6 +637,23 @@ export class OpcuaInput implements InputPlugin {
       build: m.build,
       layer: m.layer,
     });
+  }
+
+  private overflowLog = { at: 0, since: 0 };
+
+  /** The server dropped values of this item (its queue was full): counted, logged at most every 10 s. */
+  private onOverflow(it: ResolvedItem): void {
+    this.s.queueOverflows++;
+    const o = this.overflowLog;
+    o.since++;
+    const now = Date.now();
+    if (now - o.at < 10_000) return;
+    this.ctx!.log.warn(
+      { overflows: o.since, total: this.s.queueOverflows, lastItem: it.signal, queueSize: it.queueSize },
+      'opcua: the server discarded values of monitored items whose queue was full (overflow bit); raise queueSize or the publishing rate',
+    );
+    o.at = now;
+    o.since = 0;
   }
 
   private onMachineValue(role: MachineRole, raw: unknown, sourceTimeNs: bigint | undefined): void {

@@ -174,6 +174,20 @@ describe('opcua input against the simulator', () => {
     expect(input.stats()).toMatchObject({ itemErrors: 0, quarantined: 0, droppedRecords: 0 });
   }, 60_000);
 
+  it('values the server discarded from a full queue are counted (overflow bit); the value after them is still good', async () => {
+    // 10 changes/s into a queue of 2, published once a second: the server drops values and says so
+    const { buffer, pipeline, input } = setup({
+      machine: { enabled: false },
+      publishingInterval: '1s',
+      items: [{ node: 'ns=SIM;s=pbf-sim-01.Monitoring.Chamber.Pressure', signal: 'p.q2', samplingInterval: 0, queueSize: 2 }],
+    });
+    await input.start(pipeline.contextFor('opcua'));
+    await until('overflows counted', () => input.stats().queueOverflows > 0);
+    const rs = all(buffer).filter((x) => x.signal === 'p.q2');
+    expect(rs.some((x) => /Overflow/.test(x.attributes!.status!))).toBe(true);
+    expect(input.stats().badStatus).toBe(0);
+  }, 60_000);
+
   it('items by NodeId with a namespace alias; a deadband holds back changes smaller than it', async () => {
     const { buffer, pipeline, input } = setup({
       machine: { enabled: false },
