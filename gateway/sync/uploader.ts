@@ -222,6 +222,11 @@ export class Uploader {
    */
   private publishRate(): void {
     const now = Date.now();
+    if (this.stats_.state !== 'uploading' && this.stats_.state !== 'backing-off') {
+      // idle or paused time says nothing about the link: measure from the next upload on
+      this.rateWindow = [];
+      return;
+    }
     this.rateWindow.push({ t: now, bytes: this.stats_.sentBytes });
     while (this.rateWindow.length > 2 && now - this.rateWindow[0]!.t > 10_000) this.rateWindow.shift();
     const first = this.rateWindow[0]!;

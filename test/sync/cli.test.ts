@@ -89,7 +89,7 @@ async function status(): Promise<SyncProgress> {
 
 describe('layergate sync', () => {
   it('pause stops uploads of a running gateway, status shows the queue, rate and ETA, resume continues', async () => {
-    const o = await startCloud({ bandwidth: { cap: '12Mbit', adaptive: false } });
+    const o = await startCloud({ bandwidth: { cap: '6Mbit', adaptive: false } });
     const paused = await cli(['sync', 'pause', '-c', configFile]);
     expect(paused.code, paused.stderr).toBe(0);
     expect(paused.stdout).toBe('paused cloud\n');
@@ -105,7 +105,7 @@ describe('layergate sync', () => {
     expect(text.stdout).toMatch(/queued +1 objects, 12\.0 MiB left/);
 
     expect((await cli(['sync', 'resume', '-c', configFile])).stdout).toBe('resumed cloud\n');
-    // 12 MiB at 12 Mbit/s is about 8 s: look while it runs
+    // 12 MiB at 6 Mbit/s is about 17 s: look while it runs (a CLI start takes seconds on a busy machine)
     await waitFor('a measured rate', () => (o.syncStore!.progress().rate?.bytesPerSecond ?? 0) > 0 || undefined, 10_000, 100);
     p = await status();
     expect(p.paused).toBe(false);
@@ -113,8 +113,8 @@ describe('layergate sync', () => {
     expect(p.etaSeconds).not.toBeNull();
     expect(p.etaSeconds!).toBeGreaterThan(0);
     expect(p.etaSeconds!).toBeLessThan(30);
-    expect(p.rate!.bytesPerSecond * 8).toBeLessThanOrEqual(12e6 * 1.05);
-    await waitFor('synced', () => o.syncStore!.progress().synced.objects === 1 || undefined, 30_000, 100);
+    expect(p.rate!.bytesPerSecond * 8).toBeLessThanOrEqual(6e6 * 1.05);
+    await waitFor('synced', () => o.syncStore!.progress().synced.objects === 1 || undefined, 60_000, 100);
     p = await status();
     expect(p.queued.objects).toBe(0);
     expect(p.etaSeconds).toBe(0);
