@@ -203,7 +203,7 @@ describe('redis output (real Redis)', () => {
     expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(routed.map((x) => x.seq));
     const stats = r.forwarders.get('redis')!.stats();
     console.log(
-      `[redis restart] ${routed.length} records, Redis down ${((upAt - downAt) / 1000).toFixed(1)} s (SIGKILL), backlog ${backlog} records drained in ${drainS.toFixed(1)} s after the Redis answered (${startS.toFixed(1)} s to start) ` +
+      `[redis restart] ${routed.length} records, Redis down ${((upAt - downAt) / 1000).toFixed(1)} s (SIGKILL), backlog ${backlog} records drained in ${drainS.toFixed(1)} s after Redis answered (${startS.toFixed(1)} s to start) ` +
       `(${Math.round(backlog / drainS)} records/s, first retry after backoff included), duplicates ${seqs.length - new Set(seqs).size}, retries ${stats.retries}, errors ${JSON.stringify(stats.errorsByKind)}`,
     );
   }, 120_000);
