@@ -38,8 +38,13 @@ afterEach(async () => {
   for (const s of sources.splice(0)) await s.stop();
   for (const r of rigs.splice(0)) await r.close();
 });
-afterAll(() => {
+afterAll(async () => {
   for (const t of temps) rmSync(t, { recursive: true, force: true });
+  for (const b of buckets) {
+    if (!(await client.bucketExists(b))) continue;
+    await client.removeObjects(b, await list(client, b));
+    await client.removeBucket(b);
+  }
 });
 
 function output(config: Record<string, unknown>, env: { sealer?: Sealer } = {}, endpoint: { port: number; accessKey: string; secretKey: string } = MINIO_LOCAL): MinioOutput {
@@ -48,7 +53,13 @@ function output(config: Record<string, unknown>, env: { sealer?: Sealer } = {}, 
   }), { dataDir: '/nonexistent', machine: 'pbf-sim', ...env }) as MinioOutput;
 }
 
-const bucketName = () => `lgt-${randomUUID().slice(0, 12)}`;
+const buckets: string[] = [];
+/** a unique bucket on the shared MinIO, removed with its objects after the file */
+const bucketName = () => {
+  const name = `lgt-${randomUUID().slice(0, 12)}`;
+  buckets.push(name);
+  return name;
+};
 
 async function list(c: Client, bucket: string): Promise<string[]> {
   const names: string[] = [];
