@@ -9,7 +9,9 @@
  * - at a 5 Mbit/s cap on a faster link, the upload runs at the cap: within 10% of it, never above;
  * - a 60 s outage (the link down) mid-upload: the upload resumes by itself once the link
  *   is back, no confirmed part is sent twice, and the object's checksum is right;
- * - kill -9 of the process uploading (a child process) mid-upload and a restart: likewise.
+ * - kill -9 of the process uploading (a child process) mid-upload and a restart: likewise;
+ * - adaptive back-off: when the link slows down behind a deep queue mid-upload, the uploader lowers
+ *   its rate well below the cap, and returns to the cap once the link clears.
  * The part record used for "no confirmed part sent twice" is the sync store's persisted part log
  * (every send started, every confirmation), read after the fact.
  */
@@ -198,4 +200,26 @@ describe('cloud sync over a constrained uplink', () => {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     }
   }, 120_000);
+  it('backs off when the link gets congested (its queue fills) and climbs back to the cap when it clears', async () => {
+    minio.shape({ rateMbit: 50 });
+    const out = await startOutput('adaptive', 'lg-uplink-adaptive', { bandwidth: { cap: '16Mbit', adaptive: true } });
+    try {
+      await out.send([documentRecord(randomBytes(40 * MiB))]);
+      const store = out.syncStore!;
+      const up = () => out.syncUploader!.stats();
+      await waitFor('a confirmed part', () => store.partLog().some((p) => p.event === 'confirmed') || undefined, 30_000, 50);
+      expect(up().rateBitsPerSecond).toBe(16e6);
+      // the uplink drops to 4 Mbit/s behind a deep (bloated) queue: other traffic, or a degraded line
+      minio.shape({ rateMbit: 4, queueMs: 400 });
+      await waitFor('the uploader to back off below half the cap', () => up().rateBitsPerSecond < 8e6 || undefined, 20_000, 100);
+      expect(up().congestions).toBeGreaterThan(0);
+      minio.shape({ rateMbit: 50 });
+      await waitFor('the rate back at the cap', () => up().rateBitsPerSecond >= 16e6 * 0.99 || store.progress().synced.objects === 1 || undefined, 40_000, 100);
+      expect(up().rateBitsPerSecond).toBeGreaterThanOrEqual(16e6 * 0.99);
+      await waitFor('the object synced', () => store.progress().synced.objects === 1 || undefined, 40_000, 100);
+    } finally {
+      minio.shape({});
+      await out.stop();
+    }
+  }, 150_000);
 });
