@@ -250,40 +250,52 @@ export class Uploader {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      if (this.store.paused) {
-        this.stats_.state = 'paused';
-        await this.sleep(this.pollMs);
-        continue;
-      }
-      if (Date.now() - this.lastHotExpiry > 60_000) {
-        this.lastHotExpiry = Date.now();
-        try {
-          const freed = this.store.expireHot();
-          if (freed > 0) this.log.info({ freedBytes: freed }, 'synced local copies past the hot period removed');
-        } catch (err) {
-          this.log.warn({ err }, 'hot tier expiry failed');
-        }
-      }
-      const obj = this.store.next(this.o.order);
-      if (!obj) {
-        const wroteManifest = await this.writeManifests();
-        if (wroteManifest) continue;
-        this.stats_.state = 'idle';
-        const retryIn = this.store.nextRetryInMs();
-        await this.sleep(Math.max(10, Math.min(retryIn ?? this.pollMs, this.pollMs)));
-        continue;
-      }
-      this.stats_.state = 'uploading';
       try {
-        await this.upload(obj);
-        this.stats_.consecutiveFailures = 0;
+        await this.step();
       } catch (err) {
-        if (err instanceof PausedError || this.stopping) continue;
-        if (/NoSuchBucket/.test(String((err as { code?: string }).code ?? (err as Error).message))) this.bucketReady = false;
-        await this.failed(err, obj);
+        // the store itself failed (disk full, locked too long): back off and try again, never die
+        if (this.stopping) break;
+        this.log.error({ err }, 'sync store failed; retrying');
+        await this.failed(err).catch(() => undefined);
       }
     }
     this.stats_.state = 'stopped';
+  }
+
+  /** One turn of the loop: pause, tier upkeep, then the next object (or the due manifests, or a wait). */
+  private async step(): Promise<void> {
+    if (this.store.paused) {
+      this.stats_.state = 'paused';
+      await this.sleep(this.pollMs);
+      return;
+    }
+    if (Date.now() - this.lastHotExpiry > 60_000) {
+      this.lastHotExpiry = Date.now();
+      try {
+        const freed = this.store.expireHot();
+        if (freed > 0) this.log.info({ freedBytes: freed }, 'synced local copies past the hot period removed');
+      } catch (err) {
+        this.log.warn({ err }, 'hot tier expiry failed');
+      }
+    }
+    const obj = this.store.next(this.o.order);
+    if (!obj) {
+      const wroteManifest = await this.writeManifests();
+      if (wroteManifest) return;
+      this.stats_.state = 'idle';
+      const retryIn = this.store.nextRetryInMs();
+      await this.sleep(Math.max(10, Math.min(retryIn ?? this.pollMs, this.pollMs)));
+      return;
+    }
+    this.stats_.state = 'uploading';
+    try {
+      await this.upload(obj);
+      this.stats_.consecutiveFailures = 0;
+    } catch (err) {
+      if (err instanceof PausedError || this.stopping) return;
+      if (/NoSuchBucket/.test(String((err as { code?: string }).code ?? (err as Error).message))) this.bucketReady = false;
+      await this.failed(err, obj);
+    }
   }
 
   private async failed(err: unknown, obj?: ObjectRow): Promise<void> {
@@ -295,7 +307,13 @@ export class Uploader {
     this.controller.failed();
     this.updateRate();
     const delay = fullJitterDelay(s.consecutiveFailures - 1, this.o.backoff);
-    if (obj) this.store.markFailed(obj.id, message, Date.now() + delay);
+    if (obj) {
+      try {
+        this.store.markFailed(obj.id, message, Date.now() + delay);
+      } catch (storeErr) {
+        this.log.error({ err: storeErr }, 'could not record the failure in the sync store');
+      }
+    }
     const fields = { err, key: obj?.key, consecutiveFailures: s.consecutiveFailures, backoffMs: delay };
     if (s.consecutiveFailures === 1 || s.consecutiveFailures % 20 === 0) this.log.warn(fields, 'upload failed; backing off');
     else this.log.debug(fields, 'upload failed again');
