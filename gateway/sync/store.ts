@@ -17,7 +17,8 @@
  *     manifest is made from it. A frame whose bytes are already queued or in the cloud adds a member to
  *     the existing object instead of a second upload (content-hash dedup).
  *   - `staged`: time-series records waiting for their window to close (batch mode).
- *   - `builds`: per build, when its last record arrived and when its manifest was written.
+ *   - `builds`: per build, when its last record arrived, whether the machine reported it ended
+ *     (finished or aborted), and when its manifest was written.
  *   - `refused`: records refused because their class may not leave the premises, per class.
  *   - `settings`: `paused`, the uploader's last measured rate (for the ETA), shared with the CLI.
  * - `objects/`: the local files, written to `objects/tmp/`, fsynced and renamed before their row
@@ -211,7 +212,8 @@ CREATE TABLE IF NOT EXISTS builds (
   build TEXT PRIMARY KEY,
   last_record_ms INTEGER NOT NULL,
   changed INTEGER NOT NULL DEFAULT 1,
-  manifest_ms INTEGER
+  manifest_ms INTEGER,
+  ended INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS refused (
   class TEXT PRIMARY KEY,
@@ -257,6 +259,8 @@ export class SyncStore {
     this.db.pragma('synchronous = FULL');
     this.db.defaultSafeIntegers(false);
     this.db.exec(SCHEMA);
+    const buildColumns = (this.db.prepare('PRAGMA table_info(builds)').all() as { name: string }[]).map((c) => c.name);
+    if (!buildColumns.includes('ended')) this.db.exec('ALTER TABLE builds ADD COLUMN ended INTEGER NOT NULL DEFAULT 0');
   }
 
   /** Open for the CLI: no cleanup, the gateway may be running. */
@@ -394,6 +398,8 @@ export class SyncStore {
     /** staged seqs now carried by a new object */
     unstage?: number[];
     refused?: Map<SensitivityClass, number>;
+    /** builds the machine reported finished or aborted: their manifest need not wait for quiet */
+    ended?: string[];
   }): void {
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     const insertObject = this.db.prepare(`INSERT INTO objects (key, file, size, sha256, md5, content_type, content_encoding, class,
@@ -435,6 +441,9 @@ export class SyncStore {
       }
       const unstage = this.db.prepare('DELETE FROM staged WHERE seq = ?');
       for (const seq of batch.unstage ?? []) unstage.run(seq);
+      const ended = this.db.prepare(`INSERT INTO builds (build, last_record_ms, changed, ended) VALUES (?, ?, 1, 1)
+        ON CONFLICT (build) DO UPDATE SET ended = 1, changed = 1`);
+      for (const b of batch.ended ?? []) ended.run(b, Date.now());
       const refuse = this.db.prepare('INSERT INTO refused (class, records) VALUES (?, ?) ON CONFLICT (class) DO UPDATE SET records = records + excluded.records');
       for (const [cls, n] of batch.refused ?? []) refuse.run(cls, n);
     })();
@@ -546,9 +555,12 @@ export class SyncStore {
     this.setSetting('paused', paused ? '1' : '0');
   }
 
-  /** Builds with records whose manifest is due: changed since the last manifest, quiet for `quietMs`, nothing left to upload. */
+  /**
+   * Builds whose manifest is due: changed since the last manifest, ended (the machine said so) or
+   * quiet for `quietMs`, and nothing of them left to upload.
+   */
   buildsReadyForManifest(quietMs: number, nowMs = Date.now()): string[] {
-    const candidates = this.db.prepare('SELECT build FROM builds WHERE changed = 1 AND last_record_ms <= ?').pluck().all(nowMs - quietMs) as string[];
+    const candidates = this.db.prepare('SELECT build FROM builds WHERE changed = 1 AND (ended = 1 OR last_record_ms <= ?)').pluck().all(nowMs - quietMs) as string[];
     const pending = this.db.prepare(`SELECT COUNT(*) FROM members m JOIN objects o ON o.id = m.object_id
       WHERE m.build = ? AND o.state != 'synced'`).pluck();
     const staged = this.db.prepare('SELECT COUNT(*) FROM staged WHERE build = ?').pluck();

@@ -305,4 +305,22 @@ describe('cloud output', () => {
       expect.stringMatching(/^modes\.frame: /),
     ]));
   });
+  it('writes the manifest as soon as the machine reports the build finished and its data is in the cloud', async () => {
+    const out = await startCloud('cloud', { manifestAfter: '1h', batchWindow: '1h' });
+    await out.send([
+      { ...rec('scalar', Buffer.from('{"v":1.5}'), { build: 'B-77' }), seq: 1 },
+      { ...rec('scalar', Buffer.from('{"v":1.6}'), { build: 'B-77' }), seq: 2 },
+    ]);
+    expect(out.syncStore!.progress().staged.records).toBe(2); // waiting for its (1 h) window
+    await out.send([{
+      ...rec('event', Buffer.from(JSON.stringify({ type: 'machine_state', state: 'finished', previous: 'exposing' })), { build: 'B-77', signal: 'machine.state' }),
+      seq: 3,
+    }]);
+    const key = out.manifestKey('B-77');
+    await waitForAsync('the manifest of B-77', async () => (await listKeys(bucket, key)).length === 1, 20_000);
+    const manifest = JSON.parse((await getBytes(key)).toString('utf8')) as { records: number; entries: { key: string }[] };
+    expect(manifest.records).toBe(3);
+    expect(manifest.entries.some((e) => e.key.endsWith('.parquet'))).toBe(true);
+    expect(manifest.entries.some((e) => e.key.includes('/realtime/'))).toBe(true);
+  });
 });

@@ -25,6 +25,9 @@
  *   in the cloud are never uploaded twice (the record just joins the existing object's members).
  * - Every object carries its class as `x-amz-meta-layergate-class` and object tag `layergate-class`,
  *   and its records' seq range as `x-amz-meta-layergate-seq`.
+ * - A build's manifest follows once all of its objects are synced and either the machine reported the
+ *   build finished or aborted (the `machine.state` event of the OPC-UA input; its staged time series
+ *   are compacted at once) or no record of it arrived for `manifestAfter`.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -253,6 +256,7 @@ export class CloudOutput implements OutputPlugin {
     const dedup: { key: string; member: Member }[] = [];
     const staged: StagedRecord[] = [];
     const placed: string[] = [];
+    const ended = allowed.filter(isBuildEnd).map((r) => r.build!);
     try {
       const byMode = groupBy(allowed, (r) => this.modeOf(r));
       // 2. realtime: one gzipped JSON-lines object per build
@@ -329,7 +333,7 @@ export class CloudOutput implements OutputPlugin {
         });
       }
       store.ensureRoom(staged.reduce((n, s) => n + s.bytes.length, 0));
-      store.enqueue({ objects, dedup, staged, refused: refusedByClass });
+      store.enqueue({ objects, dedup, staged, refused: refusedByClass, ended });
     } catch (err) {
       // nothing committed: the placed files are leftovers (removed now, or at the next start)
       for (const f of placed) store.discard(f);
@@ -337,7 +341,9 @@ export class CloudOutput implements OutputPlugin {
     }
     for (const [cls, n] of refusedByClass) this.refusedCounts[cls] = (this.refusedCounts[cls] ?? 0) + n;
     this.uploader?.wake();
-    if (staged.length) void this.flushStaged();
+    // a build that ended gets its last time series compacted now, so its manifest can follow
+    if (ended.length) void this.flushStaged(true);
+    else if (staged.length) void this.flushStaged();
     if (refused.length > 0) {
       const seqs = refused.map((r) => r.seq);
       const classes = [...refusedByClass.keys()].join(', ');
@@ -452,6 +458,17 @@ export class CloudOutput implements OutputPlugin {
       throw err;
     }
     this.uploader?.wake();
+  }
+}
+
+/** The machine's state event (plugins/inputs/opcua) saying a build finished or was aborted. */
+function isBuildEnd(r: StoredRecord): boolean {
+  if (r.kind !== 'event' || !r.build || r.signal !== 'machine.state' || !r.body) return false;
+  try {
+    const e = JSON.parse(r.body.toString('utf8')) as { type?: unknown; state?: unknown };
+    return e.type === 'machine_state' && (e.state === 'finished' || e.state === 'aborted');
+  } catch {
+    return false;
   }
 }
 
