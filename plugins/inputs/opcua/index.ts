@@ -29,6 +29,7 @@ import { routeNodeOpcuaLogs } from './node-opcua-log.js';
 import {
   AttributeIds,
   BrowseDirection,
+  ClientSidePublishEngine,
   DataChangeFilter,
   DataChangeTrigger,
   DataType,
@@ -231,6 +232,9 @@ export class OpcuaInput implements InputPlugin {
     this.ctx = ctx;
     this.stopping = false;
     routeNodeOpcuaLogs(ctx.log);
+    // node-opcua keeps this many publish requests in flight per client; a static of its publish
+    // engine, so process-wide: never lowered here, so several inputs get the largest they ask for
+    ClientSidePublishEngine.publishRequestCountInPipeline = Math.max(ClientSidePublishEngine.publishRequestCountInPipeline, this.config.publishRequests);
     // the gateway's own certificate exists from the first start on, before any server is reached
     for (const d of ['own', 'trusted', 'rejected']) mkdirSync(path.join(this.pkiDir, d), { recursive: true });
     this.certificateManager = new OPCUACertificateManager({ rootFolder: this.pkiDir, automaticallyAcceptUnknownCertificate: false });

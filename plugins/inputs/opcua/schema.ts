@@ -118,6 +118,10 @@ export const opcuaConfigSchema = z
       .prefault({}),
     nodeIdAttribute: z.boolean().default(false).meta({ description: 'add the NodeId as attribute `node_id` to every record (the signal -> NodeId map is logged at every subscribe anyway)' }),
     maxBatch: z.int().min(1).max(100_000).default(20_000).meta({ description: 'most records per buffer commit' }),
+    publishRequests: z.int().min(1).max(100).default(10).meta({
+      description:
+        'Publish requests kept outstanding at the server (node-opcua\'s default is 5). A server sends at most its per-publish limit of notifications per request (node-opcua servers: 1,000), so at thousands of changes per second a deeper pipeline keeps data flowing while a buffer commit holds the client; one setting for the whole process (the largest of all opcua inputs wins)',
+    }),
   })
   .refine((c) => (c.username === undefined) === (c.password === undefined), {
     message: 'username and password go together',
