@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  BACKOFF_FACTOR, CongestionController, MIN_FACTOR, RECOVERY_STEP, ThrottledFileStream, TokenBucket, parseBitRate, scheduledCap,
+  BACKOFF_FACTOR, CongestionController, LATENCY_RATIO, LATENCY_SLACK_MS, MIN_FACTOR, RECOVERY_STEP, ThrottledFileStream, TokenBucket, parseBitRate, scheduledCap,
 } from './bandwidth.js';
 
 describe('parseBitRate', () => {
@@ -119,6 +119,18 @@ describe('CongestionController', () => {
     expect(c.factor).toBeCloseTo(BACKOFF_FACTOR);
     expect(c.observeProbe(3)).toBe(false);
     expect(c.factor).toBeCloseTo(BACKOFF_FACTOR + RECOVERY_STEP / 2);
+  });
+  it('a slow-draining link mid-part backs off, an unknown probe past the threshold counts, and neither recovers', () => {
+    const c = new CongestionController();
+    expect(c.probeThresholdMs()).toBe(Infinity); // no baseline yet: nothing is judged slow
+    expect(c.observeInFlight(0.9 * MB, MB)).toBe(false); // drains at 90 % of what the bucket allows
+    expect(c.factor).toBe(1);
+    expect(c.observeInFlight(0.25 * MB, MB)).toBe(true); // a 4 Mbit/s link under a 16 Mbit/s cap
+    expect(c.factor).toBeCloseTo(BACKOFF_FACTOR);
+    expect(c.observeInFlight(0.25 * MB, Infinity)).toBe(false); // uncapped: the part's end judges
+    expect(c.factor).toBeCloseTo(BACKOFF_FACTOR);
+    c.observeProbe(2);
+    expect(c.probeThresholdMs()).toBe(2 * LATENCY_RATIO + LATENCY_SLACK_MS);
   });
   it('small transfers say nothing about throughput', () => {
     const c = new CongestionController();

@@ -21,7 +21,9 @@
  *   link is. While a part is on the wire, a small probe request every second measures the round trip
  *   through the link's queue (`observeProbe`), so a queue filled by other traffic (a bloated router
  *   buffer) makes the sync yield within a second or two, not only at the end of a part; a clean probe
- *   gives back half a step. The controller is pure arithmetic on the reported figures, so it is tested directly.
+ *   gives back half a step. Each tick also compares the bytes the socket took with what the bucket
+ *   allowed (`observeInFlight`): a link that drains slower than the cap shows as falling throughput
+ *   mid-part, even where its queue is too short for the probe to see. The controller is pure arithmetic on the reported figures, so it is tested directly.
  */
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -186,7 +188,7 @@ export class CongestionController {
    * probe interval instead of at the end of a part. Returns whether it counted as congestion.
    */
   observeProbe(rttMs: number): boolean {
-    const high = Number.isFinite(this.probeBaselineMs) && rttMs > this.probeBaselineMs * LATENCY_RATIO + LATENCY_SLACK_MS;
+    const high = rttMs > this.probeThresholdMs();
     this.probeBaselineMs = Math.min(this.probeBaselineMs, rttMs);
     if (high) {
       this.factorValue = Math.max(MIN_FACTOR, this.factorValue * BACKOFF_FACTOR);
@@ -195,6 +197,29 @@ export class CongestionController {
     }
     this.factorValue = Math.min(1, this.factorValue + RECOVERY_STEP / 2);
     return false;
+  }
+
+  /**
+   * Throughput while a part is on the wire, over the last tick: the socket takes bytes only as fast
+   * as the link drains them, so a link slower than the bucket's rate shows here within a tick or
+   * two, long before the part ends. It only backs off (recovery comes from clean probes and parts),
+   * so a slow link holds the rate down while clean probes keep nudging it back up.
+   */
+  observeInFlight(bytesPerSecond: number, allowedBytesPerSecond: number): boolean {
+    if (!Number.isFinite(allowedBytesPerSecond) || bytesPerSecond >= allowedBytesPerSecond * THROUGHPUT_RATIO) return false;
+    this.factorValue = Math.max(MIN_FACTOR, this.factorValue * BACKOFF_FACTOR);
+    this.congestions++;
+    return true;
+  }
+
+  /**
+   * The probe round trip above which the link counts as congested (Infinity before a baseline exists).
+   * A probe still unanswered past it is judged at once: on a link whose queue is full, tail drops
+   * make the probe itself wait for retransmissions, so waiting for its answer would hide the very
+   * congestion it is there to see.
+   */
+  probeThresholdMs(): number {
+    return Number.isFinite(this.probeBaselineMs) ? this.probeBaselineMs * LATENCY_RATIO + LATENCY_SLACK_MS : Infinity;
   }
 
   /** A request failed outright (timeout, reset): back off like congestion. */
@@ -236,6 +261,11 @@ export class ThrottledFileStream extends Readable {
     super({ highWaterMark: CHUNK_BYTES });
     this.pos = start;
     this.end = start + length;
+  }
+
+  /** bytes of the range not yet handed to the socket */
+  get remaining(): number {
+    return this.end - this.pos;
   }
 
   override _construct(callback: (err?: Error | null) => void): void {

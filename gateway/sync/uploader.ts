@@ -119,6 +119,12 @@ export class Uploader {
   private lastHotExpiry = 0;
   private lastRatePublish = 0;
   private probing = false;
+  /** when the probe in flight was sent (performance.now) */
+  private probeStartedAt = 0;
+  /** the probe in flight was already counted as congestion */
+  private probeJudged = false;
+  /** the part on the wire at the last tick: bytes sent and the bucket's rate then */
+  private inFlightMark: { stream: ThrottledFileStream; sent: number; at: number; allowedBytesPerSecond: number } | undefined;
   /** the bucket was seen or made (checked again after a NoSuchBucket) */
   private bucketReady = false;
   /** (time ms, cumulative bytes) samples for the measured rate */
@@ -147,7 +153,11 @@ export class Uploader {
       this.updateRate();
       this.publishRate();
       if (this.current && this.store.paused) this.current.destroy(new PausedError('paused'));
-      else if (this.current && this.o.adaptive) void this.probe();
+      else if (this.current && this.o.adaptive) {
+        this.judgeInFlightThroughput();
+        if (this.probing) this.judgeSlowProbe();
+        else void this.probe();
+      }
     }, this.pollMs);
     this.pauseTimer.unref();
     this.loop = this.run().catch((err: unknown) => {
@@ -198,18 +208,52 @@ export class Uploader {
   private async probe(): Promise<void> {
     if (this.probing) return;
     this.probing = true;
+    this.probeJudged = false;
     const t0 = performance.now();
+    this.probeStartedAt = t0;
     try {
       await this.o.target.client.bucketExists(this.o.target.bucket);
-      if (this.controller.observeProbe(performance.now() - t0)) {
+      // a probe already judged slow while in flight is not counted twice
+      if (!this.probeJudged && this.controller.observeProbe(performance.now() - t0)) {
         this.log.debug({ factor: this.controller.factor, rttMs: Math.round(performance.now() - t0) }, 'link queue filling up; uploading slower');
       }
       this.updateRate();
     } catch {
-      // a failing probe says nothing the upload itself will not say
+      // a failing probe says nothing the upload itself will not say (a slow one was judged in flight)
     } finally {
       this.probing = false;
     }
+  }
+
+  /**
+   * Bytes the socket took over the last tick against the rate the bucket allowed, judged only over
+   * a tick the same part was sending for all along (not its start, nor its wait for the answer).
+   */
+  private judgeInFlightThroughput(): void {
+    const stream = this.current;
+    const now = performance.now();
+    const sent = this.stats_.sentBytes;
+    const mark = this.inFlightMark;
+    if (stream && mark && mark.stream === stream && stream.remaining > 0) {
+      const seconds = (now - mark.at) / 1000;
+      if (seconds > 0.5 && this.controller.observeInFlight((sent - mark.sent) / seconds, mark.allowedBytesPerSecond)) {
+        this.log.debug({ factor: this.controller.factor, bytesPerSecond: Math.round((sent - mark.sent) / seconds) }, 'link drains slower than allowed; uploading slower');
+        this.updateRate();
+      }
+    }
+    this.inFlightMark = stream && stream.firstByteAt > 0 && stream.remaining > 0
+      ? { stream, sent, at: now, allowedBytesPerSecond: this.bucket.bytesPerSecond }
+      : undefined;
+  }
+
+  /** A probe still unanswered past the congestion threshold counts as congestion now, once. */
+  private judgeSlowProbe(): void {
+    const elapsed = performance.now() - this.probeStartedAt;
+    if (this.probeJudged || elapsed <= this.controller.probeThresholdMs()) return;
+    this.probeJudged = true;
+    this.controller.observeProbe(elapsed);
+    this.log.debug({ factor: this.controller.factor, rttMs: Math.round(elapsed) }, 'link queue filling up (probe still unanswered); uploading slower');
+    this.updateRate();
   }
 
   private countSent(n: number): void {
