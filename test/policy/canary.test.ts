@@ -11,8 +11,16 @@
  * (sensitive, not sealed) carries a second marker that the same scans do find in the buffer and in
  * MinIO: the scans can see plaintext.
  *
- * The cloud half of the canary (the marker appears nowhere in the cloud bucket) belongs with the
- * cloud sync output and its tests.
+ * The cloud half: a `cloud` output (the service harness's cloud MinIO, a bucket of its own) takes
+ * what may leave the premises. Besides the frames, the MQTT input (the harness's Mosquitto) brings
+ * records of kinds the cloud otherwise takes: an event of the confidential job (its build in the
+ * event) and a scalar of it (its build from the job marking, a `job-class` message that also marks
+ * the job confidential), both carrying the marker, and an event and a scalar of other work carrying a
+ * second marker, plus an event of other work published after the confidential records, so the cloud
+ * forwarder has passed them when it shows up in the bucket. Every object in the bucket is read in
+ * full and in decoded form (gzip JSON lines: each line and its base64 body decoded; zstd Parquet:
+ * every column read with pyarrow, test/tools); the confidential marker is in none, the other in the
+ * realtime and the Parquet objects (the scan sees plaintext, and the sync ran).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -22,14 +30,16 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { crc32 } from 'node:zlib';
+import { crc32, gunzipSync } from 'node:zlib';
 import * as Minio from 'minio';
+import mqtt from 'mqtt';
 import sharp from 'sharp';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readKeyFile } from '../../gateway/crypto/keys.js';
 import { AesGcmSealer, newKeyLine } from '../../gateway/crypto/sealer.js';
-import { MINIO_LOCAL } from '../services/endpoints.js';
-import { waitFor } from '../support/wait.js';
+import { MINIO_CLOUD, MINIO_LOCAL, MQTT } from '../services/endpoints.js';
+import { sleep, waitFor } from '../support/wait.js';
+import { readLakeWithPyarrow, setupPython } from '../tools/pyarrow.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsx = createRequire(import.meta.url).resolve('tsx');
@@ -74,8 +84,71 @@ function filesUnder(dir: string): string[] {
 /** the files under `dir` whose bytes contain `text` */
 const holding = (dir: string, text: string): string[] => filesUnder(dir).filter((f) => readFileSync(f).includes(text));
 
-describe('canary: a confidential job leaves no plaintext in the buffer and still reaches the on-premises lake', () => {
-  it('marker absent from buffer.sqlite, its WAL and the spool and from MinIO objects; frames in plaintext in the lake, sealed in MinIO', async () => {
+/** waitFor for a check that has to await (waitFor itself takes the check's value as it is: a promise is truthy) */
+async function waitForAsync(what: string, check: () => Promise<boolean>, timeoutMs: number, pollMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(pollMs);
+  }
+}
+
+async function objectsIn(s3: Minio.Client, bucket: string, prefix: string): Promise<Map<string, Buffer>> {
+  const names: string[] = [];
+  for await (const o of s3.listObjectsV2(bucket, prefix, true)) if ((o as { name?: string }).name) names.push((o as { name: string }).name);
+  const out = new Map<string, Buffer>();
+  for (const n of names) {
+    const chunks: Buffer[] = [];
+    for await (const c of await s3.getObject(bucket, n)) chunks.push(c as Buffer);
+    out.set(n, Buffer.concat(chunks));
+  }
+  return out;
+}
+
+/**
+ * Every object of the cloud bucket as text a scan can search: its bytes as stored, and decoded where
+ * the bytes hide plaintext: gzip JSON lines gunzipped, with each line's base64 `body` decoded; zstd
+ * Parquet read column by column with pyarrow (an independent reader, test/tools), every value.
+ */
+async function cloudObjectsDecoded(s3: Minio.Client, bucket: string, scratch: string): Promise<Map<string, string>> {
+  const stored = await objectsIn(s3, bucket, '');
+  const out = new Map<string, string>();
+  const parquetDir = mkdtempSync(path.join(scratch, 'cloud-parquet-'));
+  const parquetNames = new Map<string, string>();
+  for (const [key, bytes] of stored) {
+    const text = [bytes.toString('latin1')];
+    if (key.endsWith('.gz')) {
+      const plain = gunzipSync(bytes).toString('utf8');
+      text.push(plain);
+      for (const line of plain.split('\n').filter((l) => l.trim())) {
+        const body = (JSON.parse(line) as { body?: unknown }).body;
+        if (typeof body === 'string') text.push(Buffer.from(body, 'base64').toString('latin1'));
+      }
+    }
+    if (key.endsWith('.parquet')) {
+      const file = `${parquetNames.size}.parquet`;
+      writeFileSync(path.join(parquetDir, file), bytes);
+      parquetNames.set(file, key);
+    }
+    out.set(key, text.join('\n'));
+  }
+  if (parquetNames.size > 0) {
+    const dump = await readLakeWithPyarrow(parquetDir); // flat folder: files only, no datasets
+    expect(Object.keys(dump.files).sort()).toEqual([...parquetNames.keys()].sort());
+    for (const [file, d] of Object.entries(dump.files)) {
+      const key = parquetNames.get(file)!;
+      out.set(key, `${out.get(key)!}\n${JSON.stringify(d.columns)}`);
+    }
+  }
+  return out;
+}
+
+beforeAll(async () => {
+  await setupPython();
+}, 600_000);
+
+describe('canary: a confidential job leaves no plaintext in the buffer or the cloud and still reaches the on-premises lake', () => {
+  it('marker absent from buffer.sqlite, its WAL and the spool, from MinIO objects and from every cloud object; frames in plaintext in the lake, sealed in MinIO', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-canary-'));
     const dataDir = path.join(dir, 'data');
     const dropDir = path.join(dir, 'drop');
@@ -85,7 +158,11 @@ describe('canary: a confidential job leaves no plaintext in the buffer and still
     chmodSync(keyFile, 0o600);
     const marker = `CANARY-${randomBytes(8).toString('hex')}`;
     const plainMarker = `PLAINTEXT-${randomBytes(8).toString('hex')}`;
+    const cloudMarker = `OFFSITE-${randomBytes(8).toString('hex')}`; // other work: may leave the premises
+    const afterMarker = `AFTER-${randomBytes(8).toString('hex')}`; // other work, published after the confidential records
     const bucket = `lg-canary-${process.pid}-${Date.now()}`;
+    const cloudBucket = `lg-canary-cloud-${process.pid}-${Date.now()}`;
+    const topics = `lg-canary/${process.pid}-${randomBytes(4).toString('hex')}`;
     const cfg = path.join(dir, 'layergate.yaml');
     writeFileSync(cfg, [
       `gateway: { dataDir: ${JSON.stringify(dataDir)}, machine: m1, shutdownGraceMs: 5s }`,
@@ -96,9 +173,15 @@ describe('canary: a confidential job leaves no plaintext in the buffer and still
       '    - { name: customer-x, build: "CUSTX-*", class: confidential }',
       'inputs:',
       `  camera: { type: frames, dropDir: ${JSON.stringify(dropDir)}, stableFor: 100ms, rescanInterval: 200ms, release: delete, thumbnail: { enabled: false } }`,
+      `  plant: { type: mqtt, url: "${MQTT.url}", username: ${MQTT.username}, password: ${MQTT.password}, clientId: ${topics.replace(/\W/g, '-')}, cleanSession: true, subscriptions: [`,
+      `    { topic: "${topics}/job", decoder: job-class },`,
+      `    { topic: "${topics}/events/+", decoder: event },`,
+      `    { topic: "${topics}/scalars/+", decoder: json } ] }`,
       'outputs:',
       `  lake: { type: file-lake, linger: 0, path: ${JSON.stringify(lake)} }`,
       `  minio: { type: minio, endPoint: ${MINIO_LOCAL.endPoint}, port: ${MINIO_LOCAL.port}, useSSL: false, accessKey: ${MINIO_LOCAL.accessKey}, secretKey: ${MINIO_LOCAL.secretKey}, bucket: ${bucket}, linger: 0 }`,
+      // off the premises: takes what may leave (public, internal) of every kind; time series compacted per 1 s window
+      `  cloud: { type: cloud, endpoint: "http://${MINIO_CLOUD.endPoint}:${MINIO_CLOUD.port}", accessKey: ${MINIO_CLOUD.accessKey}, secretKey: ${MINIO_CLOUD.secretKey}, bucket: ${cloudBucket}, batchWindow: 1s, retry: { initial: 200ms, max: 1s } }`,
       '',
     ].join('\n'));
 
@@ -117,8 +200,33 @@ describe('canary: a confidential job leaves no plaintext in the buffer and still
       renameSync(path.join(dropDir, `${name}.tmp`), path.join(dropDir, name));
     }
 
-    // delivered to the lake, in plaintext: both confidential images (and the other job's)
+    // the plant's MQTT: first other work (an event of job ACME-7, a scalar while no job is known), then the
+    // confidential job marked (job-class, naming its build), an event and a scalar of it with the marker,
+    // then another event of other work
+    const broker = await mqtt.connectAsync(MQTT.url, { username: MQTT.username, password: MQTT.password, clientId: `lg-canary-pub-${process.pid}`, clean: true });
+    try {
+      const pub = (sub: string, body: unknown) => broker.publishAsync(`${topics}/${sub}`, JSON.stringify(body), { qos: 1 });
+      await waitForAsync('MQTT input subscribed', async () => {
+        await pub('events/notes', { type: 'note', build: 'ACME-7', text: cloudMarker });
+        return holding(lake, cloudMarker).length > 0;
+      }, 30_000, 1_000);
+      await pub('scalars/operator', { value: `operator note ${cloudMarker}` });
+      await waitFor('the scalar of other work in the lake', () => holding(lake, cloudMarker).some((f) => f.includes(`${path.sep}scalars${path.sep}`)), 30_000, 100);
+      await pub('job', { class: 'confidential', build: 'CUSTX-0042' });
+      await pub('events/notes', { type: 'recipe', build: 'CUSTX-0042', text: marker });
+      await pub('scalars/operator', { value: `operator note ${marker}` });
+      await pub('events/notes', { type: 'note', build: 'ACME-7', text: afterMarker });
+    } finally {
+      await broker.endAsync();
+    }
+
+    // delivered to the lake, in plaintext: both confidential images (and the other job's), the confidential event and scalar
     await waitFor('images in the lake', () => holding(lake, marker).length >= 2 && holding(lake, plainMarker).length >= 1, 45_000, 100);
+    const ofJob = (table: string) => (f: string) => f.includes(`${path.sep}${table}${path.sep}machine=m1${path.sep}build=CUSTX-0042${path.sep}`);
+    await waitFor('confidential event and scalar in the lake', () => {
+      const files = holding(lake, marker);
+      return files.some(ofJob('events')) && files.some(ofJob('scalars')) && holding(lake, afterMarker).length >= 1;
+    }, 30_000, 100);
     const lakeImages = holding(lake, marker).map((f) => readFileSync(f));
     expect(lakeImages.some((b) => b.equals(frames[0]![1]))).toBe(true);
     expect(lakeImages.some((b) => b.equals(frames[1]![1]))).toBe(true);
@@ -137,7 +245,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer and still
       return out;
     };
     let stored = new Map<string, Buffer>();
-    await waitFor('frames in MinIO', async () => {
+    await waitForAsync('frames in MinIO', async () => {
       stored = await objects().catch(() => new Map<string, Buffer>());
       return stored.size >= 3;
     }, 45_000, 500);
@@ -149,6 +257,23 @@ describe('canary: a confidential job leaves no plaintext in the buffer and still
     const opened = sealedNames.map((n) => ring.open(stored.get(n)!));
     expect(opened.some((b) => b.equals(frames[0]![1]))).toBe(true);
     expect(opened.some((b) => b.equals(frames[1]![1]))).toBe(true);
+
+    // the cloud: other work arrives (realtime JSON lines and batch Parquet), including the event published
+    // after the confidential records; the confidential marker is in no object, however decoded
+    const cloud = new Minio.Client({ ...MINIO_CLOUD });
+    let inCloud = new Map<string, string>();
+    const withText = (text: string) => [...inCloud].filter(([, t]) => t.includes(text)).map(([k]) => k);
+    await waitForAsync('other work in the cloud', async () => {
+      inCloud = await cloudObjectsDecoded(cloud, cloudBucket, dir).catch(() => new Map<string, string>());
+      return withText(afterMarker).length > 0 && withText(cloudMarker).some((k) => k.endsWith('.parquet'));
+    }, 45_000, 1_000);
+    expect(withText(cloudMarker)).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^layergate\/machine=m1\/build=ACME-7\/realtime\/part-[^/]+\.jsonl\.gz$/),
+      expect.stringMatching(/\/timeseries\/scalars\/[^/]+\/part-[^/]+\.parquet$/),
+    ]));
+    expect(withText(marker)).toEqual([]);
+    expect(withText(plainMarker)).toEqual([]); // frames are sensitive: on the premises only
+    expect([...inCloud.keys()].filter((k) => k.includes('CUSTX'))).toEqual([]);
 
     // while running: the WAL holds the latest commits
     const bufferDir = path.join(dataDir, 'buffer');
@@ -164,15 +289,28 @@ describe('canary: a confidential job leaves no plaintext in the buffer and still
     expect(holding(bufferDir, marker)).toEqual([]);
     expect(holding(dataDir, marker)).toEqual([]); // nor anywhere else in the data folder (quarantine, keys, audit)
 
+    // the sync store on disk (under the data folder) holds other work, never the confidential marker
+    expect(filesUnder(path.join(dataDir, 'sync', 'cloud')).length).toBeGreaterThan(0);
+    // a last look at the cloud once the gateway stopped (it flushed on the way out)
+    inCloud = await cloudObjectsDecoded(cloud, cloudBucket, dir);
+    expect(withText(marker)).toEqual([]);
+    expect(withText(afterMarker).length).toBeGreaterThan(0);
+
     // leave the shared MinIO as found
     const all: string[] = [];
     for await (const o of s3.listObjectsV2(bucket, '', true)) if ((o as { name?: string }).name) all.push((o as { name: string }).name);
     await s3.removeObjects(bucket, all);
     await s3.removeBucket(bucket);
+    const cloudKeys = [...(await objectsIn(cloud, cloudBucket, '')).keys()];
+    await cloud.removeObjects(cloudBucket, cloudKeys);
+    await cloud.removeBucket(cloudBucket);
 
-    // the run is in the audit log, chain intact
+    // the run and the job marking are in the audit log, chain intact
     const verify = layergate(['audit', 'verify', '-c', cfg]);
     expect(await verify.exited).toBe(0);
-    expect(verify.out()).toMatch(/^OK .*audit\.jsonl: 1 entries, chain intact/);
-  });
+    expect(verify.out()).toMatch(/^OK .*audit\.jsonl: 2 entries, chain intact/);
+    const audit = readFileSync(path.join(dataDir, 'audit', 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
+    expect(audit.map((e) => e.type)).toEqual(['config-loaded', 'classification-override']);
+    expect(audit[1]!.data).toMatchObject({ reason: 'job-marked', build: 'CUSTX-0042', class: 'confidential', input: 'plant' });
+  }, 150_000);
 });
