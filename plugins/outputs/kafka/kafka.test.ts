@@ -16,7 +16,7 @@ import { KAFKA } from '../../../test/services/endpoints.js';
 import { DedicatedKafka, selfSignedCert } from '../../../test/services/dedicated.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
-import { samplesDraft, scalarDrafts, simulatorSource, sinkRig } from '../shared/test-support.js';
+import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig, steadyStream } from '../shared/test-support.js';
 import type { SimulatedSource, SinkRig } from '../shared/test-support.js';
 import { CONTENT_TYPE_PROTOBUF, KafkaOutput, definition } from './index.js';
 
@@ -233,65 +233,37 @@ describe('kafka output (real broker)', () => {
       { name: 'lake', plugin: fileLake.create(fileLake.configSchema.parse({ path: path.join(broker.dir, 'lake') }), { dataDir: broker.dir, machine: 'pbf-sim' }), forwarder: { linger: 0 } },
     ]);
     rigs.push(r);
-    // a steady stream: 20 records every 50 ms while the broker goes down and comes back
-    let streaming = true;
     let emitted = 0;
-    const stream = (async () => {
-      while (streaming) {
-        await r.emit(scalarDrafts(20, `line.${emitted % 3}`));
-        emitted += 20;
-        await sleep(50);
-      }
-    })();
-    await waitFor('kafka delivering', () => r.forwarders.get('kafka')!.stats().sentRecords >= 200, 60_000);
-    await broker.stop();
-    const downAt = Date.now();
-    const lakeBefore = r.forwarders.get('lake')!.stats().sentRecords;
-    await sleep(4000);
-    const during = r.forwarders.get('kafka')!.stats();
-    const lakeDuring = r.forwarders.get('lake')!.stats();
-    // the other sink kept delivering while Kafka was down; Kafka's lag grew
-    expect(lakeDuring.sentRecords - lakeBefore).toBeGreaterThan(400);
-    expect(lakeDuring.lagRecords).toBeLessThan(200);
-    expect(during.lagRecords).toBeGreaterThan(400);
-    expect(during.failures).toBeGreaterThan(0);
-    streaming = false;
-    await stream;
-    const backlog = r.forwarders.get('kafka')!.stats().lagRecords;
-    const upAt = Date.now();
-    await broker.start();
-    const readyAt = Date.now();
-    await r.drained('kafka', 120_000);
-    const drainS = (Date.now() - readyAt) / 1000;
-    const startS = (readyAt - upAt) / 1000;
-    // then a hard crash while sends are in flight: SIGKILL, start again at once, records still arriving
-    streaming = true;
-    const stream2 = (async () => {
-      while (streaming) {
-        await r.emit(scalarDrafts(20, `line.${emitted % 3}`));
-        emitted += 20;
-        await sleep(20);
-      }
-    })();
-    const before = r.forwarders.get('kafka')!.stats().sentRecords;
-    await waitFor('kafka delivering again', () => r.forwarders.get('kafka')!.stats().sentRecords >= before + 200, 60_000);
-    await broker.stop({ kill: true });
-    await broker.start();
-    await sleep(1000);
-    streaming = false;
-    await stream2;
-    await r.drained('kafka', 120_000);
-    const routed = r.routed('kafka');
+    const burst = () => {
+      const drafts = scalarDrafts(20, `line.${emitted % 3}`);
+      emitted += 20;
+      return drafts;
+    };
     const topic = `${prefix}.pbf-sim.scalar`;
-    const got = await consume(broker.brokers, [topic], (g) => seqsOf(g.map((m) => m.record)).length >= routed.length, 60_000);
-    const seqs = got.map((m) => m.record.seq);
-    expect(seqsOf(got.map((m) => m.record))).toEqual(seqsOf(routed));
-    const duplicates = seqs.length - new Set(seqs).size;
-    const stats = r.forwarders.get('kafka')!.stats();
-    console.log(
-      `[kafka restart + crash] ${routed.length} records, broker down ${((upAt - downAt) / 1000).toFixed(1)} s, backlog ${backlog} records drained in ${drainS.toFixed(1)} s after the broker answered (${startS.toFixed(1)} s to start) ` +
-      `(${Math.round(backlog / drainS)} records/s, first retry after backoff included), duplicates seen by the consumer: ${duplicates}, ` +
-      `retries ${stats.retries}, errors ${JSON.stringify(stats.errorsByKind)}`,
-    );
+    // a steady stream: 20 records every 50 ms while the broker goes down and comes back
+    await sinkOutage({
+      label: 'kafka restart + crash', r, sink: 'kafka', other: 'lake', server: 'broker', duplicatesIn: 'seen by the consumer',
+      burst, pauseMs: 50,
+      deliveringBefore: 200, deliveringTimeoutMs: 60_000,
+      downMs: 4000, otherDeliveredAbove: 400, otherLagBelow: 200, sinkLagAbove: 400,
+      stopServer: () => broker.stop(),
+      startServer: () => broker.start(),
+      drainTimeoutMs: 120_000,
+      afterDrain: async () => {
+        // then a hard crash while sends are in flight: SIGKILL, start again at once, records still arriving
+        const stream2 = steadyStream(r, burst, 20);
+        const before = r.forwarders.get('kafka')!.stats().sentRecords;
+        await waitFor('kafka delivering again', () => r.forwarders.get('kafka')!.stats().sentRecords >= before + 200, 60_000);
+        await broker.stop({ kill: true });
+        await broker.start();
+        await sleep(1000);
+        await stream2.stop();
+        await r.drained('kafka', 120_000);
+      },
+      readBack: async (routed) => {
+        const got = await consume(broker.brokers, [topic], (g) => seqsOf(g.map((m) => m.record)).length >= routed.length, 60_000);
+        return got.map((m) => m.record.seq);
+      },
+    });
   }, 240_000);
 });

@@ -21,7 +21,7 @@ import { DEDICATED_MINIO_KEYS, DedicatedMinio } from '../../../test/services/ded
 import { readLakeWithPyarrow, setupPython } from '../../../test/tools/pyarrow.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
-import { samplesDraft, scalarDrafts, simulatorSource, sinkRig } from '../shared/test-support.js';
+import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../shared/test-support.js';
 import type { SimulatedSource, SinkRig } from '../shared/test-support.js';
 import { MinioOutput, definition } from './index.js';
 
@@ -281,43 +281,17 @@ describe('minio output (real MinIO)', () => {
         { name: 'lake', plugin: fileLake.create(fileLake.configSchema.parse({ path: path.join(server.dir, 'lake') }), { dataDir: server.dir, machine: 'pbf-sim' }), forwarder: { linger: 0 } },
       ]);
       rigs.push(r);
-      let streaming = true;
       let n = 0;
-      const stream = (async () => {
-        while (streaming) {
-          await r.emit([...scalarDrafts(10, 'chamber.o2'), samplesDraft('meltpool.a', n * 100, 100)]);
-          n++;
-          await sleep(50);
-        }
-      })();
-      await waitFor('minio delivering', () => r.forwarders.get('minio')!.stats().sentRecords >= 100, 30_000);
-      await server.stop();
-      const downAt = Date.now();
-      const lakeBefore = r.forwarders.get('lake')!.stats().sentRecords;
-      await sleep(3000);
-      const during = r.forwarders.get('minio')!.stats();
-      const lakeDuring = r.forwarders.get('lake')!.stats();
-      expect(lakeDuring.sentRecords - lakeBefore).toBeGreaterThan(300);
-      expect(lakeDuring.lagRecords).toBeLessThan(200);
-      expect(during.lagRecords).toBeGreaterThan(300);
-      expect(during.failures).toBeGreaterThan(0);
-      streaming = false;
-      await stream;
-      const backlog = r.forwarders.get('minio')!.stats().lagRecords;
-      const upAt = Date.now();
-      await server.start();
-      const readyAt = Date.now();
-      await r.drained('minio', 90_000);
-      const drainS = (Date.now() - readyAt) / 1000;
-      const startS = (readyAt - upAt) / 1000;
-      const routed = r.routed('minio');
-      const seqs = await seqsIn(server.client(), bucket);
-      expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(routed.map((x) => x.seq));
-      const stats = r.forwarders.get('minio')!.stats();
-      console.log(
-        `[minio restart] ${routed.length} records, MinIO down ${((upAt - downAt) / 1000).toFixed(1)} s, backlog ${backlog} records drained in ${drainS.toFixed(1)} s after MinIO answered (${startS.toFixed(1)} s to start) ` +
-        `(${Math.round(backlog / drainS)} records/s, first retry after backoff included), duplicate rows ${seqs.length - new Set(seqs).size}, retries ${stats.retries}, errors ${JSON.stringify(stats.errorsByKind)}`,
-      );
+      await sinkOutage({
+        label: 'minio restart', r, sink: 'minio', other: 'lake', server: 'MinIO', duplicatesIn: 'in the bucket',
+        burst: () => [...scalarDrafts(10, 'chamber.o2'), samplesDraft('meltpool.a', n++ * 100, 100)], pauseMs: 50,
+        deliveringBefore: 100, deliveringTimeoutMs: 30_000,
+        downMs: 3000, otherDeliveredAbove: 300, otherLagBelow: 200, sinkLagAbove: 300,
+        stopServer: () => server.stop(),
+        startServer: () => server.start(),
+        drainTimeoutMs: 90_000,
+        readBack: () => seqsIn(server.client(), bucket),
+      });
     } finally {
       await server.stop({ kill: true });
     }

@@ -13,7 +13,7 @@ import { REDIS } from '../../../test/services/endpoints.js';
 import { DedicatedRedis, selfSignedCert } from '../../../test/services/dedicated.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
-import { samplesDraft, scalarDrafts, simulatorSource, sinkRig } from '../shared/test-support.js';
+import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../shared/test-support.js';
 import type { SimulatedSource, SinkRig } from '../shared/test-support.js';
 import { RedisOutput, definition } from './index.js';
 
@@ -166,45 +166,21 @@ describe('redis output (real Redis)', () => {
       { name: 'lake', plugin: fileLake.create(fileLake.configSchema.parse({ path: path.join(dedicated.dir, `lake-${prefix.slice(4)}`) }), { dataDir: dedicated.dir, machine: 'pbf-sim' }), forwarder: { linger: 0 } },
     ]);
     rigs.push(r);
-    let streaming = true;
     let n = 0;
-    const stream = (async () => {
-      while (streaming) {
-        await r.emit([...scalarDrafts(10, 'chamber.o2'), samplesDraft('meltpool.a', n * 100, 100)]);
-        n++;
-        await sleep(50);
-      }
-    })();
-    await waitFor('redis delivering', () => r.forwarders.get('redis')!.stats().sentRecords >= 200, 30_000);
-    await dedicated.stop({ kill: true });
-    const downAt = Date.now();
-    const lakeBefore = r.forwarders.get('lake')!.stats().sentRecords;
-    await sleep(3000);
-    const during = r.forwarders.get('redis')!.stats();
-    const lakeDuring = r.forwarders.get('lake')!.stats();
-    expect(lakeDuring.sentRecords - lakeBefore).toBeGreaterThan(300);
-    expect(lakeDuring.lagRecords).toBeLessThan(200);
-    expect(during.lagRecords).toBeGreaterThan(300);
-    expect(during.failures).toBeGreaterThan(0);
-    streaming = false;
-    await stream;
-    const backlog = r.forwarders.get('redis')!.stats().lagRecords;
-    const upAt = Date.now();
-    await dedicated.start();
-    const readyAt = Date.now();
-    await r.drained('redis', 60_000);
-    const drainS = (Date.now() - readyAt) / 1000;
-    const startS = (readyAt - upAt) / 1000;
-    const routed = r.routed('redis');
-    const client = new Redis(dedicated.url);
-    const got = [...await entries(client, out.streamKey('chamber.o2')), ...await entries(client, out.streamKey('meltpool.a'))];
-    client.disconnect();
-    const seqs = got.map((e) => Number(e.seq!.toString()));
-    expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(routed.map((x) => x.seq));
-    const stats = r.forwarders.get('redis')!.stats();
-    console.log(
-      `[redis restart] ${routed.length} records, Redis down ${((upAt - downAt) / 1000).toFixed(1)} s (SIGKILL), backlog ${backlog} records drained in ${drainS.toFixed(1)} s after Redis answered (${startS.toFixed(1)} s to start) ` +
-      `(${Math.round(backlog / drainS)} records/s, first retry after backoff included), duplicates ${seqs.length - new Set(seqs).size}, retries ${stats.retries}, errors ${JSON.stringify(stats.errorsByKind)}`,
-    );
+    await sinkOutage({
+      label: 'redis restart', r, sink: 'redis', other: 'lake', server: 'Redis', downHow: 'SIGKILL', duplicatesIn: 'in the streams',
+      burst: () => [...scalarDrafts(10, 'chamber.o2'), samplesDraft('meltpool.a', n++ * 100, 100)], pauseMs: 50,
+      deliveringBefore: 200, deliveringTimeoutMs: 30_000,
+      downMs: 3000, otherDeliveredAbove: 300, otherLagBelow: 200, sinkLagAbove: 300,
+      stopServer: () => dedicated.stop({ kill: true }),
+      startServer: () => dedicated.start(),
+      drainTimeoutMs: 60_000,
+      readBack: async () => {
+        const client = new Redis(dedicated.url);
+        const got = [...await entries(client, out.streamKey('chamber.o2')), ...await entries(client, out.streamKey('meltpool.a'))];
+        client.disconnect();
+        return got.map((e) => Number(e.seq!.toString()));
+      },
+    });
   }, 120_000);
 });

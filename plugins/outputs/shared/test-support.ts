@@ -2,12 +2,14 @@
  * Test and benchmark setup shared by the kafka, redis and minio outputs: the real SQLite buffer, the real
  * Pipeline (routing by class) and one real Forwarder per sink in front of the outputs, fed either by
  * hand-made records or by the simulator (melt-pool blocks and events over the harness's Mosquitto,
- * powder-bed frames through a drop folder) through the real mqtt and frames inputs.
+ * powder-bed frames through a drop folder) through the real mqtt and frames inputs; and the sink
+ * outage scenario the three restart tests share (`sinkOutage`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
+import { expect } from 'vitest';
 import { openBuffer } from '../../../gateway/buffer/index.js';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
 import { Forwarder, outputContext } from '../../../gateway/forwarder.js';
@@ -21,7 +23,7 @@ import { definition as mqttInput } from '../../inputs/mqtt/index.js';
 import { makeConfig } from '../../../simulator/config.js';
 import { Simulator } from '../../../simulator/engine.js';
 import { MQTT } from '../../../test/services/endpoints.js';
-import { waitFor } from '../../../test/support/wait.js';
+import { sleep, waitFor } from '../../../test/support/wait.js';
 
 export const silent = pino({ level: process.env.LG_TEST_LOG ?? 'silent' });
 
@@ -187,4 +189,94 @@ export async function simulatorSource(r: SinkRig, opts: { layers?: number; frame
       for (const i of inputs.reverse()) await i.stop().catch(() => undefined);
     },
   };
+}
+
+/** A steady stream into the rig: `burst()` emitted, then `pauseMs` of rest, until `stop()`. */
+export function steadyStream(r: SinkRig, burst: () => RecordDraft[], pauseMs: number): { stop(): Promise<void> } {
+  let streaming = true;
+  const running = (async () => {
+    while (streaming) {
+      await r.emit(burst());
+      await sleep(pauseMs);
+    }
+  })();
+  return {
+    stop: async () => {
+      streaming = false;
+      await running;
+    },
+  };
+}
+
+export interface SinkOutage {
+  /** names the run in the printed line, e.g. `redis restart` */
+  label: string;
+  r: SinkRig;
+  /** the sink whose server goes down, and the other sink that must keep delivering meanwhile */
+  sink: string;
+  other: string;
+  /** the server as the printed line names it (`broker`, `Redis`) and how it went down, if worth saying */
+  server: string;
+  downHow?: string;
+  /** what the duplicates are counted in, for the printed line */
+  duplicatesIn: string;
+  /** the stream while the server goes down: one burst of records, then a pause */
+  burst: () => RecordDraft[];
+  pauseMs: number;
+  /** the sink must have sent this many records (within the time) before the server is stopped */
+  deliveringBefore: number;
+  deliveringTimeoutMs: number;
+  /** how long the server stays down while the stream goes on */
+  downMs: number;
+  /** while down: the other sink delivered more than this, its lag stayed below this; the sink's lag grew above this */
+  otherDeliveredAbove: number;
+  otherLagBelow: number;
+  sinkLagAbove: number;
+  stopServer(): Promise<void>;
+  startServer(): Promise<void>;
+  drainTimeoutMs: number;
+  /** after the backlog drained, before the accounting (e.g. a second, harder outage) */
+  afterDrain?: () => Promise<void>;
+  /** every seq the sink's server holds, read back without the gateway (repeats included), given the routed records */
+  readBack(routed: StoredRecord[]): Promise<number[]>;
+}
+
+/**
+ * The outage scenario of the sink restart tests: stream records, stop the sink's server, check that
+ * the other sink keeps delivering while this one lags and fails, stop the stream, start the server,
+ * wait for the backlog to drain, then account for every seq routed to the sink in what its server
+ * holds, and print the drain rate.
+ */
+export async function sinkOutage(o: SinkOutage): Promise<void> {
+  const { r } = o;
+  const stream = steadyStream(r, o.burst, o.pauseMs);
+  await waitFor(`${o.sink} delivering`, () => r.forwarders.get(o.sink)!.stats().sentRecords >= o.deliveringBefore, o.deliveringTimeoutMs);
+  await o.stopServer();
+  const downAt = Date.now();
+  const otherBefore = r.forwarders.get(o.other)!.stats().sentRecords;
+  await sleep(o.downMs);
+  const during = r.forwarders.get(o.sink)!.stats();
+  const otherDuring = r.forwarders.get(o.other)!.stats();
+  // the other sink kept delivering while this one's server was down; this one's lag grew
+  expect(otherDuring.sentRecords - otherBefore).toBeGreaterThan(o.otherDeliveredAbove);
+  expect(otherDuring.lagRecords).toBeLessThan(o.otherLagBelow);
+  expect(during.lagRecords).toBeGreaterThan(o.sinkLagAbove);
+  expect(during.failures).toBeGreaterThan(0);
+  await stream.stop();
+  const backlog = r.forwarders.get(o.sink)!.stats().lagRecords;
+  const upAt = Date.now();
+  await o.startServer();
+  const readyAt = Date.now();
+  await r.drained(o.sink, o.drainTimeoutMs);
+  const drainS = (Date.now() - readyAt) / 1000;
+  const startS = (readyAt - upAt) / 1000;
+  await o.afterDrain?.();
+  const routed = r.routed(o.sink);
+  const seqs = await o.readBack(routed);
+  expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(routed.map((x) => x.seq));
+  const stats = r.forwarders.get(o.sink)!.stats();
+  console.log(
+    `[${o.label}] ${routed.length} records, ${o.server} down ${((upAt - downAt) / 1000).toFixed(1)} s${o.downHow ? ` (${o.downHow})` : ''}, backlog ${backlog} records drained in ${drainS.toFixed(1)} s after ${o.server} answered (${startS.toFixed(1)} s to start) ` +
+    `(${Math.round(backlog / drainS)} records/s, first retry after backoff included), duplicates ${o.duplicatesIn}: ${seqs.length - new Set(seqs).size}, retries ${stats.retries}, errors ${JSON.stringify(stats.errorsByKind)}`,
+  );
 }
