@@ -20,6 +20,13 @@
  *   package owns the retry loop around one operation, with a fixed attempt count and sleeps that cannot
  *   be cancelled; here the loop is long-lived, retries forever, must expose its state and delay in
  *   `stats()`, and `stop()` must cut a backoff sleep short.
+ * - Read-ahead. While a full batch's send is in flight (the sink's round trip, the event loop idle),
+ *   the next few batches are read from the buffer, so buffer reads are off the critical path. It
+ *   changes nothing about delivery: the cursor only moves after the sink acked the batch in flight,
+ *   batches go out one at a time in seq order, and a failed send drops what was read ahead (the retry
+ *   reads again from the cursor). The buffer reads from the cursor only, so a read-ahead reads the
+ *   batch in flight again; reading several batches ahead at once keeps that re-read small. Bounded:
+ *   at most READ_AHEAD_BATCHES batches and READ_AHEAD_MAX_BYTES (or one batchBytes) are held.
  * - The forwarder does not start or stop the output plugin; the caller does that (with
  *   `outputContext`) so that one place owns plugin life cycles.
  * - Retryable vs permanent. Any failure is retried, except a `SinkPermanentError` (the sink refused
@@ -157,6 +164,10 @@ export function outputContext(name: string, buffer: RecordBuffer, log: Logger): 
     },
   };
 }
+
+/** Read-ahead (see the module header): batches read at once while a send is in flight, and their byte cap. */
+const READ_AHEAD_BATCHES = 4;
+const READ_AHEAD_MAX_BYTES = 16 * 1024 * 1024;
 
 /** Beyond this many unsettled timed-out sends, the forwarder waits instead of piling up more. */
 const MAX_ABANDONED_SENDS = 4;
@@ -311,8 +322,11 @@ export class Forwarder {
 
   private async run(generation: number): Promise<void> {
     const current = () => generation === this.generation;
+    /** records after the batch just sent, read while a send was in flight, in seq order (see Read-ahead) */
+    let ahead: StoredRecord[] = [];
     while (!this.stopping && current()) {
       if (this.counters.abandonedSends >= MAX_ABANDONED_SENDS) {
+        ahead = [];
         // a hanging sink: do not pile up more unsettled sends (each holds a batch in memory)
         await this.backOff(new SinkTimeoutError(
           `sink ${this.name}: ${this.counters.abandonedSends} timed-out sends still unsettled; waiting before retrying`,
@@ -321,7 +335,7 @@ export class Forwarder {
       }
       let batch: StoredRecord[];
       try {
-        batch = this.buffer.read(this.name, this.batchSize, this.batchBytes);
+        batch = ahead.length > 0 ? this.takeBatch(ahead) : this.buffer.read(this.name, this.batchSize, this.batchBytes);
       } catch (err) {
         if (this.stopping) break;
         await this.backOff(err);
@@ -334,6 +348,7 @@ export class Forwarder {
       }
       const lingerMs = this.lingerLeft(batch);
       if (lingerMs > 0) {
+        ahead = []; // re-read after the wait
         // a partial batch of young records: wait for more (an append wakes us to re-check) or the deadline
         this.state = 'lingering';
         await this.waitForAppend(lingerMs);
@@ -345,8 +360,14 @@ export class Forwarder {
       if (this.counters.consecutiveFailures > 0) this.counters.retries++;
       let refused: StoredRecord[] = [];
       try {
-        if (toSend.length > 0) await this.sendWithTimeout(toSend);
+        if (toSend.length > 0) {
+          const sending = this.sendWithTimeout(toSend);
+          sending.catch(() => undefined); // awaited just below; only to not count as unhandled meanwhile
+          if (ahead.length === 0 && batch.length >= this.batchSize) ahead = await this.readAhead(batch);
+          await sending;
+        }
       } catch (err) {
+        ahead = [];
         if (!current()) return;
         if (!(err instanceof SinkPermanentError) || !(await this.quarantine(toSend, err))) {
           await this.backOff(err);
@@ -362,6 +383,7 @@ export class Forwarder {
         this.buffer.ack(this.name, lastSeq);
       } catch (err) {
         // the sink has the batch; it will get it again after the retry (at least once)
+        ahead = [];
         await this.backOff(err);
         continue;
       }
@@ -369,6 +391,43 @@ export class Forwarder {
       this.onSuccess(refused.length === 0 ? toSend : toSend.filter((r) => !refused.includes(r)));
     }
     if (current()) this.state = 'stopped';
+  }
+
+  /**
+   * Read the records that follow `inFlight` (up to READ_AHEAD_BATCHES batches), once the send of
+   * `inFlight` had a turn to put its request on the wire. The cursor has not moved yet, so the read
+   * starts at the batch in flight; those records are dropped. Empty when there is nothing more or the
+   * read failed (the next regular read reports it).
+   */
+  private async readAhead(inFlight: StoredRecord[]): Promise<StoredRecord[]> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.stopping) return [];
+    const lastSeq = inFlight[inFlight.length - 1]!.seq;
+    let inFlightBytes = 0;
+    for (const r of inFlight) inFlightBytes += recordBytes(r);
+    const aheadBytes = Math.max(this.batchBytes, Math.min(READ_AHEAD_BATCHES * this.batchBytes, READ_AHEAD_MAX_BYTES));
+    let read: StoredRecord[];
+    try {
+      read = this.buffer.read(this.name, inFlight.length + READ_AHEAD_BATCHES * this.batchSize, inFlightBytes + aheadBytes);
+    } catch {
+      return [];
+    }
+    let first = 0;
+    while (first < read.length && read[first]!.seq <= lastSeq) first++;
+    return read.slice(first);
+  }
+
+  /** Take the next batch (batchSize records and batchBytes at most, the first always) off the read-ahead. */
+  private takeBatch(ahead: StoredRecord[]): StoredRecord[] {
+    let n = 0;
+    let bytes = 0;
+    while (n < ahead.length && n < this.batchSize) {
+      const size = recordBytes(ahead[n]!);
+      if (n > 0 && bytes + size > this.batchBytes) break;
+      bytes += size;
+      n++;
+    }
+    return ahead.splice(0, n);
   }
 
   /**

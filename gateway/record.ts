@@ -75,32 +75,47 @@ export function protoRoot(): protobuf.Root {
   root ??= protobuf.loadSync(path.join(PROTO_DIR, 'layergate/v1/record.proto'));
   return root;
 }
+let recordTypeCache: protobuf.Type | undefined;
+/** looked up once: `lookupType` resolves the dotted path through the namespace tree on every call */
 function recordType(): protobuf.Type {
-  return protoRoot().lookupType('layergate.v1.Record');
+  recordTypeCache ??= protoRoot().lookupType('layergate.v1.Record');
+  return recordTypeCache;
 }
 
 const CLASS_ENUM: Record<SensitivityClass, number> = { public: 1, internal: 2, sensitive: 3, confidential: 4 };
 const KIND_ENUM: Record<RecordKind, number> = { samples: 1, scalar: 2, event: 3, frame: 4, document: 5 };
 
-/** Encode a stored record as a `layergate.v1.Record` protobuf message. */
+/**
+ * Encode a stored record as a `layergate.v1.Record` protobuf message. The message is handed to the
+ * type's encoder as a plain object already in wire shape (enum numbers, int64 as decimal strings, a
+ * fresh attributes map, int64 zeros left out), not built with `fromObject`: the same bytes, without a
+ * message instance and Long objects per record on the forwarding hot path (Kafka payloads).
+ */
 export function encodeRecord(r: StoredRecord): Uint8Array {
-  const T = recordType();
-  const msg = T.fromObject({
+  const msg: Record<string, unknown> = {
     seq: r.seq,
     source: r.source,
     signal: r.signal,
     kind: KIND_ENUM[r.kind],
-    sourceTimeNs: (r.sourceTimeNs ?? 0n).toString(),
-    receiveTimeNs: r.receiveTimeNs.toString(),
     class: CLASS_ENUM[r.class],
     contentType: r.contentType,
-    ...(r.body ? { body: r.body } : {}),
-    ...(r.blob ? { blob: { sha256: r.blob.sha256, size: r.blob.size } } : {}),
     build: r.build ?? '',
-    ...(r.layer !== undefined ? { layer: r.layer } : {}),
-    attributes: r.attributes ?? {},
-  });
-  return T.encode(msg).finish();
+    attributes: attributeMap(r.attributes),
+  };
+  // int64 zero is the proto3 default and not written; as a string it would be (the encoder compares with 0)
+  if (r.sourceTimeNs !== undefined && r.sourceTimeNs !== 0n) msg.sourceTimeNs = r.sourceTimeNs.toString();
+  if (r.receiveTimeNs !== 0n) msg.receiveTimeNs = r.receiveTimeNs.toString();
+  if (r.body) msg.body = r.body;
+  if (r.blob) msg.blob = { sha256: r.blob.sha256, size: r.blob.size };
+  if (r.layer !== undefined) msg.layer = r.layer >>> 0;
+  return recordType().encode(msg).finish();
+}
+
+/** map<string, string> values as the wire needs them (strings), like `fromObject` converts them */
+function attributeMap(a: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (a) for (const k of Object.keys(a)) out[k] = String(a[k]);
+  return out;
 }
 
 /** Decode a `layergate.v1.Record` message. Throws on malformed bytes or unknown enum values. */

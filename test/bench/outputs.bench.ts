@@ -17,7 +17,8 @@
  *          table shape) and putObject them, 4 at a time. The target applies to (b), the gateway's own
  *          overhead; (a) shows what the columnar encoding costs on this CPU.
  *
- *   npm run services -- up && npm run bench:outputs      (BENCH_RECORDS=20000 to change the size)
+ *   npm run services -- up && npm run bench:outputs      (BENCH_RECORDS=20000 to change the size,
+ *   BENCH_SINKS=kafka,minio to run some sinks only)
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -235,6 +236,9 @@ async function main(): Promise<void> {
     ['redis', redisRound, [['ioredis MULTI/XADD', null]]],
     ['minio', minioRound, [['raw upload (pre-encoded)', null], ['raw exporter (encode + upload)', 0.8]]],
   ];
+  // BENCH_SINKS=kafka,minio runs only those
+  const only = process.env.BENCH_SINKS?.split(',').map((x) => x.trim()).filter(Boolean);
+  if (only) cases.splice(0, cases.length, ...cases.filter(([name]) => only.includes(name)));
   // warm-up: JIT, connections, topic/bucket metadata paths
   for (const [, round] of cases) await round(records(2000), false);
   const rows: string[][] = [];

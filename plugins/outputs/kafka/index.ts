@@ -207,7 +207,7 @@ export class KafkaOutput implements OutputPlugin {
 
   private message(r: StoredRecord): Message {
     const json = this.config.payload === 'json';
-    const value = json ? Buffer.from(JSON.stringify(recordJson(r))) : Buffer.from(encodeRecord(r));
+    const value = json ? Buffer.from(JSON.stringify(recordJson(r))) : asBuffer(encodeRecord(r));
     return {
       key: r.signal,
       value,
@@ -300,6 +300,11 @@ export class KafkaOutput implements OutputPlugin {
     this.counters.producerResets++;
     await old.disconnect().catch(() => undefined);
   }
+}
+
+/** The encoded message as a Buffer without copying it (protobufjs hands out a Buffer on Node already). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 export const definition: OutputDefinition<KafkaConfig> = {

@@ -20,7 +20,9 @@
  *   readers drop duplicates by `seq` (README.md).
  * - Marked. Every object carries metadata `x-amz-meta-layergate-class` (the strictest class inside),
  *   `layergate-seq` (seq, or first-last), content type, sha256, build, layer, source time, and the tag
- *   `layergate-class`, so bucket policies and lifecycle rules can act on the class.
+ *   `layergate-class`, so bucket policies and lifecycle rules can act on the class. Objects below the
+ *   part size are stored with their tag in the same PUT (one round trip, never untagged); larger and
+ *   streamed ones get it by a second request.
  * - Confidential records are stored sealed with the gateway's `Sealer` (AES-256-GCM, key id inside)
  *   and marked `layergate-sealed: <key id>`; they never share an object with other classes. With no
  *   sealer configured a confidential record is refused for good (quarantined by the forwarder), the
@@ -153,6 +155,25 @@ export class MinioOutput implements OutputPlugin {
       region: config.region,
       partSize: Math.max(5 * 1024 * 1024, config.partSize),
     });
+  }
+
+  /** objects below this size go up in one PUT (above it, putObject uploads in parts) */
+  private get partSize(): number {
+    return Math.max(5 * 1024 * 1024, this.config.partSize);
+  }
+
+  /**
+   * One PUT of a buffered object with its metadata and its tags (`X-Amz-Tagging`), so the object is
+   * never stored untagged and costs one round trip instead of two. Through the client's signed request
+   * (`makeRequestAsyncOmit`) because `putObject` turns every header it does not know into user metadata.
+   * Same request as putObject's single-part upload: payload SHA-256 signed over plain HTTP, Content-MD5 over TLS.
+   */
+  private async putTagged(key: string, bytes: Buffer, meta: Record<string, string>, tags: Record<string, string>): Promise<void> {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(meta)) headers[k.toLowerCase() === 'content-type' ? k : `X-Amz-Meta-${k}`] = v;
+    headers['X-Amz-Tagging'] = new URLSearchParams(tags).toString();
+    if (this.config.useSSL) headers['Content-MD5'] = createHash('md5').update(bytes).digest('base64');
+    await this.client.makeRequestAsyncOmit({ method: 'PUT', bucketName: this.config.bucket, objectName: key, headers }, bytes);
   }
 
   get bucket(): string {
@@ -364,15 +385,22 @@ export class MinioOutput implements OutputPlugin {
   }
 
   private async upload(o: PlannedObject): Promise<void> {
-    if (o.file) {
-      await this.client.putObject(this.config.bucket, o.key, createReadStream(o.file.path), o.file.size, o.meta);
-      this.counters.bytes += o.file.size;
+    const tags = { [CLASS_KEY]: o.meta[CLASS_KEY]! };
+    if (o.bytes && o.bytes.length < this.partSize) {
+      await this.putTagged(o.key, o.bytes, o.meta, tags);
+      this.counters.bytes += o.bytes.length;
     } else {
-      await this.client.putObject(this.config.bucket, o.key, o.bytes!, o.bytes!.length, o.meta);
-      this.counters.bytes += o.bytes!.length;
+      if (o.file) {
+        await this.client.putObject(this.config.bucket, o.key, createReadStream(o.file.path), o.file.size, o.meta);
+        this.counters.bytes += o.file.size;
+      } else {
+        await this.client.putObject(this.config.bucket, o.key, o.bytes!, o.bytes!.length, o.meta);
+        this.counters.bytes += o.bytes!.length;
+      }
+      // streamed and multipart uploads: the tag by its own request (putObject would send an
+      // `X-Amz-Tagging` header as user metadata, `X-Amz-Meta-X-Amz-Tagging`)
+      await this.client.setObjectTagging(this.config.bucket, o.key, tags);
     }
-    // the tag is set by its own request: this MinIO keeps an `X-Amz-Tagging` header of a PUT as plain metadata
-    await this.client.setObjectTagging(this.config.bucket, o.key, { [CLASS_KEY]: o.meta[CLASS_KEY]! });
     this.counters.objects++;
     if (o.meta[SEALED_KEY]) this.counters.sealedObjects++;
   }
