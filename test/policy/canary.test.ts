@@ -85,14 +85,6 @@ function filesUnder(dir: string): string[] {
 const holding = (dir: string, text: string): string[] => filesUnder(dir).filter((f) => readFileSync(f).includes(text));
 
 /** waitFor for a check that has to await (waitFor itself takes the check's value as it is: a promise is truthy) */
-async function waitForAsync(what: string, check: () => Promise<boolean>, timeoutMs: number, pollMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(pollMs);
-  }
-}
-
 async function objectsIn(s3: Minio.Client, bucket: string, prefix: string): Promise<Map<string, Buffer>> {
   const names: string[] = [];
   for await (const o of s3.listObjectsV2(bucket, prefix, true)) if ((o as { name?: string }).name) names.push((o as { name: string }).name);
@@ -206,7 +198,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
     const broker = await mqtt.connectAsync(MQTT.url, { username: MQTT.username, password: MQTT.password, clientId: `lg-canary-pub-${process.pid}`, clean: true });
     try {
       const pub = (sub: string, body: unknown) => broker.publishAsync(`${topics}/${sub}`, JSON.stringify(body), { qos: 1 });
-      await waitForAsync('MQTT input subscribed', async () => {
+      await waitFor('MQTT input subscribed', async () => {
         await pub('events/notes', { type: 'note', build: 'ACME-7', text: cloudMarker });
         return holding(lake, cloudMarker).length > 0;
       }, 30_000, 1_000);
@@ -245,7 +237,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
       return out;
     };
     let stored = new Map<string, Buffer>();
-    await waitForAsync('frames in MinIO', async () => {
+    await waitFor('frames in MinIO', async () => {
       stored = await objects().catch(() => new Map<string, Buffer>());
       return stored.size >= 3;
     }, 45_000, 500);
@@ -263,7 +255,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
     const cloud = new Minio.Client({ ...MINIO_CLOUD });
     let inCloud = new Map<string, string>();
     const withText = (text: string) => [...inCloud].filter(([, t]) => t.includes(text)).map(([k]) => k);
-    await waitForAsync('other work in the cloud', async () => {
+    await waitFor('other work in the cloud', async () => {
       inCloud = await cloudObjectsDecoded(cloud, cloudBucket, dir).catch(() => new Map<string, string>());
       return withText(afterMarker).length > 0 && withText(cloudMarker).some((k) => k.endsWith('.parquet'));
     }, 45_000, 1_000);

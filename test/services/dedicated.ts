@@ -13,7 +13,6 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +21,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'minio';
 import { freePort } from '../support/wait.js';
 import { HOST } from './endpoints.js';
-import { KAFKA_VERSION } from './kafka.js';
+import { KAFKA_VERSION, newClusterId } from './kafka.js';
 import { MINIO_VERSION } from './minio.js';
 import { CACHE_DIR, logTail, runLogged, sleep, which } from './process.js';
 
@@ -187,7 +186,7 @@ export class DedicatedKafka extends Base {
       'appender.stdout.name=STDOUT', 'appender.stdout.layout.type=PatternLayout', 'appender.stdout.layout.pattern=[%d] %p %m (%c)%n', '',
     ].join('\n'));
     const scram = Object.entries(this.sasl?.scram512 ?? {}).flatMap(([u, p]) => ['--add-scram', `SCRAM-SHA-512=[name=${u},password=${p}]`]);
-    await runLogged('kafka', 'java', this.javaArgs('kafka.tools.StorageTool', 'format', '-t', randomBytes(16).toString('base64url'), '-c', props, ...scram), {
+    await runLogged('kafka', 'java', this.javaArgs('kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', props, ...scram), {
       logFile: this.logFile, cwd: this.dir,
     });
     this.formatted = true;

@@ -124,8 +124,7 @@ async function resolveJars(): Promise<void> {
 async function formatStorage(): Promise<void> {
   if (existsSync(path.join(dataDir, 'meta.properties'))) return;
   ensureDir(dataDir);
-  // a Kafka cluster id is 16 random bytes in URL-safe base64 without padding
-  const clusterId = randomBytes(16).toString('base64url');
+  const clusterId = newClusterId();
   await step('kafka: format KRaft storage', () =>
     runLogged(NAME, 'java', javaArgs('kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile), {
       env: javaEnv(), logFile, cwd: dir,
@@ -175,3 +174,14 @@ export const kafka: TestService = {
     await waitReady(NAME, kafkaAnswers, { timeoutMs, logFile, intervalMs: 500 });
   },
 };
+
+/**
+ * A Kafka cluster id: 16 random bytes in URL-safe base64 without padding. One starting with "-" would be
+ * read as an option by the storage tool's `-t`, so such ids are drawn again.
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}

@@ -5,11 +5,16 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Poll until check() is truthy and return its value; past the deadline throw, naming what was awaited. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | null, timeoutMs = 30_000, pollMs = 25): Promise<T> {
+type Falsy = undefined | false | null;
+
+/**
+ * Poll until check() is truthy and return its value; past the deadline throw, naming what was awaited.
+ * An async check is awaited (a pending promise is not a truthy answer).
+ */
+export async function waitFor<T>(what: string, check: () => T | Falsy | PromiseLike<T | Falsy>, timeoutMs = 30_000, pollMs = 25): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(pollMs);
