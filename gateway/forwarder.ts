@@ -21,12 +21,11 @@
  *   be cancelled; here the loop is long-lived, retries forever, must expose its state and delay in
  *   `stats()`, and `stop()` must cut a backoff sleep short.
  * - Read-ahead. While a full batch's send is in flight (the sink's round trip, the event loop idle),
- *   the next few batches are read from the buffer, so buffer reads are off the critical path. It
- *   changes nothing about delivery: the cursor only moves after the sink acked the batch in flight,
- *   batches go out one at a time in seq order, and a failed send drops what was read ahead (the retry
- *   reads again from the cursor). The buffer reads from the cursor only, so a read-ahead reads the
- *   batch in flight again; reading several batches ahead at once keeps that re-read small. Bounded:
- *   at most READ_AHEAD_BATCHES batches and READ_AHEAD_MAX_BYTES (or one batchBytes) are held.
+ *   the next few batches are read from the buffer (after the batch in flight's last seq), so buffer
+ *   reads are off the critical path. It changes nothing about delivery: the cursor only moves after
+ *   the sink acked the batch in flight, batches go out one at a time in seq order, and a failed send
+ *   drops what was read ahead (the retry reads again from the cursor). Bounded: at most
+ *   READ_AHEAD_BATCHES batches and READ_AHEAD_MAX_BYTES (or one batchBytes) are held.
  * - The forwarder does not start or stop the output plugin; the caller does that (with
  *   `outputContext`) so that one place owns plugin life cycles.
  * - Retryable vs permanent. Any failure is retried, except a `SinkPermanentError` (the sink refused
@@ -402,19 +401,12 @@ export class Forwarder {
   private async readAhead(inFlight: StoredRecord[]): Promise<StoredRecord[]> {
     await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.stopping) return [];
-    const lastSeq = inFlight[inFlight.length - 1]!.seq;
-    let inFlightBytes = 0;
-    for (const r of inFlight) inFlightBytes += recordBytes(r);
     const aheadBytes = Math.max(this.batchBytes, Math.min(READ_AHEAD_BATCHES * this.batchBytes, READ_AHEAD_MAX_BYTES));
-    let read: StoredRecord[];
     try {
-      read = this.buffer.read(this.name, inFlight.length + READ_AHEAD_BATCHES * this.batchSize, inFlightBytes + aheadBytes);
+      return this.buffer.read(this.name, READ_AHEAD_BATCHES * this.batchSize, aheadBytes, inFlight[inFlight.length - 1]!.seq);
     } catch {
       return [];
     }
-    let first = 0;
-    while (first < read.length && read[first]!.seq <= lastSeq) first++;
-    return read.slice(first);
   }
 
   /** Take the next batch (batchSize records and batchBytes at most, the first always) off the read-ahead. */

@@ -88,6 +88,18 @@ describe('append, read, ack', () => {
     expect(seqs(buf.read('kafka', 10, 10))).toEqual([1]);
   });
 
+  it('reads ahead after a seq without moving or skipping the cursor: a retry still gets the batch in flight', () => {
+    const { buf } = make({ sinks: ['kafka', 'minio'] });
+    buf.append([1, 2, 3, 4].map((n) => rec({ n, routes: ['kafka'] })));
+    buf.append([5, 6].map((n) => rec({ n, routes: ['minio'] })));
+    expect(seqs(buf.read('kafka', 10, undefined, 2))).toEqual([3, 4]);
+    // nothing for kafka after seq 4: that empty read-ahead must not hide 1..4 from the next read at the cursor
+    expect(buf.read('kafka', 10, undefined, 4)).toEqual([]);
+    expect(seqs(buf.read('kafka', 10))).toEqual([1, 2, 3, 4]);
+    buf.ack('kafka', 2);
+    expect(seqs(buf.read('kafka', 10, undefined, 1))).toEqual([3, 4]); // never behind the cursor
+  });
+
   it('routes: each sink sees only records routed to it; unrouted records are stored but read by none', () => {
     const { buf } = make({ sinks: ['kafka', 'minio', 'redis'] });
     buf.append([

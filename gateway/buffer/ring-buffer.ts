@@ -1220,16 +1220,18 @@ export class SqliteRingBuffer extends EventEmitter implements RecordBuffer {
     return s;
   }
 
-  read(sink: string, limit: number, maxBytes?: number): StoredRecord[] {
+  read(sink: string, limit: number, maxBytes?: number, afterSeq?: number): StoredRecord[] {
     this.assertOpen();
     const s = this.sink(sink, 'read');
     if (!(limit > 0)) return [];
     const newest = this.c.nextSeq - 1;
-    const from = Math.max(s.cursor, s.emptyThrough);
+    const fromCursor = Math.max(s.cursor, s.emptyThrough);
+    const from = afterSeq === undefined ? fromCursor : Math.max(fromCursor, Math.floor(afterSeq));
     if (from >= newest) return [];
     const rows = this.s.readSink.all(from, 1 << s.bit, Math.floor(limit)) as RecordRow[];
-    // nothing for this sink up to the newest seq: later reads start there
-    if (rows.length === 0) s.emptyThrough = newest;
+    // nothing for this sink up to the newest seq: later reads start there (only known when this read
+    // started at the cursor: rows between the cursor and `afterSeq` are still to be delivered)
+    if (rows.length === 0 && from === fromCursor) s.emptyThrough = newest;
     const out: StoredRecord[] = [];
     let bytes = 0;
     for (const row of rows) {

@@ -86,8 +86,11 @@ export interface CheckResult {
 export interface RecordBuffer {
   /** Store records in one transaction and return their seqs. The return is the ack point. */
   append(records: RecordInput[]): AppendResult;
-  /** Records routed to `sink` with seq > its cursor, ascending; lazy: reads at most `limit` rows. */
-  read(sink: string, limit: number, maxBytes?: number): StoredRecord[];
+  /**
+   * Records routed to `sink` with seq > its cursor (and > `afterSeq` when given: a forwarder reading
+   * ahead of a batch still in flight), ascending; lazy: reads at most `limit` rows.
+   */
+  read(sink: string, limit: number, maxBytes?: number, afterSeq?: number): StoredRecord[];
   /** Advance `sink`'s cursor to `uptoSeq` (never backwards). */
   ack(sink: string, uptoSeq: number): void;
   cursor(sink: string): number;

@@ -35,8 +35,8 @@ export class SealingBuffer implements RecordBuffer {
     return this.inner.append(sealed ?? records);
   }
 
-  read(sink: string, limit: number, maxBytes?: number): StoredRecord[] {
-    const rows = this.inner.read(sink, limit, maxBytes);
+  read(sink: string, limit: number, maxBytes?: number, afterSeq?: number): StoredRecord[] {
+    const rows = this.inner.read(sink, limit, maxBytes, afterSeq);
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
       if (r.class !== 'confidential') continue;
