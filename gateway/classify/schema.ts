@@ -35,6 +35,15 @@ export const classificationRuleSchema = z.strictObject({
 });
 export type ClassificationRule = z.output<typeof classificationRuleSchema>;
 
+/** Rule names identify rules in errors, `layergate explain` and the audit log: each may appear once. */
+function uniqueRuleNames(rules: readonly { name: string }[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  rules.forEach((r, i) => {
+    if (seen.has(r.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate rule name "${r.name}"` });
+    seen.add(r.name);
+  });
+}
+
 export const classificationSchema = z
   .strictObject({
     default: classSchema.default('internal').meta({
@@ -43,13 +52,7 @@ export const classificationSchema = z
     rules: z
       .array(classificationRuleSchema)
       .default([])
-      .superRefine((rules, ctx) => {
-        const seen = new Set<string>();
-        rules.forEach((r, i) => {
-          if (seen.has(r.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate rule name "${r.name}"` });
-          seen.add(r.name);
-        });
-      })
+      .superRefine(uniqueRuleNames)
       .meta({
         description:
           'rules { name, input?, signal?, kind?, build?, material?, class }: a record gets the most restrictive class of the rules it matches (every given key must match); no match: its input\'s `class`, else `default`. A class proposed by the input and a job marking (machine context `jobClass`) are floors',
@@ -82,13 +85,7 @@ export const routingSchema = z
     rules: z
       .array(routingRuleSchema)
       .default([])
-      .superRefine((rules, ctx) => {
-        const seen = new Set<string>();
-        rules.forEach((r, i) => {
-          if (seen.has(r.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate rule name "${r.name}"` });
-          seen.add(r.name);
-        });
-      })
+      .superRefine(uniqueRuleNames)
       .meta({
         description:
           'rules { name, classes?, kinds?, must?, may? }: a record of a class and kind goes to the union of the must and may outputs of every rule that matches both',

@@ -84,7 +84,7 @@ function filesUnder(dir: string): string[] {
 /** the files under `dir` whose bytes contain `text` */
 const holding = (dir: string, text: string): string[] => filesUnder(dir).filter((f) => readFileSync(f).includes(text));
 
-/** waitFor for a check that has to await (waitFor itself takes the check's value as it is: a promise is truthy) */
+/** every object under `prefix` of a bucket, with its bytes */
 async function objectsIn(s3: Minio.Client, bucket: string, prefix: string): Promise<Map<string, Buffer>> {
   const names: string[] = [];
   for await (const o of s3.listObjectsV2(bucket, prefix, true)) if ((o as { name?: string }).name) names.push((o as { name: string }).name);
@@ -225,17 +225,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
 
     // the plant's MinIO: confidential objects sealed (the key ring opens them), the other job's in plaintext
     const s3 = new Minio.Client({ ...MINIO_LOCAL, port: MINIO_LOCAL.port });
-    const objects = async (): Promise<Map<string, Buffer>> => {
-      const names: string[] = [];
-      for await (const o of s3.listObjectsV2(bucket, 'objects/', true)) if ((o as { name?: string }).name) names.push((o as { name: string }).name);
-      const out = new Map<string, Buffer>();
-      for (const n of names) {
-        const chunks: Buffer[] = [];
-        for await (const c of await s3.getObject(bucket, n)) chunks.push(c as Buffer);
-        out.set(n, Buffer.concat(chunks));
-      }
-      return out;
-    };
+    const objects = (): Promise<Map<string, Buffer>> => objectsIn(s3, bucket, 'objects/');
     let stored = new Map<string, Buffer>();
     await waitFor('frames in MinIO', async () => {
       stored = await objects().catch(() => new Map<string, Buffer>());
