@@ -1,6 +1,6 @@
 /**
  * Config value helpers shared by the core schema and plugin schemas: byte sizes ("8GiB"), durations
- * ("7d", "10s", "1h30m") and secrets. Declared as zod schemas so they validate, transform and
+ * ("7d", "10s", "1h30m"), bit rates ("20Mbit") and secrets. Declared as zod schemas so they validate, transform and
  * document themselves in one place.
  *
  * Secrets: a field built with `secret()` carries `{ secret: true }` in its zod metadata. Config dumps,
@@ -28,19 +28,27 @@ export function parseBytes(v: number | string): number | undefined {
   return Math.floor(Number(m[1]) * mult);
 }
 
-/** A byte size: a number of bytes or a string with a unit (B, KB/KiB, MB/MiB, GB/GiB, TB/TiB). */
-export function byteSize() {
+/**
+ * A config field that takes a number or a string with a unit, resolved by `parse` (undefined = not
+ * a value of this unit); a bad value is one error naming what was expected and what was found.
+ */
+function unitField(parse: (v: number | string) => number | undefined, expected: string, description: string) {
   return z
     .union([z.number(), z.string()])
     .transform((v, ctx) => {
-      const n = parseBytes(v);
+      const n = parse(v);
       if (n === undefined) {
-        ctx.addIssue({ code: 'custom', message: `expected a byte size like 512MiB or 8GiB, got ${JSON.stringify(v)}` });
+        ctx.addIssue({ code: 'custom', message: `expected ${expected}, got ${JSON.stringify(v)}` });
         return z.NEVER;
       }
       return n;
     })
-    .meta({ description: 'byte size: a number of bytes or a string such as "512MiB", "8GiB", "500MB"' });
+    .meta({ description });
+}
+
+/** A byte size: a number of bytes or a string with a unit (B, KB/KiB, MB/MiB, GB/GiB, TB/TiB). */
+export function byteSize() {
+  return unitField(parseBytes, 'a byte size like 512MiB or 8GiB', 'byte size: a number of bytes or a string such as "512MiB", "8GiB", "500MB"');
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -62,17 +70,25 @@ export function parseDuration(v: number | string): number | undefined {
 
 /** A duration, resolved to milliseconds: a number of ms or a string such as "10s", "7d", "1h30m". */
 export function duration() {
-  return z
-    .union([z.number(), z.string()])
-    .transform((v, ctx) => {
-      const n = parseDuration(v);
-      if (n === undefined) {
-        ctx.addIssue({ code: 'custom', message: `expected a duration like 10s, 5m or 7d, got ${JSON.stringify(v)}` });
-        return z.NEVER;
-      }
-      return n;
-    })
-    .meta({ description: 'duration: milliseconds, or a string such as "500ms", "10s", "5m", "1h30m", "7d"' });
+  return unitField(parseDuration, 'a duration like 10s, 5m or 7d', 'duration: milliseconds, or a string such as "500ms", "10s", "5m", "1h30m", "7d"');
+}
+
+/** Parse "20Mbit", "5 Mbit/s", "500kbit", "1Gbit", "unlimited" or a number of bits per second. */
+export function parseBitRate(v: number | string): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? v : undefined;
+  const s = v.trim().toLowerCase();
+  if (s === 'unlimited' || s === 'none') return Infinity;
+  const m = /^(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)?(?:\/s)?$/.exec(s);
+  if (!m) return undefined;
+  const unit = m[2] ?? 'bit';
+  const mult = unit.startsWith('k') ? 1e3 : unit.startsWith('m') ? 1e6 : unit.startsWith('g') ? 1e9 : 1;
+  const n = Number(m[1]) * mult;
+  return n > 0 ? n : undefined;
+}
+
+/** A bit rate: "20Mbit", "5 Mbit/s", "800kbit", a number of bits/s, or "unlimited"; resolved to bits/s (Infinity = no cap). */
+export function bitRate() {
+  return unitField(parseBitRate, 'a bit rate like 20Mbit, 800kbit or unlimited', 'bit rate: bits per second, or a string such as "20Mbit", "800kbit", "1Gbit", "unlimited"');
 }
 
 /** A secret string (password, key, token): never shown in dumps, errors or logs. */

@@ -11,7 +11,7 @@
  *   was not scheduled only up to the burst: on a busy gateway (GC, other work) a 50 ms burst lost up
  *   to a tenth of the cap.
  * - Rates are bytes per second internally; the config speaks bits per second (what a network
- *   engineer reads on a link), converted in one place (`parseBitRate`).
+ *   engineer reads on a link), converted in one place (`parseBitRate` in gateway/config/units.ts).
  * - Congestion (AIMD, like TCP's own control): each finished request reports its bytes, its time and
  *   its latency to first response byte. The controller keeps the lowest latency seen as the idle
  *   baseline; a request whose latency is well above it, or whose throughput falls far below what the
@@ -28,19 +28,6 @@
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-
-/** Parse "20Mbit", "5 Mbit/s", "500kbit", "1Gbit", "unlimited" or a number of bits per second. */
-export function parseBitRate(v: number | string): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) && v > 0 ? v : undefined;
-  const s = v.trim().toLowerCase();
-  if (s === 'unlimited' || s === 'none') return Infinity;
-  const m = /^(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)?(?:\/s)?$/.exec(s);
-  if (!m) return undefined;
-  const unit = m[2] ?? 'bit';
-  const mult = unit.startsWith('k') ? 1e3 : unit.startsWith('m') ? 1e6 : unit.startsWith('g') ? 1e9 : 1;
-  const n = Number(m[1]) * mult;
-  return n > 0 ? n : undefined;
-}
 
 /** seconds of the rate the bucket may hold: small, so short windows stay near the cap too */
 export const BURST_SECONDS = 0.2;

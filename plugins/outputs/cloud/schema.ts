@@ -4,24 +4,8 @@
  * of the whole gateway config.
  */
 import { z } from 'zod';
-import { byteSize, duration, secret } from '../../../gateway/config/units.js';
+import { bitRate, byteSize, duration, secret } from '../../../gateway/config/units.js';
 import { RECORD_KINDS } from '../../../gateway/record.js';
-import { parseBitRate } from '../../../gateway/sync/bandwidth.js';
-
-/** A bit rate: "20Mbit", "5 Mbit/s", "800kbit", a number of bits/s, or "unlimited"; resolved to bits/s (Infinity = no cap). */
-export function bitRate() {
-  return z
-    .union([z.number(), z.string()])
-    .transform((v, ctx) => {
-      const n = parseBitRate(v);
-      if (n === undefined) {
-        ctx.addIssue({ code: 'custom', message: `expected a bit rate like 20Mbit, 800kbit or unlimited, got ${JSON.stringify(v)}` });
-        return z.NEVER;
-      }
-      return n;
-    })
-    .meta({ description: 'bit rate: bits per second, or a string such as "20Mbit", "800kbit", "1Gbit", "unlimited"' });
-}
 
 const HHMM = /^([01]?\d|2[0-4]):[0-5]\d$/;
 
