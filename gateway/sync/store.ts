@@ -76,19 +76,10 @@ export interface Member {
   class: SensitivityClass;
 }
 
-export interface ObjectRow {
+/** A queued or synced object as the store holds it: what was queued (`NewObject`) plus its upload state. */
+export interface ObjectRow extends Omit<NewObject, 'contentEncoding' | 'members' | 'metadata'> {
   id: number;
-  key: string;
-  file: string;
-  size: number;
-  sha256: string;
-  md5: string;
-  contentType: string;
   contentEncoding: string | null;
-  class: SensitivityClass;
-  mode: SyncMode;
-  priority: number;
-  recordTimeNs: bigint;
   state: 'queued' | 'synced';
   local: boolean;
   uploadId: string | null;
