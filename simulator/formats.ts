@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import { MeltPoolFormatError as FormatError } from '../gateway/errors.js';
+import { MeltPoolFormatError as FormatError } from '../gateway/plugin-api/errors.js';
 import type { MeltPoolBlock } from './meltpool.js';
 
 export type BlockFormat = 'json' | 'binary' | 'protobuf';
@@ -34,7 +34,7 @@ export const BINARY_VERSION = 1;
 const FIXED_HEADER = 50;
 
 /** LG_SIM_BLOCK_MALFORMED: what failed to decode, naming the field or offset */
-export { MeltPoolFormatError as FormatError } from '../gateway/errors.js';
+export { MeltPoolFormatError as FormatError } from '../gateway/plugin-api/errors.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** proto/ from the source tree (simulator/) or the build output (dist/simulator/) */

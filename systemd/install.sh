@@ -35,7 +35,7 @@ NODE="$(command -v node || true)"
 say() { echo "install.sh: $*"; }
 
 [[ -n "$NODE" ]] || { echo "install.sh: node (>= 20.19) is not on PATH" >&2; exit 1; }
-[[ -f "$SRC/dist/gateway/cli.js" ]] || { echo "install.sh: $SRC/dist is missing: run 'npm install' (it builds) first" >&2; exit 1; }
+[[ -f "$SRC/dist/gateway/cli/main.js" ]] || { echo "install.sh: $SRC/dist is missing: run 'npm install' (it builds) first" >&2; exit 1; }
 if [[ -z "$ROOT" && "$(id -u)" -ne 0 ]]; then echo "install.sh: run as root (or use --root DIR to stage)" >&2; exit 1; fi
 if [[ $START -eq 1 && -n "$ROOT" ]]; then echo "install.sh: --start cannot be used with --root" >&2; exit 2; fi
 

@@ -56,7 +56,7 @@ describe('systemd/layergate.service', () => {
     expect(durationSec(one('TimeoutStopSec')!)).toBeGreaterThanOrEqual(30);
     expect(svc.get('Environment')).toContain('LAYERGATE_DATA_DIR=/var/lib/layergate');
     expect(one('EnvironmentFile')).toBe('-/etc/layergate/layergate.env');
-    expect(one('ExecStart')).toBe('/usr/bin/node /opt/layergate/dist/gateway/cli.js run -c /etc/layergate/layergate.yaml');
+    expect(one('ExecStart')).toBe('/usr/bin/node /opt/layergate/dist/gateway/cli/main.js run -c /etc/layergate/layergate.yaml');
     expect(unit.get('Install')!.get('WantedBy')).toEqual(['multi-user.target']);
   });
 
@@ -107,10 +107,10 @@ describe('systemd/install.sh', () => {
     expect(readFileSync(cfg, 'utf8')).toBe(readFileSync(path.join(repo, 'config/layergate.example.yaml'), 'utf8'));
     expect(statSync(env).mode & 0o777).toBe(0o600);
     expect(statSync(path.join(root, 'etc/layergate')).mode & 0o777).toBe(0o750);
-    expect(readFileSync(path.join(root, 'opt/layergate/dist/gateway/cli.js'), 'utf8')).toBe('// built cli\n');
+    expect(readFileSync(path.join(root, 'opt/layergate/dist/gateway/cli/main.js'), 'utf8')).toBe('// built cli\n');
     const unit = parseUnit(readFileSync(unitFile, 'utf8'));
     expect(unit.get('Service')!.get('ExecStart')).toEqual([
-      `${process.execPath} /opt/layergate/dist/gateway/cli.js run -c /etc/layergate/layergate.yaml`,
+      `${process.execPath} /opt/layergate/dist/gateway/cli/main.js run -c /etc/layergate/layergate.yaml`,
     ]);
 
     writeFileSync(cfg, 'gateway: { machine: edited }\n');
@@ -135,7 +135,7 @@ describe('systemd/install.sh', () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'lg-root-'));
     expect(run(src, '--root', root, '--prefix', '/usr/local/lib/layergate').status).toBe(0);
     const unit = readFileSync(path.join(root, 'etc/systemd/system/layergate.service'), 'utf8');
-    expect(unit).toContain('/usr/local/lib/layergate/dist/gateway/cli.js run');
+    expect(unit).toContain('/usr/local/lib/layergate/dist/gateway/cli/main.js run');
     expect(unit).not.toContain('/opt/layergate');
   });
 });

@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { AuditWriteError } from '../errors.js';
+import { AuditWriteError } from '../plugin-api/errors.js';
 
 export const GENESIS = '0'.repeat(64);
 const HASH_TAIL = /^(.*),"hash":"([0-9a-f]{64})"\}$/s;

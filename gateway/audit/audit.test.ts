@@ -19,7 +19,7 @@ const tsx = createRequire(import.meta.url).resolve('tsx');
 function cli(args: string[]) {
   const env = { ...process.env };
   delete env.LAYERGATE_CONFIG;
-  const r = spawnSync(process.execPath, ['--import', tsx, path.join(repo, 'gateway/cli.ts'), ...args], { encoding: 'utf8', timeout: 60_000, env });
+  const r = spawnSync(process.execPath, ['--import', tsx, path.join(repo, 'gateway/cli/main.ts'), ...args], { encoding: 'utf8', timeout: 60_000, env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

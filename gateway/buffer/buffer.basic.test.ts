@@ -5,8 +5,8 @@
 import { existsSync, rmSync } from 'node:fs';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BufferFullError, InvalidRecordError } from '../errors.js';
-import type { RecordInput } from '../record.js';
+import { BufferFullError, InvalidRecordError } from '../plugin-api/errors.js';
+import type { RecordInput } from '../plugin-api/record.js';
 import { ROW_OVERHEAD_BYTES, openBuffer, type BufferOptions, type RecordBuffer } from './index.js';
 import { bodyFor, rec, sha256, tempDir } from './test-support/records.js';
 

@@ -15,8 +15,8 @@ import { rmSync } from 'node:fs';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { SENSITIVITY_CLASSES, type SensitivityClass, type StoredRecord } from '../record.js';
-import { BufferFullError } from '../errors.js';
+import { SENSITIVITY_CLASSES, type SensitivityClass, type StoredRecord } from '../plugin-api/record.js';
+import { BufferFullError } from '../plugin-api/errors.js';
 import { ROW_OVERHEAD_BYTES, openBuffer, type BufferOptions, type RecordBuffer } from './index.js';
 import { bodyFor, rec, sha256, tempDir } from './test-support/records.js';
 

@@ -9,7 +9,7 @@ import { cpSync, existsSync, openSync, readdirSync, closeSync, rmSync, statSync,
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BlobMissingError, UnknownSinkError } from '../errors.js';
+import { BlobMissingError, UnknownSinkError } from '../plugin-api/errors.js';
 import { openBuffer, type BufferOptions, type RecordBuffer } from './index.js';
 import { bodyFor, rec, sha256, tempDir } from './test-support/records.js';
 

@@ -1,7 +1,7 @@
 /**
- * The buffer's contract, as the rest of the gateway sees it. Implementation: ./ring-buffer.ts.
+ * The buffer's contract, as the rest of the gateway sees it. Implementation: ./append-log.ts.
  */
-import type { BlobRef, RecordInput, SensitivityClass, StoredRecord } from '../record.js';
+import type { BlobRef, RecordInput, SensitivityClass, StoredRecord } from '../plugin-api/record.js';
 
 export type FullPolicy = 'drop-oldest' | 'block';
 

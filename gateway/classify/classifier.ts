@@ -18,8 +18,8 @@
  *   material), which are the only ones evaluated per record. The cache is bounded (cleared when full).
  * - `explain` gives the same answer with every matching rule listed, for `layergate explain` and the API.
  */
-import { SENSITIVITY_CLASSES, classRank } from '../record.js';
-import type { RecordKind, SensitivityClass } from '../record.js';
+import { SENSITIVITY_CLASSES, classRank } from '../plugin-api/record.js';
+import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
 import { compileGlob } from './glob.js';
 import type { Glob } from './glob.js';
 import type { ClassificationConfig, ClassificationRule } from './schema.js';

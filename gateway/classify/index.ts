@@ -5,10 +5,10 @@
  * gateway) and again at start (from the created plugins, which may only make an output stricter).
  */
 import type { Config } from '../config/schema.js';
-import { RoutingPolicyError } from '../errors.js';
-import { mayLeavePremises } from '../record.js';
-import type { RecordKind, SensitivityClass } from '../record.js';
-import type { PluginRegistry } from '../registry.js';
+import { RoutingPolicyError } from '../plugin-api/errors.js';
+import { mayLeavePremises } from '../plugin-api/record.js';
+import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
+import type { PluginRegistry } from '../runtime/registry.js';
 import { Classifier, jobClassOf } from './classifier.js';
 import type { ClassifyInput, Explanation } from './classifier.js';
 import { RouteTable, effectivePremises } from './routing.js';

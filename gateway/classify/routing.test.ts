@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.js';
-import { ConfigError, RoutingPolicyError } from '../errors.js';
+import { ConfigError, RoutingPolicyError } from '../plugin-api/errors.js';
 import { RouteTable, effectivePremises } from './routing.js';
 import type { RouteOutput } from './routing.js';
 import { routingSchema } from './schema.js';
@@ -163,7 +163,7 @@ describe('config load', () => {
     const file = path.join(dir, 'layergate.yaml');
     writeFileSync(file, offsiteConfig('{ name: frames-out, kinds: [frame], must: [offsite] }'));
     const tsx = createRequire(import.meta.url).resolve('tsx');
-    const r = spawnSync(process.execPath, ['--import', tsx, path.join(repo, 'gateway/cli.ts'), 'check-config', file], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--import', tsx, path.join(repo, 'gateway/cli/main.ts'), 'check-config', file], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('routing.rules[0] (frames-out): sends sensitive records to output "offsite", which is off premises');
     expect(r.stderr).toContain('routing.rules[0] (frames-out): sends confidential records to output "offsite", which is off premises');
@@ -192,7 +192,7 @@ describe('layergate explain (the real CLI)', () => {
   ].join('\n'));
   const explain = (...args: string[]) => {
     const tsx = createRequire(import.meta.url).resolve('tsx');
-    return spawnSync(process.execPath, ['--import', tsx, path.join(repo, 'gateway/cli.ts'), 'explain', '-c', file, ...args], { encoding: 'utf8', timeout: 60_000 });
+    return spawnSync(process.execPath, ['--import', tsx, path.join(repo, 'gateway/cli/main.ts'), 'explain', '-c', file, ...args], { encoding: 'utf8', timeout: 60_000 });
   };
 
   it('names the rule, the floors and each output\'s yes or no', () => {

@@ -15,9 +15,9 @@
  *   and the output; `*` and `unmatched: all` simply leave such outputs out.
  * - The table is built once (at load and at start); `routes` returns shared arrays, never modified.
  */
-import { RoutingPolicyError } from '../errors.js';
-import { RECORD_KINDS, SENSITIVITY_CLASSES, mayLeavePremises } from '../record.js';
-import type { RecordKind, SensitivityClass } from '../record.js';
+import { RoutingPolicyError } from '../plugin-api/errors.js';
+import { RECORD_KINDS, SENSITIVITY_CLASSES, mayLeavePremises } from '../plugin-api/record.js';
+import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
 import type { RoutingConfig } from './schema.js';
 
 export type Premises = 'on' | 'off';

@@ -3,8 +3,8 @@
  * once here and composed into the whole config schema by gateway/config/schema.ts.
  */
 import { z } from 'zod';
-import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../record.js';
-import type { RecordKind, SensitivityClass } from '../record.js';
+import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
+import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
 import { compileGlob } from './glob.js';
 
 const classSchema = z.enum(SENSITIVITY_CLASSES);

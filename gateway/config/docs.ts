@@ -9,8 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { core } from 'zod';
-import { registry as defaultRegistry } from '../registry.js';
-import type { PluginRegistry } from '../registry.js';
+import { registry as defaultRegistry } from '../runtime/registry.js';
+import type { PluginRegistry } from '../runtime/registry.js';
 import { buildConfigSchema } from './schema.js';
 
 interface Row {

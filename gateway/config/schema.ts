@@ -2,7 +2,7 @@
  * The configuration schema: one YAML file, declared once here as a zod schema and validated at
  * load. The core sections (gateway, buffer, log) are fixed; `inputs` and `outputs` are maps of
  * instance name -> plugin config, where each plugin contributes its own `configSchema` through the
- * registry (gateway/registry.ts) and the gateway adds the envelope keys every instance has
+ * registry (gateway/runtime/registry.ts) and the gateway adds the envelope keys every instance has
  * (`type`, and `class` for inputs, `classes`/`kinds` for outputs).
  *
  * Design constraints:
@@ -15,9 +15,9 @@
  */
 import os from 'node:os';
 import { z } from 'zod';
-import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../record.js';
-import type { RecordKind, SensitivityClass } from '../record.js';
-import type { PluginRegistry } from '../registry.js';
+import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
+import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
+import type { PluginRegistry } from '../runtime/registry.js';
 import { byteSize, duration } from './units.js';
 import { classificationSchema, routingSchema } from '../classify/schema.js';
 import type { ClassificationConfig, RoutingConfig } from '../classify/schema.js';

@@ -15,7 +15,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import path from 'node:path';
-import { KeyInvalidError, KeyMissingError, KeyPermissionsError, KeyWrongError } from '../errors.js';
+import { KeyInvalidError, KeyMissingError, KeyPermissionsError, KeyWrongError } from '../plugin-api/errors.js';
 import { AesGcmSealer, newKeyLine, parseKeyRing } from './sealer.js';
 import type { KeyRing } from './sealer.js';
 import type { EncryptionConfig } from './schema.js';

@@ -27,7 +27,7 @@ export interface Sealer {
 // `.`, `_`, `-`, at most 64.
 
 import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
-import { KeyInvalidError, KeyUnknownError, SealedDataError } from '../errors.js';
+import { KeyInvalidError, KeyUnknownError, SealedDataError } from '../plugin-api/errors.js';
 
 const MAGIC = Buffer.from('LGS\u0001', 'latin1');
 const NONCE_BYTES = 12;

@@ -17,8 +17,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AppendResult, BufferStats, CheckResult, LossEntry, RecordBuffer } from '../buffer/types.js';
-import { BlobMissingError } from '../errors.js';
-import type { BlobRef, RecordInput, StoredRecord } from '../record.js';
+import { BlobMissingError } from '../plugin-api/errors.js';
+import type { BlobRef, RecordInput, StoredRecord } from '../plugin-api/record.js';
 import type { Sealer } from './sealer.js';
 
 export class SealingBuffer implements RecordBuffer {

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { openBuffer } from '../../gateway/buffer/index.js';
-import { Pipeline } from '../../gateway/pipeline.js';
+import { Pipeline } from '../../gateway/ingest/pipeline.js';
 import { renderIntensity } from '../../simulator/camera.js';
 import { makeConfig } from '../../simulator/config.js';
 import { SimCore } from '../../simulator/core.js';

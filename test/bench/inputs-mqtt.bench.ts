@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { startBenchBroker } from '../services/mosquitto.js';
 import { encodeBlockBinary } from '../../simulator/formats.js';
-import { rig } from '../../plugins/inputs/mqtt/test-helpers.js';
+import { rig } from '../support/mqtt-input.js';
 
 const SCALARS = Number(process.env.BENCH_MQTT_SCALARS ?? 300_000);
 const BLOCKS = Number(process.env.BENCH_MQTT_BLOCKS ?? 1_000);

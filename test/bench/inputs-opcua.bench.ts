@@ -140,7 +140,7 @@ async function baseline(endpoint: string, n: number): Promise<Measured> {
 
 async function viaInput(endpoint: string, n: number): Promise<Measured & { records: number; overflows: number }> {
   const { openBuffer } = await import('../../gateway/buffer/index.js');
-  const { Pipeline } = await import('../../gateway/pipeline.js');
+  const { Pipeline } = await import('../../gateway/ingest/pipeline.js');
   const { definition } = await import('../../plugins/inputs/opcua/index.js');
   const { opcuaConfigSchema } = await import('../../plugins/inputs/opcua/schema.js');
   const log = pino({ level: 'silent' });
@@ -179,8 +179,8 @@ async function viaInput(endpoint: string, n: number): Promise<Measured & { recor
  */
 async function bufferAlone(n: number): Promise<Measured> {
   const { openBuffer } = await import('../../gateway/buffer/index.js');
-  const { Pipeline } = await import('../../gateway/pipeline.js');
-  const { CONTENT_TYPES } = await import('../../gateway/record.js');
+  const { Pipeline } = await import('../../gateway/ingest/pipeline.js');
+  const { CONTENT_TYPES } = await import('../../gateway/plugin-api/record.js');
   const log = pino({ level: 'silent' });
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lg-bench-opcua-buf-'));
   const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 4 * 1024 ** 3, sinks: ['lake'] }, log);

@@ -23,10 +23,10 @@ import { Classifier } from '../../gateway/classify/classifier.js';
 import { classificationSchema } from '../../gateway/classify/schema.js';
 import { AesGcmSealer, newKeyLine, parseKeyRing } from '../../gateway/crypto/sealer.js';
 import { SealingBuffer } from '../../gateway/crypto/sealing-buffer.js';
-import { Pipeline } from '../../gateway/pipeline.js';
-import type { RecordDraft } from '../../gateway/plugin.js';
-import { CONTENT_TYPES, classRank } from '../../gateway/record.js';
-import type { RecordInput, RecordKind, SensitivityClass } from '../../gateway/record.js';
+import { Pipeline } from '../../gateway/ingest/pipeline.js';
+import type { RecordDraft } from '../../gateway/plugin-api/contract.js';
+import { CONTENT_TYPES, classRank } from '../../gateway/plugin-api/record.js';
+import type { RecordInput, RecordKind, SensitivityClass } from '../../gateway/plugin-api/record.js';
 
 const log = pino({ level: 'silent' });
 const ROUNDS = 3;

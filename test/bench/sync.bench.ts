@@ -21,7 +21,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { NETNS_MINIO_KEYS, NetnsMinio, netnsAvailable } from '../services/netns-minio.js';
 import { CloudOutput, cloudConfigSchema } from '../../plugins/outputs/cloud/index.js';
-import type { StoredRecord } from '../../gateway/record.js';
+import type { StoredRecord } from '../../gateway/plugin-api/record.js';
 
 const LINK_MBIT = Number(process.env.BENCH_LINK_MBIT ?? 40);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

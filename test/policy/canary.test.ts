@@ -54,7 +54,7 @@ function layergate(args: string[]) {
   delete env.LAYERGATE_CONFIG;
   delete env.LAYERGATE_DATA_DIR;
   delete env.LAYERGATE_KEYS;
-  const child = spawn(process.execPath, ['--import', tsx, path.join(repo, 'gateway/cli.ts'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', tsx, path.join(repo, 'gateway/cli/main.ts'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

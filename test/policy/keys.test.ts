@@ -21,9 +21,9 @@ import { loadConfig } from '../../gateway/config/load.js';
 import { readKeyFile } from '../../gateway/crypto/keys.js';
 import { AesGcmSealer, newKeyLine } from '../../gateway/crypto/sealer.js';
 import { SealingBuffer } from '../../gateway/crypto/sealing-buffer.js';
-import { KeyWrongError } from '../../gateway/errors.js';
-import { Gateway, bufferOptions } from '../../gateway/gateway.js';
-import { CONTENT_TYPES } from '../../gateway/record.js';
+import { KeyWrongError } from '../../gateway/plugin-api/errors.js';
+import { Gateway, bufferOptions } from '../../gateway/runtime/gateway.js';
+import { CONTENT_TYPES } from '../../gateway/plugin-api/record.js';
 import type { AuditEntry } from '../../gateway/audit/audit-log.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -34,7 +34,7 @@ function cli(args: string[]) {
   const env = { ...process.env };
   delete env.LAYERGATE_CONFIG;
   delete env.LAYERGATE_KEYS;
-  const r = spawnSync(process.execPath, ['--import', tsx, path.join(repo, 'gateway/cli.ts'), ...args], { encoding: 'utf8', timeout: 60_000, env });
+  const r = spawnSync(process.execPath, ['--import', tsx, path.join(repo, 'gateway/cli/main.ts'), ...args], { encoding: 'utf8', timeout: 60_000, env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

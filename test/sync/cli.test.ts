@@ -15,8 +15,8 @@ import { MINIO_CLOUD } from '../services/endpoints.js';
 import { REPO_ROOT } from '../services/process.js';
 import { waitFor } from '../support/wait.js';
 import { CloudOutput, cloudConfigSchema } from '../../plugins/outputs/cloud/index.js';
-import type { StoredRecord } from '../../gateway/record.js';
-import type { SyncProgress } from '../../gateway/sync/store.js';
+import type { StoredRecord } from '../../gateway/plugin-api/record.js';
+import type { SyncProgress } from '../../plugins/outputs/cloud/sync/store.js';
 
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 const silent = pino({ level: 'silent' });
@@ -32,7 +32,7 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
   return new Promise((resolve) => {
     const env = { ...process.env };
     delete env.LAYERGATE_CONFIG;
-    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(REPO_ROOT, 'gateway/cli.ts'), ...args], { cwd: REPO_ROOT, env });
+    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(REPO_ROOT, 'gateway/cli/main.ts'), ...args], { cwd: REPO_ROOT, env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

@@ -12,7 +12,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MINIO_CLOUD } from '../services/endpoints.js';
 import { loadConfig } from '../../gateway/config/load.js';
-import { Gateway } from '../../gateway/gateway.js';
+import { Gateway } from '../../gateway/runtime/gateway.js';
 import { readTableFile } from '../../plugins/outputs/file-lake/index.js';
 
 const cloud = new Client({ ...MINIO_CLOUD });

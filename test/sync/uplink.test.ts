@@ -27,10 +27,10 @@ import { NETNS_MINIO_KEYS, NetnsMinio, netnsAvailable } from '../services/netns-
 import { REPO_ROOT } from '../services/process.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { CloudOutput, cloudConfigSchema, syncDir } from '../../plugins/outputs/cloud/index.js';
-import { SyncStore } from '../../gateway/sync/store.js';
-import { multipartEtag } from '../../gateway/sync/uploader.js';
-import { BURST_SECONDS } from '../../gateway/sync/bandwidth.js';
-import type { StoredRecord } from '../../gateway/record.js';
+import { SyncStore } from '../../plugins/outputs/cloud/sync/store.js';
+import { multipartEtag } from '../../plugins/outputs/cloud/sync/uploader.js';
+import { BURST_SECONDS } from '../../plugins/outputs/cloud/sync/bandwidth.js';
+import type { StoredRecord } from '../../gateway/plugin-api/record.js';
 
 const silent = pino({ level: 'silent' });
 const MiB = 1024 * 1024;

@@ -9,7 +9,7 @@
  * the parent reads names records whose commit had completed.
  */
 import { pino } from 'pino';
-import { openBuffer } from '../ring-buffer.js';
+import { openBuffer } from '../append-log.js';
 import { CRASH_INLINE_MAX, bodyFor, crashBodyKey, crashRecordSize, rec } from './records.js';
 
 const [dir, startArg] = process.argv.slice(2);

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { RecordInput, SensitivityClass } from '../../record.js';
+import type { RecordInput, SensitivityClass } from '../../plugin-api/record.js';
 
 export function tempDir(prefix = 'lg-buffer-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));

@@ -6,9 +6,9 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openBuffer } from '../../../gateway/buffer/index.js';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
-import { Pipeline } from '../../../gateway/pipeline.js';
-import { CONTENT_TYPES } from '../../../gateway/record.js';
-import type { StoredRecord } from '../../../gateway/record.js';
+import { Pipeline } from '../../../gateway/ingest/pipeline.js';
+import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
+import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { definition, diskSpace } from './index.js';
 import { gatewayHealthConfigSchema } from './schema.js';
 

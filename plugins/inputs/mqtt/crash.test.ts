@@ -16,11 +16,11 @@ import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openBuffer } from '../../../gateway/buffer/index.js';
 import { loadConfig } from '../../../gateway/config/load.js';
-import { bufferOptions } from '../../../gateway/gateway.js';
+import { bufferOptions } from '../../../gateway/runtime/gateway.js';
 import { MQTT } from '../../../test/services/endpoints.js';
 import { makeConfig } from '../../../simulator/config.js';
 import { Simulator } from '../../../simulator/engine.js';
-import { silent, sleep, waitFor } from './test-helpers.js';
+import { silent, sleep, waitFor } from '../../../test/support/mqtt-input.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
@@ -36,7 +36,7 @@ function startGateway(cfg: string, cwd: string, env: NodeJS.ProcessEnv) {
   const childEnv = { ...process.env, ...env };
   delete childEnv.LAYERGATE_CONFIG;
   delete childEnv.LAYERGATE_DATA_DIR;
-  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli.ts'), 'run', '-c', cfg], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli/main.ts'), 'run', '-c', cfg], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { duration, secret } from '../../../gateway/config/units.js';
-import { SENSITIVITY_CLASSES } from '../../../gateway/record.js';
+import { SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/record.js';
 
 export const SIMULATOR_NAMESPACES = {
   SIM: 'urn:layergate:simulator:lpbf',

@@ -19,10 +19,10 @@ import { MINIO_CLOUD } from '../../../test/services/endpoints.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { openBuffer } from '../../../gateway/buffer/index.js';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
-import { Forwarder, outputContext } from '../../../gateway/forwarder.js';
-import { CONTENT_TYPES } from '../../../gateway/record.js';
-import type { RecordInput, SensitivityClass } from '../../../gateway/record.js';
-import { SinkPermanentError, SyncStoreFullError } from '../../../gateway/errors.js';
+import { Forwarder, outputContext } from '../../../gateway/forward/forwarder.js';
+import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
+import type { RecordInput, SensitivityClass } from '../../../gateway/plugin-api/record.js';
+import { SinkPermanentError, SyncStoreFullError } from '../../../gateway/plugin-api/errors.js';
 import { readTableFile } from '../file-lake/index.js';
 import { CloudOutput, cloudConfigSchema } from './index.js';
 

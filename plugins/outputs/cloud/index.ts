@@ -1,6 +1,6 @@
 /**
  * The `cloud` output: syncs what may leave the premises to cloud object storage (S3 API), when the
- * uplink has room, through a local store that survives outages of hours (gateway/sync/).
+ * uplink has room, through a local store that survives outages of hours (plugins/outputs/cloud/sync/).
  *
  * Object layout in the bucket (`<p>` = prefix, `<m>` machine, `<b>` build, segments encoded like the
  * file lake's partition folders):
@@ -35,16 +35,16 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Table } from 'apache-arrow';
 import type { Logger } from 'pino';
-import type { OutputContext, OutputDefinition, OutputPlugin, PluginEnvironment } from '../../../gateway/plugin.js';
-import { SENSITIVITY_CLASSES, classRank, decodeRecord, encodeRecord, mayLeavePremises } from '../../../gateway/record.js';
-import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/record.js';
-import { CONTENT_TYPES } from '../../../gateway/record.js';
-import { BlobMissingError, SyncOffPremisesError } from '../../../gateway/errors.js';
-import { S3Target } from '../../../gateway/sync/s3.js';
-import { SyncStore } from '../../../gateway/sync/store.js';
-import type { Member, NewObject, StagedRecord, SyncMode } from '../../../gateway/sync/store.js';
-import { Uploader } from '../../../gateway/sync/uploader.js';
-import type { UploaderStats } from '../../../gateway/sync/uploader.js';
+import type { OutputContext, OutputDefinition, OutputPlugin, PluginEnvironment } from '../../../gateway/plugin-api/contract.js';
+import { SENSITIVITY_CLASSES, classRank, decodeRecord, encodeRecord, mayLeavePremises } from '../../../gateway/plugin-api/record.js';
+import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/record.js';
+import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
+import { BlobMissingError, SyncOffPremisesError } from '../../../gateway/plugin-api/errors.js';
+import { S3Target } from './sync/s3.js';
+import { SyncStore } from './sync/store.js';
+import type { Member, NewObject, StagedRecord, SyncMode } from './sync/store.js';
+import { Uploader } from './sync/uploader.js';
+import type { UploaderStats } from './sync/uploader.js';
 import { frameExtension, partitionSegment } from '../file-lake/index.js';
 import {
   eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet,

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { bitRate, byteSize, duration, secret } from '../../../gateway/config/units.js';
-import { RECORD_KINDS } from '../../../gateway/record.js';
+import { RECORD_KINDS } from '../../../gateway/plugin-api/record.js';
 
 const HHMM = /^([01]?\d|2[0-4]):[0-5]\d$/;
 

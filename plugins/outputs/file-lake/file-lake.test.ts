@@ -10,9 +10,9 @@ import path from 'node:path';
 import pino from 'pino';
 import sharp from 'sharp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { OutputContext } from '../../../gateway/plugin.js';
-import { CONTENT_TYPES } from '../../../gateway/record.js';
-import type { BlobRef, StoredRecord } from '../../../gateway/record.js';
+import type { OutputContext } from '../../../gateway/plugin-api/contract.js';
+import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
+import type { BlobRef, StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { readLakeWithPyarrow, setupPython } from '../../../test/tools/pyarrow.js';
 import { FileLakeOutput, definition, partitionSegment } from './index.js';
 

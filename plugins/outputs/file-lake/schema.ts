@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { duration } from '../../../gateway/config/units.js';
-import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../../../gateway/record.js';
+import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/record.js';
 
 export const DEFAULT_ROLL_RECORDS = 1_000_000;
 export const DEFAULT_ROLL_BYTES = 64 * 1024 * 1024;

@@ -10,14 +10,14 @@ import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import protobuf from 'protobufjs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { decodeRecord } from '../../../gateway/record.js';
-import type { StoredRecord } from '../../../gateway/record.js';
+import { decodeRecord } from '../../../gateway/plugin-api/record.js';
+import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { KAFKA } from '../../../test/services/endpoints.js';
 import { DedicatedKafka, selfSignedCert } from '../../../test/services/dedicated.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
-import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig, steadyStream } from '../shared/test-support.js';
-import type { SimulatedSource, SinkRig } from '../shared/test-support.js';
+import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig, steadyStream } from '../../../test/support/sink-harness.js';
+import type { SimulatedSource, SinkRig } from '../../../test/support/sink-harness.js';
 import { CONTENT_TYPE_PROTOBUF, KafkaOutput, definition } from './index.js';
 
 const rigs: SinkRig[] = [];

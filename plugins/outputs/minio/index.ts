@@ -38,10 +38,10 @@ import type { Logger } from 'pino';
 import { tableToIPC } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
 import type { Sealer } from '../../../gateway/crypto/sealer.js';
-import { BlobMissingError } from '../../../gateway/errors.js';
-import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin.js';
-import { CONTENT_TYPES, classRank } from '../../../gateway/record.js';
-import type { SensitivityClass, StoredRecord } from '../../../gateway/record.js';
+import { BlobMissingError } from '../../../gateway/plugin-api/errors.js';
+import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/contract.js';
+import { CONTENT_TYPES, classRank } from '../../../gateway/plugin-api/record.js';
+import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { frameExtension, partitionSegment } from '../file-lake/index.js';
 import {
   eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet,

@@ -13,7 +13,7 @@ import type { Table } from 'apache-arrow';
 import { Client } from 'minio';
 import * as parquet from 'parquet-wasm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { registerForwarderMetrics } from '../../../gateway/forwarder-metrics.js';
+import { registerForwarderMetrics } from '../../../gateway/forward/metrics.js';
 import { AesGcmSealer, newKeyLine, parseKeyRing } from '../../../gateway/crypto/sealer.js';
 import type { Sealer } from '../../../gateway/crypto/sealer.js';
 import { MINIO_LOCAL } from '../../../test/services/endpoints.js';
@@ -21,8 +21,8 @@ import { DEDICATED_MINIO_KEYS, DedicatedMinio } from '../../../test/services/ded
 import { readLakeWithPyarrow, setupPython } from '../../../test/tools/pyarrow.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
-import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../shared/test-support.js';
-import type { SimulatedSource, SinkRig } from '../shared/test-support.js';
+import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../../../test/support/sink-harness.js';
+import type { SimulatedSource, SinkRig } from '../../../test/support/sink-harness.js';
 import { MinioOutput, definition } from './index.js';
 
 const client = new Client({ endPoint: MINIO_LOCAL.endPoint, port: MINIO_LOCAL.port, useSSL: false, accessKey: MINIO_LOCAL.accessKey, secretKey: MINIO_LOCAL.secretKey });

@@ -8,13 +8,13 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CONTENT_TYPES } from '../../../gateway/record.js';
+import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import { REDIS } from '../../../test/services/endpoints.js';
 import { DedicatedRedis, selfSignedCert } from '../../../test/services/dedicated.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
-import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../shared/test-support.js';
-import type { SimulatedSource, SinkRig } from '../shared/test-support.js';
+import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../../../test/support/sink-harness.js';
+import type { SimulatedSource, SinkRig } from '../../../test/support/sink-harness.js';
 import { RedisOutput, definition } from './index.js';
 
 const rigs: SinkRig[] = [];

@@ -17,8 +17,8 @@ import {
 } from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import type { Vector } from 'apache-arrow';
-import { LakeMalformedRecordError } from '../../../gateway/errors.js';
-import type { StoredRecord } from '../../../gateway/record.js';
+import { LakeMalformedRecordError } from '../../../gateway/plugin-api/errors.js';
+import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 
 export interface ParsedSamples {
   channels: string[];

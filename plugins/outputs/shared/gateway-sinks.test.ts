@@ -12,11 +12,11 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'minio';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../gateway/config/load.js';
-import { Gateway } from '../../../gateway/gateway.js';
-import { decodeRecord } from '../../../gateway/record.js';
+import { Gateway } from '../../../gateway/runtime/gateway.js';
+import { decodeRecord } from '../../../gateway/plugin-api/record.js';
 import { KAFKA, MINIO_LOCAL, REDIS } from '../../../test/services/endpoints.js';
 import { waitFor } from '../../../test/support/wait.js';
-import { silent } from './test-support.js';
+import { silent } from '../../../test/support/sink-harness.js';
 
 const dirs: string[] = [];
 afterAll(() => {

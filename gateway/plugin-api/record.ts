@@ -65,7 +65,7 @@ export function nowNs(): bigint {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** proto/ from the source tree (gateway/) or from the build output (dist/gateway/) */
-export const PROTO_DIR = [path.resolve(here, '../proto'), path.resolve(here, '../../proto')].find((p) =>
+export const PROTO_DIR = [path.resolve(here, '../../proto'), path.resolve(here, '../../../proto')].find((p) =>
   existsSync(path.join(p, 'layergate/v1/record.proto')),
 )!;
 

@@ -11,8 +11,8 @@
  *   layergate pki list|trust <thumbprint>|reject <thumbprint> [-c FILE] [--pki DIR] [--json]   OPC-UA trust list
  *   layergate explain --input NAME --signal S [--kind K] [--build B] [--job-class C] [-c FILE] [--json]
  *   layergate audit verify [-c FILE] [--file PATH] [--json]   check the audit log's hash chain (exit 3 if broken)
- *   layergate keys rotate [-c FILE] | keys generate          the encryption key ring (gateway/policy-commands.ts)
- *   layergate sync status|pause|resume [-c FILE] [--output NAME] | sync verify BUILD [--deep]   cloud sync (gateway/sync/commands.ts)
+ *   layergate keys rotate [-c FILE] | keys generate          the encryption key ring (gateway/cli/policy-commands.ts)
+ *   layergate sync status|pause|resume [-c FILE] [--output NAME] | sync verify BUILD [--deep]   cloud sync (plugins/outputs/cloud/sync/commands.ts)
  *
  * The config file may also be given as $LAYERGATE_CONFIG. Exit codes: 0 ok, 1 runtime failure,
  * 2 invalid configuration or usage, 3 `buffer check` found problems, `audit verify` a broken chain or
@@ -27,20 +27,20 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import YAML from 'yaml';
-import { openBuffer } from './buffer/index.js';
-import type { BufferStats, LossEntry, RecordBuffer } from './buffer/types.js';
-import { ConfigProblems, loadConfig } from './config/load.js';
-import type { LoadedConfig } from './config/load.js';
-import { redactConfig } from './config/report.js';
+import { openBuffer } from '../buffer/index.js';
+import type { BufferStats, LossEntry, RecordBuffer } from '../buffer/types.js';
+import { ConfigProblems, loadConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/load.js';
+import { redactConfig } from '../config/report.js';
 import { DEMO_CONFIG, demoBanner, demoSetup, startSimulator } from './demo.js';
-import { ConfigError } from './errors.js';
-import { Gateway, bufferOptions, loggerFor } from './gateway.js';
-import { createLogger } from './log.js';
-import { quarantineSummary } from './pipeline.js';
+import { ConfigError } from '../plugin-api/errors.js';
+import { Gateway, bufferOptions, loggerFor } from '../runtime/gateway.js';
+import { createLogger } from '../runtime/log.js';
+import { quarantineSummary } from '../ingest/pipeline.js';
 import { addPolicyCommands } from './policy-commands.js';
-import { addSyncCommands } from './sync/commands.js';
-import type { QuarantineCount } from './pipeline.js';
-import { listCertificates, moveCertificate } from '../plugins/inputs/opcua/pki.js';
+import { addSyncCommands } from '../../plugins/outputs/cloud/sync/commands.js';
+import type { QuarantineCount } from '../ingest/pipeline.js';
+import { listCertificates, moveCertificate } from '../../plugins/inputs/opcua/pki.js';
 
 export const EXIT = { ok: 0, failure: 1, config: 2, checkFailed: 3 } as const;
 

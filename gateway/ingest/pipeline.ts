@@ -29,13 +29,13 @@ import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { RecordBuffer } from './buffer/types.js';
-import type { Sealer } from './crypto/sealer.js';
-import { BufferFullError, GatewayStoppingError, LayerGateError } from './errors.js';
-import type { InputContext, MachineContext, OutputPlugin, RecordDraft } from './plugin.js';
-import { Classifier, RouteTable, jobClassOf } from './classify/index.js';
-import { classRank, nowNs } from './record.js';
-import type { RecordInput, RecordKind, SensitivityClass } from './record.js';
+import type { RecordBuffer } from '../buffer/types.js';
+import type { Sealer } from '../crypto/sealer.js';
+import { BufferFullError, GatewayStoppingError, LayerGateError } from '../plugin-api/errors.js';
+import type { InputContext, MachineContext, OutputPlugin, RecordDraft } from '../plugin-api/contract.js';
+import { Classifier, RouteTable, jobClassOf } from '../classify/index.js';
+import { classRank, nowNs } from '../plugin-api/record.js';
+import type { RecordInput, RecordKind, SensitivityClass } from '../plugin-api/record.js';
 
 export interface RouteTarget {
   /** the output instance name = the buffer's sink name */

@@ -27,9 +27,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Logger } from 'pino';
-import { fullJitterDelay } from '../forwarder.js';
-import type { BackoffOptions } from '../forwarder.js';
-import { SyncIntegrityError, SyncUploadError } from '../errors.js';
+import { fullJitterDelay } from '../../../../gateway/forward/forwarder.js';
+import type { BackoffOptions } from '../../../../gateway/forward/forwarder.js';
+import { SyncIntegrityError, SyncUploadError } from '../../../../gateway/plugin-api/errors.js';
 import { CongestionController, ThrottledFileStream, TokenBucket, scheduledCap } from './bandwidth.js';
 import type { ScheduleWindow } from './bandwidth.js';
 import type { S3Target } from './s3.js';

@@ -3,12 +3,12 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { openBuffer } from '../../../gateway/buffer/index.js';
-import type { RecordBuffer } from '../../../gateway/buffer/types.js';
-import { Pipeline } from '../../../gateway/pipeline.js';
-import { MQTT } from '../../../test/services/endpoints.js';
-import { MqttInput, definition } from './index.js';
-import { mqttConfigSchema } from './schema.js';
+import { openBuffer } from '../../gateway/buffer/index.js';
+import type { RecordBuffer } from '../../gateway/buffer/types.js';
+import { Pipeline } from '../../gateway/ingest/pipeline.js';
+import { MQTT } from '../services/endpoints.js';
+import { MqttInput, definition } from '../../plugins/inputs/mqtt/index.js';
+import { mqttConfigSchema } from '../../plugins/inputs/mqtt/schema.js';
 
 
 export const silent = pino({ level: 'silent' });
@@ -34,4 +34,4 @@ export function rig(prefix = 'lg-mqtt-'): Rig {
   };
 }
 
-export { sleep, waitFor } from '../../../test/support/wait.js';
+export { sleep, waitFor } from './wait.js';

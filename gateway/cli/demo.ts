@@ -13,17 +13,17 @@ import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from './config/load.js';
-import type { Config } from './config/schema.js';
-import { DemoConfigError, DemoSimulatorError } from './errors.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { DemoConfigError, DemoSimulatorError } from '../plugin-api/errors.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** the package root from the source tree (gateway/) or the build output (dist/gateway/) */
-const ROOT = [path.resolve(here, '..'), path.resolve(here, '../..')].find((p) => existsSync(path.join(p, 'config/demo.yaml')))!;
+/** the package root from the source tree (gateway/cli/) or the build output (dist/gateway/cli/) */
+const ROOT = [path.resolve(here, '../..'), path.resolve(here, '../../..')].find((p) => existsSync(path.join(p, 'config/demo.yaml')))!;
 export const DEMO_CONFIG = path.join(ROOT, 'config/demo.yaml');
 
 /** the simulator's CLI beside this module: .ts when running from source (tsx), .js from dist/ */
-const SIMULATOR_CLI = path.resolve(here, '../simulator', `cli${path.extname(fileURLToPath(import.meta.url))}`);
+const SIMULATOR_CLI = path.resolve(here, '../../simulator', `cli${path.extname(fileURLToPath(import.meta.url))}`);
 
 /** Simulator settings for a demo: real-time, short layers, light data rates. */
 const DEMO_SIMULATION = [

@@ -9,16 +9,16 @@
  * shown in dumps, errors or logs), `byteSize()`, `duration()`; a `.meta({ description })` on a field
  * shows up in the generated configuration reference (`npm run docs:config`).
  */
-import type { InputDefinition, OutputDefinition } from './plugin.js';
-import { definition as gatewayHealth } from '../plugins/inputs/gateway-health/index.js';
-import { definition as opcuaInput } from '../plugins/inputs/opcua/index.js';
-import { definition as mqttInput } from '../plugins/inputs/mqtt/index.js';
-import { definition as frames } from '../plugins/inputs/frames/index.js';
-import { definition as fileLake } from '../plugins/outputs/file-lake/index.js';
-import { definition as kafkaOutput } from '../plugins/outputs/kafka/index.js';
-import { definition as redisOutput } from '../plugins/outputs/redis/index.js';
-import { definition as minioOutput } from '../plugins/outputs/minio/index.js';
-import { definition as cloudOutput } from '../plugins/outputs/cloud/index.js';
+import type { InputDefinition, OutputDefinition } from '../plugin-api/contract.js';
+import { definition as gatewayHealth } from '../../plugins/inputs/gateway-health/index.js';
+import { definition as opcuaInput } from '../../plugins/inputs/opcua/index.js';
+import { definition as mqttInput } from '../../plugins/inputs/mqtt/index.js';
+import { definition as frames } from '../../plugins/inputs/frames/index.js';
+import { definition as fileLake } from '../../plugins/outputs/file-lake/index.js';
+import { definition as kafkaOutput } from '../../plugins/outputs/kafka/index.js';
+import { definition as redisOutput } from '../../plugins/outputs/redis/index.js';
+import { definition as minioOutput } from '../../plugins/outputs/minio/index.js';
+import { definition as cloudOutput } from '../../plugins/outputs/cloud/index.js';
 
 export interface PluginRegistry {
   readonly inputs: ReadonlyMap<string, InputDefinition<any>>;

@@ -1,6 +1,6 @@
 /**
  * The CLI commands of the policy and protection subsystems, added to the `layergate` program by
- * gateway/cli.ts:
+ * gateway/cli/main.ts:
  *
  *   layergate explain --input NAME --signal S [--kind K] [--build B] [--job-class C] [--class C] [--material M] [-c FILE] [--json]
  *   layergate audit verify [-c FILE] [--file PATH] [--json]    exit 3 and the first broken entry when the chain is broken
@@ -13,14 +13,14 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { AuditLog, defaultAuditPath, verifyAuditLog } from './audit/audit-log.js';
-import { policyFromDefinitions } from './classify/index.js';
-import type { LoadedConfig } from './config/load.js';
-import { keyFileOf, rotateKeyFile } from './crypto/keys.js';
-import { newKeyLine } from './crypto/sealer.js';
-import { RECORD_KINDS, SENSITIVITY_CLASSES } from './record.js';
-import type { RecordKind, SensitivityClass } from './record.js';
-import { registry } from './registry.js';
+import { AuditLog, defaultAuditPath, verifyAuditLog } from '../audit/audit-log.js';
+import { policyFromDefinitions } from '../classify/index.js';
+import type { LoadedConfig } from '../config/load.js';
+import { keyFileOf, rotateKeyFile } from '../crypto/keys.js';
+import { newKeyLine } from '../crypto/sealer.js';
+import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
+import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
+import { registry } from '../runtime/registry.js';
 
 export interface CommandHelpers {
   load(file: string | undefined): LoadedConfig;

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import {
   BACKOFF_FACTOR, CongestionController, LATENCY_RATIO, LATENCY_SLACK_MS, MIN_FACTOR, RECOVERY_STEP, ThrottledFileStream, TokenBucket, scheduledCap,
 } from './bandwidth.js';
-import { parseBitRate } from '../config/units.js';
+import { parseBitRate } from '../../../../gateway/config/units.js';
 
 describe('parseBitRate', () => {
   it('reads the units a network engineer writes', () => {

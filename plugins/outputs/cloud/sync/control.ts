@@ -8,11 +8,11 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { Config } from '../config/schema.js';
-import { pluginSettings } from '../config/schema.js';
-import { SyncVerifyError } from '../errors.js';
-import { CloudOutput, syncDir } from '../../plugins/outputs/cloud/index.js';
-import type { CloudConfig } from '../../plugins/outputs/cloud/index.js';
+import type { Config } from '../../../../gateway/config/schema.js';
+import { pluginSettings } from '../../../../gateway/config/schema.js';
+import { SyncVerifyError } from '../../../../gateway/plugin-api/errors.js';
+import { CloudOutput, syncDir } from '../index.js';
+import type { CloudConfig } from '../index.js';
 import { S3Target } from './s3.js';
 import { SyncStore } from './store.js';
 import type { SyncProgress } from './store.js';

@@ -110,7 +110,7 @@ import {
   BufferFullError,
   InvalidRecordError,
   UnknownSinkError,
-} from '../errors.js';
+} from '../plugin-api/errors.js';
 import {
   RECORD_KINDS,
   SENSITIVITY_CLASSES,
@@ -120,7 +120,7 @@ import {
   type RecordKind,
   type SensitivityClass,
   type StoredRecord,
-} from '../record.js';
+} from '../plugin-api/record.js';
 import { Spool, fsyncDir } from './spool.js';
 import type {
   AppendResult,

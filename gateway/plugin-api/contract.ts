@@ -14,12 +14,12 @@
  * advances. A rejection makes the forwarder retry the same records later, with capped backoff, so a
  * sink may see a record twice after a failure or a crash; payloads carry `seq` for deduplication.
  * A refusal no retry can fix (authorisation, too large, policy) rejects with `SinkPermanentError`
- * (gateway/errors.ts), naming the refused seqs when the rest of the batch was delivered: the forwarder
+ * (gateway/plugin-api/errors.ts), naming the refused seqs when the rest of the batch was delivered: the forwarder
  * then keeps those records in <dataDir>/quarantine/outputs/<sink>/, counts them and moves on.
  */
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { Sealer } from './crypto/sealer.js';
+import type { Sealer } from '../crypto/sealer.js';
 import type { BlobRef, RecordInput, RecordKind, SensitivityClass, StoredRecord } from './record.js';
 
 /** A record as an input sees it: not yet classified, routed or stored. */
@@ -148,7 +148,7 @@ export interface BufferHealth {
 
 /**
  * What a plugin folder exports as `definition`: its type name, its config schema (declared once,
- * validated at load as part of the whole config) and a factory. The registry in gateway/registry.ts
+ * validated at load as part of the whole config) and a factory. The registry in gateway/runtime/registry.ts
  * lists them.
  */
 export interface InputDefinition<C = unknown> {

@@ -7,15 +7,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitFor } from '../test/support/wait.js';
-import { openBuffer } from './buffer/index.js';
-import { loadConfig } from './config/load.js';
-import { PluginStartError } from './errors.js';
+import { waitFor } from '../../test/support/wait.js';
+import { openBuffer } from '../buffer/index.js';
+import { loadConfig } from '../config/load.js';
+import { PluginStartError } from '../plugin-api/errors.js';
 import { Gateway, bufferOptions, loggerFor } from './gateway.js';
-import { CONTENT_TYPES } from './record.js';
-import type { RecordInput } from './record.js';
+import { CONTENT_TYPES } from '../plugin-api/record.js';
+import type { RecordInput } from '../plugin-api/record.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -28,7 +28,7 @@ function startCli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
   const childEnv = { ...process.env, ...env };
   delete childEnv.LAYERGATE_CONFIG;
   if (!('LAYERGATE_DATA_DIR' in env)) delete childEnv.LAYERGATE_DATA_DIR;
-  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli.ts'), ...args], {
+  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli/main.ts'), ...args], {
     cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);

@@ -5,11 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from './config/load.js';
+import { loadConfig } from '../config/load.js';
 import { DEMO_CONFIG, listening, simulatorPlan } from './demo.js';
-import { DemoConfigError } from './errors.js';
+import { DemoConfigError } from '../plugin-api/errors.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 const dirs: string[] = [];
 afterAll(() => {
@@ -46,7 +46,7 @@ describe('layergate demo (npm start): the simulator feeds the gateway', () => {
   it('records process values, melt-pool blocks and camera frames into the file lake, and stops cleanly with the simulator', async () => {
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'lg-demo-'));
     dirs.push(cwd);
-    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli.ts'), 'demo'], {
+    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli/main.ts'), 'demo'], {
       cwd, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

@@ -1,5 +1,5 @@
 /**
- * The `layergate sync` commands, added to the program by gateway/cli.ts. Each is a thin shell around
+ * The `layergate sync` commands, added to the program by gateway/cli/main.ts. Each is a thin shell around
  * a function of ./control.ts (the web UI and the gRPC API call the same functions):
  *
  *   layergate sync status [-c FILE] [--output NAME] [--json]   progress, queue by priority, rate, ETA, refusals
@@ -11,8 +11,8 @@
  * They work beside a running gateway (the sync store is shared through SQLite WAL).
  */
 import type { Command } from 'commander';
-import { LayerGateError } from '../errors.js';
-import type { CommandHelpers } from '../policy-commands.js';
+import { LayerGateError } from '../../../../gateway/plugin-api/errors.js';
+import type { CommandHelpers } from '../../../../gateway/cli/policy-commands.js';
 import { statusText, syncPause, syncResume, syncStatus, syncVerify } from './control.js';
 
 function json(v: unknown): string {

@@ -9,8 +9,8 @@
  */
 import pino from 'pino';
 import type { DestinationStream, Logger } from 'pino';
-import { REDACTED } from './config/units.js';
-import { scrub } from './config/report.js';
+import { REDACTED } from '../config/units.js';
+import { scrub } from '../config/report.js';
 
 /** key names redacted wherever they appear (pino redaction matches exact keys) */
 export const SECRET_KEY_NAMES = [

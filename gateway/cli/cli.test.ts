@@ -6,22 +6,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { openBuffer } from './buffer/index.js';
-import { loadConfig } from './config/load.js';
-import { MalformedInputError } from './errors.js';
-import { bufferOptions } from './gateway.js';
-import { Pipeline } from './pipeline.js';
-import { CONTENT_TYPES } from './record.js';
-import type { RecordInput } from './record.js';
+import { openBuffer } from '../buffer/index.js';
+import { loadConfig } from '../config/load.js';
+import { MalformedInputError } from '../plugin-api/errors.js';
+import { bufferOptions } from '../runtime/gateway.js';
+import { Pipeline } from '../ingest/pipeline.js';
+import { CONTENT_TYPES } from '../plugin-api/record.js';
+import type { RecordInput } from '../plugin-api/record.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 
 function cli(args: string[], cwd = repo, env: NodeJS.ProcessEnv = {}) {
   const childEnv = { ...process.env, ...env };
   delete childEnv.LAYERGATE_CONFIG;
   delete childEnv.LAYERGATE_DATA_DIR;
-  const r = spawnSync(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli.ts'), ...args], {
+  const r = spawnSync(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli/main.ts'), ...args], {
     cwd, env: childEnv, encoding: 'utf8', timeout: 60_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -40,12 +40,12 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import type { Logger } from 'pino';
-import { encodeRecord, mayLeavePremises } from './record.js';
-import type { BlobRef, StoredRecord } from './record.js';
-import type { OutputContext, OutputPlugin } from './plugin.js';
-import type { RecordBuffer } from './buffer/types.js';
-import type { Sealer } from './crypto/sealer.js';
-import { LayerGateError, OffPremisesRefusedError, SinkPermanentError, SinkSendError, SinkTimeoutError } from './errors.js';
+import { encodeRecord, mayLeavePremises } from '../plugin-api/record.js';
+import type { BlobRef, StoredRecord } from '../plugin-api/record.js';
+import type { OutputContext, OutputPlugin } from '../plugin-api/contract.js';
+import type { RecordBuffer } from '../buffer/types.js';
+import type { Sealer } from '../crypto/sealer.js';
+import { LayerGateError, OffPremisesRefusedError, SinkPermanentError, SinkSendError, SinkTimeoutError } from '../plugin-api/errors.js';
 
 export interface BackoffOptions {
   /** upper bound of the first retry delay */

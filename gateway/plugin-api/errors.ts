@@ -28,7 +28,7 @@ function coded(code: string, name: string) {
 /** The config file is missing, unreadable, not YAML, or does not match the schema. */
 export const ConfigError = coded('LG_CONFIG_INVALID', 'ConfigError');
 
-// ---- gateway runtime (gateway/gateway.ts, gateway/pipeline.ts) ---------------------------------
+// ---- gateway runtime (gateway/runtime, gateway/ingest) ---------------------------------
 /** A configured plugin could not be created or started (its own error is the cause). */
 export const PluginStartError = coded('LG_PLUGIN_START', 'PluginStartError');
 /** The gateway is shutting down: an `emit` that was waiting for buffer room gave up (nothing stored). */
@@ -99,7 +99,7 @@ export const DemoConfigError = coded('LG_DEMO_CONFIG', 'DemoConfigError');
 /** The demo's simulator did not come up; the message carries its log tail. */
 export const DemoSimulatorError = coded('LG_DEMO_SIMULATOR', 'DemoSimulatorError');
 
-// ---- cloud sync (gateway/sync, plugins/outputs/cloud) -------------------------------------------
+// ---- cloud sync (plugins/outputs/cloud/sync, plugins/outputs/cloud) -------------------------------------------
 /** An upload request failed or stalled (link down, store unreachable, rejected); the uploader backs off and resumes. */
 export const SyncUploadError = coded('LG_SYNC_UPLOAD', 'SyncUploadError');
 /** A sensitive or confidential record reached the cloud output; it was refused (counted, never queued or uploaded). */

@@ -3,13 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openBuffer } from './buffer/index.js';
-import type { BufferOptions, RecordBuffer } from './buffer/types.js';
-import { GatewayStoppingError, MalformedInputError } from './errors.js';
+import { openBuffer } from '../buffer/index.js';
+import type { BufferOptions, RecordBuffer } from '../buffer/types.js';
+import { GatewayStoppingError, MalformedInputError } from '../plugin-api/errors.js';
 import { Pipeline, quarantineReason, quarantineSummary } from './pipeline.js';
 import type { RouteTarget } from './pipeline.js';
-import type { RecordDraft } from './plugin.js';
-import { CONTENT_TYPES } from './record.js';
+import type { RecordDraft } from '../plugin-api/contract.js';
+import { CONTENT_TYPES } from '../plugin-api/record.js';
 
 const log = pino({ level: 'silent' });
 let open: RecordBuffer[] = [];
