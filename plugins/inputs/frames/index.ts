@@ -31,8 +31,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { Metadata, Sharp, SharpOptions } from 'sharp';
-import { MalformedInputError } from '../../../gateway/plugin-api/errors.js';
-import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/contract.js';
+import { MalformedInputError } from '../../../gateway/plugin-api/index.js';
+import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
 import { framesConfigSchema } from './schema.js';
 import type { FramesConfig } from './schema.js';
 

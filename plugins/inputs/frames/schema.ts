@@ -1,6 +1,6 @@
 /** Config schema of the `frames` input (powder-bed camera images). Declared once here, validated at load with the whole config. */
 import { z } from 'zod';
-import { byteSize, duration, secret } from '../../../gateway/config/units.js';
+import { byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
 
 /**
  * The simulator's (and many cameras') naming: `<build>_L<layer>_<phase>.<ext>`, e.g.

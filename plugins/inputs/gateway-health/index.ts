@@ -15,9 +15,9 @@ import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { IntervalHistogram } from 'node:perf_hooks';
-import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/contract.js';
-import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
-import type { ScalarBody } from '../../../gateway/plugin-api/record.js';
+import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
+import type { ScalarBody } from '../../../gateway/plugin-api/index.js';
 import { gatewayHealthConfigSchema } from './schema.js';
 import type { GatewayHealthConfig } from './schema.js';
 

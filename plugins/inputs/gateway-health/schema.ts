@@ -1,6 +1,6 @@
 /** Config schema of the `gateway-health` input. Declared once here, validated at load with the whole config. */
 import { z } from 'zod';
-import { duration } from '../../../gateway/config/units.js';
+import { duration } from '../../../gateway/plugin-api/index.js';
 
 export const gatewayHealthConfigSchema = z.strictObject({
   interval: duration()

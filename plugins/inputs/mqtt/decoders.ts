@@ -10,9 +10,9 @@
  *   block they are the sensor's own dropout marker and the block's timing depends on every slot.
  * - Sparkplug state (alias tables, stale marks) lives in `SparkplugState`, one per input.
  */
-import type { RecordDraft } from '../../../gateway/plugin-api/contract.js';
-import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
-import type { ScalarBody, SensitivityClass } from '../../../gateway/plugin-api/record.js';
+import type { RecordDraft } from '../../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
+import type { ScalarBody, SensitivityClass } from '../../../gateway/plugin-api/index.js';
 import { decodeBlock } from '../../../simulator/formats.js';
 import type { BlockFormat } from '../../../simulator/formats.js';
 import type { MeltPoolBlock } from '../../../simulator/meltpool.js';

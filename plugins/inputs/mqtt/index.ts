@@ -27,8 +27,8 @@
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
-import { MqttPayloadError } from '../../../gateway/plugin-api/errors.js';
-import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/contract.js';
+import { MqttPayloadError } from '../../../gateway/plugin-api/index.js';
+import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
 import { encodeSparkplug } from '../../../simulator/sparkplug.js';
 import { topicMatches } from '../../../simulator/transports/mqtt.js';
 import { DecodeError, SparkplugState, decodeBlockMessage, decodeEvent, decodeJsonSamples, decodeJsonScalar, renderSignal } from './decoders.js';

@@ -1,7 +1,7 @@
 /** Config schema of the `mqtt` input. Declared once here, validated at load with the whole config. */
 import { z } from 'zod';
-import { SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/record.js';
-import { byteSize, duration, secret } from '../../../gateway/config/units.js';
+import { SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/index.js';
+import { byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
 
 export const DECODERS = ['binary-block', 'protobuf-block', 'json-block', 'json', 'event', 'sparkplug', 'job-class'] as const;
 export type DecoderName = (typeof DECODERS)[number];

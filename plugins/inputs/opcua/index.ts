@@ -51,10 +51,10 @@ import {
   type NotificationMessage,
   type UserIdentityInfo,
 } from 'node-opcua';
-import { MalformedInputError, OpcuaTimeoutError, OpcuaUntrustedServerError } from '../../../gateway/plugin-api/errors.js';
-import type { InputContext, InputDefinition, InputPlugin, MachineContext, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/contract.js';
-import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
-import type { ScalarBody, SensitivityClass } from '../../../gateway/plugin-api/record.js';
+import { MalformedInputError, OpcuaTimeoutError, OpcuaUntrustedServerError } from '../../../gateway/plugin-api/index.js';
+import type { InputContext, InputDefinition, InputPlugin, MachineContext, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
+import type { ScalarBody, SensitivityClass } from '../../../gateway/plugin-api/index.js';
 import { opcuaConfigSchema } from './schema.js';
 import type { Deadband, OpcuaConfig } from './schema.js';
 

@@ -7,8 +7,8 @@
  * NamespaceArray at every connect, since indices differ per server) or plain indices.
  */
 import { z } from 'zod';
-import { duration, secret } from '../../../gateway/config/units.js';
-import { SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/record.js';
+import { duration, secret } from '../../../gateway/plugin-api/index.js';
+import { SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/index.js';
 
 export const SIMULATOR_NAMESPACES = {
   SIM: 'urn:layergate:simulator:lpbf',

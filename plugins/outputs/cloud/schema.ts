@@ -4,8 +4,8 @@
  * of the whole gateway config.
  */
 import { z } from 'zod';
-import { bitRate, byteSize, duration, secret } from '../../../gateway/config/units.js';
-import { RECORD_KINDS } from '../../../gateway/plugin-api/record.js';
+import { bitRate, byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
+import { RECORD_KINDS } from '../../../gateway/plugin-api/index.js';
 
 const HHMM = /^([01]?\d|2[0-4]):[0-5]\d$/;
 

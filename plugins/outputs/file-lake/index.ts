@@ -39,10 +39,10 @@ import path from 'node:path';
 import { DataType, Table, Utf8, makeVector, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import type { Logger } from 'pino';
-import { BlobMissingError } from '../../../gateway/plugin-api/errors.js';
-import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/contract.js';
-import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/record.js';
-import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
+import { BlobMissingError } from '../../../gateway/plugin-api/index.js';
+import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
+import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import { DEFAULT_LAKE_LINGER_MS, fileLakeConfigSchema } from './schema.js';
 import {
   attributesJson, commonColumns, eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable,

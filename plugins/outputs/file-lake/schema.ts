@@ -3,8 +3,8 @@
  * validated at load as part of the whole gateway config.
  */
 import { z } from 'zod';
-import { duration } from '../../../gateway/config/units.js';
-import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/record.js';
+import { duration } from '../../../gateway/plugin-api/index.js';
+import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/index.js';
 
 export const DEFAULT_ROLL_RECORDS = 1_000_000;
 export const DEFAULT_ROLL_BYTES = 64 * 1024 * 1024;

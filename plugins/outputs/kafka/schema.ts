@@ -3,7 +3,7 @@
  * at load as part of the whole gateway config.
  */
 import { z } from 'zod';
-import { byteSize, duration, secret } from '../../../gateway/config/units.js';
+import { byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
 
 /** the broker's default `message.max.bytes` (1 MiB + record overhead), minus a margin for the batch header */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_000_000;

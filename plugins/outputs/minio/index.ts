@@ -37,11 +37,11 @@ import { Client } from 'minio';
 import type { Logger } from 'pino';
 import { tableToIPC } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
-import type { Sealer } from '../../../gateway/crypto/sealer.js';
-import { BlobMissingError } from '../../../gateway/plugin-api/errors.js';
-import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/contract.js';
-import { CONTENT_TYPES, classRank } from '../../../gateway/plugin-api/record.js';
-import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/record.js';
+import type { Sealer } from '../../../gateway/plugin-api/index.js';
+import { BlobMissingError } from '../../../gateway/plugin-api/index.js';
+import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES, classRank } from '../../../gateway/plugin-api/index.js';
+import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { frameExtension, partitionSegment } from '../file-lake/index.js';
 import {
   eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet,

@@ -3,7 +3,7 @@
  * Declared once here and validated at load as part of the whole gateway config.
  */
 import { z } from 'zod';
-import { byteSize, duration, secret } from '../../../gateway/config/units.js';
+import { byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
 
 /** the forwarder linger the output asks for (fewer, larger batch objects); the output's `linger` key overrides it */
 export const DEFAULT_MINIO_LINGER_MS = 10_000;

@@ -3,7 +3,7 @@
  * as part of the whole gateway config.
  */
 import { z } from 'zod';
-import { duration, secret } from '../../../gateway/config/units.js';
+import { duration, secret } from '../../../gateway/plugin-api/index.js';
 
 export const redisTlsSchema = z.strictObject({
   ca: z.string().min(1).optional().meta({ description: 'PEM file of the CA that signed the Redis server certificate (default: the system CAs)' }),

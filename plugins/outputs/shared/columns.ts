@@ -17,8 +17,8 @@ import {
 } from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import type { Vector } from 'apache-arrow';
-import { LakeMalformedRecordError } from '../../../gateway/plugin-api/errors.js';
-import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
+import { LakeMalformedRecordError } from '../../../gateway/plugin-api/index.js';
+import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
 
 export interface ParsedSamples {
   channels: string[];

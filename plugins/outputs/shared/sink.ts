@@ -4,8 +4,8 @@
  * agreed for all sinks), and the JSON form of a record for consumers that do not want protobuf.
  */
 import { readFileSync } from 'node:fs';
-import { SinkPermanentError, SinkSendError } from '../../../gateway/plugin-api/errors.js';
-import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
+import { SinkPermanentError, SinkSendError } from '../../../gateway/plugin-api/index.js';
+import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
 
 /** header / metadata / field names carried by every sink (Kafka header, S3 metadata `x-amz-meta-<name>`) */
 export const CLASS_KEY = 'layergate-class';

@@ -11,7 +11,7 @@
  * They work beside a running gateway (the sync store is shared through SQLite WAL).
  */
 import type { Command } from 'commander';
-import { LayerGateError } from '../../../../gateway/plugin-api/errors.js';
+import { LayerGateError } from '../../../../gateway/plugin-api/index.js';
 import type { CommandHelpers } from '../../../../gateway/cli/policy-commands.js';
 import { statusText, syncPause, syncResume, syncStatus, syncVerify } from './control.js';
 

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Config } from '../../../../gateway/config/schema.js';
 import { pluginSettings } from '../../../../gateway/config/schema.js';
-import { SyncVerifyError } from '../../../../gateway/plugin-api/errors.js';
+import { SyncVerifyError } from '../../../../gateway/plugin-api/index.js';
 import { CloudOutput, syncDir } from '../index.js';
 import type { CloudConfig } from '../index.js';
 import { S3Target } from './s3.js';

@@ -21,7 +21,7 @@ import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { Client } from 'minio';
 import type { Readable } from 'node:stream';
-import { SyncUploadError } from '../../../../gateway/plugin-api/errors.js';
+import { SyncUploadError } from '../../../../gateway/plugin-api/index.js';
 
 export interface S3Settings {
   endPoint: string;

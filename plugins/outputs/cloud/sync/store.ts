@@ -39,9 +39,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { SensitivityClass } from '../../../../gateway/plugin-api/record.js';
-import { classRank } from '../../../../gateway/plugin-api/record.js';
-import { SyncStoreFullError } from '../../../../gateway/plugin-api/errors.js';
+import type { SensitivityClass } from '../../../../gateway/plugin-api/index.js';
+import { classRank } from '../../../../gateway/plugin-api/index.js';
+import { SyncStoreFullError } from '../../../../gateway/plugin-api/index.js';
 
 export type SyncMode = 'realtime' | 'batch' | 'continuous';
 export type QueueOrder = 'oldest-first' | 'newest-first';

@@ -29,7 +29,7 @@ import { createReadStream } from 'node:fs';
 import type { Logger } from 'pino';
 import { fullJitterDelay } from '../../../../gateway/forward/forwarder.js';
 import type { BackoffOptions } from '../../../../gateway/forward/forwarder.js';
-import { SyncIntegrityError, SyncUploadError } from '../../../../gateway/plugin-api/errors.js';
+import { SyncIntegrityError, SyncUploadError } from '../../../../gateway/plugin-api/index.js';
 import { CongestionController, ThrottledFileStream, TokenBucket, scheduledCap } from './bandwidth.js';
 import type { ScheduleWindow } from './bandwidth.js';
 import type { S3Target } from './s3.js';

@@ -1,0 +1,10 @@
+/**
+ * The plugin API: everything a plugin under plugins/ may import from the gateway, in one place.
+ * Plugins import this module and wire/, nothing else of ours (enforced by the import rules in CI),
+ * so the core can change behind it without touching a plugin.
+ */
+export * from './contract.js';
+export * from './record.js';
+export * from './errors.js';
+export * from '../config/units.js';
+export type { Sealer } from '../crypto/sealer.js';
