@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['gateway/**/*.test.ts', 'plugins/**/*.test.ts', 'simulator/**/*.test.ts', 'systemd/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['gateway/**/*.test.ts', 'plugins/**/*.test.ts', 'simulator/**/*.test.ts', 'systemd/**/*.test.ts', 'test/**/*.test.ts', 'wire/**/*.test.ts'],
     // brings up Kafka, MinIO (local + cloud), Redis and Mosquitto when they are not running
     globalSetup: ['test/services/global-setup.ts'],
     testTimeout: 60_000,

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { makeConfig, validateConfig, DEFAULT_START_TIME_MS } from './config.js';
 import { Simulator } from './engine.js';
 import { ConditionError, DEFECTS, FAULTS, parseConditionFlag, type ConditionSpec } from './faults.js';
-import { BLOCK_FORMATS, type BlockFormat } from './formats.js';
+import { BLOCK_FORMATS, type BlockFormat } from '../wire/index.js';
 
 const num = (name: string) => (v: string) => {
   const n = Number(v);

@@ -5,11 +5,11 @@
  * Transports (MQTT, OPC-UA, drop folder) sit on top; tests drive this directly to check timing and
  * determinism without sockets.
  */
+import type { MachineEvent, MeltPoolBlock } from '../wire/index.js';
 import type { SimConfig } from './config.js';
 import { DEFECTS, FAULTS, Switchboard } from './faults.js';
-import type { MachineEvent } from './formats.js';
 import { Lifecycle, type Snapshot } from './lifecycle.js';
-import { MeltPoolStream, type MeltPoolBlock } from './meltpool.js';
+import { MeltPoolStream } from './meltpool.js';
 import { layoutParts, type Part } from './parts.js';
 import { ProcessModel, type ProcessSample } from './process.js';
 import type { FrameKind } from './camera.js';

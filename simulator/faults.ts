@@ -5,7 +5,7 @@
  * transports consult it. Faults that pick "every n-th message" key on the message's sequence number,
  * so with the same seed and the same switching the same messages are hit.
  */
-import { SimulatorRequestError as ConditionError } from '../gateway/plugin-api/errors.js';
+import { SimulatorRequestError as ConditionError } from './errors.js';
 import { hash32 } from './prng.js';
 
 export interface ParamSpec {
@@ -121,7 +121,7 @@ export interface ConditionState {
 }
 
 /** LG_SIM_BAD_REQUEST: an unknown fault/defect or a bad parameter, named in the message */
-export { SimulatorRequestError as ConditionError } from '../gateway/plugin-api/errors.js';
+export { SimulatorRequestError as ConditionError } from './errors.js';
 
 /** Which conditions are on, with their parameters. */
 export class Switchboard {

@@ -11,25 +11,11 @@
  * The stream is the only stateful part (the per-message sequence number and the cursor), and it
  * advances only when asked to: advance(t) returns every block complete by simulated time t.
  */
+import type { MeltPoolBlock } from '../wire/index.js';
 import type { SimConfig } from './config.js';
 import type { Switchboard } from './faults.js';
 import type { Lifecycle } from './lifecycle.js';
 import { hash01, hashGauss } from './prng.js';
-
-export interface MeltPoolBlock {
-  build: string;
-  layer: number;
-  /** per-message sequence number of the melt-pool stream, from 0, contiguous */
-  seq: number;
-  /** index of the block's first sample within the layer's exposure (per rate segment: restarts never, counts on) */
-  firstSampleIndex: number;
-  sampleRateHz: number;
-  channels: string[];
-  /** source time of the first sample, ns since the Unix epoch */
-  firstSampleTimeNs: bigint;
-  /** one Float32Array per channel, all of the same length */
-  samples: Float32Array[];
-}
 
 /** the photodiode model's values: volts; the pyrometer's: °C (with a 900 °C lower range limit) */
 const PD_ON_V = 2.4;

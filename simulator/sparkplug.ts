@@ -6,53 +6,14 @@
  * publishes it when the connection drops; an NCMD "Node Control/Rebirth" = true triggers a rebirth.
  *
  * Payload building is pure given the inputs and the node's sequence counters, so the bodies are
- * reproducible run to run.
+ * reproducible run to run. The payload codec and the topic namespace are wire/sparkplug.ts.
  */
-import protobuf from 'protobufjs';
+import { DataType, encodeSparkplug, NAMESPACE, type SparkplugMetric, type SparkplugPayload } from '../wire/index.js';
 import type { SimConfig } from './config.js';
 import type { OutMessage } from './faults.js';
-import { simulatorProtos } from './formats.js';
 import { SIGNALS, type ProcessSample } from './process.js';
 
-export const NAMESPACE = 'spBv1.0';
 export const DEVICE_ID = 'Process';
-
-/** Sparkplug DataType codes used here */
-export const DataType = { Int64: 4, UInt32: 7, UInt64: 8, Float: 9, Double: 10, Boolean: 11, String: 12 } as const;
-
-export interface SparkplugMetric {
-  name?: string;
-  alias?: number;
-  timestamp?: number;
-  datatype?: number;
-  isNull?: boolean;
-  intValue?: number;
-  longValue?: number | string;
-  floatValue?: number;
-  doubleValue?: number;
-  booleanValue?: boolean;
-  stringValue?: string;
-}
-export interface SparkplugPayload {
-  timestamp?: number;
-  metrics: SparkplugMetric[];
-  seq?: number;
-}
-
-function payloadType(): protobuf.Type {
-  return simulatorProtos().lookupType('org.eclipse.tahu.protobuf.Payload');
-}
-
-export function encodeSparkplug(p: SparkplugPayload): Buffer {
-  const T = payloadType();
-  return Buffer.from(T.encode(T.fromObject(p)).finish());
-}
-
-export function decodeSparkplug(bytes: Uint8Array): SparkplugPayload {
-  const T = payloadType();
-  const o = T.toObject(T.decode(bytes), { longs: Number, arrays: true }) as SparkplugPayload;
-  return o;
-}
 
 /** the device metrics after the process values, in alias order */
 const JOB_METRICS = ['Job/Id', 'Job/Material', 'Job/CurrentLayer', 'Job/TotalLayers', 'Machine/State'] as const;

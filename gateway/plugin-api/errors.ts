@@ -87,11 +87,11 @@ export const OpcuaTimeoutError = coded('LG_OPCUA_TIMEOUT', 'OpcuaTimeoutError');
 /** An MQTT message could not be turned into records (bad payload, unknown alias, oversized); it is quarantined. */
 export const MqttPayloadError = coded('LG_MQTT_PAYLOAD', 'MqttPayloadError');
 
-// ---- simulator (simulator/) --------------------------------------------------------------------
-/** A melt-pool block (JSON, binary or protobuf) does not decode; the message names the field or offset. */
-export const MeltPoolFormatError = coded('LG_SIM_BLOCK_MALFORMED', 'MeltPoolFormatError');
-/** The simulator's CLI flags or control API got an unknown fault/defect, a bad parameter or a bad request body. */
-export const SimulatorRequestError = coded('LG_SIM_BAD_REQUEST', 'SimulatorRequestError');
+// ---- wire formats (wire/errors.ts) -----------------------------------------------------------------
+// Raised by the codecs in wire/ (melt-pool blocks, records, Sparkplug B, the proto loader), which import
+// nothing of ours and so have their own base class with the same `code` and `reason`; listed here so
+// this catalog names every code the gateway can raise. The simulator's own codes are in simulator/errors.ts.
+export { MeltPoolFormatError, ProtoNotFoundError, RecordFormatError, SparkplugFormatError, WireError } from '../../wire/errors.js';
 
 // ---- demo ------------------------------------------------------------------------------------
 /** The demo config lacks what the simulator needs (e.g. an explicit port). */

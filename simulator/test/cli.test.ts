@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../cli.js';
 import { DEFECTS, FAULTS } from '../faults.js';
-import { decodeBlock } from '../formats.js';
+import { decodeBlock } from '../../wire/index.js';
 import { freePort, sleep, waitFor } from './helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -5,9 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { makeConfig, validateConfig, type SimConfig } from '../config.js';
 import { SimCore, type Step } from '../core.js';
-import { decodeBlock, encodeBlock, encodeEvent, BLOCK_FORMATS } from '../formats.js';
+import { decodeBlock, encodeBlock, encodeEvent, BLOCK_FORMATS, type MeltPoolBlock } from '../../wire/index.js';
 import { SparkplugEdgeNode } from '../sparkplug.js';
-import type { MeltPoolBlock } from '../meltpool.js';
 
 /** 1 s idle, 2 s inerting, 4 layers of 1 s (0.25 s recoating), 10 kHz, 500-sample blocks */
 function smallConfig(seed = 7): SimConfig {

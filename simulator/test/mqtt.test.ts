@@ -14,9 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MQTT } from '../../test/services/endpoints.js';
 import { makeConfig, type SimConfig } from '../config.js';
 import { Simulator, type SimulatorOptions } from '../engine.js';
-import { decodeBlock, type BlockFormat, type MachineEvent } from '../formats.js';
-import type { MeltPoolBlock } from '../meltpool.js';
-import { decodeSparkplug, encodeSparkplug } from '../sparkplug.js';
+import { decodeBlock, decodeSparkplug, encodeSparkplug, type BlockFormat, type MachineEvent, type MeltPoolBlock } from '../../wire/index.js';
 import { sleep, waitFor } from './helpers.js';
 
 interface Received {

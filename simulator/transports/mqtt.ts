@@ -9,6 +9,7 @@
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { topicMatches } from '../../wire/index.js';
 import type { OutMessage } from '../faults.js';
 
 export interface MqttOptions {
@@ -139,16 +140,4 @@ export class MqttTransport {
     for (const r of w) r();
     if (c) await c.endAsync();
   }
-}
-
-/** MQTT topic filter matching with + and # */
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
 }

@@ -30,7 +30,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { startBenchBroker } from '../services/mosquitto.js';
-import { encodeBlockBinary } from '../../simulator/formats.js';
+import { encodeBlockBinary } from '../../wire/index.js';
 import { rig } from '../support/mqtt-input.js';
 
 const SCALARS = Number(process.env.BENCH_MQTT_SCALARS ?? 300_000);

@@ -3,8 +3,9 @@
  * `DecodeError` carrying a short `reason` (the quarantine counter's key).
  *
  * Design constraints:
- * - The melt-pool block formats are decoded by the simulator's own decoders (simulator/formats.ts):
- *   one implementation of the wire format, so the gateway reads exactly what a machine writes.
+ * - The melt-pool block formats and Sparkplug B payloads are decoded by wire/ (meltpool-block.ts,
+ *   sparkplug.ts), the codecs the simulator encodes with: one implementation of each wire format, so
+ *   the gateway reads exactly what a machine writes. A wire error's `reason` becomes the DecodeError's.
  * - Blocks become CONTENT_TYPES.samplesF32: the wire is channel-major, the record body interleaved
  *   (one frame of all channels per sample), float32 little-endian. NaN samples are kept: inside a
  *   block they are the sensor's own dropout marker and the block's timing depends on every slot.
@@ -13,11 +14,8 @@
 import type { RecordDraft } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import type { ScalarBody, SensitivityClass } from '../../../gateway/plugin-api/index.js';
-import { decodeBlock } from '../../../simulator/formats.js';
-import type { BlockFormat } from '../../../simulator/formats.js';
-import type { MeltPoolBlock } from '../../../simulator/meltpool.js';
-import { decodeSparkplug } from '../../../simulator/sparkplug.js';
-import type { SparkplugMetric, SparkplugPayload } from '../../../simulator/sparkplug.js';
+import { WireError, decodeBlock, decodeSparkplug, parseSparkplugTopic } from '../../../wire/index.js';
+import type { BlockFormat, MeltPoolBlock, SparkplugMetric, SparkplugPayload, SparkplugTopic } from '../../../wire/index.js';
 import type { JsonMapping } from './schema.js';
 
 export class DecodeError extends Error {
@@ -84,7 +82,7 @@ export function decodeBlockMessage(decoder: string, payload: Buffer, signal: str
   try {
     block = decodeBlock(payload, BLOCK_FORMAT[decoder]!);
   } catch (err) {
-    throw new DecodeError('malformed', (err as Error).message);
+    throw new DecodeError(err instanceof WireError ? err.reason : 'malformed', (err as Error).message);
   }
   return blockToDraft(block, signal, cls);
 }
@@ -225,19 +223,6 @@ export function decodeEvent(payload: Buffer, signal: string, cls: SensitivityCla
 
 // ---- Sparkplug B -------------------------------------------------------------------------------
 
-export interface SparkplugTopic {
-  group: string;
-  type: string;
-  node: string;
-  device?: string;
-}
-
-export function parseSparkplugTopic(topic: string): SparkplugTopic | undefined {
-  const p = topic.split('/');
-  if (p[0] !== 'spBv1.0' || p.length < 4 || p.length > 5) return undefined;
-  return { group: p[1]!, type: p[2]!, node: p[3]!, ...(p[4] !== undefined ? { device: p[4] } : {}) };
-}
-
 interface MetricDef {
   name: string;
   datatype?: number;
@@ -306,7 +291,7 @@ export class SparkplugState {
     try {
       p = decodeSparkplug(payload);
     } catch (err) {
-      throw new DecodeError('malformed', `Sparkplug payload does not decode: ${(err as Error).message}`);
+      throw new DecodeError(err instanceof WireError ? err.reason : 'malformed', `Sparkplug payload does not decode: ${(err as Error).message}`);
     }
     const key = this.key(t);
     const vars = { group: t.group, node: t.node, device: t.device ?? '' };

@@ -1,9 +1,10 @@
 /**
- * Wire formats of the melt-pool blocks and machine events. Three block formats carry the same
- * content: JSON (readable), a compact binary block (fixed little-endian header + float32 LE
- * samples), and protobuf (proto/layergate/v1/meltpool.proto). Decoders are here too so tests and
- * the gateway read exactly what the simulator writes; they throw a FormatError naming the field
- * and offset on bad input.
+ * The melt-pool block: a block of melt-pool monitoring samples (coaxial photodiodes / pyrometer) as
+ * a machine publishes it over MQTT, and its three wire formats carrying the same content: JSON
+ * (readable), a compact binary block (fixed little-endian header + float32 LE samples), and protobuf
+ * (proto/layergate/v1/meltpool.proto). The simulator encodes with these and the MQTT input decodes
+ * with them: one implementation of the format, so the gateway reads exactly what a machine writes.
+ * Decoders throw a MeltPoolFormatError naming the field or offset on bad input.
  *
  * Binary block layout (all little-endian; see simulator/README.md):
  *   0  4  magic "LGMP"            4  u8  version (1)         5  u8  channel count C
@@ -14,42 +15,32 @@
  *   then C times: u8 name length L, L bytes name (UTF-8); zero padding up to H
  *   H   C*N float32: channel-major (N samples of channel 0, then channel 1, ...)
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
-import { MeltPoolFormatError as FormatError } from '../gateway/plugin-api/errors.js';
-import type { MeltPoolBlock } from './meltpool.js';
+import { MeltPoolFormatError } from './errors.js';
+import type { layergate } from './generated/proto.js';
+import { protoTypeGetter, type PlainMessage } from './proto.js';
 
+export interface MeltPoolBlock {
+  build: string;
+  layer: number;
+  /** per-message sequence number of the melt-pool stream, from 0, contiguous */
+  seq: number;
+  /** index of the block's first sample within the layer's exposure (per rate segment: restarts never, counts on) */
+  firstSampleIndex: number;
+  sampleRateHz: number;
+  channels: string[];
+  /** source time of the first sample, ns since the Unix epoch */
+  firstSampleTimeNs: bigint;
+  /** one Float32Array per channel, all of the same length */
+  samples: Float32Array[];
+}
+
+/** the block formats; their content types are CONTENT_TYPES.meltPoolBlock* (content-types.ts) */
 export type BlockFormat = 'json' | 'binary' | 'protobuf';
 export const BLOCK_FORMATS: readonly BlockFormat[] = ['json', 'binary', 'protobuf'];
-export const CONTENT_TYPES: Record<BlockFormat, string> = {
-  json: 'application/json',
-  binary: 'application/vnd.layergate.meltpool-block',
-  protobuf: 'application/x-protobuf; messageType=layergate.v1.MeltPoolBlock',
-};
 
 export const BINARY_MAGIC = 'LGMP';
 export const BINARY_VERSION = 1;
 const FIXED_HEADER = 50;
-
-/** LG_SIM_BLOCK_MALFORMED: what failed to decode, naming the field or offset */
-export { MeltPoolFormatError as FormatError } from '../gateway/plugin-api/errors.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** proto/ from the source tree (simulator/) or the build output (dist/simulator/) */
-export const PROTO_DIR = [path.resolve(here, '../proto'), path.resolve(here, '../../proto')].find((p) =>
-  existsSync(path.join(p, 'layergate/v1/meltpool.proto')),
-) as string;
-
-let root: protobuf.Root | undefined;
-export function simulatorProtos(): protobuf.Root {
-  if (!root) {
-    if (!PROTO_DIR) throw new Error('proto/ not found next to the simulator (looked in ../proto and ../../proto)');
-    root = protobuf.loadSync([path.join(PROTO_DIR, 'layergate/v1/meltpool.proto'), path.join(PROTO_DIR, 'sparkplug_b/sparkplug_b.proto')]);
-  }
-  return root;
-}
 
 export function encodeBlock(block: MeltPoolBlock, format: BlockFormat): Buffer {
   switch (format) {
@@ -95,11 +86,11 @@ export function decodeBlockJson(bytes: Uint8Array): MeltPoolBlock {
   try {
     o = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw new FormatError(`meltpool JSON block: not JSON (${(err as Error).message})`);
+    throw new MeltPoolFormatError('malformed', `meltpool JSON block: not JSON (${(err as Error).message})`);
   }
   const r = o as Record<string, unknown>;
   const need = (k: string, t: string) => {
-    if (typeof r[k] !== t) throw new FormatError(`meltpool JSON block: field "${k}" must be a ${t}`);
+    if (typeof r[k] !== t) throw new MeltPoolFormatError('malformed', `meltpool JSON block: field "${k}" must be a ${t}`);
   };
   need('build', 'string');
   need('layer', 'number');
@@ -107,7 +98,7 @@ export function decodeBlockJson(bytes: Uint8Array): MeltPoolBlock {
   need('firstSampleIndex', 'number');
   need('sampleRateHz', 'number');
   need('firstSampleTimeNs', 'string');
-  if (!Array.isArray(r.channels)) throw new FormatError('meltpool JSON block: field "channels" must be an array');
+  if (!Array.isArray(r.channels)) throw new MeltPoolFormatError('malformed', 'meltpool JSON block: field "channels" must be an array');
   const channels = r.channels as { name: string; samples: (number | null)[] }[];
   return {
     build: r.build as string,
@@ -126,8 +117,8 @@ export function decodeBlockJson(bytes: Uint8Array): MeltPoolBlock {
 export function encodeBlockBinary(b: MeltPoolBlock): Buffer {
   const build = Buffer.from(b.build, 'utf8');
   const names = b.channels.map((c) => Buffer.from(c, 'utf8'));
-  if (build.length > 0xffff) throw new FormatError('meltpool binary block: build id longer than 65535 bytes');
-  for (const n of names) if (n.length > 255) throw new FormatError('meltpool binary block: channel name longer than 255 bytes');
+  if (build.length > 0xffff) throw new MeltPoolFormatError('too-large', 'meltpool binary block: build id longer than 65535 bytes');
+  for (const n of names) if (n.length > 255) throw new MeltPoolFormatError('too-large', 'meltpool binary block: channel name longer than 255 bytes');
   const unpadded = FIXED_HEADER + build.length + names.reduce((s, n) => s + 1 + n.length, 0);
   const headerLen = Math.ceil(unpadded / 4) * 4;
   const n = b.samples[0]?.length ?? 0;
@@ -158,16 +149,16 @@ export function encodeBlockBinary(b: MeltPoolBlock): Buffer {
 
 export function decodeBlockBinary(bytes: Uint8Array): MeltPoolBlock {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < FIXED_HEADER) throw new FormatError(`meltpool binary block: ${buf.length} bytes, shorter than the ${FIXED_HEADER}-byte header`);
+  if (buf.length < FIXED_HEADER) throw new MeltPoolFormatError('malformed', `meltpool binary block: ${buf.length} bytes, shorter than the ${FIXED_HEADER}-byte header`);
   const magic = buf.toString('latin1', 0, 4);
-  if (magic !== BINARY_MAGIC) throw new FormatError(`meltpool binary block: bad magic ${JSON.stringify(magic)} at offset 0 (expected "LGMP")`);
+  if (magic !== BINARY_MAGIC) throw new MeltPoolFormatError('malformed', `meltpool binary block: bad magic ${JSON.stringify(magic)} at offset 0 (expected "LGMP")`);
   const version = buf.readUInt8(4);
-  if (version !== BINARY_VERSION) throw new FormatError(`meltpool binary block: unsupported version ${version} at offset 4`);
+  if (version !== BINARY_VERSION) throw new MeltPoolFormatError('malformed', `meltpool binary block: unsupported version ${version} at offset 4`);
   const c = buf.readUInt8(5);
   const headerLen = buf.readUInt16LE(6);
   const n = buf.readUInt32LE(20);
   const expected = headerLen + 4 * n * c;
-  if (buf.length !== expected) throw new FormatError(`meltpool binary block: ${buf.length} bytes, header says ${expected} (header ${headerLen} + ${c} channels x ${n} samples x 4)`);
+  if (buf.length !== expected) throw new MeltPoolFormatError('malformed', `meltpool binary block: ${buf.length} bytes, header says ${expected} (header ${headerLen} + ${c} channels x ${n} samples x 4)`);
   const buildLen = buf.readUInt16LE(48);
   let off = FIXED_HEADER;
   const build = buf.toString('utf8', off, off + buildLen);
@@ -178,7 +169,7 @@ export function decodeBlockBinary(bytes: Uint8Array): MeltPoolBlock {
     channels.push(buf.toString('utf8', off, off + len));
     off += len;
   }
-  if (off > headerLen) throw new FormatError(`meltpool binary block: names run to offset ${off}, past the header length ${headerLen}`);
+  if (off > headerLen) throw new MeltPoolFormatError('malformed', `meltpool binary block: names run to offset ${off}, past the header length ${headerLen}`);
   const samples: Float32Array[] = [];
   for (let i = 0; i < c; i++) {
     const arr = new Float32Array(n);
@@ -199,9 +190,8 @@ export function decodeBlockBinary(bytes: Uint8Array): MeltPoolBlock {
 
 // ---- protobuf --------------------------------------------------------------------------------
 
-function blockType(): protobuf.Type {
-  return simulatorProtos().lookupType('layergate.v1.MeltPoolBlock');
-}
+const blockType = protoTypeGetter('layergate.v1.MeltPoolBlock');
+type WireBlock = layergate.v1.MeltPoolBlock;
 
 export function encodeBlockProtobuf(b: MeltPoolBlock): Buffer {
   const n = b.samples[0]?.length ?? 0;
@@ -210,7 +200,7 @@ export function encodeBlockProtobuf(b: MeltPoolBlock): Buffer {
     for (let j = 0; j < n; j++) flat[i * n + j] = ch[j] as number;
   });
   const T = blockType();
-  const msg = T.fromObject({
+  const plain: PlainMessage<WireBlock, number | string> = {
     build: b.build,
     layer: b.layer,
     seq: b.seq,
@@ -220,20 +210,20 @@ export function encodeBlockProtobuf(b: MeltPoolBlock): Buffer {
     firstSampleTimeNs: b.firstSampleTimeNs.toString(),
     sampleCount: n,
     samples: flat,
-  });
-  return Buffer.from(T.encode(msg).finish());
+  };
+  return Buffer.from(T.encode(T.fromObject(plain)).finish());
 }
 
 export function decodeBlockProtobuf(bytes: Uint8Array): MeltPoolBlock {
   const T = blockType();
-  let o: { build: string; layer: number; seq: string; firstSampleIndex: string; sampleRateHz: number; channels: string[]; firstSampleTimeNs: string; sampleCount: number; samples: number[] };
+  let o: PlainMessage<WireBlock>;
   try {
-    o = T.toObject(T.decode(bytes), { longs: String, defaults: true, arrays: true }) as typeof o;
+    o = T.toObject(T.decode(bytes), { longs: String, defaults: true, arrays: true }) as PlainMessage<WireBlock>;
   } catch (err) {
-    throw new FormatError(`meltpool protobuf block: ${(err as Error).message}`);
+    throw new MeltPoolFormatError('malformed', `meltpool protobuf block: ${(err as Error).message}`, { cause: err });
   }
   const c = o.channels.length;
-  if (o.samples.length !== c * o.sampleCount) throw new FormatError(`meltpool protobuf block: ${o.samples.length} samples, expected ${c} channels x ${o.sampleCount}`);
+  if (o.samples.length !== c * o.sampleCount) throw new MeltPoolFormatError('malformed', `meltpool protobuf block: ${o.samples.length} samples, expected ${c} channels x ${o.sampleCount}`);
   return {
     build: o.build,
     layer: o.layer,
@@ -244,22 +234,4 @@ export function decodeBlockProtobuf(bytes: Uint8Array): MeltPoolBlock {
     channels: o.channels,
     samples: o.channels.map((_, i) => Float32Array.from(o.samples.slice(i * o.sampleCount, (i + 1) * o.sampleCount))),
   };
-}
-
-// ---- events ----------------------------------------------------------------------------------
-
-export interface MachineEvent {
-  /** "layer-start", "layer-end" or "state" */
-  type: string;
-  build: string;
-  layer: number;
-  state: string;
-  /** per-message sequence number of the event stream */
-  seq: number;
-  /** source time, ms since the epoch */
-  timestampMs: number;
-}
-
-export function encodeEvent(e: MachineEvent): Buffer {
-  return Buffer.from(JSON.stringify(e));
 }

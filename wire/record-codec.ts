@@ -1,0 +1,91 @@
+/**
+ * The record codec: a `StoredRecord` to and from the protobuf message `layergate.v1.Record`, the
+ * payload of every Kafka message LayerGate writes, the cloud output's staged records and the gRPC
+ * API's record type.
+ *
+ * Constraints:
+ * - Encoding is on the forwarding hot path: the message goes to the type's encoder as a plain object
+ *   already in wire shape (enum numbers, int64 as decimal strings, a fresh attributes map, int64
+ *   zeros left out), not built with `fromObject`: the same bytes, without a message instance and
+ *   Long objects per record.
+ * - Decoding refuses enum values the schema does not have, and bytes that are not a Record, with a
+ *   RecordFormatError.
+ */
+import type { layergate } from './generated/proto.js';
+import { RecordFormatError } from './errors.js';
+import { protoTypeGetter, type PlainMessage } from './proto.js';
+import { RECORD_KINDS, SENSITIVITY_CLASSES, type RecordKind, type SensitivityClass, type StoredRecord } from './record.js';
+
+type WireRecord = layergate.v1.Record;
+/**
+ * What `encodeRecord` hands the encoder: the generated message properties, with the int64 times as
+ * decimal strings (the protobufjs writer parses them; a number would lose ns precision).
+ */
+type EncodableRecord = Omit<layergate.v1.Record.$Properties, 'sourceTimeNs' | 'receiveTimeNs'> & { sourceTimeNs?: string; receiveTimeNs?: string };
+
+/** the proto enum numbers of the classes and kinds */
+export const CLASS_ENUM: Readonly<Record<SensitivityClass, layergate.v1.SensitivityClass>> = { public: 1, internal: 2, sensitive: 3, confidential: 4 };
+export const KIND_ENUM: Readonly<Record<RecordKind, layergate.v1.RecordKind>> = { samples: 1, scalar: 2, event: 3, frame: 4, document: 5 };
+
+const recordType = protoTypeGetter('layergate.v1.Record');
+
+/** Encode a stored record as a `layergate.v1.Record` protobuf message. */
+export function encodeRecord(r: StoredRecord): Uint8Array {
+  const msg: EncodableRecord = {
+    seq: r.seq,
+    source: r.source,
+    signal: r.signal,
+    kind: KIND_ENUM[r.kind],
+    class: CLASS_ENUM[r.class],
+    contentType: r.contentType,
+    build: r.build ?? '',
+    attributes: attributeMap(r.attributes),
+  };
+  // int64 zero is the proto3 default and not written; as a string it would be (the encoder compares with 0)
+  if (r.sourceTimeNs !== undefined && r.sourceTimeNs !== 0n) msg.sourceTimeNs = r.sourceTimeNs.toString();
+  if (r.receiveTimeNs !== 0n) msg.receiveTimeNs = r.receiveTimeNs.toString();
+  if (r.body) msg.body = r.body;
+  if (r.blob) msg.blob = { sha256: r.blob.sha256, size: r.blob.size };
+  if (r.layer !== undefined) msg.layer = r.layer >>> 0;
+  return recordType().encode(msg).finish();
+}
+
+/** map<string, string> values as the wire needs them (strings), like `fromObject` converts them */
+function attributeMap(a: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (a) for (const k of Object.keys(a)) out[k] = String(a[k]);
+  return out;
+}
+
+/** Decode a `layergate.v1.Record` message. Throws a RecordFormatError on malformed bytes or unknown enum values. */
+export function decodeRecord(bytes: Uint8Array): StoredRecord {
+  const T = recordType();
+  let o: PlainMessage<WireRecord>;
+  try {
+    o = T.toObject(T.decode(bytes), { longs: String, bytes: Buffer, defaults: true }) as PlainMessage<WireRecord>;
+  } catch (err) {
+    throw new RecordFormatError('malformed', (err as Error).message, { cause: err });
+  }
+  const cls = SENSITIVITY_CLASSES[o.class - 1];
+  const kind = RECORD_KINDS[o.kind - 1];
+  if (!cls) throw new RecordFormatError('unknown-enum', `layergate.v1.Record.class: expected 1..4, got ${o.class}`);
+  if (!kind) throw new RecordFormatError('unknown-enum', `layergate.v1.Record.kind: expected 1..5, got ${o.kind}`);
+  const sourceTimeNs = BigInt(o.sourceTimeNs);
+  const out: StoredRecord = {
+    seq: Number(o.seq),
+    source: o.source,
+    signal: o.signal,
+    kind,
+    receiveTimeNs: BigInt(o.receiveTimeNs),
+    class: cls,
+    contentType: o.contentType,
+    routes: [],
+    attributes: o.attributes,
+  };
+  if (sourceTimeNs !== 0n) out.sourceTimeNs = sourceTimeNs;
+  if (o.blob && o.blob.sha256) out.blob = { sha256: o.blob.sha256, size: Number(o.blob.size) };
+  else out.body = o.body ?? Buffer.alloc(0);
+  if (o.build) out.build = o.build;
+  if (o.layer !== undefined && o.layer !== null) out.layer = o.layer;
+  return out;
+}
