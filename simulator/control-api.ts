@@ -13,7 +13,6 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
 import { ConditionError } from './faults.js';
-import type { Simulator } from './engine.js';
 
 export interface ControlServer {
   port: number;
@@ -21,7 +20,18 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-export async function startControlApi(sim: Simulator, port: number, log: Logger, host = '127.0.0.1'): Promise<ControlServer> {
+/**
+ * What the control API drives: the running simulator (engine.ts), seen only through the calls it answers
+ * (declared here rather than imported, so the engine that starts this API and the API do not import each other).
+ */
+export interface SimulatorControls {
+  state(): { state: string };
+  conditionList(kind: 'fault' | 'defect'): unknown;
+  setCondition(kind: 'fault' | 'defect', name: string, on: boolean, params: Record<string, unknown>): unknown;
+  jobControl(action: 'pause' | 'resume' | 'abort'): boolean;
+}
+
+export async function startControlApi(sim: SimulatorControls, port: number, log: Logger, host = '127.0.0.1'): Promise<ControlServer> {
   const server = http.createServer((req, res) => {
     void handle(sim, req, res).catch((err: unknown) => {
       log.error({ err }, 'control API request failed');
@@ -65,7 +75,7 @@ async function readJson(req: http.IncomingMessage): Promise<Record<string, unkno
   return o as Record<string, unknown>;
 }
 
-async function handle(sim: Simulator, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(sim: SimulatorControls, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://x');
   const route = `${req.method} ${url.pathname}`;
   try {
