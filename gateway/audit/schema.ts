@@ -11,6 +11,4 @@ export const auditSchema = z
   })
   .prefault({});
 
-export interface AuditConfig {
-  path?: string | undefined;
-}
+export type AuditConfig = z.output<typeof auditSchema>;

@@ -59,10 +59,7 @@ export const classificationSchema = z
       }),
   })
   .prefault({});
-export interface ClassificationConfig {
-  default: SensitivityClass;
-  rules: ClassificationRule[];
-}
+export type ClassificationConfig = z.output<typeof classificationSchema>;
 
 const target = z.string().min(1);
 export const routingRuleSchema = z
@@ -95,9 +92,6 @@ export const routingSchema = z
     }),
   })
   .prefault({});
-export interface RoutingConfig {
-  rules: RoutingRule[];
-  unmatched: 'all' | 'none';
-}
+export type RoutingConfig = z.output<typeof routingSchema>;
 
 export type { RecordKind, SensitivityClass };

@@ -19,8 +19,4 @@ export const encryptionSchema = z
   })
   .prefault({});
 
-export interface EncryptionConfig {
-  keyFile?: string | undefined;
-  keyEnv: string;
-  generateKey: boolean;
-}
+export type EncryptionConfig = z.output<typeof encryptionSchema>;
