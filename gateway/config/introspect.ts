@@ -8,8 +8,8 @@
  * - Reads zod 4's `_zod.def` and the global metadata registry only; no second description of the
  *   schema anywhere.
  * - A key's description is the one set on the key (on any wrapper of it: default, optional, a
- *   validating `.pipe`); the generic text a unit field carries (./units.ts, meta `unit`) describes
- *   the value format, not the key, and never counts as the key's description.
+ *   validating `.pipe`). A unit field (./units.ts) carries its format as `unit`/`unitHelp`, not as
+ *   a description, so a key without its own description is found as such.
  * - Defaults are found behind every wrapper, a validating `.pipe` included (`byteSize()
  *   .prefault('8MiB').pipe(z.number().min(...))` defaults to 8MiB).
  */
@@ -29,6 +29,8 @@ export interface ConfigMeta {
   secret?: boolean;
   /** the value format of a unit field (./units.ts): "byte size", "duration", "bit rate" */
   unit?: string;
+  /** how a value of that format is written */
+  unitHelp?: string;
 }
 
 export function metaOf(s: z.ZodType): ConfigMeta {
@@ -59,7 +61,7 @@ export function fieldInfo(s: z.ZodType): FieldInfo {
   const info: FieldInfo = { inner: s, description: '', hasDefault: false, optional: false, secret: false };
   for (let cur = s; ; ) {
     const meta = metaOf(cur);
-    if (meta.description && !meta.unit && !info.description) info.description = meta.description;
+    if (meta.description && !info.description) info.description = meta.description;
     if (meta.secret) info.secret = true;
     const d = defOf(cur);
     if (d.type === 'default' || d.type === 'prefault') {
@@ -151,4 +153,35 @@ export function typeName(s: z.ZodType): string {
       if (WRAPPERS.has(d.type)) return typeName(d.innerType as z.ZodType);
       return d.type;
   }
+}
+
+/** One key of the whole configuration; plugin settings name their instance map and plugin type. */
+export interface ConfigKey extends KeyVisit {
+  /** set for keys of an instance entry: `inputs`/`outputs` and the entry's `type` */
+  entry?: { map: string; type: string };
+}
+
+/** The entry schemas a map of instances takes (one per plugin type), with their `type` literal. */
+export function instanceEntries(map: z.ZodType): { type: string; schema: z.ZodType }[] {
+  const d = defOf(fieldInfo(map).inner);
+  if (d.type !== 'record') return [];
+  const value = defOf(d.valueType as z.ZodType);
+  const options = value.type === 'union' ? (value.options as z.ZodType[]) : [d.valueType as z.ZodType];
+  return options.flatMap((schema) => {
+    const typeKey = objectShape(schema)?.type;
+    const values = typeKey ? (defOf(fieldInfo(typeKey).inner).values as unknown[] | undefined) : undefined;
+    return values?.length ? [{ type: String(values[0]), schema }] : [];
+  });
+}
+
+/** Every key of a whole config schema: the core sections' keys and, per plugin, the keys of its instance entries. */
+export function configKeys(config: z.ZodType): ConfigKey[] {
+  const keys: ConfigKey[] = [];
+  walkKeys(config, (k) => keys.push(k));
+  for (const [map, schema] of Object.entries(objectShape(fieldInfo(config).inner) ?? {})) {
+    for (const { type, schema: entry } of instanceEntries(schema)) {
+      walkKeys(entry, (k) => keys.push({ ...k, entry: { map, type } }));
+    }
+  }
+  return keys;
 }

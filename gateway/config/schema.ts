@@ -159,7 +159,8 @@ function coreSchema(defaults: SchemaDefaults) {
         description: 'cap on the quarantine folder of each input (what does not fit is counted, not kept) and of each output (records a sink refused for good that do not fit stay in the buffer and are retried)',
       }),
     })
-    .prefault({});
+    .prefault({})
+    .meta({ description: 'the gateway itself: which machine it serves, where its data lives, how it shuts down' });
   const buffer = z
     .strictObject({
       maxBytes: byteSize().prefault('1GiB').meta({ description: 'bound on stored bytes (row bodies + spooled blobs)' }),
@@ -173,16 +174,23 @@ function coreSchema(defaults: SchemaDefaults) {
       fullPolicy: z
         .strictObject(
           Object.fromEntries(
-            SENSITIVITY_CLASSES.map((c) => [c, z.enum(['drop-oldest', 'block']).default('drop-oldest')]),
+            SENSITIVITY_CLASSES.map((c) => [
+              c,
+              z.enum(['drop-oldest', 'block']).default('drop-oldest').meta({
+                description: `when the buffer is full and a record of class ${c} arrives: evict the oldest records (counted as lost), or make the input wait for room`,
+              }),
+            ]),
           ) as Record<SensitivityClass, z.ZodDefault<z.ZodEnum<{ 'drop-oldest': 'drop-oldest'; block: 'block' }>>>,
         )
         .prefault({})
         .meta({ description: 'per class, when the buffer is full: drop-oldest, or block (inputs wait for room)' }),
     })
-    .prefault({});
+    .prefault({})
+    .meta({ description: 'the durable record buffer (SQLite, with a spool folder for large bodies) between inputs and outputs' });
   const log = z
     .strictObject({ level: z.enum(LOG_LEVELS).default('info').meta({ description: 'pino log level' }) })
-    .prefault({});
+    .prefault({})
+    .meta({ description: 'the gateway\'s own log (JSON lines on stdout)' });
   return { gateway, buffer, log, classification: classificationSchema, routing: routingSchema, encryption: encryptionSchema, audit: auditSchema };
 }
 
@@ -192,10 +200,10 @@ export function buildConfigSchema(registry: PluginRegistry, defaults: SchemaDefa
   return z.strictObject({
     ...core,
     inputs: z.record(instanceName, inputEntrySchema(registry)).prefault(DEFAULT_INPUTS).meta({
-      description: 'input instances: name -> { type, class?, ...plugin settings }',
+      description: 'Input instances: a map of instance name (letters, digits, `_`, `-`) to { type, class?, ...plugin settings }',
     }),
     outputs: z.record(instanceName, outputEntrySchema(registry)).prefault(DEFAULT_OUTPUTS).meta({
-      description: 'output instances (sinks): name -> { type, classes?, kinds?, linger?, batchRecords?, batchBytes?, ...plugin settings }',
+      description: 'Output instances (sinks): a map of instance name (letters, digits, `_`, `-`) to { type, classes?, kinds?, premises?, linger?, batchRecords?, batchBytes?, ...plugin settings }',
     }),
   });
 }

@@ -1,7 +1,8 @@
 /**
  * Config value helpers shared by the core schema and plugin schemas: byte sizes ("8GiB"), durations
  * ("7d", "10s", "1h30m"), bit rates ("20Mbit") and secrets. Declared as zod schemas so they validate, transform and
- * document themselves in one place.
+ * document themselves in one place: a unit field carries `{ unit, unitHelp }` in its zod metadata (the
+ * format's name and how to write a value), which the reference and the JSON Schema show.
  *
  * Secrets: a field built with `secret()` carries `{ secret: true }` in its zod metadata. Config dumps,
  * validation errors and log lines never show its value. Keys whose names look like credentials
@@ -32,7 +33,7 @@ export function parseBytes(v: number | string): number | undefined {
  * A config field that takes a number or a string with a unit, resolved by `parse` (undefined = not
  * a value of this unit); a bad value is one error naming what was expected and what was found.
  */
-function unitField(parse: (v: number | string) => number | undefined, expected: string, unit: string, description: string) {
+function unitField(parse: (v: number | string) => number | undefined, expected: string, unit: string, unitHelp: string) {
   return z
     .union([z.number(), z.string()])
     .transform((v, ctx) => {
@@ -43,9 +44,8 @@ function unitField(parse: (v: number | string) => number | undefined, expected: 
       }
       return n;
     })
-    // `unit` names the value format for the reference and the JSON Schema; the description is the
-    // format's, a key using the field gives its own
-    .meta({ unit, description });
+    // the format, not a description: a key's description says what the key is, and is the key's own
+    .meta({ unit, unitHelp });
 }
 
 /** A byte size: a number of bytes or a string with a unit (B, KB/KiB, MB/MiB, GB/GiB, TB/TiB). */
