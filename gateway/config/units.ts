@@ -50,7 +50,7 @@ function unitField(parse: (v: number | string) => number | undefined, expected: 
 
 /** A byte size: a number of bytes or a string with a unit (B, KB/KiB, MB/MiB, GB/GiB, TB/TiB). */
 export function byteSize() {
-  return unitField(parseBytes, 'a byte size like 512MiB or 8GiB', 'byte size', 'byte size: a number of bytes or a string such as "512MiB", "8GiB", "500MB"');
+  return unitField(parseBytes, 'a byte size like 512MiB or 8GiB', 'byte size', 'a number of bytes or a string such as "512MiB", "8GiB", "500MB"');
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -72,7 +72,7 @@ export function parseDuration(v: number | string): number | undefined {
 
 /** A duration, resolved to milliseconds: a number of ms or a string such as "10s", "7d", "1h30m". */
 export function duration() {
-  return unitField(parseDuration, 'a duration like 10s, 5m or 7d', 'duration', 'duration: milliseconds, or a string such as "500ms", "10s", "5m", "1h30m", "7d"');
+  return unitField(parseDuration, 'a duration like 10s, 5m or 7d', 'duration', 'milliseconds, or a string such as "500ms", "10s", "5m", "1h30m", "7d"');
 }
 
 /** Parse "20Mbit", "5 Mbit/s", "500kbit", "1Gbit", "unlimited" or a number of bits per second. */
@@ -90,7 +90,7 @@ export function parseBitRate(v: number | string): number | undefined {
 
 /** A bit rate: "20Mbit", "5 Mbit/s", "800kbit", a number of bits/s, or "unlimited"; resolved to bits/s (Infinity = no cap). */
 export function bitRate() {
-  return unitField(parseBitRate, 'a bit rate like 20Mbit, 800kbit or unlimited', 'bit rate', 'bit rate: bits per second, or a string such as "20Mbit", "800kbit", "1Gbit", "unlimited"');
+  return unitField(parseBitRate, 'a bit rate like 20Mbit, 800kbit or unlimited', 'bit rate', 'bits per second, or a string such as "20Mbit", "800kbit", "1Gbit", "unlimited"');
 }
 
 /** A secret string (password, key, token): never shown in dumps, errors or logs. */
