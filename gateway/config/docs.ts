@@ -3,6 +3,9 @@
  * gateway accepts: every key with its type, default and description, core sections first, then
  * each registered plugin's keys. `npm run docs:config` writes it into README.md between the
  * `config-reference` markers; a test fails when the README is stale.
+ *
+ * Design constraints: no hand-written rows. Types, defaults and descriptions are read from the schema
+ * through ./introspect.ts (the instance envelopes too), so a key added to a schema appears here.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
