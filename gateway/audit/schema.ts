@@ -9,8 +9,7 @@ export const auditSchema = z
       description: 'the audit log (JSON lines, append-only, hash-chained); default <dataDir>/audit/audit.jsonl',
     }),
   })
-  .prefault({});
+  .prefault({})
+  .meta({ description: 'the hash-chained audit log of security-relevant events (config loaded, classification overrides, refused routes, key generation and rotation)' });
 
-export interface AuditConfig {
-  path?: string | undefined;
-}
+export type AuditConfig = z.output<typeof auditSchema>;

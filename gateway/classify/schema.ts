@@ -58,11 +58,9 @@ export const classificationSchema = z
           'rules { name, input?, signal?, kind?, build?, material?, class }: a record gets the most restrictive class of the rules it matches (every given key must match); no match: its input\'s `class`, else `default`. A class proposed by the input and a job marking (machine context `jobClass`) are floors',
       }),
   })
-  .prefault({});
-export interface ClassificationConfig {
-  default: SensitivityClass;
-  rules: ClassificationRule[];
-}
+  .prefault({})
+  .meta({ description: 'the sensitivity class (public, internal, sensitive, confidential) each record gets at the source' });
+export type ClassificationConfig = z.output<typeof classificationSchema>;
 
 const target = z.string().min(1);
 export const routingRuleSchema = z
@@ -94,10 +92,8 @@ export const routingSchema = z
       description: 'a (class, kind) no rule matches: every output that takes it may receive it (all), or none does (none); off-premises outputs never get sensitive or confidential',
     }),
   })
-  .prefault({});
-export interface RoutingConfig {
-  rules: RoutingRule[];
-  unmatched: 'all' | 'none';
-}
+  .prefault({})
+  .meta({ description: 'which outputs receive which classes and kinds of records' });
+export type RoutingConfig = z.output<typeof routingSchema>;
 
 export type { RecordKind, SensitivityClass };

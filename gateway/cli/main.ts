@@ -5,6 +5,7 @@
  *   layergate run [-c FILE]                       run the gateway (no file: built-in defaults)
  *   layergate demo                                the simulator and the gateway with config/demo.yaml (npm start)
  *   layergate check-config FILE                   validate; print OK + a redacted summary, or the problems
+ *   layergate config schema                       the whole configuration as JSON Schema (every plugin's keys)
  *   layergate buffer stats [-c FILE] [--json]     size, fill, oldest/newest, per-sink lag, evictions
  *   layergate buffer check [-c FILE] [--json]     integrity check + spool reconcile
  *   layergate buffer losses [-c FILE] [--limit N] [--json]   the loss ledger
@@ -32,6 +33,7 @@ import type { BufferStats, LossEntry, RecordBuffer } from '../buffer/types.js';
 import { ConfigProblems, loadConfig } from '../config/load.js';
 import type { LoadedConfig } from '../config/load.js';
 import { redactConfig } from '../config/report.js';
+import { configJsonSchema } from '../config/json-schema.js';
 import { DEMO_CONFIG, demoBanner, demoSetup, startSimulator } from './demo.js';
 import { ConfigError } from '../plugin-api/errors.js';
 import { Gateway, bufferOptions, loggerFor } from '../runtime/gateway.js';
@@ -266,6 +268,15 @@ export function buildProgram(): Command {
       const loaded = load(file);
       const summary = YAML.stringify(redactConfig(loaded.schema, loaded.config));
       process.stdout.write(`OK ${file}\n${summary}`);
+    });
+
+  program
+    .command('config')
+    .description('the configuration format')
+    .command('schema')
+    .description("print the whole configuration as JSON Schema: every plugin's keys with descriptions, defaults and enums, secrets marked (writeOnly, x-secret)")
+    .action(() => {
+      process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
     });
 
   const buffer = program.command('buffer').description('inspect the on-disk buffer');

@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { configReference, withReference } from './docs.js';
 import { ConfigProblems, loadConfig } from './load.js';
 import { collectSecretValues, redactConfig } from './report.js';
-import { outputEnvelopeKeys, pluginSettings } from './schema.js';
+import { configKeys } from './introspect.js';
+import { buildConfigSchema, outputEnvelopeKeys, pluginSettings } from './schema.js';
 import { parseBytes, parseDuration, secret } from './units.js';
 
 /**
@@ -314,6 +315,18 @@ it('the shipped registry knows the built-in plugins', () => {
 describe('documentation', () => {
   const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+  /** heading text (`` `buffer` ``, ``output `type: cloud` ``) -> its table rows */
+  function referenceSections(ref: string): Map<string, string[]> {
+    const sections = new Map<string, string[]>();
+    let rows: string[] = [];
+    for (const line of ref.split('\n')) {
+      const heading = /^#{4,5} (.+)$/.exec(line);
+      if (heading) sections.set(heading[1]!, (rows = []));
+      else if (line.startsWith('| `')) rows.push(line);
+    }
+    return sections;
+  }
+
   it('the README configuration reference matches the schema (run `npm run docs:config` if not)', () => {
     const readme = readFileSync(path.join(repo, 'README.md'), 'utf8');
     expect(withReference(readme, configReference())).toBe(readme);
@@ -325,6 +338,26 @@ describe('documentation', () => {
     expect(ref).toContain('| `buffer.synchronous` | `FULL` \\| `NORMAL` | `FULL` |');
     expect(ref).toContain('| `interval` | duration | `10s` |');
     expect(ref).toContain('##### output `type: file-lake`');
+    // every key of the whole schema (core sections, the instance envelopes, every plugin's settings)
+    // has its row in the section that documents it, with its own description
+    const sections = referenceSections(ref);
+    const notListed: string[] = [];
+    const keys = configKeys(buildConfigSchema(registry));
+    for (const { path: key, field, entry } of keys) {
+      const where = entry
+        ? [`${entry.map === 'inputs' ? 'input' : 'output'} \`type: ${entry.type}\``, `\`${entry.map}.<name>\``]
+        : key.includes('.') ? [`\`${key.split('.')[0]}\``] : [];
+      if (where.length === 0) {
+        // a top-level section: its own heading (inputs/outputs: the instance map's)
+        if (!sections.has(`\`${key}\``) && !sections.has(`\`${key}.<name>\``)) notListed.push(key);
+        continue;
+      }
+      const description = field.description.replace(/\|/g, '\\|');
+      const listed = where.some((h) => sections.get(h)?.some((row) => row.startsWith(`| \`${key}\` |`) && row.endsWith(`| ${description} |`)));
+      if (!listed) notListed.push(entry ? `${entry.map}.<name>.${key} (type ${entry.type})` : key);
+    }
+    expect(keys.length).toBeGreaterThan(250);
+    expect(notListed).toEqual([]);
   });
 
   it('the shipped example config is valid', () => {

@@ -136,7 +136,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   }
   const result = schema.safeParse(raw);
   if (!result.success) throw new ConfigProblems(origin, formatIssues(schema, raw, result.error.issues));
-  const config = result.data as Config;
+  const config: Config = result.data;
   config.gateway.dataDir = path.resolve(opts.cwd ?? process.cwd(), config.gateway.dataDir);
   // the classification and routing policy must hold together (outputs named, nothing sensitive off premises)
   try {

@@ -16,15 +16,12 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
-import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
+import type { SensitivityClass } from '../plugin-api/record.js';
 import type { PluginRegistry } from '../runtime/registry.js';
 import { byteSize, duration } from './units.js';
 import { classificationSchema, routingSchema } from '../classify/schema.js';
-import type { ClassificationConfig, RoutingConfig } from '../classify/schema.js';
 import { encryptionSchema } from '../crypto/schema.js';
-import type { EncryptionConfig } from '../crypto/schema.js';
 import { auditSchema } from '../audit/schema.js';
-import type { AuditConfig } from '../audit/schema.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -38,28 +35,47 @@ const instanceName = z.string().regex(INSTANCE_NAME, {
 const classSchema = z.enum(SENSITIVITY_CLASSES);
 const kindSchema = z.enum(RECORD_KINDS);
 
-/** What every configured input has, whatever its type. */
-export interface InputEnvelope {
-  type: string;
-  /** the class of this input's records no classification rule matches (default: `classification.default`) */
-  class?: SensitivityClass | undefined;
-}
-/** What every configured output has, whatever its type. */
-export interface OutputEnvelope {
-  type: string;
-  /** forwarder linger in ms; overrides the plugin's preferred `linger` */
-  linger?: number;
-  /** most records per send (forwarder batch) */
-  batchRecords?: number;
-  /** most body bytes per send (forwarder batch) */
-  batchBytes?: number;
-  /** restrict the classes routed here (within what the output plugin accepts) */
-  classes?: SensitivityClass[];
-  /** restrict the record kinds routed here (within what the output plugin wants) */
-  kinds?: RecordKind[];
-  /** lower the output to off premises (never raise an off-premises plugin to on) */
-  premises?: 'on' | 'off' | undefined;
-}
+/**
+ * What every configured input has, whatever its type. `type` is narrowed to each plugin's literal
+ * when the entry schemas are built; this generic form is what the gateway reads and what the
+ * reference lists.
+ */
+export const inputEnvelopeSchema = z.strictObject({
+  type: z.string().meta({ description: 'input plugin type: which plugin reads this input' }),
+  class: classSchema.optional().meta({
+    description: "class of this input's records no classification rule matches (default: classification.default)",
+  }),
+});
+export type InputEnvelope = z.output<typeof inputEnvelopeSchema>;
+
+/**
+ * What every configured output has, whatever its type: the routing restrictions and the
+ * forwarder settings. A plugin may declare any of these keys itself (same meaning); its
+ * declaration then wins and the key is passed on to it.
+ */
+export const outputEnvelopeSchema = z.strictObject({
+  type: z.string().meta({ description: 'output plugin type: which plugin this sink is' }),
+  classes: z.array(classSchema).min(1).optional().meta({
+    description: 'only route these classes here (within what the plugin accepts); default: all it accepts',
+  }),
+  kinds: z.array(kindSchema).min(1).optional().meta({
+    description: 'only route these record kinds here (within what the plugin wants); default: all it wants',
+  }),
+  premises: z.enum(['on', 'off']).optional().meta({
+    description: 'whether this sink is on the plant\'s premises (default: what the plugin declares; undeclared = off); off may lower an on-premises plugin, never the reverse; off-premises sinks never get sensitive or confidential records',
+  }),
+  linger: duration().optional().meta({
+    description: 'forwarder linger: a partial batch waits until its oldest record is this old (or a full batch is there) before it is sent; fewer, larger batches for sinks that make a file or object per batch (default: the plugin\'s preference, else 0)',
+  }),
+  batchRecords: z.number().int({ message: 'expected a whole number > 0' }).positive({ message: 'expected a whole number > 0' }).optional().meta({
+    description: 'most records per send (default 500)',
+  }),
+  batchBytes: byteSize().pipe(z.number().positive({ message: 'expected a byte size > 0' })).optional().meta({
+    description: 'most record body bytes per send; one record always fits (default 8MiB)',
+  }),
+});
+export type OutputEnvelope = z.output<typeof outputEnvelopeSchema>;
+
 /** keys the gateway consumes and does not pass to the plugin's factory */
 export const INPUT_ENVELOPE_KEYS = ['type', 'class'] as const;
 /** `classes`/`kinds` are passed on too: an output may use them to tell what it accepts */
@@ -103,58 +119,21 @@ function asObjectSchema(kind: 'input' | 'output', type: string, s: z.ZodType): z
 function inputEntrySchema(registry: PluginRegistry): z.ZodType<InputEntry> {
   const options = [...registry.inputs.values()].map((def) =>
     asObjectSchema('input', def.type, def.configSchema)
-      .safeExtend({
-        type: z.literal(def.type).meta({ description: 'input plugin type' }),
-        class: classSchema.optional().meta({
-          description: "class of this input's records no classification rule matches (default: classification.default)",
-        }),
-      })
+      .safeExtend({ ...inputEnvelopeSchema.shape, type: z.literal(def.type).meta({ description: inputEnvelopeSchema.shape.type.description }) })
       .strict(),
   );
   return discriminated(options) as unknown as z.ZodType<InputEntry>;
 }
 
 function outputEntrySchema(registry: PluginRegistry): z.ZodType<OutputEntry> {
-  const options = [...registry.outputs.values()].map((def) =>
-    {
-      const own = asObjectSchema('output', def.type, def.configSchema);
-      // a plugin may declare `classes`/`kinds` itself (same meaning); its declaration wins
-      const envelope: Record<string, z.ZodType> = {
-        type: z.literal(def.type).meta({ description: 'output plugin type' }),
-      };
-      if (!('classes' in own.shape)) {
-        envelope.classes = z.array(classSchema).min(1).optional().meta({
-          description: 'only route these classes here (within what the plugin accepts); default: all it accepts',
-        });
-      }
-      if (!('kinds' in own.shape)) {
-        envelope.kinds = z.array(kindSchema).min(1).optional().meta({
-          description: 'only route these record kinds here (within what the plugin wants); default: all it wants',
-        });
-      }
-      if (!('premises' in own.shape)) {
-        envelope.premises = z.enum(['on', 'off']).optional().meta({
-          description: 'whether this sink is on the plant\'s premises (default: what the plugin declares; undeclared = off); off-premises sinks never get sensitive or confidential records',
-        });
-      }
-      if (!('linger' in own.shape)) {
-        envelope.linger = duration().optional().meta({
-          description: 'forwarder linger: a partial batch waits until its oldest record is this old (or a full batch is there) before it is sent; fewer, larger batches for sinks that make a file or object per batch (default: the plugin\'s preference, else 0)',
-        });
-      }
-      if (!('batchRecords' in own.shape)) {
-        envelope.batchRecords = z.number().int({ message: 'expected a whole number > 0' }).positive({ message: 'expected a whole number > 0' }).optional().meta({
-          description: 'most records per send (default 500)',
-        });
-      }
-      if (!('batchBytes' in own.shape)) {
-        envelope.batchBytes = byteSize().pipe(z.number().positive({ message: 'expected a byte size > 0' })).optional().meta({
-          description: 'most record body bytes per send; one record always fits (default 8MiB)',
-        });
-      }
-      return own.safeExtend(envelope).strict();
-    },
-  );
+  const options = [...registry.outputs.values()].map((def) => {
+    const own = asObjectSchema('output', def.type, def.configSchema);
+    // a plugin may declare an envelope key itself (same meaning); its declaration wins
+    const envelope = Object.fromEntries(Object.entries(outputEnvelopeSchema.shape).filter(([key]) => !(key in own.shape)));
+    return own
+      .safeExtend({ ...envelope, type: z.literal(def.type).meta({ description: outputEnvelopeSchema.shape.type.description }) })
+      .strict();
+  });
   return discriminated(options) as unknown as z.ZodType<OutputEntry>;
 }
 
@@ -180,7 +159,8 @@ function coreSchema(defaults: SchemaDefaults) {
         description: 'cap on the quarantine folder of each input (what does not fit is counted, not kept) and of each output (records a sink refused for good that do not fit stay in the buffer and are retried)',
       }),
     })
-    .prefault({});
+    .prefault({})
+    .meta({ description: 'the gateway itself: which machine it serves, where its data lives, how it shuts down' });
   const buffer = z
     .strictObject({
       maxBytes: byteSize().prefault('1GiB').meta({ description: 'bound on stored bytes (row bodies + spooled blobs)' }),
@@ -194,16 +174,23 @@ function coreSchema(defaults: SchemaDefaults) {
       fullPolicy: z
         .strictObject(
           Object.fromEntries(
-            SENSITIVITY_CLASSES.map((c) => [c, z.enum(['drop-oldest', 'block']).default('drop-oldest')]),
+            SENSITIVITY_CLASSES.map((c) => [
+              c,
+              z.enum(['drop-oldest', 'block']).default('drop-oldest').meta({
+                description: `when the buffer is full and a record of class ${c} arrives: evict the oldest records (counted as lost), or make the input wait for room`,
+              }),
+            ]),
           ) as Record<SensitivityClass, z.ZodDefault<z.ZodEnum<{ 'drop-oldest': 'drop-oldest'; block: 'block' }>>>,
         )
         .prefault({})
         .meta({ description: 'per class, when the buffer is full: drop-oldest, or block (inputs wait for room)' }),
     })
-    .prefault({});
+    .prefault({})
+    .meta({ description: 'the durable record buffer (SQLite, with a spool folder for large bodies) between inputs and outputs' });
   const log = z
     .strictObject({ level: z.enum(LOG_LEVELS).default('info').meta({ description: 'pino log level' }) })
-    .prefault({});
+    .prefault({})
+    .meta({ description: 'the gateway\'s own log (JSON lines on stdout)' });
   return { gateway, buffer, log, classification: classificationSchema, routing: routingSchema, encryption: encryptionSchema, audit: auditSchema };
 }
 
@@ -213,34 +200,21 @@ export function buildConfigSchema(registry: PluginRegistry, defaults: SchemaDefa
   return z.strictObject({
     ...core,
     inputs: z.record(instanceName, inputEntrySchema(registry)).prefault(DEFAULT_INPUTS).meta({
-      description: 'input instances: name -> { type, class?, ...plugin settings }',
+      description: 'Input instances: a map of instance name (letters, digits, `_`, `-`) to { type, class?, ...plugin settings }',
     }),
     outputs: z.record(instanceName, outputEntrySchema(registry)).prefault(DEFAULT_OUTPUTS).meta({
-      description: 'output instances (sinks): name -> { type, classes?, kinds?, linger?, batchRecords?, batchBytes?, ...plugin settings }',
+      description: 'Output instances (sinks): a map of instance name (letters, digits, `_`, `-`) to { type, classes?, kinds?, premises?, linger?, batchRecords?, batchBytes?, ...plugin settings }',
     }),
   });
 }
 
 export type ConfigSchema = ReturnType<typeof buildConfigSchema>;
 
-/** The validated configuration, as the gateway uses it. `gateway.dataDir` is absolute. */
-export interface Config {
-  gateway: { machine: string; dataDir: string; shutdownGraceMs: number; quarantineMaxBytes: number };
-  buffer: {
-    maxBytes: number;
-    maxAge?: number | undefined;
-    inlineMaxBytes: number;
-    synchronous: 'FULL' | 'NORMAL';
-    fullPolicy: Record<SensitivityClass, 'drop-oldest' | 'block'>;
-  };
-  log: { level: LogLevel };
-  classification: ClassificationConfig;
-  routing: RoutingConfig;
-  encryption: EncryptionConfig;
-  audit: AuditConfig;
-  inputs: Record<string, InputEntry>;
-  outputs: Record<string, OutputEntry>;
-}
+/**
+ * The validated configuration, as the gateway uses it: exactly what the schema produces (units
+ * resolved, defaults applied). The loader makes `gateway.dataDir` absolute.
+ */
+export type Config = z.output<ConfigSchema>;
 
 /** The plugin's own settings of an instance: the entry without the gateway's envelope keys. */
 export function pluginSettings(entry: Record<string, unknown>, envelope: readonly string[]): Record<string, unknown> {

@@ -1,7 +1,8 @@
 /**
  * Config value helpers shared by the core schema and plugin schemas: byte sizes ("8GiB"), durations
  * ("7d", "10s", "1h30m"), bit rates ("20Mbit") and secrets. Declared as zod schemas so they validate, transform and
- * document themselves in one place.
+ * document themselves in one place: a unit field carries `{ unit, unitHelp }` in its zod metadata (the
+ * format's name and how to write a value), which the reference and the JSON Schema show.
  *
  * Secrets: a field built with `secret()` carries `{ secret: true }` in its zod metadata. Config dumps,
  * validation errors and log lines never show its value. Keys whose names look like credentials
@@ -32,7 +33,7 @@ export function parseBytes(v: number | string): number | undefined {
  * A config field that takes a number or a string with a unit, resolved by `parse` (undefined = not
  * a value of this unit); a bad value is one error naming what was expected and what was found.
  */
-function unitField(parse: (v: number | string) => number | undefined, expected: string, description: string) {
+function unitField(parse: (v: number | string) => number | undefined, expected: string, unit: string, unitHelp: string) {
   return z
     .union([z.number(), z.string()])
     .transform((v, ctx) => {
@@ -43,12 +44,13 @@ function unitField(parse: (v: number | string) => number | undefined, expected: 
       }
       return n;
     })
-    .meta({ description });
+    // the format, not a description: a key's description says what the key is, and is the key's own
+    .meta({ unit, unitHelp });
 }
 
 /** A byte size: a number of bytes or a string with a unit (B, KB/KiB, MB/MiB, GB/GiB, TB/TiB). */
 export function byteSize() {
-  return unitField(parseBytes, 'a byte size like 512MiB or 8GiB', 'byte size: a number of bytes or a string such as "512MiB", "8GiB", "500MB"');
+  return unitField(parseBytes, 'a byte size like 512MiB or 8GiB', 'byte size', 'a number of bytes or a string such as "512MiB", "8GiB", "500MB"');
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -70,7 +72,7 @@ export function parseDuration(v: number | string): number | undefined {
 
 /** A duration, resolved to milliseconds: a number of ms or a string such as "10s", "7d", "1h30m". */
 export function duration() {
-  return unitField(parseDuration, 'a duration like 10s, 5m or 7d', 'duration: milliseconds, or a string such as "500ms", "10s", "5m", "1h30m", "7d"');
+  return unitField(parseDuration, 'a duration like 10s, 5m or 7d', 'duration', 'milliseconds, or a string such as "500ms", "10s", "5m", "1h30m", "7d"');
 }
 
 /** Parse "20Mbit", "5 Mbit/s", "500kbit", "1Gbit", "unlimited" or a number of bits per second. */
@@ -88,7 +90,7 @@ export function parseBitRate(v: number | string): number | undefined {
 
 /** A bit rate: "20Mbit", "5 Mbit/s", "800kbit", a number of bits/s, or "unlimited"; resolved to bits/s (Infinity = no cap). */
 export function bitRate() {
-  return unitField(parseBitRate, 'a bit rate like 20Mbit, 800kbit or unlimited', 'bit rate: bits per second, or a string such as "20Mbit", "800kbit", "1Gbit", "unlimited"');
+  return unitField(parseBitRate, 'a bit rate like 20Mbit, 800kbit or unlimited', 'bit rate', 'bits per second, or a string such as "20Mbit", "800kbit", "1Gbit", "unlimited"');
 }
 
 /** A secret string (password, key, token): never shown in dumps, errors or logs. */

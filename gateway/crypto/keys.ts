@@ -15,7 +15,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import path from 'node:path';
-import { KeyInvalidError, KeyMissingError, KeyPermissionsError, KeyWrongError } from '../plugin-api/errors.js';
+import { KeyCheckFileError, KeyMissingError, KeyPermissionsError, KeyWrongError } from '../plugin-api/errors.js';
 import { AesGcmSealer, newKeyLine, parseKeyRing } from './sealer.js';
 import type { KeyRing } from './sealer.js';
 import type { EncryptionConfig } from './schema.js';
@@ -78,7 +78,7 @@ export function checkKeys(sealer: AesGcmSealer, dataDir: string): void {
     try {
       seen = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
     } catch (err) {
-      throw new KeyInvalidError(`key check file ${file}: not readable JSON (${(err as Error).message}); restore it, or delete it only if no sealed data is left`);
+      throw new KeyCheckFileError(`key check file ${file}: not readable JSON (${(err as Error).message}); restore it, or delete it only if no sealed data is left`);
     }
   }
   for (const [id, sealedB64] of Object.entries(seen)) {

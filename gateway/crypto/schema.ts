@@ -17,10 +17,7 @@ export const encryptionSchema = z
       description: 'with neither keyFile nor the variable: create <dataDir>/keys/layergate.keys (0600) on first start (the key then lies beside the data; set keyFile or the variable in production); false: refuse to start without a key',
     }),
   })
-  .prefault({});
+  .prefault({})
+  .meta({ description: 'encryption at rest of confidential record bodies: where the key ring comes from' });
 
-export interface EncryptionConfig {
-  keyFile?: string | undefined;
-  keyEnv: string;
-  generateKey: boolean;
-}
+export type EncryptionConfig = z.output<typeof encryptionSchema>;

@@ -435,9 +435,11 @@ function emptyCounters(): InputCounters {
 }
 
 /**
- * Why an input quarantined something, as one short word for counting: the error's own `reason`
- * (e.g. the frames input's `corrupt`, `too-large`), else a leading `kebab-word:` of its message (the
- * MQTT input's `malformed: ...`), else its catalog code, else its name.
+ * Why an input quarantined something, as one short word for counting: the error's typed `reason`
+ * (`LayerGateError`'s option; e.g. the frames input's `corrupt`, the MQTT input's `malformed`), else
+ * its catalog code, else its name. An error without a reason whose message starts with a
+ * `kebab-word: ` is counted under that word: the plugin contract promised it before `reason` was
+ * typed, and plugins outside this tree may still rely on it.
  */
 export function quarantineReason(error: Error): string {
   // inputs call quarantine from their parsing paths; tolerate whatever they pass, even nothing

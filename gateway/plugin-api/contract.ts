@@ -60,8 +60,9 @@ export interface InputContext {
   /**
    * Report input that could not be turned into records: counted per input, logged with `where`
    * (topic, node id, file) and the raw bytes kept in the quarantine folder. Never throws.
-   * Counted per reason (`layergate buffer stats`): the error's `reason` property, else a leading
-   * `kebab-word:` of its message, else its catalog code.
+   * Counted per reason (`layergate buffer stats`): the error's `reason` (pass it as an option:
+   * `new MalformedInputError(message, { reason: 'corrupt' })`), else its catalog code. (A leading
+   * `kebab-word:` of the message of an error without a reason still counts, for older plugins.)
    */
   quarantine(where: string, error: Error, raw?: Buffer): void;
   /** Merge an update into the shared machine context (only the input that follows the machine calls it). */

@@ -54,7 +54,7 @@ export type RejectReason = 'too-large' | 'unknown-format' | 'corrupt' | 'bad-sid
 
 export class FrameRejected extends MalformedInputError {
   constructor(
-    readonly reason: RejectReason,
+    override readonly reason: RejectReason,
     message: string,
     options?: { cause?: unknown },
   ) {

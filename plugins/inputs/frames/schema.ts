@@ -36,7 +36,7 @@ export const framesConfigSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(16).default(2).meta({ description: 'files decoded at the same time' }),
   thumbnail: z
     .strictObject({
-      enabled: z.boolean().default(true),
+      enabled: z.boolean().default(true).meta({ description: 'emit a thumbnail record with each frame' }),
       size: z.number().int().min(16).max(2048).default(256).meta({ description: 'longest side of the thumbnail, px' }),
     })
     .prefault({})

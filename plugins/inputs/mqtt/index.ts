@@ -326,7 +326,7 @@ export class MqttInput implements InputPlugin {
     const now = Date.now();
     const last = this.lastRebirth.get(key);
     this.counters.quarantined['unknown-alias'] = (this.counters.quarantined['unknown-alias'] ?? 0) + 1;
-    this.ctx!.quarantine(topic, new MqttPayloadError(`unknown-alias: a Sparkplug metric alias of ${key} has no birth; rebirth requested`), payload);
+    this.ctx!.quarantine(topic, new MqttPayloadError(`unknown-alias: a Sparkplug metric alias of ${key} has no birth; rebirth requested`, { reason: 'unknown-alias' }), payload);
     if (last !== undefined && now - last < this.config.rebirthInterval) return;
     this.lastRebirth.set(key, now);
     this.counters.rebirthRequests++;
@@ -339,7 +339,7 @@ export class MqttInput implements InputPlugin {
 
   private quarantine(topic: string, reason: string, message: string, raw: Buffer): void {
     this.counters.quarantined[reason] = (this.counters.quarantined[reason] ?? 0) + 1;
-    this.ctx!.quarantine(topic, new MqttPayloadError(`${reason}: ${message}`), raw);
+    this.ctx!.quarantine(topic, new MqttPayloadError(`${reason}: ${message}`, { reason }), raw);
   }
 
   private enqueue(drafts: RecordDraft[]): Promise<boolean> {

@@ -102,7 +102,8 @@ export const opcuaConfigSchema = z
         initialDelay: duration().prefault('500ms').meta({ description: 'first reconnect delay' }),
         maxDelay: duration().prefault('30s').meta({ description: 'reconnect delays double up to this' }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: 'reconnect back-off after a lost session or a failed connect' }),
     connectTimeout: duration().prefault('15s').meta({ description: 'give up one connect attempt after this' }),
     watchdog: z
       .strictObject({
@@ -115,7 +116,8 @@ export const opcuaConfigSchema = z
           .default(['inerting', 'recoating', 'exposing', 'building'])
           .meta({ description: 'machine states in which silence is abnormal; empty: always' }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: 'resubscribe when a connected subscription stops delivering data' }),
     nodeIdAttribute: z.boolean().default(false).meta({ description: 'add the NodeId as attribute `node_id` to every record (the signal -> NodeId map is logged at every subscribe anyway)' }),
     maxBatch: z.int().min(1).max(100_000).default(20_000).meta({ description: 'most records per buffer commit' }),
     publishRequests: z.int().min(1).max(100).default(10).meta({

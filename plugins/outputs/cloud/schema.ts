@@ -34,9 +34,9 @@ export const cloudConfigSchema = z
           .array(
             z.object({
               days: z.array(z.number().int().min(0).max(6)).nonempty().optional().meta({ description: 'weekdays, 0 = Sunday (default: every day)' }),
-              from: z.string().regex(HHMM, { message: 'expected a local time "HH:MM"' }),
-              to: z.string().regex(HHMM, { message: 'expected a local time "HH:MM"' }),
-              cap: bitRate(),
+              from: z.string().regex(HHMM, { message: 'expected a local time "HH:MM"' }).meta({ description: 'start of the window, local time HH:MM' }),
+              to: z.string().regex(HHMM, { message: 'expected a local time "HH:MM"' }).meta({ description: 'end of the window, local time HH:MM (a window may wrap past midnight)' }),
+              cap: bitRate().meta({ description: 'upload cap inside the window' }),
             }).strict(),
           )
           .default([])
@@ -46,12 +46,13 @@ export const cloudConfigSchema = z
         }),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .meta({ description: 'how much of the link the uploads may use' }),
     order: z.enum(['oldest-first', 'newest-first']).default('oldest-first').meta({
       description: 'within a priority, upload the oldest data first, or the newest (for live dashboards in the cloud)',
     }),
     modes: z
-      .object(Object.fromEntries(RECORD_KINDS.map((k) => [k, mode.default(DEFAULT_MODES[k])])) as Record<(typeof RECORD_KINDS)[number], z.ZodDefault<typeof mode>>)
+      .object(Object.fromEntries(RECORD_KINDS.map((k) => [k, mode.default(DEFAULT_MODES[k]).meta({ description: `sync mode of ${k} records` })])) as Record<(typeof RECORD_KINDS)[number], z.ZodDefault<typeof mode>>)
       .strict()
       .prefault({})
       .meta({
@@ -59,9 +60,9 @@ export const cloudConfigSchema = z
       }),
     priorities: z
       .object({
-        realtime: z.number().int().min(0).default(DEFAULT_PRIORITIES.realtime),
-        batch: z.number().int().min(0).default(DEFAULT_PRIORITIES.batch),
-        continuous: z.number().int().min(0).default(DEFAULT_PRIORITIES.continuous),
+        realtime: z.number().int().min(0).default(DEFAULT_PRIORITIES.realtime).meta({ description: 'priority of realtime objects' }),
+        batch: z.number().int().min(0).default(DEFAULT_PRIORITIES.batch).meta({ description: 'priority of batch (Parquet) objects' }),
+        continuous: z.number().int().min(0).default(DEFAULT_PRIORITIES.continuous).meta({ description: 'priority of continuous (frame and document) objects' }),
       })
       .strict()
       .prefault({})
@@ -75,7 +76,8 @@ export const cloudConfigSchema = z
         hot: duration().prefault('30d').meta({ description: 'synced data stays local this long (by record time), unless room is needed' }),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .meta({ description: 'the local sync store: objects waiting for upload, and copies kept after it' }),
     coldStorageClass: z.string().min(1).optional().meta({ description: 'S3 storage class for objects older than coldAfter at upload, e.g. STANDARD_IA, GLACIER_IR' }),
     coldAfter: duration().optional().meta({ description: 'record age from which coldStorageClass applies (default 7d when coldStorageClass is set)' }),
     manifestAfter: duration().prefault('10m').meta({
@@ -83,8 +85,8 @@ export const cloudConfigSchema = z
     }),
     retry: z
       .object({
-        initial: duration().prefault('1s'),
-        max: duration().prefault('60s'),
+        initial: duration().prefault('1s').meta({ description: 'delay after the first failure' }),
+        max: duration().prefault('60s').meta({ description: 'longest delay' }),
       })
       .strict()
       .prefault({})

@@ -13,36 +13,29 @@ export const DEFAULT_LAKE_LINGER_MS = 60_000;
 
 export const fileLakeConfigSchema = z
   .object({
-    /** root folder of the lake; default `<dataDir>/lake` */
-    path: z.string().min(1).optional(),
-    /**
-     * file format of the table files: `arrow` = Apache Arrow IPC file (Feather v2), uncompressed;
-     * `parquet` = Apache Parquet, zstd, float32 columns BYTE_STREAM_SPLIT-encoded (smaller on disk)
-     */
-    format: z.enum(['arrow', 'parquet']).default('arrow'),
-    /**
-     * Upper bound of one table file: a batch is split at record boundaries, and a batch is merged
-     * into the partition's latest file only while the merged file stays within both bounds (rows:
-     * one per scalar/event, one per sample for sample blocks; bytes: record bodies).
-     */
+    path: z.string().min(1).optional().meta({ description: 'root folder of the lake (default <dataDir>/lake)' }),
+    format: z.enum(['arrow', 'parquet']).default('arrow').meta({
+      description: 'file format of the table files: `arrow` = Apache Arrow IPC file (Feather v2), uncompressed; `parquet` = Apache Parquet, zstd, float32 columns BYTE_STREAM_SPLIT-encoded (smaller on disk)',
+    }),
     rollEvery: z
       .object({
-        records: z.number().int().positive().default(DEFAULT_ROLL_RECORDS),
-        bytes: z.number().int().positive().default(DEFAULT_ROLL_BYTES),
+        records: z.number().int().positive().default(DEFAULT_ROLL_RECORDS).meta({
+          description: 'most rows of one table file (one per scalar/event, one per sample for sample blocks)',
+        }),
+        bytes: z.number().int().positive().default(DEFAULT_ROLL_BYTES).meta({ description: 'most record body bytes of one table file' }),
       })
       .strict()
-      .default({ records: DEFAULT_ROLL_RECORDS, bytes: DEFAULT_ROLL_BYTES }),
-    /**
-     * Compaction window, by receive time: a partition keeps at most one file per window (while the
-     * file is within `rollEvery`). A batch for a partition whose latest file is from the same window
-     * is merged with it into a new file, which replaces it. `0` turns compaction off (one file per
-     * batch and partition). Default 1h.
-     */
-    compactWindow: duration().prefault('1h'),
-    /** the classes this sink accepts; the lake stays on the premises, so by default all of them */
-    accepts: z.array(z.enum(SENSITIVITY_CLASSES)).nonempty().optional(),
-    /** the record kinds this sink wants (default: all) */
-    kinds: z.array(z.enum(RECORD_KINDS)).nonempty().optional(),
+      .default({ records: DEFAULT_ROLL_RECORDS, bytes: DEFAULT_ROLL_BYTES })
+      .meta({
+        description: "upper bound of one table file: a batch is split at record boundaries, and a batch is merged into the partition's latest file only while the merged file stays within both bounds",
+      }),
+    compactWindow: duration().prefault('1h').meta({
+      description: 'compaction window, by receive time: a partition keeps at most one file per window (while the file is within `rollEvery`); a batch for a partition whose latest file is from the same window is merged with it into a new file, which replaces it; `0` turns compaction off (one file per batch and partition)',
+    }),
+    accepts: z.array(z.enum(SENSITIVITY_CLASSES)).nonempty().optional().meta({
+      description: 'the classes this sink accepts; the lake stays on the premises, so by default all of them',
+    }),
+    kinds: z.array(z.enum(RECORD_KINDS)).nonempty().optional().meta({ description: 'the record kinds this sink wants (default: all)' }),
   })
   .strict();
 

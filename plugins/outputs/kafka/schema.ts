@@ -33,7 +33,7 @@ export const kafkaConfigSchema = z.strictObject({
     create: z.boolean().default(true).meta({ description: 'create a missing topic with the settings below; `false`: topics must exist (a missing one is retried, with an error naming it)' }),
     partitions: z.number().int().positive().default(3).meta({ description: 'partitions of a created topic (records of one signal always go to one partition)' }),
     replicationFactor: z.number().int().positive().optional().meta({ description: 'replication factor of a created topic (default: the broker\'s `default.replication.factor`)' }),
-  }).prefault({}),
+  }).prefault({}).meta({ description: 'topics the output creates when they are missing, and their settings' }),
   payload: z.enum(['protobuf', 'json']).default('protobuf').meta({
     description: 'message value: `protobuf` = `layergate.v1.Record` (proto/layergate/v1/record.proto); `json` = the same fields as JSON, body base64',
   }),
@@ -45,7 +45,7 @@ export const kafkaConfigSchema = z.strictObject({
     description: 'largest message sent; a larger record is refused for good (quarantined) instead of blocking the sink. Keep it <= the topic\'s max.message.bytes',
   }),
   tls: z.union([z.literal(true), kafkaTlsSchema]).optional().meta({ description: 'TLS to the brokers: `true` (system CAs) or options' }),
-  sasl: kafkaSaslSchema.optional(),
+  sasl: kafkaSaslSchema.optional().meta({ description: 'SASL authentication (with `tls`); absent: none' }),
   connectionTimeout: duration().prefault('5s').meta({ description: 'TCP/TLS connect timeout per broker' }),
   requestTimeout: duration().prefault('30s').meta({ description: 'how long a produce request may take before it counts as failed' }),
 });

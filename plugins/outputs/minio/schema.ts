@@ -27,7 +27,7 @@ export const minioConfigSchema = z.strictObject({
       description: 'columnar batch format: `parquet` (zstd, float32 BYTE_STREAM_SPLIT) or `arrow` (Arrow IPC file, uncompressed)',
     }),
     window: duration().prefault('1m').meta({ description: 'time window (by receive time) of one batch object per signal: records of one batch and signal in one window go into one object' }),
-  }).prefault({}),
+  }).prefault({}).meta({ description: 'how scalar and samples records are batched into columnar objects' }),
   partSize: byteSize().prefault('16MiB').meta({ description: 'multipart upload part size; larger objects are uploaded in parts of this size' }),
 });
 

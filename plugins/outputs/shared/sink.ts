@@ -13,8 +13,7 @@ export const SEQ_KEY = 'layergate-seq';
 
 /** A failure the forwarder retries with backoff; `reason` is what it is counted under (`errorsByKind`). */
 export function retryable(reason: string, message: string, cause?: unknown): Error {
-  const err = new SinkSendError(message, cause === undefined ? undefined : { cause });
-  return Object.assign(err, { reason });
+  return new SinkSendError(message, { ...(cause === undefined ? {} : { cause }), reason });
 }
 
 /** A refusal no retry can fix: the forwarder quarantines the records (`seqs`, default the whole batch). */
@@ -24,7 +23,7 @@ export function permanent(reason: string, message: string, cause?: unknown, seqs
 
 /** An error an output already classified (`retryable` or `permanent`): pass it on as it is. */
 export function isClassified(err: unknown): err is Error {
-  return err instanceof SinkPermanentError || (err instanceof SinkSendError && typeof (err as { reason?: unknown }).reason === 'string');
+  return err instanceof SinkPermanentError || (err instanceof SinkSendError && typeof err.reason === 'string');
 }
 
 /** The record as JSON: ns timestamps as decimal strings (exact), body base64, blob as its reference. */

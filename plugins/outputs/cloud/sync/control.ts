@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Config } from '../../../../gateway/config/schema.js';
 import { pluginSettings } from '../../../../gateway/config/schema.js';
-import { SyncVerifyError } from '../../../../gateway/plugin-api/index.js';
+import { SyncNoCloudOutputError, SyncVerifyError } from '../../../../gateway/plugin-api/index.js';
 import { CloudOutput, syncDir } from '../index.js';
 import type { CloudConfig } from '../index.js';
 import { S3Target } from './s3.js';
@@ -34,7 +34,7 @@ export function cloudOutputs(config: Config, name?: string): CloudOutputRef[] {
       storeDir: syncDir(config.gateway.dataDir, n),
     }));
   if (refs.length === 0) {
-    throw new SyncVerifyError(name ? `no cloud output named "${name}" in the config` : 'the config has no cloud output (an output of type: cloud)');
+    throw new SyncNoCloudOutputError(name ? `no cloud output named "${name}" in the config` : 'the config has no cloud output (an output of type: cloud)');
   }
   return refs;
 }

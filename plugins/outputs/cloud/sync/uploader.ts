@@ -29,7 +29,7 @@ import { createReadStream } from 'node:fs';
 import type { Logger } from 'pino';
 import { fullJitterDelay } from '../../../../gateway/forward/forwarder.js';
 import type { BackoffOptions } from '../../../../gateway/forward/forwarder.js';
-import { SyncIntegrityError, SyncUploadError } from '../../../../gateway/plugin-api/index.js';
+import { SyncIntegrityError, SyncLocalCopyMissingError, SyncUploadError } from '../../../../gateway/plugin-api/index.js';
 import { CongestionController, ThrottledFileStream, TokenBucket, scheduledCap } from './bandwidth.js';
 import type { ScheduleWindow } from './bandwidth.js';
 import type { S3Target } from './s3.js';
@@ -397,7 +397,7 @@ export class Uploader {
   }
 
   private async upload(obj: ObjectRow): Promise<void> {
-    if (!obj.local) throw new SyncUploadError(`sync object ${obj.key}: its local copy is gone; it cannot be uploaded`);
+    if (!obj.local) throw new SyncLocalCopyMissingError(`sync object ${obj.key}: its local copy is gone; it cannot be uploaded`);
     if (!this.bucketReady) {
       await this.o.target.ensureBucket();
       this.bucketReady = true;
