@@ -24,7 +24,7 @@ import { outputContext } from '../../../gateway/forward/output-context.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import type { RecordInput, SensitivityClass } from '../../../gateway/plugin-api/record.js';
 import { SinkPermanentError, SyncStoreFullError } from '../../../gateway/plugin-api/errors.js';
-import { readTableFile } from '../file-lake/index.js';
+import { readTableFile } from '../shared/table-files.js';
 import { CloudOutput, cloudConfigSchema } from './index.js';
 
 const silent = pino({ level: 'silent' });
