@@ -38,10 +38,10 @@ import { DEMO_CONFIG, demoBanner, demoSetup, startSimulator } from './demo.js';
 import { ConfigError } from '../plugin-api/errors.js';
 import { Gateway, bufferOptions, loggerFor } from '../runtime/gateway.js';
 import { createLogger } from '../runtime/log.js';
-import { quarantineSummary } from '../ingest/pipeline.js';
+import { quarantineSummary } from '../quarantine/summary.js';
 import { addPolicyCommands } from './policy-commands.js';
 import { addSyncCommands } from '../../plugins/outputs/cloud/sync/commands.js';
-import type { QuarantineCount } from '../ingest/pipeline.js';
+import type { QuarantineCount } from '../quarantine/summary.js';
 import { listCertificates, moveCertificate } from '../../plugins/inputs/opcua/pki.js';
 
 export const EXIT = { ok: 0, failure: 1, config: 2, checkFailed: 3 } as const;

@@ -1,7 +1,7 @@
 /**
  * The path from an input to the buffer: the `InputContext` each input is started with. It fills
- * `source` and `receiveTimeNs`, sets the class, computes the routes and commits to the buffer; and it
- * keeps what an input could not parse in a bounded quarantine folder.
+ * `source` and `receiveTimeNs`, sets the class, computes the routes and commits to the buffer; what an
+ * input could not parse goes to the input quarantine (gateway/quarantine/inputs.ts).
  *
  * Design constraints:
  * - `emit` resolves only after `buffer.append` returned (the commit is the ack point). Under the
@@ -19,15 +19,10 @@
  *   Looked up per record in `routesOf`.
  * - `emit` is the hot path of every input (tens of thousands of records per second): per record one
  *   object of one fixed shape, no spreads or rest copies, shared route arrays; see `toRecord`.
- * - `quarantine` never throws and never blocks the caller: it counts, logs at warn and writes the raw
- *   bytes plus a JSON sidecar in the background; the folder of each input is capped in bytes and
- *   what does not fit is counted, not kept. Raw bytes of an input whose class is confidential, or
- *   received while the running job is marked confidential, are sealed (`<name>.bin.sealed`).
+ * - `quarantine` never throws and never blocks the caller (gateway/quarantine/inputs.ts). Raw bytes
+ *   of an input whose class is confidential, or received while the running job is marked
+ *   confidential, are sealed (`<name>.bin.sealed`).
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Logger } from 'pino';
 import type { RecordBuffer } from '../buffer/types.js';
 import type { Sealer } from '../crypto/sealer.js';
@@ -36,6 +31,8 @@ import type { InputContext, MachineContext, OutputPlugin, RecordDraft } from '..
 import { Classifier, RouteTable, jobClassOf } from '../classify/index.js';
 import { classRank, nowNs } from '../plugin-api/record.js';
 import type { RecordInput, RecordKind, SensitivityClass } from '../plugin-api/record.js';
+import { InputQuarantine } from '../quarantine/inputs.js';
+import type { InputQuarantineCounters } from '../quarantine/inputs.js';
 
 export interface RouteTarget {
   /** the output instance name = the buffer's sink name */
@@ -79,7 +76,7 @@ export interface PipelineOptions {
   sealer?: Sealer;
 }
 
-export interface InputCounters {
+export interface InputCounters extends InputQuarantineCounters {
   emits: number;
   records: number;
   bytes: number;
@@ -87,12 +84,6 @@ export interface InputCounters {
   blockedEmits: number;
   /** emits rejected because the buffer refused them (other than full) or the gateway stopped */
   failedEmits: number;
-  quarantined: number;
-  /** quarantined items whose bytes were kept on disk */
-  quarantineKept: number;
-  /** quarantined items not kept (folder cap reached, or the write failed) */
-  quarantineNotKept: number;
-  quarantineNotKeptBytes: number;
 }
 
 /** the routes of a record before `emit` routed it, and of a (class, kind) no output takes; never modified */
@@ -101,8 +92,7 @@ const NO_ROUTES: string[] = [];
 export class Pipeline {
   private readonly buffer: RecordBuffer;
   private readonly log: Logger;
-  private readonly dataDir: string;
-  private readonly quarantineMaxBytes: number;
+  private readonly quarantines: InputQuarantine;
   private readonly blockedRetryMs: number;
   /** class -> kind -> sink names (see `routesOf`) */
   private readonly routeTable: RouteTable;
@@ -114,9 +104,6 @@ export class Pipeline {
   /** the marking while the machine context has no build */
   private unknownJobMark: SensitivityClass | undefined;
   private readonly counters = new Map<string, InputCounters>();
-  private readonly quarantineUsed = new Map<string, number>();
-  private quarantineSeq = 0;
-  private writes: Promise<void> = Promise.resolve();
   private stopping = false;
   private readonly waiters = new Set<(err?: Error) => void>();
   private machine: MachineContext = {};
@@ -124,8 +111,7 @@ export class Pipeline {
   constructor(opts: PipelineOptions) {
     this.buffer = opts.buffer;
     this.log = opts.log;
-    this.dataDir = opts.dataDir;
-    this.quarantineMaxBytes = opts.quarantineMaxBytes;
+    this.quarantines = new InputQuarantine(opts.dataDir, opts.quarantineMaxBytes);
     this.blockedRetryMs = opts.blockedRetryMs ?? 1000;
     this.classifier = opts.classifier ?? new Classifier();
     this.onJobMarked = opts.onJobMarked;
@@ -226,7 +212,7 @@ export class Pipeline {
 
   /** Wait for quarantine writes in progress. */
   async flush(): Promise<void> {
-    await this.writes;
+    await this.quarantines.flush();
   }
 
   /**
@@ -342,65 +328,15 @@ export class Pipeline {
   }
 
   private quarantine(name: string, log: Logger, where: string, error: Error, raw?: Buffer, inputClass?: SensitivityClass): void {
+    let sealer: Sealer | undefined;
+    let c: InputCounters;
     try {
       // raw input of a confidential input or job stays sealed at rest, like its records would
-      const sealer = raw !== undefined && this.sealer !== undefined &&
+      sealer = raw !== undefined && this.sealer !== undefined &&
         ((inputClass ?? this.classifier.defaultClass) === 'confidential' || this.jobMark(this.machine.build) === 'confidential')
         ? this.sealer : undefined;
-      const kept = raw !== undefined && sealer ? sealer.seal(raw) : raw;
-      const c = this.counters.get(name) ?? emptyCounters();
+      c = this.counters.get(name) ?? emptyCounters();
       this.counters.set(name, c);
-      c.quarantined++;
-      const dir = path.join(this.dataDir, 'quarantine', 'inputs', name);
-      const at = new Date();
-      const n = ++this.quarantineSeq;
-      const base = `${at.toISOString().replace(/[-:]/g, '')}-${n}`;
-      const errorInfo = {
-        reason: quarantineReason(error),
-        name: error?.name,
-        ...(error instanceof LayerGateError ? { code: error.code } : {}),
-        message: String(error?.message ?? error),
-      };
-      const sidecar = Buffer.from(
-        JSON.stringify(
-          {
-            input: name,
-            where,
-            at: at.toISOString(),
-            error: errorInfo,
-            ...(raw ? { file: `${base}.bin${sealer ? '.sealed' : ''}`, size: raw.length, sha256: createHash('sha256').update(raw).digest('hex') } : {}),
-            ...(sealer ? { sealed: `AES-256-GCM, key ${sealer.keyId} of the gateway's key ring` } : {}),
-          },
-          null,
-          2,
-        ),
-      );
-      const need = sidecar.length + (kept?.length ?? 0);
-      const used = this.quarantineUsedBytes(name, dir);
-      const keep = used + need <= this.quarantineMaxBytes;
-      log.warn(
-        { where, err: error, bytes: raw?.length ?? 0, kept: keep, quarantined: c.quarantined },
-        keep ? 'input quarantined' : 'input quarantined but not kept: quarantine folder is full',
-      );
-      if (!keep) {
-        c.quarantineNotKept++;
-        c.quarantineNotKeptBytes += raw?.length ?? 0;
-        return;
-      }
-      this.quarantineUsed.set(name, used + need);
-      this.writes = this.writes.then(async () => {
-        try {
-          await mkdir(dir, { recursive: true });
-          if (kept) await writeFile(path.join(dir, `${base}.bin${sealer ? '.sealed' : ''}`), kept);
-          await writeFile(path.join(dir, `${base}.json`), sidecar);
-          c.quarantineKept++;
-        } catch (err) {
-          c.quarantineNotKept++;
-          c.quarantineNotKeptBytes += raw?.length ?? 0;
-          this.quarantineUsed.set(name, (this.quarantineUsed.get(name) ?? need) - need);
-          log.error({ err, where }, 'could not write to the quarantine folder');
-        }
-      });
     } catch (err) {
       // never throw into an input's parsing path
       try {
@@ -408,22 +344,9 @@ export class Pipeline {
       } catch {
         /* nothing left to do */
       }
+      return;
     }
-  }
-
-  /** bytes already in the input's quarantine folder (read once, then tracked) */
-  private quarantineUsedBytes(name: string, dir: string): number {
-    let used = this.quarantineUsed.get(name);
-    if (used !== undefined) return used;
-    used = 0;
-    try {
-      mkdirSync(dir, { recursive: true });
-      for (const f of readdirSync(dir)) used += statSync(path.join(dir, f)).size;
-    } catch {
-      // unreadable folder: count from zero; the write will report the real problem
-    }
-    this.quarantineUsed.set(name, used);
-    return used;
+    this.quarantines.quarantine(name, log, c, where, error, raw, sealer);
   }
 }
 
@@ -432,68 +355,4 @@ function emptyCounters(): InputCounters {
     emits: 0, records: 0, bytes: 0, blockedEmits: 0, failedEmits: 0,
     quarantined: 0, quarantineKept: 0, quarantineNotKept: 0, quarantineNotKeptBytes: 0,
   };
-}
-
-/**
- * Why an input quarantined something, as one short word for counting: the error's typed `reason`
- * (`LayerGateError`'s option; e.g. the frames input's `corrupt`, the MQTT input's `malformed`), else
- * its catalog code, else its name. An error without a reason whose message starts with a
- * `kebab-word: ` is counted under that word: the plugin contract promised it before `reason` was
- * typed, and plugins outside this tree may still rely on it.
- */
-export function quarantineReason(error: Error): string {
-  // inputs call quarantine from their parsing paths; tolerate whatever they pass, even nothing
-  const own = (error as { reason?: unknown } | undefined)?.reason;
-  if (typeof own === 'string' && own) return own;
-  const lead = /^([a-z][a-z0-9-]{1,40}): /.exec(String(error?.message ?? ''))?.[1];
-  if (lead) return lead;
-  if (error instanceof LayerGateError) return error.code;
-  return error?.name || 'error';
-}
-
-export interface QuarantineCount {
-  input: string;
-  reason: string;
-  items: number;
-  /** raw bytes kept */
-  bytes: number;
-}
-
-/**
- * What lies in `<dataDir>/quarantine/inputs/`, counted per input and reason from the sidecars (the
- * folder is capped, so this read is bounded). Items that were counted but not kept (folder full)
- * appear only in the running gateway's input stats and its log.
- */
-export function quarantineSummary(dataDir: string): QuarantineCount[] {
-  const root = path.join(dataDir, 'quarantine', 'inputs');
-  const counts = new Map<string, QuarantineCount>();
-  let inputs: string[];
-  try {
-    inputs = readdirSync(root);
-  } catch {
-    return [];
-  }
-  for (const input of inputs.sort()) {
-    let files: string[];
-    try {
-      files = readdirSync(path.join(root, input)).filter((f) => f.endsWith('.json'));
-    } catch {
-      continue;
-    }
-    for (const f of files) {
-      let side: { error?: { reason?: string; code?: string; name?: string }; size?: number };
-      try {
-        side = JSON.parse(readFileSync(path.join(root, input, f), 'utf8'));
-      } catch {
-        side = { error: { reason: 'unreadable-sidecar' } };
-      }
-      const reason = side.error?.reason ?? side.error?.code ?? side.error?.name ?? 'error';
-      const key = `${input}\0${reason}`;
-      const c = counts.get(key) ?? { input, reason, items: 0, bytes: 0 };
-      c.items++;
-      c.bytes += side.size ?? 0;
-      counts.set(key, c);
-    }
-  }
-  return [...counts.values()].sort((a, b) => (a.input === b.input ? (a.reason < b.reason ? -1 : 1) : a.input < b.input ? -1 : 1));
 }

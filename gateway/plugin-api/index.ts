@@ -8,3 +8,5 @@ export * from './record.js';
 export * from './errors.js';
 export * from '../config/units.js';
 export type { Sealer } from '../crypto/sealer.js';
+export * from './batching.js';
+export * from './retry.js';

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MINIO_CLOUD } from '../services/endpoints.js';
 import { loadConfig } from '../../gateway/config/load.js';
 import { Gateway } from '../../gateway/runtime/gateway.js';
-import { readTableFile } from '../../plugins/outputs/file-lake/index.js';
+import { readTableFile } from '../../plugins/outputs/shared/table-files.js';
 
 const cloud = new Client({ ...MINIO_CLOUD });
 let dir: string | undefined;

@@ -22,12 +22,14 @@
  *   folder, and redelivering a message that can never decode would only block the session.
  * - An emit that fails (the gateway is stopping) leaves its messages unacknowledged: the broker
  *   redelivers them to the next session.
- * - Reconnects back off exponentially from `reconnectMin` to `reconnectMax`.
+ * - Reconnects back off exponentially from `reconnectMin` to `reconnectMax` (`exponentialDelay`).
+ * - Group commit through the plugin API's `BatchingEmitter`: a message's promise resolves after the
+ *   commit of its batch (true) or its failure (false), which decides whether its ack is written.
  */
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
-import { MqttPayloadError } from '../../../gateway/plugin-api/index.js';
+import { BatchingEmitter, MqttPayloadError, exponentialDelay } from '../../../gateway/plugin-api/index.js';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
 import { encodeSparkplug, topicMatches } from '../../../wire/index.js';
 import { DecodeError, SparkplugState, decodeBlockMessage, decodeEvent, decodeJsonSamples, decodeJsonScalar, renderSignal } from './decoders.js';
@@ -59,12 +61,8 @@ export interface MqttInputStats {
   lastError?: string;
 }
 
-interface Batch {
-  drafts: RecordDraft[];
-  messages: number;
-  promise: Promise<boolean>;
-  resolve: (committed: boolean) => void;
-}
+/** what a message that yields no records (quarantined, a job marking) is queued with; never modified */
+const NO_DRAFTS: readonly RecordDraft[] = [];
 
 type PacketWriter = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
 
@@ -72,20 +70,21 @@ export class MqttInput implements InputPlugin {
   readonly type = TYPE;
   private client: MqttClient | undefined;
   private ctx: InputContext | undefined;
-  private batch: Batch | undefined;
-  private chain: Promise<void> = Promise.resolve();
-  private emitsInFlight = 0;
+  /** group commit of the messages' records (see the module header); its counters span restarts */
+  private readonly batcher: BatchingEmitter;
   private stopping = false;
   /** commit promises of QoS 1/2 messages whose ack is parked, by packet id */
   private readonly ackGates = new Map<number, Promise<boolean>>();
   /** bumped per connection: an ack parked on a connection that closed is not sent on the next one */
   private generation = 0;
-  private backoff: number;
+  /** connections closed since the last connect: the exponent of the reconnect delay */
+  private closesInARow = 0;
   private readonly sparkplug = new SparkplugState();
   private readonly lastRebirth = new Map<string, number>();
   private subscribed: Promise<void> | undefined;
   private resolveSubscribed: (() => void) | undefined;
   private readonly counters: MqttInputStats = {
+    // records, batches and failedEmits are the batcher's (see stats())
     connection: 'offline', connects: 0, reconnects: 0, messages: 0, records: 0, batches: 0,
     quarantined: {}, failedEmits: 0, rebirthRequests: 0, sparkplugStaleMetrics: 0,
     sparkplugSeqGaps: 0, sparkplugLostMessages: 0, sparkplugStaleDeaths: 0,
@@ -95,13 +94,22 @@ export class MqttInput implements InputPlugin {
     private readonly config: MqttInputConfig,
     private readonly env: PluginEnvironment,
   ) {
-    this.backoff = config.reconnectMin;
+    this.batcher = new BatchingEmitter({
+      emit: (drafts) => this.ctx!.emit(drafts),
+      maxBatch: config.maxBatch,
+      onFailed: (err, _records, messages) => {
+        this.counters.lastError = (err as Error).message;
+        this.ctx!.log.error({ err, messages }, 'mqtt: records not stored; their messages stay unacknowledged for redelivery');
+      },
+    });
   }
 
   stats(): MqttInputStats {
     const sp = this.sparkplug;
+    const b = this.batcher;
     return {
-      ...this.counters, quarantined: { ...this.counters.quarantined }, sparkplugStaleMetrics: sp.staleMetrics,
+      ...this.counters, records: b.committedRecords, batches: b.committedBatches, failedEmits: b.failedBatches,
+      quarantined: { ...this.counters.quarantined }, sparkplugStaleMetrics: sp.staleMetrics,
       sparkplugSeqGaps: sp.seqGaps, sparkplugLostMessages: sp.lostMessages, sparkplugStaleDeaths: sp.staleDeaths,
     };
   }
@@ -185,8 +193,8 @@ export class MqttInput implements InputPlugin {
       this.generation++;
       this.counters.connects++;
       this.counters.connection = 'connected';
-      this.backoff = c.reconnectMin;
-      client.options.reconnectPeriod = c.reconnectMin;
+      this.closesInARow = 0;
+      client.options.reconnectPeriod = this.reconnectDelay();
       ctx.log.info({ url: c.url, clientId: opts.clientId, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
       // subscribe on every connect: cheap, and right also when the broker lost the session
       client.subscribe(
@@ -215,9 +223,9 @@ export class MqttInput implements InputPlugin {
       this.counters.connection = 'offline';
       this.generation++;
       this.ackGates.clear();
-      this.backoff = Math.min(c.reconnectMax, Math.max(c.reconnectMin, this.backoff * 2));
-      client.options.reconnectPeriod = this.backoff;
-      ctx.log.warn({ url: c.url, retryInMs: this.backoff }, 'mqtt: connection closed; reconnecting');
+      this.closesInARow++;
+      client.options.reconnectPeriod = this.reconnectDelay();
+      ctx.log.warn({ url: c.url, retryInMs: client.options.reconnectPeriod }, 'mqtt: connection closed; reconnecting');
     });
     client.on('error', (err) => {
       this.counters.lastError = err.message;
@@ -230,15 +238,17 @@ export class MqttInput implements InputPlugin {
     const client = this.client;
     // from here on messages are left unacknowledged: the broker redelivers them to the next session
     this.stopping = true;
-    while (this.batch || this.emitsInFlight > 0) {
-      this.flush();
-      await this.chain;
-    }
+    await this.batcher.drain();
     // parked acks are written in the commit's continuation; let them reach the socket
     await new Promise((r) => setImmediate(r));
     this.counters.connection = 'stopped';
     if (client) await client.endAsync(false).catch(() => client.end(true));
     this.client = undefined;
+  }
+
+  /** The reconnect delay after `closesInARow` closes: reconnectMin doubling up to reconnectMax. */
+  private reconnectDelay(): number {
+    return exponentialDelay(this.closesInARow, { initialMs: this.config.reconnectMin, maxMs: this.config.reconnectMax });
   }
 
   /**
@@ -270,7 +280,7 @@ export class MqttInput implements InputPlugin {
     if (this.stopping) return Promise.resolve(false);
     this.counters.messages++;
     const drafts = this.decode(topic, payload);
-    return this.enqueue(drafts ?? []);
+    return this.batcher.enqueue(drafts ?? NO_DRAFTS);
   }
 
   private decode(topic: string, payload: Buffer): RecordDraft[] | undefined {
@@ -340,48 +350,6 @@ export class MqttInput implements InputPlugin {
   private quarantine(topic: string, reason: string, message: string, raw: Buffer): void {
     this.counters.quarantined[reason] = (this.counters.quarantined[reason] ?? 0) + 1;
     this.ctx!.quarantine(topic, new MqttPayloadError(`${reason}: ${message}`, { reason }), raw);
-  }
-
-  private enqueue(drafts: RecordDraft[]): Promise<boolean> {
-    let b = this.batch;
-    if (!b) {
-      let resolve!: (v: boolean) => void;
-      const promise = new Promise<boolean>((r) => (resolve = r));
-      b = this.batch = { drafts: [], messages: 0, promise, resolve };
-      // group commit: while a commit is under way, messages gather and go in the next one
-      setImmediate(() => {
-        if (this.emitsInFlight === 0) this.flush();
-      });
-    }
-    for (const d of drafts) b.drafts.push(d);
-    b.messages++;
-    const promise = b.promise;
-    if (b.messages >= this.config.maxBatch) this.flush();
-    return promise;
-  }
-
-  private flush(): void {
-    const b = this.batch;
-    if (!b) return;
-    this.batch = undefined;
-    const ctx = this.ctx!;
-    this.emitsInFlight++;
-    this.chain = this.chain.then(async () => {
-      try {
-        if (b.drafts.length > 0) await ctx.emit(b.drafts);
-        this.counters.records += b.drafts.length;
-        this.counters.batches++;
-        b.resolve(true);
-      } catch (err) {
-        this.counters.failedEmits++;
-        this.counters.lastError = (err as Error).message;
-        ctx.log.error({ err, messages: b.messages }, 'mqtt: records not stored; their messages stay unacknowledged for redelivery');
-        b.resolve(false);
-      } finally {
-        this.emitsInFlight--;
-        if (this.emitsInFlight === 0 && this.batch) this.flush();
-      }
-    });
   }
 }
 

@@ -18,7 +18,9 @@ import { makeConfig } from '../../../simulator/config.js';
 import { Simulator } from '../../../simulator/engine.js';
 import { freePort } from '../../../simulator/test/helpers.js';
 import { main as layergate } from '../../../gateway/cli/main.js';
-import { OpcuaInput, definition, defaultSignal, thumbprint } from './index.js';
+import { OpcuaInput, definition } from './index.js';
+import { defaultSignal } from './nodes.js';
+import { thumbprint } from './trust.js';
 import { listCertificates } from './pki.js';
 import { opcuaConfigSchema } from './schema.js';
 

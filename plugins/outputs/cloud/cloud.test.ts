@@ -19,11 +19,12 @@ import { MINIO_CLOUD } from '../../../test/services/endpoints.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { openBuffer } from '../../../gateway/buffer/index.js';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
-import { Forwarder, outputContext } from '../../../gateway/forward/forwarder.js';
+import { Forwarder } from '../../../gateway/forward/forwarder.js';
+import { outputContext } from '../../../gateway/forward/output-context.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import type { RecordInput, SensitivityClass } from '../../../gateway/plugin-api/record.js';
 import { SinkPermanentError, SyncStoreFullError } from '../../../gateway/plugin-api/errors.js';
-import { readTableFile } from '../file-lake/index.js';
+import { readTableFile } from '../shared/table-files.js';
 import { CloudOutput, cloudConfigSchema } from './index.js';
 
 const silent = pino({ level: 'silent' });

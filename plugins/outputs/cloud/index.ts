@@ -45,7 +45,7 @@ import { SyncStore } from './sync/store.js';
 import type { Member, NewObject, StagedRecord, SyncMode } from './sync/store.js';
 import { Uploader } from './sync/uploader.js';
 import type { UploaderStats } from './sync/uploader.js';
-import { frameExtension, partitionSegment } from '../file-lake/index.js';
+import { frameExtension, partitionSegment } from '../shared/layout.js';
 import {
   eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet,
 } from '../shared/columns.js';

@@ -14,7 +14,8 @@ import type { OutputContext } from '../../../gateway/plugin-api/contract.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import type { BlobRef, StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { readLakeWithPyarrow, setupPython } from '../../../test/tools/pyarrow.js';
-import { FileLakeOutput, definition, partitionSegment } from './index.js';
+import { FileLakeOutput, definition } from './index.js';
+import { partitionSegment } from '../shared/layout.js';
 
 const log = pino({ level: 'silent' });
 const T0 = 1_764_000_000_123_456_789n; // ns, with sub-microsecond digits to catch precision loss

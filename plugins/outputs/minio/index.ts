@@ -42,7 +42,7 @@ import { BlobMissingError } from '../../../gateway/plugin-api/index.js';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES, classRank } from '../../../gateway/plugin-api/index.js';
 import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { frameExtension, partitionSegment } from '../file-lake/index.js';
+import { frameExtension, partitionSegment } from '../shared/layout.js';
 import {
   eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet,
 } from '../shared/columns.js';

@@ -27,8 +27,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Logger } from 'pino';
-import { fullJitterDelay } from '../../../../gateway/forward/forwarder.js';
-import type { BackoffOptions } from '../../../../gateway/forward/forwarder.js';
+import { fullJitterDelay } from '../../../../gateway/plugin-api/index.js';
+import type { BackoffOptions } from '../../../../gateway/plugin-api/index.js';
 import { SyncIntegrityError, SyncLocalCopyMissingError, SyncUploadError } from '../../../../gateway/plugin-api/index.js';
 import { CongestionController, ThrottledFileStream, TokenBucket, scheduledCap } from './bandwidth.js';
 import type { ScheduleWindow } from './bandwidth.js';

@@ -1,0 +1,114 @@
+/**
+ * How a forwarder takes its batches from the buffer: by count and bytes from the sink's cursor, with
+ * read-ahead while a send is in flight and linger for sinks that prefer few large batches.
+ *
+ * Design constraints:
+ * - Read-ahead. While a full batch's send is in flight (the sink's round trip, the event loop idle),
+ *   the next few batches are read from the buffer (after the batch in flight's last seq), so buffer
+ *   reads are off the critical path. It changes nothing about delivery: the cursor only moves after
+ *   the sink acked the batch in flight, batches go out one at a time in seq order, and a failed send
+ *   drops what was read ahead (`dropAhead`; the retry reads again from the cursor). Bounded: at most
+ *   READ_AHEAD_BATCHES batches and READ_AHEAD_MAX_BYTES (or one batchBytes) are held.
+ * - Linger (like Kafka's linger.ms). A sink that prefers few large batches (a file per batch) sets
+ *   `linger`: a read that is not a full batch is held until its oldest record (by receiveTimeNs) is
+ *   `linger` old or enough records arrived to fill a batch. A full batch never waits. Only the send is
+ *   delayed, never ingest: the records are already committed to the buffer.
+ * - One record always fits a batch, however large.
+ */
+import type { RecordBuffer } from '../buffer/types.js';
+import type { StoredRecord } from '../plugin-api/record.js';
+
+/** Read-ahead (see the module header): batches read at once while a send is in flight, and their byte cap. */
+const READ_AHEAD_BATCHES = 4;
+const READ_AHEAD_MAX_BYTES = 16 * 1024 * 1024;
+
+/** Body bytes of a record as the buffer accounts them: inline body or spooled blob size. */
+export function recordBytes(r: StoredRecord): number {
+  return r.body?.length ?? r.blob?.size ?? 0;
+}
+
+export class BatchReader {
+  /** records after the batch just sent, read while a send was in flight, in seq order */
+  private ahead: StoredRecord[] = [];
+
+  constructor(
+    private readonly buffer: RecordBuffer,
+    private readonly sink: string,
+    /** most records per batch */
+    readonly batchSize: number,
+    /** most body bytes per batch (one record always fits) */
+    readonly batchBytes: number,
+    /** ms a partial batch may wait, from its oldest record's receive time (0: never) */
+    readonly linger: number,
+  ) {}
+
+  /** The next batch: off the read-ahead when it holds records, else read at the cursor (throws what the buffer throws). */
+  next(): StoredRecord[] {
+    return this.ahead.length > 0 ? this.takeBatch() : this.buffer.read(this.sink, this.batchSize, this.batchBytes);
+  }
+
+  /** Forget what was read ahead (after a failed send, or before a wait: the next read starts at the cursor). */
+  dropAhead(): void {
+    this.ahead = [];
+  }
+
+  /** Whether `batch`, just sent, is full and nothing was read ahead yet: then `readAhead` is worth it. */
+  shouldReadAhead(batch: readonly StoredRecord[]): boolean {
+    return this.ahead.length === 0 && batch.length >= this.batchSize;
+  }
+
+  /**
+   * Read the records that follow `inFlight` (up to READ_AHEAD_BATCHES batches), once the send of
+   * `inFlight` had a turn to put its request on the wire. The cursor has not moved yet, so the read
+   * starts at the batch in flight; those records are dropped. Nothing is kept when `stopping()` says
+   * so by then or the read failed (the next regular read reports it).
+   */
+  async readAhead(inFlight: readonly StoredRecord[], stopping: () => boolean): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (stopping()) {
+      this.ahead = [];
+      return;
+    }
+    const aheadBytes = Math.max(this.batchBytes, Math.min(READ_AHEAD_BATCHES * this.batchBytes, READ_AHEAD_MAX_BYTES));
+    try {
+      this.ahead = this.buffer.read(this.sink, READ_AHEAD_BATCHES * this.batchSize, aheadBytes, inFlight[inFlight.length - 1]!.seq);
+    } catch {
+      this.ahead = [];
+    }
+  }
+
+  /**
+   * How long a batch just read should still wait before it is sent: 0 for a full batch (by count, or
+   * cut by `batchBytes`), when lingering is off or `draining`, or once the oldest record is `linger`
+   * old. The wait is capped at `linger`, so a receive time in the future (clock step) cannot hold it
+   * longer.
+   */
+  lingerLeft(batch: readonly StoredRecord[], draining: boolean): number {
+    if (this.linger <= 0 || draining || batch.length >= this.batchSize) return 0;
+    const oldestMs = Number(batch[0]!.receiveTimeNs / 1_000_000n);
+    const left = Math.min(this.linger, oldestMs + this.linger - Date.now());
+    if (left <= 0) return 0;
+    // fewer records than batchSize: either all there is, or the byte limit cut the batch (then it is full)
+    let more: number;
+    try {
+      more = this.buffer.read(this.sink, batch.length + 1, Number.MAX_SAFE_INTEGER).length;
+    } catch {
+      return 0; // send what was read; a buffer fault shows up on the next read, with backoff
+    }
+    return more > batch.length ? 0 : Math.ceil(left);
+  }
+
+  /** Take the next batch (batchSize records and batchBytes at most, the first always) off the read-ahead. */
+  private takeBatch(): StoredRecord[] {
+    const ahead = this.ahead;
+    let n = 0;
+    let bytes = 0;
+    while (n < ahead.length && n < this.batchSize) {
+      const size = recordBytes(ahead[n]!);
+      if (n > 0 && bytes + size > this.batchBytes) break;
+      bytes += size;
+      n++;
+    }
+    return ahead.splice(0, n);
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * One send to a sink, bounded in time: a send that does not settle within the timeout counts as a
+ * failure (`SinkTimeoutError`), so a hanging sink only grows its own lag.
+ *
+ * Design constraints:
+ * - An abandoned send (timed out, still running in the plugin) is counted in `abandonedSends` until it
+ *   settles; its late result is ignored, never acked. The forwarder stops piling up more of them past
+ *   a limit (each holds a batch in memory).
+ * - A plugin that throws synchronously fails the send like one that rejects.
+ */
+import type { OutputPlugin } from '../plugin-api/contract.js';
+import { SinkTimeoutError } from '../plugin-api/errors.js';
+import type { StoredRecord } from '../plugin-api/record.js';
+
+/** Send `batch` to `output`; rejects with `SinkTimeoutError` after `timeoutMs`. */
+export function sendWithTimeout(
+  output: OutputPlugin, sink: string, batch: StoredRecord[], timeoutMs: number, counters: { abandonedSends: number },
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      counters.abandonedSends++;
+      reject(new SinkTimeoutError(
+        `sink ${sink}: send of seq ${batch[0]!.seq}..${batch[batch.length - 1]!.seq} did not settle within ${timeoutMs} ms`,
+      ));
+    }, timeoutMs);
+    let sending: Promise<void>;
+    try {
+      sending = Promise.resolve(output.send(batch));
+    } catch (err) {
+      sending = Promise.reject(err);
+    }
+    sending.then(
+      () => {
+        if (settled) { counters.abandonedSends--; return; }
+        settled = true;
+        clearTimeout(timer);
+        resolve();
+      },
+      (err: unknown) => {
+        if (settled) { counters.abandonedSends--; return; }
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
