@@ -16,9 +16,11 @@ import { spawn, execFile } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, readSync, fstatSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SERVICES_DIR } from './endpoints.js';
 
-export const REPO_ROOT = path.dirname(SERVICES_DIR);
+/** the checkout this harness belongs to (not where a symlinked .services points) */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SERVICES_ROOT = SERVICES_DIR;
 export const CACHE_DIR = path.join(SERVICES_ROOT, 'cache');
 export const RUN_DIR = path.join(SERVICES_ROOT, 'run');
