@@ -110,8 +110,10 @@ export class S3Target {
     body?: Readable,
   ): Promise<T> {
     const abort = new AbortController();
-    const onBodyError = (err: Error) => abort.abort(err);
-    body?.once('error', onBodyError);
+    // kept for the body's whole life, not just until the answer: a caller that cuts the body short
+    // (pause, stop) and aborts at the same time gets its error emitted after this request settled,
+    // and an error event without a listener would end the process
+    body?.on('error', (err: Error) => abort.abort(err));
     this.inFlight.add(abort);
     try {
       return await run(this.client, abort.signal);
@@ -122,7 +124,6 @@ export class S3Target {
       throw err;
     } finally {
       this.inFlight.delete(abort);
-      body?.off('error', onBodyError);
     }
   }
 
