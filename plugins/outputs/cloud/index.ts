@@ -40,7 +40,8 @@ import { SENSITIVITY_CLASSES, classRank, decodeRecord, encodeRecord, mayLeavePre
 import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import { BlobMissingError, SyncOffPremisesError } from '../../../gateway/plugin-api/index.js';
-import { S3Target } from './sync/s3.js';
+import { S3Target, cloudS3Settings } from './sync/s3.js';
+import type { S3Settings } from './sync/s3.js';
 import { SyncStore } from './sync/store.js';
 import type { Member, NewObject, StagedRecord, SyncMode } from './sync/store.js';
 import { Uploader } from './sync/uploader.js';
@@ -73,15 +74,6 @@ export interface CloudOutputStats {
 const DEFAULT_COLD_AFTER_MS = 7 * 86_400_000;
 /** how often staged time series are checked for closed windows */
 const FLUSH_INTERVAL_MIN_MS = 200;
-
-function endpointParts(url: string): { endPoint: string; port?: number; useSSL: boolean } {
-  const u = new URL(url);
-  return {
-    endPoint: u.hostname.replace(/^\[|\]$/g, ''),
-    ...(u.port ? { port: Number(u.port) } : {}),
-    useSSL: u.protocol === 'https:',
-  };
-}
 
 function strictest(classes: Iterable<SensitivityClass>): SensitivityClass {
   let out: SensitivityClass = 'public';
@@ -143,28 +135,14 @@ export class CloudOutput implements OutputPlugin {
   private flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly refusedCounts: Partial<Record<SensitivityClass, number>> = {};
+  private readonly s3: S3Settings;
 
   constructor(config: CloudConfig, env: PluginEnvironment) {
     this.config = config;
     this.env = env;
     this.accepts = config.accepts ?? ['public', 'internal'];
-    const s3 = this.s3Settings();
-    if (!s3.accessKey || !s3.secretKey) {
-      throw new Error('cloud output: no credentials: set accessKey/secretKey or $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY');
-    }
-  }
-
-  private s3Settings() {
-    const c = this.config;
-    return {
-      ...endpointParts(c.endpoint),
-      accessKey: c.accessKey ?? process.env.AWS_ACCESS_KEY_ID ?? '',
-      secretKey: c.secretKey ?? process.env.AWS_SECRET_ACCESS_KEY ?? '',
-      sessionToken: c.sessionToken ?? process.env.AWS_SESSION_TOKEN,
-      region: c.region,
-      bucket: c.bucket,
-      stallTimeoutMs: c.stallTimeout,
-    };
+    // refused here, at config time, not at the first upload
+    this.s3 = cloudS3Settings(config);
   }
 
   /** The manifest key of a build. */
@@ -191,7 +169,7 @@ export class CloudOutput implements OutputPlugin {
     const store = new SyncStore({ dir: syncDir(this.env.dataDir, ctx.name), maxBytes: c.local.maxBytes, hotMs: c.local.hot });
     const leftovers = store.removeLeftovers();
     this.store = store;
-    this.target = new S3Target(this.s3Settings());
+    this.target = new S3Target(this.s3);
     try {
       await this.target.ensureBucket();
     } catch (err) {

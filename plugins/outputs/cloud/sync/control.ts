@@ -6,14 +6,13 @@
  * They work beside a running gateway: they open each cloud output's sync store (SQLite WAL, shared
  * with the gateway's uploader), read it or flip its `paused` setting, which the uploader polls.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Config } from '../../../../gateway/config/schema.js';
 import { pluginSettings } from '../../../../gateway/config/schema.js';
 import { SyncNoCloudOutputError, SyncVerifyError } from '../../../../gateway/plugin-api/index.js';
 import { CloudOutput, syncDir } from '../index.js';
 import type { CloudConfig } from '../index.js';
-import { S3Target } from './s3.js';
+import { S3Target, cloudS3Settings } from './s3.js';
 import { SyncStore } from './store.js';
 import type { SyncProgress } from './store.js';
 
@@ -92,18 +91,12 @@ export async function syncVerify(config: Config, build: string, opts: { name?: s
   for (const ref of cloudOutputs(config, opts.name)) {
     const output = new CloudOutput(ref.config, { dataDir: config.gateway.dataDir, machine: config.gateway.machine });
     const manifestKey = output.manifestKey(build);
-    const target = new S3Target({
-      ...endpoint(ref.config.endpoint),
-      accessKey: ref.config.accessKey ?? process.env.AWS_ACCESS_KEY_ID ?? '',
-      secretKey: ref.config.secretKey ?? process.env.AWS_SECRET_ACCESS_KEY ?? '',
-      sessionToken: ref.config.sessionToken ?? process.env.AWS_SESSION_TOKEN,
-      region: ref.config.region, bucket: ref.config.bucket, stallTimeoutMs: ref.config.stallTimeout,
-    });
+    const target = new S3Target(cloudS3Settings(ref.config));
     try {
       const problems: VerifyProblem[] = [];
       let manifest: ManifestJson;
       try {
-        manifest = JSON.parse((await readAll(await target.client.getObject(ref.config.bucket, manifestKey))).toString('utf8')) as ManifestJson;
+        manifest = JSON.parse((await target.getBytes(manifestKey)).toString('utf8')) as ManifestJson;
       } catch (err) {
         throw new SyncVerifyError(`cloud output ${ref.name}: no readable manifest for build "${build}" at s3://${ref.config.bucket}/${manifestKey}: ${(err as Error).message}`, { cause: err });
       }
@@ -114,7 +107,7 @@ export async function syncVerify(config: Config, build: string, opts: { name?: s
         if (head.size !== e.size) problems.push({ key: e.key, problem: `size ${head.size}, manifest says ${e.size}` });
         if (head.metadata.sha256 !== e.sha256) problems.push({ key: e.key, problem: `sha256 metadata ${head.metadata.sha256 ?? '(none)'}, manifest says ${e.sha256}` });
         if (opts.deep) {
-          const sha = createHash('sha256').update(await readAll(await target.client.getObject(ref.config.bucket, e.key))).digest('hex');
+          const sha = await target.sha256(e.key);
           if (sha !== e.sha256) problems.push({ key: e.key, problem: `content sha256 ${sha}, manifest says ${e.sha256}` });
         }
       }
@@ -135,17 +128,6 @@ export async function syncVerify(config: Config, build: string, opts: { name?: s
     }
   }
   return reports;
-}
-
-function endpoint(url: string): { endPoint: string; port?: number; useSSL: boolean } {
-  const u = new URL(url);
-  return { endPoint: u.hostname.replace(/^\[|\]$/g, ''), ...(u.port ? { port: Number(u.port) } : {}), useSSL: u.protocol === 'https:' };
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
 
 /** `sync status` as text. */

@@ -32,7 +32,8 @@ import type { BackoffOptions } from '../../../../gateway/plugin-api/index.js';
 import { SyncIntegrityError, SyncLocalCopyMissingError, SyncUploadError } from '../../../../gateway/plugin-api/index.js';
 import { CongestionController, ThrottledFileStream, TokenBucket, scheduledCap } from './bandwidth.js';
 import type { ScheduleWindow } from './bandwidth.js';
-import type { S3Target } from './s3.js';
+import type { ObjectAttributes, S3Target } from './s3.js';
+import { s3ErrorCode } from '../../shared/s3-client.js';
 import type { ObjectRow, PartRow, QueueOrder, SyncStore } from './store.js';
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -212,7 +213,7 @@ export class Uploader {
     const t0 = performance.now();
     this.probeStartedAt = t0;
     try {
-      await this.o.target.client.bucketExists(this.o.target.bucket);
+      await this.o.target.bucketExists();
       // a probe already judged slow while in flight is not counted twice
       if (!this.probeJudged && this.controller.observeProbe(performance.now() - t0)) {
         this.log.debug({ factor: this.controller.factor, rttMs: Math.round(performance.now() - t0) }, 'link queue filling up; uploading slower');
@@ -337,7 +338,7 @@ export class Uploader {
       this.stats_.consecutiveFailures = 0;
     } catch (err) {
       if (err instanceof PausedError || this.stopping) return;
-      if (/NoSuchBucket/.test(String((err as { code?: string }).code ?? (err as Error).message))) this.bucketReady = false;
+      if (s3ErrorCode(err) === 'NoSuchBucket') this.bucketReady = false;
       await this.failed(err, obj);
     }
   }
@@ -365,19 +366,15 @@ export class Uploader {
     await this.sleep(delay);
   }
 
-  private headers(obj: ObjectRow): Record<string, string> {
-    const h: Record<string, string> = {
-      'content-type': obj.contentType,
-      'x-amz-meta-layergate-class': obj.class,
-      'x-amz-meta-sha256': obj.sha256,
-      'x-amz-meta-layergate-machine': this.o.machine,
-      'x-amz-tagging': `layergate-class=${encodeURIComponent(obj.class)}`,
+  /** What the object carries besides its bytes: content type and encoding, class metadata and tag, storage class. */
+  private attributes(obj: ObjectRow): ObjectAttributes {
+    return {
+      contentType: obj.contentType,
+      contentEncoding: obj.contentEncoding ?? undefined,
+      metadata: { 'layergate-class': obj.class, sha256: obj.sha256, 'layergate-machine': this.o.machine, ...obj.metadata },
+      tagging: `layergate-class=${encodeURIComponent(obj.class)}`,
+      storageClass: this.storageClass(obj) ?? undefined,
     };
-    for (const [k, v] of Object.entries(obj.metadata)) h[`x-amz-meta-${k}`] = v;
-    if (obj.contentEncoding) h['content-encoding'] = obj.contentEncoding;
-    const sc = this.storageClass(obj);
-    if (sc) h['x-amz-storage-class'] = sc;
-    return h;
   }
 
   private storageClass(obj: ObjectRow): string | null {
@@ -417,7 +414,7 @@ export class Uploader {
     let expected: string;
     if (obj.size <= this.o.partSize) {
       expected = obj.md5;
-      const etag = await this.sendRange(obj, file, 0, obj.size, obj.md5, this.headers(obj));
+      const etag = await this.sendRange(obj, file, 0, obj.size, obj.md5, { attributes: this.attributes(obj) });
       if (etag !== obj.md5) throw new SyncIntegrityError(`sync object ${obj.key}: the store answered ETag ${etag}, expected MD5 ${obj.md5}`);
     } else {
       expected = await this.multipart(obj, file);
@@ -434,8 +431,8 @@ export class Uploader {
 
   /** Send one body (object or part), paced; returns the ETag. Feeds the congestion controller. */
   private async sendRange(
-    obj: ObjectRow, file: string, start: number, length: number, md5Hex: string, headers: Record<string, string>,
-    part?: { uploadId: string; partNumber: number }, sha256Hex?: string,
+    obj: ObjectRow, file: string, start: number, length: number, md5Hex: string,
+    target: { attributes: ObjectAttributes } | { part: { uploadId: string; partNumber: number } }, sha256Hex?: string,
   ): Promise<string> {
     const sha = sha256Hex ?? (start === 0 && length === obj.size ? obj.sha256 : (await digestRange(file, start, length)).sha256);
     const stream = new ThrottledFileStream(file, start, length, this.bucket, (n) => this.countSent(n));
@@ -443,7 +440,7 @@ export class Uploader {
     const allowed = this.bucket.bytesPerSecond;
     try {
       const { etag, responseAt } = await this.o.target.put(
-        obj.key, stream, { length, md5Base64: Buffer.from(md5Hex, 'hex').toString('base64'), sha256Hex: sha }, headers, part,
+        obj.key, stream, { length, md5Base64: Buffer.from(md5Hex, 'hex').toString('base64'), sha256Hex: sha }, target,
       );
       if (stream.firstByteAt > 0) {
         const congested = this.controller.observe({
@@ -457,7 +454,8 @@ export class Uploader {
     } catch (err) {
       if (stream.destroyed && (stream.errored instanceof PausedError)) throw stream.errored;
       if (err instanceof PausedError) throw err;
-      throw new SyncUploadError(`sync object ${obj.key}${part ? ` part ${part.partNumber}` : ''}: ${(err as Error).message}`, { cause: err });
+      const part = 'part' in target ? ` part ${target.part.partNumber}` : '';
+      throw new SyncUploadError(`sync object ${obj.key}${part}: ${(err as Error).message}`, { cause: err });
     } finally {
       this.current = undefined;
       stream.destroy();
@@ -489,8 +487,7 @@ export class Uploader {
           }
         }
       } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code !== 'NoSuchUpload') throw err;
+        if (s3ErrorCode(err) !== 'NoSuchUpload') throw err;
         this.log.info({ key: obj.key, uploadId }, 'the store no longer knows the upload; starting it again');
         this.store.setUpload(obj.id, null, null);
         uploadId = null;
@@ -498,7 +495,7 @@ export class Uploader {
       }
     }
     if (!uploadId) {
-      uploadId = await target.createMultipart(obj.key, this.headers(obj));
+      uploadId = await target.createMultipart(obj.key, this.attributes(obj));
       this.store.setUpload(obj.id, uploadId, partSize);
       this.log.debug({ key: obj.key, uploadId, parts: count }, 'multipart upload started');
     } else if (confirmed.size > 0) {
@@ -521,7 +518,7 @@ export class Uploader {
       nextDigest?.catch(() => undefined);
       this.store.logPart(obj.id, uploadId, n, 'send');
       this.stats_.partsSent++;
-      const etag = await this.sendRange(obj, file, start, length, md5, {}, { uploadId, partNumber: n }, sha256);
+      const etag = await this.sendRange(obj, file, start, length, md5, { part: { uploadId, partNumber: n } }, sha256);
       if (etag !== md5) throw new SyncIntegrityError(`sync object ${obj.key} part ${n}: the store answered ETag ${etag}, expected MD5 ${md5}`);
       const row = { part: n, size: length, md5, etag };
       this.store.confirmPart(obj.id, uploadId, row);
@@ -567,10 +564,7 @@ export class Uploader {
         const wait = this.bucket.take(body.length);
         if (wait > 0) await this.sleep(wait);
         const { etag } = await this.o.target.put(key, body, { length: body.length, md5Base64: Buffer.from(md5, 'hex').toString('base64'), sha256Hex: sha256 }, {
-          'content-type': 'application/json',
-          'x-amz-meta-sha256': sha256,
-          'x-amz-meta-layergate-class': 'internal',
-          'x-amz-tagging': 'layergate-class=internal',
+          attributes: { contentType: 'application/json', metadata: { sha256, 'layergate-class': 'internal' }, tagging: 'layergate-class=internal' },
         });
         if (etag !== md5) throw new SyncIntegrityError(`manifest ${key}: the store answered ETag ${etag}, expected MD5 ${md5}`);
         this.countSent(body.length);
