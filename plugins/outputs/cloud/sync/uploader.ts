@@ -27,7 +27,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Logger } from 'pino';
-import { fullJitterDelay } from '../../../../gateway/plugin-api/index.js';
+import { Sleeper, fullJitterDelay } from '../../../../gateway/plugin-api/index.js';
 import type { BackoffOptions } from '../../../../gateway/plugin-api/index.js';
 import { SyncIntegrityError, SyncLocalCopyMissingError, SyncUploadError } from '../../../../gateway/plugin-api/index.js';
 import { CongestionController, ThrottledFileStream, TokenBucket, scheduledCap } from './bandwidth.js';
@@ -114,7 +114,8 @@ export class Uploader {
   private readonly pollMs: number;
   private loop: Promise<void> | undefined;
   private stopping = false;
-  private wakeUp: (() => void) | undefined;
+  /** the loop's waits (poll, backoff, pacing); `wake()` cuts one short on resume or stop */
+  private readonly sleeper = new Sleeper();
   private current: ThrottledFileStream | undefined;
   private pauseTimer: NodeJS.Timeout | undefined;
   private lastHotExpiry = 0;
@@ -173,7 +174,7 @@ export class Uploader {
     this.current?.destroy(new PausedError('stopping'));
     // a request already sent and waiting for its answer: abort it (the part stays unconfirmed)
     this.o.target.abortAll();
-    this.wakeUp?.();
+    this.sleeper.wake();
     await this.loop;
     this.loop = undefined;
     this.stats_.state = 'stopped';
@@ -181,7 +182,7 @@ export class Uploader {
 
   /** New work was queued: stop waiting. */
   wake(): void {
-    this.wakeUp?.();
+    this.sleeper.wake();
   }
 
   pause(): void {
@@ -286,11 +287,7 @@ export class Uploader {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => { clearTimeout(timer); this.wakeUp = undefined; resolve(); };
-      const timer = setTimeout(done, ms);
-      this.wakeUp = done;
-    });
+    return this.sleeper.sleep(ms);
   }
 
   private async run(): Promise<void> {
