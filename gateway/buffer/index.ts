@@ -1,2 +1,8 @@
-export { openBuffer, SqliteRingBuffer, ROW_OVERHEAD_BYTES, LEDGER_MAX_ENTRIES, DEFAULT_INLINE_MAX_BYTES, MAX_SINKS } from './append-log.js';
+/**
+ * The buffer as the rest of the gateway imports it: openBuffer, the contract types and the limits
+ * that shape its accounting. Everything else in this folder is internal to the buffer.
+ */
+export { openBuffer, SqliteAppendLog } from './append-log.js';
+export { ROW_OVERHEAD_BYTES, LEDGER_MAX_ENTRIES, MAX_SINKS } from './layout.js';
+export { DEFAULT_INLINE_MAX_BYTES } from './state.js';
 export type * from './types.js';

@@ -13,6 +13,7 @@
  *   the truth, and `scan` lets the buffer reconcile the two at startup.
  * - Everything is synchronous, like better-sqlite3: the buffer's append path is one synchronous call.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -142,6 +143,11 @@ export class Spool {
     }
     return { files, strayRemoved };
   }
+}
+
+/** The spool's content address of `bytes`: lowercase hex SHA-256. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export function fsyncDir(dir: string): void {

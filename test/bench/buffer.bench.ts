@@ -16,7 +16,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { openBuffer } from '../../gateway/buffer/index.js';
-import { configureConnection } from '../../gateway/buffer/append-log.js';
+import { configureConnection } from '../../gateway/buffer/layout.js';
 import type { RecordInput } from '../../gateway/plugin-api/record.js';
 
 const SYNC = process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL';

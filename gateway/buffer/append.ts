@@ -1,0 +1,269 @@
+/**
+ * Append: check a batch, store its large bodies in the spool, and commit its rows, blob references,
+ * counters and sink lags in one transaction (together with the evictions that make room for it).
+ *
+ * Constraints (the full list is in ./layout.ts):
+ * - The commit is the acknowledgement: `appendBatch` returns, and 'append' fires, only after the
+ *   commit. A throw means nothing of the batch was stored; in-memory state is restored and blob
+ *   files written for it are removed. Blob files are fsynced before the transaction starts.
+ * - Hot path (hundreds of thousands of records/s): rows go in INSERT_ROWS_PER_STATEMENT per
+ *   execution through one reused parameter array; per record there is no allocation beyond what
+ *   better-sqlite3 needs to bind, and no closure. Class, kind, route mask and stream id are looked
+ *   up once per run of equal values; the per-batch scratch is two typed arrays.
+ * - Seqs are reserved in the seq-mark file in blocks of SEQ_RESERVATION_BLOCK before they are used,
+ *   so a seq is never handed out twice, even after a power loss.
+ */
+import type Database from 'better-sqlite3';
+import { BufferFullError, InvalidRecordError, UnknownSinkError } from '../plugin-api/errors.js';
+import { RECORD_KINDS, SENSITIVITY_CLASSES, type RecordInput } from '../plugin-api/record.js';
+import { afterEviction, fullMessage, makeRoom, type RoomOutcome } from './eviction.js';
+import {
+  CLASS_INDEX,
+  INSERT_COLUMNS,
+  INSERT_ROWS_PER_STATEMENT,
+  KIND_INDEX,
+  ROW_OVERHEAD_BYTES,
+  SEQ_RESERVATION_BLOCK,
+  writeSeqMark,
+} from './layout.js';
+import { sha256Hex } from './spool.js';
+import type { AppendLogState } from './state.js';
+import type { AppendResult } from './types.js';
+
+export type AppendTransaction = Database.Transaction<
+  (records: RecordInput[], masks: Int32Array, codes: Uint8Array, shas: (string | null)[] | null, batchBytes: number, hasBlock: boolean) => RoomOutcome
+>;
+
+/** The append transaction on the state's current connection (made again whenever it is reopened). */
+export function createAppendTransaction(st: AppendLogState): AppendTransaction {
+  return st.db.transaction(
+    (records: RecordInput[], masks: Int32Array, codes: Uint8Array, shas: (string | null)[] | null, batchBytes: number, hasBlock: boolean) =>
+      appendInTxn(st, records, masks, codes, shas, batchBytes, hasBlock),
+  );
+}
+
+/** Store `records` in one transaction and return their seqs (see RecordBuffer.append). */
+export function appendBatch(st: AppendLogState, records: RecordInput[]): AppendResult {
+  st.assertOpen();
+  const n = records.length;
+  if (n === 0) return { firstSeq: st.c.nextSeq, lastSeq: st.c.nextSeq - 1 };
+  // per-batch scratch: one typed array for route masks and one for class/kind codes
+  const masks = new Int32Array(n);
+  const codes = new Uint8Array(n);
+  let shas: (string | null)[] | null = null;
+  let newBlobs: Map<string, Uint8Array> | null = null;
+  let batchBytes = 0;
+  let hasBlock = false;
+  const blocks = st.blocks;
+  const inlineMaxBytes = st.inlineMaxBytes;
+  // inputs hand over batches whose records share one routes array: resolve it once
+  let lastRoutes: string[] | null = null;
+  let lastMask = 0;
+  // and mostly one class and kind: look their codes up on change
+  let lastClass: string | null = null;
+  let lastKind: string | null = null;
+  let cls = 0;
+  let kind = 0;
+  for (let i = 0; i < n; i++) {
+    const r = records[i]!;
+    if (r.class !== lastClass) {
+      const c = CLASS_INDEX.get(r.class);
+      if (c === undefined) throw invalid(r, i, `class "${String(r.class)}" is not one of ${SENSITIVITY_CLASSES.join(', ')}`);
+      cls = c;
+      lastClass = r.class;
+    }
+    if (r.kind !== lastKind) {
+      const k = KIND_INDEX.get(r.kind);
+      if (k === undefined) throw invalid(r, i, `kind "${String(r.kind)}" is not one of ${RECORD_KINDS.join(', ')}`);
+      kind = k;
+      lastKind = r.kind;
+    }
+    if (!(r.body instanceof Uint8Array)) throw invalid(r, i, 'body is not a Buffer');
+    if (typeof r.receiveTimeNs !== 'bigint') throw invalid(r, i, 'receiveTimeNs is not a bigint');
+    if (typeof r.source !== 'string' || typeof r.signal !== 'string' || typeof r.contentType !== 'string') {
+      throw invalid(r, i, 'source, signal and contentType must be strings');
+    }
+    codes[i] = (kind << 3) | cls;
+    if (r.routes !== lastRoutes) {
+      lastMask = routeMask(st, r, i);
+      lastRoutes = r.routes;
+    }
+    masks[i] = lastMask;
+    if (blocks[cls]) hasBlock = true;
+    const size = r.body.length;
+    if (size > inlineMaxBytes) {
+      const sha = sha256Hex(r.body);
+      shas ??= new Array<string | null>(n).fill(null);
+      shas[i] = sha;
+      if (!newBlobs?.has(sha) && st.s.blobExists.get(sha) === undefined) {
+        (newBlobs ??= new Map()).set(sha, r.body);
+        batchBytes += size;
+      }
+      batchBytes += ROW_OVERHEAD_BYTES;
+    } else {
+      batchBytes += size + ROW_OVERHEAD_BYTES;
+    }
+  }
+  // the blob files are durable before any row refers to them
+  if (newBlobs) st.spool.writeAll(newBlobs);
+
+  if (st.c.nextSeq + n > st.seqReservedBelow) {
+    st.seqReservedBelow = st.c.nextSeq + n + SEQ_RESERVATION_BLOCK;
+    writeSeqMark(st.seqMarkPath, st.seqReservedBelow);
+  }
+  const firstSeq = st.c.nextSeq;
+  const snap = st.snapshot();
+  let outcome: RoomOutcome;
+  try {
+    outcome = st.appendTxn(records, masks, codes, shas, batchBytes, hasBlock);
+  } catch (e) {
+    st.restore(snap);
+    if (newBlobs) for (const sha of newBlobs.keys()) st.spool.remove(sha);
+    if (e instanceof BufferFullError) noteRefused(st, batchBytes);
+    throw e;
+  }
+  if (outcome.pass) afterEviction(st, outcome.pass);
+  if (outcome.refused) {
+    if (newBlobs) for (const sha of newBlobs.keys()) st.spool.remove(sha);
+    noteRefused(st, batchBytes);
+    throw new BufferFullError(fullMessage(st, records, batchBytes, 'its class has the block policy'));
+  }
+  const last = records[n - 1]!;
+  st.c.newestSeq = st.c.nextSeq - 1;
+  st.c.newestReceiveNs = last.receiveTimeNs;
+  if (st.c.oldestSeq === null) {
+    st.c.oldestSeq = firstSeq;
+    st.c.oldestReceiveNs = records[0]!.receiveTimeNs;
+  }
+  st.events.emit('append');
+  return { firstSeq, lastSeq: st.c.nextSeq - 1 };
+}
+
+function routeMask(st: AppendLogState, r: RecordInput, i: number): number {
+  const routes = r.routes;
+  if (!Array.isArray(routes)) throw invalid(r, i, 'routes is not an array of sink names');
+  let mask = 0;
+  for (let j = 0; j < routes.length; j++) {
+    const s = st.sinks.get(routes[j]!);
+    if (!s || !s.configured) {
+      throw new UnknownSinkError(
+        `record ${i} of the batch (source "${r.source}", signal "${r.signal}") is routed to unknown sink "${routes[j]}"; configured sinks: ${st.configuredNames().join(', ') || '(none)'}`,
+      );
+    }
+    mask |= 1 << s.bit;
+  }
+  return mask;
+}
+
+function invalid(r: RecordInput, i: number, what: string): Error {
+  return new InvalidRecordError(`record ${i} of the batch (source "${r?.source}", signal "${r?.signal}"): ${what}`);
+}
+
+/** a refused batch waits for 'space': an ack emits it once this many bytes can be made free */
+function noteRefused(st: AppendLogState, batchBytes: number): void {
+  st.spaceWanted = Math.max(1, batchBytes);
+}
+
+/** build, layer and attributes, the rarely set fields, in one JSON column; null when none is set */
+function extraJson(r: RecordInput): string | null {
+  let attrs: Record<string, string> | undefined = r.attributes;
+  if (attrs) {
+    let any = false;
+    for (const _ in attrs) {
+      any = true;
+      break;
+    }
+    if (!any) attrs = undefined;
+  }
+  if (r.build === undefined && r.layer === undefined && attrs === undefined) return null;
+  return JSON.stringify({ b: r.build, l: r.layer, a: attrs });
+}
+
+/** Runs inside the append transaction; a throw rolls everything back. */
+function appendInTxn(
+  st: AppendLogState,
+  records: RecordInput[],
+  masks: Int32Array,
+  codes: Uint8Array,
+  shas: (string | null)[] | null,
+  batchBytes: number,
+  hasBlock: boolean,
+): RoomOutcome {
+  const room = makeRoom(st, records, batchBytes, hasBlock);
+  if (room.refused) return room;
+
+  const ins = st.s.insert;
+  const insMany = st.s.insertMany;
+  const blobRef = st.s.blobRef;
+  const streams = st.streams;
+  const args = st.insertArgs;
+  let k = 0;
+  const c = st.c;
+  let seq = c.nextSeq;
+  // the stream and route mask of consecutive records are usually the same: look them up on change
+  let prev: RecordInput | null = null;
+  let stream = 0;
+  let runMask = -1;
+  let runRecords = 0;
+  let runBytes = 0;
+  for (let i = 0; i < records.length; i++, seq++) {
+    const r = records[i]!;
+    const mask = masks[i]!;
+    const code = codes[i]!;
+    const sha = shas ? shas[i]! : null;
+    const size = r.body.length;
+    if (prev === null || r.source !== prev.source || r.signal !== prev.signal || r.contentType !== prev.contentType) {
+      stream = streams.idOf(r.source, r.signal, r.contentType);
+    }
+    prev = r;
+    const o = k * INSERT_COLUMNS;
+    args[o] = seq;
+    args[o + 1] = mask;
+    args[o + 2] = size;
+    args[o + 3] = stream * 256 + code;
+    args[o + 4] = r.receiveTimeNs;
+    args[o + 5] = r.sourceTimeNs ?? null;
+    args[o + 6] = r.build !== undefined || r.layer !== undefined || r.attributes !== undefined ? extraJson(r) : null;
+    args[o + 7] = sha;
+    args[o + 8] = sha === null ? r.body : null;
+    if (++k === INSERT_ROWS_PER_STATEMENT) {
+      insMany.run.apply(insMany, args);
+      k = 0;
+    }
+    if (sha === null) c.inlineBytes += size;
+    else if ((blobRef.get(sha, size) as number) === 1) {
+      c.spoolBlobs++;
+      c.spoolBytes += size;
+    }
+    if (mask !== runMask) {
+      addLag(st, runMask, runRecords, runBytes);
+      runMask = mask;
+      runRecords = 0;
+      runBytes = 0;
+    }
+    runRecords++;
+    runBytes += size;
+  }
+  for (let j = 0; j < k; j++) {
+    const o = j * INSERT_COLUMNS;
+    ins.run(args[o], args[o + 1], args[o + 2], args[o + 3], args[o + 4], args[o + 5], args[o + 6], args[o + 7], args[o + 8]);
+  }
+  args.fill(null);
+  addLag(st, runMask, runRecords, runBytes);
+  c.records += records.length;
+  c.nextSeq = seq;
+  st.saveState();
+  return room;
+}
+
+/** Add a run of records with one route mask to the lag of each sink in it (written by saveState). */
+function addLag(st: AppendLogState, mask: number, records: number, bytes: number): void {
+  let m = mask > 0 ? mask : 0;
+  while (m !== 0) {
+    const s = st.bitToSink[31 - Math.clz32(m & -m)]!;
+    m &= m - 1;
+    s.lagRecords += records;
+    s.lagBytes += bytes;
+    s.lagDirty = true;
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * The buffer's on-disk layout: the SQLite schema, the connection pragmas, the prepared statements
+ * over it, the packing of a row and the seq-mark side file; and the invariants every module of the
+ * buffer keeps.
+ *
+ * The buffer is a durable append log with one cursor per sink: every record is committed to SQLite
+ * (better-sqlite3, WAL mode) before it is acknowledged to its source, and stays there until each sink
+ * it is routed to has acknowledged it or the bound forces it out (which is then counted, never
+ * silent). One job per module:
+ * - ./append-log.ts: the RecordBuffer the gateway opens (wiring, age timer, close);
+ * - ./state.ts: the in-memory counters and sink cursors the modules share, and their rollback;
+ * - ./recovery.ts: open, quarantine of a damaged database, recovery of state and spool;
+ * - ./streams.ts: stream interning (source, signal, content type -> small integer);
+ * - ./append.ts: append; ./eviction.ts: eviction and the loss ledger;
+ * - ./read.ts: read, ack, stats, losses and check; ./spool.ts: the blob files.
+ *
+ * ## On-disk layout (the folder `opts.dir`)
+ *
+ * - `buffer.sqlite` (+ `-wal`, `-shm`): one database, `PRAGMA user_version = 1`.
+ *   - `records(seq INTEGER PRIMARY KEY, routes, size, meta, receive_time_ns, source_time_ns, extra,
+ *     blob_sha256, body BLOB)`: one row per record. `seq` is the rowid, assigned by the buffer,
+ *     strictly increasing and never reused. `routes` is a bitmask of sink bits (see `sinks`); `size`
+ *     is the payload size (body length or blob size); `meta` packs stream id << 8 | kind << 3 |
+ *     class (indexes into RECORD_KINDS / SENSITIVITY_CLASSES); ns timestamps are 64-bit INTEGERs
+ *     read with `safeIntegers`; `extra` is JSON `{build, layer, attributes}` or NULL when all are
+ *     absent. Exactly one of `body` (inline) and `blob_sha256` (spooled) is set; the body is the
+ *     last column so that scans over routes and sizes never touch its overflow pages.
+ *     No secondary index on routes: measured, an index on (routes, seq) costs ~25-30% of append
+ *     throughput for small records. Reads, lag sums and delivered-first eviction are rowid range
+ *     scans instead, made amortised O(1) per row by in-memory scan horizons (a sink with nothing
+ *     to read remembers up to where it is empty; delivered-first eviction remembers up to where
+ *     every remaining row is undelivered, until an ack moves a cursor below that point).
+ *     Partial index `records_by_blob(blob_sha256)` over spooled rows only, for spool reconciliation.
+ *   - `streams(id, source, signal, content_type)`: each distinct triple once, so a row carries one
+ *     small integer instead of three strings (smaller rows, less to bind on the hot path).
+ *   - `blobs(sha256 PRIMARY KEY, size, refs)`: one row per distinct spooled blob with its reference
+ *     count; the file is unlinked after the commit that drops `refs` to zero.
+ *   - `sinks(name PRIMARY KEY, bit UNIQUE, cursor, lag_records, lag_bytes)`: one persisted cursor
+ *     per sink, its running lag, and the sink's bit in `records.routes`. Bits are never reassigned,
+ *     so at most 30 sink names per buffer.
+ *   - `state(id = 1, next_seq, records, inline_bytes, spool_blobs, spool_bytes, missing_blobs)`:
+ *     running counters, updated in the same transaction as the rows they count, so `stats()` never
+ *     has to scan.
+ *   - `evictions(source, class, records, bytes)`: undelivered records evicted, totals since creation.
+ *   - `losses(id, at_ns, source, signal, class, first_seq, last_seq, records, bytes, reason, sinks)`:
+ *     the loss ledger. Bounded to the newest LEDGER_MAX_ENTRIES (100,000) entries.
+ * - `spool/ab/cdef…`: content-addressed blobs (SHA-256 hex), `spool/tmp/` for files being written
+ *   (see ./spool.ts).
+ * - `seq-mark`: a side file holding a seq high-water mark outside the database: while running, a
+ *   reservation (no seq at or above it has been handed out; rewritten and fsynced once per
+ *   SEQ_RESERVATION_BLOCK seqs), after a clean close the exact next seq. At open the next seq is
+ *   max(database's next_seq, mark), so seqs stay monotonic across a crash, a `synchronous = NORMAL`
+ *   power loss that rolled back the last commits, and a quarantine (gaps are allowed, reuse is not).
+ * - `quarantine/<timestamp>/`: a damaged database (with its -wal, -shm) and the spool it referred to,
+ *   moved aside, never deleted.
+ *
+ * ## Durability: the `synchronous` setting (WAL mode)
+ *
+ * - FULL (default): every commit fsyncs the WAL before `append` returns. A record whose `append`
+ *   returned survives a process crash, a kernel panic and a power loss (given a disk that honours
+ *   flushes). Loses nothing that was acknowledged.
+ * - NORMAL: the WAL is fsynced only at checkpoints. A process crash (kill -9) still loses nothing (the
+ *   WAL is in the OS page cache), but a power loss or kernel panic can roll back the most recent
+ *   commits since the last checkpoint (typically up to ~1000 pages, i.e. a few MB of recent appends
+ *   and acks): records that were acknowledged to their source are then gone, and acked sink cursors
+ *   step back (sinks see those records again: at least once). The database itself stays consistent.
+ * - Spooled blobs are fsynced (file and folder) before their row commits under either setting, so a
+ *   committed row never points at a blob that is not durable. Seq marks are fsynced too.
+ *
+ * ## Design constraints
+ *
+ * - The commit is the acknowledgement: `append(records)` is one transaction (the evictions that make
+ *   room for the batch, its rows, blob references, counters); it returns (and 'append' fires) only
+ *   after the commit. A throw means nothing of the batch was stored. Blob files are written and
+ *   fsynced before that transaction starts.
+ * - Hot path: prepared statements, rows inserted 16 per statement execution, no per-record
+ *   allocation beyond what better-sqlite3 needs to bind; stream ids and route masks are looked up
+ *   once per run of equal values.
+ * - Bounded by bytes: inline body bytes + ROW_OVERHEAD_BYTES per row (so a flood of empty bodies is
+ *   bounded too) + each distinct spooled blob once. Before a batch is stored, the buffer makes room:
+ *   records past `maxAgeMs` first, then records already delivered to every sink they are routed to
+ *   (no loss), then, if the batch's classes all have the `drop-oldest` policy, the oldest undelivered
+ *   records whose class has the `drop-oldest` policy (records of `block` classes are never dropped to
+ *   make room). If a batch still does not fit, it is refused with BufferFullError, nothing of it is
+ *   stored, and no undelivered record is dropped for it (delivered ones evicted while trying stay
+ *   evicted: no loss); inputs wait for 'space', which an ack emits once room can be made. A batch is accepted
+ *   when it fits or the buffer is empty, so the size exceeds the bound by at most one batch.
+ * - Every eviction of an undelivered record is counted per source and class (`evictions`) and
+ *   written to the loss ledger, coalesced per (reason, source, signal, class) within one eviction
+ *   pass (first_seq/last_seq bound the run; other records may lie between them).
+ * - A sink removed from the configuration keeps its cursor (it resumes if it comes back) but stops
+ *   holding records back: records count as delivered once every configured sink in their routes has
+ *   them. A sink added later starts at cursor 0 and only ever receives records routed to it after it
+ *   was configured (older records were not routed to it).
+ * - Reads are lazy: `read` runs one LIMIT query from the sink's cursor; the backlog is never loaded.
+ * - `stats()` reads only in-memory counters (persisted in `state`, `sinks` and `evictions` in the
+ *   transactions that change them), so it is cheap on a buffer of any size.
+ * - Loss ledger `bytes` and eviction `bytes` are payload bytes (body or blob size) of the records.
+ * - Age eviction walks from the oldest seq and stops at the first record younger than the cutoff
+ *   (receive times are almost but not strictly in seq order). It runs on append and on a timer.
+ * - Integrity: at open `PRAGMA quick_check` (O(N) over the file, but it skips the index-versus-table
+ *   cross checks that make `integrity_check` several times slower on a multi-GB buffer; page and
+ *   b-tree damage, which is what a torn write or a garbage file produces, is still found). `check()`
+ *   runs the full `integrity_check` and verifies every blob's hash. A file that is not a database or
+ *   fails the check is quarantined and a new empty buffer starts: the gateway never crash-loops on a
+ *   damaged buffer and never deletes one.
+ * - Missing or truncated blobs found at recovery: their rows are dropped (a forwarder could never
+ *   deliver them), counted in `missingBlobs` and written to the ledger with reason 'blob-missing'.
+ * - Single process per folder: `locking_mode = EXCLUSIVE` makes a second opener fail with SQLITE_BUSY
+ *   instead of corrupting the running counters. Everything is synchronous (better-sqlite3).
+ */import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
+import { fsyncDir } from './spool.js';
+
+/** accounted per row on top of its inline body, for its metadata columns */
+export const ROW_OVERHEAD_BYTES = 64;
+/** the loss ledger keeps this many newest entries */
+export const LEDGER_MAX_ENTRIES = 100_000;
+/** seqs reserved per fsync of the seq-mark side file */
+export const SEQ_RESERVATION_BLOCK = 1 << 20;
+/** routes are a 32-bit signed integer mask in JS bit arithmetic: keep clear of the sign bit */
+export const MAX_SINKS = 30;
+/**
+ * Appends insert this many rows per statement execution: measured ~1.3x the rows/s of one row
+ * per execution for small records (fewer VDBE runs and N-API calls per row).
+ */
+export const INSERT_ROWS_PER_STATEMENT = 16;
+export const INSERT_COLUMNS = 9;
+/** one process owns a buffer: a second opener fails fast instead of waiting for the lock */
+const BUSY_TIMEOUT_MS = 500;
+export const DB_FILE = 'buffer.sqlite';
+export const SEQ_MARK_FILE = 'seq-mark';
+/** `meta` stores a class and a kind as their index in these lists */
+export const CLASS_INDEX = new Map<string, number>(SENSITIVITY_CLASSES.map((c, i) => [c, i]));
+export const KIND_INDEX = new Map<string, number>(RECORD_KINDS.map((k, i) => [k, i]));
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS records (
+  seq INTEGER PRIMARY KEY,
+  routes INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  meta INTEGER NOT NULL,
+  receive_time_ns INTEGER NOT NULL,
+  source_time_ns INTEGER,
+  extra TEXT,
+  blob_sha256 TEXT,
+  body BLOB
+);
+CREATE INDEX IF NOT EXISTS records_by_blob ON records(blob_sha256) WHERE blob_sha256 IS NOT NULL;
+CREATE TABLE IF NOT EXISTS streams (
+  id INTEGER PRIMARY KEY, source TEXT NOT NULL, signal TEXT NOT NULL, content_type TEXT NOT NULL,
+  UNIQUE (source, signal, content_type)
+);
+CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, refs INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sinks (
+  name TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE, cursor INTEGER NOT NULL DEFAULT 0,
+  lag_records INTEGER NOT NULL DEFAULT 0, lag_bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS state (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  next_seq INTEGER NOT NULL,
+  records INTEGER NOT NULL,
+  inline_bytes INTEGER NOT NULL,
+  spool_blobs INTEGER NOT NULL,
+  spool_bytes INTEGER NOT NULL,
+  missing_blobs INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO state VALUES (1, 1, 0, 0, 0, 0, 0);
+CREATE TABLE IF NOT EXISTS evictions (
+  source TEXT NOT NULL, class INTEGER NOT NULL, records INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  PRIMARY KEY (source, class)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS losses (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ns INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  signal TEXT NOT NULL,
+  class INTEGER NOT NULL,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  records INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  sinks TEXT NOT NULL
+);
+PRAGMA user_version = 1;
+`;
+
+/** The pragmas every connection gets; the benchmark's plain-SQLite baseline uses the same ones. */
+export function configureConnection(db: Database.Database, synchronous: 'FULL' | 'NORMAL'): void {
+  db.pragma('locking_mode = EXCLUSIVE');
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${synchronous}`);
+  // keeps a checkpointed WAL from staying at its high-water size on disk
+  db.pragma('journal_size_limit = 67108864');
+  db.pragma('cache_size = -16384');
+}
+
+/** A configured connection to `dbPath` (created when missing); the schema is not applied yet. */
+export function openConnection(dbPath: string, synchronous: 'FULL' | 'NORMAL'): Database.Database {
+  const db = new Database(dbPath, { timeout: BUSY_TIMEOUT_MS });
+  configureConnection(db, synchronous);
+  return db;
+}
+
+/** Create what is missing of the schema (a no-op on an existing buffer). */
+export function applySchema(db: Database.Database): void {
+  db.exec(SCHEMA);
+}
+
+/** A row of `records` as the read statement returns it (integers as bigint). */
+export interface RecordRow {
+  seq: bigint;
+  routes: bigint;
+  size: bigint;
+  receive_time_ns: bigint;
+  meta: bigint;
+  source_time_ns: bigint | null;
+  extra: string | null;
+  body: Buffer | null;
+  blob_sha256: string | null;
+}
+
+/** Every statement the buffer runs more than once, prepared once per connection. */
+export function prepareStatements(db: Database.Database) {
+  return {
+    insert: db.prepare(
+      'INSERT INTO records (seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body) VALUES (?,?,?,?,?,?,?,?,?)',
+    ),
+    insertMany: db.prepare(
+      `INSERT INTO records (seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body) VALUES ${Array<string>(INSERT_ROWS_PER_STATEMENT).fill('(?,?,?,?,?,?,?,?,?)').join(',')}`,
+    ),
+    insertStream: db.prepare('INSERT INTO streams (source, signal, content_type) VALUES (?, ?, ?)'),
+    saveState: db.prepare(
+      'UPDATE state SET next_seq = ?, records = ?, inline_bytes = ?, spool_blobs = ?, spool_bytes = ?, missing_blobs = ? WHERE id = 1',
+    ),
+    blobExists: db.prepare('SELECT 1 FROM blobs WHERE sha256 = ?').pluck(),
+    blobRef: db.prepare(
+      'INSERT INTO blobs (sha256, size, refs) VALUES (?, ?, 1) ON CONFLICT (sha256) DO UPDATE SET refs = refs + 1 RETURNING refs',
+    ).pluck(),
+    blobUnref: db.prepare('UPDATE blobs SET refs = refs - 1 WHERE sha256 = ? RETURNING refs, size'),
+    blobDelete: db.prepare('DELETE FROM blobs WHERE sha256 = ?'),
+    deleteRow: db.prepare('DELETE FROM records WHERE seq = ? RETURNING routes, size, meta, blob_sha256'),
+    oldestChunk: db.prepare('SELECT seq, routes, meta, receive_time_ns FROM records WHERE seq > ? ORDER BY seq LIMIT ?').safeIntegers(true),
+    oldest: db.prepare('SELECT seq, receive_time_ns FROM records ORDER BY seq LIMIT 1').safeIntegers(true),
+    newest: db.prepare('SELECT seq, receive_time_ns FROM records ORDER BY seq DESC LIMIT 1').safeIntegers(true),
+    readSink: db
+      .prepare(
+        'SELECT seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body FROM records WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq LIMIT ?',
+      )
+      .safeIntegers(true),
+    lagRange: db.prepare('SELECT count(*) AS n, total(size) AS bytes FROM records WHERE seq > ? AND seq <= ? AND (routes & ?) != 0'),
+    setCursor: db.prepare('UPDATE sinks SET cursor = ?, lag_records = ?, lag_bytes = ? WHERE name = ?'),
+    setLag: db.prepare('UPDATE sinks SET lag_records = ?, lag_bytes = ? WHERE name = ?'),
+    addLoss: db.prepare(
+      'INSERT INTO losses (at_ns, source, signal, class, first_seq, last_seq, records, bytes, reason, sinks) VALUES (?,?,?,?,?,?,?,?,?,?)',
+    ),
+    trimLosses: db.prepare('DELETE FROM losses WHERE id <= ?'),
+    addEviction: db.prepare(
+      'INSERT INTO evictions (source, class, records, bytes) VALUES (?,?,?,?) ON CONFLICT (source, class) DO UPDATE SET records = records + excluded.records, bytes = bytes + excluded.bytes',
+    ),
+    losses: db.prepare('SELECT * FROM losses ORDER BY id DESC LIMIT ?').safeIntegers(true),
+    rowsOfBlob: db.prepare('SELECT seq FROM records WHERE blob_sha256 = ? ORDER BY seq'),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;
+
+/** The seq mark in `file`, or 1 when there is none (or it is unreadable). */
+export function readSeqMark(file: string): number {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : 1;
+  } catch {
+    return 1;
+  }
+}
+
+/** Durably replace the seq mark: temp file, fsync, rename, fsync the folder. */
+export function writeSeqMark(file: string, value: number): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, `${value}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  fsyncDir(path.dirname(file));
+}

@@ -1,0 +1,201 @@
+/**
+ * The sink side and the operator's view: read from a sink's cursor, ack (move the cursor), blobs,
+ * stats, the loss ledger and the full integrity check.
+ *
+ * Constraints (the full list is in ./layout.ts):
+ * - Reads are lazy: one LIMIT query from the sink's cursor (or from where the sink is known to have
+ *   nothing, `emptyThrough`); the backlog is never loaded. Row decoding allocates only the record.
+ * - A cursor only moves forward; an ack lowers `deliveredScanFrom` so delivered-first eviction
+ *   looks at the rows that just became delivered, and makes room for a refused batch ('space').
+ * - `stats` reads only in-memory counters: cheap on a buffer of any size.
+ * - `check` runs the full `integrity_check` and verifies every blob's hash; a damaged database is
+ *   quarantined and an empty one started, like at open.
+ */
+import { BlobMissingError, BufferCorruptError } from '../plugin-api/errors.js';
+import {
+  RECORD_KINDS,
+  SENSITIVITY_CLASSES,
+  type BlobRef,
+  type RecordKind,
+  type SensitivityClass,
+  type StoredRecord,
+} from '../plugin-api/record.js';
+import { EvictionPass, evictDelivered, runEvictionTxn } from './eviction.js';
+import type { RecordRow } from './layout.js';
+import { isCorruption, recoverSpool, restartEmpty } from './recovery.js';
+import { sha256Hex } from './spool.js';
+import type { AppendLogState } from './state.js';
+import type { Stream } from './streams.js';
+import type { BufferStats, CheckResult, LossEntry, SinkStats } from './types.js';
+
+/** Records routed to `sink` after its cursor (and after `afterSeq`), see RecordBuffer.read. */
+export function readSink(st: AppendLogState, sink: string, limit: number, maxBytes?: number, afterSeq?: number): StoredRecord[] {
+  st.assertOpen();
+  const s = st.sink(sink, 'read');
+  if (!(limit > 0)) return [];
+  const newest = st.c.nextSeq - 1;
+  const fromCursor = Math.max(s.cursor, s.emptyThrough);
+  const from = afterSeq === undefined ? fromCursor : Math.max(fromCursor, Math.floor(afterSeq));
+  if (from >= newest) return [];
+  const rows = st.s.readSink.all(from, 1 << s.bit, Math.floor(limit)) as RecordRow[];
+  // nothing for this sink up to the newest seq: later reads start there (only known when this read
+  // started at the cursor: rows between the cursor and `afterSeq` are still to be delivered)
+  if (rows.length === 0 && from === fromCursor) s.emptyThrough = newest;
+  const streamsById = st.streams.byId;
+  const out: StoredRecord[] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    const size = Number(row.size);
+    if (maxBytes !== undefined && out.length > 0 && bytes + size > maxBytes) break;
+    bytes += size;
+    out.push(toStored(st, streamsById, row, size));
+  }
+  return out;
+}
+
+function toStored(st: AppendLogState, streamsById: Map<number, Stream>, row: RecordRow, size: number): StoredRecord {
+  const meta = Number(row.meta);
+  const stream = streamsById.get(Math.floor(meta / 256))!;
+  const rec: StoredRecord = {
+    seq: Number(row.seq),
+    source: stream.source,
+    signal: stream.signal,
+    kind: RECORD_KINDS[(meta >> 3) & 31] as RecordKind,
+    receiveTimeNs: row.receive_time_ns,
+    class: SENSITIVITY_CLASSES[meta & 7] as SensitivityClass,
+    contentType: stream.contentType,
+    routes: st.namesOf(Number(row.routes)).slice(),
+  };
+  if (row.source_time_ns !== null) rec.sourceTimeNs = row.source_time_ns;
+  if (row.blob_sha256 === null) rec.body = row.body ?? Buffer.alloc(0);
+  else rec.blob = { sha256: row.blob_sha256, size };
+  if (row.extra !== null) {
+    const extra = JSON.parse(row.extra) as { b?: string; l?: number; a?: Record<string, string> };
+    if (extra.b !== undefined) rec.build = extra.b;
+    if (extra.l !== undefined) rec.layer = extra.l;
+    if (extra.a !== undefined) rec.attributes = extra.a;
+  }
+  return rec;
+}
+
+/** Advance `sink`'s cursor to `uptoSeq` (never backwards), see RecordBuffer.ack. */
+export function ackSink(st: AppendLogState, sink: string, uptoSeq: number): void {
+  st.assertOpen();
+  const s = st.sink(sink, 'ack');
+  const upto = Math.min(Math.floor(uptoSeq), st.c.nextSeq - 1);
+  if (!(upto > s.cursor)) return;
+  const r = st.s.lagRange.get(s.cursor, upto, 1 << s.bit) as { n: number; bytes: number };
+  st.s.setCursor.run(upto, s.lagRecords - r.n, s.lagBytes - r.bytes, sink);
+  // rows above the old cursor may have become delivered: delivered-first eviction rescans them
+  st.deliveredScanFrom = Math.min(st.deliveredScanFrom, s.cursor);
+  s.cursor = upto;
+  s.lagRecords -= r.n;
+  s.lagBytes -= r.bytes;
+  if (st.spaceWanted > 0) {
+    const need = st.bytes() + st.spaceWanted - st.maxBytes;
+    if (need <= 0) {
+      st.spaceWanted = 0;
+      st.events.emit('space');
+      return;
+    }
+    const pass = new EvictionPass();
+    runEvictionTxn(st, pass, () => evictDelivered(st, need, pass));
+  }
+}
+
+export function blobPath(st: AppendLogState, ref: BlobRef): string {
+  if (!/^[0-9a-f]{64}$/.test(ref.sha256)) throw new RangeError(`blob ref: "${ref.sha256}" is not a lowercase hex SHA-256`);
+  return st.spool.pathOf(ref.sha256);
+}
+
+/** A spooled body, checked against its size and hash. */
+export async function readBlob(st: AppendLogState, ref: BlobRef): Promise<Buffer> {
+  let bytes: Buffer;
+  try {
+    bytes = await st.spool.read(ref.sha256);
+  } catch (e) {
+    throw new BlobMissingError(`blob ${ref.sha256} (${ref.size} bytes) is not in the spool ${st.spool.dir}`, { cause: e });
+  }
+  if (bytes.length !== ref.size || sha256Hex(bytes) !== ref.sha256) {
+    throw new BlobMissingError(`blob ${ref.sha256}: the spooled file is damaged (${bytes.length} bytes, expected ${ref.size})`);
+  }
+  return bytes;
+}
+
+export function stats(st: AppendLogState): BufferStats {
+  const c = st.c;
+  const bytes = st.bytes();
+  const sinks: SinkStats[] = [];
+  for (const s of st.sinks.values()) {
+    if (s.configured) sinks.push({ sink: s.name, cursor: s.cursor, lagRecords: s.lagRecords, lagBytes: s.lagBytes });
+  }
+  return {
+    path: st.dbPath,
+    records: c.records,
+    bytes,
+    maxBytes: st.maxBytes,
+    fill: bytes / st.maxBytes,
+    oldestSeq: c.records > 0 ? c.oldestSeq : null,
+    newestSeq: c.records > 0 ? c.newestSeq : null,
+    oldestReceiveTimeNs: c.records > 0 ? c.oldestReceiveNs : null,
+    newestReceiveTimeNs: c.records > 0 ? c.newestReceiveNs : null,
+    spoolBlobs: c.spoolBlobs,
+    spoolBytes: c.spoolBytes,
+    sinks,
+    // a stable order (source, then class rank), the same before and after a reopen
+    evictions: [...st.evictionTotals.values()].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.cls - b.cls)).map((t) => ({
+      source: t.source,
+      class: SENSITIVITY_CLASSES[t.cls] as SensitivityClass,
+      records: t.records,
+      bytes: t.bytes,
+    })),
+    missingBlobs: c.missingBlobs,
+  };
+}
+
+/** The newest `limit` entries of the loss ledger, newest first. */
+export function losses(st: AppendLogState, limit: number): LossEntry[] {
+  st.assertOpen();
+  const rows = st.s.losses.all(limit) as {
+    id: bigint; at_ns: bigint; source: string; signal: string; class: bigint; first_seq: bigint; last_seq: bigint;
+    records: bigint; bytes: bigint; reason: string; sinks: string;
+  }[];
+  return rows.map((r) => ({
+    id: Number(r.id),
+    atNs: r.at_ns,
+    source: r.source,
+    signal: r.signal,
+    class: SENSITIVITY_CLASSES[Number(r.class)] as SensitivityClass,
+    firstSeq: Number(r.first_seq),
+    lastSeq: Number(r.last_seq),
+    records: Number(r.records),
+    bytes: Number(r.bytes),
+    reason: r.reason,
+    sinks: JSON.parse(r.sinks) as string[],
+  }));
+}
+
+/** Full integrity check of the database and every blob; quarantines a damaged database. */
+export function check(st: AppendLogState): CheckResult {
+  st.assertOpen();
+  let integrity: string[];
+  try {
+    integrity = (st.db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check);
+  } catch (e) {
+    if (!isCorruption(e)) throw e;
+    integrity = [(e as Error).message];
+  }
+  if (integrity.length !== 1 || integrity[0] !== 'ok') {
+    const configured = st.configuredNames();
+    try {
+      st.db.close();
+    } catch {
+      // closing a damaged database may fail; it is moved aside either way
+    }
+    const quarantinedTo = restartEmpty(st, new BufferCorruptError(`${st.dbPath}: integrity_check failed: ${integrity.slice(0, 5).join('; ')}`), configured);
+    st.events.emit('space');
+    return { ok: false, integrity, orphanBlobsRemoved: 0, missingBlobs: 0, quarantinedTo };
+  }
+  const r = recoverSpool(st, true);
+  return { ok: r.missingBlobs === 0, integrity, orphanBlobsRemoved: r.orphanBlobsRemoved, missingBlobs: r.missingBlobs };
+}
