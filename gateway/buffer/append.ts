@@ -30,12 +30,24 @@ import { sha256Hex } from './spool.js';
 import type { AppendLogState } from './state.js';
 import type { AppendResult } from './types.js';
 
-export type AppendTransaction = Database.Transaction<
+type AppendTransaction = Database.Transaction<
   (records: RecordInput[], masks: Int32Array, codes: Uint8Array, shas: (string | null)[] | null, batchBytes: number, hasBlock: boolean) => RoomOutcome
 >;
 
-/** The append transaction on the state's current connection (made again whenever it is reopened). */
-export function createAppendTransaction(st: AppendLogState): AppendTransaction {
+/**
+ * The append transaction of each open connection, made on the first append after an open or a quarantine
+ * reopen (keyed by the connection, so a reopened database never runs a transaction of the closed one).
+ */
+const appendTransactions = new WeakMap<Database.Database, AppendTransaction>();
+
+function appendTransactionOf(st: AppendLogState): AppendTransaction {
+  let txn = appendTransactions.get(st.db);
+  if (!txn) appendTransactions.set(st.db, (txn = createAppendTransaction(st)));
+  return txn;
+}
+
+/** The append transaction on the state's current connection. */
+function createAppendTransaction(st: AppendLogState): AppendTransaction {
   return st.db.transaction(
     (records: RecordInput[], masks: Int32Array, codes: Uint8Array, shas: (string | null)[] | null, batchBytes: number, hasBlock: boolean) =>
       appendInTxn(st, records, masks, codes, shas, batchBytes, hasBlock),
@@ -115,7 +127,7 @@ export function appendBatch(st: AppendLogState, records: RecordInput[]): AppendR
   const snap = st.snapshot();
   let outcome: RoomOutcome;
   try {
-    outcome = st.appendTxn(records, masks, codes, shas, batchBytes, hasBlock);
+    outcome = appendTransactionOf(st)(records, masks, codes, shas, batchBytes, hasBlock);
   } catch (e) {
     st.restore(snap);
     if (newBlobs) for (const sha of newBlobs.keys()) st.spool.remove(sha);

@@ -16,7 +16,6 @@ import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { BufferCorruptError } from '../plugin-api/errors.js';
-import { createAppendTransaction } from './append.js';
 import { EvictionPass, afterEviction, evictRow, writeLedger } from './eviction.js';
 import { CLASS_INDEX, DB_FILE, MAX_SINKS, applySchema, openConnection, prepareStatements, readSeqMark } from './layout.js';
 import { fsyncDir, sha256Hex } from './spool.js';
@@ -195,7 +194,6 @@ function loadState(st: AppendLogState, sinkNames: string[]): void {
   }[]) {
     st.evictionTotals.set(`${e.source}\0${e.class}`, { source: e.source, cls: e.class, records: e.records, bytes: e.bytes });
   }
-  st.appendTxn = createAppendTransaction(st);
 }
 
 /**
