@@ -17,7 +17,7 @@ import { Simulator, type SimulatorOptions } from '../engine.js';
 import { decodeBlock, type BlockFormat, type MachineEvent } from '../formats.js';
 import type { MeltPoolBlock } from '../meltpool.js';
 import { decodeSparkplug, encodeSparkplug } from '../sparkplug.js';
-import { sleep, waitFor } from './helpers.js';
+import { sleep, waitFor } from '../test-support/wait.js';
 
 interface Received {
   topic: string;

@@ -23,14 +23,14 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NETNS_MINIO_KEYS, NetnsMinio, netnsAvailable } from '../services/netns-minio.js';
-import { REPO_ROOT } from '../services/process.js';
-import { sleep, waitFor } from '../support/wait.js';
-import { CloudOutput, cloudConfigSchema, syncDir } from '../../plugins/outputs/cloud/index.js';
-import { SyncStore } from '../../plugins/outputs/cloud/sync/store.js';
-import { multipartEtag } from '../../plugins/outputs/cloud/sync/uploader.js';
-import { BURST_SECONDS } from '../../plugins/outputs/cloud/sync/bandwidth.js';
-import type { StoredRecord } from '../../gateway/plugin-api/record.js';
+import { NETNS_MINIO_KEYS, NetnsMinio, netnsAvailable } from '../../../test/services/netns-minio.js';
+import { REPO_ROOT } from '../../../test/services/process.js';
+import { sleep, waitFor } from '../../../test/support/wait.js';
+import { CloudOutput, cloudConfigSchema, syncDir } from './index.js';
+import { SyncStore } from './sync/store.js';
+import { multipartEtag } from './sync/uploader.js';
+import { BURST_SECONDS } from './sync/bandwidth.js';
+import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 
 const silent = pino({ level: 'silent' });
 const MiB = 1024 * 1024;
@@ -166,7 +166,7 @@ describe('cloud sync over a constrained uplink', () => {
     }));
     const children: ChildProcess[] = [];
     const startChild = async (args: string[]): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test/sync/fixtures/sync-child.ts'), configFile, ...args], {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'plugins/outputs/cloud/test-support/sync-child.ts'), configFile, ...args], {
         cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);
