@@ -24,10 +24,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NETNS_MINIO_KEYS, NetnsMinio, netnsAvailable } from '../../../test/services/netns-minio.js';
-import { REPO_ROOT } from '../../../test/services/process.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { CloudOutput, cloudConfigSchema, syncDir } from './index.js';
 import { SyncStore } from './sync/store.js';
@@ -36,6 +36,8 @@ import { BURST_SECONDS } from './sync/bandwidth.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 
 const silent = pino({ level: 'silent' });
+// this checkout (not the one the shared .services folder belongs to, which test/services' REPO_ROOT names)
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MiB = 1024 * 1024;
 let minio: NetnsMinio;
 let dir: string;
@@ -171,8 +173,8 @@ describe('cloud sync over a constrained uplink', () => {
     }));
     const children: ChildProcess[] = [];
     const startChild = async (args: string[]): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'plugins/outputs/cloud/test-support/sync-child.ts'), configFile, ...args], {
-        cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'plugins/outputs/cloud/test-support/sync-child.ts'), configFile, ...args], {
+        cwd: repo, stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);
       let err = '';
