@@ -87,8 +87,8 @@ describe('systemd/install.sh', () => {
     cpSync(path.join(here, 'layergate.service'), path.join(src, 'systemd', 'layergate.service'));
     cpSync(path.join(repo, 'config'), path.join(src, 'config'), { recursive: true });
     cpSync(path.join(repo, 'proto'), path.join(src, 'proto'), { recursive: true });
-    mkdirSync(path.join(src, 'dist', 'gateway'), { recursive: true });
-    writeFileSync(path.join(src, 'dist', 'gateway', 'cli.js'), '// built cli\n');
+    mkdirSync(path.join(src, 'dist', 'gateway', 'cli'), { recursive: true });
+    writeFileSync(path.join(src, 'dist', 'gateway', 'cli', 'main.js'), '// built cli\n');
     writeFileSync(path.join(src, 'package.json'), '{"name":"layergate"}\n');
     return src;
   }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import sharp from 'sharp';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { waitFor } from '../../test/support/wait.js';
 import { readLakeWithPyarrow, setupPython } from '../../test/tools/pyarrow.js';
 import { FileLakeOutput, definition as fileLake } from '../../plugins/outputs/file-lake/index.js';
@@ -26,6 +26,8 @@ import { CONTENT_TYPES } from '../plugin-api/record.js';
 import type { RecordInput, StoredRecord } from '../plugin-api/record.js';
 
 const silent = pino({ level: 'silent' });
+/** the timer vi.useFakeTimers() replaces, kept for yielding to real I/O while the fake clock stands still */
+const realSetTimeout = globalThis.setTimeout;
 let dir: string;
 let buffer: RecordBuffer;
 const forwarders: Forwarder[] = [];
@@ -224,10 +226,15 @@ describe('Forwarder', () => {
     let release!: () => void;
     const released = new Promise<void>((r) => { release = r; });
     let sends = 0;
+    let lateSend: Promise<void> | undefined;
     // fault injected: the second send is held until the test releases it, after stop() gave up
     const held: OutputPlugin = {
       type: 'held', start: async () => {}, stop: async () => {},
-      send: async (b) => { if (++sends === 2) await released; await lake.send(b); },
+      send: (b) => {
+        const sending = (async () => { if (++sends === 2) await released; await lake.send(b); })();
+        if (sends === 2) lateSend = sending;
+        return sending;
+      },
     };
     const appended = buffer.append(scalars(20, ['lake']));
     const f = forward(held, 'lake', { batchSize: 10, stopTimeoutMs: 100, sendTimeoutMs: 60_000 });
@@ -237,8 +244,11 @@ describe('Forwarder', () => {
     expect(f.stats().state).toBe('stopped');
     expect(buffer.cursor('lake')).toBe(appended.firstSeq + 9);
     release(); // the late send completes now, after the stop: it must not be acked
-    await waitFor('late send stored', () => lake.stats().rows === 20);
-    await new Promise((r) => setTimeout(r, 50));
+    await lateSend;
+    expect(lake.stats().rows).toBe(20);
+    // an ack would run in the forwarder's continuation of that send (SQLite, synchronous): one turn of
+    // the event loop after it settled, every such continuation has run
+    await new Promise<void>((r) => setImmediate(r));
     expect(buffer.cursor('lake')).toBe(appended.firstSeq + 9);
 
     // started again, it re-sends the unacked batch from the cursor
@@ -308,38 +318,65 @@ class CountingSink implements OutputPlugin {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('Forwarder linger', () => {
-  /** 40 records, one every 25 ms, into a lake behind a forwarder with this linger; the batch sizes sent */
+  /** real I/O (SQLite, the lake's files) runs while the fake clock stands still: yield to it (a real
+   * millisecond, not a busy spin of setImmediate, so waiting costs no CPU) */
+  const ioTurn = () => new Promise<void>((r) => realSetTimeout(r, 1));
+  /** the forwarder has done all it can at the current (fake) time: no send in flight, every read handled */
+  async function settled(f: Forwarder): Promise<void> {
+    for (let turns = 0; ; turns++) {
+      await ioTurn();
+      const { state } = f.stats();
+      if (state === 'idle' || state === 'lingering') return;
+      if (turns > 30_000) throw new Error(`forwarder still ${state}`);
+    }
+  }
+
+  /**
+   * 40 records, one every 25 ms of a controlled clock (Date and setTimeout faked, I/O real), into a lake
+   * behind a forwarder with this linger; the batch sizes sent. After each record and each clock step the
+   * test waits until the forwarder has settled, so the batches depend on the clock alone.
+   */
   async function trickle(linger: number): Promise<{ batches: number[]; lakeDir: string; firstSeq: number; lastSeq: number }> {
     await open(['lake']);
     const lakeDir = path.join(dir, `lake-${linger}`);
     const sink = new CountingSink(await startLake('lake', lakeDir));
-    const f = forward(sink, 'lake', { linger });
-    let firstSeq = 0;
-    let lastSeq = 0;
-    for (let i = 0; i < 40; i++) {
-      const a = buffer.append(freshScalars(1, ['lake']));
-      firstSeq ||= a.firstSeq;
-      lastSeq = a.lastSeq;
-      await sleep(25);
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'] });
+    try {
+      const f = forward(sink, 'lake', { linger });
+      let firstSeq = 0;
+      let lastSeq = 0;
+      for (let i = 0; i < 40; i++) {
+        const a = buffer.append(freshScalars(1, ['lake']));
+        firstSeq ||= a.firstSeq;
+        lastSeq = a.lastSeq;
+        await settled(f);
+        await vi.advanceTimersByTimeAsync(25);
+        await settled(f);
+      }
+      // the last partial batch goes once its oldest record is a linger old
+      await vi.advanceTimersByTimeAsync(linger);
+      await settled(f);
+      expect(buffer.cursor('lake')).toBe(lastSeq);
+      await f.stop();
+      forwarders.splice(forwarders.indexOf(f), 1);
+      buffer.close();
+      return { batches: sink.batches, lakeDir, firstSeq, lastSeq };
+    } finally {
+      vi.useRealTimers();
     }
-    await waitFor('all acked', () => buffer.cursor('lake') === lastSeq);
-    await f.stop();
-    forwarders.splice(forwarders.indexOf(f), 1);
-    buffer.close();
-    return { batches: sink.batches, lakeDir, firstSeq, lastSeq };
   }
 
   it('records trickling in one by one reach the sink in a few batches; without linger one batch each', async () => {
     const lingering = await trickle(300);
     const eager = await trickle(0);
-    // ~1 s of trickle with a 300 ms linger: a handful of sends (each waits for its oldest record to be 300 ms old)
-    expect(lingering.batches.length).toBeGreaterThanOrEqual(2);
-    expect(lingering.batches.length).toBeLessThanOrEqual(10);
+    // records at 0, 25, ... 975 ms with a 300 ms linger: a send when the oldest waiting record is 300 ms
+    // old, at 300, 600 and 900 ms (12 records each: the one arriving at that instant comes after the send),
+    // and the last 4 (900..975 ms) at 1200 ms
+    expect(lingering.batches).toEqual([12, 12, 12, 4]);
     expect(lingering.batches.reduce((a, b) => a + b, 0)).toBe(40);
-    // the behaviour linger replaces: about a send per record (fewer only when a send outlasts 25 ms)
+    // the behaviour linger replaces: a send per record
+    expect(eager.batches).toEqual(Array.from({ length: 40 }, () => 1));
     expect(eager.batches.length).toBeGreaterThan(2 * lingering.batches.length);
     // every record once, in order, in the lake
     const got = await lakeScalars(lingering.lakeDir);
@@ -352,7 +389,8 @@ describe('Forwarder linger', () => {
     const f = forward(sink, 'lake', { linger: 60_000, batchSize: 10 });
     const a = buffer.append(freshScalars(25, ['lake']));
     await waitFor('two full batches', () => buffer.cursor('lake') === a.firstSeq + 19, 10_000);
-    await sleep(200);
+    // lingering is the decision not to send the partial rest before the linger ends (a minute)
+    await waitFor('the partial rest lingering', () => f.stats().state === 'lingering', 10_000);
     expect(sink.batches).toEqual([10, 10]);
     expect(f.stats().state).toBe('lingering');
     expect(buffer.cursor('lake')).toBe(a.firstSeq + 19);
@@ -370,9 +408,9 @@ describe('Forwarder linger', () => {
     const bodies = buffer.read('lake', 10).map((r) => r.body!.length);
     // room for three bodies a batch
     const batchBytes = bodies[0]! + bodies[1]! + bodies[2]!;
-    forward(sink, 'lake', { linger: 60_000, batchBytes });
+    const f = forward(sink, 'lake', { linger: 60_000, batchBytes });
     await waitFor('three full batches', () => buffer.cursor('lake') === a.firstSeq + 8, 10_000);
-    await sleep(200);
+    await waitFor('the tenth record lingering', () => f.stats().state === 'lingering', 10_000);
     expect(sink.batches).toEqual([3, 3, 3]); // the tenth record lingers
   });
 

@@ -31,12 +31,19 @@ function buffer(dataDir: string, opts: Partial<BufferOptions> & { sinks: string[
 function draft(signal: string, kind: RecordDraft['kind'] = 'scalar', extra: Partial<RecordDraft> = {}): RecordDraft {
   return { signal, kind, contentType: CONTENT_TYPES.scalar, body: Buffer.from('{"v":1}'), ...extra };
 }
-const settled = async (p: Promise<unknown>, ms: number): Promise<boolean> => {
+/** whether a promise has settled, readable at any moment */
+const settledFlag = (p: Promise<unknown>): (() => boolean) => {
   let done = false;
   p.then(() => (done = true), () => (done = true));
-  await new Promise((r) => setTimeout(r, ms));
-  return done;
+  return () => done;
 };
+/** the emit is parked on the buffer's space event (counted as blocked), yielding to I/O until it is */
+async function blockedEmits(p: Pipeline, n: number): Promise<void> {
+  for (let turn = 0; (p.stats().mqtt?.blockedEmits ?? 0) < n; turn++) {
+    if (turn > 100_000) throw new Error(`never ${n} blocked emits`);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
 
 describe('InputContext.emit: source, time, class, routes, commit', () => {
   const outputs: RouteTarget[] = [
@@ -98,7 +105,10 @@ describe('block policy', () => {
     const { b, p, ctx } = full(tmp());
     await ctx.emit(batch(5, 'first'));
     const waiting = ctx.emit(batch(5, 'second'));
-    expect(await settled(waiting, 300)).toBe(false);
+    const waitingSettled = settledFlag(waiting);
+    // blocked: only the space event (or the 60 s retry) can move it on, so "not settled" is final here
+    await blockedEmits(p, 1);
+    expect(waitingSettled()).toBe(false);
     expect(p.stats().mqtt!.blockedEmits).toBe(1);
     // the sink acknowledges the first batch: delivered records make room, 'space' wakes the emit
     const first = b.read('lake', 100);
@@ -113,7 +123,9 @@ describe('block policy', () => {
     const { b, p, ctx } = full(tmp());
     await ctx.emit(batch(5, 'first'));
     const waiting = ctx.emit(batch(5, 'second'));
-    expect(await settled(waiting, 100)).toBe(false);
+    const waitingSettled = settledFlag(waiting);
+    await blockedEmits(p, 1);
+    expect(waitingSettled()).toBe(false);
     p.abortBlocked();
     await expect(waiting).rejects.toBeInstanceOf(GatewayStoppingError);
     expect(b.stats().records).toBe(5);

@@ -8,7 +8,10 @@
  * - sync uncapped: the cloud output from `send` to "synced" (local store write, hashing, paced
  *   multipart upload, HEAD confirmation), as a fraction of the baseline. Target >= 0.9;
  * - cap tracking: with caps below the link rate, the steady throughput on the wire (the kernel's byte
- *   counter of the link) and of payload, and the tracking error |measured - cap| / cap.
+ *   counter of the link) and of payload, and the tracking error |measured - cap| / cap. Targets: wire
+ *   within 10% of the cap, payload at least 90% of it. One case is a 5 Mbit/s cap on a 50 Mbit/s
+ *   link, the rate the uplink integration test (plugins/outputs/cloud/uplink.int.test.ts) leaves to
+ *   this bench; the test keeps what is not a rate (the token bucket's bound, resumption).
  * Rounds alternate baseline and sync; medians are reported. The bench prints PASS/MISS; it never
  * fails a build. The machine is shared, so numbers are indicative.
  *
@@ -84,8 +87,12 @@ try {
 
   const capRows: string[][] = [];
   let worstError = 0;
-  for (const capMbit of [5, 10, 20].filter((c) => c < LINK_MBIT)) {
-    const capped = await startOutput(`cap-${capMbit}`, { cap: `${capMbit}Mbit`, adaptive: false });
+  let worstPayloadShare = Infinity;
+  const capCases = [5, 10, 20].filter((c) => c < LINK_MBIT).map((capMbit) => ({ capMbit, linkMbit: LINK_MBIT }));
+  if (LINK_MBIT !== 50) capCases.push({ capMbit: 5, linkMbit: 50 }); // the uplink test's configuration
+  for (const { capMbit, linkMbit } of capCases) {
+    minio.shape({ rateMbit: linkMbit });
+    const capped = await startOutput(`cap-${capMbit}-link-${linkMbit}`, { cap: `${capMbit}Mbit`, adaptive: false });
     const capSize = Math.round(((capMbit * 1e6) / 8) * 7);
     await capped.send([record(randomBytes(capSize))]);
     const samples: { t: number; tx: number; sent: number }[] = [];
@@ -103,8 +110,14 @@ try {
     const payload = ((b.sent - a.sent) * 8) / seconds / 1e6;
     const error = Math.abs(wire - capMbit) / capMbit;
     worstError = Math.max(worstError, error);
-    capRows.push([`${capMbit} Mbit/s`, wire.toFixed(2), payload.toFixed(2), `${(100 * (wire - capMbit) / capMbit).toFixed(1)}%`, wire <= capMbit * 1.1 ? 'yes' : 'NO']);
+    const payloadShare = payload / capMbit;
+    worstPayloadShare = Math.min(worstPayloadShare, payloadShare);
+    capRows.push([
+      `${capMbit} Mbit/s`, `${linkMbit} Mbit/s`, wire.toFixed(2), payload.toFixed(2), `${(100 * (wire - capMbit) / capMbit).toFixed(1)}%`,
+      payloadShare.toFixed(2), wire <= capMbit * 1.1 ? 'yes' : 'NO',
+    ]);
   }
+  minio.shape({ rateMbit: LINK_MBIT });
 
   const fraction = median(synced) / median(plain);
   const table = (header: string[], rows: string[][]) => {
@@ -120,10 +133,11 @@ try {
     ['cloud sync, uncapped', median(synced).toFixed(2), fraction.toFixed(2)],
   ]);
   console.log();
-  table(['cap', 'wire Mbit/s', 'payload Mbit/s', 'tracking error', 'at or under cap (+10%)'], capRows);
+  table(['cap', 'link', 'wire Mbit/s', 'payload Mbit/s', 'tracking error', 'payload of cap', 'at or under cap (+10%)'], capRows);
   console.log();
   console.log(`${fraction >= 0.9 ? 'PASS' : 'MISS'}: uncapped sync at ${fraction.toFixed(2)} of a plain client upload (target >= 0.90)`);
   console.log(`${worstError <= 0.1 ? 'PASS' : 'MISS'}: worst cap tracking error ${(100 * worstError).toFixed(1)}% (target <= 10%)`);
+  console.log(`${worstPayloadShare >= 0.9 ? 'PASS' : 'MISS'}: lowest payload rate ${worstPayloadShare.toFixed(2)} of the cap (target >= 0.90)`);
   console.log(`rounds: plain ${plain.map((x) => x.toFixed(1)).join(', ')}; sync ${synced.map((x) => x.toFixed(1)).join(', ')} Mbit/s`);
 } finally {
   await minio.dispose();

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openBuffer } from '../../../gateway/buffer/index.js';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
 import { Pipeline } from '../../../gateway/ingest/pipeline.js';
@@ -15,6 +15,8 @@ import { gatewayHealthConfigSchema } from './schema.js';
 const log = pino({ level: 'silent' });
 let buffers: RecordBuffer[] = [];
 afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
   for (const b of buffers) b.close();
   buffers = [];
 });
@@ -49,6 +51,8 @@ const bySignal = (rs: StoredRecord[], s: string) => rs.filter((r) => r.signal ==
 describe('gateway-health input', () => {
   it('emits scalar records about the process, event loop, buffer and disk, class internal', async () => {
     const { dataDir, buffer, pipeline, input } = setup(true);
+    // observed, not replaced: every reading the process gave, to compare each record with
+    const memoryReadings = vi.spyOn(process, 'memoryUsage');
     await input.start(pipeline.contextFor('health'));
     // three ticks: the first has no event-loop samples yet, later ones do
     const records = await until('three ticks', () => {
@@ -70,11 +74,14 @@ describe('gateway-health input', () => {
       'gateway.buffer.lag_bytes', 'gateway.disk.free', 'gateway.disk.total',
     ]) expect(signals, s).toContain(s);
 
-    // the figures are the real ones: RSS near what the process reports, disk free near statfs
+    // the figures are the real ones: each tick's RSS is exactly what the process reported at that tick
+    // (one reading per tick, in tick order), disk free near statfs
+    const rssValues = bySignal(records, 'gateway.process.rss').map((r) => value(r).v);
+    const reported = memoryReadings.mock.results.map((r) => (r.value as NodeJS.MemoryUsage).rss);
+    expect(rssValues).toEqual(reported.slice(0, rssValues.length));
     const rss = value(bySignal(records, 'gateway.process.rss').at(-1)!);
     expect(rss.unit).toBe('B');
     expect(rss.v).toBeGreaterThan(10 * 1024 * 1024);
-    expect(rss.v).toBeLessThan(process.memoryUsage().rss * 2);
     // CPU in % of one core: never negative, never beyond all cores (the first sample too)
     for (const r of bySignal(records, 'gateway.process.cpu')) {
       expect(value(r).v).toBeGreaterThanOrEqual(0);
@@ -98,14 +105,18 @@ describe('gateway-health input', () => {
   });
 
   it('without a stats provider it reports no buffer signals; after stop it emits nothing more', async () => {
+    // the interval timer is under the test's control: "nothing more" is then a fact, not a wait
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const { buffer, pipeline, input } = setup(false);
     await input.start(pipeline.contextFor('health'));
+    await vi.advanceTimersByTimeAsync(50); // the second tick (the first is at start)
     await until('two ticks', () => (bySignal(buffer.read('lake', 10_000), 'gateway.process.rss').length >= 2 ? true : undefined));
     await input.stop();
     const after = buffer.stats().records;
     const rs = buffer.read('lake', 10_000);
     expect(rs.some((r) => r.signal.startsWith('gateway.buffer.'))).toBe(false);
-    await new Promise((r) => setTimeout(r, 200)); // four intervals
+    expect(vi.getTimerCount()).toBe(0); // no interval left that could fire
+    await vi.advanceTimersByTimeAsync(200); // four intervals
     expect(buffer.stats().records).toBe(after);
   });
 

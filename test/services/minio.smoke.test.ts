@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'minio';
 import { describe, expect, inject, it } from 'vitest';
-import { MINIO_CLOUD, MINIO_LOCAL } from '../services/endpoints.js';
+import { MINIO_CLOUD, MINIO_LOCAL } from './endpoints.js';
 
 const endpoints = inject('services');
 

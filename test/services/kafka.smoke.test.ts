@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { KAFKA } from '../services/endpoints.js';
+import { KAFKA } from './endpoints.js';
 
 const endpoints = inject('services');
 const kafka = new Kafka({ clientId: 'layergate-smoke', brokers: [...endpoints.kafka.brokers], logLevel: logLevel.NOTHING });

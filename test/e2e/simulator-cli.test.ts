@@ -12,10 +12,10 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildProgram } from '../cli.js';
-import { DEFECTS, FAULTS } from '../faults.js';
+import { buildProgram } from '../../simulator/cli.js';
+import { DEFECTS, FAULTS } from '../../simulator/faults.js';
 import { decodeBlock } from '../../wire/index.js';
-import { freePort, sleep, waitFor } from './helpers.js';
+import { freePort, sleep, waitFor } from '../../simulator/test-support/wait.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsx = path.join(root, 'node_modules/.bin/tsx');

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { REDIS } from '../services/endpoints.js';
+import { REDIS } from './endpoints.js';
 
 const endpoints = inject('services');
 const redis = new Redis(endpoints.redis.url);

@@ -3,10 +3,10 @@
  * simulated clock, value-level faults, and determinism (same seed, same bytes).
  */
 import { describe, expect, it } from 'vitest';
-import { makeConfig, validateConfig, type SimConfig } from '../config.js';
-import { SimCore, type Step } from '../core.js';
-import { decodeBlock, encodeBlock, encodeEvent, BLOCK_FORMATS, type MeltPoolBlock } from '../../wire/index.js';
-import { SparkplugEdgeNode } from '../sparkplug.js';
+import { makeConfig, validateConfig, type SimConfig } from './config.js';
+import { SimCore, type Step } from './core.js';
+import { decodeBlock, encodeBlock, encodeEvent, BLOCK_FORMATS, type MeltPoolBlock } from '../wire/index.js';
+import { SparkplugEdgeNode } from './sparkplug.js';
 
 /** 1 s idle, 2 s inerting, 4 layers of 1 s (0.25 s recoating), 10 kHz, 500-sample blocks */
 function smallConfig(seed = 7): SimConfig {

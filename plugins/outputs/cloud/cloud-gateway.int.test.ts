@@ -10,10 +10,10 @@ import path from 'node:path';
 import { Client } from 'minio';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MINIO_CLOUD } from '../services/endpoints.js';
-import { loadConfig } from '../../gateway/config/load.js';
-import { Gateway } from '../../gateway/runtime/gateway.js';
-import { readTableFile } from '../../plugins/outputs/shared/table-files.js';
+import { MINIO_CLOUD } from '../../../test/services/endpoints.js';
+import { loadConfig } from '../../../gateway/config/load.js';
+import { Gateway } from '../../../gateway/runtime/gateway.js';
+import { readTableFile } from '../shared/table-files.js';
 
 const cloud = new Client({ ...MINIO_CLOUD });
 let dir: string | undefined;

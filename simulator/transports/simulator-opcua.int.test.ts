@@ -26,8 +26,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeConfig } from '../config.js';
 import { Simulator } from '../engine.js';
-import { DI_URI, MACHINERY_URI, NAMESPACE_URI } from '../transports/opcua.js';
-import { freePort, sleep, waitFor } from './helpers.js';
+import { DI_URI, MACHINERY_URI, NAMESPACE_URI } from './opcua.js';
+import { freePort, sleep, waitFor } from '../test-support/wait.js';
 
 const USER = { username: 'operator', password: 'sim-secret' };
 let dir: string;

@@ -15,7 +15,7 @@ import { MQTT } from '../../test/services/endpoints.js';
 import { makeConfig, type SimConfig } from '../config.js';
 import { Simulator, type SimulatorOptions } from '../engine.js';
 import { decodeBlock, decodeSparkplug, encodeSparkplug, type BlockFormat, type MachineEvent, type MeltPoolBlock } from '../../wire/index.js';
-import { sleep, waitFor } from './helpers.js';
+import { sleep, waitFor } from '../test-support/wait.js';
 
 interface Received {
   topic: string;

@@ -16,7 +16,7 @@ import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { makeConfig } from '../../../simulator/config.js';
 import { Simulator } from '../../../simulator/engine.js';
-import { freePort } from '../../../simulator/test/helpers.js';
+import { freePort } from '../../../test/support/wait.js';
 import { main as layergate } from '../../../gateway/cli/main.js';
 import { OpcuaInput, definition } from './index.js';
 import { defaultSignal } from './nodes.js';

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { describe, expect, inject, it } from 'vitest';
-import { MQTT } from '../services/endpoints.js';
+import { MQTT } from './endpoints.js';
 
 const endpoints = inject('services');
 

@@ -8,16 +8,18 @@ import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client } from 'minio';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MINIO_CLOUD } from '../services/endpoints.js';
-import { REPO_ROOT } from '../services/process.js';
 import { waitFor } from '../support/wait.js';
 import { CloudOutput, cloudConfigSchema } from '../../plugins/outputs/cloud/index.js';
 import type { StoredRecord } from '../../gateway/plugin-api/record.js';
 import type { SyncProgress } from '../../plugins/outputs/cloud/sync/store.js';
 
+// this checkout (not the one the shared .services folder belongs to, which test/services' REPO_ROOT names)
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 const silent = pino({ level: 'silent' });
 const cloud = new Client({ ...MINIO_CLOUD });
@@ -32,7 +34,7 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
   return new Promise((resolve) => {
     const env = { ...process.env };
     delete env.LAYERGATE_CONFIG;
-    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(REPO_ROOT, 'gateway/cli/main.ts'), ...args], { cwd: REPO_ROOT, env });
+    const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli/main.ts'), ...args], { cwd: repo, env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

@@ -11,10 +11,10 @@ import path from 'node:path';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { renderFrame, renderIntensity, type FrameKind } from '../camera.js';
-import { makeConfig, type SimConfig } from '../config.js';
-import { SimCore } from '../core.js';
-import { FrameSink } from '../transports/frames.js';
+import { renderFrame, renderIntensity, type FrameKind } from './camera.js';
+import { makeConfig, type SimConfig } from './config.js';
+import { SimCore } from './core.js';
+import { FrameSink } from './transports/frames.js';
 
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];
