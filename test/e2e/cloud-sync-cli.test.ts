@@ -18,7 +18,7 @@ import { CloudOutput, cloudConfigSchema } from '../../plugins/outputs/cloud/inde
 import type { StoredRecord } from '../../gateway/plugin-api/record.js';
 import type { SyncProgress } from '../../plugins/outputs/cloud/sync/store.js';
 
-// this checkout (not the one the shared .services folder belongs to, which test/services' REPO_ROOT names)
+// the checkout this test belongs to
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 const silent = pino({ level: 'silent' });

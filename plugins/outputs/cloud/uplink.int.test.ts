@@ -36,7 +36,7 @@ import { BURST_SECONDS } from './sync/bandwidth.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 
 const silent = pino({ level: 'silent' });
-// this checkout (not the one the shared .services folder belongs to, which test/services' REPO_ROOT names)
+// the checkout this test belongs to
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MiB = 1024 * 1024;
 let minio: NetnsMinio;
