@@ -22,12 +22,11 @@
  *   folder, and redelivering a message that can never decode would only block the session.
  * - An emit that fails (the gateway is stopping) leaves its messages unacknowledged: the broker
  *   redelivers them to the next session.
- * - Reconnects back off exponentially from `reconnectMin` to `reconnectMax`.
+ * - Reconnects back off exponentially from `reconnect.initial` to `reconnect.max`.
  */
-import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
-import { MqttPayloadError } from '../../../gateway/plugin-api/index.js';
+import { MqttPayloadError, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
 import { encodeSparkplug } from '../../../simulator/sparkplug.js';
 import { topicMatches } from '../../../simulator/transports/mqtt.js';
@@ -96,7 +95,7 @@ export class MqttInput implements InputPlugin {
     private readonly config: MqttInputConfig,
     private readonly env: PluginEnvironment,
   ) {
-    this.backoff = config.reconnectMin;
+    this.backoff = config.reconnect.initial;
   }
 
   stats(): MqttInputStats {
@@ -125,33 +124,20 @@ export class MqttInput implements InputPlugin {
     this.ctx = ctx;
     this.stopping = false;
     const c = this.config;
-    const readPem = (what: string, file: string | undefined): Buffer | undefined => {
-      if (!file) return undefined;
-      try {
-        return readFileSync(file);
-      } catch (err) {
-        throw new Error(`mqtt input "${ctx.name}": cannot read the ${what} file ${file}: ${(err as Error).message}`);
-      }
-    };
-    const ca = readPem('CA', c.ca);
-    const cert = readPem('client certificate', c.cert);
-    const key = readPem('client key', c.key);
+    const tls = tlsConnectionOptions(c.tls, `inputs.${ctx.name}.tls`);
     const opts: IClientOptions = {
       clientId: this.clientId(ctx.name),
       protocolVersion: c.protocolVersion,
       clean: c.cleanSession,
       keepalive: Math.max(1, Math.round(c.keepalive / 1000)),
-      reconnectPeriod: c.reconnectMin,
+      reconnectPeriod: c.reconnect.initial,
       connectTimeout: 10_000,
       resubscribe: false,
       // a refused login (wrong password, not authorized) is retried with backoff like a lost connection
       reconnectOnConnackError: true,
       ...(c.username ? { username: c.username } : {}),
       ...(c.password ? { password: c.password } : {}),
-      ...(ca ? { ca } : {}),
-      ...(cert ? { cert } : {}),
-      ...(key ? { key } : {}),
-      rejectUnauthorized: c.rejectUnauthorized,
+      ...tls,
       ...(c.protocolVersion === 5
         ? { properties: { sessionExpiryInterval: c.cleanSession ? 0 : Math.round(c.sessionExpiry / 1000), receiveMaximum: c.receiveMaximum, maximumPacketSize: Math.min(268_435_455, Math.max(c.maxMessageBytes + 65_536, 1 << 20)) } }
         : {}),
@@ -186,8 +172,8 @@ export class MqttInput implements InputPlugin {
       this.generation++;
       this.counters.connects++;
       this.counters.connection = 'connected';
-      this.backoff = c.reconnectMin;
-      client.options.reconnectPeriod = c.reconnectMin;
+      this.backoff = c.reconnect.initial;
+      client.options.reconnectPeriod = c.reconnect.initial;
       ctx.log.info({ url: c.url, clientId: opts.clientId, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
       // subscribe on every connect: cheap, and right also when the broker lost the session
       client.subscribe(
@@ -216,7 +202,7 @@ export class MqttInput implements InputPlugin {
       this.counters.connection = 'offline';
       this.generation++;
       this.ackGates.clear();
-      this.backoff = Math.min(c.reconnectMax, Math.max(c.reconnectMin, this.backoff * 2));
+      this.backoff = Math.min(c.reconnect.max, Math.max(c.reconnect.initial, this.backoff * 2));
       client.options.reconnectPeriod = this.backoff;
       ctx.log.warn({ url: c.url, retryInMs: this.backoff }, 'mqtt: connection closed; reconnecting');
     });
@@ -389,6 +375,10 @@ export class MqttInput implements InputPlugin {
 export const definition: InputDefinition<MqttInputConfig> = {
   type: TYPE,
   configSchema: mqttConfigSchema,
+  renamedKeys: {
+    ca: 'tls.ca', cert: 'tls.cert', key: 'tls.key', rejectUnauthorized: 'tls.rejectUnauthorized',
+    reconnectMin: 'reconnect.initial', reconnectMax: 'reconnect.max',
+  },
   create: (config, env) => new MqttInput(config, env),
 };
 

@@ -54,6 +54,7 @@ import {
 import { MalformedInputError, OpcuaTimeoutError, OpcuaUntrustedServerError } from '../../../gateway/plugin-api/index.js';
 import type { InputContext, InputDefinition, InputPlugin, MachineContext, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
+import { addPkiCommands } from './commands.js';
 import type { ScalarBody, SensitivityClass } from '../../../gateway/plugin-api/index.js';
 import { opcuaConfigSchema } from './schema.js';
 import type { Deadband, OpcuaConfig } from './schema.js';
@@ -296,7 +297,7 @@ export class OpcuaInput implements InputPlugin {
       }
       if (reason.startsWith('error')) failures++;
       else failures = 0;
-      const delay = Math.min(this.config.reconnect.initialDelay * 2 ** Math.max(0, failures - 1), this.config.reconnect.maxDelay);
+      const delay = Math.min(this.config.reconnect.initial * 2 ** Math.max(0, failures - 1), this.config.reconnect.max);
       this.ctx!.log.info({ reason, delayMs: delay }, 'opcua: session ended; reconnecting');
       await sleep(delay, this.sleeper);
     }
@@ -811,5 +812,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 export const definition: InputDefinition<OpcuaConfig> = {
   type: TYPE,
   configSchema: opcuaConfigSchema,
+  renamedKeys: { 'reconnect.initialDelay': 'reconnect.initial', 'reconnect.maxDelay': 'reconnect.max' },
+  commands: addPkiCommands,
   create: (config, env) => new OpcuaInput(config, env),
 };

@@ -41,7 +41,7 @@ import * as parquet from 'parquet-wasm';
 import type { Logger } from 'pino';
 import { BlobMissingError } from '../../../gateway/plugin-api/index.js';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
-import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
+import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import { DEFAULT_LAKE_LINGER_MS, fileLakeConfigSchema } from './schema.js';
 import {
@@ -264,10 +264,6 @@ async function fsyncPath(p: string): Promise<void> {
 
 export class FileLakeOutput implements OutputPlugin {
   readonly type = 'file-lake';
-  /** the lake is a folder on the gateway's own disk */
-  readonly premises = 'on' as const;
-  readonly accepts?: readonly SensitivityClass[];
-  readonly kinds?: readonly RecordKind[];
   readonly root: string;
   private readonly tmpDir: string;
   private readonly machine: string;
@@ -276,8 +272,6 @@ export class FileLakeOutput implements OutputPlugin {
   private readonly format: FileLakeConfig['format'];
   /** compaction window in ns of receive time; 0n: no compaction */
   private readonly windowNs: bigint;
-  /** the lake prefers coarse batches: the forwarder holds partial batches this long */
-  readonly linger = DEFAULT_LAKE_LINGER_MS;
   private ctx: OutputContext | undefined;
   private log: Logger | undefined;
   private readonly lastMalformedWarn = new Map<string, number>();
@@ -297,8 +291,6 @@ export class FileLakeOutput implements OutputPlugin {
     this.rollBytes = config.rollEvery.bytes;
     this.format = config.format;
     this.windowNs = BigInt(Math.round(config.compactWindow)) * 1_000_000n;
-    if (config.accepts) this.accepts = config.accepts;
-    if (config.kinds) this.kinds = config.kinds;
   }
 
   async start(ctx: OutputContext): Promise<void> {
@@ -724,7 +716,9 @@ export class FileLakeOutput implements OutputPlugin {
 
 export const definition: OutputDefinition<FileLakeConfig> = {
   type: 'file-lake',
-  premises: 'on',
   configSchema: fileLakeConfigSchema,
+  // the lake is a folder on the gateway's own disk; it prefers coarse batches (a file per batch)
+  capabilities: () => ({ premises: 'on', linger: DEFAULT_LAKE_LINGER_MS }),
+  renamedKeys: { accepts: 'classes' },
   create: (config, env) => new FileLakeOutput(config, env),
 };

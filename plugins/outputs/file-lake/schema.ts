@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 import { duration } from '../../../gateway/plugin-api/index.js';
-import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/index.js';
 
 export const DEFAULT_ROLL_RECORDS = 1_000_000;
 export const DEFAULT_ROLL_BYTES = 64 * 1024 * 1024;
@@ -39,10 +38,7 @@ export const fileLakeConfigSchema = z
      * batch and partition). Default 1h.
      */
     compactWindow: duration().prefault('1h'),
-    /** the classes this sink accepts; the lake stays on the premises, so by default all of them */
-    accepts: z.array(z.enum(SENSITIVITY_CLASSES)).nonempty().optional(),
-    /** the record kinds this sink wants (default: all) */
-    kinds: z.array(z.enum(RECORD_KINDS)).nonempty().optional(),
+    // which classes and kinds come here: the `classes`/`kinds` keys every output has (the lake takes all)
   })
   .strict();
 
