@@ -3,13 +3,17 @@
  * stay clear of each server's default port, so a plant's own Redis/Kafka/MinIO/Mosquitto on this
  * machine is never touched. Tests import these; `npm run services -- up` starts the servers on them.
  */
+import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const HOST = '127.0.0.1';
 
 /** where the harness keeps downloads, builds, data, logs and pid files (git-ignored) */
-export const SERVICES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '.services');
+// resolved through symlinks: the harness matches a server's working directory (/proc/<pid>/cwd, always a real path)
+// against this folder, so a checkout whose .services is a symlink must see the same path
+const servicesLink = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '.services');
+export const SERVICES_DIR = existsSync(servicesLink) ? realpathSync(servicesLink) : servicesLink;
 
 export const KAFKA = { brokers: [`${HOST}:19092`], controllerPort: 19093 } as const;
 
