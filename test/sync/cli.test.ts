@@ -8,17 +8,19 @@ import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client } from 'minio';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MINIO_CLOUD } from '../services/endpoints.js';
-import { REPO_ROOT } from '../services/process.js';
 import { waitFor } from '../support/wait.js';
 import { CloudOutput, cloudConfigSchema } from '../../plugins/outputs/cloud/index.js';
 import type { StoredRecord } from '../../gateway/plugin-api/record.js';
 import type { SyncProgress } from '../../plugins/outputs/cloud/sync/store.js';
 
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
+/** this checkout (the services folder may be a link into another one) */
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const silent = pino({ level: 'silent' });
 const cloud = new Client({ ...MINIO_CLOUD });
 const MiB = 1024 * 1024;
