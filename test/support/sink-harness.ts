@@ -73,7 +73,7 @@ export async function sinkRig(sinks: SinkSpec[]): Promise<SinkRig> {
   for (const s of sinks) {
     await s.plugin.start(outputContext(s.name, buffer, silent));
     const f = new Forwarder({
-      buffer, output: s.plugin, name: s.name, log: silent, dataDir,
+      buffer, output: s.plugin, name: s.name, log: silent, dataDir, premises: capabilitiesOf(s).premises,
       backoff: { initialMs: 100, maxMs: 1000 }, sendTimeoutMs: 20_000, ...(s.capabilities?.linger !== undefined ? { linger: s.capabilities.linger } : {}),
       ...s.forwarder,
     });
