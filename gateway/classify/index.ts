@@ -1,10 +1,12 @@
 /**
  * The classification and routing policy as one object, built from a validated config: the
- * classifier, the route table and the effective premises of every output. Built at load (from the
- * plugins' definitions, so `check-config` and `layergate explain` see the same policy as the running
- * gateway) and again at start (from the created plugins, which may only make an output stricter).
+ * classifier, the route table and the effective premises of every output. Built from the plugins'
+ * definitions (`OutputDefinition.capabilities`, computed from each output's config), at load and at
+ * start alike, so `check-config` and `layergate explain` see the same policy as the running gateway.
  */
-import type { Config } from '../config/schema.js';
+import { outputEnvelopeKeys, pluginSettings } from '../config/schema.js';
+import type { Config, OutputEntry } from '../config/schema.js';
+import type { OutputCapabilities } from '../plugin-api/contract.js';
 import { RoutingPolicyError } from '../plugin-api/errors.js';
 import { mayLeavePremises } from '../plugin-api/record.js';
 import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
@@ -18,7 +20,7 @@ export { Classifier, jobClassOf, RouteTable, effectivePremises };
 export type { Classification, ClassifyContext, ClassifyInput, Explanation } from './classifier.js';
 export type { Premises, RouteExplanation, RouteOutput } from './routing.js';
 
-/** What is known of an output when the policy is built: its definition, and its plugin once created. */
+/** What is known of an output when the policy is built (its definition's capabilities). */
 export interface OutputFacts {
   type: string;
   premises?: Premises | undefined;
@@ -87,14 +89,20 @@ export class Policy {
   }
 }
 
+/**
+ * What an output takes, as its definition declares it for this config entry (the plugin's own settings,
+ * exactly what `create` gets); undefined for an unknown type (the schema has refused it already).
+ */
+export function outputCapabilities(entry: OutputEntry, registry: PluginRegistry): OutputCapabilities | undefined {
+  const def = registry.outputs.get(entry.type);
+  return def?.capabilities(pluginSettings(entry, outputEnvelopeKeys(def.configSchema)));
+}
+
 /** The policy as the config implies it, from the plugin definitions (no plugin is created). */
 export function policyFromDefinitions(config: Pick<Config, 'classification' | 'routing' | 'inputs' | 'outputs'>, registry: PluginRegistry): Policy {
   return new Policy(config, (name) => {
     const entry = config.outputs[name]!;
-    const def = registry.outputs.get(entry.type);
-    // the plugin's own accepts/kinds are known only once it is created; at load, its config's
-    // `accepts`/`kinds` (file-lake style) stand in for them
-    const accepts = Array.isArray(entry.accepts) ? (entry.accepts as SensitivityClass[]) : undefined;
-    return { type: entry.type, premises: def?.premises, accepts };
+    const caps = outputCapabilities(entry, registry);
+    return { type: entry.type, premises: caps?.premises, accepts: caps?.accepts, kinds: caps?.kinds };
   });
 }

@@ -8,8 +8,8 @@
  *   them if it takes them. `*` in `may` = every output.
  * - A (class, kind) no rule matches: `unmatched: all` (default) = every output that takes it;
  *   `none` = stored and counted only.
- * - Premises: an output declares whether it is on the plant's premises (`OutputPlugin.premises`,
- *   `OutputDefinition.premises`; an output's config may set `premises: off`, never raise an 'off'
+ * - Premises: an output declares whether it is on the plant's premises (its definition's
+ *   `capabilities(config).premises`; an output's config may set `premises: off`, never raise an 'off'
  *   output to 'on'); not declared = off. Sensitive and confidential records never go to an
  *   off-premises output: a rule that names one for those classes is a config error naming the rule
  *   and the output; `*` and `unmatched: all` simply leave such outputs out.

@@ -9,11 +9,14 @@
  *   layergate buffer stats [-c FILE] [--json]     size, fill, oldest/newest, per-sink lag, evictions
  *   layergate buffer check [-c FILE] [--json]     integrity check + spool reconcile
  *   layergate buffer losses [-c FILE] [--limit N] [--json]   the loss ledger
- *   layergate pki list|trust <thumbprint>|reject <thumbprint> [-c FILE] [--pki DIR] [--json]   OPC-UA trust list
+ *   layergate pki list|trust <thumbprint>|reject <thumbprint> [-c FILE] [--pki DIR] [--json]   OPC-UA trust list (plugins/inputs/opcua/commands.ts)
  *   layergate explain --input NAME --signal S [--kind K] [--build B] [--job-class C] [-c FILE] [--json]
  *   layergate audit verify [-c FILE] [--file PATH] [--json]   check the audit log's hash chain (exit 3 if broken)
  *   layergate keys rotate [-c FILE] | keys generate          the encryption key ring (gateway/cli/policy-commands.ts)
  *   layergate sync status|pause|resume [-c FILE] [--output NAME] | sync verify BUILD [--deep]   cloud sync (plugins/outputs/cloud/sync/commands.ts)
+ *
+ * `pki` and `sync` are the plugins' own commands: their definitions declare them (`commands`) and
+ * they are added here through the registry, like any plugin's.
  *
  * The config file may also be given as $LAYERGATE_CONFIG. Exit codes: 0 ok, 1 runtime failure,
  * 2 invalid configuration or usage, 3 `buffer check` found problems, `audit verify` a broken chain or
@@ -40,11 +43,12 @@ import { Gateway, bufferOptions, loggerFor } from '../runtime/gateway.js';
 import { createLogger } from '../runtime/log.js';
 import { quarantineSummary } from '../quarantine/summary.js';
 import { addPolicyCommands } from './policy-commands.js';
-import { addSyncCommands } from '../../plugins/outputs/cloud/sync/commands.js';
 import type { QuarantineCount } from '../quarantine/summary.js';
-import { listCertificates, moveCertificate } from '../../plugins/inputs/opcua/pki.js';
+import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys, pluginSettings } from '../config/schema.js';
+import type { CommandContext, ExitCodes } from '../plugin-api/commands.js';
+import { registry } from '../runtime/registry.js';
 
-export const EXIT = { ok: 0, failure: 1, config: 2, checkFailed: 3 } as const;
+export const EXIT: ExitCodes = { ok: 0, failure: 1, config: 2, checkFailed: 3 };
 
 class ExitError extends Error {
   constructor(readonly exitCode: number, message: string) {
@@ -329,39 +333,41 @@ export function buildProgram(): Command {
         opts.json ? toJson(entries.map((e) => ({ ...e, atNs: e.atNs.toString(), at: nsToIso(e.atNs) }))) : lossesText(entries),
       );
     });
-  // the OPC-UA trust list (plugins/inputs/opcua/pki.ts): <dataDir>/pki/opcua unless --pki names another
-  const pkiDirOf = (opts: { config?: string; pki?: string }): string =>
-    opts.pki ? path.resolve(opts.pki) : path.join(load(configFile(opts.config)).config.gateway.dataDir, 'pki', 'opcua');
-  const pki = program.command('pki').description("the OPC-UA PKI folder: the gateway's certificate, trusted and rejected server certificates");
-  pki
-    .command('list')
-    .description('list own, trusted and rejected certificates with their SHA-1 thumbprints')
-    .option('-c, --config <file>', 'config file')
-    .option('--pki <dir>', 'PKI folder (default <dataDir>/pki/opcua)')
-    .option('--json', 'machine-readable output')
-    .action((opts: { config?: string; pki?: string; json?: boolean }) => {
-      const certs = listCertificates(pkiDirOf(opts));
-      process.stdout.write(opts.json ? toJson(certs) : certs.map((c) => `${c.where.padEnd(8)} ${c.thumbprint}  ${c.subject}  (valid to ${c.validTo})\n    ${c.file}`).join('\n') + '\n');
-    });
-  for (const [name, to] of [['trust', 'trusted'], ['reject', 'rejected']] as const) {
-    pki
-      .command(name)
-      .description(name === 'trust' ? 'move a rejected server certificate to trusted/ (by thumbprint or its first 8+ digits)' : 'move a trusted certificate back to rejected/')
-      .argument('<thumbprint>', 'SHA-1 thumbprint, as the error message or `pki list` shows it')
-      .option('-c, --config <file>', 'config file')
-      .option('--pki <dir>', 'PKI folder (default <dataDir>/pki/opcua)')
-      .action((thumbprint: string, opts: { config?: string; pki?: string }) => {
-        try {
-          const c = moveCertificate(pkiDirOf(opts), thumbprint, to);
-          process.stdout.write(`${to} ${c.thumbprint} ${c.subject}\n    ${c.file}\n`);
-        } catch (err) {
-          throw new ExitError(EXIT.failure, `layergate pki ${name}: ${(err as Error).message}`);
-        }
-      });
-  }
+  // plugins' own commands, through the registry: the inputs' (opcua's `pki`) beside the buffer
+  // commands, the outputs' (cloud's `sync`) last, the order `layergate --help` has always shown
+  for (const def of registry.inputs.values()) def.commands?.(program, commandContext(def, INPUT_ENVELOPE_KEYS, (c) => c.inputs));
   addPolicyCommands(program, { load, configFile, fail: (code, message) => new ExitError(code, message), exit: EXIT });
-  addSyncCommands(program, { load, configFile, fail: (code, message) => new ExitError(code, message), exit: EXIT });
+  for (const def of registry.outputs.values()) {
+    def.commands?.(program, commandContext(def, outputEnvelopeKeys(def.configSchema), (c) => c.outputs));
+  }
   return program;
+}
+
+/**
+ * What a plugin's commands get (gateway/plugin-api/commands.ts): the config loaded as every command
+ * loads it, narrowed to the instances of that plugin with the settings its factory gets.
+ */
+function commandContext<C>(
+  def: { type: string },
+  envelope: readonly string[],
+  entriesOf: (config: LoadedConfig['config']) => Record<string, { type: string }>,
+): CommandContext<C> {
+  return {
+    load: (file) => {
+      const loaded = load(configFile(file));
+      return {
+        origin: loaded.origin,
+        dataDir: loaded.config.gateway.dataDir,
+        machine: loaded.config.gateway.machine,
+        instances: Object.entries(entriesOf(loaded.config))
+          .filter(([, entry]) => entry.type === def.type)
+          .map(([name, entry]) => ({ name, settings: pluginSettings(entry, envelope) as C })),
+      };
+    },
+    fail: (code, message) => new ExitError(code, message),
+    exit: EXIT,
+    json: toJson,
+  };
 }
 
 function parseLimit(v: string): number {

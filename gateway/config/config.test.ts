@@ -37,6 +37,7 @@ const brokerLike: OutputDefinition<{ brokers: string[]; topic: string; password?
     }).optional(),
     token: z.string().optional(),
   }),
+  capabilities: () => ({ premises: 'off' }),
   create: () => {
     throw new Error('not used in config tests');
   },

@@ -18,6 +18,7 @@ import { ConfigError, RoutingPolicyError } from '../plugin-api/errors.js';
 import { registry as defaultRegistry } from '../runtime/registry.js';
 import type { PluginRegistry } from '../runtime/registry.js';
 import { formatIssues, formatPath } from './report.js';
+import { renamedKeyUses } from './renamed-keys.js';
 import { buildConfigSchema, defaultsFromEnv } from './schema.js';
 import type { Config, ConfigSchema } from './schema.js';
 
@@ -134,8 +135,14 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigProblems(origin, [`(root): expected a map of sections (gateway, buffer, log, inputs, outputs), got ${Array.isArray(raw) ? 'a list' : typeof raw}`]);
   }
+  // an old key is named with its new name, in place of the schema's "unknown key" for it
+  const renamed = renamedKeyUses(raw, registry);
   const result = schema.safeParse(raw);
-  if (!result.success) throw new ConfigProblems(origin, formatIssues(schema, raw, result.error.issues));
+  if (!result.success || renamed.length > 0) {
+    const issues = result.success ? [] : formatIssues(schema, raw, result.error.issues);
+    const other = issues.filter((line) => !renamed.some((r) => line.startsWith(`${r.path}: `)));
+    throw new ConfigProblems(origin, [...renamed.map((r) => r.problem), ...other]);
+  }
   const config: Config = result.data;
   config.gateway.dataDir = path.resolve(opts.cwd ?? process.cwd(), config.gateway.dataDir);
   // the classification and routing policy must hold together (outputs named, nothing sensitive off premises)

@@ -56,8 +56,9 @@ async function startLake(name: string, lakeDir = path.join(dir, `lake-${name}`))
   return out;
 }
 
+/** a forwarder in front of an on-premises sink (the file lake's declaration), as the gateway would start it */
 function forward(output: OutputPlugin, name: string, extra: Partial<ConstructorParameters<typeof Forwarder>[0]> = {}): Forwarder {
-  const f = new Forwarder({ buffer, output, name, log: silent, backoff: { initialMs: 20, maxMs: 200 }, ...extra });
+  const f = new Forwarder({ buffer, output, name, log: silent, premises: 'on', backoff: { initialMs: 20, maxMs: 200 }, ...extra });
   forwarders.push(f);
   f.start();
   return f;

@@ -74,7 +74,7 @@ export interface ForwarderOptions {
    */
   quarantineMaxBytes?: number;
   /**
-   * Whether the sink is on the plant's premises (default: the plugin's `premises`, else 'off'). An
+   * Whether the sink is on the plant's premises (default 'off'; the gateway passes the effective one). An
    * off-premises forwarder refuses sensitive and confidential records before `send`, whatever routed
    * them here: counted, reported to `onOffPremisesRefused` (the audit log) and skipped (the cursor moves on).
    */
@@ -180,7 +180,7 @@ export class Forwarder {
     this.quarantine = opts.dataDir === undefined
       ? undefined
       : new SinkQuarantine(opts.dataDir, opts.name, opts.quarantineMaxBytes ?? 64 * 1024 * 1024, this.log, opts.sealer);
-    this.premises = opts.premises ?? opts.output.premises ?? 'off';
+    this.premises = opts.premises ?? 'off';
     this.onOffPremisesRefused = opts.onOffPremisesRefused;
   }
 

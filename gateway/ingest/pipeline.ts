@@ -27,7 +27,7 @@ import type { Logger } from 'pino';
 import type { RecordBuffer } from '../buffer/types.js';
 import type { Sealer } from '../crypto/sealer.js';
 import { BufferFullError, GatewayStoppingError, LayerGateError } from '../plugin-api/errors.js';
-import type { InputContext, MachineContext, OutputPlugin, RecordDraft } from '../plugin-api/contract.js';
+import type { InputContext, MachineContext, OutputCapabilities, RecordDraft } from '../plugin-api/contract.js';
 import { Classifier, RouteTable, jobClassOf } from '../classify/index.js';
 import { classRank, nowNs } from '../plugin-api/record.js';
 import type { RecordInput, RecordKind, SensitivityClass } from '../plugin-api/record.js';
@@ -37,7 +37,8 @@ import type { InputQuarantineCounters } from '../quarantine/inputs.js';
 export interface RouteTarget {
   /** the output instance name = the buffer's sink name */
   name: string;
-  plugin: Pick<OutputPlugin, 'accepts' | 'kinds' | 'premises'>;
+  /** what the output's definition declares it takes (`OutputDefinition.capabilities`) */
+  plugin: Partial<Pick<OutputCapabilities, 'accepts' | 'kinds' | 'premises'>>;
   /** config narrowing (`classes:`) */
   classes?: readonly SensitivityClass[] | undefined;
   /** config narrowing (`kinds:`) */

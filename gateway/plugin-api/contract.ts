@@ -20,6 +20,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Sealer } from '../crypto/sealer.js';
+import type { PluginCommands } from './commands.js';
 import type { BlobRef, RecordInput, RecordKind, SensitivityClass, StoredRecord } from './record.js';
 
 /** A record as an input sees it: not yet classified, routed or stored. */
@@ -92,26 +93,34 @@ export interface OutputContext {
   readonly blobs: BlobReader;
 }
 
-export interface OutputPlugin {
-  readonly type: string;
-  /** the classes this sink may receive; routing never sends it anything else */
-  readonly accepts?: readonly SensitivityClass[];
+/**
+ * What an output can take, declared once by its definition (`OutputDefinition.capabilities`), computed
+ * from the output's config where it depends on it. Routing at load (`check-config`, `explain`), the
+ * running gateway's routing and its forwarders all read this one declaration.
+ */
+export interface OutputCapabilities {
+  /**
+   * Whether the sink is on the plant's premises. An off-premises sink never receives a sensitive or
+   * confidential record: routing leaves it out, the config is rejected when a rule names it for such
+   * a class, and the forwarder refuses such records again before `send`. An output's config may set
+   * `premises: off` but never raise an 'off' sink to 'on'.
+   */
+  premises: 'on' | 'off';
+  /** the classes this sink may receive (default: all); routing never sends it anything else */
+  accepts?: readonly SensitivityClass[];
   /** the record kinds this sink wants (default: all) */
-  readonly kinds?: readonly RecordKind[];
+  kinds?: readonly RecordKind[];
   /**
    * The sink's preferred forwarder linger in ms (default 0): a partial batch waits until its oldest
    * record is this old, or a full batch is there, before it is sent. A sink that makes one object or
    * file per batch sets it to get fewer, larger ones. The `linger` key of the output's config
    * overrides it. It delays delivery only; records are committed to the buffer on arrival.
    */
-  readonly linger?: number;
-  /**
-   * Whether the sink is on the plant's premises. An off-premises sink never receives a sensitive or
-   * confidential record: routing leaves it out, the config is rejected when a rule names it for such
-   * a class, and the forwarder refuses such records again before `send`. Not declared = 'off'
-   * (secure by default). An output's config may set `premises: off` but never raise an 'off' sink to 'on'.
-   */
-  readonly premises?: 'on' | 'off';
+  linger?: number;
+}
+
+export interface OutputPlugin {
+  readonly type: string;
   start(ctx: OutputContext): Promise<void>;
   /** Deliver; resolve only on the sink's ack for every record of the batch. */
   send(batch: StoredRecord[]): Promise<void>;
@@ -148,23 +157,34 @@ export interface BufferHealth {
 }
 
 /**
+ * Config keys a plugin renamed: old key path (dotted, relative to the instance entry) -> what to
+ * write instead. A config that still uses an old key is refused at load with one line naming both
+ * (`outputs.lake.accepts: renamed to classes`), never silently ignored or half applied.
+ */
+export type RenamedKeys = Readonly<Record<string, string>>;
+
+/**
  * What a plugin folder exports as `definition`: its type name, its config schema (declared once,
- * validated at load as part of the whole config) and a factory. The registry in gateway/runtime/registry.ts
- * lists them.
+ * validated at load as part of the whole config), a factory and, optionally, its own `layergate`
+ * subcommands (./commands.ts). The registry in gateway/runtime/registry.ts lists them.
  */
 export interface InputDefinition<C = unknown> {
   type: string;
   configSchema: z.ZodType<C>;
+  renamedKeys?: RenamedKeys;
+  commands?: PluginCommands<C>;
   create(config: C, env: PluginEnvironment): InputPlugin;
 }
 
 export interface OutputDefinition<C = unknown> {
   type: string;
   configSchema: z.ZodType<C>;
+  renamedKeys?: RenamedKeys;
+  commands?: PluginCommands<C>;
   /**
-   * The same declaration as `OutputPlugin.premises`, known without creating the plugin: the config
-   * check at load (`check-config`, `explain`) reads it. Not declared = 'off'. Declare both.
+   * What the output takes, from its config (the plugin's own settings, as `create` gets them): the one
+   * declaration `check-config`, `explain` and the running gateway read.
    */
-  premises?: 'on' | 'off';
+  capabilities(config: C): OutputCapabilities;
   create(config: C, env: PluginEnvironment): OutputPlugin;
 }

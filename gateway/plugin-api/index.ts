@@ -4,6 +4,8 @@
  * so the core can change behind it without touching a plugin.
  */
 export * from './contract.js';
+export * from './commands.js';
+export * from './config-fragments.js';
 export * from './record.js';
 export * from './errors.js';
 export * from '../config/units.js';

@@ -17,8 +17,9 @@
  * Policy and protection at start, before any input runs: the key ring is loaded and checked against
  * the keys this gateway sealed with (a missing or wrong key stops the start with a coded error); the
  * buffer is wrapped so confidential bodies are sealed at rest (gateway/crypto/sealing-buffer.ts); the
- * classification and routing policy is built from the created outputs (their declared premises, and
- * accepts/kinds) and a config that routes sensitive data off premises is refused; each forwarder
+ * classification and routing policy is built from the outputs' definitions (their capabilities for
+ * this config: premises, accepts, kinds), exactly as `check-config` and `explain` build it, and a
+ * config that routes sensitive data off premises is refused; each forwarder
  * knows its sink's premises and refuses such records again; the config load, job markings and
  * refused routes are written to the audit log.
  */
@@ -33,7 +34,8 @@ import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys, pluginSettings } from '../conf
 import type { Config } from '../config/schema.js';
 import type { LoadedConfig } from '../config/load.js';
 import { AuditLog, defaultAuditPath } from '../audit/audit-log.js';
-import { Policy } from '../classify/index.js';
+import { outputCapabilities, policyFromDefinitions } from '../classify/index.js';
+import type { Policy } from '../classify/index.js';
 import { openSealer } from '../crypto/keys.js';
 import { SealingBuffer } from '../crypto/sealing-buffer.js';
 import { PluginStartError } from '../plugin-api/errors.js';
@@ -42,7 +44,7 @@ import { outputContext } from '../forward/output-context.js';
 import { createLogger } from './log.js';
 import type { LoggerOptions } from './log.js';
 import { Pipeline } from '../ingest/pipeline.js';
-import type { InputPlugin, OutputPlugin, PluginEnvironment } from '../plugin-api/contract.js';
+import type { InputPlugin, OutputCapabilities, OutputPlugin, PluginEnvironment } from '../plugin-api/contract.js';
 import { registry as defaultRegistry } from './registry.js';
 import type { PluginRegistry } from './registry.js';
 
@@ -153,29 +155,19 @@ export class Gateway {
       sealer,
     };
 
-    // outputs are created first: routing needs their `accepts`/`kinds`
-    const created: { name: string; plugin: OutputPlugin; entry: Config['outputs'][string]; classes?: Config['outputs'][string]['classes']; kinds?: Config['outputs'][string]['kinds'] }[] = [];
+    const created: { name: string; plugin: OutputPlugin; entry: Config['outputs'][string]; capabilities: OutputCapabilities }[] = [];
     let gw: Gateway | undefined;
     try {
       for (const [name, entry] of Object.entries(config.outputs)) {
         const def = registry.outputs.get(entry.type)!;
         const plugin = wrapStart(`output ${name} (${entry.type})`, () => def.create(pluginSettings(entry, outputEnvelopeKeys(def.configSchema)), env));
-        created.push({ name, plugin, entry, classes: entry.classes, kinds: entry.kinds });
+        created.push({ name, plugin, entry, capabilities: outputCapabilities(entry, registry)! });
       }
-      // the policy from the created plugins: a plugin may only be stricter than its definition
-      const policy = new Policy(config, (name) => {
-        const o = created.find((c) => c.name === name)!;
-        const declared = [o.plugin.premises, registry.outputs.get(o.entry.type)?.premises];
-        return {
-          type: o.entry.type,
-          premises: declared.includes('off') ? 'off' : declared.includes('on') ? 'on' : undefined,
-          accepts: o.plugin.accepts,
-          kinds: o.plugin.kinds,
-        };
-      });
+      // the policy from the definitions' capabilities: the one `check-config` and `explain` build
+      const policy = policyFromDefinitions(config, registry);
       const pipeline = new Pipeline({
         buffer,
-        outputs: created,
+        outputs: created.map((o) => ({ name: o.name, plugin: o.capabilities, classes: o.entry.classes, kinds: o.entry.kinds })),
         dataDir: config.gateway.dataDir,
         quarantineMaxBytes: config.gateway.quarantineMaxBytes,
         log,
@@ -190,7 +182,7 @@ export class Gateway {
       for (const o of created) {
         await wrapStartAsync(`output ${o.name}`, () => o.plugin.start(outputContext(o.name, buffer, log)));
         // per-output forwarder settings: the config's keys win over the plugin's preferred linger
-        const linger = o.entry.linger ?? o.plugin.linger;
+        const linger = o.entry.linger ?? o.capabilities.linger;
         const forwarder = new Forwarder({
           buffer, output: o.plugin, name: o.name, log, dataDir: config.gateway.dataDir, quarantineMaxBytes: config.gateway.quarantineMaxBytes,
           premises: policy.outputs.find((p) => p.name === o.name)!.premises,

@@ -1,12 +1,15 @@
 /**
  * The plugin registry: maps a config `type` to its input or output definition. Adding a plugin is
  * one import and one list entry here; its config schema then becomes part of the validated config
- * (gateway/config/schema.ts) and `layergate run` can create it.
+ * (gateway/config/schema.ts), `layergate run` can create it, its output capabilities drive routing
+ * and its own subcommands (`commands`) join the `layergate` CLI. This is the one module of the core
+ * that imports plugins.
  *
  * Constraint: a plugin's `configSchema` is a `z.object` (strict); the config schema extends it with
  * the envelope keys every instance has (`type`, plus `class` for inputs, `classes`/`kinds` for outputs).
- * Plugins build fields with the helpers in gateway/config/units.ts: `secret()` for credentials (never
- * shown in dumps, errors or logs), `byteSize()`, `duration()`; a `.meta({ description })` on a field
+ * Plugins build fields with the helpers of the plugin API (gateway/plugin-api/index.ts): `secret()` for
+ * credentials (never shown in dumps, errors or logs), `byteSize()`, `duration()`, and the shared
+ * fragments `tlsSetting()`, `retryDelays()`, `classList()`; a `.meta({ description })` on a field
  * shows up in the generated configuration reference (`npm run docs:config`).
  */
 import type { InputDefinition, OutputDefinition } from '../plugin-api/contract.js';

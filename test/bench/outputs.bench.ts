@@ -167,7 +167,7 @@ async function redisRound(input: RecordInput[], rawFirst: boolean): Promise<[Run
 async function minioRound(input: RecordInput[], _rawFirst: boolean): Promise<[Run, Run[]]> {
   const bucket = `lgbench-${randomUUID().slice(0, 8)}`;
   const out = minioOutput.create(minioOutput.configSchema.parse({
-    endPoint: MINIO_LOCAL.endPoint, port: MINIO_LOCAL.port, useSSL: false, accessKey: MINIO_LOCAL.accessKey, secretKey: MINIO_LOCAL.secretKey, bucket, series: { window: '1h' },
+    endPoint: MINIO_LOCAL.endPoint, port: MINIO_LOCAL.port, tls: false, accessKey: MINIO_LOCAL.accessKey, secretKey: MINIO_LOCAL.secretKey, bucket, series: { window: '1h' },
   }), { dataDir: '', machine: MACHINE }) as MinioOutput;
   const gw = await viaGateway(out, input);
   const client = new Client({ endPoint: MINIO_LOCAL.endPoint, port: MINIO_LOCAL.port, useSSL: false, accessKey: MINIO_LOCAL.accessKey, secretKey: MINIO_LOCAL.secretKey });

@@ -171,7 +171,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
       `    { topic: "${topics}/scalars/+", decoder: json } ] }`,
       'outputs:',
       `  lake: { type: file-lake, linger: 0, path: ${JSON.stringify(lake)} }`,
-      `  minio: { type: minio, endPoint: ${MINIO_LOCAL.endPoint}, port: ${MINIO_LOCAL.port}, useSSL: false, accessKey: ${MINIO_LOCAL.accessKey}, secretKey: ${MINIO_LOCAL.secretKey}, bucket: ${bucket}, linger: 0 }`,
+      `  minio: { type: minio, endPoint: ${MINIO_LOCAL.endPoint}, port: ${MINIO_LOCAL.port}, tls: false, accessKey: ${MINIO_LOCAL.accessKey}, secretKey: ${MINIO_LOCAL.secretKey}, bucket: ${bucket}, linger: 0 }`,
       // off the premises: takes what may leave (public, internal) of every kind; time series compacted per 1 s window
       `  cloud: { type: cloud, endpoint: "http://${MINIO_CLOUD.endPoint}:${MINIO_CLOUD.port}", accessKey: ${MINIO_CLOUD.accessKey}, secretKey: ${MINIO_CLOUD.secretKey}, bucket: ${cloudBucket}, batchWindow: 1s, retry: { initial: 200ms, max: 1s } }`,
       '',

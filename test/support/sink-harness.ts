@@ -16,7 +16,7 @@ import { Forwarder } from '../../gateway/forward/forwarder.js';
 import { outputContext } from '../../gateway/forward/output-context.js';
 import type { ForwarderOptions } from '../../gateway/forward/forwarder.js';
 import { Pipeline } from '../../gateway/ingest/pipeline.js';
-import type { InputPlugin, OutputPlugin, RecordDraft } from '../../gateway/plugin-api/contract.js';
+import type { InputPlugin, OutputCapabilities, OutputPlugin, RecordDraft } from '../../gateway/plugin-api/contract.js';
 import { CONTENT_TYPES } from '../../gateway/plugin-api/record.js';
 import type { SensitivityClass, StoredRecord } from '../../gateway/plugin-api/record.js';
 import { definition as framesInput } from '../../plugins/inputs/frames/index.js';
@@ -31,6 +31,8 @@ export const silent = pino({ level: process.env.LG_TEST_LOG ?? 'silent' });
 export interface SinkSpec {
   name: string;
   plugin: OutputPlugin;
+  /** what the output's definition declares for its config (default: on premises, no linger, as kafka, redis and minio) */
+  capabilities?: OutputCapabilities;
   /** route only these classes here (the config's `classes:`) */
   classes?: SensitivityClass[];
   forwarder?: Partial<ForwarderOptions>;
@@ -52,6 +54,8 @@ export interface SinkRig {
 
 let rigCount = 0;
 
+const capabilitiesOf = (s: SinkSpec): OutputCapabilities => s.capabilities ?? { premises: 'on' };
+
 export async function sinkRig(sinks: SinkSpec[]): Promise<SinkRig> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lg-sinks-'));
   // ledger sinks are never forwarded: `ledger:<sink>` keeps every record routed to <sink>, `ledger:all` every record
@@ -60,8 +64,8 @@ export async function sinkRig(sinks: SinkSpec[]): Promise<SinkRig> {
   const pipeline = new Pipeline({
     buffer, dataDir, quarantineMaxBytes: 16 << 20, log: silent,
     outputs: [
-      ...sinks.map((s) => ({ name: s.name, plugin: s.plugin, classes: s.classes })),
-      ...sinks.map((s) => ({ name: `ledger:${s.name}`, plugin: s.plugin, classes: s.classes })),
+      ...sinks.map((s) => ({ name: s.name, plugin: capabilitiesOf(s), classes: s.classes })),
+      ...sinks.map((s) => ({ name: `ledger:${s.name}`, plugin: capabilitiesOf(s), classes: s.classes })),
       // an on-premises ledger, so routing gives it every class
       { name: 'ledger:all', plugin: { premises: 'on' as const } },
     ],
@@ -70,8 +74,8 @@ export async function sinkRig(sinks: SinkSpec[]): Promise<SinkRig> {
   for (const s of sinks) {
     await s.plugin.start(outputContext(s.name, buffer, silent));
     const f = new Forwarder({
-      buffer, output: s.plugin, name: s.name, log: silent, dataDir,
-      backoff: { initialMs: 100, maxMs: 1000 }, sendTimeoutMs: 20_000, ...(s.plugin.linger !== undefined ? { linger: s.plugin.linger } : {}),
+      buffer, output: s.plugin, name: s.name, log: silent, dataDir, premises: capabilitiesOf(s).premises,
+      backoff: { initialMs: 100, maxMs: 1000 }, sendTimeoutMs: 20_000, ...(s.capabilities?.linger !== undefined ? { linger: s.capabilities.linger } : {}),
       ...s.forwarder,
     });
     f.start();

@@ -22,14 +22,13 @@
  *   folder, and redelivering a message that can never decode would only block the session.
  * - An emit that fails (the gateway is stopping) leaves its messages unacknowledged: the broker
  *   redelivers them to the next session.
- * - Reconnects back off exponentially from `reconnectMin` to `reconnectMax` (`exponentialDelay`).
+ * - Reconnects back off exponentially from `reconnect.initial` to `reconnect.max` (`exponentialDelay`).
  * - Group commit through the plugin API's `BatchingEmitter`: a message's promise resolves after the
  *   commit of its batch (true) or its failure (false), which decides whether its ack is written.
  */
-import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
-import { BatchingEmitter, MqttPayloadError, exponentialDelay } from '../../../gateway/plugin-api/index.js';
+import { BatchingEmitter, MqttPayloadError, exponentialDelay, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
 import { encodeSparkplug, topicMatches } from '../../../wire/index.js';
 import { DecodeError, SparkplugState, decodeBlockMessage, decodeEvent, decodeJsonSamples, decodeJsonScalar, renderSignal } from './decoders.js';
@@ -132,33 +131,20 @@ export class MqttInput implements InputPlugin {
     this.ctx = ctx;
     this.stopping = false;
     const c = this.config;
-    const readPem = (what: string, file: string | undefined): Buffer | undefined => {
-      if (!file) return undefined;
-      try {
-        return readFileSync(file);
-      } catch (err) {
-        throw new Error(`mqtt input "${ctx.name}": cannot read the ${what} file ${file}: ${(err as Error).message}`);
-      }
-    };
-    const ca = readPem('CA', c.ca);
-    const cert = readPem('client certificate', c.cert);
-    const key = readPem('client key', c.key);
+    const tls = tlsConnectionOptions(c.tls, `inputs.${ctx.name}.tls`);
     const opts: IClientOptions = {
       clientId: this.clientId(ctx.name),
       protocolVersion: c.protocolVersion,
       clean: c.cleanSession,
       keepalive: Math.max(1, Math.round(c.keepalive / 1000)),
-      reconnectPeriod: c.reconnectMin,
+      reconnectPeriod: c.reconnect.initial,
       connectTimeout: 10_000,
       resubscribe: false,
       // a refused login (wrong password, not authorized) is retried with backoff like a lost connection
       reconnectOnConnackError: true,
       ...(c.username ? { username: c.username } : {}),
       ...(c.password ? { password: c.password } : {}),
-      ...(ca ? { ca } : {}),
-      ...(cert ? { cert } : {}),
-      ...(key ? { key } : {}),
-      rejectUnauthorized: c.rejectUnauthorized,
+      ...tls,
       ...(c.protocolVersion === 5
         ? { properties: { sessionExpiryInterval: c.cleanSession ? 0 : Math.round(c.sessionExpiry / 1000), receiveMaximum: c.receiveMaximum, maximumPacketSize: Math.min(268_435_455, Math.max(c.maxMessageBytes + 65_536, 1 << 20)) } }
         : {}),
@@ -246,9 +232,9 @@ export class MqttInput implements InputPlugin {
     this.client = undefined;
   }
 
-  /** The reconnect delay after `closesInARow` closes: reconnectMin doubling up to reconnectMax. */
+  /** The reconnect delay after `closesInARow` closes: reconnect.initial doubling up to reconnect.max. */
   private reconnectDelay(): number {
-    return exponentialDelay(this.closesInARow, { initialMs: this.config.reconnectMin, maxMs: this.config.reconnectMax });
+    return exponentialDelay(this.closesInARow, { initialMs: this.config.reconnect.initial, maxMs: this.config.reconnect.max });
   }
 
   /**
@@ -356,6 +342,10 @@ export class MqttInput implements InputPlugin {
 export const definition: InputDefinition<MqttInputConfig> = {
   type: TYPE,
   configSchema: mqttConfigSchema,
+  renamedKeys: {
+    ca: 'tls.ca', cert: 'tls.cert', key: 'tls.key', rejectUnauthorized: 'tls.rejectUnauthorized',
+    reconnectMin: 'reconnect.initial', reconnectMax: 'reconnect.max',
+  },
   create: (config, env) => new MqttInput(config, env),
 };
 

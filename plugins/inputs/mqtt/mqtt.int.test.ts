@@ -392,7 +392,7 @@ describe('TLS and login', () => {
     expect(existsSync(MQTT.caFile)).toBe(true);
     const r = newRig();
     const p = prefix();
-    const input = await startInput(r, 'tls', { url: MQTT.tlsUrl, ca: MQTT.caFile, clientId: `lg-mqtt-in-${process.pid}-tls`, cleanSession: true, subscriptions: [{ topic: `${p}/v`, decoder: 'json' }] });
+    const input = await startInput(r, 'tls', { url: MQTT.tlsUrl, tls: { ca: MQTT.caFile }, clientId: `lg-mqtt-in-${process.pid}-tls`, cleanSession: true, subscriptions: [{ topic: `${p}/v`, decoder: 'json' }] });
     await raw.publishAsync(`${p}/v`, JSON.stringify({ value: 42 }), { qos: 1 });
     await waitFor('value over TLS', () => all(r).length === 1);
     expect(JSON.parse(all(r)[0]!.body!.toString())).toEqual({ v: 42 });
@@ -407,11 +407,11 @@ describe('TLS and login', () => {
       const r = newRig();
       const p = prefix();
       const input = await startInput(r, 'mtls', {
-        url: broker.tlsUrl, username: undefined, password: undefined, ca: MQTT.caFile, cert: id.cert, key: id.key,
+        url: broker.tlsUrl, username: undefined, password: undefined, tls: { ca: MQTT.caFile, cert: id.cert, key: id.key },
         clientId: `lg-mqtt-in-${process.pid}-mtls`, cleanSession: true, subscriptions: [{ topic: `${p}/v`, decoder: 'json' }],
       });
       const noCert = r.create({
-        url: broker.tlsUrl, username: undefined, password: undefined, ca: MQTT.caFile, reconnectMin: '50ms', reconnectMax: '200ms',
+        url: broker.tlsUrl, username: undefined, password: undefined, tls: { ca: MQTT.caFile }, reconnect: { initial: '50ms', max: '200ms' },
         clientId: `lg-mqtt-in-${process.pid}-nocert`, cleanSession: true, subscriptions: [{ topic: `${p}/v`, decoder: 'json' }],
       });
       started.push(noCert);
@@ -436,7 +436,7 @@ describe('TLS and login', () => {
 
   it('a wrong password is reported in stats and logged, not thrown; the input keeps retrying with backoff', async () => {
     const r = newRig();
-    const input = r.create({ password: 'wrong-password', clientId: `lg-mqtt-in-${process.pid}-badpw`, cleanSession: true, reconnectMin: '50ms', reconnectMax: '200ms', subscriptions: [{ topic: 'x/y', decoder: 'json' }] });
+    const input = r.create({ password: 'wrong-password', clientId: `lg-mqtt-in-${process.pid}-badpw`, cleanSession: true, reconnect: { initial: '50ms', max: '200ms' }, subscriptions: [{ topic: 'x/y', decoder: 'json' }] });
     started.push(input);
     await input.start(r.pipeline.contextFor('badpw'));
     await waitFor('two reconnect attempts', () => input.stats().reconnects >= 2);

@@ -1,7 +1,7 @@
 /** Config schema of the `mqtt` input. Declared once here, validated at load with the whole config. */
 import { z } from 'zod';
 import { SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/index.js';
-import { byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
+import { byteSize, duration, retryDelays, secret, tlsSetting } from '../../../gateway/plugin-api/index.js';
 
 export const DECODERS = ['binary-block', 'protobuf-block', 'json-block', 'json', 'event', 'sparkplug', 'job-class'] as const;
 export type DecoderName = (typeof DECODERS)[number];
@@ -47,15 +47,11 @@ export const mqttConfigSchema = z.strictObject({
   clientId: z.string().min(1).optional().meta({ description: 'fixed client id, needed for the persistent session (default `layergate-<machine>-<input name>`)' }),
   username: z.string().min(1).optional().meta({ description: 'broker user' }),
   password: secret('broker password').optional(),
-  ca: z.string().min(1).optional().meta({ description: 'PEM file of the CA that signed the broker certificate' }),
-  cert: z.string().min(1).optional().meta({ description: 'PEM file of the client certificate (mutual TLS)' }),
-  key: z.string().min(1).optional().meta({ description: 'PEM file of the client key (mutual TLS)' }),
-  rejectUnauthorized: z.boolean().default(true).meta({ description: 'verify the broker certificate (keep true outside tests)' }),
+  tls: tlsSetting('TLS options for an mqtts:// broker (default: TLS with the system CAs for mqtts://, plain for mqtt://)'),
   cleanSession: z.boolean().default(false).meta({ description: 'false = persistent session: the broker keeps QoS 1/2 messages while the gateway is down' }),
   sessionExpiry: duration().prefault('7d').meta({ description: 'MQTT 5 session expiry interval (how long the broker keeps the session while the gateway is down)' }),
   keepalive: duration().prefault('30s').meta({ description: 'MQTT keepalive' }),
-  reconnectMin: duration().prefault('500ms').meta({ description: 'first reconnect delay; doubles per failed attempt' }),
-  reconnectMax: duration().prefault('30s').meta({ description: 'longest reconnect delay' }),
+  reconnect: retryDelays({ initial: '500ms', max: '30s' }, 'reconnect delays after a lost connection or a refused login'),
   receiveMaximum: z.number().int().min(1).max(65535).default(1000).meta({ description: 'MQTT 5: how many unacknowledged QoS 1/2 messages the broker may send at once' }),
   maxBatch: z.number().int().min(1).default(2000).meta({ description: 'most messages committed in one buffer transaction' }),
   maxMessageBytes: byteSize().prefault('16MiB').meta({ description: 'larger messages are quarantined, not decoded' }),

@@ -37,6 +37,7 @@ import {
 import { OpcuaTimeoutError, Sleeper, exponentialDelay } from '../../../gateway/plugin-api/index.js';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment } from '../../../gateway/plugin-api/index.js';
 import { ChangeRecorder } from './changes.js';
+import { addPkiCommands } from './commands.js';
 import { GapTracker } from './gaps.js';
 import { resolveItems } from './nodes.js';
 import { opcuaConfigSchema } from './schema.js';
@@ -184,7 +185,7 @@ export class OpcuaInput implements InputPlugin {
       }
       if (reason.startsWith('error')) failures++;
       else failures = 0;
-      const delay = exponentialDelay(failures - 1, { initialMs: this.config.reconnect.initialDelay, maxMs: this.config.reconnect.maxDelay });
+      const delay = exponentialDelay(failures - 1, { initialMs: this.config.reconnect.initial, maxMs: this.config.reconnect.max });
       this.ctx!.log.info({ reason, delayMs: delay }, 'opcua: session ended; reconnecting');
       await this.sleeper.sleep(delay);
     }
@@ -285,5 +286,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 export const definition: InputDefinition<OpcuaConfig> = {
   type: TYPE,
   configSchema: opcuaConfigSchema,
+  renamedKeys: { 'reconnect.initialDelay': 'reconnect.initial', 'reconnect.maxDelay': 'reconnect.max' },
+  commands: addPkiCommands,
   create: (config, env) => new OpcuaInput(config, env),
 };

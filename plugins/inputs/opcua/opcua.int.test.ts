@@ -80,7 +80,7 @@ function setup(cfg: Record<string, unknown>, dataDir = mkdtempSync(path.join(os.
   dirs.push(dataDir);
   const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 256 * 1024 * 1024, sinks: ['lake'] }, log);
   const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir, quarantineMaxBytes: 1 << 20, log });
-  const config = opcuaConfigSchema.parse({ endpoint, username: USER.username, password: USER.password, reconnect: { initialDelay: '100ms', maxDelay: '1s' }, ...cfg });
+  const config = opcuaConfigSchema.parse({ endpoint, username: USER.username, password: USER.password, reconnect: { initial: '100ms', max: '1s' }, ...cfg });
   const input = definition.create(config, { dataDir, machine: 'test' }) as OpcuaInput;
   running.push({ input, buffer });
   return { dataDir, buffer, pipeline, input };

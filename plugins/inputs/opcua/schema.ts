@@ -7,7 +7,7 @@
  * NamespaceArray at every connect, since indices differ per server) or plain indices.
  */
 import { z } from 'zod';
-import { duration, secret } from '../../../gateway/plugin-api/index.js';
+import { duration, retryDelays, secret } from '../../../gateway/plugin-api/index.js';
 import { SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/index.js';
 
 export const SIMULATOR_NAMESPACES = {
@@ -97,13 +97,7 @@ export const opcuaConfigSchema = z
     items: z.array(itemSchema).default([]).meta({ description: 'monitored items by browse path or NodeId' }),
     discover: z.array(discoverSchema).default([]).meta({ description: 'folders whose variables are discovered by browsing and monitored' }),
     machine: machineSchema.prefault({}),
-    reconnect: z
-      .strictObject({
-        initialDelay: duration().prefault('500ms').meta({ description: 'first reconnect delay' }),
-        maxDelay: duration().prefault('30s').meta({ description: 'reconnect delays double up to this' }),
-      })
-      .prefault({})
-      .meta({ description: 'reconnect back-off after a lost session or a failed connect' }),
+    reconnect: retryDelays({ initial: '500ms', max: '30s' }, 'reconnect delays after a session ended in an error'),
     connectTimeout: duration().prefault('15s').meta({ description: 'give up one connect attempt after this' }),
     watchdog: z
       .strictObject({

@@ -31,13 +31,12 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Table } from 'apache-arrow';
 import type { Logger } from 'pino';
 import type { OutputContext, OutputDefinition, OutputPlugin, PluginEnvironment } from '../../../gateway/plugin-api/index.js';
 import { SENSITIVITY_CLASSES, classRank, decodeRecord, encodeRecord, mayLeavePremises } from '../../../gateway/plugin-api/index.js';
-import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
+import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import { BlobMissingError, SyncOffPremisesError } from '../../../gateway/plugin-api/index.js';
 import { S3Target, cloudS3Settings } from './sync/s3.js';
@@ -53,15 +52,14 @@ import {
 import type { ColumnItem } from '../shared/columns.js';
 import { permanent, recordJson, SEQ_KEY } from '../shared/sink.js';
 import { cloudConfigSchema } from './schema.js';
+import { buildPrefix, manifestKey, syncDir } from './layout.js';
+import { addSyncCommands } from './sync/commands.js';
 import type { CloudConfig } from './schema.js';
 
 export { cloudConfigSchema } from './schema.js';
 export type { CloudConfig } from './schema.js';
 
-/** The sync store of a cloud output: `<dataDir>/sync/<output name>/`. */
-export function syncDir(dataDir: string, outputName: string): string {
-  return path.join(dataDir, 'sync', outputName);
-}
+export { syncDir } from './layout.js';
 
 export interface CloudOutputStats {
   /** records refused because their class may not leave the premises, per class */
@@ -122,9 +120,6 @@ const seqName = (n: number) => String(n).padStart(SEQ_DIGITS, '0');
 
 export class CloudOutput implements OutputPlugin {
   readonly type = 'cloud';
-  readonly premises = 'off' as const;
-  readonly accepts: readonly SensitivityClass[];
-  readonly kinds?: readonly RecordKind[];
   private readonly config: CloudConfig;
   private readonly env: PluginEnvironment;
   private store: SyncStore | undefined;
@@ -140,18 +135,17 @@ export class CloudOutput implements OutputPlugin {
   constructor(config: CloudConfig, env: PluginEnvironment) {
     this.config = config;
     this.env = env;
-    this.accepts = config.accepts ?? ['public', 'internal'];
     // refused here, at config time, not at the first upload
     this.s3 = cloudS3Settings(config);
   }
 
   /** The manifest key of a build. */
   manifestKey(build: string): string {
-    return `${this.buildPrefix(build)}/manifest.json`;
+    return manifestKey(this.config.prefix, this.env.machine, build);
   }
 
   private buildPrefix(build: string): string {
-    return `${this.config.prefix}/machine=${partitionSegment(this.env.machine)}/build=${partitionSegment(build || undefined)}`;
+    return buildPrefix(this.config.prefix, this.env.machine, build);
   }
 
   get syncStore(): SyncStore | undefined {
@@ -459,7 +453,9 @@ const cloudDefinition = {
   type: 'cloud',
   configSchema: cloudConfigSchema,
   /** off the premises: sensitive and confidential records are never routed here, and refused if they come */
-  premises: 'off' as const,
+  capabilities: (config: CloudConfig) => ({ premises: 'off' as const, accepts: config.classes ?? ['public', 'internal'] }),
+  renamedKeys: { accepts: 'classes' },
+  commands: addSyncCommands,
   create: (config: CloudConfig, env: PluginEnvironment) => new CloudOutput(config, env),
 };
 

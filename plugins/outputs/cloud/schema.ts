@@ -4,7 +4,7 @@
  * of the whole gateway config.
  */
 import { z } from 'zod';
-import { bitRate, byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
+import { bitRate, byteSize, classList, duration, retryDelays, secret } from '../../../gateway/plugin-api/index.js';
 import { RECORD_KINDS } from '../../../gateway/plugin-api/index.js';
 
 const HHMM = /^([01]?\d|2[0-4]):[0-5]\d$/;
@@ -83,18 +83,9 @@ export const cloudConfigSchema = z
     manifestAfter: duration().prefault('10m').meta({
       description: 'a build\'s manifest is written when no record arrived for it this long and all of its objects are synced',
     }),
-    retry: z
-      .object({
-        initial: duration().prefault('1s').meta({ description: 'delay after the first failure' }),
-        max: duration().prefault('60s').meta({ description: 'longest delay' }),
-      })
-      .strict()
-      .prefault({})
-      .meta({ description: 'back-off after a failed upload (full jitter, doubling up to max)' }),
+    retry: retryDelays({ initial: '1s', max: '60s' }, 'back-off after a failed upload (full jitter, doubling up to max)'),
     stallTimeout: duration().prefault('30s').meta({ description: 'a request with no network progress for this long fails (link down) and is retried' }),
-    accepts: z.array(z.enum(['public', 'internal'])).nonempty().optional().meta({
-      description: 'classes this sink takes (default public and internal; sensitive and confidential never leave the premises)',
-    }),
+    classes: classList(['public', 'internal'], 'classes this sink takes (default public and internal; sensitive and confidential never leave the premises)'),
   })
   .strict();
 

@@ -344,7 +344,7 @@ describe('file-lake output', () => {
     expect(definition.configSchema.parse({ compactWindow: '15m' }).compactWindow).toBe(900_000);
     const out = definition.create(cfg, { dataDir: '/var/lib/layergate', machine: 'm' }) as FileLakeOutput;
     expect(out.root).toBe('/var/lib/layergate/lake');
-    expect(out.linger).toBe(60_000); // the forwarder linger the lake asks for
+    expect(definition.capabilities(cfg).linger).toBe(60_000); // the forwarder linger the lake asks for
     const bad = definition.configSchema.safeParse({ format: 'csv', rollEvery: { records: 0 } });
     expect(bad.success).toBe(false);
     expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['format', 'rollEvery.records']);

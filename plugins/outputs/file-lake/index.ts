@@ -24,7 +24,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { BlobMissingError } from '../../../gateway/plugin-api/index.js';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
-import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
+import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable } from '../shared/columns.js';
 import type { ColumnItem, ParsedSamples } from '../shared/columns.js';
@@ -71,14 +71,8 @@ function isMissingBlob(err: unknown): boolean {
 
 export class FileLakeOutput implements OutputPlugin {
   readonly type = 'file-lake';
-  /** the lake is a folder on the gateway's own disk */
-  readonly premises = 'on' as const;
-  readonly accepts?: readonly SensitivityClass[];
-  readonly kinds?: readonly RecordKind[];
   readonly root: string;
   private readonly machine: string;
-  /** the lake prefers coarse batches: the forwarder holds partial batches this long */
-  readonly linger = DEFAULT_LAKE_LINGER_MS;
   private ctx: OutputContext | undefined;
   private log: Logger | undefined;
   private readonly lastMalformedWarn = new Map<string, number>();
@@ -93,8 +87,6 @@ export class FileLakeOutput implements OutputPlugin {
     this.machine = env.machine;
     this.files = new DurableFiles(path.join(this.root, '.tmp'), this.counters, () => this.log);
     this.partitions = new PartitionWriter(this.root, config, this.files, this.counters, () => this.log);
-    if (config.accepts) this.accepts = config.accepts;
-    if (config.kinds) this.kinds = config.kinds;
   }
 
   async start(ctx: OutputContext): Promise<void> {
@@ -237,7 +229,9 @@ export class FileLakeOutput implements OutputPlugin {
 
 export const definition: OutputDefinition<FileLakeConfig> = {
   type: 'file-lake',
-  premises: 'on',
   configSchema: fileLakeConfigSchema,
+  // the lake is a folder on the gateway's own disk; it prefers coarse batches (a file per batch)
+  capabilities: () => ({ premises: 'on', linger: DEFAULT_LAKE_LINGER_MS }),
+  renamedKeys: { accepts: 'classes' },
   create: (config, env) => new FileLakeOutput(config, env),
 };

@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 import { duration } from '../../../gateway/plugin-api/index.js';
-import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/index.js';
 
 export const DEFAULT_ROLL_RECORDS = 1_000_000;
 export const DEFAULT_ROLL_BYTES = 64 * 1024 * 1024;
@@ -32,10 +31,7 @@ export const fileLakeConfigSchema = z
     compactWindow: duration().prefault('1h').meta({
       description: 'compaction window, by receive time: a partition keeps at most one file per window (while the file is within `rollEvery`); a batch for a partition whose latest file is from the same window is merged with it into a new file, which replaces it; `0` turns compaction off (one file per batch and partition)',
     }),
-    accepts: z.array(z.enum(SENSITIVITY_CLASSES)).nonempty().optional().meta({
-      description: 'the classes this sink accepts; the lake stays on the premises, so by default all of them',
-    }),
-    kinds: z.array(z.enum(RECORD_KINDS)).nonempty().optional().meta({ description: 'the record kinds this sink wants (default: all)' }),
+    // which classes and kinds come here: the `classes`/`kinds` keys every output has (the lake takes all)
   })
   .strict();
 

@@ -25,12 +25,11 @@
  */
 import { Kafka, Partitioners, logLevel, CompressionTypes } from 'kafkajs';
 import type { Admin, Message, Producer, SASLOptions, TopicMessages } from 'kafkajs';
-import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
-import { encodeRecord } from '../../../gateway/plugin-api/index.js';
+import { encodeRecord, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { CLASS_KEY, SEQ_KEY, causes, isClassified, permanent, readConfigFile, recordJson, retryable } from '../shared/sink.js';
+import { CLASS_KEY, SEQ_KEY, causes, isClassified, permanent, recordJson, retryable } from '../shared/sink.js';
 import { kafkaConfigSchema } from './schema.js';
 import type { KafkaConfig } from './schema.js';
 
@@ -91,7 +90,6 @@ export interface KafkaOutputStats {
 
 export class KafkaOutput implements OutputPlugin {
   readonly type = 'kafka';
-  readonly premises = 'on' as const;
   private readonly config: KafkaConfig;
   private readonly machine: string;
   private readonly kafka: Kafka;
@@ -105,19 +103,7 @@ export class KafkaOutput implements OutputPlugin {
   constructor(config: KafkaConfig, env: { machine: string }) {
     this.config = config;
     this.machine = env.machine;
-    const where = 'outputs.<kafka>';
-    let ssl: boolean | ConnectionOptions | undefined;
-    if (config.tls === true) ssl = true;
-    else if (config.tls) {
-      ssl = {
-        rejectUnauthorized: config.tls.rejectUnauthorized,
-        ...(config.tls.ca ? { ca: [readConfigFile(`${where}.tls.ca`, config.tls.ca)] } : {}),
-        ...(config.tls.cert ? { cert: readConfigFile(`${where}.tls.cert`, config.tls.cert) } : {}),
-        ...(config.tls.key ? { key: readConfigFile(`${where}.tls.key`, config.tls.key) } : {}),
-        ...(config.tls.passphrase ? { passphrase: config.tls.passphrase } : {}),
-        ...(config.tls.servername ? { servername: config.tls.servername } : {}),
-      };
-    }
+    const ssl = config.tls === true ? true : tlsConnectionOptions(config.tls, 'outputs.<kafka>.tls');
     const sasl: SASLOptions | undefined = config.sasl
       ? { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions
       : undefined;
@@ -309,7 +295,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 export const definition: OutputDefinition<KafkaConfig> = {
   type: 'kafka',
-  premises: 'on',
+  capabilities: () => ({ premises: 'on' }),
   configSchema: kafkaConfigSchema,
   create: (config, env) => new KafkaOutput(config, env),
 };

@@ -3,19 +3,10 @@
  * at load as part of the whole gateway config.
  */
 import { z } from 'zod';
-import { byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
+import { byteSize, duration, secret, tlsSetting } from '../../../gateway/plugin-api/index.js';
 
 /** the broker's default `message.max.bytes` (1 MiB + record overhead), minus a margin for the batch header */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_000_000;
-
-export const kafkaTlsSchema = z.strictObject({
-  ca: z.string().min(1).optional().meta({ description: 'PEM file of the CA that signed the brokers\' certificates (default: the system CAs)' }),
-  cert: z.string().min(1).optional().meta({ description: 'PEM file of the client certificate (mutual TLS)' }),
-  key: z.string().min(1).optional().meta({ description: 'PEM file of the client certificate\'s private key (mutual TLS)' }),
-  passphrase: secret('passphrase of the client key').optional(),
-  rejectUnauthorized: z.boolean().default(true).meta({ description: 'verify the brokers\' certificates (turn off only on a test bench)' }),
-  servername: z.string().min(1).optional().meta({ description: 'TLS server name (SNI) when it differs from the broker host' }),
-});
 
 export const kafkaSaslSchema = z.strictObject({
   mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).meta({ description: 'SASL mechanism; use it over TLS (`tls`), PLAIN sends the password as is' }),
@@ -44,7 +35,7 @@ export const kafkaConfigSchema = z.strictObject({
   maxMessageBytes: byteSize().prefault(DEFAULT_MAX_MESSAGE_BYTES).meta({
     description: 'largest message sent; a larger record is refused for good (quarantined) instead of blocking the sink. Keep it <= the topic\'s max.message.bytes',
   }),
-  tls: z.union([z.literal(true), kafkaTlsSchema]).optional().meta({ description: 'TLS to the brokers: `true` (system CAs) or options' }),
+  tls: tlsSetting('TLS to the brokers (default: plain)'),
   sasl: kafkaSaslSchema.optional().meta({ description: 'SASL authentication (with `tls`); absent: none' }),
   connectionTimeout: duration().prefault('5s').meta({ description: 'TCP/TLS connect timeout per broker' }),
   requestTimeout: duration().prefault('30s').meta({ description: 'how long a produce request may take before it counts as failed' }),

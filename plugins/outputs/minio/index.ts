@@ -33,6 +33,7 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import https from 'node:https';
 import { Client } from 'minio';
 import type { Logger } from 'pino';
 import { tableToIPC } from 'apache-arrow';
@@ -40,7 +41,7 @@ import type { Table } from 'apache-arrow';
 import type { Sealer } from '../../../gateway/plugin-api/index.js';
 import { BlobMissingError } from '../../../gateway/plugin-api/index.js';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
-import { CONTENT_TYPES, classRank } from '../../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES, classRank, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { frameExtension, partitionSegment } from '../shared/layout.js';
 import {
@@ -131,8 +132,6 @@ function strictest(records: StoredRecord[]): SensitivityClass {
 
 export class MinioOutput implements OutputPlugin {
   readonly type = 'minio';
-  readonly premises = 'on' as const;
-  readonly linger = DEFAULT_MINIO_LINGER_MS;
   private readonly config: MinioConfig;
   private readonly machine: string;
   private readonly sealer: Sealer | undefined;
@@ -149,7 +148,7 @@ export class MinioOutput implements OutputPlugin {
     this.client = new Client({
       endPoint: config.endPoint,
       ...(config.port !== undefined ? { port: config.port } : {}),
-      useSSL: config.useSSL,
+      ...minioTransport(config),
       accessKey: config.accessKey,
       secretKey: config.secretKey,
       region: config.region,
@@ -172,7 +171,7 @@ export class MinioOutput implements OutputPlugin {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(meta)) headers[k.toLowerCase() === 'content-type' ? k : `X-Amz-Meta-${k}`] = v;
     headers['X-Amz-Tagging'] = new URLSearchParams(tags).toString();
-    if (this.config.useSSL) headers['Content-MD5'] = createHash('md5').update(bytes).digest('base64');
+    if (this.config.tls !== false) headers['Content-MD5'] = createHash('md5').update(bytes).digest('base64');
     await this.client.makeRequestAsyncOmit({ method: 'PUT', bucketName: this.config.bucket, objectName: key, headers }, bytes);
   }
 
@@ -406,9 +405,18 @@ export class MinioOutput implements OutputPlugin {
   }
 }
 
+/** The client's transport for the `tls` setting: HTTPS unless `tls: false`, with an agent for TLS options. */
+function minioTransport(config: MinioConfig): { useSSL: boolean; transportAgent?: https.Agent } {
+  if (config.tls === false) return { useSSL: false };
+  const options = tlsConnectionOptions(config.tls, 'outputs.<minio>.tls');
+  return options && Object.keys(options).length > 0 ? { useSSL: true, transportAgent: new https.Agent({ ...options, keepAlive: true }) } : { useSSL: true };
+}
+
 export const definition: OutputDefinition<MinioConfig> = {
   type: 'minio',
-  premises: 'on',
+  // fewer, larger batch objects
+  capabilities: () => ({ premises: 'on', linger: DEFAULT_MINIO_LINGER_MS }),
+  renamedKeys: { useSSL: 'tls (useSSL: false is now tls: false)' },
   configSchema: minioConfigSchema,
   create: (config, env) => new MinioOutput(config, env),
 };

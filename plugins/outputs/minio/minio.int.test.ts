@@ -49,7 +49,7 @@ afterAll(async () => {
 
 function output(config: Record<string, unknown>, env: { sealer?: Sealer } = {}, endpoint: { port: number; accessKey: string; secretKey: string } = MINIO_LOCAL): MinioOutput {
   return definition.create(definition.configSchema.parse({
-    endPoint: '127.0.0.1', port: endpoint.port, useSSL: false, accessKey: endpoint.accessKey, secretKey: endpoint.secretKey, ...config,
+    endPoint: '127.0.0.1', port: endpoint.port, tls: false, accessKey: endpoint.accessKey, secretKey: endpoint.secretKey, ...config,
   }), { dataDir: '/nonexistent', machine: 'pbf-sim', ...env }) as MinioOutput;
 }
 

@@ -3,15 +3,15 @@
  * Declared once here and validated at load as part of the whole gateway config.
  */
 import { z } from 'zod';
-import { byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
+import { byteSize, duration, secret, tlsSetting } from '../../../gateway/plugin-api/index.js';
 
 /** the forwarder linger the output asks for (fewer, larger batch objects); the output's `linger` key overrides it */
 export const DEFAULT_MINIO_LINGER_MS = 10_000;
 
 export const minioConfigSchema = z.strictObject({
   endPoint: z.string().min(1).meta({ description: 'MinIO / S3 host name or IP (no scheme, no port)' }),
-  port: z.number().int().min(1).max(65535).optional().meta({ description: 'port (default 443 with useSSL, else 80)' }),
-  useSSL: z.boolean().default(true).meta({ description: 'HTTPS; the server certificate is checked against the system CAs plus NODE_EXTRA_CA_CERTS' }),
+  port: z.number().int().min(1).max(65535).optional().meta({ description: 'port (default 443 with TLS, else 80)' }),
+  tls: tlsSetting('HTTPS to the object store (default true: the server certificate is checked against the system CAs plus NODE_EXTRA_CA_CERTS)', true),
   accessKey: z.string().min(1).meta({ description: 'access key (a MinIO user or service account with write access to the bucket)' }),
   secretKey: secret('secret key (e.g. ${MINIO_SECRET_KEY})'),
   region: z.string().min(1).default('us-east-1').meta({ description: 'bucket region' }),

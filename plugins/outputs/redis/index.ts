@@ -25,12 +25,11 @@
  */
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
-import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
-import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { causes, permanent, readConfigFile, retryable } from '../shared/sink.js';
+import { causes, permanent, retryable } from '../shared/sink.js';
 import { redisConfigSchema } from './schema.js';
 import type { RedisConfig } from './schema.js';
 
@@ -95,7 +94,6 @@ export interface RedisOutputStats {
 
 export class RedisOutput implements OutputPlugin {
   readonly type = 'redis';
-  readonly premises = 'on' as const;
   private readonly config: RedisConfig;
   private readonly base: string;
   private client: Redis | undefined;
@@ -114,18 +112,7 @@ export class RedisOutput implements OutputPlugin {
 
   private options(): RedisOptions {
     const c = this.config;
-    const where = 'outputs.<redis>';
-    let tls: ConnectionOptions | undefined;
-    if (c.tls === true || (c.tls === undefined && c.url.startsWith('rediss://'))) tls = {};
-    else if (c.tls) {
-      tls = {
-        rejectUnauthorized: c.tls.rejectUnauthorized,
-        ...(c.tls.ca ? { ca: [readConfigFile(`${where}.tls.ca`, c.tls.ca)] } : {}),
-        ...(c.tls.cert ? { cert: readConfigFile(`${where}.tls.cert`, c.tls.cert) } : {}),
-        ...(c.tls.key ? { key: readConfigFile(`${where}.tls.key`, c.tls.key) } : {}),
-        ...(c.tls.servername ? { servername: c.tls.servername } : {}),
-      };
-    }
+    const tls = tlsConnectionOptions(c.tls ?? c.url.startsWith('rediss://'), 'outputs.<redis>.tls');
     return {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -229,7 +216,7 @@ function redactUrl(url: string): string {
 
 export const definition: OutputDefinition<RedisConfig> = {
   type: 'redis',
-  premises: 'on',
+  capabilities: () => ({ premises: 'on' }),
   configSchema: redisConfigSchema,
   create: (config, env) => new RedisOutput(config, env),
 };

@@ -3,15 +3,7 @@
  * as part of the whole gateway config.
  */
 import { z } from 'zod';
-import { duration, secret } from '../../../gateway/plugin-api/index.js';
-
-export const redisTlsSchema = z.strictObject({
-  ca: z.string().min(1).optional().meta({ description: 'PEM file of the CA that signed the Redis server certificate (default: the system CAs)' }),
-  cert: z.string().min(1).optional().meta({ description: 'PEM file of the client certificate (mutual TLS)' }),
-  key: z.string().min(1).optional().meta({ description: 'PEM file of the client certificate\'s private key' }),
-  rejectUnauthorized: z.boolean().default(true).meta({ description: 'verify the server certificate (turn off only on a test bench)' }),
-  servername: z.string().min(1).optional().meta({ description: 'TLS server name (SNI) when it differs from the host' }),
-});
+import { duration, secret, tlsSetting } from '../../../gateway/plugin-api/index.js';
 
 export const redisConfigSchema = z.strictObject({
   url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://host:port (TLS)').meta({
@@ -19,7 +11,7 @@ export const redisConfigSchema = z.strictObject({
   }),
   username: z.string().min(1).optional().meta({ description: 'ACL user (Redis 6+); default: the `default` user' }),
   password: secret('password of the ACL user (or `requirepass`)').optional(),
-  tls: z.union([z.literal(true), redisTlsSchema]).optional().meta({ description: 'TLS options (also implied by `rediss://`)' }),
+  tls: tlsSetting('TLS to the server (default: from the URL, `rediss://` = TLS with the system CAs)'),
   keyPrefix: z.string().min(1).regex(/^[^\s]+$/).default('layergate').meta({
     description: 'keys are `<keyPrefix>:<machine>:stream:<signal>` (stream), `...:latest:<signal>` (hash), `...:signals` (set)',
   }),

@@ -40,7 +40,7 @@ outputs:
     type: minio
     endPoint: ${MINIO_LOCAL.endPoint}
     port: ${MINIO_LOCAL.port}
-    useSSL: false
+    tls: false
     accessKey: ${MINIO_LOCAL.accessKey}
     secretKey: \${MINIO_SECRET}
     bucket: lgt-${id}

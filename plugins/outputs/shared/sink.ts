@@ -3,7 +3,6 @@
  * with a reason, or permanent), the record metadata every sink carries (class and seq under the names
  * agreed for all sinks), and the JSON form of a record for consumers that do not want protobuf.
  */
-import { readFileSync } from 'node:fs';
 import { SinkPermanentError, SinkSendError } from '../../../gateway/plugin-api/index.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
 
@@ -43,15 +42,6 @@ export function recordJson(r: StoredRecord): Record<string, unknown> {
     ...(r.body ? { body: r.body.toString('base64') } : {}),
     ...(r.blob ? { blob: { sha256: r.blob.sha256, size: r.blob.size } } : {}),
   };
-}
-
-/** Read a PEM (or any) file named in the config, with an error naming the key and the file. */
-export function readConfigFile(key: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new Error(`${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 /** The chain of causes of an error (err, err.cause, originalError, ...), at most 8 deep. */

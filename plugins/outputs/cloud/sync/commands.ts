@@ -1,5 +1,6 @@
 /**
- * The `layergate sync` commands, added to the program by gateway/cli/main.ts. Each is a thin shell around
+ * The `layergate sync` commands, added to the program through the cloud output's definition
+ * (`commands`; gateway/cli/main.ts adds them through the registry). Each is a thin shell around
  * a function of ./control.ts (the web UI and the gRPC API call the same functions):
  *
  *   layergate sync status [-c FILE] [--output NAME] [--json]   progress, queue by priority, rate, ETA, refusals
@@ -12,14 +13,11 @@
  */
 import type { Command } from 'commander';
 import { LayerGateError } from '../../../../gateway/plugin-api/index.js';
-import type { CommandHelpers } from '../../../../gateway/cli/policy-commands.js';
+import type { CommandContext } from '../../../../gateway/plugin-api/index.js';
+import type { CloudConfig } from '../schema.js';
 import { statusText, syncPause, syncResume, syncStatus, syncVerify } from './control.js';
 
-function json(v: unknown): string {
-  return `${JSON.stringify(v, null, 2)}\n`;
-}
-
-export function addSyncCommands(program: Command, h: CommandHelpers): void {
+export function addSyncCommands(program: Command, h: CommandContext<CloudConfig>): void {
   const sync = program.command('sync').description('cloud sync: progress, pause/resume, verify a build against its manifest');
   const guarded = <T>(what: string, fn: () => T): T => {
     try {
@@ -36,9 +34,9 @@ export function addSyncCommands(program: Command, h: CommandHelpers): void {
     .option('--output <name>', 'only this cloud output')
     .option('--json', 'machine-readable output')
     .action((opts: { config?: string; output?: string; json?: boolean }) => {
-      const loaded = h.load(h.configFile(opts.config));
-      const rows = guarded('status', () => syncStatus(loaded.config, opts.output));
-      process.stdout.write(opts.json ? json(rows) : statusText(rows));
+      const loaded = h.load(opts.config);
+      const rows = guarded('status', () => syncStatus(loaded, opts.output));
+      process.stdout.write(opts.json ? h.json(rows) : statusText(rows));
     });
   for (const [name, fn] of [['pause', syncPause], ['resume', syncResume]] as const) {
     sync
@@ -47,8 +45,8 @@ export function addSyncCommands(program: Command, h: CommandHelpers): void {
       .option('-c, --config <file>', 'config file')
       .option('--output <name>', 'only this cloud output')
       .action((opts: { config?: string; output?: string }) => {
-        const loaded = h.load(h.configFile(opts.config));
-        const names = guarded(name, () => fn(loaded.config, opts.output));
+        const loaded = h.load(opts.config);
+        const names = guarded(name, () => fn(loaded, opts.output));
         process.stdout.write(`${name === 'pause' ? 'paused' : 'resumed'} ${names.join(', ')}\n`);
       });
   }
@@ -61,15 +59,15 @@ export function addSyncCommands(program: Command, h: CommandHelpers): void {
     .option('--deep', 'download every object and hash its bytes (default: HEAD, size and SHA-256 metadata)')
     .option('--json', 'machine-readable output')
     .action(async (build: string, opts: { config?: string; output?: string; deep?: boolean; json?: boolean }) => {
-      const loaded = h.load(h.configFile(opts.config));
+      const loaded = h.load(opts.config);
       let reports;
       try {
-        reports = await syncVerify(loaded.config, build, { ...(opts.output ? { name: opts.output } : {}), ...(opts.deep ? { deep: true } : {}) });
+        reports = await syncVerify(loaded, build, { ...(opts.output ? { name: opts.output } : {}), ...(opts.deep ? { deep: true } : {}) });
       } catch (err) {
         if (err instanceof LayerGateError) throw h.fail(h.exit.checkFailed, `layergate sync verify: ${err.message}`);
         throw err;
       }
-      if (opts.json) process.stdout.write(json(reports));
+      if (opts.json) process.stdout.write(h.json(reports));
       else {
         for (const r of reports) {
           process.stdout.write(`${r.output}: build ${r.build}, manifest s3://.../${r.manifestKey}: ${r.objects} objects, ${r.bytes} bytes\n`);

@@ -7,14 +7,16 @@
  * with the gateway's uploader), read it or flip its `paused` setting, which the uploader polls.
  */
 import { existsSync } from 'node:fs';
-import type { Config } from '../../../../gateway/config/schema.js';
-import { pluginSettings } from '../../../../gateway/config/schema.js';
 import { SyncNoCloudOutputError, SyncVerifyError } from '../../../../gateway/plugin-api/index.js';
-import { CloudOutput, syncDir } from '../index.js';
-import type { CloudConfig } from '../index.js';
+import type { PluginConfigView } from '../../../../gateway/plugin-api/index.js';
+import { manifestKey, syncDir } from '../layout.js';
+import type { CloudConfig } from '../schema.js';
 import { S3Target, cloudS3Settings } from './s3.js';
 import { SyncStore } from './store.js';
 import type { SyncProgress } from './store.js';
+
+/** The validated config as the sync commands see it: the cloud outputs and the gateway's folder and machine. */
+export type CloudConfigView = PluginConfigView<CloudConfig>;
 
 export interface CloudOutputRef {
   name: string;
@@ -22,16 +24,11 @@ export interface CloudOutputRef {
   storeDir: string;
 }
 
-/** The configured cloud outputs (all, or the one named). */
-export function cloudOutputs(config: Config, name?: string): CloudOutputRef[] {
-  const refs = Object.entries(config.outputs)
-    .filter(([n, e]) => e.type === 'cloud' && (name === undefined || n === name))
-    .map(([n, e]) => ({
-      name: n,
-      // validated and resolved at load (the cloud schema's part of the entry: units are resolved already)
-      config: pluginSettings(e, ['type', 'premises', 'classes', 'kinds', 'linger', 'batchRecords', 'batchBytes']) as unknown as CloudConfig,
-      storeDir: syncDir(config.gateway.dataDir, n),
-    }));
+/** The configured cloud outputs (all, or the one named), with the settings the running output gets. */
+export function cloudOutputs(config: CloudConfigView, name?: string): CloudOutputRef[] {
+  const refs = config.instances
+    .filter((i) => name === undefined || i.name === name)
+    .map((i) => ({ name: i.name, config: i.settings, storeDir: syncDir(config.dataDir, i.name) }));
   if (refs.length === 0) {
     throw new SyncNoCloudOutputError(name ? `no cloud output named "${name}" in the config` : 'the config has no cloud output (an output of type: cloud)');
   }
@@ -48,16 +45,16 @@ function withStore<T>(ref: CloudOutputRef, fn: (s: SyncStore) => T): T {
   }
 }
 
-export function syncStatus(config: Config, name?: string): { output: string; progress: SyncProgress }[] {
+export function syncStatus(config: CloudConfigView, name?: string): { output: string; progress: SyncProgress }[] {
   return cloudOutputs(config, name).map((ref) => ({ output: ref.name, progress: withStore(ref, (s) => s.progress()) }));
 }
 
 /** Pause uploads (the part in flight is cut short within a second and sent again on resume). */
-export function syncPause(config: Config, name?: string): string[] {
+export function syncPause(config: CloudConfigView, name?: string): string[] {
   return cloudOutputs(config, name).map((ref) => withStore(ref, (s) => { s.setPaused(true); return ref.name; }));
 }
 
-export function syncResume(config: Config, name?: string): string[] {
+export function syncResume(config: CloudConfigView, name?: string): string[] {
   return cloudOutputs(config, name).map((ref) => withStore(ref, (s) => { s.setPaused(false); s.clearRetryDelays(); return ref.name; }));
 }
 
@@ -86,19 +83,18 @@ interface ManifestJson {
  * (metadata; with `deep`, the downloaded bytes are hashed too), no listed object has a class that may
  * not leave the premises, and the local store knows no object of the build missing from the manifest.
  */
-export async function syncVerify(config: Config, build: string, opts: { name?: string; deep?: boolean } = {}): Promise<VerifyReport[]> {
+export async function syncVerify(config: CloudConfigView, build: string, opts: { name?: string; deep?: boolean } = {}): Promise<VerifyReport[]> {
   const reports: VerifyReport[] = [];
   for (const ref of cloudOutputs(config, opts.name)) {
-    const output = new CloudOutput(ref.config, { dataDir: config.gateway.dataDir, machine: config.gateway.machine });
-    const manifestKey = output.manifestKey(build);
+    const key = manifestKey(ref.config.prefix, config.machine, build);
     const target = new S3Target(cloudS3Settings(ref.config));
     try {
       const problems: VerifyProblem[] = [];
       let manifest: ManifestJson;
       try {
-        manifest = JSON.parse((await target.getBytes(manifestKey)).toString('utf8')) as ManifestJson;
+        manifest = JSON.parse((await target.getBytes(key)).toString('utf8')) as ManifestJson;
       } catch (err) {
-        throw new SyncVerifyError(`cloud output ${ref.name}: no readable manifest for build "${build}" at s3://${ref.config.bucket}/${manifestKey}: ${(err as Error).message}`, { cause: err });
+        throw new SyncVerifyError(`cloud output ${ref.name}: no readable manifest for build "${build}" at s3://${ref.config.bucket}/${key}: ${(err as Error).message}`, { cause: err });
       }
       for (const e of manifest.entries) {
         if (e.class !== 'public' && e.class !== 'internal') problems.push({ key: e.key, problem: `class ${e.class} may not be in the cloud` });
@@ -120,7 +116,7 @@ export async function syncVerify(config: Config, build: string, opts: { name?: s
         });
       }
       reports.push({
-        output: ref.name, build, manifestKey, objects: manifest.entries.length, bytes: manifest.entries.reduce((n, e) => n + e.size, 0),
+        output: ref.name, build, manifestKey: key, objects: manifest.entries.length, bytes: manifest.entries.reduce((n, e) => n + e.size, 0),
         ok: problems.length === 0, problems,
       });
     } finally {
