@@ -104,7 +104,8 @@ export function renderIntensity(cfg: SimConfig, parts: Part[], layer: number, ki
     const half = defects.num('recoater-streak', 'widthMm') / 2;
     const r0 = Math.max(0, Math.floor((yMm - half) / mmPerPxY));
     const r1 = Math.min(H - 1, Math.ceil((yMm + half) / mmPerPxY));
-    for (let iy = r0; iy <= r1; iy++) for (let ix = 0; ix < Math.min(W, Math.floor(feedLimitMm / mmPerPxX)); ix++) img[iy * W + ix] = (img[iy * W + ix] as number) * 0.55;
+    for (let iy = r0; iy <= r1; iy++)
+      for (let ix = 0; ix < Math.min(W, Math.floor(feedLimitMm / mmPerPxX)); ix++) img[iy * W + ix] = (img[iy * W + ix] as number) * 0.55;
   }
   if (kind === 'after-recoat' && defects.isOn('warped-part')) {
     const idx = defects.num('warped-part', 'part');
@@ -146,14 +147,27 @@ export async function encodeFrame(intensity: Float32Array, width: number, height
   if (bitDepth === 8) {
     const raw = Buffer.alloc(width * height);
     for (let i = 0; i < raw.length; i++) raw[i] = Math.max(0, Math.min(255, Math.round((intensity[i] as number) * 255)));
-    return sharp(raw, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png(PNG_OPTIONS).toBuffer();
+    return sharp(raw, { raw: { width, height, channels: 1 } })
+      .toColourspace('b-w')
+      .png(PNG_OPTIONS)
+      .toBuffer();
   }
   const raw = new Uint16Array(width * height);
   for (let i = 0; i < raw.length; i++) raw[i] = Math.max(0, Math.min(65535, Math.round((intensity[i] as number) * 65535)));
-  return sharp(raw, { raw: { width, height, channels: 1 } }).toColourspace('grey16').png(PNG_OPTIONS).toBuffer();
+  return sharp(raw, { raw: { width, height, channels: 1 } })
+    .toColourspace('grey16')
+    .png(PNG_OPTIONS)
+    .toBuffer();
 }
 
-export async function renderFrame(cfg: SimConfig, parts: Part[], layer: number, kind: FrameKind, defects: Switchboard, timestampMs: number): Promise<CameraFrame> {
+export async function renderFrame(
+  cfg: SimConfig,
+  parts: Part[],
+  layer: number,
+  kind: FrameKind,
+  defects: Switchboard,
+  timestampMs: number,
+): Promise<CameraFrame> {
   const { width, height, bitDepth } = cfg.camera;
   const png = await encodeFrame(renderIntensity(cfg, parts, layer, kind, defects), width, height, bitDepth);
   return { build: cfg.job.id, layer, kind, timestampMs, width, height, bitDepth, fileName: frameFileName(cfg.job.id, layer, kind), png };

@@ -26,7 +26,9 @@ const int = (name: string) => (v: string) => {
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 function describe(kind: string, specs: Record<string, ConditionSpec>): string {
-  const lines = [`\n${kind === 'fault' ? 'Faults' : 'Defects'} (--${kind} name, --${kind} name=value, --${kind} name=key:value,key:value; POST /${kind}s at run time):`];
+  const lines = [
+    `\n${kind === 'fault' ? 'Faults' : 'Defects'} (--${kind} name, --${kind} name=value, --${kind} name=key:value,key:value; POST /${kind}s at run time):`,
+  ];
   for (const [name, s] of Object.entries(specs)) {
     lines.push(`  ${name}${s.oneShot ? ' (one-shot)' : ''}: ${s.description}`);
     for (const [k, p] of Object.entries(s.params)) lines.push(`      ${k}${s.primary === k ? ' (primary)' : ''} = ${String(p.default)}: ${p.description}`);
@@ -37,12 +39,18 @@ function describe(kind: string, specs: Record<string, ConditionSpec>): string {
 export function buildProgram(): Command {
   const d = makeConfig();
   const program = new Command('layergate-sim')
-    .description('Simulates a laser powder bed fusion (PBF-LB/M) machine: build lifecycle, OPC-UA server (OPC 40540 layout), melt-pool blocks and Sparkplug B over MQTT, powder-bed camera images, and faults on demand.')
+    .description(
+      'Simulates a laser powder bed fusion (PBF-LB/M) machine: build lifecycle, OPC-UA server (OPC 40540 layout), melt-pool blocks and Sparkplug B over MQTT, powder-bed camera images, and faults on demand.',
+    )
     .showHelpAfterError()
     // build and timing
     .option('--seed <n>', 'seed of every random value: same seed, same data', int('--seed'), d.seed)
     .option('--machine-id <id>', 'machine id (topics, Sparkplug edge node, OPC-UA machine object)', d.machineId)
-    .option('--start-time <t>', 'simulated start: ISO time, ms since epoch, or "now" (a fixed default keeps runs byte-identical)', new Date(DEFAULT_START_TIME_MS).toISOString())
+    .option(
+      '--start-time <t>',
+      'simulated start: ISO time, ms since epoch, or "now" (a fixed default keeps runs byte-identical)',
+      new Date(DEFAULT_START_TIME_MS).toISOString(),
+    )
     .option('--job-id <id>', 'build / job id', d.job.id)
     .option('--material <name>', 'powder material', d.job.material)
     .option('--parts <n>', 'parts on the plate (cylinders, cubes, lattices)', int('--parts'), d.job.partCount)
@@ -114,15 +122,27 @@ export async function main(argv: string[]): Promise<void> {
   const o = program.opts();
   const log = pino({ name: 'layergate-sim', level: o.logLevel as string });
   const [w, h] = String(o.cameraSize).split('x').map(Number);
-  const formats = String(o.meltpoolFormat) === 'none' ? [] : String(o.meltpoolFormat).split(',').map((s) => s.trim());
-  for (const f of formats) if (!BLOCK_FORMATS.includes(f as BlockFormat)) program.error(`--meltpool-format: unknown format "${f}" (known: ${BLOCK_FORMATS.join(', ')}, none)`);
+  const formats =
+    String(o.meltpoolFormat) === 'none'
+      ? []
+      : String(o.meltpoolFormat)
+          .split(',')
+          .map((s) => s.trim());
+  for (const f of formats)
+    if (!BLOCK_FORMATS.includes(f as BlockFormat)) program.error(`--meltpool-format: unknown format "${f}" (known: ${BLOCK_FORMATS.join(', ')}, none)`);
   const cfg = makeConfig({
     seed: o.seed,
     machineId: o.machineId,
     startTimeMs: parseStartTime(String(o.startTime)),
     job: { id: o.jobId, material: o.material, partCount: o.parts, layerThicknessUm: o.layerThickness, totalLayers: o.layers },
     timing: { idleS: o.idleTime, inertingS: o.inertingTime, layerS: o.layerTime, recoatS: o.recoatTime, speed: o.speed },
-    meltPool: { rateHz: o.meltpoolRate, channels: String(o.channels).split(',').map((s) => s.trim()), blockSize: o.blockSize },
+    meltPool: {
+      rateHz: o.meltpoolRate,
+      channels: String(o.channels)
+        .split(',')
+        .map((s) => s.trim()),
+      blockSize: o.blockSize,
+    },
     camera: { width: w ?? NaN, height: h ?? NaN, bitDepth: Number(o.cameraBitDepth) as 8 | 16, plateMm: o.plateSize },
     process: { rateHz: o.processRate, plateSetpointC: o.plateTemp, laserPowerW: o.laserPower, scanSpeedMmS: o.scanSpeed },
   });
@@ -164,7 +184,10 @@ export async function main(argv: string[]): Promise<void> {
         }
       : null,
     opcua: o.opcua ? { port: o.opcuaPort, host: o.opcuaHost, user: opcuaUser } : null,
-    camera: o.cameraDir || o.cameraUploadUrl ? { dropDir: o.cameraDir, uploadUrl: o.cameraUploadUrl, uploadToken: o.cameraUploadToken ?? process.env.LAYERGATE_SIM_UPLOAD_TOKEN } : null,
+    camera:
+      o.cameraDir || o.cameraUploadUrl
+        ? { dropDir: o.cameraDir, uploadUrl: o.cameraUploadUrl, uploadToken: o.cameraUploadToken ?? process.env.LAYERGATE_SIM_UPLOAD_TOKEN }
+        : null,
     controlPort: o.control ? o.controlPort : null,
     faults,
     defects,

@@ -91,7 +91,8 @@ async function handle(sim: SimulatorControls, req: http.IncomingMessage, res: ht
         const body = await readJson(req);
         if (typeof body.name !== 'string') throw new ConditionError('field "name" must be a string');
         if (body.on !== undefined && typeof body.on !== 'boolean') throw new ConditionError('field "on" must be true or false');
-        if (body.params !== undefined && (typeof body.params !== 'object' || body.params === null)) throw new ConditionError('field "params" must be an object');
+        if (body.params !== undefined && (typeof body.params !== 'object' || body.params === null))
+          throw new ConditionError('field "params" must be an object');
         const kind = route === 'POST /faults' ? 'fault' : 'defect';
         return send(res, 200, sim.setCondition(kind, body.name, body.on !== false, (body.params ?? {}) as Record<string, unknown>));
       }

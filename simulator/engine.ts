@@ -109,13 +109,20 @@ export class Simulator {
     const o = this.opts;
     if (o.embeddedBroker) this.broker = await startEmbeddedBroker(o.embeddedBroker, this.log);
     if (o.opcua) {
-      this.opcua = new OpcuaMachineServer(this.cfg, { port: o.opcua.port, host: o.opcua.host, pkiDir: path.join(o.dataDir, 'opcua'), user: o.opcua.user }, this.log);
+      this.opcua = new OpcuaMachineServer(
+        this.cfg,
+        { port: o.opcua.port, host: o.opcua.host, pkiDir: path.join(o.dataDir, 'opcua'), user: o.opcua.user },
+        this.log,
+      );
       await this.opcua.start();
     }
     if (o.camera && (o.camera.dropDir || o.camera.uploadUrl)) this.frameSink = new FrameSink(o.camera, this.core.faults, this.cfg.seed, this.log);
     if (o.mqtt) {
       const url = this.broker?.url ?? o.mqtt.url;
-      this.mqtt = new MqttTransport({ url, username: o.mqtt.username, password: o.mqtt.password, clientId: o.mqtt.clientId ?? `layergate-sim-${this.cfg.machineId}` }, this.log);
+      this.mqtt = new MqttTransport(
+        { url, username: o.mqtt.username, password: o.mqtt.password, clientId: o.mqtt.clientId ?? `layergate-sim-${this.cfg.machineId}` },
+        this.log,
+      );
       if (o.mqtt.sparkplugGroup) {
         const sp = new SparkplugEdgeNode(this.cfg, o.mqtt.sparkplugGroup, this.cfg.machineId);
         this.sparkplug = sp;
@@ -148,7 +155,9 @@ export class Simulator {
   private onNodeCommand(payload: Buffer): void {
     try {
       const p = decodeSparkplug(payload);
-      const rebirth = p.metrics.some((m) => (m.name === 'Node Control/Rebirth' || m.alias === this.sparkplug?.aliases.get('Node Control/Rebirth')) && m.booleanValue === true);
+      const rebirth = p.metrics.some(
+        (m) => (m.name === 'Node Control/Rebirth' || m.alias === this.sparkplug?.aliases.get('Node Control/Rebirth')) && m.booleanValue === true,
+      );
       if (rebirth) {
         this.counters.rebirths++;
         this.log.info('Sparkplug rebirth requested');
@@ -156,7 +165,10 @@ export class Simulator {
       }
     } catch (err) {
       this.counters.badCommands++;
-      this.log.warn({ err: (err as Error).message, topic: this.sparkplug?.topic('NCMD'), bytes: payload.length }, 'ignoring an NCMD that is not a Sparkplug B payload');
+      this.log.warn(
+        { err: (err as Error).message, topic: this.sparkplug?.topic('NCMD'), bytes: payload.length },
+        'ignoring an NCMD that is not a Sparkplug B payload',
+      );
     }
   }
 
@@ -165,8 +177,10 @@ export class Simulator {
       if (name === 'out-of-order' && this.mqtt) void this.mqtt.publish(this.messageFaults.flush()).catch(() => undefined);
       return;
     }
-    if (name === 'opcua-restart' && this.opcua) void this.opcua.restart(Number(params.downMs)).catch((err: unknown) => this.log.error({ err }, 'OPC-UA restart failed'));
-    if (name === 'mqtt-disconnect' && this.mqtt) void this.mqtt.drop(Number(params.downMs)).catch((err: unknown) => this.log.error({ err }, 'MQTT drop failed'));
+    if (name === 'opcua-restart' && this.opcua)
+      void this.opcua.restart(Number(params.downMs)).catch((err: unknown) => this.log.error({ err }, 'OPC-UA restart failed'));
+    if (name === 'mqtt-disconnect' && this.mqtt)
+      void this.mqtt.drop(Number(params.downMs)).catch((err: unknown) => this.log.error({ err }, 'MQTT drop failed'));
   }
 
   private async loop(): Promise<void> {
@@ -217,7 +231,8 @@ export class Simulator {
     await this.mqtt.publish(out);
     if (o.mqtt.formats.length > 0 && step.blocks.length > 0) {
       const msgs: OutMessage[] = [];
-      for (const b of step.blocks) for (const f of o.mqtt.formats) msgs.push({ topic: `${this.topicPrefix}/meltpool/${f}`, payload: encodeBlock(b, f), seq: b.seq, qos });
+      for (const b of step.blocks)
+        for (const f of o.mqtt.formats) msgs.push({ topic: `${this.topicPrefix}/meltpool/${f}`, payload: encodeBlock(b, f), seq: b.seq, qos });
       this.counters.blocks += step.blocks.length;
       await this.mqtt.publish(this.messageFaults.apply(msgs));
     }
@@ -259,7 +274,14 @@ export class Simulator {
 
   conditionList(kind: 'fault' | 'defect') {
     const board = kind === 'fault' ? this.core.faults : this.core.defects;
-    return board.list().map((c) => ({ ...c, description: board.specs[c.name]?.description, oneShot: board.specs[c.name]?.oneShot ?? false, parameters: board.specs[c.name]?.params }));
+    return board
+      .list()
+      .map((c) => ({
+        ...c,
+        description: board.specs[c.name]?.description,
+        oneShot: board.specs[c.name]?.oneShot ?? false,
+        parameters: board.specs[c.name]?.params,
+      }));
   }
 
   jobControl(action: 'pause' | 'resume' | 'abort'): boolean {

@@ -26,7 +26,8 @@ const every = (n: number, what: string): ParamSpec => ({ type: 'number', default
 
 export const FAULTS: Record<string, ConditionSpec> = {
   'sensor-dropout': {
-    description: 'sensors stop delivering: melt-pool blocks are not sent (a time gap, seq stays contiguous), OPC-UA process values go Bad (BadNoCommunication), Sparkplug metrics are sent as null',
+    description:
+      'sensors stop delivering: melt-pool blocks are not sent (a time gap, seq stays contiguous), OPC-UA process values go Bad (BadNoCommunication), Sparkplug metrics are sent as null',
     params: {},
   },
   nan: {
@@ -40,7 +41,8 @@ export const FAULTS: Record<string, ConditionSpec> = {
     params: { every: every(50, 'sample') },
   },
   malformed: {
-    description: 'malformed payloads: every n-th melt-pool message is truncated to half its bytes (mode=truncate) or has its first 16 bytes overwritten (mode=garbage)',
+    description:
+      'malformed payloads: every n-th melt-pool message is truncated to half its bytes (mode=truncate) or has its first 16 bytes overwritten (mode=garbage)',
     primary: 'every',
     params: { every: every(10, 'message'), mode: { type: 'string', default: 'truncate', description: 'truncate | garbage' } },
   },
@@ -238,7 +240,8 @@ export class MessageFaults {
   apply(msgs: OutMessage[]): OutMessage[] {
     const out: OutMessage[] = [];
     for (let m of msgs) {
-      if (this.faults.isOn('malformed') && m.seq % this.faults.num('malformed', 'every') === 0) m = { ...m, payload: corrupt(m.payload, String(this.faults.params('malformed')?.mode), this.seed, m.seq) };
+      if (this.faults.isOn('malformed') && m.seq % this.faults.num('malformed', 'every') === 0)
+        m = { ...m, payload: corrupt(m.payload, String(this.faults.params('malformed')?.mode), this.seed, m.seq) };
       const dup = this.faults.isOn('duplicate') && m.seq % this.faults.num('duplicate', 'every') === 0;
       const held = this.held.get(m.topic);
       if (this.faults.isOn('out-of-order') && !held && m.seq % this.faults.num('out-of-order', 'every') === 0) {

@@ -59,8 +59,14 @@ describe('build lifecycle', () => {
     ]);
     const layerEvents = events.filter((e) => e.type !== 'state').map((e) => `${e.type}:${e.layer}@${e.timestampMs - cfg.startTimeMs}`);
     expect(layerEvents).toEqual([
-      'layer-start:1@3000', 'layer-end:1@4000', 'layer-start:2@4000', 'layer-end:2@5000',
-      'layer-start:3@5000', 'layer-end:3@6000', 'layer-start:4@6000', 'layer-end:4@7000',
+      'layer-start:1@3000',
+      'layer-end:1@4000',
+      'layer-start:2@4000',
+      'layer-end:2@5000',
+      'layer-start:3@5000',
+      'layer-end:3@6000',
+      'layer-start:4@6000',
+      'layer-end:4@7000',
     ]);
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i));
   });
@@ -94,10 +100,7 @@ describe('build lifecycle', () => {
     const cfg = smallConfig();
     cfg.timing.recoatS = 2;
     cfg.meltPool.rateHz = 0;
-    expect(validateConfig(cfg)).toEqual([
-      'meltPool.rateHz must be a positive number (got 0)',
-      'timing.recoatS must be >= 0 and below timing.layerS (got 2)',
-    ]);
+    expect(validateConfig(cfg)).toEqual(['meltPool.rateHz must be a positive number (got 0)', 'timing.recoatS must be >= 0 and below timing.layerS (got 2)']);
   });
 });
 

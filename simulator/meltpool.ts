@@ -119,8 +119,7 @@ export class MeltPoolStream {
     const firstBuildMs = firstBuildNs / 1e6;
     const pauseOffsetMs = lc.toSim(firstBuildMs) - firstBuildMs;
     const skewMs = this.faults.isOn('clock-skew') ? this.faults.num('clock-skew', 'offsetMs') : 0;
-    const firstSampleTimeNs =
-      BigInt(cfg.startTimeMs + Math.round(pauseOffsetMs) + skewMs) * 1_000_000n + BigInt(firstBuildNs);
+    const firstSampleTimeNs = BigInt(cfg.startTimeMs + Math.round(pauseOffsetMs) + skewMs) * 1_000_000n + BigInt(firstBuildNs);
     const nanEvery = this.faults.isOn('nan') ? this.faults.num('nan', 'every') : 0;
     const oorEvery = this.faults.isOn('out-of-range') ? this.faults.num('out-of-range', 'every') : 0;
     const samples = cfg.meltPool.channels.map((name, ch) => {

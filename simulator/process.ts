@@ -110,7 +110,13 @@ export class ProcessModel {
     const plateT = b < lc.idleMs ? 22 + 0.1 * g(5) : 22 + (cfg.process.plateSetpointC - 22) * (1 - Math.exp(-sinceInert / plateTau)) + 0.1 * g(5);
     const pressure = running ? 20 + 0.3 * g(2) : 0.05 * Math.abs(g(2));
     const flow =
-      snap.state === 'idle' ? 0 : snap.state === 'inerting' ? 1.0 + 0.03 * g(3) : snap.state === 'finished' || snap.state === 'aborted' ? 0.5 + 0.02 * g(3) : 2.2 + 0.05 * g(3);
+      snap.state === 'idle'
+        ? 0
+        : snap.state === 'inerting'
+          ? 1.0 + 0.03 * g(3)
+          : snap.state === 'finished' || snap.state === 'aborted'
+            ? 0.5 + 0.02 * g(3)
+            : 2.2 + 0.05 * g(3);
     const progress = Math.min(1, sinceFirst / (lc.totalLayers * lc.layerMs));
     const filterDp = 6 + 14 * progress + 0.05 * g(4);
     const powerSet = exposing ? cfg.process.laserPowerW : 0;

@@ -72,7 +72,11 @@ export class SparkplugEdgeNode {
         { name: 'Node Control/Rebirth', alias: this.aliases.get('Node Control/Rebirth'), timestamp: ts, datatype: DataType.Boolean, booleanValue: false },
       ],
     };
-    const dbirth: SparkplugPayload = { timestamp: ts, seq: this.nextSeq(), metrics: [...this.processMetrics(sample, true), ...this.jobMetrics(sample, true, true)] };
+    const dbirth: SparkplugPayload = {
+      timestamp: ts,
+      seq: this.nextSeq(),
+      metrics: [...this.processMetrics(sample, true), ...this.jobMetrics(sample, true, true)],
+    };
     return [
       { topic: this.topic('NBIRTH'), payload: encodeSparkplug(nbirth), seq: nbirth.seq as number, qos: 0 },
       { topic: this.topic('DBIRTH'), payload: encodeSparkplug(dbirth), seq: dbirth.seq as number, qos: 0 },
@@ -81,7 +85,11 @@ export class SparkplugEdgeNode {
 
   /** DDATA with aliases only. */
   data(sample: ProcessSample): OutMessage {
-    const p: SparkplugPayload = { timestamp: sample.timestampMs, seq: this.nextSeq(), metrics: [...this.processMetrics(sample, false), ...this.jobMetrics(sample, false, false)] };
+    const p: SparkplugPayload = {
+      timestamp: sample.timestampMs,
+      seq: this.nextSeq(),
+      metrics: [...this.processMetrics(sample, false), ...this.jobMetrics(sample, false, false)],
+    };
     return { topic: this.topic('DDATA'), payload: encodeSparkplug(p), seq: p.seq as number, qos: 0 };
   }
 

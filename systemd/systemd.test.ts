@@ -92,8 +92,7 @@ describe('systemd/install.sh', () => {
     writeFileSync(path.join(src, 'package.json'), '{"name":"layergate"}\n');
     return src;
   }
-  const run = (src: string, ...args: string[]) =>
-    spawnSync('bash', [path.join(src, 'systemd', 'install.sh'), ...args], { encoding: 'utf8' });
+  const run = (src: string, ...args: string[]) => spawnSync('bash', [path.join(src, 'systemd', 'install.sh'), ...args], { encoding: 'utf8' });
 
   it('stages files, config and unit; a second run changes nothing and keeps an edited config', () => {
     const src = fakeCheckout();
@@ -109,9 +108,7 @@ describe('systemd/install.sh', () => {
     expect(statSync(path.join(root, 'etc/layergate')).mode & 0o777).toBe(0o750);
     expect(readFileSync(path.join(root, 'opt/layergate/dist/gateway/cli/main.js'), 'utf8')).toBe('// built cli\n');
     const unit = parseUnit(readFileSync(unitFile, 'utf8'));
-    expect(unit.get('Service')!.get('ExecStart')).toEqual([
-      `${process.execPath} /opt/layergate/dist/gateway/cli/main.js run -c /etc/layergate/layergate.yaml`,
-    ]);
+    expect(unit.get('Service')!.get('ExecStart')).toEqual([`${process.execPath} /opt/layergate/dist/gateway/cli/main.js run -c /etc/layergate/layergate.yaml`]);
 
     writeFileSync(cfg, 'gateway: { machine: edited }\n');
     const second = run(src, '--root', root);

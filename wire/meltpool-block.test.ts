@@ -44,11 +44,25 @@ describe('melt-pool block formats', () => {
   it('a protobuf block decodes with the generated code to the same fields', () => {
     const m = layergate.v1.MeltPoolBlock.decode(encodeBlock(block, 'protobuf'));
     expect({
-      build: m.build, layer: m.layer, seq: String(m.seq), firstSampleIndex: String(m.firstSampleIndex), sampleRateHz: m.sampleRateHz,
-      channels: m.channels, firstSampleTimeNs: String(m.firstSampleTimeNs), sampleCount: m.sampleCount, samples: Float32Array.from(m.samples),
+      build: m.build,
+      layer: m.layer,
+      seq: String(m.seq),
+      firstSampleIndex: String(m.firstSampleIndex),
+      sampleRateHz: m.sampleRateHz,
+      channels: m.channels,
+      firstSampleTimeNs: String(m.firstSampleTimeNs),
+      sampleCount: m.sampleCount,
+      samples: Float32Array.from(m.samples),
     }).toEqual({
-      build: block.build, layer: 412, seq: '123456', firstSampleIndex: '2500000', sampleRateHz: 50_000, channels: block.channels,
-      firstSampleTimeNs: '1733000000123456789', sampleCount: 4, samples: Float32Array.from([...block.samples[0]!, ...block.samples[1]!]),
+      build: block.build,
+      layer: 412,
+      seq: '123456',
+      firstSampleIndex: '2500000',
+      sampleRateHz: 50_000,
+      channels: block.channels,
+      firstSampleTimeNs: '1733000000123456789',
+      sampleCount: 4,
+      samples: Float32Array.from([...block.samples[0]!, ...block.samples[1]!]),
     });
   });
 

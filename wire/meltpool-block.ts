@@ -149,16 +149,22 @@ export function encodeBlockBinary(b: MeltPoolBlock): Buffer {
 
 export function decodeBlockBinary(bytes: Uint8Array): MeltPoolBlock {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < FIXED_HEADER) throw new MeltPoolFormatError('malformed', `meltpool binary block: ${buf.length} bytes, shorter than the ${FIXED_HEADER}-byte header`);
+  if (buf.length < FIXED_HEADER)
+    throw new MeltPoolFormatError('malformed', `meltpool binary block: ${buf.length} bytes, shorter than the ${FIXED_HEADER}-byte header`);
   const magic = buf.toString('latin1', 0, 4);
-  if (magic !== BINARY_MAGIC) throw new MeltPoolFormatError('malformed', `meltpool binary block: bad magic ${JSON.stringify(magic)} at offset 0 (expected "LGMP")`);
+  if (magic !== BINARY_MAGIC)
+    throw new MeltPoolFormatError('malformed', `meltpool binary block: bad magic ${JSON.stringify(magic)} at offset 0 (expected "LGMP")`);
   const version = buf.readUInt8(4);
   if (version !== BINARY_VERSION) throw new MeltPoolFormatError('malformed', `meltpool binary block: unsupported version ${version} at offset 4`);
   const c = buf.readUInt8(5);
   const headerLen = buf.readUInt16LE(6);
   const n = buf.readUInt32LE(20);
   const expected = headerLen + 4 * n * c;
-  if (buf.length !== expected) throw new MeltPoolFormatError('malformed', `meltpool binary block: ${buf.length} bytes, header says ${expected} (header ${headerLen} + ${c} channels x ${n} samples x 4)`);
+  if (buf.length !== expected)
+    throw new MeltPoolFormatError(
+      'malformed',
+      `meltpool binary block: ${buf.length} bytes, header says ${expected} (header ${headerLen} + ${c} channels x ${n} samples x 4)`,
+    );
   const buildLen = buf.readUInt16LE(48);
   let off = FIXED_HEADER;
   const build = buf.toString('utf8', off, off + buildLen);
@@ -223,7 +229,8 @@ export function decodeBlockProtobuf(bytes: Uint8Array): MeltPoolBlock {
     throw new MeltPoolFormatError('malformed', `meltpool protobuf block: ${(err as Error).message}`, { cause: err });
   }
   const c = o.channels.length;
-  if (o.samples.length !== c * o.sampleCount) throw new MeltPoolFormatError('malformed', `meltpool protobuf block: ${o.samples.length} samples, expected ${c} channels x ${o.sampleCount}`);
+  if (o.samples.length !== c * o.sampleCount)
+    throw new MeltPoolFormatError('malformed', `meltpool protobuf block: ${o.samples.length} samples, expected ${c} channels x ${o.sampleCount}`);
   return {
     build: o.build,
     layer: o.layer,

@@ -61,7 +61,15 @@ interface LongLike {
  * `optional`, oneof members, proto3 `optional`) are there only when set.
  */
 export type PlainMessage<M, L = string> = {
-  [K in keyof M as K extends `$${string}` ? never : M[K] extends (...args: never[]) => unknown ? never : {} extends Pick<M, K> ? never : null extends M[K] ? never : K]: PlainValue<M[K], L>;
+  [K in keyof M as K extends `$${string}`
+    ? never
+    : M[K] extends (...args: never[]) => unknown
+      ? never
+      : {} extends Pick<M, K>
+        ? never
+        : null extends M[K]
+          ? never
+          : K]: PlainValue<M[K], L>;
 } & {
   [K in keyof M as K extends `$${string}` ? never : {} extends Pick<M, K> ? never : null extends M[K] ? K : never]?: PlainValue<NonNullable<M[K]>, L>;
 };

@@ -38,7 +38,18 @@ const spooled: StoredRecord = {
   attributes: {},
   routes: [],
 };
-const bare: StoredRecord = { seq: 0, source: 's', signal: 'x', kind: 'event', receiveTimeNs: 0n, class: 'public', contentType: 'application/json', body: Buffer.alloc(0), attributes: {}, routes: [] };
+const bare: StoredRecord = {
+  seq: 0,
+  source: 's',
+  signal: 'x',
+  kind: 'event',
+  receiveTimeNs: 0n,
+  class: 'public',
+  contentType: 'application/json',
+  body: Buffer.alloc(0),
+  attributes: {},
+  routes: [],
+};
 
 /** The fields of a message decoded by the generated code, in the record's terms. */
 function viaGenerated(bytes: Uint8Array): Record<string, unknown> {
@@ -82,30 +93,66 @@ describe('record codec', () => {
       attributes: { channels: 'photodiode,pyrometer', sample_rate_hz: '50000', first_sample: '0' },
     });
     expect(viaGenerated(encodeRecord(spooled))).toMatchObject({
-      seq: '1', kind: layergate.v1.RecordKind.RECORD_KIND_FRAME, class: layergate.v1.SensitivityClass.SENSITIVITY_CLASS_CONFIDENTIAL,
-      sourceTimeNs: '0', receiveTimeNs: '1', body: null, blob: { sha256: 'ab'.repeat(32), size: '5000000000' }, build: '', layer: null, attributes: {},
+      seq: '1',
+      kind: layergate.v1.RecordKind.RECORD_KIND_FRAME,
+      class: layergate.v1.SensitivityClass.SENSITIVITY_CLASS_CONFIDENTIAL,
+      sourceTimeNs: '0',
+      receiveTimeNs: '1',
+      body: null,
+      blob: { sha256: 'ab'.repeat(32), size: '5000000000' },
+      build: '',
+      layer: null,
+      attributes: {},
     });
   });
 
   it('writes the same bytes as the generated encoder given the same message', () => {
     const message = Generated.fromObject({
-      seq: inline.seq, source: inline.source, signal: inline.signal, kind: KIND_ENUM[inline.kind], class: CLASS_ENUM[inline.class],
-      sourceTimeNs: inline.sourceTimeNs!.toString(), receiveTimeNs: inline.receiveTimeNs.toString(), contentType: inline.contentType,
-      body: inline.body, build: inline.build, layer: inline.layer, attributes: inline.attributes,
+      seq: inline.seq,
+      source: inline.source,
+      signal: inline.signal,
+      kind: KIND_ENUM[inline.kind],
+      class: CLASS_ENUM[inline.class],
+      sourceTimeNs: inline.sourceTimeNs!.toString(),
+      receiveTimeNs: inline.receiveTimeNs.toString(),
+      contentType: inline.contentType,
+      body: inline.body,
+      build: inline.build,
+      layer: inline.layer,
+      attributes: inline.attributes,
     });
     expect(Buffer.from(encodeRecord(inline))).toEqual(Buffer.from(Generated.encode(message).finish()));
   });
 
   it('decodes what the generated encoder wrote', () => {
-    const bytes = Generated.encode(Generated.fromObject({
-      seq: 42, source: 'opcua', signal: 'ns=2;s=Chamber.O2', kind: 2, class: 2, sourceTimeNs: '1733000000000000001',
-      receiveTimeNs: '1733000000000000002', contentType: 'application/vnd.layergate.scalar+json', body: Buffer.from('{"v":0.1}'), layer: 7,
-      attributes: { unit: '%' },
-    })).finish();
+    const bytes = Generated.encode(
+      Generated.fromObject({
+        seq: 42,
+        source: 'opcua',
+        signal: 'ns=2;s=Chamber.O2',
+        kind: 2,
+        class: 2,
+        sourceTimeNs: '1733000000000000001',
+        receiveTimeNs: '1733000000000000002',
+        contentType: 'application/vnd.layergate.scalar+json',
+        body: Buffer.from('{"v":0.1}'),
+        layer: 7,
+        attributes: { unit: '%' },
+      }),
+    ).finish();
     expect(decodeRecord(bytes)).toEqual({
-      seq: 42, source: 'opcua', signal: 'ns=2;s=Chamber.O2', kind: 'scalar', class: 'internal', sourceTimeNs: 1_733_000_000_000_000_001n,
-      receiveTimeNs: 1_733_000_000_000_000_002n, contentType: 'application/vnd.layergate.scalar+json', body: Buffer.from('{"v":0.1}'), layer: 7,
-      attributes: { unit: '%' }, routes: [],
+      seq: 42,
+      source: 'opcua',
+      signal: 'ns=2;s=Chamber.O2',
+      kind: 'scalar',
+      class: 'internal',
+      sourceTimeNs: 1_733_000_000_000_000_001n,
+      receiveTimeNs: 1_733_000_000_000_000_002n,
+      contentType: 'application/vnd.layergate.scalar+json',
+      body: Buffer.from('{"v":0.1}'),
+      layer: 7,
+      attributes: { unit: '%' },
+      routes: [],
     });
   });
 
@@ -127,13 +174,27 @@ describe('record codec', () => {
 
   it('refuses unknown enum values and bytes that are not a record with a coded RecordFormatError', () => {
     const unspecified = Generated.encode(Generated.fromObject({ seq: 1, kind: 1, class: 0 })).finish();
-    const err = (() => { try { decodeRecord(unspecified); } catch (e) { return e; } })();
+    const err = (() => {
+      try {
+        decodeRecord(unspecified);
+      } catch (e) {
+        return e;
+      }
+    })();
     expect(err).toBeInstanceOf(RecordFormatError);
     expect(err).toMatchObject({ code: 'LG_WIRE_RECORD_MALFORMED', reason: 'unknown-enum', message: 'layergate.v1.Record.class: expected 1..4, got 0' });
-    expect(() => decodeRecord(Generated.encode(Generated.fromObject({ kind: 6, class: 1 })).finish())).toThrow('layergate.v1.Record.kind: expected 1..5, got 6');
+    expect(() => decodeRecord(Generated.encode(Generated.fromObject({ kind: 6, class: 1 })).finish())).toThrow(
+      'layergate.v1.Record.kind: expected 1..5, got 6',
+    );
 
     const truncated = encodeRecord(inline).subarray(0, 20);
-    const bad = (() => { try { decodeRecord(truncated); } catch (e) { return e; } })();
+    const bad = (() => {
+      try {
+        decodeRecord(truncated);
+      } catch (e) {
+        return e;
+      }
+    })();
     expect(bad).toBeInstanceOf(RecordFormatError);
     expect(bad).toMatchObject({ code: 'LG_WIRE_RECORD_MALFORMED', reason: 'malformed' });
   });

@@ -47,8 +47,24 @@ describe('Sparkplug B codec', () => {
   });
 
   it('decodes what the generated encoder wrote', () => {
-    const bytes = Payload.encode(Payload.fromObject({ timestamp: 7, seq: 2, metrics: [{ alias: 9, intValue: 413 }, { name: 'bdSeq', longValue: '4' }] })).finish();
-    expect(decodeSparkplug(bytes)).toEqual({ timestamp: 7, seq: 2, metrics: [{ alias: 9, intValue: 413 }, { name: 'bdSeq', longValue: 4 }] });
+    const bytes = Payload.encode(
+      Payload.fromObject({
+        timestamp: 7,
+        seq: 2,
+        metrics: [
+          { alias: 9, intValue: 413 },
+          { name: 'bdSeq', longValue: '4' },
+        ],
+      }),
+    ).finish();
+    expect(decodeSparkplug(bytes)).toEqual({
+      timestamp: 7,
+      seq: 2,
+      metrics: [
+        { alias: 9, intValue: 413 },
+        { name: 'bdSeq', longValue: 4 },
+      ],
+    });
   });
 
   it('the DataType codes are the proto enum values', () => {
@@ -76,6 +92,7 @@ describe('Sparkplug topics', () => {
     expect(NAMESPACE).toBe('spBv1.0');
     expect(parseSparkplugTopic('spBv1.0/LayerGate/NBIRTH/m1')).toEqual({ group: 'LayerGate', type: 'NBIRTH', node: 'm1' });
     expect(parseSparkplugTopic('spBv1.0/LayerGate/DDATA/m1/Process')).toEqual({ group: 'LayerGate', type: 'DDATA', node: 'm1', device: 'Process' });
-    for (const t of ['spBv1.0/LayerGate/NDATA', 'spBv1.0/a/b/c/d/e', 'spAv1.0/LayerGate/NDATA/m1', 'meltpool/binary']) expect(parseSparkplugTopic(t)).toBeUndefined();
+    for (const t of ['spBv1.0/LayerGate/NDATA', 'spBv1.0/a/b/c/d/e', 'spAv1.0/LayerGate/NDATA/m1', 'meltpool/binary'])
+      expect(parseSparkplugTopic(t)).toBeUndefined();
   });
 });

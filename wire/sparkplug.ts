@@ -17,7 +17,9 @@ export const NAMESPACE = 'spBv1.0';
 
 type GeneratedDataType = typeof org.eclipse.tahu.protobuf.DataType;
 /** Sparkplug DataType codes LayerGate uses (checked against the proto's enum) */
-export const DataType = { Int64: 4, UInt32: 7, UInt64: 8, Float: 9, Double: 10, Boolean: 11, String: 12 } as const satisfies { [K in keyof GeneratedDataType]?: GeneratedDataType[K] };
+export const DataType = { Int64: 4, UInt32: 7, UInt64: 8, Float: 9, Double: 10, Boolean: 11, String: 12 } as const satisfies {
+  [K in keyof GeneratedDataType]?: GeneratedDataType[K];
+};
 
 /** A metric as decoded (longs as numbers) and as `encodeSparkplug` takes it. */
 export type SparkplugMetric = PlainMessage<org.eclipse.tahu.protobuf.Payload.Metric, number>;

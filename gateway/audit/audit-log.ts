@@ -45,7 +45,10 @@ export function defaultAuditPath(dataDir: string): string {
 }
 
 export class AuditLog {
-  constructor(readonly file: string, private readonly log?: Logger) {}
+  constructor(
+    readonly file: string,
+    private readonly log?: Logger,
+  ) {}
 
   /** Append one entry (fsynced). Throws `AuditWriteError`; the event is logged at error either way. */
   append(type: AuditType | string, data: Record<string, unknown>): AuditEntry {
@@ -113,14 +116,23 @@ export function verifyAuditLog(file: string): VerifyResult {
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     const n = i + 1;
-    const fail = (seq: number | null, problem: string): VerifyResult => ({ ok: false, file, entries: i, head: i === 0 ? null : prev, broken: { line: n, seq, problem } });
+    const fail = (seq: number | null, problem: string): VerifyResult => ({
+      ok: false,
+      file,
+      entries: i,
+      head: i === 0 ? null : prev,
+      broken: { line: n, seq, problem },
+    });
     const m = HASH_TAIL.exec(line);
     const e = safeParse(line) as Partial<AuditEntry> | undefined;
     if (!m || !e || typeof e !== 'object') return fail(null, 'not a well-formed audit entry (JSON ending in "hash")');
     const seq = typeof e.seq === 'number' ? e.seq : null;
     if (sha256(`${m[1]}}`) !== m[2]) return fail(seq, 'content does not match its hash: the entry was altered');
     if (e.prev !== prev) {
-      return fail(seq, `prev does not match the hash of the entry before it (line ${n - 1}): an entry was altered (and its hash recomputed), removed or inserted`);
+      return fail(
+        seq,
+        `prev does not match the hash of the entry before it (line ${n - 1}): an entry was altered (and its hash recomputed), removed or inserted`,
+      );
     }
     if (seq !== expectSeq) return fail(seq, `seq ${seq} where ${expectSeq} was expected: an entry was removed or inserted`);
     prev = m[2]!;
@@ -148,7 +160,10 @@ function lastLine(fd: number): string | undefined {
   const len = Math.min(size, 1 << 20);
   const buf = Buffer.alloc(len);
   readSync(fd, buf, 0, len, size - len);
-  const lines = buf.toString('utf8').split('\n').filter((l) => l !== '');
+  const lines = buf
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '');
   return lines.at(-1);
 }
 
@@ -162,5 +177,8 @@ function countLines(fd: number): number {
   const size = fstatSync(fd).size;
   const buf = Buffer.alloc(size);
   readSync(fd, buf, 0, size, 0);
-  return buf.toString('utf8').split('\n').filter((l) => l !== '').length;
+  return buf
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '').length;
 }

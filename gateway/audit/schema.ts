@@ -10,6 +10,9 @@ export const auditSchema = z
     }),
   })
   .prefault({})
-  .meta({ description: 'the hash-chained audit log of security-relevant events (config loaded, classification overrides, refused routes, key generation and rotation)' });
+  .meta({
+    description:
+      'the hash-chained audit log of security-relevant events (config loaded, classification overrides, refused routes, key generation and rotation)',
+  });
 
 export type AuditConfig = z.output<typeof auditSchema>;

@@ -17,15 +17,7 @@ import type Database from 'better-sqlite3';
 import { BufferFullError, InvalidRecordError, UnknownSinkError } from '../plugin-api/errors.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES, type RecordInput } from '../plugin-api/record.js';
 import { afterEviction, fullMessage, makeRoom, type RoomOutcome } from './eviction.js';
-import {
-  CLASS_INDEX,
-  INSERT_COLUMNS,
-  INSERT_ROWS_PER_STATEMENT,
-  KIND_INDEX,
-  ROW_OVERHEAD_BYTES,
-  SEQ_RESERVATION_BLOCK,
-  writeSeqMark,
-} from './layout.js';
+import { CLASS_INDEX, INSERT_COLUMNS, INSERT_ROWS_PER_STATEMENT, KIND_INDEX, ROW_OVERHEAD_BYTES, SEQ_RESERVATION_BLOCK, writeSeqMark } from './layout.js';
 import { sha256Hex } from './spool.js';
 import type { AppendLogState } from './state.js';
 import type { AppendResult } from './types.js';

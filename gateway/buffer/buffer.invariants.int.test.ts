@@ -112,7 +112,13 @@ class AppendCommand implements fc.Command<Model, Real> {
       const inline = it.size <= INLINE_MAX;
       batchBytes += ROW_OVERHEAD_BYTES + it.size;
       model.records.set(firstSeq + i, {
-        seq: firstSeq + i, source: it.source, class: it.class, routes: it.routes, size: it.size, sha: sha256(r.body), inline,
+        seq: firstSeq + i,
+        source: it.source,
+        class: it.class,
+        routes: it.routes,
+        size: it.size,
+        sha: sha256(r.body),
+        inline,
       });
     });
     model.lastBatchBytes = batchBytes;
@@ -124,7 +130,11 @@ class AppendCommand implements fc.Command<Model, Real> {
 }
 
 class ReadAckCommand implements fc.Command<Model, Real> {
-  constructor(readonly sink: string, readonly limit: number, readonly ackFraction: number) {}
+  constructor(
+    readonly sink: string,
+    readonly limit: number,
+    readonly ackFraction: number,
+  ) {}
   check(): boolean {
     return true;
   }
@@ -185,9 +195,7 @@ const itemArb = fc.record({
 
 const commands = [
   fc.array(itemArb, { minLength: 1, maxLength: 6 }).map((items) => new AppendCommand({ items })),
-  fc
-    .tuple(fc.constantFrom(...SINKS), fc.integer({ min: 1, max: 8 }), fc.constantFrom(0, 0.5, 1))
-    .map(([s, l, f]) => new ReadAckCommand(s, l, f)),
+  fc.tuple(fc.constantFrom(...SINKS), fc.integer({ min: 1, max: 8 }), fc.constantFrom(0, 0.5, 1)).map(([s, l, f]) => new ReadAckCommand(s, l, f)),
   fc.constant(new ReopenCommand()),
 ];
 
@@ -246,7 +254,11 @@ describe('buffer invariants under random interleavings', () => {
       fc.property(fc.commands(commands, { maxCommands: 40 }), (cmds) => {
         const dir = tempDir('lg-buffer-prop-');
         const opts: BufferOptions = {
-          dir, maxBytes: MAX_BYTES, sinks: [...SINKS], inlineMaxBytes: INLINE_MAX, synchronous: 'NORMAL',
+          dir,
+          maxBytes: MAX_BYTES,
+          sinks: [...SINKS],
+          inlineMaxBytes: INLINE_MAX,
+          synchronous: 'NORMAL',
           fullPolicy: { confidential: 'block' },
         };
         const real: Real = { buf: openBuffer(opts, pino({ level: 'silent' })), opts };

@@ -136,8 +136,15 @@ export function evictRow(st: AppendLogState, seq: number, reason: string, pass: 
       run.sinksMask |= pending;
     } else {
       pass.runs.set(key, {
-        reason, source: stm?.source ?? '?', signal: stm?.signal ?? '?', cls,
-        firstSeq: seq, lastSeq: seq, records: 1, bytes: row.size, sinksMask: pending,
+        reason,
+        source: stm?.source ?? '?',
+        signal: stm?.signal ?? '?',
+        cls,
+        firstSeq: seq,
+        lastSeq: seq,
+        records: 1,
+        bytes: row.size,
+        sinksMask: pending,
       });
     }
   }
@@ -211,12 +218,9 @@ export function writeLedger(st: AppendLogState, pass: EvictionPass, countEvictio
   const at = nowNs();
   let lastId = 0;
   for (const run of pass.runs.values()) {
-    const sinks = JSON.stringify(
-      st.namesOf(run.sinksMask).filter((x) => !x.startsWith('#')),
-    );
+    const sinks = JSON.stringify(st.namesOf(run.sinksMask).filter((x) => !x.startsWith('#')));
     lastId = Number(
-      st.s.addLoss.run(at, run.source, run.signal, run.cls, run.firstSeq, run.lastSeq, run.records, run.bytes, run.reason, sinks)
-        .lastInsertRowid,
+      st.s.addLoss.run(at, run.source, run.signal, run.cls, run.firstSeq, run.lastSeq, run.records, run.bytes, run.reason, sinks).lastInsertRowid,
     );
     if (countEvictions && (run.reason === 'buffer-full' || run.reason === 'max-age')) {
       st.s.addEviction.run(run.source, run.cls, run.records, run.bytes);
@@ -244,7 +248,15 @@ export function afterEviction(st: AppendLogState, pass: EvictionPass): void {
     for (const run of pass.runs.values()) {
       if (run.reason === 'buffer-full' || run.reason === 'max-age') {
         st.log.warn(
-          { reason: run.reason, source: run.source, signal: run.signal, class: SENSITIVITY_CLASSES[run.cls], records: run.records, firstSeq: run.firstSeq, lastSeq: run.lastSeq },
+          {
+            reason: run.reason,
+            source: run.source,
+            signal: run.signal,
+            class: SENSITIVITY_CLASSES[run.cls],
+            records: run.records,
+            firstSeq: run.firstSeq,
+            lastSeq: run.lastSeq,
+          },
           'evicted undelivered records',
         );
       }

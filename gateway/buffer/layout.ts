@@ -108,7 +108,7 @@
  *   deliver them), counted in `missingBlobs` and written to the ledger with reason 'blob-missing'.
  * - Single process per folder: `locking_mode = EXCLUSIVE` makes a second opener fail with SQLITE_BUSY
  *   instead of corrupting the running counters. Everything is synchronous (better-sqlite3).
- */import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+ */ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
@@ -226,20 +226,14 @@ export interface RecordRow {
 /** Every statement the buffer runs more than once, prepared once per connection. */
 export function prepareStatements(db: Database.Database) {
   return {
-    insert: db.prepare(
-      'INSERT INTO records (seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body) VALUES (?,?,?,?,?,?,?,?,?)',
-    ),
+    insert: db.prepare('INSERT INTO records (seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body) VALUES (?,?,?,?,?,?,?,?,?)'),
     insertMany: db.prepare(
       `INSERT INTO records (seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body) VALUES ${Array<string>(INSERT_ROWS_PER_STATEMENT).fill('(?,?,?,?,?,?,?,?,?)').join(',')}`,
     ),
     insertStream: db.prepare('INSERT INTO streams (source, signal, content_type) VALUES (?, ?, ?)'),
-    saveState: db.prepare(
-      'UPDATE state SET next_seq = ?, records = ?, inline_bytes = ?, spool_blobs = ?, spool_bytes = ?, missing_blobs = ? WHERE id = 1',
-    ),
+    saveState: db.prepare('UPDATE state SET next_seq = ?, records = ?, inline_bytes = ?, spool_blobs = ?, spool_bytes = ?, missing_blobs = ? WHERE id = 1'),
     blobExists: db.prepare('SELECT 1 FROM blobs WHERE sha256 = ?').pluck(),
-    blobRef: db.prepare(
-      'INSERT INTO blobs (sha256, size, refs) VALUES (?, ?, 1) ON CONFLICT (sha256) DO UPDATE SET refs = refs + 1 RETURNING refs',
-    ).pluck(),
+    blobRef: db.prepare('INSERT INTO blobs (sha256, size, refs) VALUES (?, ?, 1) ON CONFLICT (sha256) DO UPDATE SET refs = refs + 1 RETURNING refs').pluck(),
     blobUnref: db.prepare('UPDATE blobs SET refs = refs - 1 WHERE sha256 = ? RETURNING refs, size'),
     blobDelete: db.prepare('DELETE FROM blobs WHERE sha256 = ?'),
     deleteRow: db.prepare('DELETE FROM records WHERE seq = ? RETURNING routes, size, meta, blob_sha256'),
@@ -254,9 +248,7 @@ export function prepareStatements(db: Database.Database) {
     lagRange: db.prepare('SELECT count(*) AS n, total(size) AS bytes FROM records WHERE seq > ? AND seq <= ? AND (routes & ?) != 0'),
     setCursor: db.prepare('UPDATE sinks SET cursor = ?, lag_records = ?, lag_bytes = ? WHERE name = ?'),
     setLag: db.prepare('UPDATE sinks SET lag_records = ?, lag_bytes = ? WHERE name = ?'),
-    addLoss: db.prepare(
-      'INSERT INTO losses (at_ns, source, signal, class, first_seq, last_seq, records, bytes, reason, sinks) VALUES (?,?,?,?,?,?,?,?,?,?)',
-    ),
+    addLoss: db.prepare('INSERT INTO losses (at_ns, source, signal, class, first_seq, last_seq, records, bytes, reason, sinks) VALUES (?,?,?,?,?,?,?,?,?,?)'),
     trimLosses: db.prepare('DELETE FROM losses WHERE id <= ?'),
     addEviction: db.prepare(
       'INSERT INTO evictions (source, class, records, bytes) VALUES (?,?,?,?) ON CONFLICT (source, class) DO UPDATE SET records = records + excluded.records, bytes = bytes + excluded.bytes',

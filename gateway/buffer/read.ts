@@ -12,14 +12,7 @@
  *   quarantined and an empty one started, like at open.
  */
 import { BlobMissingError, BufferCorruptError } from '../plugin-api/errors.js';
-import {
-  RECORD_KINDS,
-  SENSITIVITY_CLASSES,
-  type BlobRef,
-  type RecordKind,
-  type SensitivityClass,
-  type StoredRecord,
-} from '../plugin-api/record.js';
+import { RECORD_KINDS, SENSITIVITY_CLASSES, type BlobRef, type RecordKind, type SensitivityClass, type StoredRecord } from '../plugin-api/record.js';
 import { EvictionPass, evictDelivered, runEvictionTxn } from './eviction.js';
 import type { RecordRow } from './layout.js';
 import { isCorruption, recoverSpool, restartEmpty } from './recovery.js';
@@ -143,12 +136,14 @@ export function stats(st: AppendLogState): BufferStats {
     spoolBytes: c.spoolBytes,
     sinks,
     // a stable order (source, then class rank), the same before and after a reopen
-    evictions: [...st.evictionTotals.values()].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.cls - b.cls)).map((t) => ({
-      source: t.source,
-      class: SENSITIVITY_CLASSES[t.cls] as SensitivityClass,
-      records: t.records,
-      bytes: t.bytes,
-    })),
+    evictions: [...st.evictionTotals.values()]
+      .sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.cls - b.cls))
+      .map((t) => ({
+        source: t.source,
+        class: SENSITIVITY_CLASSES[t.cls] as SensitivityClass,
+        records: t.records,
+        bytes: t.bytes,
+      })),
     missingBlobs: c.missingBlobs,
   };
 }
@@ -157,8 +152,17 @@ export function stats(st: AppendLogState): BufferStats {
 export function losses(st: AppendLogState, limit: number): LossEntry[] {
   st.assertOpen();
   const rows = st.s.losses.all(limit) as {
-    id: bigint; at_ns: bigint; source: string; signal: string; class: bigint; first_seq: bigint; last_seq: bigint;
-    records: bigint; bytes: bigint; reason: string; sinks: string;
+    id: bigint;
+    at_ns: bigint;
+    source: string;
+    signal: string;
+    class: bigint;
+    first_seq: bigint;
+    last_seq: bigint;
+    records: bigint;
+    bytes: bigint;
+    reason: string;
+    sinks: string;
   }[];
   return rows.map((r) => ({
     id: Number(r.id),

@@ -135,7 +135,11 @@ function recordQuarantine(st: AppendLogState, info: QuarantinedFiles): void {
 function loadState(st: AppendLogState, sinkNames: string[]): void {
   const db = st.db;
   const known = db.prepare('SELECT name, bit, cursor, lag_records, lag_bytes FROM sinks').all() as {
-    name: string; bit: number; cursor: number; lag_records: number; lag_bytes: number;
+    name: string;
+    bit: number;
+    cursor: number;
+    lag_records: number;
+    lag_bytes: number;
   }[];
   const usedBits = new Set(known.map((k) => k.bit));
   const add = db.prepare('INSERT INTO sinks (name, bit, cursor) VALUES (?, ?, 0)');
@@ -158,7 +162,14 @@ function loadState(st: AppendLogState, sinkNames: string[]): void {
   for (const k of known) {
     const configured = sinkNames.includes(k.name);
     const s: SinkState = {
-      name: k.name, bit: k.bit, cursor: k.cursor, emptyThrough: 0, lagDirty: false, configured, lagRecords: k.lag_records, lagBytes: k.lag_bytes,
+      name: k.name,
+      bit: k.bit,
+      cursor: k.cursor,
+      emptyThrough: 0,
+      lagDirty: false,
+      configured,
+      lagRecords: k.lag_records,
+      lagBytes: k.lag_bytes,
     };
     st.sinks.set(k.name, s);
     st.bitToSink[k.bit] = s;
@@ -169,7 +180,12 @@ function loadState(st: AppendLogState, sinkNames: string[]): void {
   st.s = prepareStatements(db);
   st.streams.load(db, st.s.insertStream);
   const state = db.prepare('SELECT * FROM state WHERE id = 1').get() as {
-    next_seq: number; records: number; inline_bytes: number; spool_blobs: number; spool_bytes: number; missing_blobs: number;
+    next_seq: number;
+    records: number;
+    inline_bytes: number;
+    spool_blobs: number;
+    spool_bytes: number;
+    missing_blobs: number;
   };
   const newest = db.prepare('SELECT seq, receive_time_ns FROM records ORDER BY seq DESC LIMIT 1').safeIntegers(true).get() as
     | { seq: bigint; receive_time_ns: bigint }
@@ -190,7 +206,10 @@ function loadState(st: AppendLogState, sinkNames: string[]): void {
   st.refreshOldest();
   st.evictionTotals.clear();
   for (const e of db.prepare('SELECT source, class, records, bytes FROM evictions').all() as {
-    source: string; class: number; records: number; bytes: number;
+    source: string;
+    class: number;
+    records: number;
+    bytes: number;
   }[]) {
     st.evictionTotals.set(`${e.source}\0${e.class}`, { source: e.source, cls: e.class, records: e.records, bytes: e.bytes });
   }

@@ -45,7 +45,10 @@ export class StreamTable {
     this.byId.clear();
     this.list = [];
     for (const r of db.prepare('SELECT id, source, signal, content_type FROM streams ORDER BY id').all() as {
-      id: number; source: string; signal: string; content_type: string;
+      id: number;
+      source: string;
+      signal: string;
+      content_type: string;
     }[]) {
       this.add({ id: r.id, source: r.source, signal: r.signal, contentType: r.content_type });
     }

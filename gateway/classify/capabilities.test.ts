@@ -22,12 +22,20 @@ import { outputCapabilities, policyFromDefinitions } from './index.js';
 const silent = pino({ level: 'silent' });
 
 /** An output whose premises, classes, kinds and linger all come from its config. Takes every batch. */
-const partner: OutputDefinition<{ onSite: boolean; classes?: ('public' | 'internal' | 'sensitive' | 'confidential')[]; wants?: ('scalar' | 'event')[]; hold: number }> = {
+const partner: OutputDefinition<{
+  onSite: boolean;
+  classes?: ('public' | 'internal' | 'sensitive' | 'confidential')[];
+  wants?: ('scalar' | 'event')[];
+  hold: number;
+}> = {
   type: 'partner',
   configSchema: z.strictObject({
     onSite: z.boolean().default(false),
     classes: z.array(z.enum(SENSITIVITY_CLASSES)).min(1).optional(),
-    wants: z.array(z.enum(['scalar', 'event'])).min(1).optional(),
+    wants: z
+      .array(z.enum(['scalar', 'event']))
+      .min(1)
+      .optional(),
     hold: z.number().int().min(0).default(0),
   }),
   capabilities: (c) => ({
@@ -59,7 +67,12 @@ describe('output capabilities: one declaration for the config check and the runn
       '',
     ].join('\n');
     const loaded = loadConfig({ text, env: {}, registry: testRegistry });
-    expect(outputCapabilities(loaded.config.outputs.onsite!, testRegistry)).toEqual({ premises: 'on', accepts: ['internal', 'sensitive'], kinds: ['scalar'], linger: 3_600_000 });
+    expect(outputCapabilities(loaded.config.outputs.onsite!, testRegistry)).toEqual({
+      premises: 'on',
+      accepts: ['internal', 'sensitive'],
+      kinds: ['scalar'],
+      linger: 3_600_000,
+    });
     expect(outputCapabilities(loaded.config.outputs.offsite!, testRegistry)).toEqual({ premises: 'off', kinds: ['event'], linger: 0 });
 
     const atLoad = policyFromDefinitions(loaded.config, testRegistry);
@@ -76,9 +89,9 @@ describe('output capabilities: one declaration for the config check and the runn
       expect([...atLoad.routes.routes('internal', 'event')].sort()).toEqual(['lake', 'offsite']);
       expect([...atLoad.routes.routes('sensitive', 'event')]).toEqual(['lake']);
       // the forwarder holds a partial batch for the linger the definition declared for this config
-      await gw.pipeline.contextFor('probe').emit([
-        { signal: 'chamber.o2', kind: 'scalar', class: 'internal', contentType: CONTENT_TYPES.scalar, body: Buffer.from('{"v":1}') },
-      ]);
+      await gw.pipeline
+        .contextFor('probe')
+        .emit([{ signal: 'chamber.o2', kind: 'scalar', class: 'internal', contentType: CONTENT_TYPES.scalar, body: Buffer.from('{"v":1}') }]);
       await expect.poll(() => gw.stats().forwarders.find((f) => f.sink === 'onsite')?.state).toBe('lingering');
     } finally {
       await gw.stop();

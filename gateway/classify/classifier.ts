@@ -143,11 +143,17 @@ export class Classifier {
    * `proposed` and `jobClass` are the floors.
    */
   classOf(
-    source: string, signal: string, kind: RecordKind, build: string | undefined, proposed: SensitivityClass | undefined,
-    inputClass: SensitivityClass | undefined, jobClass: SensitivityClass | undefined, material: string | undefined,
+    source: string,
+    signal: string,
+    kind: RecordKind,
+    build: string | undefined,
+    proposed: SensitivityClass | undefined,
+    inputClass: SensitivityClass | undefined,
+    jobClass: SensitivityClass | undefined,
+    material: string | undefined,
   ): SensitivityClass {
     const best = this.bestRule(source, signal, kind, build, material);
-    let cls = best ? best.cls : inputClass ?? this.defaultClass;
+    let cls = best ? best.cls : (inputClass ?? this.defaultClass);
     if (proposed !== undefined && proposed !== cls && classRank(proposed) > classRank(cls)) cls = proposed;
     if (jobClass !== undefined && jobClass !== cls && classRank(jobClass) > classRank(cls)) cls = jobClass;
     return cls;

@@ -18,9 +18,13 @@ export function compileGlob(pattern: string): Glob {
   for (const ch of pattern) {
     if (ch === '*') re += '.*';
     else if (ch === '?') re += '.';
-    else if (ch === '{' && !inAlt) { re += '(?:'; inAlt = true; }
-    else if (ch === '}' && inAlt) { re += ')'; inAlt = false; }
-    else if (ch === ',' && inAlt) re += '|';
+    else if (ch === '{' && !inAlt) {
+      re += '(?:';
+      inAlt = true;
+    } else if (ch === '}' && inAlt) {
+      re += ')';
+      inAlt = false;
+    } else if (ch === ',' && inAlt) re += '|';
     else re += ch.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
   }
   if (inAlt) throw new SyntaxError(`glob "${pattern}": "{" without a closing "}"`);

@@ -56,7 +56,9 @@ export class Policy {
       }
       const kept = premises === 'off' ? (entry.classes ?? []).filter((c) => !mayLeavePremises(c)) : [];
       if (kept.length > 0) {
-        problems.push(`outputs.${name}.classes: lists ${kept.join(', ')}, but output "${name}" is off premises; sensitive and confidential records never leave the premises`);
+        problems.push(
+          `outputs.${name}.classes: lists ${kept.join(', ')}, but output "${name}" is off premises; sensitive and confidential records never leave the premises`,
+        );
       }
       outputs.push({ name, type: entry.type, accepts: f.accepts, wants: f.kinds, classes: entry.classes, kinds: entry.kinds, premises });
     }
@@ -74,7 +76,10 @@ export class Policy {
   }
 
   /** Which rule gives which class, and where a record of it is routed. */
-  explain(r: ClassifyInput, opts: { jobClass?: string; material?: string } = {}): { classification: Explanation; routing: RouteExplanation; premises: Record<string, Premises> } {
+  explain(
+    r: ClassifyInput,
+    opts: { jobClass?: string; material?: string } = {},
+  ): { classification: Explanation; routing: RouteExplanation; premises: Record<string, Premises> } {
     const job = jobClassOf(opts.jobClass);
     const classification = this.classifier.explain(r, {
       inputClass: this.inputClasses.get(r.source),

@@ -12,7 +12,6 @@ import { RouteTable, effectivePremises } from './routing.js';
 import type { RouteOutput } from './routing.js';
 import { routingSchema } from './schema.js';
 
-
 const plant: RouteOutput[] = [
   { name: 'lake', type: 'file-lake', premises: 'on' },
   { name: 'kafka', type: 'kafka', premises: 'on', wants: ['samples', 'scalar', 'event', 'document'] },
@@ -49,7 +48,7 @@ describe('RouteTable', () => {
   it('returns one shared array per (class, kind), computed once', () => {
     expect(t.routes('internal', 'scalar')).toBe(t.routes('internal', 'scalar'));
   });
-  it('explains each output\'s yes or no', () => {
+  it("explains each output's yes or no", () => {
     const e = t.explain('sensitive', 'scalar');
     expect(e.outputs.find((o) => o.output === 'cloud')).toEqual({ output: 'cloud', receives: false, why: 'off premises: sensitive records stay on premises' });
     expect(e.outputs.find((o) => o.output === 'redis')).toEqual({ output: 'redis', receives: true, why: 'must, by routing rule time-series' });
@@ -81,7 +80,11 @@ describe('RouteTable', () => {
       'routing.rules[0] (cloud-all): lets sensitive records go to output "cloud", which is off premises',
     ],
     ['an unknown output', { name: 'typo', must: ['kafak'] }, 'routing.rules[0] (typo): no output named "kafak"'],
-    ['a must output that does not take the kind', { name: 'frames-to-redis', kinds: ['frame'], must: ['redis'] }, 'routing.rules[0] (frames-to-redis): output "redis" must receive public frame records, but output "redis" (redis) does not take frame records'],
+    [
+      'a must output that does not take the kind',
+      { name: 'frames-to-redis', kinds: ['frame'], must: ['redis'] },
+      'routing.rules[0] (frames-to-redis): output "redis" must receive public frame records, but output "redis" (redis) does not take frame records',
+    ],
   ])('rejects %s, naming the rule and the output', (_what, rule, message) => {
     let err: unknown;
     try {
@@ -97,20 +100,23 @@ describe('RouteTable', () => {
     expect(effectivePremises(undefined, undefined, 'outputs.x')).toBe('off');
     expect(effectivePremises('on', 'off', 'outputs.x')).toBe('off');
     expect(effectivePremises(undefined, 'on', 'outputs.x')).toBe('on');
-    expect(() => effectivePremises('off', 'on', 'outputs.cloud')).toThrow('outputs.cloud.premises: the output declares itself off premises; the config cannot set it to on');
+    expect(() => effectivePremises('off', 'on', 'outputs.cloud')).toThrow(
+      'outputs.cloud.premises: the output declares itself off premises; the config cannot set it to on',
+    );
   });
 });
 
 // A file lake on a share off site: the real file-lake output, declared off premises by its config
-const offsiteConfig = (rule: string) => [
-  'outputs:',
-  '  lake: { type: file-lake }',
-  '  offsite: { type: file-lake, premises: off, path: /mnt/partner-share/lake }',
-  'routing:',
-  '  rules:',
-  `    - ${rule}`,
-  '',
-].join('\n');
+const offsiteConfig = (rule: string) =>
+  [
+    'outputs:',
+    '  lake: { type: file-lake }',
+    '  offsite: { type: file-lake, premises: off, path: /mnt/partner-share/lake }',
+    'routing:',
+    '  rules:',
+    `    - ${rule}`,
+    '',
+  ].join('\n');
 
 describe('config load', () => {
   it('rejects a config whose routing sends sensitive data to an off-premises output, naming rule and output', () => {
@@ -129,14 +135,20 @@ describe('config load', () => {
 
   it('the cloud sync output declares itself off premises: a rule sending frames there is rejected, and `premises: on` cannot override it', () => {
     const cloud = '  cloud: { type: cloud, endpoint: "https://s3.example.com", bucket: plant-share }';
-    expect(() => loadConfig({ text: ['outputs:', cloud, 'routing: { rules: [ { name: frames-out, kinds: [frame], may: [cloud] } ] }', ''].join('\n'), env: {} }))
-      .toThrow('  routing.rules[0] (frames-out): lets sensitive records go to output "cloud", which is off premises');
-    expect(() => loadConfig({ text: ['outputs:', `${cloud.slice(0, -2)}, premises: on }`, ''].join('\n'), env: {} }))
-      .toThrow('  outputs.cloud.premises: the output declares itself off premises; the config cannot set it to on');
+    expect(() =>
+      loadConfig({ text: ['outputs:', cloud, 'routing: { rules: [ { name: frames-out, kinds: [frame], may: [cloud] } ] }', ''].join('\n'), env: {} }),
+    ).toThrow('  routing.rules[0] (frames-out): lets sensitive records go to output "cloud", which is off premises');
+    expect(() => loadConfig({ text: ['outputs:', `${cloud.slice(0, -2)}, premises: on }`, ''].join('\n'), env: {} })).toThrow(
+      '  outputs.cloud.premises: the output declares itself off premises; the config cannot set it to on',
+    );
   });
 
   it('rejects a classification rule naming an input that is not configured (a typo)', () => {
-    const text = ['inputs: { camera: { type: frames, dropDir: /srv/drop } }', 'classification: { rules: [ { name: cam, input: camra, class: sensitive } ] }', ''].join('\n');
+    const text = [
+      'inputs: { camera: { type: frames, dropDir: /srv/drop } }',
+      'classification: { rules: [ { name: cam, input: camra, class: sensitive } ] }',
+      '',
+    ].join('\n');
     expect(() => loadConfig({ text, env: {} })).toThrow('  classification.rules[0] (cam).input: no input named "camra" (inputs: camera)');
   });
 
@@ -151,5 +163,4 @@ describe('config load', () => {
     const { config } = loadConfig({ text: offsiteConfig('{ name: partner-share, classes: [public, internal], may: [offsite] }'), env: {} });
     expect(config.outputs.offsite!.premises).toBe('off');
   });
-
 });

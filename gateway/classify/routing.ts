@@ -80,7 +80,9 @@ export class RouteTable {
     for (const cls of SENSITIVITY_CLASSES) {
       const byKind = {} as Record<RecordKind, string[]>;
       for (const kind of RECORD_KINDS) {
-        const matching = rules.map((r, i) => ({ r, i })).filter(({ r }) => (r.classes ?? SENSITIVITY_CLASSES).includes(cls) && (r.kinds ?? RECORD_KINDS).includes(kind));
+        const matching = rules
+          .map((r, i) => ({ r, i }))
+          .filter(({ r }) => (r.classes ?? SENSITIVITY_CLASSES).includes(cls) && (r.kinds ?? RECORD_KINDS).includes(kind));
         const receives = new Map<string, string>();
         const refused = new Map<string, string>();
         const offLimits = (o: RouteOutput) => o.premises === 'off' && !mayLeavePremises(cls);
@@ -98,7 +100,9 @@ export class RouteTable {
             const o = byName.get(name);
             if (!o) continue;
             if (offLimits(o)) {
-              problems.add(`${ruleWhere}: sends ${cls} records to output "${name}", which is off premises; sensitive and confidential records never leave the premises (limit the rule's classes to public, internal)`);
+              problems.add(
+                `${ruleWhere}: sends ${cls} records to output "${name}", which is off premises; sensitive and confidential records never leave the premises (limit the rule's classes to public, internal)`,
+              );
             } else if (!takes(o, cls, kind)) {
               problems.add(`${ruleWhere}: output "${name}" must receive ${cls} ${kind} records, but ${doesNotTake(o, cls, kind)}`);
             } else receives.set(name, `must, by routing rule ${r.name}`);
@@ -108,7 +112,10 @@ export class RouteTable {
             for (const o of targets) {
               if (receives.has(o.name)) continue;
               if (offLimits(o)) {
-                if (name !== '*') problems.add(`${ruleWhere}: lets ${cls} records go to output "${o.name}", which is off premises; sensitive and confidential records never leave the premises (limit the rule's classes to public, internal)`);
+                if (name !== '*')
+                  problems.add(
+                    `${ruleWhere}: lets ${cls} records go to output "${o.name}", which is off premises; sensitive and confidential records never leave the premises (limit the rule's classes to public, internal)`,
+                  );
                 refused.set(o.name, `off premises: ${cls} records stay on premises`);
               } else if (!takes(o, cls, kind)) refused.set(o.name, doesNotTake(o, cls, kind));
               else {
@@ -126,7 +133,10 @@ export class RouteTable {
           outputs: outputs.map((o) => ({
             output: o.name,
             receives: receives.has(o.name),
-            why: receives.get(o.name) ?? refused.get(o.name) ?? (offLimits(o) ? `off premises: ${cls} records stay on premises` : 'no matching routing rule names it'),
+            why:
+              receives.get(o.name) ??
+              refused.get(o.name) ??
+              (offLimits(o) ? `off premises: ${cls} records stay on premises` : 'no matching routing rule names it'),
           })),
         });
       }
@@ -157,8 +167,10 @@ function takes(o: RouteOutput, cls: SensitivityClass, kind: RecordKind): boolean
 }
 
 function doesNotTake(o: RouteOutput, cls: SensitivityClass, kind: RecordKind): string {
-  if (!(o.accepts ?? SENSITIVITY_CLASSES).includes(cls)) return `output "${o.name}" (${o.type ?? 'output'}) does not accept ${cls} records (it accepts ${o.accepts!.join(', ')})`;
-  if (!(o.wants ?? RECORD_KINDS).includes(kind)) return `output "${o.name}" (${o.type ?? 'output'}) does not take ${kind} records (it takes ${o.wants!.join(', ')})`;
+  if (!(o.accepts ?? SENSITIVITY_CLASSES).includes(cls))
+    return `output "${o.name}" (${o.type ?? 'output'}) does not accept ${cls} records (it accepts ${o.accepts!.join(', ')})`;
+  if (!(o.wants ?? RECORD_KINDS).includes(kind))
+    return `output "${o.name}" (${o.type ?? 'output'}) does not take ${kind} records (it takes ${o.wants!.join(', ')})`;
   if (o.classes !== undefined && !o.classes.includes(cls)) return `output "${o.name}"'s classes (${o.classes.join(', ')}) leave out ${cls}`;
   return `output "${o.name}"'s kinds (${o.kinds!.join(', ')}) leave out ${kind}`;
 }

@@ -16,12 +16,21 @@ const glob = (what: string) =>
   z
     .string()
     .min(1)
-    .refine((p) => { try { compileGlob(p); return true; } catch { return false; } }, { message: 'expected a glob (* ? {a,b}); "{" without "}"' })
+    .refine(
+      (p) => {
+        try {
+          compileGlob(p);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'expected a glob (* ? {a,b}); "{" without "}"' },
+    )
     .optional()
     .meta({ description: `glob on the ${what} (* any characters, ? one, {a,b} alternatives)` });
 
-const oneOrMany = <T extends z.ZodType>(s: T) =>
-  z.union([s, z.array(s).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
+const oneOrMany = <T extends z.ZodType>(s: T) => z.union([s, z.array(s).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
 
 export const classificationRuleSchema = z.strictObject({
   name: ruleName.meta({ description: 'names the rule in `layergate explain`, logs and errors' }),
@@ -49,14 +58,10 @@ export const classificationSchema = z
     default: classSchema.default('internal').meta({
       description: 'class of a record no rule matches, when its input sets no `class` of its own',
     }),
-    rules: z
-      .array(classificationRuleSchema)
-      .default([])
-      .superRefine(uniqueRuleNames)
-      .meta({
-        description:
-          'rules { name, input?, signal?, kind?, build?, material?, class }: a record gets the most restrictive class of the rules it matches (every given key must match); no match: its input\'s `class`, else `default`. A class proposed by the input and a job marking (machine context `jobClass`) are floors',
-      }),
+    rules: z.array(classificationRuleSchema).default([]).superRefine(uniqueRuleNames).meta({
+      description:
+        "rules { name, input?, signal?, kind?, build?, material?, class }: a record gets the most restrictive class of the rules it matches (every given key must match); no match: its input's `class`, else `default`. A class proposed by the input and a job marking (machine context `jobClass`) are floors",
+    }),
   })
   .prefault({})
   .meta({ description: 'the sensitivity class (public, internal, sensitive, confidential) each record gets at the source' });
@@ -80,16 +85,13 @@ export type RoutingRule = z.output<typeof routingRuleSchema>;
 
 export const routingSchema = z
   .strictObject({
-    rules: z
-      .array(routingRuleSchema)
-      .default([])
-      .superRefine(uniqueRuleNames)
-      .meta({
-        description:
-          'rules { name, classes?, kinds?, must?, may? }: a record of a class and kind goes to the union of the must and may outputs of every rule that matches both',
-      }),
+    rules: z.array(routingRuleSchema).default([]).superRefine(uniqueRuleNames).meta({
+      description:
+        'rules { name, classes?, kinds?, must?, may? }: a record of a class and kind goes to the union of the must and may outputs of every rule that matches both',
+    }),
     unmatched: z.enum(['all', 'none']).default('all').meta({
-      description: 'a (class, kind) no rule matches: every output that takes it may receive it (all), or none does (none); off-premises outputs never get sensitive or confidential',
+      description:
+        'a (class, kind) no rule matches: every output that takes it may receive it (all), or none does (none); off-premises outputs never get sensitive or confidential',
     }),
   })
   .prefault({})

@@ -6,7 +6,7 @@ import { DemoConfigError } from '../plugin-api/errors.js';
 
 // the demo itself, run as `npm start` runs it, is in test/e2e/demo.test.ts
 describe('layergate demo (npm start): the simulator feeds the gateway', () => {
-  it('derives the simulator from the demo config: its ports and drop folder are the inputs\'', () => {
+  it("derives the simulator from the demo config: its ports and drop folder are the inputs'", () => {
     const { config } = loadConfig({ file: DEMO_CONFIG, cwd: '/srv/x' });
     const plan = simulatorPlan(config);
     expect(plan.ports).toEqual([24840, 21883]);

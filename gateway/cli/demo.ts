@@ -27,9 +27,20 @@ const SIMULATOR_CLI = path.resolve(here, '../../simulator', `cli${path.extname(f
 
 /** Simulator settings for a demo: real-time, short layers, light data rates. */
 const DEMO_SIMULATION = [
-  '--start-time', 'now', '--speed', '1',
-  '--inerting-time', '8', '--layer-time', '15', '--recoat-time', '5',
-  '--camera-size', '1024x1024', '--meltpool-rate', '5000',
+  '--start-time',
+  'now',
+  '--speed',
+  '1',
+  '--inerting-time',
+  '8',
+  '--layer-time',
+  '15',
+  '--recoat-time',
+  '5',
+  '--camera-size',
+  '1024x1024',
+  '--meltpool-rate',
+  '5000',
 ];
 
 export interface SimulatorPlan {

@@ -51,7 +51,10 @@ import { registry } from '../runtime/registry.js';
 export const EXIT: ExitCodes = { ok: 0, failure: 1, config: 2, checkFailed: 3 };
 
 class ExitError extends Error {
-  constructor(readonly exitCode: number, message: string) {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -157,13 +160,9 @@ export function statsText(s: BufferStats, quarantine: QuarantineCount[] = []): s
       ? ['  (none)']
       : s.sinks.map((k) => `  ${k.sink.padEnd(16)} cursor ${k.cursor}  lag ${k.lagRecords} records (${formatBytes(k.lagBytes)})`)),
     'evictions (undelivered records dropped)',
-    ...(s.evictions.length === 0
-      ? ['  none']
-      : s.evictions.map((e) => `  ${e.source} / ${e.class}: ${e.records} records (${formatBytes(e.bytes)})`)),
+    ...(s.evictions.length === 0 ? ['  none'] : s.evictions.map((e) => `  ${e.source} / ${e.class}: ${e.records} records (${formatBytes(e.bytes)})`)),
     'quarantine (input that could not be turned into records)',
-    ...(quarantine.length === 0
-      ? ['  none']
-      : quarantine.map((q) => `  ${q.input} / ${q.reason}: ${q.items} items (${formatBytes(q.bytes)} kept)`)),
+    ...(quarantine.length === 0 ? ['  none'] : quarantine.map((q) => `  ${q.input} / ${q.reason}: ${q.items} items (${formatBytes(q.bytes)} kept)`)),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -278,7 +277,9 @@ export function buildProgram(): Command {
     .command('config')
     .description('the configuration format')
     .command('schema')
-    .description("print the whole configuration as JSON Schema: every plugin's keys with descriptions, defaults and enums, secrets marked (writeOnly, x-secret)")
+    .description(
+      "print the whole configuration as JSON Schema: every plugin's keys with descriptions, defaults and enums, secrets marked (writeOnly, x-secret)",
+    )
     .action(() => {
       process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
     });
@@ -329,16 +330,21 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action((opts: { config?: string; limit: number; json?: boolean }) => {
       const entries = withBuffer(configFile(opts.config), (b) => b.losses(opts.limit));
-      process.stdout.write(
-        opts.json ? toJson(entries.map((e) => ({ ...e, atNs: e.atNs.toString(), at: nsToIso(e.atNs) }))) : lossesText(entries),
-      );
+      process.stdout.write(opts.json ? toJson(entries.map((e) => ({ ...e, atNs: e.atNs.toString(), at: nsToIso(e.atNs) }))) : lossesText(entries));
     });
   // plugins' own commands, through the registry: the inputs' (opcua's `pki`) beside the buffer
   // commands, the outputs' (cloud's `sync`) last, the order `layergate --help` has always shown
-  for (const def of registry.inputs.values()) def.commands?.(program, commandContext(def, INPUT_ENVELOPE_KEYS, (c) => c.inputs));
+  for (const def of registry.inputs.values())
+    def.commands?.(
+      program,
+      commandContext(def, INPUT_ENVELOPE_KEYS, (c) => c.inputs),
+    );
   addPolicyCommands(program, { load, configFile, fail: (code, message) => new ExitError(code, message), exit: EXIT });
   for (const def of registry.outputs.values()) {
-    def.commands?.(program, commandContext(def, outputEnvelopeKeys(def.configSchema), (c) => c.outputs));
+    def.commands?.(
+      program,
+      commandContext(def, outputEnvelopeKeys(def.configSchema), (c) => c.outputs),
+    );
   }
   return program;
 }

@@ -39,17 +39,28 @@ afterEach(async () => {
 
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f)).filter((f) => statSync(f).isFile());
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => path.join(dir, f))
+    .filter((f) => statSync(f).isFile());
 }
 const holding = (dir: string, text: string): string[] => filesUnder(dir).filter((f) => readFileSync(f).includes(text));
 const contains = (dir: string, text: string): boolean => holding(dir, text).length > 0;
-const auditEntries = (file: string): AuditEntry[] => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as AuditEntry);
+const auditEntries = (file: string): AuditEntry[] =>
+  readFileSync(file, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as AuditEntry);
 const event = (signal: string, note: string, extra: Partial<RecordDraft> = {}): RecordDraft => ({
-  signal, kind: 'event', contentType: CONTENT_TYPES.event, body: Buffer.from(JSON.stringify({ type: 'note', note })), ...extra,
+  signal,
+  kind: 'event',
+  contentType: CONTENT_TYPES.event,
+  body: Buffer.from(JSON.stringify({ type: 'note', note })),
+  ...extra,
 });
 
 /** the one output of a test: a file lake that lingers an hour, so what the buffer stored for it can be read back */
-const hold = (dir: string): string => `outputs: { hold: { type: file-lake, linger: 1h, batchRecords: 10000, path: ${JSON.stringify(path.join(dir, 'hold'))} } }`;
+const hold = (dir: string): string =>
+  `outputs: { hold: { type: file-lake, linger: 1h, batchRecords: 10000, path: ${JSON.stringify(path.join(dir, 'hold'))} } }`;
 
 async function start(config: (dir: string) => string[]): Promise<{ gw: Gateway; dir: string }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-policy-'));
@@ -65,11 +76,7 @@ async function start(config: (dir: string) => string[]): Promise<{ gw: Gateway; 
 
 describe('job marking through the machine context', () => {
   it('every record of the marked job is confidential, other jobs keep their class; audited once', async () => {
-    const { gw, dir } = await start((dir) => [
-      'inputs: {}',
-      hold(dir),
-      'classification: { rules: [ { name: kpis, signal: "kpi.*", class: public } ] }',
-    ]);
+    const { gw, dir } = await start((dir) => ['inputs: {}', hold(dir), 'classification: { rules: [ { name: kpis, signal: "kpi.*", class: public } ] }']);
     const ctx = gw.pipeline.contextFor('machine');
     ctx.setMachineContext({ build: 'B-100', jobClass: 'false' });
     await ctx.emit([event('kpi.utilisation', 'before the marking')]);
@@ -93,8 +100,10 @@ describe('job marking through the machine context', () => {
     ]);
     expect([gw.pipeline.jobMark('B-100'), gw.pipeline.jobMark('B-101')]).toEqual(['confidential', undefined]);
     // what the API will answer for a record of the marked job
-    expect(gw.policy.explain({ source: 'machine', signal: 'kpi.utilisation', kind: 'event', build: 'B-100' }, { jobClass: gw.pipeline.jobMark('B-100') }).classification)
-      .toMatchObject({ class: 'confidential', rule: 'job B-100 marked confidential', base: { class: 'public', from: 'rule kpis' } });
+    expect(
+      gw.policy.explain({ source: 'machine', signal: 'kpi.utilisation', kind: 'event', build: 'B-100' }, { jobClass: gw.pipeline.jobMark('B-100') })
+        .classification,
+    ).toMatchObject({ class: 'confidential', rule: 'job B-100 marked confidential', base: { class: 'public', from: 'rule kpis' } });
     const overrides = auditEntries(gw.audit.file).filter((e) => e.type === 'classification-override');
     expect(overrides.map((e) => e.data)).toEqual([
       { reason: 'job-marked', build: 'B-100', class: 'confidential', raw: 'confidential', input: 'machine', unknown: false },
@@ -165,10 +174,15 @@ describe('job marking from an MQTT message (real Mosquitto)', () => {
     try {
       const send = (n: number, build: string) => pub.publishAsync(`${prefix}/events`, JSON.stringify({ type: 'layer_done', build, layer: n }), { qos: 1 });
       const stored = () => gw.buffer.read('hold', 100).map((r) => `${r.build}/${JSON.parse(r.body!.toString()).layer}:${r.class}`);
-      await waitFor('mqtt input subscribed', async () => {
-        await send(0, 'B-1');
-        return stored().length > 0;
-      }, 20_000, 300);
+      await waitFor(
+        'mqtt input subscribed',
+        async () => {
+          await send(0, 'B-1');
+          return stored().length > 0;
+        },
+        20_000,
+        300,
+      );
       await pub.publishAsync(`${prefix}/job-class`, JSON.stringify({ build: 'B-2', class: 'confidential' }), { qos: 1, retain: true });
       await waitFor('marking applied', () => gw.audit.lastOf('classification-override') !== undefined, 10_000, 50);
       await send(1, 'B-2');

@@ -30,10 +30,12 @@ export interface CommandHelpers {
   exit: { ok: number; failure: number; config: number; checkFailed: number };
 }
 
-const oneOf = <T extends string>(what: string, values: readonly T[]) => (v: string): T => {
-  if (!(values as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected ${what} ${values.join(' | ')}, got "${v}"`);
-  return v as T;
-};
+const oneOf =
+  <T extends string>(what: string, values: readonly T[]) =>
+  (v: string): T => {
+    if (!(values as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected ${what} ${values.join(' | ')}, got "${v}"`);
+    return v as T;
+  };
 
 function json(v: unknown): string {
   return `${JSON.stringify(v, null, 2)}\n`;
@@ -52,33 +54,51 @@ export function addPolicyCommands(program: Command, h: CommandHelpers): void {
     .option('--material <material>', 'material of the running job')
     .option('-c, --config <file>', 'config file')
     .option('--json', 'machine-readable output')
-    .action((opts: { input: string; signal: string; kind: RecordKind; build?: string; jobClass?: string; class?: SensitivityClass; material?: string; config?: string; json?: boolean }) => {
-      const loaded = h.load(h.configFile(opts.config));
-      const inputs = Object.keys(loaded.config.inputs);
-      if (!inputs.includes(opts.input)) {
-        throw h.fail(h.exit.config, `layergate explain: no input named "${opts.input}" in ${loaded.origin} (inputs: ${inputs.join(', ') || 'none'})`);
-      }
-      const policy = policyFromDefinitions(loaded.config, registry);
-      const e = policy.explain(
-        { source: opts.input, signal: opts.signal, kind: opts.kind, ...(opts.build ? { build: opts.build } : {}), ...(opts.class ? { class: opts.class } : {}) },
-        { ...(opts.jobClass !== undefined ? { jobClass: opts.jobClass } : {}), ...(opts.material !== undefined ? { material: opts.material } : {}) },
-      );
-      if (opts.json) {
-        process.stdout.write(json({ input: opts.input, signal: opts.signal, kind: opts.kind, build: opts.build ?? null, ...e }));
-        return;
-      }
-      const c = e.classification;
-      const lines = [
-        `record       input ${opts.input}, signal ${opts.signal}, kind ${opts.kind}${opts.build ? `, build ${opts.build}` : ''}`,
-        `class        ${c.class}  (${c.rule})`,
-        `rules        ${c.matched.length === 0 ? 'none match' : c.matched.map((m) => `${m.rule} -> ${m.class}`).join('; ')}`,
-        `base         ${c.base.class}  (${c.base.from})`,
-        ...c.floors.map((f) => `floor        ${f.class}  (${f.from})`),
-        `routes       ${e.routing.routes.length === 0 ? 'none (stored and counted only)' : e.routing.routes.join(', ')}`,
-        ...e.routing.outputs.map((o) => `  ${o.output.padEnd(16)} ${o.receives ? 'yes' : 'no '}  ${o.why}  [premises ${e.premises[o.output]}]`),
-      ];
-      process.stdout.write(`${lines.join('\n')}\n`);
-    });
+    .action(
+      (opts: {
+        input: string;
+        signal: string;
+        kind: RecordKind;
+        build?: string;
+        jobClass?: string;
+        class?: SensitivityClass;
+        material?: string;
+        config?: string;
+        json?: boolean;
+      }) => {
+        const loaded = h.load(h.configFile(opts.config));
+        const inputs = Object.keys(loaded.config.inputs);
+        if (!inputs.includes(opts.input)) {
+          throw h.fail(h.exit.config, `layergate explain: no input named "${opts.input}" in ${loaded.origin} (inputs: ${inputs.join(', ') || 'none'})`);
+        }
+        const policy = policyFromDefinitions(loaded.config, registry);
+        const e = policy.explain(
+          {
+            source: opts.input,
+            signal: opts.signal,
+            kind: opts.kind,
+            ...(opts.build ? { build: opts.build } : {}),
+            ...(opts.class ? { class: opts.class } : {}),
+          },
+          { ...(opts.jobClass !== undefined ? { jobClass: opts.jobClass } : {}), ...(opts.material !== undefined ? { material: opts.material } : {}) },
+        );
+        if (opts.json) {
+          process.stdout.write(json({ input: opts.input, signal: opts.signal, kind: opts.kind, build: opts.build ?? null, ...e }));
+          return;
+        }
+        const c = e.classification;
+        const lines = [
+          `record       input ${opts.input}, signal ${opts.signal}, kind ${opts.kind}${opts.build ? `, build ${opts.build}` : ''}`,
+          `class        ${c.class}  (${c.rule})`,
+          `rules        ${c.matched.length === 0 ? 'none match' : c.matched.map((m) => `${m.rule} -> ${m.class}`).join('; ')}`,
+          `base         ${c.base.class}  (${c.base.from})`,
+          ...c.floors.map((f) => `floor        ${f.class}  (${f.from})`),
+          `routes       ${e.routing.routes.length === 0 ? 'none (stored and counted only)' : e.routing.routes.join(', ')}`,
+          ...e.routing.outputs.map((o) => `  ${o.output.padEnd(16)} ${o.receives ? 'yes' : 'no '}  ${o.why}  [premises ${e.premises[o.output]}]`),
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
+      },
+    );
 
   const audit = program.command('audit').description('the hash-chained audit log');
   audit
@@ -137,7 +157,13 @@ export function addPolicyCommands(program: Command, h: CommandHelpers): void {
     .description('print a new key ring entry (id:base64) for the key variable or a key file')
     .option('--id <id>', 'key id (default k<UTC date-time>)')
     .action((opts: { id?: string }) => {
-      const id = opts.id ?? `k${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').toLowerCase()}`;
+      const id =
+        opts.id ??
+        `k${new Date()
+          .toISOString()
+          .replace(/[-:]/g, '')
+          .replace(/\.\d+Z$/, 'Z')
+          .toLowerCase()}`;
       try {
         process.stdout.write(`${newKeyLine(id)}\n`);
       } catch (err) {

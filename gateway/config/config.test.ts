@@ -27,14 +27,14 @@ import { parseBytes, parseDuration, secret } from './units.js';
 const brokerLike: OutputDefinition<{ brokers: string[]; topic: string; password?: string; token?: string }> = {
   type: 'broker-like',
   configSchema: z.strictObject({
-    brokers: z.array(
-      z.string().refine((s) => /^[^:\s]+:\d+$/.test(s), { message: 'expected host:port' }),
-    ).min(1),
+    brokers: z.array(z.string().refine((s) => /^[^:\s]+:\d+$/.test(s), { message: 'expected host:port' })).min(1),
     topic: z.string(),
-    password: secret('broker password').refine((s) => s.length >= 8, {
-      // a careless message that quotes the value: the report must still not show it
-      error: (iss) => `password "${String(iss.input)}" is shorter than 8 characters`,
-    }).optional(),
+    password: secret('broker password')
+      .refine((s) => s.length >= 8, {
+        // a careless message that quotes the value: the report must still not show it
+        error: (iss) => `password "${String(iss.input)}" is shorter than 8 characters`,
+      })
+      .optional(),
     token: z.string().optional(),
   }),
   capabilities: () => ({ premises: 'off' }),
@@ -107,20 +107,27 @@ describe('defaults', () => {
     const { config } = loadConfig({ file, env: {}, registry: testRegistry });
     expect(config.gateway).toEqual({ machine: 'm400-1', dataDir: '/data/lg', shutdownGraceMs: 30_000, quarantineMaxBytes: 64 * 1024 ** 2 });
     expect(config.buffer).toEqual({
-      maxBytes: 8 * 1024 ** 3, maxAge: 7 * 86_400_000, inlineMaxBytes: 128 * 1024, synchronous: 'NORMAL',
+      maxBytes: 8 * 1024 ** 3,
+      maxAge: 7 * 86_400_000,
+      inlineMaxBytes: 128 * 1024,
+      synchronous: 'NORMAL',
       fullPolicy: { public: 'drop-oldest', internal: 'drop-oldest', sensitive: 'block', confidential: 'block' },
     });
     expect(config.inputs.health).toEqual({ type: 'gateway-health', class: 'sensitive', interval: 90_000, signalPrefix: 'gateway' });
     expect(config.outputs.lake).toMatchObject({ type: 'file-lake', path: '/data/lake', kinds: ['scalar', 'event'] });
     expect(config.outputs.bus).toEqual({
-      type: 'broker-like', brokers: ['kafka-1:9092'], topic: 'layergate.records', classes: ['public', 'internal'],
+      type: 'broker-like',
+      brokers: ['kafka-1:9092'],
+      topic: 'layergate.records',
+      classes: ['public', 'internal'],
     });
   });
 
-  it('every output takes the forwarder keys linger, batchRecords, batchBytes; they are the gateway\'s, not the plugin\'s', () => {
+  it("every output takes the forwarder keys linger, batchRecords, batchBytes; they are the gateway's, not the plugin's", () => {
     const { config } = loadConfig({
       text: 'outputs:\n  lake: { type: file-lake, linger: 30s, batchRecords: 2000, batchBytes: 16MiB, compactWindow: 15m }\n',
-      env: {}, registry: testRegistry,
+      env: {},
+      registry: testRegistry,
     });
     const lake = config.outputs.lake!;
     expect([lake.linger, lake.batchRecords, lake.batchBytes]).toEqual([30_000, 2000, 16 * 1024 ** 2]);
@@ -154,14 +161,14 @@ describe('one line per problem, naming path, expectation and what was found', ()
     expect(problems('inputs:\n  health: { type: gateway-health, intervall: 5s }\n')).toEqual([
       'inputs.health.intervall: unknown key (allowed here: interval, signalPrefix, type, class)',
     ]);
-    expect(problems('outptus: {}\n')[0]).toMatch(/^outptus: unknown key \(allowed here: gateway, buffer, log, classification, routing, encryption, audit, inputs, outputs\)$/);
+    expect(problems('outptus: {}\n')[0]).toMatch(
+      /^outptus: unknown key \(allowed here: gateway, buffer, log, classification, routing, encryption, audit, inputs, outputs\)$/,
+    );
   });
 
   it('wrong type', () => {
     expect(problems('gateway: { machine: 42 }\n')).toEqual(['gateway.machine: expected string, got number 42']);
-    expect(problems('buffer: { maxBytes: lots }\n')).toEqual([
-      'buffer.maxBytes: expected a byte size like 512MiB or 8GiB, got "lots"',
-    ]);
+    expect(problems('buffer: { maxBytes: lots }\n')).toEqual(['buffer.maxBytes: expected a byte size like 512MiB or 8GiB, got "lots"']);
     expect(problems('outputs:\n  bus: { type: broker-like, brokers: [kafka], topic: t }\n')).toEqual([
       'outputs.bus.brokers[0]: expected host:port, got "kafka"',
     ]);
@@ -169,9 +176,7 @@ describe('one line per problem, naming path, expectation and what was found', ()
   });
 
   it('missing required key', () => {
-    expect(problems('outputs:\n  bus: { type: broker-like, brokers: ["k:9092"] }\n')).toEqual([
-      'outputs.bus.topic: missing required key, expected string',
-    ]);
+    expect(problems('outputs:\n  bus: { type: broker-like, brokers: ["k:9092"] }\n')).toEqual(['outputs.bus.topic: missing required key, expected string']);
     expect(problems('inputs:\n  health: { interval: 5s }\n')).toEqual([
       'inputs.health.type: missing required key, expected one of the input types "gateway-health"',
     ]);
@@ -179,9 +184,7 @@ describe('one line per problem, naming path, expectation and what was found', ()
 
   it('bad enum value', () => {
     expect(problems('buffer: { synchronous: OFF }\n')).toEqual(['buffer.synchronous: expected "FULL" | "NORMAL", got "OFF"']);
-    expect(problems('buffer: { fullPolicy: { internal: wait } }\n')).toEqual([
-      'buffer.fullPolicy.internal: expected "drop-oldest" | "block", got "wait"',
-    ]);
+    expect(problems('buffer: { fullPolicy: { internal: wait } }\n')).toEqual(['buffer.fullPolicy.internal: expected "drop-oldest" | "block", got "wait"']);
     expect(problems('inputs:\n  health: { type: gateway-health, class: secret }\n')).toEqual([
       'inputs.health.class: expected "public" | "internal" | "sensitive" | "confidential", got "secret"',
     ]);
@@ -191,9 +194,7 @@ describe('one line per problem, naming path, expectation and what was found', ()
     expect(problems('outputs:\n  bus: { type: kafak }\n')).toEqual([
       'outputs.bus.type: unknown output type, expected "file-lake" | "broker-like", got "kafak"',
     ]);
-    expect(problems('inputs:\n  opc: { type: opcua }\n')).toEqual([
-      'inputs.opc.type: unknown input type, expected "gateway-health", got "opcua"',
-    ]);
+    expect(problems('inputs:\n  opc: { type: opcua }\n')).toEqual(['inputs.opc.type: unknown input type, expected "gateway-health", got "opcua"']);
   });
 
   it('bad instance name', () => {
@@ -226,9 +227,7 @@ describe('one line per problem, naming path, expectation and what was found', ()
   });
 
   it('a missing file is named', () => {
-    expect(() => loadConfig({ file: '/nonexistent/layergate.yaml', env: {} })).toThrow(
-      /\/nonexistent\/layergate\.yaml: file not found/,
-    );
+    expect(() => loadConfig({ file: '/nonexistent/layergate.yaml', env: {} })).toThrow(/\/nonexistent\/layergate\.yaml: file not found/);
   });
 });
 
@@ -295,7 +294,12 @@ describe('secrets', () => {
   it('log lines never carry a secret: neither by key nor inside a message', () => {
     const loaded = loadConfig({ text, env: {}, registry: testRegistry });
     const lines: string[] = [];
-    const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
     const log = createLogger({ secrets: collectSecretValues(loaded.schema, loaded.config), destination: sink as never });
     log.info({ config: loaded.config }, 'starting');
     log.warn({ err: new Error('auth failed for correct-horse-battery') }, 'connect failed');
@@ -347,7 +351,9 @@ describe('documentation', () => {
     for (const { path: key, field, entry } of keys) {
       const where = entry
         ? [`${entry.map === 'inputs' ? 'input' : 'output'} \`type: ${entry.type}\``, `\`${entry.map}.<name>\``]
-        : key.includes('.') ? [`\`${key.split('.')[0]}\``] : [];
+        : key.includes('.')
+          ? [`\`${key.split('.')[0]}\``]
+          : [];
       if (where.length === 0) {
         // a top-level section: its own heading (inputs/outputs: the instance map's)
         if (!sections.has(`\`${key}\``) && !sections.has(`\`${key}.<name>\``)) notListed.push(key);

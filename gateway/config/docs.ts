@@ -46,7 +46,10 @@ function table(obj: z.ZodType, prefix = '', skip: readonly string[] = []): strin
 
 /** `{ health: { type: gateway-health } }` */
 function flow(v: unknown): string {
-  if (v && typeof v === 'object') return `{ ${Object.entries(v).map(([k, x]) => `${k}: ${flow(x)}`).join(', ')} }`;
+  if (v && typeof v === 'object')
+    return `{ ${Object.entries(v)
+      .map(([k, x]) => `${k}: ${flow(x)}`)
+      .join(', ')} }`;
   return String(v);
 }
 
@@ -60,8 +63,10 @@ export function configReference(registry: PluginRegistry = defaultRegistry): str
     const envelope = kind === 'inputs' ? inputEnvelopeSchema : outputEnvelopeSchema;
     const types = [...defs.keys()];
     // the envelope as the entries get it: `type` is one of the registered plugins
-    const withTypes = types.length === 0 ? envelope
-      : envelope.safeExtend({ type: z.enum(types as [string, ...string[]]).meta({ description: envelope.shape.type.description }) });
+    const withTypes =
+      types.length === 0
+        ? envelope
+        : envelope.safeExtend({ type: z.enum(types as [string, ...string[]]).meta({ description: envelope.shape.type.description }) });
     out.push(
       `#### \`${kind}.<name>\`\n\n${fieldInfo(shape[kind]!).description}. Every instance has:\n\n${table(withTypes)}\n\n` +
         `Default when the section is absent: \`${flow(kind === 'inputs' ? DEFAULT_INPUTS : DEFAULT_OUTPUTS)}\`.`,

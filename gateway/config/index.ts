@@ -4,7 +4,16 @@
  */
 export { loadConfig, interpolate, ConfigProblems } from './load.js';
 export type { LoadOptions, LoadedConfig } from './load.js';
-export { buildConfigSchema, defaultsFromEnv, pluginSettings, outputEnvelopeKeys, INPUT_ENVELOPE_KEYS, OUTPUT_ENVELOPE_KEYS, FORWARDER_KEYS, LOG_LEVELS } from './schema.js';
+export {
+  buildConfigSchema,
+  defaultsFromEnv,
+  pluginSettings,
+  outputEnvelopeKeys,
+  INPUT_ENVELOPE_KEYS,
+  OUTPUT_ENVELOPE_KEYS,
+  FORWARDER_KEYS,
+  LOG_LEVELS,
+} from './schema.js';
 export type { Config, ConfigSchema, InputEntry, OutputEntry, InputEnvelope, OutputEnvelope, LogLevel } from './schema.js';
 export { configJsonSchema } from './json-schema.js';
 export { redactConfig, formatIssues, formatPath, isSecretPath, collectSecretValues, scrub } from './report.js';

@@ -138,7 +138,9 @@ export function typeName(s: z.ZodType): string {
     case 'pipe':
       return typeName(d.in as z.ZodType);
     case 'enum':
-      return Object.values(d.entries as Record<string, string>).map((v) => `\`${v}\``).join(' \\| ');
+      return Object.values(d.entries as Record<string, string>)
+        .map((v) => `\`${v}\``)
+        .join(' \\| ');
     case 'literal':
       return (d.values as unknown[]).map((v) => `\`${String(v)}\``).join(' \\| ');
     case 'array':

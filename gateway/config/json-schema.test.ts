@@ -66,12 +66,36 @@ describe('layergate config schema', () => {
       return validate(c);
     };
     expect(bad(() => {})).toBe(true);
-    expect(bad((c) => { c.outptus = {}; })).toBe(false);
-    expect(bad((c) => { c.buffer.maxbytes = '1GiB'; })).toBe(false);
-    expect(bad((c) => { c.inputs.health.intervall = '5s'; })).toBe(false);
-    expect(bad((c) => { c.outputs.lake.type = 'kafak'; })).toBe(false);
-    expect(bad((c) => { c.buffer.synchronous = 'OFF'; })).toBe(false);
-    expect(bad((c) => { c.outputs['my lake'] = { type: 'file-lake' }; })).toBe(false);
+    expect(
+      bad((c) => {
+        c.outptus = {};
+      }),
+    ).toBe(false);
+    expect(
+      bad((c) => {
+        c.buffer.maxbytes = '1GiB';
+      }),
+    ).toBe(false);
+    expect(
+      bad((c) => {
+        c.inputs.health.intervall = '5s';
+      }),
+    ).toBe(false);
+    expect(
+      bad((c) => {
+        c.outputs.lake.type = 'kafak';
+      }),
+    ).toBe(false);
+    expect(
+      bad((c) => {
+        c.buffer.synchronous = 'OFF';
+      }),
+    ).toBe(false);
+    expect(
+      bad((c) => {
+        c.outputs['my lake'] = { type: 'file-lake' };
+      }),
+    ).toBe(false);
   });
 
   it('has every key of every plugin, with its description; defaults and enums as the loader applies them', () => {

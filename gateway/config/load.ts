@@ -126,14 +126,14 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       text = readFileSync(opts.file, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new ConfigProblems(origin, [
-        code === 'ENOENT' ? `${origin}: file not found` : `${origin}: cannot read (${code ?? (err as Error).message})`,
-      ]);
+      throw new ConfigProblems(origin, [code === 'ENOENT' ? `${origin}: file not found` : `${origin}: cannot read (${code ?? (err as Error).message})`]);
     }
     raw = parseYaml(text, origin, env);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigProblems(origin, [`(root): expected a map of sections (gateway, buffer, log, inputs, outputs), got ${Array.isArray(raw) ? 'a list' : typeof raw}`]);
+    throw new ConfigProblems(origin, [
+      `(root): expected a map of sections (gateway, buffer, log, inputs, outputs), got ${Array.isArray(raw) ? 'a list' : typeof raw}`,
+    ]);
   }
   // an old key is named with its new name, in place of the schema's "unknown key" for it
   const renamed = renamedKeyUses(raw, registry);

@@ -23,16 +23,20 @@ const cloudBase = 'type: cloud, endpoint: "https://s3.example", bucket: plant-a,
 
 describe('renamed config keys', () => {
   it('names each old key and its new name, one line each, in place of "unknown key"', () => {
-    expect(problems([
-      'inputs:',
-      `  m: { ${mqttBase}, ca: /etc/ca.pem, cert: /etc/c.pem, key: /etc/k.pem, rejectUnauthorized: false, reconnectMin: 1s, reconnectMax: 1m }`,
-      `  o: { ${opcuaBase}, reconnect: { initialDelay: 1s, maxDelay: 1m } }`,
-      'outputs:',
-      '  lake: { type: file-lake, accepts: [public, internal] }',
-      `  store: { ${minioBase}, useSSL: false }`,
-      `  cloud: { ${cloudBase}, accepts: [public] }`,
-      '',
-    ].join('\n'))).toEqual([
+    expect(
+      problems(
+        [
+          'inputs:',
+          `  m: { ${mqttBase}, ca: /etc/ca.pem, cert: /etc/c.pem, key: /etc/k.pem, rejectUnauthorized: false, reconnectMin: 1s, reconnectMax: 1m }`,
+          `  o: { ${opcuaBase}, reconnect: { initialDelay: 1s, maxDelay: 1m } }`,
+          'outputs:',
+          '  lake: { type: file-lake, accepts: [public, internal] }',
+          `  store: { ${minioBase}, useSSL: false }`,
+          `  cloud: { ${cloudBase}, accepts: [public] }`,
+          '',
+        ].join('\n'),
+      ),
+    ).toEqual([
       'inputs.m.ca: renamed to tls.ca',
       'inputs.m.cert: renamed to tls.cert',
       'inputs.m.key: renamed to tls.key',

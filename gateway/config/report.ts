@@ -38,7 +38,13 @@ function sameValueChain(s: z.ZodType, data: unknown): z.ZodType[] {
     out.push(cur);
     const d = defOf(cur);
     switch (d.type) {
-      case 'optional': case 'nullable': case 'default': case 'prefault': case 'readonly': case 'catch': case 'nonoptional':
+      case 'optional':
+      case 'nullable':
+      case 'default':
+      case 'prefault':
+      case 'readonly':
+      case 'catch':
+      case 'nonoptional':
         stack.push(d.innerType as z.ZodType);
         break;
       case 'pipe':
@@ -180,11 +186,7 @@ export function formatIssues(root: z.ZodType, data: unknown, issues: readonly co
         continue;
       }
       case 'invalid_type':
-        lines.push(
-          value === undefined
-            ? `${at}: missing required key, expected ${issue.expected}`
-            : `${at}: expected ${issue.expected}, got ${got}`,
-        );
+        lines.push(value === undefined ? `${at}: missing required key, expected ${issue.expected}` : `${at}: expected ${issue.expected}, got ${got}`);
         continue;
       case 'invalid_value':
         lines.push(`${at}: expected ${issue.values.map((x) => JSON.stringify(x)).join(' | ')}, got ${got}`);

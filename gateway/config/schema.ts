@@ -62,17 +62,22 @@ export const outputEnvelopeSchema = z.strictObject({
     description: 'only route these record kinds here (within what the plugin wants); default: all it wants',
   }),
   premises: z.enum(['on', 'off']).optional().meta({
-    description: 'whether this sink is on the plant\'s premises (default: what the plugin declares; undeclared = off); off may lower an on-premises plugin, never the reverse; off-premises sinks never get sensitive or confidential records',
+    description:
+      "whether this sink is on the plant's premises (default: what the plugin declares; undeclared = off); off may lower an on-premises plugin, never the reverse; off-premises sinks never get sensitive or confidential records",
   }),
   linger: duration().optional().meta({
-    description: 'forwarder linger: a partial batch waits until its oldest record is this old (or a full batch is there) before it is sent; fewer, larger batches for sinks that make a file or object per batch (default: the plugin\'s preference, else 0)',
+    description:
+      "forwarder linger: a partial batch waits until its oldest record is this old (or a full batch is there) before it is sent; fewer, larger batches for sinks that make a file or object per batch (default: the plugin's preference, else 0)",
   }),
   batchRecords: z.number().int({ message: 'expected a whole number > 0' }).positive({ message: 'expected a whole number > 0' }).optional().meta({
     description: 'most records per send (default 500)',
   }),
-  batchBytes: byteSize().pipe(z.number().positive({ message: 'expected a byte size > 0' })).optional().meta({
-    description: 'most record body bytes per send; one record always fits (default 8MiB)',
-  }),
+  batchBytes: byteSize()
+    .pipe(z.number().positive({ message: 'expected a byte size > 0' }))
+    .optional()
+    .meta({
+      description: 'most record body bytes per send; one record always fits (default 8MiB)',
+    }),
 });
 export type OutputEnvelope = z.output<typeof outputEnvelopeSchema>;
 
@@ -130,9 +135,7 @@ function outputEntrySchema(registry: PluginRegistry): z.ZodType<OutputEntry> {
     const own = asObjectSchema('output', def.type, def.configSchema);
     // a plugin may declare an envelope key itself (same meaning); its declaration wins
     const envelope = Object.fromEntries(Object.entries(outputEnvelopeSchema.shape).filter(([key]) => !(key in own.shape)));
-    return own
-      .safeExtend({ ...envelope, type: z.literal(def.type).meta({ description: outputEnvelopeSchema.shape.type.description }) })
-      .strict();
+    return own.safeExtend({ ...envelope, type: z.literal(def.type).meta({ description: outputEnvelopeSchema.shape.type.description }) }).strict();
   });
   return discriminated(options) as unknown as z.ZodType<OutputEntry>;
 }
@@ -150,13 +153,15 @@ function coreSchema(defaults: SchemaDefaults) {
         description: 'name of the machine this gateway serves; used in partition paths and keys (default: the host name)',
       }),
       dataDir: z.string().min(1).default(defaults.dataDir).meta({
-        description: 'folder for the buffer, spool, file lake and quarantine; relative paths resolve from the working directory (default: $LAYERGATE_DATA_DIR or ./var)',
+        description:
+          'folder for the buffer, spool, file lake and quarantine; relative paths resolve from the working directory (default: $LAYERGATE_DATA_DIR or ./var)',
       }),
       shutdownGraceMs: duration().prefault(10_000).meta({
         description: 'on SIGTERM/SIGINT, how long forwarders may keep delivering before outputs are stopped',
       }),
       quarantineMaxBytes: byteSize().prefault('64MiB').meta({
-        description: 'cap on the quarantine folder of each input (what does not fit is counted, not kept) and of each output (records a sink refused for good that do not fit stay in the buffer and are retried)',
+        description:
+          'cap on the quarantine folder of each input (what does not fit is counted, not kept) and of each output (records a sink refused for good that do not fit stay in the buffer and are retried)',
       }),
     })
     .prefault({})
@@ -176,9 +181,12 @@ function coreSchema(defaults: SchemaDefaults) {
           Object.fromEntries(
             SENSITIVITY_CLASSES.map((c) => [
               c,
-              z.enum(['drop-oldest', 'block']).default('drop-oldest').meta({
-                description: `when the buffer is full and a record of class ${c} arrives: evict the oldest records (counted as lost), or make the input wait for room`,
-              }),
+              z
+                .enum(['drop-oldest', 'block'])
+                .default('drop-oldest')
+                .meta({
+                  description: `when the buffer is full and a record of class ${c} arrives: evict the oldest records (counted as lost), or make the input wait for room`,
+                }),
             ]),
           ) as Record<SensitivityClass, z.ZodDefault<z.ZodEnum<{ 'drop-oldest': 'drop-oldest'; block: 'block' }>>>,
         )
@@ -190,7 +198,7 @@ function coreSchema(defaults: SchemaDefaults) {
   const log = z
     .strictObject({ level: z.enum(LOG_LEVELS).default('info').meta({ description: 'pino log level' }) })
     .prefault({})
-    .meta({ description: 'the gateway\'s own log (JSON lines on stdout)' });
+    .meta({ description: "the gateway's own log (JSON lines on stdout)" });
   return { gateway, buffer, log, classification: classificationSchema, routing: routingSchema, encryption: encryptionSchema, audit: auditSchema };
 }
 
@@ -203,7 +211,8 @@ export function buildConfigSchema(registry: PluginRegistry, defaults: SchemaDefa
       description: 'Input instances: a map of instance name (letters, digits, `_`, `-`) to { type, class?, ...plugin settings }',
     }),
     outputs: z.record(instanceName, outputEntrySchema(registry)).prefault(DEFAULT_OUTPUTS).meta({
-      description: 'Output instances (sinks): a map of instance name (letters, digits, `_`, `-`) to { type, classes?, kinds?, premises?, linger?, batchRecords?, batchBytes?, ...plugin settings }',
+      description:
+        'Output instances (sinks): a map of instance name (letters, digits, `_`, `-`) to { type, classes?, kinds?, premises?, linger?, batchRecords?, batchBytes?, ...plugin settings }',
     }),
   });
 }

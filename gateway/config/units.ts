@@ -12,10 +12,18 @@ import { z } from 'zod';
 
 const BYTE_UNITS: Record<string, number> = {
   b: 1,
-  k: 1024, kb: 1000, kib: 1024,
-  m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2,
-  g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3,
-  t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
 };
 
 /** Parse "8GiB", "500 MB", "64k", "1048576" or a number of bytes; undefined when not a size. */
@@ -34,18 +42,20 @@ export function parseBytes(v: number | string): number | undefined {
  * a value of this unit); a bad value is one error naming what was expected and what was found.
  */
 function unitField(parse: (v: number | string) => number | undefined, expected: string, unit: string, unitHelp: string) {
-  return z
-    .union([z.number(), z.string()])
-    .transform((v, ctx) => {
-      const n = parse(v);
-      if (n === undefined) {
-        ctx.addIssue({ code: 'custom', message: `expected ${expected}, got ${JSON.stringify(v)}` });
-        return z.NEVER;
-      }
-      return n;
-    })
-    // the format, not a description: a key's description says what the key is, and is the key's own
-    .meta({ unit, unitHelp });
+  return (
+    z
+      .union([z.number(), z.string()])
+      .transform((v, ctx) => {
+        const n = parse(v);
+        if (n === undefined) {
+          ctx.addIssue({ code: 'custom', message: `expected ${expected}, got ${JSON.stringify(v)}` });
+          return z.NEVER;
+        }
+        return n;
+      })
+      // the format, not a description: a key's description says what the key is, and is the key's own
+      .meta({ unit, unitHelp })
+  );
 }
 
 /** A byte size: a number of bytes or a string with a unit (B, KB/KiB, MB/MiB, GB/GiB, TB/TiB). */
@@ -90,7 +100,12 @@ export function parseBitRate(v: number | string): number | undefined {
 
 /** A bit rate: "20Mbit", "5 Mbit/s", "800kbit", a number of bits/s, or "unlimited"; resolved to bits/s (Infinity = no cap). */
 export function bitRate() {
-  return unitField(parseBitRate, 'a bit rate like 20Mbit, 800kbit or unlimited', 'bit rate', 'bits per second, or a string such as "20Mbit", "800kbit", "1Gbit", "unlimited"');
+  return unitField(
+    parseBitRate,
+    'a bit rate like 20Mbit, 800kbit or unlimited',
+    'bit rate',
+    'bits per second, or a string such as "20Mbit", "800kbit", "1Gbit", "unlimited"',
+  );
 }
 
 /** A secret string (password, key, token): never shown in dumps, errors or logs. */

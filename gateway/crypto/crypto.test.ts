@@ -35,7 +35,9 @@ function keyFile(dir: string, lines: string[], mode = 0o600): string {
 
 /** every file under a folder, recursively */
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f)).filter((f) => statSync(f).isFile());
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => path.join(dir, f))
+    .filter((f) => statSync(f).isFile());
 }
 
 describe('AesGcmSealer', () => {
@@ -74,10 +76,30 @@ describe('AesGcmSealer', () => {
   });
 
   it.each([
-    ['a ciphertext byte', (b: Buffer) => { b[b.length - 1]! ^= 0x01; }],
-    ['a tag byte', (b: Buffer) => { b[7 + 12]! ^= 0x80; }],
-    ['a nonce byte', (b: Buffer) => { b[7]! ^= 0x01; }],
-    ['the key id (k1 -> k2, a key the ring has)', (b: Buffer) => { b[6] = '2'.charCodeAt(0); }],
+    [
+      'a ciphertext byte',
+      (b: Buffer) => {
+        b[b.length - 1]! ^= 0x01;
+      },
+    ],
+    [
+      'a tag byte',
+      (b: Buffer) => {
+        b[7 + 12]! ^= 0x80;
+      },
+    ],
+    [
+      'a nonce byte',
+      (b: Buffer) => {
+        b[7]! ^= 0x01;
+      },
+    ],
+    [
+      'the key id (k1 -> k2, a key the ring has)',
+      (b: Buffer) => {
+        b[6] = '2'.charCodeAt(0);
+      },
+    ],
   ])('tampering with %s fails to open', (_what, tamper) => {
     const s = new AesGcmSealer(ring(k1, k2));
     const sealed = s.seal(Buffer.from('0123456789abcdef'));
@@ -119,7 +141,9 @@ describe('key sources and checks at start', () => {
     const missing = path.join(dir, 'nope.keys');
     expect(() => openSealer(enc({ keyFile: missing }), dir)).toThrow(KeyMissingError);
     expect(() => openSealer(enc({ keyFile: missing }), dir)).toThrow(`encryption key file ${missing}: not found`);
-    expect(() => openSealer(enc({ generateKey: false }), dir, {})).toThrow('no encryption key: set encryption.keyFile, or the environment variable LAYERGATE_KEYS');
+    expect(() => openSealer(enc({ generateKey: false }), dir, {})).toThrow(
+      'no encryption key: set encryption.keyFile, or the environment variable LAYERGATE_KEYS',
+    );
   });
 
   it('a key from the environment variable; a generated key file (0600) when nothing is configured', () => {
@@ -174,8 +198,14 @@ describe('key sources and checks at start', () => {
 describe('SealingBuffer', () => {
   const log = pino({ level: 'silent' });
   const rec = (cls: RecordInput['class'], body: Buffer, i: number): RecordInput => ({
-    source: 'frames', signal: 'job.scan_file', kind: 'document', class: cls, contentType: CONTENT_TYPES.event,
-    receiveTimeNs: 1_795_000_000_000_000_000n + BigInt(i), body, routes: ['lake'],
+    source: 'frames',
+    signal: 'job.scan_file',
+    kind: 'document',
+    class: cls,
+    contentType: CONTENT_TYPES.event,
+    receiveTimeNs: 1_795_000_000_000_000_000n + BigInt(i),
+    body,
+    routes: ['lake'],
   });
 
   it('confidential bodies (inline and spooled) are ciphertext on disk and plaintext to readers; others untouched', () => {

@@ -66,7 +66,8 @@ export function loadKeyRing(enc: EncryptionConfig, dataDir: string, env: NodeJS.
     throw new KeyMissingError(`no encryption key: set encryption.keyFile, or the environment variable ${enc.keyEnv} (encryption.generateKey is false)`);
   }
   const file = generatedKeyFile(dataDir);
-  if (!existsSync(file)) writeKeyFile(file, [newKeyLine(`k${compactDate()}`)], 'created by layergate on first start; move it off the data disk (encryption.keyFile)');
+  if (!existsSync(file))
+    writeKeyFile(file, [newKeyLine(`k${compactDate()}`)], 'created by layergate on first start; move it off the data disk (encryption.keyFile)');
   return { ring: readKeyFile(file), source: { kind: 'generated', where: file } };
 }
 
@@ -78,7 +79,9 @@ export function checkKeys(sealer: AesGcmSealer, dataDir: string): void {
     try {
       seen = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
     } catch (err) {
-      throw new KeyCheckFileError(`key check file ${file}: not readable JSON (${(err as Error).message}); restore it, or delete it only if no sealed data is left`);
+      throw new KeyCheckFileError(
+        `key check file ${file}: not readable JSON (${(err as Error).message}); restore it, or delete it only if no sealed data is left`,
+      );
     }
   }
   for (const [id, sealedB64] of Object.entries(seen)) {
@@ -122,8 +125,14 @@ export function rotateKeyFile(file: string, newId = `k${compactDate()}`): { newI
   const ring = readKeyFile(file);
   let id = newId;
   for (let n = 2; ring.keys.has(id); n++) id = `${newId}-${n}`;
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
-  writeKeyFile(file, [newKeyLine(id), ...lines], `rotated ${new Date().toISOString()}: the first key is active; keep the others while data sealed with them may exist`);
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
+  writeKeyFile(
+    file,
+    [newKeyLine(id), ...lines],
+    `rotated ${new Date().toISOString()}: the first key is active; keep the others while data sealed with them may exist`,
+  );
   return { newId: id, ids: [id, ...ring.keys.keys()] };
 }
 
@@ -137,10 +146,18 @@ function atomicWrite(file: string, text: string, mode: number): void {
   writeFileSync(tmp, text, { mode });
   chmodSync(tmp, mode);
   const fd = openSync(tmp, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, file);
 }
 
 function compactDate(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').toLowerCase();
+  return new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')
+    .toLowerCase();
 }

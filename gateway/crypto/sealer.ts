@@ -45,7 +45,10 @@ export interface KeyRing {
 export function parseKeyRing(text: string, where: string): KeyRing {
   const keys = new Map<string, Buffer>();
   let active: string | undefined;
-  const entries = text.split(/[\n,]/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const entries = text
+    .split(/[\n,]/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   entries.forEach((entry, i) => {
     const colon = entry.indexOf(':');
     const id = colon < 0 ? '' : entry.slice(0, colon);
@@ -124,7 +127,9 @@ export class AesGcmSealer implements Sealer {
     const id = sealed.subarray(MAGIC.length + 1, headerLen).toString('latin1');
     const key = this.keys.get(id);
     if (!key) {
-      throw new KeyUnknownError(`sealed data: sealed with key "${id}", which is not in the key ring (it has: ${this.keyIds().join(', ')}); restore that key to read it`);
+      throw new KeyUnknownError(
+        `sealed data: sealed with key "${id}", which is not in the key ring (it has: ${this.keyIds().join(', ')}); restore that key to read it`,
+      );
     }
     const nonce = sealed.subarray(headerLen, headerLen + NONCE_BYTES);
     const tag = sealed.subarray(headerLen + NONCE_BYTES, headerLen + NONCE_BYTES + TAG_BYTES);
@@ -134,7 +139,10 @@ export class AesGcmSealer implements Sealer {
     try {
       return Buffer.concat([decipher.update(sealed.subarray(headerLen + NONCE_BYTES + TAG_BYTES)), decipher.final()]);
     } catch (err) {
-      throw new SealedDataError(`sealed data (key "${id}"): authentication failed: the bytes were altered, or key "${id}" in the ring is not the key that sealed them`, { cause: err });
+      throw new SealedDataError(
+        `sealed data (key "${id}"): authentication failed: the bytes were altered, or key "${id}" in the ring is not the key that sealed them`,
+        { cause: err },
+      );
     }
   }
 }

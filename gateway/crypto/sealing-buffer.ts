@@ -22,7 +22,10 @@ import type { BlobRef, RecordInput, StoredRecord } from '../plugin-api/record.js
 import type { Sealer } from './sealer.js';
 
 export class SealingBuffer implements RecordBuffer {
-  constructor(readonly inner: RecordBuffer, private readonly sealer: Sealer) {}
+  constructor(
+    readonly inner: RecordBuffer,
+    private readonly sealer: Sealer,
+  ) {}
 
   append(records: RecordInput[]): AppendResult {
     let sealed: RecordInput[] | undefined;

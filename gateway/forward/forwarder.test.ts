@@ -41,7 +41,11 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await Promise.all(forwarders.splice(0).map((f) => f.stop()));
-  try { buffer?.close(); } catch { /* closed by the test */ }
+  try {
+    buffer?.close();
+  } catch {
+    /* closed by the test */
+  }
   await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -67,12 +71,17 @@ function forward(output: OutputPlugin, name: string, extra: Partial<ConstructorP
 let value = 0;
 function scalars(n: number, routes: string[], signal = 'chamber.o2'): RecordInput[] {
   return Array.from({ length: n }, () => ({
-    source: 'opcua', signal, kind: 'scalar' as const, class: 'internal' as const, routes, build: 'JOB-42',
-    contentType: CONTENT_TYPES.scalar, receiveTimeNs: 1_764_000_000_000_000_000n + BigInt(value),
+    source: 'opcua',
+    signal,
+    kind: 'scalar' as const,
+    class: 'internal' as const,
+    routes,
+    build: 'JOB-42',
+    contentType: CONTENT_TYPES.scalar,
+    receiveTimeNs: 1_764_000_000_000_000_000n + BigInt(value),
     body: Buffer.from(JSON.stringify({ v: value++, unit: 'ppm' })),
   }));
 }
-
 
 /** Every scalar seq/value in a lake, in file order (file names sort by seq). */
 async function lakeScalars(lakeDir: string): Promise<{ seq: number[]; value: number[] }> {
@@ -100,16 +109,22 @@ class FaultySink implements OutputPlugin {
     private readonly fault: (attempt: number, batch: StoredRecord[]) => 'ok' | 'fail' | 'hang' | 'deliver-then-hang',
     private readonly name: string,
   ) {}
-  start(ctx: OutputContext) { return this.inner?.start(ctx) ?? Promise.resolve(); }
-  stop() { return this.inner?.stop() ?? Promise.resolve(); }
+  start(ctx: OutputContext) {
+    return this.inner?.start(ctx) ?? Promise.resolve();
+  }
+  stop() {
+    return this.inner?.stop() ?? Promise.resolve();
+  }
   async send(batch: StoredRecord[]): Promise<void> {
     const attempt = ++this.sends;
     switch (this.fault(attempt, batch)) {
-      case 'ok': return this.inner!.send(batch);
+      case 'ok':
+        return this.inner!.send(batch);
       case 'fail':
         this.cursorsAtFailure.push(buffer.cursor(this.name));
         throw new Error(`injected failure #${attempt}`);
-      case 'hang': return new Promise<void>(() => {});
+      case 'hang':
+        return new Promise<void>(() => {});
       case 'deliver-then-hang': // the sink stores the batch but its ack never arrives
         await this.inner!.send(batch);
         return new Promise<void>(() => {});
@@ -129,14 +144,36 @@ describe('Forwarder', () => {
     const first = buffer.append(scalars(60, ['lake']));
     const samples = Buffer.alloc(1000 * 2 * 4);
     for (let i = 0; i < 2000; i++) samples.writeFloatLE(i / 8, i * 4);
-    const image = await sharp(Buffer.alloc(640 * 480, 0x7f), { raw: { width: 640, height: 480, channels: 1 } }).png({ compressionLevel: 0 }).toBuffer();
+    const image = await sharp(Buffer.alloc(640 * 480, 0x7f), { raw: { width: 640, height: 480, channels: 1 } })
+      .png({ compressionLevel: 0 })
+      .toBuffer();
     expect(image.length).toBeGreaterThan(64 * 1024); // large enough for the buffer's blob spool
     const second = buffer.append([
-      { source: 'mqtt', signal: 'meltpool', kind: 'samples', class: 'internal', routes: ['lake'], build: 'JOB-42',
-        contentType: CONTENT_TYPES.samplesF32, receiveTimeNs: 1_764_000_000_000_000_000n, sourceTimeNs: 1_764_000_000_000_000_000n, body: samples,
-        attributes: { channels: 'pd_a,pd_b', sample_rate_hz: '50000', first_sample: '0' } },
-      { source: 'frames', signal: 'camera', kind: 'frame', class: 'sensitive', routes: ['lake'], build: 'JOB-42', layer: 12,
-        contentType: 'image/png', receiveTimeNs: 1_764_000_000_000_000_000n, body: image },
+      {
+        source: 'mqtt',
+        signal: 'meltpool',
+        kind: 'samples',
+        class: 'internal',
+        routes: ['lake'],
+        build: 'JOB-42',
+        contentType: CONTENT_TYPES.samplesF32,
+        receiveTimeNs: 1_764_000_000_000_000_000n,
+        sourceTimeNs: 1_764_000_000_000_000_000n,
+        body: samples,
+        attributes: { channels: 'pd_a,pd_b', sample_rate_hz: '50000', first_sample: '0' },
+      },
+      {
+        source: 'frames',
+        signal: 'camera',
+        kind: 'frame',
+        class: 'sensitive',
+        routes: ['lake'],
+        build: 'JOB-42',
+        layer: 12,
+        contentType: 'image/png',
+        receiveTimeNs: 1_764_000_000_000_000_000n,
+        body: image,
+      },
     ]);
     expect(buffer.stats().spoolBlobs).toBe(1); // the frame travels as a spooled blob, through outputContext
     await waitFor('lake cursor', () => buffer.cursor('lake') === second.lastSeq, 30_000); // < idlePollMs
@@ -179,7 +216,14 @@ describe('Forwarder', () => {
   it('a failing and a hanging sink neither stall ingest nor a healthy sink; their lag grows', async () => {
     await open(['lake', 'broken', 'hung']);
     const lines: { level: number; msg: string; sink?: string }[] = [];
-    const log: Logger = pino({ level: 'debug' }, { write: (line: string) => { lines.push(JSON.parse(line)); } });
+    const log: Logger = pino(
+      { level: 'debug' },
+      {
+        write: (line: string) => {
+          lines.push(JSON.parse(line));
+        },
+      },
+    );
     const lake = await startLake('lake');
     // fault injected: 'broken' rejects every send, 'hung' never settles
     const broken = new FaultySink(null, () => 'fail', 'broken');
@@ -225,14 +269,21 @@ describe('Forwarder', () => {
     await open(['lake']);
     const lake = await startLake('lake');
     let release!: () => void;
-    const released = new Promise<void>((r) => { release = r; });
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
     let sends = 0;
     let lateSend: Promise<void> | undefined;
     // fault injected: the second send is held until the test releases it, after stop() gave up
     const held: OutputPlugin = {
-      type: 'held', start: async () => {}, stop: async () => {},
+      type: 'held',
+      start: async () => {},
+      stop: async () => {},
       send: (b) => {
-        const sending = (async () => { if (++sends === 2) await released; await lake.send(b); })();
+        const sending = (async () => {
+          if (++sends === 2) await released;
+          await lake.send(b);
+        })();
         if (sends === 2) lateSend = sending;
         return sending;
       },
@@ -262,9 +313,19 @@ describe('Forwarder', () => {
     await open(['lake']);
     const lake = await startLake('lake');
     let release!: () => void;
-    const released = new Promise<void>((r) => { release = r; });
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
     // fault injected: a slow sink (the send waits for the test), which then succeeds
-    const slow: OutputPlugin = { type: 'slow', start: async () => {}, stop: async () => {}, send: async (b) => { await released; await lake.send(b); } };
+    const slow: OutputPlugin = {
+      type: 'slow',
+      start: async () => {},
+      stop: async () => {},
+      send: async (b) => {
+        await released;
+        await lake.send(b);
+      },
+    };
     const appended = buffer.append(scalars(5, ['lake']));
     const f = forward(slow, 'lake', { stopTimeoutMs: 5_000 });
     await waitFor('send in flight', () => f.stats().state === 'sending');
@@ -311,8 +372,12 @@ class CountingSink implements OutputPlugin {
   readonly type = 'counting';
   readonly batches: number[] = [];
   constructor(private readonly inner: OutputPlugin) {}
-  start(ctx: OutputContext) { return this.inner.start(ctx); }
-  stop() { return this.inner.stop(); }
+  start(ctx: OutputContext) {
+    return this.inner.start(ctx);
+  }
+  stop() {
+    return this.inner.stop();
+  }
   async send(batch: StoredRecord[]): Promise<void> {
     this.batches.push(batch.length);
     await this.inner.send(batch);
@@ -448,9 +513,7 @@ describe('Forwarder linger', () => {
 describe('fullJitterDelay', () => {
   it('is uniform below a doubling ceiling that stops at maxMs', () => {
     const b = { initialMs: 100, maxMs: 5_000 };
-    expect([0, 1, 2, 3, 5, 6, 40, 2000].map((n) => fullJitterDelay(n, b, () => 0.999999))).toEqual(
-      [99, 199, 399, 799, 3199, 4999, 4999, 4999],
-    );
+    expect([0, 1, 2, 3, 5, 6, 40, 2000].map((n) => fullJitterDelay(n, b, () => 0.999999))).toEqual([99, 199, 399, 799, 3199, 4999, 4999, 4999]);
     expect(fullJitterDelay(7, b, () => 0)).toBe(0);
     expect(fullJitterDelay(1, b, () => 0.5)).toBe(100);
   });

@@ -147,8 +147,17 @@ export class Forwarder {
   private lastCursor = 0;
   private lastFailureLogMs = 0;
   private counters = {
-    sentRecords: 0, sentBytes: 0, batches: 0, failures: 0, consecutiveFailures: 0, backoffMs: 0, abandonedSends: 0,
-    retries: 0, quarantinedRecords: 0, permanentFailures: 0, offPremisesRefused: 0,
+    sentRecords: 0,
+    sentBytes: 0,
+    batches: 0,
+    failures: 0,
+    consecutiveFailures: 0,
+    backoffMs: 0,
+    abandonedSends: 0,
+    retries: 0,
+    quarantinedRecords: 0,
+    permanentFailures: 0,
+    offPremisesRefused: 0,
   };
   private readonly premises: 'on' | 'off';
   private readonly onOffPremisesRefused: ((refusal: OffPremisesRefusal) => void) | undefined;
@@ -166,7 +175,11 @@ export class Forwarder {
       throw new RangeError(`forwarder option linger: expected a non-negative number of ms, got ${opts.linger}`);
     }
     this.batches = new BatchReader(
-      opts.buffer, opts.name, positive(opts.batchSize ?? 500, 'batchSize'), positive(opts.batchBytes ?? 8 * 1024 * 1024, 'batchBytes'), linger,
+      opts.buffer,
+      opts.name,
+      positive(opts.batchSize ?? 500, 'batchSize'),
+      positive(opts.batchBytes ?? 8 * 1024 * 1024, 'batchBytes'),
+      linger,
     );
     this.backoff = opts.backoff ?? { initialMs: 500, maxMs: 60_000 };
     positive(this.backoff.initialMs, 'backoff.initialMs');
@@ -177,9 +190,8 @@ export class Forwarder {
     this.stopTimeoutMs = positive(opts.stopTimeoutMs ?? 10_000, 'stopTimeoutMs');
     this.idlePollMs = positive(opts.idlePollMs ?? 5_000, 'idlePollMs');
     this.failureLogIntervalMs = opts.failureLogIntervalMs ?? 60_000;
-    this.quarantine = opts.dataDir === undefined
-      ? undefined
-      : new SinkQuarantine(opts.dataDir, opts.name, opts.quarantineMaxBytes ?? 64 * 1024 * 1024, this.log, opts.sealer);
+    this.quarantine =
+      opts.dataDir === undefined ? undefined : new SinkQuarantine(opts.dataDir, opts.name, opts.quarantineMaxBytes ?? 64 * 1024 * 1024, this.log, opts.sealer);
     this.premises = opts.premises ?? 'off';
     this.onOffPremisesRefused = opts.onOffPremisesRefused;
   }
@@ -210,7 +222,9 @@ export class Forwarder {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       loop.then(() => false),
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.stopTimeoutMs); }),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), this.stopTimeoutMs);
+      }),
     ]);
     clearTimeout(timer);
     if (timedOut) {
@@ -270,9 +284,10 @@ export class Forwarder {
       if (this.counters.abandonedSends >= MAX_ABANDONED_SENDS) {
         batches.dropAhead();
         // a hanging sink: do not pile up more unsettled sends (each holds a batch in memory)
-        await this.backOff(new SinkTimeoutError(
-          `sink ${this.name}: ${this.counters.abandonedSends} timed-out sends still unsettled; waiting before retrying`,
-        ), false);
+        await this.backOff(
+          new SinkTimeoutError(`sink ${this.name}: ${this.counters.abandonedSends} timed-out sends still unsettled; waiting before retrying`),
+          false,
+        );
         continue;
       }
       let batch: StoredRecord[];
@@ -297,9 +312,7 @@ export class Forwarder {
         continue;
       }
       // enforcement in depth: whatever routed them here, an off-premises sink gets no sensitive/confidential record
-      const toSend = this.premises === 'off'
-        ? refuseOffPremises(batch, this.name, this.log, this.counters, this.onOffPremisesRefused)
-        : batch;
+      const toSend = this.premises === 'off' ? refuseOffPremises(batch, this.name, this.log, this.counters, this.onOffPremisesRefused) : batch;
       this.state = 'sending';
       if (this.counters.consecutiveFailures > 0) this.counters.retries++;
       let refused: StoredRecord[] = [];
@@ -370,7 +383,15 @@ export class Forwarder {
     c.permanentFailures++;
     this.lastError = { message: err.message, atMs: Date.now() };
     this.log.error(
-      { err, reason: err.reason, records: refused.length, firstSeq: refused[0]?.seq, lastSeq: refused[refused.length - 1]?.seq, dir: this.quarantine.dir, quarantinedRecords: c.quarantinedRecords },
+      {
+        err,
+        reason: err.reason,
+        records: refused.length,
+        firstSeq: refused[0]?.seq,
+        lastSeq: refused[refused.length - 1]?.seq,
+        dir: this.quarantine.dir,
+        quarantinedRecords: c.quarantinedRecords,
+      },
       'sink refused records permanently; quarantined them and moved on',
     );
     return true;
@@ -378,8 +399,7 @@ export class Forwarder {
 
   private countError(err: unknown): void {
     const reason = (err as { reason?: unknown } | null)?.reason;
-    const kind = typeof reason === 'string' && reason ? reason
-      : err instanceof LayerGateError ? err.code : (err as Error | null)?.name || 'error';
+    const kind = typeof reason === 'string' && reason ? reason : err instanceof LayerGateError ? err.code : (err as Error | null)?.name || 'error';
     this.errorsByKind[kind] = (this.errorsByKind[kind] ?? 0) + 1;
   }
 
@@ -396,7 +416,10 @@ export class Forwarder {
     }
     c.backoffMs = fullJitterDelay(Math.max(0, c.consecutiveFailures - 1), this.backoff);
     const fields = {
-      err: error, consecutiveFailures: c.consecutiveFailures, backoffMs: c.backoffMs, cursor: this.lastCursor,
+      err: error,
+      consecutiveFailures: c.consecutiveFailures,
+      backoffMs: c.backoffMs,
+      cursor: this.lastCursor,
     };
     if (c.consecutiveFailures <= 1 || now - this.lastFailureLogMs >= this.failureLogIntervalMs) {
       this.lastFailureLogMs = now;

@@ -14,7 +14,10 @@ export function registerForwarderMetrics(sinks: () => readonly { stats(): Forwar
   const read = () => sinks().map((f) => f.stats());
   const counter = (name: string, help: string, value: (s: ForwarderStats) => number) =>
     new Counter({
-      name, help, labelNames: ['sink'], registers: [registry],
+      name,
+      help,
+      labelNames: ['sink'],
+      registers: [registry],
       collect() {
         this.reset();
         for (const s of read()) this.inc({ sink: s.sink }, value(s));
@@ -22,7 +25,10 @@ export function registerForwarderMetrics(sinks: () => readonly { stats(): Forwar
     });
   const gauge = (name: string, help: string, value: (s: ForwarderStats) => number) =>
     new Gauge({
-      name, help, labelNames: ['sink'], registers: [registry],
+      name,
+      help,
+      labelNames: ['sink'],
+      registers: [registry],
       collect() {
         this.reset();
         for (const s of read()) this.set({ sink: s.sink }, value(s));
@@ -35,7 +41,10 @@ export function registerForwarderMetrics(sinks: () => readonly { stats(): Forwar
   gauge('layergate_sink_lag_records', 'records routed to the sink and not yet acknowledged', (s) => s.lagRecords);
   gauge('layergate_sink_lag_seconds', 'age of the oldest record not yet acknowledged by the sink', (s) => s.lagSeconds);
   new Counter({
-    name: 'layergate_sink_errors_total', help: 'failed sends by kind (retryable reasons, permanent refusals)', labelNames: ['sink', 'kind'], registers: [registry],
+    name: 'layergate_sink_errors_total',
+    help: 'failed sends by kind (retryable reasons, permanent refusals)',
+    labelNames: ['sink', 'kind'],
+    registers: [registry],
     collect() {
       this.reset();
       for (const s of read()) for (const [kind, n] of Object.entries(s.errorsByKind)) this.inc({ sink: s.sink, kind }, n);

@@ -29,7 +29,10 @@ export interface OffPremisesRefusal {
  * in `counters.offPremisesRefused`, logged and reported (see the module header).
  */
 export function refuseOffPremises(
-  batch: StoredRecord[], sink: string, log: Logger, counters: { offPremisesRefused: number },
+  batch: StoredRecord[],
+  sink: string,
+  log: Logger,
+  counters: { offPremisesRefused: number },
   onRefused: ((refusal: OffPremisesRefusal) => void) | undefined,
 ): StoredRecord[] {
   let refused: StoredRecord[] | undefined;
@@ -38,12 +41,22 @@ export function refuseOffPremises(
   const classes: Partial<Record<string, number>> = {};
   for (const r of refused) classes[r.class] = (classes[r.class] ?? 0) + 1;
   const refusal: OffPremisesRefusal = {
-    sink, records: refused.length, firstSeq: refused[0]!.seq, lastSeq: refused[refused.length - 1]!.seq,
-    classes, sources: [...new Set(refused.map((r) => r.source))],
+    sink,
+    records: refused.length,
+    firstSeq: refused[0]!.seq,
+    lastSeq: refused[refused.length - 1]!.seq,
+    classes,
+    sources: [...new Set(refused.map((r) => r.source))],
   };
   counters.offPremisesRefused += refused.length;
   log.error(
-    { err: new OffPremisesRefusedError(`sink ${sink} is off premises: refused ${refused.length} sensitive/confidential records (seq ${refusal.firstSeq}..${refusal.lastSeq})`), ...refusal, offPremisesRefused: counters.offPremisesRefused },
+    {
+      err: new OffPremisesRefusedError(
+        `sink ${sink} is off premises: refused ${refused.length} sensitive/confidential records (seq ${refusal.firstSeq}..${refusal.lastSeq})`,
+      ),
+      ...refusal,
+      offPremisesRefused: counters.offPremisesRefused,
+    },
     'off-premises sink was handed sensitive or confidential records: refused, not sent',
   );
   try {

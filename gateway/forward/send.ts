@@ -14,16 +14,18 @@ import type { StoredRecord } from '../plugin-api/record.js';
 
 /** Send `batch` to `output`; rejects with `SinkTimeoutError` after `timeoutMs`. */
 export function sendWithTimeout(
-  output: OutputPlugin, sink: string, batch: StoredRecord[], timeoutMs: number, counters: { abandonedSends: number },
+  output: OutputPlugin,
+  sink: string,
+  batch: StoredRecord[],
+  timeoutMs: number,
+  counters: { abandonedSends: number },
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
       settled = true;
       counters.abandonedSends++;
-      reject(new SinkTimeoutError(
-        `sink ${sink}: send of seq ${batch[0]!.seq}..${batch[batch.length - 1]!.seq} did not settle within ${timeoutMs} ms`,
-      ));
+      reject(new SinkTimeoutError(`sink ${sink}: send of seq ${batch[0]!.seq}..${batch[batch.length - 1]!.seq} did not settle within ${timeoutMs} ms`));
     }, timeoutMs);
     let sending: Promise<void>;
     try {
@@ -33,13 +35,19 @@ export function sendWithTimeout(
     }
     sending.then(
       () => {
-        if (settled) { counters.abandonedSends--; return; }
+        if (settled) {
+          counters.abandonedSends--;
+          return;
+        }
         settled = true;
         clearTimeout(timer);
         resolve();
       },
       (err: unknown) => {
-        if (settled) { counters.abandonedSends--; return; }
+        if (settled) {
+          counters.abandonedSends--;
+          return;
+        }
         settled = true;
         clearTimeout(timer);
         reject(err);

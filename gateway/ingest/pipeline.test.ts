@@ -34,7 +34,10 @@ function draft(signal: string, kind: RecordDraft['kind'] = 'scalar', extra: Part
 /** whether a promise has settled, readable at any moment */
 const settledFlag = (p: Promise<unknown>): (() => boolean) => {
   let done = false;
-  p.then(() => (done = true), () => (done = true));
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  );
   return () => done;
 };
 /** the emit is parked on the buffer's space event (counted as blocked), yielding to I/O until it is */
@@ -54,7 +57,7 @@ describe('InputContext.emit: source, time, class, routes, commit', () => {
     { name: 'narrowed', plugin: { premises: 'on' }, classes: ['sensitive'], kinds: ['scalar', 'event'] },
   ];
 
-  it('routes by the outputs\' classes, kinds and premises, narrowed by their config', () => {
+  it("routes by the outputs' classes, kinds and premises, narrowed by their config", () => {
     const dataDir = tmp();
     const p = new Pipeline({ buffer: buffer(dataDir, { sinks: outputs.map((o) => o.name) }), outputs, dataDir, quarantineMaxBytes: 1 << 20, log });
     expect(p.routes('internal', 'scalar')).toEqual(['lake', 'cloud']);
@@ -96,12 +99,19 @@ describe('block policy', () => {
   function full(dataDir: string) {
     // room for a handful of rows only; internal records must wait, never be dropped
     const b = buffer(dataDir, { sinks: ['lake'], maxBytes: 1000, fullPolicy: { internal: 'block' } });
-    const p = new Pipeline({ buffer: b, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir, quarantineMaxBytes: 1 << 20, log, blockedRetryMs: 60_000 });
+    const p = new Pipeline({
+      buffer: b,
+      outputs: [{ name: 'lake', plugin: { premises: 'on' } }],
+      dataDir,
+      quarantineMaxBytes: 1 << 20,
+      log,
+      blockedRetryMs: 60_000,
+    });
     return { b, p, ctx: p.contextFor('mqtt') };
   }
   const batch = (n: number, tag: string) => Array.from({ length: n }, (_, i) => draft(`${tag}.${i}`, 'scalar', { body: Buffer.alloc(100, 1) }));
 
-  it('emit waits for the buffer\'s space event and then stores everything, dropping nothing', async () => {
+  it("emit waits for the buffer's space event and then stores everything, dropping nothing", async () => {
     const { b, p, ctx } = full(tmp());
     await ctx.emit(batch(5, 'first'));
     const waiting = ctx.emit(batch(5, 'second'));
@@ -148,7 +158,10 @@ describe('quarantine', () => {
     expect(readFileSync(path.join(dir, files[0]!))).toEqual(raw);
     const side = JSON.parse(readFileSync(path.join(dir, files[1]!), 'utf8'));
     expect(side).toMatchObject({
-      input: 'mqtt', where: 'spBv1.0/g/DDATA/n/d', size: 4, file: files[0],
+      input: 'mqtt',
+      where: 'spBv1.0/g/DDATA/n/d',
+      size: 4,
+      file: files[0],
       error: { name: 'MalformedInputError', code: 'LG_INPUT_MALFORMED', message: 'bad protobuf' },
       sha256: '5f78c33274e43fa9de5659265c1d917e25c03722dcb0b8d27db8d5feaa813953', // sha256sum of de ad be ef
     });
@@ -202,8 +215,12 @@ describe('machine context: every record is stamped with the job and layer at ing
     await camera.emit([draft('during-layer-8')]);
 
     const got = b.read('lake', 10).map((r) => ({
-      signal: r.signal, build: r.build, layer: r.layer,
-      context: r.attributes?.context, state: r.attributes?.machine_state, lot: r.attributes?.feedstock_lot,
+      signal: r.signal,
+      build: r.build,
+      layer: r.layer,
+      context: r.attributes?.context,
+      state: r.attributes?.machine_state,
+      lot: r.attributes?.feedstock_lot,
     }));
     expect(got).toEqual([
       { signal: 'before-any-job', build: undefined, layer: undefined, context: 'unknown', state: undefined, lot: undefined },
@@ -216,7 +233,7 @@ describe('machine context: every record is stamped with the job and layer at ing
 });
 
 describe('quarantine reasons', () => {
-  it('takes the error\'s own reason, else a leading kebab word of its message, else its code or name', () => {
+  it("takes the error's own reason, else a leading kebab word of its message, else its code or name", () => {
     const own = Object.assign(new MalformedInputError('frame.png: truncated png'), { reason: 'corrupt' });
     expect(quarantineReason(own)).toBe('corrupt');
     expect(quarantineReason(new MalformedInputError('unknown-alias: alias 7 of G/n has no birth'))).toBe('unknown-alias');
@@ -226,7 +243,13 @@ describe('quarantine reasons', () => {
 
   it('summarises the quarantine folder per input and reason, from the sidecars the pipeline wrote', async () => {
     const dataDir = tmp();
-    const p = new Pipeline({ buffer: buffer(dataDir, { sinks: ['lake'] }), outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 1 << 20, log });
+    const p = new Pipeline({
+      buffer: buffer(dataDir, { sinks: ['lake'] }),
+      outputs: [{ name: 'lake', plugin: {} }],
+      dataDir,
+      quarantineMaxBytes: 1 << 20,
+      log,
+    });
     p.contextFor('cam').quarantine('a.png', Object.assign(new MalformedInputError('a.png: bad'), { reason: 'corrupt' }), Buffer.alloc(10));
     p.contextFor('cam').quarantine('b.png', Object.assign(new MalformedInputError('b.png: bad'), { reason: 'corrupt' }), Buffer.alloc(20));
     p.contextFor('opc').quarantine('ns=2;s=O2', new MalformedInputError('nan: value is NaN'));

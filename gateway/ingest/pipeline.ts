@@ -122,7 +122,12 @@ export class Pipeline {
       new RouteTable(
         {},
         opts.outputs.map((o) => ({
-          name: o.name, accepts: o.plugin.accepts, wants: o.plugin.kinds, classes: o.classes, kinds: o.kinds, premises: o.plugin.premises ?? 'off',
+          name: o.name,
+          accepts: o.plugin.accepts,
+          wants: o.plugin.kinds,
+          classes: o.classes,
+          kinds: o.kinds,
+          premises: o.plugin.premises ?? 'off',
         })),
       );
   }
@@ -222,9 +227,8 @@ export class Pipeline {
    */
   private classOf(record: RecordDraft, inputClass: SensitivityClass | undefined, source: string): SensitivityClass {
     const build = record.build;
-    const job = this.jobMarks.size === 0 && this.unknownJobMark === undefined
-      ? undefined
-      : build === undefined ? this.unknownJobMark : this.jobMarks.get(build);
+    const job =
+      this.jobMarks.size === 0 && this.unknownJobMark === undefined ? undefined : build === undefined ? this.unknownJobMark : this.jobMarks.get(build);
     return this.classifier.classOf(source, record.signal, record.kind, build, record.class, inputClass, job, this.machine.material);
   }
 
@@ -241,9 +245,12 @@ export class Pipeline {
     if (before !== undefined && classRank(before) >= classRank(cls)) return;
     if (build === undefined) this.unknownJobMark = cls;
     else this.jobMarks.set(build, cls);
-    log.warn({ build, class: cls, marking: raw, ...(unknown ? { unknownMarking: true } : {}) }, unknown
-      ? 'job marking not understood: every record of the job is treated as confidential'
-      : 'job marked: every record of the job gets at least this class');
+    log.warn(
+      { build, class: cls, marking: raw, ...(unknown ? { unknownMarking: true } : {}) },
+      unknown
+        ? 'job marking not understood: every record of the job is treated as confidential'
+        : 'job marked: every record of the job gets at least this class',
+    );
     try {
       this.onJobMarked?.({ build, class: cls, raw, input, unknown: !!unknown });
     } catch (err) {
@@ -333,9 +340,12 @@ export class Pipeline {
     let c: InputCounters;
     try {
       // raw input of a confidential input or job stays sealed at rest, like its records would
-      sealer = raw !== undefined && this.sealer !== undefined &&
+      sealer =
+        raw !== undefined &&
+        this.sealer !== undefined &&
         ((inputClass ?? this.classifier.defaultClass) === 'confidential' || this.jobMark(this.machine.build) === 'confidential')
-        ? this.sealer : undefined;
+          ? this.sealer
+          : undefined;
       c = this.counters.get(name) ?? emptyCounters();
       this.counters.set(name, c);
     } catch (err) {
@@ -353,7 +363,14 @@ export class Pipeline {
 
 function emptyCounters(): InputCounters {
   return {
-    emits: 0, records: 0, bytes: 0, blockedEmits: 0, failedEmits: 0,
-    quarantined: 0, quarantineKept: 0, quarantineNotKept: 0, quarantineNotKeptBytes: 0,
+    emits: 0,
+    records: 0,
+    bytes: 0,
+    blockedEmits: 0,
+    failedEmits: 0,
+    quarantined: 0,
+    quarantineKept: 0,
+    quarantineNotKept: 0,
+    quarantineNotKeptBytes: 0,
   };
 }

@@ -107,8 +107,12 @@ describe('BatchingEmitter', () => {
     await turn();
     expect(calls).toHaveLength(1);
     expect(failed).toEqual([['buffer refused', 3, 2]]);
-    expect({ failedBatches: e.failedBatches, failedRecords: e.failedRecords, failedUnits: e.failedUnits, committedRecords: e.committedRecords })
-      .toEqual({ failedBatches: 1, failedRecords: 3, failedUnits: 2, committedRecords: 0 });
+    expect({ failedBatches: e.failedBatches, failedRecords: e.failedRecords, failedUnits: e.failedUnits, committedRecords: e.committedRecords }).toEqual({
+      failedBatches: 1,
+      failedRecords: 3,
+      failedUnits: 2,
+      committedRecords: 0,
+    });
     // the next batch goes as usual
     const c = e.enqueue([draft(3)]);
     await turn();

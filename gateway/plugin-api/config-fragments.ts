@@ -17,7 +17,7 @@ import type { SensitivityClass } from './record.js';
 export const tlsOptionsSchema = z.strictObject({
   ca: z.string().min(1).optional().meta({ description: 'PEM file of the CA that signed the server certificate (default: the system CAs)' }),
   cert: z.string().min(1).optional().meta({ description: 'PEM file of the client certificate (mutual TLS)' }),
-  key: z.string().min(1).optional().meta({ description: 'PEM file of the client certificate\'s private key (mutual TLS)' }),
+  key: z.string().min(1).optional().meta({ description: "PEM file of the client certificate's private key (mutual TLS)" }),
   passphrase: secret('passphrase of the client key').optional(),
   rejectUnauthorized: z.boolean().default(true).meta({ description: 'verify the server certificate (turn off only on a test bench)' }),
   servername: z.string().min(1).optional().meta({ description: 'TLS server name (SNI) when it differs from the host' }),
@@ -33,7 +33,9 @@ export type TlsSetting = boolean | TlsOptions;
  */
 export function tlsSetting(description: string, dflt?: boolean) {
   const setting = z.union([z.boolean(), tlsOptionsSchema]);
-  const meta = { description: `${description}; \`true\`: TLS with the system CAs; \`false\`: plain; or options { ca, cert, key, passphrase, rejectUnauthorized, servername }` };
+  const meta = {
+    description: `${description}; \`true\`: TLS with the system CAs; \`false\`: plain; or options { ca, cert, key, passphrase, rejectUnauthorized, servername }`,
+  };
   return dflt === undefined ? setting.optional().meta(meta) : setting.default(dflt).meta(meta);
 }
 

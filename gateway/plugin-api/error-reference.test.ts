@@ -10,7 +10,9 @@ import { LayerGateError, errorCatalog } from './errors.js';
 
 describe('error catalog', () => {
   it('every entry has a meaning and a what-to-do text', () => {
-    const undocumented = errorCatalog().filter((e) => !e.meaning?.trim() || !e.action?.trim()).map((e) => e.code);
+    const undocumented = errorCatalog()
+      .filter((e) => !e.meaning?.trim() || !e.action?.trim())
+      .map((e) => e.code);
     expect(undocumented).toEqual([]);
   });
 
@@ -20,7 +22,9 @@ describe('error catalog', () => {
         typeof entry[1] === 'function' && (entry[1].prototype instanceof LayerGateError || entry[1].prototype instanceof errors.WireError),
     );
     expect(classes.map(([name, cls]) => ({ code: cls.code, name })).sort((a, b) => a.code.localeCompare(b.code))).toEqual(
-      errorCatalog().map(({ code, name }) => ({ code, name })).sort((a, b) => a.code.localeCompare(b.code)),
+      errorCatalog()
+        .map(({ code, name }) => ({ code, name }))
+        .sort((a, b) => a.code.localeCompare(b.code)),
     );
     const codes = errorCatalog().map((e) => e.code);
     expect(new Set(codes).size).toBe(codes.length);

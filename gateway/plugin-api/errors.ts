@@ -80,36 +80,43 @@ function coded(code: string, name: string, doc?: ErrorDoc) {
 
 // ---- config ----------------------------------------------------------------------------------
 export const ConfigError = coded('LG_CONFIG_INVALID', 'ConfigError', {
-  meaning: 'The config file is missing, unreadable, not YAML, or does not match the schema (an unknown key, a wrong type, a missing required key, an environment variable that is not set, a routing policy that does not hold). The message lists every problem, one per line, each with its path.',
-  action: 'Fix each listed line in the config file (the README\'s configuration reference, or `layergate config schema`, lists every key), then run `layergate check-config FILE` until it prints OK.',
+  meaning:
+    'The config file is missing, unreadable, not YAML, or does not match the schema (an unknown key, a wrong type, a missing required key, an environment variable that is not set, a routing policy that does not hold). The message lists every problem, one per line, each with its path.',
+  action:
+    "Fix each listed line in the config file (the README's configuration reference, or `layergate config schema`, lists every key), then run `layergate check-config FILE` until it prints OK.",
 });
 
 // ---- gateway runtime (gateway/runtime, gateway/ingest) ---------------------------------
 export const PluginStartError = coded('LG_PLUGIN_START', 'PluginStartError', {
-  meaning: 'A configured input or output plugin could not be created or started; its own error is the cause (a server not reachable, a folder not writable, a bad certificate).',
-  action: 'Read the cause in the message and the log line before it; fix the plugin\'s settings or the system it connects to, then start the gateway again.',
+  meaning:
+    'A configured input or output plugin could not be created or started; its own error is the cause (a server not reachable, a folder not writable, a bad certificate).',
+  action: "Read the cause in the message and the log line before it; fix the plugin's settings or the system it connects to, then start the gateway again.",
 });
 export const GatewayStoppingError = coded('LG_GATEWAY_STOPPING', 'GatewayStoppingError', {
   meaning: 'The gateway is shutting down: an `emit` that was waiting for buffer room gave up; nothing of it was stored.',
-  action: 'Nothing, during a shutdown. An input that acknowledges its source only after the commit (MQTT QoS 1/2, the frames drop folder) delivers the data again after the restart.',
+  action:
+    'Nothing, during a shutdown. An input that acknowledges its source only after the commit (MQTT QoS 1/2, the frames drop folder) delivers the data again after the restart.',
 });
 
 // ---- buffer ----------------------------------------------------------------------------------
 export const BufferFullError = coded('LG_BUFFER_FULL', 'BufferFullError', {
-  meaning: 'The buffer is full and the record\'s class has the `block` policy (or the rest of the buffer holds undelivered records of block-policy classes): the input must wait for room.',
-  action: 'Find the sink that is not delivering (`layergate buffer stats`: lag per sink) and fix it; or raise `buffer.maxBytes`, or choose `drop-oldest` for the class (`buffer.fullPolicy`).',
+  meaning:
+    "The buffer is full and the record's class has the `block` policy (or the rest of the buffer holds undelivered records of block-policy classes): the input must wait for room.",
+  action:
+    'Find the sink that is not delivering (`layergate buffer stats`: lag per sink) and fix it; or raise `buffer.maxBytes`, or choose `drop-oldest` for the class (`buffer.fullPolicy`).',
 });
 export const UnknownSinkError = coded('LG_BUFFER_UNKNOWN_SINK', 'UnknownSinkError', {
   meaning: 'A record was routed to, or a cursor asked for, a sink the buffer does not know (not a configured output).',
   action: 'Check the output names in the config and in `routing.rules`; a programming error when raised with a valid config: report it with the message.',
 });
 export const BufferCorruptError = coded('LG_BUFFER_CORRUPT', 'BufferCorruptError', {
-  meaning: 'The buffer\'s SQLite file failed its integrity check; it was moved aside (quarantined) and a new buffer was started.',
+  meaning: "The buffer's SQLite file failed its integrity check; it was moved aside (quarantined) and a new buffer was started.",
   action: 'Check the disk (`dmesg`, SMART) and free space; keep the quarantined file for analysis.',
 });
 export const BlobMissingError = coded('LG_BLOB_MISSING', 'BlobMissingError', {
   meaning: 'A spooled body a buffer row refers to is missing, or its bytes do not match the size or hash the row records.',
-  action: 'Run `layergate buffer check`: it drops the rows into the loss ledger. Find out what removed or changed files under <dataDir>/buffer/spool (cleanup jobs, disk errors).',
+  action:
+    'Run `layergate buffer check`: it drops the rows into the loss ledger. Find out what removed or changed files under <dataDir>/buffer/spool (cleanup jobs, disk errors).',
 });
 export const InvalidRecordError = coded('LG_BUFFER_INVALID_RECORD', 'InvalidRecordError', {
   meaning: 'A record handed to the buffer is malformed (unknown class or kind, body not bytes, no receive time, routes not a list of sinks).',
@@ -118,12 +125,14 @@ export const InvalidRecordError = coded('LG_BUFFER_INVALID_RECORD', 'InvalidReco
 
 // ---- outputs ---------------------------------------------------------------------------------
 export const SinkSendError = coded('LG_SINK_SEND', 'SinkSendError', {
-  meaning: 'A sink refused or failed a batch for a reason a retry may fix (connection, timeout, leader change, a full store); the forwarder retries from the same cursor with back-off. Counted per reason (`errorsByKind`).',
-  action: 'Usually nothing: delivery resumes when the sink is back. If it lasts, check the sink\'s server and the network, and the reason in the log.',
+  meaning:
+    'A sink refused or failed a batch for a reason a retry may fix (connection, timeout, leader change, a full store); the forwarder retries from the same cursor with back-off. Counted per reason (`errorsByKind`).',
+  action: "Usually nothing: delivery resumes when the sink is back. If it lasts, check the sink's server and the network, and the reason in the log.",
 });
 export const SinkTimeoutError = coded('LG_SINK_TIMEOUT', 'SinkTimeoutError', {
-  meaning: 'A send did not settle within the forwarder\'s send timeout; it counts as a failure and is retried (a hanging sink: the forwarder waits before sending more).',
-  action: 'Check the sink\'s server and the network; a sink that is slow but sound needs larger timeouts in its own settings.',
+  meaning:
+    "A send did not settle within the forwarder's send timeout; it counts as a failure and is retried (a hanging sink: the forwarder waits before sending more).",
+  action: "Check the sink's server and the network; a sink that is slow but sound needs larger timeouts in its own settings.",
 });
 /**
  * A sink refused records for a reason no retry can fix (authorisation, a record too large for the sink, a
@@ -144,22 +153,27 @@ export class SinkPermanentError extends LayerGateError {
   }
 }
 register(SinkPermanentError.code, 'SinkPermanentError', {
-  meaning: 'A sink refused records for a reason no retry can fix (authorisation, a record too large for the sink, a bucket policy, a confidential record and no encryption key). The records were kept under <dataDir>/quarantine/outputs/<sink>/ with the reason, counted, and the forwarder moved on.',
-  action: 'Fix the cause named by the reason (credentials and permissions, the sink\'s size limits, an encryption key); the refused records and their sidecars stay in the quarantine folder for inspection.',
+  meaning:
+    'A sink refused records for a reason no retry can fix (authorisation, a record too large for the sink, a bucket policy, a confidential record and no encryption key). The records were kept under <dataDir>/quarantine/outputs/<sink>/ with the reason, counted, and the forwarder moved on.',
+  action:
+    "Fix the cause named by the reason (credentials and permissions, the sink's size limits, an encryption key); the refused records and their sidecars stay in the quarantine folder for inspection.",
 });
 export const LakeMalformedRecordError = coded('LG_LAKE_MALFORMED_RECORD', 'LakeMalformedRecordError', {
-  meaning: 'A record could not be written in its own table shape (a scalar body that is not JSON with a "v", samples attributes that do not fit the body); it was stored in the lake\'s raw table instead and counted.',
+  meaning:
+    'A record could not be written in its own table shape (a scalar body that is not JSON with a "v", samples attributes that do not fit the body); it was stored in the lake\'s raw table instead and counted.',
   action: 'Nothing is lost. Fix the input or decoder that made the record (source and signal are in the raw table), so later records land in their own table.',
 });
 
 // ---- inputs ----------------------------------------------------------------------------------
 export const MalformedInputError = coded('LG_INPUT_MALFORMED', 'MalformedInputError', {
-  meaning: 'An input received something it cannot parse (a corrupt frame, a non-finite OPC-UA value, a bad payload); the raw bytes were quarantined under <dataDir>/quarantine/inputs/<input>/ and counted per reason.',
-  action: 'Look at the quarantined item and its sidecar (`layergate buffer stats` lists the counts per reason); fix the source or the input\'s settings (decoder, mapping).',
+  meaning:
+    'An input received something it cannot parse (a corrupt frame, a non-finite OPC-UA value, a bad payload); the raw bytes were quarantined under <dataDir>/quarantine/inputs/<input>/ and counted per reason.',
+  action:
+    "Look at the quarantined item and its sidecar (`layergate buffer stats` lists the counts per reason); fix the source or the input's settings (decoder, mapping).",
 });
 export const OpcuaUntrustedServerError = coded('LG_OPCUA_UNTRUSTED_SERVER', 'OpcuaUntrustedServerError', {
-  meaning: 'OPC-UA: the server\'s certificate is not in the gateway\'s trust list; it was put in <pki>/rejected. The message names its thumbprint.',
-  action: 'Check the thumbprint against the server\'s certificate, then trust it: `layergate pki trust <thumbprint>`. The input connects at its next attempt.',
+  meaning: "OPC-UA: the server's certificate is not in the gateway's trust list; it was put in <pki>/rejected. The message names its thumbprint.",
+  action: "Check the thumbprint against the server's certificate, then trust it: `layergate pki trust <thumbprint>`. The input connects at its next attempt.",
 });
 export const OpcuaTimeoutError = coded('LG_OPCUA_TIMEOUT', 'OpcuaTimeoutError', {
   meaning: 'OPC-UA: a connect or disconnect did not finish in time; the input backs off and tries again.',
@@ -168,8 +182,10 @@ export const OpcuaTimeoutError = coded('LG_OPCUA_TIMEOUT', 'OpcuaTimeoutError', 
 
 // ---- inputs: mqtt (plugins/inputs/mqtt) -------------------------------------------------------
 export const MqttPayloadError = coded('LG_MQTT_PAYLOAD', 'MqttPayloadError', {
-  meaning: 'An MQTT message could not be turned into records (bad payload, unknown Sparkplug alias, oversized, no matching subscription); it was quarantined, counted per reason and acknowledged.',
-  action: 'Check the reason and the quarantined message; fix the publisher or the subscription\'s decoder and mapping. An unknown alias heals itself after the rebirth the gateway requests.',
+  meaning:
+    'An MQTT message could not be turned into records (bad payload, unknown Sparkplug alias, oversized, no matching subscription); it was quarantined, counted per reason and acknowledged.',
+  action:
+    "Check the reason and the quarantined message; fix the publisher or the subscription's decoder and mapping. An unknown alias heals itself after the rebirth the gateway requests.",
 });
 
 // ---- wire formats (wire/errors.ts) -----------------------------------------------------------------
@@ -201,18 +217,20 @@ export const DemoConfigError = coded('LG_DEMO_CONFIG', 'DemoConfigError', {
   action: 'Give the named URL an explicit port in config/demo.yaml.',
 });
 export const DemoSimulatorError = coded('LG_DEMO_SIMULATOR', 'DemoSimulatorError', {
-  meaning: 'The demo\'s machine simulator did not come up; the message carries the tail of its log.',
+  meaning: "The demo's machine simulator did not come up; the message carries the tail of its log.",
   action: 'Read the log tail: usually a port already in use (another demo or simulator running); stop it and start the demo again.',
 });
 
 // ---- cloud sync (plugins/outputs/cloud/sync, plugins/outputs/cloud) -------------------------------------------
 export const SyncUploadError = coded('LG_SYNC_UPLOAD', 'SyncUploadError', {
-  meaning: 'An upload request failed or stalled (link down, store unreachable, request rejected); the uploader backs off and resumes from the last confirmed part.',
+  meaning:
+    'An upload request failed or stalled (link down, store unreachable, request rejected); the uploader backs off and resumes from the last confirmed part.',
   action: 'Usually nothing: uploads resume when the link is back (`layergate sync status`). If it lasts, check the endpoint, the credentials and the bucket.',
 });
 export const SyncLocalCopyMissingError = coded('LG_SYNC_LOCAL_MISSING', 'SyncLocalCopyMissingError', {
   meaning: 'An object queued for upload has no local copy any more in the sync store, so it cannot be uploaded.',
-  action: 'Find out what removed files from the cloud output\'s sync store under <dataDir> (cleanup jobs, disk errors); `layergate sync status` shows the failing object.',
+  action:
+    "Find out what removed files from the cloud output's sync store under <dataDir> (cleanup jobs, disk errors); `layergate sync status` shows the failing object.",
 });
 export const SyncOffPremisesError = coded('LG_SYNC_OFF_PREMISES', 'SyncOffPremisesError', {
   meaning: 'A sensitive or confidential record reached the cloud output; it was refused (counted, never queued or uploaded).',
@@ -223,12 +241,12 @@ export const SyncStoreFullError = coded('LG_SYNC_STORE_FULL', 'SyncStoreFullErro
   action: 'Check that uploads progress (`layergate sync status`); raise `local.maxBytes` or the bandwidth cap if the link is slower than the data.',
 });
 export const SyncIntegrityError = coded('LG_SYNC_INTEGRITY', 'SyncIntegrityError', {
-  meaning: 'After an upload, the cloud\'s copy does not match (size, ETag or SHA-256); the object is uploaded again.',
+  meaning: "After an upload, the cloud's copy does not match (size, ETag or SHA-256); the object is uploaded again.",
   action: 'Nothing when it is rare. If it repeats, check for a proxy between the gateway and the store that alters bodies.',
 });
 export const SyncVerifyError = coded('LG_SYNC_VERIFY', 'SyncVerifyError', {
   meaning: '`layergate sync verify`: the build has no readable manifest yet (or no sync store), or the cloud does not match it.',
-  action: 'A build\'s manifest is written once it is complete and synced (`manifestAfter`); wait for it, or inspect the listed objects.',
+  action: "A build's manifest is written once it is complete and synced (`manifestAfter`); wait for it, or inspect the listed objects.",
 });
 export const SyncNoCloudOutputError = coded('LG_SYNC_NO_OUTPUT', 'SyncNoCloudOutputError', {
   meaning: 'A `layergate sync` command found no cloud output in the config (or none of the name given with --output).',
@@ -237,12 +255,14 @@ export const SyncNoCloudOutputError = coded('LG_SYNC_NO_OUTPUT', 'SyncNoCloudOut
 
 // ---- classification, routing policy, encryption at rest, audit (gateway/classify, crypto, audit) ---
 export const RoutingPolicyError = coded('LG_ROUTING_POLICY', 'RoutingPolicyError', {
-  meaning: 'The routing policy cannot be built: a rule names an unknown output, requires an output that cannot take the records, or sends sensitive/confidential records to an off-premises output. Raised at load.',
+  meaning:
+    'The routing policy cannot be built: a rule names an unknown output, requires an output that cannot take the records, or sends sensitive/confidential records to an off-premises output. Raised at load.',
   action: 'Fix the named rule or output in `routing`/`outputs`; `layergate explain` shows where a record would go.',
 });
 export const OffPremisesRefusedError = coded('LG_OFF_PREMISES_REFUSED', 'OffPremisesRefusedError', {
-  meaning: 'A sensitive or confidential record was handed to the forwarder of an off-premises output; it was refused (not sent), counted and audited, and the cursor moved past it.',
-  action: 'Nothing leaked. Check the routing policy and the output\'s `premises`; the audit log names the records.',
+  meaning:
+    'A sensitive or confidential record was handed to the forwarder of an off-premises output; it was refused (not sent), counted and audited, and the cursor moved past it.',
+  action: "Nothing leaked. Check the routing policy and the output's `premises`; the audit log names the records.",
 });
 export const KeyMissingError = coded('LG_KEY_MISSING', 'KeyMissingError', {
   meaning: 'No encryption key: the configured key file or environment variable is missing or empty.',
@@ -265,7 +285,8 @@ export const KeyUnknownError = coded('LG_KEY_UNKNOWN', 'KeyUnknownError', {
   action: 'Restore the named key to the key ring (keep old keys after a rotation).',
 });
 export const KeyWrongError = coded('LG_KEY_WRONG', 'KeyWrongError', {
-  meaning: 'The key ring\'s key for an id is not the key that sealed data with that id, or a key used before is missing from the ring (found at start by the key check).',
+  meaning:
+    "The key ring's key for an id is not the key that sealed data with that id, or a key used before is missing from the ring (found at start by the key check).",
   action: 'Use the right key file or variable; restore the named key (keep old keys after a rotation).',
 });
 export const SealedDataError = coded('LG_SEALED_DATA', 'SealedDataError', {
@@ -274,5 +295,5 @@ export const SealedDataError = coded('LG_SEALED_DATA', 'SealedDataError', {
 });
 export const AuditWriteError = coded('LG_AUDIT_WRITE', 'AuditWriteError', {
   meaning: 'The audit log cannot be written (the event is also logged at error).',
-  action: 'Check free space and permissions of the audit log\'s folder (`audit.path`, default <dataDir>/audit).',
+  action: "Check free space and permissions of the audit log's folder (`audit.path`, default <dataDir>/audit).",
 });

@@ -42,7 +42,13 @@ export class InputQuarantine {
 
   /** Count, log and (if it fits) keep one item; see the module header. */
   quarantine(
-    input: string, log: Logger, counters: InputQuarantineCounters, where: string, error: Error, raw: Buffer | undefined, sealer: Sealer | undefined,
+    input: string,
+    log: Logger,
+    counters: InputQuarantineCounters,
+    where: string,
+    error: Error,
+    raw: Buffer | undefined,
+    sealer: Sealer | undefined,
   ): void {
     try {
       const kept = raw !== undefined && sealer ? sealer.seal(raw) : raw;

@@ -56,7 +56,9 @@ export class SinkQuarantine {
         seqs: refused.map((r) => r.seq),
         file: `${base}.records`,
         format: 'length-delimited layergate.v1.Record (proto/layergate/v1/record.proto)',
-        ...(sealer && refused.some((r) => r.class === 'confidential') ? { sealed: `confidential bodies sealed (AES-256-GCM, key ring of the gateway; key ${sealer.keyId})` } : {}),
+        ...(sealer && refused.some((r) => r.class === 'confidential')
+          ? { sealed: `confidential bodies sealed (AES-256-GCM, key ring of the gateway; key ${sealer.keyId})` }
+          : {}),
         sha256: createHash('sha256').update(records).digest('hex'),
       };
       const sidecarText = JSON.stringify(sidecar, null, 2);

@@ -54,8 +54,14 @@ describe('per-output forwarder settings', () => {
     const gw = await Gateway.start(loaded, { log });
     const now = BigInt(Date.now()) * 1_000_000n;
     const records: RecordInput[] = Array.from({ length: 20 }, (_, i) => ({
-      source: 'test', signal: 'chamber.o2', kind: 'scalar', class: 'internal', routes: ['quick', 'slow'],
-      contentType: CONTENT_TYPES.scalar, receiveTimeNs: now, body: Buffer.from(`{"v":${i}}`),
+      source: 'test',
+      signal: 'chamber.o2',
+      kind: 'scalar',
+      class: 'internal',
+      routes: ['quick', 'slow'],
+      contentType: CONTENT_TYPES.scalar,
+      receiveTimeNs: now,
+      body: Buffer.from(`{"v":${i}}`),
     }));
     let lastSeq = 0;
     try {

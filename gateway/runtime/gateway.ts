@@ -71,10 +71,7 @@ export function bufferOptions(config: Config): BufferOptions {
 export const SECRET_ENV_VARS = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
 
 /** A logger that hides the config's secrets (redaction paths and a scrub of their values). */
-export function loggerFor(
-  loaded: LoadedConfig,
-  opts: { env?: NodeJS.ProcessEnv; destination?: LoggerOptions['destination'] } = {},
-): Logger {
+export function loggerFor(loaded: LoadedConfig, opts: { env?: NodeJS.ProcessEnv; destination?: LoggerOptions['destination'] } = {}): Logger {
   const env = opts.env ?? process.env;
   // the key ring variable, whole and each key of it, is a secret too
   const ring = env[loaded.config.encryption.keyEnv];
@@ -126,10 +123,7 @@ export class Gateway {
     const { config } = loaded;
     const registry = opts.registry ?? defaultRegistry;
     const log = opts.log ?? loggerFor(loaded);
-    log.info(
-      { config: redactConfig(loaded.schema, config), origin: loaded.origin },
-      'starting layergate',
-    );
+    log.info({ config: redactConfig(loaded.schema, config), origin: loaded.origin }, 'starting layergate');
     mkdirSync(config.gateway.dataDir, { recursive: true });
     const audit = new AuditLog(config.audit.path ?? defaultAuditPath(config.gateway.dataDir), log.child({ component: 'audit' }));
     // a missing or wrong key stops the start here, before anything is read or stored
@@ -137,7 +131,9 @@ export class Gateway {
     if (keySource.kind === 'generated') {
       log.warn({ keyFile: keySource.where }, 'encryption key generated beside the data; set encryption.keyFile (or the key variable) to keep it apart');
     }
-    const configHash = createHash('sha256').update(JSON.stringify(redactConfig(loaded.schema, config))).digest('hex');
+    const configHash = createHash('sha256')
+      .update(JSON.stringify(redactConfig(loaded.schema, config)))
+      .digest('hex');
     const lastLoad = audit.lastOf('config-loaded');
     audit.append('config-loaded', {
       origin: loaded.origin,
@@ -184,7 +180,12 @@ export class Gateway {
         // per-output forwarder settings: the config's keys win over the plugin's preferred linger
         const linger = o.entry.linger ?? o.capabilities.linger;
         const forwarder = new Forwarder({
-          buffer, output: o.plugin, name: o.name, log, dataDir: config.gateway.dataDir, quarantineMaxBytes: config.gateway.quarantineMaxBytes,
+          buffer,
+          output: o.plugin,
+          name: o.name,
+          log,
+          dataDir: config.gateway.dataDir,
+          quarantineMaxBytes: config.gateway.quarantineMaxBytes,
           premises: policy.outputs.find((p) => p.name === o.name)!.premises,
           onOffPremisesRefused: (refusal) => void audit.append('route-refused', { reason: 'off-premises', ...refusal }),
           sealer,
@@ -211,10 +212,7 @@ export class Gateway {
       }
       throw err;
     }
-    log.info(
-      { inputs: Object.keys(config.inputs), outputs: Object.keys(config.outputs), dataDir: config.gateway.dataDir },
-      'layergate running',
-    );
+    log.info({ inputs: Object.keys(config.inputs), outputs: Object.keys(config.outputs), dataDir: config.gateway.dataDir }, 'layergate running');
     return gw;
   }
 
@@ -237,9 +235,7 @@ export class Gateway {
 
     // 1. inputs; blocked emits give up when the grace period ends
     const abortTimer = setTimeout(() => this.pipeline.abortBlocked(), graceMs);
-    await Promise.all(
-      this.inputs.map((i) => i.plugin.stop().catch((err: unknown) => log.error({ err, input: i.name }, 'input stop failed'))),
-    );
+    await Promise.all(this.inputs.map((i) => i.plugin.stop().catch((err: unknown) => log.error({ err, input: i.name }, 'input stop failed'))));
     clearTimeout(abortTimer);
     this.pipeline.abortBlocked();
 

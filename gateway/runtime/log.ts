@@ -14,9 +14,25 @@ import { scrub } from '../config/report.js';
 
 /** key names redacted wherever they appear (pino redaction matches exact keys) */
 export const SECRET_KEY_NAMES = [
-  'password', 'passwd', 'passphrase', 'secret', 'secretKey', 'secret_key', 'secretAccessKey', 'sessionToken',
-  'token', 'accessToken', 'refreshToken', 'apiKey', 'api_key', 'privateKey', 'private_key', 'credentials',
-  'authorization', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN',
+  'password',
+  'passwd',
+  'passphrase',
+  'secret',
+  'secretKey',
+  'secret_key',
+  'secretAccessKey',
+  'sessionToken',
+  'token',
+  'accessToken',
+  'refreshToken',
+  'apiKey',
+  'api_key',
+  'privateKey',
+  'private_key',
+  'credentials',
+  'authorization',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
 ] as const;
 
 const MAX_DEPTH = 6;

@@ -28,10 +28,7 @@ export interface PluginRegistry {
   readonly outputs: ReadonlyMap<string, OutputDefinition<any>>;
 }
 
-export function createRegistry(defs: {
-  inputs: readonly InputDefinition<any>[];
-  outputs: readonly OutputDefinition<any>[];
-}): PluginRegistry {
+export function createRegistry(defs: { inputs: readonly InputDefinition<any>[]; outputs: readonly OutputDefinition<any>[] }): PluginRegistry {
   const byType = <D extends { type: string }>(kind: string, list: readonly D[]): Map<string, D> => {
     const m = new Map<string, D>();
     for (const d of list) {

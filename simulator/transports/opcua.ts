@@ -132,7 +132,12 @@ export class OpcuaMachineServer {
     const identType = addressSpace.findObjectType('MachineIdentificationType', mi);
     const stateType = addressSpace.findObjectType('MachineryItemState_StateMachineType', mi);
     if (!machines || !identType || !stateType) throw new Error('OPC-UA Machinery nodeset did not load (Machines folder or types missing)');
-    const machine = ns.addObject({ organizedBy: machines, browseName: cfg.machineId, nodeId: id('Machine'), description: 'Laser powder bed fusion machine (simulated)' });
+    const machine = ns.addObject({
+      organizedBy: machines,
+      browseName: cfg.machineId,
+      nodeId: id('Machine'),
+      description: 'Laser powder bed fusion machine (simulated)',
+    });
 
     const prop = (parent: Parameters<typeof ns.addVariable>[0]['componentOf'], name: string, dataType: DataType, value: unknown, nodeId: string) =>
       ns.addVariable({ componentOf: parent, browseName: name, nodeId: id(nodeId), dataType: DataType[dataType], value: { dataType, value } as Variant });
@@ -207,13 +212,21 @@ export class OpcuaMachineServer {
       if (!node) continue;
       node.setValueFromSource(new Variant({ dataType: DataType.Double, value: v.value }), v.good ? StatusCodes.Good : StatusCodes.BadNoCommunication, ts);
     }
-    const setStr = (key: string, value: string) => this.job.get(key)?.setValueFromSource(new Variant({ dataType: DataType.String, value }), StatusCodes.Good, ts);
+    const setStr = (key: string, value: string) =>
+      this.job.get(key)?.setValueFromSource(new Variant({ dataType: DataType.String, value }), StatusCodes.Good, ts);
     const cur = this.job.get('CurrentLayer');
-    if (cur && cur.readValue().value.value !== snap.layer) cur.setValueFromSource(new Variant({ dataType: DataType.UInt32, value: snap.layer }), StatusCodes.Good, ts);
+    if (cur && cur.readValue().value.value !== snap.layer)
+      cur.setValueFromSource(new Variant({ dataType: DataType.UInt32, value: snap.layer }), StatusCodes.Good, ts);
     if (this.job.get('MachineState')?.readValue().value.value !== snap.state) {
       setStr('MachineState', snap.state);
       setStr('State', snap.jobState);
-      this.itemState?.setState(snap.state === 'recoating' || snap.state === 'exposing' || snap.state === 'inerting' ? 'Executing' : snap.state === 'aborted' ? 'OutOfService' : 'NotExecuting');
+      this.itemState?.setState(
+        snap.state === 'recoating' || snap.state === 'exposing' || snap.state === 'inerting'
+          ? 'Executing'
+          : snap.state === 'aborted'
+            ? 'OutOfService'
+            : 'NotExecuting',
+      );
     }
   }
 

@@ -57,7 +57,15 @@ async function run(cfg: SimConfig, formats: BlockFormat[], extra: Partial<Simula
     cfg,
     dataDir: dir,
     log: pino({ level: 'silent' }),
-    mqtt: { url: MQTT.url, username: MQTT.username, password: MQTT.password, clientId: `lg-sim-${process.pid}-${runId}`, topicPrefix: prefix, formats, sparkplugGroup: null },
+    mqtt: {
+      url: MQTT.url,
+      username: MQTT.username,
+      password: MQTT.password,
+      clientId: `lg-sim-${process.pid}-${runId}`,
+      topicPrefix: prefix,
+      formats,
+      sparkplugGroup: null,
+    },
     ...extra,
   });
   await sim.start();
@@ -91,7 +99,12 @@ describe('melt-pool blocks over MQTT', () => {
       expect(b.firstSampleTimeNs).toBe(BigInt(cfg.startTimeMs + exposeStartMs) * 1_000_000n + BigInt(b.firstSampleIndex) * 100_000n);
       expect(b.firstSampleIndex).toBe((i % 16) * 250);
     }
-    expect(r.events.filter((e) => e.type !== 'state').map((e) => `${e.type}:${e.layer}`)).toEqual(['layer-start:1', 'layer-end:1', 'layer-start:2', 'layer-end:2']);
+    expect(r.events.filter((e) => e.type !== 'state').map((e) => `${e.type}:${e.layer}`)).toEqual([
+      'layer-start:1',
+      'layer-end:1',
+      'layer-start:2',
+      'layer-end:2',
+    ]);
     expect(r.events.map((e) => e.seq)).toEqual(r.events.map((_, i) => i));
     expect(r.events.at(-1)).toMatchObject({ type: 'state', state: 'finished', timestampMs: cfg.startTimeMs + 1200 });
   });
@@ -144,7 +157,11 @@ describe('faults on the wire', () => {
         });
         const badIdx = bad.filter((i) => i >= 0);
         if (f === 'binary' || mode === 'truncate') expect(badIdx, `${f}/${mode}`).toEqual([0, 6, 12, 18, 24, 30]);
-        else expect(badIdx.every((i) => i % 6 === 0), `${f}/${mode}`).toBe(true); // garbage may still parse as some protobuf
+        else
+          expect(
+            badIdx.every((i) => i % 6 === 0),
+            `${f}/${mode}`,
+          ).toBe(true); // garbage may still parse as some protobuf
         if (mode === 'truncate') expect(msgs[6]!.length).toBeLessThan(msgs[7]!.length);
       }
     }
@@ -156,7 +173,8 @@ describe('faults on the wire', () => {
     expect(blocks).toHaveLength(BLOCKS_PER_RUN * 10);
     expect(blocks.map((b) => b.seq)).toEqual([...Array(BLOCKS_PER_RUN * 10).keys()]);
     for (const b of blocks) expect(b.sampleRateHz).toBe(100_000);
-    for (let i = 1; i < blocks.length; i++) if (blocks[i]!.layer === blocks[i - 1]!.layer) expect(blocks[i]!.firstSampleTimeNs - blocks[i - 1]!.firstSampleTimeNs).toBe(250n * 10_000n);
+    for (let i = 1; i < blocks.length; i++)
+      if (blocks[i]!.layer === blocks[i - 1]!.layer) expect(blocks[i]!.firstSampleTimeNs - blocks[i - 1]!.firstSampleTimeNs).toBe(250n * 10_000n);
   });
 
   it('nan and out-of-range values, clock skew and sensor dropout show in what a subscriber decodes', async () => {
@@ -192,7 +210,15 @@ describe('Sparkplug B', () => {
       cfg,
       dataDir: dir,
       log: pino({ level: 'silent' }),
-      mqtt: { url: MQTT.url, username: MQTT.username, password: MQTT.password, clientId: `lg-sim-sp-${process.pid}`, formats: [], sparkplugGroup: group, sparkplugRateHz: 5 },
+      mqtt: {
+        url: MQTT.url,
+        username: MQTT.username,
+        password: MQTT.password,
+        clientId: `lg-sim-sp-${process.pid}`,
+        formats: [],
+        sparkplugGroup: group,
+        sparkplugRateHz: 5,
+      },
     });
     const base = `spBv1.0/${group}`;
     const seen = () => received.filter((m) => m.topic.startsWith(base + '/'));
@@ -225,7 +251,10 @@ describe('Sparkplug B', () => {
       expect(ddata[0]!.metrics.find((m) => m.alias === o2Alias)?.doubleValue).toBeGreaterThan(1000); // still inerting
 
       // rebirth on request
-      await sub.publishAsync(`${base}/NCMD/sp-node`, encodeSparkplug({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', datatype: 11, booleanValue: true }] }));
+      await sub.publishAsync(
+        `${base}/NCMD/sp-node`,
+        encodeSparkplug({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', datatype: 11, booleanValue: true }] }),
+      );
       await waitFor('a second NBIRTH', () => of('NBIRTH').length === 2 && of('DBIRTH').length === 2, 5000);
       expect(decodeSparkplug(of('NBIRTH')[1]!.payload).seq).toBe(0);
 

@@ -59,7 +59,11 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function connect(mode = MessageSecurityMode.None, policy = SecurityPolicy.None, user: { username: string; password: string } | null = USER): Promise<{ client: OPCUAClient; session: ClientSession }> {
+async function connect(
+  mode = MessageSecurityMode.None,
+  policy = SecurityPolicy.None,
+  user: { username: string; password: string } | null = USER,
+): Promise<{ client: OPCUAClient; session: ClientSession }> {
   const client = OPCUAClient.create({
     applicationName: 'layergate-sim-test',
     endpointMustExist: false,
@@ -95,7 +99,7 @@ async function readPath(session: ClientSession, browsePath: string): Promise<Dat
 }
 
 describe('OPC-UA machine model', () => {
-  it('puts the machine in Machinery\'s Machines folder with DI identification, item state, job and monitoring, browsable by path', async () => {
+  it("puts the machine in Machinery's Machines folder with DI identification, item state, job and monitoring, browsable by path", async () => {
     const { session } = await connect();
     expect((await readPath(session, `${M}/DI:Identification/DI:Manufacturer`)).value.value.text).toBe('LayerGate Simulated Machines');
     expect((await readPath(session, `${M}/DI:Identification/DI:SerialNumber`)).value.value).toBe('SIM-11');
@@ -122,7 +126,12 @@ describe('OPC-UA machine model', () => {
 
   it('subscriptions see changes with source timestamps on the exact 100 ms grid of the simulated clock', async () => {
     const { session } = await connect();
-    const sub = await session.createSubscription2({ requestedPublishingInterval: 100, requestedMaxKeepAliveCount: 20, requestedLifetimeCount: 100, publishingEnabled: true });
+    const sub = await session.createSubscription2({
+      requestedPublishingInterval: 100,
+      requestedMaxKeepAliveCount: 20,
+      requestedLifetimeCount: 100,
+      publishingEnabled: true,
+    });
     const seen: DataValue[] = [];
     const item = ClientMonitoredItem.create(
       sub,
@@ -172,7 +181,10 @@ describe('OPC-UA machine model', () => {
     let lost = false;
     client.on('connection_lost', () => (lost = true));
     client.on('close', () => (lost = true));
-    const res = await fetch(`${sim.controlUrl}/faults`, { method: 'POST', body: JSON.stringify({ name: 'opcua-restart', on: true, params: { downMs: 1500 } }) });
+    const res = await fetch(`${sim.controlUrl}/faults`, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'opcua-restart', on: true, params: { downMs: 1500 } }),
+    });
     expect(res.status).toBe(200);
     await waitFor('the client to notice the server went away', () => lost, 5000);
     const probe = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0, initialDelay: 50, maxDelay: 50 } });

@@ -61,10 +61,7 @@ function timeIt(records: number, bytes: number, run: () => void): Result {
 
 function benchBuffer(dir: string, c: Case): Result {
   const pool = bodyPool(c.bodyBytes);
-  const buf = openBuffer(
-    { dir, maxBytes: 64 * 1024 ** 3, sinks: ['kafka'], synchronous: SYNC },
-    pino({ level: 'silent' }),
-  );
+  const buf = openBuffer({ dir, maxBytes: 64 * 1024 ** 3, sinks: ['kafka'], synchronous: SYNC }, pino({ level: 'silent' }));
   const batch: RecordInput[] = [];
   const now = BigInt(Date.now()) * 1_000_000n;
   for (let i = 0; i < c.batch; i++) {
@@ -175,7 +172,9 @@ try {
       fmt(vsPlain, 2),
       fmt(vsRaw, 2),
     ]);
-    rawSpread.push(`${c.name}: raw MB/s per round ${rounds.map((r) => fmt(mbs(r.raw), 0)).join(' / ')}, buffer MB/s ${rounds.map((r) => fmt(mbs(r.buffer), 0)).join(' / ')}`);
+    rawSpread.push(
+      `${c.name}: raw MB/s per round ${rounds.map((r) => fmt(mbs(r.raw), 0)).join(' / ')}, buffer MB/s ${rounds.map((r) => fmt(mbs(r.buffer), 0)).join(' / ')}`,
+    );
     if (c.target === 'plain') verdicts.push(`${c.name}: buffer/plain-sqlite = ${fmt(vsPlain, 2)} (target >= 0.70): ${vsPlain >= 0.7 ? 'PASS' : 'MISS'}`);
     if (c.target === 'raw') verdicts.push(`${c.name}: buffer/raw-disk = ${fmt(vsRaw, 2)} (target >= 0.70): ${vsRaw >= 0.7 ? 'PASS' : 'MISS'}`);
   }

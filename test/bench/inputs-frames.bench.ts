@@ -42,7 +42,10 @@ async function makeFrames(dir: string): Promise<string[]> {
   for (let k = 0; k < N; k++) {
     // a distinct frame each time: a few pixels carry the frame number
     px.writeUInt32BE(k, 0);
-    const png = await sharp(px, { raw: { width: SIZE, height: SIZE, channels: 1 } }).toColourspace('b-w').png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
+    const png = await sharp(px, { raw: { width: SIZE, height: SIZE, channels: 1 } })
+      .toColourspace('b-w')
+      .png({ compressionLevel: 6, adaptiveFiltering: false })
+      .toBuffer();
     const name = `B-0001_L${String(k + 1).padStart(5, '0')}_after-exposure.png`;
     await writeFile(path.join(dir, name), png);
     names.push(name);
@@ -101,7 +104,12 @@ async function main(): Promise<void> {
     const fps = (s: number) => N / s;
     const e2e = fps(e2eS);
     const rows: [string, string, string, string][] = [
-      ['end to end (drop -> commit -> release)', e2e.toFixed(2), `${TARGET_FPS}`, `${(e2e / TARGET_FPS).toFixed(2)}x target ${e2e >= TARGET_FPS ? 'PASS' : 'MISS'}`],
+      [
+        'end to end (drop -> commit -> release)',
+        e2e.toFixed(2),
+        `${TARGET_FPS}`,
+        `${(e2e / TARGET_FPS).toFixed(2)}x target ${e2e >= TARGET_FPS ? 'PASS' : 'MISS'}`,
+      ],
       ['(a) sharp read+metadata+decode alone', fps(sharpS).toFixed(2), '-', `e2e = ${(e2e / fps(sharpS)).toFixed(2)} of it`],
       ['(b) plain file copy', fps(copyS).toFixed(2), '-', `e2e = ${(e2e / fps(copyS)).toFixed(3)} of it`],
     ];

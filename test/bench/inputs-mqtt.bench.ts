@@ -89,7 +89,12 @@ function publishPacket(topic: Buffer, id: number, payload: Buffer): Buffer {
 async function publish(url: string, load: Load, topic: string, first: number, n: number): Promise<void> {
   const { hostname, port } = new URL(url);
   const block = encodeBlockBinary({
-    build: 'BENCH', layer: 1, seq: 0, firstSampleIndex: 0, sampleRateHz: 100_000, channels: ['photodiode', 'pyrometer'],
+    build: 'BENCH',
+    layer: 1,
+    seq: 0,
+    firstSampleIndex: 0,
+    sampleRateHz: 100_000,
+    channels: ['photodiode', 'pyrometer'],
     firstSampleTimeNs: 1_772_431_200_000_000_000n,
     samples: Array.from({ length: CHANNELS }, (_, c) => Float32Array.from({ length: BLOCK_SAMPLES }, (_, i) => Math.sin(i / 50 + c))),
   });
@@ -228,7 +233,9 @@ async function baseline(url: string, load: Load, mode: Mode, n: number): Promise
   const topic = `lg-bench/${process.pid}/raw/${load}/${mode}`;
   const clientId = `lg-bench-raw-${process.pid}-${load}-${mode}`;
   const options: mqtt.IClientOptions = {
-    clientId, clean: mode === 'live', protocolVersion: 5,
+    clientId,
+    clean: mode === 'live',
+    protocolVersion: 5,
     properties: { receiveMaximum: 1000, ...(mode === 'backlog' ? { sessionExpiryInterval: 600 } : {}) },
   };
   let got = 0;
@@ -250,7 +257,11 @@ async function baseline(url: string, load: Load, mode: Mode, n: number): Promise
     offered = Promise.resolve(await runPublishers(url, load, topic, n));
     sub = connect();
   } else offered = runPublishers(url, load, topic, n);
-  const r = await measure(() => got, () => first, n);
+  const r = await measure(
+    () => got,
+    () => first,
+    n,
+  );
   await sub.endAsync();
   return { ...r, offeredPerS: await offered };
 }
@@ -260,8 +271,11 @@ async function throughInput(url: string, load: Load, mode: Mode, n: number): Pro
   const r = rig('lg-bench-mqtt-');
   const make = () =>
     r.create({
-      url, username: undefined, password: undefined,
-      clientId: `lg-bench-input-${process.pid}-${load}-${mode}`, cleanSession: mode === 'live',
+      url,
+      username: undefined,
+      password: undefined,
+      clientId: `lg-bench-input-${process.pid}-${load}-${mode}`,
+      cleanSession: mode === 'live',
       subscriptions: [{ topic, qos: 1, decoder: load === 'scalars' ? 'json' : 'binary-block' }],
     });
   let input = make();
@@ -279,7 +293,11 @@ async function throughInput(url: string, load: Load, mode: Mode, n: number): Pro
     if (p.cmd === 'publish') first ??= performance.now();
   });
   const current = input;
-  const res = await measure(() => current.stats().records, () => first, n);
+  const res = await measure(
+    () => current.stats().records,
+    () => first,
+    n,
+  );
   await input.stop();
   r.buffer.close();
   rmSync(r.dataDir, { recursive: true, force: true });
@@ -292,7 +310,11 @@ async function main(): Promise<void> {
     const rows: string[][] = [];
     const verdicts: string[] = [];
     const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
-    const runs = [['scalars', 'live'], ['scalars', 'backlog'], ['blocks', 'live']] as const;
+    const runs = [
+      ['scalars', 'live'],
+      ['scalars', 'backlog'],
+      ['blocks', 'live'],
+    ] as const;
     for (const [load, mode] of runs) {
       const n = load === 'scalars' ? SCALARS : BLOCKS;
       const per = load === 'scalars' ? 1 : BLOCK_SAMPLES * CHANNELS;
@@ -304,9 +326,18 @@ async function main(): Promise<void> {
       const inp = await throughInput(broker.url, load, mode, n);
       const perCore = (x: Result) => (x.perS * per) / Math.max(x.cpuPct / 100, 1e-9);
       rows.push([
-        `${load}, ${mode} (${unit})`, fmt(inp.perS * per), fmt(target), inp.perS * per >= target ? 'PASS' : 'MISS',
-        fmt(raw.perS * per), (inp.perS / raw.perS).toFixed(2), `${inp.cpuPct.toFixed(0)} %`, fmt(perCore(inp)), `${raw.cpuPct.toFixed(0)} %`,
-        `${inp.got}/${n}`, `${raw.got}/${n}`, fmt(inp.offeredPerS * per),
+        `${load}, ${mode} (${unit})`,
+        fmt(inp.perS * per),
+        fmt(target),
+        inp.perS * per >= target ? 'PASS' : 'MISS',
+        fmt(raw.perS * per),
+        (inp.perS / raw.perS).toFixed(2),
+        `${inp.cpuPct.toFixed(0)} %`,
+        fmt(perCore(inp)),
+        `${raw.cpuPct.toFixed(0)} %`,
+        `${inp.got}/${n}`,
+        `${raw.got}/${n}`,
+        fmt(inp.offeredPerS * per),
       ]);
       verdicts.push(
         `${load}, ${mode}: ${inp.perS * per >= target ? 'PASS' : 'MISS'} ${fmt(inp.perS * per)} ${unit} into the buffer against the target ${fmt(target)} (${((inp.perS * per) / target).toFixed(2)}x), ` +
@@ -319,12 +350,14 @@ async function main(): Promise<void> {
     const head = ['load', 'input', 'target', '', 'bare MQTT.js', 'input/bare', 'input CPU', 'input per CPU-s', 'bare CPU', 'input got', 'bare got', 'offered'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
-    console.log(`\nMQTT input throughput (QoS 1, MQTT 5, into the SQLite buffer, acked after commit); bench Mosquitto on ${broker.url}, ${PUBLISHERS} raw publisher processes`);
+    console.log(
+      `\nMQTT input throughput (QoS 1, MQTT 5, into the SQLite buffer, acked after commit); bench Mosquitto on ${broker.url}, ${PUBLISHERS} raw publisher processes`,
+    );
     console.log(line(head));
     for (const r of rows) console.log(line(r));
     for (const v of verdicts) console.log(v);
     console.log('live = publishers running meanwhile; backlog = a persistent session filled while offline, then drained');
-    console.log('offered = the publishers\' summed rate while the input ran; CPU = this process, % of one core, all threads');
+    console.log("offered = the publishers' summed rate while the input ran; CPU = this process, % of one core, all threads");
   } finally {
     await broker.stop();
   }

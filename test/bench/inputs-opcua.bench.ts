@@ -19,16 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 // first, as in the input: node-opcua's console output would interleave with the table
 import '../../plugins/inputs/opcua/node-opcua-log.js';
-import {
-  AttributeIds,
-  DataType,
-  OPCUAClient,
-  OPCUAServer,
-  TimestampsToReturn,
-  Variant,
-  StatusCodes,
-  type DataValue,
-} from 'node-opcua';
+import { AttributeIds, DataType, OPCUAClient, OPCUAServer, TimestampsToReturn, Variant, StatusCodes, type DataValue } from 'node-opcua';
 import { pino } from 'pino';
 import { freePort } from '../support/wait.js';
 
@@ -45,7 +36,13 @@ async function serve(n: number, port: number): Promise<void> {
   const ns = as.registerNamespace(NS_URI);
   const folder = ns.addFolder(as.rootFolder.objects, { browseName: 'Bench' });
   const vars = Array.from({ length: n }, (_, i) =>
-    ns.addVariable({ componentOf: folder, browseName: `v${i}`, nodeId: `s=v${i}`, dataType: 'Double', value: new Variant({ dataType: DataType.Double, value: 0 }) }),
+    ns.addVariable({
+      componentOf: folder,
+      browseName: `v${i}`,
+      nodeId: `s=v${i}`,
+      dataType: 'Double',
+      value: new Variant({ dataType: DataType.Double, value: 0 }),
+    }),
   );
   await server.start();
   // the parent asks for this process's CPU time around each window (is the load generator starved?)
@@ -67,8 +64,6 @@ async function serve(n: number, port: number): Promise<void> {
   setTimeout(tick, period);
   process.send?.('ready');
 }
-
-
 
 interface Measured {
   changesPerS: number;
@@ -122,7 +117,14 @@ async function baseline(endpoint: string, n: number): Promise<Measured> {
   await client.connect(endpoint);
   const session = await client.createSession();
   const nsIndex = (await session.readNamespaceArray()).indexOf(NS_URI);
-  const sub = await session.createSubscription2({ requestedPublishingInterval: 100, requestedLifetimeCount: 100, requestedMaxKeepAliveCount: 10, maxNotificationsPerPublish: 0, publishingEnabled: true, priority: 10 });
+  const sub = await session.createSubscription2({
+    requestedPublishingInterval: 100,
+    requestedLifetimeCount: 100,
+    requestedMaxKeepAliveCount: 10,
+    maxNotificationsPerPublish: 0,
+    publishingEnabled: true,
+    priority: 10,
+  });
   let count = 0;
   for (let k = 0; k < n; k += 1000) {
     const ids = Array.from({ length: Math.min(1000, n - k) }, (_, j) => ({ nodeId: `ns=${nsIndex};s=v${k + j}`, attributeId: AttributeIds.Value }));
@@ -161,7 +163,8 @@ async function viaInput(endpoint: string, n: number): Promise<Measured & { recor
   await input.start(pipeline.contextFor('opcua'));
   const deadline = Date.now() + 60_000;
   while (input.stats().monitoredItems < n) {
-    if (Date.now() > deadline) throw new Error(`the input monitors ${input.stats().monitoredItems} of ${n} items after 60 s (${input.stats().lastError ?? 'no error'})`);
+    if (Date.now() > deadline)
+      throw new Error(`the input monitors ${input.stats().monitoredItems} of ${n} items after 60 s (${input.stats().lastError ?? 'no error'})`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const m = await measure(() => input.stats().records);
@@ -193,8 +196,11 @@ async function bufferAlone(n: number): Promise<Measured> {
   const tick = BigInt(Date.now()) * 1_000_000n;
   while (!stop) {
     const drafts = Array.from({ length: n }, (_, i) => ({
-      signal: `bench.v${i}`, kind: 'scalar' as const, contentType: CONTENT_TYPES.scalar,
-      body: Buffer.from(JSON.stringify({ v: count + i / n, quality: 'Good' })), sourceTimeNs: tick,
+      signal: `bench.v${i}`,
+      kind: 'scalar' as const,
+      contentType: CONTENT_TYPES.scalar,
+      body: Buffer.from(JSON.stringify({ v: count + i / n, quality: 'Good' })),
+      sourceTimeNs: tick,
       attributes: { status: 'Good', server_time_ns: tick.toString() },
     }));
     await ctx.emit(drafts);
@@ -230,14 +236,43 @@ async function main(): Promise<void> {
     // what one fully used core of the measured process would commit at this cost per change
     const perCore = (m: Measured) => m.changesPerS / Math.max(m.cpuPct / 100, 1e-9);
     const rows = [
-      ['bare node-opcua client (baseline)', fmt(base.changesPerS), pct(base.cpuPct), pct(base.serverCpuPct), fmt(base.serverChangesPerS ?? 0), fmt(perCore(base)), '1.00', ''],
-      ['pipeline + buffer alone (same records, no OPC-UA)', fmt(ceiling.changesPerS), pct(ceiling.cpuPct), '', '', fmt(perCore(ceiling)), (ceiling.changesPerS / base.changesPerS).toFixed(2), ''],
-      ['opcua input -> pipeline -> buffer', fmt(mine.changesPerS), pct(mine.cpuPct), pct(mine.serverCpuPct), fmt(mine.serverChangesPerS ?? 0), fmt(perCore(mine)), (mine.changesPerS / base.changesPerS).toFixed(2), fmt(target)],
+      [
+        'bare node-opcua client (baseline)',
+        fmt(base.changesPerS),
+        pct(base.cpuPct),
+        pct(base.serverCpuPct),
+        fmt(base.serverChangesPerS ?? 0),
+        fmt(perCore(base)),
+        '1.00',
+        '',
+      ],
+      [
+        'pipeline + buffer alone (same records, no OPC-UA)',
+        fmt(ceiling.changesPerS),
+        pct(ceiling.cpuPct),
+        '',
+        '',
+        fmt(perCore(ceiling)),
+        (ceiling.changesPerS / base.changesPerS).toFixed(2),
+        '',
+      ],
+      [
+        'opcua input -> pipeline -> buffer',
+        fmt(mine.changesPerS),
+        pct(mine.cpuPct),
+        pct(mine.serverCpuPct),
+        fmt(mine.serverChangesPerS ?? 0),
+        fmt(perCore(mine)),
+        (mine.changesPerS / base.changesPerS).toFixed(2),
+        fmt(target),
+      ],
     ];
     const header = ['path', 'changes/s', 'CPU (1 core = 100 %)', 'server CPU', 'server made/s', 'changes per CPU-second', 'ratio to baseline', 'target'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
-    console.log(`OPC-UA input benchmark: ${fmt(n)} monitored items x ${RATE_HZ} Hz = ${fmt(offered)} changes/s offered by the server (child process); ${MEASURE_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up`);
+    console.log(
+      `OPC-UA input benchmark: ${fmt(n)} monitored items x ${RATE_HZ} Hz = ${fmt(offered)} changes/s offered by the server (child process); ${MEASURE_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up`,
+    );
     console.log(line(header));
     console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
     for (const r of rows) console.log(line(r));
@@ -252,15 +287,21 @@ async function main(): Promise<void> {
     console.log(
       `${capacity >= target ? 'PASS' : 'MISS'} (one core): the input path used ${pct(mine.cpuPct)} of a core for that rate, i.e. ${fmt(capacity)} changes per CPU-second of the gateway process (all its threads) against the target ${fmt(target)} (${(capacity / target).toFixed(2)}x)`,
     );
-    console.log(`the input reaches ${(mine.changesPerS / Math.min(base.changesPerS, ceiling.changesPerS)).toFixed(2)} of the lower of its two ceilings (what the bare client receives, what the buffer commits)`);
-    if (base.changesPerS < offered * 0.98) console.log(`note: the bare client itself received ${fmt(base.changesPerS)} of ${fmt(offered)} offered changes/s on this machine: the server (load generator) did not produce the full load`);
+    console.log(
+      `the input reaches ${(mine.changesPerS / Math.min(base.changesPerS, ceiling.changesPerS)).toFixed(2)} of the lower of its two ceilings (what the bare client receives, what the buffer commits)`,
+    );
+    if (base.changesPerS < offered * 0.98)
+      console.log(
+        `note: the bare client itself received ${fmt(base.changesPerS)} of ${fmt(offered)} offered changes/s on this machine: the server (load generator) did not produce the full load`,
+      );
     if (mine.changesPerS < target * 0.98 && (mine.serverChangesPerS ?? 0) >= target * 0.98) {
       console.log(
         `note: the server made ${fmt(mine.serverChangesPerS ?? 0)} changes/s in the input's window and ${fmt(mine.changesPerS)}/s reached the buffer ` +
           `(the bare client received ${fmt(base.changesPerS)} of ${fmt(base.serverChangesPerS ?? 0)} made in its window)`,
       );
     }
-    if ((mine.serverCpuPct ?? 0) > 85) console.log(`note: the server process used ${pct(mine.serverCpuPct)} of a core during the input's window: the load generator is near its own limit`);
+    if ((mine.serverCpuPct ?? 0) > 85)
+      console.log(`note: the server process used ${pct(mine.serverCpuPct)} of a core during the input's window: the load generator is near its own limit`);
   } finally {
     child.kill();
   }

@@ -55,16 +55,32 @@ function records(n: number): RecordInput[] {
   const t0 = nowNs();
   return Array.from({ length: n }, (_, i) => {
     const body = Buffer.alloc(250 * 8);
-    for (let k = 0; k < 250; k++) { body.writeFloatLE(Math.sin(i + k / 7), k * 8); body.writeFloatLE(1500 + ((i * 250 + k) % 300), k * 8 + 4); }
+    for (let k = 0; k < 250; k++) {
+      body.writeFloatLE(Math.sin(i + k / 7), k * 8);
+      body.writeFloatLE(1500 + ((i * 250 + k) % 300), k * 8 + 4);
+    }
     return {
-      source: 'bench', signal: `meltpool.${i % 4}`, kind: 'samples', class: 'internal', routes: ['sink'], build: 'JOB-B', layer: 1 + Math.floor(i / 1000),
-      contentType: CONTENT_TYPES.samplesF32, receiveTimeNs: t0 + BigInt(i) * 1000n, sourceTimeNs: t0 + BigInt(i) * 25_000_000n, body,
+      source: 'bench',
+      signal: `meltpool.${i % 4}`,
+      kind: 'samples',
+      class: 'internal',
+      routes: ['sink'],
+      build: 'JOB-B',
+      layer: 1 + Math.floor(i / 1000),
+      contentType: CONTENT_TYPES.samplesF32,
+      receiveTimeNs: t0 + BigInt(i) * 1000n,
+      sourceTimeNs: t0 + BigInt(i) * 25_000_000n,
+      body,
       attributes: { channels: 'photodiode,pyrometer', sample_rate_hz: '10000', first_sample: String(i * 250) },
     };
   });
 }
 
-interface Run { seconds: number; records: number; bytes: number }
+interface Run {
+  seconds: number;
+  records: number;
+  bytes: number;
+}
 
 /** Commit n records, then time the forwarder from start to lag 0. Returns the records as stored. */
 async function viaGateway(output: OutputPlugin, input: RecordInput[]): Promise<Run & { stored: StoredRecord[] }> {
@@ -84,7 +100,8 @@ async function viaGateway(output: OutputPlugin, input: RecordInput[]): Promise<R
   await output.stop();
   buffer.close();
   rmSync(dir, { recursive: true, force: true });
-  if (stats.failures > 0 || stats.quarantinedRecords > 0) throw new Error(`gateway run had ${stats.failures} failures, ${stats.quarantinedRecords} quarantined: ${stats.lastError?.message}`);
+  if (stats.failures > 0 || stats.quarantinedRecords > 0)
+    throw new Error(`gateway run had ${stats.failures} failures, ${stats.quarantinedRecords} quarantined: ${stats.lastError?.message}`);
   return { seconds, records: stats.sentRecords, bytes: stats.sentBytes, stored };
 }
 
@@ -103,22 +120,43 @@ async function kafkaRound(input: RecordInput[], rawFirst: boolean): Promise<[Run
   await admin.connect();
   const topic = `${prefix}-raw`;
   // both topics exist before the clock starts (creating one is not throughput)
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }, { topic: `${prefix}.${MACHINE}.samples`, numPartitions: 3 }], waitForLeaders: true });
+  await admin.createTopics({
+    topics: [
+      { topic, numPartitions: 3 },
+      { topic: `${prefix}.${MACHINE}.samples`, numPartitions: 3 },
+    ],
+    waitForLeaders: true,
+  });
   await admin.disconnect();
-  const out = kafkaOutput.create(kafkaOutput.configSchema.parse({ brokers: [...KAFKA.brokers], topicPrefix: prefix, topics: { partitions: 3 } }), { dataDir: '', machine: MACHINE }) as KafkaOutput;
+  const out = kafkaOutput.create(kafkaOutput.configSchema.parse({ brokers: [...KAFKA.brokers], topicPrefix: prefix, topics: { partitions: 3 } }), {
+    dataDir: '',
+    machine: MACHINE,
+  }) as KafkaOutput;
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
-  const runRaw = (stored: StoredRecord[]) => timed(async () => {
-    let bytes = 0;
-    for (let i = 0; i < stored.length; i += BATCH) {
-      const messages: Message[] = stored.slice(i, i + BATCH).map((r) => {
-        bytes += r.body!.length;
-        return { key: r.signal, value: Buffer.from(encodeRecord(r)), headers: { 'content-type': 'application/x-protobuf', 'layergate-class': r.class, 'layergate-seq': String(r.seq), 'layergate-signal': r.signal, 'layergate-source': r.source, 'layergate-content-type': r.contentType } };
-      });
-      await producer.sendBatch({ topicMessages: [{ topic, messages }], acks: -1 });
-    }
-    return bytes;
-  }, stored.length);
+  const runRaw = (stored: StoredRecord[]) =>
+    timed(async () => {
+      let bytes = 0;
+      for (let i = 0; i < stored.length; i += BATCH) {
+        const messages: Message[] = stored.slice(i, i + BATCH).map((r) => {
+          bytes += r.body!.length;
+          return {
+            key: r.signal,
+            value: Buffer.from(encodeRecord(r)),
+            headers: {
+              'content-type': 'application/x-protobuf',
+              'layergate-class': r.class,
+              'layergate-seq': String(r.seq),
+              'layergate-signal': r.signal,
+              'layergate-source': r.source,
+              'layergate-content-type': r.contentType,
+            },
+          };
+        });
+        await producer.sendBatch({ topicMessages: [{ topic, messages }], acks: -1 });
+      }
+      return bytes;
+    }, stored.length);
   let raw: Run | undefined;
   if (rawFirst) raw = await runRaw(asStored(input));
   const gw = await viaGateway(out, input);
@@ -139,18 +177,19 @@ async function redisRound(input: RecordInput[], rawFirst: boolean): Promise<[Run
   const out = redisOutput.create(redisOutput.configSchema.parse({ url: REDIS.url, keyPrefix: prefix, maxLen: 10_000 }), { dataDir: '', machine: MACHINE });
   const client = new Redis(REDIS.url);
   await client.ping();
-  const runRaw = (stored: StoredRecord[]) => timed(async () => {
-    let bytes = 0;
-    for (let i = 0; i < stored.length; i += BATCH) {
-      const tx = client.multi();
-      for (const r of stored.slice(i, i + BATCH)) {
-        tx.xadd(`${prefix}:raw:${r.signal}`, 'MAXLEN', '~', '10000', '*', ...entryFields(r));
-        bytes += r.body!.length;
+  const runRaw = (stored: StoredRecord[]) =>
+    timed(async () => {
+      let bytes = 0;
+      for (let i = 0; i < stored.length; i += BATCH) {
+        const tx = client.multi();
+        for (const r of stored.slice(i, i + BATCH)) {
+          tx.xadd(`${prefix}:raw:${r.signal}`, 'MAXLEN', '~', '10000', '*', ...entryFields(r));
+          bytes += r.body!.length;
+        }
+        await tx.exec();
       }
-      await tx.exec();
-    }
-    return bytes;
-  }, stored.length);
+      return bytes;
+    }, stored.length);
   let raw: Run | undefined;
   if (rawFirst) raw = await runRaw(asStored(input));
   const gw = await viaGateway(out, input);
@@ -166,11 +205,26 @@ async function redisRound(input: RecordInput[], rawFirst: boolean): Promise<[Run
 
 async function minioRound(input: RecordInput[], _rawFirst: boolean): Promise<[Run, Run[]]> {
   const bucket = `lgbench-${randomUUID().slice(0, 8)}`;
-  const out = minioOutput.create(minioOutput.configSchema.parse({
-    endPoint: MINIO_LOCAL.endPoint, port: MINIO_LOCAL.port, tls: false, accessKey: MINIO_LOCAL.accessKey, secretKey: MINIO_LOCAL.secretKey, bucket, series: { window: '1h' },
-  }), { dataDir: '', machine: MACHINE }) as MinioOutput;
+  const out = minioOutput.create(
+    minioOutput.configSchema.parse({
+      endPoint: MINIO_LOCAL.endPoint,
+      port: MINIO_LOCAL.port,
+      tls: false,
+      accessKey: MINIO_LOCAL.accessKey,
+      secretKey: MINIO_LOCAL.secretKey,
+      bucket,
+      series: { window: '1h' },
+    }),
+    { dataDir: '', machine: MACHINE },
+  ) as MinioOutput;
   const gw = await viaGateway(out, input);
-  const client = new Client({ endPoint: MINIO_LOCAL.endPoint, port: MINIO_LOCAL.port, useSSL: false, accessKey: MINIO_LOCAL.accessKey, secretKey: MINIO_LOCAL.secretKey });
+  const client = new Client({
+    endPoint: MINIO_LOCAL.endPoint,
+    port: MINIO_LOCAL.port,
+    useSSL: false,
+    accessKey: MINIO_LOCAL.accessKey,
+    secretKey: MINIO_LOCAL.secretKey,
+  });
   const objects: { key: string; bytes: Buffer }[] = [];
   for await (const o of client.listObjectsV2(bucket, '', true)) {
     const key = (o as { name: string }).name;
@@ -206,7 +260,10 @@ async function minioRound(input: RecordInput[], _rawFirst: boolean): Promise<[Ru
       for (const [signal, items] of bySignal) {
         const bytes = Buffer.from(toParquet(samplesTable(items, ['photodiode', 'pyrometer'])));
         while (uploads.size >= 4) await Promise.race(uploads);
-        const p: Promise<unknown> = client.putObject(exporterBucket, `series/samples/signal=${signal}/${n++}.parquet`, bytes, bytes.length, { 'Content-Type': 'application/vnd.apache.parquet' })
+        const p: Promise<unknown> = client
+          .putObject(exporterBucket, `series/samples/signal=${signal}/${n++}.parquet`, bytes, bytes.length, {
+            'Content-Type': 'application/vnd.apache.parquet',
+          })
           .finally(() => uploads.delete(p));
         uploads.add(p);
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -235,10 +292,19 @@ async function main(): Promise<void> {
   const cases: [string, (i: RecordInput[], rawFirst: boolean) => Promise<[Run, Run[]]>, [string, number | null][]][] = [
     ['kafka', kafkaRound, [['kafkajs producer', 0.8]]],
     ['redis', redisRound, [['ioredis MULTI/XADD', null]]],
-    ['minio', minioRound, [['raw upload (pre-encoded)', null], ['raw exporter (encode + upload)', 0.8]]],
+    [
+      'minio',
+      minioRound,
+      [
+        ['raw upload (pre-encoded)', null],
+        ['raw exporter (encode + upload)', 0.8],
+      ],
+    ],
   ];
   // BENCH_SINKS=kafka,minio runs only those
-  const only = process.env.BENCH_SINKS?.split(',').map((x) => x.trim()).filter(Boolean);
+  const only = process.env.BENCH_SINKS?.split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   if (only) cases.splice(0, cases.length, ...cases.filter(([name]) => only.includes(name)));
   // warm-up: JIT, connections, topic/bucket metadata paths
   for (const [, round] of cases) await round(records(2000), false);
@@ -263,14 +329,25 @@ async function main(): Promise<void> {
     baselines.forEach(([label, target], b) => {
       const r = median(raw[b]!);
       const ratio = median(ratios[b]!);
-      rows.push([name, fmt(g), fmt((g * bytesPerRecord) / 1e6, 1), label, fmt(r), fmt((r * bytesPerRecord) / 1e6, 1), fmt(ratio, 2), target === null ? '-' : `>= ${target}`]);
+      rows.push([
+        name,
+        fmt(g),
+        fmt((g * bytesPerRecord) / 1e6, 1),
+        label,
+        fmt(r),
+        fmt((r * bytesPerRecord) / 1e6, 1),
+        fmt(ratio, 2),
+        target === null ? '-' : `>= ${target}`,
+      ]);
       if (target !== null) verdicts.push(`${name} vs ${label}: ${ratio >= target ? 'PASS' : 'MISS'} (ratio ${fmt(ratio, 2)}, target ${target})`);
     });
   }
   const header = ['sink', 'gateway rec/s', 'gateway MB/s', 'baseline (same library, no gateway)', 'raw rec/s', 'raw MB/s', 'ratio', 'target'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  console.log(`output benchmark: ${fmt(N)} sample blocks of 2000 body bytes per round, batches of ${BATCH}, medians of ${ROUNDS} rounds (ratio paired within a round)`);
+  console.log(
+    `output benchmark: ${fmt(N)} sample blocks of 2000 body bytes per round, batches of ${BATCH}, medians of ${ROUNDS} rounds (ratio paired within a round)`,
+  );
   console.log(line(header));
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
   for (const r of rows) console.log(line(r));
@@ -279,7 +356,10 @@ async function main(): Promise<void> {
   console.log('MB/s = record body bytes; the shared test servers run on the same (contended) machine: numbers are indicative');
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

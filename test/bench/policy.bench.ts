@@ -85,7 +85,11 @@ async function emitRound(withPolicy: boolean): Promise<number> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-bench-policy-'));
   const buffer = openBuffer({ dir: path.join(dir, 'buffer'), maxBytes: 4 * 1024 ** 3, sinks: ['lake'], synchronous: 'NORMAL' }, log);
   const p = new Pipeline({
-    buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir: dir, quarantineMaxBytes: 1 << 20, log,
+    buffer,
+    outputs: [{ name: 'lake', plugin: { premises: 'on' } }],
+    dataDir: dir,
+    quarantineMaxBytes: 1 << 20,
+    log,
     ...(withPolicy ? { classifier: new Classifier(AM_POLICY) } : {}),
   });
   const ctx = p.contextFor('opcua');
@@ -108,11 +112,18 @@ function appendRound(sealed: boolean): number {
   const buffer = sealed ? new SealingBuffer(inner, new AesGcmSealer(parseKeyRing(newKeyLine('k1'), 'bench'))) : inner;
   const body = Buffer.alloc(4096, 7);
   const batches = 100;
-  const records = (b: number): RecordInput[] => Array.from({ length: 256 }, (_, i) => ({
-    source: 'mes', signal: 'job.parameters', kind: 'document', class: 'confidential', contentType: 'application/octet-stream',
-    // a fresh body per record, as an input hands them over
-    receiveTimeNs: BigInt(b * 1000 + i), body: Buffer.from(body), routes: ['lake'],
-  }));
+  const records = (b: number): RecordInput[] =>
+    Array.from({ length: 256 }, (_, i) => ({
+      source: 'mes',
+      signal: 'job.parameters',
+      kind: 'document',
+      class: 'confidential',
+      contentType: 'application/octet-stream',
+      // a fresh body per record, as an input hands them over
+      receiveTimeNs: BigInt(b * 1000 + i),
+      body: Buffer.from(body),
+      routes: ['lake'],
+    }));
   const r = rate(batches * 256, () => {
     for (let b = 0; b < batches; b++) buffer.append(records(b));
   });
@@ -150,6 +161,8 @@ console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
 for (const r of rows) console.log(line(r));
 console.log();
 console.log(`classify: ${fmt(m('engine'))} records/s (target >= 2,000,000): ${m('engine') >= 2_000_000 ? 'PASS' : 'MISS'}`);
-console.log(`emit with policy / without = ${fmt(ratio('emitPolicy', 'emitBase'), 2)} (target >= 0.90): ${ratio('emitPolicy', 'emitBase') >= 0.9 ? 'PASS' : 'MISS'}`);
+console.log(
+  `emit with policy / without = ${fmt(ratio('emitPolicy', 'emitBase'), 2)} (target >= 0.90): ${ratio('emitPolicy', 'emitBase') >= 0.9 ? 'PASS' : 'MISS'}`,
+);
 console.log(`sealed / unsealed append = ${fmt(ratio('seal', 'plain'), 2)} (target >= 0.70): ${ratio('seal', 'plain') >= 0.7 ? 'PASS' : 'MISS'}`);
 console.log('(medians of 3 rounds; ratios paired within a round; the machine is shared, figures are indicative)');

@@ -45,17 +45,42 @@ let seq = 0;
 
 function record(body: Buffer): StoredRecord {
   return {
-    seq: ++seq, source: 'bench', signal: 'report', kind: 'document', receiveTimeNs: BigInt(Date.now()) * 1_000_000n, class: 'internal',
-    contentType: 'application/octet-stream', body, build: 'bench', routes: ['cloud'],
+    seq: ++seq,
+    source: 'bench',
+    signal: 'report',
+    kind: 'document',
+    receiveTimeNs: BigInt(Date.now()) * 1_000_000n,
+    class: 'internal',
+    contentType: 'application/octet-stream',
+    body,
+    build: 'bench',
+    routes: ['cloud'],
   };
 }
 
 async function startOutput(name: string, bandwidth: Record<string, unknown>): Promise<CloudOutput> {
-  const out = new CloudOutput(cloudConfigSchema.parse({
-    endpoint: minio.endpoint, bucket: 'lg-bench-sync', accessKey: NETNS_MINIO_KEYS.accessKey, secretKey: NETNS_MINIO_KEYS.secretKey,
-    bandwidth, manifestAfter: '1h', retry: { initial: '200ms', max: '2s' },
-  }), { dataDir: path.join(dir, name), machine: 'bench' });
-  await out.start({ name: 'cloud', log: silent, blobs: { read: () => Promise.reject(new Error('none')), path: () => { throw new Error('none'); } } });
+  const out = new CloudOutput(
+    cloudConfigSchema.parse({
+      endpoint: minio.endpoint,
+      bucket: 'lg-bench-sync',
+      accessKey: NETNS_MINIO_KEYS.accessKey,
+      secretKey: NETNS_MINIO_KEYS.secretKey,
+      bandwidth,
+      manifestAfter: '1h',
+      retry: { initial: '200ms', max: '2s' },
+    }),
+    { dataDir: path.join(dir, name), machine: 'bench' },
+  );
+  await out.start({
+    name: 'cloud',
+    log: silent,
+    blobs: {
+      read: () => Promise.reject(new Error('none')),
+      path: () => {
+        throw new Error('none');
+      },
+    },
+  });
   return out;
 }
 
@@ -68,7 +93,7 @@ try {
   minio.shape({ rateMbit: LINK_MBIT });
   const client = minio.client();
   await client.makeBucket('lg-bench-sync');
-  const size = Math.max(8 * MiB, Math.round((LINK_MBIT * 1e6 / 8) * 5)); // about 5 s on the link
+  const size = Math.max(8 * MiB, Math.round(((LINK_MBIT * 1e6) / 8) * 5)); // about 5 s on the link
   const plain: number[] = [];
   const synced: number[] = [];
   const out = await startOutput('uncapped', { cap: 'unlimited' });
@@ -113,8 +138,13 @@ try {
     const payloadShare = payload / capMbit;
     worstPayloadShare = Math.min(worstPayloadShare, payloadShare);
     capRows.push([
-      `${capMbit} Mbit/s`, `${linkMbit} Mbit/s`, wire.toFixed(2), payload.toFixed(2), `${(100 * (wire - capMbit) / capMbit).toFixed(1)}%`,
-      payloadShare.toFixed(2), wire <= capMbit * 1.1 ? 'yes' : 'NO',
+      `${capMbit} Mbit/s`,
+      `${linkMbit} Mbit/s`,
+      wire.toFixed(2),
+      payload.toFixed(2),
+      `${((100 * (wire - capMbit)) / capMbit).toFixed(1)}%`,
+      payloadShare.toFixed(2),
+      wire <= capMbit * 1.1 ? 'yes' : 'NO',
     ]);
   }
   minio.shape({ rateMbit: LINK_MBIT });
@@ -128,10 +158,13 @@ try {
     for (const r of rows) console.log(line(r));
   };
   console.log(`cloud sync benchmark: link ${LINK_MBIT} Mbit/s (tc tbf on a veth pair), object ${(size / MiB).toFixed(1)} MiB, ${ROUNDS} rounds, medians`);
-  table(['upload', 'Mbit/s', 'of plain client'], [
-    ['plain S3 client (putObject)', median(plain).toFixed(2), '1.00'],
-    ['cloud sync, uncapped', median(synced).toFixed(2), fraction.toFixed(2)],
-  ]);
+  table(
+    ['upload', 'Mbit/s', 'of plain client'],
+    [
+      ['plain S3 client (putObject)', median(plain).toFixed(2), '1.00'],
+      ['cloud sync, uncapped', median(synced).toFixed(2), fraction.toFixed(2)],
+    ],
+  );
   console.log();
   table(['cap', 'link', 'wire Mbit/s', 'payload Mbit/s', 'tracking error', 'payload of cap', 'at or under cap (+10%)'], capRows);
   console.log();

@@ -39,15 +39,25 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
     const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli/main.ts'), ...args], { cwd: repo, env });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
 const cloudEntry = (extra: Record<string, unknown> = {}) => ({
-  endpoint: `http://${MINIO_CLOUD.endPoint}:${MINIO_CLOUD.port}`, bucket, accessKey: MINIO_CLOUD.accessKey, secretKey: MINIO_CLOUD.secretKey,
-  manifestAfter: '500ms', retry: { initial: '100ms', max: '1s' }, partSize: '5MiB', ...extra,
+  endpoint: `http://${MINIO_CLOUD.endPoint}:${MINIO_CLOUD.port}`,
+  bucket,
+  accessKey: MINIO_CLOUD.accessKey,
+  secretKey: MINIO_CLOUD.secretKey,
+  manifestAfter: '500ms',
+  retry: { initial: '100ms', max: '1s' },
+  partSize: '5MiB',
+  ...extra,
 });
 
 beforeEach(async () => {
@@ -70,18 +80,41 @@ afterEach(async () => {
 
 async function startCloud(extra: Record<string, unknown> = {}): Promise<CloudOutput> {
   const dataDir = path.join(dir, 'data');
-  await fs.writeFile(configFile, JSON.stringify({
-    gateway: { machine: 'pbf-01', dataDir }, inputs: {}, outputs: { cloud: { type: 'cloud', ...cloudEntry(extra) } },
-  }));
+  await fs.writeFile(
+    configFile,
+    JSON.stringify({
+      gateway: { machine: 'pbf-01', dataDir },
+      inputs: {},
+      outputs: { cloud: { type: 'cloud', ...cloudEntry(extra) } },
+    }),
+  );
   out = new CloudOutput(cloudConfigSchema.parse(cloudEntry(extra)), { dataDir, machine: 'pbf-01' });
-  await out.start({ name: 'cloud', log: silent, blobs: { read: () => Promise.reject(new Error('none')), path: () => { throw new Error('none'); } } });
+  await out.start({
+    name: 'cloud',
+    log: silent,
+    blobs: {
+      read: () => Promise.reject(new Error('none')),
+      path: () => {
+        throw new Error('none');
+      },
+    },
+  });
   return out;
 }
 
 function doc(body: Buffer, seq: number, build = 'B-7'): StoredRecord {
   return {
-    seq, source: 'test', signal: 'report', kind: 'document', receiveTimeNs: BigInt(Date.now()) * 1_000_000n, class: 'internal',
-    contentType: 'application/octet-stream', body, build, layer: seq, routes: ['cloud'],
+    seq,
+    source: 'test',
+    signal: 'report',
+    kind: 'document',
+    receiveTimeNs: BigInt(Date.now()) * 1_000_000n,
+    class: 'internal',
+    contentType: 'application/octet-stream',
+    body,
+    build,
+    layer: seq,
+    routes: ['cloud'],
   };
 }
 

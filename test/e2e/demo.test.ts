@@ -27,7 +27,8 @@ describe('layergate demo (npm start): the simulator feeds the gateway', () => {
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'lg-demo-'));
     dirs.push(cwd);
     const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli/main.ts'), 'demo'], {
-      cwd, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -27,7 +27,9 @@ function startCli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
   delete childEnv.LAYERGATE_CONFIG;
   if (!('LAYERGATE_DATA_DIR' in env)) delete childEnv.LAYERGATE_DATA_DIR;
   const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli/main.ts'), ...args], {
-    cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
   let stdout = '';
@@ -52,13 +54,16 @@ describe('layergate run (child process)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-run-'));
     const dataDir = path.join(dir, 'data');
     const cfg = path.join(dir, 'layergate.yaml');
-    writeFileSync(cfg, [
-      'gateway: { dataDir: "${TEST_DATA_DIR}", machine: m400-test, shutdownGraceMs: 5s }',
-      'inputs:',
-      '  health: { type: gateway-health, interval: 100ms }',
-      'outputs:',
-      '  lake: { type: file-lake, linger: 200ms }',
-    ].join('\n'));
+    writeFileSync(
+      cfg,
+      [
+        'gateway: { dataDir: "${TEST_DATA_DIR}", machine: m400-test, shutdownGraceMs: 5s }',
+        'inputs:',
+        '  health: { type: gateway-health, interval: 100ms }',
+        'outputs:',
+        '  lake: { type: file-lake, linger: 200ms }',
+      ].join('\n'),
+    );
     const run = startCli(['run', '-c', cfg], dir, { TEST_DATA_DIR: dataDir });
     const lake = path.join(dataDir, 'lake', 'scalars', 'machine=m400-test');
     // the lake compacts each signal's batches into one file per hour: count signal folders, then merges
@@ -69,7 +74,11 @@ describe('layergate run (child process)', () => {
     expect(run.err()).toBe('');
     expect({ code, signal }).toEqual({ code: 0, signal: null });
 
-    const lines = run.out().trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: number });
+    const lines = run
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string; level: number });
     const msgs = lines.map((l) => l.msg);
     expect(msgs).toContain('layergate running');
     expect(msgs.indexOf('signal received')).toBeLessThan(msgs.indexOf('layergate stopped'));

@@ -45,22 +45,28 @@ describe('key rotation across restarts', () => {
     writeFileSync(keyFile, `${newKeyLine('k1')}\n`);
     chmodSync(keyFile, 0o600);
     const cfg = path.join(dir, 'layergate.yaml');
-    const config = (grace: string) => [
-      `gateway: { dataDir: ${JSON.stringify(path.join(dir, 'data'))}, machine: m1, shutdownGraceMs: ${grace} }`,
-      `encryption: { keyFile: ${JSON.stringify(keyFile)} }`,
-      'inputs: {}',
-      'outputs: { kafka: { type: kafka, brokers: ["127.0.0.1:1"], connectionTimeout: 300, requestTimeout: 500 } }',
-      '',
-    ].join('\n');
+    const config = (grace: string) =>
+      [
+        `gateway: { dataDir: ${JSON.stringify(path.join(dir, 'data'))}, machine: m1, shutdownGraceMs: ${grace} }`,
+        `encryption: { keyFile: ${JSON.stringify(keyFile)} }`,
+        'inputs: {}',
+        'outputs: { kafka: { type: kafka, brokers: ["127.0.0.1:1"], connectionTimeout: 300, requestTimeout: 500 } }',
+        '',
+      ].join('\n');
     writeFileSync(cfg, config('1s'));
 
     const run = async (notes: string[]): Promise<void> => {
       const gw = await Gateway.start(loadConfig({ file: cfg, env: {} }), { log });
       try {
-        await gw.pipeline.contextFor('mes').emit(notes.map((note) => ({
-          signal: 'job.parameters', kind: 'event', class: 'confidential', contentType: CONTENT_TYPES.event,
-          body: Buffer.from(JSON.stringify({ type: 'parameters', note })),
-        })));
+        await gw.pipeline.contextFor('mes').emit(
+          notes.map((note) => ({
+            signal: 'job.parameters',
+            kind: 'event',
+            class: 'confidential',
+            contentType: CONTENT_TYPES.event,
+            body: Buffer.from(JSON.stringify({ type: 'parameters', note })),
+          })),
+        );
       } finally {
         await gw.stop();
       }
@@ -95,7 +101,10 @@ describe('key rotation across restarts', () => {
     expect(refused.stdout + refused.stderr).toContain('encryption key \\"k1\\" in the key ring is not the key this gateway sealed data with');
 
     // the audit log: two starts, the rotation, the config change; the chain verifies
-    const entries = readFileSync(path.join(dir, 'data', 'audit', 'audit.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as AuditEntry);
+    const entries = readFileSync(path.join(dir, 'data', 'audit', 'audit.jsonl'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AuditEntry);
     expect(entries.map((e) => `${e.type}:${String(e.data.activeKey)}:${'changed' in e.data ? String(e.data.changed) : '-'}`)).toEqual([
       'config-loaded:k1:null',
       'key-rotated:k2:-',

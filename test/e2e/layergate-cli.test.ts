@@ -22,7 +22,10 @@ function cli(args: string[], cwd = repo, env: NodeJS.ProcessEnv = {}) {
   delete childEnv.LAYERGATE_CONFIG;
   delete childEnv.LAYERGATE_DATA_DIR;
   const r = spawnSync(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli/main.ts'), ...args], {
-    cwd, env: childEnv, encoding: 'utf8', timeout: 60_000,
+    cwd,
+    env: childEnv,
+    encoding: 'utf8',
+    timeout: 60_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -39,8 +42,14 @@ function writeConfig(dir: string, lines: string[]): string {
 
 function record(i: number, extra: Partial<RecordInput> = {}): RecordInput {
   return {
-    source: 'opc', signal: `chamber.o2`, kind: 'scalar', class: 'internal', contentType: CONTENT_TYPES.scalar,
-    receiveTimeNs: 1_795_000_000_000_000_000n + BigInt(i) * 1_000_000_000n, body: Buffer.from(`{"v":${i}}`), routes: ['lake'],
+    source: 'opc',
+    signal: `chamber.o2`,
+    kind: 'scalar',
+    class: 'internal',
+    contentType: CONTENT_TYPES.scalar,
+    receiveTimeNs: 1_795_000_000_000_000_000n + BigInt(i) * 1_000_000_000n,
+    body: Buffer.from(`{"v":${i}}`),
+    routes: ['lake'],
     ...extra,
   };
 }
@@ -146,7 +155,10 @@ describe('buffer commands', () => {
     expect(json.code).toBe(0);
     const s = JSON.parse(json.stdout);
     expect(s).toMatchObject({
-      records: 3, oldestSeq: 1, newestSeq: 3, maxBytes: 1024 ** 3,
+      records: 3,
+      oldestSeq: 1,
+      newestSeq: 3,
+      maxBytes: 1024 ** 3,
       oldestReceiveTime: new Date(1_795_000_000_000).toISOString(),
       newestReceiveTime: new Date(1_795_000_002_000).toISOString(),
       oldestReceiveTimeNs: '1795000000000000000',
@@ -211,7 +223,9 @@ describe('buffer commands', () => {
 
     const text = cli(['buffer', 'losses', '-c', file]);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z {2}buffer-full +opc\/(chamber\.o2|laser\.power) \[internal\] seq \d+\.\.\d+: \d+ records \(\d+ B\) not delivered to lake$/m);
+    expect(text.stdout).toMatch(
+      /^\d{4}-\d\d-\d\dT\S+Z {2}buffer-full +opc\/(chamber\.o2|laser\.power) \[internal\] seq \d+\.\.\d+: \d+ records \(\d+ B\) not delivered to lake$/m,
+    );
     expect(text.stdout.trim().split('\n')).toHaveLength(ledger.length);
 
     const json = cli(['buffer', 'losses', '-c', file, '--limit', '1', '--json']);

@@ -36,7 +36,11 @@ function startGateway(cfg: string, cwd: string, env: NodeJS.ProcessEnv) {
   const childEnv = { ...process.env, ...env };
   delete childEnv.LAYERGATE_CONFIG;
   delete childEnv.LAYERGATE_DATA_DIR;
-  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli/main.ts'), 'run', '-c', cfg], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', tsxLoader, path.join(repo, 'gateway/cli/main.ts'), 'run', '-c', cfg], {
+    cwd,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -57,21 +61,24 @@ describe('crash test: kill -9 during QoS 1 ingest', () => {
     const topicPrefix = `lg-mqtt-crash/${process.pid}`;
     const clientId = `lg-mqtt-crash-${process.pid}`;
     const cfg = path.join(dir, 'layergate.yaml');
-    writeFileSync(cfg, [
-      'gateway: { dataDir: "${TEST_DATA_DIR}", machine: crash-test, shutdownGraceMs: 5s }',
-      'inputs:',
-      '  mq:',
-      '    type: mqtt',
-      `    url: ${MQTT.url}`,
-      `    username: ${MQTT.username}`,
-      '    password: "${TEST_MQTT_PASSWORD}"',
-      `    clientId: ${clientId}`,
-      '    sessionExpiry: 1h',
-      '    subscriptions:',
-      `      - { topic: "${topicPrefix}/meltpool/binary", decoder: binary-block, qos: 1 }`,
-      'outputs:',
-      '  lake: { type: file-lake, linger: 1h, batchRecords: 1000000 }',
-    ].join('\n'));
+    writeFileSync(
+      cfg,
+      [
+        'gateway: { dataDir: "${TEST_DATA_DIR}", machine: crash-test, shutdownGraceMs: 5s }',
+        'inputs:',
+        '  mq:',
+        '    type: mqtt',
+        `    url: ${MQTT.url}`,
+        `    username: ${MQTT.username}`,
+        '    password: "${TEST_MQTT_PASSWORD}"',
+        `    clientId: ${clientId}`,
+        '    sessionExpiry: 1h',
+        '    subscriptions:',
+        `      - { topic: "${topicPrefix}/meltpool/binary", decoder: binary-block, qos: 1 }`,
+        'outputs:',
+        '  lake: { type: file-lake, linger: 1h, batchRecords: 1000000 }',
+      ].join('\n'),
+    );
     const env = { TEST_DATA_DIR: dataDir, TEST_MQTT_PASSWORD: MQTT.password };
     // no session left from an earlier run under this client id
     const wipe = await mqtt.connectAsync(MQTT.url, { username: MQTT.username, password: MQTT.password, clientId, clean: true, protocolVersion: 5 });
@@ -88,8 +95,20 @@ describe('crash test: kill -9 during QoS 1 ingest', () => {
       meltPool: { rateHz: 10_000, blockSize: 250 },
     });
     sim = new Simulator({
-      cfg: simCfg, dataDir: dir, log: silent, controlPort: null,
-      mqtt: { url: MQTT.url, username: MQTT.username, password: MQTT.password, clientId: `${clientId}-sim`, topicPrefix, formats: ['binary'], qos: 1, sparkplugGroup: null },
+      cfg: simCfg,
+      dataDir: dir,
+      log: silent,
+      controlPort: null,
+      mqtt: {
+        url: MQTT.url,
+        username: MQTT.username,
+        password: MQTT.password,
+        clientId: `${clientId}-sim`,
+        topicPrefix,
+        formats: ['binary'],
+        qos: 1,
+        sparkplugGroup: null,
+      },
     });
     await sim.start();
     let simDone = false;

@@ -66,7 +66,9 @@ function layergate(args: string[]) {
 /** A grayscale PNG with a tEXt chunk after IHDR (kept verbatim in the original bytes the gateway stores). */
 async function pngWithText(size: number, text: string): Promise<Buffer> {
   const pixels = randomBytes(size * size); // noise: no compression shrinks it below the inline limit
-  const png = await sharp(pixels, { raw: { width: size, height: size, channels: 1 } }).png({ compressionLevel: 0 }).toBuffer();
+  const png = await sharp(pixels, { raw: { width: size, height: size, channels: 1 } })
+    .png({ compressionLevel: 0 })
+    .toBuffer();
   const data = Buffer.from(`Comment\0${text}`, 'latin1');
   const chunk = Buffer.alloc(12 + data.length);
   chunk.writeUInt32BE(data.length, 0);
@@ -79,7 +81,9 @@ async function pngWithText(size: number, text: string): Promise<Buffer> {
 
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f)).filter((f) => statSync(f).isFile());
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => path.join(dir, f))
+    .filter((f) => statSync(f).isFile());
 }
 /** the files under `dir` whose bytes contain `text` */
 const holding = (dir: string, text: string): string[] => filesUnder(dir).filter((f) => readFileSync(f).includes(text));
@@ -156,26 +160,29 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
     const cloudBucket = `lg-canary-cloud-${process.pid}-${Date.now()}`;
     const topics = `lg-canary/${process.pid}-${randomBytes(4).toString('hex')}`;
     const cfg = path.join(dir, 'layergate.yaml');
-    writeFileSync(cfg, [
-      `gateway: { dataDir: ${JSON.stringify(dataDir)}, machine: m1, shutdownGraceMs: 5s }`,
-      'buffer: { inlineMaxBytes: 64KiB }',
-      `encryption: { keyFile: ${JSON.stringify(keyFile)} }`,
-      'classification:',
-      '  rules:',
-      '    - { name: customer-x, build: "CUSTX-*", class: confidential }',
-      'inputs:',
-      `  camera: { type: frames, dropDir: ${JSON.stringify(dropDir)}, stableFor: 100ms, rescanInterval: 200ms, release: delete, thumbnail: { enabled: false } }`,
-      `  plant: { type: mqtt, url: "${MQTT.url}", username: ${MQTT.username}, password: ${MQTT.password}, clientId: ${topics.replace(/\W/g, '-')}, cleanSession: true, subscriptions: [`,
-      `    { topic: "${topics}/job", decoder: job-class },`,
-      `    { topic: "${topics}/events/+", decoder: event },`,
-      `    { topic: "${topics}/scalars/+", decoder: json } ] }`,
-      'outputs:',
-      `  lake: { type: file-lake, linger: 0, path: ${JSON.stringify(lake)} }`,
-      `  minio: { type: minio, endPoint: ${MINIO_LOCAL.endPoint}, port: ${MINIO_LOCAL.port}, tls: false, accessKey: ${MINIO_LOCAL.accessKey}, secretKey: ${MINIO_LOCAL.secretKey}, bucket: ${bucket}, linger: 0 }`,
-      // off the premises: takes what may leave (public, internal) of every kind; time series compacted per 1 s window
-      `  cloud: { type: cloud, endpoint: "http://${MINIO_CLOUD.endPoint}:${MINIO_CLOUD.port}", accessKey: ${MINIO_CLOUD.accessKey}, secretKey: ${MINIO_CLOUD.secretKey}, bucket: ${cloudBucket}, batchWindow: 1s, retry: { initial: 200ms, max: 1s } }`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      cfg,
+      [
+        `gateway: { dataDir: ${JSON.stringify(dataDir)}, machine: m1, shutdownGraceMs: 5s }`,
+        'buffer: { inlineMaxBytes: 64KiB }',
+        `encryption: { keyFile: ${JSON.stringify(keyFile)} }`,
+        'classification:',
+        '  rules:',
+        '    - { name: customer-x, build: "CUSTX-*", class: confidential }',
+        'inputs:',
+        `  camera: { type: frames, dropDir: ${JSON.stringify(dropDir)}, stableFor: 100ms, rescanInterval: 200ms, release: delete, thumbnail: { enabled: false } }`,
+        `  plant: { type: mqtt, url: "${MQTT.url}", username: ${MQTT.username}, password: ${MQTT.password}, clientId: ${topics.replace(/\W/g, '-')}, cleanSession: true, subscriptions: [`,
+        `    { topic: "${topics}/job", decoder: job-class },`,
+        `    { topic: "${topics}/events/+", decoder: event },`,
+        `    { topic: "${topics}/scalars/+", decoder: json } ] }`,
+        'outputs:',
+        `  lake: { type: file-lake, linger: 0, path: ${JSON.stringify(lake)} }`,
+        `  minio: { type: minio, endPoint: ${MINIO_LOCAL.endPoint}, port: ${MINIO_LOCAL.port}, tls: false, accessKey: ${MINIO_LOCAL.accessKey}, secretKey: ${MINIO_LOCAL.secretKey}, bucket: ${bucket}, linger: 0 }`,
+        // off the premises: takes what may leave (public, internal) of every kind; time series compacted per 1 s window
+        `  cloud: { type: cloud, endpoint: "http://${MINIO_CLOUD.endPoint}:${MINIO_CLOUD.port}", accessKey: ${MINIO_CLOUD.accessKey}, secretKey: ${MINIO_CLOUD.secretKey}, bucket: ${cloudBucket}, batchWindow: 1s, retry: { initial: 200ms, max: 1s } }`,
+        '',
+      ].join('\n'),
+    );
 
     const gw = layergate(['run', '-c', cfg]);
     await waitFor('gateway running', () => gw.out().includes('layergate running'), 30_000, 50);
@@ -195,15 +202,30 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
     // the plant's MQTT: first other work (an event of job ACME-7, a scalar while no job is known), then the
     // confidential job marked (job-class, naming its build), an event and a scalar of it with the marker,
     // then another event of other work
-    const broker = await mqtt.connectAsync(MQTT.url, { username: MQTT.username, password: MQTT.password, clientId: `lg-canary-pub-${process.pid}`, clean: true });
+    const broker = await mqtt.connectAsync(MQTT.url, {
+      username: MQTT.username,
+      password: MQTT.password,
+      clientId: `lg-canary-pub-${process.pid}`,
+      clean: true,
+    });
     try {
       const pub = (sub: string, body: unknown) => broker.publishAsync(`${topics}/${sub}`, JSON.stringify(body), { qos: 1 });
-      await waitFor('MQTT input subscribed', async () => {
-        await pub('events/notes', { type: 'note', build: 'ACME-7', text: cloudMarker });
-        return holding(lake, cloudMarker).length > 0;
-      }, 30_000, 1_000);
+      await waitFor(
+        'MQTT input subscribed',
+        async () => {
+          await pub('events/notes', { type: 'note', build: 'ACME-7', text: cloudMarker });
+          return holding(lake, cloudMarker).length > 0;
+        },
+        30_000,
+        1_000,
+      );
       await pub('scalars/operator', { value: `operator note ${cloudMarker}` });
-      await waitFor('the scalar of other work in the lake', () => holding(lake, cloudMarker).some((f) => f.includes(`${path.sep}scalars${path.sep}`)), 30_000, 100);
+      await waitFor(
+        'the scalar of other work in the lake',
+        () => holding(lake, cloudMarker).some((f) => f.includes(`${path.sep}scalars${path.sep}`)),
+        30_000,
+        100,
+      );
       await pub('job', { class: 'confidential', build: 'CUSTX-0042' });
       await pub('events/notes', { type: 'recipe', build: 'CUSTX-0042', text: marker });
       await pub('scalars/operator', { value: `operator note ${marker}` });
@@ -215,10 +237,15 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
     // delivered to the lake, in plaintext: both confidential images (and the other job's), the confidential event and scalar
     await waitFor('images in the lake', () => holding(lake, marker).length >= 2 && holding(lake, plainMarker).length >= 1, 45_000, 100);
     const ofJob = (table: string) => (f: string) => f.includes(`${path.sep}${table}${path.sep}machine=m1${path.sep}build=CUSTX-0042${path.sep}`);
-    await waitFor('confidential event and scalar in the lake', () => {
-      const files = holding(lake, marker);
-      return files.some(ofJob('events')) && files.some(ofJob('scalars')) && holding(lake, afterMarker).length >= 1;
-    }, 30_000, 100);
+    await waitFor(
+      'confidential event and scalar in the lake',
+      () => {
+        const files = holding(lake, marker);
+        return files.some(ofJob('events')) && files.some(ofJob('scalars')) && holding(lake, afterMarker).length >= 1;
+      },
+      30_000,
+      100,
+    );
     const lakeImages = holding(lake, marker).map((f) => readFileSync(f));
     expect(lakeImages.some((b) => b.equals(frames[0]![1]))).toBe(true);
     expect(lakeImages.some((b) => b.equals(frames[1]![1]))).toBe(true);
@@ -227,10 +254,15 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
     const s3 = new Minio.Client({ ...MINIO_LOCAL, port: MINIO_LOCAL.port });
     const objects = (): Promise<Map<string, Buffer>> => objectsIn(s3, bucket, 'objects/');
     let stored = new Map<string, Buffer>();
-    await waitFor('frames in MinIO', async () => {
-      stored = await objects().catch(() => new Map<string, Buffer>());
-      return stored.size >= 3;
-    }, 45_000, 500);
+    await waitFor(
+      'frames in MinIO',
+      async () => {
+        stored = await objects().catch(() => new Map<string, Buffer>());
+        return stored.size >= 3;
+      },
+      45_000,
+      500,
+    );
     const sealedNames = [...stored.keys()].filter((n) => n.endsWith('.sealed'));
     expect(sealedNames).toHaveLength(2);
     expect([...stored.values()].filter((b) => b.includes(marker))).toEqual([]);
@@ -245,14 +277,21 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
     const cloud = new Minio.Client({ ...MINIO_CLOUD });
     let inCloud = new Map<string, string>();
     const withText = (text: string) => [...inCloud].filter(([, t]) => t.includes(text)).map(([k]) => k);
-    await waitFor('other work in the cloud', async () => {
-      inCloud = await cloudObjectsDecoded(cloud, cloudBucket, dir).catch(() => new Map<string, string>());
-      return withText(afterMarker).length > 0 && withText(cloudMarker).some((k) => k.endsWith('.parquet'));
-    }, 45_000, 1_000);
-    expect(withText(cloudMarker)).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^layergate\/machine=m1\/build=ACME-7\/realtime\/part-[^/]+\.jsonl\.gz$/),
-      expect.stringMatching(/\/timeseries\/scalars\/[^/]+\/part-[^/]+\.parquet$/),
-    ]));
+    await waitFor(
+      'other work in the cloud',
+      async () => {
+        inCloud = await cloudObjectsDecoded(cloud, cloudBucket, dir).catch(() => new Map<string, string>());
+        return withText(afterMarker).length > 0 && withText(cloudMarker).some((k) => k.endsWith('.parquet'));
+      },
+      45_000,
+      1_000,
+    );
+    expect(withText(cloudMarker)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^layergate\/machine=m1\/build=ACME-7\/realtime\/part-[^/]+\.jsonl\.gz$/),
+        expect.stringMatching(/\/timeseries\/scalars\/[^/]+\/part-[^/]+\.parquet$/),
+      ]),
+    );
     expect(withText(marker)).toEqual([]);
     expect(withText(plainMarker)).toEqual([]); // frames are sensitive: on the premises only
     expect([...inCloud.keys()].filter((k) => k.includes('CUSTX'))).toEqual([]);
@@ -291,7 +330,10 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
     const verify = layergate(['audit', 'verify', '-c', cfg]);
     expect(await verify.exited).toBe(0);
     expect(verify.out()).toMatch(/^OK .*audit\.jsonl: 2 entries, chain intact/);
-    const audit = readFileSync(path.join(dataDir, 'audit', 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
+    const audit = readFileSync(path.join(dataDir, 'audit', 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
     expect(audit.map((e) => e.type)).toEqual(['config-loaded', 'classification-override']);
     expect(audit[1]!.data).toMatchObject({ reason: 'job-marked', build: 'CUSTX-0042', class: 'confidential', input: 'plant' });
   }, 150_000);

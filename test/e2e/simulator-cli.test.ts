@@ -68,9 +68,31 @@ describe('layergate-sim CLI', () => {
     dirs.push(dir);
     const [mqttPort, controlPort] = [await freePort(), await freePort()];
     const r = runCli([
-      '--embedded-broker', String(mqttPort), '--no-opcua', '--control-port', String(controlPort), '--data-dir', dir,
-      '--idle-time', '0', '--inerting-time', '0.5', '--layer-time', '1', '--recoat-time', '0.2', '--layers', '1000',
-      '--meltpool-rate', '20000', '--meltpool-format', 'binary', '--camera-dir', path.join(dir, 'frames'), '--camera-size', '128x128',
+      '--embedded-broker',
+      String(mqttPort),
+      '--no-opcua',
+      '--control-port',
+      String(controlPort),
+      '--data-dir',
+      dir,
+      '--idle-time',
+      '0',
+      '--inerting-time',
+      '0.5',
+      '--layer-time',
+      '1',
+      '--recoat-time',
+      '0.2',
+      '--layers',
+      '1000',
+      '--meltpool-rate',
+      '20000',
+      '--meltpool-format',
+      'binary',
+      '--camera-dir',
+      path.join(dir, 'frames'),
+      '--camera-size',
+      '128x128',
     ]);
     const control = `http://127.0.0.1:${controlPort}`;
     await waitFor('the control API', () => r.out().includes('simulator running'), 20_000);
@@ -105,7 +127,11 @@ describe('layergate-sim CLI', () => {
       expect(again.status).toBe(409);
       const resumed = await fetch(`${control}/job`, { method: 'POST', body: JSON.stringify({ action: 'resume' }) });
       expect(['recoating', 'exposing']).toContain(((await resumed.json()) as { state: string }).state);
-      const s2 = (await (await fetch(`${control}/state`)).json()) as { faults: { name: string }[]; defects: { name: string }[]; counters: { framesWritten: number } };
+      const s2 = (await (await fetch(`${control}/state`)).json()) as {
+        faults: { name: string }[];
+        defects: { name: string }[];
+        counters: { framesWritten: number };
+      };
       expect(s2.faults.map((f) => f.name)).toEqual(['duplicate']);
       expect(s2.defects.map((f) => f.name)).toEqual(['spatter']);
       expect((await fetch(`${control}/nope`)).status).toBe(404);

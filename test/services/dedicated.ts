@@ -64,7 +64,9 @@ abstract class Base implements DedicatedServer {
     closeSync(fd);
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    void this.exited.then(() => { if (this.child === child) this.child = undefined; });
+    void this.exited.then(() => {
+      if (this.child === child) this.child = undefined;
+    });
     const deadline = Date.now() + 120_000;
     let last: unknown;
     for (;;) {
@@ -126,15 +128,29 @@ export class DedicatedKafka extends Base {
     this.tls = opts.tls;
   }
 
-  get brokers(): string[] { return [`${HOST}:${this.brokerPort}`]; }
-  get saslBrokers(): string[] { return [`${HOST}:${this.saslPort}`]; }
-  get tlsBrokers(): string[] { return [`${HOST}:${this.tlsPort}`]; }
+  get brokers(): string[] {
+    return [`${HOST}:${this.brokerPort}`];
+  }
+  get saslBrokers(): string[] {
+    return [`${HOST}:${this.saslPort}`];
+  }
+  get tlsBrokers(): string[] {
+    return [`${HOST}:${this.tlsPort}`];
+  }
 
   private javaArgs(mainClass: string, ...args: string[]): string[] {
     return [
-      '-Xms64m', '-Xmx384m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true',
-      `-Dlog4j2.configurationFile=${path.join(this.dir, 'log4j2.properties')}`, `-Dkafka.logs.dir=${this.dir}`,
-      '-cp', `${path.join(CACHE_DIR, `kafka-${KAFKA_VERSION}`, 'jars')}/*`, mainClass, ...args,
+      '-Xms64m',
+      '-Xmx384m',
+      '-XX:+UseSerialGC',
+      '-XX:TieredStopAtLevel=1',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${path.join(this.dir, 'log4j2.properties')}`,
+      `-Dkafka.logs.dir=${this.dir}`,
+      '-cp',
+      `${path.join(CACHE_DIR, `kafka-${KAFKA_VERSION}`, 'jars')}/*`,
+      mainClass,
+      ...args,
     ];
   }
 
@@ -147,10 +163,9 @@ export class DedicatedKafka extends Base {
     this.controllerPort = await freePort();
     if (this.sasl) this.saslPort = await freePort();
     if (this.tls) this.tlsPort = await freePort();
-    const extra = [
-      ...(this.sasl ? [`SASL_PLAINTEXT://${HOST}:${this.saslPort}`] : []),
-      ...(this.tls ? [`SSL://${HOST}:${this.tlsPort}`] : []),
-    ].map((l) => `,${l}`).join('');
+    const extra = [...(this.sasl ? [`SASL_PLAINTEXT://${HOST}:${this.saslPort}`] : []), ...(this.tls ? [`SSL://${HOST}:${this.tlsPort}`] : [])]
+      .map((l) => `,${l}`)
+      .join('');
     const tlsLines: string[] = [];
     if (this.tls) {
       // a PEM key store: the PKCS#8 key and the certificate in one file
@@ -160,34 +175,60 @@ export class DedicatedKafka extends Base {
     }
     const props = path.join(this.dir, 'server.properties');
     const jaasQuote = (v: string) => `"${v.replace(/["\\]/g, '')}"`;
-    const saslLines = this.sasl ? [
-      'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512',
-      `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${
-        Object.entries(this.sasl.plain ?? {}).map(([u, p]) => `user_${u}=${jaasQuote(p)}`).join(' ')};`,
-      'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
-    ] : [];
-    writeFileSync(props, [
-      'process.roles=broker,controller', 'node.id=1',
-      `controller.quorum.voters=1@${HOST}:${this.controllerPort}`,
-      `listeners=PLAINTEXT://${HOST}:${this.brokerPort},CONTROLLER://${HOST}:${this.controllerPort}${extra}`,
-      `advertised.listeners=PLAINTEXT://${HOST}:${this.brokerPort}${extra}`,
-      'controller.listener.names=CONTROLLER', 'inter.broker.listener.name=PLAINTEXT',
-      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL',
-      ...saslLines,
-      ...tlsLines,
-      `log.dirs=${path.join(this.dir, 'data')}`, 'num.partitions=1', 'default.replication.factor=1',
-      'offsets.topic.replication.factor=1', 'offsets.topic.num.partitions=1',
-      'transaction.state.log.replication.factor=1', 'transaction.state.log.min.isr=1',
-      'share.coordinator.state.topic.replication.factor=1', 'share.coordinator.state.topic.min.isr=1',
-      'auto.create.topics.enable=false', 'group.initial.rebalance.delay.ms=0', '',
-    ].join('\n'));
-    writeFileSync(path.join(this.dir, 'log4j2.properties'), [
-      'rootLogger.level=WARN', 'rootLogger.appenderRef.stdout.ref=STDOUT', 'appender.stdout.type=Console',
-      'appender.stdout.name=STDOUT', 'appender.stdout.layout.type=PatternLayout', 'appender.stdout.layout.pattern=[%d] %p %m (%c)%n', '',
-    ].join('\n'));
+    const saslLines = this.sasl
+      ? [
+          'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512',
+          `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${Object.entries(
+            this.sasl.plain ?? {},
+          )
+            .map(([u, p]) => `user_${u}=${jaasQuote(p)}`)
+            .join(' ')};`,
+          'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+        ]
+      : [];
+    writeFileSync(
+      props,
+      [
+        'process.roles=broker,controller',
+        'node.id=1',
+        `controller.quorum.voters=1@${HOST}:${this.controllerPort}`,
+        `listeners=PLAINTEXT://${HOST}:${this.brokerPort},CONTROLLER://${HOST}:${this.controllerPort}${extra}`,
+        `advertised.listeners=PLAINTEXT://${HOST}:${this.brokerPort}${extra}`,
+        'controller.listener.names=CONTROLLER',
+        'inter.broker.listener.name=PLAINTEXT',
+        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL',
+        ...saslLines,
+        ...tlsLines,
+        `log.dirs=${path.join(this.dir, 'data')}`,
+        'num.partitions=1',
+        'default.replication.factor=1',
+        'offsets.topic.replication.factor=1',
+        'offsets.topic.num.partitions=1',
+        'transaction.state.log.replication.factor=1',
+        'transaction.state.log.min.isr=1',
+        'share.coordinator.state.topic.replication.factor=1',
+        'share.coordinator.state.topic.min.isr=1',
+        'auto.create.topics.enable=false',
+        'group.initial.rebalance.delay.ms=0',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      path.join(this.dir, 'log4j2.properties'),
+      [
+        'rootLogger.level=WARN',
+        'rootLogger.appenderRef.stdout.ref=STDOUT',
+        'appender.stdout.type=Console',
+        'appender.stdout.name=STDOUT',
+        'appender.stdout.layout.type=PatternLayout',
+        'appender.stdout.layout.pattern=[%d] %p %m (%c)%n',
+        '',
+      ].join('\n'),
+    );
     const scram = Object.entries(this.sasl?.scram512 ?? {}).flatMap(([u, p]) => ['--add-scram', `SCRAM-SHA-512=[name=${u},password=${p}]`]);
     await runLogged('kafka', 'java', this.javaArgs('kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', props, ...scram), {
-      logFile: this.logFile, cwd: this.dir,
+      logFile: this.logFile,
+      cwd: this.dir,
     });
     this.formatted = true;
   }
@@ -198,7 +239,12 @@ export class DedicatedKafka extends Base {
 
   protected async probe(): Promise<void> {
     const admin = new Kafka({
-      clientId: 'lg-dedicated-probe', brokers: this.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, requestTimeout: 3000, retry: { retries: 0 },
+      clientId: 'lg-dedicated-probe',
+      brokers: this.brokers,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1000,
+      requestTimeout: 3000,
+      retry: { retries: 0 },
     }).admin();
     try {
       await admin.connect();
@@ -215,8 +261,12 @@ export class DedicatedKafka extends Base {
  */
 export class DedicatedRedis extends Base {
   port = 0;
-  constructor(private readonly tls?: { cert: string; key: string; ca: string }) { super('redis'); }
-  get url(): string { return `${this.tls ? 'rediss' : 'redis'}://${HOST}:${this.port}`; }
+  constructor(private readonly tls?: { cert: string; key: string; ca: string }) {
+    super('redis');
+  }
+  get url(): string {
+    return `${this.tls ? 'rediss' : 'redis'}://${HOST}:${this.port}`;
+  }
 
   protected override async prepare(): Promise<void> {
     if (this.port === 0) this.port = await freePort();
@@ -225,17 +275,47 @@ export class DedicatedRedis extends Base {
   protected command() {
     return {
       command: which('redis-server') ?? 'redis-server',
-      args: ['--bind', HOST,
+      args: [
+        '--bind',
+        HOST,
         ...(this.tls
-          ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', this.tls.cert, '--tls-key-file', this.tls.key, '--tls-ca-cert-file', this.tls.ca, '--tls-auth-clients', 'no']
+          ? [
+              '--port',
+              '0',
+              '--tls-port',
+              String(this.port),
+              '--tls-cert-file',
+              this.tls.cert,
+              '--tls-key-file',
+              this.tls.key,
+              '--tls-ca-cert-file',
+              this.tls.ca,
+              '--tls-auth-clients',
+              'no',
+            ]
           : ['--port', String(this.port)]),
-        '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'yes', '--logfile', ''],
+        '--dir',
+        this.dir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--protected-mode',
+        'yes',
+        '--logfile',
+        '',
+      ],
     };
   }
 
   protected async probe(): Promise<void> {
     const c = new Redis(this.url, {
-      lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 1000,
       ...(this.tls ? { tls: { ca: readFileSync(this.tls.ca) } } : {}),
     });
     c.on('error', () => undefined);
@@ -254,7 +334,9 @@ export const DEDICATED_MINIO_KEYS = { accessKey: 'lg-dedicated-admin', secretKey
 export class DedicatedMinio extends Base {
   port = 0;
   consolePort = 0;
-  constructor() { super('minio'); }
+  constructor() {
+    super('minio');
+  }
 
   protected override async prepare(): Promise<void> {
     const binary = path.join(CACHE_DIR, `minio-${MINIO_VERSION}`, 'minio');
@@ -268,8 +350,25 @@ export class DedicatedMinio extends Base {
   protected command() {
     return {
       command: path.join(CACHE_DIR, `minio-${MINIO_VERSION}`, 'minio'),
-      args: ['server', path.join(this.dir, 'data'), '--address', `${HOST}:${this.port}`, '--console-address', `${HOST}:${this.consolePort}`, '--certs-dir', path.join(this.dir, 'certs'), '--quiet'],
-      env: { ...process.env, MINIO_ROOT_USER: DEDICATED_MINIO_KEYS.accessKey, MINIO_ROOT_PASSWORD: DEDICATED_MINIO_KEYS.secretKey, MINIO_UPDATE: 'off', MINIO_BROWSER: 'off', HOME: this.dir },
+      args: [
+        'server',
+        path.join(this.dir, 'data'),
+        '--address',
+        `${HOST}:${this.port}`,
+        '--console-address',
+        `${HOST}:${this.consolePort}`,
+        '--certs-dir',
+        path.join(this.dir, 'certs'),
+        '--quiet',
+      ],
+      env: {
+        ...process.env,
+        MINIO_ROOT_USER: DEDICATED_MINIO_KEYS.accessKey,
+        MINIO_ROOT_PASSWORD: DEDICATED_MINIO_KEYS.secretKey,
+        MINIO_UPDATE: 'off',
+        MINIO_BROWSER: 'off',
+        HOME: this.dir,
+      },
     };
   }
 
@@ -291,9 +390,27 @@ export class DedicatedMinio extends Base {
 export async function selfSignedCert(dir: string): Promise<{ cert: string; key: string; ca: string }> {
   const cert = path.join(dir, 'server.crt');
   const key = path.join(dir, 'server.key');
-  await runLogged('openssl', 'openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { logFile: path.join(dir, 'openssl.log'), cwd: dir });
+  await runLogged(
+    'openssl',
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { logFile: path.join(dir, 'openssl.log'), cwd: dir },
+  );
   return { cert, key, ca: cert };
 }

@@ -32,12 +32,20 @@ export const MQTT = {
 
 /** the plant's on-premises MinIO */
 export const MINIO_LOCAL = {
-  endPoint: HOST, port: 19000, consolePort: 19001, useSSL: false,
-  accessKey: 'lg-local-admin', secretKey: 'lg-local-secret-key',
+  endPoint: HOST,
+  port: 19000,
+  consolePort: 19001,
+  useSSL: false,
+  accessKey: 'lg-local-admin',
+  secretKey: 'lg-local-secret-key',
 } as const;
 
 /** stands in for cloud S3 in tests */
 export const MINIO_CLOUD = {
-  endPoint: HOST, port: 19010, consolePort: 19011, useSSL: false,
-  accessKey: 'lg-cloud-admin', secretKey: 'lg-cloud-secret-key',
+  endPoint: HOST,
+  port: 19010,
+  consolePort: 19011,
+  useSSL: false,
+  accessKey: 'lg-cloud-admin',
+  secretKey: 'lg-cloud-secret-key',
 } as const;

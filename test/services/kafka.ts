@@ -16,9 +16,7 @@ import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { HOST, KAFKA } from './endpoints.js';
 import type { TestService } from './service.js';
-import {
-  CACHE_DIR, ensureDir, runDir, runLogged, ServiceError, spawnDetached, step, waitReady, which, aptInstall, writeIfChanged,
-} from './process.js';
+import { CACHE_DIR, ensureDir, runDir, runLogged, ServiceError, spawnDetached, step, waitReady, which, aptInstall, writeIfChanged } from './process.js';
 
 export const KAFKA_VERSION = '4.4.0';
 const LOG4J_VERSION = '2.24.3';
@@ -93,12 +91,17 @@ function javaEnv(): NodeJS.ProcessEnv {
 
 function javaArgs(mainClass: string, ...args: string[]): string[] {
   return [
-    '-Xms128m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1',
+    '-Xms128m',
+    '-Xmx512m',
+    '-XX:+UseSerialGC',
+    '-XX:TieredStopAtLevel=1',
     '-Djava.awt.headless=true',
     `-Dlog4j2.configurationFile=${log4jFile}`,
     `-Dkafka.logs.dir=${dir}`,
-    '-cp', `${jarsDir}/*`,
-    mainClass, ...args,
+    '-cp',
+    `${jarsDir}/*`,
+    mainClass,
+    ...args,
   ];
 }
 
@@ -109,12 +112,21 @@ async function resolveJars(): Promise<void> {
   ensureDir(home);
   writeFileSync(path.join(home, 'pom.xml'), pom);
   await step(`kafka: resolve Apache Kafka ${KAFKA_VERSION} jars from Maven Central`, () =>
-    runLogged(NAME, 'mvn', [
-      '-q', '-B', '-f', path.join(home, 'pom.xml'),
-      `-Dmaven.repo.local=${path.join(CACHE_DIR, 'm2')}`,
-      'dependency:copy-dependencies',
-      `-DoutputDirectory=${jarsDir}`, '-DincludeScope=runtime',
-    ], { logFile: path.join(home, 'maven.log') }),
+    runLogged(
+      NAME,
+      'mvn',
+      [
+        '-q',
+        '-B',
+        '-f',
+        path.join(home, 'pom.xml'),
+        `-Dmaven.repo.local=${path.join(CACHE_DIR, 'm2')}`,
+        'dependency:copy-dependencies',
+        `-DoutputDirectory=${jarsDir}`,
+        '-DincludeScope=runtime',
+      ],
+      { logFile: path.join(home, 'maven.log') },
+    ),
   );
   if (!readdirSync(jarsDir).some((jar) => jar === `kafka_2.13-${KAFKA_VERSION}.jar`))
     throw new ServiceError(NAME, `Maven finished but ${jarsDir} holds no kafka_2.13-${KAFKA_VERSION}.jar`);
@@ -127,7 +139,9 @@ async function formatStorage(): Promise<void> {
   const clusterId = newClusterId();
   await step('kafka: format KRaft storage', () =>
     runLogged(NAME, 'java', javaArgs('kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile), {
-      env: javaEnv(), logFile, cwd: dir,
+      env: javaEnv(),
+      logFile,
+      cwd: dir,
     }),
   );
 }
@@ -135,8 +149,12 @@ async function formatStorage(): Promise<void> {
 /** Kafka answers a metadata request through kafkajs, the client the gateway uses. */
 export async function kafkaAnswers(): Promise<void> {
   const kafka = new Kafka({
-    clientId: 'layergate-services-probe', brokers: [...KAFKA.brokers], logLevel: logLevel.NOTHING,
-    connectionTimeout: 1000, requestTimeout: 3000, retry: { retries: 0 },
+    clientId: 'layergate-services-probe',
+    brokers: [...KAFKA.brokers],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1000,
+    requestTimeout: 3000,
+    retry: { retries: 0 },
   });
   const admin = kafka.admin();
   try {

@@ -59,7 +59,7 @@ describe.each([
 });
 
 describe('minio local and cloud are separate servers', () => {
-  it('each refuses the other one\'s credentials', async () => {
+  it("each refuses the other one's credentials", async () => {
     await expect(client(endpoints.minioCloud, MINIO_LOCAL).listBuckets()).rejects.toMatchObject({ code: 'InvalidAccessKeyId' });
     await expect(client(endpoints.minioLocal, MINIO_CLOUD).listBuckets()).rejects.toMatchObject({ code: 'InvalidAccessKeyId' });
   });

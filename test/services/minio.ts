@@ -80,7 +80,11 @@ export async function minioAnswers(endpoint: MinioEndpoint): Promise<void> {
     if (!response.ok) throw new Error(`/minio/health/${check} answered ${response.status}`);
   }
   const client = new Client({
-    endPoint: HOST, port: endpoint.port, useSSL: false, accessKey: endpoint.accessKey, secretKey: endpoint.secretKey,
+    endPoint: HOST,
+    port: endpoint.port,
+    useSSL: false,
+    accessKey: endpoint.accessKey,
+    secretKey: endpoint.secretKey,
   });
   await client.listBuckets();
 }
@@ -100,11 +104,15 @@ function minioInstance(name: string, endpoint: MinioEndpoint): TestService {
         service: name,
         command: binary,
         args: [
-          'server', dataDir,
-          '--address', `${HOST}:${endpoint.port}`,
-          '--console-address', `${HOST}:${endpoint.consolePort}`,
+          'server',
+          dataDir,
+          '--address',
+          `${HOST}:${endpoint.port}`,
+          '--console-address',
+          `${HOST}:${endpoint.consolePort}`,
           // keeps MinIO away from ~/.minio
-          '--certs-dir', path.join(dir, 'certs'),
+          '--certs-dir',
+          path.join(dir, 'certs'),
           '--quiet',
         ],
         env: {

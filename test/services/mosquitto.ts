@@ -67,11 +67,25 @@ async function generateCertificates(): Promise<void> {
   );
   const openssl = (...args: string[]): Promise<void> => runLogged(NAME, 'openssl', args, { logFile: certLog });
   await step('mosquitto: generate test CA and server certificate', async () => {
-    await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', MQTT.caFile,
-      '-days', '3650', '-subj', '/CN=LayerGate test CA');
+    await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', MQTT.caFile, '-days', '3650', '-subj', '/CN=LayerGate test CA');
     await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', serverKey, '-out', csr, '-subj', `/CN=${HOST}`);
-    await openssl('x509', '-req', '-in', csr, '-CA', MQTT.caFile, '-CAkey', caKey, '-CAcreateserial',
-      '-out', serverCert, '-days', '825', '-extfile', extensions);
+    await openssl(
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      MQTT.caFile,
+      '-CAkey',
+      caKey,
+      '-CAcreateserial',
+      '-out',
+      serverCert,
+      '-days',
+      '825',
+      '-extfile',
+      extensions,
+    );
   });
 }
 
@@ -113,8 +127,7 @@ export const mosquitto: TestService = {
   ports: [MQTT.port, MQTT.tlsPort],
   logFile,
   async install() {
-    if (!which('mosquitto') || !which('mosquitto_passwd'))
-      await step('mosquitto: apt-get install mosquitto', () => aptInstall(NAME, ['mosquitto']));
+    if (!which('mosquitto') || !which('mosquitto_passwd')) await step('mosquitto: apt-get install mosquitto', () => aptInstall(NAME, ['mosquitto']));
   },
   async start() {
     ensureDir(path.join(dir, 'data'));
@@ -161,7 +174,7 @@ export interface OwnBrokerOptions {
  */
 export async function startOwnMosquitto(opts: OwnBrokerOptions = {}): Promise<OwnBroker> {
   const broker = which('mosquitto');
-  if (!broker) throw new Error('mosquitto is not installed: run `npm run services -- up` once (it installs Debian\'s mosquitto)');
+  if (!broker) throw new Error("mosquitto is not installed: run `npm run services -- up` once (it installs Debian's mosquitto)");
   if (opts.mutualTls) await generateCertificates();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-own-mosquitto-'));
   const port = await freePort();
@@ -197,7 +210,12 @@ use_identity_as_username true
   const child = spawn(broker, ['-c', conf], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   let exited = false;
-  const gone = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
+  const gone = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
   const url = `mqtt://${HOST}:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
@@ -214,7 +232,9 @@ use_identity_as_username true
     }
   }
   return {
-    url, port, logFile,
+    url,
+    port,
+    logFile,
     tlsUrl: tlsPort === undefined ? undefined : `mqtts://${HOST}:${tlsPort}`,
     async stop() {
       if (!exited) child.kill('SIGTERM');
@@ -245,7 +265,23 @@ export async function issueClientCertificate(cn: string): Promise<{ dir: string;
   const log = path.join(out, 'openssl.log');
   const openssl = (...args: string[]): Promise<void> => runLogged(NAME, 'openssl', args, { logFile: log });
   await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${cn}`);
-  await openssl('x509', '-req', '-in', csr, '-CA', MQTT.caFile, '-CAkey', path.join(certsDir, 'ca.key'),
-    '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-out', cert, '-days', '2', '-extfile', ext);
+  await openssl(
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    MQTT.caFile,
+    '-CAkey',
+    path.join(certsDir, 'ca.key'),
+    '-set_serial',
+    `0x${randomBytes(8).toString('hex')}`,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-extfile',
+    ext,
+  );
   return { dir: out, cert, key };
 }

@@ -51,7 +51,9 @@ function minioBinary(): string {
 }
 
 const live = new Set<NetnsMinio>();
-process.once('exit', () => { for (const m of live) m.disposeSync(); });
+process.once('exit', () => {
+  for (const m of live) m.disposeSync();
+});
 
 export class NetnsMinio {
   readonly id = randomBytes(3).toString('hex');
@@ -104,28 +106,61 @@ export class NetnsMinio {
     run('ip', ['netns', 'exec', this.ns, 'ip', 'link', 'set', this.nsDev, 'up']);
     run('ip', ['netns', 'exec', this.ns, 'ip', 'link', 'set', 'lo', 'up']);
     // no offloads on the shaped end: the qdisc then sees real-sized packets
-    try { run('ethtool', ['-K', this.hostDev, 'tso', 'off', 'gso', 'off', 'gro', 'off']); } catch { /* ethtool absent: netem handles GSO packets too */ }
+    try {
+      run('ethtool', ['-K', this.hostDev, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+    } catch {
+      /* ethtool absent: netem handles GSO packets too */
+    }
     const fd = openSync(this.logFile, 'a');
     // `ip netns exec` execs MinIO in the namespace: the child's pid is MinIO's
-    const child = spawn('ip', [
-      'netns', 'exec', this.ns, minioBinary(), 'server', path.join(this.dir, 'data'),
-      '--address', `${this.minioAddress}:${PORT}`, '--console-address', `${this.minioAddress}:${PORT + 1}`,
-      '--certs-dir', path.join(this.dir, 'certs'), '--quiet',
-    ], {
-      cwd: this.dir, stdio: ['ignore', fd, fd],
-      env: { ...process.env, MINIO_ROOT_USER: NETNS_MINIO_KEYS.accessKey, MINIO_ROOT_PASSWORD: NETNS_MINIO_KEYS.secretKey, MINIO_UPDATE: 'off', MINIO_BROWSER: 'off', HOME: this.dir },
-    });
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.ns,
+        minioBinary(),
+        'server',
+        path.join(this.dir, 'data'),
+        '--address',
+        `${this.minioAddress}:${PORT}`,
+        '--console-address',
+        `${this.minioAddress}:${PORT + 1}`,
+        '--certs-dir',
+        path.join(this.dir, 'certs'),
+        '--quiet',
+      ],
+      {
+        cwd: this.dir,
+        stdio: ['ignore', fd, fd],
+        env: {
+          ...process.env,
+          MINIO_ROOT_USER: NETNS_MINIO_KEYS.accessKey,
+          MINIO_ROOT_PASSWORD: NETNS_MINIO_KEYS.secretKey,
+          MINIO_UPDATE: 'off',
+          MINIO_BROWSER: 'off',
+          HOME: this.dir,
+        },
+      },
+    );
     closeSync(fd);
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    void this.exited.then(() => { if (this.child === child) this.child = undefined; });
+    void this.exited.then(() => {
+      if (this.child === child) this.child = undefined;
+    });
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (!this.child) throw new Error(`netns MinIO exited before it answered:\n${logTail(this.logFile)}`);
       try {
         const res = await fetch(`${this.endpoint}/minio/health/ready`, { signal: AbortSignal.timeout(2000) });
-        if (res.ok) { await this.client().listBuckets(); return; }
-      } catch { /* not yet */ }
+        if (res.ok) {
+          await this.client().listBuckets();
+          return;
+        }
+      } catch {
+        /* not yet */
+      }
       if (Date.now() > deadline) throw new Error(`netns MinIO did not answer within 120 s:\n${logTail(this.logFile)}`);
       await sleep(250);
     }
@@ -134,12 +169,29 @@ export class NetnsMinio {
   /** Shape the link towards MinIO (replaces the previous shape); `{}` = no limit. */
   shape(s: LinkShape): void {
     if (!s.rateMbit) {
-      try { run('tc', ['qdisc', 'del', 'dev', this.hostDev, 'root']); } catch { /* no qdisc of ours */ }
+      try {
+        run('tc', ['qdisc', 'del', 'dev', this.hostDev, 'root']);
+      } catch {
+        /* no qdisc of ours */
+      }
       return;
     }
     // burst: one 1 ms worth of the rate but at least a few full-size frames
     const burstBytes = Math.max(16 * 1514, Math.round((s.rateMbit * 1e6) / 8 / 1000));
-    run('tc', ['qdisc', 'replace', 'dev', this.hostDev, 'root', 'tbf', 'rate', `${s.rateMbit}mbit`, 'burst', String(burstBytes), 'latency', `${s.queueMs ?? 50}ms`]);
+    run('tc', [
+      'qdisc',
+      'replace',
+      'dev',
+      this.hostDev,
+      'root',
+      'tbf',
+      'rate',
+      `${s.rateMbit}mbit`,
+      'burst',
+      String(burstBytes),
+      'latency',
+      `${s.queueMs ?? 50}ms`,
+    ]);
   }
 
   /** Link down (`true`): MinIO's end goes down, packets towards it vanish. `false`: back up. */
@@ -164,12 +216,24 @@ export class NetnsMinio {
   /** Kill MinIO (by pid), delete the namespace (and with it the pair) and the folder. Idempotent. */
   disposeSync(): void {
     if (this.child?.pid) {
-      try { process.kill(this.child.pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(this.child.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     this.child = undefined;
     if (this.made) {
-      try { run('ip', ['link', 'del', this.hostDev]); } catch { /* went with the namespace */ }
-      try { run('ip', ['netns', 'del', this.ns]); } catch { /* already gone */ }
+      try {
+        run('ip', ['link', 'del', this.hostDev]);
+      } catch {
+        /* went with the namespace */
+      }
+      try {
+        run('ip', ['netns', 'del', this.ns]);
+      } catch {
+        /* already gone */
+      }
       this.made = false;
     }
     rmSync(this.dir, { recursive: true, force: true });

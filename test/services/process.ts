@@ -80,7 +80,14 @@ export function logTail(file: string, lines = 40): string {
     const length = Math.min(size, 64 * 1024);
     const buffer = Buffer.alloc(length);
     readSync(fd, buffer, 0, length, size - length);
-    return buffer.toString('utf8').split('\n').slice(-lines - 1).join('\n').trimEnd() || '(log is empty)';
+    return (
+      buffer
+        .toString('utf8')
+        .split('\n')
+        .slice(-lines - 1)
+        .join('\n')
+        .trimEnd() || '(log is empty)'
+    );
   } finally {
     closeSync(fd);
   }
@@ -112,14 +119,7 @@ export function runLogged(
     child.on('exit', (code, signal) => {
       closeSync(fd);
       if (code === 0) resolve();
-      else
-        reject(
-          new ServiceError(
-            service,
-            `${command} ${args.join(' ')} exited with ${signal ?? code}`,
-            logTail(options.logFile),
-          ),
-        );
+      else reject(new ServiceError(service, `${command} ${args.join(' ')} exited with ${signal ?? code}`, logTail(options.logFile)));
     });
   });
 }

@@ -21,9 +21,7 @@ import { minioCloud, minioLocal } from './minio.js';
 import { mosquitto } from './mosquitto.js';
 import { redis } from './redis.js';
 import type { TestService } from './service.js';
-import {
-  assertPortsFree, ensureDir, livePid, portOpen, progress, RUN_DIR, runDir, ServiceError, sleep, step, stopByPidFile,
-} from './process.js';
+import { assertPortsFree, ensureDir, livePid, portOpen, progress, RUN_DIR, runDir, ServiceError, sleep, step, stopByPidFile } from './process.js';
 
 export const SERVICES: readonly TestService[] = [kafka, minioLocal, minioCloud, redis, mosquitto];
 
@@ -130,9 +128,11 @@ export async function upLocked(services: readonly TestService[] = SERVICES): Pro
       started.push(service);
       progress(`${service.name}: started (pid ${livePid(service.name) ?? '?'}), log ${path.relative(process.cwd(), service.logFile)}`);
     }
-    await step(`waiting for ${services.map((service) => service.name).join(', ')} to answer`, () =>
-      Promise.all(services.map((service) => service.ready(READY_TIMEOUT_MS[service.name] ?? DEFAULT_READY_TIMEOUT_MS))),
-    15_000);
+    await step(
+      `waiting for ${services.map((service) => service.name).join(', ')} to answer`,
+      () => Promise.all(services.map((service) => service.ready(READY_TIMEOUT_MS[service.name] ?? DEFAULT_READY_TIMEOUT_MS))),
+      15_000,
+    );
   } catch (error) {
     for (const service of started.reverse()) await stopByPidFile(service.name);
     if (started.length > 0) progress(`stopped ${started.map((service) => service.name).join(', ')} again after the failure`);
@@ -202,7 +202,12 @@ export async function status(services: readonly TestService[] = SERVICES): Promi
 export function formatStatus(rows: readonly ServiceStatus[]): string {
   const lines = [['service', 'pid', 'ports', 'state'], ...rows.map((row) => [row.name, row.pid?.toString() ?? '-', row.ports.join(','), row.state])];
   const widths = lines[0]!.map((_, column) => Math.max(...lines.map((line) => line[column]!.length)));
-  const text = lines.map((line) => line.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+  const text = lines.map((line) =>
+    line
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join('  ')
+      .trimEnd(),
+  );
   for (const row of rows) if (row.detail) text.push(`  ${row.name}: ${row.detail}`);
   return text.join('\n');
 }

@@ -10,7 +10,6 @@ import { MQTT } from '../services/endpoints.js';
 import { MqttInput, definition } from '../../plugins/inputs/mqtt/index.js';
 import { mqttConfigSchema } from '../../plugins/inputs/mqtt/schema.js';
 
-
 export const silent = pino({ level: 'silent' });
 
 export interface Rig {
@@ -26,10 +25,13 @@ export function rig(prefix = 'lg-mqtt-'): Rig {
   const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 512 * 1024 * 1024, sinks: ['lake'] }, silent);
   const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir, quarantineMaxBytes: 16 << 20, log: silent });
   return {
-    dataDir, buffer, pipeline,
+    dataDir,
+    buffer,
+    pipeline,
     create: (config) =>
       definition.create(mqttConfigSchema.parse({ url: MQTT.url, username: MQTT.username, password: MQTT.password, ...config }), {
-        dataDir, machine: 'test-machine',
+        dataDir,
+        machine: 'test-machine',
       }) as MqttInput,
   };
 }

@@ -62,7 +62,10 @@ export async function sinkRig(sinks: SinkSpec[]): Promise<SinkRig> {
   const ledgers = [...sinks.map((s) => `ledger:${s.name}`), 'ledger:all'];
   const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 1024 * 1024 * 1024, sinks: [...sinks.map((s) => s.name), ...ledgers] }, silent);
   const pipeline = new Pipeline({
-    buffer, dataDir, quarantineMaxBytes: 16 << 20, log: silent,
+    buffer,
+    dataDir,
+    quarantineMaxBytes: 16 << 20,
+    log: silent,
     outputs: [
       ...sinks.map((s) => ({ name: s.name, plugin: capabilitiesOf(s), classes: s.classes })),
       ...sinks.map((s) => ({ name: `ledger:${s.name}`, plugin: capabilitiesOf(s), classes: s.classes })),
@@ -74,8 +77,15 @@ export async function sinkRig(sinks: SinkSpec[]): Promise<SinkRig> {
   for (const s of sinks) {
     await s.plugin.start(outputContext(s.name, buffer, silent));
     const f = new Forwarder({
-      buffer, output: s.plugin, name: s.name, log: silent, dataDir, premises: capabilitiesOf(s).premises,
-      backoff: { initialMs: 100, maxMs: 1000 }, sendTimeoutMs: 20_000, ...(s.capabilities?.linger !== undefined ? { linger: s.capabilities.linger } : {}),
+      buffer,
+      output: s.plugin,
+      name: s.name,
+      log: silent,
+      dataDir,
+      premises: capabilitiesOf(s).premises,
+      backoff: { initialMs: 100, maxMs: 1000 },
+      sendTimeoutMs: 20_000,
+      ...(s.capabilities?.linger !== undefined ? { linger: s.capabilities.linger } : {}),
       ...s.forwarder,
     });
     f.start();
@@ -83,14 +93,22 @@ export async function sinkRig(sinks: SinkSpec[]): Promise<SinkRig> {
   }
   rigCount++;
   return {
-    dataDir, buffer, pipeline, forwarders,
+    dataDir,
+    buffer,
+    pipeline,
+    forwarders,
     emit: (drafts, input = 'test') => pipeline.contextFor(input).emit(drafts),
     routed: (sink) => buffer.read(`ledger:${sink}`, 10_000_000, Number.MAX_SAFE_INTEGER),
     drained: async (sink, timeoutMs = 60_000) => {
-      await waitFor(`sink ${sink} drained`, () => {
-        const s = buffer.stats().sinks.find((x) => x.sink === sink);
-        return s !== undefined && s.lagRecords === 0;
-      }, timeoutMs, 50);
+      await waitFor(
+        `sink ${sink} drained`,
+        () => {
+          const s = buffer.stats().sinks.find((x) => x.sink === sink);
+          return s !== undefined && s.lagRecords === 0;
+        },
+        timeoutMs,
+        50,
+      );
     },
     close: async () => {
       await Promise.all([...forwarders.values()].map((f) => f.stop()));
@@ -107,8 +125,15 @@ export function scalarDrafts(n: number, signal: string, cls: SensitivityClass = 
   return Array.from({ length: n }, () => {
     const v = value++;
     return {
-      signal, kind: 'scalar' as const, class: cls, contentType: CONTENT_TYPES.scalar, build: 'JOB-7', layer: 1 + (v % 5),
-      sourceTimeNs: 1_764_000_000_000_000_000n + BigInt(v) * 1_000_000n, body: Buffer.from(JSON.stringify({ v, unit: 'ppm' })), ...extra,
+      signal,
+      kind: 'scalar' as const,
+      class: cls,
+      contentType: CONTENT_TYPES.scalar,
+      build: 'JOB-7',
+      layer: 1 + (v % 5),
+      sourceTimeNs: 1_764_000_000_000_000_000n + BigInt(v) * 1_000_000n,
+      body: Buffer.from(JSON.stringify({ v, unit: 'ppm' })),
+      ...extra,
     };
   });
 }
@@ -121,8 +146,14 @@ export function samplesDraft(signal: string, first: number, frames: number, cls:
     body.writeFloatLE(1500 + ((first + i) % 100), i * 8 + 4);
   }
   return {
-    signal, kind: 'samples', class: cls, contentType: CONTENT_TYPES.samplesF32, build: 'JOB-7', layer: 3,
-    sourceTimeNs: 1_764_000_000_000_000_000n + BigInt(first) * 100_000n, body,
+    signal,
+    kind: 'samples',
+    class: cls,
+    contentType: CONTENT_TYPES.samplesF32,
+    build: 'JOB-7',
+    layer: 3,
+    sourceTimeNs: 1_764_000_000_000_000_000n + BigInt(first) * 100_000n,
+    body,
     attributes: { channels: 'photodiode,pyrometer', sample_rate_hz: '10000', first_sample: String(first) },
   };
 }
@@ -145,22 +176,35 @@ export async function simulatorSource(r: SinkRig, opts: { layers?: number; frame
   const prefix = `lg-outputs/${id}`;
   const dropDir = path.join(r.dataDir, 'camera-drop');
   const inputs: InputPlugin[] = [];
-  const mqtt = mqttInput.create(mqttInput.configSchema.parse({
-    url: MQTT.url, username: MQTT.username, password: MQTT.password, clientId: `lg-outputs-in-${id}`, cleanSession: true,
-    subscriptions: [
-      { topic: `${prefix}/meltpool/binary`, decoder: 'binary-block', signal: 'meltpool.{3}' },
-      { topic: `${prefix}/meltpool/json`, decoder: 'json-block', signal: 'meltpool.{3}', class: 'sensitive' },
-      { topic: `${prefix}/events`, decoder: 'event' },
-    ],
-  }), { dataDir: r.dataDir, machine: 'pbf-sim' }) as InputPlugin & { ready(): Promise<void>; stats(): { records: number } };
+  const mqtt = mqttInput.create(
+    mqttInput.configSchema.parse({
+      url: MQTT.url,
+      username: MQTT.username,
+      password: MQTT.password,
+      clientId: `lg-outputs-in-${id}`,
+      cleanSession: true,
+      subscriptions: [
+        { topic: `${prefix}/meltpool/binary`, decoder: 'binary-block', signal: 'meltpool.{3}' },
+        { topic: `${prefix}/meltpool/json`, decoder: 'json-block', signal: 'meltpool.{3}', class: 'sensitive' },
+        { topic: `${prefix}/events`, decoder: 'event' },
+      ],
+    }),
+    { dataDir: r.dataDir, machine: 'pbf-sim' },
+  ) as InputPlugin & { ready(): Promise<void>; stats(): { records: number } };
   await mqtt.start(r.pipeline.contextFor('mqtt'));
   await mqtt.ready();
   inputs.push(mqtt);
   let frames: InputPlugin | undefined;
   if (opts.frames) {
-    frames = framesInput.create(framesInput.configSchema.parse({
-      dropDir, release: 'delete', stableFor: 200, thumbnail: { enabled: false },
-    }), { dataDir: r.dataDir, machine: 'pbf-sim' });
+    frames = framesInput.create(
+      framesInput.configSchema.parse({
+        dropDir,
+        release: 'delete',
+        stableFor: 200,
+        thumbnail: { enabled: false },
+      }),
+      { dataDir: r.dataDir, machine: 'pbf-sim' },
+    );
     await frames.start(r.pipeline.contextFor('camera'));
     inputs.push(frames);
   }
@@ -173,13 +217,23 @@ export async function simulatorSource(r: SinkRig, opts: { layers?: number; frame
     }),
     dataDir: r.dataDir,
     log: silent,
-    mqtt: { url: MQTT.url, username: MQTT.username, password: MQTT.password, clientId: `lg-outputs-sim-${id}`, topicPrefix: prefix, formats: ['binary', 'json'], sparkplugGroup: null, sparkplugRateHz: 10 },
+    mqtt: {
+      url: MQTT.url,
+      username: MQTT.username,
+      password: MQTT.password,
+      clientId: `lg-outputs-sim-${id}`,
+      topicPrefix: prefix,
+      formats: ['binary', 'json'],
+      sparkplugGroup: null,
+      sparkplugRateHz: 10,
+    },
     ...(opts.frames ? { camera: { dropDir } } : {}),
     controlPort: null,
   });
   await sim.start();
   return {
-    sim, inputs,
+    sim,
+    inputs,
     committed: async () => {
       await sim.finished;
       const published = sim.state().counters.mqttPublished;
@@ -282,6 +336,6 @@ export async function sinkOutage(o: SinkOutage): Promise<void> {
   const stats = r.forwarders.get(o.sink)!.stats();
   console.log(
     `[${o.label}] ${routed.length} records, ${o.server} down ${((upAt - downAt) / 1000).toFixed(1)} s${o.downHow ? ` (${o.downHow})` : ''}, backlog ${backlog} records drained in ${drainS.toFixed(1)} s after ${o.server} answered (${startS.toFixed(1)} s to start) ` +
-    `(${Math.round(backlog / drainS)} records/s, first retry after backoff included), duplicates ${o.duplicatesIn}: ${seqs.length - new Set(seqs).size}, retries ${stats.retries}, errors ${JSON.stringify(stats.errorsByKind)}`,
+      `(${Math.round(backlog / drainS)} records/s, first retry after backoff included), duplicates ${o.duplicatesIn}: ${seqs.length - new Set(seqs).size}, retries ${stats.retries}, errors ${JSON.stringify(stats.errorsByKind)}`,
   );
 }

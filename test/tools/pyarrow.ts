@@ -25,11 +25,14 @@ export interface LakeDump {
   /** by path relative to the lake root */
   files: Record<string, ArrowFileDump>;
   /** each table folder read as a Hive-partitioned dataset */
-  datasets: Record<string, {
-    rows: number;
-    schema: Record<string, string>;
-    partitions: { machine: string | null; build: string | null; signal: string | null }[];
-  }>;
+  datasets: Record<
+    string,
+    {
+      rows: number;
+      schema: Record<string, string>;
+      partitions: { machine: string | null; build: string | null; signal: string | null }[];
+    }
+  >;
 }
 
 /** Create the venv if needed (slow only the first time); call it from a beforeAll with a long timeout. */

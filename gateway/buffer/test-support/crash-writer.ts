@@ -15,10 +15,7 @@ import { CRASH_INLINE_MAX, bodyFor, crashBodyKey, crashRecordSize, rec } from '.
 const [dir, startArg] = process.argv.slice(2);
 if (!dir) throw new Error('usage: crash-writer.ts DIR START_N');
 {
-  const buf = openBuffer(
-    { dir, maxBytes: 1024 ** 3, sinks: ['kafka'], inlineMaxBytes: CRASH_INLINE_MAX },
-    pino({ level: 'warn' }, pino.destination(2)),
-  );
+  const buf = openBuffer({ dir, maxBytes: 1024 ** 3, sinks: ['kafka'], inlineMaxBytes: CRASH_INLINE_MAX }, pino({ level: 'warn' }, pino.destination(2)));
   let n = Number(startArg ?? 1);
   for (;;) {
     const batchSize = 1 + (n % 17);

@@ -73,4 +73,3 @@ export function crashRecordSize(n: number): number {
 export function crashBodyKey(n: number): number {
   return n % 15 === 10 ? 10 : n;
 }
-

@@ -74,7 +74,9 @@ export class DropFolder {
       this.watcher = fsWatch(this.config.dropDir, { persistent: false }, (_event, name) => {
         if (name && !isTempName(String(name))) this.requestScan();
       });
-      this.watcher.on('error', (err) => ctx.log.warn({ err, dir: this.config.dropDir }, 'frames: watching the drop folder failed; relying on the periodic rescan'));
+      this.watcher.on('error', (err) =>
+        ctx.log.warn({ err, dir: this.config.dropDir }, 'frames: watching the drop folder failed; relying on the periodic rescan'),
+      );
     } catch (err) {
       ctx.log.warn({ err, dir: this.config.dropDir }, 'frames: cannot watch the drop folder; relying on the periodic rescan');
     }
@@ -163,10 +165,13 @@ export class DropFolder {
     for (const name of [...this.candidates.keys()]) if (!seen.has(name) && !this.busy.has(name)) this.candidates.delete(name);
     // look again when the first waiting file will have held still long enough (no event will say so)
     if (nextStableAt !== Infinity && !this.stableTimer && !this.stopped) {
-      this.stableTimer = setTimeout(() => {
-        this.stableTimer = undefined;
-        this.requestScan();
-      }, Math.max(5, nextStableAt - Date.now() + 1));
+      this.stableTimer = setTimeout(
+        () => {
+          this.stableTimer = undefined;
+          this.requestScan();
+        },
+        Math.max(5, nextStableAt - Date.now() + 1),
+      );
       this.stableTimer.unref();
     }
   }
@@ -226,7 +231,9 @@ export class DropFolder {
         return;
       }
       // out of the drop folder first, then counted: a counted rejection is one already set aside
-      await this.moveAside(file, this.quarantineDir, name).catch((e: unknown) => ctx.log.error({ err: e, file: name }, 'frames: could not move a rejected file to quarantine/'));
+      await this.moveAside(file, this.quarantineDir, name).catch((e: unknown) =>
+        ctx.log.error({ err: e, file: name }, 'frames: could not move a rejected file to quarantine/'),
+      );
       await this.moveAside(sidecar, this.quarantineDir, sidecarName(name)).catch(() => undefined);
       this.candidates.delete(name);
       this.reject(err, bytes, name);

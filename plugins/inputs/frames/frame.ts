@@ -69,12 +69,14 @@ export function parseSidecar(text: string, where: string): Omit<FrameHints, 'fil
   const out: Omit<FrameHints, 'fileName'> = {};
   if (o.build !== undefined) out.build = String(o.build);
   if (o.layer !== undefined) {
-    if (!Number.isInteger(o.layer) || (o.layer as number) < 0) throw new FrameRejected('bad-sidecar', `${where}: sidecar layer must be a non-negative integer, got ${JSON.stringify(o.layer)}`);
+    if (!Number.isInteger(o.layer) || (o.layer as number) < 0)
+      throw new FrameRejected('bad-sidecar', `${where}: sidecar layer must be a non-negative integer, got ${JSON.stringify(o.layer)}`);
     out.layer = o.layer as number;
   }
   if (o.phase !== undefined) out.phase = String(o.phase);
   if (o.timestampMs !== undefined) {
-    if (typeof o.timestampMs !== 'number' || !Number.isFinite(o.timestampMs)) throw new FrameRejected('bad-sidecar', `${where}: sidecar timestampMs must be a number`);
+    if (typeof o.timestampMs !== 'number' || !Number.isFinite(o.timestampMs))
+      throw new FrameRejected('bad-sidecar', `${where}: sidecar timestampMs must be a number`);
     out.sourceTimeMs = o.timestampMs;
   }
   if (o.width !== undefined || o.height !== undefined || o.depth !== undefined) {

@@ -54,11 +54,26 @@ async function setup(config: Record<string, unknown> = {}, bufferOpts: { maxByte
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-frames-'));
   const dropDir = path.join(dir, 'drop');
   const buffer = openBuffer(
-    { dir: path.join(dir, 'buffer'), maxBytes: bufferOpts.maxBytes ?? 256 * 1024 * 1024, sinks: ['lake'], ...(bufferOpts.policy ? { fullPolicy: { sensitive: bufferOpts.policy } } : {}) },
+    {
+      dir: path.join(dir, 'buffer'),
+      maxBytes: bufferOpts.maxBytes ?? 256 * 1024 * 1024,
+      sinks: ['lake'],
+      ...(bufferOpts.policy ? { fullPolicy: { sensitive: bufferOpts.policy } } : {}),
+    },
     log,
   );
-  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir: dir, quarantineMaxBytes: 16 << 20, log, blockedRetryMs: 50 });
-  const input = definition.create(framesConfigSchema.parse({ dropDir, stableFor: '100ms', rescanInterval: '100ms', ...config }), { dataDir: dir, machine: 'm1' }) as FramesInput;
+  const pipeline = new Pipeline({
+    buffer,
+    outputs: [{ name: 'lake', plugin: { premises: 'on' } }],
+    dataDir: dir,
+    quarantineMaxBytes: 16 << 20,
+    log,
+    blockedRetryMs: 50,
+  });
+  const input = definition.create(framesConfigSchema.parse({ dropDir, stableFor: '100ms', rescanInterval: '100ms', ...config }), {
+    dataDir: dir,
+    machine: 'm1',
+  }) as FramesInput;
   await input.start(pipeline.contextFor('camera'));
   cleanups.push(async () => {
     await input.stop();
@@ -81,7 +96,12 @@ async function setup(config: Record<string, unknown> = {}, bufferOpts: { maxByte
 }
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const ls = (d: string) => (existsSync(d) ? readdirSync(d).filter((n) => !n.startsWith('.')).sort() : []);
+const ls = (d: string) =>
+  existsSync(d)
+    ? readdirSync(d)
+        .filter((n) => !n.startsWith('.'))
+        .sort()
+    : [];
 const images = (d: string) => ls(d).filter((n) => /\.(png|tiff?|jpe?g|raw|bin|txt)$/.test(n));
 
 function simCfg(bitDepth: 8 | 16 = 8, size = 256, layers = 3, seed = 7): SimConfig {
@@ -111,9 +131,14 @@ describe('frames input: the simulator camera drop folder', () => {
     await until('6 frames committed and released', () => s.frames().length === 6 && s.input.counters.released === 6);
 
     const frames = s.frames();
-    expect(frames.map((r) => `${r.layer}/${r.attributes?.phase}`).sort()).toEqual(
-      ['1/after-exposure', '1/after-recoat', '2/after-exposure', '2/after-recoat', '3/after-exposure', '3/after-recoat'],
-    );
+    expect(frames.map((r) => `${r.layer}/${r.attributes?.phase}`).sort()).toEqual([
+      '1/after-exposure',
+      '1/after-recoat',
+      '2/after-exposure',
+      '2/after-recoat',
+      '3/after-exposure',
+      '3/after-recoat',
+    ]);
     for (const r of frames) {
       expect(r).toMatchObject({ source: 'camera', kind: 'frame', class: 'sensitive', contentType: 'image/png', build: 'B-0001' });
       expect(r.attributes).toMatchObject({ width: '256', height: '256', depth: '8', format: 'png' });
@@ -172,7 +197,12 @@ describe('frames input: the simulator camera drop folder', () => {
     await sink.deliver(await simFrame(4));
 
     await until('2 frames stored, 2 rejected', () => s.input.counters.released === 2 && s.input.counters.rejected.corrupt === 2);
-    expect(s.frames().map((r) => r.layer).sort()).toEqual([1, 4]);
+    expect(
+      s
+        .frames()
+        .map((r) => r.layer)
+        .sort(),
+    ).toEqual([1, 4]);
     // the broken files sit in the drop folder's quarantine/, the good ones in processed/
     expect(ls(path.join(s.dropDir, 'quarantine'))).toEqual(['B-0001_L00002_after-exposure.png', 'B-0001_L00003_after-exposure.png']);
     expect(ls(path.join(s.dropDir, 'processed'))).toEqual(['B-0001_L00001_after-exposure.png', 'B-0001_L00004_after-exposure.png']);
@@ -181,7 +211,11 @@ describe('frames input: the simulator camera drop folder', () => {
     await s.pipeline.flush();
     expect(s.pipeline.stats().camera!.quarantined).toBe(2);
     const qdir = path.join(s.dir, 'quarantine', 'inputs', 'camera');
-    const sidecars = await Promise.all(ls(qdir).filter((n) => n.endsWith('.json')).map(async (n) => JSON.parse(await readFile(path.join(qdir, n), 'utf8'))));
+    const sidecars = await Promise.all(
+      ls(qdir)
+        .filter((n) => n.endsWith('.json'))
+        .map(async (n) => JSON.parse(await readFile(path.join(qdir, n), 'utf8'))),
+    );
     expect(sidecars.map((j) => j.where).sort()).toEqual(['B-0001_L00002_after-exposure.png', 'B-0001_L00003_after-exposure.png']);
     for (const j of sidecars) {
       expect(j.error.code).toBe('LG_INPUT_MALFORMED');
@@ -200,7 +234,10 @@ describe('frames input: the simulator camera drop folder', () => {
     await writeFile(path.join(s.dropDir, 'B-0001_L00005_after-exposure.png'), good.png);
     // a file a producer is still writing: never taken, whatever its age
     await writeFile(path.join(s.dropDir, '.B-0001_L00006_after-exposure.png.part'), good.png.subarray(0, 100));
-    await until('3 rejected', () => s.input.counters.rejected['unknown-format'] === 1 && s.input.counters.rejected['too-large'] === 1 && s.input.counters.rejected['bad-sidecar'] === 1);
+    await until(
+      '3 rejected',
+      () => s.input.counters.rejected['unknown-format'] === 1 && s.input.counters.rejected['too-large'] === 1 && s.input.counters.rejected['bad-sidecar'] === 1,
+    );
     expect(ls(path.join(s.dropDir, 'quarantine'))).toEqual(['B-0001_L00005_after-exposure.json', 'B-0001_L00005_after-exposure.png', 'huge.png', 'notes.txt']);
     expect(s.frames()).toHaveLength(0);
     expect(readdirSync(s.dropDir)).toContain('.B-0001_L00006_after-exposure.png.part');
@@ -229,7 +266,10 @@ describe('frames input: the simulator camera drop folder', () => {
     await writeFile(path.join(s.dropDir, 'B-0001_L00005_after-exposure.png'), f.png);
     await until('the first copy', () => s.input.counters.released === 1);
     await s.input.stop();
-    const again = definition.create(framesConfigSchema.parse({ dropDir: s.dropDir, stableFor: '100ms', rescanInterval: '100ms' }), { dataDir: s.dir, machine: 'm1' }) as FramesInput;
+    const again = definition.create(framesConfigSchema.parse({ dropDir: s.dropDir, stableFor: '100ms', rescanInterval: '100ms' }), {
+      dataDir: s.dir,
+      machine: 'm1',
+    }) as FramesInput;
     cleanups.push(() => again.stop());
     await again.start(s.pipeline.contextFor('camera'));
     await writeFile(path.join(s.dropDir, 'copy_L00005_after-exposure.png'), f.png);
@@ -266,14 +306,22 @@ describe('frames input: the simulator camera drop folder', () => {
     const px = new Uint16Array(96 * 64);
     for (let i = 0; i < px.length; i++) px[i] = (i * 37) % 65536;
     const raw16 = Buffer.from(px.buffer);
-    const tiff = await sharp(px, { raw: { width: 96, height: 64, channels: 1 } }).toColourspace('grey16').tiff({ compression: 'none' }).toBuffer();
-    const jpeg = await sharp((await simFrame(3)).png).jpeg({ quality: 90 }).toBuffer();
+    const tiff = await sharp(px, { raw: { width: 96, height: 64, channels: 1 } })
+      .toColourspace('grey16')
+      .tiff({ compression: 'none' })
+      .toBuffer();
+    const jpeg = await sharp((await simFrame(3)).png)
+      .jpeg({ quality: 90 })
+      .toBuffer();
     // the machine context (followed by the OPC-UA input) fills in what the file does not say
     const ctx = s.pipeline.contextFor('opcua');
     ctx.setMachineContext({ build: 'J-42', layer: 17, state: 'exposing' });
     await writeFile(path.join(s.dropDir, 'cam1-000123.tif'), tiff);
     await writeFile(path.join(s.dropDir, 'cam1-000124.jpg'), jpeg);
-    await writeFile(path.join(s.dropDir, 'cam1-000125.json'), JSON.stringify({ width: 96, height: 64, depth: 16, build: 'B-9', layer: 3, phase: 'after-recoat' }));
+    await writeFile(
+      path.join(s.dropDir, 'cam1-000125.json'),
+      JSON.stringify({ width: 96, height: 64, depth: 16, build: 'B-9', layer: 3, phase: 'after-recoat' }),
+    );
     await writeFile(path.join(s.dropDir, 'cam1-000125.raw'), raw16);
     // a raw file whose size does not match its sidecar
     await writeFile(path.join(s.dropDir, 'cam1-000126.json'), JSON.stringify({ width: 10, height: 10, depth: 8 }));
@@ -281,9 +329,19 @@ describe('frames input: the simulator camera drop folder', () => {
     await until('3 frames, 1 rejected', () => s.input.counters.released === 3 && s.input.counters.rejected.corrupt === 1);
     expect(ls(path.join(s.dropDir, 'quarantine'))).toEqual(['cam1-000126.json', 'cam1-000126.raw']);
     const by = Object.fromEntries(s.frames().map((r) => [r.attributes!.file_name!, r]));
-    expect(by['cam1-000123.tif']).toMatchObject({ contentType: 'image/tiff', build: 'J-42', layer: 17, attributes: { format: 'tiff', depth: '16', width: '96', height: '64', machine_state: 'exposing' } });
+    expect(by['cam1-000123.tif']).toMatchObject({
+      contentType: 'image/tiff',
+      build: 'J-42',
+      layer: 17,
+      attributes: { format: 'tiff', depth: '16', width: '96', height: '64', machine_state: 'exposing' },
+    });
     expect(by['cam1-000124.jpg']).toMatchObject({ contentType: 'image/jpeg', build: 'J-42', attributes: { format: 'jpeg', depth: '8', width: '256' } });
-    expect(by['cam1-000125.raw']).toMatchObject({ contentType: 'application/octet-stream', build: 'B-9', layer: 3, attributes: { format: 'raw', depth: '16', width: '96', height: '64', phase: 'after-recoat' } });
+    expect(by['cam1-000125.raw']).toMatchObject({
+      contentType: 'application/octet-stream',
+      build: 'B-9',
+      layer: 3,
+      attributes: { format: 'raw', depth: '16', width: '96', height: '64', phase: 'after-recoat' },
+    });
     expect((await s.body(by['cam1-000125.raw']!)).equals(raw16)).toBe(true);
     expect((await s.body(by['cam1-000123.tif']!)).equals(tiff)).toBe(true);
     // release: delete leaves nothing behind, the sidecar included
@@ -327,7 +385,12 @@ describe('frames input: upload route', () => {
     const post = (body: Buffer, headers: Record<string, string> = {}) =>
       fetch(url, { method: 'POST', body, headers: { authorization: 'Bearer frames-test-token', 'content-type': 'image/png', ...headers } });
 
-    const ok = await post(f.png, { 'x-layergate-build': 'B-0001', 'x-layergate-layer': '9', 'x-layergate-kind': 'after-recoat', 'x-layergate-file-name': f.fileName });
+    const ok = await post(f.png, {
+      'x-layergate-build': 'B-0001',
+      'x-layergate-layer': '9',
+      'x-layergate-kind': 'after-recoat',
+      'x-layergate-file-name': f.fileName,
+    });
     expect(ok.status).toBe(201);
     const answer = (await ok.json()) as { sha256: string; width: number; depth: number };
     expect(answer).toMatchObject({ sha256: sha(f.png), width: 256, depth: 8, duplicate: false });
@@ -353,7 +416,7 @@ describe('frames input: upload route', () => {
     expect(s.pipeline.stats().camera!.quarantined).toBe(2);
   });
 
-  it('the simulator camera\'s uploads (with its bearer token) are committed with build, layer and phase', async () => {
+  it("the simulator camera's uploads (with its bearer token) are committed with build, layer and phase", async () => {
     const s = await setup({ upload: { port: 0, token: 'frames-test-token' } });
     const cfg = simCfg();
     const core = new SimCore(cfg);
@@ -374,8 +437,21 @@ describe('frames input: upload route', () => {
     const f = await simFrame(6);
     const url = new URL(s.input.uploadUrl!);
     // the first upload sends half its body and waits, holding the one slot
-    const slow = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: 'Bearer frames-test-token', 'content-length': f.png.length } });
-    const slowAnswer = new Promise<number>((resolve, reject) => slow.on('response', (res) => { res.resume(); resolve(res.statusCode!); }).on('error', reject));
+    const slow = http.request({
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: 'POST',
+      headers: { authorization: 'Bearer frames-test-token', 'content-length': f.png.length },
+    });
+    const slowAnswer = new Promise<number>((resolve, reject) =>
+      slow
+        .on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        })
+        .on('error', reject),
+    );
     slow.write(f.png.subarray(0, 1000));
     await until('the first upload is being handled', () => s.input.uploadsInProgress === 1);
     const post = () => fetch(url, { method: 'POST', body: f.png, headers: { authorization: 'Bearer frames-test-token' } });
@@ -393,7 +469,11 @@ describe('frames input: upload route', () => {
   it('413 for a body over maxFileBytes, counted and quarantined', async () => {
     const s = await setup({ maxFileBytes: '4KiB', upload: { port: 0, token: 'frames-test-token' } });
     const f = await simFrame(10);
-    const res = await fetch(s.input.uploadUrl!, { method: 'POST', body: f.png, headers: { authorization: 'Bearer frames-test-token', 'x-layergate-file-name': 'big.png' } });
+    const res = await fetch(s.input.uploadUrl!, {
+      method: 'POST',
+      body: f.png,
+      headers: { authorization: 'Bearer frames-test-token', 'x-layergate-file-name': 'big.png' },
+    });
     expect(res.status).toBe(413);
     expect(((await res.json()) as { error: string }).error).toMatch(/big\.png: .* more than maxFileBytes \(4096\)/);
     expect(s.input.counters.rejected['too-large']).toBe(1);
@@ -405,8 +485,20 @@ describe('frames input: upload route', () => {
 describe('frames config', () => {
   it('defaults, the simulator naming, and refusals', () => {
     const c = framesConfigSchema.parse({ dropDir: '/tmp/x' });
-    expect(c).toMatchObject({ release: 'move', stableFor: 1000, rescanInterval: 2000, dedupWindow: 10_000, thumbnail: { enabled: true, size: 256 }, reencode: 'off', keep: 'original' });
-    expect(new RegExp(DEFAULT_FILE_NAME_PATTERN).exec('B-0001_L00010_after-exposure.png')?.groups).toMatchObject({ build: 'B-0001', layer: '00010', phase: 'after-exposure' });
+    expect(c).toMatchObject({
+      release: 'move',
+      stableFor: 1000,
+      rescanInterval: 2000,
+      dedupWindow: 10_000,
+      thumbnail: { enabled: true, size: 256 },
+      reencode: 'off',
+      keep: 'original',
+    });
+    expect(new RegExp(DEFAULT_FILE_NAME_PATTERN).exec('B-0001_L00010_after-exposure.png')?.groups).toMatchObject({
+      build: 'B-0001',
+      layer: '00010',
+      phase: 'after-exposure',
+    });
     expect(framesConfigSchema.safeParse({ dropDir: '/tmp/x', fileNamePattern: '(unclosed' }).success).toBe(false);
     expect(framesConfigSchema.safeParse({ dropDir: '/tmp/x', dropdir: '/tmp/y' }).success).toBe(false);
     expect(framesConfigSchema.safeParse({ dropDir: '/tmp/x', upload: { port: 8089 } }).success).toBe(false); // a token is required

@@ -40,7 +40,15 @@ export interface FramesCounters {
 export class FramesInput implements InputPlugin {
   readonly type = TYPE;
   readonly counters: FramesCounters = {
-    frames: 0, bytes: 0, thumbnails: 0, reencoded: 0, duplicates: 0, uploads: 0, uploadsRefused: 0, released: 0, emitFailures: 0,
+    frames: 0,
+    bytes: 0,
+    thumbnails: 0,
+    reencoded: 0,
+    duplicates: 0,
+    uploads: 0,
+    uploadsRefused: 0,
+    released: 0,
+    emitFailures: 0,
     rejected: { 'too-large': 0, 'unknown-format': 0, corrupt: 0, 'bad-sidecar': 0 },
   };
   private ctx: InputContext | undefined;

@@ -94,13 +94,26 @@ export class FrameIngest {
       });
       if (re) {
         this.counters.reencoded++;
-        const reAttrs = { ...attributes, format: re.format, size: String(re.bytes.length), original_format: info.format, original_sha256: sha256, original_size: String(bytes.length) };
+        const reAttrs = {
+          ...attributes,
+          format: re.format,
+          size: String(re.bytes.length),
+          original_format: info.format,
+          original_sha256: sha256,
+          original_size: String(bytes.length),
+        };
         if (this.config.keep === 'reencoded-only') {
           body = re.bytes;
           contentType = FRAME_CONTENT_TYPES[re.format];
           Object.assign(attributes, reAttrs, { sha256: createHash('sha256').update(re.bytes).digest('hex') });
         } else {
-          drafts.push({ ...common, signal: `${this.config.signal}.reencoded`, contentType: FRAME_CONTENT_TYPES[re.format], body: re.bytes, attributes: { ...reAttrs, sha256: createHash('sha256').update(re.bytes).digest('hex'), reencoded_of: sha256 } });
+          drafts.push({
+            ...common,
+            signal: `${this.config.signal}.reencoded`,
+            contentType: FRAME_CONTENT_TYPES[re.format],
+            body: re.bytes,
+            attributes: { ...reAttrs, sha256: createHash('sha256').update(re.bytes).digest('hex'), reencoded_of: sha256 },
+          });
         }
       }
     }
@@ -112,7 +125,15 @@ export class FrameIngest {
         signal: `${this.config.signal}.thumbnail`,
         contentType: 'image/png',
         body: info.thumbnail,
-        attributes: { thumbnail_of: sha256, width: String(tm.width), height: String(tm.height), depth: '8', format: 'png', file_name: hints.fileName, ...(hints.phase ? { phase: hints.phase } : {}) },
+        attributes: {
+          thumbnail_of: sha256,
+          width: String(tm.width),
+          height: String(tm.height),
+          depth: '8',
+          format: 'png',
+          file_name: hints.fileName,
+          ...(hints.phase ? { phase: hints.phase } : {}),
+        },
       });
     }
     try {

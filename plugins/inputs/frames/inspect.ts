@@ -69,7 +69,9 @@ export async function inspectFrame(
               .png()
               .toBuffer();
     } catch (err) {
-      throw new FrameRejected('corrupt', `${where}: raw frame does not decode as ${width}x${height}x${depth}-bit (${(err as Error).message.split('\n')[0]})`, { cause: err });
+      throw new FrameRejected('corrupt', `${where}: raw frame does not decode as ${width}x${height}x${depth}-bit (${(err as Error).message.split('\n')[0]})`, {
+        cause: err,
+      });
     }
     return { format: 'raw', width, height, depth, ...(thumbnail ? { thumbnail } : {}) };
   }
@@ -113,14 +115,21 @@ function firstChannel(img: Sharp): Promise<Buffer> {
 }
 
 /** A losslessly re-encoded copy, or undefined when it is not smaller or not pixel-identical. */
-export async function losslessReencode(bytes: Buffer, format: FrameFormat, depth: number, target: 'png' | 'webp', raw?: FrameHints['raw']): Promise<{ bytes: Buffer; format: 'png' | 'webp' } | undefined> {
+export async function losslessReencode(
+  bytes: Buffer,
+  format: FrameFormat,
+  depth: number,
+  target: 'png' | 'webp',
+  raw?: FrameHints['raw'],
+): Promise<{ bytes: Buffer; format: 'png' | 'webp' } | undefined> {
   // JPEG is lossy already: a lossless copy of its decoded pixels is larger, and not the original
   if (format === 'jpeg') return undefined;
   // WebP holds 8 bits per channel: a 16-bit frame can only go to PNG
   const to = target === 'webp' && depth > 8 ? 'png' : target;
   const src = () => (raw ? sharp(bytes, rawInput(raw)) : sharp(bytes));
   const img = depth > 8 ? src().toColourspace('grey16') : src();
-  const out = to === 'png' ? await img.png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer() : await img.webp({ lossless: true, effort: 4 }).toBuffer();
+  const out =
+    to === 'png' ? await img.png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer() : await img.webp({ lossless: true, effort: 4 }).toBuffer();
   if (out.length >= bytes.length) return undefined;
   const [a, b] = await Promise.all([firstChannel(src()), firstChannel(sharp(out))]);
   return a.equals(b) ? { bytes: out, format: to } : undefined;

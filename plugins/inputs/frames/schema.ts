@@ -8,31 +8,53 @@ import { byteSize, duration, secret } from '../../../gateway/plugin-api/index.js
  */
 export const DEFAULT_FILE_NAME_PATTERN = '^(?<build>.+)_L(?<layer>\\d+)_(?<phase>after-recoat|after-exposure)\\.[A-Za-z0-9]+$';
 
-const regex = z.string().min(1).superRefine((s, ctx) => {
-  try {
-    new RegExp(s);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(err as Error).message}` });
-  }
-});
+const regex = z
+  .string()
+  .min(1)
+  .superRefine((s, ctx) => {
+    try {
+      new RegExp(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(err as Error).message}` });
+    }
+  });
 
 export const framesConfigSchema = z.strictObject({
-  dropDir: z.string().min(1).meta({ description: 'the drop folder watched for new images (created if missing); processed/ and quarantine/ live inside it unless set otherwise' }),
+  dropDir: z
+    .string()
+    .min(1)
+    .meta({ description: 'the drop folder watched for new images (created if missing); processed/ and quarantine/ live inside it unless set otherwise' }),
   signal: z.string().min(1).default('camera.powder_bed').meta({ description: 'signal name of the frame records (thumbnails get `<signal>.thumbnail`)' }),
   fileNamePattern: regex.default(DEFAULT_FILE_NAME_PATTERN).meta({
-    description: 'regular expression on the file name with optional named groups build, layer, phase; a sidecar <name>.json with the same keys overrides it; what neither gives comes from the machine context',
+    description:
+      'regular expression on the file name with optional named groups build, layer, phase; a sidecar <name>.json with the same keys overrides it; what neither gives comes from the machine context',
   }),
-  release: z.enum(['move', 'delete']).default('move').meta({ description: 'what happens to a source file once its frame is committed to the buffer: moved to processedDir, or deleted' }),
+  release: z
+    .enum(['move', 'delete'])
+    .default('move')
+    .meta({ description: 'what happens to a source file once its frame is committed to the buffer: moved to processedDir, or deleted' }),
   processedDir: z.string().min(1).optional().meta({ description: 'where released files go with release: move (default <dropDir>/processed)' }),
   quarantineDir: z.string().min(1).optional().meta({ description: 'where rejected files go (default <dropDir>/quarantine)' }),
-  stableFor: duration().prefault('1s').meta({ description: 'a file is taken once its size and modification time have not changed for this long (temporary names such as .x.part and *.tmp are never taken)' }),
+  stableFor: duration()
+    .prefault('1s')
+    .meta({
+      description:
+        'a file is taken once its size and modification time have not changed for this long (temporary names such as .x.part and *.tmp are never taken)',
+    }),
   rescanInterval: duration()
     .refine((ms) => ms >= 10, { message: 'expected at least 10ms' })
     .prefault('2s')
     .meta({ description: 'the folder is listed this often in addition to file-system events (a safety net for missed events)' }),
   maxFileBytes: byteSize().prefault('256MiB').meta({ description: 'larger files are rejected (quarantined)' }),
-  quarantineRawMaxBytes: byteSize().prefault('1MiB').meta({ description: 'at most this many bytes of a rejected file are kept in the gateway quarantine record' }),
-  dedupWindow: z.number().int().min(0).default(10_000).meta({ description: 'how many recent content hashes are remembered; a file equal to one of them is released without being stored again (0 = no dedup)' }),
+  quarantineRawMaxBytes: byteSize()
+    .prefault('1MiB')
+    .meta({ description: 'at most this many bytes of a rejected file are kept in the gateway quarantine record' }),
+  dedupWindow: z
+    .number()
+    .int()
+    .min(0)
+    .default(10_000)
+    .meta({ description: 'how many recent content hashes are remembered; a file equal to one of them is released without being stored again (0 = no dedup)' }),
   concurrency: z.number().int().min(1).max(16).default(2).meta({ description: 'files decoded at the same time' }),
   thumbnail: z
     .strictObject({
@@ -45,7 +67,8 @@ export const framesConfigSchema = z.strictObject({
     description: 'lossless re-encode (PNG, or WebP lossless for 8-bit images); used only when smaller and pixel-identical to the original',
   }),
   keep: z.enum(['original', 'reencoded-only']).default('original').meta({
-    description: 'original: the original bytes are always stored (a smaller re-encode is emitted as an extra record); reencoded-only: the re-encode replaces the original when it is smaller and pixel-identical',
+    description:
+      'original: the original bytes are always stored (a smaller re-encode is emitted as an extra record); reencoded-only: the re-encode replaces the original when it is smaller and pixel-identical',
   }),
   upload: z
     .strictObject({
@@ -53,7 +76,8 @@ export const framesConfigSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).meta({ description: 'listen port (0 = any free port)' }),
       token: secret('bearer token the uploader must send as `Authorization: Bearer <token>`'),
       maxConcurrent: z.number().int().min(1).max(64).default(4).meta({
-        description: 'uploads handled at the same time; one more is answered 503 with Retry-After: 1 without reading its body (each upload is held in memory until its commit)',
+        description:
+          'uploads handled at the same time; one more is answered 503 with Retry-After: 1 without reading its body (each upload is held in memory until its commit)',
       }),
     })
     .optional()

@@ -27,10 +27,16 @@ function setup(withStats: boolean) {
   const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 64 * 1024 * 1024, sinks: ['lake'] }, log);
   buffers.push(buffer);
   const pipeline = new Pipeline({
-    buffer, outputs: [{ name: 'lake', plugin: {} }], dataDir, quarantineMaxBytes: 1 << 20, log,
+    buffer,
+    outputs: [{ name: 'lake', plugin: {} }],
+    dataDir,
+    quarantineMaxBytes: 1 << 20,
+    log,
   });
   const input = definition.create(gatewayHealthConfigSchema.parse({ interval: '50ms' }), {
-    dataDir, machine: 'test-machine', ...(withStats ? { bufferStats: () => buffer.stats() } : {}),
+    dataDir,
+    machine: 'test-machine',
+    ...(withStats ? { bufferStats: () => buffer.stats() } : {}),
   });
   return { dataDir, buffer, pipeline, input };
 }
@@ -68,11 +74,22 @@ describe('gateway-health input', () => {
     }
     const signals = new Set(records.map((r) => r.signal));
     for (const s of [
-      'gateway.process.rss', 'gateway.process.heap_used', 'gateway.process.heap_total', 'gateway.process.cpu',
-      'gateway.event_loop.delay_mean', 'gateway.event_loop.delay_p99', 'gateway.event_loop.delay_max',
-      'gateway.buffer.records', 'gateway.buffer.bytes', 'gateway.buffer.fill', 'gateway.buffer.lag_records',
-      'gateway.buffer.lag_bytes', 'gateway.disk.free', 'gateway.disk.total',
-    ]) expect(signals, s).toContain(s);
+      'gateway.process.rss',
+      'gateway.process.heap_used',
+      'gateway.process.heap_total',
+      'gateway.process.cpu',
+      'gateway.event_loop.delay_mean',
+      'gateway.event_loop.delay_p99',
+      'gateway.event_loop.delay_max',
+      'gateway.buffer.records',
+      'gateway.buffer.bytes',
+      'gateway.buffer.fill',
+      'gateway.buffer.lag_records',
+      'gateway.buffer.lag_bytes',
+      'gateway.disk.free',
+      'gateway.disk.total',
+    ])
+      expect(signals, s).toContain(s);
 
     // the figures are the real ones: each tick's RSS is exactly what the process reported at that tick
     // (one reading per tick, in tick order), disk free near statfs

@@ -45,10 +45,11 @@ export function interleave(channels: Float32Array[]): Buffer {
   const n = c === 0 ? 0 : channels[0]!.length;
   const out = new Float32Array(c * n);
   if (c === 1) out.set(channels[0]!);
-  else for (let ch = 0; ch < c; ch++) {
-    const src = channels[ch]!;
-    for (let i = 0, o = ch; i < n; i++, o += c) out[o] = src[i]!;
-  }
+  else
+    for (let ch = 0; ch < c; ch++) {
+      const src = channels[ch]!;
+      for (let i = 0, o = ch; i < n; i++, o += c) out[o] = src[i]!;
+    }
   // float32 arrays are in host byte order; every platform LayerGate targets (x86-64, arm64) is little-endian
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
@@ -56,7 +57,8 @@ export function interleave(channels: Float32Array[]): Buffer {
 export function blockToDraft(b: MeltPoolBlock, signal: string, cls: SensitivityClass | undefined): RecordDraft {
   const n = b.samples[0]?.length ?? 0;
   for (const s of b.samples) if (s.length !== n) throw new DecodeError('malformed', `channels of block seq ${b.seq} differ in length`);
-  if (!(b.sampleRateHz > 0) || !Number.isFinite(b.sampleRateHz)) throw new DecodeError('malformed', `block seq ${b.seq}: sample rate ${b.sampleRateHz} is not a positive number`);
+  if (!(b.sampleRateHz > 0) || !Number.isFinite(b.sampleRateHz))
+    throw new DecodeError('malformed', `block seq ${b.seq}: sample rate ${b.sampleRateHz} is not a positive number`);
   return {
     signal,
     kind: 'samples',
@@ -111,7 +113,8 @@ function timestampNs(v: unknown, unit: JsonMapping['timestampUnit'], path: strin
     return BigInt(ms) * 1_000_000n;
   }
   if (unit === 'ns' && typeof v === 'string' && /^\d+$/.test(v)) return BigInt(v);
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new DecodeError('bad-timestamp', `timestamp at "${path}" is not a non-negative number: ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    throw new DecodeError('bad-timestamp', `timestamp at "${path}" is not a non-negative number: ${JSON.stringify(v)}`);
   const perUnit = { s: 1e9, ms: 1e6, us: 1e3, ns: 1 }[unit];
   // split whole and fractional parts so millisecond epochs keep their sub-ms digits without float overflow
   const whole = Math.trunc(v);
@@ -134,7 +137,13 @@ export function decodeJsonScalar(payload: Buffer, map: JsonMapping, signal: stri
   const unit = map.unit ? pick(doc, map.unit) : undefined;
   if (typeof unit === 'string') body.unit = unit;
   else if (map.fixedUnit) body.unit = map.fixedUnit;
-  const draft: RecordDraft = { signal, kind: 'scalar', contentType: CONTENT_TYPES.scalar, body: Buffer.from(JSON.stringify(body)), ...(cls ? { class: cls } : {}) };
+  const draft: RecordDraft = {
+    signal,
+    kind: 'scalar',
+    contentType: CONTENT_TYPES.scalar,
+    body: Buffer.from(JSON.stringify(body)),
+    ...(cls ? { class: cls } : {}),
+  };
   if (map.timestamp) {
     const ts = pick(doc, map.timestamp);
     if (ts === undefined) throw new DecodeError('missing-field', `no timestamp at "${map.timestamp}"`);
@@ -163,8 +172,7 @@ export function decodeJsonSamples(payload: Buffer, map: JsonMapping, signal: str
     if (typeof x === 'number') {
       out[at] = x;
       if (!Number.isFinite(out[at])) throw new DecodeError('wrong-type', `value at "${map.value}"${where} is ${x}, beyond float32`);
-    }
-    else if (x === null) out[at] = Number.NaN;
+    } else if (x === null) out[at] = Number.NaN;
     else throw new DecodeError('wrong-type', `value at "${map.value}"${where} is ${Array.isArray(x) ? 'an array' : typeof x}, expected a number or null`);
   };
   for (let i = 0; i < v.length; i++) {
@@ -180,16 +188,19 @@ export function decodeJsonSamples(payload: Buffer, map: JsonMapping, signal: str
   let rate: unknown = map.fixedSampleRate;
   if (map.sampleRate) rate = pick(doc, map.sampleRate) ?? map.fixedSampleRate;
   if (rate === undefined) throw new DecodeError('missing-field', `no sample rate${map.sampleRate ? ` at "${map.sampleRate}"` : ''} and no fixedSampleRate`);
-  if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate)) throw new DecodeError('wrong-type', `sample rate ${JSON.stringify(rate)} is not a positive number`);
+  if (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))
+    throw new DecodeError('wrong-type', `sample rate ${JSON.stringify(rate)} is not a positive number`);
   let first: unknown = 0;
   if (map.firstSample) {
     first = pick(doc, map.firstSample);
     if (first === undefined) throw new DecodeError('missing-field', `no first sample index at "${map.firstSample}"`);
-    if (typeof first !== 'number' || !Number.isSafeInteger(first) || first < 0) throw new DecodeError('wrong-type', `first sample index ${JSON.stringify(first)} is not a non-negative integer`);
+    if (typeof first !== 'number' || !Number.isSafeInteger(first) || first < 0)
+      throw new DecodeError('wrong-type', `first sample index ${JSON.stringify(first)} is not a non-negative integer`);
   }
   let channels = map.channels;
   if (channels === undefined) channels = width === 1 ? [map.value.split('.').pop()!] : Array.from({ length: width }, (_, c) => `c${c}`);
-  else if (channels.length !== width) throw new DecodeError('malformed', `samples have ${width} channels, the mapping names ${channels.length} (${channels.join(', ')})`);
+  else if (channels.length !== width)
+    throw new DecodeError('malformed', `samples have ${width} channels, the mapping names ${channels.length} (${channels.join(', ')})`);
   const draft: RecordDraft = {
     signal,
     kind: 'samples',
@@ -338,14 +349,21 @@ export class SparkplugState {
   }
 
   private decodeType(
-    t: SparkplugTopic, p: SparkplugPayload, key: string, vars: Record<string, string>, payloadTs: number | undefined,
-    topic: string, template: string | undefined, cls: SensitivityClass | undefined,
+    t: SparkplugTopic,
+    p: SparkplugPayload,
+    key: string,
+    vars: Record<string, string>,
+    payloadTs: number | undefined,
+    topic: string,
+    template: string | undefined,
+    cls: SensitivityClass | undefined,
   ): SparkplugResult {
     switch (t.type) {
       case 'NBIRTH':
       case 'DBIRTH': {
         const table = new Map<number, MetricDef>();
-        for (const m of p.metrics ?? []) if (m.name && typeof m.alias === 'number') table.set(m.alias, { name: m.name, ...(m.datatype !== undefined ? { datatype: m.datatype } : {}) });
+        for (const m of p.metrics ?? [])
+          if (m.name && typeof m.alias === 'number') table.set(m.alias, { name: m.name, ...(m.datatype !== undefined ? { datatype: m.datatype } : {}) });
         this.aliases.set(key, table);
         if (t.type === 'NBIRTH') {
           // a new node session: its devices' births follow and redefine their tables
@@ -367,17 +385,24 @@ export class SparkplugState {
           if (!this.stale.has(k)) this.staleMetrics += this.aliases.get(k)?.size ?? 0;
           this.stale.add(k);
         }
-        const body = { type: t.type === 'NDEATH' ? 'sparkplug-node-death' : 'sparkplug-device-death', group: t.group, node: t.node, ...(t.device ? { device: t.device } : {}) };
+        const body = {
+          type: t.type === 'NDEATH' ? 'sparkplug-node-death' : 'sparkplug-device-death',
+          group: t.group,
+          node: t.node,
+          ...(t.device ? { device: t.device } : {}),
+        };
         return {
-          drafts: [{
-            signal: renderSignal(template, topic, { ...vars, metric: t.type }, '{metric}'),
-            kind: 'event',
-            contentType: CONTENT_TYPES.event,
-            body: Buffer.from(JSON.stringify(body)),
-            ...(payloadTs !== undefined ? { sourceTimeNs: BigInt(payloadTs) * 1_000_000n } : {}),
-            attributes: { stale: 'true' },
-            ...(cls ? { class: cls } : {}),
-          }],
+          drafts: [
+            {
+              signal: renderSignal(template, topic, { ...vars, metric: t.type }, '{metric}'),
+              kind: 'event',
+              contentType: CONTENT_TYPES.event,
+              body: Buffer.from(JSON.stringify(body)),
+              ...(payloadTs !== undefined ? { sourceTimeNs: BigInt(payloadTs) * 1_000_000n } : {}),
+              attributes: { stale: 'true' },
+              ...(cls ? { class: cls } : {}),
+            },
+          ],
         };
       }
       default:
@@ -386,8 +411,13 @@ export class SparkplugState {
   }
 
   private metricsToDrafts(
-    metrics: SparkplugMetric[], table: Map<number, MetricDef>, payloadTs: number | undefined, template: string | undefined,
-    topic: string, vars: Record<string, string>, cls: SensitivityClass | undefined,
+    metrics: SparkplugMetric[],
+    table: Map<number, MetricDef>,
+    payloadTs: number | undefined,
+    template: string | undefined,
+    topic: string,
+    vars: Record<string, string>,
+    cls: SensitivityClass | undefined,
   ): { drafts: RecordDraft[]; unknownAlias: boolean } {
     const drafts: RecordDraft[] = [];
     let unknownAlias = false;

@@ -84,9 +84,19 @@ export class MqttInput implements InputPlugin {
   private resolveSubscribed: (() => void) | undefined;
   private readonly counters: MqttInputStats = {
     // records, batches and failedEmits are the batcher's (see stats())
-    connection: 'offline', connects: 0, reconnects: 0, messages: 0, records: 0, batches: 0,
-    quarantined: {}, failedEmits: 0, rebirthRequests: 0, sparkplugStaleMetrics: 0,
-    sparkplugSeqGaps: 0, sparkplugLostMessages: 0, sparkplugStaleDeaths: 0,
+    connection: 'offline',
+    connects: 0,
+    reconnects: 0,
+    messages: 0,
+    records: 0,
+    batches: 0,
+    quarantined: {},
+    failedEmits: 0,
+    rebirthRequests: 0,
+    sparkplugStaleMetrics: 0,
+    sparkplugSeqGaps: 0,
+    sparkplugLostMessages: 0,
+    sparkplugStaleDeaths: 0,
   };
 
   constructor(
@@ -107,9 +117,15 @@ export class MqttInput implements InputPlugin {
     const sp = this.sparkplug;
     const b = this.batcher;
     return {
-      ...this.counters, records: b.committedRecords, batches: b.committedBatches, failedEmits: b.failedBatches,
-      quarantined: { ...this.counters.quarantined }, sparkplugStaleMetrics: sp.staleMetrics,
-      sparkplugSeqGaps: sp.seqGaps, sparkplugLostMessages: sp.lostMessages, sparkplugStaleDeaths: sp.staleDeaths,
+      ...this.counters,
+      records: b.committedRecords,
+      batches: b.committedBatches,
+      failedEmits: b.failedBatches,
+      quarantined: { ...this.counters.quarantined },
+      sparkplugStaleMetrics: sp.staleMetrics,
+      sparkplugSeqGaps: sp.seqGaps,
+      sparkplugLostMessages: sp.lostMessages,
+      sparkplugStaleDeaths: sp.staleDeaths,
     };
   }
 
@@ -146,7 +162,13 @@ export class MqttInput implements InputPlugin {
       ...(c.password ? { password: c.password } : {}),
       ...tls,
       ...(c.protocolVersion === 5
-        ? { properties: { sessionExpiryInterval: c.cleanSession ? 0 : Math.round(c.sessionExpiry / 1000), receiveMaximum: c.receiveMaximum, maximumPacketSize: Math.min(268_435_455, Math.max(c.maxMessageBytes + 65_536, 1 << 20)) } }
+        ? {
+            properties: {
+              sessionExpiryInterval: c.cleanSession ? 0 : Math.round(c.sessionExpiry / 1000),
+              receiveMaximum: c.receiveMaximum,
+              maximumPacketSize: Math.min(268_435_455, Math.max(c.maxMessageBytes + 65_536, 1 << 20)),
+            },
+          }
         : {}),
       customHandleAcks: (topic, message, packet, done) => {
         const gate = this.onMessage(topic, message, packet);
@@ -272,7 +294,12 @@ export class MqttInput implements InputPlugin {
   private decode(topic: string, payload: Buffer): RecordDraft[] | undefined {
     const ctx = this.ctx!;
     if (payload.length > this.config.maxMessageBytes) {
-      this.quarantine(topic, 'oversized', `message of ${payload.length} bytes exceeds maxMessageBytes ${this.config.maxMessageBytes}`, payload.subarray(0, 4096));
+      this.quarantine(
+        topic,
+        'oversized',
+        `message of ${payload.length} bytes exceeds maxMessageBytes ${this.config.maxMessageBytes}`,
+        payload.subarray(0, 4096),
+      );
       return undefined;
     }
     const sub = this.config.subscriptions.find((s) => topicMatches(s.topic, topic));
@@ -309,7 +336,8 @@ export class MqttInput implements InputPlugin {
       case 'sparkplug': {
         const r = this.sparkplug.decode(topic, payload, sub.signal, sub.class);
         if (r.seqGap) this.ctx!.log.warn({ topic, ...r.seqGap }, 'mqtt: Sparkplug seq gap: messages of this edge node were lost, duplicated or reordered');
-        if (r.staleDeath) this.ctx!.log.warn({ topic, ...r.staleDeath }, 'mqtt: Sparkplug NDEATH of an older session (bdSeq is not the current birth\'s): ignored');
+        if (r.staleDeath)
+          this.ctx!.log.warn({ topic, ...r.staleDeath }, "mqtt: Sparkplug NDEATH of an older session (bdSeq is not the current birth's): ignored");
         if (r.rebirth) this.requestRebirth(r.rebirth.group, r.rebirth.node, topic, payload);
         return r.drafts;
       }
@@ -322,7 +350,11 @@ export class MqttInput implements InputPlugin {
     const now = Date.now();
     const last = this.lastRebirth.get(key);
     this.counters.quarantined['unknown-alias'] = (this.counters.quarantined['unknown-alias'] ?? 0) + 1;
-    this.ctx!.quarantine(topic, new MqttPayloadError(`unknown-alias: a Sparkplug metric alias of ${key} has no birth; rebirth requested`, { reason: 'unknown-alias' }), payload);
+    this.ctx!.quarantine(
+      topic,
+      new MqttPayloadError(`unknown-alias: a Sparkplug metric alias of ${key} has no birth; rebirth requested`, { reason: 'unknown-alias' }),
+      payload,
+    );
     if (last !== undefined && now - last < this.config.rebirthInterval) return;
     this.lastRebirth.set(key, now);
     this.counters.rebirthRequests++;
@@ -343,8 +375,12 @@ export const definition: InputDefinition<MqttInputConfig> = {
   type: TYPE,
   configSchema: mqttConfigSchema,
   renamedKeys: {
-    ca: 'tls.ca', cert: 'tls.cert', key: 'tls.key', rejectUnauthorized: 'tls.rejectUnauthorized',
-    reconnectMin: 'reconnect.initial', reconnectMax: 'reconnect.max',
+    ca: 'tls.ca',
+    cert: 'tls.cert',
+    key: 'tls.key',
+    rejectUnauthorized: 'tls.rejectUnauthorized',
+    reconnectMin: 'reconnect.initial',
+    reconnectMax: 'reconnect.max',
   },
   create: (config, env) => new MqttInput(config, env),
 };

@@ -66,7 +66,16 @@ function simulator(cfg: SimConfig, topicPrefix: string, formats: BlockFormat[], 
     cfg,
     dataDir: rigs[0]?.dataDir ?? '/tmp',
     log: silent,
-    mqtt: { url: MQTT.url, username: MQTT.username, password: MQTT.password, clientId: `lg-mqtt-in-sim-${process.pid}-${run}`, topicPrefix, formats, sparkplugGroup: group, sparkplugRateHz: 10 },
+    mqtt: {
+      url: MQTT.url,
+      username: MQTT.username,
+      password: MQTT.password,
+      clientId: `lg-mqtt-in-sim-${process.pid}-${run}`,
+      topicPrefix,
+      formats,
+      sparkplugGroup: group,
+      sparkplugRateHz: 10,
+    },
     controlPort: null,
     ...extra,
   });
@@ -125,7 +134,11 @@ describe('melt-pool blocks and events from the simulator', () => {
       for (const [i, rec] of recs.entries()) {
         const b = blocks[i]!;
         expect(rec).toMatchObject({
-          source: 'mqtt', kind: 'samples', contentType: CONTENT_TYPES.samplesF32, build: b.build, layer: b.layer,
+          source: 'mqtt',
+          kind: 'samples',
+          contentType: CONTENT_TYPES.samplesF32,
+          build: b.build,
+          layer: b.layer,
           sourceTimeNs: b.firstSampleTimeNs,
           attributes: { channels: 'photodiode,pyrometer', sample_rate_hz: '10000', first_sample: String(b.firstSampleIndex), seq: String(b.seq) },
         });
@@ -138,9 +151,18 @@ describe('melt-pool blocks and events from the simulator', () => {
     const events = rs.filter((x) => x.kind === 'event');
     expect(events.map((e) => e.signal)).toEqual(events.map(() => 'machine.events'));
     const bodies = events.map((e) => JSON.parse(e.body!.toString()) as { type: string; layer: number; seq: number });
-    expect(bodies.filter((e) => e.type !== 'state').map((e) => `${e.type}:${e.layer}`)).toEqual(['layer-start:1', 'layer-end:1', 'layer-start:2', 'layer-end:2']);
+    expect(bodies.filter((e) => e.type !== 'state').map((e) => `${e.type}:${e.layer}`)).toEqual([
+      'layer-start:1',
+      'layer-end:1',
+      'layer-start:2',
+      'layer-end:2',
+    ]);
     expect(bodies.map((e) => e.seq)).toEqual(bodies.map((_, i) => i));
-    expect(events.find((e) => JSON.parse(e.body!.toString()).type === 'layer-end')).toMatchObject({ contentType: CONTENT_TYPES.event, layer: 1, build: cfg.job.id });
+    expect(events.find((e) => JSON.parse(e.body!.toString()).type === 'layer-end')).toMatchObject({
+      contentType: CONTENT_TYPES.event,
+      layer: 1,
+      build: cfg.job.id,
+    });
     expect(input.stats()).toMatchObject({ connection: 'connected', quarantined: {}, failedEmits: 0 });
   });
 });
@@ -151,7 +173,12 @@ describe('Sparkplug B', () => {
     const p = prefix();
     const group = `LGIn${process.pid}x${run}`;
     const spSeen: string[] = [];
-    const watcher = await mqtt.connectAsync(MQTT.url, { username: MQTT.username, password: MQTT.password, clientId: `lg-mqtt-in-spw-${process.pid}`, clean: true });
+    const watcher = await mqtt.connectAsync(MQTT.url, {
+      username: MQTT.username,
+      password: MQTT.password,
+      clientId: `lg-mqtt-in-spw-${process.pid}`,
+      clean: true,
+    });
     watcher.on('message', (t) => spSeen.push(t.split('/')[2]!));
     await watcher.subscribeAsync(`spBv1.0/${group}/#`, { qos: 0 });
     const sim = simulator(simCfg(9, 40), p, [], {}, group); // long enough to outlast a slow start of the input
@@ -159,7 +186,11 @@ describe('Sparkplug B', () => {
     // the births went out before the gateway subscribed: its first DDATA carries unknown aliases
     await waitFor('births published', () => spSeen.includes('DBIRTH'));
     await watcher.endAsync();
-    const input = await startInput(r, 'sp', { clientId: `lg-mqtt-in-${process.pid}-sp`, cleanSession: true, subscriptions: [{ topic: `spBv1.0/${group}/#`, decoder: 'sparkplug', qos: 0 }] });
+    const input = await startInput(r, 'sp', {
+      clientId: `lg-mqtt-in-${process.pid}-sp`,
+      cleanSession: true,
+      subscriptions: [{ topic: `spBv1.0/${group}/#`, decoder: 'sparkplug', qos: 0 }],
+    });
     const o2 = await waitFor('O2 values resolved by alias', () => {
       const x = all(r).filter((rec) => rec.signal === 'Chamber.OxygenConcentration');
       return x.length >= 3 ? x : undefined;
@@ -180,18 +211,29 @@ describe('Sparkplug B', () => {
 });
 
 describe('Sparkplug B sequence checks', () => {
-  it('counts and logs seq gaps (records kept) and ignores an NDEATH whose bdSeq is not the current birth\'s', async () => {
+  it("counts and logs seq gaps (records kept) and ignores an NDEATH whose bdSeq is not the current birth's", async () => {
     const r = newRig();
     const group = `LGSeq${process.pid}x${run++}`;
     const input = await startInput(r, 'spseq', {
-      clientId: `lg-mqtt-in-${process.pid}-spseq`, cleanSession: true, subscriptions: [{ topic: `spBv1.0/${group}/#`, decoder: 'sparkplug', qos: 1 }],
+      clientId: `lg-mqtt-in-${process.pid}-spseq`,
+      cleanSession: true,
+      subscriptions: [{ topic: `spBv1.0/${group}/#`, decoder: 'sparkplug', qos: 1 }],
     });
     const t = (type: string) => `spBv1.0/${group}/${type}/edge1`;
-    const temp = (seq: number, v: number) => encodeSparkplug({ timestamp: 1_772_431_200_000 + seq, seq, metrics: [{ alias: 1, datatype: 10, doubleValue: v }] });
+    const temp = (seq: number, v: number) =>
+      encodeSparkplug({ timestamp: 1_772_431_200_000 + seq, seq, metrics: [{ alias: 1, datatype: 10, doubleValue: v }] });
     const send = async (topic: string, payload: Buffer) => raw.publishAsync(topic, payload, { qos: 1 });
-    await send(t('NBIRTH'), encodeSparkplug({ timestamp: 1_772_431_200_000, seq: 0, metrics: [
-      { name: 'bdSeq', datatype: 8, longValue: 3 }, { name: 'Plate/Temp', alias: 1, datatype: 10, doubleValue: 20 },
-    ] }));
+    await send(
+      t('NBIRTH'),
+      encodeSparkplug({
+        timestamp: 1_772_431_200_000,
+        seq: 0,
+        metrics: [
+          { name: 'bdSeq', datatype: 8, longValue: 3 },
+          { name: 'Plate/Temp', alias: 1, datatype: 10, doubleValue: 20 },
+        ],
+      }),
+    );
     await send(t('NDATA'), temp(1, 21));
     await send(t('NDATA'), temp(4, 24)); // seq 2 and 3 never arrive
     await send(t('NDEATH'), encodeSparkplug({ timestamp: 1_772_431_200_010, metrics: [{ name: 'bdSeq', datatype: 8, longValue: 2 }] })); // an older session's will
@@ -212,7 +254,8 @@ describe('bad input', () => {
     const r = newRig();
     const p = prefix();
     const input = await startInput(r, 'faulty', {
-      clientId: `lg-mqtt-in-${process.pid}-faults`, cleanSession: true,
+      clientId: `lg-mqtt-in-${process.pid}-faults`,
+      cleanSession: true,
       subscriptions: [{ topic: `${p}/meltpool/binary`, decoder: 'binary-block' }],
     });
     const sim = simulator(simCfg(), p, ['binary'], {
@@ -252,7 +295,9 @@ describe('bad input', () => {
     const r = newRig();
     const p = prefix();
     const input = await startInput(r, 'json', {
-      clientId: `lg-mqtt-in-${process.pid}-json`, cleanSession: true, maxMessageBytes: '1KiB',
+      clientId: `lg-mqtt-in-${process.pid}-json`,
+      cleanSession: true,
+      maxMessageBytes: '1KiB',
       subscriptions: [
         { topic: `${p}/json/+`, decoder: 'json', signal: 'plant.{4}', json: { value: 'data.v', timestamp: 'ts', unit: 'u' } },
         { topic: `${p}/sp`, decoder: 'sparkplug' },
@@ -270,16 +315,37 @@ describe('bad input', () => {
     await pub('json/temp', JSON.stringify({ data: { v: 'ok' }, ts: 1_772_431_200_000 }));
     await waitFor('all nine handled', () => input.stats().messages >= 9 && all(r).length >= 2);
     await waitFor('quarantine counted', () => Object.values(input.stats().quarantined).reduce((a, b) => a + b, 0) >= 7);
-    expect(input.stats().quarantined).toEqual({ malformed: 1, nan: 1, 'wrong-type': 1, 'missing-field': 1, 'bad-timestamp': 1, oversized: 1, 'unknown-topic': 1 });
+    expect(input.stats().quarantined).toEqual({
+      malformed: 1,
+      nan: 1,
+      'wrong-type': 1,
+      'missing-field': 1,
+      'bad-timestamp': 1,
+      oversized: 1,
+      'unknown-topic': 1,
+    });
     const rs = all(r);
-    expect(rs.map((x) => [x.signal, JSON.parse(x.body!.toString())])).toEqual([['plant.o2', { v: 61.5, unit: 'ppm' }], ['plant.temp', { v: 'ok' }]]);
+    expect(rs.map((x) => [x.signal, JSON.parse(x.body!.toString())])).toEqual([
+      ['plant.o2', { v: 61.5, unit: 'ppm' }],
+      ['plant.temp', { v: 'ok' }],
+    ]);
     expect(rs[0]!.sourceTimeNs).toBe(1_772_431_200_123_500_000n);
     await waitFor('quarantine files written', () => r.pipeline.stats().json!.quarantineKept === 7);
     const qdir = path.join(r.dataDir, 'quarantine', 'inputs', 'json');
-    const sidecars = readdirSync(qdir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(path.join(qdir, f), 'utf8')) as { where: string; error: { message: string; code: string } });
+    const sidecars = readdirSync(qdir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(path.join(qdir, f), 'utf8')) as { where: string; error: { message: string; code: string } });
     expect(sidecars).toHaveLength(7);
     expect(sidecars.every((s) => s.where.startsWith(`${p}/`) && s.error.code === 'LG_MQTT_PAYLOAD')).toBe(true);
-    expect(sidecars.map((s) => s.error.message.split(':')[0]).sort()).toEqual(['bad-timestamp', 'malformed', 'missing-field', 'nan', 'oversized', 'unknown-topic', 'wrong-type']);
+    expect(sidecars.map((s) => s.error.message.split(':')[0]).sort()).toEqual([
+      'bad-timestamp',
+      'malformed',
+      'missing-field',
+      'nan',
+      'oversized',
+      'unknown-topic',
+      'wrong-type',
+    ]);
   });
 });
 
@@ -288,15 +354,32 @@ describe('JSON sample arrays', () => {
     const r = newRig();
     const p = prefix();
     const input = await startInput(r, 'jsonsamples', {
-      clientId: `lg-mqtt-in-${process.pid}-jsonsamples`, cleanSession: true,
+      clientId: `lg-mqtt-in-${process.pid}-jsonsamples`,
+      cleanSession: true,
       subscriptions: [
-        { topic: `${p}/one`, decoder: 'json', signal: 'plant.pd', json: { value: 'data.pd', shape: 'samples', sampleRate: 'rate', timestamp: 't0', firstSample: 'first' } },
-        { topic: `${p}/two`, decoder: 'json', signal: 'plant.mp', json: { value: 'v', shape: 'samples', fixedSampleRate: 20_000, channels: ['photodiode', 'pyrometer'] } },
+        {
+          topic: `${p}/one`,
+          decoder: 'json',
+          signal: 'plant.pd',
+          json: { value: 'data.pd', shape: 'samples', sampleRate: 'rate', timestamp: 't0', firstSample: 'first' },
+        },
+        {
+          topic: `${p}/two`,
+          decoder: 'json',
+          signal: 'plant.mp',
+          json: { value: 'v', shape: 'samples', fixedSampleRate: 20_000, channels: ['photodiode', 'pyrometer'] },
+        },
       ],
     });
     const pub = (sub: string, body: unknown) => raw.publishAsync(`${p}/${sub}`, typeof body === 'string' ? body : JSON.stringify(body), { qos: 1 });
     await pub('one', { data: { pd: [0.5, -1.25, null, 3] }, rate: 10_000, t0: 1_772_431_200_000, first: 40 });
-    await pub('two', { v: [[1, 2], [3, 4], [5, null]] });
+    await pub('two', {
+      v: [
+        [1, 2],
+        [3, 4],
+        [5, null],
+      ],
+    });
     await pub('one', { data: { pd: 7 }, rate: 10_000, t0: 1 }); // not an array
     await pub('one', { data: { pd: [] }, rate: 10_000, t0: 1 }); // empty
     await pub('one', { data: { pd: [1, 'x'] }, rate: 10_000, t0: 1 }); // a string sample
@@ -329,7 +412,16 @@ describe('acknowledgement after the commit, persistent session', () => {
     const held = new Promise<void>((res) => (release = res));
     const real = r.pipeline.contextFor('held');
     let emits = 0;
-    const ctx: InputContext = { ...real, name: real.name, log: real.log, emit: async (d) => { emits++; await held; await real.emit(d); } };
+    const ctx: InputContext = {
+      ...real,
+      name: real.name,
+      log: real.log,
+      emit: async (d) => {
+        emits++;
+        await held;
+        await real.emit(d);
+      },
+    };
     const input = r.create({ clientId: `lg-mqtt-in-${process.pid}-held`, cleanSession: true, subscriptions: [{ topic: `${p}/v`, decoder: 'json' }] });
     started.push(input);
     await input.start(ctx);
@@ -354,7 +446,11 @@ describe('acknowledgement after the commit, persistent session', () => {
     expect(pubacks).toEqual([true, true, true, true, true]);
     // messages that arrived while a commit was held went into one commit together
     expect(input.stats().batches).toBeLessThanOrEqual(2);
-    expect(all(r).map((x) => JSON.parse(x.body!.toString()).v).sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(
+      all(r)
+        .map((x) => JSON.parse(x.body!.toString()).v)
+        .sort(),
+    ).toEqual([1, 2, 3, 4, 5]);
     await pub.endAsync();
   });
 
@@ -369,7 +465,14 @@ describe('acknowledgement after the commit, persistent session', () => {
       await wipe.endAsync();
 
       const real = r.pipeline.contextFor('persist');
-      const failing: InputContext = { ...real, name: real.name, log: real.log, emit: async () => { throw new Error('buffer unavailable (test)'); } };
+      const failing: InputContext = {
+        ...real,
+        name: real.name,
+        log: real.log,
+        emit: async () => {
+          throw new Error('buffer unavailable (test)');
+        },
+      };
       const first = await startInput(r, 'persist', config, failing);
       await raw.publishAsync(`${p}/v`, JSON.stringify({ value: 1 }), { qos: 1 });
       await waitFor('failed emit', () => first.stats().failedEmits >= 1);
@@ -392,7 +495,13 @@ describe('TLS and login', () => {
     expect(existsSync(MQTT.caFile)).toBe(true);
     const r = newRig();
     const p = prefix();
-    const input = await startInput(r, 'tls', { url: MQTT.tlsUrl, tls: { ca: MQTT.caFile }, clientId: `lg-mqtt-in-${process.pid}-tls`, cleanSession: true, subscriptions: [{ topic: `${p}/v`, decoder: 'json' }] });
+    const input = await startInput(r, 'tls', {
+      url: MQTT.tlsUrl,
+      tls: { ca: MQTT.caFile },
+      clientId: `lg-mqtt-in-${process.pid}-tls`,
+      cleanSession: true,
+      subscriptions: [{ topic: `${p}/v`, decoder: 'json' }],
+    });
     await raw.publishAsync(`${p}/v`, JSON.stringify({ value: 42 }), { qos: 1 });
     await waitFor('value over TLS', () => all(r).length === 1);
     expect(JSON.parse(all(r)[0]!.body!.toString())).toEqual({ v: 42 });
@@ -407,12 +516,23 @@ describe('TLS and login', () => {
       const r = newRig();
       const p = prefix();
       const input = await startInput(r, 'mtls', {
-        url: broker.tlsUrl, username: undefined, password: undefined, tls: { ca: MQTT.caFile, cert: id.cert, key: id.key },
-        clientId: `lg-mqtt-in-${process.pid}-mtls`, cleanSession: true, subscriptions: [{ topic: `${p}/v`, decoder: 'json' }],
+        url: broker.tlsUrl,
+        username: undefined,
+        password: undefined,
+        tls: { ca: MQTT.caFile, cert: id.cert, key: id.key },
+        clientId: `lg-mqtt-in-${process.pid}-mtls`,
+        cleanSession: true,
+        subscriptions: [{ topic: `${p}/v`, decoder: 'json' }],
       });
       const noCert = r.create({
-        url: broker.tlsUrl, username: undefined, password: undefined, tls: { ca: MQTT.caFile }, reconnect: { initial: '50ms', max: '200ms' },
-        clientId: `lg-mqtt-in-${process.pid}-nocert`, cleanSession: true, subscriptions: [{ topic: `${p}/v`, decoder: 'json' }],
+        url: broker.tlsUrl,
+        username: undefined,
+        password: undefined,
+        tls: { ca: MQTT.caFile },
+        reconnect: { initial: '50ms', max: '200ms' },
+        clientId: `lg-mqtt-in-${process.pid}-nocert`,
+        cleanSession: true,
+        subscriptions: [{ topic: `${p}/v`, decoder: 'json' }],
       });
       started.push(noCert);
       await noCert.start(r.pipeline.contextFor('nocert'));
@@ -436,7 +556,13 @@ describe('TLS and login', () => {
 
   it('a wrong password is reported in stats and logged, not thrown; the input keeps retrying with backoff', async () => {
     const r = newRig();
-    const input = r.create({ password: 'wrong-password', clientId: `lg-mqtt-in-${process.pid}-badpw`, cleanSession: true, reconnect: { initial: '50ms', max: '200ms' }, subscriptions: [{ topic: 'x/y', decoder: 'json' }] });
+    const input = r.create({
+      password: 'wrong-password',
+      clientId: `lg-mqtt-in-${process.pid}-badpw`,
+      cleanSession: true,
+      reconnect: { initial: '50ms', max: '200ms' },
+      subscriptions: [{ topic: 'x/y', decoder: 'json' }],
+    });
     started.push(input);
     await input.start(r.pipeline.contextFor('badpw'));
     await waitFor('two reconnect attempts', () => input.stats().reconnects >= 2);

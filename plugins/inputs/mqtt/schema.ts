@@ -14,20 +14,36 @@ export const jsonMappingSchema = z.strictObject({
   fixedUnit: z.string().min(1).optional().meta({ description: 'the unit when the message does not carry one' }),
   shape: z.enum(['scalar', 'samples']).default('scalar').meta({
     description:
-      '`scalar`: the value is one number, string or boolean; `samples`: the value is an array of numbers (one channel) or of equal-length arrays (one sample of every channel each) and becomes one float32 samples record (JSON null = NaN, the sensor\'s dropout marker)',
+      "`scalar`: the value is one number, string or boolean; `samples`: the value is an array of numbers (one channel) or of equal-length arrays (one sample of every channel each) and becomes one float32 samples record (JSON null = NaN, the sensor's dropout marker)",
   }),
   sampleRate: z.string().min(1).optional().meta({ description: 'samples: dot path of the sample rate in Hz in the message' }),
   fixedSampleRate: z.number().positive().optional().meta({ description: 'samples: the sample rate in Hz when the message does not carry one' }),
-  firstSample: z.string().min(1).optional().meta({ description: 'samples: dot path of the index of the first sample (since the start of the layer or stream); absent = 0' }),
-  channels: z.array(z.string().min(1).regex(/^[^,]+$/, 'a channel name cannot contain a comma')).min(1).optional().meta({
-    description: 'samples: channel names in the order of each sample (default: the last name of `value` for one channel, else c0, c1, ...)',
-  }),
+  firstSample: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({ description: 'samples: dot path of the index of the first sample (since the start of the layer or stream); absent = 0' }),
+  channels: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .regex(/^[^,]+$/, 'a channel name cannot contain a comma'),
+    )
+    .min(1)
+    .optional()
+    .meta({
+      description: 'samples: channel names in the order of each sample (default: the last name of `value` for one channel, else c0, c1, ...)',
+    }),
 });
 export type JsonMapping = z.infer<typeof jsonMappingSchema>;
 
 export const subscriptionSchema = z.strictObject({
   topic: z.string().min(1).meta({ description: 'MQTT topic filter (`+` and `#` wildcards)' }),
-  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).meta({ description: 'subscription QoS; 1 and 2 are acknowledged only after the buffer commit' }),
+  qos: z
+    .union([z.literal(0), z.literal(1), z.literal(2)])
+    .default(1)
+    .meta({ description: 'subscription QoS; 1 and 2 are acknowledged only after the buffer commit' }),
   decoder: z.enum(DECODERS).meta({
     description:
       'payload decoder: `binary-block` / `protobuf-block` / `json-block` (melt-pool blocks -> samples), `json` (field mapping -> scalar), `event` (JSON machine events), `sparkplug` (Sparkplug B -> scalar), `job-class` (how the running job is marked: the payload is a class name or true/false, or JSON {"class": ...}; sets the machine context `jobClass`, every record of the job gets at least that class; no record; publish it retained)',
@@ -43,16 +59,31 @@ export type SubscriptionConfig = z.infer<typeof subscriptionSchema>;
 
 export const mqttConfigSchema = z.strictObject({
   url: z.string().min(1).meta({ description: 'broker URL: mqtt://host:port or mqtts://host:port (TLS)' }),
-  protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5).meta({ description: 'MQTT protocol: 5 or 4 (= 3.1.1)' }),
-  clientId: z.string().min(1).optional().meta({ description: 'fixed client id, needed for the persistent session (default `layergate-<machine>-<input name>`)' }),
+  protocolVersion: z
+    .union([z.literal(4), z.literal(5)])
+    .default(5)
+    .meta({ description: 'MQTT protocol: 5 or 4 (= 3.1.1)' }),
+  clientId: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({ description: 'fixed client id, needed for the persistent session (default `layergate-<machine>-<input name>`)' }),
   username: z.string().min(1).optional().meta({ description: 'broker user' }),
   password: secret('broker password').optional(),
   tls: tlsSetting('TLS options for an mqtts:// broker (default: TLS with the system CAs for mqtts://, plain for mqtt://)'),
   cleanSession: z.boolean().default(false).meta({ description: 'false = persistent session: the broker keeps QoS 1/2 messages while the gateway is down' }),
-  sessionExpiry: duration().prefault('7d').meta({ description: 'MQTT 5 session expiry interval (how long the broker keeps the session while the gateway is down)' }),
+  sessionExpiry: duration()
+    .prefault('7d')
+    .meta({ description: 'MQTT 5 session expiry interval (how long the broker keeps the session while the gateway is down)' }),
   keepalive: duration().prefault('30s').meta({ description: 'MQTT keepalive' }),
   reconnect: retryDelays({ initial: '500ms', max: '30s' }, 'reconnect delays after a lost connection or a refused login'),
-  receiveMaximum: z.number().int().min(1).max(65535).default(1000).meta({ description: 'MQTT 5: how many unacknowledged QoS 1/2 messages the broker may send at once' }),
+  receiveMaximum: z
+    .number()
+    .int()
+    .min(1)
+    .max(65535)
+    .default(1000)
+    .meta({ description: 'MQTT 5: how many unacknowledged QoS 1/2 messages the broker may send at once' }),
   maxBatch: z.number().int().min(1).default(2000).meta({ description: 'most messages committed in one buffer transaction' }),
   maxMessageBytes: byteSize().prefault('16MiB').meta({ description: 'larger messages are quarantined, not decoded' }),
   rebirthInterval: duration().prefault('5s').meta({ description: 'Sparkplug: at most one rebirth request per edge node in this time' }),

@@ -25,12 +25,23 @@ export function addPkiCommands(program: Command, ctx: CommandContext<OpcuaConfig
     .option('--json', 'machine-readable output')
     .action((opts: { config?: string; pki?: string; json?: boolean }) => {
       const certs = listCertificates(pkiDirOf(opts));
-      process.stdout.write(opts.json ? ctx.json(certs) : certs.map((c) => `${c.where.padEnd(8)} ${c.thumbprint}  ${c.subject}  (valid to ${c.validTo})\n    ${c.file}`).join('\n') + '\n');
+      process.stdout.write(
+        opts.json
+          ? ctx.json(certs)
+          : certs.map((c) => `${c.where.padEnd(8)} ${c.thumbprint}  ${c.subject}  (valid to ${c.validTo})\n    ${c.file}`).join('\n') + '\n',
+      );
     });
-  for (const [name, to] of [['trust', 'trusted'], ['reject', 'rejected']] as const) {
+  for (const [name, to] of [
+    ['trust', 'trusted'],
+    ['reject', 'rejected'],
+  ] as const) {
     pki
       .command(name)
-      .description(name === 'trust' ? 'move a rejected server certificate to trusted/ (by thumbprint or its first 8+ digits)' : 'move a trusted certificate back to rejected/')
+      .description(
+        name === 'trust'
+          ? 'move a rejected server certificate to trusted/ (by thumbprint or its first 8+ digits)'
+          : 'move a trusted certificate back to rejected/',
+      )
       .argument('<thumbprint>', 'SHA-1 thumbprint, as the error message or `pki list` shows it')
       .option('-c, --config <file>', 'config file')
       .option('--pki <dir>', 'PKI folder (default <dataDir>/pki/opcua)')

@@ -62,7 +62,10 @@ export class GapTracker {
     const to = Date.now();
     this.s.gaps++;
     this.s.gapMs += to - g.fromMs;
-    this.log().warn({ from: new Date(g.fromMs).toISOString(), to: new Date(to).toISOString(), ms: to - g.fromMs, reason: g.reason }, 'opcua: gap in the data (no subscription)');
+    this.log().warn(
+      { from: new Date(g.fromMs).toISOString(), to: new Date(to).toISOString(), ms: to - g.fromMs, reason: g.reason },
+      'opcua: gap in the data (no subscription)',
+    );
     this.push(gapEvent(g.reason, g.fromMs, to));
   }
 }
@@ -72,7 +75,9 @@ function gapEvent(reason: string, fromMs: number, toMs: number, extra: Record<st
     signal: 'opcua.gap',
     kind: 'event',
     contentType: CONTENT_TYPES.event,
-    body: Buffer.from(JSON.stringify({ type: 'gap', reason, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), ms: toMs - fromMs, ...extra })),
+    body: Buffer.from(
+      JSON.stringify({ type: 'gap', reason, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), ms: toMs - fromMs, ...extra }),
+    ),
     sourceTimeNs: BigInt(fromMs) * 1_000_000n,
   };
 }

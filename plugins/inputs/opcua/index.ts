@@ -96,9 +96,24 @@ export class OpcuaInput implements InputPlugin {
   private watchdogTimer: NodeJS.Timeout | undefined;
   private readonly watchdog: SilenceWatchdog;
   private readonly s: OpcuaInputStats = {
-    connected: false, subscribed: false, subscriptions: 0, connectAttempts: 0, connectFailures: 0, gaps: 0, gapMs: 0,
-    lostNotificationMessages: 0, watchdogResets: 0, notifications: 0, records: 0, badStatus: 0, queueOverflows: 0, quarantined: 0,
-    droppedRecords: 0, itemErrors: 0, monitoredItems: 0, lastError: undefined,
+    connected: false,
+    subscribed: false,
+    subscriptions: 0,
+    connectAttempts: 0,
+    connectFailures: 0,
+    gaps: 0,
+    gapMs: 0,
+    lostNotificationMessages: 0,
+    watchdogResets: 0,
+    notifications: 0,
+    records: 0,
+    badStatus: 0,
+    queueOverflows: 0,
+    quarantined: 0,
+    droppedRecords: 0,
+    itemErrors: 0,
+    monitoredItems: 0,
+    lastError: undefined,
   };
   /** value changes to records, and their group commits (records and droppedRecords are its counters) */
   private readonly changes: ChangeRecorder;
@@ -111,7 +126,11 @@ export class OpcuaInput implements InputPlugin {
     this.pkiDir = path.resolve(config.pkiDir ?? path.join(env.dataDir, 'pki', 'opcua'));
     this.watchdog = new SilenceWatchdog(config);
     this.changes = new ChangeRecorder(config, this.s);
-    this.gaps = new GapTracker(this.s, (d) => this.changes.push(d), () => this.ctx!.log);
+    this.gaps = new GapTracker(
+      this.s,
+      (d) => this.changes.push(d),
+      () => this.ctx!.log,
+    );
   }
 
   stats(): Readonly<OpcuaInputStats> {
@@ -198,7 +217,14 @@ export class OpcuaInput implements InputPlugin {
     let end!: (reason: string) => void;
     const ended = new Promise<string>((r) => (end = r));
     let endedReason: string | undefined;
-    const cur: Session = { client, ended, end: (r) => { endedReason ??= r; end(r); } };
+    const cur: Session = {
+      client,
+      ended,
+      end: (r) => {
+        endedReason ??= r;
+        end(r);
+      },
+    };
     this.current = cur;
     const hookEnd = (r: string) => () => cur.end(r);
     client.on('connection_lost', hookEnd('connection lost'));
@@ -234,7 +260,13 @@ export class OpcuaInput implements InputPlugin {
       this.gaps.resetSequence();
       subscription.on('received_notifications', (m: NotificationMessage) => this.gaps.onNotificationMessage(m));
       const changes = this.changes;
-      await monitorItems(subscription, items, (it, dv) => changes.onChange(it, dv), (node, why) => this.itemError(node, why), this.s);
+      await monitorItems(
+        subscription,
+        items,
+        (it, dv) => changes.onChange(it, dv),
+        (node, why) => this.itemError(node, why),
+        this.s,
+      );
       if (endedReason) return endedReason;
       this.s.subscribed = true;
       this.s.subscriptions++;
@@ -264,7 +296,10 @@ export class OpcuaInput implements InputPlugin {
     const silent = this.watchdog.check(this.changes, state);
     if (silent === undefined) return;
     this.s.watchdogResets++;
-    this.ctx!.log.warn({ silentMs: silent, limitMs: this.watchdog.limitMs, state }, 'opcua: subscription connected but silent; tearing down the session and resubscribing');
+    this.ctx!.log.warn(
+      { silentMs: silent, limitMs: this.watchdog.limitMs, state },
+      'opcua: subscription connected but silent; tearing down the session and resubscribing',
+    );
     this.current.end('watchdog');
   }
 }

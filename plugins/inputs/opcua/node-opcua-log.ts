@@ -22,11 +22,13 @@ export function routeNodeOpcuaLogs(log: Logger): void {
   sink = log;
 }
 
-const forward = (level: 'warn' | 'error') => (context: unknown, ...args: unknown[]) => {
-  if (!sink?.isLevelEnabled('debug')) return;
-  const where = context && typeof context === 'object' && 'filename' in context ? String((context as { filename: unknown }).filename) : undefined;
-  sink.debug({ nodeOpcua: level, ...(where ? { where } : {}) }, format(...args));
-};
+const forward =
+  (level: 'warn' | 'error') =>
+  (context: unknown, ...args: unknown[]) => {
+    if (!sink?.isLevelEnabled('debug')) return;
+    const where = context && typeof context === 'object' && 'filename' in context ? String((context as { filename: unknown }).filename) : undefined;
+    sink.debug({ nodeOpcua: level, ...(where ? { where } : {}) }, format(...args));
+  };
 
 setWarningLogger(forward('warn'));
 setErrorLogger(forward('error'));

@@ -12,15 +12,7 @@
  */
 // first: node-opcua must not print to stdout (see the module)
 import './node-opcua-log.js';
-import {
-  AttributeIds,
-  BrowseDirection,
-  NodeClassMask,
-  makeBrowsePath,
-  resolveNodeId,
-  type ClientSession,
-  type NodeId,
-} from 'node-opcua';
+import { AttributeIds, BrowseDirection, NodeClassMask, makeBrowsePath, resolveNodeId, type ClientSession, type NodeId } from 'node-opcua';
 import type { Logger } from 'pino';
 import type { MachineContext, SensitivityClass } from '../../../gateway/plugin-api/index.js';
 import type { Deadband, OpcuaConfig } from './schema.js';
@@ -68,7 +60,12 @@ export async function resolveItems(session: ClientSession, c: OpcuaConfig, repor
   // every reference to resolve, in order; browse paths are translated in batches
   const refs: { ref: string; onResolved: (id: NodeId) => void; onMissing: (why: string) => void }[] = [];
   const out: ResolvedItem[] = [];
-  const base = (over: { samplingInterval?: number | undefined; queueSize?: number | undefined; deadband?: Deadband | undefined; class?: SensitivityClass | undefined }) => ({
+  const base = (over: {
+    samplingInterval?: number | undefined;
+    queueSize?: number | undefined;
+    deadband?: Deadband | undefined;
+    class?: SensitivityClass | undefined;
+  }) => ({
     samplingInterval: over.samplingInterval ?? c.samplingInterval,
     queueSize: over.queueSize ?? c.queueSize,
     deadband: over.deadband ?? c.deadband,
@@ -77,7 +74,8 @@ export async function resolveItems(session: ClientSession, c: OpcuaConfig, repor
   for (const item of c.items) {
     refs.push({
       ref: item.node,
-      onResolved: (nodeId) => out.push({ nodeId, nodeIdText: nodeId.toString(), signal: item.signal ?? defaultSignal(item.node), unit: undefined, ...base(item) }),
+      onResolved: (nodeId) =>
+        out.push({ nodeId, nodeIdText: nodeId.toString(), signal: item.signal ?? defaultSignal(item.node), unit: undefined, ...base(item) }),
       onMissing: (why) => report.itemError(item.node, why),
     });
   }
@@ -89,7 +87,17 @@ export async function resolveItems(session: ClientSession, c: OpcuaConfig, repor
       refs.push({
         ref,
         onResolved: (nodeId) =>
-          out.push({ nodeId, nodeIdText: nodeId.toString(), signal: `machine.${role}`, unit: undefined, role, samplingInterval: c.samplingInterval, queueSize: 100, deadband: undefined, class: undefined }),
+          out.push({
+            nodeId,
+            nodeIdText: nodeId.toString(),
+            signal: `machine.${role}`,
+            unit: undefined,
+            role,
+            samplingInterval: c.samplingInterval,
+            queueSize: 100,
+            deadband: undefined,
+            class: undefined,
+          }),
         onMissing: (why) => report.log.warn({ role, node: ref, why }, 'opcua: machine context node not found; that part of the context stays unknown'),
       });
     }
@@ -120,7 +128,10 @@ export async function resolveItems(session: ClientSession, c: OpcuaConfig, repor
     });
   }
   for (const f of folders) out.push(...(await discover(session, f.nodeId, f.cfg.signalPrefix, f.cfg.maxDepth, base(f.cfg))));
-  await readUnits(session, out.filter((i) => !i.role));
+  await readUnits(
+    session,
+    out.filter((i) => !i.role),
+  );
   return out;
 }
 
@@ -180,6 +191,9 @@ async function readUnits(session: ClientSession, items: ResolvedItem[]): Promise
 /** The default signal name of an item: the last two browse names of a path, or the NodeId. */
 export function defaultSignal(ref: string): string {
   if (!ref.startsWith('/')) return ref;
-  const names = ref.split(/[/.]/).filter(Boolean).map((s) => s.replace(/^[A-Za-z0-9_]+:/, ''));
+  const names = ref
+    .split(/[/.]/)
+    .filter(Boolean)
+    .map((s) => s.replace(/^[A-Za-z0-9_]+:/, ''));
   return names.slice(-2).join('.');
 }

@@ -97,7 +97,17 @@ async function until<T>(what: string, fn: () => T | undefined | false, ms = 30_0
 }
 
 const all = (b: RecordBuffer): StoredRecord[] => b.read('lake', 1_000_000);
-const body = (r: StoredRecord) => JSON.parse(r.body!.toString('utf8')) as { v: unknown; unit?: string; quality?: string; type?: string; state?: string; previous?: string; reason?: string; ms?: number };
+const body = (r: StoredRecord) =>
+  JSON.parse(r.body!.toString('utf8')) as {
+    v: unknown;
+    unit?: string;
+    quality?: string;
+    type?: string;
+    state?: string;
+    previous?: string;
+    reason?: string;
+    ms?: number;
+  };
 const fault = (name: string, on: boolean, params: Record<string, unknown> = {}) =>
   fetch(`${sim.controlUrl}/faults`, { method: 'POST', body: JSON.stringify({ name, on, params }) }).then((r) => expect(r.status).toBe(200));
 
@@ -125,7 +135,16 @@ describe('opcua input against the simulator', () => {
       return temps.length >= 20 && rs.filter((r) => r.signal === 'machine.state').length >= 2 ? rs : undefined;
     });
     const signals = new Set(records.map((r) => r.signal));
-    for (const s of ['Chamber.OxygenConcentration', 'Chamber.Temperature', 'Chamber.Pressure', 'BuildPlate.Temperature', 'Laser1.PowerActual', 'Recoater.Position', 'PowderDosing.Level', 'machine.serial']) {
+    for (const s of [
+      'Chamber.OxygenConcentration',
+      'Chamber.Temperature',
+      'Chamber.Pressure',
+      'BuildPlate.Temperature',
+      'Laser1.PowerActual',
+      'Recoater.Position',
+      'PowderDosing.Level',
+      'machine.serial',
+    ]) {
       expect(signals, s).toContain(s);
     }
     // properties (EngineeringUnits, EURange) are metadata, not signals
@@ -231,7 +250,10 @@ describe('opcua input against the simulator', () => {
   }, 60_000);
 
   it('NaN values (nan fault) are quarantined with the node and signal, counted, and the other values keep flowing', async () => {
-    const { dataDir, buffer, pipeline, input } = setup({ machine: { enabled: false }, items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature`, signal: 't' }] });
+    const { dataDir, buffer, pipeline, input } = setup({
+      machine: { enabled: false },
+      items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature`, signal: 't' }],
+    });
     await input.start(pipeline.contextFor('opcua'));
     await until('values', () => all(buffer).length >= 3);
     await fault('nan', true, { every: 3 });
@@ -246,7 +268,10 @@ describe('opcua input against the simulator', () => {
     expect(pipeline.stats().opcua!.quarantined).toBe(input.stats().quarantined);
     await pipeline.flush();
     const qdir = path.join(dataDir, 'quarantine', 'inputs', 'opcua');
-    const sidecar = JSON.parse(readFileSync(path.join(qdir, readdirSync(qdir).find((f) => f.endsWith('.json'))!), 'utf8')) as { where: string; error: { message: string } };
+    const sidecar = JSON.parse(readFileSync(path.join(qdir, readdirSync(qdir).find((f) => f.endsWith('.json'))!), 'utf8')) as {
+      where: string;
+      error: { message: string };
+    };
     expect(sidecar.where).toContain('pbf-sim-01.Monitoring.Chamber.Temperature');
     expect(sidecar.where).toContain('(t)');
     expect(sidecar.error.message).toContain('NaN');
@@ -272,7 +297,12 @@ describe('opcua input against the simulator', () => {
     const trusted = path.join(dataDir, 'pki', 'opcua', 'trusted', 'certs');
     mkdirSync(trusted, { recursive: true });
     copyFileSync(simulatorCertificate(), path.join(trusted, 'simulator.pem'));
-    const cfg = { securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', machine: { enabled: false }, items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }] };
+    const cfg = {
+      securityMode: 'SignAndEncrypt',
+      securityPolicy: 'Basic256Sha256',
+      machine: { enabled: false },
+      items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }],
+    };
     const first = setup(cfg, dataDir);
     await first.input.start(first.pipeline.contextFor('opcua'));
     await until('values over an encrypted channel', () => all(first.buffer).length >= 5);
@@ -304,7 +334,11 @@ describe('opcua input against the simulator', () => {
     expect(all(buffer)).toHaveLength(0);
     // the admin checks the thumbprint and trusts it with the CLI: rejected/ -> trusted/certs/
     const pkiDir = path.join(dataDir, 'pki', 'opcua');
-    expect(listCertificates(pkiDir).filter((c) => c.where === 'rejected').map((c) => c.thumbprint)).toEqual([tp]);
+    expect(
+      listCertificates(pkiDir)
+        .filter((c) => c.where === 'rejected')
+        .map((c) => c.thumbprint),
+    ).toEqual([tp]);
     expect(await cli(['pki', 'trust', 'zz'])).toBe(1); // not a thumbprint: refused, nothing moved
     expect(await cli(['pki', 'trust', tp.slice(0, 12), '--pki', pkiDir])).toBe(0);
     expect(readdirSync(rejectedDir).filter((f) => f.endsWith('.pem'))).toEqual([]);
@@ -313,7 +347,10 @@ describe('opcua input against the simulator', () => {
   }, 60_000);
 
   it('survives a server restart (opcua-restart fault): resubscribes, counts and records the gap', async () => {
-    const { buffer, pipeline, input } = setup({ machine: { enabled: false }, items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature`, signal: 't' }] });
+    const { buffer, pipeline, input } = setup({
+      machine: { enabled: false },
+      items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature`, signal: 't' }],
+    });
     await input.start(pipeline.contextFor('opcua'));
     await until('values', () => all(buffer).length >= 5);
     const restartsBefore = sim.state().counters.opcuaRestarts;
@@ -341,6 +378,8 @@ describe('opcua config', () => {
     expect(opcuaConfigSchema.safeParse({ endpoint: 'opc.tcp://x:1', items: [{ node: 'Objects/Foo' }] }).success).toBe(false);
     expect(opcuaConfigSchema.safeParse({ endpoint: 'opc.tcp://x:1', username: 'u' }).success).toBe(false);
     expect(opcuaConfigSchema.safeParse({ endpoint: 'opc.tcp://x:1', securityMode: 'Encrypt' }).success).toBe(false);
-    expect(opcuaConfigSchema.safeParse({ endpoint: 'opc.tcp://x:1', deadband: { type: 'percent', value: 5 }, items: [{ node: 'ns=2;i=5' }] }).success).toBe(true);
+    expect(opcuaConfigSchema.safeParse({ endpoint: 'opc.tcp://x:1', deadband: { type: 'percent', value: 5 }, items: [{ node: 'ns=2;i=5' }] }).success).toBe(
+      true,
+    );
   });
 });

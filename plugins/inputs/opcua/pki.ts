@@ -42,7 +42,13 @@ export function listCertificates(pkiDir: string): PkiCertificate[] {
       const file = path.join(dir, f);
       const cert = readCertificate(file);
       if (!cert) continue;
-      out.push({ where, file, thumbprint: cert.fingerprint.replace(/:/g, '').toLowerCase(), subject: cert.subject.replace(/\n/g, ', '), validTo: cert.validTo });
+      out.push({
+        where,
+        file,
+        thumbprint: cert.fingerprint.replace(/:/g, '').toLowerCase(),
+        subject: cert.subject.replace(/\n/g, ', '),
+        validTo: cert.validTo,
+      });
     }
   }
   return out;

@@ -30,17 +30,17 @@ const nodeRef = (description: string) =>
 
 const deadbandSchema = z
   .strictObject({
-    type: z.enum(['absolute', 'percent']).meta({ description: 'absolute: in the value\'s unit; percent: of the item\'s EURange' }),
+    type: z.enum(['absolute', 'percent']).meta({ description: "absolute: in the value's unit; percent: of the item's EURange" }),
     value: z.number().min(0).meta({ description: 'the change that must be exceeded before a value is reported' }),
   })
   .meta({ description: 'data change deadband (numeric items only)' });
 
 /** Monitoring parameters an item or a discovered folder may override. */
 const monitoring = {
-  samplingInterval: duration().optional().meta({ description: 'server-side sampling interval (default: the input\'s samplingInterval)' }),
-  queueSize: z.int().min(1).max(10_000).optional().meta({ description: 'server-side queue per item (default: the input\'s queueSize)' }),
+  samplingInterval: duration().optional().meta({ description: "server-side sampling interval (default: the input's samplingInterval)" }),
+  queueSize: z.int().min(1).max(10_000).optional().meta({ description: "server-side queue per item (default: the input's queueSize)" }),
   deadband: deadbandSchema.optional(),
-  class: z.enum(SENSITIVITY_CLASSES).optional().meta({ description: 'class proposed for these records (may only raise the input\'s class)' }),
+  class: z.enum(SENSITIVITY_CLASSES).optional().meta({ description: "class proposed for these records (may only raise the input's class)" }),
 };
 
 const itemSchema = z.strictObject({
@@ -51,7 +51,10 @@ const itemSchema = z.strictObject({
 
 const discoverSchema = z.strictObject({
   folder: nodeRef('browse path or NodeId of a folder/object whose variables are monitored (browsed at every connect)'),
-  signalPrefix: z.string().default('').meta({ description: 'prefix of the discovered signal names (names are the browse names below the folder joined by ".")' }),
+  signalPrefix: z
+    .string()
+    .default('')
+    .meta({ description: 'prefix of the discovered signal names (names are the browse names below the folder joined by ".")' }),
   maxDepth: z.int().min(1).max(10).default(4).meta({ description: 'how deep to descend into sub-objects' }),
   ...monitoring,
 });
@@ -64,19 +67,28 @@ const machineRef = (description: string, dflt?: string) => {
 const machineSchema = z
   .strictObject({
     enabled: z.boolean().default(true).meta({ description: 'follow the machine context (job, layer, state) from this server' }),
-    root: z.string().min(1).default(SIMULATOR_MACHINE_ROOT).meta({ description: 'browse path of the machine object; relative node paths below are resolved from it' }),
+    root: z
+      .string()
+      .min(1)
+      .default(SIMULATOR_MACHINE_ROOT)
+      .meta({ description: 'browse path of the machine object; relative node paths below are resolved from it' }),
     build: machineRef('job / build id (path relative to root, absolute browse path, or NodeId)', 'SIM:Production/SIM:ActiveJob/SIM:JobId'),
     layer: machineRef('current layer number', 'SIM:Production/SIM:ActiveJob/SIM:CurrentLayer'),
     state: machineRef('machine state (idle, inerting, recoating, exposing, paused, finished, aborted)', 'SIM:Production/SIM:ActiveJob/SIM:MachineState'),
     material: machineRef('material', 'SIM:Production/SIM:ActiveJob/SIM:Material'),
     feedstockLot: machineRef('feedstock (powder) lot, when the machine exposes it'),
-    jobClass: machineRef('how the running job is marked (a class name, or a boolean "confidential" flag): every record of that job gets at least that class (classification)'),
+    jobClass: machineRef(
+      'how the running job is marked (a class name, or a boolean "confidential" flag): every record of that job gets at least that class (classification)',
+    ),
   })
-  .meta({ description: 'where the machine context lives in the server\'s address space (defaults: the simulator\'s)' });
+  .meta({ description: "where the machine context lives in the server's address space (defaults: the simulator's)" });
 
 export const opcuaConfigSchema = z
   .strictObject({
-    endpoint: z.string().regex(/^opc\.tcp:\/\/.+/, 'expected opc.tcp://host:port[/path]').meta({ description: 'server endpoint URL' }),
+    endpoint: z
+      .string()
+      .regex(/^opc\.tcp:\/\/.+/, 'expected opc.tcp://host:port[/path]')
+      .meta({ description: 'server endpoint URL' }),
     securityMode: z.enum(['None', 'Sign', 'SignAndEncrypt']).default('None').meta({ description: 'message security mode' }),
     securityPolicy: z
       .enum(['Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'])
@@ -85,7 +97,7 @@ export const opcuaConfigSchema = z
     username: z.string().min(1).optional().meta({ description: 'user name (with password); anonymous login when absent' }),
     password: secret('password of the OPC-UA user').optional(),
     pkiDir: z.string().min(1).optional().meta({ description: 'PKI folder (own/trusted/rejected); default <dataDir>/pki/opcua' }),
-    applicationName: z.string().min(1).default('LayerGate').meta({ description: 'application name in the gateway\'s certificate and session' }),
+    applicationName: z.string().min(1).default('LayerGate').meta({ description: "application name in the gateway's certificate and session" }),
     namespaces: z
       .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/), z.string().min(1))
       .default({ ...SIMULATOR_NAMESPACES })
@@ -112,11 +124,14 @@ export const opcuaConfigSchema = z
       })
       .prefault({})
       .meta({ description: 'resubscribe when a connected subscription stops delivering data' }),
-    nodeIdAttribute: z.boolean().default(false).meta({ description: 'add the NodeId as attribute `node_id` to every record (the signal -> NodeId map is logged at every subscribe anyway)' }),
+    nodeIdAttribute: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'add the NodeId as attribute `node_id` to every record (the signal -> NodeId map is logged at every subscribe anyway)' }),
     maxBatch: z.int().min(1).max(100_000).default(20_000).meta({ description: 'most records per buffer commit' }),
     publishRequests: z.int().min(1).max(100).default(10).meta({
       description:
-        'Publish requests kept outstanding at the server (node-opcua\'s default is 5). A server sends at most its per-publish limit of notifications per request (node-opcua servers: 1,000), so at thousands of changes per second a deeper pipeline keeps data flowing while a buffer commit holds the client; one setting for the whole process (the largest of all opcua inputs wins)',
+        "Publish requests kept outstanding at the server (node-opcua's default is 5). A server sends at most its per-publish limit of notifications per request (node-opcua servers: 1,000), so at thousands of changes per second a deeper pipeline keeps data flowing while a buffer commit holds the client; one setting for the whole process (the largest of all opcua inputs wins)",
     }),
   })
   .refine((c) => (c.username === undefined) === (c.password === undefined), {

@@ -91,7 +91,9 @@ export function scalarValue(dv: DataValue): ScalarBody['v'] | undefined {
 
 export function safeJson(v: unknown): string {
   try {
-    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : typeof x === 'bigint' ? x.toString() : x)) ?? String(v);
+    return (
+      JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : typeof x === 'bigint' ? x.toString() : x)) ?? String(v)
+    );
   } catch {
     return String(v);
   }

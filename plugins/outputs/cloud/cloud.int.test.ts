@@ -45,7 +45,11 @@ beforeEach(async () => {
 afterEach(async () => {
   await Promise.all(forwarders.splice(0).map((f) => f.stop()));
   await Promise.all(outputs.splice(0).map((o) => o.stop()));
-  try { buffer?.close(); } catch { /* closed */ }
+  try {
+    buffer?.close();
+  } catch {
+    /* closed */
+  }
   buffer = undefined;
   await fs.rm(dir, { recursive: true, force: true });
   await removeBucket(bucket);
@@ -80,8 +84,15 @@ async function waitForAsync(what: string, check: () => Promise<boolean>, timeout
 
 function config(extra: Record<string, unknown> = {}) {
   return cloudConfigSchema.parse({
-    endpoint: ENDPOINT, bucket, accessKey: MINIO_CLOUD.accessKey, secretKey: MINIO_CLOUD.secretKey,
-    batchWindow: '1s', manifestAfter: '1s', retry: { initial: '50ms', max: '500ms' }, stallTimeout: '5s', ...extra,
+    endpoint: ENDPOINT,
+    bucket,
+    accessKey: MINIO_CLOUD.accessKey,
+    secretKey: MINIO_CLOUD.secretKey,
+    batchWindow: '1s',
+    manifestAfter: '1s',
+    retry: { initial: '50ms', max: '500ms' },
+    stallTimeout: '5s',
+    ...extra,
   });
 }
 
@@ -103,10 +114,20 @@ function forward(out: CloudOutput, name = 'cloud'): Forwarder {
 let seqTime = BigInt(Date.now()) * 1_000_000n;
 function rec(kind: RecordInput['kind'], body: Buffer, extra: Partial<RecordInput> = {}): RecordInput {
   seqTime += 1_000_000n;
-  const contentType = kind === 'event' ? CONTENT_TYPES.event : kind === 'scalar' ? CONTENT_TYPES.scalar : kind === 'frame' ? 'image/png' : 'application/octet-stream';
+  const contentType =
+    kind === 'event' ? CONTENT_TYPES.event : kind === 'scalar' ? CONTENT_TYPES.scalar : kind === 'frame' ? 'image/png' : 'application/octet-stream';
   return {
-    source: 'sim', signal: kind === 'frame' ? 'camera/powder-bed' : kind === 'event' ? 'events' : 'chamber/o2_ppm', kind, receiveTimeNs: seqTime,
-    class: 'internal', contentType, body, build: 'B-42', layer: 7, routes: ['cloud'], ...extra,
+    source: 'sim',
+    signal: kind === 'frame' ? 'camera/powder-bed' : kind === 'event' ? 'events' : 'chamber/o2_ppm',
+    kind,
+    receiveTimeNs: seqTime,
+    class: 'internal',
+    contentType,
+    body,
+    build: 'B-42',
+    layer: 7,
+    routes: ['cloud'],
+    ...extra,
   };
 }
 
@@ -132,15 +153,29 @@ describe('cloud output', () => {
     expect(frames).toHaveLength(2);
     const shaA = createHash('sha256').update(frameA).digest('hex');
     expect(frames).toContain(`layergate/blobs/sha256/${shaA.slice(0, 2)}/${shaA}.png`);
-    expect(createHash('sha256').update(await getBytes(`layergate/blobs/sha256/${shaA.slice(0, 2)}/${shaA}.png`)).digest('hex')).toBe(shaA);
+    expect(
+      createHash('sha256')
+        .update(await getBytes(`layergate/blobs/sha256/${shaA.slice(0, 2)}/${shaA}.png`))
+        .digest('hex'),
+    ).toBe(shaA);
     const stat = await cloud.statObject(bucket, frames[0]!);
     expect(stat.metaData['layergate-class']).toBe('internal');
     const tags = await cloud.getObjectTagging(bucket, frames[0]!);
     expect(tags).toEqual(expect.arrayContaining([expect.objectContaining({ Key: 'layergate-class', Value: 'internal' })]));
 
     const realtime = keys.filter((k) => k.includes('/realtime/'));
-    const events = (await Promise.all(realtime.map(async (k) => gunzipSync(await getBytes(k)).toString('utf8').trim().split('\n'))))
-      .flat().map((l) => JSON.parse(l) as { body: string; class: string });
+    const events = (
+      await Promise.all(
+        realtime.map(async (k) =>
+          gunzipSync(await getBytes(k))
+            .toString('utf8')
+            .trim()
+            .split('\n'),
+        ),
+      )
+    )
+      .flat()
+      .map((l) => JSON.parse(l) as { body: string; class: string });
     expect(events.map((e) => JSON.parse(Buffer.from(e.body, 'base64').toString('utf8')).type)).toEqual(['layer-start', 'layer-end']);
 
     const parquetKeys = keys.filter((k) => k.endsWith('.parquet'));
@@ -153,14 +188,21 @@ describe('cloud output', () => {
     expect(table.getChild('value')!.toArray()).toEqual(new Float64Array([3.5, 3.7]));
 
     const manifest = JSON.parse((await getBytes(manifestKey)).toString('utf8')) as {
-      build: string; records: number; layerRange: number[]; entries: { key: string; size: number; sha256: string; class: string }[];
+      build: string;
+      records: number;
+      layerRange: number[];
+      entries: { key: string; size: number; sha256: string; class: string }[];
     };
     expect(manifest.build).toBe('B-42');
     expect(manifest.records).toBe(7);
     expect(manifest.layerRange).toEqual([7, 9]);
     expect(manifest.entries.map((e) => e.key).sort()).toEqual(keys.filter((k) => k !== manifestKey).sort());
     for (const e of manifest.entries) {
-      expect(createHash('sha256').update(await getBytes(e.key)).digest('hex')).toBe(e.sha256);
+      expect(
+        createHash('sha256')
+          .update(await getBytes(e.key))
+          .digest('hex'),
+      ).toBe(e.sha256);
     }
     const up = out.syncUploader!.stats();
     expect(up.objectsSynced + up.objectsDeduplicated).toBe(manifest.entries.length);
@@ -175,13 +217,21 @@ describe('cloud output', () => {
     buffer!.append([rec('frame', Buffer.from(`${marker}-confidential-frame`), { class: 'confidential' })]);
     const f = forward(out);
     await waitFor('the batches to be handled', () => f.stats().cursor >= 5 || undefined, 20_000);
-    await waitFor('the realtime object to be synced', () => (out.syncStore!.progress().synced.objects >= 1 && out.syncStore!.progress().queued.objects === 0) || undefined, 20_000);
+    await waitFor(
+      'the realtime object to be synced',
+      () => (out.syncStore!.progress().synced.objects >= 1 && out.syncStore!.progress().queued.objects === 0) || undefined,
+      20_000,
+    );
     // (the forwarder refuses them too, before send: enforcement in depth; below, the output's own check)
     const keys = await listKeys(bucket, '');
     expect(keys.some((k) => k.includes('/blobs/'))).toBe(false);
     let all = '';
     for (const k of keys) all += k.endsWith('.gz') ? gunzipSync(await getBytes(k)).toString('utf8') : (await getBytes(k)).toString('utf8');
-    const bodies = all.trim().split('\n').filter(Boolean).map((l) => Buffer.from((JSON.parse(l) as { body: string }).body, 'base64').toString('utf8'));
+    const bodies = all
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => Buffer.from((JSON.parse(l) as { body: string }).body, 'base64').toString('utf8'));
     expect(bodies.join('\n')).toContain(`public:${marker}`);
     expect(bodies.join('\n')).toContain(`internal:${marker}`);
     expect(bodies.join('\n')).not.toContain(`sensitive:${marker}`);
@@ -191,17 +241,26 @@ describe('cloud output', () => {
     // permanent error naming exactly the refused seqs, while the allowed record of the batch is queued
     const refusedBefore = out.syncStore!.progress().refused;
     expect(refusedBefore).toEqual([]);
-    const err = await out.send([
-      { ...rec('event', Buffer.from(`{"type":"x","text":"sensitive:${marker}"}`), { class: 'sensitive' }), seq: 97 },
-      { ...rec('event', Buffer.from('{"type":"ok"}'), { class: 'public' }), seq: 98 },
-      { ...rec('frame', Buffer.from(`confidential:${marker}`), { class: 'confidential' }), seq: 99 },
-    ]).catch((e: unknown) => e);
+    const err = await out
+      .send([
+        { ...rec('event', Buffer.from(`{"type":"x","text":"sensitive:${marker}"}`), { class: 'sensitive' }), seq: 97 },
+        { ...rec('event', Buffer.from('{"type":"ok"}'), { class: 'public' }), seq: 98 },
+        { ...rec('frame', Buffer.from(`confidential:${marker}`), { class: 'confidential' }), seq: 99 },
+      ])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SinkPermanentError);
     expect((err as SinkPermanentError).seqs).toEqual([97, 99]);
     expect((err as SinkPermanentError).reason).toBe('off-premises');
     expect(out.stats().refused).toEqual({ sensitive: 1, confidential: 1 });
-    expect(out.syncStore!.progress().refused).toEqual([{ class: 'sensitive', records: 1 }, { class: 'confidential', records: 1 }]);
-    await waitFor('the public record synced', () => (out.syncStore!.progress().queued.objects === 0 && out.syncStore!.progress().synced.objects >= 2) || undefined, 20_000);
+    expect(out.syncStore!.progress().refused).toEqual([
+      { class: 'sensitive', records: 1 },
+      { class: 'confidential', records: 1 },
+    ]);
+    await waitFor(
+      'the public record synced',
+      () => (out.syncStore!.progress().queued.objects === 0 && out.syncStore!.progress().synced.objects >= 2) || undefined,
+      20_000,
+    );
     const after = await listKeys(bucket, '');
     expect(after.some((k) => k.includes('/blobs/'))).toBe(false);
     let text = '';
@@ -221,7 +280,7 @@ describe('cloud output', () => {
     let seqCounter = 1000;
     await send(100_000);
     await send(100_000);
-    await waitFor('two synced frames', () => (store.progress().synced.objects === 2) || undefined, 20_000);
+    await waitFor('two synced frames', () => store.progress().synced.objects === 2 || undefined, 20_000);
     expect(store.progress().local).toMatchObject({ objects: 2, bytes: 200_000, syncedBytes: 200_000 });
 
     // no uploads from here: what comes now stays unsynced
@@ -229,7 +288,12 @@ describe('cloud output', () => {
     await send(100_000); // fits: 300,000
     await send(100_000); // needs room: the oldest synced copy goes
     let objs = store.objects();
-    expect(objs.map((o) => [o.state, o.local])).toEqual([['synced', false], ['synced', true], ['queued', true], ['queued', true]]);
+    expect(objs.map((o) => [o.state, o.local])).toEqual([
+      ['synced', false],
+      ['synced', true],
+      ['queued', true],
+      ['queued', true],
+    ]);
     await send(100_000); // the second synced copy goes
     objs = store.objects();
     expect(objs.filter((o) => o.local).every((o) => o.state === 'queued')).toBe(true);
@@ -241,7 +305,7 @@ describe('cloud output', () => {
 
     // once uploaded they become evictable too
     out.syncUploader!.resume();
-    await waitFor('all synced', () => (store.progress().queued.objects === 0) || undefined, 20_000);
+    await waitFor('all synced', () => store.progress().queued.objects === 0 || undefined, 20_000);
     await send(100_000);
     expect(store.progress().local.syncedBytes).toBeGreaterThan(0);
   });
@@ -251,20 +315,30 @@ describe('cloud output', () => {
     const store = out.syncStore!;
     const body = randomBytes(21 * 1024 * 1024); // 5 parts
     await out.send([{ ...rec('document', body), seq: 1 }]);
-    await waitFor('two confirmed parts', () => (store.partLog().filter((p) => p.event === 'confirmed').length >= 2) || undefined, 30_000, 20);
+    await waitFor('two confirmed parts', () => store.partLog().filter((p) => p.event === 'confirmed').length >= 2 || undefined, 30_000, 20);
     out.syncUploader!.pause();
-    const confirmedAtPause = store.partLog().filter((p) => p.event === 'confirmed').map((p) => p.part);
+    const confirmedAtPause = store
+      .partLog()
+      .filter((p) => p.event === 'confirmed')
+      .map((p) => p.part);
     await new Promise((r) => setTimeout(r, 1500));
     out.syncUploader!.resume();
-    await waitFor('the object synced', () => (store.progress().synced.objects === 1) || undefined, 60_000);
+    await waitFor('the object synced', () => store.progress().synced.objects === 1 || undefined, 60_000);
     const log = store.partLog();
     for (const part of confirmedAtPause) {
       const i = log.findIndex((p) => p.part === part && p.event === 'confirmed');
       expect(log.slice(i + 1).some((p) => p.part === part && p.event === 'send')).toBe(false);
     }
-    expect(log.filter((p) => p.event === 'confirmed').map((p) => p.part).sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(
+      log
+        .filter((p) => p.event === 'confirmed')
+        .map((p) => p.part)
+        .sort(),
+    ).toEqual([1, 2, 3, 4, 5]);
     const key = store.objects()[0]!.key;
-    const sha = createHash('sha256').update(await getBytes(key)).digest('hex');
+    const sha = createHash('sha256')
+      .update(await getBytes(key))
+      .digest('hex');
     expect(sha).toBe(createHash('sha256').update(body).digest('hex'));
   });
   it('gives objects whose records are older than coldAfter the colder storage class on upload', async () => {
@@ -293,18 +367,23 @@ describe('cloud output', () => {
 
   it('rejects a bad config with messages naming the key', () => {
     const bad = cloudConfigSchema.safeParse({
-      endpoint: 'not a url', bucket, partSize: '1MiB', bandwidth: { cap: '20 furlongs', schedule: [{ from: '25:00', to: '06:00', cap: '1Mbit' }] },
+      endpoint: 'not a url',
+      bucket,
+      partSize: '1MiB',
+      bandwidth: { cap: '20 furlongs', schedule: [{ from: '25:00', to: '06:00', cap: '1Mbit' }] },
       modes: { frame: 'sometimes' },
     });
     expect(bad.success).toBe(false);
     const issues = bad.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    expect(issues).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^endpoint: /),
-      'partSize: expected at least 5MiB (the S3 minimum part size)',
-      'bandwidth.cap: expected a bit rate like 20Mbit, 800kbit or unlimited, got "20 furlongs"',
-      'bandwidth.schedule.0.from: expected a local time "HH:MM"',
-      expect.stringMatching(/^modes\.frame: /),
-    ]));
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^endpoint: /),
+        'partSize: expected at least 5MiB (the S3 minimum part size)',
+        'bandwidth.cap: expected a bit rate like 20Mbit, 800kbit or unlimited, got "20 furlongs"',
+        'bandwidth.schedule.0.from: expected a local time "HH:MM"',
+        expect.stringMatching(/^modes\.frame: /),
+      ]),
+    );
   });
   it('writes the manifest as soon as the machine reports the build finished and its data is in the cloud', async () => {
     const out = await startCloud('cloud', { manifestAfter: '1h', batchWindow: '1h' });
@@ -313,10 +392,15 @@ describe('cloud output', () => {
       { ...rec('scalar', Buffer.from('{"v":1.6}'), { build: 'B-77' }), seq: 2 },
     ]);
     expect(out.syncStore!.progress().staged.records).toBe(2); // waiting for its (1 h) window
-    await out.send([{
-      ...rec('event', Buffer.from(JSON.stringify({ type: 'machine_state', state: 'finished', previous: 'exposing' })), { build: 'B-77', signal: 'machine.state' }),
-      seq: 3,
-    }]);
+    await out.send([
+      {
+        ...rec('event', Buffer.from(JSON.stringify({ type: 'machine_state', state: 'finished', previous: 'exposing' })), {
+          build: 'B-77',
+          signal: 'machine.state',
+        }),
+        seq: 3,
+      },
+    ]);
     const key = out.manifestKey('B-77');
     await waitForAsync('the manifest of B-77', async () => (await listKeys(bucket, key)).length === 1, 20_000);
     const manifest = JSON.parse((await getBytes(key)).toString('utf8')) as { records: number; entries: { key: string }[] };

@@ -46,9 +46,7 @@ import type { Member, NewObject, StagedRecord, SyncMode } from './sync/store.js'
 import { Uploader } from './sync/uploader.js';
 import type { UploaderStats } from './sync/uploader.js';
 import { frameExtension, partitionSegment } from '../shared/layout.js';
-import {
-  eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet,
-} from '../shared/columns.js';
+import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet } from '../shared/columns.js';
 import type { ColumnItem } from '../shared/columns.js';
 import { permanent, recordJson, SEQ_KEY } from '../shared/sink.js';
 import { cloudConfigSchema } from './schema.js';
@@ -171,8 +169,11 @@ export class CloudOutput implements OutputPlugin {
       ctx.log.warn({ err, bucket: c.bucket }, 'cloud not reachable at start; records are queued locally and uploaded when it is');
     }
     this.uploader = new Uploader({
-      store, target: this.target, log: ctx.log.child({ component: 'uploader' }),
-      order: c.order, partSize: c.partSize,
+      store,
+      target: this.target,
+      log: ctx.log.child({ component: 'uploader' }),
+      order: c.order,
+      partSize: c.partSize,
       capBitsPerSecond: c.bandwidth.cap,
       schedule: c.bandwidth.schedule.map((w) => ({ ...(w.days ? { days: w.days } : {}), from: w.from, to: w.to, bitsPerSecond: w.cap })),
       adaptive: c.bandwidth.adaptive,
@@ -185,7 +186,9 @@ export class CloudOutput implements OutputPlugin {
     });
     this.uploader.start();
     const every = Math.max(FLUSH_INTERVAL_MIN_MS, Math.min(10_000, c.batchWindow / 4));
-    this.flushTimer = setInterval(() => { void this.flushStaged(); }, every);
+    this.flushTimer = setInterval(() => {
+      void this.flushStaged();
+    }, every);
     this.flushTimer.unref();
     ctx.log.info({ bucket: c.bucket, prefix: c.prefix, store: store.dir, leftoversRemoved: leftovers }, 'cloud sync ready');
   }
@@ -245,10 +248,20 @@ export class CloudOutput implements OutputPlugin {
         const bytes = gzipSync(Buffer.from(`${lines.join('\n')}\n`));
         const first = records[0]!.seq;
         const last = records[records.length - 1]!.seq;
-        objects.push(this.newObject(store, bytes, {
-          key: `${this.buildPrefix(build)}/realtime/part-${seqName(first)}-${seqName(last)}.jsonl.gz`,
-          contentType: 'application/x-ndjson', contentEncoding: 'gzip', mode: 'realtime', records,
-        }, placed));
+        objects.push(
+          this.newObject(
+            store,
+            bytes,
+            {
+              key: `${this.buildPrefix(build)}/realtime/part-${seqName(first)}-${seqName(last)}.jsonl.gz`,
+              contentType: 'application/x-ndjson',
+              contentEncoding: 'gzip',
+              mode: 'realtime',
+              records,
+            },
+            placed,
+          ),
+        );
       }
       // 3. batch: staged until their window closes
       for (const r of byMode.get('batch') ?? []) {
@@ -265,7 +278,9 @@ export class CloudOutput implements OutputPlugin {
         if (r.blob) {
           sha256 = r.blob.sha256;
         } else {
-          sha256 = createHash('sha256').update(r.body ?? Buffer.alloc(0)).digest('hex');
+          sha256 = createHash('sha256')
+            .update(r.body ?? Buffer.alloc(0))
+            .digest('hex');
         }
         const key = `${this.config.prefix}/blobs/sha256/${sha256.slice(0, 2)}/${sha256}${ext}`;
         const member = memberOf([r]);
@@ -295,10 +310,20 @@ export class CloudOutput implements OutputPlugin {
           source = { file: p.file, size: p.size, md5: p.md5 };
         }
         objects.push({
-          key, file: source.file, size: source.size, sha256, md5: source.md5, contentType: r.contentType, class: r.class,
-          mode: 'continuous', priority: this.config.priorities.continuous, recordTimeNs: r.receiveTimeNs, members: [member],
+          key,
+          file: source.file,
+          size: source.size,
+          sha256,
+          md5: source.md5,
+          contentType: r.contentType,
+          class: r.class,
+          mode: 'continuous',
+          priority: this.config.priorities.continuous,
+          recordTimeNs: r.receiveTimeNs,
+          members: [member],
           metadata: {
-            [SEQ_KEY]: String(r.seq), 'layergate-signal': encodeURIComponent(r.signal),
+            [SEQ_KEY]: String(r.seq),
+            'layergate-signal': encodeURIComponent(r.signal),
             ...(r.build ? { 'layergate-build': encodeURIComponent(r.build) } : {}),
             ...(r.layer !== undefined ? { 'layergate-layer': String(r.layer) } : {}),
           },
@@ -344,7 +369,8 @@ export class CloudOutput implements OutputPlugin {
   }
 
   private newObject(
-    store: SyncStore, bytes: Uint8Array,
+    store: SyncStore,
+    bytes: Uint8Array,
     o: { key: string; contentType: string; contentEncoding?: string; mode: SyncMode; records: StoredRecord[] },
     placed: string[],
   ): NewObject {
@@ -355,9 +381,16 @@ export class CloudOutput implements OutputPlugin {
     const first = o.records[0]!.seq;
     const last = o.records[o.records.length - 1]!.seq;
     return {
-      key: o.key, file: p.file, size: p.size, sha256: p.sha256, md5: p.md5, contentType: o.contentType,
+      key: o.key,
+      file: p.file,
+      size: p.size,
+      sha256: p.sha256,
+      md5: p.md5,
+      contentType: o.contentType,
       ...(o.contentEncoding ? { contentEncoding: o.contentEncoding } : {}),
-      class: strictest(o.records.map((r) => r.class)), mode: o.mode, priority: this.config.priorities[o.mode],
+      class: strictest(o.records.map((r) => r.class)),
+      mode: o.mode,
+      priority: this.config.priorities[o.mode],
       recordTimeNs: o.records.reduce((m, r) => (r.receiveTimeNs < m ? r.receiveTimeNs : m), o.records[0]!.receiveTimeNs),
       members: [...byBuild.values()].map(memberOf),
       metadata: { [SEQ_KEY]: `${first}-${last}` },
@@ -369,9 +402,11 @@ export class CloudOutput implements OutputPlugin {
    * signal and channel set), committed together with the removal of the staged rows.
    */
   flushStaged(force = false): Promise<void> {
-    this.flushing = this.flushing.then(() => this.doFlush(force)).catch((err: unknown) => {
-      this.log?.warn({ err }, 'compacting staged time series failed; retrying later');
-    });
+    this.flushing = this.flushing
+      .then(() => this.doFlush(force))
+      .catch((err: unknown) => {
+        this.log?.warn({ err }, 'compacting staged time series failed; retrying later');
+      });
     return this.flushing;
   }
 
@@ -390,9 +425,13 @@ export class CloudOutput implements OutputPlugin {
       let samples: ColumnItem['samples'];
       let error: string | undefined;
       try {
-        if (record.contentType === CONTENT_TYPES.scalar) { parseScalar(body); table = 'scalars'; }
-        else if (record.contentType === CONTENT_TYPES.samplesF32) { samples = parseSamples(record, body); table = 'samples'; }
-        else table = isTextual(record.contentType) ? 'events' : 'raw';
+        if (record.contentType === CONTENT_TYPES.scalar) {
+          parseScalar(body);
+          table = 'scalars';
+        } else if (record.contentType === CONTENT_TYPES.samplesF32) {
+          samples = parseSamples(record, body);
+          table = 'samples';
+        } else table = isTextual(record.contentType) ? 'events' : 'raw';
       } catch (err) {
         table = 'raw';
         samples = undefined;
@@ -411,18 +450,32 @@ export class CloudOutput implements OutputPlugin {
     const placed: string[] = [];
     try {
       for (const g of groups.values()) {
-        const table: Table = g.table === 'scalars' ? scalarTable(g.items)
-          : g.table === 'samples' ? samplesTable(g.items, g.channels!)
-            : g.table === 'events' ? eventsTable(g.items) : rawTable(g.items);
+        const table: Table =
+          g.table === 'scalars'
+            ? scalarTable(g.items)
+            : g.table === 'samples'
+              ? samplesTable(g.items, g.channels!)
+              : g.table === 'events'
+                ? eventsTable(g.items)
+                : rawTable(g.items);
         const bytes = toParquet(table);
         const recs = g.items.map((i) => i.record);
         const first = recs[0]!.seq;
         const last = recs[recs.length - 1]!.seq;
         const suffix = g.channels ? `-${createHash('sha256').update(g.channels.join(',')).digest('hex').slice(0, 8)}` : '';
-        objects.push(this.newObject(store, bytes, {
-          key: `${this.buildPrefix(g.build)}/timeseries/${g.table}/signal=${partitionSegment(g.signal)}/part-${seqName(first)}-${seqName(last)}${suffix}.parquet`,
-          contentType: 'application/vnd.apache.parquet', mode: 'batch', records: recs,
-        }, placed));
+        objects.push(
+          this.newObject(
+            store,
+            bytes,
+            {
+              key: `${this.buildPrefix(g.build)}/timeseries/${g.table}/signal=${partitionSegment(g.signal)}/part-${seqName(first)}-${seqName(last)}${suffix}.parquet`,
+              contentType: 'application/vnd.apache.parquet',
+              mode: 'batch',
+              records: recs,
+            },
+            placed,
+          ),
+        );
       }
       store.enqueue({ objects, unstage: rows.map((r) => r.seq) });
     } catch (err) {

@@ -22,8 +22,11 @@ export const cloudConfigSchema = z
     }),
     region: z.string().min(1).default('us-east-1').meta({ description: 'S3 region (signing)' }),
     bucket: z.string().min(3).meta({ description: 'bucket to sync into (created when missing)' }),
-    prefix: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, { message: 'expected path segments of letters, digits, ".", "_", "-"' })
-      .default('layergate').meta({ description: 'key prefix of every object in the bucket' }),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, { message: 'expected path segments of letters, digits, ".", "_", "-"' })
+      .default('layergate')
+      .meta({ description: 'key prefix of every object in the bucket' }),
     accessKey: z.string().min(1).optional().meta({ description: 'access key id (default: $AWS_ACCESS_KEY_ID)' }),
     secretKey: secret('secret access key (default: $AWS_SECRET_ACCESS_KEY)').optional(),
     sessionToken: secret('session token (default: $AWS_SESSION_TOKEN)').optional(),
@@ -32,12 +35,17 @@ export const cloudConfigSchema = z
         cap: bitRate().prefault('unlimited').meta({ description: 'upload cap when no schedule window applies' }),
         schedule: z
           .array(
-            z.object({
-              days: z.array(z.number().int().min(0).max(6)).nonempty().optional().meta({ description: 'weekdays, 0 = Sunday (default: every day)' }),
-              from: z.string().regex(HHMM, { message: 'expected a local time "HH:MM"' }).meta({ description: 'start of the window, local time HH:MM' }),
-              to: z.string().regex(HHMM, { message: 'expected a local time "HH:MM"' }).meta({ description: 'end of the window, local time HH:MM (a window may wrap past midnight)' }),
-              cap: bitRate().meta({ description: 'upload cap inside the window' }),
-            }).strict(),
+            z
+              .object({
+                days: z.array(z.number().int().min(0).max(6)).nonempty().optional().meta({ description: 'weekdays, 0 = Sunday (default: every day)' }),
+                from: z.string().regex(HHMM, { message: 'expected a local time "HH:MM"' }).meta({ description: 'start of the window, local time HH:MM' }),
+                to: z
+                  .string()
+                  .regex(HHMM, { message: 'expected a local time "HH:MM"' })
+                  .meta({ description: 'end of the window, local time HH:MM (a window may wrap past midnight)' }),
+                cap: bitRate().meta({ description: 'upload cap inside the window' }),
+              })
+              .strict(),
           )
           .default([])
           .meta({ description: 'caps by local time of day, first match wins, e.g. [{from: "06:00", to: "22:00", cap: 20Mbit}] with cap: unlimited at night' }),
@@ -52,11 +60,17 @@ export const cloudConfigSchema = z
       description: 'within a priority, upload the oldest data first, or the newest (for live dashboards in the cloud)',
     }),
     modes: z
-      .object(Object.fromEntries(RECORD_KINDS.map((k) => [k, mode.default(DEFAULT_MODES[k]).meta({ description: `sync mode of ${k} records` })])) as Record<(typeof RECORD_KINDS)[number], z.ZodDefault<typeof mode>>)
+      .object(
+        Object.fromEntries(RECORD_KINDS.map((k) => [k, mode.default(DEFAULT_MODES[k]).meta({ description: `sync mode of ${k} records` })])) as Record<
+          (typeof RECORD_KINDS)[number],
+          z.ZodDefault<typeof mode>
+        >,
+      )
       .strict()
       .prefault({})
       .meta({
-        description: 'per record kind: realtime (an object per batch as soon as committed), batch (compacted into a Parquet file per window), continuous (one object per frame/document, content-addressed)',
+        description:
+          'per record kind: realtime (an object per batch as soon as committed), batch (compacted into a Parquet file per window), continuous (one object per frame/document, content-addressed)',
       }),
     priorities: z
       .object({
@@ -67,21 +81,33 @@ export const cloudConfigSchema = z
       .strict()
       .prefault({})
       .meta({ description: 'upload priority per mode, lower first (default events and KPIs, then time-series files, then frames)' }),
-    batchWindow: duration().prefault('5m').meta({ description: 'batch mode: time-series records are compacted into one Parquet (zstd) file per window of receive time' }),
-    partSize: byteSize().prefault('8MiB').pipe(z.number().min(5 * 1024 * 1024, { message: 'expected at least 5MiB (the S3 minimum part size)' }))
+    batchWindow: duration()
+      .prefault('5m')
+      .meta({ description: 'batch mode: time-series records are compacted into one Parquet (zstd) file per window of receive time' }),
+    partSize: byteSize()
+      .prefault('8MiB')
+      .pipe(z.number().min(5 * 1024 * 1024, { message: 'expected at least 5MiB (the S3 minimum part size)' }))
       .meta({ description: 'multipart part size; objects up to this size go in one PUT' }),
     local: z
       .object({
-        maxBytes: byteSize().prefault('10GiB').meta({ description: 'bound of the local sync store; synced copies are evicted first, data not yet in the cloud never (it then waits in the buffer)' }),
+        maxBytes: byteSize()
+          .prefault('10GiB')
+          .meta({
+            description: 'bound of the local sync store; synced copies are evicted first, data not yet in the cloud never (it then waits in the buffer)',
+          }),
         hot: duration().prefault('30d').meta({ description: 'synced data stays local this long (by record time), unless room is needed' }),
       })
       .strict()
       .prefault({})
       .meta({ description: 'the local sync store: objects waiting for upload, and copies kept after it' }),
-    coldStorageClass: z.string().min(1).optional().meta({ description: 'S3 storage class for objects older than coldAfter at upload, e.g. STANDARD_IA, GLACIER_IR' }),
+    coldStorageClass: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'S3 storage class for objects older than coldAfter at upload, e.g. STANDARD_IA, GLACIER_IR' }),
     coldAfter: duration().optional().meta({ description: 'record age from which coldStorageClass applies (default 7d when coldStorageClass is set)' }),
     manifestAfter: duration().prefault('10m').meta({
-      description: 'a build\'s manifest is written when no record arrived for it this long and all of its objects are synced',
+      description: "a build's manifest is written when no record arrived for it this long and all of its objects are synced",
     }),
     retry: retryDelays({ initial: '1s', max: '60s' }, 'back-off after a failed upload (full jitter, doubling up to max)'),
     stallTimeout: duration().prefault('30s').meta({ description: 'a request with no network progress for this long fails (link down) and is retried' }),

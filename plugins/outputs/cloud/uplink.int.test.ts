@@ -57,21 +57,45 @@ afterAll(async () => {
 
 function cfg(bucket: string, extra: Record<string, unknown>) {
   return {
-    endpoint: minio.endpoint, bucket, accessKey: NETNS_MINIO_KEYS.accessKey, secretKey: NETNS_MINIO_KEYS.secretKey,
-    partSize: '5MiB', retry: { initial: '200ms', max: '2s' }, stallTimeout: '4s', manifestAfter: '1h', ...extra,
+    endpoint: minio.endpoint,
+    bucket,
+    accessKey: NETNS_MINIO_KEYS.accessKey,
+    secretKey: NETNS_MINIO_KEYS.secretKey,
+    partSize: '5MiB',
+    retry: { initial: '200ms', max: '2s' },
+    stallTimeout: '4s',
+    manifestAfter: '1h',
+    ...extra,
   };
 }
 
 function documentRecord(body: Buffer, seq = 1): StoredRecord {
   return {
-    seq, source: 'test', signal: 'report', kind: 'document', receiveTimeNs: BigInt(Date.now()) * 1_000_000n, class: 'internal',
-    contentType: 'application/octet-stream', body, build: 'B-up', routes: ['cloud'],
+    seq,
+    source: 'test',
+    signal: 'report',
+    kind: 'document',
+    receiveTimeNs: BigInt(Date.now()) * 1_000_000n,
+    class: 'internal',
+    contentType: 'application/octet-stream',
+    body,
+    build: 'B-up',
+    routes: ['cloud'],
   };
 }
 
 async function startOutput(name: string, bucket: string, extra: Record<string, unknown>): Promise<CloudOutput> {
   const out = new CloudOutput(cloudConfigSchema.parse(cfg(bucket, extra)), { dataDir: path.join(dir, name), machine: 'pbf-01' });
-  await out.start({ name: 'cloud', log: silent, blobs: { read: () => Promise.reject(new Error('none')), path: () => { throw new Error('none'); } } });
+  await out.start({
+    name: 'cloud',
+    log: silent,
+    blobs: {
+      read: () => Promise.reject(new Error('none')),
+      path: () => {
+        throw new Error('none');
+      },
+    },
+  });
   return out;
 }
 
@@ -81,7 +105,10 @@ function assertNoConfirmedPartResent(log: { part: number; event: string }[], par
   expect([...confirmed].sort((a, b) => a - b)).toEqual(Array.from({ length: parts }, (_, i) => i + 1));
   for (const part of confirmed) {
     const at = log.findIndex((p) => p.part === part && (p.event === 'confirmed' || p.event === 'adopted'));
-    expect(log.slice(at + 1).filter((p) => p.part === part), `part ${part} after its confirmation`).toEqual([]);
+    expect(
+      log.slice(at + 1).filter((p) => p.part === part),
+      `part ${part} after its confirmation`,
+    ).toEqual([]);
   }
 }
 
@@ -92,7 +119,7 @@ async function cloudSha256(bucket: string, key: string): Promise<string> {
 }
 
 describe('cloud sync over a constrained uplink', () => {
-  it('stays under a 5 Mbit/s cap on a 50 Mbit/s link: payload within the token bucket\'s bound', async () => {
+  it("stays under a 5 Mbit/s cap on a 50 Mbit/s link: payload within the token bucket's bound", async () => {
     minio.shape({ rateMbit: 50 });
     const out = await startOutput('cap', 'lg-uplink-cap', { bandwidth: { cap: '5Mbit', adaptive: false } });
     try {
@@ -166,21 +193,29 @@ describe('cloud sync over a constrained uplink', () => {
     const body = randomBytes(23 * MiB);
     await fs.writeFile(file, body);
     const configFile = path.join(home, 'layergate.yaml');
-    await fs.writeFile(configFile, JSON.stringify({
-      gateway: { machine: 'pbf-01', dataDir: path.join(home, 'data') },
-      inputs: {},
-      outputs: { cloud: { type: 'cloud', ...cfg('lg-uplink-kill', { bandwidth: { cap: '16Mbit', adaptive: false } }) } },
-    }));
+    await fs.writeFile(
+      configFile,
+      JSON.stringify({
+        gateway: { machine: 'pbf-01', dataDir: path.join(home, 'data') },
+        inputs: {},
+        outputs: { cloud: { type: 'cloud', ...cfg('lg-uplink-kill', { bandwidth: { cap: '16Mbit', adaptive: false } }) } },
+      }),
+    );
     const children: ChildProcess[] = [];
     const startChild = async (args: string[]): Promise<ChildProcess> => {
       const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'plugins/outputs/cloud/test-support/sync-child.ts'), configFile, ...args], {
-        cwd: repo, stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: repo,
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);
       let err = '';
-      child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
+      child.stderr!.on('data', (d: Buffer) => {
+        err = (err + d.toString()).slice(-4000);
+      });
       await new Promise<void>((resolve, reject) => {
-        child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+        child.stdout!.on('data', (d: Buffer) => {
+          if (d.toString().includes('ready')) resolve();
+        });
         child.once('exit', (code) => reject(new Error(`sync child exited (${code}) before ready:\n${err}`)));
       });
       return child;

@@ -57,7 +57,12 @@ function sliceChunk<T>(chunk: Chunk<T>, from: number, to: number): Chunk<T> {
 
 const PART_NAME = /^part-(\d{16})-(\d{16})(-dup\d+)?\.(arrow|parquet)$/;
 
-interface PartFile { name: string; first: number; last: number; dup: boolean }
+interface PartFile {
+  name: string;
+  first: number;
+  last: number;
+  dup: boolean;
+}
 
 function parsePart(name: string): PartFile | undefined {
   const m = PART_NAME.exec(name);
@@ -222,8 +227,12 @@ export class PartitionWriter {
         const newest = times[times.length - 1];
         if (typeof newest === 'bigint' && this.windowNs > 0n) {
           found = {
-            name: latest.name, first: latest.first, last: latest.last, window: newest / this.windowNs,
-            rows: table.numRows, bytes: stat.size,
+            name: latest.name,
+            first: latest.first,
+            last: latest.last,
+            window: newest / this.windowNs,
+            rows: table.numRows,
+            bytes: stat.size,
           };
         }
       } catch (err) {
@@ -261,8 +270,13 @@ export class PartitionWriter {
     const table = build(chunk.items);
     const last = chunk.seqs[chunk.seqs.length - 1]!;
     const current = this.windowNs > 0n ? await this.tail(key, dir) : null;
-    if (current && chunk.seqs[0]! > current.last && current.window === chunk.window
-      && current.rows + table.numRows <= this.rollRecords && current.bytes + chunk.bytes <= this.rollBytes) {
+    if (
+      current &&
+      chunk.seqs[0]! > current.last &&
+      current.window === chunk.window &&
+      current.rows + table.numRows <= this.rollRecords &&
+      current.bytes + chunk.bytes <= this.rollBytes
+    ) {
       const tailPath = path.join(dir, current.name);
       const old = await this.readTail(dir, current);
       if (old && sameSchema(old, table)) {
@@ -276,8 +290,12 @@ export class PartitionWriter {
         this.counters.rows += table.numRows;
         this.counters.merges++;
         this.tails.set(key, {
-          name, first: current.first, last, window: current.window,
-          rows: current.rows + table.numRows, bytes: current.bytes + chunk.bytes,
+          name,
+          first: current.first,
+          last,
+          window: current.window,
+          rows: current.rows + table.numRows,
+          bytes: current.bytes + chunk.bytes,
         });
         return;
       }
@@ -293,7 +311,7 @@ export class PartitionWriter {
     try {
       return await readTableFile(path.join(dir, tail.name));
     } catch (err) {
-      this.log()?.warn({ err, file: path.join(dir, tail.name) }, 'could not read the partition\'s latest file; writing a new one');
+      this.log()?.warn({ err, file: path.join(dir, tail.name) }, "could not read the partition's latest file; writing a new one");
       return undefined;
     }
   }

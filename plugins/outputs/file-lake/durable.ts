@@ -34,7 +34,11 @@ export async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => P
 
 export async function fsyncPath(p: string): Promise<void> {
   const fh = await fs.open(p, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /** The counters publication keeps (part of the lake's stats). */
@@ -90,9 +94,7 @@ export class DurableFiles {
    * other bytes gets the new file beside it as `<base>-dupN.<ext>`. Returns the file name used and
    * whether it was already there.
    */
-  async publish(
-    tmp: string, dir: string, base: string, ext: string, sha256: string, size: number,
-  ): Promise<{ name: string; duplicate: boolean }> {
+  async publish(tmp: string, dir: string, base: string, ext: string, sha256: string, size: number): Promise<{ name: string; duplicate: boolean }> {
     try {
       for (let n = 0; ; n++) {
         const name = n === 0 ? `${base}.${ext}` : `${base}-dup${n}.${ext}`;

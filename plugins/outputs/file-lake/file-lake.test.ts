@@ -55,7 +55,8 @@ async function spoolBlob(bytes: Buffer): Promise<BlobRef> {
 
 async function lake(config: Record<string, unknown> = {}): Promise<FileLakeOutput> {
   const out = definition.create(definition.configSchema.parse({ path: path.join(dir, 'lake'), ...config }), {
-    dataDir: dir, machine: 'pbf-01',
+    dataDir: dir,
+    machine: 'pbf-01',
   }) as FileLakeOutput;
   await out.start(context());
   return out;
@@ -80,7 +81,10 @@ function samplesBlock(channels: string[], frames: number[][], firstSample: numbe
   const body = Buffer.alloc(frames.length * channels.length * 4);
   frames.forEach((f, i) => f.forEach((v, c) => body.writeFloatLE(v, (i * channels.length + c) * 4)));
   return rec({
-    kind: 'samples', contentType: CONTENT_TYPES.samplesF32, signal: 'meltpool.photodiode', body,
+    kind: 'samples',
+    contentType: CONTENT_TYPES.samplesF32,
+    signal: 'meltpool.photodiode',
+    body,
     attributes: { channels: channels.join(','), sample_rate_hz: '100000', first_sample: String(firstSample) },
     ...extra,
   });
@@ -89,12 +93,17 @@ function samplesBlock(channels: string[], frames: number[][], firstSample: numbe
 async function png(width: number, height: number): Promise<Buffer> {
   const pixels = Buffer.alloc(width * height);
   for (let i = 0; i < pixels.length; i++) pixels[i] = i % 251;
-  return sharp(pixels, { raw: { width, height, channels: 1 } }).png().toBuffer();
+  return sharp(pixels, { raw: { width, height, channels: 1 } })
+    .png()
+    .toBuffer();
 }
 
 async function listFiles(root: string): Promise<string[]> {
   const entries = await fs.readdir(root, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => path.relative(root, path.join(e.parentPath, e.name))).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(root, path.join(e.parentPath, e.name)))
+    .sort();
 }
 
 const P = 'machine=pbf-01/build=JOB-42';
@@ -114,8 +123,16 @@ describe('file-lake output', () => {
     const o2 = dump.files[`scalars/${P}/signal=chamber.o2/part-0000000000000001-0000000000000002.arrow`]!;
     expect(o2.rows).toBe(2);
     expect(o2.schema).toEqual({
-      seq: 'int64', source: 'string', source_time_ns: 'timestamp[ns, tz=UTC]', receive_time_ns: 'timestamp[ns, tz=UTC]',
-      layer: 'int32', class: 'string', value: 'double', value_text: 'string', unit: 'string', quality: 'string',
+      seq: 'int64',
+      source: 'string',
+      source_time_ns: 'timestamp[ns, tz=UTC]',
+      receive_time_ns: 'timestamp[ns, tz=UTC]',
+      layer: 'int32',
+      class: 'string',
+      value: 'double',
+      value_text: 'string',
+      unit: 'string',
+      quality: 'string',
     });
     expect(o2.columns.seq).toEqual([1, 2]);
     expect(o2.columns.value).toEqual([87.5, 91.25]);
@@ -148,8 +165,15 @@ describe('file-lake output', () => {
   it('writes one row per sample with a float32 column per channel', async () => {
     nextSeq = 10;
     const out = await lake();
-    const a = [[0.5, -1.25], [0.75, 2.5], [1.1, 3.3]];
-    const b = [[9.9, -0.1], [1e-3, 1e3]];
+    const a = [
+      [0.5, -1.25],
+      [0.75, 2.5],
+      [1.1, 3.3],
+    ];
+    const b = [
+      [9.9, -0.1],
+      [1e-3, 1e3],
+    ];
     await out.send([
       samplesBlock(['pd_a', 'pd_b'], a, 300, { sourceTimeNs: T0, layer: 5 }),
       samplesBlock(['pd_a', 'pd_b'], b, 303, { sourceTimeNs: T0 + 30_000n, layer: 5 }),
@@ -158,7 +182,12 @@ describe('file-lake output', () => {
     const f = dump.files[`samples/${P}/signal=meltpool.photodiode/part-0000000000000010-0000000000000011.arrow`]!;
     expect(f.rows).toBe(5);
     expect(f.schema).toEqual({
-      seq: 'int64', sample_index: 'int64', time_ns: 'timestamp[ns, tz=UTC]', layer: 'int32', pd_a: 'float', pd_b: 'float',
+      seq: 'int64',
+      sample_index: 'int64',
+      time_ns: 'timestamp[ns, tz=UTC]',
+      layer: 'int32',
+      pd_a: 'float',
+      pd_b: 'float',
     });
     expect(f.columns.seq).toEqual([10, 10, 10, 11, 11]);
     expect(f.columns.sample_index).toEqual([300, 301, 302, 303, 304]);
@@ -204,9 +233,7 @@ describe('file-lake output', () => {
     ]);
     const folder = path.join(dir, 'lake', 'images', P, 'signal=camera.after_recoat');
     expect((await fs.readdir(folder)).sort()).toEqual(['0000000000000030.png', '0000000000000031.png']);
-    expect(await fs.readdir(path.join(dir, 'lake', 'frames', P, 'signal=camera.after_recoat'))).toEqual([
-      'part-0000000000000030-0000000000000031.arrow',
-    ]);
+    expect(await fs.readdir(path.join(dir, 'lake', 'frames', P, 'signal=camera.after_recoat'))).toEqual(['part-0000000000000030-0000000000000031.arrow']);
     expect(await fs.readFile(path.join(folder, '0000000000000030.png'))).toEqual(small);
     const meta30 = await sharp(path.join(folder, '0000000000000030.png')).metadata();
     const meta31 = await sharp(path.join(folder, '0000000000000031.png')).metadata();
@@ -230,12 +257,11 @@ describe('file-lake output', () => {
   it('turns names into safe, reversible path segments', async () => {
     nextSeq = 40;
     const out = await lake();
-    await out.send([
-      scalar('laser/1 power=W', { v: 200 }, { build: undefined }),
-      scalar('..', { v: 1 }, { build: 'Kunde ÄÖ/../x' }),
-    ]);
+    await out.send([scalar('laser/1 power=W', { v: 200 }, { build: undefined }), scalar('..', { v: 1 }, { build: 'Kunde ÄÖ/../x' })]);
     const files = await listFiles(path.join(dir, 'lake'));
-    expect(files).toContain('scalars/machine=pbf-01/build=__HIVE_DEFAULT_PARTITION__/signal=laser%2F1%20power%3DW/part-0000000000000040-0000000000000040.arrow');
+    expect(files).toContain(
+      'scalars/machine=pbf-01/build=__HIVE_DEFAULT_PARTITION__/signal=laser%2F1%20power%3DW/part-0000000000000040-0000000000000040.arrow',
+    );
     expect(files).toContain('scalars/machine=pbf-01/build=Kunde%20%C3%84%C3%96%2F..%2Fx/signal=%2E%2E/part-0000000000000041-0000000000000041.arrow');
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
     expect(dump.datasets.scalars!.partitions).toEqual([
@@ -273,8 +299,11 @@ describe('file-lake output', () => {
   it('a redelivered batch neither duplicates nor overwrites; a clash with other bytes is kept beside', async () => {
     nextSeq = 60;
     const out = await lake();
-    const batch = [scalar('chamber.o2', { v: 1 }), scalar('chamber.o2', { v: 2 }),
-      rec({ kind: 'frame', contentType: 'image/png', signal: 'camera', body: await png(8, 8) })];
+    const batch = [
+      scalar('chamber.o2', { v: 1 }),
+      scalar('chamber.o2', { v: 2 }),
+      rec({ kind: 'frame', contentType: 'image/png', signal: 'camera', body: await png(8, 8) }),
+    ];
     await out.send(batch);
     const before = await listFiles(path.join(dir, 'lake'));
     await out.send(batch); // at-least-once redelivery after a lost ack
@@ -390,7 +419,9 @@ describe('file-lake compaction', () => {
     expect(again.stats().merges).toBe(1);
 
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
-    const o2 = Object.entries(dump.files).filter(([f]) => f.startsWith(`scalars/${P}/signal=chamber.o2/`)).sort(([a], [b]) => a.localeCompare(b));
+    const o2 = Object.entries(dump.files)
+      .filter(([f]) => f.startsWith(`scalars/${P}/signal=chamber.o2/`))
+      .sort(([a], [b]) => a.localeCompare(b));
     const seqs = o2.flatMap(([, d]) => d.columns.seq as number[]);
     const values = o2.flatMap(([, d]) => d.columns.value as number[]);
     expect(seqs).toEqual(sent.map((r) => r.seq)); // every row once, in seq order
@@ -441,14 +472,14 @@ describe('file-lake compaction', () => {
     nextSeq = 3002;
     const otherLake = await lake({ path: other, compactWindow: 0 });
     await otherLake.send([scalar('chamber.o2', { v: 333 }, { receiveTimeNs: t })]);
-    await fs.copyFile(path.join(other, 'scalars', P, 'signal=chamber.o2', 'part-0000000000003002-0000000000003002.arrow'),
-      path.join(folder, 'part-0000000000003002-0000000000003002.arrow'));
+    await fs.copyFile(
+      path.join(other, 'scalars', P, 'signal=chamber.o2', 'part-0000000000003002-0000000000003002.arrow'),
+      path.join(folder, 'part-0000000000003002-0000000000003002.arrow'),
+    );
     await out.stop();
 
     const restarted = await lake();
-    expect(await partFiles(folder)).toEqual([
-      'part-0000000000003000-0000000000003003.arrow', 'part-0000000000003002-0000000000003002.arrow',
-    ]);
+    expect(await partFiles(folder)).toEqual(['part-0000000000003000-0000000000003003.arrow', 'part-0000000000003002-0000000000003002.arrow']);
     expect(restarted.stats().filesRemoved).toBe(1);
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
     expect(dump.files[`scalars/${P}/signal=chamber.o2/part-0000000000003000-0000000000003003.arrow`]!.columns.value).toEqual([1, 2, 3, 4]);
@@ -464,8 +495,10 @@ describe('file-lake compaction', () => {
     const folder = path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2');
     // the 7-record batch is split at rollEvery (5 + 2) first; neither part fits beside the 2-row file
     expect(await partFiles(folder)).toEqual([
-      'part-0000000000004000-0000000000004004.arrow', 'part-0000000000004005-0000000000004009.arrow',
-      'part-0000000000004010-0000000000004011.arrow', 'part-0000000000004012-0000000000004016.arrow',
+      'part-0000000000004000-0000000000004004.arrow',
+      'part-0000000000004005-0000000000004009.arrow',
+      'part-0000000000004010-0000000000004011.arrow',
+      'part-0000000000004012-0000000000004016.arrow',
       'part-0000000000004017-0000000000004018.arrow',
     ]);
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
@@ -480,17 +513,13 @@ describe('file-lake compaction', () => {
     await out.send([scalar('chamber.o2', { v: 1 }, { receiveTimeNs: t })]);
     await fs.writeFile(path.join(folder, 'part-0000000000006000-0000000000006000.arrow'), 'not arrow'); // damaged by hand
     await out.send([scalar('chamber.o2', { v: 2 }, { receiveTimeNs: t })]);
-    expect(await partFiles(folder)).toEqual([
-      'part-0000000000006000-0000000000006000.arrow', 'part-0000000000006001-0000000000006001.arrow',
-    ]);
+    expect(await partFiles(folder)).toEqual(['part-0000000000006000-0000000000006000.arrow', 'part-0000000000006001-0000000000006001.arrow']);
     expect(await fs.readFile(path.join(folder, 'part-0000000000006000-0000000000006000.arrow'), 'utf8')).toBe('not arrow');
     // later batches merge into the new file; a restart does not remove the damaged one
     await out.send([scalar('chamber.o2', { v: 3 }, { receiveTimeNs: t })]);
     await out.stop();
     await lake();
-    expect(await partFiles(folder)).toEqual([
-      'part-0000000000006000-0000000000006000.arrow', 'part-0000000000006001-0000000000006002.arrow',
-    ]);
+    expect(await partFiles(folder)).toEqual(['part-0000000000006000-0000000000006000.arrow', 'part-0000000000006001-0000000000006002.arrow']);
   });
 
   it('compactWindow 0 turns compaction off: one file per batch and partition', async () => {

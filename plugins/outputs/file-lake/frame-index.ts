@@ -16,17 +16,34 @@ import type { DurableFiles } from './durable.js';
 import { fsyncPath } from './durable.js';
 
 /** One row of the frames table: the record and where its image file is. */
-export interface FrameRow { record: StoredRecord; file: string; sha256: string; size: number }
+export interface FrameRow {
+  record: StoredRecord;
+  file: string;
+  sha256: string;
+  size: number;
+}
 
 export function frameIndexTable(rows: FrameRow[]): Table {
   const items = rows.map((r) => ({ record: r.record, body: Buffer.alloc(0) }));
   return new Table({
     ...commonColumns(items),
-    content_type: vectorFromArray(rows.map((r) => r.record.contentType), new Utf8()),
-    file: vectorFromArray(rows.map((r) => r.file), new Utf8()),
-    sha256: vectorFromArray(rows.map((r) => r.sha256), new Utf8()),
+    content_type: vectorFromArray(
+      rows.map((r) => r.record.contentType),
+      new Utf8(),
+    ),
+    file: vectorFromArray(
+      rows.map((r) => r.file),
+      new Utf8(),
+    ),
+    sha256: vectorFromArray(
+      rows.map((r) => r.sha256),
+      new Utf8(),
+    ),
     size_bytes: makeVector(BigInt64Array.from(rows, (r) => BigInt(r.size))),
-    attributes: vectorFromArray(rows.map((r) => attributesJson(r.record)), new Utf8()),
+    attributes: vectorFromArray(
+      rows.map((r) => attributesJson(r.record)),
+      new Utf8(),
+    ),
   });
 }
 

@@ -77,7 +77,13 @@ export class FileLakeOutput implements OutputPlugin {
   private log: Logger | undefined;
   private readonly lastMalformedWarn = new Map<string, number>();
   private readonly counters: FileLakeStats = {
-    files: 0, rows: 0, bytes: 0, malformed: 0, duplicateFilesSkipped: 0, merges: 0, filesRemoved: 0,
+    files: 0,
+    rows: 0,
+    bytes: 0,
+    malformed: 0,
+    duplicateFilesSkipped: 0,
+    merges: 0,
+    filesRemoved: 0,
   };
   private readonly files: DurableFiles;
   private readonly partitions: PartitionWriter;
@@ -173,10 +179,14 @@ export class FileLakeOutput implements OutputPlugin {
       touchedDirs.add(group.dir);
       const chunks = this.partitions.roll(group.items, (i) => ({ record: i.record, rows: i.samples ? i.samples.count : 1, bytes: i.body.length }));
       await this.partitions.locked(key, async () => {
-        const build = (items: Group['items']) => (group.table === 'scalars' ? scalarTable(items)
-          : group.table === 'samples' ? samplesTable(items, group.channels!)
-            : group.table === 'events' ? eventsTable(items)
-              : rawTable(items));
+        const build = (items: Group['items']) =>
+          group.table === 'scalars'
+            ? scalarTable(items)
+            : group.table === 'samples'
+              ? samplesTable(items, group.channels!)
+              : group.table === 'events'
+                ? eventsTable(items)
+                : rawTable(items);
         for (const chunk of chunks) await this.partitions.writeChunk(key, group.dir, chunk, build);
       });
     });
@@ -219,11 +229,7 @@ export class FileLakeOutput implements OutputPlugin {
   }
 
   private partition(r: StoredRecord): string {
-    return path.join(
-      `machine=${partitionSegment(this.machine)}`,
-      `build=${partitionSegment(r.build)}`,
-      `signal=${partitionSegment(r.signal)}`,
-    );
+    return path.join(`machine=${partitionSegment(this.machine)}`, `build=${partitionSegment(r.build)}`, `signal=${partitionSegment(r.signal)}`);
   }
 }
 

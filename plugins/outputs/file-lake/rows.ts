@@ -13,8 +13,7 @@ import type { Table } from 'apache-arrow';
 export function sameSchema(a: Table, b: Table): boolean {
   const fa = a.schema.fields;
   const fb = b.schema.fields;
-  return fa.length === fb.length
-    && fa.every((f, i) => f.name === fb[i]!.name && String(f.type) === String(fb[i]!.type) && f.nullable === fb[i]!.nullable);
+  return fa.length === fb.length && fa.every((f, i) => f.name === fb[i]!.name && String(f.type) === String(fb[i]!.type) && f.nullable === fb[i]!.nullable);
 }
 
 /** One column's values, exact: int64 timestamps as bigint (Vector.get would turn them into float ms). */
@@ -35,8 +34,12 @@ function rowKeys(table: Table, keep: (seq: bigint) => boolean): string[] {
   const keys: string[] = [];
   for (let r = 0; r < table.numRows; r++) {
     if (seqColumn >= 0 && !keep(columns[seqColumn]![r] as bigint)) continue;
-    keys.push(JSON.stringify(columns.map((c) => c[r]), (_, v: unknown) =>
-      typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v));
+    keys.push(
+      JSON.stringify(
+        columns.map((c) => c[r]),
+        (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v),
+      ),
+    );
   }
   return keys;
 }

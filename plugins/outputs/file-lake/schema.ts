@@ -14,7 +14,8 @@ export const fileLakeConfigSchema = z
   .object({
     path: z.string().min(1).optional().meta({ description: 'root folder of the lake (default <dataDir>/lake)' }),
     format: z.enum(['arrow', 'parquet']).default('arrow').meta({
-      description: 'file format of the table files: `arrow` = Apache Arrow IPC file (Feather v2), uncompressed; `parquet` = Apache Parquet, zstd, float32 columns BYTE_STREAM_SPLIT-encoded (smaller on disk)',
+      description:
+        'file format of the table files: `arrow` = Apache Arrow IPC file (Feather v2), uncompressed; `parquet` = Apache Parquet, zstd, float32 columns BYTE_STREAM_SPLIT-encoded (smaller on disk)',
     }),
     rollEvery: z
       .object({
@@ -26,10 +27,12 @@ export const fileLakeConfigSchema = z
       .strict()
       .default({ records: DEFAULT_ROLL_RECORDS, bytes: DEFAULT_ROLL_BYTES })
       .meta({
-        description: "upper bound of one table file: a batch is split at record boundaries, and a batch is merged into the partition's latest file only while the merged file stays within both bounds",
+        description:
+          "upper bound of one table file: a batch is split at record boundaries, and a batch is merged into the partition's latest file only while the merged file stays within both bounds",
       }),
     compactWindow: duration().prefault('1h').meta({
-      description: 'compaction window, by receive time: a partition keeps at most one file per window (while the file is within `rollEvery`); a batch for a partition whose latest file is from the same window is merged with it into a new file, which replaces it; `0` turns compaction off (one file per batch and partition)',
+      description:
+        'compaction window, by receive time: a partition keeps at most one file per window (while the file is within `rollEvery`); a batch for a partition whose latest file is from the same window is merged with it into a new file, which replaces it; `0` turns compaction off (one file per batch and partition)',
     }),
     // which classes and kinds come here: the `classes`/`kinds` keys every output has (the lake takes all)
   })

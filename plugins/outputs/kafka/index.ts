@@ -105,7 +105,7 @@ export class KafkaOutput implements OutputPlugin {
     this.machine = env.machine;
     const ssl = config.tls === true ? true : tlsConnectionOptions(config.tls, 'outputs.<kafka>.tls');
     const sasl: SASLOptions | undefined = config.sasl
-      ? { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions
+      ? ({ mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions)
       : undefined;
     this.kafka = new Kafka({
       clientId: config.clientId,
@@ -216,7 +216,11 @@ export class KafkaOutput implements OutputPlugin {
       const m = this.message(r);
       const size = (m.value as Buffer).length + Buffer.byteLength(m.key as string);
       if (size > this.config.maxMessageBytes) {
-        refused.push({ seq: r.seq, reason: 'too-large', message: `seq ${r.seq} (${r.signal}): ${size} bytes > maxMessageBytes ${this.config.maxMessageBytes}` });
+        refused.push({
+          seq: r.seq,
+          reason: 'too-large',
+          message: `seq ${r.seq} (${r.signal}): ${size} bytes > maxMessageBytes ${this.config.maxMessageBytes}`,
+        });
         continue;
       }
       const topic = this.topicFor(r);
@@ -259,7 +263,15 @@ export class KafkaOutput implements OutputPlugin {
     this.counters.bytes += bytes;
     if (refused.length > 0) {
       this.counters.refused += refused.length;
-      throw permanent(refused[0]!.reason, `kafka: ${refused.length} record(s) refused: ${refused.slice(0, 3).map((x) => x.message).join('; ')}`, undefined, refused.map((x) => x.seq));
+      throw permanent(
+        refused[0]!.reason,
+        `kafka: ${refused.length} record(s) refused: ${refused
+          .slice(0, 3)
+          .map((x) => x.message)
+          .join('; ')}`,
+        undefined,
+        refused.map((x) => x.seq),
+      );
     }
   }
 

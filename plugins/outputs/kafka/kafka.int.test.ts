@@ -37,7 +37,14 @@ function output(config: Record<string, unknown>, brokers: readonly string[] = KA
   return definition.create(definition.configSchema.parse({ brokers: [...brokers], ...config }), { dataDir: '/nonexistent', machine: 'pbf-sim' }) as KafkaOutput;
 }
 
-interface Received { topic: string; partition: number; offset: string; key: string; headers: Record<string, string>; record: StoredRecord }
+interface Received {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string;
+  headers: Record<string, string>;
+  record: StoredRecord;
+}
 
 /** A separate consumer: every message of the topics, decoded, until `until` holds or the time is up. */
 async function consume(brokers: readonly string[], topics: string[], until: (got: Received[]) => boolean, timeoutMs = 60_000): Promise<Received[]> {
@@ -134,7 +141,12 @@ describe('kafka output (real broker)', () => {
     const dir = path.join(r.dataDir, 'quarantine', 'outputs', 'kafka');
     const sidecars = readdirSync(dir).filter((f) => f.endsWith('.json'));
     expect(sidecars).toHaveLength(1);
-    const side = JSON.parse(readFileSync(path.join(dir, sidecars[0]!), 'utf8')) as { sink: string; error: { reason: string; code: string; message: string }; seqs: number[]; file: string };
+    const side = JSON.parse(readFileSync(path.join(dir, sidecars[0]!), 'utf8')) as {
+      sink: string;
+      error: { reason: string; code: string; message: string };
+      seqs: number[];
+      file: string;
+    };
     expect(side).toMatchObject({ sink: 'kafka', seqs: [big.seq], error: { reason: 'too-large', code: 'LG_SINK_PERMANENT' } });
     expect(side.error.message).toContain(`seq ${big.seq}`);
     const reader = protobuf.Reader.create(readFileSync(path.join(dir, side.file)));
@@ -167,7 +179,13 @@ describe('kafka output (real broker)', () => {
     await consumer.disconnect();
     expect(got.map((g) => g.value.seq)).toEqual(routed.slice(0, 3).map((x) => x.seq));
     expect(got[0]!.headers.ct).toBe('application/json');
-    expect(got[0]!.value).toMatchObject({ signal: 'chamber.o2', kind: 'scalar', class: 'internal', build: 'JOB-7', sourceTimeNs: String(routed[0]!.sourceTimeNs) });
+    expect(got[0]!.value).toMatchObject({
+      signal: 'chamber.o2',
+      kind: 'scalar',
+      class: 'internal',
+      build: 'JOB-7',
+      sourceTimeNs: String(routed[0]!.sourceTimeNs),
+    });
     expect(Buffer.from(got[0]!.value.body as string, 'base64').equals(routed[0]!.body!)).toBe(true);
   });
 
@@ -203,7 +221,12 @@ describe('kafka output (real broker)', () => {
     const plain = output({ topicPrefix: prefix, sasl: { mechanism: 'plain', username: 'lg-plain', password: 'lg-plain-secret' } }, broker.saslBrokers);
     const wrong = output({ topicPrefix: prefix, sasl: { mechanism: 'scram-sha-512', username: 'lg-scram', password: 'not-the-password' } }, broker.saslBrokers);
     const tls = output({ topicPrefix: `${prefix}tls`, tls: { ca: pem.ca } }, broker.tlsBrokers);
-    const r = await sinkRig([{ name: 'scram', plugin: scram }, { name: 'plain', plugin: plain }, { name: 'wrong', plugin: wrong }, { name: 'tls', plugin: tls }]);
+    const r = await sinkRig([
+      { name: 'scram', plugin: scram },
+      { name: 'plain', plugin: plain },
+      { name: 'wrong', plugin: wrong },
+      { name: 'tls', plugin: tls },
+    ]);
     rigs.push(r);
     await r.emit(scalarDrafts(5, 'chamber.o2'));
     await Promise.all(['scram', 'plain', 'wrong', 'tls'].map((s) => r.drained(s)));
@@ -230,7 +253,11 @@ describe('kafka output (real broker)', () => {
     const r = await sinkRig([
       { name: 'kafka', plugin: kafkaOut, forwarder: { sendTimeoutMs: 10_000, backoff: { initialMs: 200, maxMs: 1000 } } },
       // the other sink: the file lake, in the rig's own folder, sending at once
-      { name: 'lake', plugin: fileLake.create(fileLake.configSchema.parse({ path: path.join(broker.dir, 'lake') }), { dataDir: broker.dir, machine: 'pbf-sim' }), forwarder: { linger: 0 } },
+      {
+        name: 'lake',
+        plugin: fileLake.create(fileLake.configSchema.parse({ path: path.join(broker.dir, 'lake') }), { dataDir: broker.dir, machine: 'pbf-sim' }),
+        forwarder: { linger: 0 },
+      },
     ]);
     rigs.push(r);
     let emitted = 0;
@@ -242,10 +269,20 @@ describe('kafka output (real broker)', () => {
     const topic = `${prefix}.pbf-sim.scalar`;
     // a steady stream: 20 records every 50 ms while the broker goes down and comes back
     await sinkOutage({
-      label: 'kafka restart + crash', r, sink: 'kafka', other: 'lake', server: 'broker', duplicatesIn: 'seen by the consumer',
-      burst, pauseMs: 50,
-      deliveringBefore: 200, deliveringTimeoutMs: 60_000,
-      downMs: 4000, otherDeliveredAbove: 400, otherLagBelow: 200, sinkLagAbove: 400,
+      label: 'kafka restart + crash',
+      r,
+      sink: 'kafka',
+      other: 'lake',
+      server: 'broker',
+      duplicatesIn: 'seen by the consumer',
+      burst,
+      pauseMs: 50,
+      deliveringBefore: 200,
+      deliveringTimeoutMs: 60_000,
+      downMs: 4000,
+      otherDeliveredAbove: 400,
+      otherLagBelow: 200,
+      sinkLagAbove: 400,
       stopServer: () => broker.stop(),
       startServer: () => broker.start(),
       drainTimeoutMs: 120_000,

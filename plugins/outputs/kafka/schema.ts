@@ -9,7 +9,9 @@ import { byteSize, duration, secret, tlsSetting } from '../../../gateway/plugin-
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_000_000;
 
 export const kafkaSaslSchema = z.strictObject({
-  mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).meta({ description: 'SASL mechanism; use it over TLS (`tls`), PLAIN sends the password as is' }),
+  mechanism: z
+    .enum(['plain', 'scram-sha-256', 'scram-sha-512'])
+    .meta({ description: 'SASL mechanism; use it over TLS (`tls`), PLAIN sends the password as is' }),
   username: z.string().min(1).meta({ description: 'SASL user' }),
   password: secret('SASL password (e.g. ${KAFKA_PASSWORD})'),
 });
@@ -17,23 +19,47 @@ export const kafkaSaslSchema = z.strictObject({
 export const kafkaConfigSchema = z.strictObject({
   brokers: z.array(z.string().min(1)).nonempty().meta({ description: 'bootstrap brokers, host:port' }),
   clientId: z.string().min(1).default('layergate').meta({ description: 'Kafka client id (quotas, broker logs)' }),
-  topicPrefix: z.string().regex(/^[A-Za-z0-9._-]+$/).default('layergate').meta({
-    description: 'topics are `<topicPrefix>.<machine>.<kind>` (kind: samples, scalar, event, frame, document)',
-  }),
-  topics: z.strictObject({
-    create: z.boolean().default(true).meta({ description: 'create a missing topic with the settings below; `false`: topics must exist (a missing one is retried, with an error naming it)' }),
-    partitions: z.number().int().positive().default(3).meta({ description: 'partitions of a created topic (records of one signal always go to one partition)' }),
-    replicationFactor: z.number().int().positive().optional().meta({ description: 'replication factor of a created topic (default: the broker\'s `default.replication.factor`)' }),
-  }).prefault({}).meta({ description: 'topics the output creates when they are missing, and their settings' }),
+  topicPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/)
+    .default('layergate')
+    .meta({
+      description: 'topics are `<topicPrefix>.<machine>.<kind>` (kind: samples, scalar, event, frame, document)',
+    }),
+  topics: z
+    .strictObject({
+      create: z
+        .boolean()
+        .default(true)
+        .meta({
+          description: 'create a missing topic with the settings below; `false`: topics must exist (a missing one is retried, with an error naming it)',
+        }),
+      partitions: z
+        .number()
+        .int()
+        .positive()
+        .default(3)
+        .meta({ description: 'partitions of a created topic (records of one signal always go to one partition)' }),
+      replicationFactor: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .meta({ description: "replication factor of a created topic (default: the broker's `default.replication.factor`)" }),
+    })
+    .prefault({})
+    .meta({ description: 'topics the output creates when they are missing, and their settings' }),
   payload: z.enum(['protobuf', 'json']).default('protobuf').meta({
     description: 'message value: `protobuf` = `layergate.v1.Record` (proto/layergate/v1/record.proto); `json` = the same fields as JSON, body base64',
   }),
   compression: z.enum(['none', 'gzip']).default('none').meta({ description: 'producer batch compression' }),
   idempotent: z.boolean().default(true).meta({
-    description: 'kafkajs idempotent producer (acks=all, one request in flight, broker-side dedup of producer retries); see README for what it does and does not guarantee',
+    description:
+      'kafkajs idempotent producer (acks=all, one request in flight, broker-side dedup of producer retries); see README for what it does and does not guarantee',
   }),
   maxMessageBytes: byteSize().prefault(DEFAULT_MAX_MESSAGE_BYTES).meta({
-    description: 'largest message sent; a larger record is refused for good (quarantined) instead of blocking the sink. Keep it <= the topic\'s max.message.bytes',
+    description:
+      "largest message sent; a larger record is refused for good (quarantined) instead of blocking the sink. Keep it <= the topic's max.message.bytes",
   }),
   tls: tlsSetting('TLS to the brokers (default: plain)'),
   sasl: kafkaSaslSchema.optional().meta({ description: 'SASL authentication (with `tls`); absent: none' }),

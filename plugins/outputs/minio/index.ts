@@ -44,9 +44,7 @@ import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gat
 import { CONTENT_TYPES, classRank, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { frameExtension, partitionSegment } from '../shared/layout.js';
-import {
-  eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet,
-} from '../shared/columns.js';
+import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet } from '../shared/columns.js';
 import type { ColumnItem, ParsedSamples } from '../shared/columns.js';
 import { CLASS_KEY, SEQ_KEY, causes, isClassified, permanent, retryable } from '../shared/sink.js';
 import { DEFAULT_MINIO_LINGER_MS, minioConfigSchema } from './schema.js';
@@ -123,7 +121,10 @@ const seqName = (seq: number) => String(seq).padStart(SEQ_DIGITS, '0');
 const UPLOAD_CONCURRENCY = 4;
 
 function windowName(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 function strictest(records: StoredRecord[]): SensitivityClass {
@@ -242,11 +243,13 @@ export class MinioOutput implements OutputPlugin {
     const inflight = new Set<Promise<void>>();
     const schedule = async (o: PlannedObject): Promise<void> => {
       while (inflight.size >= UPLOAD_CONCURRENCY) await Promise.race(inflight);
-      const p: Promise<void> = this.upload(o).catch((err: unknown) => {
-        const kind = classifyS3Error(err);
-        if (kind.permanent) refused.push({ seqs: o.records.map((r) => r.seq), reason: kind.reason, message: `${o.key}: ${(err as Error).message}` });
-        else failure ??= this.failure(err, o.key);
-      }).finally(() => inflight.delete(p));
+      const p: Promise<void> = this.upload(o)
+        .catch((err: unknown) => {
+          const kind = classifyS3Error(err);
+          if (kind.permanent) refused.push({ seqs: o.records.map((r) => r.seq), reason: kind.reason, message: `${o.key}: ${(err as Error).message}` });
+          else failure ??= this.failure(err, o.key);
+        })
+        .finally(() => inflight.delete(p));
       inflight.add(p);
     };
     const groups = new Map<string, SeriesGroup>();
@@ -274,9 +277,13 @@ export class MinioOutput implements OutputPlugin {
       let samples: ParsedSamples | undefined;
       let error: string | undefined;
       try {
-        if (r.contentType === CONTENT_TYPES.scalar) { parseScalar(body); table = 'scalars'; }
-        else if (r.contentType === CONTENT_TYPES.samplesF32) { samples = parseSamples(r, body); table = 'samples'; }
-        else table = isTextual(r.contentType) ? 'events' : 'raw';
+        if (r.contentType === CONTENT_TYPES.scalar) {
+          parseScalar(body);
+          table = 'scalars';
+        } else if (r.contentType === CONTENT_TYPES.samplesF32) {
+          samples = parseSamples(r, body);
+          table = 'samples';
+        } else table = isTextual(r.contentType) ? 'events' : 'raw';
       } catch (err) {
         error = (err as Error).message;
         table = 'raw';
@@ -304,7 +311,15 @@ export class MinioOutput implements OutputPlugin {
     if (refused.length > 0) {
       const seqs = refused.flatMap((x) => x.seqs);
       this.counters.refused += seqs.length;
-      throw permanent(refused[0]!.reason, `minio: ${seqs.length} record(s) refused: ${refused.slice(0, 3).map((x) => x.message).join('; ')}`, undefined, seqs);
+      throw permanent(
+        refused[0]!.reason,
+        `minio: ${seqs.length} record(s) refused: ${refused
+          .slice(0, 3)
+          .map((x) => x.message)
+          .join('; ')}`,
+        undefined,
+        seqs,
+      );
     }
   }
 
@@ -361,10 +376,14 @@ export class MinioOutput implements OutputPlugin {
 
   private planSeries(g: SeriesGroup): PlannedObject {
     const records = g.items.map((i) => i.record);
-    const table: Table = g.table === 'scalars' ? scalarTable(g.items)
-      : g.table === 'samples' ? samplesTable(g.items, g.channels!)
-        : g.table === 'events' ? eventsTable(g.items)
-          : rawTable(g.items);
+    const table: Table =
+      g.table === 'scalars'
+        ? scalarTable(g.items)
+        : g.table === 'samples'
+          ? samplesTable(g.items, g.channels!)
+          : g.table === 'events'
+            ? eventsTable(g.items)
+            : rawTable(g.items);
     const parquet = this.config.series.format === 'parquet';
     const bytes = Buffer.from(parquet ? toParquet(table) : tableToIPC(table, 'file'));
     const name = `${windowName(g.window)}-${seqName(records[0]!.seq)}-${seqName(records[records.length - 1]!.seq)}.${parquet ? 'parquet' : 'arrow'}`;

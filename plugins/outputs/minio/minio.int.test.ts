@@ -25,7 +25,13 @@ import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from
 import type { SimulatedSource, SinkRig } from '../../../test/support/sink-harness.js';
 import { MinioOutput, definition } from './index.js';
 
-const client = new Client({ endPoint: MINIO_LOCAL.endPoint, port: MINIO_LOCAL.port, useSSL: false, accessKey: MINIO_LOCAL.accessKey, secretKey: MINIO_LOCAL.secretKey });
+const client = new Client({
+  endPoint: MINIO_LOCAL.endPoint,
+  port: MINIO_LOCAL.port,
+  useSSL: false,
+  accessKey: MINIO_LOCAL.accessKey,
+  secretKey: MINIO_LOCAL.secretKey,
+});
 const rigs: SinkRig[] = [];
 const sources: SimulatedSource[] = [];
 const temps: string[] = [];
@@ -47,10 +53,22 @@ afterAll(async () => {
   }
 });
 
-function output(config: Record<string, unknown>, env: { sealer?: Sealer } = {}, endpoint: { port: number; accessKey: string; secretKey: string } = MINIO_LOCAL): MinioOutput {
-  return definition.create(definition.configSchema.parse({
-    endPoint: '127.0.0.1', port: endpoint.port, tls: false, accessKey: endpoint.accessKey, secretKey: endpoint.secretKey, ...config,
-  }), { dataDir: '/nonexistent', machine: 'pbf-sim', ...env }) as MinioOutput;
+function output(
+  config: Record<string, unknown>,
+  env: { sealer?: Sealer } = {},
+  endpoint: { port: number; accessKey: string; secretKey: string } = MINIO_LOCAL,
+): MinioOutput {
+  return definition.create(
+    definition.configSchema.parse({
+      endPoint: '127.0.0.1',
+      port: endpoint.port,
+      tls: false,
+      accessKey: endpoint.accessKey,
+      secretKey: endpoint.secretKey,
+      ...config,
+    }),
+    { dataDir: '/nonexistent', machine: 'pbf-sim', ...env },
+  ) as MinioOutput;
 }
 
 const buckets: string[] = [];
@@ -147,12 +165,17 @@ describe('minio output (real MinIO)', () => {
     }
     const dump = await readLakeWithPyarrow(dir);
     expect(dump.datasets.samples!.rows).toBe(2 * 32 * 250);
-    expect(dump.datasets.samples!.partitions.map((p) => [p.machine, p.signal])).toEqual([['pbf-sim', 'meltpool.binary'], ['pbf-sim', 'meltpool.json']]);
+    expect(dump.datasets.samples!.partitions.map((p) => [p.machine, p.signal])).toEqual([
+      ['pbf-sim', 'meltpool.binary'],
+      ['pbf-sim', 'meltpool.json'],
+    ]);
     expect(dump.datasets.samples!.schema).toMatchObject({ seq: 'int64', time_ns: 'timestamp[ns, tz=UTC]', photodiode: 'float', pyrometer: 'float' });
     expect(dump.datasets.events!.rows).toBe(routed.filter((x) => x.kind === 'event').length);
     for (const f of Object.values(dump.files)) expect(f.parquet!.photodiode ?? f.parquet!.seq).toMatchObject({ compression: 'ZSTD' });
     const blocks = routed.filter((x) => x.signal === 'meltpool.binary');
-    const pySamples = Object.entries(dump.files).filter(([k]) => k.startsWith('samples/') && k.includes('meltpool.binary')).flatMap(([, f]) => f.columns.photodiode as number[]);
+    const pySamples = Object.entries(dump.files)
+      .filter(([k]) => k.startsWith('samples/') && k.includes('meltpool.binary'))
+      .flatMap(([, f]) => f.columns.photodiode as number[]);
     expect(pySamples[0]).toBe(blocks[0]!.body!.readFloatLE(0));
   });
 
@@ -188,7 +211,11 @@ describe('minio output (real MinIO)', () => {
     expect(stat.etag).toMatch(/-3$/); // 12 MiB in 5 MiB parts
     const sha = createHash('sha256').update(image).digest('hex');
     expect(stat.metaData['layergate-sha256']).toBe(sha);
-    expect(createHash('sha256').update(await get(client, bucket, key)).digest('hex')).toBe(sha);
+    expect(
+      createHash('sha256')
+        .update(await get(client, bucket, key))
+        .digest('hex'),
+    ).toBe(sha);
   }, 180_000);
 
   it('confidential records are stored sealed and marked; without a sealer they are refused for good and quarantined, the rest stored', async () => {
@@ -228,7 +255,10 @@ describe('minio output (real MinIO)', () => {
     expect(scrape).toContain('layergate_sink_lag_records{sink="minio"} 0');
     expect((await seqsIn(client, bucket2)).sort((a, b) => a - b)).toEqual(routed2.filter((x) => x.class === 'internal').map((x) => x.seq));
     const qdir = path.join(r2.dataDir, 'quarantine', 'outputs', 'minio');
-    const side = JSON.parse(readFileSync(path.join(qdir, readdirSync(qdir).find((f) => f.endsWith('.json'))!), 'utf8')) as { seqs: number[]; error: { reason: string } };
+    const side = JSON.parse(readFileSync(path.join(qdir, readdirSync(qdir).find((f) => f.endsWith('.json'))!), 'utf8')) as {
+      seqs: number[];
+      error: { reason: string };
+    };
     expect(side).toMatchObject({ seqs: routed2.filter((x) => x.class === 'confidential').map((x) => x.seq), error: { reason: 'no-sealer' } });
   });
 
@@ -278,15 +308,29 @@ describe('minio output (real MinIO)', () => {
       const out = output({ bucket, series: { window: '1s' } }, {}, { port: server.port, ...DEDICATED_MINIO_KEYS });
       const r = await sinkRig([
         { name: 'minio', plugin: out, forwarder: { linger: 200, sendTimeoutMs: 10_000, backoff: { initialMs: 200, maxMs: 1000 } } },
-        { name: 'lake', plugin: fileLake.create(fileLake.configSchema.parse({ path: path.join(server.dir, 'lake') }), { dataDir: server.dir, machine: 'pbf-sim' }), forwarder: { linger: 0 } },
+        {
+          name: 'lake',
+          plugin: fileLake.create(fileLake.configSchema.parse({ path: path.join(server.dir, 'lake') }), { dataDir: server.dir, machine: 'pbf-sim' }),
+          forwarder: { linger: 0 },
+        },
       ]);
       rigs.push(r);
       let n = 0;
       await sinkOutage({
-        label: 'minio restart', r, sink: 'minio', other: 'lake', server: 'MinIO', duplicatesIn: 'in the bucket',
-        burst: () => [...scalarDrafts(10, 'chamber.o2'), samplesDraft('meltpool.a', n++ * 100, 100)], pauseMs: 50,
-        deliveringBefore: 100, deliveringTimeoutMs: 30_000,
-        downMs: 3000, otherDeliveredAbove: 300, otherLagBelow: 200, sinkLagAbove: 300,
+        label: 'minio restart',
+        r,
+        sink: 'minio',
+        other: 'lake',
+        server: 'MinIO',
+        duplicatesIn: 'in the bucket',
+        burst: () => [...scalarDrafts(10, 'chamber.o2'), samplesDraft('meltpool.a', n++ * 100, 100)],
+        pauseMs: 50,
+        deliveringBefore: 100,
+        deliveringTimeoutMs: 30_000,
+        downMs: 3000,
+        otherDeliveredAbove: 300,
+        otherLagBelow: 200,
+        sinkLagAbove: 300,
         stopServer: () => server.stop(),
         startServer: () => server.start(),
         drainTimeoutMs: 90_000,

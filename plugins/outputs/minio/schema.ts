@@ -15,19 +15,37 @@ export const minioConfigSchema = z.strictObject({
   accessKey: z.string().min(1).meta({ description: 'access key (a MinIO user or service account with write access to the bucket)' }),
   secretKey: secret('secret key (e.g. ${MINIO_SECRET_KEY})'),
   region: z.string().min(1).default('us-east-1').meta({ description: 'bucket region' }),
-  bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)').default('layergate').meta({
-    description: 'bucket for everything this output writes',
-  }),
-  createBucket: z.boolean().default(true).meta({ description: 'create the bucket when it is missing; `false`: it must exist (missing = retried, with an error naming it)' }),
-  prefix: z.string().regex(/^([^/\s]+\/)*$/, 'expected empty or a path ending in "/" (e.g. "plant-a/")').default('').meta({
-    description: 'key prefix of every object, e.g. `plant-a/`',
-  }),
-  series: z.strictObject({
-    format: z.enum(['parquet', 'arrow']).default('parquet').meta({
-      description: 'columnar batch format: `parquet` (zstd, float32 BYTE_STREAM_SPLIT) or `arrow` (Arrow IPC file, uncompressed)',
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)')
+    .default('layergate')
+    .meta({
+      description: 'bucket for everything this output writes',
     }),
-    window: duration().prefault('1m').meta({ description: 'time window (by receive time) of one batch object per signal: records of one batch and signal in one window go into one object' }),
-  }).prefault({}).meta({ description: 'how scalar and samples records are batched into columnar objects' }),
+  createBucket: z
+    .boolean()
+    .default(true)
+    .meta({ description: 'create the bucket when it is missing; `false`: it must exist (missing = retried, with an error naming it)' }),
+  prefix: z
+    .string()
+    .regex(/^([^/\s]+\/)*$/, 'expected empty or a path ending in "/" (e.g. "plant-a/")')
+    .default('')
+    .meta({
+      description: 'key prefix of every object, e.g. `plant-a/`',
+    }),
+  series: z
+    .strictObject({
+      format: z.enum(['parquet', 'arrow']).default('parquet').meta({
+        description: 'columnar batch format: `parquet` (zstd, float32 BYTE_STREAM_SPLIT) or `arrow` (Arrow IPC file, uncompressed)',
+      }),
+      window: duration()
+        .prefault('1m')
+        .meta({
+          description: 'time window (by receive time) of one batch object per signal: records of one batch and signal in one window go into one object',
+        }),
+    })
+    .prefault({})
+    .meta({ description: 'how scalar and samples records are batched into columnar objects' }),
   partSize: byteSize().prefault('16MiB').meta({ description: 'multipart upload part size; larger objects are uploaded in parts of this size' }),
 });
 

@@ -49,7 +49,9 @@ export function classifyRedisError(err: unknown): { permanent: boolean; reason: 
     if (/timed? ?out/i.test(msg)) return { permanent: false, reason: 'timeout' };
     // ioredis: "Stream isn't writeable" (no offline queue), "Command aborted due to connection close",
     // "Reached the max retries per request limit" (the connection dropped with the command in flight)
-    if (/ECONNREFUSED|ECONNRESET|EPIPE|Connection is closed|connection close|isn't writeable|max retries per request|ETIMEDOUT|EHOSTUNREACH|connect/i.test(msg)) {
+    if (
+      /ECONNREFUSED|ECONNRESET|EPIPE|Connection is closed|connection close|isn't writeable|max retries per request|ETIMEDOUT|EHOSTUNREACH|connect/i.test(msg)
+    ) {
       return { permanent: false, reason: 'connection' };
     }
   }
@@ -59,8 +61,20 @@ export function classifyRedisError(err: unknown): { permanent: boolean; reason: 
 /** The stream entry of a record as field/value pairs (dashboards read these names). */
 export function entryFields(r: StoredRecord): (string | Buffer)[] {
   const f: (string | Buffer)[] = [
-    'seq', String(r.seq), 'class', r.class, 'kind', r.kind, 'source', r.source, 'content_type', r.contentType,
-    'time_ns', String(r.sourceTimeNs ?? r.receiveTimeNs), 'receive_time_ns', String(r.receiveTimeNs),
+    'seq',
+    String(r.seq),
+    'class',
+    r.class,
+    'kind',
+    r.kind,
+    'source',
+    r.source,
+    'content_type',
+    r.contentType,
+    'time_ns',
+    String(r.sourceTimeNs ?? r.receiveTimeNs),
+    'receive_time_ns',
+    String(r.receiveTimeNs),
   ];
   if (r.build !== undefined) f.push('build', r.build);
   if (r.layer !== undefined) f.push('layer', String(r.layer));
@@ -105,10 +119,18 @@ export class RedisOutput implements OutputPlugin {
     this.base = `${config.keyPrefix}:${env.machine}`;
   }
 
-  streamKey(signal: string): string { return `${this.base}:stream:${signal}`; }
-  latestKey(signal: string): string { return `${this.base}:latest:${signal}`; }
-  get signalsKey(): string { return `${this.base}:signals`; }
-  get notifyChannel(): string { return `${this.base}:notify`; }
+  streamKey(signal: string): string {
+    return `${this.base}:stream:${signal}`;
+  }
+  latestKey(signal: string): string {
+    return `${this.base}:latest:${signal}`;
+  }
+  get signalsKey(): string {
+    return `${this.base}:signals`;
+  }
+  get notifyChannel(): string {
+    return `${this.base}:notify`;
+  }
 
   private options(): RedisOptions {
     const c = this.config;
@@ -162,7 +184,11 @@ export class RedisOutput implements OutputPlugin {
     const client = this.client;
     if (!client) throw new Error('redis output: send before start');
     if (client.status === 'wait' || client.status === 'end') {
-      try { await client.connect(); } catch { /* reported by the command below */ }
+      try {
+        await client.connect();
+      } catch {
+        /* reported by the command below */
+      }
     }
     const tx = client.multi();
     const latest = new Map<string, (string | Buffer)[]>();

@@ -149,7 +149,13 @@ describe('redis output (real Redis)', () => {
       client.disconnect();
       expect(got.map((e) => Number(e.seq!.toString()))).toEqual(r.routed('redis').map((x) => x.seq));
       // a plain-text client gets nothing from the TLS port
-      const plain = new Redis(tlsRedis.url.replace('rediss://', 'redis://'), { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 1000 });
+      const plain = new Redis(tlsRedis.url.replace('rediss://', 'redis://'), {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        connectTimeout: 1000,
+        commandTimeout: 1000,
+      });
       plain.on('error', () => undefined);
       await expect(plain.connect().then(() => plain.ping())).rejects.toThrow();
       plain.disconnect();
@@ -163,21 +169,39 @@ describe('redis output (real Redis)', () => {
     const out = output({ keyPrefix: prefix, commandTimeout: '2s', connectTimeout: '1s' }, dedicated.url);
     const r = await sinkRig([
       { name: 'redis', plugin: out, forwarder: { backoff: { initialMs: 100, maxMs: 500 } } },
-      { name: 'lake', plugin: fileLake.create(fileLake.configSchema.parse({ path: path.join(dedicated.dir, `lake-${prefix.slice(4)}`) }), { dataDir: dedicated.dir, machine: 'pbf-sim' }), forwarder: { linger: 0 } },
+      {
+        name: 'lake',
+        plugin: fileLake.create(fileLake.configSchema.parse({ path: path.join(dedicated.dir, `lake-${prefix.slice(4)}`) }), {
+          dataDir: dedicated.dir,
+          machine: 'pbf-sim',
+        }),
+        forwarder: { linger: 0 },
+      },
     ]);
     rigs.push(r);
     let n = 0;
     await sinkOutage({
-      label: 'redis restart', r, sink: 'redis', other: 'lake', server: 'Redis', downHow: 'SIGKILL', duplicatesIn: 'in the streams',
-      burst: () => [...scalarDrafts(10, 'chamber.o2'), samplesDraft('meltpool.a', n++ * 100, 100)], pauseMs: 50,
-      deliveringBefore: 200, deliveringTimeoutMs: 30_000,
-      downMs: 3000, otherDeliveredAbove: 300, otherLagBelow: 200, sinkLagAbove: 300,
+      label: 'redis restart',
+      r,
+      sink: 'redis',
+      other: 'lake',
+      server: 'Redis',
+      downHow: 'SIGKILL',
+      duplicatesIn: 'in the streams',
+      burst: () => [...scalarDrafts(10, 'chamber.o2'), samplesDraft('meltpool.a', n++ * 100, 100)],
+      pauseMs: 50,
+      deliveringBefore: 200,
+      deliveringTimeoutMs: 30_000,
+      downMs: 3000,
+      otherDeliveredAbove: 300,
+      otherLagBelow: 200,
+      sinkLagAbove: 300,
       stopServer: () => dedicated.stop({ kill: true }),
       startServer: () => dedicated.start(),
       drainTimeoutMs: 60_000,
       readBack: async () => {
         const client = new Redis(dedicated.url);
-        const got = [...await entries(client, out.streamKey('chamber.o2')), ...await entries(client, out.streamKey('meltpool.a'))];
+        const got = [...(await entries(client, out.streamKey('chamber.o2'))), ...(await entries(client, out.streamKey('meltpool.a')))];
         client.disconnect();
         return got.map((e) => Number(e.seq!.toString()));
       },

@@ -11,10 +11,7 @@
  * The parsers throw `LakeMalformedRecordError` when a body does not fit its content type; the caller
  * then puts the record in the raw table with the message in `error`.
  */
-import {
-  Binary, DataType, Float64, Int32, Precision, Table, TimestampNanosecond, Utf8, makeData, makeVector, tableToIPC,
-  vectorFromArray,
-} from 'apache-arrow';
+import { Binary, DataType, Float64, Int32, Precision, Table, TimestampNanosecond, Utf8, makeData, makeVector, tableToIPC, vectorFromArray } from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import type { Vector } from 'apache-arrow';
 import { LakeMalformedRecordError } from '../../../gateway/plugin-api/index.js';
@@ -29,10 +26,14 @@ export interface ParsedSamples {
   columns: Float32Array[];
 }
 
-
 /** One record as the table builders take it: its body (read from the spool if needed), its parsed
  * samples block, and for the raw table the reason it did not fit its own table. */
-export interface ColumnItem { record: StoredRecord; body: Buffer; samples?: ParsedSamples; error?: string }
+export interface ColumnItem {
+  record: StoredRecord;
+  body: Buffer;
+  samples?: ParsedSamples;
+  error?: string;
+}
 
 export function parseScalar(body: Buffer): { value: number | null; text: string | null; unit: string | null; quality: string | null } {
   let o: unknown;
@@ -56,11 +57,14 @@ export function parseSamples(r: StoredRecord, body: Buffer): ParsedSamples {
   if (!a.channels || channels.some((c) => c === '')) throw new LakeMalformedRecordError('samples attribute "channels" is missing or has an empty name');
   if (new Set(channels).size !== channels.length) throw new LakeMalformedRecordError(`samples attribute "channels" repeats a name: ${a.channels}`);
   const rateHz = Number(a.sample_rate_hz);
-  if (!(rateHz > 0) || !Number.isFinite(rateHz)) throw new LakeMalformedRecordError(`samples attribute "sample_rate_hz" must be a positive number, got ${JSON.stringify(a.sample_rate_hz)}`);
+  if (!(rateHz > 0) || !Number.isFinite(rateHz))
+    throw new LakeMalformedRecordError(`samples attribute "sample_rate_hz" must be a positive number, got ${JSON.stringify(a.sample_rate_hz)}`);
   const firstSample = a.first_sample === undefined ? 0 : Number(a.first_sample);
-  if (!Number.isSafeInteger(firstSample) || firstSample < 0) throw new LakeMalformedRecordError(`samples attribute "first_sample" must be a non-negative integer, got ${JSON.stringify(a.first_sample)}`);
+  if (!Number.isSafeInteger(firstSample) || firstSample < 0)
+    throw new LakeMalformedRecordError(`samples attribute "first_sample" must be a non-negative integer, got ${JSON.stringify(a.first_sample)}`);
   const frameBytes = 4 * channels.length;
-  if (body.length % frameBytes !== 0) throw new LakeMalformedRecordError(`samples body of ${body.length} bytes is not a whole number of ${channels.length}-channel float32 frames`);
+  if (body.length % frameBytes !== 0)
+    throw new LakeMalformedRecordError(`samples body of ${body.length} bytes is not a whole number of ${channels.length}-channel float32 frames`);
   const count = body.length / frameBytes;
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const columns = channels.map((_, c) => {
@@ -83,24 +87,41 @@ export function timestampVector(values: (bigint | undefined)[]): Vector {
   const bitmap = new Uint8Array(Math.ceil(values.length / 8));
   let nulls = 0;
   values.forEach((v, i) => {
-    if (v === undefined) { nulls++; return; }
+    if (v === undefined) {
+      nulls++;
+      return;
+    }
     data[i] = v;
     bitmap[i >> 3]! |= 1 << (i & 7);
   });
-  return makeVector(makeData({
-    type: new TimestampNanosecond('UTC'), length: values.length, nullCount: nulls,
-    ...(nulls > 0 ? { nullBitmap: bitmap } : {}), data,
-  }));
+  return makeVector(
+    makeData({
+      type: new TimestampNanosecond('UTC'),
+      length: values.length,
+      nullCount: nulls,
+      ...(nulls > 0 ? { nullBitmap: bitmap } : {}),
+      data,
+    }),
+  );
 }
 
 export function commonColumns(items: ColumnItem[]): Record<string, Vector> {
   return {
     seq: makeVector(BigInt64Array.from(items, (i) => BigInt(i.record.seq))),
-    source: vectorFromArray(items.map((i) => i.record.source), new Utf8()),
+    source: vectorFromArray(
+      items.map((i) => i.record.source),
+      new Utf8(),
+    ),
     source_time_ns: timestampVector(items.map((i) => i.record.sourceTimeNs)),
     receive_time_ns: timestampVector(items.map((i) => i.record.receiveTimeNs)),
-    layer: vectorFromArray(items.map((i) => i.record.layer ?? null), new Int32()),
-    class: vectorFromArray(items.map((i) => i.record.class), new Utf8()),
+    layer: vectorFromArray(
+      items.map((i) => i.record.layer ?? null),
+      new Int32(),
+    ),
+    class: vectorFromArray(
+      items.map((i) => i.record.class),
+      new Utf8(),
+    ),
   };
 }
 
@@ -112,10 +133,22 @@ export function scalarTable(items: ColumnItem[]): Table {
   const parsed = items.map((i) => parseScalar(i.body));
   return new Table({
     ...commonColumns(items),
-    value: vectorFromArray(parsed.map((p) => p.value), new Float64()),
-    value_text: vectorFromArray(parsed.map((p) => p.text), new Utf8()),
-    unit: vectorFromArray(parsed.map((p) => p.unit), new Utf8()),
-    quality: vectorFromArray(parsed.map((p) => p.quality), new Utf8()),
+    value: vectorFromArray(
+      parsed.map((p) => p.value),
+      new Float64(),
+    ),
+    value_text: vectorFromArray(
+      parsed.map((p) => p.text),
+      new Utf8(),
+    ),
+    unit: vectorFromArray(
+      parsed.map((p) => p.unit),
+      new Utf8(),
+    ),
+    quality: vectorFromArray(
+      parsed.map((p) => p.quality),
+      new Utf8(),
+    ),
   });
 }
 
@@ -172,29 +205,57 @@ export function samplesTable(items: ColumnItem[], channels: string[]): Table {
     seq: makeVector(seq),
     sample_index: makeVector(index),
     time_ns: makeVector(makeData({ type: new TimestampNanosecond('UTC'), length: rows, nullCount: 0, data: time })),
-    layer: makeVector(makeData({ type: new Int32(), length: rows, nullCount: layerNulls, ...(layerNulls > 0 ? { nullBitmap: layerValid } : {}), data: layers })),
+    layer: makeVector(
+      makeData({ type: new Int32(), length: rows, nullCount: layerNulls, ...(layerNulls > 0 ? { nullBitmap: layerValid } : {}), data: layers }),
+    ),
   };
-  channels.forEach((name, ci) => { columns[name] = makeVector(cols[ci]!); });
+  channels.forEach((name, ci) => {
+    columns[name] = makeVector(cols[ci]!);
+  });
   return new Table(columns);
 }
 
 export function eventsTable(items: ColumnItem[]): Table {
   return new Table({
     ...commonColumns(items),
-    content_type: vectorFromArray(items.map((i) => i.record.contentType), new Utf8()),
-    body: vectorFromArray(items.map((i) => i.body.toString('utf8')), new Utf8()),
-    attributes: vectorFromArray(items.map((i) => attributesJson(i.record)), new Utf8()),
+    content_type: vectorFromArray(
+      items.map((i) => i.record.contentType),
+      new Utf8(),
+    ),
+    body: vectorFromArray(
+      items.map((i) => i.body.toString('utf8')),
+      new Utf8(),
+    ),
+    attributes: vectorFromArray(
+      items.map((i) => attributesJson(i.record)),
+      new Utf8(),
+    ),
   });
 }
 
 export function rawTable(items: ColumnItem[]): Table {
   return new Table({
     ...commonColumns(items),
-    kind: vectorFromArray(items.map((i) => i.record.kind), new Utf8()),
-    content_type: vectorFromArray(items.map((i) => i.record.contentType), new Utf8()),
-    body: vectorFromArray(items.map((i) => new Uint8Array(i.body.buffer, i.body.byteOffset, i.body.byteLength)), new Binary()),
-    attributes: vectorFromArray(items.map((i) => attributesJson(i.record)), new Utf8()),
-    error: vectorFromArray(items.map((i) => i.error ?? null), new Utf8()),
+    kind: vectorFromArray(
+      items.map((i) => i.record.kind),
+      new Utf8(),
+    ),
+    content_type: vectorFromArray(
+      items.map((i) => i.record.contentType),
+      new Utf8(),
+    ),
+    body: vectorFromArray(
+      items.map((i) => new Uint8Array(i.body.buffer, i.body.byteOffset, i.body.byteLength)),
+      new Binary(),
+    ),
+    attributes: vectorFromArray(
+      items.map((i) => attributesJson(i.record)),
+      new Utf8(),
+    ),
+    error: vectorFromArray(
+      items.map((i) => i.error ?? null),
+      new Utf8(),
+    ),
   });
 }
 
@@ -213,4 +274,3 @@ export function toParquet(table: Table): Uint8Array {
   }
   return parquet.writeParquet(parquet.Table.fromIPCStream(tableToIPC(table, 'stream')), props.build());
 }
-

@@ -64,7 +64,11 @@ outputs:
     const kafkaSeqs = new Set<number>();
     await consumer.connect();
     await consumer.subscribe({ topic: `lgt${id}.${machine}.scalar`, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => { kafkaSeqs.add(decodeRecord(message.value!).seq); } });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        kafkaSeqs.add(decodeRecord(message.value!).seq);
+      },
+    });
     await waitFor('kafka reader', () => kafkaSeqs.size >= stats.kafka!.sentRecords, 30_000, 100);
     await consumer.disconnect();
     expect(kafkaSeqs.size).toBe(stats.kafka!.sentRecords);
@@ -83,7 +87,13 @@ outputs:
     expect(redisSeqs).toBe(stats.redis!.sentRecords);
 
     // MinIO: a separate client; health figures are scalars in batch objects, their seq range in the metadata
-    const client = new Client({ endPoint: MINIO_LOCAL.endPoint, port: MINIO_LOCAL.port, useSSL: false, accessKey: MINIO_LOCAL.accessKey, secretKey: MINIO_LOCAL.secretKey });
+    const client = new Client({
+      endPoint: MINIO_LOCAL.endPoint,
+      port: MINIO_LOCAL.port,
+      useSSL: false,
+      accessKey: MINIO_LOCAL.accessKey,
+      secretKey: MINIO_LOCAL.secretKey,
+    });
     let minioRecords = 0;
     for await (const o of client.listObjectsV2(`lgt-${id}`, '', true)) {
       const stat = await client.statObject(`lgt-${id}`, (o as { name: string }).name);

@@ -39,9 +39,17 @@ export function partitionSegment(value: string | undefined): string {
 export function frameExtension(contentType: string): string {
   const base = contentType.split(';')[0]!.trim().toLowerCase();
   const known: Record<string, string> = {
-    'image/png': 'png', 'image/jpeg': 'jpg', 'image/jpg': 'jpg', 'image/tiff': 'tif', 'image/bmp': 'bmp',
-    'image/webp': 'webp', 'image/gif': 'gif', 'image/x-portable-graymap': 'pgm', 'image/x-portable-anymap': 'pnm',
-    'image/avif': 'avif', 'image/jxl': 'jxl',
+    'image/png': 'png',
+    'image/jpeg': 'jpg',
+    'image/jpg': 'jpg',
+    'image/tiff': 'tif',
+    'image/bmp': 'bmp',
+    'image/webp': 'webp',
+    'image/gif': 'gif',
+    'image/x-portable-graymap': 'pgm',
+    'image/x-portable-anymap': 'pnm',
+    'image/avif': 'avif',
+    'image/jxl': 'jxl',
   };
   return known[base] ?? 'bin';
 }

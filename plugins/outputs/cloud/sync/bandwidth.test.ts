@@ -9,7 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  BACKOFF_FACTOR, CongestionController, LATENCY_RATIO, LATENCY_SLACK_MS, MIN_FACTOR, RECOVERY_STEP, ThrottledFileStream, TokenBucket, scheduledCap,
+  BACKOFF_FACTOR,
+  CongestionController,
+  LATENCY_RATIO,
+  LATENCY_SLACK_MS,
+  MIN_FACTOR,
+  RECOVERY_STEP,
+  ThrottledFileStream,
+  TokenBucket,
+  scheduledCap,
 } from './bandwidth.js';
 import { parseBitRate } from '../../../../gateway/config/units.js';
 
@@ -43,7 +51,10 @@ describe('scheduledCap', () => {
     expect(scheduledCap(night, 9e6, new Date(2026, 11, 5, 23, 0))).toBe(9e6); // Saturday 23:00
   });
   it('first match wins', () => {
-    const both = [{ from: '08:00', to: '09:00', bitsPerSecond: 1e6 }, { from: '00:00', to: '24:00', bitsPerSecond: 5e6 }];
+    const both = [
+      { from: '08:00', to: '09:00', bitsPerSecond: 1e6 },
+      { from: '00:00', to: '24:00', bitsPerSecond: 5e6 },
+    ];
     expect(scheduledCap(both, Infinity, new Date(2026, 0, 1, 8, 30))).toBe(1e6);
     expect(scheduledCap(both, Infinity, new Date(2026, 0, 1, 12, 0))).toBe(5e6);
   });
@@ -151,7 +162,10 @@ describe('ThrottledFileStream', () => {
       let progress = 0;
       const t0 = performance.now();
       const chunks: Buffer[] = [];
-      for await (const c of new ThrottledFileStream(file, 1000, 200_000, bucket, (n) => { progress += n; })) chunks.push(c as Buffer);
+      for await (const c of new ThrottledFileStream(file, 1000, 200_000, bucket, (n) => {
+        progress += n;
+      }))
+        chunks.push(c as Buffer);
       const seconds = (performance.now() - t0) / 1000;
       expect(Buffer.concat(chunks).equals(bytes.subarray(1000, 201_000))).toBe(true);
       expect(progress).toBe(200_000);

@@ -153,8 +153,7 @@ export class CongestionController {
   /** Feed one finished request; returns whether it counted as congestion. */
   observe(s: TransferSample): boolean {
     const throughput = s.durationMs > 0 ? (s.bytes / s.durationMs) * 1000 : Infinity;
-    const latencyHigh = Number.isFinite(this.baselineLatencyMs)
-      && s.latencyMs > this.baselineLatencyMs * LATENCY_RATIO + LATENCY_SLACK_MS;
+    const latencyHigh = Number.isFinite(this.baselineLatencyMs) && s.latencyMs > this.baselineLatencyMs * LATENCY_RATIO + LATENCY_SLACK_MS;
     this.baselineLatencyMs = Math.min(this.baselineLatencyMs, s.latencyMs);
     // what this transfer should have reached: the bucket's rate, or uncapped the best seen so far
     const reference = Number.isFinite(s.allowedBytesPerSecond) ? s.allowedBytesPerSecond : this.bestBytesPerSecond;
@@ -256,28 +255,41 @@ export class ThrottledFileStream extends Readable {
   }
 
   override _construct(callback: (err?: Error | null) => void): void {
-    open(this.file, 'r').then((fh) => { this.fh = fh; callback(); }, (err: Error) => callback(err));
+    open(this.file, 'r').then(
+      (fh) => {
+        this.fh = fh;
+        callback();
+      },
+      (err: Error) => callback(err),
+    );
   }
 
   override _read(): void {
     const n = Math.min(CHUNK_BYTES, this.end - this.pos);
-    if (n <= 0) { this.push(null); return; }
+    if (n <= 0) {
+      this.push(null);
+      return;
+    }
     const wait = this.bucket.take(n);
     const go = () => {
       const fh = this.fh;
       // destroyed while waiting for tokens (pause, stop, a failed request): nothing more to read
       if (this.destroyed || !fh) return;
       const buf = Buffer.allocUnsafe(n);
-      fh.read(buf, 0, n, this.pos).then(({ bytesRead }) => {
-        if (bytesRead !== n) throw new Error(`${this.file}: short read at ${this.pos} (${bytesRead} of ${n} bytes); the file changed`);
-        this.pos += n;
-        const t = performance.now();
-        if (this.firstByteAt === 0) this.firstByteAt = t;
-        this.lastByteAt = t;
-        if (this.destroyed) return;
-        this.onProgress(n);
-        this.push(buf);
-      }).catch((err: Error) => { if (!this.destroyed) this.destroy(err); });
+      fh.read(buf, 0, n, this.pos)
+        .then(({ bytesRead }) => {
+          if (bytesRead !== n) throw new Error(`${this.file}: short read at ${this.pos} (${bytesRead} of ${n} bytes); the file changed`);
+          this.pos += n;
+          const t = performance.now();
+          if (this.firstByteAt === 0) this.firstByteAt = t;
+          this.lastByteAt = t;
+          if (this.destroyed) return;
+          this.onProgress(n);
+          this.push(buf);
+        })
+        .catch((err: Error) => {
+          if (!this.destroyed) this.destroy(err);
+        });
     };
     if (wait > 0) setTimeout(go, wait);
     else go();
@@ -286,7 +298,13 @@ export class ThrottledFileStream extends Readable {
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     const fh = this.fh;
     this.fh = undefined;
-    if (!fh) { callback(err); return; }
-    fh.close().then(() => callback(err), () => callback(err));
+    if (!fh) {
+      callback(err);
+      return;
+    }
+    fh.close().then(
+      () => callback(err),
+      () => callback(err),
+    );
   }
 }

@@ -38,7 +38,10 @@ export function addSyncCommands(program: Command, h: CommandContext<CloudConfig>
       const rows = guarded('status', () => syncStatus(loaded, opts.output));
       process.stdout.write(opts.json ? h.json(rows) : statusText(rows));
     });
-  for (const [name, fn] of [['pause', syncPause], ['resume', syncResume]] as const) {
+  for (const [name, fn] of [
+    ['pause', syncPause],
+    ['resume', syncResume],
+  ] as const) {
     sync
       .command(name)
       .description(name === 'pause' ? 'pause uploads (records keep being queued locally)' : 'resume uploads from the last confirmed part')

@@ -51,11 +51,22 @@ export function syncStatus(config: CloudConfigView, name?: string): { output: st
 
 /** Pause uploads (the part in flight is cut short within a second and sent again on resume). */
 export function syncPause(config: CloudConfigView, name?: string): string[] {
-  return cloudOutputs(config, name).map((ref) => withStore(ref, (s) => { s.setPaused(true); return ref.name; }));
+  return cloudOutputs(config, name).map((ref) =>
+    withStore(ref, (s) => {
+      s.setPaused(true);
+      return ref.name;
+    }),
+  );
 }
 
 export function syncResume(config: CloudConfigView, name?: string): string[] {
-  return cloudOutputs(config, name).map((ref) => withStore(ref, (s) => { s.setPaused(false); s.clearRetryDelays(); return ref.name; }));
+  return cloudOutputs(config, name).map((ref) =>
+    withStore(ref, (s) => {
+      s.setPaused(false);
+      s.clearRetryDelays();
+      return ref.name;
+    }),
+  );
 }
 
 export interface VerifyProblem {
@@ -94,14 +105,21 @@ export async function syncVerify(config: CloudConfigView, build: string, opts: {
       try {
         manifest = JSON.parse((await target.getBytes(key)).toString('utf8')) as ManifestJson;
       } catch (err) {
-        throw new SyncVerifyError(`cloud output ${ref.name}: no readable manifest for build "${build}" at s3://${ref.config.bucket}/${key}: ${(err as Error).message}`, { cause: err });
+        throw new SyncVerifyError(
+          `cloud output ${ref.name}: no readable manifest for build "${build}" at s3://${ref.config.bucket}/${key}: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
       for (const e of manifest.entries) {
         if (e.class !== 'public' && e.class !== 'internal') problems.push({ key: e.key, problem: `class ${e.class} may not be in the cloud` });
         const head = await target.head(e.key);
-        if (!head) { problems.push({ key: e.key, problem: 'missing' }); continue; }
+        if (!head) {
+          problems.push({ key: e.key, problem: 'missing' });
+          continue;
+        }
         if (head.size !== e.size) problems.push({ key: e.key, problem: `size ${head.size}, manifest says ${e.size}` });
-        if (head.metadata.sha256 !== e.sha256) problems.push({ key: e.key, problem: `sha256 metadata ${head.metadata.sha256 ?? '(none)'}, manifest says ${e.sha256}` });
+        if (head.metadata.sha256 !== e.sha256)
+          problems.push({ key: e.key, problem: `sha256 metadata ${head.metadata.sha256 ?? '(none)'}, manifest says ${e.sha256}` });
         if (opts.deep) {
           const sha = await target.sha256(e.key);
           if (sha !== e.sha256) problems.push({ key: e.key, problem: `content sha256 ${sha}, manifest says ${e.sha256}` });
@@ -111,13 +129,19 @@ export async function syncVerify(config: CloudConfigView, build: string, opts: {
         const listed = new Set(manifest.entries.map((e) => e.key));
         withStore(ref, (s) => {
           for (const e of s.manifestEntries(build)) {
-            if (!listed.has(e.key)) problems.push({ key: e.key, problem: 'in the local sync store but not in the manifest (the manifest is older than the build\'s last data)' });
+            if (!listed.has(e.key))
+              problems.push({ key: e.key, problem: "in the local sync store but not in the manifest (the manifest is older than the build's last data)" });
           }
         });
       }
       reports.push({
-        output: ref.name, build, manifestKey: key, objects: manifest.entries.length, bytes: manifest.entries.reduce((n, e) => n + e.size, 0),
-        ok: problems.length === 0, problems,
+        output: ref.name,
+        build,
+        manifestKey: key,
+        objects: manifest.entries.length,
+        bytes: manifest.entries.reduce((n, e) => n + e.size, 0),
+        ok: problems.length === 0,
+        problems,
       });
     } finally {
       target.close();
@@ -147,7 +171,9 @@ export function statusText(rows: { output: string; progress: SyncProgress }[]): 
       `  local copies ${p.local.objects} objects, ${mb(p.local.bytes)} (${mb(p.local.syncedBytes)} synced, evictable)`,
       `  refused      ${p.refused.length ? p.refused.map((r) => `${r.class} ${r.records}`).join(', ') : 'none'} (may not leave the premises)`,
       ...(p.lastError ? [`  last error   ${p.lastError}`] : []),
-      ...p.builds.map((b) => `  build ${b.build}: ${b.synced}/${b.objects} objects synced, manifest ${b.manifestAtMs ? new Date(b.manifestAtMs).toISOString() : 'not yet'}`),
+      ...p.builds.map(
+        (b) => `  build ${b.build}: ${b.synced}/${b.objects} objects synced, manifest ${b.manifestAtMs ? new Date(b.manifestAtMs).toISOString() : 'not yet'}`,
+      ),
     );
   }
   return `${out.join('\n')}\n`;

@@ -20,8 +20,16 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand,
-  GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListPartsCommand, PutObjectCommand, UploadPartCommand,
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListPartsCommand,
+  PutObjectCommand,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client, StorageClass } from '@aws-sdk/client-s3';
 import { SyncUploadError } from '../../../../gateway/plugin-api/index.js';
@@ -104,11 +112,7 @@ export class S3Target {
    * Send one command, abortable by `abortAll` and by `body` failing (the caller destroyed it); a
    * timeout of the connection or socket becomes a SyncUploadError saying so.
    */
-  private async send<T>(
-    what: string,
-    run: (client: S3Client, abortSignal: AbortSignal) => Promise<T>,
-    body?: Readable,
-  ): Promise<T> {
+  private async send<T>(what: string, run: (client: S3Client, abortSignal: AbortSignal) => Promise<T>, body?: Readable): Promise<T> {
     const abort = new AbortController();
     // kept for the body's whole life, not just until the answer: a caller that cuts the body short
     // (pause, stop) and aborts at the same time gets its error emitted after this request settled,
@@ -131,11 +135,13 @@ export class S3Target {
   private signPayload<C extends PutObjectCommand | UploadPartCommand>(command: C, sha256Hex: string): C {
     if (!this.signsPayload) return command;
     // set before the signer runs (build step), which then signs this hash instead of UNSIGNED-PAYLOAD
-    const setHash = <A extends { request: unknown }, R>(next: (args: A) => Promise<R>) => async (args: A): Promise<R> => {
-      const request = args.request as { headers?: Record<string, string> };
-      if (request.headers) request.headers['x-amz-content-sha256'] = sha256Hex;
-      return next(args);
-    };
+    const setHash =
+      <A extends { request: unknown }, R>(next: (args: A) => Promise<R>) =>
+      async (args: A): Promise<R> => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (request.headers) request.headers['x-amz-content-sha256'] = sha256Hex;
+        return next(args);
+      };
     const options = { step: 'build', name: 'layergatePayloadSha256' } as const;
     if (command instanceof PutObjectCommand) command.middlewareStack.add(setHash, options);
     else command.middlewareStack.add(setHash, options);
@@ -155,11 +161,16 @@ export class S3Target {
   async ensureBucket(): Promise<void> {
     if (await this.bucketExists()) return;
     try {
-      await this.send(`create bucket ${this.bucket}`, (c, abortSignal) => c.send(new CreateBucketCommand({
-        Bucket: this.bucket,
-        // us-east-1 is the default location; naming it is an error on AWS
-        ...(this.region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: this.region as never } } : {}),
-      }), { abortSignal }));
+      await this.send(`create bucket ${this.bucket}`, (c, abortSignal) =>
+        c.send(
+          new CreateBucketCommand({
+            Bucket: this.bucket,
+            // us-east-1 is the default location; naming it is an error on AWS
+            ...(this.region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: this.region as never } } : {}),
+          }),
+          { abortSignal },
+        ),
+      );
     } catch (err) {
       // another gateway (or a parallel start) made it first
       if (!(await this.bucketExists())) throw err;
@@ -178,24 +189,40 @@ export class S3Target {
   ): Promise<{ etag: string; responseAt: number }> {
     const stream = Buffer.isBuffer(body) ? undefined : body;
     if ('part' in target) {
-      const command = this.signPayload(new UploadPartCommand({
-        Bucket: this.bucket, Key: key, UploadId: target.part.uploadId, PartNumber: target.part.partNumber,
-        Body: body, ContentLength: digests.length, ContentMD5: digests.md5Base64,
-      }), digests.sha256Hex);
+      const command = this.signPayload(
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: target.part.uploadId,
+          PartNumber: target.part.partNumber,
+          Body: body,
+          ContentLength: digests.length,
+          ContentMD5: digests.md5Base64,
+        }),
+        digests.sha256Hex,
+      );
       const out = await this.send(`PUT ${key} part ${target.part.partNumber}`, (c, abortSignal) => c.send(command, { abortSignal }), stream);
       return { etag: stripEtag(out.ETag), responseAt: performance.now() };
     }
-    const command = this.signPayload(new PutObjectCommand({
-      Bucket: this.bucket, Key: key, Body: body, ContentLength: digests.length, ContentMD5: digests.md5Base64,
-      ...objectInput(target.attributes),
-    }), digests.sha256Hex);
+    const command = this.signPayload(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ContentLength: digests.length,
+        ContentMD5: digests.md5Base64,
+        ...objectInput(target.attributes),
+      }),
+      digests.sha256Hex,
+    );
     const out = await this.send(`PUT ${key}`, (c, abortSignal) => c.send(command, { abortSignal }), stream);
     return { etag: stripEtag(out.ETag), responseAt: performance.now() };
   }
 
   async createMultipart(key: string, attributes: ObjectAttributes): Promise<string> {
     const out = await this.send(`create multipart upload ${key}`, (c, abortSignal) =>
-      c.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ...objectInput(attributes) }), { abortSignal }));
+      c.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ...objectInput(attributes) }), { abortSignal }),
+    );
     if (!out.UploadId) throw new SyncUploadError(`S3 create multipart upload ${key}: the store answered no upload id`);
     return out.UploadId;
   }
@@ -205,9 +232,17 @@ export class S3Target {
     const parts: { part: number; etag: string; size: number }[] = [];
     let marker: string | undefined;
     for (;;) {
-      const page = await this.send(`list parts ${key}`, (c, abortSignal) => c.send(new ListPartsCommand({
-        Bucket: this.bucket, Key: key, UploadId: uploadId, ...(marker !== undefined ? { PartNumberMarker: marker } : {}),
-      }), { abortSignal }));
+      const page = await this.send(`list parts ${key}`, (c, abortSignal) =>
+        c.send(
+          new ListPartsCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            ...(marker !== undefined ? { PartNumberMarker: marker } : {}),
+          }),
+          { abortSignal },
+        ),
+      );
       for (const p of page.Parts ?? []) {
         if (p.PartNumber !== undefined) parts.push({ part: p.PartNumber, etag: stripEtag(p.ETag), size: p.Size ?? 0 });
       }
@@ -217,16 +252,24 @@ export class S3Target {
   }
 
   async completeMultipart(key: string, uploadId: string, parts: { part: number; etag: string }[]): Promise<string> {
-    const out = await this.send(`complete multipart upload ${key}`, (c, abortSignal) => c.send(new CompleteMultipartUploadCommand({
-      Bucket: this.bucket, Key: key, UploadId: uploadId,
-      MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.part, ETag: `"${p.etag}"` })) },
-    }), { abortSignal }));
+    const out = await this.send(`complete multipart upload ${key}`, (c, abortSignal) =>
+      c.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.part, ETag: `"${p.etag}"` })) },
+        }),
+        { abortSignal },
+      ),
+    );
     return stripEtag(out.ETag);
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
     await this.send(`abort multipart upload ${key}`, (c, abortSignal) =>
-      c.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal }));
+      c.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal }),
+    );
   }
 
   /** HEAD; undefined when there is no such object. */
@@ -274,7 +317,11 @@ export class S3Target {
 
 /** The attributes of a new object as the SDK's input fields (PutObject, CreateMultipartUpload). */
 function objectInput(a: ObjectAttributes): {
-  ContentType: string; ContentEncoding?: string; Metadata: Record<string, string>; Tagging: string; StorageClass?: StorageClass;
+  ContentType: string;
+  ContentEncoding?: string;
+  Metadata: Record<string, string>;
+  Tagging: string;
+  StorageClass?: StorageClass;
 } {
   return {
     ContentType: a.contentType,

@@ -28,8 +28,14 @@ const now = () => BigInt(Date.now()) * 1_000_000n;
 function obj(key: string, priority: number, recordTimeNs: bigint, build = 'B1', layers: [number, number] = [1, 1]): NewObject {
   const p = store.placeBytes(Buffer.from(`bytes of ${key}`));
   return {
-    key, ...p, contentType: 'application/octet-stream', class: 'internal', mode: priority === 0 ? 'realtime' : 'continuous', priority,
-    recordTimeNs, members: [{ build, firstSeq: 1, lastSeq: 2, layerMin: layers[0], layerMax: layers[1], records: 2, class: 'internal' }],
+    key,
+    ...p,
+    contentType: 'application/octet-stream',
+    class: 'internal',
+    mode: priority === 0 ? 'realtime' : 'continuous',
+    priority,
+    recordTimeNs,
+    members: [{ build, firstSeq: 1, lastSeq: 2, layerMin: layers[0], layerMax: layers[1], records: 2, class: 'internal' }],
   };
 }
 
@@ -95,7 +101,10 @@ describe('SyncStore', () => {
     expect(store.buildsReadyForManifest(60_000)).toEqual([]); // not quiet yet
     expect(store.buildsReadyForManifest(0, Date.now() + 1000)).toEqual(['B9']);
     const entries = store.manifestEntries('B9');
-    expect(entries.map((e) => [e.key, e.layerMin, e.layerMax, e.records])).toEqual([['a', 1, 5, 2], ['b', 6, 12, 3]]);
+    expect(entries.map((e) => [e.key, e.layerMin, e.layerMax, e.records])).toEqual([
+      ['a', 1, 5, 2],
+      ['b', 6, 12, 3],
+    ]);
     // the same records again (a redelivered batch) do not count twice
     store.enqueue({ dedup: [{ key: 'b', member: { build: 'B9', firstSeq: 7, lastSeq: 7, layerMin: 12, layerMax: 12, records: 1, class: 'public' } }] });
     expect(store.manifestEntries('B9').map((e) => e.records)).toEqual([2, 3]);

@@ -218,7 +218,11 @@ CREATE TABLE IF NOT EXISTS settings (
 
 function fsyncDir(dir: string): void {
   const fd = openSync(dir, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface SyncStoreOptions {
@@ -263,7 +267,7 @@ export class SyncStore {
   removeLeftovers(): number {
     rmSync(this.tmpDir, { recursive: true, force: true });
     mkdirSync(this.tmpDir, { recursive: true });
-    const named = new Set((this.db.prepare('SELECT file FROM objects WHERE local = 1').pluck().all() as string[]));
+    const named = new Set(this.db.prepare('SELECT file FROM objects WHERE local = 1').pluck().all() as string[]);
     let removed = 0;
     for (const name of readdirSync(this.objectsDir)) {
       if (name === 'tmp' || named.has(name)) continue;
@@ -318,7 +322,11 @@ export class SyncStore {
       if (code !== 'EXDEV' && code !== 'EPERM') throw err;
       copyFileSync(source, tmp);
       const fd = openSync(tmp, 'r');
-      try { fsyncSync(fd); } finally { closeSync(fd); }
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
     }
     renameSync(tmp, target);
     fsyncDir(this.objectsDir);
@@ -332,9 +340,11 @@ export class SyncStore {
 
   /** Local bytes of objects not yet in the cloud, and of all local copies. */
   localBytes(): { total: number; unsynced: number } {
-    const r = this.db.prepare(
-      "SELECT COALESCE(SUM(size), 0) AS total, COALESCE(SUM(CASE WHEN state = 'queued' THEN size ELSE 0 END), 0) AS unsynced FROM objects WHERE local = 1",
-    ).get() as { total: number; unsynced: number };
+    const r = this.db
+      .prepare(
+        "SELECT COALESCE(SUM(size), 0) AS total, COALESCE(SUM(CASE WHEN state = 'queued' THEN size ELSE 0 END), 0) AS unsynced FROM objects WHERE local = 1",
+      )
+      .get() as { total: number; unsynced: number };
     const staged = this.db.prepare('SELECT COALESCE(SUM(LENGTH(bytes)), 0) FROM staged').pluck().get() as number;
     return { total: r.total + staged, unsynced: r.unsynced + staged };
   }
@@ -356,9 +366,13 @@ export class SyncStore {
 
   /** Remove synced local copies, oldest record time first, until `need` bytes are freed. Returns bytes freed. */
   evictSynced(need: number, olderThanNs?: bigint): number {
-    const rows = (olderThanNs !== undefined
-      ? this.db.prepare("SELECT id, file, size FROM objects WHERE state = 'synced' AND local = 1 AND record_time_ns < ? ORDER BY record_time_ns, id").all(olderThanNs)
-      : this.db.prepare("SELECT id, file, size FROM objects WHERE state = 'synced' AND local = 1 ORDER BY record_time_ns, id").all()) as { id: number; file: string; size: number }[];
+    const rows = (
+      olderThanNs !== undefined
+        ? this.db
+            .prepare("SELECT id, file, size FROM objects WHERE state = 'synced' AND local = 1 AND record_time_ns < ? ORDER BY record_time_ns, id")
+            .all(olderThanNs)
+        : this.db.prepare("SELECT id, file, size FROM objects WHERE state = 'synced' AND local = 1 ORDER BY record_time_ns, id").all()
+    ) as { id: number; file: string; size: number }[];
     let freed = 0;
     const mark = this.db.prepare('UPDATE objects SET local = 0 WHERE id = ?');
     const stillUsed = this.db.prepare('SELECT COUNT(*) FROM objects WHERE file = ? AND local = 1 AND id != ?').pluck();
@@ -414,9 +428,19 @@ export class SyncStore {
           continue;
         }
         const info = insertObject.run({
-          key: o.key, file: o.file, size: o.size, sha256: o.sha256, md5: o.md5, contentType: o.contentType,
-          contentEncoding: o.contentEncoding ?? null, class: o.class, mode: o.mode, priority: o.priority,
-          recordTimeNs: o.recordTimeNs, queuedNs: nowNs, metadata: JSON.stringify(o.metadata ?? {}),
+          key: o.key,
+          file: o.file,
+          size: o.size,
+          sha256: o.sha256,
+          md5: o.md5,
+          contentType: o.contentType,
+          contentEncoding: o.contentEncoding ?? null,
+          class: o.class,
+          mode: o.mode,
+          priority: o.priority,
+          recordTimeNs: o.recordTimeNs,
+          queuedNs: nowNs,
+          metadata: JSON.stringify(o.metadata ?? {}),
         });
         for (const m of o.members) addMember(Number(info.lastInsertRowid), m);
       }
@@ -435,14 +459,16 @@ export class SyncStore {
       const ended = this.db.prepare(`INSERT INTO builds (build, last_record_ms, changed, ended) VALUES (?, ?, 1, 1)
         ON CONFLICT (build) DO UPDATE SET ended = 1, changed = 1`);
       for (const b of batch.ended ?? []) ended.run(b, Date.now());
-      const refuse = this.db.prepare('INSERT INTO refused (class, records) VALUES (?, ?) ON CONFLICT (class) DO UPDATE SET records = records + excluded.records');
+      const refuse = this.db.prepare(
+        'INSERT INTO refused (class, records) VALUES (?, ?) ON CONFLICT (class) DO UPDATE SET records = records + excluded.records',
+      );
       for (const [cls, n] of batch.refused ?? []) refuse.run(cls, n);
     })();
   }
 
   /** Staged records whose window is closed (window < `beforeWindow`), oldest first. */
   stagedBefore(beforeWindow: number, limit = 100_000): StagedRecord[] {
-    return (this.db.prepare('SELECT seq, window, build, bytes FROM staged WHERE window < ? ORDER BY seq LIMIT ?').all(beforeWindow, limit)) as StagedRecord[];
+    return this.db.prepare('SELECT seq, window, build, bytes FROM staged WHERE window < ? ORDER BY seq LIMIT ?').all(beforeWindow, limit) as StagedRecord[];
   }
 
   stagedCount(): number {
@@ -451,12 +477,24 @@ export class SyncStore {
 
   private toRow(r: Record<string, unknown>): ObjectRow {
     return {
-      id: r.id as number, key: r.key as string, file: r.file as string, size: r.size as number, sha256: r.sha256 as string,
-      md5: r.md5 as string, contentType: r.content_type as string, contentEncoding: (r.content_encoding as string | null) ?? null,
-      class: r.class as SensitivityClass, mode: r.mode as SyncMode, priority: r.priority as number,
-      recordTimeNs: BigInt(r.record_time_ns as number), state: r.state as 'queued' | 'synced', local: r.local === 1,
-      uploadId: (r.upload_id as string | null) ?? null, partSize: (r.part_size as number | null) ?? null,
-      attempts: r.attempts as number, lastError: (r.last_error as string | null) ?? null,
+      id: r.id as number,
+      key: r.key as string,
+      file: r.file as string,
+      size: r.size as number,
+      sha256: r.sha256 as string,
+      md5: r.md5 as string,
+      contentType: r.content_type as string,
+      contentEncoding: (r.content_encoding as string | null) ?? null,
+      class: r.class as SensitivityClass,
+      mode: r.mode as SyncMode,
+      priority: r.priority as number,
+      recordTimeNs: BigInt(r.record_time_ns as number),
+      state: r.state as 'queued' | 'synced',
+      local: r.local === 1,
+      uploadId: (r.upload_id as string | null) ?? null,
+      partSize: (r.part_size as number | null) ?? null,
+      attempts: r.attempts as number,
+      lastError: (r.last_error as string | null) ?? null,
       metadata: JSON.parse(r.metadata as string) as Record<string, string>,
     };
   }
@@ -464,9 +502,9 @@ export class SyncStore {
   /** The next object to upload: lowest priority number, then by record time (oldest or newest first). */
   next(order: QueueOrder, nowMs = Date.now()): ObjectRow | undefined {
     const dir = order === 'newest-first' ? 'DESC' : 'ASC';
-    const r = this.db.prepare(
-      `SELECT * FROM objects WHERE state = 'queued' AND retry_at_ms <= ? ORDER BY priority, record_time_ns ${dir}, id ${dir} LIMIT 1`,
-    ).get(nowMs) as Record<string, unknown> | undefined;
+    const r = this.db
+      .prepare(`SELECT * FROM objects WHERE state = 'queued' AND retry_at_ms <= ? ORDER BY priority, record_time_ns ${dir}, id ${dir} LIMIT 1`)
+      .get(nowMs) as Record<string, unknown> | undefined;
     return r ? this.toRow(r) : undefined;
   }
 
@@ -495,29 +533,33 @@ export class SyncStore {
   }
 
   logPart(id: number, uploadId: string, part: number, event: 'send' | 'confirmed' | 'adopted'): void {
-    this.db.prepare('INSERT INTO part_log (object_id, upload_id, part, event, at_ns) VALUES (?, ?, ?, ?, ?)')
+    this.db
+      .prepare('INSERT INTO part_log (object_id, upload_id, part, event, at_ns) VALUES (?, ?, ?, ?, ?)')
       .run(id, uploadId, part, event, BigInt(Date.now()) * 1_000_000n);
   }
 
   partLog(id?: number): { objectId: number; uploadId: string; part: number; event: string }[] {
-    const rows = (id === undefined
-      ? this.db.prepare('SELECT object_id, upload_id, part, event FROM part_log ORDER BY id').all()
-      : this.db.prepare('SELECT object_id, upload_id, part, event FROM part_log WHERE object_id = ? ORDER BY id').all(id)) as
-      { object_id: number; upload_id: string; part: number; event: string }[];
+    const rows = (
+      id === undefined
+        ? this.db.prepare('SELECT object_id, upload_id, part, event FROM part_log ORDER BY id').all()
+        : this.db.prepare('SELECT object_id, upload_id, part, event FROM part_log WHERE object_id = ? ORDER BY id').all(id)
+    ) as { object_id: number; upload_id: string; part: number; event: string }[];
     return rows.map((r) => ({ objectId: r.object_id, uploadId: r.upload_id, part: r.part, event: r.event }));
   }
 
   /** Persist a confirmed part (the store answered it with this ETag). */
   confirmPart(id: number, uploadId: string, p: PartRow, event: 'confirmed' | 'adopted' = 'confirmed'): void {
     this.db.transaction(() => {
-      this.db.prepare('INSERT OR REPLACE INTO parts (object_id, part, size, md5, etag, confirmed_ns) VALUES (?, ?, ?, ?, ?, ?)')
+      this.db
+        .prepare('INSERT OR REPLACE INTO parts (object_id, part, size, md5, etag, confirmed_ns) VALUES (?, ?, ?, ?, ?, ?)')
         .run(id, p.part, p.size, p.md5, p.etag, BigInt(Date.now()) * 1_000_000n);
       this.logPart(id, uploadId, p.part, event);
     })();
   }
 
   markSynced(id: number, etag: string, storageClass: string | null): void {
-    this.db.prepare("UPDATE objects SET state = 'synced', synced_ns = ?, etag = ?, storage_class = ?, last_error = NULL WHERE id = ?")
+    this.db
+      .prepare("UPDATE objects SET state = 'synced', synced_ns = ?, etag = ?, storage_class = ?, last_error = NULL WHERE id = ?")
       .run(BigInt(Date.now()) * 1_000_000n, etag, storageClass, id);
   }
 
@@ -551,28 +593,54 @@ export class SyncStore {
    * quiet for `quietMs`, and nothing of them left to upload.
    */
   buildsReadyForManifest(quietMs: number, nowMs = Date.now()): string[] {
-    const candidates = this.db.prepare('SELECT build FROM builds WHERE changed = 1 AND (ended = 1 OR last_record_ms <= ?)').pluck().all(nowMs - quietMs) as string[];
-    const pending = this.db.prepare(`SELECT COUNT(*) FROM members m JOIN objects o ON o.id = m.object_id
-      WHERE m.build = ? AND o.state != 'synced'`).pluck();
+    const candidates = this.db
+      .prepare('SELECT build FROM builds WHERE changed = 1 AND (ended = 1 OR last_record_ms <= ?)')
+      .pluck()
+      .all(nowMs - quietMs) as string[];
+    const pending = this.db
+      .prepare(`SELECT COUNT(*) FROM members m JOIN objects o ON o.id = m.object_id
+      WHERE m.build = ? AND o.state != 'synced'`)
+      .pluck();
     const staged = this.db.prepare('SELECT COUNT(*) FROM staged WHERE build = ?').pluck();
     return candidates.filter((b) => (pending.get(b) as number) === 0 && (staged.get(b) as number) === 0);
   }
 
   /** Every object of a build, with the build's seq and layer range in it. */
   manifestEntries(build: string): ManifestEntry[] {
-    const rows = this.db.prepare(`SELECT o.key, o.size, o.sha256, o.class AS object_class, o.mode, MIN(m.first_seq) AS first_seq, MAX(m.last_seq) AS last_seq,
+    const rows = this.db
+      .prepare(`SELECT o.key, o.size, o.sha256, o.class AS object_class, o.mode, MIN(m.first_seq) AS first_seq, MAX(m.last_seq) AS last_seq,
       MIN(m.layer_min) AS layer_min, MAX(m.layer_max) AS layer_max, SUM(m.records) AS records
-      FROM members m JOIN objects o ON o.id = m.object_id WHERE m.build = ? GROUP BY o.id ORDER BY MIN(m.first_seq), o.key`).all(build) as
-      { key: string; size: number; sha256: string; object_class: SensitivityClass; mode: SyncMode; first_seq: number; last_seq: number; layer_min: number | null; layer_max: number | null; records: number }[];
+      FROM members m JOIN objects o ON o.id = m.object_id WHERE m.build = ? GROUP BY o.id ORDER BY MIN(m.first_seq), o.key`)
+      .all(build) as {
+      key: string;
+      size: number;
+      sha256: string;
+      object_class: SensitivityClass;
+      mode: SyncMode;
+      first_seq: number;
+      last_seq: number;
+      layer_min: number | null;
+      layer_max: number | null;
+      records: number;
+    }[];
     return rows.map((r) => ({
-      key: r.key, size: r.size, sha256: r.sha256, class: r.object_class, mode: r.mode, firstSeq: r.first_seq, lastSeq: r.last_seq,
-      layerMin: r.layer_min, layerMax: r.layer_max, records: r.records,
+      key: r.key,
+      size: r.size,
+      sha256: r.sha256,
+      class: r.object_class,
+      mode: r.mode,
+      firstSeq: r.first_seq,
+      lastSeq: r.last_seq,
+      layerMin: r.layer_min,
+      layerMax: r.layer_max,
+      records: r.records,
     }));
   }
 
   /** The manifest of `build` as it was when `atMs` was read is in the cloud. */
   markManifest(build: string, lastRecordMs: number): void {
-    this.db.prepare('UPDATE builds SET manifest_ms = ?, changed = CASE WHEN last_record_ms > ? THEN 1 ELSE 0 END WHERE build = ?')
+    this.db
+      .prepare('UPDATE builds SET manifest_ms = ?, changed = CASE WHEN last_record_ms > ? THEN 1 ELSE 0 END WHERE build = ?')
       .run(Date.now(), lastRecordMs, build);
   }
 
@@ -582,14 +650,28 @@ export class SyncStore {
 
   /** The figures `layergate sync status` shows. */
   progress(): SyncProgress {
-    const byState = this.db.prepare('SELECT state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM objects GROUP BY state').all() as { state: string; n: number; bytes: number }[];
+    const byState = this.db.prepare('SELECT state, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM objects GROUP BY state').all() as {
+      state: string;
+      n: number;
+      bytes: number;
+    }[];
     const get = (s: string) => byState.find((r) => r.state === s) ?? { n: 0, bytes: 0 };
-    const confirmed = this.db.prepare(`SELECT COALESCE(SUM(p.size), 0) FROM parts p JOIN objects o ON o.id = p.object_id WHERE o.state = 'queued'`).pluck().get() as number;
-    const byPriority = this.db.prepare(`SELECT priority, mode, COUNT(*) AS objects, COALESCE(SUM(size), 0) AS bytes FROM objects WHERE state = 'queued'
-      GROUP BY priority, mode ORDER BY priority`).all() as { priority: number; mode: SyncMode; objects: number; bytes: number }[];
-    const local = this.db.prepare(`SELECT COUNT(*) AS objects, COALESCE(SUM(size), 0) AS bytes,
-      COALESCE(SUM(CASE WHEN state = 'synced' THEN size ELSE 0 END), 0) AS syncedBytes FROM objects WHERE local = 1`).get() as { objects: number; bytes: number; syncedBytes: number };
-    const staged = this.db.prepare('SELECT COUNT(*) AS records, COALESCE(SUM(LENGTH(bytes)), 0) AS bytes FROM staged').get() as { records: number; bytes: number };
+    const confirmed = this.db
+      .prepare(`SELECT COALESCE(SUM(p.size), 0) FROM parts p JOIN objects o ON o.id = p.object_id WHERE o.state = 'queued'`)
+      .pluck()
+      .get() as number;
+    const byPriority = this.db
+      .prepare(`SELECT priority, mode, COUNT(*) AS objects, COALESCE(SUM(size), 0) AS bytes FROM objects WHERE state = 'queued'
+      GROUP BY priority, mode ORDER BY priority`)
+      .all() as { priority: number; mode: SyncMode; objects: number; bytes: number }[];
+    const local = this.db
+      .prepare(`SELECT COUNT(*) AS objects, COALESCE(SUM(size), 0) AS bytes,
+      COALESCE(SUM(CASE WHEN state = 'synced' THEN size ELSE 0 END), 0) AS syncedBytes FROM objects WHERE local = 1`)
+      .get() as { objects: number; bytes: number; syncedBytes: number };
+    const staged = this.db.prepare('SELECT COUNT(*) AS records, COALESCE(SUM(LENGTH(bytes)), 0) AS bytes FROM staged').get() as {
+      records: number;
+      bytes: number;
+    };
     const refused = this.db.prepare('SELECT class, records FROM refused ORDER BY class').all() as { class: SensitivityClass; records: number }[];
     refused.sort((a, b) => classRank(a.class) - classRank(b.class));
     const rateText = this.setting('rate');
@@ -597,10 +679,16 @@ export class SyncStore {
     const queuedBytes = get('queued').bytes;
     const left = queuedBytes - confirmed;
     const etaSeconds = left <= 0 ? 0 : rate && rate.bytesPerSecond > 0 ? Math.ceil(left / rate.bytesPerSecond) : null;
-    const lastError = this.db.prepare("SELECT last_error FROM objects WHERE state = 'queued' AND last_error IS NOT NULL ORDER BY retry_at_ms DESC LIMIT 1").pluck().get() as string | undefined;
-    const builds = (this.db.prepare(`SELECT b.build, b.manifest_ms, COUNT(DISTINCT o.id) AS objects, COUNT(DISTINCT CASE WHEN o.state = 'synced' THEN o.id END) AS synced
-      FROM builds b LEFT JOIN members m ON m.build = b.build LEFT JOIN objects o ON o.id = m.object_id GROUP BY b.build ORDER BY b.last_record_ms DESC LIMIT 20`).all() as
-      { build: string; manifest_ms: number | null; objects: number; synced: number }[]).map((b) => ({ build: b.build, objects: b.objects, synced: b.synced, manifestAtMs: b.manifest_ms }));
+    const lastError = this.db
+      .prepare("SELECT last_error FROM objects WHERE state = 'queued' AND last_error IS NOT NULL ORDER BY retry_at_ms DESC LIMIT 1")
+      .pluck()
+      .get() as string | undefined;
+    const builds = (
+      this.db
+        .prepare(`SELECT b.build, b.manifest_ms, COUNT(DISTINCT o.id) AS objects, COUNT(DISTINCT CASE WHEN o.state = 'synced' THEN o.id END) AS synced
+      FROM builds b LEFT JOIN members m ON m.build = b.build LEFT JOIN objects o ON o.id = m.object_id GROUP BY b.build ORDER BY b.last_record_ms DESC LIMIT 20`)
+        .all() as { build: string; manifest_ms: number | null; objects: number; synced: number }[]
+    ).map((b) => ({ build: b.build, objects: b.objects, synced: b.synced, manifestAtMs: b.manifest_ms }));
     return {
       paused: this.paused,
       queued: { objects: get('queued').n, bytes: queuedBytes },
@@ -619,13 +707,21 @@ export class SyncStore {
 
   /** size of a local file (for tests and checks) */
   localFileSize(file: string): number | undefined {
-    try { return statSync(this.filePath(file)).size; } catch { return undefined; }
+    try {
+      return statSync(this.filePath(file)).size;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Unlink a placed file whose rows were not committed, unless a committed object uses the same file. */
   discard(file: string): void {
     const used = this.db.prepare('SELECT COUNT(*) FROM objects WHERE file = ? AND local = 1').pluck().get(file) as number;
     if (used > 0) return;
-    try { unlinkSync(this.filePath(file)); } catch { /* already gone */ }
+    try {
+      unlinkSync(this.filePath(file));
+    } catch {
+      /* already gone */
+    }
   }
 }

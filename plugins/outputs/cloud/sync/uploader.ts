@@ -132,8 +132,18 @@ export class Uploader {
   /** (time ms, cumulative bytes) samples for the measured rate */
   private rateWindow: { t: number; bytes: number }[] = [];
   private stats_: UploaderStats = {
-    state: 'stopped', sentBytes: 0, objectsSynced: 0, objectsDeduplicated: 0, partsSent: 0, partsAdopted: 0,
-    failures: 0, consecutiveFailures: 0, congestions: 0, rateBitsPerSecond: Infinity, manifests: 0, lastError: null,
+    state: 'stopped',
+    sentBytes: 0,
+    objectsSynced: 0,
+    objectsDeduplicated: 0,
+    partsSent: 0,
+    partsAdopted: 0,
+    failures: 0,
+    consecutiveFailures: 0,
+    congestions: 0,
+    rateBitsPerSecond: Infinity,
+    manifests: 0,
+    lastError: null,
   };
 
   constructor(opts: UploaderOptions) {
@@ -239,13 +249,15 @@ export class Uploader {
     if (stream && mark && mark.stream === stream && stream.remaining > 0) {
       const seconds = (now - mark.at) / 1000;
       if (seconds > 0.5 && this.controller.observeInFlight((sent - mark.sent) / seconds, mark.allowedBytesPerSecond)) {
-        this.log.debug({ factor: this.controller.factor, bytesPerSecond: Math.round((sent - mark.sent) / seconds) }, 'link drains slower than allowed; uploading slower');
+        this.log.debug(
+          { factor: this.controller.factor, bytesPerSecond: Math.round((sent - mark.sent) / seconds) },
+          'link drains slower than allowed; uploading slower',
+        );
         this.updateRate();
       }
     }
-    this.inFlightMark = stream && stream.firstByteAt > 0 && stream.remaining > 0
-      ? { stream, sent, at: now, allowedBytesPerSecond: this.bucket.bytesPerSecond }
-      : undefined;
+    this.inFlightMark =
+      stream && stream.firstByteAt > 0 && stream.remaining > 0 ? { stream, sent, at: now, allowedBytesPerSecond: this.bucket.bytesPerSecond } : undefined;
   }
 
   /** A probe still unanswered past the congestion threshold counts as congestion now, once. */
@@ -428,8 +440,13 @@ export class Uploader {
 
   /** Send one body (object or part), paced; returns the ETag. Feeds the congestion controller. */
   private async sendRange(
-    obj: ObjectRow, file: string, start: number, length: number, md5Hex: string,
-    target: { attributes: ObjectAttributes } | { part: { uploadId: string; partNumber: number } }, sha256Hex?: string,
+    obj: ObjectRow,
+    file: string,
+    start: number,
+    length: number,
+    md5Hex: string,
+    target: { attributes: ObjectAttributes } | { part: { uploadId: string; partNumber: number } },
+    sha256Hex?: string,
   ): Promise<string> {
     const sha = sha256Hex ?? (start === 0 && length === obj.size ? obj.sha256 : (await digestRange(file, start, length)).sha256);
     const stream = new ThrottledFileStream(file, start, length, this.bucket, (n) => this.countSent(n));
@@ -437,11 +454,16 @@ export class Uploader {
     const allowed = this.bucket.bytesPerSecond;
     try {
       const { etag, responseAt } = await this.o.target.put(
-        obj.key, stream, { length, md5Base64: Buffer.from(md5Hex, 'hex').toString('base64'), sha256Hex: sha }, target,
+        obj.key,
+        stream,
+        { length, md5Base64: Buffer.from(md5Hex, 'hex').toString('base64'), sha256Hex: sha },
+        target,
       );
       if (stream.firstByteAt > 0) {
         const congested = this.controller.observe({
-          bytes: length, durationMs: responseAt - stream.firstByteAt, latencyMs: Math.max(0, responseAt - stream.lastByteAt),
+          bytes: length,
+          durationMs: responseAt - stream.firstByteAt,
+          latencyMs: Math.max(0, responseAt - stream.lastByteAt),
           allowedBytesPerSecond: allowed,
         });
         if (congested) this.log.debug({ factor: this.controller.factor }, 'link congested; uploading slower');
@@ -449,7 +471,7 @@ export class Uploader {
       }
       return etag;
     } catch (err) {
-      if (stream.destroyed && (stream.errored instanceof PausedError)) throw stream.errored;
+      if (stream.destroyed && stream.errored instanceof PausedError) throw stream.errored;
       if (err instanceof PausedError) throw err;
       const part = 'part' in target ? ` part ${target.part.partNumber}` : '';
       throw new SyncUploadError(`sync object ${obj.key}${part}: ${(err as Error).message}`, { cause: err });
@@ -523,7 +545,11 @@ export class Uploader {
     }
     const parts = [...confirmed.values()].sort((a, b) => a.part - b.part);
     try {
-      await target.completeMultipart(obj.key, uploadId, parts.map((p) => ({ part: p.part, etag: p.etag })));
+      await target.completeMultipart(
+        obj.key,
+        uploadId,
+        parts.map((p) => ({ part: p.part, etag: p.etag })),
+      );
     } catch (err) {
       throw new SyncUploadError(`sync object ${obj.key}: completing the multipart upload failed: ${(err as Error).message}`, { cause: err });
     }
@@ -546,11 +572,20 @@ export class Uploader {
         records: entries.reduce((n, e) => n + e.records, 0),
         bytes: entries.reduce((n, e) => n + e.size, 0),
         layerRange: entries.some((e) => e.layerMin !== null)
-          ? [Math.min(...entries.flatMap((e) => (e.layerMin === null ? [] : [e.layerMin]))), Math.max(...entries.flatMap((e) => (e.layerMax === null ? [] : [e.layerMax])))]
+          ? [
+              Math.min(...entries.flatMap((e) => (e.layerMin === null ? [] : [e.layerMin]))),
+              Math.max(...entries.flatMap((e) => (e.layerMax === null ? [] : [e.layerMax]))),
+            ]
           : null,
         entries: entries.map((e) => ({
-          key: e.key, size: e.size, sha256: e.sha256, class: e.class, mode: e.mode,
-          seqRange: [e.firstSeq, e.lastSeq], layerRange: e.layerMin === null ? null : [e.layerMin, e.layerMax], records: e.records,
+          key: e.key,
+          size: e.size,
+          sha256: e.sha256,
+          class: e.class,
+          mode: e.mode,
+          seqRange: [e.firstSeq, e.lastSeq],
+          layerRange: e.layerMin === null ? null : [e.layerMin, e.layerMax],
+          records: e.records,
         })),
       };
       const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
@@ -560,9 +595,14 @@ export class Uploader {
       try {
         const wait = this.bucket.take(body.length);
         if (wait > 0) await this.sleep(wait);
-        const { etag } = await this.o.target.put(key, body, { length: body.length, md5Base64: Buffer.from(md5, 'hex').toString('base64'), sha256Hex: sha256 }, {
-          attributes: { contentType: 'application/json', metadata: { sha256, 'layergate-class': 'internal' }, tagging: 'layergate-class=internal' },
-        });
+        const { etag } = await this.o.target.put(
+          key,
+          body,
+          { length: body.length, md5Base64: Buffer.from(md5, 'hex').toString('base64'), sha256Hex: sha256 },
+          {
+            attributes: { contentType: 'application/json', metadata: { sha256, 'layergate-class': 'internal' }, tagging: 'layergate-class=internal' },
+          },
+        );
         if (etag !== md5) throw new SyncIntegrityError(`manifest ${key}: the store answered ETag ${etag}, expected MD5 ${md5}`);
         this.countSent(body.length);
         this.store.markManifest(build, lastRecordMs);
