@@ -98,7 +98,7 @@ describe('powder-bed camera', () => {
 
   it('each defect changes the pixels where it should', async () => {
     const cfg = cfgOf(3, 8, 256);
-    const plain = (kind: FrameKind) => new SimCore(cfg).defects;
+    const plain = (_kind: FrameKind) => new SimCore(cfg).defects;
     const parts = new SimCore(cfg).parts;
     const diffRows = (a: Float32Array, b: Float32Array) => {
       const rows = new Set<number>();

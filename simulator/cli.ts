@@ -104,7 +104,7 @@ export function buildProgram(): Command {
     .option('--defect <spec>', 'switch a defect on at start (repeatable); see the list below', collect, [])
     .option('--data-dir <dir>', "the simulator's own files (OPC-UA PKI)", '.layergate-sim')
     .option('--log-level <level>', 'pino log level', 'info')
-    .addHelpText('after', describe('fault', FAULTS) + '\n' + describe('defect', DEFECTS));
+    .addHelpText('after', `${describe('fault', FAULTS)}\n${describe('defect', DEFECTS)}`);
   return program;
 }
 
@@ -148,7 +148,8 @@ export async function main(argv: string[]): Promise<void> {
   });
   const problems = validateConfig(cfg);
   if (problems.length) program.error(`invalid options:\n  ${problems.join('\n  ')}`);
-  let faults, defects;
+  let faults: ReturnType<typeof parseConditionFlag>[];
+  let defects: ReturnType<typeof parseConditionFlag>[];
   try {
     faults = (o.fault as string[]).map((f) => parseConditionFlag(f, FAULTS, 'fault'));
     defects = (o.defect as string[]).map((f) => parseConditionFlag(f, DEFECTS, 'defect'));

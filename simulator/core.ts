@@ -49,7 +49,7 @@ export class SimCore {
     this.faults = new Switchboard('fault', FAULTS);
     this.defects = new Switchboard('defect', DEFECTS);
     this.meltPool = new MeltPoolStream(cfg, this.lifecycle, this.faults);
-    this.process = new ProcessModel(cfg, this.lifecycle, this.parts, this.faults);
+    this.process = new ProcessModel(cfg, this.lifecycle, this.faults);
     this.defects.onChange((name, on, params) => {
       if (name === 'warped-part') this.process.warpedPart = on ? (this.parts[Number(params.part)] ?? null) : null;
     });

@@ -274,14 +274,12 @@ export class Simulator {
 
   conditionList(kind: 'fault' | 'defect') {
     const board = kind === 'fault' ? this.core.faults : this.core.defects;
-    return board
-      .list()
-      .map((c) => ({
-        ...c,
-        description: board.specs[c.name]?.description,
-        oneShot: board.specs[c.name]?.oneShot ?? false,
-        parameters: board.specs[c.name]?.params,
-      }));
+    return board.list().map((c) => ({
+      ...c,
+      description: board.specs[c.name]?.description,
+      oneShot: board.specs[c.name]?.oneShot ?? false,
+      parameters: board.specs[c.name]?.params,
+    }));
   }
 
   jobControl(action: 'pause' | 'resume' | 'abort'): boolean {

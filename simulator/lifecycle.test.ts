@@ -194,7 +194,9 @@ describe('process values', () => {
     const cfg = smallConfig();
     const { samples } = runAll(new SimCore(cfg), 8000, 77);
     expect(samples).toHaveLength(81); // 0..8 s at 10 Hz
-    samples.forEach((s, k) => expect(s.timestampMs).toBe(cfg.startTimeMs + k * 100));
+    samples.forEach((s, k) => {
+      expect(s.timestampMs).toBe(cfg.startTimeMs + k * 100);
+    });
     const v = (k: number, name: string) => samples[k]!.values.find((x) => x.name === name)!.value;
     expect(v(0, 'Chamber.OxygenConcentration')).toBeGreaterThan(200_000); // air before inerting
     expect(v(30, 'Chamber.OxygenConcentration')).toBeLessThan(1000); // inert at the first layer
@@ -278,7 +280,7 @@ describe('block formats', () => {
   it('decoders reject truncated and garbage payloads with an error naming what is wrong', () => {
     const bin = encodeBlock(block, 'binary');
     expect(() => decodeBlock(bin.subarray(0, bin.length / 2), 'binary')).toThrow(/header says/);
-    expect(() => decodeBlock(Buffer.from('XXXX' + 'x'.repeat(60)), 'binary')).toThrow(/bad magic/);
+    expect(() => decodeBlock(Buffer.from(`XXXX${'x'.repeat(60)}`), 'binary')).toThrow(/bad magic/);
     const json = encodeBlock(block, 'json');
     expect(() => decodeBlock(json.subarray(0, json.length / 2), 'json')).toThrow(/not JSON/);
     const pb = encodeBlock(block, 'protobuf');

@@ -66,7 +66,6 @@ export class ProcessModel {
   constructor(
     private readonly cfg: SimConfig,
     private readonly lifecycle: Lifecycle,
-    private readonly parts: Part[],
     private readonly faults: Switchboard,
   ) {
     this.periodMs = 1000 / cfg.process.rateHz;

@@ -70,7 +70,7 @@ describe('melt-pool block formats', () => {
     const bin = encodeBlock(block, 'binary');
     const cases: [Uint8Array, 'json' | 'binary' | 'protobuf', RegExp][] = [
       [bin.subarray(0, bin.length - 4), 'binary', /header says/],
-      [Buffer.from('XXXX' + 'x'.repeat(60)), 'binary', /bad magic "XXXX" at offset 0/],
+      [Buffer.from(`XXXX${'x'.repeat(60)}`), 'binary', /bad magic "XXXX" at offset 0/],
       [Buffer.from('{"build": 1}'), 'json', /field "build" must be a string/],
       [Buffer.from('{"build'), 'json', /not JSON/],
       [encodeBlock(block, 'protobuf').subarray(0, 30), 'protobuf', /meltpool protobuf block/],

@@ -60,6 +60,7 @@ interface LongLike {
  * always there (with `defaults`, or repeated fields with `arrays`); fields with presence (proto2
  * `optional`, oneof members, proto3 `optional`) are there only when set.
  */
+// biome-ignore-start lint/complexity/noBannedTypes: `{} extends Pick<M, K>` is how a type tells an optional key from a required one
 export type PlainMessage<M, L = string> = {
   [K in keyof M as K extends `$${string}`
     ? never
@@ -73,6 +74,7 @@ export type PlainMessage<M, L = string> = {
 } & {
   [K in keyof M as K extends `$${string}` ? never : {} extends Pick<M, K> ? never : null extends M[K] ? K : never]?: PlainValue<NonNullable<M[K]>, L>;
 };
+// biome-ignore-end lint/complexity/noBannedTypes: see above
 
 type PlainValue<T, L> = [Extract<T, LongLike>] extends [never]
   ? T extends Uint8Array

@@ -83,7 +83,7 @@ export function decodeRecord(bytes: Uint8Array): StoredRecord {
     attributes: o.attributes,
   };
   if (sourceTimeNs !== 0n) out.sourceTimeNs = sourceTimeNs;
-  if (o.blob && o.blob.sha256) out.blob = { sha256: o.blob.sha256, size: Number(o.blob.size) };
+  if (o.blob?.sha256) out.blob = { sha256: o.blob.sha256, size: Number(o.blob.size) };
   else out.body = o.body ?? Buffer.alloc(0);
   if (o.build) out.build = o.build;
   if (o.layer !== undefined && o.layer !== null) out.layer = o.layer;

@@ -149,7 +149,7 @@ function routeMask(st: AppendLogState, r: RecordInput, i: number): number {
   let mask = 0;
   for (let j = 0; j < routes.length; j++) {
     const s = st.sinks.get(routes[j]!);
-    if (!s || !s.configured) {
+    if (!s?.configured) {
       throw new UnknownSinkError(
         `record ${i} of the batch (source "${r.source}", signal "${r.signal}") is routed to unknown sink "${routes[j]}"; configured sinks: ${st.configuredNames().join(', ') || '(none)'}`,
       );
@@ -262,7 +262,7 @@ function appendInTxn(
 
 /** Add a run of records with one route mask to the lag of each sink in it (written by saveState). */
 function addLag(st: AppendLogState, mask: number, records: number, bytes: number): void {
-  let m = mask > 0 ? mask : 0;
+  let m = Math.max(mask, 0);
   while (m !== 0) {
     const s = st.bitToSink[31 - Math.clz32(m & -m)]!;
     m &= m - 1;

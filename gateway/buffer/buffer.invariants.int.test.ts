@@ -89,7 +89,7 @@ class AppendCommand implements fc.Command<Model, Real> {
     );
     const lossesBefore = real.buf.losses(100_000);
     const newestBefore = real.buf.stats().newestSeq;
-    let result;
+    let result: ReturnType<typeof real.buf.append>;
     try {
       result = real.buf.append(batch);
     } catch (e) {

@@ -210,7 +210,7 @@ export class AppendLogState {
   /** a configured sink by name; `what` names the operation in the error */
   sink(name: string, what: string): SinkState {
     const s = this.sinks.get(name);
-    if (!s || !s.configured) {
+    if (!s?.configured) {
       throw new UnknownSinkError(`${what}: unknown sink "${name}"; configured sinks: ${this.configuredNames().join(', ') || '(none)'}`);
     }
     return s;

@@ -310,14 +310,14 @@ export function buildProgram(): Command {
       if (opts.json) process.stdout.write(toJson({ ...r, ok, atOpen }));
       else {
         process.stdout.write(
-          [
+          `${[
             ...atOpen.map((p) => `at open      ${p.msg} ${JSON.stringify({ ...p, msg: undefined })}`),
             `integrity    ${r.integrity.join('; ')}`,
             `orphan blobs removed  ${r.orphanBlobsRemoved}`,
             `missing blobs         ${r.missingBlobs}`,
             ...(r.quarantinedTo ? [`damaged file moved to ${r.quarantinedTo}`] : []),
             ok ? 'OK' : 'PROBLEMS FOUND',
-          ].join('\n') + '\n',
+          ].join('\n')}\n`,
         );
       }
       if (!ok) process.exitCode = EXIT.checkFailed;
@@ -415,5 +415,5 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  main(process.argv).then((code) => process.exit(code));
+  void main(process.argv).then((code) => process.exit(code));
 }

@@ -76,7 +76,7 @@ async function start(config: (dir: string) => string[]): Promise<{ gw: Gateway; 
 
 describe('job marking through the machine context', () => {
   it('every record of the marked job is confidential, other jobs keep their class; audited once', async () => {
-    const { gw, dir } = await start((dir) => ['inputs: {}', hold(dir), 'classification: { rules: [ { name: kpis, signal: "kpi.*", class: public } ] }']);
+    const { gw } = await start((dir) => ['inputs: {}', hold(dir), 'classification: { rules: [ { name: kpis, signal: "kpi.*", class: public } ] }']);
     const ctx = gw.pipeline.contextFor('machine');
     ctx.setMachineContext({ build: 'B-100', jobClass: 'false' });
     await ctx.emit([event('kpi.utilisation', 'before the marking')]);

@@ -13,7 +13,7 @@ import { definition as fileLake } from '../../plugins/outputs/file-lake/index.js
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { configReference, withReference } from './docs.js';
-import { ConfigProblems, loadConfig } from './load.js';
+import { type ConfigProblems, loadConfig } from './load.js';
 import { collectSecretValues, redactConfig } from './report.js';
 import { configKeys } from './introspect.js';
 import { buildConfigSchema, outputEnvelopeKeys, pluginSettings } from './schema.js';

@@ -31,6 +31,7 @@ function validator() {
   return ajv.compile(configJsonSchema());
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: a JSON Schema document walked by key, any shape at any depth
 type Json = Record<string, any>;
 /** the entry schema of one plugin type under `inputs`/`outputs` */
 function entrySchema(schema: Json, map: 'inputs' | 'outputs', type: string): Json {

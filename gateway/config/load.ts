@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import YAML, { LineCounter, isPair, isScalar, isSeq, YAMLParseError } from 'yaml';
+import YAML, { LineCounter, isPair, isScalar, isSeq, type YAMLParseError } from 'yaml';
 import type { Scalar } from 'yaml';
 import { policyFromDefinitions } from '../classify/index.js';
 import { ConfigError, RoutingPolicyError } from '../plugin-api/errors.js';

@@ -41,7 +41,7 @@ export function generatedKeyFile(dataDir: string): string {
 
 /** Read a key file, refusing one others may read. */
 export function readKeyFile(file: string): KeyRing {
-  let st;
+  let st: ReturnType<typeof statSync>;
   try {
     st = statSync(file);
   } catch (err) {

@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { waitFor } from '../../test/support/wait.js';
 import { readLakeWithPyarrow, setupPython } from '../../test/tools/pyarrow.js';
-import { FileLakeOutput, definition as fileLake } from '../../plugins/outputs/file-lake/index.js';
+import { type FileLakeOutput, definition as fileLake } from '../../plugins/outputs/file-lake/index.js';
 import { openBuffer } from '../buffer/index.js';
 import type { RecordBuffer } from '../buffer/types.js';
 import { Forwarder } from './forwarder.js';

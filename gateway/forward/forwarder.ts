@@ -197,7 +197,7 @@ export class Forwarder {
   }
 
   start(): void {
-    if (this.loop) return;
+    if (this.loop !== undefined) return;
     this.stopping = false;
     this.draining = false;
     this.state = 'idle';

@@ -125,7 +125,7 @@ export class BatchingEmitter {
 
   /** Start the emit of the oldest waiting batch, unless one is in flight. */
   private next(): void {
-    if (this.inFlight) return;
+    if (this.inFlight !== undefined) return;
     let b = this.closed.shift();
     if (!b) {
       b = this.open;

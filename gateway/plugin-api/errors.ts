@@ -57,11 +57,6 @@ function register(code: string, name: string, doc?: ErrorDoc): void {
   catalog.set(code, { code, name, ...doc });
 }
 
-/** Give an entry declared without them its meaning and what-to-do text. */
-function document(error: { code: string }, doc: ErrorDoc): void {
-  Object.assign(catalog.get(error.code)!, doc);
-}
-
 /** Every entry of the catalog, in declaration order (the order of docs/errors.md). */
 export function errorCatalog(): CatalogEntry[] {
   return [...catalog.values()].map((e) => ({ ...e }));

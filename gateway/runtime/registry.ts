@@ -23,12 +23,19 @@ import { definition as redisOutput } from '../../plugins/outputs/redis/index.js'
 import { definition as minioOutput } from '../../plugins/outputs/minio/index.js';
 import { definition as cloudOutput } from '../../plugins/outputs/cloud/index.js';
 
+// Each definition is typed by its own config; the registry holds them side by side, and the config
+// schema (which validated each entry against that very definition's schema) is what makes a lookup safe.
+// biome-ignore lint/suspicious/noExplicitAny: a heterogeneous list of definitions, each of its own config type
+type AnyInputDefinition = InputDefinition<any>;
+// biome-ignore lint/suspicious/noExplicitAny: as above
+type AnyOutputDefinition = OutputDefinition<any>;
+
 export interface PluginRegistry {
-  readonly inputs: ReadonlyMap<string, InputDefinition<any>>;
-  readonly outputs: ReadonlyMap<string, OutputDefinition<any>>;
+  readonly inputs: ReadonlyMap<string, AnyInputDefinition>;
+  readonly outputs: ReadonlyMap<string, AnyOutputDefinition>;
 }
 
-export function createRegistry(defs: { inputs: readonly InputDefinition<any>[]; outputs: readonly OutputDefinition<any>[] }): PluginRegistry {
+export function createRegistry(defs: { inputs: readonly AnyInputDefinition[]; outputs: readonly AnyOutputDefinition[] }): PluginRegistry {
   const byType = <D extends { type: string }>(kind: string, list: readonly D[]): Map<string, D> => {
     const m = new Map<string, D>();
     for (const d of list) {

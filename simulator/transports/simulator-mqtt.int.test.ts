@@ -73,9 +73,9 @@ async function run(cfg: SimConfig, formats: BlockFormat[], extra: Partial<Simula
   const published = sim.state().counters.mqttPublished;
   await sim.stop();
   // everything published with QoS 1 has been acked by the broker; give the subscriber a moment to receive it
-  await waitFor(`${published} messages under ${prefix}`, () => received.filter((m) => m.topic.startsWith(prefix + '/')).length >= published, 10_000);
+  await waitFor(`${published} messages under ${prefix}`, () => received.filter((m) => m.topic.startsWith(`${prefix}/`)).length >= published, 10_000);
   await sleep(100);
-  const mine = received.filter((m) => m.topic.startsWith(prefix + '/'));
+  const mine = received.filter((m) => m.topic.startsWith(`${prefix}/`));
   const on = (suffix: string) => mine.filter((m) => m.topic === `${prefix}/${suffix}`).map((m) => m.payload);
   return { sim, prefix, on, events: on('events').map((p) => JSON.parse(p.toString()) as MachineEvent) };
 }
@@ -221,7 +221,7 @@ describe('Sparkplug B', () => {
       },
     });
     const base = `spBv1.0/${group}`;
-    const seen = () => received.filter((m) => m.topic.startsWith(base + '/'));
+    const seen = () => received.filter((m) => m.topic.startsWith(`${base}/`));
     const of = (type: string) => seen().filter((m) => m.topic.split('/')[2] === type);
     try {
       await sim.start();

@@ -184,10 +184,10 @@ try {
 
 const header = ['records', 'batch', 'buffer rec/s', 'buffer MB/s', 'plain rec/s', 'plain MB/s', 'raw MB/s', 'buf/plain', 'buf/raw'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ') + ' |';
+const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
 console.log(`buffer append benchmark (synchronous = ${SYNC}, temp dir on ${os.tmpdir()})`);
 console.log(line(header));
-console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of rows) console.log(line(r));
 console.log();
 for (const v of verdicts) console.log(v);

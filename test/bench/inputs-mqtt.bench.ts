@@ -122,7 +122,7 @@ async function publish(url: string, load: Load, topic: string, first: number, n:
       }
     };
     sock.on('data', (chunk: Buffer) => {
-      let buf = rest ? Buffer.concat([rest, chunk]) : chunk;
+      const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
       let o = 0;
       for (;;) {
         if (buf.length - o < 2) break;

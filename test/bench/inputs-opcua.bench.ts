@@ -269,12 +269,12 @@ async function main(): Promise<void> {
     ];
     const header = ['path', 'changes/s', 'CPU (1 core = 100 %)', 'server CPU', 'server made/s', 'changes per CPU-second', 'ratio to baseline', 'target'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+    const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
     console.log(
       `OPC-UA input benchmark: ${fmt(n)} monitored items x ${RATE_HZ} Hz = ${fmt(offered)} changes/s offered by the server (child process); ${MEASURE_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up`,
     );
     console.log(line(header));
-    console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+    console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
     for (const r of rows) console.log(line(r));
     console.log();
     // 0.98: a window of a few seconds may hold one 100 ms tick fewer than nominal (timer jitter)

@@ -349,7 +349,7 @@ async function main(): Promise<void> {
     `output benchmark: ${fmt(N)} sample blocks of 2000 body bytes per round, batches of ${BATCH}, medians of ${ROUNDS} rounds (ratio paired within a round)`,
   );
   console.log(line(header));
-  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));
   console.log();
   for (const v of verdicts) console.log(v);

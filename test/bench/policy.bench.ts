@@ -154,10 +154,10 @@ const rows = [
 ];
 const header = ['case', 'baseline', 'with policy/sealing', 'ratio'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ') + ' |';
+const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
 console.log('classification, routing and sealing on the ingest path (baselines: fixed class rule; no rules; unsealed append)');
 console.log(line(header));
-console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of rows) console.log(line(r));
 console.log();
 console.log(`classify: ${fmt(m('engine'))} records/s (target >= 2,000,000): ${m('engine') >= 2_000_000 ? 'PASS' : 'MISS'}`);

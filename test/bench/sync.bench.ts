@@ -152,9 +152,9 @@ try {
   const fraction = median(synced) / median(plain);
   const table = (header: string[], rows: string[][]) => {
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ') + ' |';
+    const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
     console.log(line(header));
-    console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+    console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
     for (const r of rows) console.log(line(r));
   };
   console.log(`cloud sync benchmark: link ${LINK_MBIT} Mbit/s (tc tbf on a veth pair), object ${(size / MiB).toFixed(1)} MiB, ${ROUNDS} rounds, medians`);

@@ -21,8 +21,6 @@ import type { SyncProgress } from '../../plugins/outputs/cloud/sync/store.js';
 // the checkout this test belongs to
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
-/** this checkout (the services folder may be a link into another one) */
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const silent = pino({ level: 'silent' });
 const cloud = new Client({ ...MINIO_CLOUD });
 const MiB = 1024 * 1024;

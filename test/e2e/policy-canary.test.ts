@@ -38,7 +38,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readKeyFile } from '../../gateway/crypto/keys.js';
 import { AesGcmSealer, newKeyLine } from '../../gateway/crypto/sealer.js';
 import { MINIO_CLOUD, MINIO_LOCAL, MQTT } from '../services/endpoints.js';
-import { sleep, waitFor } from '../support/wait.js';
+import { waitFor } from '../support/wait.js';
 import { readLakeWithPyarrow, setupPython } from '../tools/pyarrow.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

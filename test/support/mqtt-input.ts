@@ -7,7 +7,7 @@ import { openBuffer } from '../../gateway/buffer/index.js';
 import type { RecordBuffer } from '../../gateway/buffer/types.js';
 import { Pipeline } from '../../gateway/ingest/pipeline.js';
 import { MQTT } from '../services/endpoints.js';
-import { MqttInput, definition } from '../../plugins/inputs/mqtt/index.js';
+import { type MqttInput, definition } from '../../plugins/inputs/mqtt/index.js';
 import { mqttConfigSchema } from '../../plugins/inputs/mqtt/schema.js';
 
 export const silent = pino({ level: 'silent' });

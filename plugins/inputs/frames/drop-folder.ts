@@ -108,7 +108,7 @@ export class DropFolder {
 
   private requestScan(): void {
     if (this.stopped) return;
-    if (this.scanning) {
+    if (this.scanning !== undefined) {
       this.rescanRequested = true;
       return;
     }
@@ -137,7 +137,7 @@ export class DropFolder {
       if (ext === '.json') continue;
       seen.add(e.name);
       if (this.busy.has(e.name)) continue;
-      let st;
+      let st: Awaited<ReturnType<typeof stat>>;
       try {
         st = await stat(path.join(this.config.dropDir, e.name));
       } catch {

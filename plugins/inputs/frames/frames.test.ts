@@ -28,7 +28,7 @@ import type { SimConfig } from '../../../simulator/config.js';
 import { SimCore } from '../../../simulator/core.js';
 import { Simulator } from '../../../simulator/engine.js';
 import { FrameSink } from '../../../simulator/transports/frames.js';
-import { FramesInput, definition } from './index.js';
+import { type FramesInput, definition } from './index.js';
 import { DEFAULT_FILE_NAME_PATTERN, framesConfigSchema } from './schema.js';
 
 const log = pino({ level: 'silent' });

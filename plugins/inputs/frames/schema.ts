@@ -35,12 +35,10 @@ export const framesConfigSchema = z.strictObject({
     .meta({ description: 'what happens to a source file once its frame is committed to the buffer: moved to processedDir, or deleted' }),
   processedDir: z.string().min(1).optional().meta({ description: 'where released files go with release: move (default <dropDir>/processed)' }),
   quarantineDir: z.string().min(1).optional().meta({ description: 'where rejected files go (default <dropDir>/quarantine)' }),
-  stableFor: duration()
-    .prefault('1s')
-    .meta({
-      description:
-        'a file is taken once its size and modification time have not changed for this long (temporary names such as .x.part and *.tmp are never taken)',
-    }),
+  stableFor: duration().prefault('1s').meta({
+    description:
+      'a file is taken once its size and modification time have not changed for this long (temporary names such as .x.part and *.tmp are never taken)',
+  }),
   rescanInterval: duration()
     .refine((ms) => ms >= 10, { message: 'expected at least 10ms' })
     .prefault('2s')

@@ -76,7 +76,7 @@ export class GatewayHealthInput implements InputPlugin {
   private tick(): void {
     const ctx = this.ctx;
     if (!ctx) return;
-    if (this.inFlight) {
+    if (this.inFlight !== undefined) {
       this.skippedTicks++;
       return;
     }

@@ -298,7 +298,7 @@ export class SparkplugState {
     const t = parseSparkplugTopic(topic);
     if (!t) throw new DecodeError('unknown-topic', `"${topic}" is not a Sparkplug B topic (spBv1.0/group/type/node[/device])`);
     if (t.type === 'NCMD' || t.type === 'DCMD' || t.type === 'STATE') return { drafts: [] };
-    let p;
+    let p: SparkplugPayload;
     try {
       p = decodeSparkplug(payload);
     } catch (err) {
@@ -367,8 +367,8 @@ export class SparkplugState {
         this.aliases.set(key, table);
         if (t.type === 'NBIRTH') {
           // a new node session: its devices' births follow and redefine their tables
-          for (const k of [...this.aliases.keys()]) if (k.startsWith(key + '/')) this.aliases.delete(k);
-          for (const k of [...this.stale]) if (k === key || k.startsWith(key + '/')) this.stale.delete(k);
+          for (const k of [...this.aliases.keys()]) if (k.startsWith(`${key}/`)) this.aliases.delete(k);
+          for (const k of [...this.stale]) if (k === key || k.startsWith(`${key}/`)) this.stale.delete(k);
         }
         this.stale.delete(key);
         return { drafts: this.metricsToDrafts(p.metrics ?? [], table, payloadTs, template, topic, vars, cls).drafts };
@@ -381,7 +381,7 @@ export class SparkplugState {
       }
       case 'NDEATH':
       case 'DDEATH': {
-        for (const k of [key, ...[...this.aliases.keys()].filter((k) => t.type === 'NDEATH' && k.startsWith(key + '/'))]) {
+        for (const k of [key, ...[...this.aliases.keys()].filter((k) => t.type === 'NDEATH' && k.startsWith(`${key}/`))]) {
           if (!this.stale.has(k)) this.staleMetrics += this.aliases.get(k)?.size ?? 0;
           this.stale.add(k);
         }

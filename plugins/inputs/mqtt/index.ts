@@ -269,7 +269,7 @@ export class MqttInput implements InputPlugin {
     c._sendPacket = (packet, cb, ...rest) => {
       if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.messageId !== undefined) {
         const gate = this.ackGates.get(packet.messageId);
-        if (gate) {
+        if (gate !== undefined) {
           this.ackGates.delete(packet.messageId);
           const generation = this.generation;
           cb?.();

@@ -427,13 +427,13 @@ describe('acknowledgement after the commit, persistent session', () => {
     await input.start(ctx);
     await input.ready();
     // for each PUBACK written: was its message's record already in the buffer?
-    const valueOf = new Map<number, number>();
+    const valueByMessageId = new Map<number, number>();
     const pubacks: boolean[] = [];
     input.mqttClient!.on('packetreceive', (pk) => {
-      if (pk.cmd === 'publish') valueOf.set(pk.messageId!, JSON.parse(pk.payload.toString()).value);
+      if (pk.cmd === 'publish') valueByMessageId.set(pk.messageId!, JSON.parse(pk.payload.toString()).value);
     });
     input.mqttClient!.on('packetsend', (pk) => {
-      if (pk.cmd === 'puback') pubacks.push(all(r).some((x) => JSON.parse(x.body!.toString()).v === valueOf.get(pk.messageId!)));
+      if (pk.cmd === 'puback') pubacks.push(all(r).some((x) => JSON.parse(x.body!.toString()).v === valueByMessageId.get(pk.messageId!)));
     });
     const pub = mqtt.connect(MQTT.url, { username: MQTT.username, password: MQTT.password, clientId: `lg-mqtt-in-pub-${process.pid}-held` });
     await Promise.all([1, 2, 3, 4, 5].map((v) => pub.publishAsync(`${p}/v`, JSON.stringify({ value: v }), { qos: 1 })));

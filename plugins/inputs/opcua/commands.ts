@@ -28,7 +28,7 @@ export function addPkiCommands(program: Command, ctx: CommandContext<OpcuaConfig
       process.stdout.write(
         opts.json
           ? ctx.json(certs)
-          : certs.map((c) => `${c.where.padEnd(8)} ${c.thumbprint}  ${c.subject}  (valid to ${c.validTo})\n    ${c.file}`).join('\n') + '\n',
+          : `${certs.map((c) => `${c.where.padEnd(8)} ${c.thumbprint}  ${c.subject}  (valid to ${c.validTo})\n    ${c.file}`).join('\n')}\n`,
       );
     });
   for (const [name, to] of [

@@ -18,7 +18,7 @@ import { makeConfig } from '../../../simulator/config.js';
 import { Simulator } from '../../../simulator/engine.js';
 import { freePort } from '../../../test/support/wait.js';
 import { main as layergate } from '../../../gateway/cli/main.js';
-import { OpcuaInput, definition } from './index.js';
+import { type OpcuaInput, definition } from './index.js';
 import { defaultSignal } from './nodes.js';
 import { thumbprint } from './trust.js';
 import { listCertificates } from './pki.js';

@@ -391,6 +391,7 @@ export class CloudOutput implements OutputPlugin {
       class: strictest(o.records.map((r) => r.class)),
       mode: o.mode,
       priority: this.config.priorities[o.mode],
+      // biome-ignore lint/complexity/useMathMinMax: bigint nanoseconds (Math.min takes numbers)
       recordTimeNs: o.records.reduce((m, r) => (r.receiveTimeNs < m ? r.receiveTimeNs : m), o.records[0]!.receiveTimeNs),
       members: [...byBuild.values()].map(memberOf),
       metadata: { [SEQ_KEY]: `${first}-${last}` },

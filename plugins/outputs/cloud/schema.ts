@@ -90,11 +90,9 @@ export const cloudConfigSchema = z
       .meta({ description: 'multipart part size; objects up to this size go in one PUT' }),
     local: z
       .object({
-        maxBytes: byteSize()
-          .prefault('10GiB')
-          .meta({
-            description: 'bound of the local sync store; synced copies are evicted first, data not yet in the cloud never (it then waits in the buffer)',
-          }),
+        maxBytes: byteSize().prefault('10GiB').meta({
+          description: 'bound of the local sync store; synced copies are evicted first, data not yet in the cloud never (it then waits in the buffer)',
+        }),
         hot: duration().prefault('30d').meta({ description: 'synced data stays local this long (by record time), unless room is needed' }),
       })
       .strict()

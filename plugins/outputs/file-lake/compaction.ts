@@ -21,6 +21,7 @@
  *   the next one.
  */
 import { createHash } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { tableToIPC } from 'apache-arrow';
@@ -127,7 +128,7 @@ export class PartitionWriter {
   async removeSuperseded(): Promise<number> {
     const byDir = new Map<string, PartFile[]>();
     for (const table of LAKE_TABLES) {
-      let entries;
+      let entries: Dirent[];
       try {
         entries = await fs.readdir(path.join(this.root, table), { recursive: true, withFileTypes: true });
       } catch (err) {

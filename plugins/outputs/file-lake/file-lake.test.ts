@@ -14,7 +14,7 @@ import type { OutputContext } from '../../../gateway/plugin-api/contract.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import type { BlobRef, StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { readLakeWithPyarrow, setupPython } from '../../../test/tools/pyarrow.js';
-import { FileLakeOutput, definition } from './index.js';
+import { type FileLakeOutput, definition } from './index.js';
 import { partitionSegment } from '../shared/layout.js';
 
 const log = pino({ level: 'silent' });
@@ -79,7 +79,11 @@ const scalar = (signal: string, v: unknown, extra: Partial<StoredRecord> = {}) =
 
 function samplesBlock(channels: string[], frames: number[][], firstSample: number, extra: Partial<StoredRecord> = {}) {
   const body = Buffer.alloc(frames.length * channels.length * 4);
-  frames.forEach((f, i) => f.forEach((v, c) => body.writeFloatLE(v, (i * channels.length + c) * 4)));
+  frames.forEach((f, i) => {
+    f.forEach((v, c) => {
+      body.writeFloatLE(v, (i * channels.length + c) * 4);
+    });
+  });
   return rec({
     kind: 'samples',
     contentType: CONTENT_TYPES.samplesF32,

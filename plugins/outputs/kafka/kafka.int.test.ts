@@ -18,7 +18,7 @@ import { sleep, waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
 import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig, steadyStream } from '../../../test/support/sink-harness.js';
 import type { SimulatedSource, SinkRig } from '../../../test/support/sink-harness.js';
-import { CONTENT_TYPE_PROTOBUF, KafkaOutput, definition } from './index.js';
+import { CONTENT_TYPE_PROTOBUF, type KafkaOutput, definition } from './index.js';
 
 const rigs: SinkRig[] = [];
 const sources: SimulatedSource[] = [];

@@ -28,12 +28,9 @@ export const kafkaConfigSchema = z.strictObject({
     }),
   topics: z
     .strictObject({
-      create: z
-        .boolean()
-        .default(true)
-        .meta({
-          description: 'create a missing topic with the settings below; `false`: topics must exist (a missing one is retried, with an error naming it)',
-        }),
+      create: z.boolean().default(true).meta({
+        description: 'create a missing topic with the settings below; `false`: topics must exist (a missing one is retried, with an error naming it)',
+      }),
       partitions: z
         .number()
         .int()

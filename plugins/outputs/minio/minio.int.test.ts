@@ -19,11 +19,11 @@ import type { Sealer } from '../../../gateway/crypto/sealer.js';
 import { MINIO_LOCAL } from '../../../test/services/endpoints.js';
 import { DEDICATED_MINIO_KEYS, DedicatedMinio } from '../../../test/services/dedicated.js';
 import { readLakeWithPyarrow, setupPython } from '../../../test/tools/pyarrow.js';
-import { sleep, waitFor } from '../../../test/support/wait.js';
+import { waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
 import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../../../test/support/sink-harness.js';
 import type { SimulatedSource, SinkRig } from '../../../test/support/sink-harness.js';
-import { MinioOutput, definition } from './index.js';
+import { type MinioOutput, definition } from './index.js';
 
 const client = new Client({
   endPoint: MINIO_LOCAL.endPoint,

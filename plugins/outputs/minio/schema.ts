@@ -38,11 +38,9 @@ export const minioConfigSchema = z.strictObject({
       format: z.enum(['parquet', 'arrow']).default('parquet').meta({
         description: 'columnar batch format: `parquet` (zstd, float32 BYTE_STREAM_SPLIT) or `arrow` (Arrow IPC file, uncompressed)',
       }),
-      window: duration()
-        .prefault('1m')
-        .meta({
-          description: 'time window (by receive time) of one batch object per signal: records of one batch and signal in one window go into one object',
-        }),
+      window: duration().prefault('1m').meta({
+        description: 'time window (by receive time) of one batch object per signal: records of one batch and signal in one window go into one object',
+      }),
     })
     .prefault({})
     .meta({ description: 'how scalar and samples records are batched into columnar objects' }),

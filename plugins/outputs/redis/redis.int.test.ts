@@ -11,11 +11,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import { REDIS } from '../../../test/services/endpoints.js';
 import { DedicatedRedis, selfSignedCert } from '../../../test/services/dedicated.js';
-import { sleep, waitFor } from '../../../test/support/wait.js';
+import { waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
 import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../../../test/support/sink-harness.js';
 import type { SimulatedSource, SinkRig } from '../../../test/support/sink-harness.js';
-import { RedisOutput, definition } from './index.js';
+import { type RedisOutput, definition } from './index.js';
 
 const rigs: SinkRig[] = [];
 const sources: SimulatedSource[] = [];

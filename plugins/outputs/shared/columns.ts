@@ -199,7 +199,9 @@ export function samplesTable(items: ColumnItem[], channels: string[]): Table {
       setInt64(timeWords, row, tHi, tLo, Math.round(i * periodNs));
       if (layer !== undefined) layerValid[row >> 3]! |= 1 << (row & 7);
     }
-    s.columns.forEach((c, ci) => cols[ci]!.set(c, row - s.count));
+    s.columns.forEach((c, ci) => {
+      cols[ci]!.set(c, row - s.count);
+    });
   }
   const columns: Record<string, Vector> = {
     seq: makeVector(seq),

@@ -48,7 +48,7 @@ outputs:
 `;
     const loaded = loadConfig({ text, env: { MINIO_SECRET: MINIO_LOCAL.secretKey } });
     const gw = await Gateway.start(loaded, { log: silent });
-    let stats;
+    let stats: Record<string, ReturnType<typeof gw.stats>['forwarders'][number]>;
     try {
       await waitFor('every sink delivered 20 records', () => gw.stats().forwarders.every((f) => f.sentRecords >= 20), 60_000, 100);
     } finally {

@@ -63,7 +63,7 @@ export function addSyncCommands(program: Command, h: CommandContext<CloudConfig>
     .option('--json', 'machine-readable output')
     .action(async (build: string, opts: { config?: string; output?: string; deep?: boolean; json?: boolean }) => {
       const loaded = h.load(opts.config);
-      let reports;
+      let reports: Awaited<ReturnType<typeof syncVerify>>;
       try {
         reports = await syncVerify(loaded, build, { ...(opts.output ? { name: opts.output } : {}), ...(opts.deep ? { deep: true } : {}) });
       } catch (err) {

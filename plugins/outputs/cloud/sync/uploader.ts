@@ -157,7 +157,7 @@ export class Uploader {
   }
 
   start(): void {
-    if (this.loop) return;
+    if (this.loop !== undefined) return;
     this.stopping = false;
     this.stats_.state = 'idle';
     // a part in flight is cut short soon after `pause` (it is sent again on resume)
