@@ -11,6 +11,7 @@ import { ConfigError, RoutingPolicyError } from '../plugin-api/errors.js';
 import { RouteTable, effectivePremises } from './routing.js';
 import type { RouteOutput } from './routing.js';
 import { routingSchema } from './schema.js';
+import { offsiteConfig } from './test-support/offsite-config.js';
 
 const plant: RouteOutput[] = [
   { name: 'lake', type: 'file-lake', premises: 'on' },
@@ -105,18 +106,6 @@ describe('RouteTable', () => {
     );
   });
 });
-
-// A file lake on a share off site: the real file-lake output, declared off premises by its config
-const offsiteConfig = (rule: string) =>
-  [
-    'outputs:',
-    '  lake: { type: file-lake }',
-    '  offsite: { type: file-lake, premises: off, path: /mnt/partner-share/lake }',
-    'routing:',
-    '  rules:',
-    `    - ${rule}`,
-    '',
-  ].join('\n');
 
 describe('config load', () => {
   it('rejects a config whose routing sends sensitive data to an off-premises output, naming rule and output', () => {

@@ -10,20 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { offsiteConfig } from '../../gateway/classify/test-support/offsite-config.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-// A file lake on a share off site: the real file-lake output, declared off premises by its config
-const offsiteConfig = (rule: string) =>
-  [
-    'outputs:',
-    '  lake: { type: file-lake }',
-    '  offsite: { type: file-lake, premises: off, path: /mnt/partner-share/lake }',
-    'routing:',
-    '  rules:',
-    `    - ${rule}`,
-    '',
-  ].join('\n');
 
 describe('config load', () => {
   it('`layergate check-config` refuses it with exit 2 and the same line', () => {
