@@ -117,6 +117,14 @@ export interface OutputCapabilities {
    * overrides it. It delays delivery only; records are committed to the buffer on arrival.
    */
   linger?: number;
+  /**
+   * The sink's preferred most records per batch (the forwarder's default is 500). A sink whose cost is
+   * per batch (a file, an object, a request) asks for more; the `batchRecords` key of the output's
+   * config overrides it. The records of a batch are held in memory while it is sent.
+   */
+  batchRecords?: number;
+  /** The sink's preferred most body bytes per batch (default 8 MiB); the `batchBytes` key overrides it. */
+  batchBytes?: number;
 }
 
 export interface OutputPlugin {

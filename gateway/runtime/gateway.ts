@@ -177,8 +177,10 @@ export class Gateway {
       gw.audit = audit;
       for (const o of created) {
         await wrapStartAsync(`output ${o.name}`, () => o.plugin.start(outputContext(o.name, buffer, log)));
-        // per-output forwarder settings: the config's keys win over the plugin's preferred linger
+        // per-output forwarder settings: the config's keys win over the plugin's preferred ones
         const linger = o.entry.linger ?? o.capabilities.linger;
+        const batchSize = o.entry.batchRecords ?? o.capabilities.batchRecords;
+        const batchBytes = o.entry.batchBytes ?? o.capabilities.batchBytes;
         const forwarder = new Forwarder({
           buffer,
           output: o.plugin,
@@ -191,8 +193,8 @@ export class Gateway {
           sealer,
           stopTimeoutMs: Math.max(1000, config.gateway.shutdownGraceMs),
           ...(linger !== undefined ? { linger } : {}),
-          ...(o.entry.batchRecords !== undefined ? { batchSize: o.entry.batchRecords } : {}),
-          ...(o.entry.batchBytes !== undefined ? { batchBytes: o.entry.batchBytes } : {}),
+          ...(batchSize !== undefined ? { batchSize } : {}),
+          ...(batchBytes !== undefined ? { batchBytes } : {}),
         });
         gw.outputs.push({ name: o.name, plugin: o.plugin, forwarder });
         forwarder.start();
