@@ -70,13 +70,13 @@ export const outputEnvelopeSchema = z.strictObject({
       "forwarder linger: a partial batch waits until its oldest record is this old (or a full batch is there) before it is sent; fewer, larger batches for sinks that make a file or object per batch (default: the plugin's preference, else 0)",
   }),
   batchRecords: z.number().int({ message: 'expected a whole number > 0' }).positive({ message: 'expected a whole number > 0' }).optional().meta({
-    description: 'most records per send (default 500)',
+    description: "most records per send (default: the plugin's preference, else 500)",
   }),
   batchBytes: byteSize()
     .pipe(z.number().positive({ message: 'expected a byte size > 0' }))
     .optional()
     .meta({
-      description: 'most record body bytes per send; one record always fits (default 8MiB)',
+      description: "most record body bytes per send; one record always fits (default: the plugin's preference, else 8MiB)",
     }),
 });
 export type OutputEnvelope = z.output<typeof outputEnvelopeSchema>;
