@@ -8,7 +8,9 @@
  *   reads are off the critical path. It changes nothing about delivery: the cursor only moves after
  *   the sink acked the batch in flight, batches go out one at a time in seq order, and a failed send
  *   drops what was read ahead (`dropAhead`; the retry reads again from the cursor). Bounded: at most
- *   READ_AHEAD_BATCHES batches and READ_AHEAD_MAX_BYTES (or one batchBytes) are held.
+ *   READ_AHEAD_BATCHES batches, READ_AHEAD_MAX_RECORDS records and READ_AHEAD_MAX_BYTES are held, and
+ *   never less than one batch. Records count apart from bytes: a batch of 100,000 small scalars
+ *   holds tens of MB of record objects while its bodies add up to 2 MB.
  * - Linger (like Kafka's linger.ms). A sink that prefers few large batches (a file per batch) sets
  *   `linger`: a read that is not a full batch is held until its oldest record (by receiveTimeNs) is
  *   `linger` old or enough records arrived to fill a batch. A full batch never waits. Only the send is
@@ -21,6 +23,15 @@ import type { StoredRecord } from '../plugin-api/record.js';
 /** Read-ahead (see the module header): batches read at once while a send is in flight, and their byte cap. */
 const READ_AHEAD_BATCHES = 4;
 const READ_AHEAD_MAX_BYTES = 16 * 1024 * 1024;
+const READ_AHEAD_MAX_RECORDS = 20_000;
+
+/** How many records and body bytes a read-ahead may hold for a batch size: never less than one batch. */
+export function readAheadLimits(batchSize: number, batchBytes: number): { records: number; bytes: number } {
+  return {
+    records: Math.max(batchSize, Math.min(READ_AHEAD_BATCHES * batchSize, READ_AHEAD_MAX_RECORDS)),
+    bytes: Math.max(batchBytes, Math.min(READ_AHEAD_BATCHES * batchBytes, READ_AHEAD_MAX_BYTES)),
+  };
+}
 
 /** Body bytes of a record as the buffer accounts them: inline body or spooled blob size. */
 export function recordBytes(r: StoredRecord): number {
@@ -58,7 +69,7 @@ export class BatchReader {
   }
 
   /**
-   * Read the records that follow `inFlight` (up to READ_AHEAD_BATCHES batches), once the send of
+   * Read the records that follow `inFlight` (within `readAheadLimits`), once the send of
    * `inFlight` had a turn to put its request on the wire. The cursor has not moved yet, so the read
    * starts at the batch in flight; those records are dropped. Nothing is kept when `stopping()` says
    * so by then or the read failed (the next regular read reports it).
@@ -69,9 +80,9 @@ export class BatchReader {
       this.ahead = [];
       return;
     }
-    const aheadBytes = Math.max(this.batchBytes, Math.min(READ_AHEAD_BATCHES * this.batchBytes, READ_AHEAD_MAX_BYTES));
+    const limits = readAheadLimits(this.batchSize, this.batchBytes);
     try {
-      this.ahead = this.buffer.read(this.sink, READ_AHEAD_BATCHES * this.batchSize, aheadBytes, inFlight[inFlight.length - 1]!.seq);
+      this.ahead = this.buffer.read(this.sink, limits.records, limits.bytes, inFlight[inFlight.length - 1]!.seq);
     } catch {
       this.ahead = [];
     }

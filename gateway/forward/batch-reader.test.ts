@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { readAheadLimits } from './batch-reader.js';
+
+const MiB = 1024 * 1024;
+
+describe('read-ahead limits', () => {
+  it('holds up to four default batches (500 records, 8 MiB each), within 16 MiB', () => {
+    expect(readAheadLimits(500, 8 * MiB)).toEqual({ records: 2000, bytes: 16 * MiB });
+  });
+
+  it('caps many small records by count: batches of 10,000 scalars read ahead 20,000 records, not 40,000', () => {
+    expect(readAheadLimits(10_000, 1 * MiB)).toEqual({ records: 20_000, bytes: 4 * MiB });
+  });
+
+  it('never holds less than one batch, however large the batch a sink asks for', () => {
+    expect(readAheadLimits(100_000, 32 * MiB)).toEqual({ records: 100_000, bytes: 32 * MiB });
+  });
+});
