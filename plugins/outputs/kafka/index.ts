@@ -113,6 +113,9 @@ export interface KafkaOutputStats {
   sizeSplits: number;
 }
 
+/** the forwarder batch a grouping output asks for (its `batchRecords` key still wins) */
+export const GROUPED_BATCH_RECORDS = 5000;
+
 /** a size refusal is logged at most once per topic per this long */
 const SIZE_WARN_INTERVAL_MS = 60_000;
 
@@ -334,7 +337,8 @@ export class KafkaOutput implements OutputPlugin {
 
 export const definition: OutputDefinition<KafkaConfig> = {
   type: 'kafka',
-  capabilities: () => ({ premises: 'on' }),
+  // grouped messages cost per request, not per record: larger forwarder batches make fewer, fuller requests
+  capabilities: (config) => ({ premises: 'on', ...(config.grouping === 'record' ? {} : { batchRecords: GROUPED_BATCH_RECORDS }) }),
   configSchema: kafkaConfigSchema,
   create: (config, env) => new KafkaOutput(config, env),
 };
