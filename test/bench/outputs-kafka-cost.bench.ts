@@ -3,14 +3,14 @@
  * (this process only: encoding, kafkajs, the socket; the broker's CPU is not counted) for
  *
  * - `output`: `KafkaOutput.send` with forwarder-sized batches (the implementation given by `--impl`,
- *   default this folder's; point it at another checkout's index.ts to compare versions);
+ *   default plugins/outputs/kafka/index.ts; point it at another checkout's index.ts to compare versions);
  * - `raw`: kafkajs `producer.sendBatch` alone with pre-built messages of the same key, value and
  *   header sizes (the limit a per-record output can reach), each call kept under 900 KiB.
  *
  * Workloads: W1-like scalars (5,000 signals, `{"v":1.23,"unit":"mm"}`) in batches of 500 and 5,000,
  * 4 KiB samples blocks of one signal (one partition) and W2-like 16 KiB blocks of 4 signals.
  *
- *   npx tsx plugins/outputs/kafka/cost.measure.ts [--impl <path/to/index.ts>] [--mode output|raw|both]
+ *   npm run bench:kafka-cost --  [--impl <path/to/index.ts>] [--mode output|raw|both]
  *     [--only scalar500,scalar5000,block4k,block16k] [--seconds 12] [--config '{"grouping":"signal"}']
  *     [--brokers 127.0.0.1:19092]
  *
@@ -24,12 +24,12 @@ import { pathToFileURL } from 'node:url';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Message } from 'kafkajs';
 import pino from 'pino';
-import type { OutputContext, OutputDefinition, OutputPlugin, StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { CONTENT_TYPES, encodeRecord } from '../../../gateway/plugin-api/index.js';
+import type { OutputContext, OutputDefinition, OutputPlugin, StoredRecord } from '../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES, encodeRecord } from '../../gateway/plugin-api/index.js';
 
 const { values: args } = parseArgs({
   options: {
-    impl: { type: 'string', default: path.join(path.dirname(new URL(import.meta.url).pathname), 'index.ts') },
+    impl: { type: 'string', default: path.join(path.dirname(new URL(import.meta.url).pathname), '../../plugins/outputs/kafka/index.ts') },
     mode: { type: 'string', default: 'both' },
     only: { type: 'string', default: 'scalar500,scalar5000,block4k,block16k' },
     seconds: { type: 'string', default: '12' },
