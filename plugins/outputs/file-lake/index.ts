@@ -36,6 +36,7 @@ import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable } from '../shared/columns.js';
 import type { ColumnItem, ParsedSamples, ParsedScalar } from '../shared/columns.js';
+import { addLakeCommands } from './commands.js';
 import { Compactor } from './compaction.js';
 import type { Merger } from './compaction.js';
 import { DurableFiles, WRITE_CONCURRENCY, eachLimit, fsyncPath } from './durable.js';
@@ -293,5 +294,6 @@ export const definition: OutputDefinition<FileLakeConfig> = {
   // the lake is a folder on the gateway's own disk; it prefers coarse batches (a file per batch, table and partition)
   capabilities: () => ({ premises: 'on', linger: DEFAULT_LAKE_LINGER_MS, batchRecords: DEFAULT_LAKE_BATCH_RECORDS, batchBytes: DEFAULT_LAKE_BATCH_BYTES }),
   renamedKeys: { accepts: 'classes' },
+  commands: addLakeCommands,
   create: (config, env) => new FileLakeOutput(config, env),
 };

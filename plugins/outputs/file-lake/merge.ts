@@ -7,7 +7,8 @@
  *   and only a bucket whose seqs are not ascending (inputs with interleaved seq ranges) is sorted.
  * - Exact: columns are copied buffer to buffer (int64 and timestamps never pass through a double,
  *   binary bytes stay bytes, nulls stay null); the output has the first input's schema (field order,
- *   types, nullability), so a merged file and the files it replaced have equal columns.
+ *   types; a column is nullable when it is in any input), so a merged file and the files it replaced
+ *   have equal columns.
  */
 import { DataType, RecordBatch, Schema, Struct, Table, Utf8, makeData, vectorFromArray } from 'apache-arrow';
 import type { Data, Dictionary, Field, Int32, Vector } from 'apache-arrow';
@@ -130,9 +131,10 @@ function gatherFixed(tables: Table[], field: Field, order: Uint32Array): Data {
 /** utf8 / binary: the bytes of each row, copied in the new order. */
 function gatherVariable(tables: Table[], field: Field, order: Uint32Array): Data {
   const total = order.length;
-  const chunk = new Uint32Array(total);
-  const start = new Int32Array(total);
-  const end = new Int32Array(total);
+  const inputRows = tables.reduce((n, t) => n + t.numRows, 0);
+  const chunk = new Uint32Array(inputRows);
+  const start = new Int32Array(inputRows);
+  const end = new Int32Array(inputRows);
   const chunks: Uint8Array[] = [];
   let row = 0;
   for (const t of tables) {
@@ -166,7 +168,12 @@ function gatherVariable(tables: Table[], field: Field, order: Uint32Array): Data
  * metadata states the receive-time range of all inputs.
  */
 export function mergeSorted(tables: Table[]): Table {
-  const schema = tables[0]!.schema;
+  // a column is nullable when it is in any input (nullability follows each batch's data)
+  const first = tables[0]!.schema;
+  const schema = new Schema(
+    first.fields.map((f, i) => (f.nullable || !tables.some((t) => t.schema.fields[i]!.nullable) ? f : f.clone({ nullable: true }))),
+    first.metadata,
+  );
   const { order, signalIds, names } = mergeOrder(tables);
   const children = schema.fields.map((field) => {
     const type = field.type as DataType;
@@ -187,4 +194,28 @@ export function mergeSorted(tables: Table[]): Table {
     if (r!.max > max) max = r!.max;
   }
   return describe(merged, min, max);
+}
+
+/** The rows of `table` at `rows` (in that order), as one table with the same schema. */
+export function selectRows(table: Table, rows: Uint32Array): Table {
+  const schema = table.schema;
+  const children = schema.fields.map((field) => {
+    const type = field.type as DataType;
+    if (DataType.isDictionary(type)) {
+      const vector = table.getChild(field.name)!;
+      if (vector.data.length !== 1) throw new Error('a dictionary column of one chunk is expected');
+      const keys = vector.data[0]!.values as Int32Array;
+      return makeData({
+        type,
+        length: rows.length,
+        nullCount: 0,
+        data: Int32Array.from(rows, (r) => keys[r]!),
+        dictionary: vector.data[0]!.dictionary,
+      } as never);
+    }
+    if (DataType.isUtf8(type) || DataType.isBinary(type)) return gatherVariable([table], field, rows);
+    return gatherFixed([table], field, rows);
+  });
+  const batch = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, nullCount: 0, children }));
+  return new Table(schema, [batch]);
 }

@@ -71,8 +71,9 @@ export function arrowBytes(table: Table): number {
   return n;
 }
 
+/** Column names and types (not nullability: a batch without nulls in a column says not-null, the next may not). */
 export function columnsKey(table: Table): string {
-  return table.schema.fields.map((f) => `${f.name}:${String(f.type)}:${f.nullable ? 'null' : 'not-null'}`).join(',');
+  return table.schema.fields.map((f) => `${f.name}:${String(f.type)}`).join(',');
 }
 
 /** The table with its receive-time range and arrow size in the schema metadata. */

@@ -15,7 +15,8 @@ import type { Table } from 'apache-arrow';
 export function sameSchema(a: Table, b: Table): boolean {
   const fa = a.schema.fields;
   const fb = b.schema.fields;
-  return fa.length === fb.length && fa.every((f, i) => f.name === fb[i]!.name && String(f.type) === String(fb[i]!.type) && f.nullable === fb[i]!.nullable);
+  // nullability is left out: it follows the data (a column without nulls in a batch says not-null)
+  return fa.length === fb.length && fa.every((f, i) => f.name === fb[i]!.name && String(f.type) === String(fb[i]!.type));
 }
 
 /** One column's values, exact: int64 and timestamps as bigint (Vector.get would turn timestamps into float ms). */
