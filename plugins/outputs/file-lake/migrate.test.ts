@@ -87,7 +87,7 @@ describe('layergate lake migrate', () => {
     }
     // samples (no receive time: they go by sample time) and frames with their images
     const block = Buffer.alloc(2 * 2 * 4);
-    [1.5, 2.5, 3.5, 4.5].forEach((v, i) => block.writeFloatLE(v, i * 4));
+    for (const [i, v] of [1.5, 2.5, 3.5, 4.5].entries()) block.writeFloatLE(v, i * 4);
     const samplesRecord = rec(seq++, 'meltpool', block, {
       kind: 'samples',
       contentType: CONTENT_TYPES.samplesF32,
