@@ -7,6 +7,8 @@
  * In a source checkout the modules are TypeScript run through tsx: the worker then registers tsx
  * before it loads this module (the built package runs the compiled .js directly).
  */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
 import type { Merger } from './compaction.js';
 import { runMergeJob } from './merge-job.js';
@@ -32,8 +34,11 @@ export function workerMerger(): Merger {
   };
   const start = (): Worker => {
     const self = import.meta.url;
+    // tsx resolved from here, not from the working directory the gateway was started in
+    // (its ESM entry: the CommonJS one registers a path that does not exist when run in a worker)
+    const tsx = self.endsWith('.ts') ? pathToFileURL(createRequire(self).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href : '';
     const w = self.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(self)}); });`, {
+      ? new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(self)}); });`, {
           eval: true,
           workerData: MERGE_WORKER,
         })
