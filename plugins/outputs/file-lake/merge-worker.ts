@@ -36,7 +36,13 @@ export function workerMerger(): Merger {
     const self = import.meta.url;
     // tsx resolved from here, not from the working directory the gateway was started in
     // (its ESM entry: the CommonJS one registers a path that does not exist when run in a worker)
-    const tsx = self.endsWith('.ts') ? pathToFileURL(createRequire(self).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href : '';
+    const tsx = self.endsWith('.ts')
+      ? pathToFileURL(
+          createRequire(self)
+            .resolve('tsx/esm/api')
+            .replace(/\.cjs$/, '.mjs'),
+        ).href
+      : '';
     const w = self.endsWith('.ts')
       ? new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(self)}); });`, {
           eval: true,
