@@ -4,7 +4,7 @@
  * per million records, bytes on disk per record, files and folders, and (when the lake has one) what
  * its background compaction then costs. A quick measurement to run by hand, not a test:
  *
- *   npx tsx plugins/outputs/file-lake/measure.ts [--batch 100000] [--records 1000000] [--format arrow|parquet] [--seconds 60]
+ *   npm run bench:lake-cost -- [--batch 100000] [--records 1000000] [--format arrow|parquet] [--seconds 60]
  *
  * It stops after `--records` or `--seconds`, whichever comes first (a slow lake would take hours).
  */
@@ -13,9 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
-import { definition } from './index.js';
+import type { StoredRecord } from '../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES } from '../../gateway/plugin-api/index.js';
+import { definition } from '../../plugins/outputs/file-lake/index.js';
 
 const { values: args } = parseArgs({
   options: {
