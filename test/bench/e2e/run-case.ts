@@ -52,7 +52,9 @@ export interface CaseOptions {
   /** called every few seconds with a progress line */
   progress: (line: string) => void;
   /** keep the case's temp folder (logs, config, data) */
-  keep?: boolean;
+  keep?: boolean | undefined;
+  /** aborts the case (Ctrl-C): it stops where it is and cleans up */
+  signal?: AbortSignal;
 }
 
 export interface LatencySummary {
@@ -179,7 +181,10 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
       }
     });
     await harness.next('ready', 120_000);
-    const nextSample = () => harness.next('sample', 10_000);
+    const nextSample = () => {
+      o.signal?.throwIfAborted();
+      return harness.next('sample', 10_000);
+    };
 
     // ready: every OPC-UA item monitored, the MQTT input online
     const readyBy = Date.now() + 120_000;

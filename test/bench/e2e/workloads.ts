@@ -2,13 +2,13 @@
  * The design workloads of shared/DOMAIN.md as the end-to-end benchmark offers them, and what one
  * offered unit becomes in the gateway: W1 process values (5,000 OPC-UA items at 10 Hz plus 200 MQTT
  * JSON scalars at 1 Hz), W2 melt pool (100 blocks/s of 4 x 1,000 float32 samples while the laser is
- * on: 60 s on, 10 s recoat), W3 frames (two 2048x2048 8-bit frames per 30 s layer, thumbnails on) and
- * W123, all three at once. `--scale` multiplies each rate: W1 by more items and topics at the same
+ * on: 60 s on, 10 s recoat), W3 frames (two 2048x2048 8-bit frames per 30 s layer, thumbnails on),
+ * W12 (W1 and W2 at once, the memory target's load) and W123, all three at once. `--scale` multiplies each rate: W1 by more items and topics at the same
  * frequency, W2 by more blocks per second, W3 by shorter layers.
  */
 import type { RecordKind } from '../../../gateway/plugin-api/record.js';
 
-export const WORKLOADS = ['W1', 'W2', 'W3', 'W123'] as const;
+export const WORKLOADS = ['W1', 'W2', 'W3', 'W12', 'W123'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 export const SINKS = ['lake', 'kafka', 'redis', 'minio', 'cloud'] as const;
 export type SinkName = (typeof SINKS)[number];
@@ -62,6 +62,8 @@ export function partsOf(w: WorkloadName): LoadPart[] {
       return [blocks];
     case 'W3':
       return [frames];
+    case 'W12':
+      return [opcua, scalars, blocks];
     case 'W123':
       return [opcua, scalars, blocks, frames];
   }
@@ -78,6 +80,7 @@ export function describeWorkload(w: WorkloadName, scale: number): string {
     W1: `W1 process values: ${f(OPCUA_ITEMS * scale)} OPC-UA items x ${OPCUA_HZ} Hz + ${f(MQTT_TOPICS * scale)} MQTT JSON topics x ${MQTT_HZ} Hz = ${f((OPCUA_ITEMS * OPCUA_HZ + MQTT_TOPICS * MQTT_HZ) * scale)} values/s`,
     W2: `W2 melt pool: ${f(BLOCKS_PER_S * scale)} blocks/s of ${BLOCK_CHANNELS.length} x ${f(BLOCK_SAMPLES)} float32 (${f(BLOCKS_PER_S * scale * BLOCK_SAMPLES * BLOCK_CHANNELS.length)} samples/s) while the laser is on (60 s on, 10 s recoat)`,
     W3: `W3 frames: a 2048x2048 8-bit PNG every ${(FRAME_PERIOD_MS / 1000 / scale).toFixed(1)} s, thumbnails on`,
+    W12: 'W1+W2 together',
     W123: 'W1+W2+W3 together',
   };
   return d[w];
