@@ -261,7 +261,7 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${path.relative(process.cwd(), path.join(out, 'report.md'))}, results.json and ${charts.length} chart(s)`);
   if (o.updateReadme) {
     const table = caseTable(designCases, raws);
-    const keep = ['workload', 'sink', 'offered/s', 'delivered/offered', 'lag', 'receive->ack p50/p99/max ms', 'peak RSS MB', 'raw client/s', 'verdict'];
+    const keep = ['workload', 'sink', 'offered/s', 'delivered/offered', 'lag', 'receive->ack p50/p99/max', 'peak RSS MB', 'raw client/s', 'verdict'];
     const idx = keep.map((k) => table.head.indexOf(k));
     const body = [
       `One run of \`npm run bench:e2e\` (${new Date(started).toISOString().slice(0, 10)}, ${o.duration} s per case at ${o.scale}x, ${os.cpus().length} CPUs shared with the servers):`,

@@ -34,7 +34,8 @@ export interface Verdict {
 export const CASE_RATIO = 0.99;
 
 const fmt = (x: number, d = 0): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '-');
-const ms = (x: number): string => (!Number.isFinite(x) ? '-' : x >= 10_000 ? `${fmt(x / 1000, 1)} s` : `${fmt(x, x < 10 ? 1 : 0)}`);
+/** a latency in ms, with its unit (seconds from 10 s on) */
+const ms = (x: number): string => (!Number.isFinite(x) ? '-' : x >= 10_000 ? `${fmt(x / 1000, 1)} s` : `${fmt(x, x < 10 ? 1 : 0)} ms`);
 
 export const casePasses = (c: CaseResult): boolean => c.ratio >= CASE_RATIO && !c.lag.growing;
 
@@ -63,8 +64,8 @@ export function verdicts(cases: CaseResult[], raws: RawResult[], flows: FlowResu
     for (const c of cases.filter((x) => x.sink === 'kafka' && x.workload === w && x.scale === 1)) {
       out.push({
         pass: c.latency.receive.p99 < limitMs,
-        what: `${w} x kafka: p99 receive -> Kafka ack < ${ms(limitMs)} ms`,
-        detail: `p99 ${ms(c.latency.receive.p99)} ms (p50 ${ms(c.latency.receive.p50)}, max ${ms(c.latency.receive.max)}, ${fmt(c.latency.receive.n)} records)`,
+        what: `${w} x kafka: p99 receive -> Kafka ack < ${ms(limitMs)}`,
+        detail: `p99 ${ms(c.latency.receive.p99)} (p50 ${ms(c.latency.receive.p50)}, max ${ms(c.latency.receive.max)}, ${fmt(c.latency.receive.n)} records)`,
       });
     }
   };
@@ -118,7 +119,7 @@ export function caseTable(cases: CaseResult[], raws: RawResult[]): Table {
     'delivered/offered',
     'lag start -> end',
     'lag',
-    'receive->ack p50/p99/max ms',
+    'receive->ack p50/p99/max',
     'CPU-s per M records',
     'CPU-s per M samples',
     'peak RSS MB',
