@@ -36,7 +36,18 @@ export function caseNames(id: string): CaseNames {
   };
 }
 
+/** Settings given with `--set <sink>.<key>=<value>`, laid over a sink's defaults (e.g. kafka.grouping=partition). */
+const overrides = new Map<SinkName, Record<string, unknown>>();
+
+export function setOutputOverride(sink: SinkName, key: string, value: unknown): void {
+  overrides.set(sink, { ...overrides.get(sink), [key]: value });
+}
+
 export function outputConfig(sink: SinkName, names: CaseNames): Record<string, unknown> {
+  return { ...defaultOutputConfig(sink, names), ...overrides.get(sink) };
+}
+
+function defaultOutputConfig(sink: SinkName, names: CaseNames): Record<string, unknown> {
   switch (sink) {
     case 'lake':
       return { type: 'file-lake' };

@@ -15,13 +15,14 @@
  *   npm run bench:e2e -- --headroom --sinks kafka,lake --no-flows
  * Options: --sinks, --workloads, --duration, --drain (drain timeout), --scale, --headroom,
  * --headroom-duration, --headroom-max, --raw-seconds (0: no raw baselines), --no-flows, --flows-only,
- * --flow-messages, --update-readme, --keep (keep each case's temp folder), --out DIR.
+ * --flow-messages, --update-readme, --keep (keep each case's temp folder), --out DIR, --set SINK.KEY=VALUE.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
+import { setOutputOverride } from './config.js';
 import { runFlow } from './mqtt-kafka.js';
 import type { FlowResult } from './mqtt-kafka.js';
 import { rawBaseline } from './raw.js';
@@ -68,7 +69,22 @@ const program = new Command('bench:e2e')
   .option('--flow-messages <n>', 'messages of the JSON flow (the 4 KiB flow sends a tenth)', Number, 200_000)
   .option('--update-readme', "regenerate the README's end-to-end table")
   .option('--keep', "keep each case's temp folder (config, logs, data)")
-  .option('--out <dir>', 'results folder (default bench-results/e2e-<timestamp>)');
+  .option('--out <dir>', 'results folder (default bench-results/e2e-<timestamp>)')
+  .option('--set <sink.key=value>', "a sink setting over its default, repeatable (e.g. kafka.grouping=partition; the value is JSON or a plain string)", setting, []);
+
+/** `--set kafka.grouping=partition`: laid over the sink's default output config (config.ts). */
+function setting(text: string, previous: string[]): string[] {
+  const m = /^([a-z]+)\.([A-Za-z][A-Za-z0-9]*)=(.*)$/.exec(text);
+  if (!m || !(SINKS as readonly string[]).includes(m[1]!)) throw new InvalidArgumentError(`expected <sink>.<key>=<value> with a sink of ${SINKS.join(', ')}`);
+  let value: unknown = m[3];
+  try {
+    value = JSON.parse(m[3]!);
+  } catch {
+    // a plain string
+  }
+  setOutputOverride(m[1] as SinkName, m[2]!, value);
+  return [...previous, text];
+}
 
 interface Options {
   sinks?: SinkName[];
@@ -86,6 +102,7 @@ interface Options {
   updateReadme?: boolean;
   keep?: boolean;
   out?: string;
+  set: string[];
 }
 
 const started = Date.now();
