@@ -23,9 +23,11 @@ export class Child<M extends { type: string }, C> {
     args: string[],
     readonly logFile: string,
     env: NodeJS.ProcessEnv = process.env,
+    /** more node options for this child (e.g. --cpu-prof for the gateway) */
+    nodeArgs: string[] = [],
   ) {
     const fd = openSync(logFile, 'a');
-    this.proc = fork(script, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', fd, fd, 'ipc'], env });
+    this.proc = fork(script, args, { execArgv: ['--import', 'tsx', ...nodeArgs], stdio: ['ignore', fd, fd, 'ipc'], env });
     closeSync(fd);
     this.exited = new Promise((resolve) =>
       this.proc.once('exit', (code) => {

@@ -163,7 +163,16 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
       configFile,
       JSON.stringify(gatewayConfig(o.workload, o.sink, o.scale, dataDir, names, { opcuaEndpoint: `opc.tcp://127.0.0.1:${opcuaPort}`, dropDir }), null, 2),
     );
-    const harness = new Child<HarnessMessage, HarnessCommand>('gateway', path.join(here, 'harness.ts'), [configFile], path.join(logs, 'gateway.log'));
+    // BENCH_E2E_GATEWAY_NODE_ARGS: node options of the gateway child only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+    const nodeArgs = (process.env.BENCH_E2E_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const harness = new Child<HarnessMessage, HarnessCommand>(
+      'gateway',
+      path.join(here, 'harness.ts'),
+      [configFile],
+      path.join(logs, 'gateway.log'),
+      process.env,
+      nodeArgs,
+    );
     gw = harness;
     let last: HarnessSample | undefined;
     const receive = new LogHistogram();
