@@ -1,6 +1,6 @@
 /**
  * Object and folder layout shared by the outputs that write partitioned trees (file lake, MinIO,
- * cloud): Hive partition segments, frame file extensions and seq-ordered names.
+ * cloud): Hive partition segments, UTC dates, frame file extensions and seq-ordered names.
  *
  * Design constraints:
  * - A partition value becomes a safe path segment that pyarrow's default `segment_encoding="uri"`
@@ -59,4 +59,12 @@ const SEQ_DIGITS = 16; // 2^53 has 16 digits: names sort in seq order
 /** A seq as a fixed-width name part. */
 export function seqName(seq: number): string {
   return String(seq).padStart(SEQ_DIGITS, '0');
+}
+
+const NS_PER_DAY = 86_400_000_000_000n;
+
+/** The UTC calendar date (`YYYY-MM-DD`) of a time in ns since the Unix epoch, for `date=` partitions. */
+export function utcDate(timeNs: bigint): string {
+  const day = timeNs >= 0n ? timeNs / NS_PER_DAY : (timeNs - NS_PER_DAY + 1n) / NS_PER_DAY;
+  return new Date(Number(day) * 86_400_000).toISOString().slice(0, 10);
 }
