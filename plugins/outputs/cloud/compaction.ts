@@ -18,11 +18,10 @@
  */
 import { createHash } from 'node:crypto';
 import { decodeRecord } from '../../../gateway/plugin-api/index.js';
-import { toParquet } from '../shared/columns.js';
 import type { ColumnItem } from '../shared/columns.js';
 import { timeseriesKey } from './layout.js';
 import { placeRecordsObject } from './objects.js';
-import { seriesItem, seriesTable } from './series.js';
+import { seriesItem, seriesParquet, seriesTable } from './series.js';
 import type { SeriesTable } from './series.js';
 import type { NewObject, StagedRecord, SyncStore } from './sync/store.js';
 
@@ -116,7 +115,7 @@ export class Compactor {
         const records = g.items.map((i) => i.record);
         const firstSeq = records[0]!.seq;
         const lastSeq = records[records.length - 1]!.seq;
-        const parquet = toParquet(seriesTable(g.table, g.items, g.channels));
+        const parquet = seriesParquet(seriesTable(g.table, g.items, g.channels));
         const key = timeseriesKey(this.o.prefix, this.o.machine, {
           build: g.build,
           table: g.table,

@@ -5,7 +5,7 @@
  * manifest exactly where the output wrote it.
  */
 import path from 'node:path';
-import { partitionSegment, seqName } from '../shared/layout.js';
+import { partitionSegment, seqName, utcDate } from '../shared/layout.js';
 
 /** The local sync store of the cloud output `outputName`. */
 export function syncDir(dataDir: string, outputName: string): string {
@@ -33,7 +33,7 @@ export function timeseriesKey(
   machine: string,
   o: { build: string; table: string; windowStartMs: number; firstSeq: number; lastSeq: number; channelsHash?: string | undefined },
 ): string {
-  const date = new Date(o.windowStartMs).toISOString().slice(0, 10);
+  const date = utcDate(BigInt(o.windowStartMs) * 1_000_000n);
   const suffix = o.channelsHash ? `-${o.channelsHash}` : '';
   return `${buildPrefix(prefix, machine, o.build)}/timeseries/${o.table}/date=${date}/part-${seqName(o.firstSeq)}-${seqName(o.lastSeq)}${suffix}.parquet`;
 }

@@ -5,18 +5,16 @@
  *
  * Design constraints:
  * - One object holds every signal of its table, build, date and window: readers filter by the
- *   `signal` column. Sorted by it, a signal's rows are contiguous: the column's dictionary indices
- *   run-length encode to almost nothing, and readers that use row-group or page statistics can skip
- *   other signals.
- * - The table builders of plugins/outputs/shared/columns.ts are the one definition of the columns.
- *   When a builder does not yet give the `signal` column, it is added here (after `seq`), so the
- *   objects carry it either way.
+ *   `signal` column. Sorted by it, a signal's rows are contiguous, and the column's dictionary
+ *   indices run-length encode to almost nothing.
+ * - The table builders of plugins/outputs/shared/columns.ts are the one definition of the columns
+ *   (the file lake's tables, with their `signal` column); Parquet row groups of 64 Ki rows, as the
+ *   file lake's, so a reader filtering by signal skips the row groups whose statistics exclude it.
  */
-import { Dictionary, Int32, Table, Utf8, makeData, makeVector, vectorFromArray } from 'apache-arrow';
-import type { Vector } from 'apache-arrow';
+import type { Table } from 'apache-arrow';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable } from '../shared/columns.js';
+import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet } from '../shared/columns.js';
 import type { ColumnItem } from '../shared/columns.js';
 
 export type SeriesTable = 'scalars' | 'samples' | 'events' | 'raw';
@@ -24,10 +22,7 @@ export type SeriesTable = 'scalars' | 'samples' | 'events' | 'raw';
 /** The table a record's body goes to; a body that does not fit its content type goes to `raw` with the reason. */
 export function seriesItem(record: StoredRecord, body: Buffer): { table: SeriesTable; item: ColumnItem } {
   try {
-    if (record.contentType === CONTENT_TYPES.scalar) {
-      parseScalar(body);
-      return { table: 'scalars', item: { record, body } };
-    }
+    if (record.contentType === CONTENT_TYPES.scalar) return { table: 'scalars', item: { record, body, scalar: parseScalar(body) } };
     if (record.contentType === CONTENT_TYPES.samplesF32) return { table: 'samples', item: { record, body, samples: parseSamples(record, body) } };
     return { table: isTextual(record.contentType) ? 'events' : 'raw', item: { record, body } };
   } catch (err) {
@@ -46,38 +41,20 @@ export function bySignalThenSeq(a: ColumnItem, b: ColumnItem): number {
 /** The table of `items` (sorted here by signal then seq), with a `signal` column. */
 export function seriesTable(table: SeriesTable, items: ColumnItem[], channels?: string[]): Table {
   items.sort(bySignalThenSeq);
-  const t =
-    table === 'scalars' ? scalarTable(items) : table === 'samples' ? samplesTable(items, channels!) : table === 'events' ? eventsTable(items) : rawTable(items);
-  return t.getChild('signal') ? t : withSignalColumn(t, items);
+  const options = { signal: true };
+  return table === 'scalars'
+    ? scalarTable(items, options)
+    : table === 'samples'
+      ? samplesTable(items, channels!, options)
+      : table === 'events'
+        ? eventsTable(items, options)
+        : rawTable(items, options);
 }
 
-/**
- * `table` with a dictionary-encoded `signal` column after `seq`: one row per record, or per sample of
- * a samples block. `items` are sorted by signal, so the dictionary is built in one pass.
- */
-function withSignalColumn(table: Table, items: ColumnItem[]): Table {
-  const names: string[] = [];
-  const indices = new Int32Array(table.numRows);
-  let row = 0;
-  for (const { record, samples } of items) {
-    if (names[names.length - 1] !== record.signal) names.push(record.signal);
-    const n = samples ? samples.count : 1;
-    indices.fill(names.length - 1, row, row + n);
-    row += n;
-  }
-  const signal = makeVector(
-    makeData({
-      type: new Dictionary(new Utf8(), new Int32()),
-      length: indices.length,
-      nullCount: 0,
-      data: indices,
-      dictionary: vectorFromArray(names, new Utf8()),
-    }),
-  );
-  const columns: Record<string, Vector> = {};
-  for (const field of table.schema.fields) {
-    columns[field.name] = table.getChild(field.name)!;
-    if (field.name === 'seq') columns.signal = signal;
-  }
-  return new Table(columns);
+/** Parquet rows per row group: the file lake's size, for the same reader behaviour */
+const ROW_GROUP_ROWS = 64 * 1024;
+
+/** A series table as Parquet (zstd, float32 BYTE_STREAM_SPLIT, the signal dictionary-encoded). */
+export function seriesParquet(table: Table): Uint8Array {
+  return toParquet(table, { rowGroupRows: ROW_GROUP_ROWS });
 }

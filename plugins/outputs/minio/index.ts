@@ -49,13 +49,13 @@ import { BlobMissingError } from '../../../gateway/plugin-api/index.js';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES, classRank, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { frameExtension, partitionSegment } from '../shared/layout.js';
-import { isTextual, toParquet } from '../shared/columns.js';
+import { frameExtension, partitionSegment, utcDate } from '../shared/layout.js';
+import { isTextual } from '../shared/columns.js';
 import type { ColumnItem } from '../shared/columns.js';
 import { CLASS_KEY, SEQ_KEY, causes, isClassified, permanent, retryable } from '../shared/sink.js';
 import { DEFAULT_MINIO_BATCH_BYTES, DEFAULT_MINIO_BATCH_RECORDS, DEFAULT_MINIO_LINGER_MS, minioConfigSchema } from './schema.js';
 import type { MinioConfig } from './schema.js';
-import { seriesItem, seriesTable } from './series.js';
+import { seriesItem, seriesParquet, seriesTable } from './series.js';
 import type { SeriesTable } from './series.js';
 
 export { minioConfigSchema } from './schema.js';
@@ -128,7 +128,7 @@ const UPLOAD_CONCURRENCY = 4;
 
 /** the UTC date of a window's start, `YYYY-MM-DD`: the `date=` partition of series objects */
 function dateName(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  return utcDate(BigInt(ms) * 1_000_000n);
 }
 
 /** 8 hex digits naming a samples channel set, so objects with the same columns can be picked by name */
@@ -415,7 +415,7 @@ export class MinioOutput implements OutputPlugin {
     const lastSeq = records[records.length - 1]!.seq;
     const table = seriesTable(g.table, g.items, g.channels);
     const parquet = this.config.series.format === 'parquet';
-    const bytes = Buffer.from(parquet ? toParquet(table) : tableToIPC(table, 'file'));
+    const bytes = Buffer.from(parquet ? seriesParquet(table) : tableToIPC(table, 'file'));
     const channels = g.channels ? `-${channelsHash(g.channels)}` : '';
     const name = `${windowName(g.window)}-${seqName(firstSeq)}-${seqName(lastSeq)}${channels}.${parquet ? 'parquet' : 'arrow'}`;
     const o: PlannedObject = {
