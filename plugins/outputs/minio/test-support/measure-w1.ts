@@ -8,6 +8,7 @@
  *     MINIO_SECONDS=15                 time budget per batch size (at least one batch is sent)
  *     CLOUD_RECORDS=1000000            records staged through the cloud output's `send`, then compacted
  *     CLOUD_BATCH=500                  records per cloud `send` (what the forwarder hands it)
+ *     CLOUD_COMPACT=0                  measure the sends only
  *
  * Prints one JSON line per measurement. Buckets are made for the run and removed after it.
  */
@@ -183,6 +184,18 @@ async function measureCloud(total: number, batch: number): Promise<void> {
       const prev = i === 0 ? { records: 0, ms: 0 } : marks[i - 1]!;
       return Math.round(((m.records - prev.records) / (m.ms - prev.ms)) * 1000);
     });
+    console.log(
+      JSON.stringify({
+        output: 'cloud',
+        phase: 'send',
+        records: total,
+        sendBatch: batch,
+        sendRecordsPerSecond: Math.round(total / (sendMs / 1000)),
+        sendRecordsPerSecondPer100k: perStep,
+        sendPeakRssMiB: sendRss,
+      }),
+    );
+    if (process.env.CLOUD_COMPACT === '0') return;
     const c0 = performance.now();
     const { peakRssMiB: compactRss } = await withPeakRss(() => out.flushStaged(true));
     const compactMs = performance.now() - c0;
@@ -190,11 +203,8 @@ async function measureCloud(total: number, batch: number): Promise<void> {
     console.log(
       JSON.stringify({
         output: 'cloud',
+        phase: 'compaction',
         records: total,
-        sendBatch: batch,
-        sendRecordsPerSecond: Math.round(total / (sendMs / 1000)),
-        sendRecordsPerSecondPer100k: perStep,
-        sendPeakRssMiB: sendRss,
         compactRecordsPerSecond: Math.round(total / (compactMs / 1000)),
         compactPeakRssMiB: compactRss,
         stagedLeft: out.stats().stagedRecords,
