@@ -11,8 +11,9 @@
  *   chunk is decoded at a time, and each chunk becomes its own objects. A window that fits one chunk
  *   makes one object per table and build.
  * - Crash-safe. A chunk's objects are committed in one transaction with the removal of exactly the
- *   staged rows they hold: after a crash a row is either still staged or in a queued object, never
- *   both, never neither. Keys are a function of the rows (seq range), so a chunk compacted again after
+ *   staged rows they hold (the window's seq range of the chunk, checked to hold as many rows as were
+ *   read): after a crash a row is either still staged or in a queued object, never both, never
+ *   neither. Keys are a function of the rows (seq range), so a chunk compacted again after
  *   a crash between placing the files and the commit gets the same keys.
  * - Columns: the file lake's tables plus `signal` (./series.ts).
  */
@@ -145,7 +146,7 @@ export class Compactor {
           ),
         );
       }
-      store.enqueue({ objects, unstage: rows.map((r) => r.seq) });
+      store.enqueue({ objects, unstage: [{ window, firstSeq: rows[0]!.seq, lastSeq: rows[rows.length - 1]!.seq, records: rows.length }] });
     } catch (err) {
       for (const f of placed) store.discard(f);
       throw err;

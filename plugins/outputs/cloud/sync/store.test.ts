@@ -118,11 +118,14 @@ describe('SyncStore', () => {
     store.enqueue({ staged: [staged(2, 5, 50)] }); // redelivered: counted once
     expect(store.progress().staged).toEqual({ records: 3, bytes: 160 });
     expect(store.localBytes()).toEqual({ total: 160, unsynced: 160 });
-    store.enqueue({ unstage: [1, 99] });
+    // a chunk's range must hold exactly the rows the chunk read
+    expect(() => store.enqueue({ unstage: [{ window: 5, firstSeq: 1, lastSeq: 2, records: 1 }] })).toThrow(/hold 2 staged records/);
+    expect(store.stagedCount()).toBe(3);
+    store.enqueue({ unstage: [{ window: 5, firstSeq: 1, lastSeq: 1, records: 1 }] });
     expect(store.stagedCount()).toBe(2);
     expect(store.progress().staged).toEqual({ records: 2, bytes: 60 });
-    // an older store: no totals table, no triggers; opening it counts once
-    store.db.exec('DROP TRIGGER staged_added; DROP TRIGGER staged_removed; DROP TABLE staged_totals');
+    // an older store: no totals table; opening it counts once
+    store.db.exec('DROP TABLE staged_totals');
     store.close();
     store = new SyncStore({ dir, maxBytes: 1_000_000, hotMs: 30 * 86_400_000 });
     expect(store.progress().staged).toEqual({ records: 2, bytes: 60 });

@@ -18,7 +18,7 @@
  *     the existing object instead of a second upload (content-hash dedup).
  *   - `staged`: time-series records waiting for their window to close (batch mode), indexed by window
  *     (compaction reads a closed window in seq chunks) and by build (is anything of a build left?);
- *     `staged_totals` keeps their count and bytes (triggers), so checking room costs no table scan.
+ *     `staged_totals` keeps their count and bytes, so checking room costs no table scan.
  *   - `builds`: per build, when its last record arrived, whether the machine reported it ended
  *     (finished or aborted), and when its manifest was written.
  *   - `refused`: records refused because their class may not leave the premises, per class.
@@ -103,6 +103,14 @@ export interface StagedRecord {
   window: number;
   build: string;
   bytes: Buffer;
+}
+
+/** Staged rows of one window in a seq range, `records` of them (a compaction chunk). */
+export interface StagedRange {
+  window: number;
+  firstSeq: number;
+  lastSeq: number;
+  records: number;
 }
 
 export interface ManifestEntry {
@@ -221,19 +229,13 @@ CREATE TABLE IF NOT EXISTS settings (
 `;
 
 /**
- * Count and bytes of the staged rows, kept by triggers in the same transactions as the rows: the room
- * check of every `send` reads them instead of summing a table of millions of rows (at 50,000 records/s
- * a 5-minute window stages 15 million).
+ * Count and bytes of the staged rows, updated by `enqueue` in the same transaction as the rows (once
+ * per transaction, not per row): the room check of every `send` reads them instead of summing a table
+ * of millions of rows (at 50,000 records/s a 5-minute window stages 15 million).
  */
 const STAGED_TOTALS = `
 CREATE TABLE staged_totals (id INTEGER PRIMARY KEY CHECK (id = 1), records INTEGER NOT NULL, bytes INTEGER NOT NULL);
 INSERT INTO staged_totals SELECT 1, COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM staged;
-CREATE TRIGGER staged_added AFTER INSERT ON staged BEGIN
-  UPDATE staged_totals SET records = records + 1, bytes = bytes + LENGTH(NEW.bytes) WHERE id = 1;
-END;
-CREATE TRIGGER staged_removed AFTER DELETE ON staged BEGIN
-  UPDATE staged_totals SET records = records - 1, bytes = bytes - LENGTH(OLD.bytes) WHERE id = 1;
-END;
 `;
 
 function fsyncDir(dir: string): void {
@@ -278,7 +280,7 @@ export class SyncStore {
     if (!buildColumns.includes('ended')) this.db.exec('ALTER TABLE builds ADD COLUMN ended INTEGER NOT NULL DEFAULT 0');
     this.db
       .transaction(() => {
-        // a store made before the totals existed: count once, then the triggers keep them
+        // a store made before the totals existed: count once, then enqueue keeps them
         if (this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'staged_totals'").get()) return;
         this.db.exec(STAGED_TOTALS);
       })
@@ -427,8 +429,12 @@ export class SyncStore {
     /** members for objects already queued or synced (same key) */
     dedup?: { key: string; member: Member }[];
     staged?: StagedRecord[];
-    /** staged seqs now carried by a new object */
-    unstage?: number[];
+    /**
+     * staged records now carried by new objects: per compaction chunk, the rows of `window` with seqs
+     * `firstSeq`..`lastSeq`, exactly `records` of them (another count aborts the commit: the rows
+     * changed since they were read)
+     */
+    unstage?: StagedRange[];
     refused?: Map<SensitivityClass, number>;
     /** builds the machine reported finished or aborted: their manifest need not wait for quiet */
     ended?: string[];
@@ -478,14 +484,32 @@ export class SyncStore {
       }
       const stage = this.db.prepare('INSERT OR IGNORE INTO staged (seq, window, build, bytes) VALUES (?, ?, ?, ?)');
       const stagedBuilds = new Set<string>();
+      let stagedRecords = 0;
+      let stagedBytes = 0;
       for (const s of batch.staged ?? []) {
-        stage.run(s.seq, s.window, s.build, s.bytes);
+        // a redelivered record is already staged: ignored, and not counted again
+        if (stage.run(s.seq, s.window, s.build, s.bytes).changes === 0) continue;
+        stagedRecords++;
+        stagedBytes += s.bytes.length;
         if (s.build) stagedBuilds.add(s.build);
       }
       // once per build, not per record
       for (const b of stagedBuilds) touchBuild.run(b, Date.now());
-      const unstage = this.db.prepare('DELETE FROM staged WHERE seq = ?');
-      for (const seq of batch.unstage ?? []) unstage.run(seq);
+      // one statement per chunk, not per row: a chunk is 200,000 rows
+      const sizeOf = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(bytes)), 0) AS bytes FROM staged WHERE window = ? AND seq BETWEEN ? AND ?');
+      const unstage = this.db.prepare('DELETE FROM staged WHERE window = ? AND seq BETWEEN ? AND ?');
+      for (const u of batch.unstage ?? []) {
+        const { n, bytes } = sizeOf.get(u.window, u.firstSeq, u.lastSeq) as { n: number; bytes: number };
+        if (n !== u.records) {
+          throw new Error(`sync store: window ${u.window} seqs ${u.firstSeq}..${u.lastSeq} hold ${n} staged records, the chunk read ${u.records}`);
+        }
+        unstage.run(u.window, u.firstSeq, u.lastSeq);
+        stagedRecords -= n;
+        stagedBytes -= bytes;
+      }
+      if (stagedRecords !== 0 || stagedBytes !== 0) {
+        this.db.prepare('UPDATE staged_totals SET records = records + ?, bytes = bytes + ? WHERE id = 1').run(stagedRecords, stagedBytes);
+      }
       const ended = this.db.prepare(`INSERT INTO builds (build, last_record_ms, changed, ended) VALUES (?, ?, 1, 1)
         ON CONFLICT (build) DO UPDATE SET ended = 1, changed = 1`);
       for (const b of batch.ended ?? []) ended.run(b, Date.now());

@@ -9,6 +9,7 @@
  *     CLOUD_RECORDS=1000000            records staged through the cloud output's `send`, then compacted
  *     CLOUD_BATCH=500                  records per cloud `send` (what the forwarder hands it)
  *     CLOUD_COMPACT=0                  measure the sends only
+ *     CLOUD_CHUNK=200000               the cloud output's compaction.maxRecords
  *
  * Prints one JSON line per measurement. Buckets are made for the run and removed after it.
  */
@@ -159,6 +160,7 @@ async function measureCloud(total: number, batch: number): Promise<void> {
       secretKey: MINIO_CLOUD.secretKey,
       batchWindow: '24h',
       local: { maxBytes: '20GiB' },
+      ...(process.env.CLOUD_CHUNK ? { compaction: { maxRecords: Number(process.env.CLOUD_CHUNK) } } : {}),
     }),
     { dataDir: dir, machine: 'pbf-01' },
   );
@@ -205,6 +207,7 @@ async function measureCloud(total: number, batch: number): Promise<void> {
         output: 'cloud',
         phase: 'compaction',
         records: total,
+        chunk: out.stats().compaction?.largestChunkRecords,
         compactRecordsPerSecond: Math.round(total / (compactMs / 1000)),
         compactPeakRssMiB: compactRss,
         stagedLeft: out.stats().stagedRecords,
