@@ -56,10 +56,16 @@ interface Group {
 
 export class Compactor {
   private readonly o: CompactionOptions;
+  private halted = false;
   readonly stats: CompactionStats = { chunks: 0, objects: 0, records: 0, largestChunkRecords: 0, largestChunkBytes: 0 };
 
   constructor(o: CompactionOptions) {
     this.o = o;
+  }
+
+  /** Stop after the chunk in hand (the output is stopping): the rest stays staged for the next start. */
+  halt(): void {
+    this.halted = true;
   }
 
   /**
@@ -70,11 +76,11 @@ export class Compactor {
     const { store } = this.o;
     let made = 0;
     let after: number | undefined;
-    for (;;) {
+    while (!this.halted) {
       const window = store.oldestStagedWindow(beforeWindow, after);
-      if (window === undefined) return made;
+      if (window === undefined) break;
       let afterSeq = 0;
-      for (;;) {
+      while (!this.halted) {
         const rows = store.stagedChunk(window, afterSeq, this.o.maxRecords, this.o.maxBytes);
         if (rows.length === 0) break;
         made += this.compactChunk(window, rows);
@@ -83,6 +89,7 @@ export class Compactor {
       }
       after = window;
     }
+    return made;
   }
 
   /** One chunk (rows of one window, in seq order) into its objects, committed with the removal of its rows. */

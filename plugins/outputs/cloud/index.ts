@@ -182,6 +182,8 @@ export class CloudOutput implements OutputPlugin {
 
   async stop(): Promise<void> {
     clearInterval(this.flushTimer);
+    // a window of millions of records is many chunks: stop after the one in hand, the rest stays staged
+    this.compactor?.halt();
     await this.flushing.catch(() => undefined);
     await this.uploader?.stop();
     this.target?.close();
