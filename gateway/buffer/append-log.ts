@@ -60,6 +60,11 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
     return this.state.sink(sink, 'cursor').cursor;
   }
 
+  lag(sink: string): { records: number; bytes: number } {
+    const s = this.state.sink(sink, 'lag');
+    return { records: s.lagRecords, bytes: s.lagBytes };
+  }
+
   blobPath(ref: BlobRef): string {
     return blobPath(this.state, ref);
   }

@@ -179,9 +179,17 @@ function extraJson(r: RecordInput): string | null {
     }
     if (!any) attrs = undefined;
   }
-  if (r.build === undefined && r.layer === undefined && attrs === undefined) return null;
-  return JSON.stringify({ b: r.build, l: r.layer, a: attrs });
+  if (attrs !== undefined) return JSON.stringify({ b: r.build, l: r.layer, a: attrs });
+  if (r.build === undefined && r.layer === undefined) return null;
+  // the records of a batch mostly share their build and layer: stringify that pair once
+  if (r.build !== lastExtra.build || r.layer !== lastExtra.layer) {
+    lastExtra = { build: r.build, layer: r.layer, json: JSON.stringify({ b: r.build, l: r.layer }) };
+  }
+  return lastExtra.json;
 }
+
+/** The last build and layer `extraJson` wrote, and their JSON. */
+let lastExtra: { build: string | undefined; layer: number | undefined; json: string } = { build: undefined, layer: undefined, json: '{}' };
 
 /** Runs inside the append transaction; a throw rolls everything back. */
 function appendInTxn(

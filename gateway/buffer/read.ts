@@ -38,7 +38,7 @@ export function readSink(st: AppendLogState, sink: string, limit: number, maxByt
   const out: StoredRecord[] = [];
   let bytes = 0;
   for (const row of rows) {
-    const size = Number(row.size);
+    const size = Number(row[2]);
     if (maxBytes !== undefined && out.length > 0 && bytes + size > maxBytes) break;
     bytes += size;
     out.push(toStored(st, streamsById, row, size));
@@ -47,23 +47,24 @@ export function readSink(st: AppendLogState, sink: string, limit: number, maxByt
 }
 
 function toStored(st: AppendLogState, streamsById: Map<number, Stream>, row: RecordRow, size: number): StoredRecord {
-  const meta = Number(row.meta);
+  const [seq, routes, , metaBig, receiveTimeNs, sourceTimeNs, extraJson, blobSha256, body] = row;
+  const meta = Number(metaBig);
   const stream = streamsById.get(Math.floor(meta / 256))!;
   const rec: StoredRecord = {
-    seq: Number(row.seq),
+    seq: Number(seq),
     source: stream.source,
     signal: stream.signal,
     kind: RECORD_KINDS[(meta >> 3) & 31] as RecordKind,
-    receiveTimeNs: row.receive_time_ns,
+    receiveTimeNs,
     class: SENSITIVITY_CLASSES[meta & 7] as SensitivityClass,
     contentType: stream.contentType,
-    routes: st.namesOf(Number(row.routes)).slice(),
+    routes: st.namesOf(Number(routes)).slice(),
   };
-  if (row.source_time_ns !== null) rec.sourceTimeNs = row.source_time_ns;
-  if (row.blob_sha256 === null) rec.body = row.body ?? Buffer.alloc(0);
-  else rec.blob = { sha256: row.blob_sha256, size };
-  if (row.extra !== null) {
-    const extra = JSON.parse(row.extra) as { b?: string; l?: number; a?: Record<string, string> };
+  if (sourceTimeNs !== null) rec.sourceTimeNs = sourceTimeNs;
+  if (blobSha256 === null) rec.body = body ?? Buffer.alloc(0);
+  else rec.blob = { sha256: blobSha256, size };
+  if (extraJson !== null) {
+    const extra = JSON.parse(extraJson) as { b?: string; l?: number; a?: Record<string, string> };
     if (extra.b !== undefined) rec.build = extra.b;
     if (extra.l !== undefined) rec.layer = extra.l;
     if (extra.a !== undefined) rec.attributes = extra.a;

@@ -94,6 +94,11 @@ export interface RecordBuffer {
   /** Advance `sink`'s cursor to `uptoSeq` (never backwards). */
   ack(sink: string, uptoSeq: number): void;
   cursor(sink: string): number;
+  /**
+   * Records (and their body bytes) routed to `sink` after its cursor: what it has yet to receive.
+   * Kept in memory; cheap enough to ask on every append.
+   */
+  lag(sink: string): { records: number; bytes: number };
   blobPath(ref: BlobRef): string;
   readBlob(ref: BlobRef): Promise<Buffer>;
   stats(): BufferStats;

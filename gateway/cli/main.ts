@@ -14,8 +14,9 @@
  *   layergate audit verify [-c FILE] [--file PATH] [--json]   check the audit log's hash chain (exit 3 if broken)
  *   layergate keys rotate [-c FILE] | keys generate          the encryption key ring (gateway/cli/policy-commands.ts)
  *   layergate sync status|pause|resume [-c FILE] [--output NAME] | sync verify BUILD [--deep]   cloud sync (plugins/outputs/cloud/sync/commands.ts)
+ *   layergate lake migrate [-c FILE] [--output NAME]   a file lake of the per-signal layout into machine/build/date partitions (plugins/outputs/file-lake/commands.ts)
  *
- * `pki` and `sync` are the plugins' own commands: their definitions declare them (`commands`) and
+ * `pki`, `sync` and `lake` are the plugins' own commands: their definitions declare them (`commands`) and
  * they are added here through the registry, like any plugin's.
  *
  * The config file may also be given as $LAYERGATE_CONFIG. Exit codes: 0 ok, 1 runtime failure,

@@ -132,7 +132,7 @@ describe('defaults', () => {
     const lake = config.outputs.lake!;
     expect([lake.linger, lake.batchRecords, lake.batchBytes]).toEqual([30_000, 2000, 16 * 1024 ** 2]);
     const settings = pluginSettings(lake, outputEnvelopeKeys(fileLake.configSchema));
-    expect(Object.keys(settings).sort()).toEqual(['compactWindow', 'format', 'rollEvery']);
+    expect(Object.keys(settings).sort()).toEqual(['compactEvery', 'compactWindow', 'format', 'rollEvery']);
     expect(() => fileLake.configSchema.parse(settings)).not.toThrow(); // the plugin's strict schema accepts what it gets
     expect(problems('outputs:\n  lake: { type: file-lake, linger: soon, batchRecords: 0 }\n')).toEqual([
       'outputs.lake.linger: expected a duration like 10s, 5m or 7d, got "soon"',

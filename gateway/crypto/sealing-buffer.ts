@@ -65,6 +65,9 @@ export class SealingBuffer implements RecordBuffer {
   cursor(sink: string): number {
     return this.inner.cursor(sink);
   }
+  lag(sink: string): { records: number; bytes: number } {
+    return this.inner.lag(sink);
+  }
   blobPath(ref: BlobRef): string {
     return this.inner.blobPath(ref);
   }

@@ -15,6 +15,10 @@
  *   `linger`: a read that is not a full batch is held until its oldest record (by receiveTimeNs) is
  *   `linger` old or enough records arrived to fill a batch. A full batch never waits. Only the send is
  *   delayed, never ingest: the records are already committed to the buffer.
+ * - Lingering costs nothing per append. Whether a full batch is there is answered by the sink's lag,
+ *   which the buffer keeps in memory (`fullBatchPending`), not by reading the partial batch again: with
+ *   batches of 100,000 records and ingest committing a hundred times a second, re-reading on every
+ *   append would read millions of records a second to send none.
  * - One record always fits a batch, however large.
  */
 import type { RecordBuffer } from '../buffer/types.js';
@@ -99,14 +103,28 @@ export class BatchReader {
     const oldestMs = Number(batch[0]!.receiveTimeNs / 1_000_000n);
     const left = Math.min(this.linger, oldestMs + this.linger - Date.now());
     if (left <= 0) return 0;
-    // fewer records than batchSize: either all there is, or the byte limit cut the batch (then it is full)
-    let more: number;
+    // fewer records than batchSize: either all there is, or the byte limit cut the batch (then it is
+    // full), or more arrived since the read: only the first waits
+    return this.pendingRecords() > batch.length ? 0 : Math.ceil(left);
+  }
+
+  /** Whether the sink has a full batch (by count or bytes) waiting after its cursor. */
+  fullBatchPending(): boolean {
+    let lag: { records: number; bytes: number };
     try {
-      more = this.buffer.read(this.sink, batch.length + 1, Number.MAX_SAFE_INTEGER).length;
+      lag = this.buffer.lag(this.sink);
     } catch {
-      return 0; // send what was read; a buffer fault shows up on the next read, with backoff
+      return true; // read now: a buffer fault shows up on the read, with backoff
     }
-    return more > batch.length ? 0 : Math.ceil(left);
+    return lag.records >= this.batchSize || lag.bytes >= this.batchBytes;
+  }
+
+  private pendingRecords(): number {
+    try {
+      return this.buffer.lag(this.sink).records;
+    } catch {
+      return Number.MAX_SAFE_INTEGER; // send what was read; a buffer fault shows up on the next read
+    }
   }
 
   /** Take the next batch (batchSize records and batchBytes at most, the first always) off the read-ahead. */

@@ -467,6 +467,28 @@ describe('Forwarder linger', () => {
     expect(sink.batches).toEqual([10, 10, 10]);
   });
 
+  it('appends during a linger read nothing from the buffer; the batch is read once, when it is full', async () => {
+    await open(['lake']);
+    const sink = new CountingSink(await startLake('lake'));
+    const f = forward(sink, 'lake', { linger: 60_000, batchSize: 1000 });
+    buffer.append(freshScalars(1, ['lake']));
+    await waitFor('lingering', () => f.stats().state === 'lingering');
+    const reads = vi.spyOn(buffer, 'read');
+    // 200 commits, each an 'append' event that wakes the lingering forwarder
+    for (let i = 0; i < 200; i++) {
+      buffer.append(freshScalars(1, ['lake']));
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    expect(reads).not.toHaveBeenCalled();
+    expect(f.stats().state).toBe('lingering');
+    // 799 more make 1,000 waiting: a full batch, read and sent without waiting out the minute
+    const last = buffer.append(freshScalars(799, ['lake']));
+    await waitFor('the full batch', () => buffer.cursor('lake') === last.lastSeq, 10_000);
+    expect(sink.batches).toEqual([1000]);
+    expect(reads.mock.calls.length).toBeGreaterThanOrEqual(1);
+    reads.mockRestore();
+  });
+
   it('a batch cut by batchBytes is full and goes at once', async () => {
     await open(['lake']);
     const sink = new CountingSink(await startLake('lake'));

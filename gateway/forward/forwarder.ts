@@ -306,9 +306,8 @@ export class Forwarder {
       const lingerMs = batches.lingerLeft(batch, this.draining);
       if (lingerMs > 0) {
         batches.dropAhead(); // re-read after the wait
-        // a partial batch of young records: wait for more (an append wakes us to re-check) or the deadline
         this.state = 'lingering';
-        await this.waitForAppend(lingerMs);
+        await this.linger(lingerMs);
         continue;
       }
       // enforcement in depth: whatever routed them here, an off-premises sink gets no sensitive/confidential record
@@ -433,6 +432,20 @@ export class Forwarder {
   }
 
   /** Wait for the next 'append', at most `timeoutMs`. */
+  /**
+   * A partial batch of young records waits for its deadline, or until a full batch is pending, or a
+   * stop or drain. Appends wake the wait only to compare the sink's lag with a batch (in memory); the
+   * batch is read again once, when it is due.
+   */
+  private async linger(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!this.stopping && !this.draining) {
+      const left = deadline - Date.now();
+      if (left <= 0 || this.batches.fullBatchPending()) return;
+      await this.waitForAppend(left);
+    }
+  }
+
   private waitForAppend(timeoutMs: number): Promise<void> {
     // subscribed synchronously after the read, so no append can slip in between
     return this.sleeper.sleep(timeoutMs, this.buffer, 'append');

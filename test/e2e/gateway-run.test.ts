@@ -12,6 +12,7 @@ import { waitFor } from '../support/wait.js';
 import { openBuffer } from '../../gateway/buffer/index.js';
 import { loadConfig } from '../../gateway/config/load.js';
 import { bufferOptions } from '../../gateway/runtime/gateway.js';
+import { readTableFile } from '../../plugins/outputs/shared/table-files.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsxLoader = createRequire(import.meta.url).resolve('tsx');
@@ -66,7 +67,7 @@ describe('layergate run (child process)', () => {
     );
     const run = startCli(['run', '-c', cfg], dir, { TEST_DATA_DIR: dataDir });
     const lake = path.join(dataDir, 'lake', 'scalars', 'machine=m400-test');
-    // the lake compacts each signal's batches into one file per hour: count signal folders, then merges
+    // a file per table and partition per batch (200 ms linger); the background compaction merges them later
     await until('records in the file lake', () => arrowFiles(lake).length >= 10);
     await new Promise((r) => setTimeout(r, 1000));
     run.child.kill('SIGTERM');
@@ -107,7 +108,18 @@ describe('layergate run (child process)', () => {
     run.child.kill('SIGINT');
     expect(await run.exited).toEqual({ code: 0, signal: null });
     expect(existsSync(path.join(dir, 'var', 'buffer', 'buffer.sqlite'))).toBe(true);
-    // shutdown sends lingering batches at once: the records reached the lake before the exit
-    expect(arrowFiles(path.join(dir, 'var', 'lake')).length).toBeGreaterThan(5);
+    // shutdown sends lingering batches at once: every record reached the lake before the exit
+    const lakeDir = path.join(dir, 'var', 'lake');
+    let lakeRows = 0;
+    for (const f of arrowFiles(lakeDir)) lakeRows += (await readTableFile(path.join(lakeDir, f))).numRows;
+    const buffer = openBuffer({ dir: path.join(dir, 'var', 'buffer'), maxBytes: 1024 ** 3, sinks: ['lake'] }, pino({ level: 'silent' }));
+    try {
+      const stats = buffer.stats();
+      expect(stats.records).toBeGreaterThan(5);
+      expect(stats.sinks).toEqual([{ sink: 'lake', cursor: stats.newestSeq, lagRecords: 0, lagBytes: 0 }]);
+      expect(lakeRows).toBe(stats.records);
+    } finally {
+      buffer.close();
+    }
   });
 });

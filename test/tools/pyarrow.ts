@@ -24,13 +24,16 @@ export interface ArrowFileDump {
 export interface LakeDump {
   /** by path relative to the lake root */
   files: Record<string, ArrowFileDump>;
-  /** each table folder read as a Hive-partitioned dataset */
+  /** each table folder read as a Hive-partitioned dataset (keys from its `key=value` folder names) */
   datasets: Record<
     string,
     {
       rows: number;
       schema: Record<string, string>;
-      partitions: { machine: string | null; build: string | null; signal: string | null }[];
+      /** the distinct partitions: partition key (folder name before `=`) -> value, decoded */
+      partitions: Record<string, string | null>[];
+      /** distinct values of the `signal` column, when the table has one (the file lake's tables) */
+      signals?: string[];
     }
   >;
 }

@@ -5,9 +5,13 @@ usage: python.sh read_lake.py LAKE_DIR
 Output:
   {"files":    {"<relative path>.arrow|.parquet": {"rows": N, "schema": {"col": "arrow type"}, "columns": {"col": [...]},
                 "parquet": {"col": {"compression": "ZSTD", "encodings": [...]}}   (Parquet files only)}},
-   "datasets": {"<table>": {"rows": N, "schema": {...}, "partitions": [{"machine":..,"build":..,"signal":..}]}}}
-Timestamps are printed as int64 nanoseconds in decimal strings, binary as hex, float32 exactly as float. Each table folder
-is also opened as a Hive-partitioned pyarrow dataset, the way a user would read it.
+   "datasets": {"<table>": {"rows": N, "schema": {...}, "partitions": [{"machine":..,"build":..,"date":..}],
+                             "signals": [...]   (distinct values of the signal column, when the table has one)}}}
+Timestamps are printed as int64 nanoseconds in decimal strings, binary as hex, float32 exactly as float, dictionary
+columns as their values. Each table folder is also opened as a Hive-partitioned pyarrow dataset, the way a user would
+read it: the partition keys are the `key=value` folder names found below it (machine/build/date for the file lake,
+machine/build/signal for the MinIO output's series), all read as strings; files whose columns differ (samples of
+different channel sets) are read with their unified schema, a missing column as nulls.
 """
 import json
 import math
@@ -22,6 +26,9 @@ import pyarrow.parquet as pq
 
 def column_values(col: pa.ChunkedArray) -> list:
     t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
     if pa.types.is_timestamp(t):
         # as decimal strings: JSON readers parse numbers as doubles, which would round ns since 1970
         return [None if v is None else str(v) for v in col.cast(pa.int64()).to_pylist()]
@@ -73,14 +80,24 @@ def main() -> None:
         # images/ holds frame files (named by the frames table), not Arrow tables
         if table_name.startswith(".") or table_name == "images" or not os.path.isdir(folder):
             continue
+        table_files = [
+            os.path.join(d, n)
+            for d, _, names in os.walk(folder)
+            for n in names
+            if n.endswith(".arrow") or n.endswith(".parquet")
+        ]
+        if not table_files:
+            continue
+        # the partition keys, from the folder names of a file's path below the table folder
+        keys = [seg.split("=", 1)[0] for seg in os.path.relpath(os.path.dirname(table_files[0]), folder).split(os.sep) if "=" in seg]
         # partition values are strings (a build named "42" must stay "42"), so give the schema explicitly
-        partitioning = ds.partitioning(
-            pa.schema([("machine", pa.string()), ("build", pa.string()), ("signal", pa.string())]), flavor="hive"
-        )
-        is_parquet = any(n.endswith(".parquet") for _, _, names in os.walk(folder) for n in names)
-        dataset = ds.dataset(folder, format="parquet" if is_parquet else "arrow", partitioning=partitioning)
+        partitioning = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive")
+        is_parquet = table_files[0].endswith(".parquet")
+        fmt = "parquet" if is_parquet else "arrow"
+        physical = pa.unify_schemas([ds.dataset(f, format=fmt).schema for f in table_files])
+        schema = pa.schema(list(physical) + [pa.field(k, pa.string()) for k in keys if k not in physical.names])
+        dataset = ds.dataset(folder, format=fmt, partitioning=partitioning, schema=schema)
         table = dataset.to_table()
-        keys = ["machine", "build", "signal"]
         parts = sorted(
             {tuple(row[k] for k in keys) for row in table.select(keys).to_pylist()},
             key=lambda p: tuple("" if v is None else v for v in p),
@@ -90,6 +107,8 @@ def main() -> None:
             "schema": schema_dict(table.schema),
             "partitions": [dict(zip(keys, p)) for p in parts],
         }
+        if "signal" in physical.names:
+            datasets[table_name]["signals"] = sorted({v for v in column_values(table.column("signal")) if v is not None})
     json.dump({"files": files, "datasets": datasets}, sys.stdout)
 
 

@@ -63,6 +63,32 @@ export interface MqttInputStats {
 /** what a message that yields no records (quarantined, a job marking) is queued with; never modified */
 const NO_DRAFTS: readonly RecordDraft[] = [];
 
+/** A topic's subscription and the signal its records get (Sparkplug and job markings name theirs per message). */
+interface TopicRoute {
+  sub: SubscriptionConfig;
+  signal: string;
+}
+
+/** Most topics whose subscription and signal are remembered (subscriptionOf). */
+const TOPIC_MEMORY_MAX = 10_000;
+
+function signalFor(sub: SubscriptionConfig, topic: string): string {
+  switch (sub.decoder) {
+    case 'binary-block':
+    case 'protobuf-block':
+    case 'json-block':
+      return renderSignal(sub.signal, topic, {}, 'meltpool');
+    case 'event':
+      return renderSignal(sub.signal, topic, {}, 'machine.events');
+    case 'json':
+      return renderSignal(sub.signal, topic);
+    default:
+      return '';
+  }
+}
+
+const noLog = (): void => undefined;
+
 type PacketWriter = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
 
 export class MqttInput implements InputPlugin {
@@ -79,6 +105,8 @@ export class MqttInput implements InputPlugin {
   /** connections closed since the last connect: the exponent of the reconnect delay */
   private closesInARow = 0;
   private readonly sparkplug = new SparkplugState();
+  /** per topic: its subscription and signal, or null when none matches (see subscriptionOf) */
+  private readonly topicRoutes = new Map<string, TopicRoute | null>();
   private readonly lastRebirth = new Map<string, number>();
   private subscribed: Promise<void> | undefined;
   private resolveSubscribed: (() => void) | undefined;
@@ -176,6 +204,9 @@ export class MqttInput implements InputPlugin {
         done(0);
       },
       manualConnect: true,
+      // MQTT.js logs through `debug` about ten times per message; even switched off, those calls were
+      // a twentieth of the input's CPU. Its log stays available with DEBUG=mqttjs*.
+      ...(/mqttjs/.test(process.env.DEBUG ?? '') ? {} : { log: noLog }),
     };
     this.subscribed = new Promise((r) => (this.resolveSubscribed = r));
     const client = mqtt.connect(c.url, opts);
@@ -302,13 +333,13 @@ export class MqttInput implements InputPlugin {
       );
       return undefined;
     }
-    const sub = this.config.subscriptions.find((s) => topicMatches(s.topic, topic));
-    if (!sub) {
+    const route = this.subscriptionOf(topic);
+    if (!route) {
       this.quarantine(topic, 'unknown-topic', 'no subscription of this input matches the topic', payload);
       return undefined;
     }
     try {
-      return this.decodeWith(sub, topic, payload);
+      return this.decodeWith(route, topic, payload);
     } catch (err) {
       if (err instanceof DecodeError) this.quarantine(topic, err.reason, err.message, payload);
       else {
@@ -319,16 +350,33 @@ export class MqttInput implements InputPlugin {
     }
   }
 
-  private decodeWith(sub: SubscriptionConfig, topic: string, payload: Buffer): RecordDraft[] {
+  /**
+   * The first subscription whose filter matches `topic`, and the signal its template names for the
+   * topic, remembered per topic: a plant's topics repeat, and matching every filter and rendering the
+   * template per message cost more than decoding a small JSON value. Bounded: the memory is cleared
+   * when it holds TOPIC_MEMORY_MAX topics.
+   */
+  private subscriptionOf(topic: string): TopicRoute | undefined {
+    let route = this.topicRoutes.get(topic);
+    if (route === undefined) {
+      const sub = this.config.subscriptions.find((s) => topicMatches(s.topic, topic));
+      route = sub ? { sub, signal: signalFor(sub, topic) } : null;
+      if (this.topicRoutes.size >= TOPIC_MEMORY_MAX) this.topicRoutes.clear();
+      this.topicRoutes.set(topic, route);
+    }
+    return route ?? undefined;
+  }
+
+  private decodeWith({ sub, signal }: TopicRoute, topic: string, payload: Buffer): RecordDraft[] {
     switch (sub.decoder) {
       case 'binary-block':
       case 'protobuf-block':
       case 'json-block':
-        return [decodeBlockMessage(sub.decoder, payload, renderSignal(sub.signal, topic, {}, 'meltpool'), sub.class)];
+        return [decodeBlockMessage(sub.decoder, payload, signal, sub.class)];
       case 'json':
-        return [(sub.json.shape === 'samples' ? decodeJsonSamples : decodeJsonScalar)(payload, sub.json, renderSignal(sub.signal, topic), sub.class)];
+        return [(sub.json.shape === 'samples' ? decodeJsonSamples : decodeJsonScalar)(payload, sub.json, signal, sub.class)];
       case 'event':
-        return [decodeEvent(payload, renderSignal(sub.signal, topic, {}, 'machine.events'), sub.class)];
+        return [decodeEvent(payload, signal, sub.class)];
       case 'job-class':
         // the job marking (classification floor for every record of the job); not a record itself
         this.ctx!.setMachineContext(jobMarking(payload));

@@ -1,110 +1,94 @@
 /**
- * Compaction of the file lake: how a partition's records become few coarse, immutable files.
+ * Compaction of the file lake, off the acknowledgement path: a background compactor merges the small
+ * files `send` leaves in a partition folder into files sized for readers.
+ *
+ *   <lake>/<table>/machine=<m>/build=<b>/date=<YYYY-MM-DD>/part-<firstSeq>-<lastSeq>.<arrow|parquet>
  *
  * Design constraints:
- * - Immutable files, coarse by compaction. A visible file is never rewritten or appended to. To
- *   keep the file count low (a trickle of health scalars would otherwise make a file per record),
- *   a partition keeps one file per `compactWindow` of receive time: a batch landing where the
- *   partition's latest file is from the same window (and the two fit in `rollEvery`) is merged with
- *   it into a new file `part-<first of old>-<last of new>`, published like any file (temp, fsync,
- *   link, fsync folder; durable.ts) before the old file is unlinked. So `send` still resolves only on
- *   durable data, and the work per batch is bounded by `rollEvery`. A crash between publishing the
- *   merged file and unlinking the old one leaves rows twice (same `seq`); at start, a file whose seq
- *   range lies inside another file's range in the same folder, and whose rows all appear in that
- *   file, is removed as superseded (`removeSuperseded`).
- * - At-least-once redelivery never corrupts and never loses. A redelivered batch that splits the same
- *   way produces the same file name and the same bytes: the existing file is kept and the copy
- *   dropped. Rows the latest file already holds (a batch merged before its ack was lost) are not
- *   written again. A redelivery that splits differently can repeat rows: the `seq` column identifies
- *   them (documented in README.md).
- * - One write at a time per folder and channel set (`locked`): a timed-out send may still run beside
- *   the next one.
+ * - Never on the ack path. `send` only writes new files (writer.ts) and tells the compactor which
+ *   folders got some; the compactor runs a pass `compactEvery` later, one pass and one merge at a
+ *   time, and `send` never waits for it. `stop` cancels a scheduled pass and ends a running one
+ *   before its next publication (an unpublished merge leaves only a temp file, removed at start).
+ * - Immutable files. A visible file is never rewritten or appended to: a merge writes its rows into a
+ *   new file `part-<first of inputs>-<last of inputs>` (temp, fsync, link, fsync folder; durable.ts),
+ *   and only then unlinks its inputs (and fsyncs the folder again). A crash between the two leaves
+ *   rows twice (same `seq`); at start, and in every pass, a file whose seq range lies inside another
+ *   file's range in the same folder, with the same columns, and whose rows all appear in that file,
+ *   is removed as superseded (`removeSuperseded`). One merged file supersedes all its inputs, and a
+ *   file merged twice (a merge of a merge) is covered by the newest.
+ * - What is merged: files of one folder with equal columns (samples differ by channel set) whose rows
+ *   are from one `compactWindow` of receive time (writer.ts splits batches at window boundaries; the
+ *   range is in each file's metadata, part-files.ts). A file of at least half `rollEvery` (rows, or
+ *   bytes as Arrow in memory) counts as done. The others are merged in seq order in groups that stay
+ *   within `rollEvery`, so a merge holds at most `rollEvery` of rows in memory (inputs, the merged
+ *   table and its encoding: about three times `rollEvery.bytes` at the peak). `-dupN` files are left
+ *   alone.
+ * - Redelivery: a batch sent again after its files were merged is written as a new small file; its
+ *   rows are all in the merged file, so the next pass removes it as superseded (readers in between
+ *   deduplicate on `seq`).
+ * - Merging runs in a worker thread (merge-worker.ts): merging a group of rollEvery rows takes seconds
+ *   of CPU (sorting, copying, Parquet encoding), which on the gateway's event loop would stall the
+ *   inputs and every other forwarder; in the worker, `send` and ingest go on beside it.
  */
-import { createHash } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { tableToIPC } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
 import type { Logger } from 'pino';
-import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { toParquet } from '../shared/columns.js';
-import { seqName } from '../shared/layout.js';
 import { readTableFile } from '../shared/table-files.js';
 import type { DurableFiles } from './durable.js';
 import { fsyncPath } from './durable.js';
-import { exactValues, rowsContained, sameSchema } from './rows.js';
+import type { MergeJob, MergeResult } from './merge-job.js';
+import { partBase, parsePart, partInfo } from './part-files.js';
+import type { LakeFormat, PartInfo, PartName } from './part-files.js';
+import { LAKE_TABLES } from './layout.js';
+import { rowsContained, sameSchema } from './rows.js';
 import type { FileLakeConfig } from './schema.js';
-
-export type LakeTable = 'scalars' | 'samples' | 'events' | 'raw' | 'frames';
-
-/** The tables, each a folder under the lake's root. */
-export const LAKE_TABLES: readonly LakeTable[] = ['scalars', 'samples', 'events', 'raw', 'frames'];
-
-/** Consecutive items of a group that go into one file: within rollEvery and one compaction window. */
-export interface Chunk<T> {
-  items: T[];
-  seqs: number[];
-  rows: number;
-  bytes: number;
-  window: bigint;
-}
-
-function sliceChunk<T>(chunk: Chunk<T>, from: number, to: number): Chunk<T> {
-  // rows/bytes of a part are only used for rollEvery checks of what follows: scale them by item count
-  const part = (n: number) => Math.ceil((n * (to - from)) / chunk.items.length);
-  return { items: chunk.items.slice(from, to), seqs: chunk.seqs.slice(from, to), rows: part(chunk.rows), bytes: part(chunk.bytes), window: chunk.window };
-}
-
-const PART_NAME = /^part-(\d{16})-(\d{16})(-dup\d+)?\.(arrow|parquet)$/;
-
-interface PartFile {
-  name: string;
-  first: number;
-  last: number;
-  dup: boolean;
-}
-
-function parsePart(name: string): PartFile | undefined {
-  const m = PART_NAME.exec(name);
-  return m ? { name, first: Number(m[1]), last: Number(m[2]), dup: m[3] !== undefined } : undefined;
-}
-
-/** The latest file of a partition (per table and channel set), the one a next batch may merge into. */
-interface TailFile {
-  name: string;
-  first: number;
-  last: number;
-  /** compaction window of its records (receive time / window) */
-  window: bigint;
-  rows: number;
-  /** record body bytes; for a file found on disk, its size as an estimate */
-  bytes: number;
-}
+import type { PublishedFile } from './writer.js';
 
 /** The counters compaction keeps (part of the lake's stats). */
 export interface CompactionCounters {
-  rows: number;
+  /** merged files published */
   merges: number;
+  /** files unlinked: merged into another, or found superseded */
   filesRemoved: number;
-  duplicateFilesSkipped: number;
 }
 
-export class PartitionWriter {
-  /** per folder and channel set: its latest file (null: looked, none) */
-  private readonly tails = new Map<string, TailFile | null>();
-  /** per folder and channel set: the write in progress (a timed-out send may still run beside the next) */
-  private readonly locks = new Map<string, Promise<void>>();
+/** Runs one merge job (in a worker thread, or inline). */
+export interface Merger {
+  run(job: MergeJob): Promise<MergeResult>;
+  close(): Promise<void>;
+}
+
+/** A file on disk below this size is read to learn whether it is a merge candidate; a larger one is done. */
+const CANDIDATE_DISK_FRACTION = 8;
+
+/** Whether `inner`'s seq range lies inside `outer`'s (and they are not the same range). */
+function inside(inner: PartName, outer: PartName): boolean {
+  return inner.first >= outer.first && inner.last <= outer.last && !(inner.first === outer.first && inner.last === outer.last);
+}
+
+export class Compactor {
   private readonly rollRecords: number;
   private readonly rollBytes: number;
-  private readonly format: FileLakeConfig['format'];
-  /** compaction window in ns of receive time; 0n: no compaction */
+  private readonly format: LakeFormat;
   private readonly windowNs: bigint;
+  private readonly everyMs: number;
+  /** folders with files not yet looked at */
+  private readonly dirty = new Set<string>();
+  /** what is known of a file (by path): its description, or null when it is done or not ours */
+  private readonly known = new Map<string, PartInfo | null>();
+  /** pairs (inner, outer) already found to hold different rows: not compared again */
+  private readonly distinct = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopping = false;
 
   constructor(
     private readonly root: string,
     config: FileLakeConfig,
     private readonly files: DurableFiles,
+    private readonly merger: Merger,
     private readonly counters: CompactionCounters,
     private readonly log: () => Logger | undefined,
   ) {
@@ -112,21 +96,90 @@ export class PartitionWriter {
     this.rollBytes = config.rollEvery.bytes;
     this.format = config.format;
     this.windowNs = BigInt(Math.round(config.compactWindow)) * 1_000_000n;
+    this.everyMs = config.compactEvery;
   }
 
-  /** Forget the latest files seen (at start: they are read from the disk again). */
-  forgetTails(): void {
-    this.tails.clear();
+  get enabled(): boolean {
+    return this.windowNs > 0n;
   }
 
-  /**
-   * Crash leftovers of compaction: a file whose seq range lies inside another file's range in the
-   * same folder, and whose rows all appear in that file, was merged into it before the crash; remove
-   * it. A file that cannot be read is kept (and logged): removing data on a guess is worse than a
-   * duplicate row, which readers drop by `seq` anyway.
-   */
-  async removeSuperseded(): Promise<number> {
-    const byDir = new Map<string, PartFile[]>();
+  /** At start: every partition folder of the lake gets looked at once (small files of an earlier run). */
+  async scanAll(): Promise<void> {
+    this.stopping = false;
+    for (const dir of await this.partitionFolders()) this.dirty.add(dir);
+    this.schedule();
+  }
+
+  /** `send` published these files: their folders get looked at in the next pass. */
+  published(files: readonly PublishedFile[]): void {
+    if (!this.enabled) return;
+    for (const f of files) {
+      this.known.set(path.join(f.dir, f.name), f.info);
+      this.dirty.add(f.dir);
+    }
+    if (files.length > 0) this.schedule();
+  }
+
+  /** A pass `compactEvery` from now, unless one is already scheduled or running. */
+  private schedule(): void {
+    if (!this.enabled || this.stopping || this.timer || this.running || this.dirty.size === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.pass();
+    }, this.everyMs);
+    this.timer.unref();
+  }
+
+  /** Run a pass now (after the one running, if any); resolves when it is done. */
+  async compactNow(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.running !== undefined) await this.running;
+    await this.pass();
+  }
+
+  /** Whether a pass is running (for tests and stats). */
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Cancel a scheduled pass and end a running one: its merge in progress is abandoned unpublished. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.merger.close();
+    while (this.running !== undefined) await this.running;
+  }
+
+  private pass(): Promise<void> {
+    if (!this.enabled) return Promise.resolve();
+    const run = (async () => {
+      const dirs = [...this.dirty];
+      this.dirty.clear();
+      for (let i = 0; i < dirs.length; i++) {
+        if (this.stopping) {
+          for (const d of dirs.slice(i)) this.dirty.add(d);
+          break;
+        }
+        try {
+          await this.compactFolder(dirs[i]!);
+        } catch (err) {
+          if (this.stopping || (err as NodeJS.ErrnoException).code === 'ENOENT') continue; // stopping, or a folder removed by hand
+          this.log()?.warn({ err, dir: dirs[i] }, 'compaction of a partition folder failed; will try again');
+          this.dirty.add(dirs[i]!);
+        }
+      }
+    })();
+    this.running = run;
+    return run.finally(() => {
+      this.running = undefined;
+      this.schedule();
+    });
+  }
+
+  private async partitionFolders(): Promise<string[]> {
+    const dirs = new Set<string>();
     for (const table of LAKE_TABLES) {
       let entries: Dirent[];
       try {
@@ -135,203 +188,178 @@ export class PartitionWriter {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw err;
       }
-      for (const e of entries) {
-        const part = e.isFile() ? parsePart(e.name) : undefined;
-        if (!part) continue;
-        const list = byDir.get(e.parentPath) ?? [];
-        list.push(part);
-        byDir.set(e.parentPath, list);
-      }
+      for (const e of entries) if (e.isFile() && parsePart(e.name)) dirs.add(e.parentPath);
     }
+    return [...dirs].sort();
+  }
+
+  /**
+   * Crash leftovers of compaction, in the whole lake (at start): see the module header. A file that
+   * cannot be read is kept (and logged): removing data on a guess is worse than a duplicate row,
+   * which readers drop by `seq` anyway.
+   */
+  async removeSuperseded(): Promise<number> {
     let removed = 0;
-    for (const [dir, parts] of byDir) {
-      if (parts.length < 2) continue;
-      // widest first among equal starts, so a covering file is seen before the files inside it
-      parts.sort((a, b) => a.first - b.first || b.last - a.last);
-      let cover: PartFile | undefined;
-      let removedHere = 0;
-      for (const p of parts) {
-        if (cover && p.last <= cover.last && !(p.first === cover.first && p.last === cover.last)) {
-          try {
-            const [inner, outer] = await Promise.all([readTableFile(path.join(dir, p.name)), readTableFile(path.join(dir, cover.name))]);
-            if (rowsContained(inner, outer)) {
-              await fs.unlink(path.join(dir, p.name));
-              removedHere++;
-              this.log()?.info({ file: path.join(dir, p.name), supersededBy: cover.name }, 'removed a file already merged into another (crash leftover)');
-              continue;
-            }
-          } catch (err) {
-            this.log()?.warn({ err, file: path.join(dir, p.name) }, 'could not check a possibly superseded file; kept it');
-          }
-        }
-        if (!cover || p.last > cover.last) cover = p;
-      }
-      if (removedHere > 0) await fsyncPath(dir);
-      removed += removedHere;
+    for (const dir of await this.partitionFolders()) {
+      const parts = (await fs.readdir(dir)).map(parsePart).filter((p): p is PartName => p !== undefined);
+      removed += (await this.supersede(dir, parts)).size;
     }
-    this.counters.filesRemoved += removed;
     return removed;
   }
 
-  /**
-   * Split a group at record boundaries so no file exceeds rollEvery (one record always fits), and at
-   * compaction window boundaries (by receive time) so that no file spans two windows.
-   */
-  roll<T>(items: T[], size: (item: T) => { record: StoredRecord; rows: number; bytes: number }): Chunk<T>[] {
-    const chunks: Chunk<T>[] = [];
-    let cur: Chunk<T> | undefined;
-    for (const item of items) {
-      const { record, rows, bytes } = size(item);
-      const window = this.windowNs > 0n ? record.receiveTimeNs / this.windowNs : 0n;
-      if (!cur || cur.window !== window || cur.rows + rows > this.rollRecords || cur.bytes + bytes > this.rollBytes) {
-        cur = { items: [], seqs: [], rows: 0, bytes: 0, window };
-        chunks.push(cur);
+  /** Remove the files of `parts` whose rows are all in a file whose range covers theirs; the names removed. */
+  private async supersede(dir: string, parts: PartName[]): Promise<Set<string>> {
+    const removed = new Set<string>();
+    if (parts.length < 2) return removed;
+    // widest first among equal starts, so a covering file is seen before the files inside it
+    const sorted = [...parts].sort((a, b) => a.first - b.first || b.last - a.last);
+    // the files that cover others, widest-reaching first; a file inside several is checked against each
+    const covers: PartName[] = [];
+    const tables = new Map<string, Table>();
+    const read = async (p: PartName) => {
+      let t = tables.get(p.name);
+      if (!t) {
+        t = await readTableFile(path.join(dir, p.name));
+        // one big file at a time in memory: covers are compared one after another
+        if (tables.size > 2) tables.clear();
+        tables.set(p.name, t);
       }
-      cur.items.push(item);
-      cur.seqs.push(record.seq);
-      cur.rows += rows;
-      cur.bytes += bytes;
-    }
-    return chunks;
-  }
-
-  /** Run `fn` after the previous write of the same folder and channel set has finished. */
-  async locked(key: string, fn: () => Promise<void>): Promise<void> {
-    const previous = this.locks.get(key) ?? Promise.resolve();
-    const mine = previous.catch(() => undefined).then(fn);
-    const settled = mine.catch(() => undefined);
-    this.locks.set(key, settled);
-    try {
-      await mine;
-    } finally {
-      if (this.locks.get(key) === settled) this.locks.delete(key);
-    }
-  }
-
-  /** The latest file of a folder (per channel set), from memory or, the first time, from the disk. */
-  private async tail(key: string, dir: string): Promise<TailFile | null> {
-    const known = this.tails.get(key);
-    if (known !== undefined) return known;
-    let latest: PartFile | undefined;
-    for (const name of await fs.readdir(dir)) {
-      const part = parsePart(name);
-      if (part && !part.dup && name.endsWith(`.${this.format}`) && (!latest || part.last > latest.last)) latest = part;
-    }
-    let found: TailFile | null = null;
-    if (latest) {
-      try {
-        const file = path.join(dir, latest.name);
-        const [table, stat] = await Promise.all([readTableFile(file), fs.stat(file)]);
-        // the window of its newest row: receive time, or for samples the sample time (close to it)
-        const timeColumn = table.schema.fields.findIndex((f) => f.name === 'receive_time_ns' || f.name === 'time_ns');
-        const times = timeColumn >= 0 ? exactValues(table, timeColumn) : [];
-        const newest = times[times.length - 1];
-        if (typeof newest === 'bigint' && this.windowNs > 0n) {
-          found = {
-            name: latest.name,
-            first: latest.first,
-            last: latest.last,
-            window: newest / this.windowNs,
-            rows: table.numRows,
-            bytes: stat.size,
-          };
+      return t;
+    };
+    for (const p of sorted) {
+      const around = covers.filter((c) => inside(p, c) && !this.distinct.has(`${dir}\u0000${p.name}\u0000${c.name}`));
+      let gone = false;
+      for (const cover of around) {
+        try {
+          const [inner, outer] = [await read(p), await read(cover)];
+          if (sameSchema(inner, outer) && rowsContained(inner, outer)) {
+            await fs.unlink(path.join(dir, p.name));
+            this.known.delete(path.join(dir, p.name));
+            removed.add(p.name);
+            this.log()?.info(
+              { file: path.join(dir, p.name), supersededBy: cover.name },
+              'removed a file whose rows are all in another (merged before a crash, or redelivered)',
+            );
+            gone = true;
+            break;
+          }
+          this.distinct.add(`${dir}\u0000${p.name}\u0000${cover.name}`);
+        } catch (err) {
+          this.log()?.warn({ err, file: path.join(dir, p.name) }, 'could not check a possibly superseded file; kept it');
         }
-      } catch (err) {
-        this.log()?.warn({ err, file: path.join(dir, latest.name) }, 'could not read the latest file of a partition; starting a new one');
       }
+      if (!gone && !p.dup) covers.push(p);
     }
-    // a samples folder holds one file set per channel set: the key tells them apart, the schema check in writeChunk too
-    this.tails.set(key, found);
+    if (removed.size > 0) {
+      await fsyncPath(dir);
+      this.counters.filesRemoved += removed.size;
+    }
+    return removed;
+  }
+
+  /** What is known of a file: from `send`, from an earlier pass, or read now (small files only). */
+  private async info(dir: string, part: PartName): Promise<PartInfo | null> {
+    const file = path.join(dir, part.name);
+    const cached = this.known.get(file);
+    if (cached !== undefined) return cached;
+    let found: PartInfo | null = null;
+    try {
+      const { size } = await fs.stat(file);
+      if (size < this.rollBytes / CANDIDATE_DISK_FRACTION) found = partInfo(await readTableFile(file)) ?? null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      this.log()?.warn({ err, file }, 'could not read a lake file; it is not merged');
+    }
+    this.known.set(file, found);
     return found;
   }
 
-  /**
-   * Write one chunk: merged with the folder's latest file when that is from the same window and the
-   * two fit in rollEvery, else as a file of its own. Rows the latest file already holds (a batch sent
-   * again after a lost ack, when it had been merged) are not written again.
-   */
-  async writeChunk<T>(key: string, dir: string, chunk: Chunk<T>, build: (items: T[]) => Table): Promise<void> {
-    const tail = this.windowNs > 0n ? await this.tail(key, dir) : null;
-    const first = chunk.seqs[0]!;
-    if (tail && first <= tail.last) {
-      // the part up to the latest file's last seq may be a redelivery of rows merged into it
-      const split = chunk.seqs.findIndex((seq) => seq > tail.last);
-      const head = split < 0 ? chunk : sliceChunk(chunk, 0, split);
-      const headTable = build(head.items);
-      const existing = first >= tail.first ? await this.readTail(dir, tail) : undefined;
-      if (existing && rowsContained(headTable, existing)) {
-        this.counters.duplicateFilesSkipped++;
-        this.log()?.debug({ dir, first, last: head.seqs[head.seqs.length - 1], in: tail.name }, 'rows already in the lake (redelivery); not written again');
-      } else {
-        await this.writeOwnFile(key, dir, head, headTable, tail);
-      }
-      if (split < 0) return;
-      chunk = sliceChunk(chunk, split, chunk.items.length);
+  private done(info: PartInfo): boolean {
+    return info.rows * 2 >= this.rollRecords || info.bytes * 2 >= this.rollBytes;
+  }
+
+  /** Remove superseded files of a folder, then merge its small files window by window. */
+  private async compactFolder(dir: string): Promise<void> {
+    const parts = (await fs.readdir(dir)).map(parsePart).filter((p): p is PartName => p !== undefined && p.format === this.format);
+    const described: { part: PartName; info: PartInfo }[] = [];
+    for (const part of parts) {
+      const info = await this.info(dir, part);
+      if (info) described.push({ part, info });
     }
-    const table = build(chunk.items);
-    const last = chunk.seqs[chunk.seqs.length - 1]!;
-    const current = this.windowNs > 0n ? await this.tail(key, dir) : null;
-    if (
-      current &&
-      chunk.seqs[0]! > current.last &&
-      current.window === chunk.window &&
-      current.rows + table.numRows <= this.rollRecords &&
-      current.bytes + chunk.bytes <= this.rollBytes
-    ) {
-      const tailPath = path.join(dir, current.name);
-      const old = await this.readTail(dir, current);
-      if (old && sameSchema(old, table)) {
-        const { name } = await this.writeTableFile(dir, current.first, last, old.concat(table));
-        // the merged file's folder entry is durable before the old file's removal can be
-        await fsyncPath(dir);
-        if (name !== current.name) {
-          await fs.rm(tailPath, { force: true });
-          this.counters.filesRemoved++;
+    // superseded files first: a leftover merged again would be a duplicate in the merged file
+    const byColumns = new Map<string, { part: PartName; info: PartInfo }[]>();
+    for (const d of described) byColumns.set(d.info.columns, [...(byColumns.get(d.info.columns) ?? []), d]);
+    const removed = new Set<string>();
+    for (const group of byColumns.values()) {
+      for (const name of await this.supersede(
+        dir,
+        group.map((d) => d.part),
+      ))
+        removed.add(name);
+    }
+    for (const group of byColumns.values()) {
+      const windows = new Map<bigint, { part: PartName; info: PartInfo }[]>();
+      for (const d of group) {
+        if (removed.has(d.part.name) || d.part.dup || this.done(d.info)) continue;
+        const window = d.info.receiveMinNs / this.windowNs;
+        if (d.info.receiveMaxNs / this.windowNs !== window) continue; // written with another window
+        windows.set(window, [...(windows.get(window) ?? []), d]);
+      }
+      for (const files of windows.values()) {
+        files.sort((a, b) => a.part.first - b.part.first || a.part.last - b.part.last);
+        let merge: typeof files = [];
+        let rows = 0;
+        let bytes = 0;
+        for (const f of [...files, undefined]) {
+          if (!f || rows + f.info.rows > this.rollRecords || bytes + f.info.bytes > this.rollBytes) {
+            if (merge.length > 1) {
+              if (this.stopping) return;
+              await this.merge(
+                dir,
+                merge.map((m) => m.part),
+              );
+            }
+            merge = [];
+            rows = 0;
+            bytes = 0;
+          }
+          if (!f) break;
+          merge.push(f);
+          rows += f.info.rows;
+          bytes += f.info.bytes;
         }
-        this.counters.rows += table.numRows;
-        this.counters.merges++;
-        this.tails.set(key, {
-          name,
-          first: current.first,
-          last,
-          window: current.window,
-          rows: current.rows + table.numRows,
-          bytes: current.bytes + chunk.bytes,
-        });
-        return;
       }
     }
-    await this.writeOwnFile(key, dir, chunk, table, current);
   }
 
-  /**
-   * The latest file's rows; undefined when it cannot be read (damaged, or removed by hand): then the
-   * batch goes to a file of its own rather than failing, which would block the sink for good.
-   */
-  private async readTail(dir: string, tail: TailFile): Promise<Table | undefined> {
+  /** Merge `inputs` (seq order) into one new file, publish it, then unlink them. */
+  private async merge(dir: string, inputs: PartName[]): Promise<void> {
+    const tmp = this.files.tmpName();
+    let result: MergeResult;
     try {
-      return await readTableFile(path.join(dir, tail.name));
+      result = await this.merger.run({ inputs: inputs.map((p) => path.join(dir, p.name)), tmp, format: this.format });
     } catch (err) {
-      this.log()?.warn({ err, file: path.join(dir, tail.name) }, "could not read the partition's latest file; writing a new one");
-      return undefined;
+      await fs.rm(tmp, { force: true });
+      throw err;
     }
-  }
-
-  private async writeOwnFile<T>(key: string, dir: string, chunk: Chunk<T>, table: Table, tail: TailFile | null): Promise<void> {
-    const first = chunk.seqs[0]!;
-    const last = chunk.seqs[chunk.seqs.length - 1]!;
-    const { name, duplicate } = await this.writeTableFile(dir, first, last, table);
-    if (!duplicate) this.counters.rows += table.numRows;
-    if (this.windowNs > 0n && (!tail || last > tail.last)) {
-      this.tails.set(key, { name, first, last, window: chunk.window, rows: table.numRows, bytes: chunk.bytes });
+    if (this.stopping) {
+      await fs.rm(tmp, { force: true });
+      return;
     }
-  }
-
-  /** Write `part-<first>-<last>` (records arrive in ascending seq order, the forwarder's contract). */
-  private async writeTableFile(dir: string, first: number, last: number, table: Table): Promise<{ name: string; duplicate: boolean }> {
-    const bytes = this.format === 'parquet' ? toParquet(table) : tableToIPC(table, 'file');
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const tmp = await this.files.writeTmp(bytes);
-    return this.files.publish(tmp, dir, `part-${seqName(first)}-${seqName(last)}`, this.format, sha256, bytes.length);
+    const first = Math.min(...inputs.map((p) => p.first));
+    const last = Math.max(...inputs.map((p) => p.last));
+    const { name } = await this.files.publish(tmp, dir, partBase(first, last), this.format, result.sha256, result.size);
+    // the merged file's folder entry is durable before any input's removal can be
+    await fsyncPath(dir);
+    this.known.set(path.join(dir, name), result.info);
+    for (const p of inputs) {
+      if (p.name === name) continue;
+      await fs.rm(path.join(dir, p.name), { force: true });
+      this.known.delete(path.join(dir, p.name));
+      this.counters.filesRemoved++;
+    }
+    await fsyncPath(dir);
+    this.counters.merges++;
+    this.log()?.debug({ dir, file: name, inputs: inputs.length, rows: result.info.rows }, 'merged small files');
   }
 }

@@ -14,8 +14,12 @@ import type { OutputContext } from '../../../gateway/plugin-api/contract.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import type { BlobRef, StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { readLakeWithPyarrow, setupPython } from '../../../test/tools/pyarrow.js';
-import { type FileLakeOutput, definition } from './index.js';
+import type { ArrowFileDump } from '../../../test/tools/pyarrow.js';
 import { partitionSegment } from '../shared/layout.js';
+import { readTableFile } from '../shared/table-files.js';
+import type { Merger } from './compaction.js';
+import { FileLakeOutput, definition } from './index.js';
+import { inlineMerger } from './merge-worker.js';
 
 const log = pino({ level: 'silent' });
 const T0 = 1_764_000_000_123_456_789n; // ns, with sub-microsecond digits to catch precision loss
@@ -53,13 +57,23 @@ async function spoolBlob(bytes: Buffer): Promise<BlobRef> {
   return { sha256, size: bytes.length };
 }
 
-async function lake(config: Record<string, unknown> = {}): Promise<FileLakeOutput> {
-  const out = definition.create(definition.configSchema.parse({ path: path.join(dir, 'lake'), ...config }), {
-    dataDir: dir,
-    machine: 'pbf-01',
-  }) as FileLakeOutput;
+const lakes: FileLakeOutput[] = [];
+afterEach(async () => {
+  for (const l of lakes.splice(0)) await l.stop();
+});
+
+/** A started lake; its compaction merges inline (tests call compactNow) unless a merger is given. */
+async function lake(config: Record<string, unknown> = {}, merger: Merger = inlineMerger()): Promise<FileLakeOutput> {
+  const out = new FileLakeOutput(definition.configSchema.parse({ path: path.join(dir, 'lake'), ...config }), { dataDir: dir, machine: 'pbf-01' }, { merger });
   await out.start(context());
+  lakes.push(out);
   return out;
+}
+
+/** The rows of one signal in a dumped file, column by column. */
+function ofSignal(file: ArrowFileDump, signal: string): Record<string, unknown[]> {
+  const keep = (file.columns.signal as string[]).map((s) => s === signal);
+  return Object.fromEntries(Object.entries(file.columns).map(([name, values]) => [name, values.filter((_, i) => keep[i])]));
 }
 
 let nextSeq = 1;
@@ -110,7 +124,10 @@ async function listFiles(root: string): Promise<string[]> {
     .sort();
 }
 
-const P = 'machine=pbf-01/build=JOB-42';
+/** the partition of every record here: machine, build, and the UTC date of T0 (2025-11-24T16:00:00Z) */
+const DATE = 'date=2025-11-24';
+const P = `machine=pbf-01/build=JOB-42/${DATE}`;
+const SIGNAL_TYPE = 'dictionary<values=string, indices=int32, ordered=0>';
 
 describe('file-lake output', () => {
   it('writes scalars as Arrow files that pyarrow reads with the documented types and values', async () => {
@@ -124,11 +141,13 @@ describe('file-lake output', () => {
     ]);
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
 
-    const o2 = dump.files[`scalars/${P}/signal=chamber.o2/part-0000000000000001-0000000000000002.arrow`]!;
-    expect(o2.rows).toBe(2);
-    expect(o2.schema).toEqual({
+    // one file for the batch's partition, the signal a column, rows sorted by signal then seq
+    const file = dump.files[`scalars/${P}/part-0000000000000001-0000000000000004.arrow`]!;
+    expect(file.rows).toBe(4);
+    expect(file.schema).toEqual({
       seq: 'int64',
       source: 'string',
+      signal: SIGNAL_TYPE,
       source_time_ns: 'timestamp[ns, tz=UTC]',
       receive_time_ns: 'timestamp[ns, tz=UTC]',
       layer: 'int32',
@@ -138,32 +157,33 @@ describe('file-lake output', () => {
       unit: 'string',
       quality: 'string',
     });
-    expect(o2.columns.seq).toEqual([1, 2]);
-    expect(o2.columns.value).toEqual([87.5, 91.25]);
-    expect(o2.columns.unit).toEqual(['ppm', 'ppm']);
-    expect(o2.columns.quality).toEqual(['good', null]);
-    expect(o2.columns.layer).toEqual([17, 17]);
-    expect(o2.columns.class).toEqual(['internal', 'internal']);
-    expect(o2.columns.source_time_ns).toEqual([String(T0), String(T0 + 100_000_000n)]);
-    expect(o2.columns.receive_time_ns).toEqual([String(T0 + 1_000_000n), String(T0 + 1_000_000n)]);
+    expect(file.columns.signal).toEqual(['chamber.o2', 'chamber.o2', 'laser.on', 'machine.state']);
+    expect(file.columns.seq).toEqual([1, 2, 4, 3]);
 
-    const state = dump.files[`scalars/${P}/signal=machine.state/part-0000000000000003-0000000000000003.arrow`]!;
-    expect(state.columns.value).toEqual([null]);
-    expect(state.columns.value_text).toEqual(['exposing']);
-    expect(state.columns.layer).toEqual([null]);
+    const o2 = ofSignal(file, 'chamber.o2');
+    expect(o2.seq).toEqual([1, 2]);
+    expect(o2.value).toEqual([87.5, 91.25]);
+    expect(o2.unit).toEqual(['ppm', 'ppm']);
+    expect(o2.quality).toEqual(['good', null]);
+    expect(o2.layer).toEqual([17, 17]);
+    expect(o2.class).toEqual(['internal', 'internal']);
+    expect(o2.source_time_ns).toEqual([String(T0), String(T0 + 100_000_000n)]);
+    expect(o2.receive_time_ns).toEqual([String(T0 + 1_000_000n), String(T0 + 1_000_000n)]);
 
-    const laser = dump.files[`scalars/${P}/signal=laser.on/part-0000000000000004-0000000000000004.arrow`]!;
-    expect(laser.columns.value).toEqual([1]);
-    expect(laser.columns.value_text).toEqual(['true']);
-    expect(laser.columns.source_time_ns).toEqual([null]);
+    const state = ofSignal(file, 'machine.state');
+    expect(state.value).toEqual([null]);
+    expect(state.value_text).toEqual(['exposing']);
+    expect(state.layer).toEqual([null]);
+
+    const laser = ofSignal(file, 'laser.on');
+    expect(laser.value).toEqual([1]);
+    expect(laser.value_text).toEqual(['true']);
+    expect(laser.source_time_ns).toEqual([null]);
 
     expect(dump.datasets.scalars!.rows).toBe(4);
-    expect(dump.datasets.scalars!.partitions).toEqual([
-      { machine: 'pbf-01', build: 'JOB-42', signal: 'chamber.o2' },
-      { machine: 'pbf-01', build: 'JOB-42', signal: 'laser.on' },
-      { machine: 'pbf-01', build: 'JOB-42', signal: 'machine.state' },
-    ]);
-    expect(out.stats()).toMatchObject({ files: 3, rows: 4, malformed: 0 });
+    expect(dump.datasets.scalars!.partitions).toEqual([{ machine: 'pbf-01', build: 'JOB-42', date: '2025-11-24' }]);
+    expect(dump.datasets.scalars!.signals).toEqual(['chamber.o2', 'laser.on', 'machine.state']);
+    expect(out.stats()).toMatchObject({ files: 1, rows: 4, malformed: 0 });
   });
 
   it('writes one row per sample with a float32 column per channel', async () => {
@@ -183,10 +203,11 @@ describe('file-lake output', () => {
       samplesBlock(['pd_a', 'pd_b'], b, 303, { sourceTimeNs: T0 + 30_000n, layer: 5 }),
     ]);
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
-    const f = dump.files[`samples/${P}/signal=meltpool.photodiode/part-0000000000000010-0000000000000011.arrow`]!;
+    const f = dump.files[`samples/${P}/part-0000000000000010-0000000000000011.arrow`]!;
     expect(f.rows).toBe(5);
     expect(f.schema).toEqual({
       seq: 'int64',
+      signal: SIGNAL_TYPE,
       sample_index: 'int64',
       time_ns: 'timestamp[ns, tz=UTC]',
       layer: 'int32',
@@ -194,6 +215,7 @@ describe('file-lake output', () => {
       pd_b: 'float',
     });
     expect(f.columns.seq).toEqual([10, 10, 10, 11, 11]);
+    expect(f.columns.signal).toEqual(Array(5).fill('meltpool.photodiode'));
     expect(f.columns.sample_index).toEqual([300, 301, 302, 303, 304]);
     expect(f.columns.pd_a).toEqual([...a, ...b].map((r) => Math.fround(r[0]!)));
     expect(f.columns.pd_b).toEqual([...a, ...b].map((r) => Math.fround(r[1]!)));
@@ -213,13 +235,15 @@ describe('file-lake output', () => {
       rec({ kind: 'document', contentType: 'application/octet-stream', signal: 'build.file', body: opaque, class: 'confidential' }),
     ]);
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
-    const ev = dump.files[`events/${P}/signal=machine.events/part-0000000000000020-0000000000000020.arrow`]!;
+    const ev = dump.files[`events/${P}/part-0000000000000020-0000000000000020.arrow`]!;
     expect(ev.schema.body).toBe('string');
+    expect(ev.columns.signal).toEqual(['machine.events']);
     expect(JSON.parse(ev.columns.body![0] as string)).toEqual(event);
     expect(ev.columns.content_type).toEqual([CONTENT_TYPES.event]);
     expect(JSON.parse(ev.columns.attributes![0] as string)).toEqual({ topic: 'x' });
-    const raw = dump.files[`raw/${P}/signal=build.file/part-0000000000000021-0000000000000021.arrow`]!;
+    const raw = dump.files[`raw/${P}/part-0000000000000021-0000000000000021.arrow`]!;
     expect(raw.schema.body).toBe('binary');
+    expect(raw.columns.signal).toEqual(['build.file']);
     expect(raw.columns.body).toEqual(['000102ff']);
     expect(raw.columns.kind).toEqual(['document']);
     expect(raw.columns.class).toEqual(['confidential']);
@@ -235,9 +259,9 @@ describe('file-lake output', () => {
       rec({ kind: 'frame', contentType: 'image/png', signal: 'camera.after_recoat', body: small, layer: 7, class: 'sensitive' }),
       rec({ kind: 'frame', contentType: 'image/png', signal: 'camera.after_recoat', blob: await spoolBlob(large), layer: 8, class: 'sensitive' }),
     ]);
-    const folder = path.join(dir, 'lake', 'images', P, 'signal=camera.after_recoat');
+    const folder = path.join(dir, 'lake', 'images', P);
     expect((await fs.readdir(folder)).sort()).toEqual(['0000000000000030.png', '0000000000000031.png']);
-    expect(await fs.readdir(path.join(dir, 'lake', 'frames', P, 'signal=camera.after_recoat'))).toEqual(['part-0000000000000030-0000000000000031.arrow']);
+    expect(await fs.readdir(path.join(dir, 'lake', 'frames', P))).toEqual(['part-0000000000000030-0000000000000031.arrow']);
     expect(await fs.readFile(path.join(folder, '0000000000000030.png'))).toEqual(small);
     const meta30 = await sharp(path.join(folder, '0000000000000030.png')).metadata();
     const meta31 = await sharp(path.join(folder, '0000000000000031.png')).metadata();
@@ -245,36 +269,44 @@ describe('file-lake output', () => {
     expect([meta31.width, meta31.height]).toEqual([320, 200]);
 
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
-    const index = dump.files[`frames/${P}/signal=camera.after_recoat/part-0000000000000030-0000000000000031.arrow`]!;
-    expect(index.columns.file).toEqual([
-      `images/${P}/signal=camera.after_recoat/0000000000000030.png`,
-      `images/${P}/signal=camera.after_recoat/0000000000000031.png`,
-    ]);
+    const index = dump.files[`frames/${P}/part-0000000000000030-0000000000000031.arrow`]!;
+    expect(index.columns.file).toEqual([`images/${P}/0000000000000030.png`, `images/${P}/0000000000000031.png`]);
+    expect(index.columns.signal).toEqual(['camera.after_recoat', 'camera.after_recoat']);
     expect(dump.datasets.frames!.rows).toBe(2);
-    expect(dump.datasets.frames!.partitions).toEqual([{ machine: 'pbf-01', build: 'JOB-42', signal: 'camera.after_recoat' }]);
+    expect(dump.datasets.frames!.partitions).toEqual([{ machine: 'pbf-01', build: 'JOB-42', date: '2025-11-24' }]);
     expect(index.columns.layer).toEqual([7, 8]);
     expect(index.columns.size_bytes).toEqual([small.length, large.length]);
     expect(index.columns.sha256).toEqual([small, large].map((b) => createHash('sha256').update(b).digest('hex')));
     expect(index.columns.class).toEqual(['sensitive', 'sensitive']);
   });
 
-  it('turns names into safe, reversible path segments', async () => {
+  it('turns names into safe, reversible path segments; signal names are column values as they are', async () => {
     nextSeq = 40;
     const out = await lake();
     await out.send([scalar('laser/1 power=W', { v: 200 }, { build: undefined }), scalar('..', { v: 1 }, { build: 'Kunde ÄÖ/../x' })]);
     const files = await listFiles(path.join(dir, 'lake'));
-    expect(files).toContain(
-      'scalars/machine=pbf-01/build=__HIVE_DEFAULT_PARTITION__/signal=laser%2F1%20power%3DW/part-0000000000000040-0000000000000040.arrow',
-    );
-    expect(files).toContain('scalars/machine=pbf-01/build=Kunde%20%C3%84%C3%96%2F..%2Fx/signal=%2E%2E/part-0000000000000041-0000000000000041.arrow');
+    expect(files).toContain(`scalars/machine=pbf-01/build=__HIVE_DEFAULT_PARTITION__/${DATE}/part-0000000000000040-0000000000000040.arrow`);
+    expect(files).toContain(`scalars/machine=pbf-01/build=Kunde%20%C3%84%C3%96%2F..%2Fx/${DATE}/part-0000000000000041-0000000000000041.arrow`);
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
     expect(dump.datasets.scalars!.partitions).toEqual([
-      { machine: 'pbf-01', build: null, signal: 'laser/1 power=W' },
-      { machine: 'pbf-01', build: 'Kunde ÄÖ/../x', signal: '..' },
+      { machine: 'pbf-01', build: null, date: '2025-11-24' },
+      { machine: 'pbf-01', build: 'Kunde ÄÖ/../x', date: '2025-11-24' },
     ]);
+    expect(dump.datasets.scalars!.signals).toEqual(['..', 'laser/1 power=W']);
     const long = 'x'.repeat(500);
     expect(partitionSegment(long).length).toBeLessThanOrEqual(120);
     expect(partitionSegment(long)).not.toBe(partitionSegment(`${long}y`));
+  });
+
+  it('partitions by the UTC date of the receive time', async () => {
+    nextSeq = 45;
+    const out = await lake();
+    const midnight = BigInt(Date.UTC(2026, 0, 1)) * 1_000_000n;
+    await out.send([scalar('a', { v: 1 }, { receiveTimeNs: midnight - 1n }), scalar('a', { v: 2 }, { receiveTimeNs: midnight })]);
+    expect(await listFiles(path.join(dir, 'lake', 'scalars'))).toEqual([
+      'machine=pbf-01/build=JOB-42/date=2025-12-31/part-0000000000000045-0000000000000045.arrow',
+      'machine=pbf-01/build=JOB-42/date=2026-01-01/part-0000000000000046-0000000000000046.arrow',
+    ]);
   });
 
   it('stores a malformed body or a lost blob in the raw table with its error and loses nothing else', async () => {
@@ -289,14 +321,16 @@ describe('file-lake output', () => {
     await out.send([first, bad, badSamples, last, lostFrame]);
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
     expect(dump.datasets.scalars!.rows).toBe(2);
-    const raw = dump.files[`raw/${P}/signal=chamber.o2/part-0000000000000051-0000000000000051.arrow`]!;
-    expect(raw.columns.error![0]).toMatch(/scalar body is not JSON/);
-    expect(Buffer.from(raw.columns.body![0] as string, 'hex').toString()).toBe('{"v": ');
-    const rawSamples = dump.files[`raw/${P}/signal=meltpool.photodiode/part-0000000000000052-0000000000000052.arrow`]!;
-    expect(rawSamples.columns.error![0]).toMatch(/6 bytes is not a whole number of 2-channel float32 frames/);
-    const rawFrame = dump.files[`raw/${P}/signal=camera/part-0000000000000054-0000000000000054.arrow`]!;
-    expect(rawFrame.columns.error![0]).toBe(`body blob ${'ab'.repeat(32)} (1234 bytes) is missing from the spool`);
-    expect(rawFrame.columns.kind).toEqual(['frame']);
+    const rawFile = dump.files[`raw/${P}/part-0000000000000051-0000000000000054.arrow`]!;
+    const raw = ofSignal(rawFile, 'chamber.o2');
+    expect(raw.seq).toEqual([51]);
+    expect(raw.error![0]).toMatch(/scalar body is not JSON/);
+    expect(Buffer.from(raw.body![0] as string, 'hex').toString()).toBe('{"v": ');
+    const rawSamples = ofSignal(rawFile, 'meltpool.photodiode');
+    expect(rawSamples.error![0]).toMatch(/6 bytes is not a whole number of 2-channel float32 frames/);
+    const rawFrame = ofSignal(rawFile, 'camera');
+    expect(rawFrame.error![0]).toBe(`body blob ${'ab'.repeat(32)} (1234 bytes) is missing from the spool`);
+    expect(rawFrame.kind).toEqual(['frame']);
     expect(out.stats().malformed).toBe(3);
   });
 
@@ -318,7 +352,7 @@ describe('file-lake output', () => {
     nextSeq = 60;
     await out.send([scalar('chamber.o2', { v: 100 }), scalar('chamber.o2', { v: 200 })]);
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
-    const folder = `scalars/${P}/signal=chamber.o2`;
+    const folder = `scalars/${P}`;
     expect(dump.files[`${folder}/part-0000000000000060-0000000000000061.arrow`]!.columns.value).toEqual([1, 2]);
     expect(dump.files[`${folder}/part-0000000000000060-0000000000000061-dup1.arrow`]!.columns.value).toEqual([100, 200]);
   });
@@ -340,7 +374,7 @@ describe('file-lake output', () => {
     expect(await fs.readdir(tmp)).toEqual([]); // nothing left behind after a successful send
   });
 
-  it('writes Parquet (zstd, float32 as BYTE_STREAM_SPLIT) with the same tables and types', async () => {
+  it('writes Parquet (zstd, float32 as BYTE_STREAM_SPLIT, signal dictionary-encoded) with the same tables and types', async () => {
     nextSeq = 80;
     const out = await lake({ format: 'parquet' });
     const frames = Array.from({ length: 500 }, (_, i) => [Math.sin(i / 10) * 3 + 0.001 * i, Math.cos(i / 7)]);
@@ -350,15 +384,16 @@ describe('file-lake output', () => {
       rec({ kind: 'frame', contentType: 'image/png', signal: 'camera', body: await png(16, 12) }),
     ]);
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
-    const sc = dump.files[`scalars/${P}/signal=chamber.o2/part-0000000000000080-0000000000000080.parquet`]!;
-    expect(sc.schema).toMatchObject({ seq: 'int64', source_time_ns: 'timestamp[ns, tz=UTC]', layer: 'int32', value: 'double' });
+    const sc = dump.files[`scalars/${P}/part-0000000000000080-0000000000000080.parquet`]!;
+    expect(sc.schema).toMatchObject({ seq: 'int64', signal: SIGNAL_TYPE, source_time_ns: 'timestamp[ns, tz=UTC]', layer: 'int32', value: 'double' });
     expect(sc.columns.source_time_ns).toEqual([String(T0)]);
     expect(sc.columns.value).toEqual([87.5]);
     expect(sc.parquet!.value!.compression).toBe('ZSTD');
+    expect(sc.parquet!.signal!.encodings).toContain('RLE_DICTIONARY');
 
-    const sm = dump.files[`samples/${P}/signal=meltpool.photodiode/part-0000000000000081-0000000000000081.parquet`]!;
+    const sm = dump.files[`samples/${P}/part-0000000000000081-0000000000000081.parquet`]!;
     expect(sm.rows).toBe(500);
-    expect(sm.schema).toMatchObject({ pd_a: 'float', pd_b: 'float', time_ns: 'timestamp[ns, tz=UTC]' });
+    expect(sm.schema).toMatchObject({ pd_a: 'float', pd_b: 'float', time_ns: 'timestamp[ns, tz=UTC]', signal: SIGNAL_TYPE });
     expect(sm.columns.pd_a).toEqual(frames.map((f) => Math.fround(f[0]!)));
     expect(sm.columns.sample_index![499]).toBe(1499);
     expect(sm.parquet!.pd_a!.encodings).toContain('BYTE_STREAM_SPLIT');
@@ -366,18 +401,20 @@ describe('file-lake output', () => {
     expect(sm.parquet!.seq!.encodings).not.toContain('BYTE_STREAM_SPLIT');
 
     expect(dump.datasets.frames!.rows).toBe(1);
-    expect(dump.datasets.samples!.partitions).toEqual([{ machine: 'pbf-01', build: 'JOB-42', signal: 'meltpool.photodiode' }]);
-    const image = path.join(dir, 'lake', dump.files[`frames/${P}/signal=camera/part-0000000000000082-0000000000000082.parquet`]!.columns.file![0] as string);
+    expect(dump.datasets.samples!.partitions).toEqual([{ machine: 'pbf-01', build: 'JOB-42', date: '2025-11-24' }]);
+    expect(dump.datasets.samples!.signals).toEqual(['meltpool.photodiode']);
+    const image = path.join(dir, 'lake', dump.files[`frames/${P}/part-0000000000000082-0000000000000082.parquet`]!.columns.file![0] as string);
     expect((await sharp(image).metadata()).width).toBe(16);
   });
 
   it('validates its config with defaults and names a bad key', () => {
     const cfg = definition.configSchema.parse({});
-    expect(cfg).toEqual({ format: 'arrow', rollEvery: { records: 1_000_000, bytes: 64 * 1024 * 1024 }, compactWindow: 3_600_000 });
+    expect(cfg).toEqual({ format: 'arrow', rollEvery: { records: 1_000_000, bytes: 64 * 1024 * 1024 }, compactWindow: 3_600_000, compactEvery: 60_000 });
     expect(definition.configSchema.parse({ compactWindow: '15m' }).compactWindow).toBe(900_000);
     const out = definition.create(cfg, { dataDir: '/var/lib/layergate', machine: 'm' }) as FileLakeOutput;
     expect(out.root).toBe('/var/lib/layergate/lake');
-    expect(definition.capabilities(cfg).linger).toBe(60_000); // the forwarder linger the lake asks for
+    // what the lake asks of the forwarder: a linger, and batches sized for files
+    expect(definition.capabilities(cfg)).toMatchObject({ linger: 60_000, batchRecords: 100_000, batchBytes: 32 * 1024 * 1024 });
     const bad = definition.configSchema.safeParse({ format: 'csv', rollEvery: { records: 0 } });
     expect(bad.success).toBe(false);
     expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['format', 'rollEvery.records']);
@@ -388,150 +425,281 @@ const HOUR = 3_600_000_000_000n;
 /** a receive time in hour `h` after an hour boundary, `ms` into it */
 const inHour = (h: number, ms: number) => (T0 / HOUR + BigInt(h)) * HOUR + BigInt(ms) * 1_000_000n;
 
-/** table files of a lake folder, by name, with their seq ranges */
+/** table files of a lake folder, by name */
 async function partFiles(folder: string): Promise<string[]> {
   return (await fs.readdir(folder)).filter((f) => f.startsWith('part-')).sort();
 }
 
+/** Every row of a table in a lake (all files), as [signal, seq, value] read back with pyarrow, sorted by seq. */
+async function scalarRows(root: string): Promise<[string, number, unknown][]> {
+  const dump = await readLakeWithPyarrow(root);
+  return Object.entries(dump.files)
+    .filter(([f]) => f.startsWith('scalars/'))
+    .flatMap(([, d]) => (d.columns.seq as number[]).map((seq, i): [string, number, unknown] => [d.columns.signal![i] as string, seq, d.columns.value![i]]))
+    .sort((a, b) => a[1] - b[1]);
+}
+
+/** Rows of a file are sorted by signal, then seq. */
+function sortedBySignalThenSeq(d: ArrowFileDump): boolean {
+  const signals = d.columns.signal as string[];
+  const seqs = d.columns.seq as number[];
+  return signals.every((s, i) => i === 0 || signals[i - 1]! < s || (signals[i - 1] === s && seqs[i - 1]! <= seqs[i]!));
+}
+
 describe('file-lake compaction', () => {
-  it('many small batches into one partition leave one file per window, every row exactly once', async () => {
+  it('5,000 signals over several batches: one folder per table, machine, build and date, a file per batch, merged into one; every value once', async () => {
+    nextSeq = 100_000;
+    const out = await lake();
+    const signals = Array.from({ length: 5000 }, (_, i) => `ns=2;s=Line1.Item${String(i).padStart(4, '0')}`);
+    const sent = new Map<number, { signal: string; v: number }>();
+    // 6 cycles of 5,000 items at 10 Hz, sent in 3 batches of 10,000 records (as the forwarder would)
+    for (let b = 0; b < 3; b++) {
+      const batch: StoredRecord[] = [];
+      for (let c = 0; c < 2; c++) {
+        const cycle = b * 2 + c;
+        for (const [i, signal] of signals.entries()) {
+          const v = cycle * 10_000 + i + 0.25;
+          const r = scalar(signal, { v, unit: 'mm/s' }, { receiveTimeNs: inHour(0, 1000 + cycle * 100), sourceTimeNs: inHour(0, 990 + cycle * 100) });
+          sent.set(r.seq, { signal, v });
+          batch.push(r);
+        }
+      }
+      await out.send(batch);
+    }
+    const table = path.join(dir, 'lake', 'scalars');
+    const folders = (await fs.readdir(table, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => path.relative(table, path.join(e.parentPath, e.name)));
+    expect(folders.sort()).toEqual(['machine=pbf-01', 'machine=pbf-01/build=JOB-42', `machine=pbf-01/build=JOB-42/${DATE}`]);
+    expect(await partFiles(path.join(table, P))).toHaveLength(3);
+
+    await out.compactNow();
+    const files = await partFiles(path.join(table, P));
+    expect(files).toEqual(['part-0000000000100000-0000000000129999.arrow']);
+    expect(out.stats()).toMatchObject({ merges: 1, filesRemoved: 3 });
+
+    // with our own reader: exact values, sorted by signal then seq
+    const merged = await readTableFile(path.join(table, P, files[0]!));
+    expect(merged.numRows).toBe(30_000);
+    const seqs = merged.getChild('seq')!.toArray() as BigInt64Array;
+    const names = [...merged.getChild('signal')!] as string[];
+    const values = merged.getChild('value')!.toArray() as Float64Array;
+    const seen = new Set<number>();
+    for (let i = 0; i < merged.numRows; i++) {
+      const seq = Number(seqs[i]);
+      expect(seen.has(seq)).toBe(false);
+      seen.add(seq);
+      expect([names[i], values[i]]).toEqual([sent.get(seq)!.signal, sent.get(seq)!.v]);
+      if (i > 0) expect(names[i - 1]! < names[i]! || (names[i - 1] === names[i] && seqs[i - 1]! < seqs[i]!)).toBe(true);
+    }
+    expect(seen.size).toBe(sent.size);
+
+    // and with pyarrow
+    const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
+    const d = dump.files[`scalars/${P}/${files[0]}`]!;
+    expect(sortedBySignalThenSeq(d)).toBe(true);
+    expect(dump.datasets.scalars!.rows).toBe(30_000);
+    expect(dump.datasets.scalars!.signals).toHaveLength(5000);
+    const pyRows = (d.columns.seq as number[]).map((seq, i) => [seq, d.columns.signal![i], d.columns.value![i], d.columns.unit![i]]);
+    expect(pyRows.sort((a, b) => (a[0] as number) - (b[0] as number))).toEqual([...sent].map(([seq, r]) => [seq, r.signal, r.v, 'mm/s']));
+  });
+
+  it('merges the small files of each window into one, never across windows; a restart merges what an earlier run left', async () => {
     nextSeq = 1000;
     const out = await lake();
-    const sent: { seq: number; v: number }[] = [];
-    // 30 batches of one or two records for each of two signals (as the health input sends them),
-    // receive times crossing one hour boundary after batch 20
+    const sent: [string, number, unknown][] = [];
+    // 30 batches of two or three records (as the health input sends them), receive times crossing one
+    // hour boundary after batch 20
     for (let b = 0; b < 30; b++) {
       const t = b < 20 ? inHour(0, 3_000_000 + b * 10_000) : inHour(1, b * 10_000);
       const batch = [scalar('chamber.o2', { v: b }, { receiveTimeNs: t })];
       if (b % 3 === 0) batch.push(scalar('chamber.o2', { v: b + 0.5 }, { receiveTimeNs: t }));
       batch.push(scalar('chamber.pressure', { v: -b }, { receiveTimeNs: t }));
-      for (const r of batch) if (r.signal === 'chamber.o2') sent.push({ seq: r.seq, v: JSON.parse(r.body!.toString()).v as number });
+      for (const r of batch) sent.push([r.signal, r.seq, JSON.parse(r.body!.toString()).v]);
       await out.send(batch);
     }
-    // a restart in the same window: the new instance finds the partition's latest file and merges into it
+    const folder = path.join(dir, 'lake', 'scalars', P);
+    expect(await partFiles(folder)).toHaveLength(30); // one file per batch: nothing merged on the ack path
+    await out.compactNow();
+    expect(await partFiles(folder)).toHaveLength(2); // one per hour window
+    expect(out.stats().merges).toBe(2);
+    expect(await fs.readdir(path.join(dir, 'lake', '.tmp'))).toEqual([]);
+
+    // a restart in the same window: the new instance merges its file into what it finds
     await out.stop();
     const again = await lake();
     const late = scalar('chamber.o2', { v: 99 }, { receiveTimeNs: inHour(1, 500_000) });
-    sent.push({ seq: late.seq, v: 99 });
+    sent.push(['chamber.o2', late.seq, 99]);
     await again.send([late]);
-
-    const folder = path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2');
-    const files = await partFiles(folder);
-    expect(files).toHaveLength(2); // one per hour window
-    expect(await partFiles(path.join(dir, 'lake', 'scalars', P, 'signal=chamber.pressure'))).toHaveLength(2);
-    expect(await fs.readdir(path.join(dir, 'lake', '.tmp'))).toEqual([]);
+    await again.compactNow();
+    expect(await partFiles(folder)).toHaveLength(2);
     expect(again.stats().merges).toBe(1);
 
+    expect(await scalarRows(path.join(dir, 'lake'))).toEqual(sent); // every row once
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
-    const o2 = Object.entries(dump.files)
-      .filter(([f]) => f.startsWith(`scalars/${P}/signal=chamber.o2/`))
-      .sort(([a], [b]) => a.localeCompare(b));
-    const seqs = o2.flatMap(([, d]) => d.columns.seq as number[]);
-    const values = o2.flatMap(([, d]) => d.columns.value as number[]);
-    expect(seqs).toEqual(sent.map((r) => r.seq)); // every row once, in seq order
-    expect(values).toEqual(sent.map((r) => r.v));
-    // each file's name states the seq range it holds, and its rows share one hour of receive time
-    for (const [file, d] of o2) {
+    for (const [file, d] of Object.entries(dump.files)) {
+      // each file's rows share one hour of receive time, sorted by signal then seq, its name its seq range
+      expect(new Set((d.columns.receive_time_ns as string[]).map((t) => BigInt(t) / HOUR)).size).toBe(1);
+      expect(sortedBySignalThenSeq(d)).toBe(true);
       const s = d.columns.seq as number[];
-      expect(path.basename(file)).toBe(`part-${String(s[0]).padStart(16, '0')}-${String(s[s.length - 1]).padStart(16, '0')}.arrow`);
-      const hours = new Set((d.columns.receive_time_ns as string[]).map((t) => BigInt(t) / HOUR));
-      expect(hours.size).toBe(1);
+      expect(path.basename(file)).toBe(`part-${String(Math.min(...s)).padStart(16, '0')}-${String(Math.max(...s)).padStart(16, '0')}.arrow`);
     }
-    expect(dump.datasets.scalars!.rows).toBe(sent.length + 30);
   });
 
-  it('merges Parquet files too, and rows sent again after a merge are not written twice', async () => {
+  it('merges Parquet files too, and a batch sent again after its file was merged is removed, not kept twice', async () => {
     nextSeq = 2000;
     const out = await lake({ format: 'parquet' });
     const t = inHour(0, 1000);
-    const batches = [0, 1, 2].map((b) => [1, 2, 3].map((i) => scalar('chamber.o2', { v: b * 10 + i }, { receiveTimeNs: t })));
-    await out.send(batches[0]!);
+    const batches = [0, 1, 2].map((b) => [1, 2, 3].map((i) => scalar(i === 2 ? 'chamber.p' : 'chamber.o2', { v: b * 10 + i }, { receiveTimeNs: t })));
+    for (const b of batches) await out.send(b);
+    await out.compactNow();
+    const folder = path.join(dir, 'lake', 'scalars', P);
+    expect(await partFiles(folder)).toEqual(['part-0000000000002000-0000000000002008.parquet']);
+    // the ack of the second batch was lost: it comes again, after the merge
     await out.send(batches[1]!);
-    // the ack of the second batch was lost: it comes again, with the third
-    await out.send([...batches[1]!, ...batches[2]!]);
-    const folder = path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2');
+    expect(await partFiles(folder)).toHaveLength(2);
+    await out.compactNow();
     expect(await partFiles(folder)).toEqual(['part-0000000000002000-0000000000002008.parquet']);
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
-    const file = dump.files[`scalars/${P}/signal=chamber.o2/part-0000000000002000-0000000000002008.parquet`]!;
-    expect(file.columns.seq).toEqual(range(2000, 2008));
-    expect(file.columns.value).toEqual([1, 2, 3, 11, 12, 13, 21, 22, 23]);
+    const file = dump.files[`scalars/${P}/part-0000000000002000-0000000000002008.parquet`]!;
+    expect(file.columns.seq).toEqual([2000, 2002, 2003, 2005, 2006, 2008, 2001, 2004, 2007]);
+    expect(file.columns.value).toEqual([1, 3, 11, 13, 21, 23, 2, 12, 22]);
     expect(file.parquet!.value!.compression).toBe('ZSTD');
-    expect(out.stats()).toMatchObject({ merges: 2, duplicateFilesSkipped: 1, rows: 9 });
+    expect(file.parquet!.signal!.encodings).toContain('RLE_DICTIONARY');
+    expect(out.stats()).toMatchObject({ merges: 1, filesRemoved: 4, rows: 12 });
   });
 
-  it('at start removes files a crash left behind after merging them, and keeps files with other rows', async () => {
+  it('at start removes the inputs a crash left behind after publishing their merged file, and keeps files with other rows', async () => {
     nextSeq = 3000;
     const t = inHour(0, 1000);
-    const folder = path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2');
+    const folder = path.join(dir, 'lake', 'scalars', P);
+    const aside = path.join(dir, 'aside');
+    await fs.mkdir(aside);
     const out = await lake();
-    await out.send([scalar('chamber.o2', { v: 1 }, { receiveTimeNs: t }), scalar('chamber.o2', { v: 2 }, { receiveTimeNs: t })]);
-    const small = path.join(dir, 'small.arrow');
-    await fs.copyFile(path.join(folder, 'part-0000000000003000-0000000000003001.arrow'), small);
-    await out.send([scalar('chamber.o2', { v: 3 }, { receiveTimeNs: t }), scalar('chamber.o2', { v: 4 }, { receiveTimeNs: t })]);
-    expect(await partFiles(folder)).toEqual(['part-0000000000003000-0000000000003003.arrow']);
-    // the crash: the merged file was published, the file it replaced not yet unlinked
-    await fs.copyFile(small, path.join(folder, 'part-0000000000003000-0000000000003001.arrow'));
+    for (let b = 0; b < 3; b++)
+      await out.send([scalar('chamber.o2', { v: 2 * b }, { receiveTimeNs: t }), scalar('chamber.p', { v: 2 * b + 1 }, { receiveTimeNs: t })]);
+    const inputs = await partFiles(folder);
+    expect(inputs).toHaveLength(3);
+    for (const f of inputs) await fs.copyFile(path.join(folder, f), path.join(aside, f));
+    await out.compactNow();
+    expect(await partFiles(folder)).toEqual(['part-0000000000003000-0000000000003005.arrow']);
+    // the crash: the merged file was published, its inputs not yet unlinked
+    for (const f of inputs) await fs.copyFile(path.join(aside, f), path.join(folder, f));
     // and a file inside that range with other rows (a buffer whose seq numbering restarted): not a leftover
-    const other = path.join(dir, 'other');
     nextSeq = 3002;
-    const otherLake = await lake({ path: other, compactWindow: 0 });
+    const otherLake = await lake({ path: path.join(dir, 'other'), compactWindow: 0 });
     await otherLake.send([scalar('chamber.o2', { v: 333 }, { receiveTimeNs: t })]);
     await fs.copyFile(
-      path.join(other, 'scalars', P, 'signal=chamber.o2', 'part-0000000000003002-0000000000003002.arrow'),
+      path.join(dir, 'other', 'scalars', P, 'part-0000000000003002-0000000000003002.arrow'),
       path.join(folder, 'part-0000000000003002-0000000000003002.arrow'),
     );
     await out.stop();
 
     const restarted = await lake();
-    expect(await partFiles(folder)).toEqual(['part-0000000000003000-0000000000003003.arrow', 'part-0000000000003002-0000000000003002.arrow']);
-    expect(restarted.stats().filesRemoved).toBe(1);
+    expect(await partFiles(folder)).toEqual(['part-0000000000003000-0000000000003005.arrow', 'part-0000000000003002-0000000000003002.arrow']);
+    expect(restarted.stats().filesRemoved).toBe(3);
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
-    expect(dump.files[`scalars/${P}/signal=chamber.o2/part-0000000000003000-0000000000003003.arrow`]!.columns.value).toEqual([1, 2, 3, 4]);
-    expect(dump.files[`scalars/${P}/signal=chamber.o2/part-0000000000003002-0000000000003002.arrow`]!.columns.value).toEqual([333]);
+    expect(dump.files[`scalars/${P}/part-0000000000003000-0000000000003005.arrow`]!.columns.value).toEqual([0, 2, 4, 1, 3, 5]);
+    expect(dump.files[`scalars/${P}/part-0000000000003002-0000000000003002.arrow`]!.columns.value).toEqual([333]);
   });
 
-  it('never merges beyond rollEvery: a new file starts', async () => {
+  it('never merges beyond rollEvery', async () => {
     nextSeq = 4000;
     const out = await lake({ rollEvery: { records: 5 } });
     const t = inHour(0, 1000);
     for (let i = 0; i < 12; i++) await out.send([scalar('chamber.o2', { v: i }, { receiveTimeNs: t })]);
-    await out.send(Array.from({ length: 7 }, (_, i) => scalar('chamber.o2', { v: 12 + i }, { receiveTimeNs: t })));
-    const folder = path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2');
-    // the 7-record batch is split at rollEvery (5 + 2) first; neither part fits beside the 2-row file
+    await out.compactNow();
+    const folder = path.join(dir, 'lake', 'scalars', P);
     expect(await partFiles(folder)).toEqual([
       'part-0000000000004000-0000000000004004.arrow',
       'part-0000000000004005-0000000000004009.arrow',
       'part-0000000000004010-0000000000004011.arrow',
-      'part-0000000000004012-0000000000004016.arrow',
-      'part-0000000000004017-0000000000004018.arrow',
     ]);
+    // a 7-record batch is split at rollEvery (5 + 2); the 2-record part joins the 2-row file
+    await out.send(Array.from({ length: 7 }, (_, i) => scalar('chamber.o2', { v: 12 + i }, { receiveTimeNs: t })));
+    await out.compactNow();
     const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
-    expect(Object.values(dump.files).flatMap((d) => d.columns.value as number[])).toEqual(range(0, 18));
+    for (const d of Object.values(dump.files)) expect(d.rows).toBeLessThanOrEqual(5);
+    expect(Object.keys(dump.files)).toHaveLength(4);
+    expect((await scalarRows(path.join(dir, 'lake'))).map((r) => r[2])).toEqual(range(0, 18));
   });
 
-  it('a damaged latest file is left alone: the next batch goes to a new file and nothing blocks', async () => {
+  it('a damaged file is left alone: sends and the merging of other files go on', async () => {
     nextSeq = 6000;
     const t = inHour(0, 1000);
-    const folder = path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2');
+    const folder = path.join(dir, 'lake', 'scalars', P);
     const out = await lake();
     await out.send([scalar('chamber.o2', { v: 1 }, { receiveTimeNs: t })]);
-    await fs.writeFile(path.join(folder, 'part-0000000000006000-0000000000006000.arrow'), 'not arrow'); // damaged by hand
+    await fs.mkdir(folder, { recursive: true });
+    await fs.writeFile(path.join(folder, 'part-0000000000005000-0000000000005000.arrow'), 'not arrow'); // damaged by hand
     await out.send([scalar('chamber.o2', { v: 2 }, { receiveTimeNs: t })]);
-    expect(await partFiles(folder)).toEqual(['part-0000000000006000-0000000000006000.arrow', 'part-0000000000006001-0000000000006001.arrow']);
-    expect(await fs.readFile(path.join(folder, 'part-0000000000006000-0000000000006000.arrow'), 'utf8')).toBe('not arrow');
-    // later batches merge into the new file; a restart does not remove the damaged one
-    await out.send([scalar('chamber.o2', { v: 3 }, { receiveTimeNs: t })]);
     await out.stop();
-    await lake();
-    expect(await partFiles(folder)).toEqual(['part-0000000000006000-0000000000006000.arrow', 'part-0000000000006001-0000000000006002.arrow']);
+    const again = await lake();
+    await again.compactNow();
+    expect(await partFiles(folder)).toEqual(['part-0000000000005000-0000000000005000.arrow', 'part-0000000000006000-0000000000006001.arrow']);
+    expect(await fs.readFile(path.join(folder, 'part-0000000000005000-0000000000005000.arrow'), 'utf8')).toBe('not arrow');
   });
 
   it('compactWindow 0 turns compaction off: one file per batch and partition', async () => {
     nextSeq = 5000;
     const out = await lake({ compactWindow: 0 });
     for (let i = 0; i < 3; i++) await out.send([scalar('chamber.o2', { v: i })]);
-    expect(await partFiles(path.join(dir, 'lake', 'scalars', P, 'signal=chamber.o2'))).toHaveLength(3);
+    await out.compactNow();
+    expect(await partFiles(path.join(dir, 'lake', 'scalars', P))).toHaveLength(3);
     expect(out.stats().merges).toBe(0);
+  });
+
+  it('compaction never runs inside send: a send resolves while a merge is in progress', async () => {
+    nextSeq = 7000;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let mergeStarted!: () => void;
+    const started = new Promise<void>((r) => {
+      mergeStarted = r;
+    });
+    const inline = inlineMerger();
+    const blocked: Merger = {
+      run: async (job) => {
+        mergeStarted();
+        await gate;
+        return inline.run(job);
+      },
+      close: async () => undefined,
+    };
+    const out = await lake({}, blocked);
+    const t = inHour(0, 1000);
+    await out.send([scalar('chamber.o2', { v: 1 }, { receiveTimeNs: t })]);
+    await out.send([scalar('chamber.o2', { v: 2 }, { receiveTimeNs: t })]);
+    const compaction = out.compactNow();
+    await started;
+    expect(out.compacting).toBe(true);
+    // the merge waits on the gate; a send to the same folder goes through beside it
+    await out.send([scalar('chamber.o2', { v: 3 }, { receiveTimeNs: t })]);
+    expect(out.compacting).toBe(true);
+    const folder = path.join(dir, 'lake', 'scalars', P);
+    expect(await partFiles(folder)).toHaveLength(3);
+    release();
+    await compaction;
+    expect(out.compacting).toBe(false);
+    expect(await partFiles(folder)).toEqual(['part-0000000000007000-0000000000007001.arrow', 'part-0000000000007002-0000000000007002.arrow']);
+    expect((await scalarRows(path.join(dir, 'lake'))).map((r) => r[2])).toEqual([1, 2, 3]);
+  });
+
+  it('merges in a worker thread by default, and stop cancels a pass', async () => {
+    nextSeq = 8000;
+    const out = new FileLakeOutput(definition.configSchema.parse({ path: path.join(dir, 'lake') }), { dataDir: dir, machine: 'pbf-01' });
+    await out.start(context());
+    const t = inHour(0, 1000);
+    for (let i = 0; i < 3; i++) await out.send([scalar('chamber.o2', { v: i }, { receiveTimeNs: t })]);
+    await out.compactNow();
+    const folder = path.join(dir, 'lake', 'scalars', P);
+    expect(await partFiles(folder)).toEqual(['part-0000000000008000-0000000000008002.arrow']);
+    await out.send([scalar('chamber.o2', { v: 3 }, { receiveTimeNs: t })]);
+    await out.stop(); // the pass scheduled by that send never runs
+    expect(await partFiles(folder)).toHaveLength(2);
+    expect((await scalarRows(path.join(dir, 'lake'))).map((r) => r[2])).toEqual([0, 1, 2, 3]);
   });
 });
 

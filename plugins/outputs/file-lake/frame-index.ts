@@ -26,7 +26,7 @@ export interface FrameRow {
 export function frameIndexTable(rows: FrameRow[]): Table {
   const items = rows.map((r) => ({ record: r.record, body: Buffer.alloc(0) }));
   return new Table({
-    ...commonColumns(items),
+    ...commonColumns(items, { signal: true }),
     content_type: vectorFromArray(
       rows.map((r) => r.record.contentType),
       new Utf8(),

@@ -1,19 +1,27 @@
 /**
  * The `file-lake` output: the embedded default sink. It writes every record it receives into a local,
- * Hive-partitioned folder tree that pyarrow, pandas, DuckDB and Spark read as they are:
+ * Hive-partitioned folder tree of long tables that pyarrow, pandas, DuckDB and Spark read as they are:
  *
- *   <lake>/<table>/machine=<m>/build=<b>/signal=<s>/part-<firstSeq>-<lastSeq>.arrow   (or .parquet)
- *   <lake>/images/machine=<m>/build=<b>/signal=<s>/<seq>.<ext>   (frames, original bytes; indexed by
- *                                                                 rows in the `frames` table)
+ *   <lake>/<table>/machine=<m>/build=<b>/date=<YYYY-MM-DD>/part-<firstSeq>-<lastSeq>.arrow   (or .parquet)
+ *   <lake>/images/machine=<m>/build=<b>/date=<YYYY-MM-DD>/<seq>.<ext>   (frames, original bytes; indexed
+ *                                                                       by rows of the `frames` table)
  *
- * This module sorts a batch into tables and partitions; compaction.ts turns each group into files,
- * durable.ts publishes them, frame-index.ts writes frames and their index.
+ * Tables: scalars, samples, events, raw, frames. `date` is the UTC date of the record's receive time.
+ * The signal is a column (dictionary-encoded), not a folder: a plant's thousands of signals share a
+ * partition's files, rows sorted by signal, then seq (part-files.ts).
+ *
+ * This module sorts a batch into tables and partitions; writer.ts turns each group into new files,
+ * durable.ts publishes them, frame-index.ts writes frames and their index, compaction.ts merges small
+ * files in the background, migrate.ts moves a lake of the earlier `signal=` layout into this one.
  *
  * Design constraints:
  * - Durable before ack. `send` resolves only after every file of the batch is written, fsynced,
  *   moved into place and its folder fsynced (durable.ts), so a reader sees whole files only.
- * - Coarse files: the forwarder is asked to linger (`linger`, 60 s) so that batches are already
- *   coarse before they get here; compaction merges what still lands in small pieces (compaction.ts).
+ * - Cheap ack path: a batch becomes at most one new file per table and partition (more only at
+ *   `rollEvery` or `compactWindow` boundaries); nothing existing is read or rewritten, so the cost of
+ *   a batch does not grow with the partition. The lake asks the forwarder for large batches
+ *   (schema.ts) and a `linger`, so files start coarse; the compactor merges what still lands in small
+ *   pieces, off the ack path.
  * - Bad input is counted and kept: a scalar body that is not the scalar JSON, or a samples block whose
  *   attributes or length do not fit, goes to the `raw` table with an `error` column; the rest of the
  *   batch is unaffected. So does a record whose spooled blob is gone (it cannot come back, and
@@ -27,31 +35,36 @@ import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gat
 import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable } from '../shared/columns.js';
-import type { ColumnItem, ParsedSamples } from '../shared/columns.js';
-import { partitionSegment } from '../shared/layout.js';
-import { PartitionWriter } from './compaction.js';
-import type { LakeTable } from './compaction.js';
+import type { ColumnItem, ParsedSamples, ParsedScalar } from '../shared/columns.js';
+import { addLakeCommands } from './commands.js';
+import { Compactor } from './compaction.js';
+import type { Merger } from './compaction.js';
 import { DurableFiles, WRITE_CONCURRENCY, eachLimit, fsyncPath } from './durable.js';
 import { frameIndexTable, writeFrame } from './frame-index.js';
 import type { FrameRow } from './frame-index.js';
-import { DEFAULT_LAKE_LINGER_MS, fileLakeConfigSchema } from './schema.js';
+import { workerMerger } from './merge-worker.js';
+import { lakePartition, oldLayoutFolders } from './layout.js';
+import type { LakeTable } from './layout.js';
+import { DEFAULT_LAKE_BATCH_BYTES, DEFAULT_LAKE_BATCH_RECORDS, DEFAULT_LAKE_LINGER_MS, fileLakeConfigSchema } from './schema.js';
 import type { FileLakeConfig } from './schema.js';
+import { PartitionWriter } from './writer.js';
+import type { PublishedFile } from './writer.js';
 
 export { fileLakeConfigSchema } from './schema.js';
 export type { FileLakeConfig } from './schema.js';
 
 export interface FileLakeStats {
-  /** files published (table files and frame images) */
+  /** files published (table files, merged files and frame images) */
   files: number;
   rows: number;
   bytes: number;
   /** records stored in the raw table because their body did not fit their content type */
   malformed: number;
-  /** files not written again because an identical file (or a merged file holding the same rows) was already there (redelivery) */
+  /** files not written again because an identical file was already there (redelivery) */
   duplicateFilesSkipped: number;
-  /** batches merged into the partition's latest file (compaction) */
+  /** merged files the compactor published */
   merges: number;
-  /** files unlinked: replaced by a merged file, or found superseded at start */
+  /** files unlinked: merged into another, or found superseded */
   filesRemoved: number;
 }
 
@@ -64,9 +77,22 @@ interface Group {
   items: ColumnItem[];
 }
 
+const NS_PER_DAY = 86_400_000_000_000n;
+
 function isMissingBlob(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === 'ENOENT' || code === BlobMissingError.code;
+}
+
+function buildTable(group: Group, items: ColumnItem[]) {
+  const options = { signal: true };
+  return group.table === 'scalars'
+    ? scalarTable(items, options)
+    : group.table === 'samples'
+      ? samplesTable(items, group.channels!, options)
+      : group.table === 'events'
+        ? eventsTable(items, options)
+        : rawTable(items, options);
 }
 
 export class FileLakeOutput implements OutputPlugin {
@@ -76,6 +102,7 @@ export class FileLakeOutput implements OutputPlugin {
   private ctx: OutputContext | undefined;
   private log: Logger | undefined;
   private readonly lastMalformedWarn = new Map<string, number>();
+  private readonly lastPartition = new Map<string | undefined, { from: bigint; to: bigint; partition: string }>();
   private readonly counters: FileLakeStats = {
     files: 0,
     rows: 0,
@@ -86,30 +113,51 @@ export class FileLakeOutput implements OutputPlugin {
     filesRemoved: 0,
   };
   private readonly files: DurableFiles;
-  private readonly partitions: PartitionWriter;
+  private readonly writer: PartitionWriter;
+  private readonly compactor: Compactor;
 
-  constructor(config: FileLakeConfig, env: { dataDir: string; machine: string }) {
+  /** `merger`: where the compactor's merges run (default: a worker thread; tests pass their own) */
+  constructor(config: FileLakeConfig, env: { dataDir: string; machine: string }, options: { merger?: Merger } = {}) {
     this.root = path.resolve(config.path ?? path.join(env.dataDir, 'lake'));
     this.machine = env.machine;
     this.files = new DurableFiles(path.join(this.root, '.tmp'), this.counters, () => this.log);
-    this.partitions = new PartitionWriter(this.root, config, this.files, this.counters, () => this.log);
+    this.writer = new PartitionWriter(config, this.files, this.counters);
+    this.compactor = new Compactor(this.root, config, this.files, options.merger ?? workerMerger(), this.counters, () => this.log);
   }
 
   async start(ctx: OutputContext): Promise<void> {
     this.ctx = ctx;
     this.log = ctx.log;
     await this.files.resetTmp();
-    this.partitions.forgetTails();
-    const removed = await this.partitions.removeSuperseded();
+    const removed = await this.compactor.removeSuperseded();
+    const old = await oldLayoutFolders(this.root);
+    if (old.length > 0) {
+      ctx.log.warn(
+        { root: this.root, oldLayoutFolders: old.length, example: old[0] },
+        'the lake holds folders of the earlier layout (one folder per signal); new data goes to machine=/build=/date= folders. Move the old ones with: layergate lake migrate -c <config>',
+      );
+    }
+    await this.compactor.scanAll();
     ctx.log.info({ root: this.root, supersededFilesRemoved: removed }, 'file lake ready');
   }
 
   async stop(): Promise<void> {
+    await this.compactor.stop();
     this.ctx = undefined;
   }
 
   stats(): FileLakeStats {
     return { ...this.counters };
+  }
+
+  /** Run a compaction pass now and wait for it (tests, measure.ts); a running gateway never needs it. */
+  compactNow(): Promise<void> {
+    return this.compactor.compactNow();
+  }
+
+  /** Whether a compaction pass is running. */
+  get compacting(): boolean {
+    return this.compactor.busy;
   }
 
   async send(batch: StoredRecord[]): Promise<void> {
@@ -118,12 +166,14 @@ export class FileLakeOutput implements OutputPlugin {
     const groups = new Map<string, Group>();
     const frames = new Map<string, StoredRecord[]>();
     const touchedDirs = new Set<string>();
+    const published: PublishedFile[] = [];
 
     for (const record of batch) {
       const partition = this.partition(record);
       let body: Buffer;
       let table: LakeTable = 'raw';
       let samples: ParsedSamples | undefined;
+      let scalar: ParsedScalar | undefined;
       let error: string | undefined;
       try {
         if (record.kind === 'frame') {
@@ -143,7 +193,7 @@ export class FileLakeOutput implements OutputPlugin {
       if (error === undefined) {
         try {
           if (record.contentType === CONTENT_TYPES.scalar) {
-            parseScalar(body);
+            scalar = parseScalar(body);
             table = 'scalars';
           } else if (record.contentType === CONTENT_TYPES.samplesF32) {
             samples = parseSamples(record, body);
@@ -158,37 +208,35 @@ export class FileLakeOutput implements OutputPlugin {
       if (error !== undefined) {
         table = 'raw';
         samples = undefined;
+        scalar = undefined;
         this.counters.malformed++;
         this.warnMalformed(record, error);
       }
       const channelsKey = samples ? `\u0000${samples.channels.join('\u0000')}` : '';
-      const dir = path.join(this.root, table, partition);
-      const key = dir + channelsKey;
+      const key = `${table}\u0000${partition}${channelsKey}`;
       let group = groups.get(key);
       if (!group) {
-        group = { table, dir, items: [], ...(samples ? { channels: samples.channels } : {}) };
+        group = { table, dir: path.join(this.root, table, partition), items: [], ...(samples ? { channels: samples.channels } : {}) };
         groups.set(key, group);
       }
-      group.items.push({ record, body, ...(samples ? { samples } : {}), ...(error ? { error } : {}) });
+      group.items.push({ record, body, ...(samples ? { samples } : {}), ...(scalar ? { scalar } : {}), ...(error ? { error } : {}) });
     }
 
     // Groups go to different files: write them a few at a time, so that their fsyncs overlap (the
     // file system commits concurrent syncs together) instead of paying one sync latency per file.
-    await eachLimit([...groups.entries()], WRITE_CONCURRENCY, async ([key, group]) => {
+    await eachLimit([...groups.values()], WRITE_CONCURRENCY, async (group) => {
       await this.files.ensureDir(group.dir);
       touchedDirs.add(group.dir);
-      const chunks = this.partitions.roll(group.items, (i) => ({ record: i.record, rows: i.samples ? i.samples.count : 1, bytes: i.body.length }));
-      await this.partitions.locked(key, async () => {
-        const build = (items: Group['items']) =>
-          group.table === 'scalars'
-            ? scalarTable(items)
-            : group.table === 'samples'
-              ? samplesTable(items, group.channels!)
-              : group.table === 'events'
-                ? eventsTable(items)
-                : rawTable(items);
-        for (const chunk of chunks) await this.partitions.writeChunk(key, group.dir, chunk, build);
-      });
+      const chunks = this.writer.roll(group.items, (i) => ({ record: i.record, rows: i.samples ? i.samples.count : 1, bytes: i.body.length }));
+      for (const chunk of chunks) {
+        const file = await this.writer.write(
+          group.dir,
+          chunk,
+          (i) => i.record,
+          (items) => buildTable(group, items),
+        );
+        if (file) published.push(file);
+      }
     });
 
     await eachLimit([...frames], WRITE_CONCURRENCY, async ([partition, records]) => {
@@ -205,15 +253,15 @@ export class FileLakeOutput implements OutputPlugin {
         const row = await writeFrame(this.files, ctx, imageDir, record);
         rows.push({ ...row, file: path.posix.join('images', partition.split(path.sep).join('/'), row.file) });
       }
-      const key = dir;
-      await this.partitions.locked(key, async () => {
-        for (const chunk of this.partitions.roll(rows, (r) => ({ record: r.record, rows: 1, bytes: 0 }))) {
-          await this.partitions.writeChunk(key, dir, chunk, frameIndexTable);
-        }
-      });
+      for (const chunk of this.writer.roll(rows, (r) => ({ record: r.record, rows: 1, bytes: 0 }))) {
+        const file = await this.writer.write(dir, chunk, (r) => r.record, frameIndexTable);
+        if (file) published.push(file);
+      }
     });
 
     await eachLimit([...touchedDirs], WRITE_CONCURRENCY, fsyncPath);
+    // the compactor looks at these folders later, never inside a send
+    this.compactor.published(published);
   }
 
   /** Warn once a minute per signal (a source sending bad bodies would flood the log); debug otherwise. */
@@ -228,16 +276,24 @@ export class FileLakeOutput implements OutputPlugin {
     }
   }
 
+  /** The partition of a record; the last one per build is kept, as a batch is mostly one build and day. */
   private partition(r: StoredRecord): string {
-    return path.join(`machine=${partitionSegment(this.machine)}`, `build=${partitionSegment(r.build)}`, `signal=${partitionSegment(r.signal)}`);
+    const last = this.lastPartition.get(r.build);
+    if (last && r.receiveTimeNs >= last.from && r.receiveTimeNs < last.to) return last.partition;
+    const from = r.receiveTimeNs - (((r.receiveTimeNs % NS_PER_DAY) + NS_PER_DAY) % NS_PER_DAY);
+    const partition = lakePartition(this.machine, r.build, r.receiveTimeNs);
+    if (this.lastPartition.size > 1000) this.lastPartition.clear();
+    this.lastPartition.set(r.build, { from, to: from + NS_PER_DAY, partition });
+    return partition;
   }
 }
 
 export const definition: OutputDefinition<FileLakeConfig> = {
   type: 'file-lake',
   configSchema: fileLakeConfigSchema,
-  // the lake is a folder on the gateway's own disk; it prefers coarse batches (a file per batch)
-  capabilities: () => ({ premises: 'on', linger: DEFAULT_LAKE_LINGER_MS }),
+  // the lake is a folder on the gateway's own disk; it prefers coarse batches (a file per batch, table and partition)
+  capabilities: () => ({ premises: 'on', linger: DEFAULT_LAKE_LINGER_MS, batchRecords: DEFAULT_LAKE_BATCH_RECORDS, batchBytes: DEFAULT_LAKE_BATCH_BYTES }),
   renamedKeys: { accepts: 'classes' },
+  commands: addLakeCommands,
   create: (config, env) => new FileLakeOutput(config, env),
 };

@@ -1,11 +1,13 @@
 /**
  * Row-level comparison of two lake table files: whether every row of one is in the other. The file
- * lake uses it to recognise leftovers of a compaction (a file already merged into another) and
+ * lake uses it to recognise leftovers of a compaction (files already merged into another) and
  * redelivered rows, without trusting equal seqs alone.
  *
  * Design constraints:
  * - Exact: int64 timestamps compared as bigint (Vector.get would turn them into float ms), binary
  *   columns by their bytes, rows counted with multiplicity.
+ * - Proportional to the small file: of the big one (a merged file of up to rollEvery rows) only the
+ *   seq column is read in full, and only rows with a seq of the small file are compared.
  */
 import { DataType } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
@@ -13,13 +15,15 @@ import type { Table } from 'apache-arrow';
 export function sameSchema(a: Table, b: Table): boolean {
   const fa = a.schema.fields;
   const fb = b.schema.fields;
-  return fa.length === fb.length && fa.every((f, i) => f.name === fb[i]!.name && String(f.type) === String(fb[i]!.type) && f.nullable === fb[i]!.nullable);
+  // nullability is left out: it follows the data (a column without nulls in a batch says not-null)
+  return fa.length === fb.length && fa.every((f, i) => f.name === fb[i]!.name && String(f.type) === String(fb[i]!.type));
 }
 
-/** One column's values, exact: int64 timestamps as bigint (Vector.get would turn them into float ms). */
+/** One column's values, exact: int64 and timestamps as bigint (Vector.get would turn timestamps into float ms). */
 export function exactValues(table: Table, column: number): unknown[] {
   const vector = table.getChildAt(column)!;
-  if (!DataType.isTimestamp(vector.type)) return Array.from({ length: vector.length }, (_, i) => vector.get(i) as unknown);
+  const int64 = DataType.isInt(vector.type) && vector.type.bitWidth === 64;
+  if (!int64 && !DataType.isTimestamp(vector.type)) return Array.from({ length: vector.length }, (_, i) => vector.get(i) as unknown);
   const out: unknown[] = [];
   for (const data of vector.data) {
     const values = data.values as BigInt64Array;
@@ -28,15 +32,32 @@ export function exactValues(table: Table, column: number): unknown[] {
   return out;
 }
 
+/** Exact cell readers per column: int64 timestamps as bigint, everything else as Vector.get gives it. */
+function cellReaders(table: Table): ((row: number) => unknown)[] {
+  return table.schema.fields.map((_, c) => {
+    const vector = table.getChildAt(c)!;
+    if (!DataType.isTimestamp(vector.type)) return (row: number) => vector.get(row) as unknown;
+    const values = new BigInt64Array(vector.length);
+    let at = 0;
+    for (const data of vector.data) {
+      values.set((data.values as BigInt64Array).subarray(0, data.length), at);
+      at += data.length;
+    }
+    return (row: number) => (vector.isValid(row) ? values[row]! : null);
+  });
+}
+
+/** One key per row whose seq passes `keep`: its values in every column, exact. */
 function rowKeys(table: Table, keep: (seq: bigint) => boolean): string[] {
-  const columns = table.schema.fields.map((_, c) => exactValues(table, c));
+  const cells = cellReaders(table);
   const seqColumn = table.schema.fields.findIndex((f) => f.name === 'seq');
+  const seqs = seqColumn >= 0 ? (exactValues(table, seqColumn) as bigint[]) : [];
   const keys: string[] = [];
   for (let r = 0; r < table.numRows; r++) {
-    if (seqColumn >= 0 && !keep(columns[seqColumn]![r] as bigint)) continue;
+    if (seqColumn >= 0 && !keep(seqs[r]!)) continue;
     keys.push(
       JSON.stringify(
-        columns.map((c) => c[r]),
+        cells.map((cell) => cell(r)),
         (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v),
       ),
     );

@@ -1,7 +1,8 @@
 /**
- * The `kafka` output: every record as one Kafka message on `<topicPrefix>.<machine>.<kind>`, keyed by
- * signal, value = the `layergate.v1.Record` protobuf (or its JSON form), headers carrying class, seq,
- * content type, signal and source. The plant's stream of record.
+ * The `kafka` output: records as Kafka messages on `<topicPrefix>.<machine>.<kind>`, by default one
+ * message per record keyed by signal, value = the `layergate.v1.Record` protobuf (or its JSON form),
+ * headers carrying class, seq, content type, signal and source; opt-in, one `layergate.v1.RecordBatch`
+ * message per signal or per partition of a request (`grouping`). The plant's stream of record.
  *
  * Design constraints:
  * - Ack = the broker's. `send` resolves only when every message of the batch was acknowledged with
@@ -9,35 +10,55 @@
  *   again: consumers may see a record twice across gateway restarts or failed sends and drop
  *   duplicates by the `layergate-seq` header (the idempotent producer only removes duplicates of its
  *   own internal retries within one producer session; see README.md).
- * - Order per signal. The key is the signal, so the default partitioner puts every record of a signal
- *   on one partition; with the idempotent producer (one request in flight) and the forwarder's
+ * - Order per signal. Every record of a signal goes to one partition (murmur2 of the signal, as the
+ *   default partitioner); a batch's requests go one after the other and each keeps a partition's
+ *   records in order; with the idempotent producer (one request in flight) and the forwarder's
  *   in-order batches, a signal's records land in seq order (a redelivery may repeat a tail).
+ * - Batches within the broker's limits. The broker caps one record batch per partition (the topic's
+ *   `max.message.bytes`), not one message: a `send` is cut into produce requests whose batch per
+ *   partition stays under the limit learned from the cluster (topics.ts, batch-size.ts), or under
+ *   `maxBatchBytes`. A request still refused for size (the topic changed under us) is split in two,
+ *   recursively only for the refused part, logged at warn once per topic per minute, counted
+ *   (`sizeSplits`), and the limit learned again. Never a silent record-by-record mode.
  * - Retryable vs permanent. kafkajs marks broker errors retriable or not. Authorisation and SASL
  *   failures, a record too large for the topic, an invalid record or a policy violation are permanent:
  *   the refused records go to the sink's quarantine (`SinkPermanentError`), the rest of the batch is
- *   delivered. A record larger than `maxMessageBytes` is refused before it is sent; a record the broker
- *   finds too large (a topic with a smaller `max.message.bytes`) is found by sending the batch's
- *   messages one by one. Everything else (connection, timeout, leader change) is retried.
+ *   delivered. A record larger than `maxMessageBytes` or than its topic's limit is refused before it is
+ *   sent; a single record the broker refuses for size is refused for good. Everything else
+ *   (connection, timeout, leader change) is retried.
+ * - Cheap per record (tens of thousands per second): each value is encoded once, repeated header
+ *   values are made once, a signal's partition is cached (messages.ts). kafkajs's own encoding of a
+ *   message stays the largest cost; `grouping` removes it for most records.
  * - No hanging on a dead broker: the producer's own retries are few and short (`requestTimeout`), so
  *   a send fails in seconds and the forwarder's backoff takes over; the producer reconnects by itself.
  * - Connect lazily. A broker that is down at gateway start must not stop the gateway: `start` tries
  *   once and logs; `send` connects (again) when needed.
  */
 import { Kafka, Partitioners, logLevel, CompressionTypes } from 'kafkajs';
-import type { Admin, Message, Producer, SASLOptions, TopicMessages } from 'kafkajs';
+import type { Producer, SASLOptions, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
-import { encodeRecord, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
+import { tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { CLASS_KEY, SEQ_KEY, causes, isClassified, permanent, recordJson, retryable } from '../shared/sink.js';
+import { causes, isClassified, permanent, retryable } from '../shared/sink.js';
+import { batchBudget, packRequests, splitInTwo } from './batch-size.js';
+import { GROUP_OVERHEAD_BYTES, MessageBuilder } from './messages.js';
+import type { Outgoing } from './messages.js';
 import { kafkaConfigSchema } from './schema.js';
 import type { KafkaConfig } from './schema.js';
+import { TopicCatalog } from './topics.js';
+import type { TopicInfo } from './topics.js';
 
 export { kafkaConfigSchema } from './schema.js';
 export type { KafkaConfig } from './schema.js';
-
-export const CONTENT_TYPE_PROTOBUF = 'application/x-protobuf; messageType=layergate.v1.Record';
-export const CONTENT_TYPE_JSON = 'application/json';
+export {
+  CONTENT_TYPE_JSON,
+  CONTENT_TYPE_JSON_BATCH,
+  CONTENT_TYPE_PROTOBUF,
+  CONTENT_TYPE_PROTOBUF_BATCH,
+  RECORDS_KEY,
+  SEQ_LAST_KEY,
+} from './messages.js';
 
 /** Broker error types a retry cannot fix (kafkajs `KafkaJSProtocolError.type`), with the reason they are counted under. */
 const PERMANENT_TYPES: Record<string, string> = {
@@ -86,6 +107,26 @@ export interface KafkaOutputStats {
   topicsCreated: number;
   /** producers replaced after a producer-state error (fenced epoch, unknown producer id) */
   producerResets: number;
+  /** produce requests the broker acknowledged */
+  requests: number;
+  /** requests the broker refused for size and that were split in two (0 while the learned limits hold) */
+  sizeSplits: number;
+}
+
+/** the forwarder batch a grouping output asks for (its `batchRecords` key still wins) */
+export const GROUPED_BATCH_RECORDS = 5000;
+
+/** a size refusal is logged at most once per topic per this long */
+const SIZE_WARN_INTERVAL_MS = 60_000;
+
+function isSizeRefusal(err: unknown): boolean {
+  return causes(err).some((e) => e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE');
+}
+
+interface Refusal {
+  seq: number;
+  reason: string;
+  message: string;
 }
 
 export class KafkaOutput implements OutputPlugin {
@@ -94,11 +135,13 @@ export class KafkaOutput implements OutputPlugin {
   private readonly machine: string;
   private readonly kafka: Kafka;
   private producer: Producer;
-  private admin: Admin | undefined;
   private connecting: Promise<void> | undefined;
   private log: Logger | undefined;
-  private readonly topicsReady = new Set<string>();
-  private readonly counters: KafkaOutputStats = { messages: 0, bytes: 0, refused: 0, topicsCreated: 0, producerResets: 0 };
+  private readonly topics: TopicCatalog;
+  private readonly builder: MessageBuilder;
+  private readonly compression: CompressionTypes;
+  private readonly sizeWarned = new Map<string, number>();
+  private readonly counters = { messages: 0, bytes: 0, refused: 0, producerResets: 0, requests: 0, sizeSplits: 0 };
 
   constructor(config: KafkaConfig, env: { machine: string }) {
     this.config = config;
@@ -119,6 +162,9 @@ export class KafkaOutput implements OutputPlugin {
       logLevel: logLevel.NOTHING,
     });
     this.producer = this.newProducer();
+    this.topics = new TopicCatalog(this.kafka, config, () => this.log);
+    this.builder = new MessageBuilder(config.payload, config.grouping);
+    this.compression = config.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
   }
 
   private newProducer(): Producer {
@@ -147,13 +193,12 @@ export class KafkaOutput implements OutputPlugin {
 
   async stop(): Promise<void> {
     await this.producer.disconnect().catch(() => undefined);
-    await this.admin?.disconnect().catch(() => undefined);
+    await this.topics.close();
     this.connecting = undefined;
-    this.admin = undefined;
   }
 
   stats(): KafkaOutputStats {
-    return { ...this.counters };
+    return { ...this.counters, topicsCreated: this.topics.topicsCreated };
   }
 
   private connect(): Promise<void> {
@@ -164,100 +209,52 @@ export class KafkaOutput implements OutputPlugin {
     return this.connecting;
   }
 
-  /** Create (or, with `topics.create: false`, check) a topic once per process. */
-  private async ensureTopic(topic: string): Promise<void> {
-    if (this.topicsReady.has(topic)) return;
-    if (!this.admin) {
-      const admin = this.kafka.admin({ retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 } });
-      await admin.connect();
-      this.admin = admin;
-    }
-    const { topics } = this.config;
-    if (topics.create) {
-      const created = await this.admin.createTopics({
-        topics: [{ topic, numPartitions: topics.partitions, ...(topics.replicationFactor ? { replicationFactor: topics.replicationFactor } : {}) }],
-        waitForLeaders: true,
-      });
-      if (created) {
-        this.counters.topicsCreated++;
-        this.log?.info({ topic, partitions: topics.partitions }, 'created kafka topic');
-      }
-    } else {
-      const existing = await this.admin.listTopics();
-      if (!existing.includes(topic)) {
-        throw retryable('topic-missing', `kafka topic ${topic} does not exist and outputs.<kafka>.topics.create is false; create it (the forwarder retries)`);
-      }
-    }
-    this.topicsReady.add(topic);
-  }
-
-  private message(r: StoredRecord): Message {
-    const json = this.config.payload === 'json';
-    const value = json ? Buffer.from(JSON.stringify(recordJson(r))) : asBuffer(encodeRecord(r));
-    return {
-      key: r.signal,
-      value,
-      headers: {
-        'content-type': json ? CONTENT_TYPE_JSON : CONTENT_TYPE_PROTOBUF,
-        [CLASS_KEY]: r.class,
-        [SEQ_KEY]: String(r.seq),
-        'layergate-signal': r.signal,
-        'layergate-source': r.source,
-        'layergate-content-type': r.contentType,
-      },
-    };
-  }
-
   async send(batch: StoredRecord[]): Promise<void> {
-    const refused: { seq: number; reason: string; message: string }[] = [];
-    const byTopic = new Map<string, { records: StoredRecord[]; messages: Message[] }>();
+    const refused: Refusal[] = [];
     let bytes = 0;
-    for (const r of batch) {
-      const m = this.message(r);
-      const size = (m.value as Buffer).length + Buffer.byteLength(m.key as string);
-      if (size > this.config.maxMessageBytes) {
-        refused.push({
-          seq: r.seq,
-          reason: 'too-large',
-          message: `seq ${r.seq} (${r.signal}): ${size} bytes > maxMessageBytes ${this.config.maxMessageBytes}`,
-        });
-        continue;
-      }
-      const topic = this.topicFor(r);
-      const entry = byTopic.get(topic) ?? { records: [], messages: [] };
-      entry.records.push(r);
-      entry.messages.push(m);
-      byTopic.set(topic, entry);
-      bytes += size;
-    }
     try {
       await this.connect();
-      for (const topic of byTopic.keys()) await this.ensureTopic(topic);
-      await this.produce([...byTopic].map(([topic, e]) => ({ topic, messages: e.messages })));
+      const infos = new Map<string, TopicInfo>();
+      const items: Outgoing[] = [];
+      for (const r of batch) {
+        const value = this.builder.encode(r);
+        const size = value.length + Buffer.byteLength(r.signal);
+        if (size > this.config.maxMessageBytes) {
+          refused.push({
+            seq: r.seq,
+            reason: 'too-large',
+            message: `seq ${r.seq} (${r.signal}): ${size} bytes > maxMessageBytes ${this.config.maxMessageBytes}`,
+          });
+          continue;
+        }
+        const topic = this.topicFor(r);
+        let info = infos.get(topic);
+        if (!info) {
+          info = await this.topics.info(topic);
+          infos.set(topic, info);
+        }
+        const partition = info.partitionOf(r.signal);
+        const budget = batchBudget(info.limitBytes) - (this.builder.grouping === 'record' ? 0 : GROUP_OVERHEAD_BYTES);
+        items.push({ lane: `${topic}/${partition}`, bytes: this.builder.size(r, value), budget, record: r, topic, partition, value });
+      }
+      const { requests, oversized } = packRequests(items);
+      for (const it of oversized) {
+        const limit = infos.get(it.topic)!;
+        refused.push({
+          seq: it.record.seq,
+          reason: 'too-large',
+          message: `seq ${it.record.seq} (${it.record.signal}): ${it.bytes} bytes do not fit a record batch of ${it.topic} (max.message.bytes ${limit.limitBytes}, from ${limit.limitSource})`,
+        });
+      }
+      for (const request of requests) bytes += await this.deliver(request, refused);
     } catch (err) {
       if (isClassified(err)) throw err; // our own, already with its reason (e.g. topic-missing)
       const kind = classifyKafkaError(err);
       if (kind.reason === 'producer-state') await this.resetProducer(err);
       if (!kind.permanent) throw retryable(kind.reason, `kafka ${this.config.brokers.join(',')}: ${(err as Error).message}`, err);
-      if (kind.reason !== 'too-large') {
-        // not authorised, policy: nothing of the batch can go
-        this.counters.refused += batch.length;
-        throw permanent(kind.reason, `kafka refused the batch seq ${batch[0]!.seq}..${batch[batch.length - 1]!.seq}: ${(err as Error).message}`, err);
-      }
-      // the broker found a message too large for the topic: find which, one by one; deliver the others
-      for (const [topic, e] of byTopic) {
-        for (const [i, m] of e.messages.entries()) {
-          try {
-            await this.produce([{ topic, messages: [m] }]);
-          } catch (one) {
-            const k = classifyKafkaError(one);
-            if (!k.permanent) throw retryable(k.reason, `kafka ${topic}: ${(one as Error).message}`, one);
-            const r = e.records[i]!;
-            refused.push({ seq: r.seq, reason: k.reason, message: `seq ${r.seq} (${topic}): ${(one as Error).message}` });
-            bytes -= (m.value as Buffer).length + Buffer.byteLength(m.key as string);
-          }
-        }
-      }
+      // not authorised, policy, invalid record: nothing of the batch can go
+      this.counters.refused += batch.length;
+      throw permanent(kind.reason, `kafka refused the batch seq ${batch[0]!.seq}..${batch[batch.length - 1]!.seq}: ${(err as Error).message}`, err);
     }
     this.counters.messages += batch.length - refused.length;
     this.counters.bytes += bytes;
@@ -275,14 +272,52 @@ export class KafkaOutput implements OutputPlugin {
     }
   }
 
+  /**
+   * Send one request; on a refusal for size, split it in two and send the halves (recursively, only
+   * the refused part goes on being split). A single record refused for size is added to `refused`.
+   * Resolves to the bytes delivered (keys and values).
+   */
+  private async deliver(request: Outgoing[], refused: Refusal[]): Promise<number> {
+    try {
+      await this.produce(this.builder.messages(request));
+      this.counters.requests++;
+      let bytes = 0;
+      for (const it of request) bytes += it.value.length + Buffer.byteLength(it.record.signal);
+      return bytes;
+    } catch (err) {
+      if (!isSizeRefusal(err)) throw err;
+      const parts = splitInTwo(request);
+      if (parts.length === 0) {
+        const it = request[0]!;
+        refused.push({ seq: it.record.seq, reason: 'too-large', message: `seq ${it.record.seq} (${it.topic}): ${(err as Error).message}` });
+        this.topics.markStale(it.topic);
+        return 0;
+      }
+      this.sizeRefused(request, err);
+      let bytes = 0;
+      for (const part of parts) bytes += await this.deliver(part, refused);
+      return bytes;
+    }
+  }
+
+  /** A request the learned limits said would fit was refused: count, warn (rate-limited), learn the limits again. */
+  private sizeRefused(request: Outgoing[], err: unknown): void {
+    this.counters.sizeSplits++;
+    const now = Date.now();
+    for (const topic of new Set(request.map((it) => it.topic))) {
+      this.topics.markStale(topic);
+      if (now - (this.sizeWarned.get(topic) ?? 0) < SIZE_WARN_INTERVAL_MS) continue;
+      this.sizeWarned.set(topic, now);
+      this.log?.warn(
+        { topic, records: request.length, sizeSplits: this.counters.sizeSplits, err },
+        "kafka refused a request for size (the topic's limit changed?); splitting it and learning the limit again",
+      );
+    }
+  }
+
   private async produce(topicMessages: TopicMessages[]): Promise<void> {
     if (topicMessages.length === 0) return;
-    await this.producer.sendBatch({
-      topicMessages,
-      acks: -1,
-      timeout: this.config.requestTimeout,
-      compression: this.config.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-    });
+    await this.producer.sendBatch({ topicMessages, acks: -1, timeout: this.config.requestTimeout, compression: this.compression });
   }
 
   /**
@@ -300,14 +335,10 @@ export class KafkaOutput implements OutputPlugin {
   }
 }
 
-/** The encoded message as a Buffer without copying it (protobufjs hands out a Buffer on Node already). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 export const definition: OutputDefinition<KafkaConfig> = {
   type: 'kafka',
-  capabilities: () => ({ premises: 'on' }),
+  // grouped messages cost per request, not per record: larger forwarder batches make fewer, fuller requests
+  capabilities: (config) => ({ premises: 'on', ...(config.grouping === 'record' ? {} : { batchRecords: GROUPED_BATCH_RECORDS }) }),
   configSchema: kafkaConfigSchema,
   create: (config, env) => new KafkaOutput(config, env),
 };

@@ -49,7 +49,14 @@ export const kafkaConfigSchema = z.strictObject({
   payload: z.enum(['protobuf', 'json']).default('protobuf').meta({
     description: 'message value: `protobuf` = `layergate.v1.Record` (proto/layergate/v1/record.proto); `json` = the same fields as JSON, body base64',
   }),
-  compression: z.enum(['none', 'gzip']).default('none').meta({ description: 'producer batch compression' }),
+  grouping: z.enum(['record', 'signal', 'partition']).default('record').meta({
+    description:
+      'what one Kafka message carries: `record` = one record (key = signal); `signal` = the records of one signal in a request, `partition` = the records of one partition in a request, as one `layergate.v1.RecordBatch` (JSON array with `payload: json`), far cheaper per record; see the kafka output README',
+  }),
+  compression: z
+    .enum(['none', 'gzip'])
+    .default('none')
+    .meta({ description: 'producer batch compression (gzip costs CPU on the gateway; batches are sized by uncompressed bytes either way)' }),
   idempotent: z.boolean().default(true).meta({
     description:
       'kafkajs idempotent producer (acks=all, one request in flight, broker-side dedup of producer retries); see README for what it does and does not guarantee',
@@ -58,6 +65,13 @@ export const kafkaConfigSchema = z.strictObject({
     description:
       "largest message sent; a larger record is refused for good (quarantined) instead of blocking the sink. Keep it <= the topic's max.message.bytes",
   }),
+  maxBatchBytes: z
+    .union([z.literal('auto'), byteSize()])
+    .default('auto')
+    .meta({
+      description:
+        "largest record batch per partition in one produce request; `auto` = the limit the cluster reports (the topic's max.message.bytes, else the broker's message.max.bytes), learned per topic; a size caps it lower",
+    }),
   tls: tlsSetting('TLS to the brokers (default: plain)'),
   sasl: kafkaSaslSchema.optional().meta({ description: 'SASL authentication (with `tls`); absent: none' }),
   connectionTimeout: duration().prefault('5s').meta({ description: 'TCP/TLS connect timeout per broker' }),

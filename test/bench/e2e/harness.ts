@@ -1,0 +1,190 @@
+/**
+ * The gateway under test, as a process of its own (so its CPU time, RSS and disk writes are its own):
+ * `Gateway.start` with the case's config file (argv[2]), exactly as `layergate run` builds it, with one
+ * addition: every output plugin's `send` is wrapped, and when a send resolves (the sink acked the
+ * batch) each of its records adds now - receive time and now - source time to a latency histogram.
+ * The wrapping happens at creation, through a registry of the same plugin definitions whose `create`
+ * wraps the plugin it returns; nothing else of the gateway changes.
+ *
+ * Once a second (LG_E2E_SAMPLE_MS) it reports over IPC: each forwarder's stats (sent, cursor, lag records/seconds), the
+ * buffer's fill, the inputs' counters, process.cpuUsage(), RSS and its peak (VmHWM), /proc/self/io
+ * write_bytes, and the latency histograms of the acks since the previous report. On `stop` it stops
+ * the gateway the orderly way and exits.
+ *
+ *   (forked by run-case.ts)  tsx test/bench/e2e/harness.ts <config.yaml>
+ */
+import { readFileSync } from 'node:fs';
+import { loadConfig } from '../../../gateway/config/index.js';
+import type { InputContext, InputDefinition, InputPlugin, OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/contract.js';
+import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
+import { Gateway } from '../../../gateway/runtime/gateway.js';
+import { createRegistry, registry } from '../../../gateway/runtime/registry.js';
+import { LogHistogram } from './histogram.js';
+import type { HarnessCommand, HarnessMessage, HarnessSample } from './protocol.js';
+
+const latency = new Map<string, { receive: LogHistogram; source: LogHistogram }>();
+const inputPlugins = new Map<string, InputPlugin>();
+
+function histogramsOf(sink: string): { receive: LogHistogram; source: LogHistogram } {
+  let h = latency.get(sink);
+  if (!h) {
+    h = { receive: new LogHistogram(), source: new LogHistogram() };
+    latency.set(sink, h);
+  }
+  return h;
+}
+
+/** wall clock in ms with sub-ms resolution */
+const nowMs = (): number => performance.timeOrigin + performance.now();
+
+function recordAcks(sink: string, batch: StoredRecord[]): void {
+  const h = histogramsOf(sink);
+  const now = nowMs();
+  for (const r of batch) {
+    h.receive.record(now - Number(r.receiveTimeNs / 1000n) / 1000);
+    if (r.sourceTimeNs !== undefined && r.sourceTimeNs !== null) h.source.record(now - Number(r.sourceTimeNs / 1000n) / 1000);
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the registry's definitions are each of their own config type
+function wrapOutput(def: OutputDefinition<any>): OutputDefinition<unknown> {
+  return {
+    ...def,
+    create(config, env) {
+      const plugin: OutputPlugin = def.create(config, env);
+      const start = plugin.start.bind(plugin);
+      const send = plugin.send.bind(plugin);
+      let sink = '?';
+      plugin.start = (ctx: OutputContext) => {
+        sink = ctx.name;
+        return start(ctx);
+      };
+      plugin.send = async (batch: StoredRecord[]) => {
+        await send(batch);
+        recordAcks(sink, batch);
+      };
+      return plugin;
+    },
+  };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: as above
+function wrapInput(def: InputDefinition<any>): InputDefinition<unknown> {
+  return {
+    ...def,
+    create(config, env) {
+      const plugin: InputPlugin = def.create(config, env);
+      const start = plugin.start.bind(plugin);
+      plugin.start = (ctx: InputContext) => {
+        inputPlugins.set(ctx.name, plugin);
+        return start(ctx);
+      };
+      return plugin;
+    },
+  };
+}
+
+/** the plain numbers and strings of a plugin's stats() (IPC carries JSON: no bigints) */
+function plainStats(plugin: InputPlugin): Record<string, unknown> {
+  const stats = (plugin as { stats?: () => unknown }).stats;
+  if (typeof stats !== 'function') return {};
+  const s = stats.call(plugin) as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'));
+}
+
+function procIo(): number {
+  try {
+    const m = /^write_bytes:\s*(\d+)/m.exec(readFileSync('/proc/self/io', 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function peakRss(): number {
+  try {
+    const m = /^VmHWM:\s*(\d+)\s*kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : process.memoryUsage().rss;
+  } catch {
+    return process.memoryUsage().rss;
+  }
+}
+
+function sample(gw: Gateway): HarnessSample {
+  const cpu = process.cpuUsage();
+  const rss = process.memoryUsage().rss;
+  let buffer: HarnessSample['buffer'] = { records: 0, bytes: 0, fill: 0, evictedRecords: 0 };
+  try {
+    const b = gw.buffer.stats();
+    buffer = { records: b.records, bytes: b.bytes, fill: b.fill, evictedRecords: b.evictions.reduce((n, e) => n + e.records, 0) };
+  } catch {
+    // closed while stopping
+  }
+  const stats = gw.stats();
+  const sinks = stats.forwarders.map((f) => {
+    const h = histogramsOf(f.sink);
+    const s = {
+      sink: f.sink,
+      state: f.state,
+      cursor: f.cursor,
+      sentRecords: f.sentRecords,
+      sentBytes: f.sentBytes,
+      batches: f.batches,
+      failures: f.failures,
+      quarantinedRecords: f.quarantinedRecords,
+      lagRecords: f.lagRecords,
+      lagSeconds: f.lagSeconds,
+      lastError: f.lastError?.message ?? null,
+      receiveToAck: h.receive.toJSON(),
+      sourceToAck: h.source.toJSON(),
+    };
+    h.receive.reset();
+    h.source.reset();
+    return s;
+  });
+  return {
+    type: 'sample',
+    t: Date.now(),
+    cpuUs: cpu.user + cpu.system,
+    rss,
+    peakRss: Math.max(rss, peakRss()),
+    writeBytes: procIo(),
+    buffer,
+    inputs: Object.fromEntries(Object.entries(stats.inputs).map(([k, v]) => [k, { records: v.records, bytes: v.bytes, quarantined: v.quarantined }])),
+    inputPlugins: Object.fromEntries([...inputPlugins].map(([k, p]) => [k, plainStats(p)])),
+    sinks,
+  };
+}
+
+const send = (m: HarnessMessage): void => {
+  process.send?.(m);
+};
+
+async function main(): Promise<void> {
+  const file = process.argv[2];
+  if (!file) throw new Error('usage: harness.ts <config.yaml>');
+  const wrapped = createRegistry({ inputs: [...registry.inputs.values()].map(wrapInput), outputs: [...registry.outputs.values()].map(wrapOutput) });
+  const loaded = loadConfig({ file, registry: wrapped });
+  const gw = await Gateway.start(loaded, { registry: wrapped });
+  send({ type: 'ready', pid: process.pid });
+  const timer = setInterval(() => send(sample(gw)), Number(process.env.LG_E2E_SAMPLE_MS ?? 1000));
+  let stopping = false;
+  process.on('message', (m: HarnessCommand) => {
+    if (m.type !== 'stop' || stopping) return;
+    stopping = true;
+    clearInterval(timer);
+    void gw
+      .stop()
+      .then(() => send({ type: 'stopped', sample: sample(gw) }))
+      .finally(() => setTimeout(() => process.exit(0), 100));
+  });
+  // the orchestrator went away: do not linger
+  process.on('disconnect', () => {
+    if (!stopping) void gw.stop().finally(() => process.exit(0));
+  });
+}
+
+main().catch((err: unknown) => {
+  send({ type: 'failed', message: (err as Error).stack ?? String(err) });
+  setTimeout(() => process.exit(1), 100);
+});
