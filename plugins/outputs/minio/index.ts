@@ -332,11 +332,12 @@ export class MinioOutput implements OutputPlugin {
   }
 
   /**
-   * The metadata of an object of one record (frames, files) or of many (series): per-record values
-   * become ranges `<min>-<max>` (seq, layer, source time), the signal a count (`layergate-signals`;
-   * S3 user metadata is limited to 2 KB, too small for the names of thousands of signals).
+   * The metadata of an object of one record (frames, files) or of a series object (any number of
+   * records): per-record values become ranges `<min>-<max>` (seq, layer, source time; one value when
+   * min = max), the signal a count (`layergate-signals`; S3 user metadata is limited to 2 KB, too
+   * small for the names of thousands of signals).
    */
-  private commonMeta(records: StoredRecord[], contentType: string, plainSha256: string): Record<string, string> {
+  private commonMeta(records: StoredRecord[], contentType: string, plainSha256: string, series = false): Record<string, string> {
     const first = records[0]!;
     const range = (lo: bigint | number, hi: bigint | number) => (lo === hi ? String(lo) : `${lo}-${hi}`);
     const meta: Record<string, string> = {
@@ -346,7 +347,7 @@ export class MinioOutput implements OutputPlugin {
       'layergate-machine': this.machine,
       'layergate-sha256': plainSha256,
     };
-    if (records.length === 1) {
+    if (!series) {
       meta[SEQ_KEY] = String(first.seq);
       meta['layergate-signal'] = first.signal;
       if (first.build !== undefined) meta['layergate-build'] = first.build;
@@ -378,7 +379,7 @@ export class MinioOutput implements OutputPlugin {
       if (r.receiveTimeNs < receiveLo) receiveLo = r.receiveTimeNs;
       signals.add(r.signal);
     }
-    meta[SEQ_KEY] = `${seqLo}-${seqHi}`;
+    meta[SEQ_KEY] = range(seqLo, seqHi);
     meta['layergate-signals'] = String(signals.size);
     if (first.build !== undefined) meta['layergate-build'] = first.build;
     if (layerLo <= layerHi) meta['layergate-layer'] = range(layerLo, layerHi);
@@ -423,7 +424,7 @@ export class MinioOutput implements OutputPlugin {
       records,
       bytes,
       meta: {
-        ...this.commonMeta(records, parquet ? CONTENT_TYPE_PARQUET : CONTENT_TYPE_ARROW, createHash('sha256').update(bytes).digest('hex')),
+        ...this.commonMeta(records, parquet ? CONTENT_TYPE_PARQUET : CONTENT_TYPE_ARROW, createHash('sha256').update(bytes).digest('hex'), true),
         'layergate-table': g.table,
         'layergate-rows': String(table.numRows),
         'layergate-window-start': new Date(g.window).toISOString(),
