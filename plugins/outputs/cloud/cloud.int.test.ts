@@ -22,9 +22,10 @@ import type { RecordBuffer } from '../../../gateway/buffer/types.js';
 import { Forwarder } from '../../../gateway/forward/forwarder.js';
 import { outputContext } from '../../../gateway/forward/output-context.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
-import type { RecordInput, SensitivityClass } from '../../../gateway/plugin-api/record.js';
+import type { RecordInput, SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { SinkPermanentError, SyncStoreFullError } from '../../../gateway/plugin-api/errors.js';
 import { readTableFile } from '../shared/table-files.js';
+import { readSeriesWithPyarrow } from '../minio/test-support/read-series.js';
 import { CloudOutput, cloudConfigSchema } from './index.js';
 
 const silent = pino({ level: 'silent' });
@@ -180,12 +181,13 @@ describe('cloud output', () => {
 
     const parquetKeys = keys.filter((k) => k.endsWith('.parquet'));
     expect(parquetKeys.length).toBe(1);
-    expect(parquetKeys[0]).toMatch(/^layergate\/machine=pbf-01\/build=B-42\/timeseries\/scalars\/signal=chamber%2Fo2_ppm\/part-/);
+    expect(parquetKeys[0]).toMatch(/^layergate\/machine=pbf-01\/build=B-42\/timeseries\/scalars\/date=\d{4}-\d{2}-\d{2}\/part-\d{16}-\d{16}\.parquet$/);
     const local = path.join(dir, 'scalars.parquet');
     await fs.writeFile(local, await getBytes(parquetKeys[0]!));
     const table = await readTableFile(local);
     expect(table.numRows).toBe(2);
     expect(table.getChild('value')!.toArray()).toEqual(new Float64Array([3.5, 3.7]));
+    expect(table.getChild('signal')!.toArray()).toEqual(['chamber/o2_ppm', 'chamber/o2_ppm']);
 
     const manifest = JSON.parse((await getBytes(manifestKey)).toString('utf8')) as {
       build: string;
@@ -364,6 +366,106 @@ describe('cloud output', () => {
     expect(b.syncUploader!.stats()).toMatchObject({ objectsDeduplicated: 1, objectsSynced: 0, sentBytes: 0 });
     expect((await listKeys(bucket, 'layergate/blobs/')).length).toBe(1);
   });
+
+  it('compacts a window larger than one chunk into several objects, every record once, never more than a chunk held; a failed chunk leaves exactly its rows staged', async () => {
+    const out = await startCloud('cloud', { batchWindow: '1h', compaction: { maxRecords: 1000 } });
+    out.syncUploader!.pause();
+    const store = out.syncStore!;
+    // 3,500 scalars of 50 signals and 30 samples blocks of one build, all in one window that has not
+    // closed yet (receive times ahead of the clock): only the forced flushes below compact it
+    const t0 = BigInt(Date.UTC(2099, 0, 15, 8, 0, 0)) * 1_000_000n;
+    const batch: StoredRecord[] = [];
+    for (let i = 0; i < 3530; i++) {
+      const samples = i % 117 === 116;
+      batch.push({
+        ...rec(samples ? 'samples' : 'scalar', samples ? Buffer.alloc(4 * 2 * 10, 1) : Buffer.from(JSON.stringify({ v: i }))),
+        seq: i + 1,
+        signal: samples ? 'meltpool/block' : `axis/s${String(i % 50).padStart(2, '0')}`,
+        receiveTimeNs: t0 + BigInt(i) * 1_000_000n,
+        ...(samples ? { contentType: CONTENT_TYPES.samplesF32, attributes: { channels: 'a,b', sample_rate_hz: '1000' } } : {}),
+      });
+    }
+    for (let i = 0; i < batch.length; i += 500) await out.send(batch.slice(i, i + 500));
+    expect(out.stats().stagedRecords).toBe(3530);
+
+    // the second chunk's commit fails (a crash of the compaction): the first chunk's objects are queued
+    // with exactly its rows unstaged, the rest stays staged, nothing of the second chunk is queued
+    const enqueue = store.enqueue.bind(store);
+    let calls = 0;
+    store.enqueue = (b) => {
+      if (b.unstage && ++calls === 2) throw new Error('compaction interrupted');
+      enqueue(b);
+    };
+    await out.flushStaged(true);
+    expect(out.stats().stagedRecords).toBe(3530 - 1000);
+    const afterFirst = store.objects();
+    expect(afterFirst.map((o) => o.key)).toEqual([
+      expect.stringMatching(/\/timeseries\/scalars\/date=2099-01-15\/part-0{15}1-0000000000001000\.parquet$/),
+      expect.stringMatching(/\/timeseries\/samples\/date=2099-01-15\/part-0000000000000117-0000000000000936-[0-9a-f]{8}\.parquet$/),
+    ]);
+    store.enqueue = enqueue;
+    await out.flushStaged(true);
+    expect(out.stats().stagedRecords).toBe(0);
+
+    const objects = store.objects();
+    const scalarKeys = objects.filter((o) => o.key.includes('/scalars/')).map((o) => o.key);
+    const sampleKeys = objects.filter((o) => o.key.includes('/samples/')).map((o) => o.key);
+    expect(scalarKeys).toHaveLength(4);
+    expect(sampleKeys).toHaveLength(4);
+    const compaction = out.stats().compaction!;
+    expect(compaction).toMatchObject({ chunks: 5, largestChunkRecords: 1000 });
+    expect(compaction.records).toBe(3530 + 1000); // the interrupted chunk was read twice
+    // each object holds one chunk's rows, chunks are consecutive seq ranges, every record exactly once
+    const seen = new Map<number, string>();
+    let previousLast = 0;
+    for (const o of objects.filter((x) => x.key.includes('/scalars/'))) {
+      const file = path.join(dir, 'chunk.parquet');
+      await fs.copyFile(store.filePath(o.file), file);
+      const table = await readTableFile(file);
+      expect(table.numRows).toBeLessThanOrEqual(1000);
+      const seqs = Array.from(table.getChild('seq')!.toArray() as BigInt64Array, Number);
+      const signals = table.getChild('signal')!.toArray() as string[];
+      const values = table.getChild('value')!.toArray() as Float64Array;
+      expect(Math.min(...seqs)).toBeGreaterThan(previousLast);
+      previousLast = Math.max(...seqs);
+      const order = seqs.map((seq, i) => `${signals[i]}\u0000${String(seq).padStart(16, '0')}`);
+      expect(order).toEqual([...order].sort());
+      seqs.forEach((seq, i) => {
+        expect(seen.has(seq)).toBe(false);
+        seen.set(seq, signals[i]!);
+        expect(values[i]).toBe(seq - 1);
+      });
+    }
+    for (const o of objects.filter((x) => x.key.includes('/samples/'))) {
+      const file = path.join(dir, 'chunk.parquet');
+      await fs.copyFile(store.filePath(o.file), file);
+      const table = await readTableFile(file);
+      for (const seq of new Set(Array.from(table.getChild('seq')!.toArray() as BigInt64Array, Number))) {
+        expect(seen.has(seq)).toBe(false);
+        seen.set(seq, 'meltpool/block');
+      }
+    }
+    expect(seen.size).toBe(3530);
+    for (const r of batch) expect(seen.get(r.seq)).toBe(r.signal);
+
+    // uploaded, they are what the bucket holds, and pyarrow reads them as one Hive-partitioned dataset per table
+    out.syncUploader!.resume();
+    await waitFor('all synced', () => out.syncStore!.progress().queued.objects === 0 || undefined, 30_000);
+    const root = path.join(dir, 'bucket');
+    for (const key of await listKeys(bucket, 'layergate/')) {
+      const file = path.join(root, key);
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.writeFile(file, await getBytes(key));
+    }
+    const dump = await readSeriesWithPyarrow(root, 'axis/s07');
+    expect(dump.datasets.scalars).toMatchObject({
+      rows: 3500,
+      files: 4,
+      rows_of_signal: batch.filter((r) => r.signal === 'axis/s07').length,
+      partitions: [{ machine: 'pbf-01', build: 'B-42', date: '2099-01-15' }],
+    });
+    expect(dump.datasets.samples!.rows).toBe(30 * 10);
+  }, 120_000);
 
   it('rejects a bad config with messages naming the key', () => {
     const bad = cloudConfigSchema.safeParse({

@@ -81,9 +81,22 @@ export const cloudConfigSchema = z
       .strict()
       .prefault({})
       .meta({ description: 'upload priority per mode, lower first (default events and KPIs, then time-series files, then frames)' }),
-    batchWindow: duration()
-      .prefault('5m')
-      .meta({ description: 'batch mode: time-series records are compacted into one Parquet (zstd) file per window of receive time' }),
+    batchWindow: duration().prefault('5m').meta({
+      description:
+        'batch mode: time-series records are compacted into one Parquet (zstd) file per window of receive time, table and build (all signals, `signal` a column)',
+    }),
+    compaction: z
+      .object({
+        maxRecords: z.number().int().min(1).default(200_000).meta({
+          description: 'batch mode: most staged records compacted at once into one Parquet file; a window holding more becomes several files',
+        }),
+        maxBytes: byteSize().prefault('64MiB').meta({
+          description: 'batch mode: most staged bytes compacted at once (bounds the memory compaction takes, whatever a window holds)',
+        }),
+      })
+      .strict()
+      .prefault({})
+      .meta({ description: 'how staged time series are read for compaction: in chunks of consecutive records, each its own file(s)' }),
     partSize: byteSize()
       .prefault('8MiB')
       .pipe(z.number().min(5 * 1024 * 1024, { message: 'expected at least 5MiB (the S3 minimum part size)' }))

@@ -1,15 +1,17 @@
 /**
  * The `minio` output: the plant's object store. Frames and files become objects of their own; time
  * series (scalars, sample blocks, events) are compacted into columnar batch objects (Parquet or Arrow
- * IPC, the same tables as the file lake: plugins/outputs/shared/columns.ts), one per table, signal and
- * time window of a batch.
+ * IPC, the same tables as the file lake: plugins/outputs/shared/columns.ts, plus the signal as a
+ * column), one per table, build, date and time window of a batch, whatever the number of signals.
  *
  *   <prefix>objects/machine=<m>/build=<b>/layer=<l>/signal=<s>/<seq>.<ext>                 frames, files
- *   <prefix>series/<table>/machine=<m>/build=<b>/signal=<s>/<window>-<firstSeq>-<lastSeq>.parquet
+ *   <prefix>series/<table>/machine=<m>/build=<b>/date=<d>/<window>-<firstSeq>-<lastSeq>[-<channels>].parquet
  *
- * (`<table>`: scalars, samples, events, raw; `<window>`: the window's start, UTC, `YYYYMMDDTHHMMSSZ`;
- * seqs zero-padded to 16 digits; values encoded like the file lake's partition folders.) A confidential
- * object is sealed and its key gets `.sealed`.
+ * (`<table>`: scalars, samples, events, raw; `<d>`: the window's start date, UTC, `YYYY-MM-DD`;
+ * `<window>`: the window's start, UTC, `YYYYMMDDTHHMMSSZ`; seqs zero-padded to 16 digits; `<channels>`:
+ * 8 hex digits of the SHA-256 of a samples object's channel names; values encoded like the file
+ * lake's partition folders.) A confidential object is sealed and its key gets `.sealed`. Rows of a
+ * series object are sorted by signal, then seq (./series.ts).
  *
  * Design constraints:
  * - Ack = MinIO's answer to the PUT (MinIO writes an object durably before answering). `send` resolves
@@ -18,8 +20,13 @@
  *   upload, so a batch sent again overwrites the same objects instead of adding copies. A redelivery
  *   that splits differently (another batch size) can write a second object with some of the same rows:
  *   readers drop duplicates by `seq` (README.md).
+ * - Few, large objects. At 5,000 signals a batch used to become 5,000 objects of a few KB (one per
+ *   signal), the small-files pattern object stores and query engines punish. Signals are a column now,
+ *   and the output asks the forwarder for large batches (`capabilities`: 100,000 records or 32 MiB),
+ *   so that an object holds seconds to minutes of a machine's data.
  * - Marked. Every object carries metadata `x-amz-meta-layergate-class` (the strictest class inside),
- *   `layergate-seq` (seq, or first-last), content type, sha256, build, layer, source time, and the tag
+ *   `layergate-seq` (seq, or min-max), content type, sha256, build, layer (range), source time
+ *   (range), signal (frames and files) or number of signals (series), and the tag
  *   `layergate-class`, so bucket policies and lifecycle rules can act on the class. Objects below the
  *   part size are stored with their tag in the same PUT (one round trip, never untagged); larger and
  *   streamed ones get it by a second request.
@@ -37,18 +44,19 @@ import https from 'node:https';
 import { Client } from 'minio';
 import type { Logger } from 'pino';
 import { tableToIPC } from 'apache-arrow';
-import type { Table } from 'apache-arrow';
 import type { Sealer } from '../../../gateway/plugin-api/index.js';
 import { BlobMissingError } from '../../../gateway/plugin-api/index.js';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES, classRank, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { frameExtension, partitionSegment } from '../shared/layout.js';
-import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet } from '../shared/columns.js';
-import type { ColumnItem, ParsedSamples } from '../shared/columns.js';
+import { frameExtension, partitionSegment, utcDate } from '../shared/layout.js';
+import { isTextual } from '../shared/columns.js';
+import type { ColumnItem } from '../shared/columns.js';
 import { CLASS_KEY, SEQ_KEY, causes, isClassified, permanent, retryable } from '../shared/sink.js';
-import { DEFAULT_MINIO_LINGER_MS, minioConfigSchema } from './schema.js';
+import { DEFAULT_MINIO_BATCH_BYTES, DEFAULT_MINIO_BATCH_RECORDS, DEFAULT_MINIO_LINGER_MS, minioConfigSchema } from './schema.js';
 import type { MinioConfig } from './schema.js';
+import { seriesItem, seriesParquet, seriesTable } from './series.js';
+import type { SeriesTable } from './series.js';
 
 export { minioConfigSchema } from './schema.js';
 export type { MinioConfig } from './schema.js';
@@ -86,8 +94,6 @@ export function classifyS3Error(err: unknown): { permanent: boolean; reason: str
   return { permanent: false, reason: 's3' };
 }
 
-type SeriesTable = 'scalars' | 'samples' | 'events' | 'raw';
-
 interface SeriesGroup {
   table: SeriesTable;
   dir: string;
@@ -119,6 +125,16 @@ export interface MinioOutputStats {
 const SEQ_DIGITS = 16;
 const seqName = (seq: number) => String(seq).padStart(SEQ_DIGITS, '0');
 const UPLOAD_CONCURRENCY = 4;
+
+/** the UTC date of a window's start, `YYYY-MM-DD`: the `date=` partition of series objects */
+function dateName(ms: number): string {
+  return utcDate(BigInt(ms) * 1_000_000n);
+}
+
+/** 8 hex digits naming a samples channel set, so objects with the same columns can be picked by name */
+function channelsHash(channels: string[]): string {
+  return createHash('sha256').update(channels.join(',')).digest('hex').slice(0, 8);
+}
 
 function windowName(ms: number): string {
   return new Date(ms)
@@ -217,8 +233,8 @@ export class MinioOutput implements OutputPlugin {
     this.bucketReady = true;
   }
 
-  private seriesDir(table: SeriesTable, r: StoredRecord): string {
-    return `${this.config.prefix}series/${table}/machine=${partitionSegment(this.machine)}/build=${partitionSegment(r.build)}/signal=${partitionSegment(r.signal)}`;
+  private seriesDir(table: SeriesTable, build: string | undefined, window: number): string {
+    return `${this.config.prefix}series/${table}/machine=${partitionSegment(this.machine)}/build=${partitionSegment(build)}/date=${dateName(window)}`;
   }
 
   objectKey(r: StoredRecord): string {
@@ -272,33 +288,18 @@ export class MinioOutput implements OutputPlugin {
         }
         continue;
       }
-      const body = r.body ?? Buffer.alloc(0);
-      let table: SeriesTable;
-      let samples: ParsedSamples | undefined;
-      let error: string | undefined;
-      try {
-        if (r.contentType === CONTENT_TYPES.scalar) {
-          parseScalar(body);
-          table = 'scalars';
-        } else if (r.contentType === CONTENT_TYPES.samplesF32) {
-          samples = parseSamples(r, body);
-          table = 'samples';
-        } else table = isTextual(r.contentType) ? 'events' : 'raw';
-      } catch (err) {
-        error = (err as Error).message;
-        table = 'raw';
-        this.counters.malformed++;
-      }
+      const { table, item } = seriesItem(r, r.body ?? Buffer.alloc(0));
+      if (item.error) this.counters.malformed++;
       const window = Math.floor(Number(r.receiveTimeNs / 1_000_000n) / windowMs) * windowMs;
       const sealed = r.class === 'confidential';
-      const dir = this.seriesDir(table, r);
-      const key = `${dir}\u0000${window}\u0000${sealed}\u0000${samples ? samples.channels.join('\u0000') : ''}`;
+      const channels = item.samples?.channels;
+      const key = `${table}\u0000${r.build ?? ''}\u0000${window}\u0000${sealed}\u0000${channels ? channels.join('\u0000') : ''}`;
       let g = groups.get(key);
       if (!g) {
-        g = { table, dir, window, sealed, items: [], ...(samples ? { channels: samples.channels } : {}) };
+        g = { table, dir: this.seriesDir(table, r.build, window), window, sealed, items: [], ...(channels ? { channels } : {}) };
         groups.set(key, g);
       }
-      g.items.push({ record: r, body, ...(samples ? { samples } : {}), ...(error ? { error } : {}) });
+      g.items.push(item);
     }
     for (const g of groups.values()) {
       if (failure) break;
@@ -330,26 +331,60 @@ export class MinioOutput implements OutputPlugin {
     return kind.permanent ? permanent(kind.reason, message, err) : retryable(kind.reason, message, err);
   }
 
-  private commonMeta(records: StoredRecord[], contentType: string, plainSha256: string): Record<string, string> {
+  /**
+   * The metadata of an object of one record (frames, files) or of a series object (any number of
+   * records): per-record values become ranges `<min>-<max>` (seq, layer, source time; one value when
+   * min = max), the signal a count (`layergate-signals`; S3 user metadata is limited to 2 KB, too
+   * small for the names of thousands of signals).
+   */
+  private commonMeta(records: StoredRecord[], contentType: string, plainSha256: string, series = false): Record<string, string> {
     const first = records[0]!;
-    const last = records[records.length - 1]!;
-    const cls = strictest(records);
+    const range = (lo: bigint | number, hi: bigint | number) => (lo === hi ? String(lo) : `${lo}-${hi}`);
     const meta: Record<string, string> = {
       'Content-Type': contentType,
-      [CLASS_KEY]: cls,
-      [SEQ_KEY]: records.length === 1 ? String(first.seq) : `${first.seq}-${last.seq}`,
+      [CLASS_KEY]: strictest(records),
       'layergate-records': String(records.length),
       'layergate-machine': this.machine,
-      'layergate-signal': first.signal,
       'layergate-sha256': plainSha256,
     };
-    if (first.build !== undefined) meta['layergate-build'] = first.build;
-    if (first.layer !== undefined) meta['layergate-layer'] = String(first.layer);
-    const times = records.map((r) => r.sourceTimeNs).filter((t): t is bigint => t !== undefined);
-    if (times.length > 0) {
-      meta['layergate-source-time-ns'] = times.length === 1 ? String(times[0]) : `${times[0]}-${times[times.length - 1]}`;
+    if (!series) {
+      meta[SEQ_KEY] = String(first.seq);
+      meta['layergate-signal'] = first.signal;
+      if (first.build !== undefined) meta['layergate-build'] = first.build;
+      if (first.layer !== undefined) meta['layergate-layer'] = String(first.layer);
+      if (first.sourceTimeNs !== undefined) meta['layergate-source-time-ns'] = String(first.sourceTimeNs);
+      meta['layergate-receive-time-ns'] = String(first.receiveTimeNs);
+      return meta;
     }
-    meta['layergate-receive-time-ns'] = String(first.receiveTimeNs);
+    let seqLo = first.seq;
+    let seqHi = first.seq;
+    let layerLo = Number.POSITIVE_INFINITY;
+    let layerHi = Number.NEGATIVE_INFINITY;
+    let timeLo: bigint | undefined;
+    let timeHi: bigint | undefined;
+    let receiveLo = first.receiveTimeNs;
+    const signals = new Set<string>();
+    for (const r of records) {
+      if (r.seq < seqLo) seqLo = r.seq;
+      if (r.seq > seqHi) seqHi = r.seq;
+      if (r.layer !== undefined) {
+        if (r.layer < layerLo) layerLo = r.layer;
+        if (r.layer > layerHi) layerHi = r.layer;
+      }
+      const t = r.sourceTimeNs;
+      if (t !== undefined) {
+        if (timeLo === undefined || t < timeLo) timeLo = t;
+        if (timeHi === undefined || t > timeHi) timeHi = t;
+      }
+      if (r.receiveTimeNs < receiveLo) receiveLo = r.receiveTimeNs;
+      signals.add(r.signal);
+    }
+    meta[SEQ_KEY] = range(seqLo, seqHi);
+    meta['layergate-signals'] = String(signals.size);
+    if (first.build !== undefined) meta['layergate-build'] = first.build;
+    if (layerLo <= layerHi) meta['layergate-layer'] = range(layerLo, layerHi);
+    if (timeLo !== undefined && timeHi !== undefined) meta['layergate-source-time-ns'] = range(timeLo, timeHi);
+    meta['layergate-receive-time-ns'] = String(receiveLo);
     return meta;
   }
 
@@ -375,24 +410,21 @@ export class MinioOutput implements OutputPlugin {
   }
 
   private planSeries(g: SeriesGroup): PlannedObject {
+    // the batch's records are in seq order: first and last name the object before the rows are sorted by signal
     const records = g.items.map((i) => i.record);
-    const table: Table =
-      g.table === 'scalars'
-        ? scalarTable(g.items)
-        : g.table === 'samples'
-          ? samplesTable(g.items, g.channels!)
-          : g.table === 'events'
-            ? eventsTable(g.items)
-            : rawTable(g.items);
+    const firstSeq = records[0]!.seq;
+    const lastSeq = records[records.length - 1]!.seq;
+    const table = seriesTable(g.table, g.items, g.channels);
     const parquet = this.config.series.format === 'parquet';
-    const bytes = Buffer.from(parquet ? toParquet(table) : tableToIPC(table, 'file'));
-    const name = `${windowName(g.window)}-${seqName(records[0]!.seq)}-${seqName(records[records.length - 1]!.seq)}.${parquet ? 'parquet' : 'arrow'}`;
+    const bytes = Buffer.from(parquet ? seriesParquet(table) : tableToIPC(table, 'file'));
+    const channels = g.channels ? `-${channelsHash(g.channels)}` : '';
+    const name = `${windowName(g.window)}-${seqName(firstSeq)}-${seqName(lastSeq)}${channels}.${parquet ? 'parquet' : 'arrow'}`;
     const o: PlannedObject = {
       key: `${g.dir}/${name}${g.sealed ? '.sealed' : ''}`,
       records,
       bytes,
       meta: {
-        ...this.commonMeta(records, parquet ? CONTENT_TYPE_PARQUET : CONTENT_TYPE_ARROW, createHash('sha256').update(bytes).digest('hex')),
+        ...this.commonMeta(records, parquet ? CONTENT_TYPE_PARQUET : CONTENT_TYPE_ARROW, createHash('sha256').update(bytes).digest('hex'), true),
         'layergate-table': g.table,
         'layergate-rows': String(table.numRows),
         'layergate-window-start': new Date(g.window).toISOString(),
@@ -433,8 +465,8 @@ function minioTransport(config: MinioConfig): { useSSL: boolean; transportAgent?
 
 export const definition: OutputDefinition<MinioConfig> = {
   type: 'minio',
-  // fewer, larger batch objects
-  capabilities: () => ({ premises: 'on', linger: DEFAULT_MINIO_LINGER_MS }),
+  // fewer, larger batch objects: one per table, build and window of a batch
+  capabilities: () => ({ premises: 'on', linger: DEFAULT_MINIO_LINGER_MS, batchRecords: DEFAULT_MINIO_BATCH_RECORDS, batchBytes: DEFAULT_MINIO_BATCH_BYTES }),
   renamedKeys: { useSSL: 'tls (useSSL: false is now tls: false)' },
   configSchema: minioConfigSchema,
   create: (config, env) => new MinioOutput(config, env),

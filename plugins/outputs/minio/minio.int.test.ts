@@ -18,7 +18,11 @@ import { AesGcmSealer, newKeyLine, parseKeyRing } from '../../../gateway/crypto/
 import type { Sealer } from '../../../gateway/crypto/sealer.js';
 import { MINIO_LOCAL } from '../../../test/services/endpoints.js';
 import { DEDICATED_MINIO_KEYS, DedicatedMinio } from '../../../test/services/dedicated.js';
-import { readLakeWithPyarrow, setupPython } from '../../../test/tools/pyarrow.js';
+import { setupPython } from '../../../test/tools/pyarrow.js';
+import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
+import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/record.js';
+import { seqName } from '../shared/layout.js';
+import { readSeriesWithPyarrow } from './test-support/read-series.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
 import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../../../test/support/sink-harness.js';
@@ -96,6 +100,9 @@ function readTable(key: string, bytes: Buffer): Table {
   return name.endsWith('.parquet') ? tableFromIPC(parquet.readParquet(bytes).intoIPCStream()) : tableFromIPC(bytes);
 }
 
+/** the series table a record goes to (the simulator's blocks and events are well formed) */
+const tableOf = (r: StoredRecord) => (r.kind === 'samples' ? 'samples' : r.kind === 'event' ? 'events' : 'scalars');
+
 /** every seq a bucket holds: from the seq column of batch objects, from metadata of single objects */
 async function seqsIn(c: Client, bucket: string, open: (b: Buffer) => Buffer = (b) => b): Promise<number[]> {
   const seqs: number[] = [];
@@ -132,9 +139,15 @@ describe('minio output (real MinIO)', () => {
     const seqs = await seqsIn(client, bucket);
     expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(routed.map((x) => x.seq));
     const keys = await list(client, bucket);
+    const classOf = (signal: string) => (signal === 'meltpool.binary' || signal === 'machine.events' ? 'internal' : 'sensitive');
+    const rank = ['public', 'internal', 'sensitive', 'confidential'];
     for (const key of keys) {
       const stat = await client.statObject(bucket, key);
-      const cls = key.includes('meltpool.binary') || key.includes('machine.events') ? 'internal' : 'sensitive';
+      // a series object holds every signal of its table and window: its class is the strictest inside
+      const signals = key.startsWith('series/')
+        ? [...new Set(routed.filter((x) => key.includes(`/series/${tableOf(x)}/`) || key.startsWith(`series/${tableOf(x)}/`)).map((x) => x.signal))]
+        : [routed.find((x) => key === out.objectKey(x))!.signal];
+      const cls = signals.map(classOf).sort((a, b) => rank.indexOf(b) - rank.indexOf(a))[0];
       expect(stat.metaData['layergate-class']).toBe(cls);
       expect(stat.metaData['layergate-machine']).toBe('pbf-sim');
       const tags = await client.getObjectTagging(bucket, key);
@@ -156,28 +169,134 @@ describe('minio output (real MinIO)', () => {
       expect(stat.metaData['layergate-build']).toBe(f.build);
     }
     // the columnar batches, downloaded as they are and read by pyarrow as a Hive-partitioned dataset
+    const seriesKeys = keys.filter((k) => k.startsWith('series/'));
+    for (const key of seriesKeys)
+      expect(key).toMatch(
+        /^series\/(samples|events)\/machine=pbf-sim\/build=[^/]+\/date=\d{4}-\d{2}-\d{2}\/\d{8}T\d{6}Z-\d{16}-\d{16}(-[0-9a-f]{8})?\.parquet$/,
+      );
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-minio-read-'));
     temps.push(dir);
-    for (const key of keys.filter((k) => k.startsWith('series/'))) {
-      const file = path.join(dir, key.slice('series/'.length));
+    for (const key of seriesKeys) {
+      const file = path.join(dir, key);
       mkdirSync(path.dirname(file), { recursive: true });
       writeFileSync(file, await get(client, bucket, key));
     }
-    const dump = await readLakeWithPyarrow(dir);
-    expect(dump.datasets.samples!.rows).toBe(2 * 32 * 250);
-    expect(dump.datasets.samples!.partitions.map((p) => [p.machine, p.signal])).toEqual([
-      ['pbf-sim', 'meltpool.binary'],
-      ['pbf-sim', 'meltpool.json'],
-    ]);
-    expect(dump.datasets.samples!.schema).toMatchObject({ seq: 'int64', time_ns: 'timestamp[ns, tz=UTC]', photodiode: 'float', pyrometer: 'float' });
+    const dump = await readSeriesWithPyarrow(dir, 'meltpool.binary');
+    const samples = dump.datasets.samples!;
+    expect(samples.rows).toBe(2 * 32 * 250);
+    expect([...new Set(samples.columns.signal)].sort()).toEqual(['meltpool.binary', 'meltpool.json']);
+    expect(samples.rows_of_signal).toBe(32 * 250);
+    expect(new Set(samples.partitions.map((p) => p.machine))).toEqual(new Set(['pbf-sim']));
+    expect(samples.partitions.every((p) => /^\d{4}-\d{2}-\d{2}$/.test(p.date ?? ''))).toBe(true);
+    expect(samples.schema).toMatchObject({
+      seq: 'int64',
+      signal: expect.stringMatching(/^dictionary<values=string/),
+      time_ns: 'timestamp[ns, tz=UTC]',
+      photodiode: 'float',
+      pyrometer: 'float',
+    });
     expect(dump.datasets.events!.rows).toBe(routed.filter((x) => x.kind === 'event').length);
-    for (const f of Object.values(dump.files)) expect(f.parquet!.photodiode ?? f.parquet!.seq).toMatchObject({ compression: 'ZSTD' });
+    for (const f of Object.values(dump.files)) expect(f).toMatchObject({ sorted: true, compression: 'ZSTD' });
     const blocks = routed.filter((x) => x.signal === 'meltpool.binary');
-    const pySamples = Object.entries(dump.files)
-      .filter(([k]) => k.startsWith('samples/') && k.includes('meltpool.binary'))
-      .flatMap(([, f]) => f.columns.photodiode as number[]);
-    expect(pySamples[0]).toBe(blocks[0]!.body!.readFloatLE(0));
+    const first = samples.columns.seq!.findIndex(
+      (seq, i) => seq === blocks[0]!.seq && samples.columns.sample_index![i] === Number(blocks[0]!.attributes!.first_sample ?? 0),
+    );
+    expect(samples.columns.photodiode![first]).toBe(blocks[0]!.body!.readFloatLE(0));
   });
+
+  it('W1: 5,000 signals x 10 values in one batch become one series object per table and window, every record once with its signal and value', async () => {
+    const bucket = bucketName();
+    const out = output({ bucket, series: { window: '1h' } }, { sealer });
+    const r = await sinkRig([{ name: 'minio', plugin: out }]);
+    rigs.push(r);
+    // the batch size the output asks the forwarder for holds this batch whole
+    expect(definition.capabilities(definition.configSchema.parse({ endPoint: 'x', accessKey: 'a', secretKey: 's' })).batchRecords).toBeGreaterThanOrEqual(
+      50_000,
+    );
+    const t0 = BigInt(Date.UTC(2026, 0, 15, 8, 0, 0)) * 1_000_000n;
+    const batch: StoredRecord[] = [];
+    for (let tick = 0; tick < 10; tick++) {
+      for (let s = 0; s < 5000; s++) {
+        const seq = batch.length + 1;
+        const signal = `plc.axis${String(s).padStart(4, '0')}`;
+        // one sensitive signal: the object's class is the strictest inside; three confidential records: an object of their own, sealed
+        const cls: SensitivityClass = s === 17 ? 'sensitive' : s === 4242 && tick < 3 ? 'confidential' : 'internal';
+        batch.push({
+          seq,
+          source: 'opcua',
+          signal,
+          kind: 'scalar',
+          class: cls,
+          contentType: CONTENT_TYPES.scalar,
+          sourceTimeNs: t0 + BigInt(tick) * 100_000_000n,
+          receiveTimeNs: t0 + BigInt(tick) * 100_000_000n + 1_000_000n,
+          build: 'B-W1',
+          layer: 3,
+          body: Buffer.from(JSON.stringify({ v: s + tick / 10, unit: 'mm' })),
+          routes: ['minio'],
+        });
+      }
+    }
+    await out.send(batch);
+    const keys = await list(client, bucket);
+    expect(keys).toEqual([
+      `series/scalars/machine=pbf-sim/build=B-W1/date=2026-01-15/20260115T080000Z-${seqName(1)}-${seqName(50_000)}.parquet`,
+      `series/scalars/machine=pbf-sim/build=B-W1/date=2026-01-15/20260115T080000Z-${seqName(4243)}-${seqName(14_243)}.parquet.sealed`,
+    ]);
+    const plain = await client.statObject(bucket, keys[0]!);
+    expect(plain.metaData).toMatchObject({
+      'layergate-class': 'sensitive',
+      'layergate-records': String(50_000 - 3),
+      'layergate-signals': '5000',
+      'layergate-seq': '1-50000',
+    });
+    expect(plain.metaData['layergate-signal']).toBeUndefined();
+    const sealedStat = await client.statObject(bucket, keys[1]!);
+    expect(sealedStat.metaData).toMatchObject({
+      'layergate-class': 'confidential',
+      'layergate-sealed': 'k-test-1',
+      'layergate-records': '3',
+      'layergate-signals': '1',
+    });
+    // read back with apache-arrow / parquet-wasm: every record exactly once, with its signal and value
+    const rows = new Map<number, { signal: string; value: number; class: string }>();
+    for (const key of keys) {
+      const raw = await get(client, bucket, key);
+      const table = readTable(key, key.endsWith('.sealed') ? sealer.open(raw) : raw);
+      const seqs = table.getChild('seq')!.toArray() as BigInt64Array;
+      const signals = table.getChild('signal')!;
+      const values = table.getChild('value')!;
+      const classes = table.getChild('class')!;
+      let previous = '';
+      for (let i = 0; i < table.numRows; i++) {
+        const seq = Number(seqs[i]);
+        expect(rows.has(seq)).toBe(false);
+        const signal = signals.get(i) as string;
+        // sorted by signal, then seq
+        expect(`${signal}\u0000${seqName(seq)}` > previous).toBe(true);
+        previous = `${signal}\u0000${seqName(seq)}`;
+        rows.set(seq, { signal, value: values.get(i) as number, class: classes.get(i) as string });
+      }
+    }
+    expect(rows.size).toBe(batch.length);
+    for (const rec of batch) {
+      expect(rows.get(rec.seq)).toEqual({ signal: rec.signal, value: JSON.parse(rec.body!.toString()).v, class: rec.class });
+    }
+    // and with pyarrow, as a Hive-partitioned dataset filtered by signal
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-minio-w1-'));
+    temps.push(dir);
+    const file = path.join(dir, keys[0]!);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, await get(client, bucket, keys[0]!));
+    const dump = await readSeriesWithPyarrow(dir, 'plc.axis0017');
+    expect(dump.datasets.scalars).toMatchObject({
+      rows: 50_000 - 3,
+      files: 1,
+      rows_of_signal: 10,
+      partitions: [{ machine: 'pbf-sim', build: 'B-W1', date: '2026-01-15' }],
+    });
+    expect(dump.datasets.scalars!.columns.value!.slice(0, 3)).toEqual([0, 0.1, 0.2]);
+  }, 120_000);
 
   it('idempotent keys: a batch sent again overwrites the same objects', async () => {
     const bucket = bucketName();
@@ -229,12 +348,19 @@ describe('minio output (real MinIO)', () => {
     const keys = await list(client, bucket);
     const sealedKeys = keys.filter((k) => k.endsWith('.sealed'));
     expect(sealedKeys).toHaveLength(1);
-    expect(sealedKeys[0]).toContain('signal=recipe.power');
+    expect(keys).toHaveLength(2);
+    expect(sealedKeys[0]).toMatch(/^series\/scalars\/machine=pbf-sim\/build=JOB-7\/date=/);
+    const plainKey = keys.find((k) => !k.endsWith('.sealed'))!;
+    expect((await client.statObject(bucket, plainKey)).metaData['layergate-class']).toBe('internal');
     const stat = await client.statObject(bucket, sealedKeys[0]!);
     expect(stat.metaData).toMatchObject({ 'layergate-class': 'confidential', 'layergate-sealed': 'k-test-1', 'content-type': 'application/octet-stream' });
     const raw = await get(client, bucket, sealedKeys[0]!);
     expect(() => readTable(sealedKeys[0]!, raw)).toThrow();
     expect(raw.includes(Buffer.from('recipe'))).toBe(false);
+    // confidential records never share an object: the sealed one holds exactly them
+    const opened = readTable(sealedKeys[0]!, sealer.open(raw));
+    expect(new Set(opened.getChild('signal')!.toArray() as string[])).toEqual(new Set(['recipe.power']));
+    expect(new Set(opened.getChild('class')!.toArray() as string[])).toEqual(new Set(['confidential']));
     expect((await seqsIn(client, bucket, (b) => sealer.open(b))).sort((a, b) => a - b)).toEqual(routed.map((x) => x.seq));
 
     const bucket2 = bucketName();

@@ -7,6 +7,15 @@ import { byteSize, duration, secret, tlsSetting } from '../../../gateway/plugin-
 
 /** the forwarder linger the output asks for (fewer, larger batch objects); the output's `linger` key overrides it */
 export const DEFAULT_MINIO_LINGER_MS = 10_000;
+/**
+ * the batch size the output asks for: a series object per table, build and window of a batch, so the
+ * batch size is the object size. 100,000 W1 scalars (5,000 signals, 2 s of the plant's rate) make one
+ * Parquet object of about 1 MB; smaller batches cost throughput, larger ones memory (the forwarder
+ * holds a batch and its read-ahead as record objects), see README.md
+ */
+export const DEFAULT_MINIO_BATCH_RECORDS = 100_000;
+/** ... or this many body bytes (sample blocks: about a thousand 32 KB blocks, an object of about 20 MB) */
+export const DEFAULT_MINIO_BATCH_BYTES = 32 * 1024 * 1024;
 
 export const minioConfigSchema = z.strictObject({
   endPoint: z.string().min(1).meta({ description: 'MinIO / S3 host name or IP (no scheme, no port)' }),
@@ -39,7 +48,8 @@ export const minioConfigSchema = z.strictObject({
         description: 'columnar batch format: `parquet` (zstd, float32 BYTE_STREAM_SPLIT) or `arrow` (Arrow IPC file, uncompressed)',
       }),
       window: duration().prefault('1m').meta({
-        description: 'time window (by receive time) of one batch object per signal: records of one batch and signal in one window go into one object',
+        description:
+          'time window (by receive time) of one batch object per table and build: records of one batch in one window go into one object (all signals, `signal` a column)',
       }),
     })
     .prefault({})

@@ -1,7 +1,7 @@
 /**
  * The sync store on its own (real SQLite and files in a temp folder): queue order by priority and
  * record time (oldest or newest first), retry delays, the hot tier's expiry, leftovers of a crash,
- * and the manifest's view of a build.
+ * the manifest's view of a build, the staged totals and the chunked reading of a staged window.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -110,5 +110,41 @@ describe('SyncStore', () => {
     expect(store.manifestEntries('B9').map((e) => e.records)).toEqual([2, 3]);
     store.markManifest('B9', store.buildLastRecordMs('B9'));
     expect(store.buildsReadyForManifest(0, Date.now() + 1000)).toEqual([]);
+  });
+
+  it('keeps staged totals without scanning the table, also for a store made before the totals existed', () => {
+    const staged = (seq: number, window: number, size: number) => ({ seq, window, build: 'B1', bytes: Buffer.alloc(size, seq) });
+    store.enqueue({ staged: [staged(1, 5, 100), staged(2, 5, 50), staged(3, 6, 10)] });
+    store.enqueue({ staged: [staged(2, 5, 50)] }); // redelivered: counted once
+    expect(store.progress().staged).toEqual({ records: 3, bytes: 160 });
+    expect(store.localBytes()).toEqual({ total: 160, unsynced: 160 });
+    // a chunk's range must hold exactly the rows the chunk read
+    expect(() => store.enqueue({ unstage: [{ window: 5, firstSeq: 1, lastSeq: 2, records: 1 }] })).toThrow(/hold 2 staged records/);
+    expect(store.stagedCount()).toBe(3);
+    store.enqueue({ unstage: [{ window: 5, firstSeq: 1, lastSeq: 1, records: 1 }] });
+    expect(store.stagedCount()).toBe(2);
+    expect(store.progress().staged).toEqual({ records: 2, bytes: 60 });
+    // an older store: no totals table; opening it counts once
+    store.db.exec('DROP TABLE staged_totals');
+    store.close();
+    store = new SyncStore({ dir, maxBytes: 1_000_000, hotMs: 30 * 86_400_000 });
+    expect(store.progress().staged).toEqual({ records: 2, bytes: 60 });
+    store.enqueue({ staged: [staged(4, 6, 5)] });
+    expect(store.progress().staged).toEqual({ records: 3, bytes: 65 });
+  });
+
+  it('reads a staged window in seq chunks bounded by records and bytes (at least one record each)', () => {
+    store.enqueue({
+      staged: [1, 2, 3, 4, 5, 6, 7].map((seq) => ({ seq, window: seq === 4 ? 9 : 8, build: 'B1', bytes: Buffer.alloc(seq === 6 ? 500 : 100) })),
+    });
+    expect(store.oldestStagedWindow(100)).toBe(8);
+    expect(store.oldestStagedWindow(100, 8)).toBe(9);
+    expect(store.oldestStagedWindow(8)).toBeUndefined();
+    const seqs = (after: number, records: number, bytes: number) => store.stagedChunk(8, after, records, bytes).map((r) => r.seq);
+    expect(seqs(0, 2, 10_000)).toEqual([1, 2]);
+    expect(seqs(2, 10, 250)).toEqual([3, 5]); // seq 4 is in window 9
+    expect(seqs(5, 10, 250)).toEqual([6]); // larger than maxBytes alone: a chunk of its own
+    expect(seqs(6, 10, 250)).toEqual([7]);
+    expect(seqs(7, 10, 250)).toEqual([]);
   });
 });
