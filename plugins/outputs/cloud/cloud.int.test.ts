@@ -25,7 +25,7 @@ import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import type { RecordInput, SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { SinkPermanentError, SyncStoreFullError } from '../../../gateway/plugin-api/errors.js';
 import { readTableFile } from '../shared/table-files.js';
-import { readSeriesWithPyarrow } from '../minio/test-support/read-series.js';
+import { readSeriesWithPyarrow } from '../../../test/tools/pyarrow-series.js';
 import { CloudOutput, cloudConfigSchema } from './index.js';
 
 const silent = pino({ level: 'silent' });

@@ -15,15 +15,15 @@
  *   read): after a crash a row is either still staged or in a queued object, never both, never
  *   neither. Keys are a function of the rows (seq range), so a chunk compacted again after
  *   a crash between placing the files and the commit gets the same keys.
- * - Columns: the file lake's tables plus `signal` (./series.ts).
+ * - Columns: the file lake's tables plus `signal` (../shared/series.ts).
  */
 import { createHash } from 'node:crypto';
 import { decodeRecord } from '../../../gateway/plugin-api/index.js';
 import type { ColumnItem } from '../shared/columns.js';
 import { timeseriesKey } from './layout.js';
 import { placeRecordsObject } from './objects.js';
-import { seriesItem, seriesParquet, seriesTable } from './series.js';
-import type { SeriesTable } from './series.js';
+import { seriesItem, seriesParquet, seriesTable } from '../shared/series.js';
+import type { SeriesTable } from '../shared/series.js';
 import type { NewObject, StagedRecord, SyncStore } from './sync/store.js';
 
 export interface CompactionOptions {

@@ -11,7 +11,7 @@
  * `<window>`: the window's start, UTC, `YYYYMMDDTHHMMSSZ`; seqs zero-padded to 16 digits; `<channels>`:
  * 8 hex digits of the SHA-256 of a samples object's channel names; values encoded like the file
  * lake's partition folders.) A confidential object is sealed and its key gets `.sealed`. Rows of a
- * series object are sorted by signal, then seq (./series.ts).
+ * series object are sorted by signal, then seq (../shared/series.ts).
  *
  * Design constraints:
  * - Ack = MinIO's answer to the PUT (MinIO writes an object durably before answering). `send` resolves
@@ -55,8 +55,8 @@ import type { ColumnItem } from '../shared/columns.js';
 import { CLASS_KEY, SEQ_KEY, causes, isClassified, permanent, retryable } from '../shared/sink.js';
 import { DEFAULT_MINIO_BATCH_BYTES, DEFAULT_MINIO_BATCH_RECORDS, DEFAULT_MINIO_LINGER_MS, minioConfigSchema } from './schema.js';
 import type { MinioConfig } from './schema.js';
-import { seriesItem, seriesParquet, seriesTable } from './series.js';
-import type { SeriesTable } from './series.js';
+import { seriesItem, seriesParquet, seriesTable } from '../shared/series.js';
+import type { SeriesTable } from '../shared/series.js';
 
 export { minioConfigSchema } from './schema.js';
 export type { MinioConfig } from './schema.js';

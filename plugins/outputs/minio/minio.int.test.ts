@@ -22,7 +22,7 @@ import { setupPython } from '../../../test/tools/pyarrow.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { seqName } from '../shared/layout.js';
-import { readSeriesWithPyarrow } from './test-support/read-series.js';
+import { readSeriesWithPyarrow } from '../../../test/tools/pyarrow-series.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
 import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../../../test/support/sink-harness.js';

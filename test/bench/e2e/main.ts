@@ -70,7 +70,12 @@ const program = new Command('bench:e2e')
   .option('--update-readme', "regenerate the README's end-to-end table")
   .option('--keep', "keep each case's temp folder (config, logs, data)")
   .option('--out <dir>', 'results folder (default bench-results/e2e-<timestamp>)')
-  .option('--set <sink.key=value>', "a sink setting over its default, repeatable (e.g. kafka.grouping=partition; the value is JSON or a plain string)", setting, []);
+  .option(
+    '--set <sink.key=value>',
+    'a sink setting over its default, repeatable (e.g. kafka.grouping=partition; the value is JSON or a plain string)',
+    setting,
+    [],
+  );
 
 /** `--set kafka.grouping=partition`: laid over the sink's default output config (config.ts). */
 function setting(text: string, previous: string[]): string[] {

@@ -3,7 +3,7 @@
  * signals at 10 Hz = 50,000 scalar values/s), against the harness's MinIO servers (test/services). A
  * measurement to run by hand, not a test: numbers depend on the machine and on what else runs on it.
  *
- *   npx tsx plugins/outputs/minio/test-support/measure-w1.ts [minio|cloud|all]
+ *   npm run bench:objects-cost -- [minio|cloud|all]
  *     MINIO_BATCHES=500,20000,100000   batch sizes handed to the MinIO output's `send`
  *     MINIO_SECONDS=15                 time budget per batch size (at least one batch is sent)
  *     CLOUD_RECORDS=1000000            records staged through the cloud output's `send`, then compacted
@@ -19,11 +19,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'minio';
 import pino from 'pino';
-import { CONTENT_TYPES } from '../../../../gateway/plugin-api/index.js';
-import type { OutputContext, StoredRecord } from '../../../../gateway/plugin-api/index.js';
-import { MINIO_CLOUD, MINIO_LOCAL } from '../../../../test/services/endpoints.js';
-import { CloudOutput, cloudConfigSchema } from '../../cloud/index.js';
-import { type MinioOutput, definition } from '../index.js';
+import { CONTENT_TYPES } from '../../gateway/plugin-api/index.js';
+import type { OutputContext, StoredRecord } from '../../gateway/plugin-api/index.js';
+import { MINIO_CLOUD, MINIO_LOCAL } from '../services/endpoints.js';
+import { CloudOutput, cloudConfigSchema } from '../../plugins/outputs/cloud/index.js';
+import { type MinioOutput, definition } from '../../plugins/outputs/minio/index.js';
 
 const SIGNALS = 5000;
 const RATE_HZ = 10;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const pythonSh = path.resolve(here, '../../../../test/tools/python.sh');
+const pythonSh = path.join(here, 'python.sh');
 const run = promisify(execFile);
 
 export interface SeriesDataset {

@@ -1,7 +1,7 @@
 /**
- * The content of the `cloud` output's time-series objects: which table a record goes to, and the table
- * of a group of records, rows sorted by signal then seq, the signal a (dictionary-encoded) column.
- * (The `minio` output's series objects are made the same way: plugins/outputs/minio/series.ts.)
+ * The content of the time-series objects of the `minio` output and the `cloud` output: which table a
+ * record goes to, and the table of a group of records, rows sorted by signal then seq, the signal a
+ * (dictionary-encoded) column.
  *
  * Design constraints:
  * - One object holds every signal of its table, build, date and window: readers filter by the
@@ -14,8 +14,8 @@
 import type { Table } from 'apache-arrow';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet } from '../shared/columns.js';
-import type { ColumnItem } from '../shared/columns.js';
+import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable, toParquet } from './columns.js';
+import type { ColumnItem } from './columns.js';
 
 export type SeriesTable = 'scalars' | 'samples' | 'events' | 'raw';
 
