@@ -76,6 +76,16 @@ describe('record codec', () => {
     for (const r of [inline, spooled, bare]) expect(decodeRecord(encodeRecord(r))).toEqual(r);
   });
 
+  it('int64 times keep their exact value at the edges: negative (before 1970), past 2^53, and the int64 limits', () => {
+    for (const t of [-1n, -1_000_000_000_123n, 2n ** 32n, 2n ** 32n - 1n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n)]) {
+      const r: StoredRecord = { ...inline, sourceTimeNs: t, receiveTimeNs: t };
+      const bytes = encodeRecord(r);
+      expect(decodeRecord(bytes)).toEqual(r);
+      const g = viaGenerated(bytes);
+      expect([g.sourceTimeNs, g.receiveTimeNs]).toEqual([String(t), String(t)]);
+    }
+  });
+
   it('a record encoded by the codec decodes with the generated code to identical fields', () => {
     expect(viaGenerated(encodeRecord(inline))).toEqual({
       seq: '9007199254740000',

@@ -21,7 +21,21 @@ type WireRecord = layergate.v1.Record;
  * What `encodeRecord` hands the encoder: the generated message properties, with the int64 times as
  * decimal strings (the protobufjs writer parses them; a number would lose ns precision).
  */
-type EncodableRecord = Omit<layergate.v1.Record.$Properties, 'sourceTimeNs' | 'receiveTimeNs'> & { sourceTimeNs?: string; receiveTimeNs?: string };
+/** An int64 as its two 32-bit halves: what the protobuf writer takes without parsing a string. */
+interface Int64Bits {
+  low: number;
+  high: number;
+  unsigned: boolean;
+}
+
+type EncodableRecord = Omit<layergate.v1.Record.$Properties, 'sourceTimeNs' | 'receiveTimeNs'> & { sourceTimeNs?: Int64Bits; receiveTimeNs?: Int64Bits };
+
+const MASK_32 = 0xffffffffn;
+
+/** A signed int64 as two's-complement halves (a string cost a parse per field per record). */
+function int64Bits(v: bigint): Int64Bits {
+  return { low: Number(v & MASK_32) | 0, high: Number((v >> 32n) & MASK_32) | 0, unsigned: false };
+}
 
 /** the proto enum numbers of the classes and kinds */
 export const CLASS_ENUM: Readonly<Record<SensitivityClass, layergate.v1.SensitivityClass>> = { public: 1, internal: 2, sensitive: 3, confidential: 4 };
@@ -41,9 +55,9 @@ export function encodeRecord(r: StoredRecord): Uint8Array {
     build: r.build ?? '',
     attributes: attributeMap(r.attributes),
   };
-  // int64 zero is the proto3 default and not written; as a string it would be (the encoder compares with 0)
-  if (r.sourceTimeNs !== undefined && r.sourceTimeNs !== 0n) msg.sourceTimeNs = r.sourceTimeNs.toString();
-  if (r.receiveTimeNs !== 0n) msg.receiveTimeNs = r.receiveTimeNs.toString();
+  // int64 zero is the proto3 default and not written; as an object it would be (the encoder compares with 0)
+  if (r.sourceTimeNs !== undefined && r.sourceTimeNs !== 0n) msg.sourceTimeNs = int64Bits(r.sourceTimeNs);
+  if (r.receiveTimeNs !== 0n) msg.receiveTimeNs = int64Bits(r.receiveTimeNs);
   if (r.body) msg.body = r.body;
   if (r.blob) msg.blob = { sha256: r.blob.sha256, size: r.blob.size };
   if (r.layer !== undefined) msg.layer = r.layer >>> 0;
