@@ -13,14 +13,9 @@
  */
 import type { layergate } from './generated/proto.js';
 import { RecordFormatError } from './errors.js';
-import { protoTypeGetter, type PlainMessage } from './proto.js';
+import { protoTypeGetter } from './proto.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES, type RecordKind, type SensitivityClass, type StoredRecord } from './record.js';
 
-type WireRecord = layergate.v1.Record;
-/**
- * What `encodeRecord` hands the encoder: the generated message properties, with the int64 times as
- * decimal strings (the protobufjs writer parses them; a number would lose ns precision).
- */
 /** An int64 as its two 32-bit halves: what the protobuf writer takes without parsing a string. */
 interface Int64Bits {
   low: number;
@@ -28,6 +23,10 @@ interface Int64Bits {
   unsigned: boolean;
 }
 
+/**
+ * What `encodeRecord` hands the encoder: the generated message properties, with the int64 times as
+ * their halves (a number would lose ns precision).
+ */
 type EncodableRecord = Omit<layergate.v1.Record.$Properties, 'sourceTimeNs' | 'receiveTimeNs'> & { sourceTimeNs?: Int64Bits; receiveTimeNs?: Int64Bits };
 
 const MASK_32 = 0xffffffffn;
@@ -71,35 +70,74 @@ function attributeMap(a: Record<string, string> | undefined): Record<string, str
   return out;
 }
 
-/** Decode a `layergate.v1.Record` message. Throws a RecordFormatError on malformed bytes or unknown enum values. */
+/** An int64/uint64 field as the protobuf reader hands it out: a Long (the `long` package is present). */
+interface LongBits {
+  low: number;
+  high: number;
+  unsigned: boolean;
+}
+
+/** The decoded message as the reader builds it: set fields as own properties, defaults on the prototype. */
+interface DecodedRecord {
+  seq: LongBits | number;
+  source: string;
+  signal: string;
+  kind: number;
+  sourceTimeNs: LongBits | number;
+  receiveTimeNs: LongBits | number;
+  class: number;
+  contentType: string;
+  payload?: 'body' | 'blob';
+  body?: Uint8Array | null;
+  blob?: { sha256: string; size: LongBits | number } | null;
+  build: string;
+  layer?: number | null;
+  attributes: Record<string, string>;
+}
+
+function bigOf(v: LongBits | number): bigint {
+  if (typeof v === 'number') return BigInt(v);
+  const bits = (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);
+  return v.unsigned ? bits : BigInt.asIntN(64, bits);
+}
+
+function numberOf(v: LongBits | number): number {
+  return typeof v === 'number' ? v : v.high === 0 && v.low >= 0 ? v.low : Number(bigOf(v));
+}
+
+/**
+ * Decode a `layergate.v1.Record` message. Throws a RecordFormatError on malformed bytes or unknown enum
+ * values. Reads the decoded message's fields directly: converting it with `toObject` (and int64s through
+ * decimal strings) was most of the cost of decoding.
+ */
 export function decodeRecord(bytes: Uint8Array): StoredRecord {
   const T = recordType();
-  let o: PlainMessage<WireRecord>;
+  let m: DecodedRecord;
   try {
-    o = T.toObject(T.decode(bytes), { longs: String, bytes: Buffer, defaults: true }) as PlainMessage<WireRecord>;
+    m = T.decode(bytes) as unknown as DecodedRecord;
   } catch (err) {
     throw new RecordFormatError('malformed', (err as Error).message, { cause: err });
   }
-  const cls = SENSITIVITY_CLASSES[o.class - 1];
-  const kind = RECORD_KINDS[o.kind - 1];
-  if (!cls) throw new RecordFormatError('unknown-enum', `layergate.v1.Record.class: expected 1..4, got ${o.class}`);
-  if (!kind) throw new RecordFormatError('unknown-enum', `layergate.v1.Record.kind: expected 1..5, got ${o.kind}`);
-  const sourceTimeNs = BigInt(o.sourceTimeNs);
+  const cls = SENSITIVITY_CLASSES[m.class - 1];
+  const kind = RECORD_KINDS[m.kind - 1];
+  if (!cls) throw new RecordFormatError('unknown-enum', `layergate.v1.Record.class: expected 1..4, got ${m.class}`);
+  if (!kind) throw new RecordFormatError('unknown-enum', `layergate.v1.Record.kind: expected 1..5, got ${m.kind}`);
+  const sourceTimeNs = bigOf(m.sourceTimeNs);
   const out: StoredRecord = {
-    seq: Number(o.seq),
-    source: o.source,
-    signal: o.signal,
+    seq: numberOf(m.seq),
+    source: m.source,
+    signal: m.signal,
     kind,
-    receiveTimeNs: BigInt(o.receiveTimeNs),
+    receiveTimeNs: bigOf(m.receiveTimeNs),
     class: cls,
-    contentType: o.contentType,
+    contentType: m.contentType,
     routes: [],
-    attributes: o.attributes,
+    attributes: { ...m.attributes },
   };
   if (sourceTimeNs !== 0n) out.sourceTimeNs = sourceTimeNs;
-  if (o.blob?.sha256) out.blob = { sha256: o.blob.sha256, size: Number(o.blob.size) };
-  else out.body = o.body ?? Buffer.alloc(0);
-  if (o.build) out.build = o.build;
-  if (o.layer !== undefined && o.layer !== null) out.layer = o.layer;
+  if (m.payload === 'blob' && m.blob?.sha256) out.blob = { sha256: m.blob.sha256, size: numberOf(m.blob.size) };
+  else out.body = m.body ? (Buffer.isBuffer(m.body) ? m.body : Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)) : Buffer.alloc(0);
+  if (m.build) out.build = m.build;
+  if (m.layer !== undefined && m.layer !== null) out.layer = m.layer;
   return out;
 }
