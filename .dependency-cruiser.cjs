@@ -12,9 +12,10 @@ module.exports = {
     {
       name: 'no-cycles',
       severity: 'error',
-      comment: 'Modules form a tree of layers; a cycle means two modules are one job or one is in the wrong layer.',
+      comment:
+        "Modules form a tree of layers; a cycle means two modules are one job or one is in the wrong layer. A plugin's lazy definition loading its implementation by a dynamic import (definition.ts -> index.ts, which spreads the definition) is the one loop allowed.",
       from: { pathNot: TESTS },
-      to: { circular: true, pathNot: TESTS },
+      to: { circular: true, pathNot: TESTS, viaOnly: { dependencyTypesNot: ['dynamic-import'] } },
     },
     {
       name: 'wire-imports-nothing-of-ours',

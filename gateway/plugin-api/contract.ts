@@ -196,3 +196,18 @@ export interface OutputDefinition<C = unknown> {
   capabilities(config: C): OutputCapabilities;
   create(config: C, env: PluginEnvironment): OutputPlugin;
 }
+
+/**
+ * A definition whose code is loaded only when a config names the plugin: everything the config, the
+ * routing and the CLI read (schema, capabilities, commands) without the plugin's implementation and
+ * its client libraries, and `load` for the full definition. A gateway then holds in memory only the
+ * plugins it runs (the OPC-UA stack alone is about 90 MB).
+ */
+export interface LazyInputDefinition<C = unknown> extends Omit<InputDefinition<C>, 'create'> {
+  load(): Promise<InputDefinition<C>>;
+}
+
+/** See LazyInputDefinition. */
+export interface LazyOutputDefinition<C = unknown> extends Omit<OutputDefinition<C>, 'create'> {
+  load(): Promise<OutputDefinition<C>>;
+}

@@ -45,7 +45,7 @@ import { createLogger } from './log.js';
 import type { LoggerOptions } from './log.js';
 import { Pipeline } from '../ingest/pipeline.js';
 import type { InputPlugin, OutputCapabilities, OutputPlugin, PluginEnvironment } from '../plugin-api/contract.js';
-import { registry as defaultRegistry } from './registry.js';
+import { loadDefinition, registry as defaultRegistry } from './registry.js';
 import type { PluginRegistry } from './registry.js';
 
 /** The buffer's folder inside the data folder. */
@@ -155,7 +155,7 @@ export class Gateway {
     let gw: Gateway | undefined;
     try {
       for (const [name, entry] of Object.entries(config.outputs)) {
-        const def = registry.outputs.get(entry.type)!;
+        const def = await loadDefinition(registry.outputs.get(entry.type)!);
         const plugin = wrapStart(`output ${name} (${entry.type})`, () => def.create(pluginSettings(entry, outputEnvelopeKeys(def.configSchema)), env));
         created.push({ name, plugin, entry, capabilities: outputCapabilities(entry, registry)! });
       }
@@ -200,7 +200,7 @@ export class Gateway {
         forwarder.start();
       }
       for (const [name, entry] of Object.entries(config.inputs)) {
-        const def = registry.inputs.get(entry.type)!;
+        const def = await loadDefinition(registry.inputs.get(entry.type)!);
         const plugin = wrapStart(`input ${name} (${entry.type})`, () => def.create(pluginSettings(entry, INPUT_ENVELOPE_KEYS), env));
         await wrapStartAsync(`input ${name}`, () => plugin.start(pipeline.contextFor(name, entry.class)));
         gw.inputs.push({ name, plugin });

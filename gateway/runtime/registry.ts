@@ -5,6 +5,10 @@
  * and its own subcommands (`commands`) join the `layergate` CLI. This is the one module of the core
  * that imports plugins.
  *
+ * Plugins are registered by their lazy definitions (each plugin's definition.ts: schema, capabilities,
+ * commands): a plugin's implementation and client libraries are imported only when a config names it
+ * (`loadDefinition`), so a gateway's memory holds what it runs. Full definitions are accepted too.
+ *
  * Constraint: a plugin's `configSchema` is a `z.object` (strict); the config schema extends it with
  * the envelope keys every instance has (`type`, plus `class` for inputs, `classes`/`kinds` for outputs).
  * Plugins build fields with the helpers of the plugin API (gateway/plugin-api/index.ts): `secret()` for
@@ -12,23 +16,32 @@
  * fragments `tlsSetting()`, `retryDelays()`, `classList()`; a `.meta({ description })` on a field
  * shows up in the generated configuration reference (`npm run docs:config`).
  */
-import type { InputDefinition, OutputDefinition } from '../plugin-api/contract.js';
-import { definition as gatewayHealth } from '../../plugins/inputs/gateway-health/index.js';
-import { definition as opcuaInput } from '../../plugins/inputs/opcua/index.js';
-import { definition as mqttInput } from '../../plugins/inputs/mqtt/index.js';
-import { definition as frames } from '../../plugins/inputs/frames/index.js';
-import { definition as fileLake } from '../../plugins/outputs/file-lake/index.js';
-import { definition as kafkaOutput } from '../../plugins/outputs/kafka/index.js';
-import { definition as redisOutput } from '../../plugins/outputs/redis/index.js';
-import { definition as minioOutput } from '../../plugins/outputs/minio/index.js';
-import { definition as cloudOutput } from '../../plugins/outputs/cloud/index.js';
+import type { InputDefinition, LazyInputDefinition, LazyOutputDefinition, OutputDefinition } from '../plugin-api/contract.js';
+import { definition as gatewayHealth } from '../../plugins/inputs/gateway-health/definition.js';
+import { definition as opcuaInput } from '../../plugins/inputs/opcua/definition.js';
+import { definition as mqttInput } from '../../plugins/inputs/mqtt/definition.js';
+import { definition as frames } from '../../plugins/inputs/frames/definition.js';
+import { definition as fileLake } from '../../plugins/outputs/file-lake/definition.js';
+import { definition as kafkaOutput } from '../../plugins/outputs/kafka/definition.js';
+import { definition as redisOutput } from '../../plugins/outputs/redis/definition.js';
+import { definition as minioOutput } from '../../plugins/outputs/minio/definition.js';
+import { definition as cloudOutput } from '../../plugins/outputs/cloud/definition.js';
 
 // Each definition is typed by its own config; the registry holds them side by side, and the config
 // schema (which validated each entry against that very definition's schema) is what makes a lookup safe.
 // biome-ignore lint/suspicious/noExplicitAny: a heterogeneous list of definitions, each of its own config type
-type AnyInputDefinition = InputDefinition<any>;
+type AnyInputDefinition = InputDefinition<any> | LazyInputDefinition<any>;
 // biome-ignore lint/suspicious/noExplicitAny: as above
-type AnyOutputDefinition = OutputDefinition<any>;
+type AnyOutputDefinition = OutputDefinition<any> | LazyOutputDefinition<any>;
+
+/** The full definition (with `create`) of a registered plugin: loads a lazy one's code. */
+export async function loadDefinition<C>(def: InputDefinition<C> | LazyInputDefinition<C>): Promise<InputDefinition<C>>;
+export async function loadDefinition<C>(def: OutputDefinition<C> | LazyOutputDefinition<C>): Promise<OutputDefinition<C>>;
+export async function loadDefinition<C>(
+  def: InputDefinition<C> | LazyInputDefinition<C> | OutputDefinition<C> | LazyOutputDefinition<C>,
+): Promise<InputDefinition<C> | OutputDefinition<C>> {
+  return 'create' in def ? def : def.load();
+}
 
 export interface PluginRegistry {
   readonly inputs: ReadonlyMap<string, AnyInputDefinition>;

@@ -15,9 +15,9 @@ import { DropFolder } from './drop-folder.js';
 import type { FrameHints, FrameRejected, RejectReason } from './frame.js';
 import { FrameIngest } from './ingest.js';
 import type { IngestResult } from './ingest.js';
-import { framesConfigSchema } from './schema.js';
 import type { FramesConfig } from './schema.js';
 import { UploadServer } from './upload-server.js';
+import { definition as lazyDefinition } from './definition.js';
 
 export const TYPE = 'frames';
 
@@ -113,8 +113,8 @@ export class FramesInput implements InputPlugin {
   }
 }
 
+/** The full definition: the lazy one of ./definition.ts, and how to create an instance. */
 export const definition: InputDefinition<FramesConfig> = {
-  type: TYPE,
-  configSchema: framesConfigSchema,
-  create: (config: FramesConfig, env: PluginEnvironment) => new FramesInput(config, env),
+  ...lazyDefinition,
+  create: (config, env) => new FramesInput(config, env),
 };

@@ -18,8 +18,8 @@ import type { IntervalHistogram } from 'node:perf_hooks';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import type { ScalarBody } from '../../../gateway/plugin-api/index.js';
-import { gatewayHealthConfigSchema } from './schema.js';
 import type { GatewayHealthConfig } from './schema.js';
+import { definition as lazyDefinition } from './definition.js';
 
 export const TYPE = 'gateway-health';
 
@@ -163,8 +163,8 @@ function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
+/** The full definition: the lazy one of ./definition.ts, and how to create an instance. */
 export const definition: InputDefinition<GatewayHealthConfig> = {
-  type: TYPE,
-  configSchema: gatewayHealthConfigSchema,
+  ...lazyDefinition,
   create: (config, env) => new GatewayHealthInput(config, env),
 };

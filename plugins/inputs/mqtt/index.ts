@@ -32,8 +32,8 @@ import { BatchingEmitter, MqttPayloadError, exponentialDelay, tlsConnectionOptio
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
 import { encodeSparkplug, topicMatches } from '../../../wire/index.js';
 import { DecodeError, SparkplugState, decodeBlockMessage, decodeEvent, decodeJsonSamples, decodeJsonScalar, renderSignal } from './decoders.js';
-import { mqttConfigSchema } from './schema.js';
 import type { MqttInputConfig, SubscriptionConfig } from './schema.js';
+import { definition as lazyDefinition } from './definition.js';
 
 export const TYPE = 'mqtt';
 
@@ -419,17 +419,9 @@ export class MqttInput implements InputPlugin {
   }
 }
 
+/** The full definition: the lazy one of ./definition.ts, and how to create an instance. */
 export const definition: InputDefinition<MqttInputConfig> = {
-  type: TYPE,
-  configSchema: mqttConfigSchema,
-  renamedKeys: {
-    ca: 'tls.ca',
-    cert: 'tls.cert',
-    key: 'tls.key',
-    rejectUnauthorized: 'tls.rejectUnauthorized',
-    reconnectMin: 'reconnect.initial',
-    reconnectMax: 'reconnect.max',
-  },
+  ...lazyDefinition,
   create: (config, env) => new MqttInput(config, env),
 };
 

@@ -37,14 +37,13 @@ import {
 import { OpcuaTimeoutError, Sleeper, exponentialDelay } from '../../../gateway/plugin-api/index.js';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment } from '../../../gateway/plugin-api/index.js';
 import { ChangeRecorder } from './changes.js';
-import { addPkiCommands } from './commands.js';
 import { GapTracker } from './gaps.js';
 import { resolveItems } from './nodes.js';
-import { opcuaConfigSchema } from './schema.js';
 import type { OpcuaConfig } from './schema.js';
 import { monitorItems } from './subscription.js';
 import { explainConnectError, pemToDer, thumbprint } from './trust.js';
 import { SilenceWatchdog } from './watchdog.js';
+import { definition as lazyDefinition } from './definition.js';
 
 export const TYPE = 'opcua';
 
@@ -318,10 +317,8 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   }
 }
 
+/** The full definition: the lazy one of ./definition.ts, and how to create an instance. */
 export const definition: InputDefinition<OpcuaConfig> = {
-  type: TYPE,
-  configSchema: opcuaConfigSchema,
-  renamedKeys: { 'reconnect.initialDelay': 'reconnect.initial', 'reconnect.maxDelay': 'reconnect.max' },
-  commands: addPkiCommands,
+  ...lazyDefinition,
   create: (config, env) => new OpcuaInput(config, env),
 };

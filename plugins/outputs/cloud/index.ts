@@ -55,10 +55,9 @@ import { permanent, recordJson, SEQ_KEY } from '../shared/sink.js';
 import { Compactor } from './compaction.js';
 import type { CompactionStats } from './compaction.js';
 import { groupBy, memberOf, placeRecordsObject } from './objects.js';
-import { cloudConfigSchema } from './schema.js';
 import { buildPrefix, manifestKey, syncDir } from './layout.js';
-import { addSyncCommands } from './sync/commands.js';
 import type { CloudConfig } from './schema.js';
+import { definition as lazyDefinition } from './definition.js';
 
 export { cloudConfigSchema } from './schema.js';
 export type { CloudConfig } from './schema.js';
@@ -408,17 +407,11 @@ function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === BlobMissingError.code;
 }
 
-const cloudDefinition = {
-  type: 'cloud',
-  configSchema: cloudConfigSchema,
-  /** off the premises: sensitive and confidential records are never routed here, and refused if they come */
-  capabilities: (config: CloudConfig) => ({ premises: 'off' as const, accepts: config.classes ?? ['public', 'internal'] }),
-  renamedKeys: { accepts: 'classes' },
-  commands: addSyncCommands,
-  create: (config: CloudConfig, env: PluginEnvironment) => new CloudOutput(config, env),
+/** The full definition: the lazy one of ./definition.ts, and how to create an instance. */
+export const definition: OutputDefinition<CloudConfig> = {
+  ...lazyDefinition,
+  create: (config, env) => new CloudOutput(config, env),
 };
-
-export const definition: OutputDefinition<CloudConfig> = cloudDefinition;
 
 /** every class that may never reach this output (for docs and checks) */
 export const NEVER_SYNCED: readonly SensitivityClass[] = SENSITIVITY_CLASSES.filter((c) => !mayLeavePremises(c));

@@ -11,7 +11,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { CommandContext } from '../../../gateway/plugin-api/index.js';
-import { LakeMigration } from './migrate.js';
 import type { MigrationReport } from './migrate.js';
 import type { FileLakeConfig } from './schema.js';
 
@@ -34,6 +33,8 @@ export function addLakeCommands(program: Command, h: CommandContext<FileLakeConf
       for (const { name, settings } of instances) {
         const root = path.resolve(settings.path ?? path.join(loaded.dataDir, 'lake'));
         const progress = (line: string) => process.stderr.write(`${name}: ${line}\n`);
+        // the migration's code (Arrow, the merger) loads when the command runs, not with every `layergate` start
+        const { LakeMigration } = await import('./migrate.js');
         const report = await new LakeMigration(root, settings, progress).run();
         reports.push({ output: name, root, ...report });
         if (!opts.json) {

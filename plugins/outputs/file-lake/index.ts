@@ -36,7 +36,6 @@ import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable } from '../shared/columns.js';
 import type { ColumnItem, ParsedSamples, ParsedScalar } from '../shared/columns.js';
-import { addLakeCommands } from './commands.js';
 import { Compactor } from './compaction.js';
 import type { Merger } from './compaction.js';
 import { DurableFiles, WRITE_CONCURRENCY, eachLimit, fsyncPath } from './durable.js';
@@ -45,10 +44,10 @@ import type { FrameRow } from './frame-index.js';
 import { workerMerger } from './merge-worker.js';
 import { lakePartition, oldLayoutFolders } from './layout.js';
 import type { LakeTable } from './layout.js';
-import { DEFAULT_LAKE_BATCH_BYTES, DEFAULT_LAKE_BATCH_RECORDS, DEFAULT_LAKE_LINGER_MS, fileLakeConfigSchema } from './schema.js';
 import type { FileLakeConfig } from './schema.js';
 import { PartitionWriter } from './writer.js';
 import type { PublishedFile } from './writer.js';
+import { definition as lazyDefinition } from './definition.js';
 
 export { fileLakeConfigSchema } from './schema.js';
 export type { FileLakeConfig } from './schema.js';
@@ -288,12 +287,8 @@ export class FileLakeOutput implements OutputPlugin {
   }
 }
 
+/** The full definition: the lazy one of ./definition.ts, and how to create an instance. */
 export const definition: OutputDefinition<FileLakeConfig> = {
-  type: 'file-lake',
-  configSchema: fileLakeConfigSchema,
-  // the lake is a folder on the gateway's own disk; it prefers coarse batches (a file per batch, table and partition)
-  capabilities: () => ({ premises: 'on', linger: DEFAULT_LAKE_LINGER_MS, batchRecords: DEFAULT_LAKE_BATCH_RECORDS, batchBytes: DEFAULT_LAKE_BATCH_BYTES }),
-  renamedKeys: { accepts: 'classes' },
-  commands: addLakeCommands,
+  ...lazyDefinition,
   create: (config, env) => new FileLakeOutput(config, env),
 };

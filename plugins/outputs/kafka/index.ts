@@ -44,10 +44,10 @@ import { causes, isClassified, permanent, retryable } from '../shared/sink.js';
 import { batchBudget, packRequests, splitInTwo } from './batch-size.js';
 import { GROUP_OVERHEAD_BYTES, MessageBuilder } from './messages.js';
 import type { Outgoing } from './messages.js';
-import { kafkaConfigSchema } from './schema.js';
 import type { KafkaConfig } from './schema.js';
 import { TopicCatalog } from './topics.js';
 import type { TopicInfo } from './topics.js';
+import { definition as lazyDefinition } from './definition.js';
 
 export { kafkaConfigSchema } from './schema.js';
 export type { KafkaConfig } from './schema.js';
@@ -112,9 +112,6 @@ export interface KafkaOutputStats {
   /** requests the broker refused for size and that were split in two (0 while the learned limits hold) */
   sizeSplits: number;
 }
-
-/** the forwarder batch a grouping output asks for (its `batchRecords` key still wins) */
-export const GROUPED_BATCH_RECORDS = 5000;
 
 /** a size refusal is logged at most once per topic per this long */
 const SIZE_WARN_INTERVAL_MS = 60_000;
@@ -335,10 +332,8 @@ export class KafkaOutput implements OutputPlugin {
   }
 }
 
+/** The full definition: the lazy one of ./definition.ts, and how to create an instance. */
 export const definition: OutputDefinition<KafkaConfig> = {
-  type: 'kafka',
-  // grouped messages cost per request, not per record: larger forwarder batches make fewer, fuller requests
-  capabilities: (config) => ({ premises: 'on', ...(config.grouping === 'record' ? {} : { batchRecords: GROUPED_BATCH_RECORDS }) }),
-  configSchema: kafkaConfigSchema,
+  ...lazyDefinition,
   create: (config, env) => new KafkaOutput(config, env),
 };

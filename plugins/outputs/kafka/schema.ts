@@ -7,6 +7,8 @@ import { byteSize, duration, secret, tlsSetting } from '../../../gateway/plugin-
 
 /** the broker's default `message.max.bytes` (1 MiB + record overhead), minus a margin for the batch header */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_000_000;
+/** the forwarder batch a grouping output asks for (its `batchRecords` key still wins) */
+export const GROUPED_BATCH_RECORDS = 5000;
 
 export const kafkaSaslSchema = z.strictObject({
   mechanism: z

@@ -53,10 +53,10 @@ import { frameExtension, partitionSegment, utcDate } from '../shared/layout.js';
 import { isTextual } from '../shared/columns.js';
 import type { ColumnItem } from '../shared/columns.js';
 import { CLASS_KEY, SEQ_KEY, causes, isClassified, permanent, retryable } from '../shared/sink.js';
-import { DEFAULT_MINIO_BATCH_BYTES, DEFAULT_MINIO_BATCH_RECORDS, DEFAULT_MINIO_LINGER_MS, minioConfigSchema } from './schema.js';
 import type { MinioConfig } from './schema.js';
 import { seriesItem, seriesParquet, seriesTable } from '../shared/series.js';
 import type { SeriesTable } from '../shared/series.js';
+import { definition as lazyDefinition } from './definition.js';
 
 export { minioConfigSchema } from './schema.js';
 export type { MinioConfig } from './schema.js';
@@ -463,11 +463,8 @@ function minioTransport(config: MinioConfig): { useSSL: boolean; transportAgent?
   return options && Object.keys(options).length > 0 ? { useSSL: true, transportAgent: new https.Agent({ ...options, keepAlive: true }) } : { useSSL: true };
 }
 
+/** The full definition: the lazy one of ./definition.ts, and how to create an instance. */
 export const definition: OutputDefinition<MinioConfig> = {
-  type: 'minio',
-  // fewer, larger batch objects: one per table, build and window of a batch
-  capabilities: () => ({ premises: 'on', linger: DEFAULT_MINIO_LINGER_MS, batchRecords: DEFAULT_MINIO_BATCH_RECORDS, batchBytes: DEFAULT_MINIO_BATCH_BYTES }),
-  renamedKeys: { useSSL: 'tls (useSSL: false is now tls: false)' },
-  configSchema: minioConfigSchema,
+  ...lazyDefinition,
   create: (config, env) => new MinioOutput(config, env),
 };

@@ -30,8 +30,8 @@ import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gat
 import { CONTENT_TYPES, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { causes, permanent, retryable } from '../shared/sink.js';
-import { redisConfigSchema } from './schema.js';
 import type { RedisConfig } from './schema.js';
+import { definition as lazyDefinition } from './definition.js';
 
 export { redisConfigSchema } from './schema.js';
 export type { RedisConfig } from './schema.js';
@@ -240,9 +240,8 @@ function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//<redacted>@');
 }
 
+/** The full definition: the lazy one of ./definition.ts, and how to create an instance. */
 export const definition: OutputDefinition<RedisConfig> = {
-  type: 'redis',
-  capabilities: () => ({ premises: 'on' }),
-  configSchema: redisConfigSchema,
+  ...lazyDefinition,
   create: (config, env) => new RedisOutput(config, env),
 };

@@ -18,7 +18,7 @@ import { loadConfig } from '../../../gateway/config/index.js';
 import type { InputContext, InputDefinition, InputPlugin, OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/contract.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { Gateway } from '../../../gateway/runtime/gateway.js';
-import { createRegistry, registry } from '../../../gateway/runtime/registry.js';
+import { createRegistry, loadDefinition, registry } from '../../../gateway/runtime/registry.js';
 import { LogHistogram } from './histogram.js';
 import type { HarnessCommand, HarnessMessage, HarnessSample } from './protocol.js';
 
@@ -163,7 +163,11 @@ const send = (m: HarnessMessage): void => {
 async function main(): Promise<void> {
   const file = process.argv[2];
   if (!file) throw new Error('usage: harness.ts <config.yaml>');
-  const wrapped = createRegistry({ inputs: [...registry.inputs.values()].map(wrapInput), outputs: [...registry.outputs.values()].map(wrapOutput) });
+  // wrapped as they load: the gateway still loads only the plugins its config names
+  const wrapped = createRegistry({
+    inputs: [...registry.inputs.values()].map((def) => ({ ...def, load: async () => wrapInput(await loadDefinition(def)) })),
+    outputs: [...registry.outputs.values()].map((def) => ({ ...def, load: async () => wrapOutput(await loadDefinition(def)) })),
+  });
   const loaded = loadConfig({ file, registry: wrapped });
   const gw = await Gateway.start(loaded, { registry: wrapped });
   send({ type: 'ready', pid: process.pid });

@@ -15,7 +15,10 @@ import type { Command } from 'commander';
 import { LayerGateError } from '../../../../gateway/plugin-api/index.js';
 import type { CommandContext } from '../../../../gateway/plugin-api/index.js';
 import type { CloudConfig } from '../schema.js';
-import { statusText, syncPause, syncResume, syncStatus, syncVerify } from './control.js';
+import type { VerifyReport } from './control.js';
+
+/** The commands' code (the sync store, the S3 client) loads when one runs, not with every `layergate` start. */
+const control = () => import('./control.js');
 
 export function addSyncCommands(program: Command, h: CommandContext<CloudConfig>): void {
   const sync = program.command('sync').description('cloud sync: progress, pause/resume, verify a build against its manifest');
@@ -33,22 +36,22 @@ export function addSyncCommands(program: Command, h: CommandContext<CloudConfig>
     .option('-c, --config <file>', 'config file')
     .option('--output <name>', 'only this cloud output')
     .option('--json', 'machine-readable output')
-    .action((opts: { config?: string; output?: string; json?: boolean }) => {
+    .action(async (opts: { config?: string; output?: string; json?: boolean }) => {
       const loaded = h.load(opts.config);
+      const { syncStatus, statusText } = await control();
       const rows = guarded('status', () => syncStatus(loaded, opts.output));
       process.stdout.write(opts.json ? h.json(rows) : statusText(rows));
     });
-  for (const [name, fn] of [
-    ['pause', syncPause],
-    ['resume', syncResume],
-  ] as const) {
+  for (const name of ['pause', 'resume'] as const) {
     sync
       .command(name)
       .description(name === 'pause' ? 'pause uploads (records keep being queued locally)' : 'resume uploads from the last confirmed part')
       .option('-c, --config <file>', 'config file')
       .option('--output <name>', 'only this cloud output')
-      .action((opts: { config?: string; output?: string }) => {
+      .action(async (opts: { config?: string; output?: string }) => {
         const loaded = h.load(opts.config);
+        const { syncPause, syncResume } = await control();
+        const fn = name === 'pause' ? syncPause : syncResume;
         const names = guarded(name, () => fn(loaded, opts.output));
         process.stdout.write(`${name === 'pause' ? 'paused' : 'resumed'} ${names.join(', ')}\n`);
       });
@@ -63,8 +66,9 @@ export function addSyncCommands(program: Command, h: CommandContext<CloudConfig>
     .option('--json', 'machine-readable output')
     .action(async (build: string, opts: { config?: string; output?: string; deep?: boolean; json?: boolean }) => {
       const loaded = h.load(opts.config);
-      let reports: Awaited<ReturnType<typeof syncVerify>>;
+      let reports: VerifyReport[];
       try {
+        const { syncVerify } = await control();
         reports = await syncVerify(loaded, build, { ...(opts.output ? { name: opts.output } : {}), ...(opts.deep ? { deep: true } : {}) });
       } catch (err) {
         if (err instanceof LayerGateError) throw h.fail(h.exit.checkFailed, `layergate sync verify: ${err.message}`);
