@@ -55,7 +55,8 @@ export interface BatchResult {
   rows: number;
   duplicateFilesSkipped: number;
   malformed: MalformedRecord[];
-  /** the thread's used heap at its highest point seen in the job (after parsing, after each table) */
+  /** how far the thread's used heap rose above its level at the start of the job (garbage included), at
+   * its highest point seen (after parsing, after each table) */
   heapBytes: number;
 }
 
@@ -88,21 +89,27 @@ function buildTable(group: Group, items: Item[]) {
         : rawTable(items, options);
 }
 
-export async function runBatchJob(job: BatchJob): Promise<BatchResult> {
+/** The attributes (JSON, '' when none) of the records at these indices of the batch: see packed-batch.ts. */
+export type AttributesOf = (indices: number[]) => Promise<string[]>;
+
+export async function runBatchJob(job: BatchJob, attributesOf: AttributesOf): Promise<BatchResult> {
   const { batch, root } = job;
   const counters = { files: 0, bytes: 0, rows: 0, duplicateFilesSkipped: 0 };
   const files = new DurableFiles(path.join(root, '.tmp'), counters, () => undefined);
   const writer = new PartitionWriter(job.config, files, counters);
   const malformed: MalformedRecord[] = [];
+  /** malformed scalars: their attributes were not packed (packed-batch.ts) */
+  const unpacked: { index: number; record: StoredRecord }[] = [];
   const groups = new Map<string, Group>();
   const bodies = Buffer.from(batch.bodies.buffer, batch.bodies.byteOffset, batch.bodies.byteLength);
   const attributes = batch.attributes.split('\u0000');
   const missing = new Map(batch.missing);
   const strings = batch.strings;
   const partitions = new Map<number, { from: bigint; to: bigint; partition: string }>();
+  const heapStart = getHeapStatistics().used_heap_size;
   let heapBytes = 0;
   const heap = () => {
-    heapBytes = Math.max(heapBytes, getHeapStatistics().used_heap_size);
+    heapBytes = Math.max(heapBytes, getHeapStatistics().used_heap_size - heapStart);
   };
 
   /** The partition of a record; the last one per build is kept, as a batch is mostly one build and day. */
@@ -158,7 +165,8 @@ export async function runBatchJob(job: BatchJob): Promise<BatchResult> {
     }
     if (error !== undefined) {
       table = 'raw';
-      if (attrs !== '' && record.attributes === undefined) record.attributes = JSON.parse(attrs) as Record<string, string>;
+      if (record.contentType === CONTENT_TYPES.scalar && !missing.has(i)) unpacked.push({ index: i, record });
+      else if (attrs !== '' && record.attributes === undefined) record.attributes = JSON.parse(attrs) as Record<string, string>;
       malformed.push({ seq: record.seq, source: record.source, signal: record.signal, contentType: record.contentType, error });
       item = { record, body, bytes, error };
     }
@@ -173,6 +181,12 @@ export async function runBatchJob(job: BatchJob): Promise<BatchResult> {
       groups.set(key, group);
     }
     group.items.push(item);
+  }
+  if (unpacked.length > 0) {
+    const texts = await attributesOf(unpacked.map((u) => u.index));
+    unpacked.forEach((u, k) => {
+      if (texts[k]) u.record.attributes = JSON.parse(texts[k]) as Record<string, string>;
+    });
   }
   heap();
 

@@ -25,18 +25,19 @@ import { startModuleWorker } from './worker-thread.js';
 /** marks the thread this module starts, so that importing it elsewhere (a test runner's worker) does nothing */
 const BATCH_WORKER = 'layergate-lake-batch';
 
-/** What the lake's thread is sent (`id` pairs a reply with its job). */
-export interface BatchMessage {
-  id: number;
-  job: BatchJob;
-}
+/** What the lake's thread is sent (`id` pairs replies with their job): a job, or attributes it asked for. */
+export type BatchMessage = { id: number; job: BatchJob } | { id: number; attributes: string[] };
 
-export type BatchReply = { id: number; ok: true; result: BatchResult } | { id: number; ok: false; message: string; code?: string };
+/** What the thread sends back: a job's result or failure, or a request for attributes (packed-batch.ts). */
+export type BatchReply =
+  | { id: number; ok: true; result: BatchResult }
+  | { id: number; ok: false; message: string; code?: string }
+  | { id: number; attributesOf: number[] };
 
 /** Runs the lake's batch jobs. */
 export interface BatchWriter {
   /** `transfer`: the job's buffers, moved to the thread (unusable by the caller afterwards) */
-  run(job: BatchJob, transfer: ArrayBuffer[]): Promise<BatchResult>;
+  run(job: BatchJob, transfer: ArrayBuffer[], attributesOf: (indices: number[]) => string[]): Promise<BatchResult>;
   /** Start the thread now (so the first batch does not wait for it). */
   warm(): void;
   /** Let the jobs in flight finish, then end the thread. */
@@ -45,11 +46,16 @@ export interface BatchWriter {
   utilization(): { active: number; idle: number };
 }
 
+/** A thread running this module's batch jobs. */
+export function startBatchWorker(): Worker {
+  return startModuleWorker(import.meta.url, BATCH_WORKER);
+}
+
 /** The lake's batch thread. `spawn` starts it (tests give one that crashes). */
-export function workerBatchWriter(spawn: () => Worker = () => startModuleWorker(import.meta.url, BATCH_WORKER)): BatchWriter {
+export function workerBatchWriter(spawn: () => Worker = startBatchWorker): BatchWriter {
   let worker: Worker | undefined;
   let nextId = 1;
-  const pending = new Map<number, { resolve: (r: BatchResult) => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, { resolve: (r: BatchResult) => void; reject: (e: Error) => void; attributesOf: (indices: number[]) => string[] }>();
   let closing = false;
   /** settles when a job in flight does (close waits for them) */
   const flights = new Set<Promise<void>>();
@@ -75,6 +81,11 @@ export function workerBatchWriter(spawn: () => Worker = () => startModuleWorker(
   const start = (): Worker => {
     const w = spawn();
     w.on('message', (reply: BatchReply) => {
+      if ('attributesOf' in reply) {
+        const p = pending.get(reply.id);
+        if (p) w.postMessage({ id: reply.id, attributes: p.attributesOf(reply.attributesOf) } satisfies BatchMessage);
+        return;
+      }
       const p = pending.get(reply.id);
       pending.delete(reply.id);
       if (pending.size === 0) w.unref(); // idle: the thread does not keep the process alive
@@ -89,13 +100,13 @@ export function workerBatchWriter(spawn: () => Worker = () => startModuleWorker(
   };
 
   return {
-    run(job: BatchJob, transfer: ArrayBuffer[]): Promise<BatchResult> {
+    run(job: BatchJob, transfer: ArrayBuffer[], attributesOf: (indices: number[]) => string[]): Promise<BatchResult> {
       if (closing) return Promise.reject(new SinkSendError('file-lake: the lake is stopping', { reason: 'stopping' }));
       worker ??= start();
       const w = worker;
       const id = nextId++;
       const result = new Promise<BatchResult>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
+        pending.set(id, { resolve, reject, attributesOf });
         w.ref(); // a job in flight keeps the process alive
         w.postMessage({ id, job } satisfies BatchMessage, transfer);
       });
@@ -131,11 +142,23 @@ export function workerBatchWriter(spawn: () => Worker = () => startModuleWorker(
 
 if (workerData === BATCH_WORKER && parentPort) {
   const port = parentPort;
+  const asked = new Map<number, (attributes: string[]) => void>();
   // one job at a time, in arrival order: at most one batch in this thread's memory
   let queue = Promise.resolve();
-  port.on('message', ({ id, job }: BatchMessage) => {
+  port.on('message', (message: BatchMessage) => {
+    const { id } = message;
+    if ('attributes' in message) {
+      asked.get(id)?.(message.attributes);
+      asked.delete(id);
+      return;
+    }
+    const attributesOf = (indices: number[]) =>
+      new Promise<string[]>((resolve) => {
+        asked.set(id, resolve);
+        port.postMessage({ id, attributesOf: indices } satisfies BatchReply);
+      });
     queue = queue.then(() =>
-      runBatchJob(job).then(
+      runBatchJob(message.job, attributesOf).then(
         (result) => port.postMessage({ id, ok: true, result } satisfies BatchReply),
         (err: unknown) => port.postMessage({ id, ok: false, message: (err as Error).message, code: (err as NodeJS.ErrnoException).code } satisfies BatchReply),
       ),

@@ -188,7 +188,8 @@ export class FileLakeOutput implements OutputPlugin {
     const writes: Promise<void>[] = [];
     if (packer.size > 0) {
       const { batch: packed, transfer } = packer.finish();
-      writes.push(this.batches.run({ root: this.root, machine: this.machine, config: this.config, batch: packed }, transfer).then((r) => this.written(r)));
+      const job = { root: this.root, machine: this.machine, config: this.config, batch: packed };
+      writes.push(this.batches.run(job, transfer, (indices) => packer.attributesOf(indices)).then((r) => this.written(r)));
     }
     // frames are few and large, mostly I/O: written from here, beside the worker's job
     if (frames.size > 0) writes.push(this.writeFrames(ctx, frames));

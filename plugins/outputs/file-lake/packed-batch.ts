@@ -6,7 +6,9 @@
  *   per record:  seq, receive/source time (int64), layer (int32) with validity bytes; ids of its
  *                signal, source, class, kind, content type and build in one table of distinct strings
  *   bodies:      one byte array, record i's body at [bodyOffsets[i], bodyOffsets[i + 1])
- *   attributes:  the records' attributes as JSON, `\u0000`-separated ('' = none)
+ *   attributes:  the records' attributes as JSON, `\u0000`-separated ('' = none); a scalar's are left
+ *                out (its table has no attributes column): the worker asks for them (`attributesOf`)
+ *                only when the scalar turns out malformed and goes to the raw table
  *   missing:     the records whose spooled body is gone, with the message for the raw table
  *
  * Design constraints:
@@ -18,6 +20,7 @@
  *   detach under other Buffers): they are listed in `transfer` and the sender may not use them after.
  */
 import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
 
 export interface PackedBatch {
   count: number;
@@ -41,13 +44,17 @@ export interface PackedBatch {
   bodies: Uint8Array;
   /** count + 1 offsets into `bodies` (float64: a batch may exceed 2 GiB of bodies in principle) */
   bodyOffsets: Float64Array;
-  /** the attributes of each record as JSON ('' when none), joined by `\u0000` (JSON escapes it inside strings) */
+  /**
+   * the attributes of each record as JSON ('' when none, and for scalars: see `attributesOf`), joined
+   * by `\u0000` (JSON escapes it inside strings)
+   */
   attributes: string;
   /** [record index, message]: the record's spooled body is gone; it goes to the raw table with the message */
   missing: [number, string][];
 }
 
 const EMPTY = new Uint8Array(0);
+const SCALAR = CONTENT_TYPES.scalar;
 
 /** Collects records into a PackedBatch; `capacity` is the most records that will be added. */
 export class BatchPacker {
@@ -64,6 +71,7 @@ export class BatchPacker {
   private readonly kind: Int32Array;
   private readonly contentType: Int32Array;
   private readonly build: Int32Array;
+  private readonly records: StoredRecord[] = [];
   private readonly ids = new Map<string, number>();
   private readonly strings: string[] = [];
   private readonly bodies: Uint8Array[] = [];
@@ -79,6 +87,7 @@ export class BatchPacker {
   private lastKindId = -1;
   private lastContentType = '';
   private lastContentTypeId = -1;
+  private lastIsScalar = false;
   private lastBuild: string | undefined;
   private lastBuildId = -1;
   private lastSignal = '';
@@ -149,6 +158,7 @@ export class BatchPacker {
     if (r.contentType !== this.lastContentType || this.lastContentTypeId < 0) {
       this.lastContentType = r.contentType;
       this.lastContentTypeId = this.id(r.contentType);
+      this.lastIsScalar = r.contentType === SCALAR;
     }
     this.contentType[i] = this.lastContentTypeId;
     if (r.build !== this.lastBuild) {
@@ -159,8 +169,15 @@ export class BatchPacker {
     const b = body ?? EMPTY;
     this.bodies.push(b);
     this.bodyBytes += b.length;
-    this.attributes.push(attributesText(r.attributes));
+    this.records.push(r);
+    // JSON.stringify is a third of packing: a scalar's attributes are only wanted if its body is malformed
+    this.attributes.push(this.lastIsScalar && missing === undefined ? '' : attributesText(r.attributes));
     if (missing !== undefined) this.missing.push([i, missing]);
+  }
+
+  /** The attributes of the records at `indices` as JSON ('' when none): for scalars the worker found malformed. */
+  attributesOf(indices: readonly number[]): string[] {
+    return indices.map((i) => attributesText(this.records[i]?.attributes));
   }
 
   /** The packed batch and the buffers to transfer with it. */
