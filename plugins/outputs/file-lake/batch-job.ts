@@ -133,10 +133,11 @@ export async function runBatchJob(job: BatchJob, attributesOf: AttributesOf): Pr
       contentType: strings[batch.contentType[i]!]!,
       receiveTimeNs: batch.receiveTimeNs[i]!,
       routes: NO_ROUTES,
-      ...(batch.hasSourceTime[i] ? { sourceTimeNs: batch.sourceTimeNs[i]! } : {}),
-      ...(batch.build[i]! >= 0 ? { build: strings[batch.build[i]!]! } : {}),
-      ...(batch.hasLayer[i] ? { layer: batch.layer[i]! } : {}),
     };
+    // assigned, not spread: object spreads per record were a tenth of the job
+    if (batch.hasSourceTime[i]) record.sourceTimeNs = batch.sourceTimeNs[i]!;
+    if (batch.build[i]! >= 0) record.build = strings[batch.build[i]!]!;
+    if (batch.hasLayer[i]) record.layer = batch.layer[i]!;
     const start = batch.bodyOffsets[i]!;
     const bytes = batch.bodyOffsets[i + 1]! - start;
     let body = bytes > 0 ? bodies.subarray(start, start + bytes) : NO_BODY;
