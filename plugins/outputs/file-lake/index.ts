@@ -10,22 +10,33 @@
  * The signal is a column (dictionary-encoded), not a folder: a plant's thousands of signals share a
  * partition's files, rows sorted by signal, then seq (part-files.ts).
  *
- * This module sorts a batch into tables and partitions; writer.ts turns each group into new files,
- * durable.ts publishes them, frame-index.ts writes frames and their index, compaction.ts merges small
- * files in the background, migrate.ts moves a lake of the earlier `signal=` layout into this one.
+ * This module packs a batch for the batch worker and writes its frames; batch-job.ts (in the worker,
+ * batch-worker.ts) sorts the rest into tables and partitions and writer.ts turns each group into new
+ * files, durable.ts publishes them, frame-index.ts writes frames and their index, compaction.ts merges
+ * small files in the background, migrate.ts moves a lake of the earlier `signal=` layout into this one.
  *
  * Design constraints:
  * - Durable before ack. `send` resolves only after every file of the batch is written, fsynced,
- *   moved into place and its folder fsynced (durable.ts), so a reader sees whole files only.
+ *   moved into place and its folder fsynced (durable.ts), so a reader sees whole files only: for the
+ *   tables, when the batch worker replies; for frames, here.
+ * - Little per-record work on the gateway's thread, which the inputs, the buffer and every forwarder
+ *   share: `send` only packs records into typed arrays and one body buffer (packed-batch.ts, about
+ *   1 CPU-µs per scalar record) and moves them to the batch worker, which parses, builds, encodes and
+ *   writes (seconds of CPU per 10^6 records; on this thread they halved ingest at the design load).
+ *   Frames are few, large and mostly I/O, and stay here. A crashed worker fails the send retryably
+ *   and is restarted by the next one.
  * - Cheap ack path: a batch becomes at most one new file per table and partition (more only at
  *   `rollEvery` or `compactWindow` boundaries); nothing existing is read or rewritten, so the cost of
  *   a batch does not grow with the partition. The lake asks the forwarder for large batches
  *   (schema.ts) and a `linger`, so files start coarse; the compactor merges what still lands in small
  *   pieces, off the ack path.
  * - Bad input is counted and kept: a scalar body that is not the scalar JSON, or a samples block whose
- *   attributes or length do not fit, goes to the `raw` table with an `error` column; the rest of the
- *   batch is unaffected. So does a record whose spooled blob is gone (it cannot come back, and
- *   failing the batch would block the sink for good); other I/O errors fail the batch, to be retried.
+ *   attributes or length do not fit, goes to the `raw` table with an `error` column (decided in the
+ *   worker, counted and logged here from its reply); the rest of the batch is unaffected. So does a
+ *   record whose spooled blob is gone (it cannot come back, and failing the batch would block the sink
+ *   for good); other I/O errors fail the batch, to be retried.
+ * - Memory: a batch in flight is held as the forwarder's records here and as its tables in the worker;
+ *   the batch size the lake asks for keeps each well under 64 MiB of heap (schema.ts).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
