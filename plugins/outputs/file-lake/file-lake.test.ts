@@ -417,7 +417,7 @@ describe('file-lake output', () => {
     const out = definition.create(cfg, { dataDir: '/var/lib/layergate', machine: 'm' }) as FileLakeOutput;
     expect(out.root).toBe('/var/lib/layergate/lake');
     // what the lake asks of the forwarder: a linger, and batches sized for files
-    expect(definition.capabilities(cfg)).toMatchObject({ linger: 60_000, batchRecords: 100_000, batchBytes: 32 * 1024 * 1024 });
+    expect(definition.capabilities(cfg)).toMatchObject({ linger: 60_000, batchRecords: 50_000, batchBytes: 16 * 1024 * 1024 });
     const bad = definition.configSchema.safeParse({ format: 'csv', rollEvery: { records: 0 } });
     expect(bad.success).toBe(false);
     expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['format', 'rollEvery.records']);
