@@ -122,6 +122,7 @@ export async function runBatchJob(job: BatchJob, attributesOf: AttributesOf): Pr
     return partition;
   };
 
+  let last: { table: LakeTable; partition: string; group: Group } | undefined;
   for (let i = 0; i < batch.count; i++) {
     const attrs = attributes[i]!;
     const record: StoredRecord = {
@@ -175,11 +176,17 @@ export async function runBatchJob(job: BatchJob, attributesOf: AttributesOf): Pr
     body = NO_BODY;
     const partition = partitionOf(batch.build[i]!, record.receiveTimeNs);
     const channels = item.samples?.channels;
-    const key = `${table}\u0000${partition}${channels ? `\u0000${channels.join('\u0000')}` : ''}`;
-    let group = groups.get(key);
-    if (!group) {
-      group = { table, dir: path.join(root, table, partition), items: [], ...(channels ? { channels } : {}) };
-      groups.set(key, group);
+    let group: Group | undefined;
+    // most records go where the one before went: no key string to build and hash
+    if (!channels && last && last.table === table && last.partition === partition) group = last.group;
+    else {
+      const key = `${table}\u0000${partition}${channels ? `\u0000${channels.join('\u0000')}` : ''}`;
+      group = groups.get(key);
+      if (!group) {
+        group = { table, dir: path.join(root, table, partition), items: [], ...(channels ? { channels } : {}) };
+        groups.set(key, group);
+      }
+      last = channels ? undefined : { table, partition, group };
     }
     group.items.push(item);
   }
