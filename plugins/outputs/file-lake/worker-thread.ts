@@ -8,14 +8,15 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { WorkerOptions } from 'node:worker_threads';
 
 /**
  * A worker thread running the module at `moduleUrl` (its `import.meta.url`), with `workerData` (the
  * module checks it, so that importing the module elsewhere, a test runner's worker, does nothing).
  */
-export function startModuleWorker(moduleUrl: string, workerData: unknown): Worker {
-  if (!moduleUrl.endsWith('.ts')) return new Worker(new URL(moduleUrl), { workerData });
-  return new Worker(`${tsxPrelude()}.then(() => import(${JSON.stringify(moduleUrl)}));`, { eval: true, workerData });
+export function startModuleWorker(moduleUrl: string, workerData: unknown, options: Omit<WorkerOptions, 'eval' | 'workerData'> = {}): Worker {
+  if (!moduleUrl.endsWith('.ts')) return new Worker(new URL(moduleUrl), { ...options, workerData });
+  return new Worker(`${tsxPrelude()}.then(() => import(${JSON.stringify(moduleUrl)}));`, { ...options, eval: true, workerData });
 }
 
 /**
