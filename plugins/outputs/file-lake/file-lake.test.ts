@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import sharp from 'sharp';
+import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { OutputContext } from '../../../gateway/plugin-api/contract.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
@@ -19,7 +20,9 @@ import { partitionSegment } from '../shared/layout.js';
 import { readTableFile } from '../shared/table-files.js';
 import type { Merger } from './compaction.js';
 import { FileLakeOutput, definition } from './index.js';
+import { startBatchWorker, workerBatchWriter } from './batch-worker.js';
 import { inlineMerger } from './merge-worker.js';
+import { tsxPrelude } from './worker-thread.js';
 
 const log = pino({ level: 'silent' });
 const T0 = 1_764_000_000_123_456_789n; // ns, with sub-microsecond digits to catch precision loss
@@ -414,7 +417,7 @@ describe('file-lake output', () => {
     const out = definition.create(cfg, { dataDir: '/var/lib/layergate', machine: 'm' }) as FileLakeOutput;
     expect(out.root).toBe('/var/lib/layergate/lake');
     // what the lake asks of the forwarder: a linger, and batches sized for files
-    expect(definition.capabilities(cfg)).toMatchObject({ linger: 60_000, batchRecords: 100_000, batchBytes: 32 * 1024 * 1024 });
+    expect(definition.capabilities(cfg)).toMatchObject({ linger: 60_000, batchRecords: 50_000, batchBytes: 16 * 1024 * 1024 });
     const bad = definition.configSchema.safeParse({ format: 'csv', rollEvery: { records: 0 } });
     expect(bad.success).toBe(false);
     expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['format', 'rollEvery.records']);
@@ -701,6 +704,75 @@ describe('file-lake compaction', () => {
     expect(await partFiles(folder)).toHaveLength(2);
     expect((await scalarRows(path.join(dir, 'lake'))).map((r) => r[2])).toEqual([0, 1, 2, 3]);
   });
+});
+
+describe('file-lake batch worker', () => {
+  /**
+   * A mock of the batch worker, only for the crash: on the first job it exits without a reply, either at
+   * once or when the real worker module (run unchanged) would reply, its files published. Later threads
+   * are the real one.
+   */
+  function crashingThread(when: 'before writing' | 'after publishing'): Worker {
+    const module = JSON.stringify(new URL('./batch-worker.ts', import.meta.url).href);
+    const code =
+      when === 'before writing'
+        ? `require('node:worker_threads').parentPort.once('message', () => process.exit(3));`
+        : `const { parentPort } = require('node:worker_threads');
+           const post = parentPort.postMessage.bind(parentPort);
+           parentPort.postMessage = (m) => ('ok' in m ? process.exit(3) : post(m));
+           ${tsxPrelude()}.then(() => import(${module}));`;
+    return new Worker(code, { eval: true, workerData: 'layergate-lake-batch' });
+  }
+
+  it.each(['before writing', 'after publishing'] as const)(
+    'a worker crash (%s) rejects that send retryably; sent again it lands once, and malformed bodies still go to raw with their error',
+    async (when) => {
+      nextSeq = 9000;
+      let spawned = 0;
+      const batchWriter = workerBatchWriter(() => (spawned++ === 0 ? crashingThread(when) : startBatchWorker()));
+      const out = new FileLakeOutput(
+        definition.configSchema.parse({ path: path.join(dir, 'lake') }),
+        { dataDir: dir, machine: 'pbf-01' },
+        { merger: inlineMerger(), batchWriter },
+      );
+      await out.start(context());
+      lakes.push(out);
+      const first = [
+        scalar('chamber.o2', { v: 1 }, { attributes: { status: 'Good' } }),
+        scalar('chamber.o2', { v: 2 }, { build: 'JOB-43' }),
+        rec({ kind: 'scalar', contentType: CONTENT_TYPES.scalar, signal: 'chamber.o2', body: Buffer.from('{"v": '), attributes: { status: 'Bad' } }),
+        rec({ kind: 'scalar', contentType: CONTENT_TYPES.scalar, signal: 'laser.power', body: Buffer.from('{"v": null}') }),
+        rec({ kind: 'event', contentType: 'application/json', signal: 'job', body: Buffer.from('{"state":"run"}'), attributes: { by: 'mes' } }),
+      ];
+      await expect(out.send(first)).rejects.toMatchObject({ code: 'LG_SINK_SEND', reason: 'worker-exited' });
+      expect(out.stats().malformed).toBe(0); // counted once the batch is written, not per attempt
+      // the forwarder sends the same batch again, then goes on
+      await out.send(first);
+      await out.send([scalar('chamber.o2', { v: 3 })]);
+
+      const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
+      expect((await scalarRows(path.join(dir, 'lake'))).map((r) => [r[1], r[2]])).toEqual([
+        [9000, 1],
+        [9001, 2],
+        [9005, 3],
+      ]);
+      const raw = Object.entries(dump.files).filter(([f]) => f.startsWith('raw/'));
+      expect(raw).toHaveLength(1);
+      const rows = raw[0]![1].columns;
+      expect(rows.seq).toEqual([9002, 9003]);
+      expect(rows.error![0]).toMatch(/scalar body is not JSON/);
+      expect(rows.error![1]).toBe('scalar "v" must be a number, string or boolean, got null');
+      expect(Buffer.from(rows.body![0] as string, 'hex').toString()).toBe('{"v": ');
+      // a malformed scalar keeps its attributes (asked of the main thread only then)
+      expect(rows.attributes).toEqual(['{"status":"Bad"}', null]);
+      const events = Object.entries(dump.files).filter(([f]) => f.startsWith('events/'));
+      expect(events.map(([, d]) => d.columns.attributes)).toEqual([['{"by":"mes"}']]);
+      // after publishing: the crashed thread's four files (two scalar partitions, raw, events) were found again and kept
+      const again = when === 'after publishing';
+      expect(out.stats()).toMatchObject({ malformed: 2, rows: again ? 1 : 6, duplicateFilesSkipped: again ? 4 : 0 });
+      expect(spawned).toBe(2);
+    },
+  );
 });
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -10,22 +10,33 @@
  * The signal is a column (dictionary-encoded), not a folder: a plant's thousands of signals share a
  * partition's files, rows sorted by signal, then seq (part-files.ts).
  *
- * This module sorts a batch into tables and partitions; writer.ts turns each group into new files,
- * durable.ts publishes them, frame-index.ts writes frames and their index, compaction.ts merges small
- * files in the background, migrate.ts moves a lake of the earlier `signal=` layout into this one.
+ * This module packs a batch for the batch worker and writes its frames; batch-job.ts (in the worker,
+ * batch-worker.ts) sorts the rest into tables and partitions and writer.ts turns each group into new
+ * files, durable.ts publishes them, frame-index.ts writes frames and their index, compaction.ts merges
+ * small files in the background, migrate.ts moves a lake of the earlier `signal=` layout into this one.
  *
  * Design constraints:
  * - Durable before ack. `send` resolves only after every file of the batch is written, fsynced,
- *   moved into place and its folder fsynced (durable.ts), so a reader sees whole files only.
+ *   moved into place and its folder fsynced (durable.ts), so a reader sees whole files only: for the
+ *   tables, when the batch worker replies; for frames, here.
+ * - Little per-record work on the gateway's thread, which the inputs, the buffer and every forwarder
+ *   share: `send` only packs records into typed arrays and one body buffer (packed-batch.ts, about
+ *   1 CPU-µs per scalar record) and moves them to the batch worker, which parses, builds, encodes and
+ *   writes (seconds of CPU per 10^6 records; on this thread they halved ingest at the design load).
+ *   Frames are few, large and mostly I/O, and stay here. A crashed worker fails the send retryably
+ *   and is restarted by the next one.
  * - Cheap ack path: a batch becomes at most one new file per table and partition (more only at
  *   `rollEvery` or `compactWindow` boundaries); nothing existing is read or rewritten, so the cost of
  *   a batch does not grow with the partition. The lake asks the forwarder for large batches
  *   (schema.ts) and a `linger`, so files start coarse; the compactor merges what still lands in small
  *   pieces, off the ack path.
  * - Bad input is counted and kept: a scalar body that is not the scalar JSON, or a samples block whose
- *   attributes or length do not fit, goes to the `raw` table with an `error` column; the rest of the
- *   batch is unaffected. So does a record whose spooled blob is gone (it cannot come back, and
- *   failing the batch would block the sink for good); other I/O errors fail the batch, to be retried.
+ *   attributes or length do not fit, goes to the `raw` table with an `error` column (decided in the
+ *   worker, counted and logged here from its reply); the rest of the batch is unaffected. So does a
+ *   record whose spooled blob is gone (it cannot come back, and failing the batch would block the sink
+ *   for good); other I/O errors fail the batch, to be retried.
+ * - Memory: a batch in flight is held as the forwarder's records here and as its tables in the worker;
+ *   the batch size the lake asks for keeps each well under 64 MiB of heap (schema.ts).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -33,9 +44,9 @@ import type { Logger } from 'pino';
 import { BlobMissingError } from '../../../gateway/plugin-api/index.js';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
-import { eventsTable, isTextual, parseSamples, parseScalar, rawTable, samplesTable, scalarTable } from '../shared/columns.js';
-import type { ColumnItem, ParsedSamples, ParsedScalar } from '../shared/columns.js';
+import type { BatchResult, MalformedRecord } from './batch-job.js';
+import { workerBatchWriter } from './batch-worker.js';
+import type { BatchWriter } from './batch-worker.js';
 import { Compactor } from './compaction.js';
 import type { Merger } from './compaction.js';
 import { DurableFiles, WRITE_CONCURRENCY, eachLimit, fsyncPath } from './durable.js';
@@ -43,7 +54,7 @@ import { frameIndexTable, writeFrame } from './frame-index.js';
 import type { FrameRow } from './frame-index.js';
 import { workerMerger } from './merge-worker.js';
 import { lakePartition, oldLayoutFolders } from './layout.js';
-import type { LakeTable } from './layout.js';
+import { BatchPacker } from './packed-batch.js';
 import type { FileLakeConfig } from './schema.js';
 import { PartitionWriter } from './writer.js';
 import type { PublishedFile } from './writer.js';
@@ -67,31 +78,11 @@ export interface FileLakeStats {
   filesRemoved: number;
 }
 
-/** One group of records that becomes one or more files in one folder. */
-interface Group {
-  table: LakeTable;
-  dir: string;
-  /** samples only: channel names, which define the file's columns */
-  channels?: string[];
-  items: ColumnItem[];
-}
-
 const NS_PER_DAY = 86_400_000_000_000n;
 
 function isMissingBlob(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === 'ENOENT' || code === BlobMissingError.code;
-}
-
-function buildTable(group: Group, items: ColumnItem[]) {
-  const options = { signal: true };
-  return group.table === 'scalars'
-    ? scalarTable(items, options)
-    : group.table === 'samples'
-      ? samplesTable(items, group.channels!, options)
-      : group.table === 'events'
-        ? eventsTable(items, options)
-        : rawTable(items, options);
 }
 
 export class FileLakeOutput implements OutputPlugin {
@@ -111,17 +102,32 @@ export class FileLakeOutput implements OutputPlugin {
     merges: 0,
     filesRemoved: 0,
   };
+  private readonly config: FileLakeConfig;
   private readonly files: DurableFiles;
+  /** frames' index files (the other tables are written by the batch worker) */
   private readonly writer: PartitionWriter;
+  private readonly batches: BatchWriter;
   private readonly compactor: Compactor;
+  /** the batch worker's highest used heap seen in a batch (measurements) */
+  writerHeapBytes = 0;
 
-  /** `merger`: where the compactor's merges run (default: a worker thread; tests pass their own) */
-  constructor(config: FileLakeConfig, env: { dataDir: string; machine: string }, options: { merger?: Merger } = {}) {
+  /**
+   * `merger`: where the compactor's merges run (default: a worker thread; tests pass their own);
+   * `batchWriter`: where batches are written (default: the lake's batch worker thread)
+   */
+  constructor(config: FileLakeConfig, env: { dataDir: string; machine: string }, options: { merger?: Merger; batchWriter?: BatchWriter } = {}) {
+    this.config = config;
     this.root = path.resolve(config.path ?? path.join(env.dataDir, 'lake'));
     this.machine = env.machine;
     this.files = new DurableFiles(path.join(this.root, '.tmp'), this.counters, () => this.log);
     this.writer = new PartitionWriter(config, this.files, this.counters);
+    this.batches = options.batchWriter ?? workerBatchWriter();
     this.compactor = new Compactor(this.root, config, this.files, options.merger ?? workerMerger(), this.counters, () => this.log);
+  }
+
+  /** How long the batch worker has been busy and idle (its event loop utilization, ms). */
+  writerUtilization(): { active: number; idle: number } {
+    return this.batches.utilization();
   }
 
   async start(ctx: OutputContext): Promise<void> {
@@ -137,10 +143,12 @@ export class FileLakeOutput implements OutputPlugin {
       );
     }
     await this.compactor.scanAll();
+    this.batches.warm();
     ctx.log.info({ root: this.root, supersededFilesRemoved: removed }, 'file lake ready');
   }
 
   async stop(): Promise<void> {
+    await this.batches.close();
     await this.compactor.stop();
     this.ctx = undefined;
   }
@@ -162,82 +170,60 @@ export class FileLakeOutput implements OutputPlugin {
   async send(batch: StoredRecord[]): Promise<void> {
     const ctx = this.ctx;
     if (!ctx) throw new Error(`file-lake ${this.root}: send before start`);
-    const groups = new Map<string, Group>();
     const frames = new Map<string, StoredRecord[]>();
-    const touchedDirs = new Set<string>();
-    const published: PublishedFile[] = [];
-
+    const packer = new BatchPacker(batch.length);
+    // the only per-record work on this thread: packing (packed-batch.ts); the rest is the worker's
     for (const record of batch) {
-      const partition = this.partition(record);
-      let body: Buffer;
-      let table: LakeTable = 'raw';
-      let samples: ParsedSamples | undefined;
-      let scalar: ParsedScalar | undefined;
-      let error: string | undefined;
-      try {
-        if (record.kind === 'frame') {
-          if (record.blob) await fs.access(ctx.blobs.path(record.blob));
-          const list = frames.get(partition) ?? [];
-          list.push(record);
-          frames.set(partition, list);
+      let body = record.body;
+      if (body === undefined && record.blob) {
+        try {
+          if (record.kind === 'frame') await fs.access(ctx.blobs.path(record.blob));
+          else body = await ctx.blobs.read(record.blob);
+        } catch (err) {
+          // a spooled body that is gone will not come back: retrying would block this sink for good
+          if (!isMissingBlob(err)) throw err;
+          packer.add(record, undefined, `body blob ${record.blob.sha256} (${record.blob.size} bytes) is missing from the spool`);
           continue;
         }
-        body = record.body ?? (record.blob ? await ctx.blobs.read(record.blob) : Buffer.alloc(0));
-      } catch (err) {
-        // a spooled body that is gone will not come back: retrying would block this sink for good
-        if (!isMissingBlob(err)) throw err;
-        body = Buffer.alloc(0);
-        error = `body blob ${record.blob!.sha256} (${record.blob!.size} bytes) is missing from the spool`;
       }
-      if (error === undefined) {
-        try {
-          if (record.contentType === CONTENT_TYPES.scalar) {
-            scalar = parseScalar(body);
-            table = 'scalars';
-          } else if (record.contentType === CONTENT_TYPES.samplesF32) {
-            samples = parseSamples(record, body);
-            table = 'samples';
-          } else {
-            table = isTextual(record.contentType) ? 'events' : 'raw';
-          }
-        } catch (err) {
-          error = (err as Error).message;
-        }
+      if (record.kind === 'frame') {
+        const partition = this.partition(record);
+        const list = frames.get(partition) ?? [];
+        list.push(record);
+        frames.set(partition, list);
+        continue;
       }
-      if (error !== undefined) {
-        table = 'raw';
-        samples = undefined;
-        scalar = undefined;
-        this.counters.malformed++;
-        this.warnMalformed(record, error);
-      }
-      const channelsKey = samples ? `\u0000${samples.channels.join('\u0000')}` : '';
-      const key = `${table}\u0000${partition}${channelsKey}`;
-      let group = groups.get(key);
-      if (!group) {
-        group = { table, dir: path.join(this.root, table, partition), items: [], ...(samples ? { channels: samples.channels } : {}) };
-        groups.set(key, group);
-      }
-      group.items.push({ record, body, ...(samples ? { samples } : {}), ...(scalar ? { scalar } : {}), ...(error ? { error } : {}) });
+      packer.add(record, body);
     }
+    const writes: Promise<void>[] = [];
+    if (packer.size > 0) {
+      const { batch: packed, transfer } = packer.finish();
+      const job = { root: this.root, machine: this.machine, config: this.config, batch: packed };
+      writes.push(this.batches.run(job, transfer, (indices) => packer.attributesOf(indices)).then((r) => this.written(r)));
+    }
+    // frames are few and large, mostly I/O: written from here, beside the worker's job
+    if (frames.size > 0) writes.push(this.writeFrames(ctx, frames));
+    for (const w of await Promise.allSettled(writes)) if (w.status === 'rejected') throw w.reason;
+  }
 
-    // Groups go to different files: write them a few at a time, so that their fsyncs overlap (the
-    // file system commits concurrent syncs together) instead of paying one sync latency per file.
-    await eachLimit([...groups.values()], WRITE_CONCURRENCY, async (group) => {
-      await this.files.ensureDir(group.dir);
-      touchedDirs.add(group.dir);
-      const chunks = this.writer.roll(group.items, (i) => ({ record: i.record, rows: i.samples ? i.samples.count : 1, bytes: i.body.length }));
-      for (const chunk of chunks) {
-        const file = await this.writer.write(
-          group.dir,
-          chunk,
-          (i) => i.record,
-          (items) => buildTable(group, items),
-        );
-        if (file) published.push(file);
-      }
-    });
+  /** Take the worker's report of a batch: counters, malformed records, the files for the compactor. */
+  private written(result: BatchResult): void {
+    this.counters.files += result.files;
+    this.counters.bytes += result.bytes;
+    this.counters.rows += result.rows;
+    this.counters.duplicateFilesSkipped += result.duplicateFilesSkipped;
+    for (const m of result.malformed) {
+      this.counters.malformed++;
+      this.warnMalformed(m);
+    }
+    this.writerHeapBytes = Math.max(this.writerHeapBytes, result.heapBytes);
+    // the compactor looks at these folders later, never inside a send
+    this.compactor.published(result.published);
+  }
 
+  private async writeFrames(ctx: OutputContext, frames: Map<string, StoredRecord[]>): Promise<void> {
+    const published: PublishedFile[] = [];
+    const touchedDirs = new Set<string>();
     await eachLimit([...frames], WRITE_CONCURRENCY, async ([partition, records]) => {
       // images in their own tree so that every file below a table folder is a table file
       const imageDir = path.join(this.root, 'images', partition);
@@ -257,18 +243,15 @@ export class FileLakeOutput implements OutputPlugin {
         if (file) published.push(file);
       }
     });
-
     await eachLimit([...touchedDirs], WRITE_CONCURRENCY, fsyncPath);
-    // the compactor looks at these folders later, never inside a send
     this.compactor.published(published);
   }
 
   /** Warn once a minute per signal (a source sending bad bodies would flood the log); debug otherwise. */
-  private warnMalformed(record: StoredRecord, error: string): void {
+  private warnMalformed(fields: MalformedRecord): void {
     const now = Date.now();
-    const fields = { seq: record.seq, source: record.source, signal: record.signal, contentType: record.contentType, error };
-    if (now - (this.lastMalformedWarn.get(record.signal) ?? 0) >= 60_000) {
-      this.lastMalformedWarn.set(record.signal, now);
+    if (now - (this.lastMalformedWarn.get(fields.signal) ?? 0) >= 60_000) {
+      this.lastMalformedWarn.set(fields.signal, now);
       this.log?.warn({ ...fields, malformedTotal: this.counters.malformed }, 'record body does not fit its content type; stored in the raw table');
     } else {
       this.log?.debug(fields, 'record body does not fit its content type; stored in the raw table');

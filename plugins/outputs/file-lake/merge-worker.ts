@@ -4,15 +4,14 @@
  * sends it one job at a time (the compactor runs one merge at a time); `inlineMerger` runs the same
  * job on the calling thread (tests of the merge itself, a lake opened by a command).
  *
- * In a source checkout the modules are TypeScript run through tsx: the worker then registers tsx
- * before it loads this module (the built package runs the compiled .js directly).
+ * The thread is started by worker-thread.ts (from the TypeScript sources or the built package).
  */
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker, parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Merger } from './compaction.js';
 import { runMergeJob } from './merge-job.js';
 import type { MergeJob, MergeResult } from './merge-job.js';
+import { startModuleWorker } from './worker-thread.js';
 
 /** marks the thread this module starts, so that importing it elsewhere (a test runner's worker) does nothing */
 const MERGE_WORKER = 'layergate-lake-merge';
@@ -33,22 +32,7 @@ export function workerMerger(): Merger {
     p?.reject(err);
   };
   const start = (): Worker => {
-    const self = import.meta.url;
-    // tsx resolved from here, not from the working directory the gateway was started in
-    // (its ESM entry: the CommonJS one registers a path that does not exist when run in a worker)
-    const tsx = self.endsWith('.ts')
-      ? pathToFileURL(
-          createRequire(self)
-            .resolve('tsx/esm/api')
-            .replace(/\.cjs$/, '.mjs'),
-        ).href
-      : '';
-    const w = self.endsWith('.ts')
-      ? new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(self)}); });`, {
-          eval: true,
-          workerData: MERGE_WORKER,
-        })
-      : new Worker(new URL(self), { workerData: MERGE_WORKER });
+    const w = startModuleWorker(import.meta.url, MERGE_WORKER);
     w.on('message', (reply: Reply) => {
       const p = pending;
       pending = undefined;

@@ -11,12 +11,17 @@ export const DEFAULT_ROLL_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_LAKE_LINGER_MS = 60_000;
 /**
  * The batch the lake asks for (the output's `batchRecords` / `batchBytes` keys override it): a file
- * per table and partition per batch, so large batches make few files. 100,000 scalar records are
- * 2 s of 5,000 signals at 10 Hz; they take about 40 MiB of heap while sent, and building and encoding
- * their file about as much again (measure.ts).
+ * per table and partition per batch, so large batches make few files (the compactor merges them
+ * further), but a batch in flight is held twice: as the forwarder's records on the gateway's thread
+ * (50,000 scalar records of 5,000 signals: about 17 MiB of heap, plus about 7 MiB while `send` packs
+ * them) and in the batch worker while its tables are built (about 30 MiB of heap at the peak, garbage
+ * included; batch-worker.ts). Both stay well under 64 MiB; at 100,000 records the records alone took
+ * 33 MiB and the worker's heap rose by about 55 MiB.
+ * 50,000 records are 1 s of 5,000 signals at 10 Hz.
  */
-export const DEFAULT_LAKE_BATCH_RECORDS = 100_000;
-export const DEFAULT_LAKE_BATCH_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_LAKE_BATCH_RECORDS = 50_000;
+/** bodies are copied once into the packed batch (packed-batch.ts), so they too are held twice */
+export const DEFAULT_LAKE_BATCH_BYTES = 16 * 1024 * 1024;
 
 export const fileLakeConfigSchema = z
   .object({

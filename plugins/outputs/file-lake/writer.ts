@@ -1,7 +1,8 @@
 /**
  * The acknowledgement path of the file lake: how one group of a batch (one table, partition folder
  * and, for samples, channel set) becomes new files. Nothing here reads or rewrites an existing file;
- * coarse files come later, from the background compactor (compaction.ts).
+ * coarse files come later, from the background compactor (compaction.ts). It runs in the batch worker
+ * for the tables (batch-job.ts) and on the gateway's thread for the frames index (index.ts).
  *
  * Design constraints:
  * - One file per group per batch, split only at `rollEvery` and at `compactWindow` boundaries of
