@@ -327,7 +327,8 @@ describe('Forwarder', () => {
       },
     };
     const appended = buffer.append(scalars(5, ['lake']));
-    const f = forward(slow, 'lake', { stopTimeoutMs: 5_000 });
+    // the budget covers the lake's first batch, which may wait for its worker thread to boot on a busy machine
+    const f = forward(slow, 'lake', { stopTimeoutMs: 30_000 });
     await waitFor('send in flight', () => f.stats().state === 'sending');
     const stopping = f.stop();
     setTimeout(release, 50);
