@@ -20,7 +20,8 @@
  *                after the warm-up and just before the load stops; "growing" when its age grew by more
  *                than max(5 s, 10 % of the steady phase)
  *   latency      receive -> sink ack and source -> sink ack of every record acked in the window (harness)
- *   cpu, rss     the gateway process (all threads), cpu per million records ingested (and samples, W2)
+ *   cpu, rss     the gateway process (all threads), cpu per million records ingested (and samples, W2);
+ *                beside the peak RSS the peak V8 heap in use and the peak memory outside it (external)
  *   disk         /proc/<pid>/io write_bytes of the gateway over the window / payload bytes offered
  */
 import { randomBytes } from 'node:crypto';
@@ -73,6 +74,9 @@ export interface TimelinePoint {
   lagRecords: number;
   lagSeconds: number;
   rssMB: number;
+  /** V8 heap in use and memory outside it (Buffers, ArrayBuffers), MB */
+  heapUsedMB: number;
+  externalMB: number;
 }
 
 export interface CaseResult {
@@ -98,6 +102,9 @@ export interface CaseResult {
   latency: { receive: LatencySummary; source: LatencySummary };
   cpu: { seconds: number; perMillionRecords: number; perMillionSamples: number | null };
   peakRssMB: number;
+  /** the highest V8 heap in use and memory outside it (Buffers, ArrayBuffers) seen (polled every 200 ms), MB */
+  peakHeapUsedMB: number;
+  peakExternalMB: number;
   disk: { writeBytes: number; perPayloadByte: number; dataDirBytes: number };
   atSink: SinkCount & { sentTotal: number; verified: boolean };
   bufferEvicted: number;
@@ -233,6 +240,8 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
         lagRecords: k.lagRecords,
         lagSeconds: k.lagSeconds,
         rssMB: s.rss / 2 ** 20,
+        heapUsedMB: s.mem.heapUsed / 2 ** 20,
+        externalMB: s.mem.external / 2 ** 20,
       });
     };
     let lastPrint = 0;
@@ -245,7 +254,8 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
         const p = timeline[timeline.length - 1]!;
         o.progress(
           `${tag}: ${Math.max(0, Math.round(o.durationS - el))} s left; ingested ${Math.round(p.ingested / el).toLocaleString('en-US')}/s, ` +
-            `delivered ${Math.round(p.delivered / el).toLocaleString('en-US')}/s, lag ${p.lagRecords.toLocaleString('en-US')} records / ${p.lagSeconds.toFixed(1)} s`,
+            `delivered ${Math.round(p.delivered / el).toLocaleString('en-US')}/s, lag ${p.lagRecords.toLocaleString('en-US')} records / ${p.lagSeconds.toFixed(1)} s, ` +
+            `RSS ${Math.round(p.rssMB)} MB (heap ${Math.round(p.heapUsedMB)}, external ${Math.round(p.externalMB)})`,
         );
       }
     }
@@ -362,6 +372,8 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
         perMillionSamples: samples > 0 ? (cpuS / samples) * 1e6 : null,
       },
       peakRssMB: sFin.peakRss / 2 ** 20,
+      peakHeapUsedMB: sFin.peakMem.heapUsed / 2 ** 20,
+      peakExternalMB: sFin.peakMem.external / 2 ** 20,
       disk: { writeBytes, perPayloadByte: payloadBytes > 0 ? writeBytes / payloadBytes : Number.NaN, dataDirBytes },
       atSink,
       bufferEvicted: sFin.buffer.evictedRecords,
