@@ -30,6 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { GATEWAY_NODE_FLAGS } from '../../../gateway/runtime/node-flags.js';
 import { MQTT } from '../../services/endpoints.js';
 import { freePort, sleep } from '../../support/wait.js';
 import { Child } from './children.js';
@@ -170,8 +171,9 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
       configFile,
       JSON.stringify(gatewayConfig(o.workload, o.sink, o.scale, dataDir, names, { opcuaEndpoint: `opc.tcp://127.0.0.1:${opcuaPort}`, dropDir }), null, 2),
     );
+    // the V8 options a plant's gateway runs with (its heap limit sets how far garbage grows), then
     // BENCH_E2E_GATEWAY_NODE_ARGS: node options of the gateway child only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
-    const nodeArgs = (process.env.BENCH_E2E_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const nodeArgs = [...GATEWAY_NODE_FLAGS, ...(process.env.BENCH_E2E_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
     const harness = new Child<HarnessMessage, HarnessCommand>(
       'gateway',
       path.join(here, 'harness.ts'),
