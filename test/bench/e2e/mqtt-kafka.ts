@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { startBenchBroker } from '../../services/mosquitto.js';
 import { KAFKA } from '../../services/endpoints.js';
 import { sleep } from '../../support/wait.js';
-import { Child } from './children.js';
+import { Child, harnessScript } from './children.js';
 import type { HarnessCommand, HarnessMessage, HarnessSample, LoadCommand, LoadMessage } from './protocol.js';
 import { deleteKafkaTopics, kafkaMessages } from './sinks.js';
 import { GATEWAY_NODE_FLAGS } from '../../../gateway/runtime/node-flags.js';
@@ -119,7 +119,7 @@ async function gatewaySide(url: string, kind: FlowKind, n: number, tmp: string):
   writeFileSync(file, JSON.stringify(config, null, 2));
   const gw = new Child<HarnessMessage, HarnessCommand>(
     'gateway',
-    path.join(here, 'harness.ts'),
+    harnessScript(),
     [file],
     path.join(tmp, 'logs', `gateway-flow-${kind}.log`),
     { ...process.env, LG_E2E_SAMPLE_MS: '100' },

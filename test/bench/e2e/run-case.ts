@@ -33,7 +33,7 @@ import mqtt from 'mqtt';
 import { GATEWAY_NODE_FLAGS } from '../../../gateway/runtime/node-flags.js';
 import { MQTT } from '../../services/endpoints.js';
 import { freePort, sleep } from '../../support/wait.js';
-import { Child } from './children.js';
+import { Child, harnessScript } from './children.js';
 import { caseNames, forwarderSettings, gatewayConfig, mqttTopics } from './config.js';
 import type { CaseNames } from './config.js';
 import { LogHistogram } from './histogram.js';
@@ -174,14 +174,7 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
     // the V8 options a plant's gateway runs with (its heap limit sets how far garbage grows), then
     // BENCH_E2E_GATEWAY_NODE_ARGS: node options of the gateway child only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
     const nodeArgs = [...GATEWAY_NODE_FLAGS, ...(process.env.BENCH_E2E_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
-    const harness = new Child<HarnessMessage, HarnessCommand>(
-      'gateway',
-      path.join(here, 'harness.ts'),
-      [configFile],
-      path.join(logs, 'gateway.log'),
-      process.env,
-      nodeArgs,
-    );
+    const harness = new Child<HarnessMessage, HarnessCommand>('gateway', harnessScript(), [configFile], path.join(logs, 'gateway.log'), process.env, nodeArgs);
     gw = harness;
     let last: HarnessSample | undefined;
     const receive = new LogHistogram();
