@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { GATEWAY_NODE_FLAGS } from '../gateway/runtime/node-flags.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -56,7 +57,7 @@ describe('systemd/layergate.service', () => {
     expect(durationSec(one('TimeoutStopSec')!)).toBeGreaterThanOrEqual(30);
     expect(svc.get('Environment')).toContain('LAYERGATE_DATA_DIR=/var/lib/layergate');
     expect(one('EnvironmentFile')).toBe('-/etc/layergate/layergate.env');
-    expect(one('ExecStart')).toBe('/usr/bin/node /opt/layergate/dist/gateway/cli/main.js run -c /etc/layergate/layergate.yaml');
+    expect(one('ExecStart')).toBe(`/usr/bin/node ${GATEWAY_NODE_FLAGS.join(' ')} /opt/layergate/dist/gateway/cli/main.js run -c /etc/layergate/layergate.yaml`);
     expect(unit.get('Install')!.get('WantedBy')).toEqual(['multi-user.target']);
   });
 
@@ -108,7 +109,9 @@ describe('systemd/install.sh', () => {
     expect(statSync(path.join(root, 'etc/layergate')).mode & 0o777).toBe(0o750);
     expect(readFileSync(path.join(root, 'opt/layergate/dist/gateway/cli/main.js'), 'utf8')).toBe('// built cli\n');
     const unit = parseUnit(readFileSync(unitFile, 'utf8'));
-    expect(unit.get('Service')!.get('ExecStart')).toEqual([`${process.execPath} /opt/layergate/dist/gateway/cli/main.js run -c /etc/layergate/layergate.yaml`]);
+    expect(unit.get('Service')!.get('ExecStart')).toEqual([
+      `${process.execPath} ${GATEWAY_NODE_FLAGS.join(' ')} /opt/layergate/dist/gateway/cli/main.js run -c /etc/layergate/layergate.yaml`,
+    ]);
 
     writeFileSync(cfg, 'gateway: { machine: edited }\n');
     const second = run(src, '--root', root);

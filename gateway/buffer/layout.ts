@@ -195,6 +195,8 @@ export function configureConnection(db: Database.Database, synchronous: 'FULL' |
   db.pragma(`synchronous = ${synchronous}`);
   // keeps a checkpointed WAL from staying at its high-water size on disk
   db.pragma('journal_size_limit = 67108864');
+  // 16 MiB of page cache. Measured against 2 MiB (appends of W1-like scalars while a sink reads far
+  // behind): 2 MiB saves 16 MB of RSS but costs 15-25 % of append and read throughput, 8 MiB 10-20 %
   db.pragma('cache_size = -16384');
 }
 

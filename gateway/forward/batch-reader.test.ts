@@ -12,7 +12,7 @@ describe('read-ahead limits', () => {
     expect(readAheadLimits(10_000, 1 * MiB)).toEqual({ records: 20_000, bytes: 4 * MiB });
   });
 
-  it('never holds less than one batch, however large the batch a sink asks for', () => {
-    expect(readAheadLimits(100_000, 32 * MiB)).toEqual({ records: 100_000, bytes: 32 * MiB });
+  it('reads a batch larger than the caps ahead in part: a sink of 100,000-record batches holds one batch and 20,000 records, not two batches', () => {
+    expect(readAheadLimits(100_000, 32 * MiB)).toEqual({ records: 20_000, bytes: 16 * MiB });
   });
 });

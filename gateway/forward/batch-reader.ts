@@ -7,10 +7,13 @@
  *   the next few batches are read from the buffer (after the batch in flight's last seq), so buffer
  *   reads are off the critical path. It changes nothing about delivery: the cursor only moves after
  *   the sink acked the batch in flight, batches go out one at a time in seq order, and a failed send
- *   drops what was read ahead (`dropAhead`; the retry reads again from the cursor). Bounded: at most
- *   READ_AHEAD_BATCHES batches, READ_AHEAD_MAX_RECORDS records and READ_AHEAD_MAX_BYTES are held, and
- *   never less than one batch. Records count apart from bytes: a batch of 100,000 small scalars
- *   holds tens of MB of record objects while its bodies add up to 2 MB.
+ *   drops what was read ahead (`dropAhead`; the retry reads again from the cursor).
+ * - Bounded memory, whatever the backlog: a forwarder holds at most the batch in flight plus the
+ *   read-ahead, and the read-ahead holds at most READ_AHEAD_BATCHES batches, READ_AHEAD_MAX_RECORDS
+ *   records and READ_AHEAD_MAX_BYTES, the smallest of the three. Records count apart from bytes: a
+ *   batch of 100,000 small scalars holds tens of MB of record objects while its bodies add up to
+ *   2 MB. A batch larger than the caps (a file per batch) is read ahead in part; `next` reads the
+ *   rest after it, so such a sink holds one batch and the caps, not two batches.
  * - Linger (like Kafka's linger.ms). A sink that prefers few large batches (a file per batch) sets
  *   `linger`: a read that is not a full batch is held until its oldest record (by receiveTimeNs) is
  *   `linger` old or enough records arrived to fill a batch. A full batch never waits. Only the send is
@@ -29,11 +32,11 @@ const READ_AHEAD_BATCHES = 4;
 const READ_AHEAD_MAX_BYTES = 16 * 1024 * 1024;
 const READ_AHEAD_MAX_RECORDS = 20_000;
 
-/** How many records and body bytes a read-ahead may hold for a batch size: never less than one batch. */
+/** How many records and body bytes a read-ahead may hold for a batch size (at most the caps, at least one record). */
 export function readAheadLimits(batchSize: number, batchBytes: number): { records: number; bytes: number } {
   return {
-    records: Math.max(batchSize, Math.min(READ_AHEAD_BATCHES * batchSize, READ_AHEAD_MAX_RECORDS)),
-    bytes: Math.max(batchBytes, Math.min(READ_AHEAD_BATCHES * batchBytes, READ_AHEAD_MAX_BYTES)),
+    records: Math.min(READ_AHEAD_BATCHES * batchSize, READ_AHEAD_MAX_RECORDS),
+    bytes: Math.min(READ_AHEAD_BATCHES * batchBytes, READ_AHEAD_MAX_BYTES),
   };
 }
 
@@ -57,9 +60,23 @@ export class BatchReader {
     readonly linger: number,
   ) {}
 
-  /** The next batch: off the read-ahead when it holds records, else read at the cursor (throws what the buffer throws). */
+  /**
+   * The next batch: off the read-ahead when it holds records (topped up from the buffer when it holds
+   * less than a batch, see the header), else read at the cursor (throws what the buffer throws).
+   */
   next(): StoredRecord[] {
-    return this.ahead.length > 0 ? this.takeBatch() : this.buffer.read(this.sink, this.batchSize, this.batchBytes);
+    if (this.ahead.length === 0) return this.buffer.read(this.sink, this.batchSize, this.batchBytes);
+    const batch = this.takeBatch();
+    if (this.ahead.length > 0 || batch.length >= this.batchSize) return batch;
+    let bytes = 0;
+    for (const r of batch) bytes += recordBytes(r);
+    // the byte limit cut the batch: it is full
+    if (bytes >= this.batchBytes) return batch;
+    const rest = this.buffer.read(this.sink, this.batchSize - batch.length, this.batchBytes - bytes, batch[batch.length - 1]!.seq);
+    // a first record that does not fit the bytes left waits for the next batch (the read returns it anyway)
+    if (rest.length === 1 && bytes + recordBytes(rest[0]!) > this.batchBytes) return batch;
+    for (const r of rest) batch.push(r);
+    return batch;
   }
 
   /** Forget what was read ahead (after a failed send, or before a wait: the next read starts at the cursor). */

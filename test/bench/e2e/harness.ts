@@ -7,13 +7,24 @@
  * wraps the plugin it returns; nothing else of the gateway changes.
  *
  * Once a second (LG_E2E_SAMPLE_MS) it reports over IPC: each forwarder's stats (sent, cursor, lag records/seconds), the
- * buffer's fill, the inputs' counters, process.cpuUsage(), RSS and its peak (VmHWM), /proc/self/io
- * write_bytes, and the latency histograms of the acks since the previous report. On `stop` it stops
- * the gateway the orderly way and exits.
+ * buffer's fill, the inputs' counters, process.cpuUsage(), RSS and its peak (VmHWM), the V8 heap in
+ * use and the memory outside it (external, array buffers) with their peaks (polled every
+ * LG_E2E_MEM_POLL_MS, 200 ms: a heap sawtooth between collections is shorter than a second),
+ * /proc/self/io write_bytes, and the latency histograms of the acks since the previous report. On
+ * `stop` it stops the gateway the orderly way and exits.
+ *
+ * The live heap with the backlog at its largest: LG_E2E_HEAP_SNAPSHOT=<file.heapsnapshot> writes a heap
+ * snapshot on `stop`, before the gateway stops (the load has stopped, the sink is still behind). What a
+ * snapshot cannot show is the garbage that outlived the young generation and waits in the old one for
+ * a full collection: LG_E2E_HEAP_PROFILE=<file.heapprofile> samples allocations from ready to stop,
+ * those a full collection freed included (the profile's sites minus a snapshot's live set = what is
+ * promoted and then dropped), and writes the profile on `stop` (Chrome DevTools opens it).
  *
  *   (forked by run-case.ts)  tsx test/bench/e2e/harness.ts <config.yaml>
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { writeHeapSnapshot } from 'node:v8';
+import { Session } from 'node:inspector/promises';
 import { loadConfig } from '../../../gateway/config/index.js';
 import type { InputContext, InputDefinition, InputPlugin, OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/contract.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
@@ -110,9 +121,20 @@ function peakRss(): number {
   }
 }
 
+type Mem = HarnessSample['mem'];
+const peakMem: Mem = { heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 };
+
+function pollMem(): Mem {
+  const m = process.memoryUsage();
+  const now: Mem = { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+  for (const k of Object.keys(now) as (keyof Mem)[]) peakMem[k] = Math.max(peakMem[k], now[k]);
+  return now;
+}
+
 function sample(gw: Gateway): HarnessSample {
   const cpu = process.cpuUsage();
   const rss = process.memoryUsage().rss;
+  const mem = pollMem();
   let buffer: HarnessSample['buffer'] = { records: 0, bytes: 0, fill: 0, evictedRecords: 0 };
   try {
     const b = gw.buffer.stats();
@@ -148,11 +170,25 @@ function sample(gw: Gateway): HarnessSample {
     cpuUs: cpu.user + cpu.system,
     rss,
     peakRss: Math.max(rss, peakRss()),
+    mem,
+    peakMem: { ...peakMem },
     writeBytes: procIo(),
     buffer,
     inputs: Object.fromEntries(Object.entries(stats.inputs).map(([k, v]) => [k, { records: v.records, bytes: v.bytes, quarantined: v.quarantined }])),
     inputPlugins: Object.fromEntries([...inputPlugins].map(([k, p]) => [k, plainStats(p)])),
     sinks,
+  };
+}
+
+/** Sample allocations (see the header), young garbage left out; resolves a function that writes the profile. */
+async function startHeapProfile(file: string): Promise<() => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 64 * 1024, includeObjectsCollectedByMajorGC: true } as never);
+  return async () => {
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
   };
 }
 
@@ -170,15 +206,22 @@ async function main(): Promise<void> {
   });
   const loaded = loadConfig({ file, registry: wrapped });
   const gw = await Gateway.start(loaded, { registry: wrapped });
+  const profileFile = process.env.LG_E2E_HEAP_PROFILE;
+  const stopProfile = profileFile ? await startHeapProfile(profileFile) : async () => undefined;
   send({ type: 'ready', pid: process.pid });
   const timer = setInterval(() => send(sample(gw)), Number(process.env.LG_E2E_SAMPLE_MS ?? 1000));
+  setInterval(pollMem, Number(process.env.LG_E2E_MEM_POLL_MS ?? 200)).unref();
   let stopping = false;
   process.on('message', (m: HarnessCommand) => {
     if (m.type !== 'stop' || stopping) return;
     stopping = true;
     clearInterval(timer);
-    void gw
-      .stop()
+    // the diagnostics first: the orderly stop may take the whole grace period
+    void stopProfile()
+      .then(() => {
+        if (process.env.LG_E2E_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.LG_E2E_HEAP_SNAPSHOT);
+      })
+      .then(() => gw.stop())
       .then(() => send({ type: 'stopped', sample: sample(gw) }))
       .finally(() => setTimeout(() => process.exit(0), 100));
   });

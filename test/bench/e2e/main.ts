@@ -15,13 +15,15 @@
  *   npm run bench:e2e -- --headroom --sinks kafka,lake --no-flows
  * Options: --sinks, --workloads, --duration, --drain (drain timeout), --scale, --headroom,
  * --headroom-duration, --headroom-max, --raw-seconds (0: no raw baselines), --no-flows, --flows-only,
- * --flow-messages, --update-readme, --keep (keep each case's temp folder), --out DIR, --set SINK.KEY=VALUE.
+ * --flow-messages, --update-readme, --keep (keep each case's temp folder), --compiled (the gateway from a
+ * tsc build, without the tsx loader: memory as a plant sees it), --out DIR, --set SINK.KEY=VALUE.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
+import { buildGateway } from './children.js';
 import { setOutputOverride } from './config.js';
 import { runFlow } from './mqtt-kafka.js';
 import type { FlowResult } from './mqtt-kafka.js';
@@ -69,6 +71,7 @@ const program = new Command('bench:e2e')
   .option('--flow-messages <n>', 'messages of the JSON flow (the 4 KiB flow sends a tenth)', Number, 200_000)
   .option('--update-readme', "regenerate the README's end-to-end table")
   .option('--keep', "keep each case's temp folder (config, logs, data)")
+  .option('--compiled', 'run the gateway from a tsc build with plain node, as a plant does (memory figures; children.ts)')
   .option('--out <dir>', 'results folder (default bench-results/e2e-<timestamp>)')
   .option(
     '--set <sink.key=value>',
@@ -106,6 +109,7 @@ interface Options {
   flowMessages: number;
   updateReadme?: boolean;
   keep?: boolean;
+  compiled?: boolean;
   out?: string;
   set: string[];
 }
@@ -118,6 +122,7 @@ const clock = (): string => {
 
 async function main(): Promise<void> {
   const o = program.parse().opts<Options>();
+  if (o.compiled) buildGateway();
   const sinks = o.sinks ?? [...SINKS];
   const workloads = o.workloads ?? [...WORKLOADS];
   // W12 is the memory target's load (the lake and Kafka); W3 routes nothing to the cloud (frames are sensitive)

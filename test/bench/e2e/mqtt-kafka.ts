@@ -19,9 +19,10 @@ import { fileURLToPath } from 'node:url';
 import { startBenchBroker } from '../../services/mosquitto.js';
 import { KAFKA } from '../../services/endpoints.js';
 import { sleep } from '../../support/wait.js';
-import { Child } from './children.js';
+import { Child, harnessScript } from './children.js';
 import type { HarnessCommand, HarnessMessage, HarnessSample, LoadCommand, LoadMessage } from './protocol.js';
 import { deleteKafkaTopics, kafkaMessages } from './sinks.js';
+import { GATEWAY_NODE_FLAGS } from '../../../gateway/runtime/node-flags.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -116,10 +117,14 @@ async function gatewaySide(url: string, kind: FlowKind, n: number, tmp: string):
   };
   const file = path.join(tmp, `flow-${kind}.yaml`);
   writeFileSync(file, JSON.stringify(config, null, 2));
-  const gw = new Child<HarnessMessage, HarnessCommand>('gateway', path.join(here, 'harness.ts'), [file], path.join(tmp, 'logs', `gateway-flow-${kind}.log`), {
-    ...process.env,
-    LG_E2E_SAMPLE_MS: '100',
-  });
+  const gw = new Child<HarnessMessage, HarnessCommand>(
+    'gateway',
+    harnessScript(),
+    [file],
+    path.join(tmp, 'logs', `gateway-flow-${kind}.log`),
+    { ...process.env, LG_E2E_SAMPLE_MS: '100' },
+    [...GATEWAY_NODE_FLAGS],
+  );
   const pub = flood(url, topic, n, kind, path.join(tmp, 'logs', `flood-gw-${kind}.log`));
   let last: HarnessSample | undefined;
   gw.on((m) => {

@@ -35,6 +35,13 @@ export interface HarnessSample {
   rss: number;
   /** the kernel's peak resident set (VmHWM), bytes */
   peakRss: number;
+  /**
+   * where the resident set goes, bytes (process.memoryUsage()): the V8 heap in use, and memory of JS
+   * objects outside it (Buffers, ArrayBuffers: `external` includes `arrayBuffers`); the rest of RSS is
+   * native (SQLite's page cache, the allocator, code); each with its highest value of the samples so far
+   */
+  mem: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
+  peakMem: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
   /** /proc/self/io write_bytes: bytes this process caused to be written to storage */
   writeBytes: number;
   buffer: { records: number; bytes: number; fill: number; evictedRecords: number };

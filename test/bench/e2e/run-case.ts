@@ -21,7 +21,8 @@
  *                exceeds both its age at the start and the sink's linger by more than max(5 s, 10 % of
  *                the steady phase)
  *   latency      receive -> sink ack and source -> sink ack of every record acked in the window (harness)
- *   cpu, rss     the gateway process (all threads), cpu per million records ingested (and samples, W2)
+ *   cpu, rss     the gateway process (all threads), cpu per million records ingested (and samples, W2);
+ *                beside the peak RSS the peak V8 heap in use and the peak memory outside it (external)
  *   disk         /proc/<pid>/io write_bytes of the gateway over the window / payload bytes offered
  */
 import { randomBytes } from 'node:crypto';
@@ -30,9 +31,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { GATEWAY_NODE_FLAGS } from '../../../gateway/runtime/node-flags.js';
 import { MQTT } from '../../services/endpoints.js';
 import { freePort, sleep } from '../../support/wait.js';
-import { Child } from './children.js';
+import { Child, harnessScript } from './children.js';
 import { caseNames, forwarderSettings, gatewayConfig, mqttTopics } from './config.js';
 import type { CaseNames } from './config.js';
 import { LogHistogram } from './histogram.js';
@@ -74,6 +76,9 @@ export interface TimelinePoint {
   lagRecords: number;
   lagSeconds: number;
   rssMB: number;
+  /** V8 heap in use and memory outside it (Buffers, ArrayBuffers), MB */
+  heapUsedMB: number;
+  externalMB: number;
 }
 
 export interface CaseResult {
@@ -99,6 +104,9 @@ export interface CaseResult {
   latency: { receive: LatencySummary; source: LatencySummary };
   cpu: { seconds: number; perMillionRecords: number; perMillionSamples: number | null };
   peakRssMB: number;
+  /** the highest V8 heap in use and memory outside it (Buffers, ArrayBuffers) seen (polled every 200 ms), MB */
+  peakHeapUsedMB: number;
+  peakExternalMB: number;
   disk: { writeBytes: number; perPayloadByte: number; dataDirBytes: number };
   atSink: SinkCount & { sentTotal: number; verified: boolean };
   bufferEvicted: number;
@@ -164,16 +172,10 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
       configFile,
       JSON.stringify(gatewayConfig(o.workload, o.sink, o.scale, dataDir, names, { opcuaEndpoint: `opc.tcp://127.0.0.1:${opcuaPort}`, dropDir }), null, 2),
     );
+    // the V8 options a plant's gateway runs with (its heap limit sets how far garbage grows), then
     // BENCH_E2E_GATEWAY_NODE_ARGS: node options of the gateway child only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
-    const nodeArgs = (process.env.BENCH_E2E_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-    const harness = new Child<HarnessMessage, HarnessCommand>(
-      'gateway',
-      path.join(here, 'harness.ts'),
-      [configFile],
-      path.join(logs, 'gateway.log'),
-      process.env,
-      nodeArgs,
-    );
+    const nodeArgs = [...GATEWAY_NODE_FLAGS, ...(process.env.BENCH_E2E_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
+    const harness = new Child<HarnessMessage, HarnessCommand>('gateway', harnessScript(), [configFile], path.join(logs, 'gateway.log'), process.env, nodeArgs);
     gw = harness;
     let last: HarnessSample | undefined;
     const receive = new LogHistogram();
@@ -234,6 +236,8 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
         lagRecords: k.lagRecords,
         lagSeconds: k.lagSeconds,
         rssMB: s.rss / 2 ** 20,
+        heapUsedMB: s.mem.heapUsed / 2 ** 20,
+        externalMB: s.mem.external / 2 ** 20,
       });
     };
     let lastPrint = 0;
@@ -246,7 +250,8 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
         const p = timeline[timeline.length - 1]!;
         o.progress(
           `${tag}: ${Math.max(0, Math.round(o.durationS - el))} s left; ingested ${Math.round(p.ingested / el).toLocaleString('en-US')}/s, ` +
-            `delivered ${Math.round(p.delivered / el).toLocaleString('en-US')}/s, lag ${p.lagRecords.toLocaleString('en-US')} records / ${p.lagSeconds.toFixed(1)} s`,
+            `delivered ${Math.round(p.delivered / el).toLocaleString('en-US')}/s, lag ${p.lagRecords.toLocaleString('en-US')} records / ${p.lagSeconds.toFixed(1)} s, ` +
+            `RSS ${Math.round(p.rssMB)} MB (heap ${Math.round(p.heapUsedMB)}, external ${Math.round(p.externalMB)})`,
         );
       }
     }
@@ -365,6 +370,8 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
         perMillionSamples: samples > 0 ? (cpuS / samples) * 1e6 : null,
       },
       peakRssMB: sFin.peakRss / 2 ** 20,
+      peakHeapUsedMB: sFin.peakMem.heapUsed / 2 ** 20,
+      peakExternalMB: sFin.peakMem.external / 2 ** 20,
       disk: { writeBytes, perPayloadByte: payloadBytes > 0 ? writeBytes / payloadBytes : Number.NaN, dataDirBytes },
       atSink,
       bufferEvicted: sFin.buffer.evictedRecords,
