@@ -11,8 +11,10 @@
  * ingest promotes tens of MB/s of short-lived records to the old generation whenever the event loop
  * lags (a backlog, a slow commit), and with the 4x factor that garbage reached 350 MB before a full
  * collection (W1 -> Kafka: peak RSS 580 MB, peak heap in use 346 MB with 95 MB live). At 768 MB the
- * factor is about 1.5: peak RSS 330 MB, peak heap in use 150 MB, no measurable change in CPU per
- * record (full collections are more frequent but incremental and mostly concurrent). The limit itself
- * is 7x the live heap: far beyond anything the bounded buffer reads, batches and queues hold.
+ * factor is about 1.5: peak RSS 330 MB, peak heap in use 150 MB (compiled, as a plant runs it: 480 ->
+ * 280 MB). The cost is more frequent full collections (incremental, mostly concurrent): CPU per
+ * million records ingested was 32-59 CPU-s before and 31-50 after over seven runs on a shared 2-core
+ * machine, within the noise, which does not rule out a cost of 10-20 %. The limit itself is 7x the
+ * live heap: far beyond anything the bounded buffer reads, batches and queues hold.
  */
 export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=768'];
