@@ -32,6 +32,7 @@ import mqtt from 'mqtt';
 import { startBenchBroker } from '../services/mosquitto.js';
 import { encodeBlockBinary } from '../../wire/index.js';
 import { rig } from '../support/mqtt-input.js';
+import { connectPacket, publishPacket, utf8Field } from './support/raw-mqtt.js';
 
 const SCALARS = Number(process.env.BENCH_MQTT_SCALARS ?? 300_000);
 const BLOCKS = Number(process.env.BENCH_MQTT_BLOCKS ?? 1_000);
@@ -46,45 +47,6 @@ const WRITE_BATCH = 200;
 type Load = 'scalars' | 'blocks';
 
 // ---- the publisher (child process): raw MQTT 3.1.1 over a socket ---------------------------------
-
-function remainingLength(n: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    bytes.push(b);
-  } while (n > 0);
-  return Buffer.from(bytes);
-}
-
-function utf8Field(s: string): Buffer {
-  const b = Buffer.from(s, 'utf8');
-  const out = Buffer.alloc(2 + b.length);
-  out.writeUInt16BE(b.length, 0);
-  b.copy(out, 2);
-  return out;
-}
-
-function connectPacket(clientId: string): Buffer {
-  // protocol "MQTT", level 4 (3.1.1), flags: clean session, keep-alive 60 s
-  const variable = Buffer.concat([utf8Field('MQTT'), Buffer.from([4, 0x02, 0, 60]), utf8Field(clientId)]);
-  return Buffer.concat([Buffer.from([0x10]), remainingLength(variable.length), variable]);
-}
-
-function publishPacket(topic: Buffer, id: number, payload: Buffer): Buffer {
-  const len = topic.length + 2 + payload.length;
-  const rl = remainingLength(len);
-  const out = Buffer.allocUnsafe(1 + rl.length + len);
-  out[0] = 0x32; // PUBLISH, QoS 1
-  rl.copy(out, 1);
-  let o = 1 + rl.length;
-  topic.copy(out, o);
-  o += topic.length;
-  out.writeUInt16BE(id, o);
-  payload.copy(out, o + 2);
-  return out;
-}
 
 async function publish(url: string, load: Load, topic: string, first: number, n: number): Promise<void> {
   const { hostname, port } = new URL(url);

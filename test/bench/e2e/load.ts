@@ -25,6 +25,7 @@ import net from 'node:net';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { encodeBlockBinary } from '../../../wire/index.js';
+import { connectPacket, publishPacket, utf8Field } from '../support/raw-mqtt.js';
 import type { LoadCommand, LoadCounts, LoadMessage } from './protocol.js';
 import { BLOCK_CHANNELS, BLOCK_SAMPLES, BLOCK_RATE_HZ, LASER_ON_MS, OPCUA_NS_URI, RECOAT_MS } from './workloads.js';
 
@@ -239,39 +240,6 @@ async function frames(dropDir: string, periodMs: number): Promise<void> {
 const WINDOW = 2000;
 const WRITE_BATCH = 200;
 
-function remainingLength(n: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    bytes.push(b);
-  } while (n > 0);
-  return Buffer.from(bytes);
-}
-
-function utf8Field(s: string): Buffer {
-  const b = Buffer.from(s, 'utf8');
-  const out = Buffer.alloc(2 + b.length);
-  out.writeUInt16BE(b.length, 0);
-  b.copy(out, 2);
-  return out;
-}
-
-function publishPacket(topic: Buffer, id: number, payload: Buffer): Buffer {
-  const len = topic.length + 2 + payload.length;
-  const rl = remainingLength(len);
-  const out = Buffer.allocUnsafe(1 + rl.length + len);
-  out[0] = 0x32; // PUBLISH, QoS 1
-  rl.copy(out, 1);
-  let o = 1 + rl.length;
-  topic.copy(out, o);
-  o += topic.length;
-  out.writeUInt16BE(id, o);
-  payload.copy(out, o + 2);
-  return out;
-}
-
 /** a 4 KiB melt-pool block: 2 channels x 512 float32 samples */
 function block4k(i: number): Buffer {
   const samples = [0, 1].map((c) => Float32Array.from({ length: 512 }, (_, k) => Math.sin(k / 50 + c + i)));
@@ -351,9 +319,7 @@ async function flood(url: string, topic: string, n: number, kind: 'json' | 'bloc
   });
   sock.once('error', (err) => send({ type: 'failed', message: String(err) }));
   onStart = pump;
-  // protocol "MQTT", level 4 (3.1.1), clean session, keep-alive 60 s
-  const variable = Buffer.concat([utf8Field('MQTT'), Buffer.from([4, 0x02, 0, 60]), utf8Field(`lg-e2e-flood-${process.pid}`)]);
-  sock.write(Buffer.concat([Buffer.from([0x10]), remainingLength(variable.length), variable]));
+  sock.write(connectPacket(`lg-e2e-flood-${process.pid}`));
 }
 
 const [mode, ...args] = process.argv.slice(2);
