@@ -19,9 +19,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 // first, as in the input: node-opcua's console output would interleave with the table
 import '../../plugins/inputs/opcua/node-opcua-log.js';
-import { AttributeIds, DataType, OPCUAClient, OPCUAServer, TimestampsToReturn, Variant, StatusCodes, type DataValue } from 'node-opcua';
+import { AttributeIds, OPCUAClient, TimestampsToReturn, type DataValue } from 'node-opcua';
 import { pino } from 'pino';
 import { freePort } from '../support/wait.js';
+import { startBenchOpcuaServer } from './support/opcua-server.js';
 
 const NS_URI = 'urn:layergate:bench';
 const RATE_HZ = 10;
@@ -30,21 +31,7 @@ const MEASURE_MS = 10_000;
 
 // ---- the bench server (child process) ----------------------------------------------------------
 async function serve(n: number, port: number): Promise<void> {
-  const server = new OPCUAServer({ port, host: '127.0.0.1', hostname: '127.0.0.1', maxConnectionsPerEndpoint: 10 });
-  await server.initialize();
-  const as = server.engine.addressSpace!;
-  const ns = as.registerNamespace(NS_URI);
-  const folder = ns.addFolder(as.rootFolder.objects, { browseName: 'Bench' });
-  const vars = Array.from({ length: n }, (_, i) =>
-    ns.addVariable({
-      componentOf: folder,
-      browseName: `v${i}`,
-      nodeId: `s=v${i}`,
-      dataType: 'Double',
-      value: new Variant({ dataType: DataType.Double, value: 0 }),
-    }),
-  );
-  await server.start();
+  const server = await startBenchOpcuaServer(n, port, NS_URI);
   // the parent asks for this process's CPU time around each window (is the load generator starved?)
   process.on('message', (m) => {
     if (m === 'cpu') process.send?.({ cpu: process.cpuUsage(), changes: k * n });
@@ -56,8 +43,7 @@ async function serve(n: number, port: number): Promise<void> {
   let due = performance.now() + period;
   const tick = (): void => {
     k++;
-    const ts = new Date();
-    for (let i = 0; i < n; i++) vars[i]!.setValueFromSource(new Variant({ dataType: DataType.Double, value: k + i / n }), StatusCodes.Good, ts);
+    server.setAll((i) => k + i / n);
     due += period;
     setTimeout(tick, Math.max(0, due - performance.now()));
   };

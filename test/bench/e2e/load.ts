@@ -81,26 +81,11 @@ function every(periodMs: number, tick: (k: number) => void): void {
 // ---- W1: OPC-UA server --------------------------------------------------------------------------
 
 async function opcua(n: number, port: number): Promise<void> {
-  await import('../../../plugins/inputs/opcua/node-opcua-log.js');
-  const { DataType, OPCUAServer, StatusCodes, Variant } = await import('node-opcua');
-  const server = new OPCUAServer({ port, host: '127.0.0.1', hostname: '127.0.0.1', maxConnectionsPerEndpoint: 10 });
-  await server.initialize();
-  const as = server.engine.addressSpace!;
-  const ns = as.registerNamespace(OPCUA_NS_URI);
-  const folder = ns.addFolder(as.rootFolder.objects, { browseName: 'Bench' });
-  const vars = Array.from({ length: n }, (_, i) =>
-    ns.addVariable({
-      componentOf: folder,
-      browseName: `v${i}`,
-      nodeId: `s=v${i}`,
-      dataType: 'Double',
-      value: new Variant({ dataType: DataType.Double, value: 0 }),
-    }),
-  );
-  await server.start();
+  // loaded here, not at the top: the other load generators do not need the OPC-UA stack
+  const { startBenchOpcuaServer } = await import('../support/opcua-server.js');
+  const server = await startBenchOpcuaServer(n, port, OPCUA_NS_URI);
   every(100, (k) => {
-    const ts = new Date();
-    for (let i = 0; i < n; i++) vars[i]!.setValueFromSource(new Variant({ dataType: DataType.Double, value: k + 1 + i / n }), StatusCodes.Good, ts);
+    server.setAll((i) => k + 1 + i / n);
     counts.units += n;
     counts.bytes += n * 8;
   });
