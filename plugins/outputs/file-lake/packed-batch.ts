@@ -56,6 +56,12 @@ export interface PackedBatch {
 const EMPTY = new Uint8Array(0);
 const SCALAR = CONTENT_TYPES.scalar;
 
+/** A string field's value in the previous record and its id in the batch's string table. */
+interface LastId {
+  value: string | undefined;
+  id: number;
+}
+
 /** Collects records into a PackedBatch; `capacity` is the most records that will be added. */
 export class BatchPacker {
   private count = 0;
@@ -78,20 +84,13 @@ export class BatchPacker {
   private bodyBytes = 0;
   private readonly attributes: string[] = [];
   private readonly missing: [number, string][] = [];
-  // the previous record's strings and their ids
-  private lastSource = '';
-  private lastSourceId = -1;
-  private lastClass = '';
-  private lastClassId = -1;
-  private lastKind = '';
-  private lastKindId = -1;
-  private lastContentType = '';
-  private lastContentTypeId = -1;
-  private lastIsScalar = false;
-  private lastBuild: string | undefined;
-  private lastBuildId = -1;
-  private lastSignal = '';
-  private lastSignalId = -1;
+  // the previous record's strings and their ids (consecutive records mostly share them)
+  private readonly lastSource: LastId = { value: undefined, id: -1 };
+  private readonly lastClass: LastId = { value: undefined, id: -1 };
+  private readonly lastKind: LastId = { value: undefined, id: -1 };
+  private readonly lastContentType: LastId = { value: undefined, id: -1 };
+  private readonly lastBuild: LastId = { value: undefined, id: -1 };
+  private readonly lastSignal: LastId = { value: undefined, id: -1 };
 
   constructor(capacity: number) {
     this.seq = new Float64Array(capacity);
@@ -110,6 +109,15 @@ export class BatchPacker {
 
   get size(): number {
     return this.count;
+  }
+
+  /** `value`'s id, remembered in `last` for the next record; an absent value (a record without a build) is -1. */
+  private idOf(last: LastId, value: string | undefined): number {
+    if (value !== last.value) {
+      last.value = value;
+      last.id = value === undefined ? -1 : this.id(value);
+    }
+    return last.id;
   }
 
   private id(s: string): number {
@@ -135,43 +143,18 @@ export class BatchPacker {
       this.layer[i] = r.layer;
       this.hasLayer[i] = 1;
     }
-    if (r.signal !== this.lastSignal || this.lastSignalId < 0) {
-      this.lastSignal = r.signal;
-      this.lastSignalId = this.id(r.signal);
-    }
-    this.signal[i] = this.lastSignalId;
-    if (r.source !== this.lastSource || this.lastSourceId < 0) {
-      this.lastSource = r.source;
-      this.lastSourceId = this.id(r.source);
-    }
-    this.source[i] = this.lastSourceId;
-    if (r.class !== this.lastClass || this.lastClassId < 0) {
-      this.lastClass = r.class;
-      this.lastClassId = this.id(r.class);
-    }
-    this.klass[i] = this.lastClassId;
-    if (r.kind !== this.lastKind || this.lastKindId < 0) {
-      this.lastKind = r.kind;
-      this.lastKindId = this.id(r.kind);
-    }
-    this.kind[i] = this.lastKindId;
-    if (r.contentType !== this.lastContentType || this.lastContentTypeId < 0) {
-      this.lastContentType = r.contentType;
-      this.lastContentTypeId = this.id(r.contentType);
-      this.lastIsScalar = r.contentType === SCALAR;
-    }
-    this.contentType[i] = this.lastContentTypeId;
-    if (r.build !== this.lastBuild) {
-      this.lastBuild = r.build;
-      this.lastBuildId = r.build === undefined ? -1 : this.id(r.build);
-    }
-    this.build[i] = this.lastBuildId;
+    this.signal[i] = this.idOf(this.lastSignal, r.signal);
+    this.source[i] = this.idOf(this.lastSource, r.source);
+    this.klass[i] = this.idOf(this.lastClass, r.class);
+    this.kind[i] = this.idOf(this.lastKind, r.kind);
+    this.contentType[i] = this.idOf(this.lastContentType, r.contentType);
+    this.build[i] = this.idOf(this.lastBuild, r.build);
     const b = body ?? EMPTY;
     this.bodies.push(b);
     this.bodyBytes += b.length;
     this.records.push(r);
     // JSON.stringify is a third of packing: a scalar's attributes are only wanted if its body is malformed
-    this.attributes.push(this.lastIsScalar && missing === undefined ? '' : attributesText(r.attributes));
+    this.attributes.push(r.contentType === SCALAR && missing === undefined ? '' : attributesText(r.attributes));
     if (missing !== undefined) this.missing.push([i, missing]);
   }
 
