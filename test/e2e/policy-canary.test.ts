@@ -79,14 +79,25 @@ async function pngWithText(size: number, text: string): Promise<Buffer> {
   return Buffer.concat([png.subarray(0, ihdrEnd), chunk, png.subarray(ihdrEnd)]);
 }
 
+/** `read(f)`, or undefined when `f` vanished since it was listed: sinks rename their temporary files into place while the walk runs */
+function unlessVanished<T>(f: string, read: (f: string) => T): T | undefined {
+  try {
+    return read(f);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .map((f) => path.join(dir, f))
-    .filter((f) => statSync(f).isFile());
+    .filter((f) => unlessVanished(f, (p) => statSync(p).isFile()) === true);
 }
 /** the files under `dir` whose bytes contain `text` */
-const holding = (dir: string, text: string): string[] => filesUnder(dir).filter((f) => readFileSync(f).includes(text));
+const holding = (dir: string, text: string): string[] =>
+  filesUnder(dir).filter((f) => unlessVanished(f, (p) => readFileSync(p).includes(text)) === true);
 
 /** every object under `prefix` of a bucket, with its bytes */
 async function objectsIn(s3: Minio.Client, bucket: string, prefix: string): Promise<Map<string, Buffer>> {
@@ -246,7 +257,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
       30_000,
       100,
     );
-    const lakeImages = holding(lake, marker).map((f) => readFileSync(f));
+    const lakeImages = holding(lake, marker).flatMap((f) => unlessVanished(f, (p) => readFileSync(p)) ?? []);
     expect(lakeImages.some((b) => b.equals(frames[0]![1]))).toBe(true);
     expect(lakeImages.some((b) => b.equals(frames[1]![1]))).toBe(true);
 
