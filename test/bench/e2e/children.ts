@@ -116,8 +116,9 @@ export class Child<M extends { type: string }, C> {
     });
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves when it is gone. */
-  async kill(graceMs = 5000): Promise<void> {
+  /** (after up to `exitingMs` for a child that exits by itself) SIGTERM, then SIGKILL after `graceMs`; resolves when it is gone. */
+  async kill(graceMs = 5000, exitingMs = 0): Promise<void> {
+    if (this.alive && exitingMs > 0) await Promise.race([this.exited, new Promise((r) => setTimeout(r, exitingMs).unref())]);
     if (!this.alive) return;
     this.proc.kill('SIGTERM');
     const t = setTimeout(() => this.proc.kill('SIGKILL'), graceMs);

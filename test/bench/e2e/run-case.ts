@@ -297,7 +297,8 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
     collecting = false;
     const sFin = last!;
     const kFin = sinkOf(sFin);
-    await harness.kill();
+    // it exits by itself after the stop; a SIGTERM meanwhile would lose what node writes at exit (--cpu-prof)
+    await harness.kill(5000, 15_000);
     for (const l of loads) await l.child.kill();
 
     // ---- figures ----------------------------------------------------------------------------------
