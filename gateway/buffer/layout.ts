@@ -218,10 +218,10 @@ export function applySchema(db: Database.Database): void {
  * sink's read cost.
  */
 export type RecordRow = [
-  seq: bigint,
-  routes: bigint,
-  size: bigint,
-  meta: bigint,
+  seq: number,
+  routes: number,
+  size: number,
+  meta: number,
   receive_time_ns: bigint,
   source_time_ns: bigint | null,
   extra: string | null,
@@ -248,7 +248,9 @@ export function prepareStatements(db: Database.Database) {
     newest: db.prepare('SELECT seq, receive_time_ns FROM records ORDER BY seq DESC LIMIT 1').safeIntegers(true),
     readSink: db
       .prepare(
-        'SELECT seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body FROM records WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq LIMIT ?',
+        // only the times need int64 (safeIntegers); the other integers are below 2^53 and come back as
+        // numbers (CAST AS REAL), not as a BigInt each: four fewer heap objects per record read
+        'SELECT CAST(seq AS REAL), CAST(routes AS REAL), CAST(size AS REAL), CAST(meta AS REAL), receive_time_ns, source_time_ns, extra, blob_sha256, body FROM records WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq LIMIT ?',
       )
       .safeIntegers(true)
       .raw(true),

@@ -38,7 +38,7 @@ export function readSink(st: AppendLogState, sink: string, limit: number, maxByt
   const out: StoredRecord[] = [];
   let bytes = 0;
   for (const row of rows) {
-    const size = Number(row[2]);
+    const size = row[2];
     if (maxBytes !== undefined && out.length > 0 && bytes + size > maxBytes) break;
     bytes += size;
     out.push(toStored(st, streamsById, row, size));
@@ -47,18 +47,17 @@ export function readSink(st: AppendLogState, sink: string, limit: number, maxByt
 }
 
 function toStored(st: AppendLogState, streamsById: Map<number, Stream>, row: RecordRow, size: number): StoredRecord {
-  const [seq, routes, , metaBig, receiveTimeNs, sourceTimeNs, extraJson, blobSha256, body] = row;
-  const meta = Number(metaBig);
+  const [seq, routes, , meta, receiveTimeNs, sourceTimeNs, extraJson, blobSha256, body] = row;
   const stream = streamsById.get(Math.floor(meta / 256))!;
   const rec: StoredRecord = {
-    seq: Number(seq),
+    seq,
     source: stream.source,
     signal: stream.signal,
     kind: RECORD_KINDS[(meta >> 3) & 31] as RecordKind,
     receiveTimeNs,
     class: SENSITIVITY_CLASSES[meta & 7] as SensitivityClass,
     contentType: stream.contentType,
-    routes: st.namesOf(Number(routes)).slice(),
+    routes: st.namesOf(routes),
   };
   if (sourceTimeNs !== null) rec.sourceTimeNs = sourceTimeNs;
   if (blobSha256 === null) rec.body = body ?? Buffer.alloc(0);

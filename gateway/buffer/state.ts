@@ -184,8 +184,11 @@ export class AppendLogState {
   namesOf(mask: number): string[] {
     let names = this.routeNames.get(mask);
     if (!names) {
-      names = [];
-      for (let bit = 0; bit < MAX_SINKS; bit++) if (mask & (1 << bit)) names.push(this.bitToSink[bit]?.name ?? `#${bit}`);
+      const list: string[] = [];
+      for (let bit = 0; bit < MAX_SINKS; bit++) if (mask & (1 << bit)) list.push(this.bitToSink[bit]?.name ?? `#${bit}`);
+      // one frozen array per mask, shared by every record read with it (a copy per record was garbage
+      // on the forwarding path); frozen so that a consumer that changed it would fail loudly
+      names = Object.freeze(list) as string[];
       this.routeNames.set(mask, names);
     }
     return names;
