@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-old-space-size=768
+#!/usr/bin/env -S node --max-old-space-size=768 --max-semi-space-size=32
 /**
  * The `layergate` command.
  *

@@ -96,8 +96,7 @@ function filesUnder(dir: string): string[] {
     .filter((f) => unlessVanished(f, (p) => statSync(p).isFile()) === true);
 }
 /** the files under `dir` whose bytes contain `text` */
-const holding = (dir: string, text: string): string[] =>
-  filesUnder(dir).filter((f) => unlessVanished(f, (p) => readFileSync(p).includes(text)) === true);
+const holding = (dir: string, text: string): string[] => filesUnder(dir).filter((f) => unlessVanished(f, (p) => readFileSync(p).includes(text)) === true);
 
 /** every object under `prefix` of a bucket, with its bytes */
 async function objectsIn(s3: Minio.Client, bucket: string, prefix: string): Promise<Map<string, Buffer>> {
