@@ -86,7 +86,7 @@ describe('InputContext.emit: source, time, class, routes, commit', () => {
       ['laser.power', 'opc', 'sensitive'],
       ['late', 'opc', 'sensitive'],
     ]);
-    expect(lake[0]!.routes.sort()).toEqual(['lake', 'narrowed']);
+    expect([...lake[0]!.routes].sort()).toEqual(['lake', 'narrowed']);
     expect(lake[1]!.routes).toEqual(['lake']);
     expect(lake[0]!.receiveTimeNs).toBeGreaterThanOrEqual(before);
     expect(lake[3]!.receiveTimeNs).toBe(42n);
