@@ -26,30 +26,24 @@
  */
 import { fork } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { startBenchBroker } from '../services/mosquitto.js';
 import { encodeBlockBinary } from '../../wire/index.js';
 import { rig } from '../support/mqtt-input.js';
-import { connectPacket, publishPacket, utf8Field } from './support/raw-mqtt.js';
+import { Qos1Flood } from './support/raw-mqtt.js';
 
 const SCALARS = Number(process.env.BENCH_MQTT_SCALARS ?? 300_000);
 const BLOCKS = Number(process.env.BENCH_MQTT_BLOCKS ?? 1_000);
 const BLOCK_SAMPLES = 5_000;
 const PUBLISHERS = Number(process.env.BENCH_MQTT_PUBLISHERS ?? 2);
 const CHANNELS = 2;
-/** QoS 1 messages in flight per publisher connection */
-const WINDOW = 2_000;
-/** packets per socket write */
-const WRITE_BATCH = 200;
 
 type Load = 'scalars' | 'blocks';
 
 // ---- the publisher (child process): raw MQTT 3.1.1 over a socket ---------------------------------
 
 async function publish(url: string, load: Load, topic: string, first: number, n: number): Promise<void> {
-  const { hostname, port } = new URL(url);
   const block = encodeBlockBinary({
     build: 'BENCH',
     layer: 1,
@@ -60,71 +54,19 @@ async function publish(url: string, load: Load, topic: string, first: number, n:
     firstSampleTimeNs: 1_772_431_200_000_000_000n,
     samples: Array.from({ length: CHANNELS }, (_, c) => Float32Array.from({ length: BLOCK_SAMPLES }, (_, i) => Math.sin(i / 50 + c))),
   });
-  const topicField = utf8Field(topic);
-  const payload = (i: number): Buffer => (load === 'scalars' ? Buffer.from(`{"value":${i}}`) : block);
-  const sock = net.connect(Number(port), hostname);
-  sock.setNoDelay(true);
-  await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
-  let sent = 0;
-  let acked = 0;
-  let rest: Buffer | null = null;
-  let t0 = 0;
-  const done = new Promise<void>((resolve, reject) => {
-    let connected = false;
-    const pump = (): void => {
-      while (sent < n && sent - acked < WINDOW) {
-        const parts: Buffer[] = [];
-        for (let k = 0; k < WRITE_BATCH && sent < n && sent - acked < WINDOW; k++, sent++) {
-          parts.push(publishPacket(topicField, (sent % 65_535) + 1, payload(first + sent)));
-        }
-        if (!sock.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts))) {
-          sock.once('drain', pump);
-          return;
-        }
-      }
-    };
-    sock.on('data', (chunk: Buffer) => {
-      const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
-      let o = 0;
-      for (;;) {
-        if (buf.length - o < 2) break;
-        let len = 0;
-        let mul = 1;
-        let i = o + 1;
-        for (;;) {
-          if (i >= buf.length) break;
-          const b = buf[i++]!;
-          len += (b & 0x7f) * mul;
-          mul *= 128;
-          if ((b & 0x80) === 0) {
-            mul = 0;
-            break;
-          }
-        }
-        if (mul !== 0 || i + len > buf.length) break;
-        const type = buf[o]! >> 4;
-        if (type === 2) {
-          if (buf[i + 1] !== 0) return reject(new Error(`CONNACK refused: return code ${buf[i + 1]}`));
-          connected = true;
-          t0 = performance.now();
-          pump();
-        } else if (type === 4) acked++;
-        o = i + len;
-      }
-      rest = o < buf.length ? buf.subarray(o) : null;
-      if (connected) {
-        if (acked >= n) resolve();
-        else pump();
-      }
-    });
-    sock.once('error', reject);
-    sock.once('close', () => reject(new Error(`publisher connection closed after ${acked} of ${n} acks`)));
+  const publisher = new Qos1Flood({
+    url,
+    clientId: `lg-bench-pub-${process.pid}`,
+    topic,
+    count: n,
+    payload: (i) => (load === 'scalars' ? Buffer.from(`{"value":${first + i}}`) : block),
   });
-  sock.write(connectPacket(`lg-bench-pub-${process.pid}`));
-  await done;
+  await publisher.connect();
+  const t0 = performance.now();
+  publisher.resume();
+  await publisher.done;
   const s = (performance.now() - t0) / 1000;
-  sock.removeAllListeners('close');
-  sock.end(Buffer.from([0xe0, 0])); // DISCONNECT
+  publisher.end();
   process.send!({ publishedPerS: n / s });
 }
 

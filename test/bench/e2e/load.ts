@@ -21,11 +21,10 @@
  *                                            no client library in the way; counts PUBACKs
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { encodeBlockBinary } from '../../../wire/index.js';
-import { connectPacket, publishPacket, utf8Field } from '../support/raw-mqtt.js';
+import { Qos1Flood } from '../support/raw-mqtt.js';
 import type { LoadCommand, LoadCounts, LoadMessage } from './protocol.js';
 import { BLOCK_CHANNELS, BLOCK_SAMPLES, BLOCK_RATE_HZ, LASER_ON_MS, OPCUA_NS_URI, RECOAT_MS } from './workloads.js';
 
@@ -222,9 +221,6 @@ async function frames(dropDir: string, periodMs: number): Promise<void> {
 
 // ---- flood: raw MQTT 3.1.1 publisher --------------------------------------------------------------
 
-const WINDOW = 2000;
-const WRITE_BATCH = 200;
-
 /** a 4 KiB melt-pool block: 2 channels x 512 float32 samples */
 function block4k(i: number): Buffer {
   const samples = [0, 1].map((c) => Float32Array.from({ length: 512 }, (_, k) => Math.sin(k / 50 + c + i)));
@@ -241,70 +237,25 @@ function block4k(i: number): Buffer {
 }
 
 async function flood(url: string, topic: string, n: number, kind: 'json' | 'block4k'): Promise<void> {
-  const { hostname, port } = new URL(url);
-  const topicField = utf8Field(topic);
   const blocks = kind === 'block4k' ? Array.from({ length: 16 }, (_, i) => block4k(i)) : [];
-  const payload = (i: number): Buffer => (kind === 'json' ? Buffer.from(`{"value":${i}}`) : blocks[i % blocks.length]!);
-  const sock = net.connect(Number(port), hostname);
-  sock.setNoDelay(true);
-  await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
-  let sent = 0;
-  let acked = 0;
-  let rest: Buffer | null = null;
-  let connected = false;
-  const pump = (): void => {
-    while (running && sent < n && sent - acked < WINDOW) {
-      const parts: Buffer[] = [];
-      for (let k = 0; k < WRITE_BATCH && sent < n && sent - acked < WINDOW; k++, sent++) {
-        const p = payload(sent);
-        counts.bytes += p.length;
-        parts.push(publishPacket(topicField, (sent % 65_535) + 1, p));
-      }
-      if (!sock.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts))) {
-        sock.once('drain', pump);
-        return;
-      }
-    }
-  };
-  sock.on('data', (chunk: Buffer) => {
-    const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
-    let o = 0;
-    for (;;) {
-      if (buf.length - o < 2) break;
-      let len = 0;
-      let mul = 1;
-      let i = o + 1;
-      let complete = false;
-      while (i < buf.length) {
-        const b = buf[i++]!;
-        len += (b & 0x7f) * mul;
-        mul *= 128;
-        if ((b & 0x80) === 0) {
-          complete = true;
-          break;
-        }
-      }
-      if (!complete || i + len > buf.length) break;
-      const type = buf[o]! >> 4;
-      if (type === 2) {
-        if (buf[i + 1] !== 0) {
-          send({ type: 'failed', message: `CONNACK refused: return code ${buf[i + 1]}` });
-          return;
-        }
-        connected = true;
-        send({ type: 'ready' });
-      } else if (type === 4) {
-        acked++;
-        counts.units++;
-      }
-      o = i + len;
-    }
-    rest = o < buf.length ? buf.subarray(o) : null;
-    if (connected) pump();
+  const publisher = new Qos1Flood({
+    url,
+    clientId: `lg-e2e-flood-${process.pid}`,
+    topic,
+    count: n,
+    payload: (i) => (kind === 'json' ? Buffer.from(`{"value":${i}}`) : blocks[i % blocks.length]!),
+    active: () => running,
+    onPublished: (p) => {
+      counts.bytes += p.length;
+    },
+    onAcked: () => {
+      counts.units++;
+    },
   });
-  sock.once('error', (err) => send({ type: 'failed', message: String(err) }));
-  onStart = pump;
-  sock.write(connectPacket(`lg-e2e-flood-${process.pid}`));
+  publisher.done.catch((err: unknown) => send({ type: 'failed', message: String(err) }));
+  await publisher.connect();
+  onStart = () => publisher.resume();
+  send({ type: 'ready' });
 }
 
 const [mode, ...args] = process.argv.slice(2);
