@@ -168,28 +168,44 @@ function noteRefused(st: AppendLogState, batchBytes: number): void {
   st.spaceWanted = Math.max(1, batchBytes);
 }
 
-/** build, layer and attributes, the rarely set fields, in one JSON column; null when none is set */
+/**
+ * build, layer and attributes, the rarely set fields, in one JSON column; null when none is set.
+ * The records of a batch mostly share their build and layer, and inputs share one attributes object
+ * between the records of a publish (OPC-UA: status, server time): the JSON of the last (build, layer,
+ * attributes object) is reused. The cache lives for one append (`resetExtraCache`), so an input that
+ * changes an attributes object between its batches is never served stale JSON.
+ */
 function extraJson(r: RecordInput): string | null {
-  let attrs: Record<string, string> | undefined = r.attributes;
+  const attrs = r.attributes;
+  const c = lastExtra;
+  if (r.build === c.build && r.layer === c.layer && attrs === c.attrs) return c.json;
+  let any = false;
   if (attrs) {
-    let any = false;
     for (const _ in attrs) {
       any = true;
       break;
     }
-    if (!any) attrs = undefined;
   }
-  if (attrs !== undefined) return JSON.stringify({ b: r.build, l: r.layer, a: attrs });
-  if (r.build === undefined && r.layer === undefined) return null;
-  // the records of a batch mostly share their build and layer: stringify that pair once
-  if (r.build !== lastExtra.build || r.layer !== lastExtra.layer) {
-    lastExtra = { build: r.build, layer: r.layer, json: JSON.stringify({ b: r.build, l: r.layer }) };
-  }
-  return lastExtra.json;
+  let json: string | null;
+  if (any) json = JSON.stringify({ b: r.build, l: r.layer, a: attrs });
+  else if (r.build === undefined && r.layer === undefined) json = null;
+  else json = JSON.stringify({ b: r.build, l: r.layer });
+  lastExtra = { build: r.build, layer: r.layer, attrs, json };
+  return json;
 }
 
-/** The last build and layer `extraJson` wrote, and their JSON. */
-let lastExtra: { build: string | undefined; layer: number | undefined; json: string } = { build: undefined, layer: undefined, json: '{}' };
+const NO_EXTRA: ExtraCache = { build: undefined, layer: undefined, attrs: null, json: null };
+
+interface ExtraCache {
+  build: string | undefined;
+  layer: number | undefined;
+  /** null never equals a record's attributes (an object or undefined) */
+  attrs: Record<string, string> | undefined | null;
+  json: string | null;
+}
+
+/** The last build, layer and attributes `extraJson` wrote, and their JSON. */
+let lastExtra: ExtraCache = NO_EXTRA;
 
 /** Runs inside the append transaction; a throw rolls everything back. */
 function appendInTxn(
@@ -203,6 +219,7 @@ function appendInTxn(
 ): RoomOutcome {
   const room = makeRoom(st, records, batchBytes, hasBlock);
   if (room.refused) return room;
+  lastExtra = NO_EXTRA;
 
   const ins = st.s.insert;
   const insMany = st.s.insertMany;

@@ -80,6 +80,37 @@ describe('append, read, ack', () => {
     expect(buf.cursor('minio')).toBe(0);
   });
 
+  it('build, layer and attributes: records sharing one attributes object, or changing it between appends, each keep their own', () => {
+    const { buf } = make();
+    // inputs share one attributes object between the values of a publish; the buffer writes its JSON once
+    const shared = { status: 'Good', server_time_ns: '1732000000000000001' };
+    const at = (n: number, attributes: Record<string, string> | undefined, layer: number | undefined): RecordInput => ({
+      ...rec({ n }),
+      attributes,
+      build: 'job-7',
+      layer,
+    });
+    buf.append([at(1, shared, 3), at(2, shared, 3), at(3, shared, 4), at(4, { status: 'Bad' }, 4), at(5, shared, 4), at(6, undefined, 4)]);
+    // an input that changes its object between appends must not get the previous append's JSON
+    shared.status = 'Uncertain';
+    buf.append([at(7, shared, 4), at(8, {}, undefined)]);
+    const got = buf.read('kafka', 10).map((r) => [r.seq, r.layer, r.attributes?.status, r.build]);
+    expect(got).toEqual([
+      [1, 3, 'Good', 'job-7'],
+      [2, 3, 'Good', 'job-7'],
+      [3, 4, 'Good', 'job-7'],
+      [4, 4, 'Bad', 'job-7'],
+      [5, 4, 'Good', 'job-7'],
+      [6, 4, undefined, 'job-7'],
+      [7, 4, 'Uncertain', 'job-7'],
+      [8, undefined, undefined, 'job-7'],
+    ]);
+    // records read with the same attributes share one object: frozen, so no consumer changes another's
+    const [r1, r2] = buf.read('kafka', 2);
+    expect(Object.isFrozen(r1!.attributes)).toBe(true);
+    expect(r2!.attributes).toEqual({ status: 'Good', server_time_ns: '1732000000000000001' });
+  });
+
   it('reads lazily: limit and maxBytes cut the batch, but one oversized record still comes through', () => {
     const { buf } = make();
     buf.append(Array.from({ length: 10 }, (_, i) => rec({ n: i, size: 100 })));

@@ -63,12 +63,34 @@ function toStored(st: AppendLogState, streamsById: Map<number, Stream>, row: Rec
   if (blobSha256 === null) rec.body = body ?? Buffer.alloc(0);
   else rec.blob = { sha256: blobSha256, size };
   if (extraJson !== null) {
-    const extra = JSON.parse(extraJson) as { b?: string; l?: number; a?: Record<string, string> };
+    const extra = extraOf(extraJson);
     if (extra.b !== undefined) rec.build = extra.b;
     if (extra.l !== undefined) rec.layer = extra.l;
     if (extra.a !== undefined) rec.attributes = extra.a;
   }
   return rec;
+}
+
+interface Extra {
+  b?: string;
+  l?: number;
+  a?: Readonly<Record<string, string>>;
+}
+
+/** The last `extra` column parsed, and what it parsed to (attributes frozen: records share them). */
+let lastExtra: { json: string; extra: Extra } = { json: '', extra: {} };
+
+/**
+ * The parsed `extra` column. Consecutive rows mostly carry the same text (one publish's status and
+ * server time, one build and layer), so the last one is parsed once and its attributes object is
+ * shared, frozen, by the records that carry it.
+ */
+function extraOf(json: string): Extra {
+  if (json === lastExtra.json) return lastExtra.extra;
+  const extra = JSON.parse(json) as Extra;
+  if (extra.a !== undefined) Object.freeze(extra.a);
+  lastExtra = { json, extra };
+  return extra;
 }
 
 /** Advance `sink`'s cursor to `uptoSeq` (never backwards), see RecordBuffer.ack. */

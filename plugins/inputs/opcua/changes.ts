@@ -11,7 +11,8 @@
  * - Notifications are batched (`BatchingEmitter`): changes accumulate while one emit (one buffer
  *   commit) is in flight, at most `maxBatch` per emit. OPC-UA cannot redeliver: what the buffer
  *   refused is counted (`droppedRecords`) and logged, never retried forever.
- * - Hot path (50,000 changes/s): one draft object of one fixed shape per change, no spreads.
+ * - Hot path (50,000 changes/s): one draft object of one fixed shape per change, no spreads; the values
+ *   of one publish share one attributes object (see `sharedAttributes`).
  */
 import type { DataValue } from 'node-opcua';
 import { BatchingEmitter, CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
@@ -36,6 +37,7 @@ export class ChangeRecorder {
   private readonly sourceTimes = new TimeCache();
   private readonly serverTimes = new TimeCache();
   private readonly overflowLog = { at: 0, since: 0 };
+  private lastAttributes: { status: string; serverTime: string | undefined; state: string | undefined; attributes: Record<string, string> } | undefined;
 
   constructor(
     private readonly config: OpcuaConfig,
@@ -90,10 +92,10 @@ export class ChangeRecorder {
       v = '';
     }
     const m = ctx.machineContext();
-    const attributes: Record<string, string> = { status };
-    if (this.config.nodeIdAttribute) attributes.node_id = it.nodeIdText;
-    if (this.serverTimes.of(dv.serverTimestamp, dv.serverPicoseconds) !== undefined) attributes.server_time_ns = this.serverTimes.lastText()!;
-    if (m.state !== undefined) attributes.machine_state = m.state;
+    const serverTime = this.serverTimes.of(dv.serverTimestamp, dv.serverPicoseconds) !== undefined ? this.serverTimes.lastText() : undefined;
+    const attributes = this.config.nodeIdAttribute
+      ? attributesOf(status, serverTime, m.state, it.nodeIdText)
+      : this.sharedAttributes(status, serverTime, m.state);
     // one object shape for every value (absent fields are undefined): this runs per value change
     this.batcher.push({
       signal: it.signal,
@@ -107,6 +109,20 @@ export class ChangeRecorder {
       build: m.build,
       layer: m.layer,
     });
+  }
+
+  /**
+   * The attributes of a value without its node id: the values of one publish mostly share their
+   * status, server time and machine state, so they share one attributes object (never modified once
+   * handed out: the pipeline and buffer treat a draft's attributes as read-only), and the buffer
+   * writes its JSON once.
+   */
+  private sharedAttributes(status: string, serverTime: string | undefined, state: string | undefined): Record<string, string> {
+    const last = this.lastAttributes;
+    if (last !== undefined && last.status === status && last.serverTime === serverTime && last.state === state) return last.attributes;
+    const attributes = attributesOf(status, serverTime, state, undefined);
+    this.lastAttributes = { status, serverTime, state, attributes };
+    return attributes;
   }
 
   /** The server dropped values of this item (its queue was full): counted, logged at most every 10 s. */
@@ -149,4 +165,13 @@ export class ChangeRecorder {
       });
     }
   }
+}
+
+/** A value's attributes, in the order consumers have always seen them. */
+function attributesOf(status: string, serverTime: string | undefined, state: string | undefined, nodeId: string | undefined): Record<string, string> {
+  const attributes: Record<string, string> = { status };
+  if (nodeId !== undefined) attributes.node_id = nodeId;
+  if (serverTime !== undefined) attributes.server_time_ns = serverTime;
+  if (state !== undefined) attributes.machine_state = state;
+  return attributes;
 }
