@@ -4,10 +4,19 @@
  * `stop`, and answer `counts` with units offered (value changes, messages, files), payload bytes and
  * their own CPU time. Modes (argv[2]):
  *
- *   opcua <items> <port>                     W1: an OPC-UA server (node-opcua) with <items> Double
- *                                            variables, each changed at 10 Hz on an absolute schedule
- *                                            (a late tick is followed by the next one sooner); paused
- *                                            until start and after stop, so no change goes uncounted
+ *   opcua-milo <items> <port>                W1 (the default): an OPC-UA server (Eclipse Milo, a Java
+ *                                            child process: test/bench/support/milo-opcua/) with <items>
+ *                                            Double variables, each changed at 10 Hz on an absolute
+ *                                            schedule (a late tick is followed by the next one sooner),
+ *                                            reported by exception; paused until start and after stop, so
+ *                                            no change goes uncounted; its CPU is the JVM's plus this
+ *                                            process's. Why Milo: the load generator must not take the
+ *                                            core the gateway needs (node-opcua burns 1.1-1.3 cores for
+ *                                            W1's 50,000 changes/s, Milo under 0.1), and a
+ *                                            machine's OPC-UA server runs on its controller, not on the
+ *                                            gateway PC
+ *   opcua <items> <port>                     W1 with `--opcua-server node-opcua`: the same address space
+ *                                            and schedule, served by node-opcua in this process
  *   mqtt-scalars <url> <user> <pass> <topics> <hz> <base>
  *                                            W1: JSON scalars {"value","ts"} on <base>/<i>, QoS 1, MQTT.js
  *   mqtt-blocks <url> <user> <pass> <blocks/s> <topic>
@@ -32,13 +41,28 @@ const counts: LoadCounts = { units: 0, bytes: 0, cpuUs: 0 };
 let running = false;
 let onStart: () => void = () => undefined;
 let onStop: () => void = () => undefined;
+/**
+ * For a generator whose units are made in a child process (opcua-milo): its counts after the stop
+ * (`stopped`) or now; they replace `counts`, and this process's CPU is added to the child's.
+ */
+let childCounts: ((stopped: boolean) => Promise<LoadCounts>) | undefined;
 
 const send = (m: LoadMessage): void => {
   process.send?.(m);
 };
-const report = (): void => {
+const ownCpuUs = (): number => {
   const c = process.cpuUsage();
-  send({ type: 'counts', units: counts.units, bytes: counts.bytes, cpuUs: c.user + c.system });
+  return c.user + c.system;
+};
+const report = (stopped: boolean): void => {
+  if (!childCounts) {
+    send({ type: 'counts', units: counts.units, bytes: counts.bytes, cpuUs: ownCpuUs() });
+    return;
+  }
+  childCounts(stopped).then(
+    (c) => send({ type: 'counts', units: c.units, bytes: c.bytes, cpuUs: c.cpuUs + ownCpuUs() }),
+    (err: unknown) => send({ type: 'failed', message: String(err) }),
+  );
 };
 
 process.on('message', (m: LoadCommand) => {
@@ -48,8 +72,8 @@ process.on('message', (m: LoadCommand) => {
   } else if (m.type === 'stop') {
     running = false;
     onStop();
-    report();
-  } else if (m.type === 'counts') report();
+    report(true);
+  } else if (m.type === 'counts') report(false);
 });
 process.on('disconnect', () => process.exit(0));
 
@@ -88,7 +112,16 @@ async function opcua(n: number, port: number): Promise<void> {
     counts.units += n;
     counts.bytes += n * 8;
   });
-  send({ type: 'ready', info: { endpoint: `opc.tcp://127.0.0.1:${port}`, namespace: OPCUA_NS_URI } });
+  send({ type: 'ready', info: { endpoint: `opc.tcp://127.0.0.1:${port}`, namespace: OPCUA_NS_URI, server: 'node-opcua' } });
+}
+
+async function opcuaMilo(n: number, port: number): Promise<void> {
+  const { startMiloBenchServer, MILO_VERSION } = await import('../support/milo-opcua/milo-opcua.js');
+  const server = await startMiloBenchServer(n, port, OPCUA_NS_URI);
+  // the JVM reads its input to its end: when this process goes, it goes too
+  onStart = () => server.start();
+  childCounts = (stopped) => (stopped ? server.stop() : server.counts());
+  send({ type: 'ready', info: { endpoint: server.endpoint, namespace: OPCUA_NS_URI, server: `Eclipse Milo ${MILO_VERSION}` } });
 }
 
 // ---- W1: MQTT JSON scalars ----------------------------------------------------------------------
@@ -261,6 +294,7 @@ async function flood(url: string, topic: string, n: number, kind: 'json' | 'bloc
 const [mode, ...args] = process.argv.slice(2);
 try {
   if (mode === 'opcua') await opcua(Number(args[0]), Number(args[1]));
+  else if (mode === 'opcua-milo') await opcuaMilo(Number(args[0]), Number(args[1]));
   else if (mode === 'mqtt-scalars') await mqttScalars(args[0]!, args[1]!, args[2]!, Number(args[3]), Number(args[4]), args[5]!);
   else if (mode === 'mqtt-blocks') await mqttBlocks(args[0]!, args[1]!, args[2]!, Number(args[3]), args[4]!);
   else if (mode === 'frames') await frames(args[0]!, Number(args[1]));

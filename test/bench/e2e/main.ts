@@ -16,7 +16,9 @@
  * Options: --sinks, --workloads, --duration, --drain (drain timeout), --scale, --headroom,
  * --headroom-duration, --headroom-max, --raw-seconds (0: no raw baselines), --no-flows, --flows-only,
  * --flow-messages, --update-readme, --keep (keep each case's temp folder), --compiled (the gateway from a
- * tsc build, without the tsx loader: memory as a plant sees it), --out DIR, --set SINK.KEY=VALUE.
+ * tsc build, without the tsx loader: memory as a plant sees it), --out DIR, --set SINK.KEY=VALUE,
+ * --opcua-server milo|node-opcua (W1's OPC-UA load server: Eclipse Milo in a JVM by default, a tenth of
+ * the CPU node-opcua needs for 50,000 changes/s, so the load generator leaves the gateway its core).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -36,8 +38,9 @@ import { runCase } from './run-case.js';
 import type { CaseResult } from './run-case.js';
 import { serversDown } from './sinks.js';
 import { workloadChart } from './svg.js';
-import { SINKS, WORKLOADS, describeWorkload, partsOf, sinkTakes } from './workloads.js';
-import type { SinkName, WorkloadName } from './workloads.js';
+import { MILO_VERSION } from '../support/milo-opcua/milo-opcua.js';
+import { OPCUA_SERVERS, SINKS, WORKLOADS, describeWorkload, partsOf, sinkTakes } from './workloads.js';
+import type { OpcuaServerName, SinkName, WorkloadName } from './workloads.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -47,6 +50,17 @@ function seconds(v: string): number {
   const n = Number(m[1]);
   return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : m[2] === 'h' ? n * 3600 : n;
 }
+
+function oneOf<T extends string>(all: readonly T[], what: string) {
+  return (v: string): T => {
+    if (!all.includes(v as T)) throw new InvalidArgumentError(`unknown ${what} ${v} (known: ${all.join(', ')})`);
+    return v as T;
+  };
+}
+
+/** how the report names W1's OPC-UA load server */
+const opcuaServerLabel = (s: OpcuaServerName): string =>
+  s === 'milo' ? `Eclipse Milo ${MILO_VERSION} (Java child process of the load generator)` : 'node-opcua (in the load generator process)';
 
 function listOf<T extends string>(all: readonly T[], what: string) {
   return (v: string): T[] => {
@@ -73,6 +87,12 @@ const program = new Command('bench:e2e')
   .option('--keep', "keep each case's temp folder (config, logs, data)")
   .option('--compiled', 'run the gateway from a tsc build with plain node, as a plant does (memory figures; children.ts)')
   .option('--out <dir>', 'results folder (default bench-results/e2e-<timestamp>)')
+  .option(
+    '--opcua-server <name>',
+    `W1's OPC-UA load server: ${OPCUA_SERVERS.join(' or ')} (Eclipse Milo, a JVM child process, takes about a tenth of the CPU node-opcua needs)`,
+    oneOf(OPCUA_SERVERS, 'OPC-UA server'),
+    'milo',
+  )
   .option(
     '--set <sink.key=value>',
     'a sink setting over its default, repeatable (e.g. kafka.grouping=partition; the value is JSON or a plain string)',
@@ -112,6 +132,7 @@ interface Options {
   compiled?: boolean;
   out?: string;
   set: string[];
+  opcuaServer: OpcuaServerName;
 }
 
 const started = Date.now();
@@ -157,6 +178,8 @@ async function main(): Promise<void> {
       `about ${Math.ceil((matrix.length * caseS) / 60)} min for the cases; ${os.cpus().length} CPUs, load average ${os.loadavg()[0]!.toFixed(1)}; results in ${path.relative(process.cwd(), out)}`,
   );
   for (const w of new Set(matrix.map(([w]) => w))) console.log(`  ${describeWorkload(w, o.scale)}`);
+  const withOpcua = matrix.some(([w]) => partsOf(w).some((p) => p.part === 'opcua'));
+  if (withOpcua) console.log(`  OPC-UA load server: ${opcuaServerLabel(o.opcuaServer)} (--opcua-server)`);
 
   const cases: CaseResult[] = [];
   const raws: RawResult[] = [];
@@ -180,11 +203,13 @@ async function main(): Promise<void> {
         progress,
         keep: o.keep,
         signal: abort.signal,
+        opcuaServer: o.opcuaServer,
       });
       cases.push(c);
       loadavg.push({ case: `${w} x ${s}`, before, after: os.loadavg()[0]! });
       progress(
-        `${w} x ${s}: ${casePasses(c) ? 'PASS' : 'MISS'} delivered/offered ${c.ratio.toFixed(3)}, ${Math.round(c.deliveredPerS).toLocaleString('en-US')}/s of ${Math.round(c.offered.recordsPerS).toLocaleString('en-US')}/s offered, lag ${c.lag.growing ? 'growing' : 'bounded'}, p99 ${Math.round(c.latency.receive.p99)} ms`,
+        `${w} x ${s}: ${casePasses(c) ? 'PASS' : 'MISS'} delivered/offered ${c.ratio.toFixed(3)}, ${Math.round(c.deliveredPerS).toLocaleString('en-US')}/s of ${Math.round(c.offered.recordsPerS).toLocaleString('en-US')}/s offered, lag ${c.lag.growing ? 'growing' : 'bounded'}, p99 ${Math.round(c.latency.receive.p99)} ms; ` +
+          `gateway ${c.cpu.seconds.toFixed(1)} CPU-s, load generators ${c.offered.loadCpuS.toFixed(1)} CPU-s${c.opcuaServer !== null ? ` (OPC-UA server ${c.opcuaServer}: ${(c.offered.loadCpuByPart.opcua ?? 0).toFixed(1)})` : ''}`,
       );
       if (o.rawSeconds > 0 && !abort.signal.aborted) {
         progress(`${w} x ${s}: raw client baseline, ${o.rawSeconds} s`);
@@ -215,7 +240,16 @@ async function main(): Promise<void> {
         for (let scale = 1; scale <= o.headroomMax && !abort.signal.aborted; scale++) {
           const progress = (line: string) => console.log(`[${clock()} headroom] ${line}`);
           try {
-            const c = await runCase({ workload: w, sink: s, scale, durationS: o.headroomDuration, drainTimeoutS: o.drain, progress, signal: abort.signal });
+            const c = await runCase({
+              workload: w,
+              sink: s,
+              scale,
+              durationS: o.headroomDuration,
+              drainTimeoutS: o.drain,
+              progress,
+              signal: abort.signal,
+              opcuaServer: o.opcuaServer,
+            });
             cases.push(c);
             const pass = casePasses(c);
             h.steps.push({ scale, ratio: c.ratio, growing: c.lag.growing, pass });
@@ -237,7 +271,7 @@ async function main(): Promise<void> {
   // ---- report -------------------------------------------------------------------------------------
   const vs = verdicts(cases, raws, flows, headroom);
   const designCases = cases.filter((c) => c.scale === o.scale);
-  console.log('\nend to end, source -> sink ack (steady phase, then drain):');
+  console.log(`\nend to end, source -> sink ack (steady phase, then drain)${withOpcua ? `; OPC-UA load server: ${opcuaServerLabel(o.opcuaServer)}` : ''}:`);
   console.log(text(caseTable(designCases, raws)));
   if (raws.length) console.log(`\nraw client limits, same run:\n${text(rawTable(raws))}`);
   if (flows.length) console.log(`\nMQTT -> Kafka at full speed:\n${text(flowTable(flows))}`);
@@ -265,7 +299,8 @@ async function main(): Promise<void> {
     `# bench:e2e ${new Date(started).toISOString()}`,
     '',
     `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${loadavg.map((l) => l.before.toFixed(1)).join(', ') || '-'} at the start of each case. ` +
-      `Steady phase ${o.duration} s per case at ${o.scale}x the design rates, then up to ${o.drain} s of drain.`,
+      `Steady phase ${o.duration} s per case at ${o.scale}x the design rates, then up to ${o.drain} s of drain.` +
+      (withOpcua ? ` OPC-UA load server: ${opcuaServerLabel(o.opcuaServer)}.` : ''),
     '',
     markdown(caseTable(designCases, raws)),
     '',
@@ -283,7 +318,22 @@ async function main(): Promise<void> {
   writeFileSync(path.join(out, 'report.md'), md);
   writeFileSync(
     path.join(out, 'results.json'),
-    `${JSON.stringify({ startedAt: new Date(started).toISOString(), options: o, machine: { cpus: os.cpus().length, loadavg }, cases, raws, flows, headroom, verdicts: vs, failures }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        startedAt: new Date(started).toISOString(),
+        options: o,
+        opcuaServer: withOpcua ? opcuaServerLabel(o.opcuaServer) : null,
+        machine: { cpus: os.cpus().length, loadavg },
+        cases,
+        raws,
+        flows,
+        headroom,
+        verdicts: vs,
+        failures,
+      },
+      null,
+      2,
+    )}\n`,
   );
   console.log(`\nwrote ${path.relative(process.cwd(), path.join(out, 'report.md'))}, results.json and ${charts.length} chart(s)`);
   if (o.updateReadme) {

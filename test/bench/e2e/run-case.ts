@@ -11,7 +11,10 @@
  *
  * Figures (all from the window that starts when the load starts):
  *   offered      units the generators made (value changes, messages, files) x records per unit;
- *                for the cloud only what it may take (frames are sensitive and never leave the premises)
+ *                for the cloud only what it may take (frames are sensitive and never leave the premises);
+ *                the generators' CPU from start to stop (their start-up left out: Milo's JVM alone
+ *                spends about 10 CPU-s building its address space), in all and per generator, and which
+ *                OPC-UA server W1's generator ran (`opcuaServer`: Eclipse Milo by default, or node-opcua)
  *   delivered    records the sink acked (forwarder sentRecords) until the gateway stopped (the orderly stop
  *                sends a batch still lingering at once), minus the backlog that was there at the start;
  *                the drain ends early once the sink is caught up (nothing left, or only a partial batch
@@ -42,7 +45,7 @@ import type { HarnessCommand, HarnessMessage, HarnessSample, LoadCommand, LoadCo
 import { cleanupSink, countAtSink, dirBytes } from './sinks.js';
 import type { SinkCount } from './sinks.js';
 import { BLOCKS_PER_S, FRAME_PERIOD_MS, MQTT_HZ, OPCUA_ITEMS, partsOf, sinkTakes } from './workloads.js';
-import type { LoadPart, SinkName, WorkloadName } from './workloads.js';
+import type { LoadPart, OpcuaServerName, SinkName, WorkloadName } from './workloads.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -58,6 +61,8 @@ export interface CaseOptions {
   keep?: boolean | undefined;
   /** aborts the case (Ctrl-C): it stops where it is and cleans up */
   signal?: AbortSignal;
+  /** W1's OPC-UA load server (load.ts mode opcua-milo or opcua); default milo */
+  opcuaServer?: OpcuaServerName | undefined;
 }
 
 export interface LatencySummary {
@@ -86,7 +91,19 @@ export interface CaseResult {
   sink: SinkName;
   scale: number;
   durationS: number;
-  offered: { units: Record<string, number>; records: number; recordsPerS: number; samples: number; payloadBytes: number; loadCpuS: number };
+  offered: {
+    units: Record<string, number>;
+    records: number;
+    recordsPerS: number;
+    samples: number;
+    payloadBytes: number;
+    /** CPU-s of all load generators from start to stop (child processes included: Milo's JVM) */
+    loadCpuS: number;
+    /** the same per generator (opcua, mqtt-scalars, ...) */
+    loadCpuByPart: Record<string, number>;
+  };
+  /** the OPC-UA server W1's load generator ran, as it named itself (e.g. "Eclipse Milo 0.6.16"); null without OPC-UA */
+  opcuaServer: string | null;
   /** records committed to the buffer in the window (all inputs) */
   ingested: number;
   /** records routed to this sink in the window */
@@ -116,10 +133,10 @@ export interface CaseResult {
 
 const summary = (h: LogHistogram): LatencySummary => ({ n: h.count, p50: h.quantile(0.5), p99: h.quantile(0.99), max: h.max });
 
-function loadArgs(part: LoadPart, scale: number, names: CaseNames, opcuaPort: number, dropDir: string): string[] {
+function loadArgs(part: LoadPart, scale: number, names: CaseNames, opcuaPort: number, dropDir: string, opcuaServer: OpcuaServerName): string[] {
   switch (part.part) {
     case 'opcua':
-      return ['opcua', String(Math.round(OPCUA_ITEMS * scale)), String(opcuaPort)];
+      return [opcuaServer === 'milo' ? 'opcua-milo' : 'opcua', String(Math.round(OPCUA_ITEMS * scale)), String(opcuaPort)];
     case 'mqtt-scalars':
       return ['mqtt-scalars', MQTT.url, MQTT.username, MQTT.password, String(mqttTopics(scale)), String(MQTT_HZ), `${names.mqttBase}/scalars`];
     case 'mqtt-blocks':
@@ -159,13 +176,15 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
       const child = new Child<LoadMessage, LoadCommand>(
         `load ${part.part}`,
         path.join(here, 'load.ts'),
-        loadArgs(part, o.scale, names, opcuaPort, dropDir),
+        loadArgs(part, o.scale, names, opcuaPort, dropDir, o.opcuaServer ?? 'milo'),
         path.join(logs, `load-${part.part}.log`),
       );
       loads.push({ part, child });
     }
     o.progress(`${tag}: starting ${loads.length} load generator(s) and the gateway`);
-    await Promise.all(loads.map((l) => l.child.next('ready', 180_000)));
+    const ready = await Promise.all(loads.map((l) => l.child.next('ready', 180_000)));
+    const opcuaLoad = loads.findIndex((l) => l.part.part === 'opcua');
+    const opcuaServer = opcuaLoad < 0 ? null : String(ready[opcuaLoad]!.info?.server ?? 'unknown');
 
     const configFile = path.join(tmp, 'layergate.yaml');
     writeFileSync(
@@ -222,6 +241,13 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
     const in0 = ingested(s0);
 
     // ---- steady phase ---------------------------------------------------------------------------
+    // what the generators have spent before the start (their start-up): left out of their CPU
+    const countsOf = (l: (typeof loads)[number], command: LoadCommand): Promise<LoadCounts> => {
+      const p = l.child.next('counts', 10_000);
+      l.child.send(command);
+      return p;
+    };
+    const before = await Promise.all(loads.map((l) => countsOf(l, { type: 'counts' })));
     collecting = true;
     for (const l of loads) l.child.send({ type: 'start' });
     const t0 = Date.now();
@@ -255,12 +281,14 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
         );
       }
     }
-    const countsOf = (l: (typeof loads)[number]): Promise<LoadCounts> => {
-      const p = l.child.next('counts', 10_000);
-      l.child.send({ type: 'stop' });
-      return p;
-    };
-    const counts = await Promise.all(loads.map(countsOf));
+    const after = await Promise.all(loads.map((l) => countsOf(l, { type: 'stop' })));
+    const counts = after.map(
+      (c, i): LoadCounts => ({
+        units: c.units - before[i]!.units,
+        bytes: c.bytes - before[i]!.bytes,
+        cpuUs: c.cpuUs - before[i]!.cpuUs,
+      }),
+    );
     const steadyS = (Date.now() - t0) / 1000;
     const sEnd = last!;
     const kEnd = sinkOf(sEnd);
@@ -307,9 +335,11 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
     let samples = 0;
     let payloadBytes = 0;
     let loadCpuUs = 0;
+    const loadCpuByPart: Record<string, number> = {};
     loads.forEach((l, i) => {
       const c = counts[i]!;
       units[l.part.part] = c.units;
+      loadCpuByPart[l.part.part] = c.cpuUs / 1e6;
       if (sinkTakes(o.sink, l.part)) offeredRecords += c.units * l.part.recordsPerUnit;
       samples += c.units * l.part.samplesPerUnit;
       payloadBytes += c.bytes;
@@ -353,7 +383,8 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
       sink: o.sink,
       scale: o.scale,
       durationS: steadyS,
-      offered: { units, records: offeredRecords, recordsPerS: offeredRecords / steadyS, samples, payloadBytes, loadCpuS: loadCpuUs / 1e6 },
+      offered: { units, records: offeredRecords, recordsPerS: offeredRecords / steadyS, samples, payloadBytes, loadCpuS: loadCpuUs / 1e6, loadCpuByPart },
+      opcuaServer,
       ingested: ingestedN,
       routed,
       delivered,

@@ -14,6 +14,9 @@ export const SINKS = ['lake', 'kafka', 'redis', 'minio', 'cloud'] as const;
 export type SinkName = (typeof SINKS)[number];
 
 export const OPCUA_NS_URI = 'urn:layergate:bench-e2e';
+/** W1's OPC-UA load server (`--opcua-server`): Eclipse Milo (Java, the default) or node-opcua (load.ts) */
+export const OPCUA_SERVERS = ['milo', 'node-opcua'] as const;
+export type OpcuaServerName = (typeof OPCUA_SERVERS)[number];
 export const OPCUA_ITEMS = 5000;
 export const OPCUA_HZ = 10;
 export const MQTT_TOPICS = 200;
