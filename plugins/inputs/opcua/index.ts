@@ -38,6 +38,7 @@ import { OpcuaTimeoutError, Sleeper, exponentialDelay } from '../../../gateway/p
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment } from '../../../gateway/plugin-api/index.js';
 import { ChangeRecorder } from './changes.js';
 import { GapTracker } from './gaps.js';
+import { readRequestLimits } from './limits.js';
 import { resolveItems } from './nodes.js';
 import type { OpcuaConfig } from './schema.js';
 import { monitorItems } from './subscription.js';
@@ -244,7 +245,8 @@ export class OpcuaInput implements InputPlugin {
       const session = await client.createSession(identity);
       cur.session = session;
       session.on('session_closed', hookEnd('session closed'));
-      const items = await resolveItems(session, this.config, { itemError: (node, why) => this.itemError(node, why), log: ctx.log });
+      const limits = await readRequestLimits(session);
+      const items = await resolveItems(session, this.config, { itemError: (node, why) => this.itemError(node, why), log: ctx.log, limits });
       const subscription = await session.createSubscription2({
         requestedPublishingInterval: this.config.publishingInterval,
         requestedLifetimeCount: 100,
@@ -265,6 +267,7 @@ export class OpcuaInput implements InputPlugin {
         (it, dv) => changes.onChange(it, dv),
         (node, why) => this.itemError(node, why),
         this.s,
+        limits,
       );
       if (endedReason) return endedReason;
       this.s.subscribed = true;

@@ -6,16 +6,18 @@
  * Design constraints:
  * - Resolved against the live server on every session: namespace indexes and browse paths may change
  *   when the server restarts.
- * - Browse paths, unit lookups and reads go in batches of 1,000 (one request each), not per node.
+ * - Browses, browse paths, unit lookups and reads go in batches (one request each), not per node,
+ *   each within the server's operation limit per request (./limits.ts), 1,000 at most.
  * - A node that cannot be resolved is reported (`itemError`, or a warning for a machine node) and left
  *   out; it never fails the session.
  */
 // first: node-opcua must not print to stdout (see the module)
 import './node-opcua-log.js';
-import { AttributeIds, BrowseDirection, NodeClassMask, makeBrowsePath, resolveNodeId, type ClientSession, type NodeId } from 'node-opcua';
+import { AttributeIds, BrowseDirection, NodeClassMask, makeBrowsePath, resolveNodeId, type BrowseResult, type ClientSession, type NodeId } from 'node-opcua';
 import type { Logger } from 'pino';
 import type { MachineContext, SensitivityClass } from '../../../gateway/plugin-api/index.js';
 import type { Deadband, OpcuaConfig } from './schema.js';
+import { slices, type RequestLimits } from './limits.js';
 
 /** the machine context fields this input can follow (its `machine:` config names one node each) */
 export const MACHINE_ROLES = ['build', 'layer', 'state', 'material', 'feedstockLot', 'jobClass'] as const satisfies readonly (keyof MachineContext)[];
@@ -42,6 +44,8 @@ export interface ResolveReport {
   /** a configured item or discover folder that is not monitored, and why */
   itemError(node: string, why: string): void;
   log: Logger;
+  /** the server's operations per request (./limits.ts) */
+  limits: RequestLimits;
 }
 
 /** Every node to monitor this session, in config order, with units read. */
@@ -117,8 +121,7 @@ export async function resolveItems(session: ClientSession, c: OpcuaConfig, repor
       r.onMissing((err as Error).message);
     }
   }
-  for (let k = 0; k < paths.length; k += 1000) {
-    const chunk = paths.slice(k, k + 1000);
+  for (const chunk of slices(paths, report.limits.translate)) {
     const results = await session.translateBrowsePath(chunk.map((p) => p.bp));
     chunk.forEach((p, j) => {
       const res = results[j];
@@ -127,10 +130,11 @@ export async function resolveItems(session: ClientSession, c: OpcuaConfig, repor
       else refs[p.i]!.onMissing(`browse path not found (${res?.statusCode.name ?? 'no result'})`);
     });
   }
-  for (const f of folders) out.push(...(await discover(session, f.nodeId, f.cfg.signalPrefix, f.cfg.maxDepth, base(f.cfg))));
+  for (const f of folders) out.push(...(await discover(session, f.nodeId, f.cfg.signalPrefix, f.cfg.maxDepth, base(f.cfg), report.limits)));
   await readUnits(
     session,
     out.filter((i) => !i.role),
+    report.limits,
   );
   return out;
 }
@@ -142,20 +146,13 @@ async function discover(
   prefix: string,
   maxDepth: number,
   params: Omit<ResolvedItem, 'nodeId' | 'nodeIdText' | 'signal' | 'unit'>,
+  limits: RequestLimits,
 ): Promise<ResolvedItem[]> {
   const found: ResolvedItem[] = [];
   let level: { nodeId: NodeId; names: string[] }[] = [{ nodeId: folder, names: [] }];
   for (let depth = 0; depth < maxDepth && level.length > 0; depth++) {
-    const results = await session.browse(
-      level.map((l) => ({
-        nodeId: l.nodeId,
-        browseDirection: BrowseDirection.Forward,
-        referenceTypeId: 'HierarchicalReferences',
-        includeSubtypes: true,
-        nodeClassMask: NodeClassMask.Object | NodeClassMask.Variable,
-        resultMask: 63,
-      })),
-    );
+    const results: BrowseResult[] = [];
+    for (const chunk of slices(level, limits.browse)) results.push(...(await browseLevel(session, chunk)));
     const next: typeof level = [];
     results.forEach((res, j) => {
       for (const ref of res.references ?? []) {
@@ -172,19 +169,33 @@ async function discover(
   return found;
 }
 
+/** One Browse request: the objects and variables below each node (hierarchical references). */
+function browseLevel(session: ClientSession, level: { nodeId: NodeId }[]): Promise<BrowseResult[]> {
+  return session.browse(
+    level.map((l) => ({
+      nodeId: l.nodeId,
+      browseDirection: BrowseDirection.Forward,
+      referenceTypeId: 'HierarchicalReferences',
+      includeSubtypes: true,
+      nodeClassMask: NodeClassMask.Object | NodeClassMask.Variable,
+      resultMask: 63,
+    })),
+  );
+}
+
 /** EngineeringUnits (AnalogItems) of the items, read in batches; the unit is its display name. */
-async function readUnits(session: ClientSession, items: ResolvedItem[]): Promise<void> {
-  for (let k = 0; k < items.length; k += 1000) {
-    const chunk = items.slice(k, k + 1000);
+async function readUnits(session: ClientSession, items: ResolvedItem[], limits: RequestLimits): Promise<void> {
+  for (const chunk of slices(items, limits.translate)) {
     const results = await session.translateBrowsePath(chunk.map((it) => makeBrowsePath(it.nodeId, '.EngineeringUnits')));
     const withEu = chunk.map((it, j) => ({ it, id: results[j]?.statusCode.isGood() ? results[j]?.targets?.[0]?.targetId : undefined })).filter((x) => x.id);
-    if (withEu.length === 0) continue;
-    const values = await session.read(withEu.map((x) => ({ nodeId: x.id!, attributeId: AttributeIds.Value })));
-    withEu.forEach((x, j) => {
-      const eu = values[j]?.value?.value as { displayName?: { text?: string | null } } | null | undefined;
-      const text = eu?.displayName?.text;
-      if (text) x.it.unit = text;
-    });
+    for (const part of slices(withEu, limits.read)) {
+      const values = await session.read(part.map((x) => ({ nodeId: x.id!, attributeId: AttributeIds.Value })));
+      part.forEach((x, j) => {
+        const eu = values[j]?.value?.value as { displayName?: { text?: string | null } } | null | undefined;
+        const text = eu?.displayName?.text;
+        if (text) x.it.unit = text;
+      });
+    }
   }
 }
 

@@ -2,7 +2,8 @@
  * The OPC-UA input against an independent server implementation: Eclipse Milo (Java), the benchmarks'
  * W1 load server (test/bench/support/milo-opcua/), through the real Pipeline into the real SQLite
  * buffer. Proves that the input does not only work with node-opcua (discovery by browsing, items by
- * NodeId with a namespace alias, report by exception, Milo's queue handling), and that the load server
+ * NodeId with a namespace alias, report by exception, Milo's queue handling, requests split by Milo's
+ * operation limits per request), and that the load server
  * offers exactly what it counts: every change exactly once, with its exact value and the server's
  * source timestamp. The first run builds the server (Maven fetches Milo's jars): minutes.
  */
@@ -21,7 +22,8 @@ import { type OpcuaInput, definition } from './index.js';
 import { opcuaConfigSchema } from './schema.js';
 
 const log = pino({ level: 'silent' });
-const N = 50;
+// more than Milo's 250 operations per Browse/TranslateBrowsePaths request: the input must split by the server's limits
+const N = 300;
 const NS = 'urn:layergate:test:milo';
 let server: MiloBenchServer;
 

@@ -1,6 +1,7 @@
 /**
  * Monitored items of a subscription: the resolved nodes grouped by their monitoring parameters
- * (sampling interval, queue size, deadband) and created in groups of 1,000 per request.
+ * (sampling interval, queue size, deadband) and created in requests of at most the server's
+ * MaxMonitoredItemsPerCall (./limits.ts).
  *
  * Design constraints:
  * - A monitored item the server refuses is reported (`itemError`) and left out; the rest run.
@@ -19,6 +20,7 @@ import {
   type ClientSubscription,
   type DataValue,
 } from 'node-opcua';
+import { slices, type RequestLimits } from './limits.js';
 import type { ResolvedItem } from './nodes.js';
 
 /** Monitor `items` on `subscription`, counting those the server accepted in `counters.monitoredItems`. */
@@ -28,6 +30,7 @@ export async function monitorItems(
   onChange: (it: ResolvedItem, dv: DataValue) => void,
   itemError: (node: string, why: string) => void,
   counters: { monitoredItems: number },
+  limits: RequestLimits,
 ): Promise<void> {
   const groups = new Map<string, ResolvedItem[]>();
   for (const it of items) {
@@ -39,8 +42,7 @@ export async function monitorItems(
   counters.monitoredItems = 0;
   for (const g of groups.values()) {
     const first = g[0]!;
-    for (let k = 0; k < g.length; k += 1000) {
-      const chunk = g.slice(k, k + 1000);
+    for (const chunk of slices(g, limits.monitoredItems)) {
       const filter = first.deadband
         ? new DataChangeFilter({
             trigger: DataChangeTrigger.StatusValue,

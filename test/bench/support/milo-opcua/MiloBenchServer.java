@@ -44,7 +44,6 @@ import org.eclipse.milo.opcua.sdk.server.api.DataItem;
 import org.eclipse.milo.opcua.sdk.server.api.ManagedNamespaceWithLifecycle;
 import org.eclipse.milo.opcua.sdk.server.api.MonitoredItem;
 import org.eclipse.milo.opcua.sdk.server.api.config.OpcUaServerConfig;
-import org.eclipse.milo.opcua.sdk.server.api.config.OpcUaServerConfigLimits;
 import org.eclipse.milo.opcua.sdk.server.nodes.AttributeContext;
 import org.eclipse.milo.opcua.sdk.server.nodes.UaFolderNode;
 import org.eclipse.milo.opcua.sdk.server.nodes.UaNode;
@@ -168,7 +167,7 @@ public final class MiloBenchServer {
             .setCertificateManager(new DefaultCertificateManager(keyPair, certificate))
             .setTrustListManager(new EmptyTrustList())
             .setCertificateValidator(new TrustNoClient())
-            .setLimits(new BenchLimits())
+            // Milo's own operation limits per request (250 browse paths): the gateway reads and keeps them
             // a full queue of every item in one publish response (65,535 notifications, Milo's per-publish
             // maximum) must fit in one message: at about 30 bytes each that is close to Milo's 2 MiB default
             .setEncodingLimits(new EncodingLimits(
@@ -177,23 +176,6 @@ public final class MiloBenchServer {
                 16 * 1024 * 1024,
                 EncodingLimits.DEFAULT_MAX_RECURSION_DEPTH))
             .build();
-    }
-
-    /**
-     * Milo's defaults allow 250 nodes per Browse and TranslateBrowsePaths request; the gateway sends up
-     * to 1,000 per request (plugins/inputs/opcua/nodes.ts), as node-opcua servers accept. Raised to the
-     * 10,000 Milo allows per Read.
-     */
-    private static final class BenchLimits implements OpcUaServerConfigLimits {
-        @Override
-        public UInteger getMaxNodesPerBrowse() {
-            return uint(10_000);
-        }
-
-        @Override
-        public UInteger getMaxNodesPerTranslateBrowsePathsToNodeIds() {
-            return uint(10_000);
-        }
     }
 
     /** No certificates at all: only SecurityPolicy None is served. */
