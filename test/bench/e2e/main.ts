@@ -15,12 +15,12 @@
  *   npm run bench:e2e -- --headroom --sinks kafka,lake --no-flows
  * Options: --sinks, --workloads, --duration, --drain (drain timeout), --scale, --headroom,
  * --headroom-duration, --headroom-max, --raw-seconds (0: no raw baselines), --no-flows, --flows-only,
- * --flow-messages, --update-readme, --keep (keep each case's temp folder), --compiled (the gateway from a
+ * --flow-messages, --update-readme, --readme-from RESULTS_JSON, --keep (keep each case's temp folder), --compiled (the gateway from a
  * tsc build, without the tsx loader: memory as a plant sees it), --out DIR, --set SINK.KEY=VALUE,
  * --opcua-server milo|node-opcua (W1's OPC-UA load server: Eclipse Milo in a JVM by default, a tenth of
  * the CPU node-opcua needs for 50,000 changes/s, so the load generator leaves the gateway its core).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +84,7 @@ const program = new Command('bench:e2e')
   .option('--flows-only', 'only the MQTT -> Kafka flows')
   .option('--flow-messages <n>', 'messages of the JSON flow (the 4 KiB flow sends a tenth)', Number, 200_000)
   .option('--update-readme', "regenerate the README's end-to-end table")
+  .option('--readme-from <results.json>', "regenerate the README's end-to-end table from a finished run's results.json, and run nothing")
   .option('--keep', "keep each case's temp folder (config, logs, data)")
   .option('--compiled', 'run the gateway from a tsc build with plain node, as a plant does (memory figures; children.ts)')
   .option('--out <dir>', 'results folder (default bench-results/e2e-<timestamp>)')
@@ -128,6 +129,7 @@ interface Options {
   flowsOnly?: boolean;
   flowMessages: number;
   updateReadme?: boolean;
+  readmeFrom?: string;
   keep?: boolean;
   compiled?: boolean;
   out?: string;
@@ -143,6 +145,23 @@ const clock = (): string => {
 
 async function main(): Promise<void> {
   const o = program.parse().opts<Options>();
+  if (o.readmeFrom) {
+    const run = JSON.parse(readFileSync(o.readmeFrom, 'utf8')) as {
+      startedAt: string;
+      options: Options;
+      cases: CaseResult[];
+      raws: RawResult[];
+      flows: FlowResult[];
+    };
+    writeReadmeTable(
+      run.cases.filter((c) => c.scale === run.options.scale),
+      run.raws,
+      run.flows,
+      run.options,
+      run.startedAt,
+    );
+    return;
+  }
   if (o.compiled) buildGateway();
   const sinks = o.sinks ?? [...SINKS];
   const workloads = o.workloads ?? [...WORKLOADS];
@@ -336,19 +355,22 @@ async function main(): Promise<void> {
     )}\n`,
   );
   console.log(`\nwrote ${path.relative(process.cwd(), path.join(out, 'report.md'))}, results.json and ${charts.length} chart(s)`);
-  if (o.updateReadme) {
-    const table = caseTable(designCases, raws);
-    const keep = ['workload', 'sink', 'offered/s', 'delivered/offered', 'lag', 'receive->ack p50/p99/max', 'peak RSS MB', 'raw client/s', 'verdict'];
-    const idx = keep.map((k) => table.head.indexOf(k));
-    const body = [
-      `One run of \`npm run bench:e2e\` (${new Date(started).toISOString().slice(0, 10)}, ${o.duration} s per case at ${o.scale}x, ${os.cpus().length} CPUs shared with the servers):`,
-      '',
-      markdown({ head: keep, rows: table.rows.map((r) => idx.map((j) => r[j]!)) }),
-      ...(flows.length ? ['', markdown(flowTable(flows))] : []),
-    ].join('\n');
-    updateReadme(path.join(repo, 'README.md'), body);
-    console.log("updated the README's end-to-end table");
-  }
+  if (o.updateReadme) writeReadmeTable(designCases, raws, flows, o, new Date(started).toISOString());
+}
+
+/** The README's table between its markers: the main columns of the design cases, and the flows. */
+function writeReadmeTable(designCases: CaseResult[], raws: RawResult[], flows: FlowResult[], o: Pick<Options, 'duration' | 'scale'>, startedAt: string): void {
+  const table = caseTable(designCases, raws);
+  const keep = ['workload', 'sink', 'offered/s', 'delivered/offered', 'lag', 'receive->ack p50/p99/max', 'peak RSS MB', 'raw client/s', 'verdict'];
+  const idx = keep.map((k) => table.head.indexOf(k));
+  const body = [
+    `One run of \`npm run bench:e2e\` (${startedAt.slice(0, 10)}, ${o.duration} s per case at ${o.scale}x, ${os.cpus().length} CPUs shared with the servers):`,
+    '',
+    markdown({ head: keep, rows: table.rows.map((r) => idx.map((j) => r[j]!)) }),
+    ...(flows.length ? ['', markdown(flowTable(flows))] : []),
+  ].join('\n');
+  updateReadme(path.join(repo, 'README.md'), body);
+  console.log("updated the README's end-to-end table");
 }
 
 main().then(
