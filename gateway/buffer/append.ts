@@ -172,7 +172,7 @@ function noteRefused(st: AppendLogState, batchBytes: number): void {
  * build, layer and attributes, the rarely set fields, in one JSON column; null when none is set.
  * The records of a batch mostly share their build and layer, and inputs share one attributes object
  * between the records of a publish (OPC-UA: status, server time): the JSON of the last (build, layer,
- * attributes object) is reused. The cache lives for one append (`resetExtraCache`), so an input that
+ * attributes object) is reused. The cache lives for one append (`appendInTxn` resets it), so an input that
  * changes an attributes object between its batches is never served stale JSON.
  */
 function extraJson(r: RecordInput): string | null {
