@@ -3,20 +3,21 @@
  * artifacts on Maven Central, run on the machine's Java 17+.
  *
  * Design constraints:
- * - The jars are resolved by Maven from a generated minimal pom into .services/cache/kafka-<version>/jars,
- *   with Maven's local repository inside .services/cache/m2 so nothing is written to ~/.m2.
+ * - The jars are resolved by Maven from a generated minimal pom into .services/cache/kafka-<version>/jars
+ *   (./maven.ts).
  * - The version is pinned. 4.x brokers dropped the oldest protocol versions (KIP-896); kafkajs 2.2.4
  *   negotiates newer ones, which the smoke test proves by producing and consuming in a group.
  * - Storage is formatted once (a static controller quorum, so no --standalone); data survives `down`/`up`.
  * - Small heap and serial GC: the whole team shares 2 cores.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { HOST, KAFKA } from './endpoints.js';
+import { resolveMavenJars } from './maven.js';
 import type { TestService } from './service.js';
-import { CACHE_DIR, ensureDir, runDir, runLogged, ServiceError, spawnDetached, step, waitReady, which, aptInstall, writeIfChanged } from './process.js';
+import { CACHE_DIR, ensureDir, runDir, runLogged, spawnDetached, step, waitReady, writeIfChanged } from './process.js';
 
 export const KAFKA_VERSION = '4.4.0';
 const LOG4J_VERSION = '2.24.3';
@@ -24,7 +25,6 @@ const LOG4J_VERSION = '2.24.3';
 const NAME = 'kafka';
 const home = path.join(CACHE_DIR, `kafka-${KAFKA_VERSION}`);
 const jarsDir = path.join(home, 'jars');
-const completeMarker = path.join(home, '.resolved');
 const dir = runDir(NAME);
 const dataDir = path.join(dir, 'data');
 const propertiesFile = path.join(dir, 'server.properties');
@@ -105,32 +105,8 @@ function javaArgs(mainClass: string, ...args: string[]): string[] {
   ];
 }
 
-async function resolveJars(): Promise<void> {
-  if (existsSync(completeMarker)) return;
-  if (!which('java')) await step('kafka: apt-get install openjdk-17-jre-headless', () => aptInstall(NAME, ['openjdk-17-jre-headless']));
-  if (!which('mvn')) await step('kafka: apt-get install maven', () => aptInstall(NAME, ['maven']));
-  ensureDir(home);
-  writeFileSync(path.join(home, 'pom.xml'), pom);
-  await step(`kafka: resolve Apache Kafka ${KAFKA_VERSION} jars from Maven Central`, () =>
-    runLogged(
-      NAME,
-      'mvn',
-      [
-        '-q',
-        '-B',
-        '-f',
-        path.join(home, 'pom.xml'),
-        `-Dmaven.repo.local=${path.join(CACHE_DIR, 'm2')}`,
-        'dependency:copy-dependencies',
-        `-DoutputDirectory=${jarsDir}`,
-        '-DincludeScope=runtime',
-      ],
-      { logFile: path.join(home, 'maven.log') },
-    ),
-  );
-  if (!readdirSync(jarsDir).some((jar) => jar === `kafka_2.13-${KAFKA_VERSION}.jar`))
-    throw new ServiceError(NAME, `Maven finished but ${jarsDir} holds no kafka_2.13-${KAFKA_VERSION}.jar`);
-  writeFileSync(completeMarker, `${new Date().toISOString()}\n`);
+function resolveJars(): Promise<string> {
+  return resolveMavenJars({ service: NAME, what: `Apache Kafka ${KAFKA_VERSION}`, home, pom, expectJar: `kafka_2.13-${KAFKA_VERSION}.jar` });
 }
 
 async function formatStorage(): Promise<void> {
