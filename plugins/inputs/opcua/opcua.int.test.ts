@@ -16,7 +16,7 @@ import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { makeConfig } from '../../../simulator/config.js';
 import { Simulator } from '../../../simulator/engine.js';
-import { freePort } from '../../../test/support/wait.js';
+import { freePort, waitFor } from '../../../test/support/wait.js';
 import { main as layergate } from '../../../gateway/cli/main.js';
 import { type OpcuaInput, definition } from './index.js';
 import { defaultSignal } from './nodes.js';
@@ -86,16 +86,6 @@ function setup(cfg: Record<string, unknown>, dataDir = mkdtempSync(path.join(os.
   return { dataDir, buffer, pipeline, input };
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const all = (b: RecordBuffer): StoredRecord[] => b.read('lake', 1_000_000);
 const body = (r: StoredRecord) =>
   JSON.parse(r.body!.toString('utf8')) as {
@@ -129,7 +119,7 @@ describe('opcua input against the simulator', () => {
       items: [{ node: `${ROOT}/DI:Identification/DI:SerialNumber`, signal: 'machine.serial' }],
     });
     await input.start(pipeline.contextFor('opcua'));
-    const records = await until('20 chamber temperatures in a layer >= 2 and two state events', () => {
+    const records = await waitFor('20 chamber temperatures in a layer >= 2 and two state events', () => {
       const rs = all(buffer);
       const temps = rs.filter((r) => r.signal === 'Chamber.Temperature' && (r.layer ?? 0) >= 2);
       return temps.length >= 20 && rs.filter((r) => r.signal === 'machine.state').length >= 2 ? rs : undefined;
@@ -203,7 +193,7 @@ describe('opcua input against the simulator', () => {
       items: [{ node: 'ns=SIM;s=pbf-sim-01.Monitoring.Chamber.Pressure', signal: 'p.q2', samplingInterval: 0, queueSize: 2 }],
     });
     await input.start(pipeline.contextFor('opcua'));
-    await until('overflows counted', () => input.stats().queueOverflows > 0);
+    await waitFor('overflows counted', () => input.stats().queueOverflows > 0);
     const rs = all(buffer).filter((x) => x.signal === 'p.q2');
     expect(rs.some((x) => /Overflow/.test(x.attributes!.status!))).toBe(true);
     expect(input.stats().badStatus).toBe(0);
@@ -219,7 +209,7 @@ describe('opcua input against the simulator', () => {
       ],
     });
     await input.start(pipeline.contextFor('opcua'));
-    const rs = await until('30 unfiltered pressures', () => {
+    const rs = await waitFor('30 unfiltered pressures', () => {
       const r = all(buffer);
       return r.filter((x) => x.signal === 'p.all').length >= 30 ? r : undefined;
     });
@@ -236,17 +226,17 @@ describe('opcua input against the simulator', () => {
   it('a bad status is recorded with its code as quality, not dropped (sensor-dropout fault)', async () => {
     const { buffer, pipeline, input } = setup({ machine: { enabled: false }, items: [{ node: `${ROOT}/SIM:Monitoring/SIM:BuildPlate/SIM:Temperature` }] });
     await input.start(pipeline.contextFor('opcua'));
-    await until('good values', () => all(buffer).length >= 3);
+    await waitFor('good values', () => all(buffer).length >= 3);
     await fault('sensor-dropout', true);
     try {
-      const bad = await until('bad values', () => all(buffer).find((r) => r.attributes?.status === 'BadNoCommunication'));
+      const bad = await waitFor('bad values', () => all(buffer).find((r) => r.attributes?.status === 'BadNoCommunication'));
       expect(body(bad)).toMatchObject({ quality: 'BadNoCommunication', unit: '°C' });
       expect(bad.sourceTimeNs).toBeTypeOf('bigint');
       expect(input.stats().badStatus).toBeGreaterThan(0);
     } finally {
       await fault('sensor-dropout', false);
     }
-    await until('good again', () => all(buffer).at(-1)?.attributes?.status === 'Good');
+    await waitFor('good again', () => all(buffer).at(-1)?.attributes?.status === 'Good');
   }, 60_000);
 
   it('NaN values (nan fault) are quarantined with the node and signal, counted, and the other values keep flowing', async () => {
@@ -255,15 +245,15 @@ describe('opcua input against the simulator', () => {
       items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature`, signal: 't' }],
     });
     await input.start(pipeline.contextFor('opcua'));
-    await until('values', () => all(buffer).length >= 3);
+    await waitFor('values', () => all(buffer).length >= 3);
     await fault('nan', true, { every: 3 });
     try {
-      await until('a quarantined NaN', () => input.stats().quarantined >= 2);
+      await waitFor('a quarantined NaN', () => input.stats().quarantined >= 2);
     } finally {
       await fault('nan', false);
     }
     const n = all(buffer).length;
-    await until('values after', () => all(buffer).length >= n + 3);
+    await waitFor('values after', () => all(buffer).length >= n + 3);
     expect(all(buffer).every((r) => typeof body(r).v === 'number')).toBe(true);
     expect(pipeline.stats().opcua!.quarantined).toBe(input.stats().quarantined);
     await pipeline.flush();
@@ -284,9 +274,9 @@ describe('opcua input against the simulator', () => {
       items: [{ node: `${ROOT}/SIM:Production/SIM:ActiveJob/SIM:TotalLayers`, signal: 'job.total_layers' }],
     });
     await input.start(pipeline.contextFor('opcua'));
-    await until('two watchdog resets', () => input.stats().watchdogResets >= 2);
+    await waitFor('two watchdog resets', () => input.stats().watchdogResets >= 2);
     // each resubscription delivers the current value again: the session really was rebuilt
-    await until('the value after each resubscription', () => all(buffer).filter((r) => r.signal === 'job.total_layers').length >= 3);
+    await waitFor('the value after each resubscription', () => all(buffer).filter((r) => r.signal === 'job.total_layers').length >= 3);
     expect(body(all(buffer).find((r) => r.signal === 'job.total_layers')!).v).toBe(5000);
     expect(input.stats().subscriptions).toBeGreaterThanOrEqual(3);
     expect(all(buffer).some((r) => r.signal === 'opcua.gap' && body(r).reason === 'watchdog')).toBe(true);
@@ -305,7 +295,7 @@ describe('opcua input against the simulator', () => {
     };
     const first = setup(cfg, dataDir);
     await first.input.start(first.pipeline.contextFor('opcua'));
-    await until('values over an encrypted channel', () => all(first.buffer).length >= 5);
+    await waitFor('values over an encrypted channel', () => all(first.buffer).length >= 5);
     const own = first.input.ownCertificate();
     expect(existsSync(own.file)).toBe(true);
     expect(existsSync(path.join(dataDir, 'pki', 'opcua', 'own', 'private', 'private_key.pem'))).toBe(true);
@@ -315,7 +305,7 @@ describe('opcua input against the simulator', () => {
     const second = setup(cfg, dataDir);
     await second.input.start(second.pipeline.contextFor('opcua'));
     expect(second.input.ownCertificate().thumbprint).toBe(own.thumbprint);
-    await until('values after the restart', () => second.input.stats().records >= 5);
+    await waitFor('values after the restart', () => second.input.stats().records >= 5);
   }, 60_000);
 
   it('an untrusted server certificate fails with its thumbprint and where to move it; after the admin moves it, the input connects', async () => {
@@ -326,7 +316,7 @@ describe('opcua input against the simulator', () => {
     });
     await input.start(pipeline.contextFor('opcua'));
     const tp = pemThumbprint(simulatorCertificate());
-    const err = await until('the untrusted-certificate error', () => input.stats().lastError?.includes('not trusted') && input.stats().lastError!);
+    const err = await waitFor('the untrusted-certificate error', () => input.stats().lastError?.includes('not trusted') && input.stats().lastError!);
     expect(err).toContain(tp);
     const rejectedDir = path.join(dataDir, 'pki', 'opcua', 'rejected');
     expect(err).toContain(rejectedDir);
@@ -343,7 +333,7 @@ describe('opcua input against the simulator', () => {
     expect(await cli(['pki', 'trust', tp.slice(0, 12), '--pki', pkiDir])).toBe(0);
     expect(readdirSync(rejectedDir).filter((f) => f.endsWith('.pem'))).toEqual([]);
     expect(listCertificates(pkiDir).find((c) => c.thumbprint === tp)?.where).toBe('trusted');
-    await until('values once trusted', () => all(buffer).length >= 3);
+    await waitFor('values once trusted', () => all(buffer).length >= 3);
   }, 60_000);
 
   it('survives a server restart (opcua-restart fault): resubscribes, counts and records the gap', async () => {
@@ -352,18 +342,18 @@ describe('opcua input against the simulator', () => {
       items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature`, signal: 't' }],
     });
     await input.start(pipeline.contextFor('opcua'));
-    await until('values', () => all(buffer).length >= 5);
+    await waitFor('values', () => all(buffer).length >= 5);
     const restartsBefore = sim.state().counters.opcuaRestarts;
     await fault('opcua-restart', true, { downMs: 1500 });
-    await until('the server restart', () => sim.state().counters.opcuaRestarts > restartsBefore);
-    await until('the resubscription', () => input.stats().subscriptions >= 2 && input.stats().gaps >= 1);
-    const gap = await until('the gap record', () => all(buffer).find((r) => r.signal === 'opcua.gap'));
+    await waitFor('the server restart', () => sim.state().counters.opcuaRestarts > restartsBefore);
+    await waitFor('the resubscription', () => input.stats().subscriptions >= 2 && input.stats().gaps >= 1);
+    const gap = await waitFor('the gap record', () => all(buffer).find((r) => r.signal === 'opcua.gap'));
     const g = body(gap);
     expect(g.type).toBe('gap');
     expect(g.ms).toBeGreaterThanOrEqual(1000);
     expect(input.stats().gapMs).toBeGreaterThanOrEqual(1000);
     const before = all(buffer).filter((r) => r.signal === 't' && r.seq < gap.seq).length;
-    await until('values after the restart', () => all(buffer).filter((r) => r.signal === 't' && r.seq > gap.seq).length >= 5);
+    await waitFor('values after the restart', () => all(buffer).filter((r) => r.signal === 't' && r.seq > gap.seq).length >= 5);
     expect(before).toBeGreaterThanOrEqual(5);
   }, 60_000);
 });

@@ -17,7 +17,7 @@ import type { RecordBuffer } from '../../../gateway/buffer/types.js';
 import { Pipeline } from '../../../gateway/ingest/pipeline.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { type MiloBenchServer, startMiloBenchServer } from '../../../test/bench/support/milo-opcua/milo-opcua.js';
-import { freePort, sleep } from '../../../test/support/wait.js';
+import { freePort, sleep, waitFor } from '../../../test/support/wait.js';
 import { type OpcuaInput, definition } from './index.js';
 import { opcuaConfigSchema } from './schema.js';
 
@@ -63,16 +63,6 @@ function setup(cfg: Record<string, unknown>) {
   return { buffer, pipeline, input };
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 const all = (b: RecordBuffer): StoredRecord[] => b.read('lake', 1_000_000);
 const body = (r: StoredRecord) => JSON.parse(r.body!.toString('utf8')) as { v: number; quality?: string };
 
@@ -95,7 +85,7 @@ describe('opcua input against Eclipse Milo (the bench load server)', () => {
     });
     await input.start(pipeline.contextFor('opcua'));
     // a new monitored item reports its current value first: one per item
-    const initial = await until('every item monitored and its current value', () => {
+    const initial = await waitFor('every item monitored and its current value', () => {
       const rs = all(buffer);
       return input.stats().monitoredItems === N && rs.length >= N ? rs : undefined;
     });
@@ -105,7 +95,7 @@ describe('opcua input against Eclipse Milo (the bench load server)', () => {
     const { changes, fromMs, toMs } = await tick(1500);
     expect(changes).toBeGreaterThanOrEqual(10 * N);
     expect(changes % N).toBe(0);
-    const records = await until(`${changes} changes`, () => {
+    const records = await waitFor(`${changes} changes`, () => {
       const rs = all(buffer).filter((r) => r.seq > initialSeq);
       return rs.length >= changes ? rs : undefined;
     });
@@ -149,13 +139,13 @@ describe('opcua input against Eclipse Milo (the bench load server)', () => {
   it('discovers the Bench folder by browsing: exactly the n variables, named by their browse names', async () => {
     const { buffer, pipeline, input } = setup({ samplingInterval: 0, discover: [{ folder: '/Objects/B:Bench', signalPrefix: 'milo' }] });
     await input.start(pipeline.contextFor('opcua'));
-    const rs = await until('the current value of every discovered variable', () => {
+    const rs = await waitFor('the current value of every discovered variable', () => {
       const r = all(buffer);
       return input.stats().monitoredItems === N && r.length >= N ? r : undefined;
     });
     expect(new Set(rs.map((r) => r.signal))).toEqual(new Set(Array.from({ length: N }, (_, i) => `milo.v${i}`)));
     const { changes } = await tick(300);
-    await until('the changes', () => all(buffer).length >= N + changes);
+    await waitFor('the changes', () => all(buffer).length >= N + changes);
     await sleep(300);
     expect(all(buffer)).toHaveLength(N + changes);
     expect(input.stats().itemErrors).toBe(0);
@@ -168,9 +158,9 @@ describe('opcua input against Eclipse Milo (the bench load server)', () => {
       items: [{ node: 'ns=B;s=v7', signal: 'q2', samplingInterval: 0, queueSize: 2 }],
     });
     await input.start(pipeline.contextFor('opcua'));
-    await until('monitored', () => all(buffer).length >= 1);
+    await waitFor('monitored', () => all(buffer).length >= 1);
     await tick(2500);
-    await until('overflows counted', () => input.stats().queueOverflows > 0, 10_000);
+    await waitFor('overflows counted', () => input.stats().queueOverflows > 0, 10_000);
     const rs = all(buffer).slice(1);
     expect(rs.some((r) => /Overflow/.test(r.attributes!.status!))).toBe(true);
     // the values that came are the newest of each publish, still in order
