@@ -9,16 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openBuffer } from '../../../gateway/buffer/index.js';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
-import { Pipeline } from '../../../gateway/ingest/pipeline.js';
 import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { makeConfig } from '../../../simulator/config.js';
 import { Simulator } from '../../../simulator/engine.js';
+import { OpcuaRigs } from '../../../test/support/opcua-input.js';
 import { freePort, waitFor } from '../../../test/support/wait.js';
 import { main as layergate } from '../../../gateway/cli/main.js';
-import { type OpcuaInput, definition } from './index.js';
 import { defaultSignal } from './nodes.js';
 import { thumbprint } from './trust.js';
 import { listCertificates } from './pki.js';
@@ -46,20 +44,13 @@ beforeAll(async () => {
   endpoint = sim.opcuaEndpoint!;
 }, 60_000);
 
-const dirs: string[] = [];
+const rigs = new OpcuaRigs();
 afterAll(async () => {
   await sim?.stop();
-  for (const d of [simDir, ...dirs]) if (d) rmSync(d, { recursive: true, force: true });
+  if (simDir) rmSync(simDir, { recursive: true, force: true });
+  rigs.removeAll();
 });
-
-let running: { input: OpcuaInput; buffer: RecordBuffer }[] = [];
-afterEach(async () => {
-  for (const r of running) {
-    await r.input.stop();
-    r.buffer.close();
-  }
-  running = [];
-});
+afterEach(() => rigs.stopAll());
 
 /** the `layergate` CLI in-process (its output is not asserted here, its exit code is) */
 async function cli(args: string[]): Promise<number> {
@@ -76,14 +67,8 @@ async function cli(args: string[]): Promise<number> {
   }
 }
 
-function setup(cfg: Record<string, unknown>, dataDir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-'))) {
-  dirs.push(dataDir);
-  const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 256 * 1024 * 1024, sinks: ['lake'] }, log);
-  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir, quarantineMaxBytes: 1 << 20, log });
-  const config = opcuaConfigSchema.parse({ endpoint, username: USER.username, password: USER.password, reconnect: { initial: '100ms', max: '1s' }, ...cfg });
-  const input = definition.create(config, { dataDir, machine: 'test' }) as OpcuaInput;
-  running.push({ input, buffer });
-  return { dataDir, buffer, pipeline, input };
+function setup(cfg: Record<string, unknown>, dataDir?: string) {
+  return rigs.open({ endpoint, username: USER.username, password: USER.password, reconnect: { initial: '100ms', max: '1s' }, ...cfg }, dataDir);
 }
 
 const all = (b: RecordBuffer): StoredRecord[] => b.read('lake', 1_000_000);
@@ -299,9 +284,7 @@ describe('opcua input against the simulator', () => {
     const own = first.input.ownCertificate();
     expect(existsSync(own.file)).toBe(true);
     expect(existsSync(path.join(dataDir, 'pki', 'opcua', 'own', 'private', 'private_key.pem'))).toBe(true);
-    await first.input.stop();
-    first.buffer.close();
-    running = [];
+    await rigs.stopAll();
     const second = setup(cfg, dataDir);
     await second.input.start(second.pipeline.contextFor('opcua'));
     expect(second.input.ownCertificate().thumbprint).toBe(own.thumbprint);

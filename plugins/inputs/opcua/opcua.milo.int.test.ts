@@ -1,27 +1,12 @@
-/**
- * The OPC-UA input against an independent server implementation: Eclipse Milo (Java), the benchmarks'
- * W1 load server (test/bench/support/milo-opcua/), through the real Pipeline into the real SQLite
- * buffer. Proves that the input does not only work with node-opcua (discovery by browsing, items by
- * NodeId with a namespace alias, report by exception, Milo's queue handling, requests split by Milo's
- * operation limits per request), and that the load server
- * offers exactly what it counts: every change exactly once, with its exact value and the server's
- * source timestamp. The first run builds the server (Maven fetches Milo's jars): minutes.
- */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openBuffer } from '../../../gateway/buffer/index.js';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
-import { Pipeline } from '../../../gateway/ingest/pipeline.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { type MiloBenchServer, startMiloBenchServer } from '../../../test/bench/support/milo-opcua/milo-opcua.js';
+import { OpcuaRigs } from '../../../test/support/opcua-input.js';
 import { freePort, sleep, waitFor } from '../../../test/support/wait.js';
-import { type OpcuaInput, definition } from './index.js';
-import { opcuaConfigSchema } from './schema.js';
 
-const log = pino({ level: 'silent' });
+const _log = pino({ level: 'silent' });
 // more than Milo's 250 operations per Browse/TranslateBrowsePaths request: the input must split by the server's limits
 const N = 300;
 const NS = 'urn:layergate:test:milo';
@@ -31,36 +16,15 @@ beforeAll(async () => {
   server = await startMiloBenchServer(N, await freePort(), NS);
 }, 600_000);
 
-const dirs: string[] = [];
+const rigs = new OpcuaRigs();
 afterAll(async () => {
   await server?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  rigs.removeAll();
 });
-
-let running: { input: OpcuaInput; buffer: RecordBuffer }[] = [];
-afterEach(async () => {
-  for (const r of running) {
-    await r.input.stop();
-    r.buffer.close();
-  }
-  running = [];
-});
+afterEach(() => rigs.stopAll());
 
 function setup(cfg: Record<string, unknown>) {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-milo-'));
-  dirs.push(dataDir);
-  const buffer = openBuffer({ dir: path.join(dataDir, 'buffer'), maxBytes: 256 * 1024 * 1024, sinks: ['lake'] }, log);
-  const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir, quarantineMaxBytes: 1 << 20, log });
-  const config = opcuaConfigSchema.parse({
-    endpoint: server.endpoint,
-    namespaces: { B: NS },
-    machine: { enabled: false },
-    reconnect: { initial: '100ms', max: '1s' },
-    ...cfg,
-  });
-  const input = definition.create(config, { dataDir, machine: 'test' }) as OpcuaInput;
-  running.push({ input, buffer });
-  return { buffer, pipeline, input };
+  return rigs.open({ endpoint: server.endpoint, namespaces: { B: NS }, machine: { enabled: false }, reconnect: { initial: '100ms', max: '1s' }, ...cfg });
 }
 
 const all = (b: RecordBuffer): StoredRecord[] => b.read('lake', 1_000_000);
