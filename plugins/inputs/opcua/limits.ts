@@ -12,7 +12,7 @@
 import { readOperationLimits, type ClientSession } from 'node-opcua';
 
 /** operations per request when the server states no lower limit */
-export const DEFAULT_OPERATIONS_PER_REQUEST = 1000;
+const DEFAULT_OPERATIONS_PER_REQUEST = 1000;
 
 export interface RequestLimits {
   browse: number;
@@ -21,22 +21,13 @@ export interface RequestLimits {
   monitoredItems: number;
 }
 
-/** The limits the input sends requests by, before the server's were read. */
-export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
-  browse: DEFAULT_OPERATIONS_PER_REQUEST,
-  translate: DEFAULT_OPERATIONS_PER_REQUEST,
-  read: DEFAULT_OPERATIONS_PER_REQUEST,
-  monitoredItems: DEFAULT_OPERATIONS_PER_REQUEST,
-};
-
 /** The server's limits, each capped at the default. */
 export async function readRequestLimits(session: ClientSession): Promise<RequestLimits> {
-  let l: Awaited<ReturnType<typeof readOperationLimits>>;
+  let l: Awaited<ReturnType<typeof readOperationLimits>> = {};
   try {
     l = await readOperationLimits(session);
   } catch {
     // a server without the capability nodes (optional before OPC-UA 1.04) states no limits
-    return DEFAULT_REQUEST_LIMITS;
   }
   return {
     browse: perRequest(l.maxNodesPerBrowse),
