@@ -6,10 +6,10 @@
  * - The commit is the acknowledgement: `appendBatch` returns, and 'append' fires, only after the
  *   commit. A throw means nothing of the batch was stored; in-memory state is restored and blob
  *   files written for it are removed. Blob files are fsynced before the transaction starts.
- * - Hot path (hundreds of thousands of records/s): rows go in INSERT_ROWS_PER_STATEMENT per
- *   execution through one reused parameter array; per record there is no allocation beyond what
- *   better-sqlite3 needs to bind, and no closure. Class, kind, route mask and stream id are looked
- *   up once per run of equal values; the per-batch scratch is two typed arrays.
+ * - Hot path (hundreds of thousands of records/s): records are packed into rows of up to
+ *   ROW_MAX_RECORDS (./rows.ts), one INSERT per row; per record there is no allocation and no
+ *   closure. Class, kind, route mask and stream id are looked up once per run of equal values; the
+ *   per-batch scratch is two typed arrays.
  * - Seqs are reserved in the seq-mark file in blocks of SEQ_RESERVATION_BLOCK before they are used,
  *   so a seq is never handed out twice, even after a power loss.
  */
@@ -17,7 +17,8 @@ import type Database from 'better-sqlite3';
 import { BufferFullError, InvalidRecordError, UnknownSinkError } from '../plugin-api/errors.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES, type RecordInput } from '../plugin-api/record.js';
 import { afterEviction, fullMessage, makeRoom, type RoomOutcome } from './eviction.js';
-import { CLASS_INDEX, INSERT_COLUMNS, INSERT_ROWS_PER_STATEMENT, KIND_INDEX, ROW_OVERHEAD_BYTES, SEQ_RESERVATION_BLOCK, writeSeqMark } from './layout.js';
+import { CLASS_INDEX, KIND_INDEX, ROW_OVERHEAD_BYTES, SEQ_RESERVATION_BLOCK, writeSeqMark } from './layout.js';
+import { RowPacker, type PackedRow } from './rows.js';
 import { sha256Hex } from './spool.js';
 import type { AppendLogState } from './state.js';
 import type { AppendResult } from './types.js';
@@ -36,6 +37,15 @@ function appendTransactionOf(st: AppendLogState): AppendTransaction {
   let txn = appendTransactions.get(st.db);
   if (!txn) appendTransactions.set(st.db, (txn = createAppendTransaction(st)));
   return txn;
+}
+
+/** The row packer of a buffer: one scratch buffer reused by every append. */
+const packers = new WeakMap<AppendLogState, RowPacker>();
+
+function packerOf(st: AppendLogState): RowPacker {
+  let packer = packers.get(st);
+  if (!packer) packers.set(st, (packer = new RowPacker((row) => storeRow(st, row))));
+  return packer;
 }
 
 /** The append transaction on the state's current connection. */
@@ -194,7 +204,7 @@ function extraJson(r: RecordInput): string | null {
   return json;
 }
 
-const NO_EXTRA: ExtraCache = { build: undefined, layer: undefined, attrs: null, json: null };
+const EMPTY_EXTRA_CACHE: ExtraCache = { build: undefined, layer: undefined, attrs: null, json: null };
 
 interface ExtraCache {
   build: string | undefined;
@@ -205,7 +215,7 @@ interface ExtraCache {
 }
 
 /** The last build, layer and attributes `extraJson` wrote, and their JSON. */
-let lastExtra: ExtraCache = NO_EXTRA;
+let lastExtra: ExtraCache = EMPTY_EXTRA_CACHE;
 
 /** Runs inside the append transaction; a throw rolls everything back. */
 function appendInTxn(
@@ -219,70 +229,56 @@ function appendInTxn(
 ): RoomOutcome {
   const room = makeRoom(st, records, batchBytes, hasBlock);
   if (room.refused) return room;
-  lastExtra = NO_EXTRA;
+  lastExtra = EMPTY_EXTRA_CACHE;
 
-  const ins = st.s.insert;
-  const insMany = st.s.insertMany;
-  const blobRef = st.s.blobRef;
+  const packer = packerOf(st);
+  packer.reset();
   const streams = st.streams;
-  const args = st.insertArgs;
-  let k = 0;
   const c = st.c;
   let seq = c.nextSeq;
-  // the stream and route mask of consecutive records are usually the same: look them up on change
+  // the stream of consecutive records is usually the same: look it up on change
   let prev: RecordInput | null = null;
   let stream = 0;
-  let runMask = -1;
-  let runRecords = 0;
-  let runBytes = 0;
   for (let i = 0; i < records.length; i++, seq++) {
     const r = records[i]!;
-    const mask = masks[i]!;
     const code = codes[i]!;
     const sha = shas ? shas[i]! : null;
-    const size = r.body.length;
     if (prev === null || r.source !== prev.source || r.signal !== prev.signal || r.contentType !== prev.contentType) {
       stream = streams.idOf(r.source, r.signal, r.contentType);
     }
     prev = r;
-    const o = k * INSERT_COLUMNS;
-    args[o] = seq;
-    args[o + 1] = mask;
-    args[o + 2] = size;
-    args[o + 3] = stream * 256 + code;
-    args[o + 4] = r.receiveTimeNs;
-    args[o + 5] = r.sourceTimeNs ?? null;
-    args[o + 6] = r.build !== undefined || r.layer !== undefined || r.attributes !== undefined ? extraJson(r) : null;
-    args[o + 7] = sha;
-    args[o + 8] = sha === null ? r.body : null;
-    if (++k === INSERT_ROWS_PER_STATEMENT) {
-      insMany.run.apply(insMany, args);
-      k = 0;
-    }
-    if (sha === null) c.inlineBytes += size;
-    else if ((blobRef.get(sha, size) as number) === 1) {
-      c.spoolBlobs++;
-      c.spoolBytes += size;
-    }
-    if (mask !== runMask) {
-      addLag(st, runMask, runRecords, runBytes);
-      runMask = mask;
-      runRecords = 0;
-      runBytes = 0;
-    }
-    runRecords++;
-    runBytes += size;
+    const extra = r.build !== undefined || r.layer !== undefined || r.attributes !== undefined ? extraJson(r) : null;
+    packer.add(seq, masks[i]!, code & 7, stream, code >> 3, r.receiveTimeNs, r.sourceTimeNs, extra, sha === null ? r.body : null, sha, r.body.length);
   }
-  for (let j = 0; j < k; j++) {
-    const o = j * INSERT_COLUMNS;
-    ins.run(args[o], args[o + 1], args[o + 2], args[o + 3], args[o + 4], args[o + 5], args[o + 6], args[o + 7], args[o + 8]);
-  }
-  args.fill(null);
-  addLag(st, runMask, runRecords, runBytes);
-  c.records += records.length;
+  packer.flush();
   c.nextSeq = seq;
   st.saveState();
   return room;
+}
+
+/** Insert one packed row and account for it: counters, blob reference, sink lags (inside the transaction). */
+export function storeRow(st: AppendLogState, row: PackedRow): void {
+  st.s.insertRow.run(
+    row.seq,
+    row.firstSeq,
+    row.routes,
+    row.cls,
+    row.records,
+    row.size,
+    row.receiveMinNs,
+    row.receiveMaxNs,
+    row.extras,
+    row.blobSha256,
+    row.data,
+  );
+  const c = st.c;
+  c.records += row.records;
+  if (row.blobSha256 === null) c.inlineBytes += row.size;
+  else if ((st.s.blobRef.get(row.blobSha256, row.size) as number) === 1) {
+    c.spoolBlobs++;
+    c.spoolBytes += row.size;
+  }
+  addLag(st, row.routes, row.records, row.size);
 }
 
 /** Add a run of records with one route mask to the lag of each sink in it (written by saveState). */

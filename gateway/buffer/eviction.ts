@@ -10,12 +10,15 @@
  * - Every undelivered record evicted is counted per source and class and written to the ledger,
  *   coalesced per (reason, stream, class) within one pass. A batch is never made room for by
  *   dropping records of `block` classes.
+ * - Rows leave whole (./rows.ts); the ledger and the sink lags still count records, read from the
+ *   headers of a row that held undelivered ones.
  * - Scans are rowid range scans in chunks; delivered-first eviction resumes where it stopped
  *   (`deliveredScanFrom`, lowered by an ack), so repeated passes are amortised O(1) per row.
  */
 import { BufferFullError } from '../plugin-api/errors.js';
 import { SENSITIVITY_CLASSES, nowNs, type RecordInput } from '../plugin-api/record.js';
-import { LEDGER_MAX_ENTRIES, ROW_OVERHEAD_BYTES } from './layout.js';
+import { LEDGER_MAX_ENTRIES, ROW_OVERHEAD_BYTES, type RowInfo } from './layout.js';
+import { RECORD_HEADER_BYTES, bodyLengthAt, countInRange, headerStart, streamAt } from './rows.js';
 import type { AppendLogState } from './state.js';
 
 const EVICT_CHUNK = 512;
@@ -44,13 +47,6 @@ export class EvictionPass {
 export interface RoomOutcome {
   refused: boolean;
   pass: EvictionPass | null;
-}
-
-interface EvictedRow {
-  routes: number;
-  size: number;
-  meta: number;
-  blob_sha256: string | null;
 }
 
 /** The message of a BufferFullError for a batch that does not fit, and `why`. */
@@ -91,19 +87,52 @@ export function makeRoom(st: AppendLogState, records: RecordInput[], batchBytes:
   return { refused: false, pass };
 }
 
+/** a row as the eviction scans read it (integers as bigint) */
+interface ChunkRow {
+  seq: bigint;
+  first_seq: bigint;
+  routes: bigint;
+  cls: bigint;
+  records: bigint;
+  size: bigint;
+  blob_sha256: string | null;
+  receive_max_ns: bigint;
+}
+
+function rowInfo(r: ChunkRow): RowInfo {
+  return {
+    seq: Number(r.seq),
+    first_seq: Number(r.first_seq),
+    routes: Number(r.routes),
+    cls: Number(r.cls),
+    records: Number(r.records),
+    size: Number(r.size),
+    blob_sha256: r.blob_sha256,
+  };
+}
+
+/** The row with last seq `seq`, or undefined. */
+export function rowAt(st: AppendLogState, seq: number): RowInfo | undefined {
+  return st.s.rowInfo.get(seq) as RowInfo | undefined;
+}
+
 /**
- * Delete one row inside a transaction and account for it. `reason` is written to the ledger when
- * the record had not reached every configured sink it is routed to (always, with `forceLedger`).
+ * Delete one row inside a transaction and account for it. Its records that had not reached every
+ * configured sink they are routed to are written to the ledger with `reason` (all of them, with
+ * `forceLedger`). Returns the bytes freed, as the bound counts them.
  */
-export function evictRow(st: AppendLogState, seq: number, reason: string, pass: EvictionPass, forceLedger = false): number {
-  const row = st.s.deleteRow.get(seq) as EvictedRow | undefined;
-  if (!row) return 0;
+export function evictRow(st: AppendLogState, row: RowInfo, reason: string, pass: EvictionPass, forceLedger = false): number {
+  const { seq: lastSeq, first_seq: firstSeq, records, size } = row;
   const c = st.c;
-  c.records--;
-  let freed = ROW_OVERHEAD_BYTES;
+  // the row's data is read only when some of its records are undelivered: its headers name them
+  const pending = st.pendingMask(row.routes, lastSeq);
+  const data = pending !== 0 || forceLedger ? (st.s.rowData.get(lastSeq) as Buffer) : null;
+  st.s.deleteRow.run(lastSeq);
+  c.records -= records;
+  let freed = records * ROW_OVERHEAD_BYTES;
   if (row.blob_sha256 === null) {
-    c.inlineBytes -= row.size;
-    freed += row.size;
+    c.inlineBytes -= size;
+    freed += size;
   } else {
     const ref = st.s.blobUnref.get(row.blob_sha256) as { refs: number; size: number } | undefined;
     if (ref && ref.refs <= 0) {
@@ -114,54 +143,66 @@ export function evictRow(st: AppendLogState, seq: number, reason: string, pass: 
       pass.freedShas.push(row.blob_sha256);
     }
   }
-  const pending = st.pendingMask(row.routes, seq);
+  pass.removed += records;
+  if (data === null) return freed;
   let m = pending;
   while (m !== 0) {
     const s = st.bitToSink[31 - Math.clz32(m & -m)]!;
     m &= m - 1;
-    s.lagRecords--;
-    s.lagBytes -= row.size;
+    const part = countInRange(firstSeq, records, size, data, s.cursor, lastSeq);
+    s.lagRecords -= part.records;
+    s.lagBytes -= part.bytes;
     s.lagDirty = true;
   }
-  if (pending !== 0 || forceLedger) {
-    const stream = Math.floor(row.meta / 256);
-    const cls = row.meta & 7;
-    const key = `${reason}\0${stream}\0${cls}`;
-    const stm = st.streams.byId.get(stream);
-    const run = pass.runs.get(key);
-    if (run) {
-      run.lastSeq = seq;
-      run.records++;
-      run.bytes += row.size;
-      run.sinksMask |= pending;
-    } else {
-      pass.runs.set(key, {
-        reason,
-        source: stm?.source ?? '?',
-        signal: stm?.signal ?? '?',
-        cls,
-        firstSeq: seq,
-        lastSeq: seq,
-        records: 1,
-        bytes: row.size,
-        sinksMask: pending,
-      });
+  // one ledger run per (reason, stream, class) in the pass; consecutive records mostly share a stream
+  const h0 = headerStart(data, records);
+  let run: LossRun | undefined;
+  let runStream = -1;
+  for (let i = 0, h = h0; i < records; i++, h += RECORD_HEADER_BYTES) {
+    const seq = firstSeq + i;
+    const recordPending = st.pendingMask(row.routes, seq);
+    if (recordPending === 0 && !forceLedger) continue;
+    const bytes = row.blob_sha256 === null ? bodyLengthAt(data, h) : size;
+    const stream = streamAt(data, h);
+    if (stream !== runStream || run === undefined) {
+      runStream = stream;
+      const key = `${reason}\0${stream}\0${row.cls}`;
+      run = pass.runs.get(key);
+      if (!run) {
+        const stm = st.streams.byId.get(stream);
+        run = {
+          reason,
+          source: stm?.source ?? '?',
+          signal: stm?.signal ?? '?',
+          cls: row.cls,
+          firstSeq: seq,
+          lastSeq: seq,
+          records: 0,
+          bytes: 0,
+          sinksMask: 0,
+        };
+        pass.runs.set(key, run);
+      }
     }
+    run.lastSeq = seq;
+    run.records++;
+    run.bytes += bytes;
+    run.sinksMask |= recordPending;
   }
-  pass.removed++;
   return freed;
 }
 
 function evictExpired(st: AppendLogState, cutoff: bigint, pass: EvictionPass): void {
   let after = 0;
   for (;;) {
-    const rows = st.s.oldestChunk.all(after, EVICT_CHUNK) as { seq: bigint; receive_time_ns: bigint }[];
+    const rows = st.s.oldestChunk.all(after, EVICT_CHUNK) as ChunkRow[];
     for (const r of rows) {
-      if (r.receive_time_ns >= cutoff) {
+      // a row leaves whole: only once its youngest record is past the cutoff
+      if (r.receive_max_ns >= cutoff) {
         st.refreshOldest();
         return;
       }
-      evictRow(st, Number(r.seq), 'max-age', pass);
+      evictRow(st, rowInfo(r), 'max-age', pass);
     }
     if (rows.length < EVICT_CHUNK) break;
     after = Number(rows[rows.length - 1]!.seq);
@@ -171,19 +212,19 @@ function evictExpired(st: AppendLogState, cutoff: bigint, pass: EvictionPass): v
 
 /**
  * Evict records every configured routed sink has acknowledged, oldest first, until `need` bytes
- * are freed. Undelivered rows are skipped; the scan resumes after the last row it looked at, as
- * long as no ack moved a cursor below that point (see `ackSink` in ./read.ts).
+ * are freed. Rows with an undelivered record are skipped; the scan resumes after the last row it
+ * looked at, as long as no ack moved a cursor below that point (see `ackSink` in ./read.ts).
  */
 export function evictDelivered(st: AppendLogState, need: number, pass: EvictionPass): number {
   let freed = 0;
   let after = Math.max(st.deliveredScanFrom, 0);
   outer: for (;;) {
-    const rows = st.s.oldestChunk.all(after, EVICT_CHUNK) as { seq: bigint; routes: bigint }[];
+    const rows = st.s.oldestChunk.all(after, EVICT_CHUNK) as ChunkRow[];
     for (const r of rows) {
       const seq = Number(r.seq);
       after = seq;
       if (st.pendingMask(Number(r.routes), seq) === 0) {
-        freed += evictRow(st, seq, 'delivered', pass);
+        freed += evictRow(st, rowInfo(r), 'delivered', pass);
         if (freed >= need) break outer;
       }
     }
@@ -199,11 +240,11 @@ function evictUndelivered(st: AppendLogState, need: number, pass: EvictionPass):
   let freed = 0;
   let after = 0;
   outer: while (freed < need) {
-    const rows = st.s.oldestChunk.all(after, EVICT_CHUNK) as { seq: bigint; meta: bigint }[];
+    const rows = st.s.oldestChunk.all(after, EVICT_CHUNK) as ChunkRow[];
     for (const r of rows) {
       after = Number(r.seq);
-      if (st.blocks[Number(r.meta & 7n)]) continue;
-      freed += evictRow(st, after, 'buffer-full', pass);
+      if (st.blocks[Number(r.cls)]) continue;
+      freed += evictRow(st, rowInfo(r), 'buffer-full', pass);
       if (freed >= need) break outer;
     }
     if (rows.length < EVICT_CHUNK) break;

@@ -16,27 +16,33 @@
  *
  * ## On-disk layout (the folder `opts.dir`)
  *
- * - `buffer.sqlite` (+ `-wal`, `-shm`): one database, `PRAGMA user_version = 1`.
- *   - `records(seq INTEGER PRIMARY KEY, routes, size, meta, receive_time_ns, source_time_ns, extra,
- *     blob_sha256, body BLOB)`: one row per record. `seq` is the rowid, assigned by the buffer,
- *     strictly increasing and never reused. `routes` is a bitmask of sink bits (see `sinks`); `size`
- *     is the payload size (body length or blob size); `meta` packs stream id << 8 | kind << 3 |
- *     class (indexes into RECORD_KINDS / SENSITIVITY_CLASSES); ns timestamps are 64-bit INTEGERs
- *     read with `safeIntegers`; `extra` is JSON `{build, layer, attributes}` or NULL when all are
- *     absent. Exactly one of `body` (inline) and `blob_sha256` (spooled) is set; the body is the
- *     last column so that scans over routes and sizes never touch its overflow pages.
- *     No secondary index on routes: measured, an index on (routes, seq) costs ~25-30% of append
- *     throughput for small records. Reads, lag sums and delivered-first eviction are rowid range
- *     scans instead, made amortised O(1) per row by in-memory scan horizons (a sink with nothing
- *     to read remembers up to where it is empty; delivered-first eviction remembers up to where
- *     every remaining row is undelivered, until an ack moves a cursor below that point).
- *     Partial index `records_by_blob(blob_sha256)` over spooled rows only, for spool reconciliation.
+ * - `buffer.sqlite` (+ `-wal`, `-shm`): one database, `PRAGMA user_version = 2` (version 1, one row
+ *   per record in a table `records`, is converted at open: ./migrate.ts).
+ *   - `record_rows(seq INTEGER PRIMARY KEY, first_seq, routes, cls, records, size, receive_min_ns,
+ *     receive_max_ns, extras, blob_sha256, data BLOB)`: a run of records of one append per row,
+ *     packed as ./rows.ts describes (per record: stream id, kind, times, extra index, body). Record
+ *     seqs are assigned by the buffer, strictly increasing and never reused; a row holds the
+ *     consecutive seqs `first_seq..seq`, and its rowid `seq` is its last. `routes` is a bitmask of
+ *     sink bits (see `sinks`) and `cls` the class (index into SENSITIVITY_CLASSES), the same for
+ *     every record of a row: a change of either starts a new row, so reads, lags and eviction
+ *     decide per row. `size` is the payload bytes of the row (bodies, or the blob's size). `extras` is
+ *     a JSON array of the distinct `{b: build, l: layer, a: attributes}` of the row's records, or
+ *     NULL. A spooled record has a row of its own with `blob_sha256` set. The data is the last column
+ *     so that scans over routes and sizes never touch its overflow pages.
+ *     A cursor may stop inside a row: a read from it skips the row's records at or below it, and the
+ *     lag sums and eviction decode the row's headers for the part on either side. A row leaves the
+ *     buffer whole (eviction never splits one).
+ *     No secondary index on routes: reads, lag sums and delivered-first eviction are rowid range
+ *     scans, made amortised O(1) per row by in-memory scan horizons (a sink with nothing to read
+ *     remembers up to where it is empty; delivered-first eviction remembers up to where every
+ *     remaining row is undelivered, until an ack moves a cursor below that point).
+ *     Partial index `record_rows_by_blob(blob_sha256)` over spooled rows only, for spool reconciliation.
  *   - `streams(id, source, signal, content_type)`: each distinct triple once, so a row carries one
  *     small integer instead of three strings (smaller rows, less to bind on the hot path).
  *   - `blobs(sha256 PRIMARY KEY, size, refs)`: one row per distinct spooled blob with its reference
  *     count; the file is unlinked after the commit that drops `refs` to zero.
  *   - `sinks(name PRIMARY KEY, bit UNIQUE, cursor, lag_records, lag_bytes)`: one persisted cursor
- *     per sink, its running lag, and the sink's bit in `records.routes`. Bits are never reassigned,
+ *     per sink, its running lag, and the sink's bit in `record_rows.routes`. Bits are never reassigned,
  *     so at most 30 sink names per buffer.
  *   - `state(id = 1, next_seq, records, inline_bytes, spool_blobs, spool_bytes, missing_blobs)`:
  *     running counters, updated in the same transaction as the rows they count, so `stats()` never
@@ -73,10 +79,10 @@
  *   room for the batch, its rows, blob references, counters); it returns (and 'append' fires) only
  *   after the commit. A throw means nothing of the batch was stored. Blob files are written and
  *   fsynced before that transaction starts.
- * - Hot path: prepared statements, rows inserted 16 per statement execution, no per-record
- *   allocation beyond what better-sqlite3 needs to bind; stream ids and route masks are looked up
- *   once per run of equal values.
- * - Bounded by bytes: inline body bytes + ROW_OVERHEAD_BYTES per row (so a flood of empty bodies is
+ * - Hot path: prepared statements, a row per run of up to ROW_MAX_RECORDS records packed into one
+ *   reused scratch buffer (./rows.ts), no per-record allocation; stream ids and route masks are
+ *   looked up once per run of equal values.
+ * - Bounded by bytes: inline body bytes + ROW_OVERHEAD_BYTES per record (so a flood of empty bodies is
  *   bounded too) + each distinct spooled blob once. Before a batch is stored, the buffer makes room:
  *   records past `maxAgeMs` first, then records already delivered to every sink they are routed to
  *   (no loss), then, if the batch's classes all have the `drop-oldest` policy, the oldest undelivered
@@ -92,12 +98,14 @@
  *   holding records back: records count as delivered once every configured sink in their routes has
  *   them. A sink added later starts at cursor 0 and only ever receives records routed to it after it
  *   was configured (older records were not routed to it).
- * - Reads are lazy: `read` runs one LIMIT query from the sink's cursor; the backlog is never loaded.
+ * - Reads are lazy: `read` steps through rows from the sink's cursor and stops at its limit; the
+ *   backlog is never loaded.
  * - `stats()` reads only in-memory counters (persisted in `state`, `sinks` and `evictions` in the
  *   transactions that change them), so it is cheap on a buffer of any size.
  * - Loss ledger `bytes` and eviction `bytes` are payload bytes (body or blob size) of the records.
- * - Age eviction walks from the oldest seq and stops at the first record younger than the cutoff
- *   (receive times are almost but not strictly in seq order). It runs on append and on a timer.
+ * - Age eviction walks from the oldest row and stops at the first row holding a record younger than
+ *   the cutoff (receive times are almost but not strictly in seq order). It runs on append and on a
+ *   timer.
  * - Integrity: at open `PRAGMA quick_check` (O(N) over the file, but it skips the index-versus-table
  *   cross checks that make `integrity_check` several times slower on a multi-GB buffer; page and
  *   b-tree damage, which is what a torn write or a garbage file produces, is still found). `check()`
@@ -122,12 +130,6 @@ export const LEDGER_MAX_ENTRIES = 100_000;
 export const SEQ_RESERVATION_BLOCK = 1 << 20;
 /** routes are a 32-bit signed integer mask in JS bit arithmetic: keep clear of the sign bit */
 export const MAX_SINKS = 30;
-/**
- * Appends insert this many rows per statement execution: measured ~1.3x the rows/s of one row
- * per execution for small records (fewer VDBE runs and N-API calls per row).
- */
-export const INSERT_ROWS_PER_STATEMENT = 16;
-export const INSERT_COLUMNS = 9;
 /** one process owns a buffer: a second opener fails fast instead of waiting for the lock */
 const BUSY_TIMEOUT_MS = 500;
 export const DB_FILE = 'buffer.sqlite';
@@ -137,18 +139,20 @@ export const CLASS_INDEX = new Map<string, number>(SENSITIVITY_CLASSES.map((c, i
 export const KIND_INDEX = new Map<string, number>(RECORD_KINDS.map((k, i) => [k, i]));
 
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS records (
+CREATE TABLE IF NOT EXISTS record_rows (
   seq INTEGER PRIMARY KEY,
+  first_seq INTEGER NOT NULL,
   routes INTEGER NOT NULL,
+  cls INTEGER NOT NULL,
+  records INTEGER NOT NULL,
   size INTEGER NOT NULL,
-  meta INTEGER NOT NULL,
-  receive_time_ns INTEGER NOT NULL,
-  source_time_ns INTEGER,
-  extra TEXT,
+  receive_min_ns INTEGER NOT NULL,
+  receive_max_ns INTEGER NOT NULL,
+  extras TEXT,
   blob_sha256 TEXT,
-  body BLOB
+  data BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_by_blob ON records(blob_sha256) WHERE blob_sha256 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS record_rows_by_blob ON record_rows(blob_sha256) WHERE blob_sha256 IS NOT NULL;
 CREATE TABLE IF NOT EXISTS streams (
   id INTEGER PRIMARY KEY, source TEXT NOT NULL, signal TEXT NOT NULL, content_type TEXT NOT NULL,
   UNIQUE (source, signal, content_type)
@@ -185,7 +189,7 @@ CREATE TABLE IF NOT EXISTS losses (
   reason TEXT NOT NULL,
   sinks TEXT NOT NULL
 );
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 `;
 
 /** The pragmas every connection gets; the benchmark's plain-SQLite baseline uses the same ones. */
@@ -213,28 +217,37 @@ export function applySchema(db: Database.Database): void {
 }
 
 /**
- * A row of `records` as the read statement returns it: an array in the statement's column order
- * (integers as bigint). Arrays, not objects: building a keyed object per row was a quarter of a
- * sink's read cost.
+ * A row of `record_rows` as the read statement returns it: an array in the statement's column order.
+ * Arrays, not objects: building a keyed object per row was a quarter of a sink's read cost.
  */
-export type RecordRow = [
+export type PackedRowRead = [
   seq: number,
+  first_seq: number,
   routes: number,
+  cls: number,
+  records: number,
   size: number,
-  meta: number,
-  receive_time_ns: bigint,
-  source_time_ns: bigint | null,
-  extra: string | null,
+  extras: string | null,
   blob_sha256: string | null,
-  body: Buffer | null,
+  data: Buffer,
 ];
+
+/** A row's columns without its data, as eviction and the lag sums see it. */
+export interface RowInfo {
+  seq: number;
+  first_seq: number;
+  routes: number;
+  cls: number;
+  records: number;
+  size: number;
+  blob_sha256: string | null;
+}
 
 /** Every statement the buffer runs more than once, prepared once per connection. */
 export function prepareStatements(db: Database.Database) {
   return {
-    insert: db.prepare('INSERT INTO records (seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body) VALUES (?,?,?,?,?,?,?,?,?)'),
-    insertMany: db.prepare(
-      `INSERT INTO records (seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body) VALUES ${Array<string>(INSERT_ROWS_PER_STATEMENT).fill('(?,?,?,?,?,?,?,?,?)').join(',')}`,
+    insertRow: db.prepare(
+      'INSERT INTO record_rows (seq, first_seq, routes, cls, records, size, receive_min_ns, receive_max_ns, extras, blob_sha256, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
     ),
     insertStream: db.prepare('INSERT INTO streams (source, signal, content_type) VALUES (?, ?, ?)'),
     saveState: db.prepare('UPDATE state SET next_seq = ?, records = ?, inline_bytes = ?, spool_blobs = ?, spool_bytes = ?, missing_blobs = ? WHERE id = 1'),
@@ -242,19 +255,23 @@ export function prepareStatements(db: Database.Database) {
     blobRef: db.prepare('INSERT INTO blobs (sha256, size, refs) VALUES (?, ?, 1) ON CONFLICT (sha256) DO UPDATE SET refs = refs + 1 RETURNING refs').pluck(),
     blobUnref: db.prepare('UPDATE blobs SET refs = refs - 1 WHERE sha256 = ? RETURNING refs, size'),
     blobDelete: db.prepare('DELETE FROM blobs WHERE sha256 = ?'),
-    deleteRow: db.prepare('DELETE FROM records WHERE seq = ? RETURNING routes, size, meta, blob_sha256'),
-    oldestChunk: db.prepare('SELECT seq, routes, meta, receive_time_ns FROM records WHERE seq > ? ORDER BY seq LIMIT ?').safeIntegers(true),
-    oldest: db.prepare('SELECT seq, receive_time_ns FROM records ORDER BY seq LIMIT 1').safeIntegers(true),
-    newest: db.prepare('SELECT seq, receive_time_ns FROM records ORDER BY seq DESC LIMIT 1').safeIntegers(true),
+    rowInfo: db.prepare('SELECT seq, first_seq, routes, cls, records, size, blob_sha256 FROM record_rows WHERE seq = ?'),
+    rowData: db.prepare('SELECT data FROM record_rows WHERE seq = ?').pluck(),
+    deleteRow: db.prepare('DELETE FROM record_rows WHERE seq = ?'),
+    oldestChunk: db
+      .prepare('SELECT seq, first_seq, routes, cls, records, size, blob_sha256, receive_max_ns FROM record_rows WHERE seq > ? ORDER BY seq LIMIT ?')
+      .safeIntegers(true),
+    oldest: db.prepare('SELECT first_seq AS seq, receive_min_ns AS receive_time_ns FROM record_rows ORDER BY seq LIMIT 1').safeIntegers(true),
+    newest: db.prepare('SELECT seq, receive_max_ns AS receive_time_ns FROM record_rows ORDER BY seq DESC LIMIT 1').safeIntegers(true),
     readSink: db
-      .prepare(
-        // only the times need int64 (safeIntegers); the other integers are below 2^53 and come back as
-        // numbers (CAST AS REAL), not as a BigInt each: four fewer heap objects per record read
-        'SELECT CAST(seq AS REAL), CAST(routes AS REAL), CAST(size AS REAL), CAST(meta AS REAL), receive_time_ns, source_time_ns, extra, blob_sha256, body FROM records WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq LIMIT ?',
-      )
-      .safeIntegers(true)
+      .prepare('SELECT seq, first_seq, routes, cls, records, size, extras, blob_sha256, data FROM record_rows WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq')
       .raw(true),
-    lagRange: db.prepare('SELECT count(*) AS n, total(size) AS bytes FROM records WHERE seq > ? AND seq <= ? AND (routes & ?) != 0'),
+    /** whole rows routed to a sink with all their seqs in (lo, hi]: bind (lo, hi, lo, bit) */
+    lagWholeRows: db.prepare(
+      'SELECT total(records) AS n, total(size) AS bytes FROM record_rows WHERE seq > ? AND seq <= ? AND first_seq > ? AND (routes & ?) != 0',
+    ),
+    /** the row holding seq ? + 1, or the next one after it */
+    rowAfter: db.prepare('SELECT seq, first_seq, routes, cls, records, size, blob_sha256 FROM record_rows WHERE seq > ? ORDER BY seq LIMIT 1'),
     setCursor: db.prepare('UPDATE sinks SET cursor = ?, lag_records = ?, lag_bytes = ? WHERE name = ?'),
     setLag: db.prepare('UPDATE sinks SET lag_records = ?, lag_bytes = ? WHERE name = ?'),
     addLoss: db.prepare('INSERT INTO losses (at_ns, source, signal, class, first_seq, last_seq, records, bytes, reason, sinks) VALUES (?,?,?,?,?,?,?,?,?,?)'),
@@ -263,7 +280,7 @@ export function prepareStatements(db: Database.Database) {
       'INSERT INTO evictions (source, class, records, bytes) VALUES (?,?,?,?) ON CONFLICT (source, class) DO UPDATE SET records = records + excluded.records, bytes = bytes + excluded.bytes',
     ),
     losses: db.prepare('SELECT * FROM losses ORDER BY id DESC LIMIT ?').safeIntegers(true),
-    rowsOfBlob: db.prepare('SELECT seq FROM records WHERE blob_sha256 = ? ORDER BY seq'),
+    rowsOfBlob: db.prepare('SELECT seq FROM record_rows WHERE blob_sha256 = ? ORDER BY seq'),
   };
 }
 

@@ -3,8 +3,9 @@
  * stats, the loss ledger and the full integrity check.
  *
  * Constraints (the full list is in ./layout.ts):
- * - Reads are lazy: one LIMIT query from the sink's cursor (or from where the sink is known to have
- *   nothing, `emptyThrough`); the backlog is never loaded. Row decoding allocates only the record.
+ * - Reads are lazy: rows are stepped through from the sink's cursor (or from where the sink is known
+ *   to have nothing, `emptyThrough`) until the limit; the backlog is never loaded. Decoding allocates
+ *   the record and its body's view of the row (no copy).
  * - A cursor only moves forward; an ack lowers `deliveredScanFrom` so delivered-first eviction
  *   looks at the rows that just became delivered, and makes room for a refused batch ('space').
  * - `stats` reads only in-memory counters: cheap on a buffer of any size.
@@ -14,11 +15,23 @@
 import { BlobMissingError, BufferCorruptError } from '../plugin-api/errors.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES, type BlobRef, type RecordKind, type SensitivityClass, type StoredRecord } from '../plugin-api/record.js';
 import { EvictionPass, evictDelivered, runEvictionTxn } from './eviction.js';
-import type { RecordRow } from './layout.js';
+import type { PackedRowRead, RowInfo } from './layout.js';
 import { isCorruption, recoverSpool, restartEmpty } from './recovery.js';
+import {
+  NO_EXTRA,
+  RECORD_HEADER_BYTES,
+  bodyLengthAt,
+  countInRange,
+  extraIndexAt,
+  hasSourceTimeAt,
+  headerStart,
+  kindAt,
+  receiveNsAt,
+  sourceNsAt,
+  streamAt,
+} from './rows.js';
 import { sha256Hex } from './spool.js';
 import type { AppendLogState } from './state.js';
-import type { Stream } from './streams.js';
 import type { BufferStats, CheckResult, LossEntry, SinkStats } from './types.js';
 
 /** Records routed to `sink` after its cursor (and after `afterSeq`), see RecordBuffer.read. */
@@ -26,49 +39,63 @@ export function readSink(st: AppendLogState, sink: string, limit: number, maxByt
   st.assertOpen();
   const s = st.sink(sink, 'read');
   if (!(limit > 0)) return [];
+  const max = Math.floor(limit);
   const newest = st.c.nextSeq - 1;
   const fromCursor = Math.max(s.cursor, s.emptyThrough);
   const from = afterSeq === undefined ? fromCursor : Math.max(fromCursor, Math.floor(afterSeq));
   if (from >= newest) return [];
-  const rows = st.s.readSink.all(from, 1 << s.bit, Math.floor(limit)) as RecordRow[];
-  // nothing for this sink up to the newest seq: later reads start there (only known when this read
-  // started at the cursor: rows between the cursor and `afterSeq` are still to be delivered)
-  if (rows.length === 0 && from === fromCursor) s.emptyThrough = newest;
   const streamsById = st.streams.byId;
   const out: StoredRecord[] = [];
   let bytes = 0;
-  for (const row of rows) {
-    const size = row[2];
-    if (maxBytes !== undefined && out.length > 0 && bytes + size > maxBytes) break;
-    bytes += size;
-    out.push(toStored(st, streamsById, row, size));
+  let sawRow = false;
+  rows: for (const row of st.s.readSink.iterate(from, 1 << s.bit) as IterableIterator<PackedRowRead>) {
+    sawRow = true;
+    const [, firstSeq, routes, cls, records, size, extrasJson, blobSha256, data] = row;
+    const routeNames = st.namesOf(routes);
+    const className = SENSITIVITY_CLASSES[cls] as SensitivityClass;
+    const extras = extrasJson === null ? null : extrasOf(extrasJson);
+    const h0 = headerStart(data, records);
+    let bodyAt = 0;
+    for (let i = 0, h = h0; i < records; i++, h += RECORD_HEADER_BYTES) {
+      const len = bodyLengthAt(data, h);
+      const seq = firstSeq + i;
+      if (seq <= from) {
+        bodyAt += len;
+        continue;
+      }
+      const recordBytes = blobSha256 === null ? len : size;
+      if (maxBytes !== undefined && out.length > 0 && bytes + recordBytes > maxBytes) break rows;
+      bytes += recordBytes;
+      const stream = streamsById.get(streamAt(data, h))!;
+      const rec: StoredRecord = {
+        seq,
+        source: stream.source,
+        signal: stream.signal,
+        kind: RECORD_KINDS[kindAt(data, h)] as RecordKind,
+        receiveTimeNs: receiveNsAt(data, h),
+        class: className,
+        contentType: stream.contentType,
+        routes: routeNames,
+      };
+      if (hasSourceTimeAt(data, h)) rec.sourceTimeNs = sourceNsAt(data, h);
+      if (blobSha256 === null) rec.body = data.subarray(bodyAt, bodyAt + len);
+      else rec.blob = { sha256: blobSha256, size };
+      bodyAt += len;
+      const x = extraIndexAt(data, h);
+      if (x !== NO_EXTRA && extras !== null) {
+        const extra = extras[x]!;
+        if (extra.b !== undefined) rec.build = extra.b;
+        if (extra.l !== undefined) rec.layer = extra.l;
+        if (extra.a !== undefined) rec.attributes = extra.a;
+      }
+      out.push(rec);
+      if (out.length === max) break rows;
+    }
   }
+  // nothing for this sink up to the newest seq: later reads start there (only known when this read
+  // started at the cursor: rows between the cursor and `afterSeq` are still to be delivered)
+  if (!sawRow && from === fromCursor) s.emptyThrough = newest;
   return out;
-}
-
-function toStored(st: AppendLogState, streamsById: Map<number, Stream>, row: RecordRow, size: number): StoredRecord {
-  const [seq, routes, , meta, receiveTimeNs, sourceTimeNs, extraJson, blobSha256, body] = row;
-  const stream = streamsById.get(Math.floor(meta / 256))!;
-  const rec: StoredRecord = {
-    seq,
-    source: stream.source,
-    signal: stream.signal,
-    kind: RECORD_KINDS[(meta >> 3) & 31] as RecordKind,
-    receiveTimeNs,
-    class: SENSITIVITY_CLASSES[meta & 7] as SensitivityClass,
-    contentType: stream.contentType,
-    routes: st.namesOf(routes),
-  };
-  if (sourceTimeNs !== null) rec.sourceTimeNs = sourceTimeNs;
-  if (blobSha256 === null) rec.body = body ?? Buffer.alloc(0);
-  else rec.blob = { sha256: blobSha256, size };
-  if (extraJson !== null) {
-    const extra = extraOf(extraJson);
-    if (extra.b !== undefined) rec.build = extra.b;
-    if (extra.l !== undefined) rec.layer = extra.l;
-    if (extra.a !== undefined) rec.attributes = extra.a;
-  }
-  return rec;
 }
 
 interface Extra {
@@ -77,20 +104,51 @@ interface Extra {
   a?: Readonly<Record<string, string>>;
 }
 
-/** The last `extra` column parsed, and what it parsed to (attributes frozen: records share them). */
-let lastExtra: { json: string; extra: Extra } = { json: '', extra: {} };
+/** The last `extras` column parsed, and what it parsed to (attributes frozen: records share them). */
+let lastExtras: { json: string; extras: Extra[] } = { json: '', extras: [] };
 
 /**
- * The parsed `extra` column. Consecutive rows mostly carry the same text (one publish's status and
- * server time, one build and layer), so the last one is parsed once and its attributes object is
- * shared, frozen, by the records that carry it.
+ * The parsed `extras` column of a row. Consecutive rows mostly carry the same text (one publish's
+ * status and server time, one build and layer), so the last one is parsed once and its attributes
+ * objects are shared, frozen, by the records that carry them.
  */
-function extraOf(json: string): Extra {
-  if (json === lastExtra.json) return lastExtra.extra;
-  const extra = JSON.parse(json) as Extra;
-  if (extra.a !== undefined) Object.freeze(extra.a);
-  lastExtra = { json, extra };
-  return extra;
+function extrasOf(json: string): Extra[] {
+  if (json === lastExtras.json) return lastExtras.extras;
+  const extras = JSON.parse(json) as Extra[];
+  for (const extra of extras) if (extra.a !== undefined) Object.freeze(extra.a);
+  lastExtras = { json, extras };
+  return extras;
+}
+
+/**
+ * Records routed to the sink with `bit` and seq in (lo, hi], and their payload bytes: whole rows by
+ * one aggregate over the rowid range, the (at most two) rows cut by `lo` or `hi` by their headers.
+ */
+export function lagBetween(st: AppendLogState, bit: number, lo: number, hi: number): { records: number; bytes: number } {
+  const mask = 1 << bit;
+  const whole = st.s.lagWholeRows.get(lo, hi, lo, mask) as { n: number; bytes: number };
+  let records = whole.n;
+  let bytes = whole.bytes;
+  const left = st.s.rowAfter.get(lo) as RowInfo | undefined;
+  if (left && left.first_seq <= lo && (left.routes & mask) !== 0) {
+    const part = partOf(st, left, lo, hi);
+    records += part.records;
+    bytes += part.bytes;
+  }
+  const right = st.s.rowAfter.get(hi) as RowInfo | undefined;
+  if (right && right.first_seq <= hi && right.first_seq > lo && (right.routes & mask) !== 0) {
+    const part = partOf(st, right, lo, hi);
+    records += part.records;
+    bytes += part.bytes;
+  }
+  return { records, bytes };
+}
+
+/** The records of `row` with seq in (lo, hi], by its headers. */
+export function partOf(st: AppendLogState, row: RowInfo, lo: number, hi: number): { records: number; bytes: number } {
+  if (row.first_seq > lo && row.seq <= hi) return { records: row.records, bytes: row.size };
+  const data = st.s.rowData.get(row.seq) as Buffer;
+  return countInRange(row.first_seq, row.records, row.size, data, lo, hi);
 }
 
 /** Advance `sink`'s cursor to `uptoSeq` (never backwards), see RecordBuffer.ack. */
@@ -99,12 +157,12 @@ export function ackSink(st: AppendLogState, sink: string, uptoSeq: number): void
   const s = st.sink(sink, 'ack');
   const upto = Math.min(Math.floor(uptoSeq), st.c.nextSeq - 1);
   if (!(upto > s.cursor)) return;
-  const r = st.s.lagRange.get(s.cursor, upto, 1 << s.bit) as { n: number; bytes: number };
-  st.s.setCursor.run(upto, s.lagRecords - r.n, s.lagBytes - r.bytes, sink);
+  const r = lagBetween(st, s.bit, s.cursor, upto);
+  st.s.setCursor.run(upto, s.lagRecords - r.records, s.lagBytes - r.bytes, sink);
   // rows above the old cursor may have become delivered: delivered-first eviction rescans them
   st.deliveredScanFrom = Math.min(st.deliveredScanFrom, s.cursor);
   s.cursor = upto;
-  s.lagRecords -= r.n;
+  s.lagRecords -= r.records;
   s.lagBytes -= r.bytes;
   if (st.spaceWanted > 0) {
     const need = st.bytes() + st.spaceWanted - st.maxBytes;

@@ -16,8 +16,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { BufferCorruptError } from '../plugin-api/errors.js';
-import { EvictionPass, afterEviction, evictRow, writeLedger } from './eviction.js';
+import { EvictionPass, afterEviction, evictRow, rowAt, writeLedger } from './eviction.js';
 import { CLASS_INDEX, DB_FILE, MAX_SINKS, applySchema, openConnection, prepareStatements, readSeqMark } from './layout.js';
+import { migrateOneRowPerRecord } from './migrate.js';
 import { fsyncDir, sha256Hex } from './spool.js';
 import type { AppendLogState, SinkState } from './state.js';
 
@@ -47,6 +48,7 @@ export function openDatabase(st: AppendLogState, sinkNames: string[]): void {
       throw new BufferCorruptError(`${st.dbPath}: quick_check failed: ${check.slice(0, 5).join('; ')}`);
     }
     applySchema(db);
+    migrateOneRowPerRecord(db, st.log);
     st.db = db;
     loadState(st, sinkNames);
   } catch (e) {
@@ -97,7 +99,7 @@ function quarantineFiles(st: AppendLogState, cause: unknown): QuarantinedFiles {
       const state = old.prepare('SELECT records, inline_bytes + spool_bytes AS bytes FROM state WHERE id = 1').get() as
         | { records: number; bytes: number }
         | undefined;
-      const range = old.prepare('SELECT min(seq) AS lo, max(seq) AS hi FROM records').get() as { lo: number | null; hi: number | null };
+      const range = seqRangeOf(old);
       if (state) Object.assign(info, { records: state.records, bytes: state.bytes });
       if (range.lo !== null && range.hi !== null) Object.assign(info, { firstSeq: range.lo, lastSeq: range.hi });
     } finally {
@@ -129,6 +131,19 @@ function recordQuarantine(st: AppendLogState, info: QuarantinedFiles): void {
     sinksMask: st.configuredMask,
   });
   st.db.transaction(() => writeLedger(st, pass, false))();
+}
+
+/** The first and last seq a (damaged, read-only) database holds, in either layout. */
+function seqRangeOf(db: Database.Database): { lo: number | null; hi: number | null } {
+  const hasTable = (name: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+  if (hasTable('record_rows')) {
+    return db.prepare('SELECT (SELECT first_seq FROM record_rows ORDER BY seq LIMIT 1) AS lo, (SELECT max(seq) FROM record_rows) AS hi').get() as {
+      lo: number | null;
+      hi: number | null;
+    };
+  }
+  // a buffer of the previous layout (one row per record) that was damaged before it was converted
+  return db.prepare('SELECT min(seq) AS lo, max(seq) AS hi FROM records').get() as { lo: number | null; hi: number | null };
 }
 
 /** Load the in-memory state from the database; sinks new in `sinkNames` get a bit and cursor 0. */
@@ -187,9 +202,7 @@ function loadState(st: AppendLogState, sinkNames: string[]): void {
     spool_bytes: number;
     missing_blobs: number;
   };
-  const newest = db.prepare('SELECT seq, receive_time_ns FROM records ORDER BY seq DESC LIMIT 1').safeIntegers(true).get() as
-    | { seq: bigint; receive_time_ns: bigint }
-    | undefined;
+  const newest = st.s.newest.get() as { seq: bigint; receive_time_ns: bigint } | undefined;
   st.c = {
     nextSeq: Math.max(state.next_seq, readSeqMark(st.seqMarkPath), newest ? Number(newest.seq) + 1 : 1),
     records: state.records,
@@ -245,8 +258,10 @@ export function recoverSpool(st: AppendLogState, verifyHashes: boolean): { orpha
       st.db.transaction(() => {
         for (const sha of damaged) {
           for (const seq of st.s.rowsOfBlob.pluck().all(sha) as number[]) {
-            evictRow(st, seq, 'blob-missing', pass, true);
-            missing++;
+            const row = rowAt(st, seq);
+            if (!row) continue;
+            evictRow(st, row, 'blob-missing', pass, true);
+            missing += row.records;
           }
           // evictRow dropped the refs; make sure the row is gone even if refs had drifted
           st.s.blobDelete.run(sha);

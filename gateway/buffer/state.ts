@@ -17,7 +17,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { UnknownSinkError } from '../plugin-api/errors.js';
 import { SENSITIVITY_CLASSES } from '../plugin-api/record.js';
-import { DB_FILE, INSERT_COLUMNS, INSERT_ROWS_PER_STATEMENT, MAX_SINKS, ROW_OVERHEAD_BYTES, SEQ_MARK_FILE, type Statements } from './layout.js';
+import { DB_FILE, MAX_SINKS, ROW_OVERHEAD_BYTES, SEQ_MARK_FILE, type Statements } from './layout.js';
 import { Spool } from './spool.js';
 import { StreamTable } from './streams.js';
 import type { BufferOptions } from './types.js';
@@ -102,8 +102,6 @@ export class AppendLogState {
 
   /** append: no seq at or above this has been reserved in the seq-mark file yet */
   seqReservedBelow = 0;
-  /** append: reused parameter array of the multi-row insert */
-  readonly insertArgs: unknown[] = new Array<unknown>(INSERT_COLUMNS * INSERT_ROWS_PER_STATEMENT).fill(null);
 
   /** Resolve and check the options; touches no file. */
   constructor(opts: BufferOptions, log: Logger, events: EventEmitter) {
