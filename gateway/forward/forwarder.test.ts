@@ -132,6 +132,44 @@ class FaultySink implements OutputPlugin {
   }
 }
 
+/**
+ * The real file lake behind a gate: every send waits until the test opens it, then goes to the lake
+ * (a send slowed down, as by a saturated CPU, that then succeeds).
+ */
+class HeldSink implements OutputPlugin {
+  readonly type = 'held';
+  /** the seq range of each call of `send`, in call order */
+  readonly sends: [number, number][] = [];
+  private open!: () => void;
+  private readonly opened = new Promise<void>((r) => {
+    this.open = r;
+  });
+  constructor(private readonly inner: OutputPlugin) {}
+  start(ctx: OutputContext) {
+    return this.inner.start(ctx);
+  }
+  stop() {
+    return this.inner.stop();
+  }
+  async send(batch: StoredRecord[]): Promise<void> {
+    this.sends.push([batch[0]!.seq, batch[batch.length - 1]!.seq]);
+    await this.opened;
+    await this.inner.send(batch);
+  }
+  release(): void {
+    this.open();
+  }
+}
+
+/** waitFor on the real clock, for while vi.useFakeTimers() holds setTimeout (Date stays real) */
+async function waitForReal(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise<void>((r) => realSetTimeout(r, 10));
+  }
+}
+
 describe('Forwarder', () => {
   it('moves scalars, sample blocks and frames into the file lake, woken by appends', async () => {
     await open(['lake']);
@@ -263,6 +301,39 @@ describe('Forwarder', () => {
 
     await Promise.all([fLake.stop(), fBroken.stop(), fHung.stop()]);
     expect([fLake.stats().state, fBroken.stats().state, fHung.stats().state]).toEqual(['stopped', 'stopped', 'stopped']);
+  });
+
+  it('a sink that declares its send bounded (the file lake) is never timed out: a slow send goes once and is acked when it ends', async () => {
+    await open(['lake', 'hung']);
+    const lakeDir = path.join(dir, 'lake-lake');
+    // fault injected: the lake's send is held (longer than any send timeout); 'hung' never settles
+    const lake = new HeldSink(await startLake('lake'));
+    const hung = new FaultySink(null, () => 'hang', 'hung');
+    const appended = buffer.append(scalars(20, ['lake', 'hung']));
+    // the clock the send timeouts and backoffs run on: ten minutes pass below with both sends in flight
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      // what the gateway passes the lake's forwarder: the lake's own declaration
+      const { sendTimeoutMs } = fileLake.capabilities(fileLake.configSchema.parse({}));
+      const fLake = forward(lake, 'lake', { sendTimeoutMs });
+      // a sink that declares nothing, with a tiny timeout: the same ten minutes time its sends out
+      const fHung = forward(hung, 'hung', { sendTimeoutMs: 50, stopTimeoutMs: 100 });
+      await waitForReal('both sends in flight', () => lake.sends.length === 1 && hung.sends === 1);
+      await vi.advanceTimersByTimeAsync(10 * 60_000);
+
+      expect(hung.sends).toBeGreaterThan(1);
+      expect(fHung.stats().lastError!.message).toMatch(/did not settle within 50 ms/);
+      expect(lake.sends).toEqual([[appended.firstSeq, appended.lastSeq]]);
+      expect(fLake.stats()).toMatchObject({ state: 'sending', cursor: 0, failures: 0, abandonedSends: 0, lastError: null });
+
+      lake.release(); // the send ends: its records are acked, nothing was sent twice
+      await waitForReal('lake acked', () => buffer.cursor('lake') === appended.lastSeq);
+      expect(lake.sends).toEqual([[appended.firstSeq, appended.lastSeq]]);
+      expect(fLake.stats()).toMatchObject({ sentRecords: 20, batches: 1, failures: 0, retries: 0 });
+    } finally {
+      vi.useRealTimers();
+    }
+    expect((await lakeScalars(lakeDir)).seq).toEqual(range(appended.firstSeq, appended.lastSeq));
   });
 
   it('stop() during a send that has not acked leaves the cursor on the last acked batch', async () => {

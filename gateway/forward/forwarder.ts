@@ -7,7 +7,13 @@
  *   same records are sent again (so a sink may see a record twice; payloads carry `seq`).
  * - Independence. Each forwarder has its own cursor, loop and timers. A failing or hanging sink only
  *   grows its own lag: ingest (`buffer.append`) and other forwarders never wait for it. A send that
- *   does not settle within `sendTimeoutMs` counts as a failure (send.ts).
+ *   does not settle within `sendTimeoutMs` counts as a failure (send.ts) and the same records are sent
+ *   again while it still runs, up to `MAX_ABANDONED_SENDS` at once.
+ * - No timeout for a sink whose send is bounded local work (`sendTimeoutMs: null`, declared by the
+ *   output: `OutputCapabilities.sendTimeoutMs`): the loop waits for its send however long it takes,
+ *   since sending the same records again beside it would only repeat work that is already behind.
+ *   A send that does not end shows as a sink that stays `sending` while its lag grows; `stop()` gives
+ *   up on it after `stopTimeoutMs`, as on any send.
  * - No busy polling. With nothing to read the loop waits for the buffer's 'append' event, with a
  *   slow timer as a fallback in case an event is missed.
  * - Batches: by count and bytes, read ahead while a send is in flight, held back by `linger`
@@ -58,8 +64,11 @@ export interface ForwarderOptions {
   batchBytes?: number;
   /** default { initialMs: 500, maxMs: 60_000 } */
   backoff?: BackoffOptions;
-  /** a send that has not settled after this long is a failure (default 30 s) */
-  sendTimeoutMs?: number;
+  /**
+   * a send that has not settled after this long is a failure (default 30 s); `null`: no timeout, the
+   * send is awaited (the gateway passes the output's declaration, `OutputCapabilities.sendTimeoutMs`)
+   */
+  sendTimeoutMs?: number | null;
   /** how long `stop()` waits for an in-flight send (default 10 s) */
   stopTimeoutMs?: number;
   /** fallback re-read interval while idle, in case an 'append' event is missed (default 5 s) */
@@ -127,7 +136,7 @@ export class Forwarder {
   private readonly log: Logger;
   private readonly batches: BatchReader;
   private readonly backoff: BackoffOptions;
-  private readonly sendTimeoutMs: number;
+  private readonly sendTimeoutMs: number | null;
   private readonly stopTimeoutMs: number;
   private readonly idlePollMs: number;
   private readonly failureLogIntervalMs: number;
@@ -186,7 +195,7 @@ export class Forwarder {
     if (this.backoff.maxMs < this.backoff.initialMs) {
       throw new RangeError(`forwarder ${opts.name}: backoff.maxMs (${this.backoff.maxMs}) < backoff.initialMs`);
     }
-    this.sendTimeoutMs = positive(opts.sendTimeoutMs ?? 30_000, 'sendTimeoutMs');
+    this.sendTimeoutMs = opts.sendTimeoutMs === null ? null : positive(opts.sendTimeoutMs ?? 30_000, 'sendTimeoutMs');
     this.stopTimeoutMs = positive(opts.stopTimeoutMs ?? 10_000, 'stopTimeoutMs');
     this.idlePollMs = positive(opts.idlePollMs ?? 5_000, 'idlePollMs');
     this.failureLogIntervalMs = opts.failureLogIntervalMs ?? 60_000;

@@ -13,6 +13,8 @@
  * accepted every record of the batch (the sink's own ack). Then, and only then, the sink's cursor
  * advances. A rejection makes the forwarder retry the same records later, with capped backoff, so a
  * sink may see a record twice after a failure or a crash; payloads carry `seq` for deduplication.
+ * A send that has not settled within the sink's send timeout is retried the same way, unless the
+ * output declares its send bounded local work, never to be abandoned (`OutputCapabilities.sendTimeoutMs`).
  * A refusal no retry can fix (authorisation, too large, policy) rejects with `SinkPermanentError`
  * (gateway/plugin-api/errors.ts), naming the refused seqs when the rest of the batch was delivered: the forwarder
  * then keeps those records in <dataDir>/quarantine/outputs/<sink>/, counts them and moves on.
@@ -125,6 +127,21 @@ export interface OutputCapabilities {
   batchRecords?: number;
   /** The sink's preferred most body bytes per batch (default 8 MiB); the `batchBytes` key overrides it. */
   batchBytes?: number;
+  /**
+   * How long the forwarder waits for one `send` before it counts it as failed and sends the same
+   * records again, in ms (default 30 s). The timeout is for sinks that can hang for ever (a broker, a
+   * server, a link): the timed-out send is abandoned, not cancelled, so it keeps running in the plugin
+   * and holding its batch until it settles, its late result ignored. A number sets this sink's own
+   * timeout.
+   *
+   * `null`: the send is bounded local work (encoding, writing and fsyncing files on the gateway's own
+   * disk) that always ends, only later when the gateway is busy. The forwarder then waits for it
+   * however long it takes and never sends the same records beside it: abandoning such a send would
+   * only start the same work again while the first still runs, so a sink that falls behind under load
+   * would do its work several times over and fall further behind. A send that fails is still retried,
+   * and `stop()` still gives up on a send after its stop timeout.
+   */
+  sendTimeoutMs?: number | null;
 }
 
 export interface OutputPlugin {

@@ -126,7 +126,7 @@ export const SinkSendError = coded('LG_SINK_SEND', 'SinkSendError', {
 });
 export const SinkTimeoutError = coded('LG_SINK_TIMEOUT', 'SinkTimeoutError', {
   meaning:
-    "A send did not settle within the forwarder's send timeout; it counts as a failure and is retried (a hanging sink: the forwarder waits before sending more).",
+    "A send did not settle within the forwarder's send timeout; it counts as a failure and is retried (a hanging sink: the forwarder waits before sending more). Not raised for an output whose send is bounded local work (the file lake): its sends are awaited, however long they take.",
   action: "Check the sink's server and the network; a sink that is slow but sound needs larger timeouts in its own settings.",
 });
 /**

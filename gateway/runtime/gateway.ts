@@ -181,6 +181,8 @@ export class Gateway {
         const linger = o.entry.linger ?? o.capabilities.linger;
         const batchSize = o.entry.batchRecords ?? o.capabilities.batchRecords;
         const batchBytes = o.entry.batchBytes ?? o.capabilities.batchBytes;
+        // whether a send may hang is the plugin's to know; the config has no key for it
+        const sendTimeoutMs = o.capabilities.sendTimeoutMs;
         const forwarder = new Forwarder({
           buffer,
           output: o.plugin,
@@ -195,6 +197,7 @@ export class Gateway {
           ...(linger !== undefined ? { linger } : {}),
           ...(batchSize !== undefined ? { batchSize } : {}),
           ...(batchBytes !== undefined ? { batchBytes } : {}),
+          ...(sendTimeoutMs !== undefined ? { sendTimeoutMs } : {}),
         });
         gw.outputs.push({ name: o.name, plugin: o.plugin, forwarder });
         forwarder.start();

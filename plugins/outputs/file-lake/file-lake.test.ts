@@ -416,8 +416,9 @@ describe('file-lake output', () => {
     expect(definition.configSchema.parse({ compactWindow: '15m' }).compactWindow).toBe(900_000);
     const out = definition.create(cfg, { dataDir: '/var/lib/layergate', machine: 'm' }) as FileLakeOutput;
     expect(out.root).toBe('/var/lib/layergate/lake');
-    // what the lake asks of the forwarder: a linger, and batches sized for files
-    expect(definition.capabilities(cfg)).toMatchObject({ linger: 60_000, batchRecords: 50_000, batchBytes: 16 * 1024 * 1024 });
+    // what the lake asks of the forwarder: a linger, batches sized for files, and no send timeout (its
+    // send is local work that ends; gateway/forward/forwarder.test.ts shows a slow one is sent once)
+    expect(definition.capabilities(cfg)).toMatchObject({ linger: 60_000, batchRecords: 50_000, batchBytes: 16 * 1024 * 1024, sendTimeoutMs: null });
     const bad = definition.configSchema.safeParse({ format: 'csv', rollEvery: { records: 0 } });
     expect(bad.success).toBe(false);
     expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['format', 'rollEvery.records']);

@@ -35,6 +35,9 @@
  *   worker, counted and logged here from its reply); the rest of the batch is unaffected. So does a
  *   record whose spooled blob is gone (it cannot come back, and failing the batch would block the sink
  *   for good); other I/O errors fail the batch, to be retried.
+ * - Never abandoned: the lake declares no send timeout (definition.ts), so the forwarder waits for a
+ *   send however long a busy CPU makes it. A timeout would send the batch again beside the running
+ *   one (up to four at once): the work and the memory over again for a lake already behind.
  * - Memory: a batch in flight is held as the forwarder's records here and as its tables in the worker;
  *   the batch size the lake asks for keeps each well under 64 MiB of heap (schema.ts).
  */
