@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import type { BlobRef, RecordInput, StoredRecord } from '../plugin-api/record.js';
 import { appendBatch } from './append.js';
-import { expireByAge } from './eviction.js';
+import { expireByAge, warnEvictions } from './eviction.js';
 import { writeSeqMark } from './layout.js';
 import { ackSink, blobPath, check, losses, readBlob, readSink, stats } from './read.js';
 import { openDatabase, recoverSpool } from './recovery.js';
@@ -95,6 +95,7 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
     if (st.closed) return;
     st.closed = true;
     if (this.ageTimer) clearInterval(this.ageTimer);
+    warnEvictions(st, true);
     st.db.close();
     // after a clean close the next open continues exactly where this one stopped
     writeSeqMark(st.seqMarkPath, st.c.nextSeq);

@@ -281,9 +281,9 @@ describe('bound and full policies', () => {
     expect(st.oldestSeq).toBe(8);
     expect(st.bytes).toBeLessThanOrEqual(2000);
     const losses = buf.losses();
-    expect(losses.map((l) => [l.source, l.firstSeq, l.lastSeq, l.records, l.bytes, l.reason, l.sinks, l.class]).sort()).toEqual([
-      ['even', 6, 6, 1, 100, 'buffer-full', ['kafka'], 'internal'],
-      ['odd', 5, 7, 2, 200, 'buffer-full', ['kafka'], 'internal'],
+    expect(losses.map((l) => [l.source, l.signal, l.firstSeq, l.lastSeq, l.records, l.bytes, l.reason, l.sinks, l.class]).sort()).toEqual([
+      ['even', 'chamber.o2', 6, 6, 1, 100, 'buffer-full', ['kafka'], 'internal'],
+      ['odd', 'chamber.o2', 5, 7, 2, 200, 'buffer-full', ['kafka'], 'internal'],
     ]);
     expect(st.evictions.sort((a, b) => a.source.localeCompare(b.source))).toEqual([
       { source: 'even', class: 'internal', records: 1, bytes: 100 },

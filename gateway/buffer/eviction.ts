@@ -8,7 +8,7 @@
  *   memory and the filesystem (unlinking freed blobs, 'space', the warning log) only after the
  *   commit (`afterEviction`), so a rollback leaves no trace.
  * - Every undelivered record evicted is counted per source and class and written to the ledger,
- *   coalesced per (reason, stream, class) within one pass. A batch is never made room for by
+ *   coalesced per (reason, source, class) within one pass. A batch is never made room for by
  *   dropping records of `block` classes.
  * - Rows leave whole (./rows.ts); the ledger and the sink lags still count records, read from the
  *   headers of a row that held undelivered ones.
@@ -22,8 +22,19 @@ import { RECORD_HEADER_BYTES, bodyLengthAt, countInRange, headerStart, streamAt 
 import type { AppendLogState } from './state.js';
 
 const EVICT_CHUNK = 512;
+/** the eviction warning is logged at most this often (the ledger has every eviction at once) */
+const EVICTION_WARN_INTERVAL_MS = 10_000;
 
-/** records of one (reason, stream, class) evicted in one pass: one ledger entry */
+/** the ledger's `signal` of a run of records of more than one signal */
+export const SEVERAL_SIGNALS = '*';
+
+/**
+ * Records of one (reason, source, class) evicted in one pass: one ledger entry. Per source, not per
+ * signal: a W1 input has 5,000 signals, and a row of its records holds a few hundred of them, so a
+ * ledger entry (and a warning) per signal made a pass that evicted under load write thousands of
+ * each, which stalled the gateway for seconds. `signal` names the signal when all the run's records
+ * have the same one, else SEVERAL_SIGNALS.
+ */
 export interface LossRun {
   reason: string;
   source: string;
@@ -154,7 +165,7 @@ export function evictRow(st: AppendLogState, row: RowInfo, reason: string, pass:
     s.lagBytes -= part.bytes;
     s.lagDirty = true;
   }
-  // one ledger run per (reason, stream, class) in the pass; consecutive records mostly share a stream
+  // one ledger run per (reason, source, class) in the pass; consecutive records mostly share a stream
   const h0 = headerStart(data, records);
   let run: LossRun | undefined;
   let runStream = -1;
@@ -166,23 +177,15 @@ export function evictRow(st: AppendLogState, row: RowInfo, reason: string, pass:
     const stream = streamAt(data, h);
     if (stream !== runStream || run === undefined) {
       runStream = stream;
-      const key = `${reason}\0${stream}\0${row.cls}`;
+      const stm = st.streams.byId.get(stream);
+      const source = stm?.source ?? '?';
+      const signal = stm?.signal ?? '?';
+      const key = `${reason}\0${source}\0${row.cls}`;
       run = pass.runs.get(key);
       if (!run) {
-        const stm = st.streams.byId.get(stream);
-        run = {
-          reason,
-          source: stm?.source ?? '?',
-          signal: stm?.signal ?? '?',
-          cls: row.cls,
-          firstSeq: seq,
-          lastSeq: seq,
-          records: 0,
-          bytes: 0,
-          sinksMask: 0,
-        };
+        run = { reason, source, signal, cls: row.cls, firstSeq: seq, lastSeq: seq, records: 0, bytes: 0, sinksMask: 0 };
         pass.runs.set(key, run);
-      }
+      } else if (run.signal !== signal) run.signal = SEVERAL_SIGNALS;
     }
     run.lastSeq = seq;
     run.records++;
@@ -285,28 +288,56 @@ export function afterEviction(st: AppendLogState, pass: EvictionPass): void {
     // a blob freed and stored again in the same transaction is still referenced
     if (st.s.blobExists.get(sha) === undefined) st.spool.remove(sha);
   }
-  if (pass.runs.size > 0) {
-    for (const run of pass.runs.values()) {
-      if (run.reason === 'buffer-full' || run.reason === 'max-age') {
-        st.log.warn(
-          {
-            reason: run.reason,
-            source: run.source,
-            signal: run.signal,
-            class: SENSITIVITY_CLASSES[run.cls],
-            records: run.records,
-            firstSeq: run.firstSeq,
-            lastSeq: run.lastSeq,
-          },
-          'evicted undelivered records',
-        );
-      }
-    }
+  for (const run of pass.runs.values()) {
+    if (run.reason === 'buffer-full' || run.reason === 'max-age') noteEvictionWarning(st, run);
   }
+  warnEvictions(st, false);
   if (pass.removed > 0) {
     st.spaceWanted = 0;
     st.events.emit('space');
   }
+}
+
+/** Add a run to the eviction warning being collected (per reason, source and class). */
+function noteEvictionWarning(st: AppendLogState, run: LossRun): void {
+  const key = `${run.reason}\0${run.source}\0${run.cls}`;
+  const w = st.evictionWarnings.get(key);
+  if (!w) st.evictionWarnings.set(key, { ...run });
+  else {
+    w.records += run.records;
+    w.bytes += run.bytes;
+    w.lastSeq = Math.max(w.lastSeq, run.lastSeq);
+    w.firstSeq = Math.min(w.firstSeq, run.firstSeq);
+    if (w.signal !== run.signal) w.signal = SEVERAL_SIGNALS;
+  }
+}
+
+/**
+ * Log the collected evictions at warn, at most once per EVICTION_WARN_INTERVAL_MS (or now, with
+ * `force`): a full buffer evicts on every append, and a warning per pass flooded the log. The
+ * ledger and `stats().evictions` have every eviction at once; the log summarises.
+ */
+export function warnEvictions(st: AppendLogState, force: boolean): void {
+  if (st.evictionWarnings.size === 0) return;
+  const now = Date.now();
+  if (!force && now - st.evictionWarnedAt < EVICTION_WARN_INTERVAL_MS) return;
+  st.evictionWarnedAt = now;
+  for (const w of st.evictionWarnings.values()) {
+    st.log.warn(
+      {
+        reason: w.reason,
+        source: w.source,
+        signal: w.signal,
+        class: SENSITIVITY_CLASSES[w.cls],
+        records: w.records,
+        bytes: w.bytes,
+        firstSeq: w.firstSeq,
+        lastSeq: w.lastSeq,
+      },
+      'evicted undelivered records',
+    );
+  }
+  st.evictionWarnings.clear();
 }
 
 /** Age eviction on the timer: its own transaction. */

@@ -92,8 +92,9 @@
  *   evicted: no loss); inputs wait for 'space', which an ack emits once room can be made. A batch is accepted
  *   when it fits or the buffer is empty, so the size exceeds the bound by at most one batch.
  * - Every eviction of an undelivered record is counted per source and class (`evictions`) and
- *   written to the loss ledger, coalesced per (reason, source, signal, class) within one eviction
- *   pass (first_seq/last_seq bound the run; other records may lie between them).
+ *   written to the loss ledger, coalesced per (reason, source, class) within one eviction pass
+ *   (first_seq/last_seq bound the run; other records may lie between them; `signal` is `*` when the
+ *   run holds more than one signal).
  * - A sink removed from the configuration keeps its cursor (it resumes if it comes back) but stops
  *   holding records back: records count as delivered once every configured sink in their routes has
  *   them. A sink added later starts at cursor 0 and only ever receives records routed to it after it

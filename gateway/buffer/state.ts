@@ -58,6 +58,18 @@ export interface EvictionTotal {
   bytes: number;
 }
 
+/** undelivered records evicted since the last warning, for one reason, source and class */
+export interface EvictionWarning {
+  reason: string;
+  source: string;
+  signal: string;
+  cls: number;
+  firstSeq: number;
+  lastSeq: number;
+  records: number;
+  bytes: number;
+}
+
 /** what a transaction may change in memory, taken before it starts */
 export interface Snapshot {
   c: Counters;
@@ -96,6 +108,10 @@ export class AppendLogState {
 
   /** delivered-first eviction: every row at or below this seq is undelivered (or gone) */
   deliveredScanFrom = 0;
+  /** evictions of undelivered records not yet logged, per reason, source and class (see warnEvictions) */
+  evictionWarnings = new Map<string, EvictionWarning>();
+  /** when the last eviction warning was logged (ms since the epoch) */
+  evictionWarnedAt = 0;
   /** bytes of the last refused batch, until a 'space' event was emitted */
   spaceWanted = 0;
   lastQuarantine: string | undefined;

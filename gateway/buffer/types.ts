@@ -61,6 +61,7 @@ export interface LossEntry {
   /** ns since the Unix epoch */
   atNs: bigint;
   source: string;
+  /** the signal of the entry's records, or `*` when they are of several signals */
   signal: string;
   class: SensitivityClass;
   firstSeq: number;
