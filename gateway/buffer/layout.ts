@@ -262,7 +262,8 @@ export function prepareStatements(db: Database.Database) {
     oldestChunk: db
       .prepare('SELECT seq, first_seq, routes, cls, records, size, blob_sha256, receive_max_ns FROM record_rows WHERE seq > ? ORDER BY seq LIMIT ?')
       .safeIntegers(true),
-    oldest: db.prepare('SELECT first_seq AS seq, receive_min_ns AS receive_time_ns FROM record_rows ORDER BY seq LIMIT 1').safeIntegers(true),
+    // ORDER BY the table's seq, not the result column named seq (first_seq), which has no index
+    oldest: db.prepare('SELECT first_seq AS seq, receive_min_ns AS receive_time_ns FROM record_rows ORDER BY record_rows.seq LIMIT 1').safeIntegers(true),
     newest: db.prepare('SELECT seq, receive_max_ns AS receive_time_ns FROM record_rows ORDER BY seq DESC LIMIT 1').safeIntegers(true),
     readSink: db
       .prepare('SELECT seq, first_seq, routes, cls, records, size, extras, blob_sha256, data FROM record_rows WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq')
