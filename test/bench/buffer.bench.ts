@@ -6,6 +6,11 @@
  * Targets: small records >= 0.7 of (a); 4 MiB (spooled) bodies >= 0.7 of (b). The bench reports
  * PASS/MISS; it never fails a build.
  *
+ * The "W1 scalars, full" case is the buffer as a plant runs it at W1: batches of 5,000 values of
+ * 5,000 signals, each with its own attributes (an OPC-UA status and server timestamp), into a buffer
+ * held at its bound (32 MiB here), every record delivered, so each append first evicts delivered
+ * rows. Its plain-SQLite baseline keeps the same number of rows by deleting the oldest per batch.
+ *
  *   npm run bench:buffer            (BENCH_SYNC=NORMAL to run with synchronous = NORMAL)
  */
 import { execFileSync } from 'node:child_process';
@@ -27,12 +32,15 @@ interface Case {
   batch: number;
   batches: number;
   target: 'plain' | 'raw' | null;
+  /** W1-like: this many signals, attributes per record, the buffer at its bound (see the header) */
+  fullAtW1?: { signals: number; maxBytes: number };
 }
 
 const CASES: Case[] = [
   { name: 'small (64 B)', bodyBytes: 64, batch: 1000, batches: 300, target: 'plain' },
   { name: '4 KiB', bodyBytes: 4096, batch: 256, batches: 120, target: null },
   { name: '4 MiB (spooled)', bodyBytes: 4 * 1024 * 1024, batch: 4, batches: 40, target: 'raw' },
+  { name: 'W1 scalars, full', bodyBytes: 30, batch: 5000, batches: 100, target: 'plain', fullAtW1: { signals: 5000, maxBytes: 32 * 1024 * 1024 } },
 ];
 
 /** A pool of distinct bodies; the first 8 bytes carry a counter so spooled blobs never deduplicate. */
@@ -61,20 +69,31 @@ function timeIt(records: number, bytes: number, run: () => void): Result {
 
 function benchBuffer(dir: string, c: Case): Result {
   const pool = bodyPool(c.bodyBytes);
-  const buf = openBuffer({ dir, maxBytes: 64 * 1024 ** 3, sinks: ['kafka'], synchronous: SYNC }, pino({ level: 'silent' }));
+  const full = c.fullAtW1;
+  const buf = openBuffer({ dir, maxBytes: full?.maxBytes ?? 64 * 1024 ** 3, sinks: ['kafka'], synchronous: SYNC }, pino({ level: 'silent' }));
   const batch: RecordInput[] = [];
   const now = BigInt(Date.now()) * 1_000_000n;
   for (let i = 0; i < c.batch; i++) {
-    batch.push({
+    const rec: RecordInput = {
       source: 'opcua',
-      signal: 'chamber.o2',
-      kind: 'samples',
+      signal: full ? `w1.v${i % full.signals}` : 'chamber.o2',
+      kind: full ? 'scalar' : 'samples',
       receiveTimeNs: now,
       class: 'internal',
       contentType: 'application/octet-stream',
       body: c.bodyBytes > 64 * 1024 ? Buffer.from(pool[i % pool.length]!) : pool[i % pool.length]!,
       routes: ['kafka'],
-    });
+    };
+    if (full) rec.attributes = { status: 'Good', server_time_ns: String(now + BigInt(i) * 1000n) };
+    batch.push(rec);
+  }
+  if (full) {
+    // fill to the bound (untimed), everything delivered: until an append had to evict
+    let appended = 0;
+    while (buf.stats().records === appended) {
+      buf.ack('kafka', buf.append(batch).lastSeq);
+      appended += batch.length;
+    }
   }
   let counter = 0;
   const r = timeIt(c.batch * c.batches, c.bodyBytes * c.batch * c.batches, () => {
@@ -83,7 +102,8 @@ function benchBuffer(dir: string, c: Case): Result {
         // a new counter in each body (in place: append has returned) so no blob deduplicates
         for (const rec of batch) rec.body.writeDoubleLE(++counter, 0);
       }
-      buf.append(batch);
+      const { lastSeq } = buf.append(batch);
+      if (full) buf.ack('kafka', lastSeq);
     }
   });
   buf.close();
@@ -96,10 +116,15 @@ function benchPlainSqlite(dir: string, c: Case): Result {
   configureConnection(db, SYNC);
   db.exec('CREATE TABLE records (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)');
   const ins = db.prepare('INSERT INTO records (seq, body) VALUES (?, ?)');
+  const trim = db.prepare('DELETE FROM records WHERE seq <= ?');
+  // the full case keeps as many rows as the buffer holds at its bound (its accounting: body + 64 B)
+  const keep = c.fullAtW1 ? Math.floor(c.fullAtW1.maxBytes / (c.bodyBytes + 64)) : 0;
   let seq = 0;
   const insertBatch = db.transaction(() => {
+    if (keep > 0 && seq + c.batch > keep) trim.run(seq + c.batch - keep);
     for (let i = 0; i < c.batch; i++) ins.run(++seq, pool[i % pool.length]!);
   });
+  if (keep > 0) while (seq < keep) insertBatch();
   const r = timeIt(c.batch * c.batches, c.bodyBytes * c.batch * c.batches, () => {
     for (let b = 0; b < c.batches; b++) insertBatch();
   });
