@@ -19,7 +19,7 @@ import { BufferFullError } from '../plugin-api/errors.js';
 import { SENSITIVITY_CLASSES, nowNs, type RecordInput } from '../plugin-api/record.js';
 import { LEDGER_MAX_ENTRIES, ROW_OVERHEAD_BYTES, type RowInfo } from './layout.js';
 import { RECORD_HEADER_BYTES, bodyLengthAt, countInRange, headerStart, streamAt } from './rows.js';
-import type { AppendLogState } from './state.js';
+import type { AppendLogState, EvictionWarning } from './state.js';
 
 const EVICT_CHUNK = 512;
 /** the eviction warning is logged at most this often (the ledger has every eviction at once) */
@@ -35,15 +35,8 @@ export const SEVERAL_SIGNALS = '*';
  * each, which stalled the gateway for seconds. `signal` names the signal when all the run's records
  * have the same one, else SEVERAL_SIGNALS.
  */
-export interface LossRun {
-  reason: string;
-  source: string;
-  signal: string;
-  cls: number;
-  firstSeq: number;
-  lastSeq: number;
-  records: number;
-  bytes: number;
+export interface LossRun extends EvictionWarning {
+  /** the configured sinks that had not received them */
   sinksMask: number;
 }
 
@@ -302,7 +295,17 @@ export function afterEviction(st: AppendLogState, pass: EvictionPass): void {
 function noteEvictionWarning(st: AppendLogState, run: LossRun): void {
   const key = `${run.reason}\0${run.source}\0${run.cls}`;
   const w = st.evictionWarnings.get(key);
-  if (!w) st.evictionWarnings.set(key, { ...run });
+  if (!w)
+    st.evictionWarnings.set(key, {
+      reason: run.reason,
+      source: run.source,
+      signal: run.signal,
+      cls: run.cls,
+      firstSeq: run.firstSeq,
+      lastSeq: run.lastSeq,
+      records: run.records,
+      bytes: run.bytes,
+    });
   else {
     w.records += run.records;
     w.bytes += run.bytes;

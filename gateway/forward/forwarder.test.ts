@@ -132,18 +132,10 @@ class FaultySink implements OutputPlugin {
   }
 }
 
-/**
- * The real file lake behind a gate: every send waits until the test opens it, then goes to the lake
- * (a send slowed down, as by a saturated CPU, that then succeeds).
- */
-class HeldSink implements OutputPlugin {
-  readonly type = 'held';
-  /** the seq range of each call of `send`, in call order */
-  readonly sends: [number, number][] = [];
-  private open!: () => void;
-  private readonly opened = new Promise<void>((r) => {
-    this.open = r;
-  });
+/** The real file lake, with each send's size noted (an observer, not a fault). */
+class CountingSink implements OutputPlugin {
+  readonly type: string = 'counting';
+  readonly batches: number[] = [];
   constructor(private readonly inner: OutputPlugin) {}
   start(ctx: OutputContext) {
     return this.inner.start(ctx);
@@ -152,9 +144,27 @@ class HeldSink implements OutputPlugin {
     return this.inner.stop();
   }
   async send(batch: StoredRecord[]): Promise<void> {
+    this.batches.push(batch.length);
+    await this.inner.send(batch);
+  }
+}
+
+/**
+ * The real file lake behind a gate: every send waits until the test opens it, then goes to the lake
+ * (a send slowed down, as by a saturated CPU, that then succeeds).
+ */
+class HeldSink extends CountingSink {
+  override readonly type = 'held';
+  /** the seq range of each call of `send`, in call order */
+  readonly sends: [number, number][] = [];
+  private open!: () => void;
+  private readonly opened = new Promise<void>((r) => {
+    this.open = r;
+  });
+  override async send(batch: StoredRecord[]): Promise<void> {
     this.sends.push([batch[0]!.seq, batch[batch.length - 1]!.seq]);
     await this.opened;
-    await this.inner.send(batch);
+    await super.send(batch);
   }
   release(): void {
     this.open();
@@ -437,23 +447,6 @@ describe('Forwarder', () => {
 /** scalars received now (linger counts from a record's receive time) */
 function freshScalars(n: number, routes: string[], signal = 'chamber.o2'): RecordInput[] {
   return scalars(n, routes, signal).map((r) => ({ ...r, receiveTimeNs: BigInt(Date.now()) * 1_000_000n }));
-}
-
-/** The real file lake, with each send's size noted (an observer, not a fault). */
-class CountingSink implements OutputPlugin {
-  readonly type = 'counting';
-  readonly batches: number[] = [];
-  constructor(private readonly inner: OutputPlugin) {}
-  start(ctx: OutputContext) {
-    return this.inner.start(ctx);
-  }
-  stop() {
-    return this.inner.stop();
-  }
-  async send(batch: StoredRecord[]): Promise<void> {
-    this.batches.push(batch.length);
-    await this.inner.send(batch);
-  }
 }
 
 describe('Forwarder linger', () => {
