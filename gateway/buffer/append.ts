@@ -17,7 +17,7 @@ import type Database from 'better-sqlite3';
 import { BufferFullError, InvalidRecordError, UnknownSinkError } from '../plugin-api/errors.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES, type RecordInput } from '../plugin-api/record.js';
 import { afterEviction, fullMessage, makeRoom, type RoomOutcome } from './eviction.js';
-import { CLASS_INDEX, KIND_INDEX, ROW_OVERHEAD_BYTES, SEQ_RESERVATION_BLOCK, writeSeqMark } from './layout.js';
+import { CLASS_INDEX, KIND_INDEX, ROW_OVERHEAD_BYTES, SEQ_RESERVATION_BLOCK, insertPackedRow, writeSeqMark } from './layout.js';
 import { RowPacker, type PackedRow } from './rows.js';
 import { sha256Hex } from './spool.js';
 import type { AppendLogState } from './state.js';
@@ -257,20 +257,8 @@ function appendInTxn(
 }
 
 /** Insert one packed row and account for it: counters, blob reference, sink lags (inside the transaction). */
-export function storeRow(st: AppendLogState, row: PackedRow): void {
-  st.s.insertRow.run(
-    row.seq,
-    row.firstSeq,
-    row.routes,
-    row.cls,
-    row.records,
-    row.size,
-    row.receiveMinNs,
-    row.receiveMaxNs,
-    row.extras,
-    row.blobSha256,
-    row.data,
-  );
+function storeRow(st: AppendLogState, row: PackedRow): void {
+  insertPackedRow(st.s.insertRow, row);
   const c = st.c;
   c.records += row.records;
   if (row.blobSha256 === null) c.inlineBytes += row.size;

@@ -121,6 +121,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
+import type { PackedRow } from './rows.js';
 import { fsyncDir } from './spool.js';
 
 /** accounted per row on top of its inline body, for its metadata columns */
@@ -287,6 +288,16 @@ export function prepareStatements(db: Database.Database) {
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
+
+/** INSERT one packed row (./rows.ts) with the `insertRow` statement. */
+export function insertPackedRow(insertRow: Database.Statement, row: PackedRow): void {
+  insertRow.run(row.seq, row.firstSeq, row.routes, row.cls, row.records, row.size, row.receiveMinNs, row.receiveMaxNs, row.extras, row.blobSha256, row.data);
+}
+
+/** Whether `db` has a table `name`. */
+export function hasTable(db: Database.Database, name: string): boolean {
+  return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+}
 
 /** The seq mark in `file`, or 1 when there is none (or it is unreadable). */
 export function readSeqMark(file: string): number {

@@ -13,6 +13,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import { hasTable, insertPackedRow, prepareStatements } from './layout.js';
 import { RowPacker } from './rows.js';
 
 const CHUNK = 10_000;
@@ -31,20 +32,17 @@ type OldRow = [
 
 /** Convert a `records` table into `record_rows` (the schema must be applied); a no-op without one. */
 export function migrateOneRowPerRecord(db: Database.Database, log: Logger): void {
-  const old = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'").get();
-  if (old === undefined) return;
+  if (!hasTable(db, 'records')) return;
   const total = (db.prepare('SELECT count(*) FROM records').pluck().get() as number) ?? 0;
   log.info({ records: total }, 'buffer: converting one row per record to packed rows');
   const chunk = db
     .prepare('SELECT seq, routes, size, meta, receive_time_ns, source_time_ns, extra, blob_sha256, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?')
     .safeIntegers(true)
     .raw(true);
-  const insert = db.prepare(
-    'INSERT INTO record_rows (seq, first_seq, routes, cls, records, size, receive_min_ns, receive_max_ns, extras, blob_sha256, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
-  );
+  const { insertRow } = prepareStatements(db);
   let rows = 0;
   const packer = new RowPacker((row) => {
-    insert.run(row.seq, row.firstSeq, row.routes, row.cls, row.records, row.size, row.receiveMinNs, row.receiveMaxNs, row.extras, row.blobSha256, row.data);
+    insertPackedRow(insertRow, row);
     rows++;
   });
   db.transaction(() => {

@@ -124,7 +124,7 @@ function extrasOf(json: string): Extra[] {
  * Records routed to the sink with `bit` and seq in (lo, hi], and their payload bytes: whole rows by
  * one aggregate over the rowid range, the (at most two) rows cut by `lo` or `hi` by their headers.
  */
-export function lagBetween(st: AppendLogState, bit: number, lo: number, hi: number): { records: number; bytes: number } {
+function lagBetween(st: AppendLogState, bit: number, lo: number, hi: number): { records: number; bytes: number } {
   const mask = 1 << bit;
   const whole = st.s.lagWholeRows.get(lo, hi, lo, mask) as { n: number; bytes: number };
   let records = whole.n;
@@ -144,9 +144,8 @@ export function lagBetween(st: AppendLogState, bit: number, lo: number, hi: numb
   return { records, bytes };
 }
 
-/** The records of `row` with seq in (lo, hi], by its headers. */
-export function partOf(st: AppendLogState, row: RowInfo, lo: number, hi: number): { records: number; bytes: number } {
-  if (row.first_seq > lo && row.seq <= hi) return { records: row.records, bytes: row.size };
+/** The records of `row` (a row cut by `lo` or `hi`) with seq in (lo, hi], by its headers. */
+function partOf(st: AppendLogState, row: RowInfo, lo: number, hi: number): { records: number; bytes: number } {
   const data = st.s.rowData.get(row.seq) as Buffer;
   return countInRange(row.first_seq, row.records, row.size, data, lo, hi);
 }

@@ -17,7 +17,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { BufferCorruptError } from '../plugin-api/errors.js';
 import { EvictionPass, afterEviction, evictRow, rowAt, writeLedger } from './eviction.js';
-import { CLASS_INDEX, DB_FILE, MAX_SINKS, applySchema, openConnection, prepareStatements, readSeqMark } from './layout.js';
+import { CLASS_INDEX, DB_FILE, MAX_SINKS, applySchema, hasTable, openConnection, prepareStatements, readSeqMark } from './layout.js';
 import { migrateOneRowPerRecord } from './migrate.js';
 import { fsyncDir, sha256Hex } from './spool.js';
 import type { AppendLogState, SinkState } from './state.js';
@@ -135,8 +135,7 @@ function recordQuarantine(st: AppendLogState, info: QuarantinedFiles): void {
 
 /** The first and last seq a (damaged, read-only) database holds, in either layout. */
 function seqRangeOf(db: Database.Database): { lo: number | null; hi: number | null } {
-  const hasTable = (name: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
-  if (hasTable('record_rows')) {
+  if (hasTable(db, 'record_rows')) {
     return db.prepare('SELECT (SELECT first_seq FROM record_rows ORDER BY seq LIMIT 1) AS lo, (SELECT max(seq) FROM record_rows) AS hi').get() as {
       lo: number | null;
       hi: number | null;

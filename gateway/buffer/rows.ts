@@ -153,12 +153,12 @@ export class RowPacker {
     this.n++;
   }
 
-  /** Forget a row being filled (after a rolled-back append). */
+  /** Forget the row being filled (after it was emitted, or after a rolled-back append). */
   reset(): void {
     this.n = 0;
     this.bodyBytes = 0;
     this.blobSha = null;
-    this.extras = [];
+    if (this.extras.length > 0) this.extras = [];
     this.lastExtra = null;
     this.lastExtraIndex = NO_EXTRA;
   }
@@ -185,12 +185,7 @@ export class RowPacker {
       blobSha256: this.blobSha,
       data: this.body.subarray(0, total),
     });
-    this.n = 0;
-    this.bodyBytes = 0;
-    this.blobSha = null;
-    if (extras.length > 0) this.extras = [];
-    this.lastExtra = null;
-    this.lastExtraIndex = NO_EXTRA;
+    this.reset();
   }
 }
 
