@@ -204,12 +204,14 @@ export class RedisOutput implements OutputPlugin {
       perSignal.set(r.signal, s);
       bytes += r.body?.length ?? 0;
     }
-    if (this.config.latest) {
-      for (const [signal, fields] of latest) {
-        // replace, not merge: a field the newest entry lacks must not linger from an older one
-        tx.del(this.latestKey(signal));
-        tx.hset(this.latestKey(signal), ...(fields as [string, string]));
-      }
+    if (this.config.latest && latest.size > 0) {
+      // replace, not merge: a field the newest entry lacks must not linger from an older one. One DEL
+      // of every latest key of the batch, not one per signal: at W1 (5,000 signals) a batch touches
+      // hundreds of signals, and each command costs the client about as much as the XADD of a record
+      const keys = [...latest.keys()].map((signal) => this.latestKey(signal));
+      tx.del(...keys);
+      let i = 0;
+      for (const fields of latest.values()) tx.hset(keys[i++]!, ...(fields as [string, string]));
     }
     tx.sadd(this.signalsKey, ...perSignal.keys());
     if (this.config.notify) {
