@@ -11,11 +11,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
+import type Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
 import type { BlobRef, RecordInput, StoredRecord } from '../plugin-api/record.js';
 import { appendBatch } from './append.js';
 import { expireByAge, warnEvictions } from './eviction.js';
-import { writeSeqMark } from './layout.js';
+import { lockFolder, writeSeqMark } from './layout.js';
 import { ackSink, blobPath, check, losses, readBlob, readSink, stats } from './read.js';
 import { openDatabase, recoverSpool } from './recovery.js';
 import { AppendLogState } from './state.js';
@@ -26,6 +27,8 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
   readonly dbPath: string;
   private readonly state: AppendLogState;
   private ageTimer: NodeJS.Timeout | null = null;
+  /** the folder's owner lock, held until close */
+  private readonly lock: Database.Database;
 
   constructor(opts: BufferOptions, log?: Logger) {
     super();
@@ -34,9 +37,15 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
     this.dir = st.dir;
     this.dbPath = st.dbPath;
     mkdirSync(st.dir, { recursive: true });
-    st.spool.init();
-    openDatabase(st, opts.sinks);
-    recoverSpool(st, false);
+    this.lock = lockFolder(st.dir);
+    try {
+      st.spool.init();
+      openDatabase(st, opts.sinks);
+      recoverSpool(st, false);
+    } catch (e) {
+      this.lock.close();
+      throw e;
+    }
     if (st.maxAgeNs !== null) {
       const everyMs = Math.min(60_000, Math.max(1_000, Math.floor(Number(st.maxAgeNs / 1_000_000n) / 4)));
       this.ageTimer = setInterval(() => expireByAge(st), everyMs);
@@ -97,6 +106,7 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
     if (this.ageTimer) clearInterval(this.ageTimer);
     warnEvictions(st, true);
     st.db.close();
+    this.lock.close();
     // after a clean close the next open continues exactly where this one stopped
     writeSeqMark(st.seqMarkPath, st.c.nextSeq);
     this.removeAllListeners();

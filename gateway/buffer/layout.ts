@@ -115,8 +115,12 @@
  *   damaged buffer and never deletes one.
  * - Missing or truncated blobs found at recovery: their rows are dropped (a forwarder could never
  *   deliver them), counted in `missingBlobs` and written to the ledger with reason 'blob-missing'.
- * - Single process per folder: `locking_mode = EXCLUSIVE` makes a second opener fail with SQLITE_BUSY
- *   instead of corrupting the running counters. Everything is synchronous (better-sqlite3).
+ * - Single process per folder: the owner holds an exclusive lock on `buffer.lock` (a one-row SQLite
+ *   file in `locking_mode = EXCLUSIVE`, so the lock is an OS file lock that dies with the process), and
+ *   a second opener fails with SQLITE_BUSY instead of corrupting the running counters. The buffer's
+ *   own database is in normal locking mode, so that the same process may read it on a second
+ *   connection from another thread (./reader.ts, the delivery thread). Everything is synchronous
+ *   (better-sqlite3).
  */ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -135,6 +139,7 @@ export const MAX_SINKS = 30;
 /** one process owns a buffer: a second opener fails fast instead of waiting for the lock */
 const BUSY_TIMEOUT_MS = 500;
 export const DB_FILE = 'buffer.sqlite';
+export const LOCK_FILE = 'buffer.lock';
 export const SEQ_MARK_FILE = 'seq-mark';
 /** `meta` stores a class and a kind as their index in these lists */
 export const CLASS_INDEX = new Map<string, number>(SENSITIVITY_CLASSES.map((c, i) => [c, i]));
@@ -196,7 +201,6 @@ PRAGMA user_version = 2;
 
 /** The pragmas every connection gets; the benchmark's plain-SQLite baseline uses the same ones. */
 export function configureConnection(db: Database.Database, synchronous: 'FULL' | 'NORMAL'): void {
-  db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${synchronous}`);
   // keeps a checkpointed WAL from staying at its high-water size on disk
@@ -204,6 +208,25 @@ export function configureConnection(db: Database.Database, synchronous: 'FULL' |
   // 16 MiB of page cache. Measured against 2 MiB (appends of W1-like scalars while a sink reads far
   // behind): 2 MiB saves 16 MB of RSS but costs 15-25 % of append and read throughput, 8 MiB 10-20 %
   db.pragma('cache_size = -16384');
+}
+
+/**
+ * Take the folder's owner lock (see the header): a connection to `dir/buffer.lock` that holds an
+ * exclusive lock until it is closed, or until the process ends. Throws SQLITE_BUSY ("database is
+ * locked") when another process holds it.
+ */
+export function lockFolder(dir: string): Database.Database {
+  const db = new Database(path.join(dir, LOCK_FILE), { timeout: BUSY_TIMEOUT_MS });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    // the first write takes the exclusive lock, and exclusive locking mode keeps it
+    db.exec('CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL)');
+    db.prepare('INSERT OR REPLACE INTO owner VALUES (1, ?)').run(process.pid);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
 }
 
 /** A configured connection to `dbPath` (created when missing); the schema is not applied yet. */

@@ -32,6 +32,7 @@ import {
 } from './rows.js';
 import { sha256Hex } from './spool.js';
 import type { AppendLogState } from './state.js';
+import type { Stream } from './streams.js';
 import type { BufferStats, CheckResult, LossEntry, SinkStats } from './types.js';
 
 /** Records routed to `sink` after its cursor (and after `afterSeq`), see RecordBuffer.read. */
@@ -39,19 +40,45 @@ export function readSink(st: AppendLogState, sink: string, limit: number, maxByt
   st.assertOpen();
   const s = st.sink(sink, 'read');
   if (!(limit > 0)) return [];
-  const max = Math.floor(limit);
   const newest = st.c.nextSeq - 1;
   const fromCursor = Math.max(s.cursor, s.emptyThrough);
   const from = afterSeq === undefined ? fromCursor : Math.max(fromCursor, Math.floor(afterSeq));
   if (from >= newest) return [];
   const streamsById = st.streams.byId;
+  const { records, sawRow } = decodeRows(
+    st.s.readSink.iterate(from, 1 << s.bit) as IterableIterator<PackedRowRead>,
+    from,
+    Math.floor(limit),
+    maxBytes,
+    (id) => streamsById.get(id)!,
+    (mask) => st.namesOf(mask),
+  );
+  // nothing for this sink up to the newest seq: later reads start there (only known when this read
+  // started at the cursor: rows between the cursor and `afterSeq` are still to be delivered)
+  if (!sawRow && from === fromCursor) s.emptyThrough = newest;
+  return records;
+}
+
+/**
+ * The records of `rows` (the `readSink` statement's rows, ascending) with seq > `from`: at most `max`
+ * of them and `maxBytes` of payload (the first always). Shared by the buffer's own reads and by a
+ * reader on another connection (./reader.ts). `sawRow`: whether `rows` had any row at all.
+ */
+export function decodeRows(
+  rows: Iterable<PackedRowRead>,
+  from: number,
+  max: number,
+  maxBytes: number | undefined,
+  streamOf: (id: number) => Stream,
+  namesOf: (mask: number) => string[],
+): { records: StoredRecord[]; sawRow: boolean } {
   const out: StoredRecord[] = [];
   let bytes = 0;
   let sawRow = false;
-  rows: for (const row of st.s.readSink.iterate(from, 1 << s.bit) as IterableIterator<PackedRowRead>) {
+  scan: for (const row of rows) {
     sawRow = true;
     const [, firstSeq, routes, cls, records, size, extrasJson, blobSha256, data] = row;
-    const routeNames = st.namesOf(routes);
+    const routeNames = namesOf(routes);
     const className = SENSITIVITY_CLASSES[cls] as SensitivityClass;
     const extras = extrasJson === null ? null : extrasOf(extrasJson);
     const h0 = headerStart(data, records);
@@ -64,9 +91,9 @@ export function readSink(st: AppendLogState, sink: string, limit: number, maxByt
         continue;
       }
       const recordBytes = blobSha256 === null ? len : size;
-      if (maxBytes !== undefined && out.length > 0 && bytes + recordBytes > maxBytes) break rows;
+      if (maxBytes !== undefined && out.length > 0 && bytes + recordBytes > maxBytes) break scan;
       bytes += recordBytes;
-      const stream = streamsById.get(streamAt(data, h))!;
+      const stream = streamOf(streamAt(data, h));
       const rec: StoredRecord = {
         seq,
         source: stream.source,
@@ -89,13 +116,10 @@ export function readSink(st: AppendLogState, sink: string, limit: number, maxByt
         if (extra.a !== undefined) rec.attributes = extra.a;
       }
       out.push(rec);
-      if (out.length === max) break rows;
+      if (out.length === max) break scan;
     }
   }
-  // nothing for this sink up to the newest seq: later reads start there (only known when this read
-  // started at the cursor: rows between the cursor and `afterSeq` are still to be delivered)
-  if (!sawRow && from === fromCursor) s.emptyThrough = newest;
-  return out;
+  return { records: out, sawRow };
 }
 
 interface Extra {

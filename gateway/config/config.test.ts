@@ -105,7 +105,13 @@ describe('defaults', () => {
       ].join('\n'),
     );
     const { config } = loadConfig({ file, env: {}, registry: testRegistry });
-    expect(config.gateway).toEqual({ machine: 'm400-1', dataDir: '/data/lg', shutdownGraceMs: 30_000, quarantineMaxBytes: 64 * 1024 ** 2 });
+    expect(config.gateway).toEqual({
+      machine: 'm400-1',
+      dataDir: '/data/lg',
+      shutdownGraceMs: 30_000,
+      deliveryThread: true,
+      quarantineMaxBytes: 64 * 1024 ** 2,
+    });
     expect(config.buffer).toEqual({
       maxBytes: 8 * 1024 ** 3,
       maxAge: 7 * 86_400_000,

@@ -159,6 +159,10 @@ function coreSchema(defaults: SchemaDefaults) {
       shutdownGraceMs: duration().prefault(10_000).meta({
         description: 'on SIGTERM/SIGINT, how long forwarders may keep delivering before outputs are stopped',
       }),
+      deliveryThread: z.boolean().default(true).meta({
+        description:
+          "run the outputs and their forwarders (reading the buffer, encoding for each sink, the sinks' clients) on a thread of their own, so that ingest and delivery each have a CPU core; false runs them on the main thread beside the inputs",
+      }),
       quarantineMaxBytes: byteSize().prefault('64MiB').meta({
         description:
           'cap on the quarantine folder of each input (what does not fit is counted, not kept) and of each output (records a sink refused for good that do not fit stay in the buffer and are retried)',

@@ -267,7 +267,7 @@ export class Forwarder {
 
   private lag(): { lagRecords: number; lagSeconds: number } {
     try {
-      const lagRecords = this.buffer.stats().sinks.find((s) => s.sink === this.name)?.lagRecords ?? 0;
+      const lagRecords = this.buffer.lag(this.name).records;
       const oldest = lagRecords > 0 ? this.buffer.read(this.name, 1, Number.MAX_SAFE_INTEGER)[0] : undefined;
       const lagSeconds = oldest ? Math.max(0, Date.now() - Number(oldest.receiveTimeNs / 1_000_000n)) / 1000 : 0;
       return { lagRecords, lagSeconds };

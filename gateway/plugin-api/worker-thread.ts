@@ -1,6 +1,7 @@
 /**
- * Starting one of the lake's worker threads (merge-worker.ts, batch-worker.ts) from the module that
- * runs in it, the same from the TypeScript sources as from the built package.
+ * Starting a worker thread from the module that runs in it, the same from the TypeScript sources as
+ * from the built package: the gateway's delivery thread (gateway/runtime/delivery-worker.ts) and the
+ * file lake's workers (plugins/outputs/file-lake: merge-worker.ts, batch-worker.ts).
  *
  * In a source checkout the modules are TypeScript run through tsx: the worker then registers tsx
  * before it loads the module (the built package runs the compiled .js directly).

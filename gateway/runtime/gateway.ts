@@ -14,6 +14,11 @@
  *  3. stop the forwarders, then the outputs; 4. close the buffer cleanly.
  * A failure in one step is logged and the next steps still run: the buffer is always closed.
  *
+ * Threads: the outputs and their forwarders run on the delivery thread (./delivery-host.ts,
+ * ./delivery-worker.ts) unless `gateway.deliveryThread` is false; the inputs, the pipeline and the
+ * buffer (its appends, evictions and every cursor move) stay on the main thread. Start and stop order
+ * are the same either way.
+ *
  * Policy and protection at start, before any input runs: the key ring is loaded and checked against
  * the keys this gateway sealed with (a missing or wrong key stops the start with a coded error); the
  * buffer is wrapped so confidential bodies are sealed at rest (gateway/crypto/sealing-buffer.ts); the
@@ -40,12 +45,15 @@ import { openSealer } from '../crypto/keys.js';
 import { SealingBuffer } from '../crypto/sealing-buffer.js';
 import { PluginStartError } from '../plugin-api/errors.js';
 import { Forwarder } from '../forward/forwarder.js';
+import type { ForwarderStats } from '../forward/forwarder.js';
+import type { OffPremisesRefusal } from '../forward/off-premises.js';
+import { DeliveryHost } from './delivery-host.js';
 import { outputContext } from '../forward/output-context.js';
 import { createLogger } from './log.js';
 import type { LoggerOptions } from './log.js';
 import { Pipeline } from '../ingest/pipeline.js';
 import type { InputPlugin, OutputCapabilities, OutputPlugin, PluginEnvironment } from '../plugin-api/contract.js';
-import { loadDefinition, registry as defaultRegistry } from './registry.js';
+import { REGISTRY_MODULE, loadDefinition, registry as defaultRegistry } from './registry.js';
 import type { PluginRegistry } from './registry.js';
 
 /** The buffer's folder inside the data folder. */
@@ -72,20 +80,48 @@ export const SECRET_ENV_VARS = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as
 
 /** A logger that hides the config's secrets (redaction paths and a scrub of their values). */
 export function loggerFor(loaded: LoadedConfig, opts: { env?: NodeJS.ProcessEnv; destination?: LoggerOptions['destination'] } = {}): Logger {
-  const env = opts.env ?? process.env;
-  // the key ring variable, whole and each key of it, is a secret too
-  const ring = env[loaded.config.encryption.keyEnv];
-  const ringKeys = ring ? [ring, ...ring.split(/[\n,]/).map((e) => e.slice(e.indexOf(':') + 1).trim())] : [];
-  const fromEnv = [...SECRET_ENV_VARS.map((k) => env[k]), ...ringKeys].filter((v): v is string => !!v && v.length >= 4);
   return createLogger({
     level: loaded.config.log.level,
-    secrets: [...collectSecretValues(loaded.schema, loaded.config), ...fromEnv],
+    secrets: loggerSecrets(loaded, opts.env),
     ...(opts.destination ? { destination: opts.destination } : {}),
   });
 }
 
+/** The secret values every log line is scrubbed of: the config's secrets, the key ring and the S3 credentials. */
+function loggerSecrets(loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  // the key ring variable, whole and each key of it, is a secret too
+  const ring = env[loaded.config.encryption.keyEnv];
+  const ringKeys = ring ? [ring, ...ring.split(/[\n,]/).map((e) => e.slice(e.indexOf(':') + 1).trim())] : [];
+  const fromEnv = [...SECRET_ENV_VARS.map((k) => env[k]), ...ringKeys].filter((v): v is string => !!v && v.length >= 4);
+  return [...collectSecretValues(loaded.schema, loaded.config), ...fromEnv];
+}
+
+/** An output's forwarder settings: the config's keys win over the plugin's preferred ones. */
+function forwarderSettings(
+  entry: Config['outputs'][string],
+  capabilities: OutputCapabilities,
+): { linger?: number; batchSize?: number; batchBytes?: number; sendTimeoutMs?: number | null } {
+  const linger = entry.linger ?? capabilities.linger;
+  const batchSize = entry.batchRecords ?? capabilities.batchRecords;
+  const batchBytes = entry.batchBytes ?? capabilities.batchBytes;
+  // whether a send may hang is the plugin's to know; the config has no key for it
+  const sendTimeoutMs = capabilities.sendTimeoutMs;
+  return {
+    ...(linger !== undefined ? { linger } : {}),
+    ...(batchSize !== undefined ? { batchSize } : {}),
+    ...(batchBytes !== undefined ? { batchBytes } : {}),
+    ...(sendTimeoutMs !== undefined ? { sendTimeoutMs } : {}),
+  };
+}
+
 export interface GatewayOptions {
+  /**
+   * The plugins to run (default: the gateway's registry). Outputs from a registry handed in as an
+   * object run on the main thread; give `registryModule` too to run them on the delivery thread.
+   */
   registry?: PluginRegistry;
+  /** URL of a module exporting `registry`: what the delivery thread creates the outputs from */
+  registryModule?: string;
   log?: Logger;
 }
 
@@ -107,7 +143,10 @@ export class Gateway {
   /** the classification and routing policy in force (for `explain` and the API) */
   policy!: Policy;
   audit!: AuditLog;
+  /** outputs and forwarders on the main thread (`gateway.deliveryThread: false`) */
   private readonly outputs: RunningOutput[] = [];
+  /** or on the delivery thread */
+  private delivery: DeliveryHost | undefined;
   private readonly inputs: RunningInput[] = [];
   private stopping: Promise<void> | undefined;
 
@@ -151,19 +190,24 @@ export class Gateway {
       sealer,
     };
 
+    const configured = Object.entries(config.outputs).map(([name, entry]) => ({ name, entry, capabilities: outputCapabilities(entry, registry)! }));
+    // the delivery thread creates plugins from a module; a registry handed in as an object stays here
+    const deliveryThread = config.gateway.deliveryThread && (opts.registry === undefined || opts.registryModule !== undefined);
     const created: { name: string; plugin: OutputPlugin; entry: Config['outputs'][string]; capabilities: OutputCapabilities }[] = [];
     let gw: Gateway | undefined;
     try {
-      for (const [name, entry] of Object.entries(config.outputs)) {
-        const def = await loadDefinition(registry.outputs.get(entry.type)!);
-        const plugin = wrapStart(`output ${name} (${entry.type})`, () => def.create(pluginSettings(entry, outputEnvelopeKeys(def.configSchema)), env));
-        created.push({ name, plugin, entry, capabilities: outputCapabilities(entry, registry)! });
+      if (!deliveryThread) {
+        for (const { name, entry, capabilities } of configured) {
+          const def = await loadDefinition(registry.outputs.get(entry.type)!);
+          const plugin = wrapStart(`output ${name} (${entry.type})`, () => def.create(pluginSettings(entry, outputEnvelopeKeys(def.configSchema)), env));
+          created.push({ name, plugin, entry, capabilities });
+        }
       }
       // the policy from the definitions' capabilities: the one `check-config` and `explain` build
       const policy = policyFromDefinitions(config, registry);
       const pipeline = new Pipeline({
         buffer,
-        outputs: created.map((o) => ({ name: o.name, plugin: o.capabilities, classes: o.entry.classes, kinds: o.entry.kinds })),
+        outputs: configured.map((o) => ({ name: o.name, plugin: o.capabilities, classes: o.entry.classes, kinds: o.entry.kinds })),
         dataDir: config.gateway.dataDir,
         quarantineMaxBytes: config.gateway.quarantineMaxBytes,
         log,
@@ -175,14 +219,35 @@ export class Gateway {
       gw = new Gateway(config, log, buffer, pipeline);
       gw.policy = policy;
       gw.audit = audit;
+      const onOffPremisesRefused = (refusal: OffPremisesRefusal): void => void audit.append('route-refused', { reason: 'off-premises', ...refusal });
+      const stopTimeoutMs = Math.max(1000, config.gateway.shutdownGraceMs);
+      if (deliveryThread) {
+        gw.delivery = await DeliveryHost.start({
+          buffer,
+          log,
+          onOffPremisesRefused,
+          setup: {
+            bufferDir: bufferDir(config),
+            dataDir: config.gateway.dataDir,
+            machine: config.gateway.machine,
+            quarantineMaxBytes: config.gateway.quarantineMaxBytes,
+            stopTimeoutMs,
+            encryption: config.encryption,
+            logLevel: log.level,
+            logSecrets: loggerSecrets(loaded),
+            registryModule: opts.registryModule ?? REGISTRY_MODULE,
+            outputs: configured.map((o) => ({
+              name: o.name,
+              type: o.entry.type,
+              settings: pluginSettings(o.entry, outputEnvelopeKeys(registry.outputs.get(o.entry.type)!.configSchema)),
+              premises: policy.outputs.find((p) => p.name === o.name)!.premises,
+              ...forwarderSettings(o.entry, o.capabilities),
+            })),
+          },
+        });
+      }
       for (const o of created) {
         await wrapStartAsync(`output ${o.name}`, () => o.plugin.start(outputContext(o.name, buffer, log)));
-        // per-output forwarder settings: the config's keys win over the plugin's preferred ones
-        const linger = o.entry.linger ?? o.capabilities.linger;
-        const batchSize = o.entry.batchRecords ?? o.capabilities.batchRecords;
-        const batchBytes = o.entry.batchBytes ?? o.capabilities.batchBytes;
-        // whether a send may hang is the plugin's to know; the config has no key for it
-        const sendTimeoutMs = o.capabilities.sendTimeoutMs;
         const forwarder = new Forwarder({
           buffer,
           output: o.plugin,
@@ -191,13 +256,10 @@ export class Gateway {
           dataDir: config.gateway.dataDir,
           quarantineMaxBytes: config.gateway.quarantineMaxBytes,
           premises: policy.outputs.find((p) => p.name === o.name)!.premises,
-          onOffPremisesRefused: (refusal) => void audit.append('route-refused', { reason: 'off-premises', ...refusal }),
+          onOffPremisesRefused,
           sealer,
-          stopTimeoutMs: Math.max(1000, config.gateway.shutdownGraceMs),
-          ...(linger !== undefined ? { linger } : {}),
-          ...(batchSize !== undefined ? { batchSize } : {}),
-          ...(batchBytes !== undefined ? { batchBytes } : {}),
-          ...(sendTimeoutMs !== undefined ? { sendTimeoutMs } : {}),
+          stopTimeoutMs,
+          ...forwarderSettings(o.entry, o.capabilities),
         });
         gw.outputs.push({ name: o.name, plugin: o.plugin, forwarder });
         forwarder.start();
@@ -222,8 +284,8 @@ export class Gateway {
   }
 
   /** Per-input pipeline counters and per-sink forwarder state. */
-  stats(): { inputs: ReturnType<Pipeline['stats']>; forwarders: ReturnType<Forwarder['stats']>[] } {
-    return { inputs: this.pipeline.stats(), forwarders: this.outputs.map((o) => o.forwarder.stats()) };
+  stats(): { inputs: ReturnType<Pipeline['stats']>; forwarders: ForwarderStats[] } {
+    return { inputs: this.pipeline.stats(), forwarders: this.delivery?.stats() ?? this.outputs.map((o) => o.forwarder.stats()) };
   }
 
   /** The orderly shutdown described in the module header. Idempotent. */
@@ -246,10 +308,12 @@ export class Gateway {
 
     // 2. let the forwarders deliver what they can, lingering no more
     for (const o of this.outputs) o.forwarder.drain();
+    this.delivery?.drain();
     const lagAtStop = await this.drain(deadline);
     if (lagAtStop > 0) log.warn({ lagRecords: lagAtStop }, 'grace period over: undelivered records stay in the buffer');
 
-    // 3. forwarders, then outputs
+    // 3. forwarders, then outputs (the delivery thread does the same in its stop)
+    await this.delivery?.stop().catch((err: unknown) => log.error({ err }, 'delivery thread stop failed'));
     await Promise.all(this.outputs.map((o) => o.forwarder.stop().catch((err: unknown) => log.error({ err, sink: o.name }, 'forwarder stop failed'))));
     await Promise.all(this.outputs.map((o) => o.plugin.stop().catch((err: unknown) => log.error({ err, sink: o.name }, 'output stop failed'))));
     await this.pipeline.flush();

@@ -60,6 +60,9 @@ export function createRegistry(defs: { inputs: readonly AnyInputDefinition[]; ou
   return { inputs: byType('input', defs.inputs), outputs: byType('output', defs.outputs) };
 }
 
+/** This module, for a thread that creates plugins from it (the delivery thread imports it by this URL). */
+export const REGISTRY_MODULE = import.meta.url;
+
 /** The plugins this build of LayerGate knows. */
 export const registry: PluginRegistry = createRegistry({
   inputs: [gatewayHealth, frames, mqttInput, opcuaInput],

@@ -13,14 +13,14 @@
  *   the crashed one had published are found with the same bytes (kept, not duplicated).
  * - An idle thread does not keep the process alive; one with a job does.
  *
- * The thread is started by worker-thread.ts (from the TypeScript sources or the built package).
+ * The thread is started by gateway/plugin-api/worker-thread.ts (from the TypeScript sources or the built package).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Worker } from 'node:worker_threads';
 import { SinkSendError } from '../../../gateway/plugin-api/index.js';
 import { runBatchJob } from './batch-job.js';
 import type { BatchJob, BatchResult } from './batch-job.js';
-import { startModuleWorker } from './worker-thread.js';
+import { startModuleWorker } from '../../../gateway/plugin-api/worker-thread.js';
 
 /** marks the thread this module starts, so that importing it elsewhere (a test runner's worker) does nothing */
 const BATCH_WORKER = 'layergate-lake-batch';

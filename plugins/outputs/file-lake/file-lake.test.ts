@@ -22,7 +22,7 @@ import type { Merger } from './compaction.js';
 import { FileLakeOutput, definition } from './index.js';
 import { startBatchWorker, workerBatchWriter } from './batch-worker.js';
 import { inlineMerger } from './merge-worker.js';
-import { tsxPrelude } from './worker-thread.js';
+import { tsxPrelude } from '../../../gateway/plugin-api/worker-thread.js';
 
 const log = pino({ level: 'silent' });
 const T0 = 1_764_000_000_123_456_789n; // ns, with sub-microsecond digits to catch precision loss

@@ -4,14 +4,14 @@
  * sends it one job at a time (the compactor runs one merge at a time); `inlineMerger` runs the same
  * job on the calling thread (tests of the merge itself, a lake opened by a command).
  *
- * The thread is started by worker-thread.ts (from the TypeScript sources or the built package).
+ * The thread is started by gateway/plugin-api/worker-thread.ts (from the TypeScript sources or the built package).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Worker } from 'node:worker_threads';
 import type { Merger } from './compaction.js';
 import { runMergeJob } from './merge-job.js';
 import type { MergeJob, MergeResult } from './merge-job.js';
-import { startModuleWorker } from './worker-thread.js';
+import { startModuleWorker } from '../../../gateway/plugin-api/worker-thread.js';
 
 /** marks the thread this module starts, so that importing it elsewhere (a test runner's worker) does nothing */
 const MERGE_WORKER = 'layergate-lake-merge';

@@ -2,9 +2,9 @@
  * The gateway under test, as a process of its own (so its CPU time, RSS and disk writes are its own):
  * `Gateway.start` with the case's config file (argv[2]), exactly as `layergate run` builds it, with one
  * addition: every output plugin's `send` is wrapped, and when a send resolves (the sink acked the
- * batch) each of its records adds now - receive time and now - source time to a latency histogram.
- * The wrapping happens at creation, through a registry of the same plugin definitions whose `create`
- * wraps the plugin it returns; nothing else of the gateway changes.
+ * batch) each of its records adds now - receive time and now - source time to a latency histogram
+ * (./ack-latency.ts: the outputs run on the gateway's delivery thread, created from that module's
+ * registry, and post their histograms here). Nothing else of the gateway changes.
  *
  * Once a second (LG_E2E_SAMPLE_MS) it reports over IPC: each forwarder's stats (sent, cursor, lag records/seconds), the
  * buffer's fill, the inputs' counters, process.cpuUsage(), RSS and its peak (VmHWM), the V8 heap in
@@ -26,58 +26,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { writeHeapSnapshot } from 'node:v8';
 import { Session } from 'node:inspector/promises';
 import { loadConfig } from '../../../gateway/config/index.js';
-import type { InputContext, InputDefinition, InputPlugin, OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/contract.js';
-import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
+import type { InputContext, InputDefinition, InputPlugin } from '../../../gateway/plugin-api/contract.js';
 import { Gateway } from '../../../gateway/runtime/gateway.js';
 import { createRegistry, loadDefinition, registry } from '../../../gateway/runtime/registry.js';
-import { LogHistogram } from './histogram.js';
+import { TIMED_REGISTRY_MODULE, collectAckLatency, histogramsOf, registry as timedRegistry } from './ack-latency.js';
 import type { HarnessCommand, HarnessMessage, HarnessSample } from './protocol.js';
 
-const latency = new Map<string, { receive: LogHistogram; source: LogHistogram }>();
 const inputPlugins = new Map<string, InputPlugin>();
-
-function histogramsOf(sink: string): { receive: LogHistogram; source: LogHistogram } {
-  let h = latency.get(sink);
-  if (!h) {
-    h = { receive: new LogHistogram(), source: new LogHistogram() };
-    latency.set(sink, h);
-  }
-  return h;
-}
-
-/** wall clock in ms with sub-ms resolution */
-const nowMs = (): number => performance.timeOrigin + performance.now();
-
-function recordAcks(sink: string, batch: StoredRecord[]): void {
-  const h = histogramsOf(sink);
-  const now = nowMs();
-  for (const r of batch) {
-    h.receive.record(now - Number(r.receiveTimeNs / 1000n) / 1000);
-    if (r.sourceTimeNs !== undefined && r.sourceTimeNs !== null) h.source.record(now - Number(r.sourceTimeNs / 1000n) / 1000);
-  }
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: the registry's definitions are each of their own config type
-function wrapOutput(def: OutputDefinition<any>): OutputDefinition<unknown> {
-  return {
-    ...def,
-    create(config, env) {
-      const plugin: OutputPlugin = def.create(config, env);
-      const start = plugin.start.bind(plugin);
-      const send = plugin.send.bind(plugin);
-      let sink = '?';
-      plugin.start = (ctx: OutputContext) => {
-        sink = ctx.name;
-        return start(ctx);
-      };
-      plugin.send = async (batch: StoredRecord[]) => {
-        await send(batch);
-        recordAcks(sink, batch);
-      };
-      return plugin;
-    },
-  };
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: as above
 function wrapInput(def: InputDefinition<any>): InputDefinition<unknown> {
@@ -202,10 +157,12 @@ async function main(): Promise<void> {
   // wrapped as they load: the gateway still loads only the plugins its config names
   const wrapped = createRegistry({
     inputs: [...registry.inputs.values()].map((def) => ({ ...def, load: async () => wrapInput(await loadDefinition(def)) })),
-    outputs: [...registry.outputs.values()].map((def) => ({ ...def, load: async () => wrapOutput(await loadDefinition(def)) })),
+    outputs: [...timedRegistry.outputs.values()],
   });
   const loaded = loadConfig({ file, registry: wrapped });
-  const gw = await Gateway.start(loaded, { registry: wrapped });
+  // the outputs run where the gateway runs them (the delivery thread), created from the timed registry
+  const stopLatency = collectAckLatency();
+  const gw = await Gateway.start(loaded, { registry: wrapped, registryModule: TIMED_REGISTRY_MODULE });
   const profileFile = process.env.LG_E2E_HEAP_PROFILE;
   const stopProfile = profileFile ? await startHeapProfile(profileFile) : async () => undefined;
   send({ type: 'ready', pid: process.pid });
@@ -222,7 +179,11 @@ async function main(): Promise<void> {
         if (process.env.LG_E2E_HEAP_SNAPSHOT) writeHeapSnapshot(process.env.LG_E2E_HEAP_SNAPSHOT);
       })
       .then(() => gw.stop())
-      .then(() => send({ type: 'stopped', sample: sample(gw) }))
+      .then(() => new Promise((resolve) => setTimeout(resolve, 50))) // the delivery thread's last latencies
+      .then(() => {
+        stopLatency();
+        send({ type: 'stopped', sample: sample(gw) });
+      })
       .finally(() => setTimeout(() => process.exit(0), 100));
   });
   // the orchestrator went away: do not linger

@@ -1,0 +1,139 @@
+/**
+ * A reader of a buffer that another object owns: a second, read-only connection to the same
+ * database, for the delivery thread (gateway/runtime/delivery-worker.ts), which reads the records of
+ * its sinks while the owner appends and evicts on the main thread.
+ *
+ * Constraints:
+ * - It never writes: cursors, lags and the ledger stay the owner's (the delivery thread posts its
+ *   acks to the owner). `query_only` makes a write through this connection an error.
+ * - WAL gives each read a snapshot of what was committed when it started; rows evicted meanwhile are
+ *   simply not there on the next read, as for the owner's own reads.
+ * - Streams and sink bits are read from the database as they appear: a stream id or route bit this
+ *   reader does not know yet reloads the table once (the owner inserted it in a later commit).
+ * - Records and bodies are decoded by the owner's own code (`decodeRows`, ./read.ts): the two readers
+ *   cannot disagree on the layout.
+ */
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { BlobMissingError } from '../plugin-api/errors.js';
+import type { BlobRef, StoredRecord } from '../plugin-api/record.js';
+import { DB_FILE, MAX_SINKS, type PackedRowRead } from './layout.js';
+import { decodeRows } from './read.js';
+import { Spool, sha256Hex } from './spool.js';
+import type { Stream } from './streams.js';
+
+export class BufferReader {
+  readonly dbPath: string;
+  private readonly db: Database.Database;
+  private readonly readRows: Database.Statement;
+  private readonly newStreams: Database.Statement;
+  private readonly sinkBits: Database.Statement;
+  private readonly spool: Spool;
+  private readonly streams = new Map<number, Stream>();
+  private maxStreamId = 0;
+  private readonly bits = new Map<string, number>();
+  private bitNames: (string | undefined)[] = [];
+  private readonly routeNames = new Map<number, string[]>();
+
+  /** Open the buffer in `dir` (it must exist: its owner created it). */
+  constructor(dir: string) {
+    this.dbPath = path.join(path.resolve(dir), DB_FILE);
+    this.db = new Database(this.dbPath, { fileMustExist: true, timeout: 5_000 });
+    this.db.pragma('query_only = ON');
+    // the owner's reads are measured with 16 MiB (./layout.ts); a reader that follows the newest rows needs less
+    this.db.pragma('cache_size = -8192');
+    this.readRows = this.db
+      .prepare('SELECT seq, first_seq, routes, cls, records, size, extras, blob_sha256, data FROM record_rows WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq')
+      .raw(true);
+    this.newStreams = this.db.prepare('SELECT id, source, signal, content_type FROM streams WHERE id > ? ORDER BY id');
+    this.sinkBits = this.db.prepare('SELECT name, bit FROM sinks');
+    this.spool = new Spool(path.join(path.dirname(this.dbPath), 'spool'));
+    this.loadSinks();
+  }
+
+  /**
+   * Records routed to `sink` with seq > `from`, ascending: at most `limit`, and `maxBytes` of payload
+   * (the first always). `sawRow`: whether any row for the sink was there.
+   */
+  read(sink: string, from: number, limit: number, maxBytes?: number): { records: StoredRecord[]; sawRow: boolean } {
+    const bit = this.bitOf(sink);
+    return decodeRows(
+      this.readRows.iterate(from, 1 << bit) as IterableIterator<PackedRowRead>,
+      from,
+      Math.floor(limit),
+      maxBytes,
+      (id) => this.stream(id),
+      (mask) => this.namesOf(mask),
+    );
+  }
+
+  /** absolute path of a spooled blob (read-only) */
+  blobPath(ref: BlobRef): string {
+    if (!/^[0-9a-f]{64}$/.test(ref.sha256)) throw new RangeError(`blob ref: "${ref.sha256}" is not a lowercase hex SHA-256`);
+    return this.spool.pathOf(ref.sha256);
+  }
+
+  /** A spooled body, checked against its size and hash (as the owner's `readBlob`). */
+  async readBlob(ref: BlobRef): Promise<Buffer> {
+    let bytes: Buffer;
+    try {
+      bytes = await this.spool.read(ref.sha256);
+    } catch (e) {
+      throw new BlobMissingError(`blob ${ref.sha256} (${ref.size} bytes) is not in the spool ${this.spool.dir}`, { cause: e });
+    }
+    if (bytes.length !== ref.size || sha256Hex(bytes) !== ref.sha256) {
+      throw new BlobMissingError(`blob ${ref.sha256}: the spooled file is damaged (${bytes.length} bytes, expected ${ref.size})`);
+    }
+    return bytes;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private bitOf(sink: string): number {
+    let bit = this.bits.get(sink);
+    if (bit === undefined) {
+      this.loadSinks();
+      bit = this.bits.get(sink);
+      if (bit === undefined) throw new RangeError(`buffer ${this.dbPath}: no sink "${sink}"`);
+    }
+    return bit;
+  }
+
+  private loadSinks(): void {
+    const names: (string | undefined)[] = [];
+    for (const r of this.sinkBits.all() as { name: string; bit: number }[]) {
+      this.bits.set(r.name, r.bit);
+      names[r.bit] = r.name;
+    }
+    this.bitNames = names;
+    this.routeNames.clear();
+  }
+
+  private stream(id: number): Stream {
+    let st = this.streams.get(id);
+    if (st === undefined) {
+      for (const r of this.newStreams.all(this.maxStreamId) as { id: number; source: string; signal: string; content_type: string }[]) {
+        this.streams.set(r.id, { id: r.id, source: r.source, signal: r.signal, contentType: r.content_type });
+        this.maxStreamId = r.id;
+      }
+      st = this.streams.get(id);
+      if (st === undefined) throw new RangeError(`buffer ${this.dbPath}: a row names stream ${id}, which the streams table does not hold`);
+    }
+    return st;
+  }
+
+  /** the sink names of a route mask: one frozen array per mask, as the owner's `namesOf` */
+  private namesOf(mask: number): string[] {
+    let names = this.routeNames.get(mask);
+    if (names === undefined) {
+      if (this.bitNames.length === 0 || [...Array(MAX_SINKS).keys()].some((b) => mask & (1 << b) && this.bitNames[b] === undefined)) this.loadSinks();
+      const list: string[] = [];
+      for (let bit = 0; bit < MAX_SINKS; bit++) if (mask & (1 << bit)) list.push(this.bitNames[bit] ?? `#${bit}`);
+      names = Object.freeze(list) as string[];
+      this.routeNames.set(mask, names);
+    }
+    return names;
+  }
+}

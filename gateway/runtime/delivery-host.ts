@@ -1,0 +1,223 @@
+/**
+ * The main thread's side of the delivery thread (./delivery-worker.ts): starts it with the outputs to
+ * run, moves the buffer's cursors when it posts acks, tells it when the buffer moved on, relays its
+ * log lines and audit events, and keeps the forwarders' latest stats for `Gateway.stats()`.
+ *
+ * Constraints:
+ * - The buffer stays the main thread's: only this side writes it (an ack is `buffer.ack` here). The
+ *   thread reads on a connection of its own.
+ * - News for the thread (the newest seq, the sinks' cursors and lags) is coalesced: however many
+ *   appends, acks and evictions happen in one turn of the event loop, one message goes out after it.
+ * - A thread that ends without being asked to (a plugin's uncaught error) is logged at error and
+ *   started again after `RESTART_DELAY_MS`, from the cursors the buffer holds: records it had sent but
+ *   not acked are sent again (at least once). The process itself keeps running; ingest never stops.
+ * - `stop()` waits for the thread to stop its forwarders and outputs (each forwarder gives up on a
+ *   send after its stop timeout), then ends the thread.
+ */
+import type { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { RecordBuffer } from '../buffer/types.js';
+import type { SinkPosition } from '../forward/buffer-view.js';
+import type { ForwarderStats } from '../forward/forwarder.js';
+import type { OffPremisesRefusal } from '../forward/off-premises.js';
+import { PluginStartError } from '../plugin-api/errors.js';
+import { startModuleWorker } from '../plugin-api/worker-thread.js';
+import type { DeliverySetup, FromDelivery, ToDelivery } from './delivery-protocol.js';
+import { DELIVERY_WORKER, DELIVERY_WORKER_MODULE } from './delivery-worker.js';
+
+/** after an unexpected end of the thread, wait this long before starting it again */
+const RESTART_DELAY_MS = 1_000;
+/** beyond the forwarders' own stop timeout, how long `stop()` waits for the thread to answer */
+const STOP_MARGIN_MS = 5_000;
+
+export interface DeliveryHostOptions {
+  /** the buffer the gateway owns (acks are applied to it) */
+  buffer: RecordBuffer;
+  setup: Omit<DeliverySetup, 'sinks' | 'newestSeq'>;
+  log: Logger;
+  onOffPremisesRefused: (refusal: OffPremisesRefusal) => void;
+}
+
+export class DeliveryHost {
+  private worker: Worker | undefined;
+  private readonly buffer: RecordBuffer;
+  private readonly log: Logger;
+  private forwarders: ForwarderStats[] = [];
+  private newsPending = false;
+  private stopping = false;
+  private stopped: (() => void) | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly onBufferNews = (): void => this.scheduleNews();
+
+  private constructor(private readonly opts: DeliveryHostOptions) {
+    this.buffer = opts.buffer;
+    this.log = opts.log;
+  }
+
+  /** Start the thread and its outputs; rejects with a PluginStartError when an output cannot start. */
+  static async start(opts: DeliveryHostOptions): Promise<DeliveryHost> {
+    const host = new DeliveryHost(opts);
+    try {
+      await host.spawn();
+    } catch (err) {
+      host.stopping = true;
+      await host.worker?.terminate();
+      throw err;
+    }
+    host.buffer.on('append', host.onBufferNews);
+    host.buffer.on('space', host.onBufferNews);
+    return host;
+  }
+
+  /** Shutdown: the forwarders send partial batches at once. */
+  drain(): void {
+    this.send({ type: 'drain' });
+  }
+
+  /** Stop the forwarders and outputs in the thread, then the thread. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    this.buffer.off('append', this.onBufferNews);
+    this.buffer.off('space', this.onBufferNews);
+    const worker = this.worker;
+    if (!worker) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.log.warn('delivery thread did not stop in time; ending it');
+        resolve();
+      }, this.opts.setup.stopTimeoutMs + STOP_MARGIN_MS);
+      this.stopped = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      worker.once('exit', () => this.stopped?.());
+      this.send({ type: 'stop' });
+    });
+    await worker.terminate();
+    this.worker = undefined;
+  }
+
+  /** Each forwarder's stats as the thread last posted them, with the cursor and lag the buffer holds now. */
+  stats(): ForwarderStats[] {
+    return this.forwarders.map((f) => {
+      try {
+        const lag = this.buffer.lag(f.sink);
+        return { ...f, cursor: this.buffer.cursor(f.sink), lagRecords: lag.records, lagSeconds: lag.records === 0 ? 0 : f.lagSeconds };
+      } catch {
+        return f; // the buffer is closed (after shutdown)
+      }
+    });
+  }
+
+  private positions(): { newestSeq: number; sinks: SinkPosition[] } {
+    const st = this.buffer.stats();
+    return {
+      newestSeq: st.newestSeq ?? 0,
+      sinks: st.sinks.map((s) => ({ sink: s.sink, cursor: s.cursor, lagRecords: s.lagRecords, lagBytes: s.lagBytes })),
+    };
+  }
+
+  private spawn(): Promise<void> {
+    const setup: DeliverySetup & { role: string } = { ...this.opts.setup, ...this.positions(), role: DELIVERY_WORKER };
+    const worker = startModuleWorker(DELIVERY_WORKER_MODULE, setup);
+    this.worker = worker;
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      worker.on('message', (m: FromDelivery) => {
+        switch (m.type) {
+          case 'started':
+            started = true;
+            resolve();
+            break;
+          case 'start-failed':
+            reject(new PluginStartError(m.message));
+            break;
+          default:
+            this.onMessage(m);
+        }
+      });
+      worker.on('error', (err) => {
+        this.log.error({ err }, 'delivery thread failed');
+        if (!started) reject(new PluginStartError(`delivery thread: ${err.message}`, { cause: err }));
+      });
+      worker.on('exit', (code) => {
+        if (this.worker === worker) this.worker = undefined;
+        if (!started) {
+          reject(new PluginStartError(`delivery thread ended while starting (exit code ${code})`));
+          return;
+        }
+        if (this.stopping) return;
+        this.log.error({ exitCode: code, restartInMs: RESTART_DELAY_MS }, 'delivery thread ended unexpectedly; starting it again');
+        this.restartTimer = setTimeout(() => {
+          if (this.stopping) return;
+          this.spawn().catch((err: unknown) => this.log.error({ err }, 'delivery thread could not start again'));
+        }, RESTART_DELAY_MS);
+      });
+    });
+  }
+
+  private onMessage(m: FromDelivery): void {
+    switch (m.type) {
+      case 'ack':
+        try {
+          this.buffer.ack(m.sink, m.seq);
+        } catch (err) {
+          this.log.error({ err, sink: m.sink, seq: m.seq }, 'ack from the delivery thread could not be applied');
+        }
+        if (m.stats) {
+          const i = this.forwarders.findIndex((f) => f.sink === m.sink);
+          if (i >= 0) this.forwarders[i] = m.stats;
+          else this.forwarders.push(m.stats);
+        }
+        this.scheduleNews();
+        break;
+      case 'stats':
+        this.forwarders = m.forwarders;
+        break;
+      case 'off-premises-refused':
+        this.opts.onOffPremisesRefused(m.refusal);
+        break;
+      case 'log':
+        this.relayLog(m.line);
+        break;
+      case 'stopped':
+        this.stopped?.();
+        break;
+    }
+  }
+
+  private scheduleNews(): void {
+    if (this.newsPending || this.stopping) return;
+    this.newsPending = true;
+    setImmediate(() => {
+      this.newsPending = false;
+      if (this.stopping || !this.worker) return;
+      try {
+        this.send({ type: 'buffer', ...this.positions() });
+      } catch (err) {
+        this.log.error({ err }, 'buffer news for the delivery thread failed');
+      }
+    });
+  }
+
+  private send(m: ToDelivery): void {
+    this.worker?.postMessage(m);
+  }
+
+  /** A line of the thread's logger, written through the gateway's (same level, fields and message). */
+  private relayLog(line: string): void {
+    let entry: Record<string, unknown>;
+    try {
+      entry = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      this.log.warn({ line }, 'delivery thread: unreadable log line');
+      return;
+    }
+    const { level, time: _time, pid: _pid, hostname: _hostname, msg, ...fields } = entry;
+    const label = this.log.levels.labels[Number(level)] ?? 'info';
+    const write = (this.log as unknown as Record<string, (obj: object, msg?: string) => void>)[label];
+    write?.call(this.log, fields, typeof msg === 'string' ? msg : undefined);
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The messages between the gateway's main thread (the buffer's owner, ./delivery-host.ts) and its
+ * delivery thread (./delivery-worker.ts). Plain data only: they cross a worker boundary by
+ * structured clone.
+ */
+import type { EncryptionConfig } from '../crypto/schema.js';
+import type { SinkPosition } from '../forward/buffer-view.js';
+import type { ForwarderStats } from '../forward/forwarder.js';
+import type { OffPremisesRefusal } from '../forward/off-premises.js';
+
+/** One output as the delivery thread creates it: its plugin settings and its forwarder's. */
+export interface DeliveryOutput {
+  name: string;
+  type: string;
+  /** the plugin's own settings (the config entry without the envelope keys) */
+  settings: unknown;
+  premises: 'on' | 'off';
+  linger?: number;
+  batchSize?: number;
+  batchBytes?: number;
+  sendTimeoutMs?: number | null;
+}
+
+/** `workerData` of the delivery thread. */
+export interface DeliverySetup {
+  /** the buffer's folder: the thread opens its own read connection there */
+  bufferDir: string;
+  dataDir: string;
+  machine: string;
+  quarantineMaxBytes: number;
+  stopTimeoutMs: number;
+  encryption: EncryptionConfig;
+  /** the gateway's log level and the secret values every line is scrubbed of */
+  logLevel: string;
+  logSecrets: string[];
+  /** URL of the module whose `registry` export the thread creates the outputs from */
+  registryModule: string;
+  outputs: DeliveryOutput[];
+  /** every sink's cursor and lag when the thread starts */
+  sinks: SinkPosition[];
+  newestSeq: number;
+}
+
+/** main thread -> delivery thread */
+export type ToDelivery =
+  /** the buffer moved on: its newest seq and the sinks' lags (after appends, acks and evictions) */
+  | { type: 'buffer'; newestSeq: number; sinks: SinkPosition[] }
+  /** shutdown: send partial batches at once */
+  | { type: 'drain' }
+  /** stop the forwarders, then the outputs, and answer `stopped` */
+  | { type: 'stop' };
+
+/** delivery thread -> main thread */
+export type FromDelivery =
+  | { type: 'started' }
+  | { type: 'start-failed'; message: string }
+  /** the sink acked every record up to `seq`: the owner moves its cursor */
+  | { type: 'ack'; sink: string; seq: number; stats?: ForwarderStats }
+  | { type: 'stats'; forwarders: ForwarderStats[] }
+  | { type: 'off-premises-refused'; refusal: OffPremisesRefusal }
+  /** one pino line of the thread's logger, relayed to the gateway's */
+  | { type: 'log'; line: string }
+  | { type: 'stopped' };

@@ -1,0 +1,152 @@
+/**
+ * The delivery thread: the outputs and their forwarders, on a thread of their own, so that ingest
+ * (the inputs, classification and the buffer's appends on the main thread) and delivery (reading the
+ * buffer, encoding for each sink, the sinks' clients) each have a core instead of sharing one event
+ * loop. Started and driven by ./delivery-host.ts; the messages are in ./delivery-protocol.ts.
+ *
+ * Constraints:
+ * - The guarantees are the forwarder's (gateway/forward/forwarder.ts), unchanged: it reads through a
+ *   `BufferView` (gateway/forward/buffer-view.ts) on a read connection of this thread's own, and an
+ *   ack is posted to the main thread, which moves the durable cursor. Nothing here writes the buffer.
+ * - Plugins are created from the registry module the host names (the gateway's own by default), with
+ *   the same settings, environment and context as on the main thread. Confidential bodies are opened
+ *   here with the gateway's key ring, loaded again from the same configuration.
+ * - Log lines go to the main thread, which writes them through the gateway's logger.
+ * - Starting: every output is started, then its forwarder, in config order; the first failure is
+ *   reported (`start-failed`) and the outputs started so far are stopped again.
+ */
+import { Writable } from 'node:stream';
+import { parentPort, workerData } from 'node:worker_threads';
+import { BufferReader } from '../buffer/reader.js';
+import { openSealer } from '../crypto/keys.js';
+import { SealingBuffer } from '../crypto/sealing-buffer.js';
+import { BufferView } from '../forward/buffer-view.js';
+import { Forwarder } from '../forward/forwarder.js';
+import { outputContext } from '../forward/output-context.js';
+import type { OutputPlugin, PluginEnvironment } from '../plugin-api/contract.js';
+import type { DeliverySetup, FromDelivery, ToDelivery } from './delivery-protocol.js';
+import { createLogger } from './log.js';
+import type { PluginRegistry } from './registry.js';
+
+/** marks `workerData` of the thread the host starts, so that importing this module elsewhere does nothing */
+export const DELIVERY_WORKER = 'layergate-delivery';
+/** this module, as the host starts it (the .ts source under tsx, the .js of the built package) */
+export const DELIVERY_WORKER_MODULE = import.meta.url;
+
+interface Running {
+  name: string;
+  plugin: OutputPlugin;
+  forwarder?: Forwarder;
+}
+
+const data = workerData as (DeliverySetup & { role?: string }) | null;
+if (parentPort !== null && data?.role === DELIVERY_WORKER) run(data, parentPort);
+
+function run(setup: DeliverySetup, port: NonNullable<typeof parentPort>): void {
+  const post = (m: FromDelivery): void => port.postMessage(m);
+  const log = createLogger({
+    level: setup.logLevel,
+    secrets: setup.logSecrets,
+    destination: new Writable({
+      write(chunk: Buffer | string, _enc, done) {
+        post({ type: 'log', line: chunk.toString() });
+        done();
+      },
+    }),
+  }).child({ thread: 'delivery' });
+  const reader = new BufferReader(setup.bufferDir);
+  // posted once the forwarder has counted the batch (it does so right after its ack, synchronously),
+  // so that the main thread's stats never trail the cursor it moves
+  const view = new BufferView(reader, setup.sinks, setup.newestSeq, (sink, seq) =>
+    queueMicrotask(() => {
+      const stats = running.find((o) => o.name === sink)?.forwarder?.stats();
+      post({ type: 'ack', sink, seq, ...(stats ? { stats } : {}) });
+    }),
+  );
+  const { sealer } = openSealer(setup.encryption, setup.dataDir);
+  const buffer = new SealingBuffer(view, sealer);
+  const running: Running[] = [];
+  let statsTimer: NodeJS.Timeout | undefined;
+
+  const postStats = (): void => {
+    post({ type: 'stats', forwarders: running.flatMap((o) => (o.forwarder ? [o.forwarder.stats()] : [])) });
+  };
+
+  const start = async (): Promise<void> => {
+    const { registry } = (await import(setup.registryModule)) as { registry: PluginRegistry };
+    const env: PluginEnvironment = { dataDir: setup.dataDir, machine: setup.machine, sealer };
+    for (const o of setup.outputs) {
+      const lazy = registry.outputs.get(o.type);
+      if (!lazy) throw new Error(`output ${o.name}: no output plugin "${o.type}" in ${setup.registryModule}`);
+      const def = 'create' in lazy ? lazy : await lazy.load();
+      let plugin: OutputPlugin;
+      try {
+        plugin = def.create(o.settings, env);
+      } catch (err) {
+        throw new Error(`output ${o.name} (${o.type}): ${(err as Error).message ?? String(err)}`, { cause: err });
+      }
+      try {
+        await plugin.start(outputContext(o.name, buffer, log));
+      } catch (err) {
+        throw new Error(`output ${o.name}: could not start: ${(err as Error).message ?? String(err)}`, { cause: err });
+      }
+      const entry: Running = { name: o.name, plugin };
+      running.push(entry);
+      entry.forwarder = new Forwarder({
+        buffer,
+        output: plugin,
+        name: o.name,
+        log,
+        dataDir: setup.dataDir,
+        quarantineMaxBytes: setup.quarantineMaxBytes,
+        premises: o.premises,
+        onOffPremisesRefused: (refusal) => post({ type: 'off-premises-refused', refusal }),
+        sealer,
+        stopTimeoutMs: setup.stopTimeoutMs,
+        ...(o.linger !== undefined ? { linger: o.linger } : {}),
+        ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+        ...(o.batchBytes !== undefined ? { batchBytes: o.batchBytes } : {}),
+        ...(o.sendTimeoutMs !== undefined ? { sendTimeoutMs: o.sendTimeoutMs } : {}),
+      });
+      entry.forwarder.start();
+    }
+  };
+
+  const stop = async (): Promise<void> => {
+    clearInterval(statsTimer);
+    await Promise.all(running.map((o) => o.forwarder?.stop().catch((err: unknown) => log.error({ err, sink: o.name }, 'forwarder stop failed'))));
+    postStats();
+    await Promise.all(running.map((o) => o.plugin.stop().catch((err: unknown) => log.error({ err, sink: o.name }, 'output stop failed'))));
+    running.length = 0;
+    view.close();
+  };
+
+  port.on('message', (m: ToDelivery) => {
+    switch (m.type) {
+      case 'buffer':
+        view.update(m.newestSeq, m.sinks);
+        break;
+      case 'drain':
+        for (const o of running) o.forwarder?.drain();
+        break;
+      case 'stop':
+        void stop().then(() => post({ type: 'stopped' }));
+        break;
+    }
+  });
+
+  start().then(
+    () => {
+      statsTimer = setInterval(postStats, STATS_EVERY_MS);
+      postStats();
+      post({ type: 'started' });
+    },
+    async (err: unknown) => {
+      await stop();
+      post({ type: 'start-failed', message: (err as Error).message ?? String(err) });
+    },
+  );
+}
+
+/** how often the forwarders' stats are posted to the main thread */
+const STATS_EVERY_MS = 250;
