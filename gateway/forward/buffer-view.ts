@@ -77,7 +77,9 @@ export class BufferView extends EventEmitter implements RecordBuffer {
 
   ack(sink: string, uptoSeq: number): void {
     const s = this.sink(sink);
-    const upto = Math.min(Math.floor(uptoSeq), this.newestSeq);
+    // not capped at `newestSeq`: a read may return rows committed after the owner's last news; the
+    // owner caps the cursor at what it holds
+    const upto = Math.floor(uptoSeq);
     if (!(upto > s.cursor)) return;
     s.cursor = upto;
     this.onAck(sink, upto);
