@@ -94,9 +94,13 @@ describe('redis output (real Redis)', () => {
     sub.disconnect();
   });
 
-  it('scalars carry v/unit fields; MAXLEN ~ bounds a stream; a redelivered batch is findable by seq', async () => {
+  it('scalars carry v/unit fields; MAXLEN ~ bounds a stream; a redelivered batch is findable by seq; one notification per batch and signal', async () => {
     const prefix = `lgt:${randomUUID().slice(0, 8)}`;
-    const out = output({ keyPrefix: prefix, maxLen: 100 });
+    const out = output({ keyPrefix: prefix, maxLen: 100, notify: true });
+    const sub = new Redis(REDIS.url);
+    const notes: { signal: string; seq: number; count: number }[] = [];
+    await sub.subscribe(out.notifyChannel);
+    sub.on('message', (_c: string, m: string) => notes.push(JSON.parse(m) as { signal: string; seq: number; count: number }));
     const r = await sinkRig([{ name: 'redis', plugin: out, forwarder: { batchSize: 50 } }]);
     rigs.push(r);
     for (let i = 0; i < 10; i++) await r.emit(scalarDrafts(100, 'chamber.o2'));
@@ -112,6 +116,28 @@ describe('redis output (real Redis)', () => {
     expect(last.content_type!.toString()).toBe(CONTENT_TYPES.scalar);
     const latest = await reader.hgetall(out.latestKey('chamber.o2'));
     expect(latest).toMatchObject({ seq: String(newest.seq), v: last.v!.toString(), class: 'internal' });
+    expect(await reader.smembers(out.signalsKey)).toEqual(['chamber.o2']);
+    // one notification per batch of 50 and signal, naming its newest seq
+    await waitFor('notifications', () => notes.length >= 20, 10_000);
+    expect(notes.map((n) => n.count)).toEqual(Array(20).fill(50));
+    expect(notes.at(-1)).toEqual({ signal: 'chamber.o2', seq: newest.seq, count: 50 });
+    sub.disconnect();
+  });
+
+  it('the latest hash is replaced, not merged: a field the newest entry lacks does not linger', async () => {
+    const prefix = `lgt:${randomUUID().slice(0, 8)}`;
+    const out = output({ keyPrefix: prefix });
+    const r = await sinkRig([{ name: 'redis', plugin: out }]);
+    rigs.push(r);
+    await r.emit(scalarDrafts(3, 'chamber.o2'));
+    await r.drained('redis');
+    expect(await reader.hget(out.latestKey('chamber.o2'), 'build')).toBe('JOB-7');
+    await r.emit(scalarDrafts(1, 'chamber.o2').map(({ build: _build, layer: _layer, ...d }) => d));
+    await r.drained('redis');
+    const latest = await reader.hgetall(out.latestKey('chamber.o2'));
+    expect(latest.seq).toBe(String(r.routed('redis').at(-1)!.seq));
+    expect(latest.build).toBeUndefined();
+    expect(latest.layer).toBeUndefined();
   });
 
   it('an ACL user without write permission: the batch is refused for good (NOPERM), quarantined, counted, the cursor moves on', async () => {
