@@ -128,7 +128,13 @@ export class BufferReader {
   private namesOf(mask: number): string[] {
     let names = this.routeNames.get(mask);
     if (names === undefined) {
-      if (this.bitNames.length === 0 || [...Array(MAX_SINKS).keys()].some((b) => mask & (1 << b) && this.bitNames[b] === undefined)) this.loadSinks();
+      // a sink the owner added after this reader loaded the table
+      for (let bit = 0; bit < MAX_SINKS; bit++) {
+        if (mask & (1 << bit) && this.bitNames[bit] === undefined) {
+          this.loadSinks();
+          break;
+        }
+      }
       const list: string[] = [];
       for (let bit = 0; bit < MAX_SINKS; bit++) if (mask & (1 << bit)) list.push(this.bitNames[bit] ?? `#${bit}`);
       names = Object.freeze(list) as string[];
