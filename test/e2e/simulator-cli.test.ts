@@ -5,6 +5,7 @@
  * and pauses/resumes the job; bad flags exit with an error naming the flag.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,7 +19,10 @@ import { decodeBlock } from '../../wire/index.js';
 import { freePort, sleep, waitFor } from '../../simulator/test-support/wait.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const tsx = path.join(root, 'node_modules/.bin/tsx');
+// the simulator runs under node with tsx as a loader, not under the tsx binary: the binary relays
+// SIGTERM to its child and, when the child does not confirm within 30 ms (a busy machine), kills it and
+// exits 143, which is tsx's doing, not the simulator's
+const tsxLoader = createRequire(import.meta.url).resolve('tsx');
 const cli = path.join(root, 'simulator/cli.ts');
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -29,7 +33,7 @@ afterAll(async () => {
 });
 
 function runCli(args: string[]): { child: ChildProcess; out: () => string; done: Promise<number> } {
-  const child = spawn(tsx, [cli, ...args], { cwd: root, env: { ...process.env, LOG_LEVEL: 'info' } });
+  const child = spawn(process.execPath, ['--import', tsxLoader, cli, ...args], { cwd: root, env: { ...process.env, LOG_LEVEL: 'info' } });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
