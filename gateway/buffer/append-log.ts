@@ -75,11 +75,11 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
   }
 
   blobPath(ref: BlobRef): string {
-    return blobPath(this.state, ref);
+    return blobPath(this.state.spool, ref);
   }
 
   readBlob(ref: BlobRef): Promise<Buffer> {
-    return readBlob(this.state, ref);
+    return readBlob(this.state.spool, ref);
   }
 
   stats(): BufferStats {

@@ -30,7 +30,7 @@ import {
   sourceNsAt,
   streamAt,
 } from './rows.js';
-import { sha256Hex } from './spool.js';
+import { type Spool, sha256Hex } from './spool.js';
 import type { AppendLogState } from './state.js';
 import type { Stream } from './streams.js';
 import type { BufferStats, CheckResult, LossEntry, SinkStats } from './types.js';
@@ -199,18 +199,19 @@ export function ackSink(st: AppendLogState, sink: string, uptoSeq: number): void
   }
 }
 
-export function blobPath(st: AppendLogState, ref: BlobRef): string {
+/** The path of a spooled blob in `spool` (also the second reader's, ./reader.ts). */
+export function blobPath(spool: Spool, ref: BlobRef): string {
   if (!/^[0-9a-f]{64}$/.test(ref.sha256)) throw new RangeError(`blob ref: "${ref.sha256}" is not a lowercase hex SHA-256`);
-  return st.spool.pathOf(ref.sha256);
+  return spool.pathOf(ref.sha256);
 }
 
-/** A spooled body, checked against its size and hash. */
-export async function readBlob(st: AppendLogState, ref: BlobRef): Promise<Buffer> {
+/** A spooled body from `spool`, checked against its size and hash (also the second reader's). */
+export async function readBlob(spool: Spool, ref: BlobRef): Promise<Buffer> {
   let bytes: Buffer;
   try {
-    bytes = await st.spool.read(ref.sha256);
+    bytes = await spool.read(ref.sha256);
   } catch (e) {
-    throw new BlobMissingError(`blob ${ref.sha256} (${ref.size} bytes) is not in the spool ${st.spool.dir}`, { cause: e });
+    throw new BlobMissingError(`blob ${ref.sha256} (${ref.size} bytes) is not in the spool ${spool.dir}`, { cause: e });
   }
   if (bytes.length !== ref.size || sha256Hex(bytes) !== ref.sha256) {
     throw new BlobMissingError(`blob ${ref.sha256}: the spooled file is damaged (${bytes.length} bytes, expected ${ref.size})`);

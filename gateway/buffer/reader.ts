@@ -15,11 +15,10 @@
  */
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { BlobMissingError } from '../plugin-api/errors.js';
 import type { BlobRef, StoredRecord } from '../plugin-api/record.js';
 import { DB_FILE, MAX_SINKS, type PackedRowRead } from './layout.js';
-import { decodeRows } from './read.js';
-import { Spool, sha256Hex } from './spool.js';
+import { blobPath, decodeRows, readBlob } from './read.js';
+import { Spool } from './spool.js';
 import type { Stream } from './streams.js';
 
 export class BufferReader {
@@ -69,22 +68,12 @@ export class BufferReader {
 
   /** absolute path of a spooled blob (read-only) */
   blobPath(ref: BlobRef): string {
-    if (!/^[0-9a-f]{64}$/.test(ref.sha256)) throw new RangeError(`blob ref: "${ref.sha256}" is not a lowercase hex SHA-256`);
-    return this.spool.pathOf(ref.sha256);
+    return blobPath(this.spool, ref);
   }
 
   /** A spooled body, checked against its size and hash (as the owner's `readBlob`). */
-  async readBlob(ref: BlobRef): Promise<Buffer> {
-    let bytes: Buffer;
-    try {
-      bytes = await this.spool.read(ref.sha256);
-    } catch (e) {
-      throw new BlobMissingError(`blob ${ref.sha256} (${ref.size} bytes) is not in the spool ${this.spool.dir}`, { cause: e });
-    }
-    if (bytes.length !== ref.size || sha256Hex(bytes) !== ref.sha256) {
-      throw new BlobMissingError(`blob ${ref.sha256}: the spooled file is damaged (${bytes.length} bytes, expected ${ref.size})`);
-    }
-    return bytes;
+  readBlob(ref: BlobRef): Promise<Buffer> {
+    return readBlob(this.spool, ref);
   }
 
   close(): void {
