@@ -14,7 +14,7 @@
  * `stop` it stops the gateway the orderly way and exits.
  *
  * The live heap with the backlog at its largest: LG_E2E_HEAP_SNAPSHOT=<file.heapsnapshot> writes a heap
- * snapshot on `stop`, before the gateway stops (the load has stopped, the sink is still behind). What a
+ * snapshot of the main thread (the delivery thread's heap is its own) on `stop`, before the gateway stops (the load has stopped, the sink is still behind). What a
  * snapshot cannot show is the garbage that outlived the young generation and waits in the old one for
  * a full collection: LG_E2E_HEAP_PROFILE=<file.heapprofile> samples allocations from ready to stop,
  * those a full collection freed included (the profile's sites minus a snapshot's live set = what is
@@ -34,7 +34,7 @@ import type { HarnessCommand, HarnessMessage, HarnessSample } from './protocol.j
 
 const inputPlugins = new Map<string, InputPlugin>();
 
-// biome-ignore lint/suspicious/noExplicitAny: as above
+// biome-ignore lint/suspicious/noExplicitAny: the registry's definitions are each of their own config type
 function wrapInput(def: InputDefinition<any>): InputDefinition<unknown> {
   return {
     ...def,
