@@ -268,6 +268,10 @@ export interface RowInfo {
   blob_sha256: string | null;
 }
 
+/** The rows routed to a sink (bind: after seq, route bit mask), as `PackedRowRead`; also the second reader's (./reader.ts). */
+export const READ_SINK_SQL =
+  'SELECT seq, first_seq, routes, cls, records, size, extras, blob_sha256, data FROM record_rows WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq';
+
 /** Every statement the buffer runs more than once, prepared once per connection. */
 export function prepareStatements(db: Database.Database) {
   return {
@@ -289,9 +293,7 @@ export function prepareStatements(db: Database.Database) {
     // ORDER BY the table's seq, not the result column named seq (first_seq), which has no index
     oldest: db.prepare('SELECT first_seq AS seq, receive_min_ns AS receive_time_ns FROM record_rows ORDER BY record_rows.seq LIMIT 1').safeIntegers(true),
     newest: db.prepare('SELECT seq, receive_max_ns AS receive_time_ns FROM record_rows ORDER BY seq DESC LIMIT 1').safeIntegers(true),
-    readSink: db
-      .prepare('SELECT seq, first_seq, routes, cls, records, size, extras, blob_sha256, data FROM record_rows WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq')
-      .raw(true),
+    readSink: db.prepare(READ_SINK_SQL).raw(true),
     /** whole rows routed to a sink with all their seqs in (lo, hi]: bind (lo, hi, lo, bit) */
     lagWholeRows: db.prepare(
       'SELECT total(records) AS n, total(size) AS bytes FROM record_rows WHERE seq > ? AND seq <= ? AND first_seq > ? AND (routes & ?) != 0',

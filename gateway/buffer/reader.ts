@@ -16,7 +16,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { BlobRef, StoredRecord } from '../plugin-api/record.js';
-import { DB_FILE, MAX_SINKS, type PackedRowRead } from './layout.js';
+import { DB_FILE, MAX_SINKS, type PackedRowRead, READ_SINK_SQL } from './layout.js';
 import { blobPath, decodeRows, readBlob } from './read.js';
 import { Spool } from './spool.js';
 import type { Stream } from './streams.js';
@@ -41,9 +41,7 @@ export class BufferReader {
     this.db.pragma('query_only = ON');
     // the owner's reads are measured with 16 MiB (./layout.ts); a reader that follows the newest rows needs less
     this.db.pragma('cache_size = -8192');
-    this.readRows = this.db
-      .prepare('SELECT seq, first_seq, routes, cls, records, size, extras, blob_sha256, data FROM record_rows WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq')
-      .raw(true);
+    this.readRows = this.db.prepare(READ_SINK_SQL).raw(true);
     this.newStreams = this.db.prepare('SELECT id, source, signal, content_type FROM streams WHERE id > ? ORDER BY id');
     this.sinkBits = this.db.prepare('SELECT name, bit FROM sinks');
     this.spool = new Spool(path.join(path.dirname(this.dbPath), 'spool'));
