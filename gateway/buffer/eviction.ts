@@ -295,18 +295,10 @@ export function afterEviction(st: AppendLogState, pass: EvictionPass): void {
 function noteEvictionWarning(st: AppendLogState, run: LossRun): void {
   const key = `${run.reason}\0${run.source}\0${run.cls}`;
   const w = st.evictionWarnings.get(key);
-  if (!w)
-    st.evictionWarnings.set(key, {
-      reason: run.reason,
-      source: run.source,
-      signal: run.signal,
-      cls: run.cls,
-      firstSeq: run.firstSeq,
-      lastSeq: run.lastSeq,
-      records: run.records,
-      bytes: run.bytes,
-    });
-  else {
+  if (!w) {
+    const { sinksMask: _sinks, ...warning } = run;
+    st.evictionWarnings.set(key, warning);
+  } else {
     w.records += run.records;
     w.bytes += run.bytes;
     w.lastSeq = Math.max(w.lastSeq, run.lastSeq);
