@@ -7,19 +7,10 @@ import type { EncryptionConfig } from '../crypto/schema.js';
 import type { SinkPosition } from '../forward/buffer-view.js';
 import type { ForwarderStats } from '../forward/forwarder.js';
 import type { OffPremisesRefusal } from '../forward/off-premises.js';
+import type { OutputToRun } from './outputs.js';
 
 /** One output as the delivery thread creates it: its plugin settings and its forwarder's. */
-export interface DeliveryOutput {
-  name: string;
-  type: string;
-  /** the plugin's own settings (the config entry without the envelope keys) */
-  settings: unknown;
-  premises: 'on' | 'off';
-  linger?: number;
-  batchSize?: number;
-  batchBytes?: number;
-  sendTimeoutMs?: number | null;
-}
+export type DeliveryOutput = OutputToRun;
 
 /** `workerData` of the delivery thread. */
 export interface DeliverySetup {

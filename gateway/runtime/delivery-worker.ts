@@ -8,12 +8,12 @@
  * - The guarantees are the forwarder's (gateway/forward/forwarder.ts), unchanged: it reads through a
  *   `BufferView` (gateway/forward/buffer-view.ts) on a read connection of this thread's own, and an
  *   ack is posted to the main thread, which moves the durable cursor. Nothing here writes the buffer.
- * - Plugins are created from the registry module the host names (the gateway's own by default), with
- *   the same settings, environment and context as on the main thread. Confidential bodies are opened
+ * - Plugins are created from the registry module the host names (the gateway's own by default), and
+ *   started and stopped by the same code as on the main thread (./outputs.ts). Confidential bodies are opened
  *   here with the gateway's key ring, loaded again from the same configuration.
  * - Log lines go to the main thread, which writes them through the gateway's logger.
- * - Starting: every output is started, then its forwarder, in config order; the first failure is
- *   reported (`start-failed`) and the outputs started so far are stopped again.
+ * - Starting: as ./outputs.ts starts them; the first failure is reported (`start-failed`) after the
+ *   outputs started so far were stopped again.
  */
 import { Writable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -21,23 +21,17 @@ import { BufferReader } from '../buffer/reader.js';
 import { openSealer } from '../crypto/keys.js';
 import { SealingBuffer } from '../crypto/sealing-buffer.js';
 import { BufferView } from '../forward/buffer-view.js';
-import { Forwarder } from '../forward/forwarder.js';
-import { outputContext } from '../forward/output-context.js';
-import type { OutputPlugin, PluginEnvironment } from '../plugin-api/contract.js';
+import type { OffPremisesRefusal } from '../forward/off-premises.js';
+import type { PluginEnvironment } from '../plugin-api/contract.js';
 import type { DeliverySetup, FromDelivery, ToDelivery } from './delivery-protocol.js';
 import { createLogger } from './log.js';
+import { type RunningOutput, startOutputs, stopOutputs } from './outputs.js';
 import type { PluginRegistry } from './registry.js';
 
 /** marks `workerData` of the thread the host starts, so that importing this module elsewhere does nothing */
 export const DELIVERY_WORKER = 'layergate-delivery';
 /** this module, as the host starts it (the .ts source under tsx, the .js of the built package) */
 export const DELIVERY_WORKER_MODULE = import.meta.url;
-
-interface Running {
-  name: string;
-  plugin: OutputPlugin;
-  forwarder?: Forwarder;
-}
 
 const data = workerData as (DeliverySetup & { role?: string }) | null;
 if (parentPort !== null && data?.role === DELIVERY_WORKER) run(data, parentPort);
@@ -59,65 +53,32 @@ function run(setup: DeliverySetup, port: NonNullable<typeof parentPort>): void {
   // so that the main thread's stats never trail the cursor it moves
   const view = new BufferView(reader, setup.sinks, setup.newestSeq, (sink, seq) =>
     queueMicrotask(() => {
-      const stats = running.find((o) => o.name === sink)?.forwarder?.stats();
+      const stats = running.find((o) => o.name === sink)?.forwarder.stats();
       post({ type: 'ack', sink, seq, ...(stats ? { stats } : {}) });
     }),
   );
   const { sealer } = openSealer(setup.encryption, setup.dataDir);
   const buffer = new SealingBuffer(view, sealer);
-  const running: Running[] = [];
+  const running: RunningOutput[] = [];
   let statsTimer: NodeJS.Timeout | undefined;
 
   const postStats = (): void => {
-    post({ type: 'stats', forwarders: running.flatMap((o) => (o.forwarder ? [o.forwarder.stats()] : [])) });
+    post({ type: 'stats', forwarders: running.map((o) => o.forwarder.stats()) });
   };
 
   const start = async (): Promise<void> => {
     const { registry } = (await import(setup.registryModule)) as { registry: PluginRegistry };
     const env: PluginEnvironment = { dataDir: setup.dataDir, machine: setup.machine, sealer };
-    for (const o of setup.outputs) {
-      const lazy = registry.outputs.get(o.type);
-      if (!lazy) throw new Error(`output ${o.name}: no output plugin "${o.type}" in ${setup.registryModule}`);
-      const def = 'create' in lazy ? lazy : await lazy.load();
-      let plugin: OutputPlugin;
-      try {
-        plugin = def.create(o.settings, env);
-      } catch (err) {
-        throw new Error(`output ${o.name} (${o.type}): ${(err as Error).message ?? String(err)}`, { cause: err });
-      }
-      try {
-        await plugin.start(outputContext(o.name, buffer, log));
-      } catch (err) {
-        throw new Error(`output ${o.name}: could not start: ${(err as Error).message ?? String(err)}`, { cause: err });
-      }
-      const entry: Running = { name: o.name, plugin };
-      running.push(entry);
-      entry.forwarder = new Forwarder({
-        buffer,
-        output: plugin,
-        name: o.name,
-        log,
-        dataDir: setup.dataDir,
-        quarantineMaxBytes: setup.quarantineMaxBytes,
-        premises: o.premises,
-        onOffPremisesRefused: (refusal) => post({ type: 'off-premises-refused', refusal }),
-        sealer,
-        stopTimeoutMs: setup.stopTimeoutMs,
-        ...(o.linger !== undefined ? { linger: o.linger } : {}),
-        ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
-        ...(o.batchBytes !== undefined ? { batchBytes: o.batchBytes } : {}),
-        ...(o.sendTimeoutMs !== undefined ? { sendTimeoutMs: o.sendTimeoutMs } : {}),
-      });
-      entry.forwarder.start();
-    }
+    const onOffPremisesRefused = (refusal: OffPremisesRefusal): void => post({ type: 'off-premises-refused', refusal });
+    const { dataDir, quarantineMaxBytes, stopTimeoutMs } = setup;
+    await startOutputs(setup.outputs, { registry, env, buffer, log, dataDir, quarantineMaxBytes, stopTimeoutMs, sealer, onOffPremisesRefused }, running);
   };
 
   const stop = async (): Promise<void> => {
     clearInterval(statsTimer);
-    await Promise.all(running.map((o) => o.forwarder?.stop().catch((err: unknown) => log.error({ err, sink: o.name }, 'forwarder stop failed'))));
-    postStats();
-    await Promise.all(running.map((o) => o.plugin.stop().catch((err: unknown) => log.error({ err, sink: o.name }, 'output stop failed'))));
-    running.length = 0;
+    const stopped = [...running];
+    await stopOutputs(running, log);
+    post({ type: 'stats', forwarders: stopped.map((o) => o.forwarder.stats()) });
     view.close();
   };
 
@@ -141,8 +102,8 @@ function run(setup: DeliverySetup, port: NonNullable<typeof parentPort>): void {
       postStats();
       post({ type: 'started' });
     },
-    async (err: unknown) => {
-      await stop();
+    (err: unknown) => {
+      view.close();
       post({ type: 'start-failed', message: (err as Error).message ?? String(err) });
     },
   );

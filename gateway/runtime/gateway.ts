@@ -43,16 +43,15 @@ import { outputCapabilities, policyFromDefinitions } from '../classify/index.js'
 import type { Policy } from '../classify/index.js';
 import { openSealer } from '../crypto/keys.js';
 import { SealingBuffer } from '../crypto/sealing-buffer.js';
-import { PluginStartError } from '../plugin-api/errors.js';
-import { Forwarder } from '../forward/forwarder.js';
 import type { ForwarderStats } from '../forward/forwarder.js';
 import type { OffPremisesRefusal } from '../forward/off-premises.js';
 import { DeliveryHost } from './delivery-host.js';
-import { outputContext } from '../forward/output-context.js';
 import { createLogger } from './log.js';
 import type { LoggerOptions } from './log.js';
 import { Pipeline } from '../ingest/pipeline.js';
-import type { InputPlugin, OutputCapabilities, OutputPlugin, PluginEnvironment } from '../plugin-api/contract.js';
+import type { InputPlugin, OutputCapabilities, PluginEnvironment } from '../plugin-api/contract.js';
+import { type ForwarderSettings, type OutputToRun, type RunningOutput, startOutputs, stopOutputs } from './outputs.js';
+import { wrapStart, wrapStartAsync } from './plugin-start.js';
 import { REGISTRY_MODULE, loadDefinition, registry as defaultRegistry } from './registry.js';
 import type { PluginRegistry } from './registry.js';
 
@@ -97,10 +96,7 @@ function loggerSecrets(loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.en
 }
 
 /** An output's forwarder settings: the config's keys win over the plugin's preferred ones. */
-function forwarderSettings(
-  entry: Config['outputs'][string],
-  capabilities: OutputCapabilities,
-): { linger?: number; batchSize?: number; batchBytes?: number; sendTimeoutMs?: number | null } {
+function forwarderSettings(entry: Config['outputs'][string], capabilities: OutputCapabilities): ForwarderSettings {
   const linger = entry.linger ?? capabilities.linger;
   const batchSize = entry.batchRecords ?? capabilities.batchRecords;
   const batchBytes = entry.batchBytes ?? capabilities.batchBytes;
@@ -125,11 +121,6 @@ export interface GatewayOptions {
   log?: Logger;
 }
 
-interface RunningOutput {
-  name: string;
-  plugin: OutputPlugin;
-  forwarder: Forwarder;
-}
 interface RunningInput {
   name: string;
   plugin: InputPlugin;
@@ -193,16 +184,8 @@ export class Gateway {
     const configured = Object.entries(config.outputs).map(([name, entry]) => ({ name, entry, capabilities: outputCapabilities(entry, registry)! }));
     // the delivery thread creates plugins from a module; a registry handed in as an object stays here
     const deliveryThread = config.gateway.deliveryThread && (opts.registry === undefined || opts.registryModule !== undefined);
-    const created: { name: string; plugin: OutputPlugin; entry: Config['outputs'][string]; capabilities: OutputCapabilities }[] = [];
     let gw: Gateway | undefined;
     try {
-      if (!deliveryThread) {
-        for (const { name, entry, capabilities } of configured) {
-          const def = await loadDefinition(registry.outputs.get(entry.type)!);
-          const plugin = wrapStart(`output ${name} (${entry.type})`, () => def.create(pluginSettings(entry, outputEnvelopeKeys(def.configSchema)), env));
-          created.push({ name, plugin, entry, capabilities });
-        }
-      }
       // the policy from the definitions' capabilities: the one `check-config` and `explain` build
       const policy = policyFromDefinitions(config, registry);
       const pipeline = new Pipeline({
@@ -221,6 +204,13 @@ export class Gateway {
       gw.audit = audit;
       const onOffPremisesRefused = (refusal: OffPremisesRefusal): void => void audit.append('route-refused', { reason: 'off-premises', ...refusal });
       const stopTimeoutMs = Math.max(1000, config.gateway.shutdownGraceMs);
+      const outputs: OutputToRun[] = configured.map((o) => ({
+        name: o.name,
+        type: o.entry.type,
+        settings: pluginSettings(o.entry, outputEnvelopeKeys(registry.outputs.get(o.entry.type)!.configSchema)),
+        premises: policy.outputs.find((p) => p.name === o.name)!.premises,
+        ...forwarderSettings(o.entry, o.capabilities),
+      }));
       if (deliveryThread) {
         gw.delivery = await DeliveryHost.start({
           buffer,
@@ -236,33 +226,12 @@ export class Gateway {
             logLevel: log.level,
             logSecrets: loggerSecrets(loaded),
             registryModule: opts.registryModule ?? REGISTRY_MODULE,
-            outputs: configured.map((o) => ({
-              name: o.name,
-              type: o.entry.type,
-              settings: pluginSettings(o.entry, outputEnvelopeKeys(registry.outputs.get(o.entry.type)!.configSchema)),
-              premises: policy.outputs.find((p) => p.name === o.name)!.premises,
-              ...forwarderSettings(o.entry, o.capabilities),
-            })),
+            outputs,
           },
         });
-      }
-      for (const o of created) {
-        await wrapStartAsync(`output ${o.name}`, () => o.plugin.start(outputContext(o.name, buffer, log)));
-        const forwarder = new Forwarder({
-          buffer,
-          output: o.plugin,
-          name: o.name,
-          log,
-          dataDir: config.gateway.dataDir,
-          quarantineMaxBytes: config.gateway.quarantineMaxBytes,
-          premises: policy.outputs.find((p) => p.name === o.name)!.premises,
-          onOffPremisesRefused,
-          sealer,
-          stopTimeoutMs,
-          ...forwarderSettings(o.entry, o.capabilities),
-        });
-        gw.outputs.push({ name: o.name, plugin: o.plugin, forwarder });
-        forwarder.start();
+      } else {
+        const { dataDir, quarantineMaxBytes } = config.gateway;
+        await startOutputs(outputs, { registry, env, buffer, log, dataDir, quarantineMaxBytes, stopTimeoutMs, sealer, onOffPremisesRefused }, gw.outputs);
       }
       for (const [name, entry] of Object.entries(config.inputs)) {
         const def = await loadDefinition(registry.inputs.get(entry.type)!);
@@ -273,10 +242,7 @@ export class Gateway {
     } catch (err) {
       log.error({ err }, 'start failed; stopping what was started');
       if (gw) await gw.stop();
-      else {
-        for (const o of created) await o.plugin.stop().catch(() => undefined);
-        buffer.close();
-      }
+      else buffer.close();
       throw err;
     }
     log.info({ inputs: Object.keys(config.inputs), outputs: Object.keys(config.outputs), dataDir: config.gateway.dataDir }, 'layergate running');
@@ -314,8 +280,7 @@ export class Gateway {
 
     // 3. forwarders, then outputs (the delivery thread does the same in its stop)
     await this.delivery?.stop().catch((err: unknown) => log.error({ err }, 'delivery thread stop failed'));
-    await Promise.all(this.outputs.map((o) => o.forwarder.stop().catch((err: unknown) => log.error({ err, sink: o.name }, 'forwarder stop failed'))));
-    await Promise.all(this.outputs.map((o) => o.plugin.stop().catch((err: unknown) => log.error({ err, sink: o.name }, 'output stop failed'))));
+    await stopOutputs(this.outputs, log);
     await this.pipeline.flush();
 
     // 4. the buffer
@@ -343,21 +308,5 @@ export class Gateway {
       left = lag();
     }
     return left;
-  }
-}
-
-function wrapStart<T>(what: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw new PluginStartError(`${what}: ${(err as Error).message ?? String(err)}`, { cause: err });
-  }
-}
-
-async function wrapStartAsync(what: string, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    throw new PluginStartError(`${what}: could not start: ${(err as Error).message ?? String(err)}`, { cause: err });
   }
 }
