@@ -1,8 +1,9 @@
 /**
  * The `kafka` output: records as Kafka messages on `<topicPrefix>.<machine>.<kind>`, by default one
  * message per record keyed by signal, value = the `layergate.v1.Record` protobuf (or its JSON form),
- * headers carrying class, seq, content type, signal and source; opt-in, one `layergate.v1.RecordBatch`
- * message per signal or per partition of a request (`grouping`). The plant's stream of record.
+ * headers carrying class, seq, content type, signal and source; scalars (by default) or any kind (by
+ * setting) as one `layergate.v1.RecordBatch` message per signal or per partition of a request
+ * (`grouping`). The plant's stream of record.
  *
  * Design constraints:
  * - Ack = the broker's. `send` resolves only when every message of the batch was acknowledged with
@@ -231,7 +232,7 @@ export class KafkaOutput implements OutputPlugin {
           infos.set(topic, info);
         }
         const partition = info.partitionOf(r.signal);
-        const budget = batchBudget(info.limitBytes) - (this.builder.grouping === 'record' ? 0 : GROUP_OVERHEAD_BYTES);
+        const budget = batchBudget(info.limitBytes) - (this.builder.groupingOf(r) === 'record' ? 0 : GROUP_OVERHEAD_BYTES);
         items.push({ lane: `${topic}/${partition}`, bytes: this.builder.size(r, value), budget, record: r, topic, partition, value });
       }
       const { requests, oversized } = packRequests(items);

@@ -14,11 +14,12 @@ import { decodeRecord } from '../../../gateway/plugin-api/record.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { KAFKA } from '../../../test/services/endpoints.js';
 import { DedicatedKafka, selfSignedCert } from '../../../test/services/dedicated.js';
+import { recordsOfMessage } from '../../../test/support/kafka-records.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
 import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig, steadyStream } from '../../../test/support/sink-harness.js';
 import type { SimulatedSource, SinkRig } from '../../../test/support/sink-harness.js';
-import { CONTENT_TYPE_PROTOBUF, type KafkaOutput, definition } from './index.js';
+import { CONTENT_TYPE_PROTOBUF, CONTENT_TYPE_PROTOBUF_BATCH, RECORDS_KEY, SEQ_LAST_KEY, type KafkaOutput, definition } from './index.js';
 
 const rigs: SinkRig[] = [];
 const sources: SimulatedSource[] = [];
@@ -41,12 +42,13 @@ interface Received {
   topic: string;
   partition: number;
   offset: string;
-  key: string;
+  /** null for a grouped message */
+  key: string | null;
   headers: Record<string, string>;
   record: StoredRecord;
 }
 
-/** A separate consumer: every message of the topics, decoded, until `until` holds or the time is up. */
+/** A separate consumer: every record of the topics' messages, decoded, until `until` holds or the time is up. */
 async function consume(brokers: readonly string[], topics: string[], until: (got: Received[]) => boolean, timeoutMs = 60_000): Promise<Received[]> {
   const kafka = new Kafka({ clientId: 'lg-test-reader', brokers: [...brokers], logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `lg-test-${randomUUID()}` });
@@ -58,7 +60,8 @@ async function consume(brokers: readonly string[], topics: string[], until: (got
       eachMessage: async ({ topic, partition, message }) => {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-        got.push({ topic, partition, offset: message.offset, key: message.key!.toString(), headers, record: decodeRecord(message.value!) });
+        for (const record of recordsOfMessage(message.headers, message.value!))
+          got.push({ topic, partition, offset: message.offset, key: message.key?.toString() ?? null, headers, record });
       },
     });
     await waitFor(`consumer to see what it expects (has ${got.length} messages)`, () => until(got), timeoutMs, 100);
@@ -115,6 +118,55 @@ describe('kafka output (real broker)', () => {
     expect(stats).toMatchObject({ sentRecords: routed.length, lagRecords: 0, quarantinedRecords: 0 });
   });
 
+  it('default grouping: scalars arrive as RecordBatch messages per partition with their seq range, samples one message each; every record once, each signal in order', async () => {
+    const prefix = `lgt${randomUUID().slice(0, 8)}`;
+    const kafkaOut = output({ topicPrefix: prefix, topics: { partitions: 3 } });
+    const r = await sinkRig([{ name: 'kafka', plugin: kafkaOut, forwarder: { linger: 0 } }]);
+    rigs.push(r);
+    const signals = Array.from({ length: 12 }, (_, i) => `zone${i}.temp`);
+    await r.emit([...signals.flatMap((s) => scalarDrafts(5, s)), samplesDraft('meltpool.a', 0, 100), samplesDraft('meltpool.a', 100, 100)]);
+    await r.drained('kafka');
+    const routed = r.routed('kafka');
+    const scalarTopic = `${prefix}.pbf-sim.scalar`;
+    const samplesTopic = `${prefix}.pbf-sim.samples`;
+    const got = await consume(KAFKA.brokers, [scalarTopic, samplesTopic], (g) => seqsOf(g.map((m) => m.record)).length >= routed.length);
+    expect(seqsOf(got.map((m) => m.record))).toEqual(seqsOf(routed));
+    expect(got).toHaveLength(routed.length);
+
+    const scalars = got.filter((m) => m.topic === scalarTopic);
+    expect(scalars).toHaveLength(60);
+    const messages = new Map<string, Received[]>();
+    for (const m of scalars) messages.set(`${m.partition}/${m.offset}`, [...(messages.get(`${m.partition}/${m.offset}`) ?? []), m]);
+    // 60 records of 12 signals in one send: one message per partition, not one per record
+    expect(messages.size).toBeLessThanOrEqual(3);
+    for (const group of messages.values()) {
+      const h = group[0]!.headers;
+      expect(h['content-type']).toBe(CONTENT_TYPE_PROTOBUF_BATCH);
+      expect(group[0]!.key).toBeNull();
+      expect(h[RECORDS_KEY]).toBe(String(group.length));
+      expect(h['layergate-seq']).toBe(String(group[0]!.record.seq));
+      expect(h[SEQ_LAST_KEY]).toBe(String(group[group.length - 1]!.record.seq));
+      expect(h['layergate-class']).toBe('internal');
+      const seqs = group.map((m) => m.record.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    }
+    for (const m of scalars) {
+      const original = routed.find((x) => x.seq === m.record.seq)!;
+      expect(m.record).toMatchObject({ signal: original.signal, kind: 'scalar', build: 'JOB-7', layer: original.layer, sourceTimeNs: original.sourceTimeNs });
+      expect(m.record.body!.equals(original.body!)).toBe(true);
+    }
+    // a signal stays on one partition
+    for (const s of signals) expect(new Set(scalars.filter((m) => m.record.signal === s).map((m) => m.partition)).size).toBe(1);
+
+    const blocks = got.filter((m) => m.topic === samplesTopic);
+    expect(blocks).toHaveLength(2);
+    for (const m of blocks) {
+      expect(m.headers['content-type']).toBe(CONTENT_TYPE_PROTOBUF);
+      expect(m.key).toBe('meltpool.a');
+      expect(m.headers['layergate-seq']).toBe(String(m.record.seq));
+    }
+  });
+
   it('a record too large for the topic is refused for good: quarantined with the reason, counted, the rest delivered, the cursor moves on', async () => {
     const prefix = `lgt${randomUUID().slice(0, 8)}`;
     const topic = `${prefix}.pbf-sim.samples`;
@@ -158,7 +210,7 @@ describe('kafka output (real broker)', () => {
 
   it('a record over maxMessageBytes is refused before it is sent; JSON payloads carry the same fields', async () => {
     const prefix = `lgt${randomUUID().slice(0, 8)}`;
-    const kafkaOut = output({ topicPrefix: prefix, payload: 'json', maxMessageBytes: 2000 });
+    const kafkaOut = output({ topicPrefix: prefix, payload: 'json', maxMessageBytes: 2000, grouping: 'record' });
     const r = await sinkRig([{ name: 'kafka', plugin: kafkaOut }]);
     rigs.push(r);
     await r.emit([...scalarDrafts(3, 'chamber.o2'), samplesDraft('meltpool.a', 0, 1000)]);

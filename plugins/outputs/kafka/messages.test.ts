@@ -80,6 +80,33 @@ describe('MessageBuilder', () => {
     ]);
   });
 
+  it('auto grouping (the default): the scalar topic by partition, every other kind one message per record, in one request', () => {
+    const b = new MessageBuilder('protobuf', 'auto');
+    const block = (seq: number): StoredRecord => ({
+      ...rec(seq, 'meltpool.a'),
+      kind: 'samples',
+      contentType: CONTENT_TYPES.samplesF32,
+      body: Buffer.alloc(64),
+    });
+    const at = (r: StoredRecord, topic: string): Outgoing => {
+      const value = b.encode(r);
+      return { lane: `${topic}/0`, bytes: b.size(r, value), budget: 1e6, record: r, topic, partition: 0, value };
+    };
+    const topics = b.messages([at(rec(1, 's.a'), 'scalar'), at(block(2), 'samples'), at(rec(3, 's.b'), 'scalar'), at(block(4), 'samples')]);
+    const byTopic = Object.fromEntries(topics.map((t) => [t.topic, t.messages]));
+    expect(byTopic.scalar).toHaveLength(1);
+    expect(String(byTopic.scalar![0]!.headers!['content-type'])).toBe(CONTENT_TYPE_PROTOBUF_BATCH);
+    expect(String(byTopic.scalar![0]!.headers![RECORDS_KEY])).toBe('2');
+    const batch = protoRoot()
+      .lookupType('layergate.v1.RecordBatch')
+      .decode(byTopic.scalar![0]!.value as Buffer) as unknown as { records: { seq: unknown }[] };
+    expect(batch.records.map((x) => Number(x.seq))).toEqual([1, 3]);
+    expect(byTopic.samples!.map((m) => decodeRecord(m.value as Buffer).seq)).toEqual([2, 4]);
+    expect(byTopic.samples!.map((m) => String(m.key))).toEqual(['meltpool.a', 'meltpool.a']);
+    // the sizes follow the kind: a grouped element is the bare value plus its framing, a message has headers
+    expect(at(rec(5, 's.c'), 'scalar').bytes).toBeLessThan(at({ ...rec(5, 's.c'), kind: 'event' }, 'event').bytes);
+  });
+
   it('signal grouping: one message per signal, keyed by it', () => {
     const b = new MessageBuilder('protobuf', 'signal');
     const its = [outgoing(b, rec(1, 's.a'), 0), outgoing(b, rec(2, 's.b'), 0), outgoing(b, rec(3, 's.a'), 0)];

@@ -1,7 +1,8 @@
 /**
  * The Kafka messages the output writes, and their sizes in a record batch: one message per record
- * (`grouping: record`, the default) or one `layergate.v1.RecordBatch` message per signal or per
- * partition of a request (`grouping: signal | partition`).
+ * (`grouping: record`) or one `layergate.v1.RecordBatch` message per signal or per partition of a
+ * request (`grouping: signal | partition`); `auto`, the default, groups the scalar topic by partition
+ * and writes one message per record on the others (samples, events, frames, documents).
  *
  * Design constraints:
  * - Hot path (tens of thousands of records per second): a record's value is encoded once, its size is
@@ -13,7 +14,7 @@
  *   consumers decode the group into the same records (see README.md).
  */
 import type { Message } from 'kafkajs';
-import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
+import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { classRank, encodeRecord } from '../../../gateway/plugin-api/index.js';
 import { CLASS_KEY, SEQ_KEY, recordJson } from '../shared/sink.js';
 import { headerBytes, recordBytes, varintBytes } from './batch-size.js';
@@ -28,6 +29,18 @@ export const SEQ_LAST_KEY = 'layergate-seq-last';
 export const RECORDS_KEY = 'layergate-records';
 
 export type Grouping = 'record' | 'signal' | 'partition';
+/** the setting: a grouping for every topic, or `auto` (scalars by partition, everything else by record) */
+export type GroupingSetting = Grouping | 'auto';
+
+/**
+ * What one message carries for records of a kind. `auto` groups only the scalar topic: scalars are the
+ * records that come by the tens of thousands per second (W1), where kafkajs's cost per message is the
+ * limit; blocks, events, frames and documents are few and large enough to stay one message each.
+ */
+export function groupingFor(setting: GroupingSetting, kind: RecordKind): Grouping {
+  if (setting !== 'auto') return setting;
+  return kind === 'scalar' ? 'partition' : 'record';
+}
 
 /** A record on its way: where it goes, its encoded value, its size in a batch. */
 export interface Outgoing extends Sized {
@@ -50,7 +63,7 @@ export class MessageBuilder {
 
   constructor(
     private readonly payload: 'protobuf' | 'json',
-    readonly grouping: Grouping,
+    readonly grouping: GroupingSetting,
   ) {
     this.contentType = Buffer.from(payload === 'json' ? CONTENT_TYPE_JSON : CONTENT_TYPE_PROTOBUF);
     this.groupContentType = Buffer.from(payload === 'json' ? CONTENT_TYPE_JSON_BATCH : CONTENT_TYPE_PROTOBUF_BATCH);
@@ -77,8 +90,13 @@ export class MessageBuilder {
    * and signal grouping, where a record may be alone in its group), or as one element of a
    * RecordBatch value (partition grouping; the group's own overhead is kept out of the budget).
    */
+  /** What one message carries for this record's kind (see `groupingFor`). */
+  groupingOf(r: Pick<StoredRecord, 'kind'>): Grouping {
+    return groupingFor(this.grouping, r.kind);
+  }
+
   size(r: StoredRecord, value: Buffer): number {
-    if (this.grouping === 'partition') return 1 + varintBytes(value.length) + value.length;
+    if (this.groupingOf(r) === 'partition') return 1 + varintBytes(value.length) + value.length;
     const signal = this.bytes(r.signal).length;
     const hb =
       headerBytes(12, this.contentType.length) +
@@ -102,19 +120,21 @@ export class MessageBuilder {
       }
       return m;
     };
-    if (this.grouping === 'record') {
-      for (const it of items) out(it.topic).push(this.recordMessage(it));
-    } else {
-      // records of a group in their order; groups in the order of their first record
-      const groups = new Map<string, Outgoing[]>();
-      for (const it of items) {
-        const id = this.grouping === 'signal' ? `${it.lane}\u0000${it.record.signal}` : it.lane;
-        const g = groups.get(id);
-        if (g) g.push(it);
-        else groups.set(id, [it]);
+    // a topic holds one kind, so one grouping: records of a group in their order, groups in the
+    // order of their first record
+    const groups = new Map<string, Outgoing[]>();
+    for (const it of items) {
+      const grouping = this.groupingOf(it.record);
+      if (grouping === 'record') {
+        out(it.topic).push(this.recordMessage(it));
+        continue;
       }
-      for (const g of groups.values()) out(g[0]!.topic).push(this.groupMessage(g));
+      const id = grouping === 'signal' ? `${it.lane}\u0000${it.record.signal}` : it.lane;
+      const g = groups.get(id);
+      if (g) g.push(it);
+      else groups.set(id, [it]);
     }
+    for (const g of groups.values()) out(g[0]!.topic).push(this.groupMessage(g));
     return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
   }
 
@@ -148,9 +168,10 @@ export class MessageBuilder {
       [SEQ_LAST_KEY]: String(g[g.length - 1]!.record.seq),
       [RECORDS_KEY]: String(g.length),
     };
-    if (this.grouping === 'signal') headers['layergate-signal'] = this.bytes(first.record.signal);
+    const bySignal = this.groupingOf(first.record) === 'signal';
+    if (bySignal) headers['layergate-signal'] = this.bytes(first.record.signal);
     return {
-      key: this.grouping === 'signal' ? this.bytes(first.record.signal) : null,
+      key: bySignal ? this.bytes(first.record.signal) : null,
       value: this.payload === 'json' ? jsonArray(g) : recordBatch(g),
       partition: first.partition,
       headers,

@@ -51,9 +51,9 @@ export const kafkaConfigSchema = z.strictObject({
   payload: z.enum(['protobuf', 'json']).default('protobuf').meta({
     description: 'message value: `protobuf` = `layergate.v1.Record` (proto/layergate/v1/record.proto); `json` = the same fields as JSON, body base64',
   }),
-  grouping: z.enum(['record', 'signal', 'partition']).default('record').meta({
+  grouping: z.enum(['auto', 'record', 'signal', 'partition']).default('auto').meta({
     description:
-      'what one Kafka message carries: `record` = one record (key = signal); `signal` = the records of one signal in a request, `partition` = the records of one partition in a request, as one `layergate.v1.RecordBatch` (JSON array with `payload: json`), far cheaper per record; see the kafka output README',
+      'what one Kafka message carries: `record` = one record (key = signal); `signal` = the records of one signal in a request, `partition` = the records of one partition in a request, as one `layergate.v1.RecordBatch` (JSON array with `payload: json`), far cheaper per record; `auto` = `partition` on the scalar topic, `record` on the others; see the kafka output README',
   }),
   compression: z
     .enum(['none', 'gzip'])

@@ -13,7 +13,7 @@ import { Client } from 'minio';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../gateway/config/load.js';
 import { Gateway } from '../../../gateway/runtime/gateway.js';
-import { decodeRecord } from '../../../gateway/plugin-api/record.js';
+import { recordsOfMessage } from '../../../test/support/kafka-records.js';
 import { KAFKA, MINIO_LOCAL, REDIS } from '../../../test/services/endpoints.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { silent } from '../../../test/support/sink-harness.js';
@@ -66,7 +66,7 @@ outputs:
     await consumer.subscribe({ topic: `lgt${id}.${machine}.scalar`, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message }) => {
-        kafkaSeqs.add(decodeRecord(message.value!).seq);
+        for (const r of recordsOfMessage(message.headers, message.value!)) kafkaSeqs.add(r.seq);
       },
     });
     await waitFor('kafka reader', () => kafkaSeqs.size >= stats.kafka!.sentRecords, 30_000, 100);

@@ -7,6 +7,7 @@
  * level (warn).
  * Written as JSON, which the YAML loader reads as is.
  */
+import { outputEnvelopeSchema } from '../../../gateway/config/schema.js';
 import { registry } from '../../../gateway/runtime/registry.js';
 import { KAFKA, MINIO_CLOUD, MINIO_LOCAL, MQTT, REDIS } from '../../services/endpoints.js';
 import { MQTT_TOPICS, OPCUA_ITEMS, OPCUA_NS_URI, partsOf } from './workloads.js';
@@ -127,10 +128,12 @@ export function gatewayConfig(
  * `Gateway.start` resolves them): a partial batch younger than the linger is waiting by design, not behind.
  */
 export function forwarderSettings(sink: SinkName, names: CaseNames): { lingerMs: number; batchRecords: number } {
-  const { type, ...settings } = outputConfig(sink, names);
+  // the forwarder keys (`--set kafka.batchRecords=2000`) are the gateway's and win over the plugin's preference
+  const { type, linger, batchRecords, batchBytes: _, ...settings } = outputConfig(sink, names);
+  const forwarder = outputEnvelopeSchema.pick({ linger: true, batchRecords: true }).parse({ linger, batchRecords });
   const def = registry.outputs.get(type as string)!;
   const caps = def.capabilities(def.configSchema.parse(settings));
-  return { lingerMs: caps.linger ?? 0, batchRecords: caps.batchRecords ?? 500 };
+  return { lingerMs: forwarder.linger ?? caps.linger ?? 0, batchRecords: forwarder.batchRecords ?? caps.batchRecords ?? 500 };
 }
 
 /** the MQTT topic count of W1 at this scale */

@@ -96,7 +96,7 @@ const program = new Command('bench:e2e')
   )
   .option(
     '--set <sink.key=value>',
-    'a sink setting over its default, repeatable (e.g. kafka.grouping=partition; the value is JSON or a plain string)',
+    'a sink setting over its default, repeatable (e.g. kafka.grouping=partition, kafka.batchRecords=2000; the value is JSON or a plain string)',
     setting,
     [],
   );

@@ -21,7 +21,7 @@ import { KAFKA } from '../../services/endpoints.js';
 import { sleep } from '../../support/wait.js';
 import { Child, harnessScript } from './children.js';
 import type { HarnessCommand, HarnessMessage, HarnessSample, LoadCommand, LoadMessage } from './protocol.js';
-import { deleteKafkaTopics, kafkaMessages } from './sinks.js';
+import { deleteKafkaTopics, kafkaRecords } from './sinks.js';
 import { GATEWAY_NODE_FLAGS } from '../../../gateway/runtime/node-flags.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -34,7 +34,7 @@ export interface FlowSide {
   msgPerS: number;
   cpuS: number;
   cpuPer100k: number;
-  /** messages counted in the Kafka topic afterwards */
+  /** records counted in the Kafka topic afterwards (a grouped message counts its records) */
   atKafka: number;
 }
 
@@ -91,7 +91,7 @@ async function bareSide(url: string, kind: FlowKind, n: number, logs: string): P
       return { done: c.units, cpuUs: c.cpuUs };
     };
     const r = await timeUntil(n, count, () => pub.send({ type: 'start' }));
-    return { ...r, atKafka: await kafkaMessages(id) };
+    return { ...r, atKafka: await kafkaRecords(id) };
   } finally {
     await pub.kill();
     await bridge.kill();
@@ -145,7 +145,7 @@ async function gatewaySide(url: string, kind: FlowKind, n: number, tmp: string):
       return { done: s.sinks[0]!.sentRecords, cpuUs: s.cpuUs };
     };
     const r = await timeUntil(n, count, () => pub.send({ type: 'start' }));
-    return { ...r, atKafka: await kafkaMessages(id) };
+    return { ...r, atKafka: await kafkaRecords(id) };
   } finally {
     await pub.kill();
     await gw.kill();

@@ -3,11 +3,12 @@
  * cleanup of everything a case wrote on the shared servers:
  *   lake:  distinct record seqs in the lake's table files (read back with the table reader the
  *          outputs share, plugins/outputs/shared/table-files.ts), and the lake's bytes on disk;
- *   kafka: messages in the case's topics (high - low watermark, summed over partitions);
+ *   kafka: records in the case's topics, read back (a grouped message counts the records it holds);
  *   redis: entries in the case's streams (XLEN, summed; streams are trimmed at 100,000 each);
  *   minio, cloud: objects and bytes in the case's bucket (objects hold many records each).
  * Also the check that the servers the chosen sinks need are up, with a message saying how to start them.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -21,7 +22,7 @@ import type { SinkName } from './workloads.js';
 
 export interface SinkCount {
   /** what `count` counts: records, messages, entries, objects */
-  unit: 'records' | 'messages' | 'entries' | 'objects';
+  unit: 'records' | 'entries' | 'objects';
   count: number;
   bytes: number;
 }
@@ -77,19 +78,51 @@ async function kafkaTopics(prefix: string): Promise<string[]> {
   }
 }
 
-/** messages in the topics of this prefix */
-export async function kafkaMessages(prefix: string): Promise<number> {
-  const admin = kafkaClient().admin();
+/**
+ * Records in the topics of this prefix, read back: every message from the low to the high watermark
+ * of each partition, a grouped one (`layergate-records` header) counting its records, any other one.
+ */
+export async function kafkaRecords(prefix: string, timeoutMs = 120_000): Promise<number> {
+  const kafka = kafkaClient();
+  const admin = kafka.admin();
   await admin.connect();
+  const ends = new Map<string, number>();
+  let expected = 0;
+  const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
   try {
-    let n = 0;
-    for (const topic of (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`))) {
-      for (const p of await admin.fetchTopicOffsets(topic)) n += Number(p.high) - Number(p.low);
+    for (const topic of topics) {
+      for (const p of await admin.fetchTopicOffsets(topic)) {
+        if (Number(p.high) > Number(p.low)) ends.set(`${topic}/${p.partition}`, Number(p.high));
+        expected += Number(p.high) - Number(p.low);
+      }
     }
-    return n;
   } finally {
     await admin.disconnect();
   }
+  if (expected === 0) return 0;
+  const consumer = kafka.consumer({ groupId: `lg-bench-count-${randomBytes(4).toString('hex')}`, maxBytes: 50 * 1024 * 1024 });
+  let records = 0;
+  let messages = 0;
+  await consumer.connect();
+  try {
+    for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          if (Number(m.offset) >= (ends.get(`${batch.topic}/${batch.partition}`) ?? 0)) continue;
+          const grouped = m.headers?.['layergate-records'];
+          records += grouped === undefined ? 1 : Number(String(grouped));
+          messages++;
+        }
+      },
+    });
+    const by = Date.now() + timeoutMs;
+    while (messages < expected && Date.now() < by) await new Promise((r) => setTimeout(r, 100));
+    if (messages < expected) throw new Error(`kafka: read ${messages} of ${expected} messages of ${prefix}.* in ${timeoutMs / 1000} s`);
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
 }
 
 async function scanKeys(client: Redis, pattern: string): Promise<string[]> {
@@ -137,7 +170,7 @@ export async function countAtSink(sink: SinkName, names: CaseNames, dataDir: str
     case 'lake':
       return countLake(dataDir);
     case 'kafka':
-      return { unit: 'messages', count: await kafkaMessages(names.kafkaPrefix), bytes: 0 };
+      return { unit: 'records', count: await kafkaRecords(names.kafkaPrefix), bytes: 0 };
     case 'redis':
       return countRedis(names.redisPrefix);
     case 'minio':
