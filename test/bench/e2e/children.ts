@@ -3,6 +3,7 @@
  * tsx loader so they run the TypeScript sources (or, for the gateway with `--compiled`, its build), each with its own log file, an IPC channel for typed
  * messages, and a clear error (with the log's last lines) when one dies before it answers.
  */
+import { GATEWAY_NODE_FLAGS } from '../../../gateway/runtime/node-flags.js';
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { closeSync, cpSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -36,6 +37,14 @@ export function buildGateway(): void {
 }
 
 /** The gateway harness to fork: the TypeScript source, or its build after `buildGateway`. */
+/**
+ * Node options of the gateway child: the V8 options a plant's gateway runs with (its heap limit sets
+ * how far garbage grows), then BENCH_E2E_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ */
+export function gatewayNodeArgs(): string[] {
+  return [...GATEWAY_NODE_FLAGS, ...(process.env.BENCH_E2E_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
+}
+
 export function harnessScript(): string {
   return compiledHarness ?? path.join(here, 'harness.ts');
 }

@@ -19,10 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { startBenchBroker } from '../../services/mosquitto.js';
 import { KAFKA } from '../../services/endpoints.js';
 import { sleep } from '../../support/wait.js';
-import { Child, harnessScript } from './children.js';
+import { Child, gatewayNodeArgs, harnessScript } from './children.js';
 import type { HarnessCommand, HarnessMessage, HarnessSample, LoadCommand, LoadMessage } from './protocol.js';
 import { deleteKafkaTopics, kafkaRecords } from './sinks.js';
-import { GATEWAY_NODE_FLAGS } from '../../../gateway/runtime/node-flags.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -123,7 +122,7 @@ async function gatewaySide(url: string, kind: FlowKind, n: number, tmp: string):
     [file],
     path.join(tmp, 'logs', `gateway-flow-${kind}.log`),
     { ...process.env, LG_E2E_SAMPLE_MS: '100' },
-    [...GATEWAY_NODE_FLAGS],
+    gatewayNodeArgs(),
   );
   const pub = flood(url, topic, n, kind, path.join(tmp, 'logs', `flood-gw-${kind}.log`));
   let last: HarnessSample | undefined;
@@ -145,10 +144,14 @@ async function gatewaySide(url: string, kind: FlowKind, n: number, tmp: string):
       return { done: s.sinks[0]!.sentRecords, cpuUs: s.cpuUs };
     };
     const r = await timeUntil(n, count, () => pub.send({ type: 'start' }));
+    // an orderly stop: it exits by itself, and a SIGTERM meanwhile would lose what node writes at exit (--cpu-prof)
+    const stopped = gw.next('stopped', 30_000);
+    gw.send({ type: 'stop' });
+    await stopped;
     return { ...r, atKafka: await kafkaRecords(id) };
   } finally {
     await pub.kill();
-    await gw.kill();
+    await gw.kill(5000, 15_000);
     await deleteKafkaTopics(id).catch(() => undefined);
   }
 }
