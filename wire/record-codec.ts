@@ -4,70 +4,25 @@
  * API's record type.
  *
  * Constraints:
- * - Encoding is on the forwarding hot path: the message goes to the type's encoder as a plain object
- *   already in wire shape (enum numbers, int64 as decimal strings, a fresh attributes map, int64
- *   zeros left out), not built with `fromObject`: the same bytes, without a message instance and
- *   Long objects per record.
- * - Decoding refuses enum values the schema does not have, and bytes that are not a Record, with a
- *   RecordFormatError.
+ * - Encoding is on the forwarding hot path: it goes through the hand-written encoder in
+ *   record-encoder.ts, which writes the bytes protobufjs wrote for the same record without a
+ *   message object, a Writer or int64 objects per record.
+ * - Decoding stays with protobufjs. It refuses enum values the schema does not have, and bytes
+ *   that are not a Record, with a RecordFormatError.
  */
-import type { layergate } from './generated/proto.js';
 import { RecordFormatError } from './errors.js';
 import { protoTypeGetter } from './proto.js';
-import { RECORD_KINDS, SENSITIVITY_CLASSES, type RecordKind, type SensitivityClass, type StoredRecord } from './record.js';
-
-/** An int64 as its two 32-bit halves: what the protobuf writer takes without parsing a string. */
-interface Int64Bits {
-  low: number;
-  high: number;
-  unsigned: boolean;
-}
-
-/**
- * What `encodeRecord` hands the encoder: the generated message properties, with the int64 times as
- * their halves (a number would lose ns precision).
- */
-type EncodableRecord = Omit<layergate.v1.Record.$Properties, 'sourceTimeNs' | 'receiveTimeNs'> & { sourceTimeNs?: Int64Bits; receiveTimeNs?: Int64Bits };
-
-const MASK_32 = 0xffffffffn;
-
-/** A signed int64 as two's-complement halves (a string cost a parse per field per record). */
-function int64Bits(v: bigint): Int64Bits {
-  return { low: Number(v & MASK_32) | 0, high: Number((v >> 32n) & MASK_32) | 0, unsigned: false };
-}
+import { RECORD_KINDS, SENSITIVITY_CLASSES, type StoredRecord } from './record.js';
+import { CLASS_ENUM, KIND_ENUM, encodeRecordToBuffer } from './record-encoder.js';
 
 /** the proto enum numbers of the classes and kinds */
-export const CLASS_ENUM: Readonly<Record<SensitivityClass, layergate.v1.SensitivityClass>> = { public: 1, internal: 2, sensitive: 3, confidential: 4 };
-export const KIND_ENUM: Readonly<Record<RecordKind, layergate.v1.RecordKind>> = { samples: 1, scalar: 2, event: 3, frame: 4, document: 5 };
+export { CLASS_ENUM, KIND_ENUM };
 
 const recordType = protoTypeGetter('layergate.v1.Record');
 
-/** Encode a stored record as a `layergate.v1.Record` protobuf message. */
+/** Encode a stored record as a `layergate.v1.Record` protobuf message (one exactly sized Buffer). */
 export function encodeRecord(r: StoredRecord): Uint8Array {
-  const msg: EncodableRecord = {
-    seq: r.seq,
-    source: r.source,
-    signal: r.signal,
-    kind: KIND_ENUM[r.kind],
-    class: CLASS_ENUM[r.class],
-    contentType: r.contentType,
-    build: r.build ?? '',
-    attributes: attributeMap(r.attributes),
-  };
-  // int64 zero is the proto3 default and not written; as an object it would be (the encoder compares with 0)
-  if (r.sourceTimeNs !== undefined && r.sourceTimeNs !== 0n) msg.sourceTimeNs = int64Bits(r.sourceTimeNs);
-  if (r.receiveTimeNs !== 0n) msg.receiveTimeNs = int64Bits(r.receiveTimeNs);
-  if (r.body) msg.body = r.body;
-  if (r.blob) msg.blob = { sha256: r.blob.sha256, size: r.blob.size };
-  if (r.layer !== undefined) msg.layer = r.layer >>> 0;
-  return recordType().encode(msg).finish();
-}
-
-/** map<string, string> values as the wire needs them (strings), like `fromObject` converts them */
-function attributeMap(a: Record<string, string> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (a) for (const k of Object.keys(a)) out[k] = String(a[k]);
-  return out;
+  return encodeRecordToBuffer(r);
 }
 
 /** An int64/uint64 field as the protobuf reader hands it out: a Long (the `long` package is present). */
