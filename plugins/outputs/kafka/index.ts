@@ -40,7 +40,7 @@ import type { Producer, SASLOptions, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
 import { tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
-import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
+import type { RecordKind, StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { causes, isClassified, permanent, retryable } from '../shared/sink.js';
 import { batchBudget, packRequests, splitInTwo } from './batch-size.js';
 import { GROUP_OVERHEAD_BYTES, MessageBuilder } from './messages.js';
@@ -137,6 +137,8 @@ export class KafkaOutput implements OutputPlugin {
   private log: Logger | undefined;
   private readonly topics: TopicCatalog;
   private readonly builder: MessageBuilder;
+  /** `<topicPrefix>.<machine>.<kind>` per kind, made once */
+  private readonly topicNames = new Map<RecordKind, string>();
   private readonly compression: CompressionTypes;
   private readonly sizeWarned = new Map<string, number>();
   private readonly counters = { messages: 0, bytes: 0, refused: 0, producerResets: 0, requests: 0, sizeSplits: 0 };
@@ -176,7 +178,12 @@ export class KafkaOutput implements OutputPlugin {
   }
 
   topicFor(r: Pick<StoredRecord, 'kind'>): string {
-    return `${this.config.topicPrefix}.${this.machine}.${r.kind}`;
+    let topic = this.topicNames.get(r.kind);
+    if (topic === undefined) {
+      topic = `${this.config.topicPrefix}.${this.machine}.${r.kind}`;
+      this.topicNames.set(r.kind, topic);
+    }
+    return topic;
   }
 
   async start(ctx: OutputContext): Promise<void> {
@@ -212,7 +219,10 @@ export class KafkaOutput implements OutputPlugin {
     let bytes = 0;
     try {
       await this.connect();
+      // per topic, not per record: its info, its lanes' names and its records' budget
       const infos = new Map<string, TopicInfo>();
+      const lanes = new Map<string, string[]>();
+      const budgets = new Map<string, number>();
       const items: Outgoing[] = [];
       for (const r of batch) {
         const value = this.builder.encode(r);
@@ -230,10 +240,14 @@ export class KafkaOutput implements OutputPlugin {
         if (!info) {
           info = await this.topics.info(topic);
           infos.set(topic, info);
+          lanes.set(topic, []);
+          // a topic holds one kind, so one grouping
+          budgets.set(topic, batchBudget(info.limitBytes) - (this.builder.groupingOf(r) === 'record' ? 0 : GROUP_OVERHEAD_BYTES));
         }
         const partition = info.partitionOf(r.signal);
-        const budget = batchBudget(info.limitBytes) - (this.builder.groupingOf(r) === 'record' ? 0 : GROUP_OVERHEAD_BYTES);
-        items.push({ lane: `${topic}/${partition}`, bytes: this.builder.size(r, value), budget, record: r, topic, partition, value });
+        const topicLanes = lanes.get(topic)!;
+        const lane = (topicLanes[partition] ??= `${topic}/${partition}`);
+        items.push({ lane, bytes: this.builder.size(r, value), budget: budgets.get(topic)!, record: r, topic, partition, value });
       }
       const { requests, oversized } = packRequests(items);
       for (const it of oversized) {
