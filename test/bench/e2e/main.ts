@@ -361,7 +361,17 @@ async function main(): Promise<void> {
 /** The README's table between its markers: the main columns of the design cases, and the flows. */
 function writeReadmeTable(designCases: CaseResult[], raws: RawResult[], flows: FlowResult[], o: Pick<Options, 'duration' | 'scale'>, startedAt: string): void {
   const table = caseTable(designCases, raws);
-  const keep = ['workload', 'sink', 'offered/s', 'delivered/offered', 'lag', 'receive->ack p50/p99/max', 'peak RSS MB', 'raw client/s', 'verdict'];
+  const keep = [
+    'workload',
+    'sink',
+    'offered/s',
+    'delivered/offered',
+    'lag',
+    'receive->ack p50/p99/max (after warm-up)',
+    'peak RSS MB',
+    'raw client/s',
+    'verdict',
+  ];
   const idx = keep.map((k) => table.head.indexOf(k));
   const body = [
     `One run of \`npm run bench:e2e\` (${startedAt.slice(0, 10)}, ${o.duration} s per case at ${o.scale}x, ${os.cpus().length} CPUs shared with the servers):`,
