@@ -1,9 +1,9 @@
 /**
- * The `kafka` output: records as Kafka messages on `<topicPrefix>.<machine>.<kind>`, by default one
- * message per record keyed by signal, value = the `layergate.v1.Record` protobuf (or its JSON form),
- * headers carrying class, seq, content type, signal and source; scalars (by default) or any kind (by
- * setting) as one `layergate.v1.RecordBatch` message per signal or per partition of a request
- * (`grouping`). The plant's stream of record.
+ * The `kafka` output: records as Kafka messages on `<topicPrefix>.<machine>.<kind>`: one message per
+ * record keyed by signal, value = the `layergate.v1.Record` protobuf (or its JSON form), headers
+ * carrying class, seq, content type, signal and source; or one `layergate.v1.RecordBatch` message per
+ * signal or per partition of a request (`grouping`; by default the scalar topic is grouped by
+ * partition, every other kind goes one message per record). The plant's stream of record.
  *
  * Design constraints:
  * - Ack = the broker's. `send` resolves only when every message of the batch was acknowledged with

@@ -85,16 +85,16 @@ export class MessageBuilder {
     return this.payload === 'json' ? Buffer.from(JSON.stringify(recordJson(r))) : asBuffer(encodeRecord(r));
   }
 
-  /**
-   * The record's bytes in a partition's batch, an upper bound: as its own message (record grouping,
-   * and signal grouping, where a record may be alone in its group), or as one element of a
-   * RecordBatch value (partition grouping; the group's own overhead is kept out of the budget).
-   */
   /** What one message carries for this record's kind (see `groupingFor`). */
   groupingOf(r: Pick<StoredRecord, 'kind'>): Grouping {
     return groupingFor(this.grouping, r.kind);
   }
 
+  /**
+   * The record's bytes in a partition's batch, an upper bound: as its own message (record grouping,
+   * and signal grouping, where a record may be alone in its group), or as one element of a
+   * RecordBatch value (partition grouping; the group's own overhead is kept out of the budget).
+   */
   size(r: StoredRecord, value: Buffer): number {
     if (this.groupingOf(r) === 'partition') return 1 + varintBytes(value.length) + value.length;
     const signal = this.bytes(r.signal).length;

@@ -3,11 +3,11 @@
  * tsx loader so they run the TypeScript sources (or, for the gateway with `--compiled`, its build), each with its own log file, an IPC channel for typed
  * messages, and a clear error (with the log's last lines) when one dies before it answers.
  */
-import { GATEWAY_NODE_FLAGS } from '../../../gateway/runtime/node-flags.js';
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { closeSync, cpSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GATEWAY_NODE_FLAGS } from '../../../gateway/runtime/node-flags.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..', '..');
@@ -36,7 +36,6 @@ export function buildGateway(): void {
   compiledHarness = path.join(BUILD_DIR, 'test', 'bench', 'e2e', 'harness.js');
 }
 
-/** The gateway harness to fork: the TypeScript source, or its build after `buildGateway`. */
 /**
  * Node options of the gateway child: the V8 options a plant's gateway runs with (its heap limit sets
  * how far garbage grows), then BENCH_E2E_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
@@ -45,6 +44,7 @@ export function gatewayNodeArgs(): string[] {
   return [...GATEWAY_NODE_FLAGS, ...(process.env.BENCH_E2E_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
 }
 
+/** The gateway harness to fork: the TypeScript source, or its build after `buildGateway`. */
 export function harnessScript(): string {
   return compiledHarness ?? path.join(here, 'harness.ts');
 }

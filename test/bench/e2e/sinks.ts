@@ -80,7 +80,8 @@ async function kafkaTopics(prefix: string): Promise<string[]> {
 
 /**
  * Records in the topics of this prefix, read back: every message from the low to the high watermark
- * of each partition, a grouped one (`layergate-records` header) counting its records, any other one.
+ * of each partition; a grouped message (`layergate-records` header) counts the records it holds, any
+ * other message one.
  */
 export async function kafkaRecords(prefix: string, timeoutMs = 120_000): Promise<number> {
   const kafka = kafkaClient();
@@ -88,8 +89,9 @@ export async function kafkaRecords(prefix: string, timeoutMs = 120_000): Promise
   await admin.connect();
   const ends = new Map<string, number>();
   let expected = 0;
-  const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
+  let topics: string[];
   try {
+    topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
     for (const topic of topics) {
       for (const p of await admin.fetchTopicOffsets(topic)) {
         if (Number(p.high) > Number(p.low)) ends.set(`${topic}/${p.partition}`, Number(p.high));
