@@ -50,9 +50,19 @@ interface Received {
 
 /** A separate consumer: every record of the topics' messages, decoded, until `until` holds or the time is up. */
 async function consume(brokers: readonly string[], topics: string[], until: (got: Received[]) => boolean, timeoutMs = 60_000): Promise<Received[]> {
-  const kafka = new Kafka({ clientId: 'lg-test-reader', brokers: [...brokers], logLevel: logLevel.NOTHING });
+  // patient retries: after a broker's kill -9 the group coordinator can take a while to come back
+  const kafka = new Kafka({
+    clientId: 'lg-test-reader',
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
+  });
   const consumer = kafka.consumer({ groupId: `lg-test-${randomUUID()}` });
   const got: Received[] = [];
+  let crashed: string | undefined;
+  consumer.on(consumer.events.CRASH, (e) => {
+    crashed = String((e.payload as { error?: Error }).error?.message ?? e.payload);
+  });
   await consumer.connect();
   try {
     for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
@@ -64,7 +74,16 @@ async function consume(brokers: readonly string[], topics: string[], until: (got
           got.push({ topic, partition, offset: message.offset, key: message.key?.toString() ?? null, headers, record });
       },
     });
-    await waitFor(`consumer to see what it expects (has ${got.length} messages)`, () => until(got), timeoutMs, 100);
+    try {
+      await waitFor('the consumer to see what it expects', () => until(got), timeoutMs, 100);
+    } catch (err) {
+      // what it had by then, and why it stopped if it did: a timeout alone does not tell loss from a stuck reader
+      const seqs = seqsOf(got.map((m) => m.record));
+      throw new Error(
+        `${(err as Error).message}: has ${got.length} records, ${seqs.length} distinct seqs (${seqs[0]}..${seqs[seqs.length - 1]})` +
+          (crashed ? `; the consumer crashed: ${crashed}` : ''),
+      );
+    }
   } finally {
     await consumer.disconnect();
   }
