@@ -8,6 +8,7 @@
  * - `stop()` then `start()` keeps the data folder and the ports, as a restart of a plant server would,
  *   so what the server acknowledged before the stop is still there (Redis runs with AOF, fsync always).
  * - `stop()` is SIGTERM (a clean shutdown) unless `kill: true`; it waits until the process is gone.
+ *   `pause()`/`resume()` freeze and thaw it (SIGSTOP/SIGCONT).
  * - `dispose()` stops the process and removes the folder; call it from afterAll. Only processes this
  *   module started are ever signalled, by their pid.
  */
@@ -32,6 +33,8 @@ export interface DedicatedServer {
   /** start (or start again, same ports and data) and wait until it answers */
   start(): Promise<void>;
   stop(opts?: { kill?: boolean }): Promise<void>;
+  pause(): void;
+  resume(): void;
   dispose(): Promise<void>;
   readonly running: boolean;
 }
@@ -94,7 +97,21 @@ abstract class Base implements DedicatedServer {
     this.child = undefined;
   }
 
+  /**
+   * Freeze the server (SIGSTOP): it answers nothing, while the kernel still takes its connections and
+   * the bytes sent to them, as a hung or swapped-out server does. `resume` (SIGCONT) lets it read them.
+   */
+  pause(): void {
+    if (!this.child) throw new Error(`dedicated ${this.name} is not running`);
+    this.child.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async dispose(): Promise<void> {
+    this.resume();
     await this.stop({ kill: true });
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -142,6 +142,8 @@ export class KafkaOutput implements OutputPlugin {
   private readonly compression: CompressionTypes;
   private readonly sizeWarned = new Map<string, number>();
   private readonly counters = { messages: 0, bytes: 0, refused: 0, producerResets: 0, requests: 0, sizeSplits: 0 };
+  /** sends not settled yet: more than one when the forwarder gave up on one (its send timeout) */
+  private sending = 0;
 
   constructor(config: KafkaConfig, env: { machine: string }) {
     this.config = config;
@@ -217,6 +219,11 @@ export class KafkaOutput implements OutputPlugin {
   async send(batch: StoredRecord[]): Promise<void> {
     const refused: Refusal[] = [];
     let bytes = 0;
+    // a send the forwarder gave up on (its timeout) may still be in flight with the sequence numbers
+    // this one would take: the same loss as in the catch below, so a new producer for this one
+    if (this.sending > 0 && this.config.idempotent) await this.resetProducer(undefined, 'a send given up on is still in flight');
+    this.sending++;
+    const attempt = { produced: false };
     try {
       await this.connect();
       // per topic, not per record: its info, its lanes' names and its records' budget
@@ -258,15 +265,23 @@ export class KafkaOutput implements OutputPlugin {
           message: `seq ${it.record.seq} (${it.record.signal}): ${it.bytes} bytes do not fit a record batch of ${it.topic} (max.message.bytes ${limit.limitBytes}, from ${limit.limitSource})`,
         });
       }
-      for (const request of requests) bytes += await this.deliver(request, refused);
+      for (const request of requests) bytes += await this.deliver(request, refused, attempt);
     } catch (err) {
       if (isClassified(err)) throw err; // our own, already with its reason (e.g. topic-missing)
       const kind = classifyKafkaError(err);
-      if (kind.reason === 'producer-state') await this.resetProducer(err);
+      if (kind.reason === 'producer-state') await this.resetProducer(err, 'producer state rejected by the broker');
+      // A produce request that failed may have been written with its answer lost (a broker killed,
+      // a timeout). The retry reuses its sequence numbers, and a grouped message is one Kafka record
+      // whatever it holds: the broker would take a retry with more records in it for the same
+      // sequence number as a duplicate, drop it and answer OK, losing the records new in it. A new
+      // producer (new id) makes the retry a new write: a duplicate at worst, never a loss.
+      else if (this.config.idempotent && !kind.permanent && attempt.produced) await this.resetProducer(err, 'a produce request failed');
       if (!kind.permanent) throw retryable(kind.reason, `kafka ${this.config.brokers.join(',')}: ${(err as Error).message}`, err);
       // not authorised, policy, invalid record: nothing of the batch can go
       this.counters.refused += batch.length;
       throw permanent(kind.reason, `kafka refused the batch seq ${batch[0]!.seq}..${batch[batch.length - 1]!.seq}: ${(err as Error).message}`, err);
+    } finally {
+      this.sending--;
     }
     this.counters.messages += batch.length - refused.length;
     this.counters.bytes += bytes;
@@ -289,9 +304,9 @@ export class KafkaOutput implements OutputPlugin {
    * the refused part goes on being split). A single record refused for size is added to `refused`.
    * Resolves to the bytes delivered (keys and values).
    */
-  private async deliver(request: Outgoing[], refused: Refusal[]): Promise<number> {
+  private async deliver(request: Outgoing[], refused: Refusal[], attempt: { produced: boolean }): Promise<number> {
     try {
-      await this.produce(this.builder.messages(request));
+      await this.produce(this.builder.messages(request), attempt);
       this.counters.requests++;
       let bytes = 0;
       for (const it of request) bytes += it.value.length + Buffer.byteLength(it.record.signal);
@@ -307,7 +322,7 @@ export class KafkaOutput implements OutputPlugin {
       }
       this.sizeRefused(request, err);
       let bytes = 0;
-      for (const part of parts) bytes += await this.deliver(part, refused);
+      for (const part of parts) bytes += await this.deliver(part, refused, attempt);
       return bytes;
     }
   }
@@ -327,18 +342,20 @@ export class KafkaOutput implements OutputPlugin {
     }
   }
 
-  private async produce(topicMessages: TopicMessages[]): Promise<void> {
+  /** `attempt.produced`: set once a request went to the producer (a failure after it may have been written) */
+  private async produce(topicMessages: TopicMessages[], attempt: { produced: boolean }): Promise<void> {
     if (topicMessages.length === 0) return;
+    attempt.produced = true;
     await this.producer.sendBatch({ topicMessages, acks: -1, timeout: this.config.requestTimeout, compression: this.compression });
   }
 
   /**
-   * After a fenced epoch or an unknown producer id the idempotent producer's state is stale: start a new
-   * producer (new id), so the retry can succeed. Duplicates across the two producers are possible and
-   * dropped by consumers by `layergate-seq`.
+   * Start a new producer (new id): after a fenced epoch or an unknown producer id its state is stale,
+   * and after a failed produce request its sequence numbers may be taken (see `send`). Duplicates
+   * across the two producers are possible and dropped by consumers by `layergate-seq`.
    */
-  private async resetProducer(err: unknown): Promise<void> {
-    this.log?.warn({ err }, 'kafka producer state rejected by the broker; starting a new producer');
+  private async resetProducer(err: unknown, why: string): Promise<void> {
+    this.log?.warn({ err }, `kafka: ${why}; starting a new producer`);
     const old = this.producer;
     this.producer = this.newProducer();
     this.connecting = undefined;

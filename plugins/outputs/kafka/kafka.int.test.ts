@@ -315,6 +315,39 @@ describe('kafka output (real broker)', () => {
     expect(got).toHaveLength(10);
   }, 180_000);
 
+  it('a request the broker wrote but could not answer in time (broker frozen past the request timeout): the retry, with more records in its grouped message, is written too; nothing lost', async () => {
+    const broker = new DedicatedKafka();
+    servers.push(broker);
+    await broker.start();
+    const prefix = `lgt${randomUUID().slice(0, 8)}`;
+    const topic = `${prefix}.pbf-sim.scalar`;
+    const kafkaOut = output({ topicPrefix: prefix, topics: { partitions: 1 }, requestTimeout: '1s', connectionTimeout: '1s' }, broker.brokers);
+    const r = await sinkRig([{ name: 'kafka', plugin: kafkaOut, forwarder: { linger: 0, backoff: { initialMs: 300, maxMs: 1000 } } }]);
+    rigs.push(r);
+    await r.emit(scalarDrafts(3, 'chamber.o2'));
+    await r.drained('kafka'); // the topic exists, the producer has its id and uses sequence numbers
+    const stats = () => r.forwarders.get('kafka')!.stats();
+
+    // frozen: the 5 records go out as one grouped message that the broker takes in but does not answer
+    broker.pause();
+    try {
+      await r.emit(scalarDrafts(5, 'chamber.o2'));
+      await waitFor('the send to fail', () => stats().failures >= 1, 60_000);
+      // the retry will carry these too, in one message of the same partition
+      await r.emit(scalarDrafts(5, 'chamber.o2'));
+    } finally {
+      broker.resume();
+    }
+    await r.drained('kafka', 120_000);
+
+    const routed = r.routed('kafka');
+    expect(routed).toHaveLength(13);
+    const got = await consume(broker.brokers, [topic], (g) => seqsOf(g.map((m) => m.record)).length >= routed.length, 30_000);
+    expect(seqsOf(got.map((m) => m.record))).toEqual(seqsOf(routed));
+    expect(stats()).toMatchObject({ lagRecords: 0, quarantinedRecords: 0 });
+    expect(kafkaOut.stats().producerResets).toBeGreaterThanOrEqual(1);
+  }, 240_000);
+
   it('broker restart and crash mid-stream (dedicated broker, idempotent producer): the backlog drains, nothing lost, the other sink never paused', async () => {
     const broker = new DedicatedKafka();
     servers.push(broker);
