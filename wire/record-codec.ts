@@ -15,6 +15,8 @@ import { protoTypeGetter } from './proto.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES, type StoredRecord } from './record.js';
 import { CLASS_ENUM, KIND_ENUM, encodeRecordToBuffer } from './record-encoder.js';
 
+export { encodeRecordBatch } from './record-encoder.js';
+
 /** the proto enum numbers of the classes and kinds */
 export { CLASS_ENUM, KIND_ENUM };
 

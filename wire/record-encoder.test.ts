@@ -9,7 +9,7 @@ import { layergate } from './generated/proto.js';
 import { protoTypeGetter } from './proto.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES, type StoredRecord } from './record.js';
 import { decodeRecord } from './record-codec.js';
-import { CLASS_ENUM, KIND_ENUM, encodeRecordInto, encodeRecordToBuffer, encodedRecordSize } from './record-encoder.js';
+import { CLASS_ENUM, KIND_ENUM, encodeRecordBatch, encodeRecordInto, encodeRecordToBuffer, encodedRecordSize } from './record-encoder.js';
 
 // ---- the reference: encodeRecord as it was before the hand-written encoder, verbatim but for names ----
 
@@ -202,6 +202,21 @@ describe('record encoder', () => {
         if (body && decodedBody) expectSameBytes(decodedBody, body);
       }),
       { numRuns: RUNS },
+    );
+  });
+
+  it('a RecordBatch of encoded records: the bytes protobufjs writes for the batch message, the records in order', () => {
+    const batchType = protoTypeGetter('layergate.v1.RecordBatch');
+    fc.assert(
+      fc.property(fc.array(anyRecord, { maxLength: 8 }), (rs) => {
+        const expected = Buffer.from(
+          batchType()
+            .encode({ records: rs.map(oldMessage) })
+            .finish(),
+        );
+        expectSameBytes(encodeRecordBatch(rs.map(encodeRecordToBuffer)), expected);
+      }),
+      { numRuns: RUNS / 4 },
     );
   });
 

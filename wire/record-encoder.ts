@@ -350,3 +350,16 @@ export function encodeRecordToBuffer(r: StoredRecord): Buffer {
   if (end !== out.length) throw new Error(`record encoder: sized ${out.length} bytes, wrote ${end}`);
   return out;
 }
+
+/** field 1 of `layergate.v1.RecordBatch`: `repeated Record records`, length-delimited */
+const TAG_BATCH_RECORD = (1 << 3) | 2;
+
+/** A `layergate.v1.RecordBatch` of records already encoded (e.g. by `encodeRecordToBuffer`), in their order. */
+export function encodeRecordBatch(records: readonly Uint8Array[]): Buffer {
+  let size = 0;
+  for (const r of records) size += bytesFieldSize(r);
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  for (const r of records) pos = writeBytesField(out, pos, TAG_BATCH_RECORD, r);
+  return out;
+}

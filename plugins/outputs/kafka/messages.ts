@@ -17,6 +17,7 @@ import type { Message } from 'kafkajs';
 import type { RecordKind, SensitivityClass, StoredRecord } from '../../../gateway/plugin-api/index.js';
 import { classRank, encodeRecord } from '../../../gateway/plugin-api/index.js';
 import { CLASS_KEY, SEQ_KEY, recordJson } from '../shared/sink.js';
+import { encodeRecordBatch } from '../../../wire/index.js';
 import { headerBytes, recordBytes, varintBytes } from './batch-size.js';
 import type { Sized } from './batch-size.js';
 
@@ -172,37 +173,11 @@ export class MessageBuilder {
     if (bySignal) headers['layergate-signal'] = this.bytes(first.record.signal);
     return {
       key: bySignal ? this.bytes(first.record.signal) : null,
-      value: this.payload === 'json' ? jsonArray(g) : recordBatch(g),
+      value: this.payload === 'json' ? jsonArray(g) : encodeRecordBatch(g.map((it) => it.value)),
       partition: first.partition,
       headers,
     };
   }
-}
-
-/** `layergate.v1.RecordBatch` from already encoded Records: field 1, length-delimited, per record. */
-function recordBatch(g: readonly Outgoing[]): Buffer {
-  let size = 0;
-  for (const it of g) size += 1 + uvarintBytes(it.value.length) + it.value.length;
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const it of g) {
-    out[at++] = 0x0a; // field 1, wire type 2
-    let n = it.value.length;
-    while (n >= 0x80) {
-      out[at++] = (n & 0x7f) | 0x80;
-      n >>>= 7;
-    }
-    out[at++] = n;
-    at += it.value.copy(out, at);
-  }
-  return out;
-}
-
-/** Bytes of a protobuf (unsigned) varint. */
-function uvarintBytes(n: number): number {
-  let bytes = 1;
-  for (let v = n; v >= 0x80; v >>>= 7) bytes++;
-  return bytes;
 }
 
 /** A JSON array of the records' JSON forms. */
@@ -216,7 +191,7 @@ function jsonArray(g: readonly Outgoing[]): Buffer {
   return Buffer.concat(parts);
 }
 
-/** The encoded message as a Buffer without copying it (protobufjs hands out a Buffer on Node already). */
+/** The encoded message as a Buffer without copying it (`encodeRecord` hands out a Buffer already). */
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
