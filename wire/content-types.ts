@@ -9,12 +9,16 @@
  */
 export const CONTENT_TYPES = {
   // ---- record bodies ----
-  /** one process value: JSON `{"v": number | string | boolean, "unit"?: string, "quality"?: string}` (ScalarBody) */
+  /**
+   * one process value with its exact type: JSON `{"v": .., "type": "int64", "unit"?: string, "quality"?: string}`
+   * (ScalarBody; the types, their JSON forms and the reader/writer are in scalar-value.ts)
+   */
   scalar: 'application/vnd.layergate.scalar+json',
   /**
    * a block of samples: interleaved float32 little-endian, one frame of `channels` values per sample.
    * attributes: `channels` (comma-separated names), `sample_rate_hz`, `first_sample` (index of the
-   * block's first sample since the start of the layer or stream).
+   * block's first sample since the start of the layer or stream), optional `seq` (the sender's block
+   * sequence, where the source has one: the MQTT melt-pool blocks).
    */
   samplesF32: 'application/vnd.layergate.samples+f32le',
   /** an event: JSON object with at least `{"type": string}` */
@@ -29,9 +33,15 @@ export const CONTENT_TYPES = {
   meltPoolBlockProtobuf: 'application/x-protobuf; messageType=layergate.v1.MeltPoolBlock',
 } as const;
 
-/** The body of a CONTENT_TYPES.scalar record. */
+/**
+ * The body of a CONTENT_TYPES.scalar record as JSON.parse gives it. `v`'s JSON form depends on
+ * `type` (64-bit integers and datetimes are strings, for one); read and write bodies with
+ * scalar-value.ts (`parseScalarBody`, `encodeScalarBody`), which keep the value exact.
+ */
 export interface ScalarBody {
-  v: number | string | boolean;
+  v: unknown;
+  /** absent in bodies written before the value model: read as float64, bool or string by `v`'s JSON type */
+  type?: string;
   unit?: string;
   quality?: string;
 }

@@ -10,5 +10,6 @@ export * from './meltpool-block.js';
 export * from './proto.js';
 export * from './record.js';
 export * from './record-codec.js';
+export * from './scalar-value.js';
 export * from './sparkplug.js';
 export * from './topic-filter.js';

@@ -23,8 +23,13 @@ const birth: SparkplugPayload = {
 };
 
 describe('Sparkplug B codec', () => {
-  it('round-trips a payload (64-bit values as numbers)', () => {
-    expect(decodeSparkplug(encodeSparkplug(birth))).toEqual(birth);
+  it('round-trips a payload: 64-bit values exact as bigints, timestamps, seq and aliases as numbers', () => {
+    expect(decodeSparkplug(encodeSparkplug(birth))).toEqual({
+      ...birth,
+      metrics: birth.metrics!.map((m) => (m.longValue === undefined ? m : { ...m, longValue: BigInt(m.longValue) })),
+    });
+    const big: SparkplugPayload = { timestamp: 1, metrics: [{ alias: 4, datatype: DataType.UInt64, longValue: 2n ** 64n - 1n }] };
+    expect(decodeSparkplug(encodeSparkplug(big)).metrics[0]!.longValue).toBe(2n ** 64n - 1n);
     const data: SparkplugPayload = { timestamp: 5, seq: 255, metrics: [{ alias: 3, timestamp: 5, doubleValue: 0.09 }] };
     expect(decodeSparkplug(encodeSparkplug(data))).toEqual(data);
   });
@@ -62,7 +67,7 @@ describe('Sparkplug B codec', () => {
       seq: 2,
       metrics: [
         { alias: 9, intValue: 413 },
-        { name: 'bdSeq', longValue: 4 },
+        { name: 'bdSeq', longValue: 4n },
       ],
     });
   });

@@ -4,12 +4,12 @@
  *
  *   layergate run [-c FILE]                       run the gateway (no file: built-in defaults)
  *   layergate demo                                the simulator and the gateway with config/demo.yaml (npm start)
- *   layergate check-config FILE                   validate; print OK + a redacted summary, or the problems
+ *   layergate check-config FILE                   validate; print OK + a redacted summary, or the problems; warnings on stderr
  *   layergate config schema                       the whole configuration as JSON Schema (every plugin's keys)
  *   layergate buffer stats [-c FILE] [--json]     size, fill, oldest/newest, per-sink lag, evictions
  *   layergate buffer check [-c FILE] [--json]     integrity check + spool reconcile
  *   layergate buffer losses [-c FILE] [--limit N] [--json]   the loss ledger
- *   layergate pki list|trust <thumbprint>|reject <thumbprint> [-c FILE] [--pki DIR] [--json]   OPC-UA trust list (plugins/inputs/opcua/commands.ts)
+ *   layergate pki list|trust <thumbprint>|reject <thumbprint>|renew [-c FILE] [--input NAME] [--pki DIR] [--json]   OPC-UA trust list and certificate (plugins/inputs/opcua/commands.ts)
  *   layergate explain --input NAME --signal S [--kind K] [--build B] [--job-class C] [-c FILE] [--json]
  *   layergate audit verify [-c FILE] [--file PATH] [--json]   check the audit log's hash chain (exit 3 if broken)
  *   layergate keys rotate [-c FILE] | keys generate          the encryption key ring (gateway/cli/policy-commands.ts)
@@ -34,7 +34,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import YAML from 'yaml';
 import { openBuffer } from '../buffer/index.js';
 import type { BufferStats, LossEntry, RecordBuffer } from '../buffer/types.js';
-import { ConfigProblems, loadConfig } from '../config/load.js';
+import { ConfigProblems, formatWarnings, loadConfig } from '../config/load.js';
 import type { LoadedConfig } from '../config/load.js';
 import { redactConfig } from '../config/report.js';
 import { configJsonSchema } from '../config/json-schema.js';
@@ -64,9 +64,9 @@ function configFile(opt: string | undefined): string | undefined {
   return opt ?? (process.env.LAYERGATE_CONFIG || undefined);
 }
 
-function load(file: string | undefined): LoadedConfig {
+function load(file: string | undefined, unsetVariables: 'error' | 'keep' = 'error'): LoadedConfig {
   try {
-    return loadConfig({ file });
+    return loadConfig({ file, unsetVariables });
   } catch (err) {
     if (err instanceof ConfigError) throw new ExitError(EXIT.config, err.message);
     throw err;
@@ -185,6 +185,7 @@ function toJson(v: unknown): string {
 async function runGateway(file: string | undefined, onRunning?: () => void): Promise<number> {
   const loaded = load(file);
   const log = loggerFor(loaded);
+  for (const warning of loaded.warnings) log.warn({ origin: loaded.origin }, `config warning: ${warning}`);
   // handlers first: a SIGTERM that arrives while starting still gets the orderly stop
   let gateway: Gateway | undefined;
   let stopRequested: ((signal: NodeJS.Signals) => void) | undefined;
@@ -266,10 +267,14 @@ export function buildProgram(): Command {
 
   program
     .command('check-config')
-    .description('validate a config file; print OK and a redacted summary, or every problem (exit 2)')
+    .description(
+      'validate a config file; print OK and a redacted summary, or every problem (exit 2); parts of a valid config that never take effect are warnings on stderr (exit 0)',
+    )
     .argument('<file>', 'config file')
     .action((file: string) => {
       const loaded = load(file);
+      // on stderr: stdout stays the summary alone, for a script that keeps it
+      if (loaded.warnings.length > 0) process.stderr.write(`${formatWarnings(file, loaded.warnings)}\n`);
       const summary = YAML.stringify(redactConfig(loaded.schema, loaded.config));
       process.stdout.write(`OK ${file}\n${summary}`);
     });
@@ -360,8 +365,8 @@ function commandContext<C>(
   entriesOf: (config: LoadedConfig['config']) => Record<string, { type: string }>,
 ): CommandContext<C> {
   return {
-    load: (file) => {
-      const loaded = load(configFile(file));
+    load: (file, options) => {
+      const loaded = load(configFile(file), options?.unsetVariables);
       return {
         origin: loaded.origin,
         dataDir: loaded.config.gateway.dataDir,

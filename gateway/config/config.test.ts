@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { configReference, withReference } from './docs.js';
 import { type ConfigProblems, loadConfig } from './load.js';
 import { collectSecretValues, redactConfig } from './report.js';
-import { configKeys } from './introspect.js';
+import { configKeys, defOf, metaOf, objectShape } from './introspect.js';
 import { buildConfigSchema, outputEnvelopeKeys, pluginSettings } from './schema.js';
 import { parseBytes, parseDuration, secret } from './units.js';
 
@@ -146,6 +146,28 @@ describe('defaults', () => {
     ]);
   });
 
+  it('every byte size and duration key takes units, and a plain number keeps its meaning', () => {
+    const lake = (rollEvery: string) => loadConfig({ text: `outputs:\n  lake: { type: file-lake, rollEvery: ${rollEvery} }\n`, env: {} }).config.outputs.lake!;
+    expect(lake('{ bytes: 64MiB }').rollEvery).toEqual({ records: 1_000_000, bytes: 64 * 1024 ** 2 });
+    expect(lake('{ bytes: 1000, records: 5 }').rollEvery).toEqual({ records: 5, bytes: 1000 });
+    expect(problems('outputs:\n  lake: { type: file-lake, rollEvery: { bytes: 0 } }\n')).toEqual([
+      'outputs.lake.rollEvery.bytes: expected a byte size > 0, got number 0',
+    ]);
+    // every key named like a size or a duration, in every plugin: a unit field (the README says they all take units)
+    const sizeOrDuration = /(Bytes|bytes|Size|size|Ms|Timeout|Interval|interval|linger|Age|Window|window|Every|After|Expiry|keepalive)$/;
+    // counts, whatever their names say
+    const counts = ['dedupWindow', 'thumbnail.size', 'queueSize', 'items[].queueSize', 'discover[].queueSize'];
+    const withoutUnit = configKeys(buildConfigSchema(registry))
+      .filter(({ path: key, field }) => sizeOrDuration.test(key) && !counts.includes(key) && !objectShape(field.inner))
+      .filter(({ field }) => {
+        const d = defOf(field.inner);
+        const options = d.type === 'union' ? (d.options as z.ZodType[]) : [field.inner];
+        return !options.some((o) => metaOf(o).unit === 'byte size' || metaOf(o).unit === 'duration');
+      })
+      .map(({ path: key, entry }) => (entry ? `${entry.map}.<${entry.type}>.${key}` : key));
+    expect(withoutUnit).toEqual([]);
+  });
+
   it('byte sizes and durations', () => {
     expect(parseBytes('8GiB')).toBe(8 * 1024 ** 3);
     expect(parseBytes('500MB')).toBe(500_000_000);
@@ -189,16 +211,45 @@ describe('one line per problem, naming path, expectation and what was found', ()
   });
 
   it('bad enum value', () => {
-    expect(problems('buffer: { synchronous: OFF }\n')).toEqual(['buffer.synchronous: expected "FULL" | "NORMAL", got "OFF"']);
-    expect(problems('buffer: { fullPolicy: { internal: wait } }\n')).toEqual(['buffer.fullPolicy.internal: expected "drop-oldest" | "block", got "wait"']);
+    expect(problems('buffer: { synchronous: OFF }\n')).toEqual(['buffer.synchronous: expected one of "FULL", "NORMAL", got "OFF"']);
+    expect(problems('buffer: { fullPolicy: { internal: wait } }\n')).toEqual([
+      'buffer.fullPolicy.internal: expected one of "drop-oldest", "block", got "wait"',
+    ]);
     expect(problems('inputs:\n  health: { type: gateway-health, class: secret }\n')).toEqual([
-      'inputs.health.class: expected "public" | "internal" | "sensitive" | "confidential", got "secret"',
+      'inputs.health.class: expected one of "public", "internal", "sensitive", "confidential", got "secret"',
+    ]);
+  });
+
+  it('a value outside a union of literals lists every allowed value: numbers, strings, a literal beside a unit', () => {
+    const refusedBy = (text: string): string[] => {
+      try {
+        loadConfig({ text, env: {} });
+      } catch (err) {
+        return (err as ConfigProblems).problems;
+      }
+      throw new Error('expected the config to be rejected');
+    };
+    const mqtt = (sub: string, extra = '') =>
+      `inputs:\n  m: { type: mqtt, url: "mqtt://broker:1883"${extra}, subscriptions: [ { topic: a, decoder: json${sub} } ] }\n`;
+    expect(refusedBy(mqtt(', qos: 3'))).toEqual(['inputs.m.subscriptions[0].qos: expected one of 0, 1, 2, got number 3']);
+    expect(refusedBy(mqtt(', qos: "1"'))).toEqual(['inputs.m.subscriptions[0].qos: expected one of 0, 1, 2, got "1"']);
+    expect(refusedBy(mqtt('', ', protocolVersion: 3'))).toEqual(['inputs.m.protocolVersion: expected one of 4, 5, got number 3']);
+    expect(refusedBy('outputs:\n  k: { type: kafka, brokers: ["kafka-1:9092"], maxBatchBytes: fast }\n')).toEqual([
+      'outputs.k.maxBatchBytes: expected "auto" or a byte size like 512MiB or 8GiB, got "fast"',
+    ]);
+    // one kind or a list of kinds: a bad item of a list is named in the list, a bad single value as the value
+    const kinds = 'one of "samples", "scalar", "event", "frame", "document"';
+    expect(refusedBy('classification: { rules: [ { name: a, kind: scalr, class: public } ] }\n')).toEqual([
+      `classification.rules[0].kind: expected ${kinds}, got "scalr"`,
+    ]);
+    expect(refusedBy('classification: { rules: [ { name: a, kind: [scalar, frme], class: public } ] }\n')).toEqual([
+      `classification.rules[0].kind[1]: expected ${kinds}, got "frme"`,
     ]);
   });
 
   it('bad plugin type', () => {
     expect(problems('outputs:\n  bus: { type: kafak }\n')).toEqual([
-      'outputs.bus.type: unknown output type, expected "file-lake" | "broker-like", got "kafak"',
+      'outputs.bus.type: unknown output type, expected one of "file-lake", "broker-like", got "kafak"',
     ]);
     expect(problems('inputs:\n  opc: { type: opcua }\n')).toEqual(['inputs.opc.type: unknown input type, expected "gateway-health", got "opcua"']);
   });
@@ -227,8 +278,8 @@ describe('one line per problem, naming path, expectation and what was found', ()
     expect(p).toEqual([
       'gateway.machine: expected string, got number 1',
       'buffer.maxAge: expected a duration like 10s, 5m or 7d, got "forever"',
-      'buffer.synchronous: expected "FULL" | "NORMAL", got "OFF"',
-      'log.level: expected "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent", got "chatty"',
+      'buffer.synchronous: expected one of "FULL", "NORMAL", got "OFF"',
+      'log.level: expected one of "trace", "debug", "info", "warn", "error", "fatal", "silent", got "chatty"',
     ]);
   });
 

@@ -2,7 +2,7 @@
  * The config subsystem: schema (./schema.ts), loading (./load.ts), reporting and redaction
  * (./report.ts), the generated reference (./docs.ts) and JSON Schema (./json-schema.ts).
  */
-export { loadConfig, interpolate, ConfigProblems } from './load.js';
+export { loadConfig, interpolate, ConfigProblems, formatWarnings } from './load.js';
 export type { LoadOptions, LoadedConfig } from './load.js';
 export {
   buildConfigSchema,

@@ -2,6 +2,8 @@
  * Loading the config: read the YAML file (or nothing), substitute environment variables, validate
  * against the schema, resolve paths. Any problem becomes one `ConfigError` whose message has one
  * line per problem; nothing is opened or created before the whole config is known to be valid.
+ * A valid config may still hold parts that never take effect (gateway/classify/dead-parts.ts): an
+ * output nothing reaches is one more problem; a partly dead part is a warning in `warnings`.
  *
  * Environment variables: `${VAR}` and `${VAR:-default}` in any string value (never in keys), `$${`
  * for a literal `${`. A missing variable without a default is an error naming the path and the
@@ -13,7 +15,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML, { LineCounter, isPair, isScalar, isSeq, type YAMLParseError } from 'yaml';
 import type { Scalar } from 'yaml';
+import { findDeadParts } from '../classify/dead-parts.js';
 import { policyFromDefinitions } from '../classify/index.js';
+import type { Policy } from '../classify/index.js';
 import { ConfigError, RoutingPolicyError } from '../plugin-api/errors.js';
 import { registry as defaultRegistry } from '../runtime/registry.js';
 import type { PluginRegistry } from '../runtime/registry.js';
@@ -31,6 +35,11 @@ export interface LoadOptions {
   registry?: PluginRegistry;
   /** base for a relative `gateway.dataDir` (default: the working directory) */
   cwd?: string;
+  /**
+   * 'keep': a `${VAR}` that is not set and has no default stays as written (`${VAR}`) instead of
+   * being an error; for commands that read only settings that need no variable (`layergate pki`).
+   */
+  unsetVariables?: 'error' | 'keep';
 }
 
 export interface LoadedConfig {
@@ -39,29 +48,42 @@ export interface LoadedConfig {
   schema: ConfigSchema;
   /** where it came from: a file path or '(defaults)' */
   origin: string;
+  /** parts of the config that are partly dead (the config is valid): `check-config` prints them, the gateway logs them */
+  warnings: string[];
 }
 
-/** A `ConfigError` with the individual problems, one per line. */
+/** `file: 2 warnings` and one indented line per warning (nothing when there are none). */
+export function formatWarnings(origin: string, warnings: readonly string[]): string {
+  if (warnings.length === 0) return '';
+  return `${origin}: ${warnings.length} warning${warnings.length === 1 ? '' : 's'}\n${warnings.map((w) => `  ${w}`).join('\n')}`;
+}
+
+/**
+ * A `ConfigError` with the individual problems, one per line; the warnings found beside them (parts
+ * of the config that are partly dead, see gateway/classify/dead-parts.ts) follow, so one run shows all.
+ */
 export class ConfigProblems extends ConfigError {
   readonly problems: string[];
-  constructor(origin: string, problems: string[]) {
-    super(`${origin}: invalid configuration\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  readonly warnings: string[];
+  constructor(origin: string, problems: string[], warnings: string[] = []) {
+    const warned = formatWarnings(origin, warnings);
+    super(`${origin}: invalid configuration\n${problems.map((p) => `  ${p}`).join('\n')}${warned ? `\n${warned}` : ''}`);
     this.problems = problems;
+    this.warnings = warnings;
   }
 }
 
 const REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 /** Substitute `${VAR}` / `${VAR:-default}` in one string; reports missing variables. */
-export function interpolate(text: string, env: NodeJS.ProcessEnv, onMissing: (name: string) => void): string {
+export function interpolate(text: string, env: NodeJS.ProcessEnv, onMissing: (name: string) => string | undefined): string {
   return text.replace(REF, (whole, name: string | undefined, def: string | undefined) => {
     if (whole === '$${') return '${';
     const v = env[name!];
     if (v !== undefined && v !== '') return v;
     if (def !== undefined) return def;
     if (v === '') return '';
-    onMissing(name!);
-    return '';
+    return onMissing(name!) ?? '';
   });
 }
 
@@ -77,7 +99,7 @@ function dataPathOf(ancestors: readonly unknown[], node: unknown): PropertyKey[]
   return out;
 }
 
-function parseYaml(text: string, origin: string, env: NodeJS.ProcessEnv): unknown {
+function parseYaml(text: string, origin: string, env: NodeJS.ProcessEnv, unset: 'error' | 'keep' = 'error'): unknown {
   const lineCounter = new LineCounter();
   const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
@@ -96,9 +118,11 @@ function parseYaml(text: string, origin: string, env: NodeJS.ProcessEnv): unknow
       const where = formatPath(dataPathOf(ancestors, node));
       const raw = node.value;
       const single = /^\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}$/.test(raw);
-      const value = interpolate(raw, env, (name) =>
-        missing.push(`${where}: environment variable ${name} is not set (and no default: use \${${name}:-default})`),
-      );
+      const value = interpolate(raw, env, (name) => {
+        if (unset === 'keep') return `\${${name}}`;
+        missing.push(`${where}: environment variable ${name} is not set (and no default: use \${${name}:-default})`);
+        return undefined;
+      });
       if (single && node.type === 'PLAIN' && value !== '') {
         const typed: unknown = YAML.parse(value);
         node.value = typeof typed === 'number' || typeof typed === 'boolean' ? typed : value;
@@ -118,7 +142,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   let raw: unknown = {};
   if (opts.text !== undefined) {
     origin = opts.file ?? '(text)';
-    raw = parseYaml(opts.text, origin, env);
+    raw = parseYaml(opts.text, origin, env, opts.unsetVariables);
   } else if (opts.file !== undefined) {
     origin = opts.file;
     let text: string;
@@ -128,7 +152,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       const code = (err as NodeJS.ErrnoException).code;
       throw new ConfigProblems(origin, [code === 'ENOENT' ? `${origin}: file not found` : `${origin}: cannot read (${code ?? (err as Error).message})`]);
     }
-    raw = parseYaml(text, origin, env);
+    raw = parseYaml(text, origin, env, opts.unsetVariables);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigProblems(origin, [
@@ -146,11 +170,21 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const config: Config = result.data;
   config.gateway.dataDir = path.resolve(opts.cwd ?? process.cwd(), config.gateway.dataDir);
   // the classification and routing policy must hold together (outputs named, nothing sensitive off premises)
+  let policy: Policy;
   try {
-    policyFromDefinitions(config, registry);
+    policy = policyFromDefinitions(config, registry);
   } catch (err) {
     if (!(err instanceof RoutingPolicyError)) throw err;
     throw new ConfigProblems(origin, err.message.split('\n'));
   }
-  return { config, schema, origin };
+  // and every part of it must be able to take effect: an output nothing reaches is refused, a rule that never applies is a warning
+  const dead = findDeadParts({
+    classification: config.classification,
+    routing: config.routing,
+    inputNames: Object.keys(config.inputs),
+    outputs: policy.outputs,
+    routes: policy.routes,
+  });
+  if (dead.errors.length > 0) throw new ConfigProblems(origin, dead.errors, dead.warnings);
+  return { config, schema, origin, warnings: dead.warnings };
 }

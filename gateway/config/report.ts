@@ -167,11 +167,67 @@ function allowedKeys(root: z.ZodType, data: unknown, path: ConfigPath): string[]
   return [...keys];
 }
 
+/** `"FULL"`, `0`: a value as the config would write it */
+const literal = (v: unknown): string => JSON.stringify(v) ?? String(v);
+
+/** `"auto"` for one allowed value, `one of 0, 1, 2` for several */
+function allowedValues(values: readonly unknown[]): string {
+  const distinct = [...new Set(values)];
+  return distinct.length === 1 ? literal(distinct[0]) : `one of ${distinct.map(literal).join(', ')}`;
+}
+
+/**
+ * How well the value fits one option of a union, from that option's issues: 2 = its shape fits and
+ * only something inside it is wrong, 1 = the right type but a wrong value, 0 = the wrong type.
+ */
+function optionFit(issues: readonly core.$ZodIssue[], value: unknown): number {
+  if (issues.every((i) => i.path.length > 0)) return 2;
+  const wrongType = issues.some(
+    (i) => i.path.length === 0 && (i.code === 'invalid_type' || (i.code === 'invalid_value' && !i.values.some((v) => typeof v === typeof value))),
+  );
+  return wrongType ? 0 : 1;
+}
+
+/** What one union option expected, in words (`one of 0, 1, 2` is built from the literal options together). */
+function optionExpectation(issue: core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') return issue.expected;
+  // our helpers say "expected X, got Y": keep X
+  return issue.message
+    .replace(/^Invalid input: /, '')
+    .replace(/^expected /, '')
+    .replace(/, got .*$/s, '');
+}
+
+/**
+ * A union that is not told apart by a `type` key, as the issues to report: the issues of the one
+ * option the value fits best (a list given where one item or a list is allowed: what is wrong in the
+ * list), or else one merged issue naming every allowed value (`qos: expected one of 0, 1, 2`).
+ */
+function unionIssues(issue: core.$ZodIssueInvalidUnion, value: unknown): core.$ZodIssue[] {
+  const options = issue.errors.filter((o) => o.length > 0);
+  if (options.length === 0) return [{ code: 'custom', path: issue.path, message: issue.message, input: value } as core.$ZodIssue];
+  const fits = options.map((o) => optionFit(o, value));
+  const best = Math.max(...fits);
+  const closest = options.filter((_, i) => fits[i] === best);
+  if (closest.length === 1 || best === 2) return closest[0]!.map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
+  const values: unknown[] = [];
+  const other: string[] = [];
+  for (const option of closest) {
+    for (const i of option) {
+      if (i.code === 'invalid_value') values.push(...i.values);
+      else other.push(optionExpectation(i));
+    }
+  }
+  const expected = [...(values.length > 0 ? [allowedValues(values)] : []), ...new Set(other)].join(' or ');
+  return [{ code: 'custom', path: issue.path, message: `expected ${expected}`, input: value } as core.$ZodIssue];
+}
+
 /** One line per problem: `path: expected X, got Y`. Secret values never appear. */
 export function formatIssues(root: z.ZodType, data: unknown, issues: readonly core.$ZodIssue[]): string[] {
   const secrets = collectSecretValues(root, data);
   const lines: string[] = [];
-  for (const issue of issues) {
+  const pending = [...issues];
+  for (let issue = pending.shift(); issue !== undefined; issue = pending.shift()) {
     const path = issue.path as PropertyKey[];
     const value = valueAt(data, path);
     const secretHere = isSecretPath(root, data, path);
@@ -189,19 +245,19 @@ export function formatIssues(root: z.ZodType, data: unknown, issues: readonly co
         lines.push(value === undefined ? `${at}: missing required key, expected ${issue.expected}` : `${at}: expected ${issue.expected}, got ${got}`);
         continue;
       case 'invalid_value':
-        lines.push(`${at}: expected ${issue.values.map((x) => JSON.stringify(x)).join(' | ')}, got ${got}`);
+        lines.push(`${at}: expected ${allowedValues(issue.values)}, got ${got}`);
         continue;
       case 'invalid_union': {
         const u = issue as unknown as { note?: string; discriminator?: string; options?: unknown[] };
         if (u.note === 'No matching discriminator') {
           const section = path[0] === 'inputs' ? 'input' : path[0] === 'outputs' ? 'output' : 'value';
-          const opts = (u.options ?? []).map((x) => JSON.stringify(x)).join(' | ');
+          const opts = u.options ?? [];
           lines.push(
             value === undefined
-              ? `${at}: missing required key, expected one of the ${section} types ${opts}`
-              : `${at}: unknown ${section} type, expected ${opts}, got ${got}`,
+              ? `${at}: missing required key, expected one of the ${section} types ${opts.map(literal).join(', ')}`
+              : `${at}: unknown ${section} type, expected ${allowedValues(opts)}, got ${got}`,
           );
-        } else lines.push(`${at}: ${issue.message}, got ${got}`);
+        } else pending.unshift(...unionIssues(issue, value));
         continue;
       }
       case 'invalid_format':

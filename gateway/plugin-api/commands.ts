@@ -41,12 +41,21 @@ export interface PluginConfigView<C> {
   instances: PluginInstance<C>[];
 }
 
+export interface LoadViewOptions {
+  /**
+   * 'keep': a `${VAR}` of the config that is not set stays as written instead of ending the command
+   * (for a command that reads none of the settings that need one: `pki` reads folders, not secrets).
+   * A setting the command uses must then be checked for a leftover `${`.
+   */
+  unsetVariables?: 'error' | 'keep';
+}
+
 export interface CommandContext<C> {
   /**
    * Load and validate the config: `file` as given by `-c`, else $LAYERGATE_CONFIG, else the built-in
    * defaults. An invalid config ends the command (exit code 2, every problem on stderr).
    */
-  load(file: string | undefined): PluginConfigView<C>;
+  load(file: string | undefined, options?: LoadViewOptions): PluginConfigView<C>;
   /** an error that ends the command with this exit code and message */
   fail(exitCode: number, message: string): Error;
   readonly exit: ExitCodes;

@@ -159,6 +159,12 @@ export interface PluginEnvironment {
   /** the machine this gateway serves (config `gateway.machine`); used in partition paths and keys */
   machine: string;
   /**
+   * The config file the gateway was started with (absolute path), for the commands an operator is
+   * told to run (`layergate pki trust ... -c <file>`); undefined when it runs on the built-in
+   * defaults or a config given as text.
+   */
+  configFile?: string;
+  /**
    * The buffer's current figures, for inputs that report on the gateway itself (gateway-health).
    * A function, so a plugin reads numbers without knowing the buffer or its tables.
    */

@@ -162,13 +162,26 @@ export const LakeMalformedRecordError = coded('LG_LAKE_MALFORMED_RECORD', 'LakeM
 // ---- inputs ----------------------------------------------------------------------------------
 export const MalformedInputError = coded('LG_INPUT_MALFORMED', 'MalformedInputError', {
   meaning:
-    'An input received something it cannot parse (a corrupt frame, a non-finite OPC-UA value, a bad payload); the raw bytes were quarantined under <dataDir>/quarantine/inputs/<input>/ and counted per reason.',
+    'An input received something it cannot parse (a corrupt frame, an OPC-UA structure the server does not describe, a bad payload); the raw bytes were quarantined under <dataDir>/quarantine/inputs/<input>/ and counted per reason.',
   action:
     "Look at the quarantined item and its sidecar (`layergate buffer stats` lists the counts per reason); fix the source or the input's settings (decoder, mapping).",
 });
 export const OpcuaUntrustedServerError = coded('LG_OPCUA_UNTRUSTED_SERVER', 'OpcuaUntrustedServerError', {
   meaning: "OPC-UA: the server's certificate is not in the gateway's trust list; it was put in <pki>/rejected. The message names its thumbprint.",
-  action: "Check the thumbprint against the server's certificate, then trust it: `layergate pki trust <thumbprint>`. The input connects at its next attempt.",
+  action:
+    "Check the thumbprint against the server's certificate, then trust it with the command the message and the log give: `layergate pki trust <thumbprint> -c <config>`. The input connects at its next attempt.",
+});
+export const OpcuaClientRejectedError = coded('LG_OPCUA_CLIENT_REJECTED', 'OpcuaClientRejectedError', {
+  meaning:
+    "OPC-UA: the server refused the gateway's application certificate (BadCertificateUntrusted, BadSecurityChecksFailed, BadCertificateUriInvalid): the server does not trust it. The message names its thumbprint and file.",
+  action:
+    "On the server, move the gateway's certificate from its rejected to its trusted certificates (`layergate pki list -c <config>` shows it as `own`). The input connects at its next attempt.",
+});
+export const OpcuaAccessDeniedError = coded('LG_OPCUA_ACCESS_DENIED', 'OpcuaAccessDeniedError', {
+  meaning:
+    'OPC-UA: the server refused the session: the user name or password (or anonymous login) is not accepted (BadUserAccessDenied, BadIdentityTokenRejected).',
+  action:
+    "Check the user on the server and the input's `username`/`password`; the message names the environment variable the password comes from. Restart the gateway after changing a variable.",
 });
 export const OpcuaTimeoutError = coded('LG_OPCUA_TIMEOUT', 'OpcuaTimeoutError', {
   meaning: 'OPC-UA: a connect or disconnect did not finish in time; the input backs off and tries again.',

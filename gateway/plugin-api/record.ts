@@ -15,6 +15,26 @@ export { decodeRecord, encodeRecord } from '../../wire/record-codec.js';
 export { PROTO_DIR, protoRoot } from '../../wire/proto.js';
 export { CONTENT_TYPES } from '../../wire/content-types.js';
 export type { ScalarBody } from '../../wire/content-types.js';
+export {
+  DATETIME_MAX,
+  DATETIME_MIN,
+  SCALAR_TYPES,
+  ValueFormatError,
+  checkValue,
+  datetimeText,
+  elementType,
+  encodeScalarBody,
+  exactNumber,
+  isIntegerType,
+  isUnsignedType,
+  isValueType,
+  parseDatetime,
+  parseScalarBody,
+  scalarBodyText,
+  valueFromJson,
+  valueJson,
+} from '../../wire/scalar-value.js';
+export type { ParsedScalarBody, ScalarType, ScalarValue, TypedValue, ValueType } from '../../wire/scalar-value.js';
 
 /** Strictness order: a class may only ever be raised downstream, never lowered. */
 export function classRank(c: SensitivityClass): number {

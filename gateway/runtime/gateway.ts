@@ -177,6 +177,8 @@ export class Gateway {
     const env: PluginEnvironment = {
       dataDir: config.gateway.dataDir,
       machine: config.gateway.machine,
+      // origin is the file's path as given, or '(defaults)' / '(text)' without one
+      ...(loaded.origin.startsWith('(') ? {} : { configFile: path.resolve(loaded.origin) }),
       bufferStats: () => buffer.stats(),
       sealer,
     };

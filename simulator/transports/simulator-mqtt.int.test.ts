@@ -229,7 +229,7 @@ describe('Sparkplug B', () => {
       const nbirth = decodeSparkplug(of('NBIRTH')[0]!.payload);
       expect(of('NBIRTH')[0]!.topic).toBe(`${base}/NBIRTH/sp-node`);
       expect(nbirth.seq).toBe(0);
-      expect(nbirth.metrics.find((m) => m.name === 'bdSeq')?.longValue).toBe(0);
+      expect(nbirth.metrics.find((m) => m.name === 'bdSeq')?.longValue).toBe(0n);
       expect(nbirth.metrics.find((m) => m.name === 'Node Control/Rebirth')?.booleanValue).toBe(false);
       const dbirth = decodeSparkplug(of('DBIRTH')[0]!.payload);
       expect(of('DBIRTH')[0]!.topic).toBe(`${base}/DBIRTH/sp-node/Process`);
@@ -262,15 +262,15 @@ describe('Sparkplug B', () => {
       sim.setCondition('fault', 'mqtt-disconnect', true, { downMs: 500 });
       await waitFor('NDEATH', () => of('NDEATH').length === 1, 10_000);
       const death = decodeSparkplug(of('NDEATH')[0]!.payload);
-      expect(death.metrics.find((m) => m.name === 'bdSeq')?.longValue).toBe(0);
+      expect(death.metrics.find((m) => m.name === 'bdSeq')?.longValue).toBe(0n);
       await waitFor('the NBIRTH of the new session', () => of('NBIRTH').length === 3, 10_000);
-      expect(decodeSparkplug(of('NBIRTH')[2]!.payload).metrics.find((m) => m.name === 'bdSeq')?.longValue).toBe(1);
+      expect(decodeSparkplug(of('NBIRTH')[2]!.payload).metrics.find((m) => m.name === 'bdSeq')?.longValue).toBe(1n);
       expect(sim.state().counters.mqttDisconnects).toBe(1);
     } finally {
       await sim.stop();
     }
     // a clean stop announces its own death for the current session
     await waitFor('the final NDEATH', () => of('NDEATH').length === 2, 5000);
-    expect(decodeSparkplug(of('NDEATH')[1]!.payload).metrics.find((m) => m.name === 'bdSeq')?.longValue).toBe(1);
+    expect(decodeSparkplug(of('NDEATH')[1]!.payload).metrics.find((m) => m.name === 'bdSeq')?.longValue).toBe(1n);
   });
 });

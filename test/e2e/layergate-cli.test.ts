@@ -74,8 +74,8 @@ describe('check-config', () => {
     expect(r.stderr.trim().split('\n')).toEqual([
       `${file}: invalid configuration`,
       '  buffer.maxBytes: expected a byte size like 512MiB or 8GiB, got "huge"',
-      '  buffer.synchronous: expected "FULL" | "NORMAL", got "off"',
-      '  outputs.s3.type: unknown output type, expected "file-lake" | "kafka" | "redis" | "minio" | "cloud", got "s3-cloud"',
+      '  buffer.synchronous: expected one of "FULL", "NORMAL", got "off"',
+      '  outputs.s3.type: unknown output type, expected one of "file-lake", "kafka", "redis", "minio", "cloud", got "s3-cloud"',
       '  inptus: unknown key (allowed here: gateway, buffer, log, classification, routing, encryption, audit, inputs, outputs)',
     ]);
   });
@@ -101,7 +101,7 @@ describe('run with a bad config', () => {
     const file = writeConfig(dir, [`gateway: { dataDir: ${dataDir} }`, 'buffer: { fullPolicy: { internal: wait } }']);
     const r = cli(['run', '-c', file], dir);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('buffer.fullPolicy.internal: expected "drop-oldest" | "block", got "wait"');
+    expect(r.stderr).toContain('buffer.fullPolicy.internal: expected one of "drop-oldest", "block", got "wait"');
     expect(existsSync(dataDir)).toBe(false);
     expect(readdirSync(dir)).toEqual(['layergate.yaml']);
   });

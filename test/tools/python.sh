@@ -4,14 +4,17 @@
 #   test/tools/python.sh read_lake.py LAKE_DIR         # prints JSON on stdout
 #   test/tools/python.sh --setup                       # only create / refresh the venv
 #
+# Another set of packages gets a venv of its own: PYREQUIREMENTS names its requirements file in
+# test/tools/, PYVENV its folder in .services/, PYTHON the interpreter (e.g. a newer one that set needs).
+#
 # The venv lives in .services/pyvenv (git-ignored). It is rebuilt only when requirements.txt or
 # python3 changes (both are stamped in the venv), so every run after the first starts at once. A lock
 # serialises concurrent test files that would otherwise install into the same venv at the same time.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-venv="$root/.services/pyvenv"
-req="$here/requirements.txt"
+venv="$root/.services/${PYVENV:-pyvenv}"
+req="$here/${PYREQUIREMENTS:-requirements.txt}"
 stamp="$venv/.requirements.sha256"
 python="${PYTHON:-python3}"
 
@@ -19,7 +22,7 @@ mkdir -p "$root/.services"
 # the stamp names the requirements and the interpreter: a changed pin or a new python3 rebuilds the venv
 want="$(sha256sum "$req" | cut -d' ' -f1) $("$python" -c 'import sys; print(sys.version.split()[0])')"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  exec 9>"$root/.services/pyvenv.lock"
+  exec 9>"$venv.lock"
   flock 9
   # another process may have finished the install while this one waited for the lock
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

@@ -7,7 +7,7 @@ Output:
                 "parquet": {"col": {"compression": "ZSTD", "encodings": [...]}}   (Parquet files only)}},
    "datasets": {"<table>": {"rows": N, "schema": {...}, "partitions": [{"machine":..,"build":..,"date":..}],
                              "signals": [...]   (distinct values of the signal column, when the table has one)}}}
-Timestamps are printed as int64 nanoseconds in decimal strings, binary as hex, float32 exactly as float, dictionary
+Timestamps are printed as int64 nanoseconds in decimal strings, 64-bit integers beyond 2^53 as decimal strings, binary as hex, float32 exactly as float, dictionary
 columns as their values. Each table folder is also opened as a Hive-partitioned pyarrow dataset, the way a user would
 read it: the partition keys are the `key=value` folder names found below it (machine/build/date for the file lake,
 machine/build/signal for the MinIO output's series), all read as strings; files whose columns differ (samples of
@@ -35,6 +35,9 @@ def column_values(col: pa.ChunkedArray) -> list:
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return [None if v is None else v.hex() for v in col.to_pylist()]
     values = col.to_pylist()
+    if pa.types.is_integer(t) and t.bit_width == 64:
+        # beyond 2^53 as decimal strings: JSON readers parse numbers as doubles, which would round them
+        return [str(v) if v is not None and abs(v) > 2**53 else v for v in values]
     if pa.types.is_floating(t):
         return [None if v is None else (str(v) if math.isnan(v) or math.isinf(v) else v) for v in values]
     return values

@@ -9,11 +9,13 @@ named scalars, samples, events or raw. Prints JSON:
 
   {"datasets": {"<table>": {"rows": N, "files": N, "schema": {"col": "arrow type"},
                             "partitions": [{"machine": .., "build": .., "date": ..}],
-                            "columns": {"col": [...]} (timestamps as int64 ns in decimal strings, binary as hex),
+                            "columns": {"col": [...]} (timestamps as int64 ns in decimal strings, 64-bit integers beyond 2^53 as
+                            decimal strings, NaN/inf as strings, binary as hex),
                             "rows_of_signal": N (with SIGNAL: rows read with a filter on the signal column)}},
    "files": {"<path>": {"rows": N, "sorted": true when rows are in (signal, seq) order, "compression": ".."}}}
 """
 import json
+import math
 import os
 import sys
 
@@ -33,7 +35,14 @@ def column_values(col: pa.ChunkedArray) -> list:
         return [None if v is None else str(v) for v in col.cast(pa.int64()).to_pylist()]
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return [None if v is None else v.hex() for v in col.to_pylist()]
-    return col.to_pylist()
+    values = col.to_pylist()
+    if pa.types.is_integer(t) and t.bit_width == 64:
+        # beyond 2^53 as decimal strings: JSON readers parse numbers as doubles, which would round them
+        return [str(v) if v is not None and abs(v) > 2**53 else v for v in values]
+    if pa.types.is_floating(t):
+        # NaN and infinities as their names: JSON has no literal for them
+        return [None if v is None else (str(v) if math.isnan(v) or math.isinf(v) else v) for v in values]
+    return values
 
 
 def main() -> None:

@@ -70,6 +70,8 @@ describe('gateway-health input', () => {
     for (const r of records) {
       expect(r).toMatchObject({ source: 'health', kind: 'scalar', class: 'internal', contentType: CONTENT_TYPES.scalar, routes: ['lake'] });
       expect(typeof value(r).v).toBe('number');
+      // one type per figure, whole or not
+      expect(JSON.parse(r.body!.toString('utf8')).type).toBe('float64');
       expect(r.sourceTimeNs).toBeTypeOf('bigint');
     }
     const signals = new Set(records.map((r) => r.signal));

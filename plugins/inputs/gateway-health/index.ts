@@ -16,8 +16,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { IntervalHistogram } from 'node:perf_hooks';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
-import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
-import type { ScalarBody } from '../../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES, encodeScalarBody } from '../../../gateway/plugin-api/index.js';
 import type { GatewayHealthConfig } from './schema.js';
 import { definition as lazyDefinition } from './definition.js';
 
@@ -94,12 +93,13 @@ export class GatewayHealthInput implements InputPlugin {
     const sourceTimeNs = BigInt(Date.now()) * 1_000_000n;
     const drafts: RecordDraft[] = [];
     const put = (signal: string, v: number, unit?: string, attributes?: Record<string, string>): void => {
-      const body: ScalarBody = unit ? { v, unit } : { v };
+      // float64 throughout: a figure keeps one type even when a sample happens to be whole
+      const body = encodeScalarBody(unit ? { type: 'float64', v, unit } : { type: 'float64', v });
       drafts.push({
         signal: `${p}.${signal}`,
         kind: 'scalar',
         contentType: CONTENT_TYPES.scalar,
-        body: Buffer.from(JSON.stringify(body)),
+        body,
         sourceTimeNs,
         class: 'internal',
         ...(attributes ? { attributes } : {}),

@@ -10,12 +10,27 @@
  *   (one frame of all channels per sample), float32 little-endian. NaN samples are kept: inside a
  *   block they are the sensor's own dropout marker and the block's timing depends on every slot.
  * - Sparkplug state (alias tables, stale marks) lives in `SparkplugState`, one per input.
+ * - A Sparkplug metric is read by its datatype (its own, else its birth's; wire/sparkplug.ts
+ *   `readValue`), exactly; one that cannot be read is reported alone (`SparkplugResult.badMetrics`)
+ *   and never takes the message's other metrics with it.
  */
 import type { RecordDraft } from '../../../gateway/plugin-api/index.js';
-import { CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
-import type { ScalarBody, SensitivityClass } from '../../../gateway/plugin-api/index.js';
-import { WireError, decodeBlock, decodeSparkplug, parseSparkplugTopic } from '../../../wire/index.js';
-import type { BlockFormat, MeltPoolBlock, SparkplugMetric, SparkplugPayload, SparkplugTopic } from '../../../wire/index.js';
+import { CONTENT_TYPES, encodeScalarBody, valueFromJson, valueJson } from '../../../gateway/plugin-api/index.js';
+import type { ParsedScalarBody, SensitivityClass, TypedValue, ValueType } from '../../../gateway/plugin-api/index.js';
+import {
+  DataType,
+  WireError,
+  decodeBlock,
+  dataTypeName,
+  decodeSparkplug,
+  describeDataType,
+  parseSparkplugTopic,
+  readDataSet,
+  readValue,
+  valueField,
+  impliedDataType,
+} from '../../../wire/index.js';
+import type { BlockFormat, DecodedMetric, DecodedPayload, DecodedPropertySet, MeltPoolBlock, SparkplugDataSet, SparkplugTopic } from '../../../wire/index.js';
 import type { JsonMapping } from './schema.js';
 
 export class DecodeError extends Error {
@@ -71,6 +86,8 @@ export function blockToDraft(b: MeltPoolBlock, signal: string, cls: SensitivityC
       channels: b.channels.join(','),
       sample_rate_hz: String(b.sampleRateHz),
       first_sample: String(b.firstSampleIndex),
+      // the sender's block sequence (every wire format has it): the samples tables' `block_seq`, whose
+      // gaps are the blocks lost before the gateway; named `seq` as in events and the other sinks' records
       seq: String(b.seq),
     },
     ...(cls ? { class: cls } : {}),
@@ -121,6 +138,25 @@ function timestampNs(v: unknown, unit: JsonMapping['timestampUnit'], path: strin
   return BigInt(whole) * BigInt(perUnit) + BigInt(Math.round((v - whole) * perUnit));
 }
 
+/**
+ * The mapped JSON value as a typed value: by `valueType` when the mapping declares one, else by its JSON
+ * type. A 64-bit integer beyond 2^53 must come as a decimal string: JSON.parse has already rounded a
+ * number that large, so it is refused rather than stored off by a few.
+ */
+function typedJsonValue(v: number | string | boolean, map: JsonMapping): TypedValue {
+  const type: ValueType = map.valueType ?? (typeof v === 'number' ? 'float64' : typeof v === 'boolean' ? 'bool' : 'string');
+  if ((type === 'int64' || type === 'uint64') && typeof v === 'number' && !Number.isSafeInteger(v))
+    throw new DecodeError(
+      'wrong-type',
+      `value at "${map.value}" is ${v}, beyond 2^53 as a JSON number (not exact): send ${type} values beyond 2^53 as decimal strings`,
+    );
+  try {
+    return { type, v: valueFromJson(type, v) };
+  } catch (err) {
+    throw new DecodeError('wrong-type', `value at "${map.value}": ${(err as Error).message}`);
+  }
+}
+
 /** A JSON message with a field mapping -> one scalar record. */
 export function decodeJsonScalar(payload: Buffer, map: JsonMapping, signal: string, cls: SensitivityClass | undefined): RecordDraft {
   const doc = parseJson(payload);
@@ -133,15 +169,15 @@ export function decodeJsonScalar(payload: Buffer, map: JsonMapping, signal: stri
   } else if (typeof v !== 'string' && typeof v !== 'boolean') {
     throw new DecodeError('wrong-type', `value at "${map.value}" is ${Array.isArray(v) ? 'an array' : typeof v}, expected a number, string or boolean`);
   }
-  const body: ScalarBody = { v };
   const unit = map.unit ? pick(doc, map.unit) : undefined;
+  const body: ParsedScalarBody = { ...typedJsonValue(v, map) };
   if (typeof unit === 'string') body.unit = unit;
   else if (map.fixedUnit) body.unit = map.fixedUnit;
   const draft: RecordDraft = {
     signal,
     kind: 'scalar',
     contentType: CONTENT_TYPES.scalar,
-    body: Buffer.from(JSON.stringify(body)),
+    body: encodeScalarBody(body),
     ...(cls ? { class: cls } : {}),
   };
   if (map.timestamp) {
@@ -239,6 +275,9 @@ interface MetricDef {
   datatype?: number;
 }
 
+/** A template definition of a birth: each member's datatype, and a member template's template_ref, by member name. */
+type TemplateDef = Map<string, { datatype?: number; templateRef?: string }>;
+
 /** What a Sparkplug message turned into. */
 export interface SparkplugResult {
   drafts: RecordDraft[];
@@ -248,6 +287,12 @@ export interface SparkplugResult {
   seqGap?: { node: string; expected: number; got: number; lost: number };
   /** an NDEATH whose bdSeq is not the current birth's: a will of an older session, ignored */
   staleDeath?: { node: string; bdSeq: number; current: number };
+  /**
+   * Metrics that could not be read, one DecodeError each (reason `bad-value` or `unknown-datatype`,
+   * the message naming the metric, the topic and the datatype): to be quarantined with the message.
+   * The message's other metrics are in `drafts`.
+   */
+  badMetrics?: DecodeError[];
 }
 
 /** An edge node's session: the bdSeq of its NBIRTH and the seq of its last message. */
@@ -256,29 +301,118 @@ interface NodeSession {
   seq: number | undefined;
 }
 
-function bdSeqOf(p: { metrics?: SparkplugMetric[] }): number | undefined {
+function bdSeqOf(p: { metrics?: DecodedMetric[] }): number | undefined {
   const m = p.metrics?.find((x) => x.name === 'bdSeq');
   const v = m === undefined ? undefined : (m.longValue ?? m.intValue);
-  const n = typeof v === 'string' ? Number(v) : v;
-  return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
+  const n = v === undefined || v === null ? undefined : Number(v);
+  return n !== undefined && Number.isSafeInteger(n) ? n : undefined;
 }
 
-function metricValue(m: SparkplugMetric): number | string | boolean | undefined {
-  if (m.doubleValue !== undefined && m.doubleValue !== null) return m.doubleValue;
-  if (m.floatValue !== undefined && m.floatValue !== null) return m.floatValue;
-  if (m.intValue !== undefined && m.intValue !== null) return m.intValue;
-  if (m.longValue !== undefined && m.longValue !== null) return typeof m.longValue === 'string' ? Number(m.longValue) : m.longValue;
-  if (m.booleanValue !== undefined && m.booleanValue !== null) return m.booleanValue;
-  if (m.stringValue !== undefined && m.stringValue !== null) return m.stringValue;
-  return undefined;
+/** Property keys read as the value's unit (Ignition and most edge nodes send `engUnit`), compared lowercased. */
+const UNIT_PROPERTIES = new Set(['engunit', 'engunits', 'unit', 'units']);
+/** Sparkplug's `Quality` property codes (Ignition's, after OPC DA) by name; any other code is kept as its number. */
+const QUALITY_NAMES: ReadonlyMap<number, string> = new Map([
+  [0, 'Bad'],
+  [64, 'Uncertain'],
+  [192, 'Good'],
+  [500, 'Stale'],
+]);
+/** the content type of a DataSet's document record */
+const DATASET_CONTENT_TYPE = 'application/json';
+/** a File metric without a content type in its metadata */
+const FILE_CONTENT_TYPE = 'application/octet-stream';
+
+/** A typed value as attribute text: strings as they are, every other value in its scalar-body JSON form unquoted. */
+function attributeText(t: TypedValue): string {
+  if (typeof t.v === 'string') return t.v;
+  const j = valueJson(t.type, t.v);
+  return j.startsWith('"') ? (JSON.parse(j) as string) : j;
+}
+
+/** What a metric's property set says: `unit` and `quality` for the value, every other readable property as an attribute. */
+interface MetricProperties {
+  unit?: string;
+  quality?: string;
+  attributes: Record<string, string>;
+}
+
+/**
+ * Read a metric's PropertySet: a unit-like key with a string value is the unit, `Quality` with an
+ * integer value the quality, any other property with a value the attribute `property.<key>`.
+ * Nested property sets (PropertySet, PropertySetList) are left out: no attribute could hold them.
+ * A property whose value does not fit its type throws (the metric is quarantined like a bad value).
+ */
+function readProperties(ps: DecodedPropertySet | undefined): MetricProperties {
+  const out: MetricProperties = { attributes: {} };
+  if (!ps) return out;
+  const keys = ps.keys ?? [];
+  const values = ps.values ?? [];
+  keys.forEach((key, i) => {
+    const pv = values[i];
+    if (!pv || pv.isNull || pv.type === DataType.PropertySet || pv.type === DataType.PropertySetList) return;
+    if (valueField(pv) === undefined) return;
+    let t: TypedValue;
+    try {
+      t = readValue(pv, pv.type ?? DataType.Unknown);
+    } catch (err) {
+      throw new DecodeError('bad-value', `property "${key}": ${(err as Error).message}`);
+    }
+    const lower = key.toLowerCase();
+    if (UNIT_PROPERTIES.has(lower) && typeof t.v === 'string') out.unit = t.v;
+    else if (lower === 'quality' && typeof t.v === 'number' && Number.isInteger(t.v)) out.quality = QUALITY_NAMES.get(t.v) ?? String(t.v);
+    else out.attributes[`property.${key}`] = attributeText(t);
+  });
+  return out;
+}
+
+/** A DataSet as its document's JSON: `{"columns": [..], "types": [..], "rows": [[..], ..]}`, each cell in its type's scalar-body form. */
+function dataSetJson(d: SparkplugDataSet): Buffer {
+  const rows = d.rows.map((row) => `[${row.map((v, c) => (v === null ? 'null' : valueJson(d.types[c]!, v))).join(',')}]`);
+  return Buffer.from(`{"columns":${JSON.stringify(d.columns)},"types":${JSON.stringify(d.types)},"rows":[${rows.join(',')}]}`);
+}
+
+/** Where the metrics of one message go: its topic and naming, its records and its unreadable metrics. */
+interface MetricScope {
+  topic: string;
+  template: string | undefined;
+  vars: Record<string, string>;
+  cls: SensitivityClass | undefined;
+  payloadTs: number | undefined;
+  /** the node's template definitions, by name */
+  defs: Map<string, TemplateDef> | undefined;
+  drafts: RecordDraft[];
+  bad: DecodeError[];
+}
+
+/** Why a metric is quarantined, naming the metric, the topic and the datatype. */
+function badMetric(err: unknown, name: string, datatype: number | undefined, topic: string): DecodeError {
+  const known = datatype !== undefined && datatype !== DataType.Unknown && dataTypeName(datatype) !== undefined;
+  const reason = err instanceof DecodeError ? err.reason : known ? 'bad-value' : 'unknown-datatype';
+  const dt = datatype === undefined ? 'no datatype' : describeDataType(datatype);
+  return new DecodeError(reason, `Sparkplug metric "${name}" (${dt}) on ${topic}: ${(err as Error).message}`);
+}
+
+/**
+ * The signal template of a Sparkplug message whose subscription names none: the metric behind its
+ * group, edge node and device, so a node's metric and a device's metric of the same name (or two
+ * nodes' metrics) stay apart. Sparkplug ids are unique only within their group and node.
+ */
+export function sparkplugSignalTemplate(t: Pick<SparkplugTopic, 'device'>): string {
+  return t.device === undefined ? '{group}.{node}.{metric}' : '{group}.{node}.{device}.{metric}';
 }
 
 /**
  * Per edge node/device alias tables from NBIRTH/DBIRTH; NDATA/DDATA resolved through them;
- * NDEATH/DDEATH mark the metrics stale until the next birth.
+ * NDEATH/DDEATH mark the metrics stale until the next birth. Every metric is read by its datatype:
+ * its own, else its birth's (by name or alias), else, for the fields that allow only one reading
+ * (float, double, boolean, string, bytes), by the field.
  */
 export class SparkplugState {
   private readonly aliases = new Map<string, Map<number, MetricDef>>();
+  /** per edge node/device: the metrics of its birth by name (a DATA may name a metric instead of its alias) */
+  private readonly births = new Map<string, Map<string, MetricDef>>();
+  /** per group/node: the template definitions of its NBIRTH, by name (its devices' instances refer to them) */
+  private readonly templateDefs = new Map<string, Map<string, TemplateDef>>();
   readonly stale = new Set<string>();
   staleMetrics = 0;
   /** per group/node: Sparkplug's seq (0..255 over NBIRTH, DBIRTH, NDATA, DDATA, DDEATH) and bdSeq */
@@ -298,7 +432,7 @@ export class SparkplugState {
     const t = parseSparkplugTopic(topic);
     if (!t) throw new DecodeError('unknown-topic', `"${topic}" is not a Sparkplug B topic (spBv1.0/group/type/node[/device])`);
     if (t.type === 'NCMD' || t.type === 'DCMD' || t.type === 'STATE') return { drafts: [] };
-    let p: SparkplugPayload;
+    let p: DecodedPayload;
     try {
       p = decodeSparkplug(payload);
     } catch (err) {
@@ -309,7 +443,7 @@ export class SparkplugState {
     const payloadTs = typeof p.timestamp === 'number' ? p.timestamp : undefined;
     const check = this.checkSequence(t, p);
     if (check.staleDeath) return { drafts: [], staleDeath: check.staleDeath };
-    const result = this.decodeType(t, p, key, vars, payloadTs, topic, template, cls);
+    const result = this.decodeType(t, p, key, vars, payloadTs, topic, template ?? sparkplugSignalTemplate(t), cls);
     if (check.seqGap) result.seqGap = check.seqGap;
     return result;
   }
@@ -319,7 +453,7 @@ export class SparkplugState {
    * seq 0); every later message of the node carries the next seq modulo 256 (a jump is counted with
    * the messages it skipped; the records are kept); an NDEATH counts only with the current bdSeq.
    */
-  private checkSequence(t: SparkplugTopic, p: SparkplugPayload): Pick<SparkplugResult, 'seqGap' | 'staleDeath'> {
+  private checkSequence(t: SparkplugTopic, p: DecodedPayload): Pick<SparkplugResult, 'seqGap' | 'staleDeath'> {
     const node = `${t.group}/${t.node}`;
     let s = this.sessions.get(node);
     if (t.type === 'NBIRTH') {
@@ -350,7 +484,7 @@ export class SparkplugState {
 
   private decodeType(
     t: SparkplugTopic,
-    p: SparkplugPayload,
+    p: DecodedPayload,
     key: string,
     vars: Record<string, string>,
     payloadTs: number | undefined,
@@ -362,22 +496,42 @@ export class SparkplugState {
       case 'NBIRTH':
       case 'DBIRTH': {
         const table = new Map<number, MetricDef>();
-        for (const m of p.metrics ?? [])
-          if (m.name && typeof m.alias === 'number') table.set(m.alias, { name: m.name, ...(m.datatype !== undefined ? { datatype: m.datatype } : {}) });
-        this.aliases.set(key, table);
+        const names = new Map<string, MetricDef>();
+        const nodeKey = `${t.group}/${t.node}`;
         if (t.type === 'NBIRTH') {
           // a new node session: its devices' births follow and redefine their tables
           for (const k of [...this.aliases.keys()]) if (k.startsWith(`${key}/`)) this.aliases.delete(k);
+          for (const k of [...this.births.keys()]) if (k.startsWith(`${key}/`)) this.births.delete(k);
           for (const k of [...this.stale]) if (k === key || k.startsWith(`${key}/`)) this.stale.delete(k);
+          this.templateDefs.delete(nodeKey);
         }
+        for (const m of p.metrics ?? []) {
+          if (!m.name) continue;
+          const def: MetricDef = { name: m.name, ...(m.datatype ? { datatype: m.datatype } : {}) };
+          names.set(m.name, def);
+          if (typeof m.alias === 'number') table.set(m.alias, def);
+          if (m.datatype === DataType.Template && m.templateValue?.isDefinition) {
+            let defs = this.templateDefs.get(nodeKey);
+            if (!defs) this.templateDefs.set(nodeKey, (defs = new Map()));
+            defs.set(m.name, templateDef(m.templateValue.metrics));
+          }
+        }
+        this.aliases.set(key, table);
+        this.births.set(key, names);
         this.stale.delete(key);
-        return { drafts: this.metricsToDrafts(p.metrics ?? [], table, payloadTs, template, topic, vars, cls).drafts };
+        const r = this.metricsToDrafts(p.metrics ?? [], table, names, this.templateDefs.get(nodeKey), payloadTs, template, topic, vars, cls);
+        return { drafts: r.drafts, ...(r.bad.length ? { badMetrics: r.bad } : {}) };
       }
       case 'NDATA':
       case 'DDATA': {
-        const table = this.aliases.get(key);
-        const r = this.metricsToDrafts(p.metrics ?? [], table ?? new Map(), payloadTs, template, topic, vars, cls);
-        return r.unknownAlias ? { drafts: r.drafts, rebirth: { group: t.group, node: t.node } } : { drafts: r.drafts };
+        const table = this.aliases.get(key) ?? new Map<number, MetricDef>();
+        const names = this.births.get(key) ?? new Map<string, MetricDef>();
+        const r = this.metricsToDrafts(p.metrics ?? [], table, names, this.templateDefs.get(`${t.group}/${t.node}`), payloadTs, template, topic, vars, cls);
+        return {
+          drafts: r.drafts,
+          ...(r.unknownAlias ? { rebirth: { group: t.group, node: t.node } } : {}),
+          ...(r.bad.length ? { badMetrics: r.bad } : {}),
+        };
       }
       case 'NDEATH':
       case 'DDEATH': {
@@ -394,12 +548,14 @@ export class SparkplugState {
         return {
           drafts: [
             {
-              signal: renderSignal(template, topic, { ...vars, metric: t.type }, '{metric}'),
+              signal: renderSignal(template, topic, { ...vars, metric: t.type }),
               kind: 'event',
               contentType: CONTENT_TYPES.event,
               body: Buffer.from(JSON.stringify(body)),
-              ...(payloadTs !== undefined ? { sourceTimeNs: BigInt(payloadTs) * 1_000_000n } : {}),
-              attributes: { stale: 'true' },
+              // a death happened when the broker delivered it: an NDEATH sent as the edge node's MQTT will
+              // carries the time the will was made (its session's start), so the payload's time is kept aside
+              sourceTimeNs: BigInt(Date.now()) * 1_000_000n,
+              attributes: { stale: 'true', ...(payloadTs !== undefined ? { payload_timestamp_ms: String(payloadTs) } : {}) },
               ...(cls ? { class: cls } : {}),
             },
           ],
@@ -410,37 +566,150 @@ export class SparkplugState {
     }
   }
 
+  /**
+   * The records of a message's metrics, each read by its datatype (see the class comment). A metric
+   * that cannot be read goes to `bad`, never taking its siblings with it; `unknownAlias` when a
+   * metric's alias has no birth (the node must rebirth).
+   */
   private metricsToDrafts(
-    metrics: SparkplugMetric[],
+    metrics: DecodedMetric[],
     table: Map<number, MetricDef>,
+    names: Map<string, MetricDef>,
+    defs: Map<string, TemplateDef> | undefined,
     payloadTs: number | undefined,
     template: string | undefined,
     topic: string,
     vars: Record<string, string>,
     cls: SensitivityClass | undefined,
-  ): { drafts: RecordDraft[]; unknownAlias: boolean } {
-    const drafts: RecordDraft[] = [];
+  ): { drafts: RecordDraft[]; unknownAlias: boolean; bad: DecodeError[] } {
+    const scope: MetricScope = { topic, template, vars, cls, payloadTs, defs, drafts: [], bad: [] };
     let unknownAlias = false;
     for (const m of metrics) {
-      const name = m.name || (typeof m.alias === 'number' ? table.get(m.alias)?.name : undefined);
+      const def = m.name ? names.get(m.name) : typeof m.alias === 'number' ? table.get(m.alias) : undefined;
+      const name = m.name || def?.name;
       if (!name) {
         unknownAlias = true;
         continue;
       }
-      if (m.isNull) continue; // the sensor has no value now (Sparkplug's is_null): nothing to record
-      const v = metricValue(m);
-      if (v === undefined || (typeof v === 'number' && !Number.isFinite(v))) continue;
-      const body: ScalarBody = { v };
-      const ts = typeof m.timestamp === 'number' ? m.timestamp : payloadTs;
-      drafts.push({
-        signal: renderSignal(template, topic, { ...vars, metric: name.replace(/\//g, '.') }, '{metric}'),
+      this.metricToDrafts(m, name, m.datatype || def?.datatype, scope, undefined, undefined);
+    }
+    return { drafts: scope.drafts, unknownAlias, bad: scope.bad };
+  }
+
+  /**
+   * One metric (or template member, named `<template metric>/<member>`) to its records: a scalar, a
+   * document (DataSet, File), or one per member of a template instance. Template definitions are not
+   * data. `ts` and `attributes` are the enclosing template instance's.
+   */
+  private metricToDrafts(
+    m: DecodedMetric,
+    name: string,
+    datatype: number | undefined,
+    s: MetricScope,
+    ts: number | undefined,
+    attributes: Record<string, string> | undefined,
+  ): void {
+    if (m.isNull) return; // the sensor has no value now (Sparkplug's is_null): nothing to record
+    const field = valueField(m);
+    if (field === undefined && !m.templateValue && !m.datasetValue) return; // no value (as a birth may have)
+    const time = m.timestamp ?? ts ?? s.payloadTs;
+    // a structure without a datatype (none in the metric, none in its birth) is what it carries
+    datatype ??= m.templateValue ? DataType.Template : m.datasetValue ? DataType.DataSet : undefined;
+    try {
+      if (datatype === DataType.Template) {
+        this.templateToDrafts(m, name, s, time);
+        return;
+      }
+      const props = readProperties(m.properties);
+      const attrs: Record<string, string> = { ...attributes, ...props.attributes };
+      if (m.isHistorical) attrs.historical = 'true';
+      const draft: RecordDraft = {
+        signal: renderSignal(s.template, s.topic, { ...s.vars, metric: name.replace(/\//g, '.') }),
         kind: 'scalar',
         contentType: CONTENT_TYPES.scalar,
-        body: Buffer.from(JSON.stringify(body)),
-        ...(ts !== undefined ? { sourceTimeNs: BigInt(ts) * 1_000_000n } : {}),
-        ...(cls ? { class: cls } : {}),
-      });
+        body: Buffer.alloc(0),
+        ...(time !== undefined ? { sourceTimeNs: BigInt(time) * 1_000_000n } : {}),
+        ...(s.cls ? { class: s.cls } : {}),
+      };
+      if (datatype === DataType.DataSet) {
+        if (!m.datasetValue) throw new Error(`a DataSet carries ${field ? `${field} instead of dataset_value` : 'no dataset_value'}`);
+        draft.kind = 'document';
+        draft.contentType = DATASET_CONTENT_TYPE;
+        draft.body = dataSetJson(readDataSet(m.datasetValue));
+        if (props.unit !== undefined) attrs.unit = props.unit;
+        if (props.quality !== undefined) attrs.quality = props.quality;
+      } else if (datatype === DataType.File) {
+        // a file is a document (a build file, a report), its bytes as they are, named by its metadata
+        const bytes = readValue(m, DataType.File).v as Uint8Array;
+        const md = m.metadata;
+        draft.kind = 'document';
+        draft.contentType = md?.contentType || FILE_CONTENT_TYPE;
+        draft.body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        if (md?.fileName) attrs.file_name = md.fileName;
+        if (md?.fileType) attrs.file_type = md.fileType;
+        if (md?.md5) attrs.md5 = md.md5;
+        if (md?.isMultiPart) attrs.multi_part_seq = String(md.seq ?? 0n);
+      } else {
+        const dt = datatype ?? (field ? impliedDataType(field) : undefined);
+        if (dt === undefined) throw new DecodeError('unknown-datatype', `${field} without a datatype in the metric or its birth`);
+        const v = readValue(m, dt);
+        draft.body = encodeScalarBody({
+          ...v,
+          ...(props.unit !== undefined ? { unit: props.unit } : {}),
+          ...(props.quality !== undefined ? { quality: props.quality } : {}),
+        });
+      }
+      if (Object.keys(attrs).length) draft.attributes = attrs;
+      s.drafts.push(draft);
+    } catch (err) {
+      s.bad.push(badMetric(err, name, datatype, s.topic));
     }
-    return { drafts, unknownAlias };
   }
+
+  /**
+   * A template instance: each member a metric of its own, `<metric>/<member>`, read by its own
+   * datatype or its definition's (the NBIRTH's definition its template_ref names); nested instances
+   * likewise. Its template_ref and parameters become attributes of every member's record.
+   */
+  private templateToDrafts(m: DecodedMetric, name: string, s: MetricScope, ts: number | undefined): void {
+    const tv = m.templateValue;
+    if (!tv) throw new Error(`a Template carries ${valueField(m) ?? 'no value'} instead of template_value`);
+    if (tv.isDefinition) return; // a definition (UDT type) in a birth: no data
+    const ref = tv.templateRef ?? undefined;
+    const attributes: Record<string, string> = ref ? { template: ref } : {};
+    for (const p of tv.parameters ?? []) {
+      if (!p.name || valueField(p) === undefined) continue;
+      try {
+        attributes[`parameter.${p.name}`] = attributeText(readValue(p, p.type ?? DataType.Unknown));
+      } catch (err) {
+        throw new DecodeError('bad-value', `template parameter "${p.name}": ${(err as Error).message}`);
+      }
+    }
+    const def = ref ? s.defs?.get(ref) : undefined;
+    for (const member of tv.metrics) {
+      if (!member.name) {
+        s.bad.push(new DecodeError('bad-value', `Sparkplug template metric "${name}" on ${s.topic}: a member without a name`));
+        continue;
+      }
+      const memberDef = def?.get(member.name);
+      const datatype = member.datatype || memberDef?.datatype;
+      // a nested instance without its own template_ref is of the type its definition's member names
+      const nested =
+        datatype === DataType.Template && member.templateValue && !member.templateValue.templateRef && memberDef?.templateRef
+          ? { ...member, templateValue: { ...member.templateValue, templateRef: memberDef.templateRef } }
+          : member;
+      this.metricToDrafts(nested, `${name}/${member.name}`, datatype, s, ts, attributes);
+    }
+  }
+}
+
+/** A definition's members: their datatypes and, for member templates, the definitions they are instances of. */
+function templateDef(members: DecodedMetric[]): TemplateDef {
+  const def: TemplateDef = new Map();
+  for (const m of members) {
+    if (!m.name) continue;
+    const ref = m.templateValue?.templateRef;
+    def.set(m.name, { ...(m.datatype ? { datatype: m.datatype } : {}), ...(ref ? { templateRef: ref } : {}) });
+  }
+  return def;
 }

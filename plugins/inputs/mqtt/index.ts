@@ -25,12 +25,20 @@
  * - Reconnects back off exponentially from `reconnect.initial` to `reconnect.max` (`exponentialDelay`).
  * - Group commit through the plugin API's `BatchingEmitter`: a message's promise resolves after the
  *   commit of its batch (true) or its failure (false), which decides whether its ack is written.
+ * - Sparkplug 3.0 Primary Host Application (`sparkplug.primaryHostId`): edge nodes that name this host
+ *   publish only while its STATE says online and store and forward otherwise, so the STATE must say
+ *   online exactly while records can be taken. Every CONNECT carries the offline STATE as its will
+ *   (retained, QoS 1) stamped with the time of that CONNECT; the online STATE with the same stamp
+ *   follows the SUBACK of all subscriptions (the host's own STATE topic among them); a clean stop
+ *   publishes the offline STATE before DISCONNECT (which discards the will). An offline STATE for this
+ *   host delivered while it is online (an old connection's will arriving late) is answered with the
+ *   online STATE again. The spec also requires a clean session of a Primary Host (the schema enforces it).
  */
 import mqtt from 'mqtt';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { BatchingEmitter, MqttPayloadError, exponentialDelay, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment, RecordDraft } from '../../../gateway/plugin-api/index.js';
-import { encodeSparkplug, topicMatches } from '../../../wire/index.js';
+import { NAMESPACE as SPARKPLUG_NAMESPACE, encodeSparkplug, topicMatches } from '../../../wire/index.js';
 import { DecodeError, SparkplugState, decodeBlockMessage, decodeEvent, decodeJsonSamples, decodeJsonScalar, renderSignal } from './decoders.js';
 import type { MqttInputConfig, SubscriptionConfig } from './schema.js';
 import { definition as lazyDefinition } from './definition.js';
@@ -57,6 +65,8 @@ export interface MqttInputStats {
   sparkplugLostMessages: number;
   /** NDEATHs ignored: their bdSeq was not the current birth's (the will of an older session) */
   sparkplugStaleDeaths: number;
+  /** Primary Host: online STATEs published again after an offline STATE for this host was delivered while online */
+  sparkplugStateRepublished: number;
   lastError?: string;
 }
 
@@ -89,6 +99,17 @@ function signalFor(sub: SubscriptionConfig, topic: string): string {
 
 const noLog = (): void => undefined;
 
+/** what every message is acked with that needs no commit (a Sparkplug host STATE) */
+const ACK_NOW = Promise.resolve(true);
+
+/** Sparkplug 3.0 host application STATE topics: spBv1.0/STATE/<host id> */
+const HOST_STATE_PREFIX = `${SPARKPLUG_NAMESPACE}/STATE/`;
+
+/** A Sparkplug 3.0 host application STATE payload (JSON, not a Sparkplug protobuf). */
+function hostState(online: boolean, timestamp: number): Buffer {
+  return Buffer.from(JSON.stringify({ online, timestamp }));
+}
+
 type PacketWriter = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
 
 export class MqttInput implements InputPlugin {
@@ -110,6 +131,12 @@ export class MqttInput implements InputPlugin {
   private readonly lastRebirth = new Map<string, number>();
   private subscribed: Promise<void> | undefined;
   private resolveSubscribed: (() => void) | undefined;
+  /** Primary Host: `spBv1.0/STATE/<primaryHostId>`, undefined when no primary host id is configured */
+  private readonly hostStateTopic: string | undefined;
+  /** Primary Host: the timestamp of the current (or next) connection's STATE: its will's and its online STATE's */
+  private hostStateTimestamp = 0;
+  /** Primary Host: the online STATE of the current connection was published (cleared when it closes and on stop) */
+  private hostOnline = false;
   private readonly counters: MqttInputStats = {
     // records, batches and failedEmits are the batcher's (see stats())
     connection: 'offline',
@@ -125,12 +152,15 @@ export class MqttInput implements InputPlugin {
     sparkplugSeqGaps: 0,
     sparkplugLostMessages: 0,
     sparkplugStaleDeaths: 0,
+    sparkplugStateRepublished: 0,
   };
 
   constructor(
     private readonly config: MqttInputConfig,
     private readonly env: PluginEnvironment,
   ) {
+    const hostId = config.sparkplug.primaryHostId;
+    this.hostStateTopic = hostId === undefined ? undefined : `${HOST_STATE_PREFIX}${hostId}`;
     this.batcher = new BatchingEmitter({
       emit: (drafts) => this.ctx!.emit(drafts),
       maxBatch: config.maxBatch,
@@ -162,7 +192,7 @@ export class MqttInput implements InputPlugin {
     return this.client;
   }
 
-  /** Resolves once the first subscription was acknowledged by the broker. */
+  /** Resolves once the first subscription was acknowledged by the broker (Primary Host: and its online STATE). */
   ready(): Promise<void> {
     return this.subscribed ?? Promise.reject(new Error('the mqtt input is not started'));
   }
@@ -176,10 +206,12 @@ export class MqttInput implements InputPlugin {
     this.stopping = false;
     const c = this.config;
     const tls = tlsConnectionOptions(c.tls, `inputs.${ctx.name}.tls`);
+    // a Primary Host starts clean (Sparkplug 3.0); the schema refuses an explicit cleanSession: false with it
+    const cleanSession = c.cleanSession ?? this.hostStateTopic !== undefined;
     const opts: IClientOptions = {
       clientId: this.clientId(ctx.name),
       protocolVersion: c.protocolVersion,
-      clean: c.cleanSession,
+      clean: cleanSession,
       keepalive: Math.max(1, Math.round(c.keepalive / 1000)),
       reconnectPeriod: c.reconnect.initial,
       connectTimeout: 10_000,
@@ -192,7 +224,7 @@ export class MqttInput implements InputPlugin {
       ...(c.protocolVersion === 5
         ? {
             properties: {
-              sessionExpiryInterval: c.cleanSession ? 0 : Math.round(c.sessionExpiry / 1000),
+              sessionExpiryInterval: cleanSession ? 0 : Math.round(c.sessionExpiry / 1000),
               receiveMaximum: c.receiveMaximum,
               maximumPacketSize: Math.min(268_435_455, Math.max(c.maxMessageBytes + 65_536, 1 << 20)),
             },
@@ -211,6 +243,7 @@ export class MqttInput implements InputPlugin {
     this.subscribed = new Promise((r) => (this.resolveSubscribed = r));
     const client = mqtt.connect(c.url, opts);
     this.client = client;
+    this.armHostWill(client);
     this.wrapAckWriter(client);
     if (c.protocolVersion === 4) {
       // MQTT.js honours customHandleAcks only under MQTT 5; under 3.1.1 a QoS 1 message reaches
@@ -235,29 +268,37 @@ export class MqttInput implements InputPlugin {
       this.closesInARow = 0;
       client.options.reconnectPeriod = this.reconnectDelay();
       ctx.log.info({ url: c.url, clientId: opts.clientId, sessionPresent: connack.sessionPresent }, 'mqtt: connected');
-      // subscribe on every connect: cheap, and right also when the broker lost the session
-      client.subscribe(
+      const topics = Object.fromEntries(
         // under 3.1.1 MQTT.js writes a QoS 2 PUBREC before the application sees the message, so the
         // ack could not wait for the commit: such subscriptions run at QoS 1 (at least once) instead
-        Object.fromEntries(c.subscriptions.map((s) => [s.topic, { qos: (c.protocolVersion === 4 ? Math.min(s.qos, 1) : s.qos) as 0 | 1 | 2 }])),
-        (err, granted) => {
-          if (err) {
-            this.counters.lastError = err.message;
-            ctx.log.error({ err }, 'mqtt: subscribe failed');
-            return;
-          }
-          const refused = (granted ?? []).filter((g) => g.qos === 128);
-          if (refused.length) ctx.log.error({ topics: refused.map((g) => g.topic) }, 'mqtt: the broker refused these subscriptions');
-          ctx.log.info({ topics: c.subscriptions.map((s) => s.topic) }, 'mqtt: subscribed');
-          this.resolveSubscribed?.();
-        },
+        c.subscriptions.map((s) => [s.topic, { qos: (c.protocolVersion === 4 ? Math.min(s.qos, 1) : s.qos) as 0 | 1 | 2 }]),
       );
+      // a Primary Host hears its own STATE (an offline one delivered while it is online must be answered);
+      // not twice when a subscription covers it already (spBv1.0/#)
+      const stateTopic = this.hostStateTopic;
+      if (stateTopic && !c.subscriptions.some((s) => topicMatches(s.topic, stateTopic))) topics[stateTopic] = { qos: 1 };
+      // subscribe on every connect: cheap, and right also when the broker lost the session
+      client.subscribe(topics, (err, granted) => {
+        if (err) {
+          this.counters.lastError = err.message;
+          ctx.log.error({ err }, 'mqtt: subscribe failed');
+          return;
+        }
+        const refused = (granted ?? []).filter((g) => g.qos === 128);
+        if (refused.length) ctx.log.error({ topics: refused.map((g) => g.topic) }, 'mqtt: the broker refused these subscriptions');
+        ctx.log.info({ topics: Object.keys(topics) }, 'mqtt: subscribed');
+        if (this.hostStateTopic) this.publishHostOnline(client, 'mqtt: Sparkplug Primary Host STATE online', () => this.resolveSubscribed?.());
+        else this.resolveSubscribed?.();
+      });
     });
     client.on('reconnect', () => {
       this.counters.reconnects++;
       this.counters.connection = 'reconnecting';
+      // MQTT.js sends the next CONNECT right after this event: its will gets this attempt's time
+      this.armHostWill(client);
     });
     client.on('close', () => {
+      this.hostOnline = false;
       if (this.counters.connection === 'stopped') return;
       this.counters.connection = 'offline';
       this.generation++;
@@ -275,6 +316,8 @@ export class MqttInput implements InputPlugin {
 
   async stop(): Promise<void> {
     const client = this.client;
+    // first the offline STATE, while messages are still taken: edge nodes that see it store instead of sending
+    if (client && this.hostStateTopic && client.connected) await this.publishHostOffline(client);
     // from here on messages are left unacknowledged: the broker redelivers them to the next session
     this.stopping = true;
     await this.batcher.drain();
@@ -283,6 +326,75 @@ export class MqttInput implements InputPlugin {
     this.counters.connection = 'stopped';
     if (client) await client.endAsync(false).catch(() => client.end(true));
     this.client = undefined;
+  }
+
+  /**
+   * Primary Host: stamp the next CONNECT's will, the offline STATE, with the time it is sent; the online
+   * STATE of that connection repeats the stamp (Sparkplug 3.0), so an edge node can tell an old
+   * connection's late will (an older stamp) from this one's.
+   */
+  private armHostWill(client: MqttClient): void {
+    if (!this.hostStateTopic) return;
+    this.hostStateTimestamp = Date.now();
+    client.options.will = { topic: this.hostStateTopic, payload: hostState(false, this.hostStateTimestamp), qos: 1, retain: true };
+  }
+
+  /** Publish this connection's online STATE (retained, QoS 1); `then` runs once the broker has it. */
+  private publishHostOnline(client: MqttClient, message: string, then?: () => void): void {
+    const topic = this.hostStateTopic!;
+    const timestamp = this.hostStateTimestamp;
+    this.hostOnline = true;
+    client.publish(topic, hostState(true, timestamp), { qos: 1, retain: true }, (err) => {
+      if (err) {
+        this.counters.lastError = err.message;
+        this.ctx!.log.error({ err, topic }, 'mqtt: publishing the Sparkplug Primary Host STATE failed');
+        return;
+      }
+      this.ctx!.log.info({ topic, timestamp }, message);
+      then?.();
+    });
+  }
+
+  /**
+   * Clean stop of a Primary Host: the offline STATE (retained, QoS 1) before DISCONNECT, which makes the
+   * broker drop the will; stamped with the time of the stop (Sparkplug 3.0). Bounded by the keepalive:
+   * a broker that does not answer in that time sees the connection die and sends the will.
+   */
+  private async publishHostOffline(client: MqttClient): Promise<void> {
+    const topic = this.hostStateTopic!;
+    this.hostOnline = false;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no PUBACK within the keepalive of ${this.config.keepalive} ms`)), this.config.keepalive);
+    });
+    try {
+      await Promise.race([client.publishAsync(topic, hostState(false, Date.now()), { qos: 1, retain: true }), timeout]);
+      this.ctx?.log.info({ topic }, 'mqtt: Sparkplug Primary Host STATE offline');
+    } catch (err) {
+      this.ctx?.log.warn({ err, topic }, 'mqtt: the offline Sparkplug Primary Host STATE was not confirmed; the will says it when the connection ends');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * A STATE on this host's own topic. An offline one delivered live while this connection's online STATE
+   * stands (an older connection's will the broker sent late, or another client) is answered with the
+   * online STATE again (Sparkplug 3.0). A retained copy, delivered on subscribing, is the state before
+   * this connection's online STATE and needs no answer.
+   */
+  private onHostState(payload: Buffer, packet: IPublishPacket): void {
+    if (!this.hostOnline || this.stopping || packet.retain || payload.length === 0) return;
+    let online: unknown;
+    try {
+      online = (JSON.parse(payload.toString('utf8')) as { online?: unknown }).online;
+    } catch {
+      this.ctx!.log.warn({ topic: this.hostStateTopic }, 'mqtt: a STATE on the Primary Host topic is not JSON; ignored');
+      return;
+    }
+    if (online !== false || !this.client) return;
+    this.counters.sparkplugStateRepublished++;
+    this.publishHostOnline(this.client, 'mqtt: an offline STATE for this Primary Host was delivered while online; STATE online again');
   }
 
   /** The reconnect delay after `closesInARow` closes: reconnect.initial doubling up to reconnect.max. */
@@ -315,7 +427,11 @@ export class MqttInput implements InputPlugin {
   }
 
   /** Decode and queue one message; resolves true when it may be acknowledged (committed or quarantined). */
-  private onMessage(topic: string, payload: Buffer, _packet: IPublishPacket): Promise<boolean> {
+  private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): Promise<boolean> {
+    if (topic === this.hostStateTopic) {
+      this.onHostState(payload, packet);
+      return ACK_NOW;
+    }
     if (this.stopping) return Promise.resolve(false);
     this.counters.messages++;
     const drafts = this.decode(topic, payload);
@@ -382,11 +498,15 @@ export class MqttInput implements InputPlugin {
         this.ctx!.setMachineContext(jobMarking(payload));
         return [];
       case 'sparkplug': {
+        // another host application's STATE (spBv1.0/# covers them): its online state, no data
+        if (topic.startsWith(HOST_STATE_PREFIX)) return [];
         const r = this.sparkplug.decode(topic, payload, sub.signal, sub.class);
         if (r.seqGap) this.ctx!.log.warn({ topic, ...r.seqGap }, 'mqtt: Sparkplug seq gap: messages of this edge node were lost, duplicated or reordered');
         if (r.staleDeath)
           this.ctx!.log.warn({ topic, ...r.staleDeath }, "mqtt: Sparkplug NDEATH of an older session (bdSeq is not the current birth's): ignored");
         if (r.rebirth) this.requestRebirth(r.rebirth.group, r.rebirth.node, topic, payload);
+        // a metric that cannot be read is quarantined with its message; the message's other metrics are stored
+        for (const bad of r.badMetrics ?? []) this.quarantine(topic, bad.reason, bad.message, payload);
         return r.drafts;
       }
     }

@@ -16,6 +16,8 @@ import { makeConfig } from '../../../simulator/config.js';
 import type { SimConfig } from '../../../simulator/config.js';
 import { Simulator } from '../../../simulator/engine.js';
 import type { SimulatorOptions } from '../../../simulator/engine.js';
+import type { Table } from 'apache-arrow';
+import { seriesItem, seriesTable } from '../../outputs/shared/series.js';
 import { decodeBlock, encodeSparkplug } from '../../../wire/index.js';
 import type { BlockFormat, MeltPoolBlock } from '../../../wire/index.js';
 import type { MqttInput } from './index.js';
@@ -95,6 +97,20 @@ function blockSeqs(rs: StoredRecord[], signal: string): number[] {
   return rs.filter((x) => x.signal === signal).map((x) => Number(x.attributes!.seq));
 }
 
+/** The samples table the lake and the object stores write for these records (plugins/outputs/shared). */
+function samplesTableOf(rs: StoredRecord[]): Table {
+  const items = rs.map((x) => seriesItem(x, x.body!));
+  expect(items.every((i) => i.table === 'samples')).toBe(true);
+  return seriesTable(
+    'samples',
+    items.map((i) => i.item),
+    items[0]!.item.samples!.channels,
+  );
+}
+
+/** A int64 column's values as numbers. */
+const int64s = (t: Table, name: string): number[] => Array.from(t.getChild(name)!.toArray() as BigInt64Array, Number);
+
 /** Independent check of the body layout: channel-major block -> interleaved float32 LE frames. */
 function expectedBody(b: MeltPoolBlock): Buffer {
   const n = b.samples[0]!.length;
@@ -147,6 +163,10 @@ describe('melt-pool blocks and events from the simulator', () => {
         expect(rec.body!.equals(expectedBody(b))).toBe(true);
         expect(rec.class).toBe(f === 'json' ? 'sensitive' : 'internal');
       }
+      // in the samples tables: the sender's block sequence and rate on every row of its block
+      const table = samplesTableOf(recs);
+      expect(int64s(table, 'block_seq')).toEqual(blocks.flatMap((b) => Array<number>(b.samples[0]!.length).fill(b.seq)));
+      expect(new Set(table.getChild('sample_rate_hz')!.toArray() as Float64Array)).toEqual(new Set([10_000]));
     }
     const events = rs.filter((x) => x.kind === 'event');
     expect(events.map((e) => e.signal)).toEqual(events.map(() => 'machine.events'));
@@ -191,8 +211,10 @@ describe('Sparkplug B', () => {
       cleanSession: true,
       subscriptions: [{ topic: `spBv1.0/${group}/#`, decoder: 'sparkplug', qos: 0 }],
     });
+    // the default signal names: group, edge node (the machine id) and device before the metric
+    const device = `${group}.pbf-sim-01.Process`;
     const o2 = await waitFor('O2 values resolved by alias', () => {
-      const x = all(r).filter((rec) => rec.signal === 'Chamber.OxygenConcentration');
+      const x = all(r).filter((rec) => rec.signal === `${device}.Chamber.OxygenConcentration`);
       return x.length >= 3 ? x : undefined;
     });
     expect(input.stats().rebirthRequests).toBeGreaterThanOrEqual(1);
@@ -202,7 +224,7 @@ describe('Sparkplug B', () => {
       expect(typeof v.v).toBe('number');
       expect(rec.sourceTimeNs).toBeGreaterThanOrEqual(BigInt(simCfg().startTimeMs) * 1_000_000n);
     }
-    expect(new Set(all(r).map((x) => x.signal))).toContain('Machine.State');
+    expect(new Set(all(r).map((x) => x.signal))).toContain(`${device}.Machine.State`);
     await sim.stop();
     const death = await waitFor('NDEATH event', () => all(r).find((x) => x.kind === 'event' && JSON.parse(x.body!.toString()).type === 'sparkplug-node-death'));
     expect(death.attributes).toMatchObject({ stale: 'true' });
@@ -238,14 +260,20 @@ describe('Sparkplug B sequence checks', () => {
     await send(t('NDATA'), temp(4, 24)); // seq 2 and 3 never arrive
     await send(t('NDEATH'), encodeSparkplug({ timestamp: 1_772_431_200_010, metrics: [{ name: 'bdSeq', datatype: 8, longValue: 2 }] })); // an older session's will
     await send(t('NDATA'), temp(5, 25));
+    const deathSentNs = BigInt(Date.now()) * 1_000_000n;
     await send(t('NDEATH'), encodeSparkplug({ timestamp: 1_772_431_200_020, metrics: [{ name: 'bdSeq', datatype: 8, longValue: 3 }] }));
     await waitFor('all six handled', () => input.stats().messages >= 6 && all(r).some((x) => x.kind === 'event'));
     expect(input.stats()).toMatchObject({ sparkplugSeqGaps: 1, sparkplugLostMessages: 2, sparkplugStaleDeaths: 1 });
     const rs = all(r);
-    expect(rs.filter((x) => x.signal === 'Plate.Temp').map((x) => (JSON.parse(x.body!.toString()) as { v: number }).v)).toEqual([20, 21, 24, 25]);
+    expect(rs.filter((x) => x.signal === `${group}.edge1.Plate.Temp`).map((x) => (JSON.parse(x.body!.toString()) as { v: number }).v)).toEqual([
+      20, 21, 24, 25,
+    ]);
     const deaths = rs.filter((x) => x.kind === 'event');
     expect(deaths).toHaveLength(1);
-    expect(deaths[0]!.sourceTimeNs).toBe(1_772_431_200_020_000_000n);
+    // the death's time is its delivery, its payload's time an attribute (a will's is its session's start)
+    expect(deaths[0]!.sourceTimeNs).toBeGreaterThanOrEqual(deathSentNs);
+    expect(deaths[0]!.sourceTimeNs).toBeLessThanOrEqual(deaths[0]!.receiveTimeNs);
+    expect(deaths[0]).toMatchObject({ signal: `${group}.edge1.NDEATH`, attributes: { stale: 'true', payload_timestamp_ms: '1772431200020' } });
   });
 });
 
@@ -284,6 +312,11 @@ describe('bad input', () => {
     expect(seqs).toEqual(decodable); // same multiset, same order as on the wire: duplicates and reordering kept
     expect(seqs.length).toBeGreaterThan(new Set(seqs).size);
     expect(seqs.some((s, i) => i > 0 && s < seqs[i - 1]!)).toBe(true);
+    // the blocks lost on the way (quarantined here) are the gaps of the samples table's block_seq
+    const inTable = new Set(int64s(samplesTableOf(all(r)), 'block_seq'));
+    const lost = [...Array(32).keys()].filter((b) => !decodable.includes(b));
+    expect(lost.length).toBeGreaterThan(0);
+    expect([...Array(32).keys()].filter((b) => !inTable.has(b))).toEqual(lost);
     expect(input.stats().quarantined).toEqual({ malformed: bad });
     expect(r.pipeline.stats().faulty!.quarantined).toBe(bad);
     await waitFor('quarantine files written', () => r.pipeline.stats().faulty!.quarantineKept === bad);
@@ -326,8 +359,8 @@ describe('bad input', () => {
     });
     const rs = all(r);
     expect(rs.map((x) => [x.signal, JSON.parse(x.body!.toString())])).toEqual([
-      ['plant.o2', { v: 61.5, unit: 'ppm' }],
-      ['plant.temp', { v: 'ok' }],
+      ['plant.o2', { v: 61.5, type: 'float64', unit: 'ppm' }],
+      ['plant.temp', { v: 'ok', type: 'string' }],
     ]);
     expect(rs[0]!.sourceTimeNs).toBe(1_772_431_200_123_500_000n);
     await waitFor('quarantine files written', () => r.pipeline.stats().json!.quarantineKept === 7);
@@ -504,7 +537,7 @@ describe('TLS and login', () => {
     });
     await raw.publishAsync(`${p}/v`, JSON.stringify({ value: 42 }), { qos: 1 });
     await waitFor('value over TLS', () => all(r).length === 1);
-    expect(JSON.parse(all(r)[0]!.body!.toString())).toEqual({ v: 42 });
+    expect(JSON.parse(all(r)[0]!.body!.toString())).toEqual({ v: 42, type: 'float64' });
     expect(input.stats().connection).toBe('connected');
   });
 

@@ -5,7 +5,11 @@
  *
  * Design constraints:
  * - A bad status is data: the record is kept, `quality` and the `status` attribute name the code.
- *   Non-finite numbers are quarantined with the node id (counted), never stored as JSON null.
+ *   NaN and the infinities are float values like any other (values.ts). What cannot be stored (a
+ *   structure the server does not describe) is quarantined with the node id and counted.
+ * - Structures (ExtensionObjects) and Variant arrays are `document` records of their JSON
+ *   (values.ts `documentJson`), with the structure's type name as attribute `data_type`; a matrix
+ *   is a flat array with attribute `array_dimensions`.
  * - Machine nodes update the shared machine context as they change (before the values of the same
  *   publish are stamped), and state changes are also recorded as `machine.state` event records.
  * - Notifications are batched (`BatchingEmitter`): changes accumulate while one emit (one buffer
@@ -14,12 +18,12 @@
  * - Hot path (50,000 changes/s): one draft object of one fixed shape per change, no spreads; the values
  *   of one publish share one attributes object (see `sharedAttributes`).
  */
-import type { DataValue } from 'node-opcua';
-import { BatchingEmitter, CONTENT_TYPES } from '../../../gateway/plugin-api/index.js';
-import type { InputContext, MachineContext, RecordDraft, ScalarBody } from '../../../gateway/plugin-api/index.js';
+import { VariantArrayType, type DataValue } from 'node-opcua';
+import { BatchingEmitter, CONTENT_TYPES, MalformedInputError } from '../../../gateway/plugin-api/index.js';
+import type { InputContext, MachineContext, RecordDraft } from '../../../gateway/plugin-api/index.js';
 import type { MachineRole, ResolvedItem } from './nodes.js';
 import type { OpcuaConfig } from './schema.js';
-import { TimeCache, safeJson, scalarBody, scalarValue } from './values.js';
+import { DOCUMENT_CONTENT_TYPE, TimeCache, documentJson, documentTypeName, int64, itemShape, safeJson, scalarBody, scalarJson } from './values.js';
 
 /** The counters of the input that this path keeps. */
 export interface ChangeCounters {
@@ -78,30 +82,35 @@ export class ChangeRecorder {
       this.onMachineValue(it.role, dv.value.value, sourceTimeNs);
       return;
     }
-    let v: ScalarBody['v'] | undefined;
+    const variant = dv.value;
+    const { shape, tail } = itemShape(it, variant);
+    let body: Buffer;
     try {
-      v = scalarValue(dv);
+      if (shape.kind === 'scalar') body = scalarBody(scalarJson(shape, variant.value), tail, status);
+      else if (shape.kind === 'none' || variant.value === undefined) {
+        // no value (a bad status without one): the value is the empty string so the record stays a valid scalar
+        body = scalarBody('""', tail, status);
+      } else if (shape.kind === 'document') body = Buffer.from(documentJson(variant));
+      else throw new MalformedInputError(shape.why);
     } catch (err) {
       this.s.quarantined++;
-      ctx.quarantine(`${it.nodeIdText} (${it.signal})`, err as Error, Buffer.from(safeJson(dv.value.value)));
+      ctx.quarantine(`${it.nodeIdText} (${it.signal})`, err as Error, Buffer.from(safeJson(variant.value)));
       return;
     }
     if (!good) this.s.badStatus++;
-    if (v === undefined) {
-      // a bad status with no value: recorded, the value is the empty string so the record stays a valid scalar
-      v = '';
-    }
     const m = ctx.machineContext();
     const serverTime = this.serverTimes.of(dv.serverTimestamp, dv.serverPicoseconds) !== undefined ? this.serverTimes.lastText() : undefined;
-    const attributes = this.config.nodeIdAttribute
+    let attributes = this.config.nodeIdAttribute
       ? attributesOf(status, serverTime, m.state, it.nodeIdText)
       : this.sharedAttributes(status, serverTime, m.state);
+    const document = shape.kind === 'document' && variant.value !== undefined;
+    if (document || variant.arrayType === VariantArrayType.Matrix) attributes = this.ownAttributes(attributes, variant, document);
     // one object shape for every value (absent fields are undefined): this runs per value change
     this.batcher.push({
       signal: it.signal,
-      kind: 'scalar',
-      contentType: CONTENT_TYPES.scalar,
-      body: scalarBody(it, v, status),
+      kind: document ? 'document' : 'scalar',
+      contentType: document ? DOCUMENT_CONTENT_TYPE : CONTENT_TYPES.scalar,
+      body,
       attributes,
       sourceTimeNs,
       class: it.class,
@@ -109,6 +118,18 @@ export class ChangeRecorder {
       build: m.build,
       layer: m.layer,
     });
+  }
+
+  /**
+   * The attributes of a document or matrix value: its own object (the shared ones are never
+   * modified) with the structure's type name and the matrix dimensions.
+   */
+  private ownAttributes(shared: Record<string, string>, variant: DataValue['value'], document: boolean): Record<string, string> {
+    const attributes = { ...shared };
+    const typeName = document ? documentTypeName(variant) : undefined;
+    if (typeName !== undefined) attributes.data_type = typeName;
+    if (variant.arrayType === VariantArrayType.Matrix && variant.dimensions) attributes.array_dimensions = variant.dimensions.join(',');
+    return attributes;
   }
 
   /**
@@ -145,7 +166,8 @@ export class ChangeRecorder {
     const before = ctx.machineContext();
     let value: string | number | undefined;
     if (role === 'layer') {
-      const n = Number(raw);
+      // an Int64/UInt64 layer node gives node-opcua's [high, low] words
+      const n = Array.isArray(raw) && raw.length === 2 ? Number(int64(raw, false)) : Number(raw);
       value = Number.isFinite(n) ? n : undefined;
     } else if (raw !== null && raw !== undefined) {
       value = typeof raw === 'object' && 'text' in raw ? String((raw as { text: unknown }).text) : String(raw);

@@ -15,17 +15,18 @@
  * - Reconnects back off exponentially (`exponentialDelay`, from `reconnect.initialDelay` to
  *   `reconnect.maxDelay`) after failed sessions; a session that ended without an error (or by the
  *   watchdog) starts the count over. `stop()` cuts the sleep short.
- * - Security: the gateway's application certificate is created on first start in
- *   <pkiDir>/own and persists; unknown server certificates are never accepted automatically (trust.ts).
+ * - Security: the gateway's application certificate is created on first start in <pkiDir>/own
+ *   with the configured subject (certificate.ts) and persists; the session announces the
+ *   application URI in it. Unknown server certificates are never accepted automatically, and every
+ *   trust failure in either direction is logged at warn with the next command (trust.ts).
  */
 import path from 'node:path';
-import { readFileSync, mkdirSync } from 'node:fs';
 // first: node-opcua must not print to stdout (see the module)
 import { routeNodeOpcuaLogs } from './node-opcua-log.js';
 import {
   ClientSidePublishEngine,
   MessageSecurityMode,
-  OPCUACertificateManager,
+  type OPCUACertificateManager,
   OPCUAClient,
   SecurityPolicy,
   UserTokenType,
@@ -42,7 +43,15 @@ import { readRequestLimits } from './limits.js';
 import { resolveItems } from './nodes.js';
 import type { OpcuaConfig } from './schema.js';
 import { monitorItems } from './subscription.js';
-import { explainConnectError, pemToDer, thumbprint } from './trust.js';
+import {
+  certificateDifferences,
+  ensureOwnCertificate,
+  openCertificateManager,
+  ownCertificateFile,
+  readCertificateInfo,
+  wantedCertificate,
+} from './certificate.js';
+import { HintLog, explainConnectError, explainSessionError, pkiCommand, type HintContext } from './trust.js';
 import { SilenceWatchdog } from './watchdog.js';
 import { definition as lazyDefinition } from './definition.js';
 
@@ -119,11 +128,17 @@ export class OpcuaInput implements InputPlugin {
   private readonly changes: ChangeRecorder;
   private readonly gaps: GapTracker;
 
+  /** the application URI of the session: the one in the gateway's certificate */
+  private applicationUri: string | undefined;
+  private readonly configFile: string | undefined;
+  private readonly hints = new HintLog(() => this.ctx?.log);
+
   constructor(
     readonly config: OpcuaConfig,
     env: PluginEnvironment,
   ) {
     this.pkiDir = path.resolve(config.pkiDir ?? path.join(env.dataDir, 'pki', 'opcua'));
+    this.configFile = env.configFile;
     this.watchdog = new SilenceWatchdog(config);
     this.changes = new ChangeRecorder(config, this.s);
     this.gaps = new GapTracker(
@@ -147,11 +162,18 @@ export class OpcuaInput implements InputPlugin {
     // engine, so process-wide: never lowered here, so several inputs get the largest they ask for
     ClientSidePublishEngine.publishRequestCountInPipeline = Math.max(ClientSidePublishEngine.publishRequestCountInPipeline, this.config.publishRequests);
     // the gateway's own certificate exists from the first start on, before any server is reached
-    for (const d of ['own', 'trusted', 'rejected']) mkdirSync(path.join(this.pkiDir, d), { recursive: true });
-    this.certificateManager = new OPCUACertificateManager({ rootFolder: this.pkiDir, automaticallyAcceptUnknownCertificate: false });
-    await this.certificateManager.initialize();
-    const probe = this.createClient();
-    await (probe as unknown as { createDefaultCertificate(): Promise<void> }).createDefaultCertificate();
+    this.certificateManager = await openCertificateManager(this.pkiDir);
+    const own = await ensureOwnCertificate(this.certificateManager, this.pkiDir, this.config);
+    const want = wantedCertificate(this.config);
+    this.applicationUri = own.applicationUri ?? want.applicationUri;
+    const differs = certificateDifferences(own, want);
+    if (differs.length > 0) {
+      ctx.log.warn(
+        { certificate: own.file, thumbprint: own.thumbprint, differs, command: pkiCommand(this.hintContext(), 'renew') },
+        `opcua: the gateway's certificate was made with other settings than the config's \`certificate\` (${differs.join('; ')}); it is used as it is. ` +
+          `\`${pkiCommand(this.hintContext(), 'renew')}\` makes a new one with them (the servers must then trust the new one)`,
+      );
+    }
     this.loop = this.run();
     this.watchdogTimer = setInterval(() => this.checkWatchdog(), this.watchdog.checkIntervalMs);
     this.watchdogTimer.unref();
@@ -170,15 +192,34 @@ export class OpcuaInput implements InputPlugin {
 
   /** The gateway's application certificate (PEM path) and its thumbprint. */
   ownCertificate(): { file: string; thumbprint: string } {
-    const file = path.join(this.pkiDir, 'own', 'certs', 'client_certificate.pem');
-    return { file, thumbprint: thumbprint(pemToDer(readFileSync(file, 'utf8'))) };
+    const { file, thumbprint } = readCertificateInfo(ownCertificateFile(this.pkiDir));
+    return { file, thumbprint };
+  }
+
+  /** what the trust hints name: the endpoint, the PKI folder and the command line that reaches it */
+  private hintContext(): HintContext {
+    return {
+      endpoint: this.config.endpoint,
+      pkiDir: this.pkiDir,
+      configFile: this.configFile,
+      inputName: this.ctx?.name,
+      ownPkiDir: this.config.pkiDir !== undefined,
+      ownCertificate: () => {
+        try {
+          return this.ownCertificate();
+        } catch {
+          return undefined;
+        }
+      },
+      username: this.config.username,
+    };
   }
 
   private createClient(): OPCUAClient {
     const c = this.config;
     return OPCUAClient.create({
       applicationName: c.applicationName,
-      applicationUri: `urn:layergate:${c.applicationName}:opcua-client`,
+      applicationUri: this.applicationUri!,
       securityMode: MessageSecurityMode[c.securityMode],
       securityPolicy: c.securityMode === 'None' ? SecurityPolicy.None : SecurityPolicy[c.securityPolicy],
       endpointMustExist: false,
@@ -235,14 +276,16 @@ export class OpcuaInput implements InputPlugin {
         await withTimeout(client.connect(this.config.endpoint), this.config.connectTimeout, `connect to ${this.config.endpoint}`);
       } catch (err) {
         this.s.connectFailures++;
-        throw await explainConnectError(err, this.config.endpoint, this.pkiDir, this.ctx?.log);
+        throw await explainConnectError(err, this.hintContext(), this.hints);
       }
       if (endedReason) return endedReason;
       this.s.connected = true;
       const identity: UserIdentityInfo | undefined = this.config.username
         ? { type: UserTokenType.UserName, userName: this.config.username, password: this.config.password! }
         : undefined;
-      const session = await client.createSession(identity);
+      const session = await client.createSession(identity).catch((err: unknown) => {
+        throw explainSessionError(err, this.hintContext(), this.hints);
+      });
       cur.session = session;
       session.on('session_closed', hookEnd('session closed'));
       const limits = await readRequestLimits(session);

@@ -37,6 +37,8 @@ export interface ResolvedItem {
   role?: MachineRole;
   /** `,"unit":"..."` of the scalar body (made on first use: units are read after the items resolve) */
   unitJson?: string;
+  /** the value type and unit tail of the scalar body for the DataType the item's values last had (values.ts `itemShape`) */
+  typeTail?: unknown;
 }
 
 /** Where resolution reports nodes it leaves out. */

@@ -4,17 +4,17 @@
  * as a sink would. No mocks: the faults are the simulator's own switches (sensor-dropout,
  * opcua-restart), the silence for the watchdog is a monitored node that never changes.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
-import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
+import { CONTENT_TYPES, parseScalarBody } from '../../../gateway/plugin-api/record.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { makeConfig } from '../../../simulator/config.js';
 import { Simulator } from '../../../simulator/engine.js';
-import { OpcuaRigs } from '../../../test/support/opcua-input.js';
+import { OpcuaRigs, capturingLog } from '../../../test/support/opcua-input.js';
 import { freePort, waitFor } from '../../../test/support/wait.js';
 import { main as layergate } from '../../../gateway/cli/main.js';
 import { defaultSignal } from './nodes.js';
@@ -131,7 +131,8 @@ describe('opcua input against the simulator', () => {
     expect(typeof body(o2[0]!).v).toBe('number');
     expect(o2[0]!.attributes).toMatchObject({ status: 'Good', node_id: expect.stringContaining('pbf-sim-01.Monitoring.Chamber.OxygenConcentration') });
     expect(body(records.find((r) => r.signal === 'BuildPlate.Temperature')!).unit).toBe('°C');
-    expect(body(records.find((r) => r.signal === 'machine.serial')!)).toEqual({ v: 'SIM-11', quality: 'Good' });
+    expect(body(records.find((r) => r.signal === 'machine.serial')!)).toEqual({ v: 'SIM-11', type: 'string', quality: 'Good' });
+    expect(body(o2[0]!).type).toBe('float64');
 
     // source timestamps are the simulator's clock: on the exact 100 ms grid from its start time;
     // the server timestamp is kept as an attribute (the simulator's server stamps its own clock too)
@@ -224,8 +225,8 @@ describe('opcua input against the simulator', () => {
     await waitFor('good again', () => all(buffer).at(-1)?.attributes?.status === 'Good');
   }, 60_000);
 
-  it('NaN values (nan fault) are quarantined with the node and signal, counted, and the other values keep flowing', async () => {
-    const { dataDir, buffer, pipeline, input } = setup({
+  it('NaN values (nan fault) are float64 values like any other: stored as NaN, not quarantined, and the other values keep flowing', async () => {
+    const { buffer, pipeline, input } = setup({
       machine: { enabled: false },
       items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature`, signal: 't' }],
     });
@@ -233,23 +234,20 @@ describe('opcua input against the simulator', () => {
     await waitFor('values', () => all(buffer).length >= 3);
     await fault('nan', true, { every: 3 });
     try {
-      await waitFor('a quarantined NaN', () => input.stats().quarantined >= 2);
+      await waitFor('two NaN values stored', () => all(buffer).filter((r) => Number.isNaN(parseScalarBody(r.body!).v)).length >= 2);
     } finally {
       await fault('nan', false);
     }
     const n = all(buffer).length;
     await waitFor('values after', () => all(buffer).length >= n + 3);
-    expect(all(buffer).every((r) => typeof body(r).v === 'number')).toBe(true);
-    expect(pipeline.stats().opcua!.quarantined).toBe(input.stats().quarantined);
-    await pipeline.flush();
-    const qdir = path.join(dataDir, 'quarantine', 'inputs', 'opcua');
-    const sidecar = JSON.parse(readFileSync(path.join(qdir, readdirSync(qdir).find((f) => f.endsWith('.json'))!), 'utf8')) as {
-      where: string;
-      error: { message: string };
-    };
-    expect(sidecar.where).toContain('pbf-sim-01.Monitoring.Chamber.Temperature');
-    expect(sidecar.where).toContain('(t)');
-    expect(sidecar.error.message).toContain('NaN');
+    const values = all(buffer).map((r) => parseScalarBody(r.body!));
+    expect(values.every((b) => b.type === 'float64' && typeof b.v === 'number')).toBe(true);
+    expect(values.some((b) => Number.isNaN(b.v)) && values.some((b) => Number.isFinite(b.v))).toBe(true);
+    // the body says "NaN" (JSON has no NaN), the record is a plain scalar with its unit and quality
+    const nan = all(buffer).find((r) => Number.isNaN(parseScalarBody(r.body!).v))!;
+    expect(nan.body!.toString('utf8')).toBe('{"v":"NaN","type":"float64","unit":"°C","quality":"Good"}');
+    expect(input.stats().quarantined).toBe(0);
+    expect(pipeline.stats().opcua!.quarantined).toBe(0);
   }, 60_000);
 
   it('the watchdog resubscribes when the subscription is connected but silent (a node that never changes)', async () => {
@@ -313,10 +311,39 @@ describe('opcua input against the simulator', () => {
         .map((c) => c.thumbprint),
     ).toEqual([tp]);
     expect(await cli(['pki', 'trust', 'zz'])).toBe(1); // not a thumbprint: refused, nothing moved
-    expect(await cli(['pki', 'trust', tp.slice(0, 12), '--pki', pkiDir])).toBe(0);
+    // the command the error names, run as printed (no config file here: it names the PKI folder)
+    const command = /`(layergate pki trust [^`]+)`/.exec(err)![1]!;
+    expect(command).toBe(`layergate pki trust ${tp} --pki ${pkiDir}`);
+    expect(await cli(command.split(' ').slice(1))).toBe(0);
     expect(readdirSync(rejectedDir).filter((f) => f.endsWith('.pem'))).toEqual([]);
     expect(listCertificates(pkiDir).find((c) => c.thumbprint === tp)?.where).toBe('trusted');
     await waitFor('values once trusted', () => all(buffer).length >= 3);
+  }, 60_000);
+
+  it('a refused password is logged at warn with where it comes from (the variable of the config file), and retried', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-pw-'));
+    const configFile = path.join(dir, 'layergate.yaml');
+    writeFileSync(
+      configFile,
+      `inputs:\n  machine:\n    type: opcua\n    endpoint: ${endpoint}\n    username: operator\n    password: \${SIM_OPCUA_PASSWORD}\n`,
+    );
+    const { log, lines } = capturingLog();
+    const { input, pipeline } = rigs.open(
+      { endpoint, username: USER.username, password: 'not-the-password', reconnect: { initial: '100ms', max: '1s' }, machine: { enabled: false }, items: [] },
+      undefined,
+      { log, configFile },
+    );
+    await input.start(pipeline.contextFor('machine'));
+    const warn = await waitFor('the warning', () => lines.find((l) => l.level === 40 && l.msg.includes('refused the session')));
+    expect(warn.msg).toContain('BadUserAccessDenied');
+    expect(warn.msg).toContain('user "operator"');
+    expect(warn.msg).toContain(`password from $SIM_OPCUA_PASSWORD in ${configFile}`);
+    expect(warn.msg).not.toContain('not-the-password');
+    expect(input.stats().lastError).toContain('refused the session');
+    // retried, and said once (not at every attempt)
+    await waitFor('more attempts', () => input.stats().connectAttempts >= 3);
+    expect(lines.filter((l) => l.msg.includes('refused the session'))).toHaveLength(1);
+    rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('survives a server restart (opcua-restart fault): resubscribes, counts and records the gap', async () => {

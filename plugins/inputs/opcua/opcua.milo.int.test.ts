@@ -1,10 +1,13 @@
+import fc from 'fast-check';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { type MiloBenchServer, startMiloBenchServer } from '../../../test/bench/support/milo-opcua/milo-opcua.js';
-import { OpcuaRigs } from '../../../test/support/opcua-input.js';
+import { type OpcuaRig, OpcuaRigs, checkTypedRoundTrip } from '../../../test/support/opcua-input.js';
 import { freePort, sleep, waitFor } from '../../../test/support/wait.js';
+import { sameValue } from '../../../wire/test-support/value-arbitraries.js';
+import { OPCUA_TYPES, type OpcuaTypeCase, withSentinels } from './test-support/opcua-types.js';
 
 const _log = pino({ level: 'silent' });
 // more than Milo's 250 operations per Browse/TranslateBrowsePaths request: the input must split by the server's limits
@@ -132,4 +135,76 @@ describe('opcua input against Eclipse Milo (the bench load server)', () => {
     for (let j = 1; j < vs.length; j++) expect(vs[j]!).toBeGreaterThan(vs[j - 1]!);
     expect(input.stats().badStatus).toBe(0);
   }, 60_000);
+});
+
+describe('opcua input against Eclipse Milo: every built-in type, exact (an independent encoder)', () => {
+  let rig: OpcuaRig;
+  /** what each Types variable holds now, for the sentinels between equal values */
+  const current = new Map<string, unknown>();
+  const typed = new OpcuaRigs();
+  const names = OPCUA_TYPES.flatMap((c) => [c.name, `${c.name}Array`]);
+
+  beforeAll(async () => {
+    rig = typed.open({
+      endpoint: server.endpoint,
+      namespaces: { B: NS },
+      machine: { enabled: false },
+      publishingInterval: '50ms',
+      samplingInterval: 0,
+      queueSize: 1000,
+      items: names.map((n) => ({ node: `ns=B;s=t.${n}`, signal: `t.${n}` })),
+    });
+    await rig.input.start(rig.pipeline.contextFor('opcua'));
+    const seen = () => new Set(all(rig.buffer).map((r) => r.signal));
+    await waitFor('every Types item monitored and its first value', () => rig.input.stats().monitoredItems === names.length && seen().size === names.length);
+  }, 120_000);
+  afterAll(async () => {
+    await typed.stopAll();
+    typed.removeAll();
+  });
+
+  function roundTrip(c: OpcuaTypeCase, array: boolean, values: unknown[]): Promise<void> {
+    const name = array ? `${c.name}Array` : c.name;
+    const sentinels: [unknown, unknown] = array ? [[c.sentinels[0]], [c.sentinels[1]]] : c.sentinels;
+    const { sequence, tested } = withSentinels(c, current.get(name), values, sentinels);
+    current.set(name, sequence.at(-1));
+    return checkTypedRoundTrip(
+      rig,
+      {
+        signal: `t.${name}`,
+        valueType: array ? `${c.valueType}[]` : c.valueType,
+        sequence,
+        tested,
+        expected: array ? (xs) => (xs as unknown[]).map((x) => c.expected(x)) : c.expected,
+        write: (v) => server.set(name, array ? (v as unknown[]).map((x) => c.toMilo(x)) : c.toMilo(v)),
+      },
+      sameValue,
+    );
+  }
+
+  for (const c of OPCUA_TYPES) {
+    it(`${c.name} -> ${c.valueType}`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(c.source, { minLength: 1, maxLength: 25 }), (values) => roundTrip(c, false, values)),
+        { numRuns: 6 },
+      );
+    });
+    it(`${c.name}[] -> ${c.valueType}[]`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.array(c.source, { maxLength: 8 }), { minLength: 1, maxLength: 6 }), (values) => roundTrip(c, true, values)),
+        { numRuns: 4 },
+      );
+    });
+  }
+
+  it('the values of the integrator report: counters above 2^53, Int64 edges, NaN and infinities, DateTime edges', async () => {
+    const of = (n: string) => OPCUA_TYPES.find((c) => c.name === n)!;
+    await roundTrip(of('UInt64'), false, [2n ** 53n, 2n ** 53n + 1n, 2n ** 53n + 2n, 2n ** 53n + 3n, 2n ** 64n - 1n]);
+    await roundTrip(of('Int64'), false, [-(2n ** 63n), 2n ** 63n - 1n, -1n, 0n]);
+    await roundTrip(of('Float'), false, [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 3.4028234663852886e38]);
+    await roundTrip(of('Double'), false, [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, Number.MIN_VALUE]);
+    // OPC-UA's zero (1601) and Int64 max: the earliest and latest time the value model holds
+    await roundTrip(of('DateTime'), false, [0n, 2n ** 63n - 1n, 116_444_736_000_000_001n]);
+    expect(rig.input.stats().quarantined).toBe(0);
+  });
 });

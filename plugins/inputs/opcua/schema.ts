@@ -6,6 +6,7 @@
  * "ns=2;i=1001"). Namespace prefixes are aliases from `namespaces` (looked up in the server's
  * NamespaceArray at every connect, since indices differ per server) or plain indices.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration, retryDelays, secret } from '../../../gateway/plugin-api/index.js';
 import { SENSITIVITY_CLASSES } from '../../../gateway/plugin-api/index.js';
@@ -83,6 +84,38 @@ const machineSchema = z
   })
   .meta({ description: "where the machine context lives in the server's address space (defaults: the simulator's)" });
 
+export const certificateSchema = z
+  .strictObject({
+    organization: z.string().min(1).default('LayerGate').meta({ description: "O= of the gateway's certificate: the plant or company" }),
+    organizationalUnit: z.string().min(1).optional().meta({ description: 'OU= of the certificate (a department or line)' }),
+    locality: z.string().min(1).optional().meta({ description: 'L= of the certificate (the city of the plant)' }),
+    state: z.string().min(1).optional().meta({ description: 'ST= of the certificate' }),
+    country: z
+      .string()
+      .regex(/^[A-Z]{2}$/, 'expected a two-letter country code (ISO 3166, e.g. DE)')
+      .optional()
+      .meta({ description: 'C= of the certificate, two letters' }),
+    commonName: z.string().min(1).optional().meta({ description: 'CN= of the certificate (default: <applicationName>@<host name>)' }),
+    applicationUri: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/, 'expected a URI such as urn:plant-a-gw1:LayerGate')
+      .optional()
+      .meta({
+        description:
+          "the gateway's OPC-UA application URI, in the certificate and every session (default: urn:<host name>:<applicationName>); servers that check it must see the one in the certificate",
+      }),
+    dnsNames: z.array(z.string().min(1)).min(1).optional().meta({ description: 'DNS host names of the gateway in the certificate (default: the host name)' }),
+    ipAddresses: z
+      .array(z.string().refine((s) => isIP(s) !== 0, { message: 'expected an IPv4 or IPv6 address' }))
+      .default([])
+      .meta({ description: 'IP addresses of the gateway in the certificate' }),
+    validityDays: z.int().min(1).max(36_500).default(3650).meta({ description: 'how long a new certificate is valid' }),
+  })
+  .meta({
+    description:
+      "the gateway's own application certificate, made at the first start and by `layergate pki renew` (an existing one is kept: renew it to apply changes here)",
+  });
+
 export const opcuaConfigSchema = z
   .strictObject({
     endpoint: z
@@ -98,6 +131,7 @@ export const opcuaConfigSchema = z
     password: secret('password of the OPC-UA user').optional(),
     pkiDir: z.string().min(1).optional().meta({ description: 'PKI folder (own/trusted/rejected); default <dataDir>/pki/opcua' }),
     applicationName: z.string().min(1).default('LayerGate').meta({ description: "application name in the gateway's certificate and session" }),
+    certificate: certificateSchema.prefault({}),
     namespaces: z
       .record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/), z.string().min(1))
       .default({ ...SIMULATOR_NAMESPACES })
@@ -143,3 +177,4 @@ export type OpcuaConfig = z.infer<typeof opcuaConfigSchema>;
 export type OpcuaItemConfig = z.infer<typeof itemSchema>;
 export type OpcuaDiscoverConfig = z.infer<typeof discoverSchema>;
 export type Deadband = z.infer<typeof deadbandSchema>;
+export type CertificateConfig = z.infer<typeof certificateSchema>;

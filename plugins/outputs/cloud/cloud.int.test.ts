@@ -188,6 +188,10 @@ describe('cloud output', () => {
     expect(table.numRows).toBe(2);
     expect(table.getChild('value')!.toArray()).toEqual(new Float64Array([3.5, 3.7]));
     expect(table.getChild('signal')!.toArray()).toEqual(['chamber/o2_ppm', 'chamber/o2_ppm']);
+    // its two scalars are of layers 7 and 8: the metadata says both, as the seq range does
+    const seriesMeta = (await cloud.statObject(bucket, parquetKeys[0]!)).metaData;
+    expect(seriesMeta['layergate-layer']).toBe('7-8');
+    expect(seriesMeta['layergate-seq']).toMatch(/^\d+-\d+$/);
 
     const manifest = JSON.parse((await getBytes(manifestKey)).toString('utf8')) as {
       build: string;

@@ -6,7 +6,8 @@
  * Design constraints:
  * - An object's class is the strictest class of its records; its members name the seq range and layer
  *   range per build, whatever order the records are in (a time-series object's rows are sorted by
- *   signal, not by seq).
+ *   signal, not by seq). Its metadata states ranges over all its records (seq, layer), never the
+ *   first record's value.
  * - The bytes are fsynced in the store's object folder before the row that names them commits
  *   (`SyncStore.placeBytes`); the caller discards the placed files when its commit fails.
  */
@@ -14,6 +15,9 @@ import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api
 import { classRank } from '../../../gateway/plugin-api/index.js';
 import { SEQ_KEY } from '../shared/sink.js';
 import type { Member, NewObject, SyncMode, SyncStore } from './sync/store.js';
+
+/** metadata of an object of records: the lowest and highest layer inside (`<min>-<max>`, one value when equal) */
+export const LAYER_KEY = 'layergate-layer';
 
 export function strictest(classes: Iterable<SensitivityClass>): SensitivityClass {
   let out: SensitivityClass = 'public';
@@ -78,6 +82,9 @@ export function placeRecordsObject(store: SyncStore, bytes: Uint8Array, o: Recor
   for (const r of o.records) if (r.receiveTimeNs < oldest) oldest = r.receiveTimeNs;
   const first = Math.min(...members.map((m) => m.firstSeq));
   const last = Math.max(...members.map((m) => m.lastSeq));
+  const layers = members.flatMap((m) => (m.layerMin === null || m.layerMax === null ? [] : [m.layerMin, m.layerMax]));
+  const layerMin = Math.min(...layers);
+  const layerMax = Math.max(...layers);
   return {
     key: o.key,
     file: p.file,
@@ -91,6 +98,11 @@ export function placeRecordsObject(store: SyncStore, bytes: Uint8Array, o: Recor
     priority: o.priority,
     recordTimeNs: oldest,
     members,
-    metadata: { [SEQ_KEY]: `${first}-${last}`, ...o.metadata },
+    metadata: {
+      [SEQ_KEY]: `${first}-${last}`,
+      // every layer inside, as a range: an object of layers 7 and 8 is not an object of layer 7
+      ...(layers.length > 0 ? { [LAYER_KEY]: layerMin === layerMax ? String(layerMin) : `${layerMin}-${layerMax}` } : {}),
+      ...o.metadata,
+    },
   };
 }

@@ -16,7 +16,8 @@
  *   file's range in the same folder, with the same columns, and whose rows all appear in that file,
  *   is removed as superseded (`removeSuperseded`). One merged file supersedes all its inputs, and a
  *   file merged twice (a merge of a merge) is covered by the newest.
- * - What is merged: files of one folder with equal columns (samples differ by channel set) whose rows
+ * - What is merged: files of one folder with equal columns (samples differ by channel set; files are
+ *   read in the current layout, so an older samples file has the newer block columns, null) whose rows
  *   are from one `compactWindow` of receive time (writer.ts splits batches at window boundaries; the
  *   range is in each file's metadata, part-files.ts). A file of at least half `rollEvery` (rows, or
  *   bytes as Arrow in memory) counts as done. The others are merged in seq order in groups that stay
@@ -35,11 +36,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Table } from 'apache-arrow';
 import type { Logger } from 'pino';
-import { readTableFile } from '../shared/table-files.js';
 import type { DurableFiles } from './durable.js';
 import { fsyncPath } from './durable.js';
 import type { MergeJob, MergeResult } from './merge-job.js';
-import { partBase, parsePart, partInfo } from './part-files.js';
+import { partBase, parsePart, partInfo, readPartFile } from './part-files.js';
 import type { LakeFormat, PartInfo, PartName } from './part-files.js';
 import { LAKE_TABLES } from './layout.js';
 import { rowsContained, sameSchema } from './rows.js';
@@ -219,7 +219,7 @@ export class Compactor {
     const read = async (p: PartName) => {
       let t = tables.get(p.name);
       if (!t) {
-        t = await readTableFile(path.join(dir, p.name));
+        t = await readPartFile(path.join(dir, p.name));
         // one big file at a time in memory: covers are compared one after another
         if (tables.size > 2) tables.clear();
         tables.set(p.name, t);
@@ -265,7 +265,7 @@ export class Compactor {
     let found: PartInfo | null = null;
     try {
       const { size } = await fs.stat(file);
-      if (size < this.rollBytes / CANDIDATE_DISK_FRACTION) found = partInfo(await readTableFile(file)) ?? null;
+      if (size < this.rollBytes / CANDIDATE_DISK_FRACTION) found = partInfo(await readPartFile(file)) ?? null;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       this.log()?.warn({ err, file }, 'could not read a lake file; it is not merged');

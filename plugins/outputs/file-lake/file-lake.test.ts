@@ -9,11 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import sharp from 'sharp';
+import { Schema, Table, Utf8, makeVector, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { OutputContext } from '../../../gateway/plugin-api/contract.js';
-import { CONTENT_TYPES } from '../../../gateway/plugin-api/record.js';
-import type { BlobRef, StoredRecord } from '../../../gateway/plugin-api/record.js';
+import { CONTENT_TYPES, encodeScalarBody } from '../../../gateway/plugin-api/record.js';
+import type { BlobRef, ScalarValue, StoredRecord, ValueType } from '../../../gateway/plugin-api/record.js';
 import { readLakeWithPyarrow, setupPython } from '../../../test/tools/pyarrow.js';
 import type { ArrowFileDump } from '../../../test/tools/pyarrow.js';
 import { partitionSegment } from '../shared/layout.js';
@@ -91,10 +92,38 @@ function rec(partial: Partial<StoredRecord> & Pick<StoredRecord, 'kind' | 'conte
     ...partial,
   };
 }
+const SIGNAL_TYPE = 'dictionary<values=string, indices=int32, ordered=0>';
+/** The scalars table's columns as pyarrow names their types (columns.ts scalarTable). */
+const SCALAR_SCHEMA = {
+  seq: 'int64',
+  source: 'string',
+  signal: SIGNAL_TYPE,
+  source_time_ns: 'timestamp[ns, tz=UTC]',
+  receive_time_ns: 'timestamp[ns, tz=UTC]',
+  layer: 'int32',
+  class: 'string',
+  value: 'double',
+  value_int: 'int64',
+  value_uint: 'uint64',
+  value_bool: 'bool',
+  value_time: 'timestamp[ns, tz=UTC]',
+  value_bytes: 'binary',
+  value_text: 'string',
+  value_type: 'string',
+  unit: 'string',
+  quality: 'string',
+};
 const scalar = (signal: string, v: unknown, extra: Partial<StoredRecord> = {}) =>
   rec({ kind: 'scalar', contentType: CONTENT_TYPES.scalar, signal, body: Buffer.from(JSON.stringify(v)), ...extra });
 
-function samplesBlock(channels: string[], frames: number[][], firstSample: number, extra: Partial<StoredRecord> = {}) {
+/** A samples record; `blockSeq` is the sender's block sequence (attribute `seq`), absent when not given. */
+function samplesBlock(
+  channels: string[],
+  frames: number[][],
+  firstSample: number,
+  extra: Partial<StoredRecord> = {},
+  block: { blockSeq?: number; rateHz?: number } = {},
+) {
   const body = Buffer.alloc(frames.length * channels.length * 4);
   frames.forEach((f, i) => {
     f.forEach((v, c) => {
@@ -106,7 +135,12 @@ function samplesBlock(channels: string[], frames: number[][], firstSample: numbe
     contentType: CONTENT_TYPES.samplesF32,
     signal: 'meltpool.photodiode',
     body,
-    attributes: { channels: channels.join(','), sample_rate_hz: '100000', first_sample: String(firstSample) },
+    attributes: {
+      channels: channels.join(','),
+      sample_rate_hz: String(block.rateHz ?? 100_000),
+      first_sample: String(firstSample),
+      ...(block.blockSeq !== undefined ? { seq: String(block.blockSeq) } : {}),
+    },
     ...extra,
   });
 }
@@ -130,7 +164,6 @@ async function listFiles(root: string): Promise<string[]> {
 /** the partition of every record here: machine, build, and the UTC date of T0 (2025-11-24T16:00:00Z) */
 const DATE = 'date=2025-11-24';
 const P = `machine=pbf-01/build=JOB-42/${DATE}`;
-const SIGNAL_TYPE = 'dictionary<values=string, indices=int32, ordered=0>';
 
 describe('file-lake output', () => {
   it('writes scalars as Arrow files that pyarrow reads with the documented types and values', async () => {
@@ -147,25 +180,14 @@ describe('file-lake output', () => {
     // one file for the batch's partition, the signal a column, rows sorted by signal then seq
     const file = dump.files[`scalars/${P}/part-0000000000000001-0000000000000004.arrow`]!;
     expect(file.rows).toBe(4);
-    expect(file.schema).toEqual({
-      seq: 'int64',
-      source: 'string',
-      signal: SIGNAL_TYPE,
-      source_time_ns: 'timestamp[ns, tz=UTC]',
-      receive_time_ns: 'timestamp[ns, tz=UTC]',
-      layer: 'int32',
-      class: 'string',
-      value: 'double',
-      value_text: 'string',
-      unit: 'string',
-      quality: 'string',
-    });
+    expect(file.schema).toEqual(SCALAR_SCHEMA);
     expect(file.columns.signal).toEqual(['chamber.o2', 'chamber.o2', 'laser.on', 'machine.state']);
     expect(file.columns.seq).toEqual([1, 2, 4, 3]);
 
     const o2 = ofSignal(file, 'chamber.o2');
     expect(o2.seq).toEqual([1, 2]);
     expect(o2.value).toEqual([87.5, 91.25]);
+    expect(o2.value_type).toEqual(['float64', 'float64']);
     expect(o2.unit).toEqual(['ppm', 'ppm']);
     expect(o2.quality).toEqual(['good', null]);
     expect(o2.layer).toEqual([17, 17]);
@@ -176,11 +198,13 @@ describe('file-lake output', () => {
     const state = ofSignal(file, 'machine.state');
     expect(state.value).toEqual([null]);
     expect(state.value_text).toEqual(['exposing']);
+    expect(state.value_type).toEqual(['string']);
     expect(state.layer).toEqual([null]);
 
     const laser = ofSignal(file, 'laser.on');
     expect(laser.value).toEqual([1]);
-    expect(laser.value_text).toEqual(['true']);
+    expect(laser.value_bool).toEqual([true]);
+    expect(laser.value_type).toEqual(['bool']);
     expect(laser.source_time_ns).toEqual([null]);
 
     expect(dump.datasets.scalars!.rows).toBe(4);
@@ -188,6 +212,92 @@ describe('file-lake output', () => {
     expect(dump.datasets.scalars!.signals).toEqual(['chamber.o2', 'laser.on', 'machine.state']);
     expect(out.stats()).toMatchObject({ files: 1, rows: 4, malformed: 0 });
   });
+
+  it.each(['arrow', 'parquet'])(
+    'keeps every value type exact in its own column (%s): 64-bit integers, float32, NaN, -0, datetime, bytes, arrays',
+    async (format) => {
+      nextSeq = 1;
+      const out = await lake({ format });
+      const typed = (signal: string, type: ValueType, v: ScalarValue) =>
+        rec({ kind: 'scalar', contentType: CONTENT_TYPES.scalar, signal, body: encodeScalarBody({ type, v }) });
+      await out.send([
+        typed('a.int64.min', 'int64', -(2n ** 63n)),
+        typed('b.int64.big', 'int64', 2n ** 53n + 1n),
+        typed('c.uint64.max', 'uint64', 2n ** 64n - 1n),
+        typed('d.int16', 'int16', -300),
+        typed('e.uint32', 'uint32', 4294967295),
+        typed('f.float32', 'float32', Math.fround(0.1)),
+        typed('g.nan', 'float64', Number.NaN),
+        typed('h.negzero', 'float64', -0),
+        typed('i.when', 'datetime', 1_764_756_000_123_456_789n),
+        typed('j.bytes', 'bytes', new Uint8Array([0, 255, 7])),
+        typed('k.array', 'int64[]', [1n, -(2n ** 63n)]),
+        typed('l.inf', 'float32', Number.NEGATIVE_INFINITY),
+      ]);
+      const before = Object.values((await readLakeWithPyarrow(path.join(dir, 'lake'))).files)[0]!;
+      // the same values again, one batch each (one file each), merged into one file by the compactor
+      nextSeq = 100;
+      const again = await lake({ format });
+      for (const r of [
+        typed('m.bool', 'bool', false),
+        typed('n.uint64', 'uint64', 2n ** 63n),
+        typed('o.bytes', 'bytes', new Uint8Array([1])),
+        typed('p.bool', 'bool', true),
+      ])
+        await again.send([{ ...r, receiveTimeNs: T0 + 2_000_000n }]);
+      await again.compactNow();
+      const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
+      // the compactor merged the whole window (the first file and the four new ones) into one file
+      const files = Object.values(dump.files);
+      expect(files).toHaveLength(1);
+      const m = files[0]!.columns;
+      const at = (name: string, seq: number) => m[name]![(m.seq as number[]).indexOf(seq)];
+      expect([100, 101, 102, 103].map((q) => at('value_bool', q))).toEqual([false, null, null, true]);
+      expect([100, 101, 102, 103].map((q) => at('value_uint', q))).toEqual([null, '9223372036854775808', null, null]);
+      expect([100, 101, 102, 103].map((q) => at('value_bytes', q))).toEqual([null, null, '01', null]);
+      expect(at('value_uint', 3)).toBe('18446744073709551615');
+      expect(at('value_int', 2)).toBe('9007199254740993');
+      const file = before;
+      expect(file.schema).toEqual(SCALAR_SCHEMA);
+      const col = (name: string) => file.columns[name]!;
+      expect(col('signal')).toEqual([
+        'a.int64.min',
+        'b.int64.big',
+        'c.uint64.max',
+        'd.int16',
+        'e.uint32',
+        'f.float32',
+        'g.nan',
+        'h.negzero',
+        'i.when',
+        'j.bytes',
+        'k.array',
+        'l.inf',
+      ]);
+      expect(col('value_type')).toEqual([
+        'int64',
+        'int64',
+        'uint64',
+        'int16',
+        'uint32',
+        'float32',
+        'float64',
+        'float64',
+        'datetime',
+        'bytes',
+        'int64[]',
+        'float32',
+      ]);
+      expect(col('value_int')).toEqual(['-9223372036854775808', '9007199254740993', null, -300, null, null, null, null, null, null, null, null]);
+      expect(col('value_uint')).toEqual([null, null, '18446744073709551615', null, 4294967295, null, null, null, null, null, null, null]);
+      // the float64 column only where a double holds the value exactly
+      expect(col('value')).toEqual([-(2 ** 63), null, null, -300, 4294967295, Math.fround(0.1), 'nan', -0, null, null, null, '-inf']);
+      expect(Object.is(col('value')[7], -0)).toBe(true);
+      expect(col('value_time')).toEqual([null, null, null, null, null, null, null, null, '1764756000123456789', null, null, null]);
+      expect(col('value_bytes')).toEqual([null, null, null, null, null, null, null, null, null, '00ff07', null, null]);
+      expect(col('value_text')).toEqual([null, null, null, null, null, null, null, null, null, null, '["1","-9223372036854775808"]', null]);
+    },
+  );
 
   it('writes one row per sample with a float32 column per channel', async () => {
     nextSeq = 10;
@@ -214,6 +324,8 @@ describe('file-lake output', () => {
       sample_index: 'int64',
       time_ns: 'timestamp[ns, tz=UTC]',
       layer: 'int32',
+      block_seq: 'int64',
+      sample_rate_hz: 'double',
       pd_a: 'float',
       pd_b: 'float',
     });
@@ -225,7 +337,43 @@ describe('file-lake output', () => {
     // 100 kHz: 10 µs apart, from each block's source time (the time of its first sample)
     expect(f.columns.time_ns).toEqual([T0, T0 + 10_000n, T0 + 20_000n, T0 + 30_000n, T0 + 40_000n].map(String));
     expect(f.columns.layer).toEqual([5, 5, 5, 5, 5]);
+    // these blocks carry no sender sequence (as JSON sample arrays): null, not a made-up number
+    expect(f.columns.block_seq).toEqual([null, null, null, null, null]);
+    expect(f.columns.sample_rate_hz).toEqual([100_000, 100_000, 100_000, 100_000, 100_000]);
     expect(out.stats().rows).toBe(5);
+  });
+
+  it("blocks with the sender's sequence 5, 6, 8: block_seq and sample_rate_hz per row show the lost block 7 and each block's rate", async () => {
+    nextSeq = 15;
+    const out = await lake({ format: 'parquet' });
+    const frames = (n: number, base: number) => Array.from({ length: n }, (_, i) => [base + i, -(base + i)]);
+    await out.send([
+      samplesBlock(['pd_a', 'pd_b'], frames(3, 0), 0, { sourceTimeNs: T0, layer: 7 }, { blockSeq: 5 }),
+      samplesBlock(['pd_a', 'pd_b'], frames(3, 10), 3, { sourceTimeNs: T0 + 30_000n, layer: 7 }, { blockSeq: 6 }),
+      // block 7 never arrived; block 8 comes at half the rate
+      samplesBlock(['pd_a', 'pd_b'], frames(2, 20), 9, { sourceTimeNs: T0 + 90_000n, layer: 7 }, { blockSeq: 8, rateHz: 50_000 }),
+      // a channel named like a column would overwrite it: the block goes to the raw table, the rest is written
+      samplesBlock(['block_seq', 'pd_b'], frames(1, 30), 11, { sourceTimeNs: T0 + 130_000n, layer: 7 }, { blockSeq: 9 }),
+    ]);
+    const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
+    const f = dump.files[`samples/${P}/part-0000000000000015-0000000000000017.parquet`]!;
+    expect(f.schema).toMatchObject({ layer: 'int32', block_seq: 'int64', sample_rate_hz: 'double', pd_a: 'float' });
+    expect(Object.keys(f.schema)).toEqual(['seq', 'signal', 'sample_index', 'time_ns', 'layer', 'block_seq', 'sample_rate_hz', 'pd_a', 'pd_b']);
+    expect(f.columns.seq).toEqual([15, 15, 15, 16, 16, 16, 17, 17]);
+    expect(f.columns.block_seq).toEqual([5, 5, 5, 6, 6, 6, 8, 8]);
+    expect(f.columns.sample_rate_hz).toEqual([100_000, 100_000, 100_000, 100_000, 100_000, 100_000, 50_000, 50_000]);
+    expect(f.columns.time_ns!.slice(6)).toEqual([T0 + 90_000n, T0 + 110_000n].map(String));
+    expect(f.columns.pd_a).toEqual([0, 1, 2, 10, 11, 12, 20, 21]);
+    // the reader finds the gap from the table alone
+    const seen = new Set(f.columns.block_seq as number[]);
+    const lost = range(Math.min(...seen), Math.max(...seen)).filter((b) => !seen.has(b));
+    expect(lost).toEqual([7]);
+    // the block's repeated values cost a dictionary entry per block, not a value per row
+    expect(f.parquet!.block_seq!.encodings).toContain('RLE_DICTIONARY');
+    expect(f.parquet!.sample_rate_hz!.encodings).toContain('RLE_DICTIONARY');
+    const raw = dump.files[`raw/${P}/part-0000000000000018-0000000000000018.parquet`]!;
+    expect(raw.columns.error).toEqual(['samples channel "block_seq" has the name of a samples table column']);
+    expect(out.stats()).toMatchObject({ rows: 9, malformed: 1 });
   });
 
   it('writes events as utf8 JSON and other bodies as binary', async () => {
@@ -573,6 +721,108 @@ describe('file-lake compaction', () => {
     expect(out.stats()).toMatchObject({ merges: 1, filesRemoved: 4, rows: 12 });
   });
 
+  it('merges a samples file written before block_seq and sample_rate_hz with newer ones: its rows null there, nothing lost; its crash leftover is still found', async () => {
+    nextSeq = 2500;
+    const t = inHour(0, 1000);
+    const folder = path.join(dir, 'lake', 'samples', P);
+    const frames = (n: number, base: number) => Array.from({ length: n }, (_, i) => [base + i]);
+    const block = (n: number, base: number, first: number, blockSeq: number) =>
+      samplesBlock(['pd'], frames(n, base), first, { receiveTimeNs: t, sourceTimeNs: T0 + BigInt(first) * 10_000n, layer: 3 }, { blockSeq });
+    const first = await lake();
+    await first.send([block(2, 0, 0, 5)]);
+    await first.stop();
+    // the file as an earlier version wrote it: the same rows and metadata, without the two columns
+    const [oldName] = await partFiles(folder);
+    const written = await readTableFile(path.join(folder, oldName!));
+    const older = written.select(written.schema.fields.map((f) => f.name).filter((n) => n !== 'block_seq' && n !== 'sample_rate_hz'));
+    await fs.writeFile(path.join(folder, oldName!), tableToIPC(older, 'file'));
+    const aside = path.join(dir, 'aside');
+    await fs.mkdir(aside);
+    await fs.copyFile(path.join(folder, oldName!), path.join(aside, oldName!));
+
+    const out = await lake();
+    await out.send([block(2, 10, 2, 6)]);
+    await out.send([block(1, 20, 4, 8)]);
+    expect(await partFiles(folder)).toHaveLength(3);
+    await out.compactNow();
+    expect(await partFiles(folder)).toEqual(['part-0000000000002500-0000000000002502.arrow']);
+    const dump = await readLakeWithPyarrow(path.join(dir, 'lake'));
+    const merged = dump.files[`samples/${P}/part-0000000000002500-0000000000002502.arrow`]!;
+    expect(Object.keys(merged.schema)).toEqual(['seq', 'signal', 'sample_index', 'time_ns', 'layer', 'block_seq', 'sample_rate_hz', 'pd']);
+    expect(merged.columns.seq).toEqual([2500, 2500, 2501, 2501, 2502]);
+    expect(merged.columns.pd).toEqual([0, 1, 10, 11, 20]);
+    expect(merged.columns.sample_index).toEqual([0, 1, 2, 3, 4]);
+    expect(merged.columns.block_seq).toEqual([null, null, 6, 6, 8]);
+    expect(merged.columns.sample_rate_hz).toEqual([null, null, 100_000, 100_000, 100_000]);
+    expect(merged.columns.layer).toEqual([3, 3, 3, 3, 3]);
+
+    // a crash after the merged file was published, before the older input was unlinked: found at start
+    await out.stop();
+    await fs.copyFile(path.join(aside, oldName!), path.join(folder, oldName!));
+    const restarted = await lake();
+    expect(await partFiles(folder)).toEqual(['part-0000000000002500-0000000000002502.arrow']);
+    expect(restarted.stats().filesRemoved).toBe(1);
+  });
+
+  it('merges a scalars file written before the typed value columns with newer ones: its bools, numbers and strings keep their types', async () => {
+    nextSeq = 2700;
+    const t = inHour(0, 1000);
+    const folder = path.join(dir, 'lake', 'scalars', P);
+    const first = await lake();
+    await first.send([
+      scalar('laser.on', { v: true }, { receiveTimeNs: t }),
+      scalar('chamber.o2', { v: 87.5, unit: 'ppm' }, { receiveTimeNs: t }),
+      scalar('machine.state', { v: 'exposing' }, { receiveTimeNs: t }),
+    ]);
+    await first.stop();
+    // the file as an earlier version wrote it: value (bools as 1/0), value_text (strings, bools as text), unit, quality
+    const [oldName] = await partFiles(folder);
+    const written = await readTableFile(path.join(folder, oldName!));
+    const keep = ['seq', 'source', 'signal', 'source_time_ns', 'receive_time_ns', 'layer', 'class', 'value', 'unit', 'quality'];
+    const oldText = makeVector(
+      vectorFromArray(
+        (written.getChild('signal')!.toArray() as string[]).map((sig) => (sig === 'laser.on' ? 'true' : sig === 'machine.state' ? 'exposing' : null)),
+        new Utf8(),
+      ),
+    );
+    const older = new Table({
+      ...Object.fromEntries(keep.slice(0, 8).map((n) => [n, written.getChild(n)!])),
+      value_text: oldText,
+      unit: written.getChild('unit')!,
+      quality: written.getChild('quality')!,
+    });
+    await fs.writeFile(path.join(folder, oldName!), tableToIPC(new Table(new Schema(older.schema.fields, written.schema.metadata), older.batches), 'file'));
+    expect(Object.keys((await readLakeWithPyarrow(path.join(dir, 'lake'))).files[`scalars/${P}/${oldName}`]!.schema)).toEqual([
+      ...keep.slice(0, 8),
+      'value_text',
+      'unit',
+      'quality',
+    ]);
+
+    const out = await lake();
+    await out.send([
+      rec({
+        kind: 'scalar',
+        contentType: CONTENT_TYPES.scalar,
+        signal: 'plc.counter',
+        body: encodeScalarBody({ type: 'uint64', v: 2n ** 64n - 1n }),
+        receiveTimeNs: t,
+      }),
+    ]);
+    await out.compactNow();
+    expect(await partFiles(folder)).toEqual(['part-0000000000002700-0000000000002703.arrow']);
+    const merged = (await readLakeWithPyarrow(path.join(dir, 'lake'))).files[`scalars/${P}/part-0000000000002700-0000000000002703.arrow`]!;
+    expect(merged.schema).toEqual(SCALAR_SCHEMA);
+    const c = merged.columns;
+    expect(c.signal).toEqual(['chamber.o2', 'laser.on', 'machine.state', 'plc.counter']);
+    expect(c.value_type).toEqual(['float64', 'bool', 'string', 'uint64']);
+    expect(c.value).toEqual([87.5, 1, null, null]);
+    expect(c.value_bool).toEqual([null, true, null, null]);
+    expect(c.value_text).toEqual([null, null, 'exposing', null]);
+    expect(c.value_uint).toEqual([null, null, null, '18446744073709551615']);
+    expect(c.unit).toEqual(['ppm', null, null, null]);
+  });
+
   it('at start removes the inputs a crash left behind after publishing their merged file, and keeps files with other rows', async () => {
     nextSeq = 3000;
     const t = inHour(0, 1000);
@@ -762,7 +1012,7 @@ describe('file-lake batch worker', () => {
       const rows = raw[0]![1].columns;
       expect(rows.seq).toEqual([9002, 9003]);
       expect(rows.error![0]).toMatch(/scalar body is not JSON/);
-      expect(rows.error![1]).toBe('scalar "v" must be a number, string or boolean, got null');
+      expect(rows.error![1]).toBe('scalar "v" without "type" must be a number, string or boolean, got null');
       expect(Buffer.from(rows.body![0] as string, 'hex').toString()).toBe('{"v": ');
       // a malformed scalar keeps its attributes (asked of the main thread only then)
       expect(rows.attributes).toEqual(['{"status":"Bad"}', null]);

@@ -1,14 +1,14 @@
 /**
- * One merge of the compactor as a self-contained job: read the input files, merge their rows
+ * One merge of the compactor as a self-contained job: read the input files (in the current layout,
+ * part-files.ts: an older samples file's missing columns as nulls), merge their rows
  * (merge.ts), encode the result and write it to a temp file, fsynced. Publishing it and removing the
  * inputs stays with the compactor (compaction.ts). The job takes and returns plain data, so it runs
  * the same in a worker thread (merge-worker.ts) as inline.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { readTableFile } from '../shared/table-files.js';
 import { mergeSorted } from './merge.js';
-import { encodeTable, partInfo } from './part-files.js';
+import { encodeTable, partInfo, readPartFile } from './part-files.js';
 import type { LakeFormat, PartInfo } from './part-files.js';
 
 export interface MergeJob {
@@ -27,7 +27,7 @@ export interface MergeResult {
 
 export async function runMergeJob(job: MergeJob): Promise<MergeResult> {
   const tables = [];
-  for (const input of job.inputs) tables.push(await readTableFile(input));
+  for (const input of job.inputs) tables.push(await readPartFile(input));
   const merged = mergeSorted(tables);
   tables.length = 0; // the inputs' memory can go before the encoded copy is made
   const bytes = encodeTable(merged, job.format);

@@ -14,7 +14,7 @@ import { DataType, RecordBatch, Schema, Struct, Table, Utf8, makeData, vectorFro
 import type { Data, Dictionary, Field, Int32, Vector } from 'apache-arrow';
 import { describe, receiveRange } from './part-files.js';
 
-type Fixed = BigInt64Array | Float64Array | Float32Array | Int32Array;
+type Fixed = BigInt64Array | BigUint64Array | Float64Array | Float32Array | Int32Array;
 
 /** The row order of the merge: (input row) indices into the concatenation of the inputs. */
 function mergeOrder(tables: Table[]): { order: Uint32Array; signalIds: Int32Array; names: string[] } {
@@ -74,6 +74,7 @@ function mergeOrder(tables: Table[]): { order: Uint32Array; signalIds: Int32Arra
 }
 
 function fixedArray(type: DataType, length: number): Fixed {
+  if (DataType.isInt(type) && type.bitWidth === 64 && !type.isSigned) return new BigUint64Array(length);
   if (DataType.isTimestamp(type) || (DataType.isInt(type) && type.bitWidth === 64)) return new BigInt64Array(length);
   if (DataType.isInt(type) && type.bitWidth === 32) return new Int32Array(length);
   if (DataType.isFloat(type)) return type.precision === 2 ? new Float64Array(length) : new Float32Array(length);
@@ -126,6 +127,16 @@ function gatherFixed(tables: Table[], field: Field, order: Uint32Array): Data {
   const out = fixedArray(field.type as DataType, order.length);
   for (let i = 0; i < order.length; i++) (out as Int32Array)[i] = (values as Int32Array)[order[i]!]!;
   return makeData({ type: field.type, length: order.length, ...bitmap(concatValid(tables, field.name), order), data: out } as never);
+}
+
+/** bool: one bit per row, read through the column's own accessor (values are bit-packed). */
+function gatherBool(tables: Table[], field: Field, order: Uint32Array): Data {
+  const values = new Uint8Array(tables.reduce((n, t) => n + t.numRows, 0));
+  let row = 0;
+  for (const t of tables) for (const v of t.getChild(field.name)!) values[row++] = v ? 1 : 0;
+  const bits = new Uint8Array(Math.ceil(order.length / 8));
+  for (let i = 0; i < order.length; i++) if (values[order[i]!]) bits[i >> 3]! |= 1 << (i & 7);
+  return makeData({ type: field.type, length: order.length, ...bitmap(concatValid(tables, field.name), order), data: bits } as never);
 }
 
 /** utf8 / binary: the bytes of each row, copied in the new order. */
@@ -181,6 +192,7 @@ export function mergeSorted(tables: Table[]): Table {
       return makeData({ type, length: order.length, nullCount: 0, data: signalIds, dictionary: vectorFromArray(names, new Utf8()) } as never);
     }
     if (DataType.isUtf8(type) || DataType.isBinary(type)) return gatherVariable(tables, field, order);
+    if (DataType.isBool(type)) return gatherBool(tables, field, order);
     return gatherFixed(tables, field, order);
   });
   const batch = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: order.length, nullCount: 0, children }));
@@ -214,6 +226,7 @@ export function selectRows(table: Table, rows: Uint32Array): Table {
       } as never);
     }
     if (DataType.isUtf8(type) || DataType.isBinary(type)) return gatherVariable([table], field, rows);
+    if (DataType.isBool(type)) return gatherBool([table], field, rows);
     return gatherFixed([table], field, rows);
   });
   const batch = new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, nullCount: 0, children }));

@@ -11,11 +11,17 @@
  *   (the compactor's memory bound); both survive Arrow IPC and Parquet (embedded Arrow schema).
  * - Rows in a file are sorted by signal, then seq (then sample_index): a reader filters by signal with
  *   the Parquet row-group statistics, and merging sorted files stays a linear pass (merge.ts).
+ * - Files of an older lake stay as they are. The compactor reads every file in the current layout
+ *   (`readPartFile`): a samples file from before `block_seq` and `sample_rate_hz` has them as nulls,
+ *   a scalars file from before the typed value columns has its values in them (columns.ts
+ *   `withScalarValueColumns`), so it is grouped, merged and compared with the files written since,
+ *   not left small beside them.
  */
 import { Schema, Table, tableToIPC } from 'apache-arrow';
 import type { Data } from 'apache-arrow';
-import { toParquet } from '../shared/columns.js';
+import { toParquet, withSamplesBlockColumns, withScalarValueColumns } from '../shared/columns.js';
 import { seqName } from '../shared/layout.js';
+import { readTableFile } from '../shared/table-files.js';
 
 export type LakeFormat = 'arrow' | 'parquet';
 
@@ -97,6 +103,11 @@ export function receiveRange(table: Table): { min: bigint; max: bigint } | undef
   const min = table.schema.metadata.get(RECEIVE_MIN);
   const max = table.schema.metadata.get(RECEIVE_MAX);
   return min === undefined || max === undefined ? undefined : { min: BigInt(min), max: BigInt(max) };
+}
+
+/** A part file's table in the current layout: what the compactor groups, compares and merges. */
+export async function readPartFile(file: string): Promise<Table> {
+  return withScalarValueColumns(withSamplesBlockColumns(await readTableFile(file)));
 }
 
 export function encodeTable(table: Table, format: LakeFormat): Uint8Array {

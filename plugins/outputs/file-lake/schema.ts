@@ -3,7 +3,7 @@
  * validated at load as part of the whole gateway config.
  */
 import { z } from 'zod';
-import { duration } from '../../../gateway/plugin-api/index.js';
+import { byteSize, duration } from '../../../gateway/plugin-api/index.js';
 
 export const DEFAULT_ROLL_RECORDS = 1_000_000;
 export const DEFAULT_ROLL_BYTES = 64 * 1024 * 1024;
@@ -35,7 +35,10 @@ export const fileLakeConfigSchema = z
         records: z.number().int().positive().default(DEFAULT_ROLL_RECORDS).meta({
           description: 'most rows of one table file (one per scalar/event, one per sample for sample blocks)',
         }),
-        bytes: z.number().int().positive().default(DEFAULT_ROLL_BYTES).meta({ description: 'most record body bytes of one table file' }),
+        bytes: byteSize()
+          .pipe(z.number().positive({ message: 'expected a byte size > 0' }))
+          .prefault(DEFAULT_ROLL_BYTES)
+          .meta({ description: 'most record body bytes of one table file' }),
       })
       .strict()
       .default({ records: DEFAULT_ROLL_RECORDS, bytes: DEFAULT_ROLL_BYTES })

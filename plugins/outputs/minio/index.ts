@@ -381,6 +381,7 @@ export class MinioOutput implements OutputPlugin {
     }
     meta[SEQ_KEY] = range(seqLo, seqHi);
     meta['layergate-signals'] = String(signals.size);
+    // send groups series records by build (as their key's build= does): the first record's is every record's
     if (first.build !== undefined) meta['layergate-build'] = first.build;
     if (layerLo <= layerHi) meta['layergate-layer'] = range(layerLo, layerHi);
     if (timeLo !== undefined && timeHi !== undefined) meta['layergate-source-time-ns'] = range(timeLo, timeHi);

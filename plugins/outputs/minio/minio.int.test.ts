@@ -192,9 +192,17 @@ describe('minio output (real MinIO)', () => {
       seq: 'int64',
       signal: expect.stringMatching(/^dictionary<values=string/),
       time_ns: 'timestamp[ns, tz=UTC]',
+      block_seq: 'int64',
+      sample_rate_hz: 'double',
       photodiode: 'float',
       pyrometer: 'float',
     });
+    // the simulator's block sequence, as it sent it, on every row of its block
+    const binaryRows = samples.columns.signal!.map((s) => s === 'meltpool.binary');
+    const binarySeqs = samples.columns.block_seq!.filter((_, i) => binaryRows[i]) as number[];
+    expect([...new Set(binarySeqs)].sort((a, b) => a - b)).toEqual([...Array(32).keys()]);
+    expect(binarySeqs).toHaveLength(32 * 250);
+    expect(new Set(samples.columns.sample_rate_hz)).toEqual(new Set([10_000]));
     expect(dump.datasets.events!.rows).toBe(routed.filter((x) => x.kind === 'event').length);
     for (const f of Object.values(dump.files)) expect(f).toMatchObject({ sorted: true, compression: 'ZSTD' });
     const blocks = routed.filter((x) => x.signal === 'meltpool.binary');
@@ -297,6 +305,57 @@ describe('minio output (real MinIO)', () => {
     });
     expect(dump.datasets.scalars!.columns.value!.slice(0, 3)).toEqual([0, 0.1, 0.2]);
   }, 120_000);
+
+  it('a series object spanning layers 1 and 2 says so (layergate-layer 1-2, seq and source time ranges); its samples rows carry block_seq and sample_rate_hz', async () => {
+    const bucket = bucketName();
+    const out = output({ bucket, series: { window: '1h' } });
+    rigs.push(await sinkRig([{ name: 'minio', plugin: out }]));
+    const t0 = BigInt(Date.UTC(2026, 0, 15, 8, 0, 0)) * 1_000_000n;
+    // blocks 5 and 6 in layer 1, block 7 lost, block 8 in layer 2 (at half the rate)
+    const blocks = [
+      { blockSeq: 5, layer: 1, first: 0, rate: 10_000 },
+      { blockSeq: 6, layer: 1, first: 4, rate: 10_000 },
+      { blockSeq: 8, layer: 2, first: 0, rate: 5_000 },
+    ];
+    const batch: StoredRecord[] = blocks.map((b, i) => {
+      const draft = samplesDraft('meltpool.binary', b.first, 4);
+      return {
+        ...draft,
+        seq: 101 + i,
+        source: 'mqtt',
+        class: 'internal',
+        build: 'B-7',
+        layer: b.layer,
+        sourceTimeNs: t0 + BigInt(i) * 1_000_000n,
+        receiveTimeNs: t0 + BigInt(i) * 1_000_000n + 500n,
+        attributes: { ...draft.attributes, sample_rate_hz: String(b.rate), seq: String(b.blockSeq) },
+        routes: ['minio'],
+      } as StoredRecord;
+    });
+    await out.send(batch);
+    const keys = await list(client, bucket);
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatch(/^series\/samples\/machine=pbf-sim\/build=B-7\/date=2026-01-15\//);
+    const stat = await client.statObject(bucket, keys[0]!);
+    expect(stat.metaData).toMatchObject({
+      'layergate-layer': '1-2',
+      'layergate-build': 'B-7',
+      'layergate-seq': '101-103',
+      'layergate-source-time-ns': `${t0}-${t0 + 2_000_000n}`,
+      'layergate-records': '3',
+      'layergate-rows': '12',
+    });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-minio-layers-'));
+    temps.push(dir);
+    const file = path.join(dir, keys[0]!);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, await get(client, bucket, keys[0]!));
+    const samples = (await readSeriesWithPyarrow(dir)).datasets.samples!;
+    expect(samples.columns.seq).toEqual([101, 101, 101, 101, 102, 102, 102, 102, 103, 103, 103, 103]);
+    expect(samples.columns.layer).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2]);
+    expect(samples.columns.block_seq).toEqual([5, 5, 5, 5, 6, 6, 6, 6, 8, 8, 8, 8]);
+    expect(samples.columns.sample_rate_hz).toEqual([...Array(8).fill(10_000), ...Array(4).fill(5_000)]);
+  });
 
   it('idempotent keys: a batch sent again overwrites the same objects', async () => {
     const bucket = bucketName();

@@ -9,8 +9,8 @@
  *   <prefix>:<machine>:notify            PUBLISH {"signal","seq","count"} (with `notify: true`)
  *
  * Entry fields (all strings, `body` raw bytes): seq, class, kind, source, content_type, time_ns (source
- * time, else receive time), receive_time_ns, build, layer, attributes (JSON); scalars add v, unit,
- * quality; sample blocks add channels, sample_rate_hz, first_sample with body = interleaved float32 LE;
+ * time, else receive time), receive_time_ns, build, layer, attributes (JSON); scalars add v (exact text
+ * of the value), type (its value type, wire/scalar-value.ts), unit, quality; sample blocks add channels, sample_rate_hz, first_sample with body = interleaved float32 LE;
  * frames (spooled) add blob_sha256, blob_size and carry no body. See README.md for a dashboard's view.
  *
  * Design constraints:
@@ -27,8 +27,8 @@ import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
-import { CONTENT_TYPES, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
-import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES, parseScalarBody, tlsConnectionOptions, valueJson } from '../../../gateway/plugin-api/index.js';
+import type { StoredRecord, TypedValue } from '../../../gateway/plugin-api/index.js';
 import { causes, permanent, retryable } from '../shared/sink.js';
 import type { RedisConfig } from './schema.js';
 import { definition as lazyDefinition } from './definition.js';
@@ -82,12 +82,12 @@ export function entryFields(r: StoredRecord): (string | Buffer)[] {
   if (Object.keys(a).length > 0) f.push('attributes', JSON.stringify(a));
   if (r.contentType === CONTENT_TYPES.scalar && r.body) {
     try {
-      const o = JSON.parse(r.body.toString('utf8')) as { v?: unknown; unit?: unknown; quality?: unknown };
-      if (o.v !== undefined && o.v !== null && typeof o.v !== 'object') f.push('v', String(o.v));
-      if (typeof o.unit === 'string') f.push('unit', o.unit);
-      if (typeof o.quality === 'string') f.push('quality', o.quality);
+      const o = parseScalarBody(r.body);
+      f.push('v', valueText(o), 'type', o.type);
+      if (o.unit !== undefined) f.push('unit', o.unit);
+      if (o.quality !== undefined) f.push('quality', o.quality);
     } catch {
-      // not the scalar JSON: the body is still there, as is
+      // not a scalar body of the value model: the body is still there, as is
     }
   }
   if (r.contentType === CONTENT_TYPES.samplesF32) {
@@ -98,6 +98,17 @@ export function entryFields(r: StoredRecord): (string | Buffer)[] {
   if (r.body) f.push('body', r.body);
   if (r.blob) f.push('blob_sha256', r.blob.sha256, 'blob_size', String(r.blob.size));
   return f;
+}
+
+/**
+ * A scalar's value as the text of its `v` field, exact for its type (`type` says which): a string as
+ * itself, 64-bit integers in decimal, floats as their shortest exact decimal (NaN, Infinity, -0 by
+ * name), datetime as RFC 3339, bytes as base64, arrays as JSON: the body's JSON form without quotes.
+ */
+function valueText(t: TypedValue): string {
+  if (typeof t.v === 'string') return t.v;
+  const json = valueJson(t.type, t.v);
+  return json.startsWith('"') ? (JSON.parse(json) as string) : json;
 }
 
 export interface RedisOutputStats {

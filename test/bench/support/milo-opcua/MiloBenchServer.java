@@ -17,13 +17,27 @@
  * - Tick k (k = 0, 1, 2, ... over the whole life of the process) sets variable i to k + 1 + i/n, all
  *   with one source and server timestamp; every 100 ms on an absolute schedule (a late tick is
  *   followed by the next one sooner) between `start` and `stop`.
- * - Control: lines on stdin (`start`, `stop`, `counts`; end of input: exit); answers on stdout, one
+ * - A folder "Types" under Objects with one variable per OPC-UA built-in type the gateway maps to its
+ *   value model, scalar and one-dimensional array: ns=<index>;s=t.<Type> and s=t.<Type>Array
+ *   (Boolean, SByte, Byte, Int16, UInt16, Int32, UInt32, Int64, UInt64, Float, Double, String,
+ *   DateTime, ByteString, Guid), initially without a value; the tests write them with `set` to prove
+ *   the gateway's value conversion against an independent implementation. Never ticked.
+ * - Control: lines on stdin (`start`, `stop`, `counts`, `set`; end of input: exit); answers on stdout, one
  *   JSON line each: {"type":"ready"} once listening, {"type":"counts","units":..,"bytes":..,"cpuUs":..}
  *   after `stop` and `counts` (units: value changes made; cpuUs: the JVM's process CPU time).
+ *   `set <Type> <element>` and `set <Type>Array <count> <element>,<element>,...` give a Types variable
+ *   a new value (one source timestamp, now) and hand it to its monitored items as a tick does; answer
+ *   {"type":"set"}, or {"type":"error","message":..} for a line it cannot read. Elements are written so
+ *   that every value survives the text exactly (parseElement): integers in decimal, Float and Double
+ *   as the hex of their IEEE bits, String as base64 of its UTF-8, DateTime as its 100 ns ticks since
+ *   1601, ByteString as hex, Guid as text.
  *   Milo logs through slf4j-simple to stderr (warnings and errors only), never to stdout.
  */
 
 import java.io.BufferedReader;
+import java.math.BigInteger;
+import java.util.Base64;
+import java.util.UUID;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
@@ -65,7 +79,11 @@ import org.eclipse.milo.opcua.stack.core.types.builtin.LocalizedText;
 import org.eclipse.milo.opcua.stack.core.types.builtin.NodeId;
 import org.eclipse.milo.opcua.stack.core.types.builtin.StatusCode;
 import org.eclipse.milo.opcua.stack.core.types.builtin.Variant;
+import org.eclipse.milo.opcua.stack.core.types.builtin.unsigned.UByte;
 import org.eclipse.milo.opcua.stack.core.types.builtin.unsigned.UInteger;
+import org.eclipse.milo.opcua.stack.core.types.builtin.unsigned.ULong;
+import org.eclipse.milo.opcua.stack.core.types.builtin.unsigned.UShort;
+import org.eclipse.milo.opcua.sdk.core.ValueRanks;
 import org.eclipse.milo.opcua.stack.core.types.enumerated.MessageSecurityMode;
 import org.eclipse.milo.opcua.stack.core.types.structured.BuildInfo;
 import org.eclipse.milo.opcua.stack.core.util.SelfSignedCertificateBuilder;
@@ -123,6 +141,15 @@ public final class MiloBenchServer {
                 case "":
                     break;
                 default:
+                    if (line.startsWith("set ")) {
+                        try {
+                            namespace.set(line.substring(4));
+                            answer("{\"type\":\"set\"}");
+                        } catch (RuntimeException e) {
+                            answer("{\"type\":\"error\",\"message\":\"" + String.valueOf(e).replace("\\", "\\\\").replace("\"", "\\\"") + "\"}");
+                        }
+                        break;
+                    }
                     System.err.println("MiloBenchServer: unknown command " + line);
             }
         }
@@ -214,6 +241,8 @@ public final class MiloBenchServer {
     static final class BenchNamespace extends ManagedNamespaceWithLifecycle {
 
         private final int n;
+        /** the Types variables follow the n Bench variables in current[] and items[]: index n + 2 * type (+ 1 for the array) */
+        private final Map<String, Integer> typeIndex = new HashMap<>();
         /** guards current[] and items[]: a tick and the creation of an item never interleave */
         private final Object lock = new Object();
         private final Map<NodeId, Integer> indexOf = new HashMap<>();
@@ -225,11 +254,12 @@ public final class MiloBenchServer {
         BenchNamespace(OpcUaServer server, String nsUri, int n) {
             super(server, nsUri);
             this.n = n;
-            this.current = new DataValue[n];
-            this.items = new ArrayList<>(n);
+            int all = n + 2 * TYPES.length;
+            this.current = new DataValue[all];
+            this.items = new ArrayList<>(all);
             DateTime start = DateTime.now();
-            for (int i = 0; i < n; i++) {
-                current[i] = new DataValue(new Variant(0.0), StatusCode.GOOD, start, start);
+            for (int i = 0; i < all; i++) {
+                current[i] = i < n ? new DataValue(new Variant(0.0), StatusCode.GOOD, start, start) : new DataValue(Variant.NULL_VALUE, StatusCode.GOOD, start, start);
                 items.add(new ArrayList<>(1));
             }
             getLifecycleManager().addStartupTask(this::addNodes);
@@ -258,6 +288,65 @@ public final class MiloBenchServer {
                 getNodeManager().addNode(node);
                 folder.addComponent(node);
                 indexOf.put(node.getNodeId(), i);
+            }
+            addTypes();
+        }
+
+        /** the Types folder: per type a scalar and an array variable */
+        private void addTypes() {
+            UaFolderNode folder = new UaFolderNode(getNodeContext(), newNodeId("Types"), newQualifiedName("Types"),
+                LocalizedText.english("Types"));
+            getNodeManager().addNode(folder);
+            folder.addReference(new Reference(folder.getNodeId(), Identifiers.Organizes,
+                Identifiers.ObjectsFolder.expanded(), false));
+            for (int t = 0; t < TYPES.length; t++) {
+                for (int array = 0; array < 2; array++) {
+                    String name = TYPES[t] + (array == 1 ? "Array" : "");
+                    UaVariableNode node = new UaVariableNode.UaVariableNodeBuilder(getNodeContext())
+                        .setNodeId(newNodeId("t." + name))
+                        .setBrowseName(newQualifiedName(name))
+                        .setDisplayName(LocalizedText.english(name))
+                        .setDataType(TYPE_IDS[t])
+                        .setValueRank(array == 1 ? ValueRanks.OneDimension : ValueRanks.Scalar)
+                        .setTypeDefinition(Identifiers.BaseDataVariableType)
+                        .setAccessLevel(AccessLevel.READ_ONLY)
+                        .setUserAccessLevel(AccessLevel.READ_ONLY)
+                        .build();
+                    final int index = n + 2 * t + array;
+                    node.getFilterChain().addLast(AttributeFilters.getValue(ctx -> current[index]));
+                    getNodeManager().addNode(node);
+                    folder.addComponent(node);
+                    indexOf.put(node.getNodeId(), index);
+                    typeIndex.put(name, index);
+                }
+            }
+        }
+
+        /** `<Type> <element>` or `<Type>Array <count> <elements>`: the variable's new value, to each of its items */
+        void set(String args) {
+            String[] parts = args.split(" ", -1);
+            Integer index = typeIndex.get(parts[0]);
+            if (index == null) throw new IllegalArgumentException("no Types variable " + parts[0]);
+            int t = (index - n) / 2;
+            boolean array = (index - n) % 2 == 1;
+            Object value;
+            if (array) {
+                int count = Integer.parseInt(parts[1]);
+                String[] elements = count == 0 ? new String[0] : parts.length > 2 ? parts[2].split(",", -1) : new String[] {""};
+                if (elements.length != count) throw new IllegalArgumentException(count + " elements announced, " + elements.length + " given");
+                Object arr = java.lang.reflect.Array.newInstance(TYPE_CLASSES[t], count);
+                for (int i = 0; i < count; i++) java.lang.reflect.Array.set(arr, i, parseElement(TYPES[t], elements[i]));
+                value = arr;
+            } else {
+                value = parseElement(TYPES[t], parts.length > 1 ? parts[1] : "");
+            }
+            DateTime now = DateTime.now();
+            DataValue dv = new DataValue(new Variant(value), StatusCode.GOOD, now, now);
+            synchronized (lock) {
+                current[index] = dv;
+                for (DataItem item : items.get(index)) {
+                    if (item.isSamplingEnabled()) item.setValue(dv);
+                }
             }
         }
 
@@ -329,6 +418,47 @@ public final class MiloBenchServer {
                     if (i >= 0 && m instanceof DataItem && m.isSamplingEnabled()) ((DataItem) m).setValue(current[i]);
                 }
             }
+        }
+    }
+
+    /** the Types variables: OPC-UA built-in types, their DataType nodes and the Java class Milo encodes each from */
+    static final String[] TYPES = {
+        "Boolean", "SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64",
+        "Float", "Double", "String", "DateTime", "ByteString", "Guid",
+    };
+    static final NodeId[] TYPE_IDS = {
+        Identifiers.Boolean, Identifiers.SByte, Identifiers.Byte, Identifiers.Int16, Identifiers.UInt16, Identifiers.Int32,
+        Identifiers.UInt32, Identifiers.Int64, Identifiers.UInt64, Identifiers.Float, Identifiers.Double, Identifiers.String,
+        Identifiers.DateTime, Identifiers.ByteString, Identifiers.Guid,
+    };
+    static final Class<?>[] TYPE_CLASSES = {
+        Boolean.class, Byte.class, UByte.class, Short.class, UShort.class, Integer.class, UInteger.class, Long.class, ULong.class,
+        Float.class, Double.class, String.class, DateTime.class, ByteString.class, UUID.class,
+    };
+
+    /** One element as the `set` command writes it (see the header): exact for every value of the type. */
+    static Object parseElement(String type, String text) {
+        switch (type) {
+            case "Boolean": return Boolean.parseBoolean(text);
+            case "SByte": return Byte.parseByte(text);
+            case "Byte": return UByte.valueOf(Short.parseShort(text));
+            case "Int16": return Short.parseShort(text);
+            case "UInt16": return UShort.valueOf(Integer.parseInt(text));
+            case "Int32": return Integer.parseInt(text);
+            case "UInt32": return UInteger.valueOf(Long.parseLong(text));
+            case "Int64": return Long.parseLong(text);
+            case "UInt64": return ULong.valueOf(new BigInteger(text));
+            case "Float": return Float.intBitsToFloat(Integer.parseUnsignedInt(text, 16));
+            case "Double": return Double.longBitsToDouble(Long.parseUnsignedLong(text, 16));
+            case "String": return new String(Base64.getDecoder().decode(text), StandardCharsets.UTF_8);
+            case "DateTime": return new DateTime(Long.parseLong(text));
+            case "ByteString": {
+                byte[] b = new byte[text.length() / 2];
+                for (int i = 0; i < b.length; i++) b[i] = (byte) Integer.parseInt(text.substring(2 * i, 2 * i + 2), 16);
+                return ByteString.of(b);
+            }
+            case "Guid": return UUID.fromString(text);
+            default: throw new IllegalArgumentException("unknown type " + type);
         }
     }
 

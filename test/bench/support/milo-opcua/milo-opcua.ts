@@ -1,7 +1,8 @@
 /**
  * The benchmarks' second OPC-UA load server: Eclipse Milo (MiloBenchServer.java beside this module),
  * built on first use and run as a Java child process with the address space of startBenchOpcuaServer
- * (../opcua-server.ts): a `Bench` folder with `n` Double variables `ns=<nsUri>;s=v0..v<n-1>`.
+ * (../opcua-server.ts): a `Bench` folder with `n` Double variables `ns=<nsUri>;s=v0..v<n-1>`; and a
+ * `Types` folder with a variable per OPC-UA built-in type that the input's tests write (`set`).
  *
  * Design constraints:
  * - Why a second server: node-opcua needs about 1.1-1.3 cores to serve W1 (5,000 variables at 10 Hz,
@@ -122,11 +123,17 @@ export interface MiloBenchServer {
   /** stop ticking; resolves with the counts once no tick runs any more (final until the next start) */
   stop(): Promise<MiloCounts>;
   counts(): Promise<MiloCounts>;
+  /**
+   * Give a variable of the Types folder a new value: `set('Int64', '-1')`, `set('DoubleArray', ['3ff8000000000000'])`
+   * (elements as MiloBenchServer.java's `parseElement` reads them); resolves once the server has
+   * handed it to the variable's monitored items.
+   */
+  set(variable: string, elements: string | readonly string[]): Promise<void>;
   /** end its input (it shuts down and exits), SIGKILL after 10 s; resolves once it is gone */
   close(): Promise<void>;
 }
 
-type ServerLine = { type: 'ready' } | ({ type: 'counts' } & MiloCounts);
+type ServerLine = { type: 'ready' } | ({ type: 'counts' } & MiloCounts) | { type: 'set' } | { type: 'error'; message: string };
 
 /**
  * Build (if needed) and start the Milo server on 127.0.0.1:`port`; resolves once it listens. Its
@@ -145,7 +152,8 @@ export async function startMiloBenchServer(n: number, port: number, nsUri: strin
     if (tail.length > 30) tail.shift();
   });
   let exited: string | undefined;
-  const waiting: { resolve: (c: MiloCounts) => void; reject: (e: Error) => void }[] = [];
+  // the answers come in the order of the commands that ask for one
+  const waiting: { resolve: (line: ServerLine) => void; reject: (e: Error) => void }[] = [];
   const died = () => new ServiceError(NAME, `the Milo bench server ${exited ?? 'is gone'}`, tail.join('\n') || '(no output on stderr)');
   const gone = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
@@ -164,18 +172,23 @@ export async function startMiloBenchServer(n: number, port: number, nsUri: strin
       return;
     }
     if (m.type === 'ready') onReady?.();
-    else if (m.type === 'counts') waiting.shift()?.resolve({ units: m.units, bytes: m.bytes, cpuUs: m.cpuUs });
+    else waiting.shift()?.resolve(m);
   });
   child.stdin!.on('error', () => undefined); // a write after it died: reported by the pending answer instead
   const command = (line: string): void => {
     if (exited === undefined) child.stdin!.write(`${line}\n`);
   };
-  const answer = (line: string): Promise<MiloCounts> =>
+  const answer = (line: string): Promise<ServerLine> =>
     new Promise((resolve, reject) => {
       if (exited !== undefined) return reject(died());
       waiting.push({ resolve, reject });
       command(line);
     });
+  const counts = async (line: string): Promise<MiloCounts> => {
+    const m = await answer(line);
+    if (m.type !== 'counts') throw new ServiceError(NAME, `expected counts after "${line}", got ${JSON.stringify(m)}`);
+    return { units: m.units, bytes: m.bytes, cpuUs: m.cpuUs };
+  };
 
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -197,8 +210,13 @@ export async function startMiloBenchServer(n: number, port: number, nsUri: strin
     child,
     endpoint: `opc.tcp://127.0.0.1:${port}`,
     start: () => command('start'),
-    stop: () => answer('stop'),
-    counts: () => answer('counts'),
+    stop: () => counts('stop'),
+    counts: () => counts('counts'),
+    async set(variable, elements) {
+      const line = typeof elements === 'string' ? `set ${variable} ${elements}` : `set ${variable} ${elements.length} ${elements.join(',')}`;
+      const m = await answer(line);
+      if (m.type !== 'set') throw new ServiceError(NAME, `set ${variable}: ${m.type === 'error' ? m.message : JSON.stringify(m)}`);
+    },
     async close() {
       if (exited !== undefined) return;
       child.stdin!.end();
