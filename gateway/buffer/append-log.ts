@@ -10,14 +10,15 @@
  * everything is synchronous except `readBlob`, like better-sqlite3 underneath.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { pino, type Logger } from 'pino';
 import type { BlobRef, RecordInput, StoredRecord } from '../plugin-api/record.js';
 import { appendBatch } from './append.js';
+import { ensureReserve, flushUnstored, isStorageFull, noteUnstored, releaseReserve } from './disk-full.js';
 import { expireByAge, warnEvictions } from './eviction.js';
 import { lockFolder, writeSeqMark } from './layout.js';
-import { ackSink, blobPath, check, losses, readBlob, readSink, stats } from './read.js';
+import { ackSink, blobPath, check, losses, readOwnedBlob, readSink, stats } from './read.js';
 import { openDatabase, recoverSpool } from './recovery.js';
 import { AppendLogState } from './state.js';
 import type { AppendResult, BufferOptions, BufferStats, CheckResult, LossEntry, RecordBuffer } from './types.js';
@@ -39,13 +40,27 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
     mkdirSync(st.dir, { recursive: true });
     this.lock = lockFolder(st.dir);
     try {
-      st.spool.init();
-      openDatabase(st, opts.sinks);
+      try {
+        st.spool.init();
+        openDatabase(st, opts.sinks);
+      } catch (e) {
+        // started on a full disk: the reserve's space is what the open needs (./disk-full.ts)
+        // (SQLITE_IOERR_SHMSIZE: the WAL index could not be sized, which a full disk causes at open)
+        const full = isStorageFull(e) || (e as { code?: unknown }).code === 'SQLITE_IOERR_SHMSIZE';
+        if (!full || !releaseReserve(st.dir)) throw e;
+        st.log.warn({ err: e }, 'buffer filesystem full at open: reserve file released to open the buffer');
+        (st.db as Database.Database | undefined)?.close();
+        st.spool.init();
+        openDatabase(st, opts.sinks);
+        // the space just given back is for this gateway to run on, not to be set aside again at once
+        st.reserveTriedAt = Date.now();
+      }
       recoverSpool(st, false);
     } catch (e) {
       this.lock.close();
       throw e;
     }
+    ensureReserve(st);
     if (st.maxAgeNs !== null) {
       const everyMs = Math.min(60_000, Math.max(1_000, Math.floor(Number(st.maxAgeNs / 1_000_000n) / 4)));
       this.ageTimer = setInterval(() => expireByAge(st), everyMs);
@@ -54,7 +69,14 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
   }
 
   append(records: RecordInput[]): AppendResult {
-    return appendBatch(this.state, records);
+    const result = appendBatch(this.state, records);
+    // after a full disk: set space aside again for the next open, once there is room
+    if (!this.state.reservePresent) ensureReserve(this.state);
+    return result;
+  }
+
+  noteUnstored(records: RecordInput[], reason: string): void {
+    noteUnstored(this.state, records, reason);
   }
 
   read(sink: string, limit: number, maxBytes?: number, afterSeq?: number): StoredRecord[] {
@@ -79,7 +101,7 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
   }
 
   readBlob(ref: BlobRef): Promise<Buffer> {
-    return readBlob(this.state.spool, ref);
+    return readOwnedBlob(this.state, ref);
   }
 
   stats(): BufferStats {
@@ -105,10 +127,18 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
     st.closed = true;
     if (this.ageTimer) clearInterval(this.ageTimer);
     warnEvictions(st, true);
+    flushUnstored(st);
     st.db.close();
     this.lock.close();
     // after a clean close the next open continues exactly where this one stopped
-    writeSeqMark(st.seqMarkPath, st.c.nextSeq);
+    try {
+      writeSeqMark(st.seqMarkPath, st.c.nextSeq);
+    } catch (err) {
+      // on a full disk the mark on disk stays the running reservation, which is above every seq
+      // handed out: seqs stay monotonic, the next open only skips a gap
+      rmSync(`${st.seqMarkPath}.tmp`, { force: true });
+      st.log.warn({ err }, 'buffer close: seq mark not updated (the reservation on disk still holds)');
+    }
     this.removeAllListeners();
   }
 }

@@ -16,6 +16,7 @@
 import type Database from 'better-sqlite3';
 import { BufferFullError, InvalidRecordError, UnknownSinkError } from '../plugin-api/errors.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES, type RecordInput } from '../plugin-api/record.js';
+import { forgetUnstored, writeUnstored } from './disk-full.js';
 import { afterEviction, fullMessage, makeRoom, type RoomOutcome } from './eviction.js';
 import { CLASS_INDEX, KIND_INDEX, ROW_OVERHEAD_BYTES, SEQ_RESERVATION_BLOCK, insertPackedRow, writeSeqMark } from './layout.js';
 import { RowPacker, type PackedRow } from './rows.js';
@@ -132,11 +133,15 @@ export function appendBatch(st: AppendLogState, records: RecordInput[]): AppendR
     outcome = appendTransactionOf(st)(records, masks, codes, shas, batchBytes, hasBlock);
   } catch (e) {
     st.restore(snap);
+    // rolled back: the pending ledger runs stay pending
+    unstoredWritten = null;
     if (newBlobs) for (const sha of newBlobs.keys()) st.spool.remove(sha);
     if (e instanceof BufferFullError) noteRefused(st, batchBytes);
     throw e;
   }
   if (outcome.pass) afterEviction(st, outcome.pass);
+  forgetUnstored(st, unstoredWritten);
+  unstoredWritten = null;
   if (outcome.refused) {
     if (newBlobs) for (const sha of newBlobs.keys()) st.spool.remove(sha);
     noteRefused(st, batchBytes);
@@ -217,6 +222,9 @@ interface ExtraCache {
 /** The last build, layer and attributes `extraJson` wrote, and their JSON. */
 let lastExtra: ExtraCache = EMPTY_EXTRA_CACHE;
 
+/** the pending disk-full ledger runs the running append transaction wrote (forgotten after its commit) */
+let unstoredWritten: string[] | null = null;
+
 /** Runs inside the append transaction; a throw rolls everything back. */
 function appendInTxn(
   st: AppendLogState,
@@ -230,6 +238,8 @@ function appendInTxn(
   const room = makeRoom(st, records, batchBytes, hasBlock);
   if (room.refused) return room;
   lastExtra = EMPTY_EXTRA_CACHE;
+  // drops noted while the disk was full go into the first transaction that can commit again
+  unstoredWritten = writeUnstored(st);
 
   const packer = packerOf(st);
   packer.reset();

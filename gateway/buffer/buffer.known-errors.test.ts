@@ -48,7 +48,11 @@ function filled(n: number): BufferOptions {
   return opts;
 }
 
-function expectQuarantinedAndWorking(opts: BufferOptions, lastSeqBefore: number): void {
+/**
+ * `reason`: 'corrupt-quarantined' when the damaged file could still tell what it held, else
+ * 'corrupt-quarantined-lower-bound' (its counts are a lower bound, its range reaches the seq mark).
+ */
+function expectQuarantinedAndWorking(opts: BufferOptions, lastSeqBefore: number, reason: string): void {
   const buf = start(opts);
   const q = quarantines(opts.dir);
   expect(q).toHaveLength(1);
@@ -57,7 +61,7 @@ function expectQuarantinedAndWorking(opts: BufferOptions, lastSeqBefore: number)
   expect(existsSync(path.join(q[0]!, 'spool'))).toBe(true);
   expect(buf.stats().records).toBe(0);
   const [loss] = buf.losses();
-  expect(loss).toMatchObject({ reason: 'corrupt-quarantined', source: '*', signal: '*', sinks: ['kafka', 'minio'] });
+  expect(loss).toMatchObject({ reason, source: '*', signal: '*', sinks: ['kafka', 'minio'] });
   expect(loss!.lastSeq).toBeGreaterThanOrEqual(lastSeqBefore);
   const { firstSeq } = buf.append([rec({ n: 1 }), rec({ n: 2, size: 3000 })]);
   expect(firstSeq).toBeGreaterThan(lastSeqBefore);
@@ -73,14 +77,14 @@ describe('damaged database file', () => {
   it('a file of garbage bytes is quarantined and a new buffer starts', () => {
     const opts = filled(300);
     writeFileSync(path.join(opts.dir, 'buffer.sqlite'), bodyFor(1, 64 * 1024));
-    expectQuarantinedAndWorking(opts, 301);
+    expectQuarantinedAndWorking(opts, 301, 'corrupt-quarantined-lower-bound');
   });
 
   it('a truncated file is quarantined and a new buffer starts', () => {
     const opts = filled(2000);
     const file = path.join(opts.dir, 'buffer.sqlite');
     truncateSync(file, Math.floor(statSync(file).size * 0.4));
-    expectQuarantinedAndWorking(opts, 2001);
+    expectQuarantinedAndWorking(opts, 2001, 'corrupt-quarantined-lower-bound');
   });
 
   it('a damaged page in the middle is found by the check at open', () => {
@@ -88,7 +92,7 @@ describe('damaged database file', () => {
     const fd = openSync(path.join(opts.dir, 'buffer.sqlite'), 'r+');
     writeSync(fd, bodyFor(2, 8192), 0, 8192, 16 * 4096);
     closeSync(fd);
-    expectQuarantinedAndWorking(opts, 2001);
+    expectQuarantinedAndWorking(opts, 2001, 'corrupt-quarantined');
   });
 
   it('after a crash (no clean close) the seq mark keeps seqs increasing through a quarantine', () => {
@@ -101,7 +105,7 @@ describe('damaged database file', () => {
     cpSync(opts.dir, crashed, { recursive: true });
     writeFileSync(path.join(crashed, 'buffer.sqlite'), bodyFor(3, 4096));
     rmSync(path.join(crashed, 'buffer.sqlite-wal'), { force: true });
-    expectQuarantinedAndWorking({ ...opts, dir: crashed }, 50);
+    expectQuarantinedAndWorking({ ...opts, dir: crashed }, 50, 'corrupt-quarantined-lower-bound');
   });
 
   it('a database held by another process is an error, not a corruption', () => {
@@ -178,11 +182,23 @@ describe('spool faults', () => {
     const buf = start(opts);
     const ref = buf.read('kafka', 10)[1]!.blob!;
     writeFileSync(file, bodyFor(43, 4000));
-    await expect(buf.readBlob(ref)).rejects.toThrow(BlobMissingError);
     const result = buf.check();
     expect(result).toEqual({ ok: false, integrity: ['ok'], orphanBlobsRemoved: 0, missingBlobs: 2 });
     expect(buf.stats().missingBlobs).toBe(2);
     expect(buf.read('kafka', 10).map((r) => r.seq)).toEqual([1]);
+    await expect(buf.readBlob(ref)).rejects.toThrow(BlobMissingError);
+  });
+
+  it('readBlob refuses an altered blob of the right size and drops its rows at once (check() then finds nothing more)', async () => {
+    const { opts, file } = withBlobs();
+    const buf = start(opts);
+    const ref = buf.read('kafka', 10)[1]!.blob!;
+    writeFileSync(file, bodyFor(43, 4000));
+    await expect(buf.readBlob(ref)).rejects.toThrow(BlobMissingError);
+    expect(buf.stats().missingBlobs).toBe(2);
+    expect(buf.read('kafka', 10).map((r) => r.seq)).toEqual([1]);
+    expect(buf.losses()[0]).toMatchObject({ reason: 'blob-corrupt', firstSeq: 2, lastSeq: 3, records: 2 });
+    expect(buf.check()).toEqual({ ok: true, integrity: ['ok'], orphanBlobsRemoved: 0, missingBlobs: 0 });
   });
 
   it('readBlob of a blob that is gone is a BlobMissingError naming the hash', async () => {

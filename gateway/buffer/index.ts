@@ -3,6 +3,7 @@
  * that shape its accounting. Everything else in this folder is internal to the buffer.
  */
 export { openBuffer, SqliteAppendLog } from './append-log.js';
+export { DISK_FULL_REASON, isStorageFull } from './disk-full.js';
 export { ROW_OVERHEAD_BYTES, LEDGER_MAX_ENTRIES, MAX_SINKS } from './layout.js';
 export { DEFAULT_INLINE_MAX_BYTES } from './state.js';
 export type * from './types.js';

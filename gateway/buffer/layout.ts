@@ -12,7 +12,8 @@
  * - ./recovery.ts: open, quarantine of a damaged database, recovery of state and spool;
  * - ./streams.ts: stream interning (source, signal, content type -> small integer);
  * - ./append.ts: append; ./eviction.ts: eviction and the loss ledger;
- * - ./read.ts: read, ack, stats, losses and check; ./spool.ts: the blob files.
+ * - ./read.ts: read, ack, stats, losses and check; ./spool.ts: the blob files;
+ * - ./disk-full.ts: a full filesystem: the ledger of records that could not be stored, the reserve.
  *
  * ## On-disk layout (the folder `opts.dir`)
  *
@@ -57,6 +58,8 @@
  *   SEQ_RESERVATION_BLOCK seqs), after a clean close the exact next seq. At open the next seq is
  *   max(database's next_seq, mark), so seqs stay monotonic across a crash, a `synchronous = NORMAL`
  *   power loss that rolled back the last commits, and a quarantine (gaps are allowed, reuse is not).
+ * - `reserve`: 1 MiB set aside while there is room, deleted by an open that fails for a full disk
+ *   (./disk-full.ts), so that the buffer opens on a 100 % full filesystem.
  * - `quarantine/<timestamp>/`: a damaged database (with its -wal, -shm) and the spool it referred to,
  *   moved aside, never deleted.
  *
@@ -220,8 +223,16 @@ export function lockFolder(dir: string): Database.Database {
   try {
     db.pragma('locking_mode = EXCLUSIVE');
     // the first write takes the exclusive lock, and exclusive locking mode keeps it
-    db.exec('CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL)');
-    db.prepare('INSERT OR REPLACE INTO owner VALUES (1, ?)').run(process.pid);
+    try {
+      db.exec('CREATE TABLE IF NOT EXISTS owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL)');
+      db.prepare('INSERT OR REPLACE INTO owner VALUES (1, ?)').run(process.pid);
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'SQLITE_FULL') throw e;
+      // a full disk has no room for the pid row's journal: the lock is what matters, and an empty
+      // exclusive transaction takes it (kept by exclusive locking mode) without writing a page, so
+      // a gateway started on a full disk still opens its buffer and drains it (the row keeps an old pid)
+      db.exec('BEGIN EXCLUSIVE; COMMIT');
+    }
     return db;
   } catch (e) {
     db.close();
@@ -232,7 +243,13 @@ export function lockFolder(dir: string): Database.Database {
 /** A configured connection to `dbPath` (created when missing); the schema is not applied yet. */
 export function openConnection(dbPath: string, synchronous: 'FULL' | 'NORMAL'): Database.Database {
   const db = new Database(dbPath, { timeout: BUSY_TIMEOUT_MS });
-  configureConnection(db, synchronous);
+  try {
+    configureConnection(db, synchronous);
+  } catch (e) {
+    // (a full disk fails the WAL index here): a connection left open would hold the files until GC
+    db.close();
+    throw e;
+  }
   return db;
 }
 

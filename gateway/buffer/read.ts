@@ -16,7 +16,7 @@ import { BlobMissingError, BufferCorruptError } from '../plugin-api/errors.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES, type BlobRef, type RecordKind, type SensitivityClass, type StoredRecord } from '../plugin-api/record.js';
 import { EvictionPass, evictDelivered, runEvictionTxn } from './eviction.js';
 import type { PackedRowRead, RowInfo } from './layout.js';
-import { isCorruption, recoverSpool, restartEmpty } from './recovery.js';
+import { dropBlobs, isCorruption, recoverSpool, restartEmpty } from './recovery.js';
 import {
   NO_EXTRA,
   RECORD_HEADER_BYTES,
@@ -217,6 +217,28 @@ export async function readBlob(spool: Spool, ref: BlobRef): Promise<Buffer> {
     throw new BlobMissingError(`blob ${ref.sha256}: the spooled file is damaged (${bytes.length} bytes, expected ${ref.size})`);
   }
   return bytes;
+}
+
+/**
+ * The owner's readBlob: a blob found damaged (wrong size or hash) is never returned, and is not left
+ * for the next reader to trip over either: its rows are dropped into the loss ledger
+ * ('blob-corrupt') and the file moved to quarantine (./recovery.ts dropBlobs). A missing file is
+ * only reported: the same rows are dropped at the next open or check.
+ */
+export async function readOwnedBlob(st: AppendLogState, ref: BlobRef): Promise<Buffer> {
+  try {
+    return await readBlob(st.spool, ref);
+  } catch (e) {
+    if (
+      e instanceof BlobMissingError &&
+      !st.closed &&
+      (await st.spool.verify(ref.sha256, ref.size)) === 'damaged' &&
+      st.s.blobExists.get(ref.sha256) !== undefined
+    ) {
+      dropBlobs(st, [ref.sha256], 'blob-corrupt');
+    }
+    throw e;
+  }
 }
 
 export function stats(st: AppendLogState): BufferStats {

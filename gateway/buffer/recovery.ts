@@ -9,18 +9,30 @@
  * - The in-memory state is loaded from the database once (sinks, streams, counters, eviction
  *   totals); the next seq is the largest of the database's, the seq mark's and the newest row's, so
  *   seqs are never reused.
- * - The spool is reconciled with the `blobs` table: files no row refers to are removed; rows whose
- *   blob is missing or damaged are dropped and written to the ledger ('blob-missing').
+ * - Nothing it cannot account for is deleted; every loss found goes to the ledger with a count and a
+ *   seq range, marked '-lower-bound' where the count cannot be known (then the range runs to the seq
+ *   mark, the highest seq that can have been handed out):
+ *   - a missing or empty database with blobs in the spool: the spool goes to quarantine (its blobs are
+ *     records of the lost file, not orphans of a crash): 'database-missing-lower-bound';
+ *   - a quarantined database is described only from answers that agree with each other and the mark
+ *     (a damaged b-tree returns reversed or garbage seq ranges): else 'corrupt-quarantined-lower-bound';
+ *   - a damaged WAL is read before SQLite opens it (./wal.ts); the commits SQLite drops are entered
+ *     as 'wal-rolled-back' with the seq range from the dropped copy of the state page.
+ * - The spool is reconciled with the `blobs` table: files no row refers to are removed (after a crash
+ *   these are blobs whose row never committed, or whose unlink did not happen: nothing undelivered);
+ *   rows whose blob is missing or damaged are dropped and written to the ledger ('blob-missing'),
+ *   a damaged file is moved to quarantine.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { BufferCorruptError } from '../plugin-api/errors.js';
 import { EvictionPass, afterEviction, evictRow, rowAt, writeLedger } from './eviction.js';
 import { CLASS_INDEX, DB_FILE, MAX_SINKS, applySchema, hasTable, openConnection, prepareStatements, readSeqMark } from './layout.js';
 import { migrateOneRowPerRecord } from './migrate.js';
-import { fsyncDir, sha256Hex } from './spool.js';
+import { Spool, fsyncDir, sha256Hex } from './spool.js';
 import type { AppendLogState, SinkState } from './state.js';
+import { type WalScan, decodeSingleRowLeaf, scanWal } from './wal.js';
 
 /** what could be read of a quarantined database: its ledger entry */
 interface QuarantinedFiles {
@@ -29,6 +41,8 @@ interface QuarantinedFiles {
   bytes: number;
   firstSeq: number;
   lastSeq: number;
+  /** false: records and bytes are a lower bound and the seq range an upper bound (the file could not be read) */
+  exact: boolean;
 }
 
 /** true for the errors of a damaged database file (as opposed to I/O, locking or usage errors) */
@@ -41,6 +55,20 @@ export function isCorruption(e: unknown): boolean {
 /** Open (or create) the database and load the state, quarantining a damaged file. */
 export function openDatabase(st: AppendLogState, sinkNames: string[]): void {
   let db: Database.Database | undefined;
+  // a missing or empty file: SQLite would start a new database without a word, and the spool's blobs
+  // would all look like orphans of a crash; they are the records that file held (see quarantineUnownedSpool)
+  const fresh = !existsSync(st.dbPath) || statSync(st.dbPath).size === 0;
+  // read before the first connection: SQLite drops a damaged WAL's tail silently, and the next
+  // write overwrites it
+  const wal = fresh ? null : scanWal(`${st.dbPath}-wal`);
+  let walCopy: string | undefined;
+  if (wal) {
+    // kept for analysis, as a damaged database is
+    walCopy = quarantineFolder(st);
+    copyFileSync(`${st.dbPath}-wal`, path.join(walCopy, `${DB_FILE}-wal`));
+    fsyncDir(walCopy);
+    st.lastQuarantine = walCopy;
+  }
   try {
     db = openConnection(st.dbPath, st.synchronous);
     const check = (db.pragma('quick_check') as { quick_check: string }[]).map((r) => r.quick_check);
@@ -51,6 +79,8 @@ export function openDatabase(st: AppendLogState, sinkNames: string[]): void {
     migrateOneRowPerRecord(db, st.log);
     st.db = db;
     loadState(st, sinkNames);
+    if (fresh) quarantineUnownedSpool(st);
+    if (wal) recordWalRollback(st, wal, walCopy!);
   } catch (e) {
     if (!isCorruption(e)) {
       db?.close();
@@ -78,12 +108,92 @@ export function restartEmpty(st: AppendLogState, cause: unknown, sinkNames: stri
   return info.to;
 }
 
-/** Move the database files and the spool to quarantine/<timestamp>/; return what could be read of the old state. */
-function quarantineFiles(st: AppendLogState, cause: unknown): QuarantinedFiles {
+/**
+ * The database was missing or empty at open, yet the spool holds blobs: they belong to records of a
+ * database that is gone. They are moved to quarantine/<timestamp>/spool (never deleted) and the loss
+ * is entered in the ledger as 'database-missing-lower-bound': records = the blobs (each belongs to at
+ * least one record; inline records left no trace), seq range 1..seq mark - 1 (every seq that can have
+ * been handed out, 0..0 when there is no mark).
+ */
+function quarantineUnownedSpool(st: AppendLogState): void {
+  const files = st.spool.list();
+  const markLast = readSeqMark(st.seqMarkPath) - 1;
+  if (files.length === 0 && markLast < 1) return;
+  let to: string | undefined;
+  if (files.length > 0) {
+    to = quarantineFolder(st);
+    renameSync(st.spool.dir, path.join(to, 'spool'));
+    fsyncDir(to);
+    fsyncDir(st.dir);
+    st.spool.init();
+    st.lastQuarantine = to;
+  }
+  const info: QuarantinedFiles = {
+    to: to ?? '',
+    records: files.length,
+    bytes: files.reduce((n, f) => n + f.size, 0),
+    firstSeq: markLast >= 1 ? 1 : 0,
+    lastSeq: Math.max(0, markLast),
+    exact: false,
+  };
+  recordQuarantine(st, info, 'database-missing-lower-bound');
+  st.log.error(
+    { quarantinedTo: to, blobs: files.length, firstSeq: info.firstSeq, lastSeq: info.lastSeq },
+    'buffer database missing or empty although the spool or the seq mark shows it held records: spool moved to quarantine, loss written to the ledger',
+  );
+}
+
+/**
+ * SQLite dropped committed transactions of a damaged WAL (see ./wal.ts). The seqs they handed out are
+ * from the database's next seq up to the next seq of the newest dropped copy of the `state` page:
+ * exact when that copy decodes ('wal-rolled-back', records = the seqs of that range; some may have
+ * been delivered already, the sinks' acks were rolled back with them). When it does not decode (it
+ * may be the damaged frame) the range reaches the seq mark and the count is 0, marked as a lower
+ * bound ('wal-rolled-back-lower-bound'). A copy of the WAL was put in quarantine (`to`) before SQLite opened it.
+ */
+function recordWalRollback(st: AppendLogState, wal: WalScan, to: string): void {
+  const db = st.db;
+  const dbNext = Math.max(
+    db.prepare('SELECT next_seq FROM state WHERE id = 1').pluck().get() as number,
+    ((db.prepare('SELECT max(seq) FROM record_rows').pluck().get() as number | null) ?? 0) + 1,
+  );
+  const markLast = readSeqMark(st.seqMarkPath) - 1;
+  const root = db.prepare("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'state'").pluck().get() as number;
+  const copies = wal.lostPages.get(root) ?? [];
+  const newest = copies.length > 0 ? decodeSingleRowLeaf(copies.at(-1)!, root) : null;
+  const lostNext = newest?.[1];
+  const exact = typeof lostNext === 'number' && Number.isSafeInteger(lostNext) && lostNext >= dbNext && (markLast < 1 || lostNext - 1 <= markLast);
+  const firstSeq = dbNext;
+  const lastSeq = exact ? lostNext - 1 : Math.max(markLast, dbNext - 1);
+  if (lastSeq < firstSeq) {
+    st.log.warn(
+      { lostCommits: wal.lostCommits },
+      'damaged WAL: SQLite dropped commits that handed out no seq (acks or housekeeping): sinks may receive some records again',
+    );
+    return;
+  }
+  recordQuarantine(
+    st,
+    { to, records: exact ? lastSeq - firstSeq + 1 : 0, bytes: 0, firstSeq, lastSeq, exact },
+    exact ? 'wal-rolled-back' : 'wal-rolled-back-lower-bound',
+  );
+  st.log.error(
+    { lostCommits: wal.lostCommits, lostFrames: wal.lostFrames, firstSeq, lastSeq, exact, walCopy: to },
+    'damaged WAL: SQLite rolled back committed records; the missing seq range is in the loss ledger',
+  );
+}
+
+function quarantineFolder(st: AppendLogState): string {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   let to = path.join(st.dir, 'quarantine', stamp);
   for (let i = 1; existsSync(to); i++) to = path.join(st.dir, 'quarantine', `${stamp}-${i}`);
   mkdirSync(to, { recursive: true });
+  return to;
+}
+
+/** Move the database files and the spool to quarantine/<timestamp>/; return what could be read of the old state. */
+function quarantineFiles(st: AppendLogState, cause: unknown): QuarantinedFiles {
+  const to = quarantineFolder(st);
   for (const suffix of ['', '-wal', '-shm']) {
     const f = st.dbPath + suffix;
     if (existsSync(f)) renameSync(f, path.join(to, DB_FILE + suffix));
@@ -92,34 +202,19 @@ function quarantineFiles(st: AppendLogState, cause: unknown): QuarantinedFiles {
   fsyncDir(to);
   fsyncDir(st.dir);
   st.spool.init();
-  const info = { to, records: 0, bytes: 0, firstSeq: 0, lastSeq: Math.max(0, readSeqMark(st.seqMarkPath) - 1) };
-  try {
-    const old = new Database(path.join(to, DB_FILE), { readonly: true, fileMustExist: true });
-    try {
-      const state = old.prepare('SELECT records, inline_bytes + spool_bytes AS bytes FROM state WHERE id = 1').get() as
-        | { records: number; bytes: number }
-        | undefined;
-      const range = seqRangeOf(old);
-      if (state) Object.assign(info, { records: state.records, bytes: state.bytes });
-      if (range.lo !== null && range.hi !== null) Object.assign(info, { firstSeq: range.lo, lastSeq: range.hi });
-    } finally {
-      old.close();
-    }
-  } catch {
-    // the damaged file could not tell us what it held; the ledger entry says 0 records (unknown)
-  }
+  const info = { ...describeQuarantined(path.join(to, DB_FILE), path.join(to, 'spool'), readSeqMark(st.seqMarkPath)), to };
   st.lastQuarantine = to;
   st.log.error(
-    { err: cause, quarantinedTo: to, records: info.records },
+    { err: cause, quarantinedTo: to, records: info.records, exact: info.exact, firstSeq: info.firstSeq, lastSeq: info.lastSeq },
     'buffer database is damaged or not a database: moved to quarantine, starting an empty buffer',
   );
   return info;
 }
 
-function recordQuarantine(st: AppendLogState, info: QuarantinedFiles): void {
+function recordQuarantine(st: AppendLogState, info: QuarantinedFiles, reason?: string): void {
   const pass = new EvictionPass();
   pass.runs.set('q', {
-    reason: 'corrupt-quarantined',
+    reason: reason ?? (info.exact ? 'corrupt-quarantined' : 'corrupt-quarantined-lower-bound'),
     source: '*',
     signal: '*',
     // what the file held is unknown: report it under the strictest class
@@ -131,6 +226,72 @@ function recordQuarantine(st: AppendLogState, info: QuarantinedFiles): void {
     sinksMask: st.configuredMask,
   });
   st.db.transaction(() => writeLedger(st, pass, false))();
+}
+
+/**
+ * What a quarantined database held, for its ledger entry. A damaged file may answer with garbage (a
+ * truncated b-tree gives a first seq above the last, or a last seq from a stale page), so its answers
+ * are only taken when they agree with each other and with the seq mark; otherwise the entry is marked
+ * a lower bound: records = the larger of the blobs of the quarantined spool (each spooled blob belongs
+ * to at least one record) and the largest sink lag the file still shows (that many records were
+ * undelivered to that sink), seq range = from the lowest sink cursor the file still shows (else
+ * 1) to the seq mark, the highest seq that can have been handed out.
+ */
+function describeQuarantined(dbFile: string, spoolDir: string, seqMark: number): Omit<QuarantinedFiles, 'to'> {
+  const markLast = seqMark > 1 ? seqMark - 1 : null;
+  let blobs = 0;
+  let blobBytes = 0;
+  try {
+    const spool = new Spool(spoolDir);
+    for (const f of spool.list()) {
+      blobs++;
+      blobBytes += f.size;
+    }
+  } catch {
+    // no spool folder: no spooled records to count
+  }
+  let lowCursor: number | null = null;
+  // the largest lag of a sink: that many records were certainly undelivered (if the page is readable)
+  let lag = { records: 0, bytes: 0 };
+  const plausible = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+  try {
+    const old = new Database(dbFile, { readonly: true, fileMustExist: true });
+    try {
+      try {
+        for (const k of old.prepare('SELECT cursor, lag_records, lag_bytes FROM sinks').all() as {
+          cursor: unknown;
+          lag_records: unknown;
+          lag_bytes: unknown;
+        }[]) {
+          if (plausible(k.cursor) && (markLast === null || k.cursor <= markLast)) lowCursor = Math.min(lowCursor ?? k.cursor, k.cursor);
+          if (plausible(k.lag_records) && plausible(k.lag_bytes) && k.lag_records > lag.records && (markLast === null || k.lag_records <= markLast)) {
+            lag = { records: k.lag_records, bytes: k.lag_bytes };
+          }
+        }
+      } catch {
+        // the sinks table is damaged too
+      }
+      const state = old.prepare('SELECT records, inline_bytes + spool_bytes AS bytes, spool_blobs FROM state WHERE id = 1').get() as
+        | { records: number; bytes: number; spool_blobs: number }
+        | undefined;
+      const { lo, hi } = seqRangeOf(old);
+      // a full count through the b-tree fails (or disagrees) where the file is damaged
+      const counted = old.prepare('SELECT total(records) AS records FROM record_rows').get() as { records: number };
+      const sane =
+        state !== undefined &&
+        state.records === counted.records &&
+        state.spool_blobs >= blobs &&
+        (state.records === 0 ? lo === null : lo !== null && hi !== null && lo <= hi && (markLast === null || hi <= markLast));
+      if (sane) return { records: state.records, bytes: state.bytes, firstSeq: lo ?? 0, lastSeq: hi ?? 0, exact: true };
+    } finally {
+      old.close();
+    }
+  } catch {
+    // the damaged file could not tell us what it held: fall through to the lower bound
+  }
+  const useLag = lag.records > blobs;
+  const firstSeq = markLast === null ? 0 : Math.min(markLast, (lowCursor ?? 0) + 1);
+  return { records: useLag ? lag.records : blobs, bytes: useLag ? lag.bytes : blobBytes, firstSeq, lastSeq: markLast ?? 0, exact: false };
 }
 
 /** The first and last seq a (damaged, read-only) database holds, in either layout. */
@@ -228,6 +389,62 @@ function loadState(st: AppendLogState, sinkNames: string[]): void {
 }
 
 /**
+ * Drop the rows of spooled blobs that are missing or damaged: their records are evicted into the
+ * ledger with `reason`, counted in missingBlobs, and the files that are still there are moved to
+ * quarantine/<timestamp>/spool/ (kept for analysis, never deleted, never delivered). Returns the
+ * records dropped.
+ */
+export function dropBlobs(st: AppendLogState, shas: string[], reason: string): number {
+  if (shas.length === 0) return 0;
+  let missing = 0;
+  const pass = new EvictionPass();
+  const snap = st.snapshot();
+  try {
+    st.db.transaction(() => {
+      for (const sha of shas) {
+        for (const seq of st.s.rowsOfBlob.pluck().all(sha) as number[]) {
+          const row = rowAt(st, seq);
+          if (!row) continue;
+          evictRow(st, row, reason, pass, true);
+          missing += row.records;
+        }
+        // evictRow dropped the refs; make sure the row is gone even if refs had drifted
+        st.s.blobDelete.run(sha);
+      }
+      st.c.missingBlobs += missing;
+      writeLedger(st, pass, false);
+      st.saveState();
+    })();
+  } catch (e) {
+    st.restore(snap);
+    throw e;
+  }
+  // evictRow unlinks a blob whose refs reach zero: move what is left of the files first
+  let to: string | undefined;
+  for (const sha of shas) {
+    const file = st.spool.pathOf(sha);
+    if (!existsSync(file)) continue;
+    if (to === undefined) {
+      to = quarantineFolder(st);
+      mkdirSync(path.join(to, 'spool'));
+    }
+    renameSync(file, path.join(to, 'spool', sha));
+  }
+  if (to !== undefined) {
+    fsyncDir(path.join(to, 'spool'));
+    fsyncDir(to);
+    st.lastQuarantine = to;
+  }
+  st.refreshOldest();
+  afterEviction(st, pass);
+  st.log.error(
+    { blobs: shas.length, records: missing, reason, quarantinedTo: to },
+    'spooled blobs missing or damaged: their records were dropped and written to the loss ledger, the damaged files moved to quarantine',
+  );
+  return missing;
+}
+
+/**
  * Reconcile spool and rows. Orphan and temp files are removed. Blob rows whose file is missing or
  * has the wrong size (or, with `verifyHashes`, the wrong content) are dropped with their records,
  * counted in missingBlobs and written to the ledger ('blob-missing').
@@ -249,35 +466,7 @@ export function recoverSpool(st: AppendLogState, verifyHashes: boolean): { orpha
     st.spool.remove(sha);
     orphanBlobsRemoved++;
   }
-  let missing = 0;
-  if (damaged.length > 0) {
-    const pass = new EvictionPass();
-    const snap = st.snapshot();
-    try {
-      st.db.transaction(() => {
-        for (const sha of damaged) {
-          for (const seq of st.s.rowsOfBlob.pluck().all(sha) as number[]) {
-            const row = rowAt(st, seq);
-            if (!row) continue;
-            evictRow(st, row, 'blob-missing', pass, true);
-            missing += row.records;
-          }
-          // evictRow dropped the refs; make sure the row is gone even if refs had drifted
-          st.s.blobDelete.run(sha);
-        }
-        st.c.missingBlobs += missing;
-        writeLedger(st, pass, false);
-        st.saveState();
-      })();
-    } catch (e) {
-      st.restore(snap);
-      throw e;
-    }
-    for (const sha of damaged) st.spool.remove(sha);
-    st.refreshOldest();
-    afterEviction(st, pass);
-    st.log.error({ blobs: damaged.length, records: missing }, 'spooled blobs missing or damaged: their records were dropped and written to the loss ledger');
-  }
+  const missing = dropBlobs(st, damaged, 'blob-missing');
   if (orphanBlobsRemoved + scan.strayRemoved > 0) {
     st.log.warn({ orphans: orphanBlobsRemoved, temp: scan.strayRemoved }, 'removed spool files no record refers to');
   }

@@ -14,7 +14,7 @@
  * - Everything is synchronous, like better-sqlite3: the buffer's append path is one synchronous call.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -113,8 +113,41 @@ export class Spool {
     }
   }
 
+  /**
+   * Whether the stored file is exactly the blob: `size` bytes hashing to `sha256`. Streams the file
+   * through the hash in 1 MiB chunks, so a large frame is checked without being held in memory.
+   */
+  async verify(sha256: string, size: number): Promise<'ok' | 'missing' | 'damaged'> {
+    const hash = createHash('sha256');
+    let n = 0;
+    try {
+      for await (const chunk of createReadStream(this.pathOf(sha256), { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+        n += chunk.length;
+        hash.update(chunk);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+      throw e;
+    }
+    return n === size && hash.digest('hex') === sha256 ? 'ok' : 'damaged';
+  }
+
   read(sha256: string): Promise<Buffer> {
     return readFile(this.pathOf(sha256));
+  }
+
+  /** List every blob file and nothing else, removing nothing (for a quarantined spool). */
+  list(): SpoolFile[] {
+    const files: SpoolFile[] = [];
+    for (const sub of readdirSync(this.dir, { withFileTypes: true })) {
+      if (!sub.isDirectory() || sub.name.length !== 2 || !HEX.test(sub.name)) continue;
+      const subPath = path.join(this.dir, sub.name);
+      for (const ent of readdirSync(subPath, { withFileTypes: true })) {
+        if (ent.isFile() && ent.name.length === 62 && HEX.test(ent.name))
+          files.push({ sha256: sub.name + ent.name, size: statSync(path.join(subPath, ent.name)).size });
+      }
+    }
+    return files;
   }
 
   /** List every blob file; remove temp files and anything that is not named like a blob. */

@@ -70,6 +70,12 @@ export interface EvictionWarning {
   bytes: number;
 }
 
+/** records not stored for a full disk, of one reason, source and class: one loss ledger entry (./disk-full.ts) */
+export interface UnstoredRun extends EvictionWarning {
+  /** the configured sinks they were routed to */
+  sinksMask: number;
+}
+
 /** what a transaction may change in memory, taken before it starts */
 export interface Snapshot {
   c: Counters;
@@ -114,6 +120,14 @@ export class AppendLogState {
   evictionWarnedAt = 0;
   /** bytes of the last refused batch, until a 'space' event was emitted */
   spaceWanted = 0;
+  /**
+   * records that could not be stored because the filesystem was full, per (reason, source, class),
+   * until a transaction writes them to the loss ledger (./disk-full.ts)
+   */
+  unstored = new Map<string, UnstoredRun>();
+  /** the reserve file exists (./disk-full.ts), and when making it was last tried (ms since the epoch) */
+  reservePresent = false;
+  reserveTriedAt = 0;
   lastQuarantine: string | undefined;
 
   /** append: no seq at or above this has been reserved in the seq-mark file yet */

@@ -88,6 +88,12 @@ export interface RecordBuffer {
   /** Store records in one transaction and return their seqs. The return is the ack point. */
   append(records: RecordInput[]): AppendResult;
   /**
+   * Account records that could not be stored because the buffer's filesystem is full (an input that
+   * cannot wait for space): they get seqs of their own and go to the loss ledger with `reason` in the
+   * next transaction that commits (see ./disk-full.ts).
+   */
+  noteUnstored(records: RecordInput[], reason: string): void;
+  /**
    * Records routed to `sink` with seq > its cursor (and > `afterSeq` when given: a forwarder reading
    * ahead of a batch still in flight), ascending; lazy: reads at most `limit` rows.
    */

@@ -36,7 +36,7 @@ import { openBuffer } from '../buffer/index.js';
 import type { BufferStats, LossEntry, RecordBuffer } from '../buffer/types.js';
 import { ConfigProblems, formatWarnings, loadConfig } from '../config/load.js';
 import type { LoadedConfig } from '../config/load.js';
-import { redactConfig } from '../config/report.js';
+import { redactConfig, scrub } from '../config/report.js';
 import { configJsonSchema } from '../config/json-schema.js';
 import { DEMO_CONFIG, demoBanner, demoSetup, startSimulator } from './demo.js';
 import { ConfigError } from '../plugin-api/errors.js';
@@ -275,7 +275,7 @@ export function buildProgram(): Command {
       const loaded = load(file);
       // on stderr: stdout stays the summary alone, for a script that keeps it
       if (loaded.warnings.length > 0) process.stderr.write(`${formatWarnings(file, loaded.warnings)}\n`);
-      const summary = YAML.stringify(redactConfig(loaded.schema, loaded.config));
+      const summary = YAML.stringify(redactConfig(loaded.schema, loaded.config, loaded.secrets));
       process.stdout.write(`OK ${file}\n${summary}`);
     });
 
@@ -394,7 +394,8 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
     if (err instanceof ExitError) {
-      process.stderr.write(`${err.message}\n`);
+      // a command's failure may quote a URL from the config: its password is not shown
+      process.stderr.write(`${scrub(err.message)}\n`);
       return err.exitCode;
     }
     if (err instanceof CommanderError) {
@@ -405,7 +406,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${err.message}\n`);
       return EXIT.config;
     }
-    process.stderr.write(`layergate: ${(err as Error).stack ?? String(err)}\n`);
+    // scrubbed like a log line: an error quoting a URL must not print its password
+    process.stderr.write(`layergate: ${scrub((err as Error).stack ?? String(err))}\n`);
     return EXIT.failure;
   }
 }

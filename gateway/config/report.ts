@@ -108,6 +108,16 @@ export function isSecretPath(root: z.ZodType, data: unknown, path: ConfigPath): 
   return schemasAt(root, data, path).some(markedSecret);
 }
 
+/**
+ * Is the value at `path` a secret field itself (its own key looks like a credential, or the schema
+ * marks it)? Unlike `isSecretPath`, not everything below an entry whose name merely looks like one
+ * (an input named `token-reader`): for the plain-text warning, which must name real secrets only.
+ */
+export function isSecretField(root: z.ZodType, data: unknown, path: ConfigPath): boolean {
+  if (path.length > 0 && isSecretKeyName(path[path.length - 1]!)) return true;
+  return schemasAt(root, data, path).some(markedSecret);
+}
+
 /** Every secret string in `data` (for scrubbing messages). */
 export function collectSecretValues(root: z.ZodType, data: unknown): string[] {
   const found = new Set<string>();
@@ -122,24 +132,54 @@ export function collectSecretValues(root: z.ZodType, data: unknown): string[] {
   return [...found];
 }
 
-/** A copy of `data` with every secret value replaced by `<redacted>`. */
-export function redactConfig<T>(root: z.ZodType, data: T): T {
+/**
+ * A copy of `data` with every secret value replaced by `<redacted>`, and every other string
+ * scrubbed (`scrub`): a secret value reused in a field that is not secret, a value that came from a
+ * secret variable (`secrets`, the loader's `LoadedConfig.secrets`) and URL passwords are hidden too.
+ */
+export function redactConfig<T>(root: z.ZodType, data: T, secrets: readonly string[] = []): T {
+  // a value of under 4 characters is not looked for elsewhere: it would blank out ordinary words and numbers
+  const known = [...collectSecretValues(root, data), ...secrets].filter((s) => s.length >= 4);
   const walk = (v: unknown, path: PropertyKey[]): unknown => {
     if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]));
     if (v && typeof v === 'object') {
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, [...path, k])]));
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [scrub(k, known), walk(x, [...path, k])]));
     }
     if (v !== undefined && v !== null && isSecretPath(root, data, path)) return REDACTED;
+    if (typeof v === 'string') return scrub(v, known);
     return v;
   };
   return walk(data, []) as T;
 }
 
-export function scrub(text: string, secrets: readonly string[]): string {
+/**
+ * `scheme://user:password@`: the password of a URL's user info. The user part may be empty
+ * (`redis://:pw@host`); neither part may hold a quote, space, `<`/`>` (so `<redacted>` is never
+ * matched again) or a `/` (a path's `@` is not user info).
+ */
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:/@"'<>\\]*):([^\s/@"'<>\\]+)@/gi;
+
+/** The passwords written in the URLs inside `text` (for the redaction set and the plain-text warning). */
+export function urlPasswords(text: string): string[] {
+  return [...text.matchAll(URL_CREDENTIALS)].map((m) => m[3]!);
+}
+
+/**
+ * The one redaction of free text, used by log lines, config dumps, `check-config` and error
+ * messages: every known secret value (also in its JSON-escaped form, as a log line holds it) and
+ * the password of every `scheme://user:password@` URL become `<redacted>`.
+ */
+export function scrub(text: string, secrets: readonly string[] = []): string {
   let out = text;
+  const forms = new Set<string>();
+  for (const s of secrets) {
+    if (s.length === 0) continue;
+    forms.add(s);
+    forms.add(JSON.stringify(s).slice(1, -1));
+  }
   // longest first so a secret containing another is replaced whole
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(s).join(REDACTED);
-  return out;
+  for (const s of [...forms].sort((a, b) => b.length - a.length)) out = out.split(s).join(REDACTED);
+  return out.replace(URL_CREDENTIALS, (_m, scheme: string, user: string) => `${scheme}${user}:${REDACTED}@`);
 }
 
 function describe(v: unknown): string {

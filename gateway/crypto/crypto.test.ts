@@ -150,10 +150,12 @@ describe('key sources and checks at start', () => {
     expect(openSealer(enc(), tmp(), { LAYERGATE_KEYS: `${k2},${k1}` }).sealer.keyId).toBe('k2');
     const dir = tmp();
     const gen = openSealer(enc(), dir, {});
-    expect(gen.source).toEqual({ kind: 'generated', where: generatedKeyFile(dir) });
+    expect(gen.source).toEqual({ kind: 'generated', where: generatedKeyFile(dir), created: true });
     expect(statSync(generatedKeyFile(dir)).mode & 0o777).toBe(0o600);
-    // the same generated key on the next start
-    expect(openSealer(enc(), dir, {}).sealer.keyId).toBe(gen.sealer.keyId);
+    // the same generated key on the next start, which read it and did not generate one (issue 15, item 9)
+    const next = openSealer(enc(), dir, {});
+    expect(next.sealer.keyId).toBe(gen.sealer.keyId);
+    expect(next.source).toEqual({ kind: 'generated', where: generatedKeyFile(dir), created: false });
   });
 
   it('the key check: a key removed from the ring, or swapped under its id, stops the start naming the id', () => {

@@ -26,6 +26,8 @@ export interface KeySource {
   kind: 'file' | 'env' | 'generated';
   /** the file, or the variable's name */
   where: string;
+  /** generated: the file was created by this start (false: made by an earlier one and read) */
+  created?: boolean;
 }
 
 /** The key file a config uses (configured or generated), or undefined when the ring comes from the environment. */
@@ -66,9 +68,9 @@ export function loadKeyRing(enc: EncryptionConfig, dataDir: string, env: NodeJS.
     throw new KeyMissingError(`no encryption key: set encryption.keyFile, or the environment variable ${enc.keyEnv} (encryption.generateKey is false)`);
   }
   const file = generatedKeyFile(dataDir);
-  if (!existsSync(file))
-    writeKeyFile(file, [newKeyLine(`k${compactDate()}`)], 'created by layergate on first start; move it off the data disk (encryption.keyFile)');
-  return { ring: readKeyFile(file), source: { kind: 'generated', where: file } };
+  const created = !existsSync(file);
+  if (created) writeKeyFile(file, [newKeyLine(`k${compactDate()}`)], 'created by layergate on first start; move it off the data disk (encryption.keyFile)');
+  return { ring: readKeyFile(file), source: { kind: 'generated', where: file, created } };
 }
 
 /** Check the ring against the key check file; record the ring's ids in it. Throws a coded error naming the id. */

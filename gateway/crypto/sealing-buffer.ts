@@ -77,6 +77,11 @@ export class SealingBuffer implements RecordBuffer {
   stats(): BufferStats {
     return this.inner.stats();
   }
+  noteUnstored(records: RecordInput[], reason: string): void {
+    // only counts and sizes are kept: nothing of the bodies reaches the disk, sealed or not
+    this.inner.noteUnstored(records, reason);
+  }
+
   losses(limit?: number): LossEntry[] {
     return this.inner.losses(limit);
   }

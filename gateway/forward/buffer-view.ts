@@ -110,6 +110,10 @@ export class BufferView extends EventEmitter implements RecordBuffer {
     throw ownerOnly('stats');
   }
 
+  noteUnstored(_records: RecordInput[], _reason: string): void {
+    throw ownerOnly('noteUnstored');
+  }
+
   losses(_limit?: number): LossEntry[] {
     throw ownerOnly('losses');
   }

@@ -21,6 +21,7 @@ import type { RecordBuffer } from '../buffer/types.js';
 import { Forwarder } from './forwarder.js';
 import { outputContext } from './output-context.js';
 import { fullJitterDelay } from '../plugin-api/retry.js';
+import { SinkConfigError } from '../plugin-api/errors.js';
 import type { OutputContext, OutputPlugin } from '../plugin-api/contract.js';
 import { CONTENT_TYPES } from '../plugin-api/record.js';
 import type { RecordInput, StoredRecord } from '../plugin-api/record.js';
@@ -441,6 +442,41 @@ describe('Forwarder', () => {
     expect(lake2.stats().duplicateFilesSkipped).toBe(1); // it was re-sent; the identical file was kept
     const got = await lakeScalars(lakeDir);
     expect(got.seq).toEqual(range(appended.firstSeq, appended.lastSeq));
+  });
+
+  it('a sink that refuses everything for its configuration (SinkConfigError) is failing, not quarantining: records stay, error logged at a bounded rate, delivered once fixed', async () => {
+    // fault: the sink says its credentials are wrong until `fixed` (what a real sink says is tested
+    // against real Kafka, MinIO and Redis in their output tests); then the real file lake takes the records
+    await open(['lake']);
+    const lake = await startLake('lake');
+    let fixed = false;
+    const sink: OutputPlugin = {
+      type: 'misconfigured',
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+      send: (batch) => (fixed ? lake.send(batch) : Promise.reject(new SinkConfigError('not-authorized', 'wrong password', 'check the password'))),
+    };
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const appended = buffer.append(scalars(12, ['lake']));
+    const started = Date.now();
+    const f = forward(sink, 'lake', { log, dataDir: dir, backoff: { initialMs: 5, maxMs: 10 }, failureLogIntervalMs: 150 });
+    await waitFor('failures', () => f.stats().failures >= 40 && Date.now() - started >= 500, 10_000, 5);
+    const elapsed = Date.now() - started;
+    const stats = f.stats();
+    expect(stats).toMatchObject({ sentRecords: 0, quarantinedRecords: 0, permanentFailures: 0, lagRecords: 12, cursor: 0 });
+    expect(stats.configFailure).toMatchObject({ reason: 'not-authorized', action: 'check the password', message: 'wrong password' });
+    const errors = lines.filter((l) => l.level === 50);
+    // repeated while it lasts, but at most once per failureLogIntervalMs, never once per retry
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+    expect(errors.length).toBeLessThanOrEqual(Math.floor(elapsed / 150) + 2);
+    expect(errors.length).toBeLessThan(stats.failures);
+    expect(errors[0]).toMatchObject({ reason: 'not-authorized', action: 'check the password', lagRecords: 12 });
+    await expect(fs.stat(path.join(dir, 'quarantine'))).rejects.toThrow();
+    fixed = true;
+    await waitFor('delivered', () => f.stats().cursor === appended.lastSeq, 10_000);
+    expect(f.stats()).toMatchObject({ sentRecords: 12, quarantinedRecords: 0, configFailure: null, lagRecords: 0 });
+    expect((await lakeScalars(path.join(dir, 'lake-lake'))).seq).toEqual(range(appended.firstSeq, appended.lastSeq));
   });
 });
 

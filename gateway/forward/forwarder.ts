@@ -32,13 +32,18 @@
  *   cursor advances past them. Only once that write succeeded: if it fails, the batch is retried like
  *   any failure, so nothing is dropped unrecorded. Without `dataDir` there is nowhere to keep them and
  *   they are retried.
+ * - A sink that refuses everything because of its configuration (`SinkConfigError`: wrong credentials,
+ *   no permission, a missing bucket or topic) is a failing sink, never a reason to quarantine: a typo in
+ *   a password must not divert all data. The records stay in the buffer (lag tells the truth), the send
+ *   is retried with the capped backoff, the stats show `configFailure` (reason, what to fix, since when)
+ *   and the failure is logged at error with what to fix, at most once per `failureLogIntervalMs`.
  */
 import type { Logger } from 'pino';
 import type { StoredRecord } from '../plugin-api/record.js';
 import type { OutputPlugin } from '../plugin-api/contract.js';
 import type { RecordBuffer } from '../buffer/types.js';
 import type { Sealer } from '../crypto/sealer.js';
-import { LayerGateError, SinkPermanentError, SinkSendError, SinkTimeoutError } from '../plugin-api/errors.js';
+import { LayerGateError, SinkConfigError, SinkPermanentError, SinkSendError, SinkTimeoutError } from '../plugin-api/errors.js';
 import { Sleeper, fullJitterDelay } from '../plugin-api/retry.js';
 import type { BackoffOptions } from '../plugin-api/retry.js';
 import { SinkQuarantine } from '../quarantine/outputs.js';
@@ -106,6 +111,11 @@ export interface ForwarderStats {
   failures: number;
   consecutiveFailures: number;
   lastError: { message: string; atMs: number } | null;
+  /**
+   * set while the sink refuses every record because of its configuration (`SinkConfigError`): the reason,
+   * what to fix and when it started; null once a send succeeds
+   */
+  configFailure: { reason: string; message: string; action: string; sinceMs: number } | null;
   /** the delay of the current (or last) backoff sleep, 0 after a success */
   backoffMs: number;
   /** timed-out sends that have not settled yet (the plugin still holds them) */
@@ -173,6 +183,7 @@ export class Forwarder {
   private readonly errorsByKind: Record<string, number> = {};
   private readonly quarantine: SinkQuarantine | undefined;
   private lastError: { message: string; atMs: number } | null = null;
+  private configFailure: ForwarderStats['configFailure'] = null;
 
   constructor(opts: ForwarderOptions) {
     this.name = opts.name;
@@ -261,6 +272,7 @@ export class Forwarder {
       ...this.counters,
       errorsByKind: { ...this.errorsByKind },
       lastError: this.lastError,
+      configFailure: this.configFailure,
       ...this.lag(),
     };
   }
@@ -369,6 +381,8 @@ export class Forwarder {
     c.consecutiveFailures = 0;
     c.backoffMs = 0;
     this.lastFailureLogMs = 0;
+    if (this.configFailure) this.log.info({ reason: this.configFailure.reason }, 'sink configuration problem resolved; delivering again');
+    this.configFailure = null;
   }
 
   /**
@@ -429,9 +443,28 @@ export class Forwarder {
       backoffMs: c.backoffMs,
       cursor: this.lastCursor,
     };
-    if (c.consecutiveFailures <= 1 || now - this.lastFailureLogMs >= this.failureLogIntervalMs) {
+    const config = error instanceof SinkConfigError ? error : undefined;
+    // a configuration failure is not a blip that heals itself: it starts (or keeps) the sink failing
+    if (config) this.configFailure = { reason: config.reason, message: config.message, action: config.action, sinceMs: this.configFailure?.sinceMs ?? now };
+    else if (countAsFailure) this.configFailure = null;
+    const firstOfKind = c.consecutiveFailures <= 1 || (config !== undefined && this.configFailure?.sinceMs === now);
+    if (firstOfKind || now - this.lastFailureLogMs >= this.failureLogIntervalMs) {
       this.lastFailureLogMs = now;
-      this.log.warn(fields, c.consecutiveFailures <= 1 ? 'send failed; retrying with backoff' : 'sink still failing');
+      if (config) {
+        // at error, with what to fix: someone must act, the records wait in the buffer until they do
+        this.log.error(
+          {
+            ...fields,
+            reason: config.reason,
+            action: config.action,
+            lagRecords: this.lag().lagRecords,
+            since: new Date(this.configFailure!.sinceMs).toISOString(),
+          },
+          `sink refuses every record because of its configuration (${config.reason}); records stay in the buffer and are retried. Fix: ${config.action}`,
+        );
+      } else {
+        this.log.warn(fields, c.consecutiveFailures <= 1 ? 'send failed; retrying with backoff' : 'sink still failing');
+      }
     } else {
       this.log.debug(fields, 'send failed again');
     }

@@ -40,6 +40,9 @@ export function registerForwarderMetrics(sinks: () => readonly { stats(): Forwar
   counter('layergate_sink_quarantined_records_total', 'records the sink refused for good, kept in its quarantine folder', (s) => s.quarantinedRecords);
   gauge('layergate_sink_lag_records', 'records routed to the sink and not yet acknowledged', (s) => s.lagRecords);
   gauge('layergate_sink_lag_seconds', 'age of the oldest record not yet acknowledged by the sink', (s) => s.lagSeconds);
+  // 1 while the sink refuses everything for a configuration reason (credentials, permissions, a missing
+  // bucket or topic): its records wait in the buffer, so an alert on this names the cause, not just the lag
+  gauge('layergate_sink_config_failing', 'sink refuses every record because of its configuration (1) or not (0)', (s) => (s.configFailure ? 1 : 0));
   new Counter({
     name: 'layergate_sink_errors_total',
     help: 'failed sends by kind (retryable reasons, permanent refusals)',

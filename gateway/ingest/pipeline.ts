@@ -8,6 +8,10 @@
  *   `block` policy (`BufferFullError`) it waits for the buffer's 'space' event and retries, never
  *   drops; only a gateway shutdown ends the wait, rejecting with `GatewayStoppingError` (nothing
  *   stored, so the input does not ack and its source redelivers).
+ * - A full filesystem (`isStorageFull`: SQLITE_FULL, ENOSPC) is waited out the same way (retry at
+ *   least every `blockedRetryMs`), so ingest resumes by itself once space returns. An emit with
+ *   `{ wait: false }` (an input that samples and cannot wait) instead has its records counted in the
+ *   loss ledger (`RecordBuffer.noteUnstored`, reason 'disk-full') and rejects.
  * - Class: decided by the classification policy (gateway/classify, `Classifier.classOf` in
  *   `classOf`): the most restrictive matching rule, else the input's `class`, else the global
  *   default; never below the class the draft proposes, nor below its job's marking. Jobs are marked
@@ -19,20 +23,30 @@
  *   Looked up per record in `routesOf`.
  * - `emit` is the hot path of every input (tens of thousands of records per second): per record one
  *   object of one fixed shape, no spreads or rest copies, shared route arrays; see `toRecord`.
+ * - Every stamped record is held to the field ranges every sink can hold (`recordFieldProblem`,
+ *   gateway/plugin-api/record-fields.ts) before it is classified: one out of range is quarantined
+ *   through its input's quarantine (`out-of-range`, the field named, its body kept) and the others of
+ *   the emit are committed; the emit resolves, so the input acknowledges the whole batch (a value
+ *   that can never be stored must not be redelivered for ever). Likewise a record the classification
+ *   hooks throw on (`unclassifiable`), and one the buffer refuses inside the commit (`isRecordError`):
+ *   the batch is then appended record by record and only the refused one is quarantined
+ *   (`unstorable`). Errors of the buffer itself (full, stopping, disk) still fail the emit.
  * - `quarantine` never throws and never blocks the caller (gateway/quarantine/inputs.ts). Raw bytes
  *   of an input whose class is confidential, or received while the running job is marked
  *   confidential, are sealed (`<name>.bin.sealed`).
  */
 import type { Logger } from 'pino';
+import { DISK_FULL_REASON, isStorageFull } from '../buffer/disk-full.js';
 import type { RecordBuffer } from '../buffer/types.js';
 import type { Sealer } from '../crypto/sealer.js';
-import { BufferFullError, GatewayStoppingError, LayerGateError } from '../plugin-api/errors.js';
+import { BufferFullError, GatewayStoppingError, InvalidRecordError, LayerGateError, MalformedInputError } from '../plugin-api/errors.js';
 import type { InputContext, MachineContext, OutputCapabilities, RecordDraft } from '../plugin-api/contract.js';
 import { Classifier, RouteTable, jobClassOf } from '../classify/index.js';
 import { classRank, nowNs } from '../plugin-api/record.js';
 import type { RecordInput, RecordKind, SensitivityClass } from '../plugin-api/record.js';
 import { InputQuarantine } from '../quarantine/inputs.js';
 import type { InputQuarantineCounters } from '../quarantine/inputs.js';
+import { recordFieldProblem } from '../plugin-api/record-fields.js';
 
 export interface RouteTarget {
   /** the output instance name = the buffer's sink name */
@@ -144,7 +158,7 @@ export class Pipeline {
     return {
       name,
       log,
-      emit: (drafts) => this.emit(name, inputClass, log, drafts),
+      emit: (drafts, opts) => this.emit(name, inputClass, log, drafts, opts?.wait !== false),
       quarantine: (where, error, raw) => this.quarantine(name, log, where, error, raw, inputClass),
       setMachineContext: (update) => this.setMachineContext(name, log, update),
       machineContext: () => this.machine,
@@ -268,23 +282,60 @@ export class Pipeline {
     return this.routeTable.routes(record.class, record.kind);
   }
 
-  private async emit(name: string, inputClass: SensitivityClass | undefined, log: Logger, drafts: RecordDraft[]): Promise<void> {
+  private async emit(name: string, inputClass: SensitivityClass | undefined, log: Logger, drafts: RecordDraft[], canWait = true): Promise<void> {
     const n = drafts.length;
     if (n === 0) return;
     const c = this.counters.get(name)!;
     const received = nowNs();
     const m = this.machine;
     const records = new Array<RecordInput>(n);
-    let bytes = 0;
+    let kept = 0;
     for (let i = 0; i < n; i++) {
-      const r = this.toRecord(drafts[i]!, name, received, m);
-      // the two per-record hooks: classification, then routing by class and kind
-      r.class = this.classOf(r, inputClass, name);
-      r.routes = this.routesOf(r);
-      records[i] = r;
-      bytes += r.body.length;
+      const d = drafts[i]!;
+      let r: RecordInput;
+      try {
+        r = this.toRecord(d, name, received, m);
+        const problem = recordFieldProblem(r, d.attributes);
+        if (problem !== undefined) {
+          this.refuse(name, log, inputClass, r, new MalformedInputError(`record out of range: ${problem}`, { reason: 'out-of-range' }));
+          continue;
+        }
+        // the two per-record hooks: classification, then routing by class and kind
+        r.class = this.classOf(r, inputClass, name);
+        r.routes = this.routesOf(r);
+      } catch (err) {
+        // a draft the hooks cannot handle is set aside alone; the others of the emit go on
+        this.refuse(name, log, inputClass, d, new MalformedInputError(`record not classified: ${errorText(err)}`, { reason: 'unclassifiable', cause: err }));
+        continue;
+      }
+      records[kept++] = r;
     }
+    if (kept === 0) return;
+    if (kept < n) records.length = kept;
+    const stored = await this.commit(name, inputClass, log, c, records, canWait);
+    let bytes = 0;
+    for (const r of stored) bytes += r.body.length;
+    c.emits++;
+    c.records += stored.length;
+    c.bytes += bytes;
+  }
+
+  /**
+   * Append `records` in one transaction, waiting for room under the block policy; resolves with the
+   * records stored. When the buffer refuses the batch for something in one record (`isRecordError`),
+   * the records are appended one by one and each refused one is quarantined, so one record the buffer
+   * cannot take never holds the others (nor makes its input's source redeliver them for ever).
+   */
+  private async commit(
+    name: string,
+    inputClass: SensitivityClass | undefined,
+    log: Logger,
+    c: InputCounters,
+    records: RecordInput[],
+    canWait = true,
+  ): Promise<readonly RecordInput[]> {
     let blocked = false;
+    let diskFull = false;
     for (;;) {
       if (this.stopping && blocked) {
         c.failedEmits++;
@@ -294,6 +345,34 @@ export class Pipeline {
         this.buffer.append(records);
         break;
       } catch (err) {
+        if (isRecordError(err)) return this.commitEach(name, inputClass, log, c, records, err, canWait);
+        if (isStorageFull(err)) {
+          // a full filesystem is transient (sinks drain, space is freed): nothing of the batch was
+          // stored, so wait and append again like the block policy does; failing the emit instead left
+          // MQTT messages unacknowledged in a live session, which the broker never redelivers until a
+          // reconnect, so ingest stalled long after space had returned
+          if (!canWait) {
+            this.buffer.noteUnstored(records, DISK_FULL_REASON);
+            c.failedEmits++;
+            throw err;
+          }
+          if (!diskFull) {
+            diskFull = true;
+            c.blockedEmits++;
+            log.warn({ records: records.length, err }, 'buffer filesystem full: waiting for space');
+          }
+          if (this.stopping) {
+            c.failedEmits++;
+            throw new GatewayStoppingError('the gateway is stopping; the records were not stored');
+          }
+          try {
+            await this.waitForSpace();
+          } catch (stopped) {
+            c.failedEmits++;
+            throw stopped;
+          }
+          continue;
+        }
         if (!(err instanceof BufferFullError) && !(err instanceof LayerGateError && err.code === BufferFullError.code)) {
           c.failedEmits++;
           throw err;
@@ -313,9 +392,45 @@ export class Pipeline {
       }
     }
     if (blocked) log.info({ records: records.length }, 'buffer had room again: records stored');
-    c.emits++;
-    c.records += n;
-    c.bytes += bytes;
+    if (diskFull) log.info({ records: records.length }, 'buffer filesystem had space again: records stored');
+    return records;
+  }
+
+  private async commitEach(
+    name: string,
+    inputClass: SensitivityClass | undefined,
+    log: Logger,
+    c: InputCounters,
+    records: RecordInput[],
+    err: unknown,
+    canWait: boolean,
+  ): Promise<readonly RecordInput[]> {
+    if (records.length === 1) {
+      const r = records[0]!;
+      this.refuse(name, log, inputClass, r, new MalformedInputError(`the buffer refused the record: ${errorText(err)}`, { reason: 'unstorable', cause: err }));
+      return [];
+    }
+    const stored: RecordInput[] = [];
+    for (const r of records) for (const s of await this.commit(name, inputClass, log, c, [r], canWait)) stored.push(s);
+    return stored;
+  }
+
+  /**
+   * Quarantine one record the pipeline cannot store, under its signal, through its input's
+   * quarantine. Its body is kept as the raw bytes, sealed like its record would be when its class
+   * (classified here when the emit did not get that far; confidential when even that fails) is
+   * confidential.
+   */
+  private refuse(name: string, log: Logger, inputClass: SensitivityClass | undefined, r: RecordInput | RecordDraft, err: Error): void {
+    const signal = typeof r?.signal === 'string' && r.signal.length > 0 ? r.signal.slice(0, 200) : '(no signal)';
+    const body = r?.body instanceof Uint8Array ? Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength) : undefined;
+    let cls: SensitivityClass;
+    try {
+      cls = this.classOf(r as RecordDraft, inputClass, name);
+    } catch {
+      cls = 'confidential';
+    }
+    this.quarantine(name, log, signal, err, body, inputClass, cls);
   }
 
   private waitForSpace(): Promise<void> {
@@ -335,15 +450,25 @@ export class Pipeline {
     });
   }
 
-  private quarantine(name: string, log: Logger, where: string, error: Error, raw?: Buffer, inputClass?: SensitivityClass): void {
+  private quarantine(
+    name: string,
+    log: Logger,
+    where: string,
+    error: Error,
+    raw?: Buffer,
+    inputClass?: SensitivityClass,
+    recordClass?: SensitivityClass,
+  ): void {
     let sealer: Sealer | undefined;
     let c: InputCounters;
     try {
-      // raw input of a confidential input or job stays sealed at rest, like its records would
+      // raw input of a confidential input, record or job stays sealed at rest, like its records would
       sealer =
         raw !== undefined &&
         this.sealer !== undefined &&
-        ((inputClass ?? this.classifier.defaultClass) === 'confidential' || this.jobMark(this.machine.build) === 'confidential')
+        ((inputClass ?? this.classifier.defaultClass) === 'confidential' ||
+          recordClass === 'confidential' ||
+          this.jobMark(this.machine.build) === 'confidential')
           ? this.sealer
           : undefined;
       c = this.counters.get(name) ?? emptyCounters();
@@ -373,4 +498,17 @@ function emptyCounters(): InputCounters {
     quarantineNotKept: 0,
     quarantineNotKeptBytes: 0,
   };
+}
+
+/**
+ * Whether the buffer refused a batch for something in one of its records rather than for itself (full,
+ * closed, a disk error): its own check (`InvalidRecordError`), or SQLite refusing to bind a value
+ * (RangeError, TypeError).
+ */
+function isRecordError(err: unknown): boolean {
+  return err instanceof RangeError || err instanceof TypeError || (err instanceof LayerGateError && err.code === InvalidRecordError.code);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

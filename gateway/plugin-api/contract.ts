@@ -54,12 +54,25 @@ export interface MachineContext {
   jobClass?: string;
 }
 
+export interface EmitOptions {
+  /** false: do not wait for a full disk to get space again; drop (into the loss ledger) instead. Default true. */
+  wait?: boolean;
+}
+
 export interface InputContext {
   /** the input instance name (config key); becomes `source` on every record */
   readonly name: string;
   readonly log: Logger;
-  /** Classify, route and commit. Resolves after the buffer commit (the ack point). */
-  emit(drafts: RecordDraft[]): Promise<void>;
+  /**
+   * Classify, route and commit. Resolves after the buffer commit (the ack point). While the buffer's
+   * filesystem is full it waits and retries (the source keeps the data until the ack), unless
+   * `opts.wait` is false: an input that cannot wait (it samples, nothing redelivers) then has the
+   * records counted in the loss ledger (reason 'disk-full') and the emit rejects with the disk error.
+   * A draft whose fields are out of the range every sink holds (./record-fields.ts), or that the
+   * buffer refuses on its own, is quarantined through `quarantine` (where = its signal) and the rest
+   * committed; the emit still resolves, so the input acknowledges it like any input it quarantined.
+   */
+  emit(drafts: RecordDraft[], opts?: EmitOptions): Promise<void>;
   /**
    * Report input that could not be turned into records: counted per input, logged with `where`
    * (topic, node id, file) and the raw bytes kept in the quarantine folder. Never throws.

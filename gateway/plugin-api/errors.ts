@@ -130,8 +130,9 @@ export const SinkTimeoutError = coded('LG_SINK_TIMEOUT', 'SinkTimeoutError', {
   action: "Check the sink's server and the network; a sink that is slow but sound needs larger timeouts in its own settings.",
 });
 /**
- * A sink refused records for a reason no retry can fix (authorisation, a record too large for the sink, a
- * bucket policy, a confidential record with no sealer configured). The forwarder keeps the refused records
+ * A sink refused records on their own merit, for a reason no retry can fix (a record too large for the
+ * sink, an invalid record, a policy, a confidential record with no sealer configured). A refusal of the
+ * sink's configuration (credentials, permissions, a missing bucket or topic) is a `SinkConfigError`. The forwarder keeps the refused records
  * under <dataDir>/quarantine/outputs/<sink>/ with the reason, counts them, logs at error and moves on instead
  * of retrying forever. `seqs` names the refused records when the sink took the rest of the batch (delivered
  * and acknowledged); without it the whole batch was refused. `reason` is a short kebab-case word for counting
@@ -149,9 +150,33 @@ export class SinkPermanentError extends LayerGateError {
 }
 register(SinkPermanentError.code, 'SinkPermanentError', {
   meaning:
-    'A sink refused records for a reason no retry can fix (authorisation, a record too large for the sink, a bucket policy, a confidential record and no encryption key). The records were kept under <dataDir>/quarantine/outputs/<sink>/ with the reason, counted, and the forwarder moved on.',
+    "A sink refused records on their own merit, for a reason no retry can fix (a record too large for the sink, an invalid record, a policy, a confidential record and no encryption key); a refusal of the sink's configuration (credentials, permissions) is LG_SINK_CONFIG instead. The records were kept under <dataDir>/quarantine/outputs/<sink>/ with the reason, counted, and the forwarder moved on.",
   action:
-    "Fix the cause named by the reason (credentials and permissions, the sink's size limits, an encryption key); the refused records and their sidecars stay in the quarantine folder for inspection.",
+    "Fix the cause named by the reason (the sink's size limits, an encryption key, the producer of invalid records); the refused records and their sidecars stay in the quarantine folder for inspection.",
+});
+/**
+ * A sink refuses everything for a reason that is its configuration, not the records: wrong credentials,
+ * no permission, a bucket or topic that does not exist and is not created. Quarantining the records would
+ * divert all data because of a typo in a password, so the forwarder keeps them in the buffer (lag grows,
+ * `buffer stats` tells the truth), retries with its capped backoff, and logs at error with the reason and
+ * `action` (what to fix), at most once per `failureLogIntervalMs`, until the sink takes records again.
+ */
+export class SinkConfigError extends LayerGateError {
+  static readonly code = 'LG_SINK_CONFIG';
+  declare readonly reason: string;
+  /** what the operator should fix, in their words (logged with the error and shown in the forwarder's stats) */
+  readonly action: string;
+  constructor(reason: string, message: string, action: string, options?: { cause?: unknown }) {
+    super('LG_SINK_CONFIG', message, { ...(options?.cause === undefined ? {} : { cause: options.cause }), reason });
+    this.name = 'SinkConfigError';
+    this.action = action;
+  }
+}
+register(SinkConfigError.code, 'SinkConfigError', {
+  meaning:
+    'A sink refuses every record because of its configuration (authentication, authorisation, a missing bucket or topic that is not created). The records stay in the buffer: the forwarder retries with backoff (capped by `backoff.maxMs`), shows the sink failing (`state: backing-off`, `configFailure` in its stats, `layergate_sink_config_failing`), and logs at error with the reason and what to fix, at most once a minute. Nothing is quarantined.',
+  action:
+    "Fix the sink's settings named in the log (user, password or secret key, the user's permissions, the bucket or topic, or let the output create it) and restart or reload the gateway; the backlog is then delivered.",
 });
 export const LakeMalformedRecordError = coded('LG_LAKE_MALFORMED_RECORD', 'LakeMalformedRecordError', {
   meaning:

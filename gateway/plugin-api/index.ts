@@ -7,6 +7,7 @@ export * from './contract.js';
 export * from './commands.js';
 export * from './config-fragments.js';
 export * from './record.js';
+export * from './record-fields.js';
 export * from './errors.js';
 export * from '../config/units.js';
 export type { Sealer } from '../crypto/sealer.js';

@@ -92,7 +92,7 @@ function loggerSecrets(loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.en
   const ring = env[loaded.config.encryption.keyEnv];
   const ringKeys = ring ? [ring, ...ring.split(/[\n,]/).map((e) => e.slice(e.indexOf(':') + 1).trim())] : [];
   const fromEnv = [...SECRET_ENV_VARS.map((k) => env[k]), ...ringKeys].filter((v): v is string => !!v && v.length >= 4);
-  return [...collectSecretValues(loaded.schema, loaded.config), ...fromEnv];
+  return [...collectSecretValues(loaded.schema, loaded.config), ...loaded.secrets, ...fromEnv];
 }
 
 /** An output's forwarder settings: the config's keys win over the plugin's preferred ones. */
@@ -153,16 +153,19 @@ export class Gateway {
     const { config } = loaded;
     const registry = opts.registry ?? defaultRegistry;
     const log = opts.log ?? loggerFor(loaded);
-    log.info({ config: redactConfig(loaded.schema, config), origin: loaded.origin }, 'starting layergate');
+    log.info({ config: redactConfig(loaded.schema, config, loaded.secrets), origin: loaded.origin }, 'starting layergate');
     mkdirSync(config.gateway.dataDir, { recursive: true });
     const audit = new AuditLog(config.audit.path ?? defaultAuditPath(config.gateway.dataDir), log.child({ component: 'audit' }));
     // a missing or wrong key stops the start here, before anything is read or stored
     const { sealer, source: keySource } = openSealer(config.encryption, config.gateway.dataDir);
-    if (keySource.kind === 'generated') {
+    if (keySource.kind === 'generated' && keySource.created) {
       log.warn({ keyFile: keySource.where }, 'encryption key generated beside the data; set encryption.keyFile (or the key variable) to keep it apart');
+    } else if (keySource.kind === 'generated') {
+      // said on every start, but no longer claims a key was generated: it was read
+      log.warn({ keyFile: keySource.where }, 'encryption key read from beside the data; set encryption.keyFile (or the key variable) to keep it apart');
     }
     const configHash = createHash('sha256')
-      .update(JSON.stringify(redactConfig(loaded.schema, config)))
+      .update(JSON.stringify(redactConfig(loaded.schema, config, loaded.secrets)))
       .digest('hex');
     const lastLoad = audit.lastOf('config-loaded');
     audit.append('config-loaded', {

@@ -4,8 +4,11 @@
  *
  * Secrets never reach a log line, by two independent means: redaction paths for keys that look
  * like credentials at any depth up to 6 (and the config's own secret paths), and a last-step scrub
- * of every known secret value (from the loaded config) out of each serialized line, which also
- * catches a secret quoted inside an error message.
+ * (`scrub`, gateway/config/report.ts) of each serialized line: every known secret value (the
+ * config's secret fields and every value that came from a secret variable, `LoadedConfig.secrets`)
+ * and the password of every `scheme://user:password@` URL, in the message, `err.message`,
+ * `err.stack` and nested objects alike. So a plugin that logs its URL or an error quoting it
+ * cannot leak the password by accident.
  */
 import pino from 'pino';
 import type { DestinationStream, Logger } from 'pino';
@@ -63,7 +66,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       level: opts.level ?? 'info',
       base: { pid: process.pid, ...(opts.base ?? {}) },
       redact: { paths: redactionPaths(opts.redactPaths), censor: REDACTED },
-      hooks: secrets.length > 0 ? { streamWrite: (line: string) => scrub(line, secrets) } : {},
+      // always: a URL's password is hidden even when no secret value is known (a plugin logging its URL)
+      hooks: { streamWrite: (line: string) => scrub(line, secrets) },
     },
     opts.destination ?? pino.destination({ fd: 1, sync: true }),
   );

@@ -5,10 +5,11 @@
  * powder-bed frames through a drop folder) through the real mqtt and frames inputs; and the sink
  * outage scenario the three restart tests share (`sinkOutage`).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
+import type { Logger } from 'pino';
 import { expect } from 'vitest';
 import { openBuffer } from '../../gateway/buffer/index.js';
 import type { RecordBuffer } from '../../gateway/buffer/types.js';
@@ -27,6 +28,13 @@ import { MQTT } from '../services/endpoints.js';
 import { sleep, waitFor } from './wait.js';
 
 export const silent = pino({ level: process.env.LG_TEST_LOG ?? 'silent' });
+
+/** A logger that keeps every line it writes (parsed), to assert what an operator would see. */
+export function recordingLog(): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { log, lines };
+}
 
 export interface SinkSpec {
   name: string;
@@ -49,6 +57,11 @@ export interface SinkRig {
   routed(sink: string): StoredRecord[];
   /** wait until the sink's cursor reached the newest record routed to it */
   drained(sink: string, timeoutMs?: number): Promise<void>;
+  /**
+   * Stop the sink's forwarder and output and start `plugin` in its place with a new forwarder on the same
+   * cursor: what a gateway restarted with a corrected sink config does.
+   */
+  replaceOutput(sink: string, plugin: OutputPlugin): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -74,7 +87,7 @@ export async function sinkRig(sinks: SinkSpec[]): Promise<SinkRig> {
     ],
   });
   const forwarders = new Map<string, Forwarder>();
-  for (const s of sinks) {
+  const startSink = async (s: SinkSpec): Promise<void> => {
     await s.plugin.start(outputContext(s.name, buffer, silent));
     const f = new Forwarder({
       buffer,
@@ -90,7 +103,8 @@ export async function sinkRig(sinks: SinkSpec[]): Promise<SinkRig> {
     });
     f.start();
     forwarders.set(s.name, f);
-  }
+  };
+  for (const s of sinks) await startSink(s);
   rigCount++;
   return {
     dataDir,
@@ -109,6 +123,14 @@ export async function sinkRig(sinks: SinkSpec[]): Promise<SinkRig> {
         timeoutMs,
         50,
       );
+    },
+    replaceOutput: async (sink, plugin) => {
+      const i = sinks.findIndex((s) => s.name === sink);
+      const old = sinks[i]!;
+      await forwarders.get(sink)!.stop();
+      await old.plugin.stop().catch(() => undefined);
+      sinks[i] = { ...old, plugin };
+      await startSink(sinks[i]!);
     },
     close: async () => {
       await Promise.all([...forwarders.values()].map((f) => f.stop()));
@@ -338,4 +360,25 @@ export async function sinkOutage(o: SinkOutage): Promise<void> {
     `[${o.label}] ${routed.length} records, ${o.server} down ${((upAt - downAt) / 1000).toFixed(1)} s${o.downHow ? ` (${o.downHow})` : ''}, backlog ${backlog} records drained in ${drainS.toFixed(1)} s after ${o.server} answered (${startS.toFixed(1)} s to start) ` +
       `(${Math.round(backlog / drainS)} records/s, first retry after backoff included), duplicates ${o.duplicatesIn}: ${seqs.length - new Set(seqs).size}, retries ${stats.retries}, errors ${JSON.stringify(stats.errorsByKind)}`,
   );
+}
+
+/**
+ * The sink refuses everything because of its configuration (wrong credentials, no permission, a missing
+ * bucket or topic): wait for a few retries, then check that it shows as a failing sink and nothing was
+ * diverted. The `n` records stay in the buffer (lag says so), nothing is quarantined, and the reason and
+ * what to fix were logged at error once, not at every retry (failureLogIntervalMs is 60 s by default).
+ */
+export async function expectSinkConfigFailing(rig: SinkRig, sink: string, n: number, reason: string, lines: Record<string, unknown>[]): Promise<void> {
+  const f = rig.forwarders.get(sink)!;
+  await waitFor(`sink ${sink} retried ${reason}`, () => (f.stats().errorsByKind[reason] ?? 0) >= 3, 60_000, 50);
+  const stats = f.stats();
+  expect(stats).toMatchObject({ sentRecords: 0, quarantinedRecords: 0, permanentFailures: 0, lagRecords: n, cursor: 0 });
+  expect(stats.configFailure).toMatchObject({ reason });
+  expect(stats.configFailure!.action.length).toBeGreaterThan(0);
+  expect(rig.buffer.stats().sinks.find((x) => x.sink === sink)).toMatchObject({ lagRecords: n });
+  expect(existsSync(path.join(rig.dataDir, 'quarantine', 'outputs', sink))).toBe(false);
+  const errors = lines.filter((l) => l.level === 50 && l.sink === sink);
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toMatchObject({ reason, action: stats.configFailure!.action, lagRecords: n });
+  expect(String(errors[0]!.msg)).toContain(`configuration (${reason})`);
 }

@@ -13,10 +13,15 @@
  * - A rejected file is quarantined (gateway quarantine + moved to quarantine/ in the drop folder),
  *   counted per reason, and never stops the other files.
  * - At most `concurrency` files are handled at once.
+ * - No file is ever followed through a symbolic link: the listing takes only regular files (lstat
+ *   types), and every read opens with O_NOFOLLOW and checks the opened file is a regular one, so a
+ *   link swapped in between listing and reading is refused too. A sidecar that is a link (say to
+ *   /etc/shadow or the key file) rejects its frame without a byte of the target being read, and the
+ *   link itself is removed instead of moved to quarantine/, where a later reader would follow it.
  */
-import { watch as fsWatch } from 'node:fs';
+import { constants as fsConstants, watch as fsWatch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { InputContext } from '../../../gateway/plugin-api/index.js';
 import { FrameRejected, hintsFromName, parseSidecar, sidecarName } from './frame.js';
@@ -38,6 +43,37 @@ interface Candidate {
   since: number;
   /** do not look at it again before this time (after a failed emit) */
   retryAt?: number;
+}
+
+/** Thrown when a drop-folder entry is a symbolic link or not a regular file; nothing of it was read. */
+class NotARegularFile extends Error {
+  constructor(readonly file: string) {
+    super(`${path.basename(file)} is a symbolic link or not a regular file; not followed, not read`);
+  }
+}
+
+/**
+ * Reads a regular file without following a symbolic link at its last path component: O_NOFOLLOW
+ * makes the open itself fail (ELOOP) on a link, and O_NONBLOCK keeps a FIFO planted in the folder
+ * from blocking the open; the fstat of the opened descriptor then refuses anything but a regular
+ * file. `check` sees the size before a byte is read.
+ */
+async function readRegularFile(file: string, check?: (size: number) => void): Promise<{ bytes: Buffer; mtimeMs: number }> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new NotARegularFile(file);
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new NotARegularFile(file);
+    check?.(st.size);
+    return { bytes: await fh.readFile(), mtimeMs: st.mtimeMs };
+  } finally {
+    await fh.close();
+  }
 }
 
 export class DropFolder {
@@ -137,12 +173,13 @@ export class DropFolder {
       if (ext === '.json') continue;
       seen.add(e.name);
       if (this.busy.has(e.name)) continue;
-      let st: Awaited<ReturnType<typeof stat>>;
+      let st: Awaited<ReturnType<typeof lstat>>;
       try {
-        st = await stat(path.join(this.config.dropDir, e.name));
+        st = await lstat(path.join(this.config.dropDir, e.name));
       } catch {
         continue; // gone meanwhile
       }
+      if (!st.isFile()) continue; // replaced by a link (or anything else) since the listing
       const now = Date.now();
       const prev = this.candidates.get(e.name);
       if (!prev || prev.size !== st.size || prev.mtimeMs !== st.mtimeMs) {
@@ -194,20 +231,28 @@ export class DropFolder {
     const file = path.join(this.config.dropDir, name);
     const sidecar = path.join(this.config.dropDir, sidecarName(name));
     let bytes: Buffer | undefined;
+    /** the sidecar is a link or not a regular file: removed, never moved or read */
+    let sidecarRefused = false;
     try {
-      const st = await stat(file);
-      if (st.size > this.config.maxFileBytes) {
-        throw new FrameRejected('too-large', `${name}: ${st.size} bytes is more than maxFileBytes (${this.config.maxFileBytes})`);
-      }
-      bytes = await readFile(file);
+      const image = await readRegularFile(file, (size) => {
+        if (size > this.config.maxFileBytes) {
+          throw new FrameRejected('too-large', `${name}: ${size} bytes is more than maxFileBytes (${this.config.maxFileBytes})`);
+        }
+      });
+      bytes = image.bytes;
+      const st = { mtimeMs: image.mtimeMs };
       let sidecarHints: Omit<FrameHints, 'fileName'> = {};
       let hasSidecar = false;
       try {
-        const text = await readFile(sidecar, 'utf8');
+        const text = (await readRegularFile(sidecar)).bytes.toString('utf8');
         hasSidecar = true;
         sidecarHints = parseSidecar(text, sidecarName(name));
       } catch (err) {
         if (err instanceof FrameRejected) throw err;
+        if (err instanceof NotARegularFile) {
+          sidecarRefused = true;
+          throw new FrameRejected('bad-sidecar', `${name}: its sidecar ${err.message}`);
+        }
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
       if (path.extname(name).toLowerCase() === '.raw' && !sidecarHints.raw) {
@@ -223,6 +268,11 @@ export class DropFolder {
       }
       await this.release(file, hasSidecar ? sidecar : undefined, name);
     } catch (err) {
+      if (err instanceof NotARegularFile) {
+        // the image was swapped for a link after the listing: not ours to read, move or count
+        this.candidates.delete(name);
+        return;
+      }
       if (!(err instanceof FrameRejected)) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // taken away by someone else
         ctx.log.warn({ err, file: name }, 'frames: could not read a file; will retry');
@@ -234,7 +284,14 @@ export class DropFolder {
       await this.moveAside(file, this.quarantineDir, name).catch((e: unknown) =>
         ctx.log.error({ err: e, file: name }, 'frames: could not move a rejected file to quarantine/'),
       );
-      await this.moveAside(sidecar, this.quarantineDir, sidecarName(name)).catch(() => undefined);
+      if (sidecarRefused) {
+        // unlink removes the link itself, never its target
+        await unlinkIfNotRegular(sidecar).catch((e: unknown) =>
+          ctx.log.error({ err: e, file: sidecarName(name) }, 'frames: could not remove a sidecar that is a link'),
+        );
+      } else {
+        await this.moveAside(sidecar, this.quarantineDir, sidecarName(name)).catch(() => undefined);
+      }
       this.candidates.delete(name);
       this.reject(err, bytes, name);
     }
@@ -260,7 +317,7 @@ export class DropFolder {
     for (let i = 0; ; i++) {
       const to = path.join(dir, i === 0 ? name : `${base}.${i}${ext}`);
       try {
-        await stat(to);
+        await lstat(to);
         continue;
       } catch {
         /* free */
@@ -275,4 +332,10 @@ export class DropFolder {
       return;
     }
   }
+}
+
+/** Removes a drop-folder entry that is a link or another non-regular entry (never a directory's content). */
+async function unlinkIfNotRegular(file: string): Promise<void> {
+  const st = await lstat(file);
+  if (!st.isFile() && !st.isDirectory()) await unlink(file);
 }

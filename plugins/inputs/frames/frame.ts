@@ -5,10 +5,14 @@
  *
  * Design constraints:
  * - A bad sidecar rejects its frame (`bad-sidecar`): a frame stored with a wrong layer or build is
- *   worse than one set aside for a person to look at.
+ *   worse than one set aside for a person to look at. "Bad" includes a value out of the range every
+ *   sink holds (`MAX_LAYER`, `MAX_TIME_NS`, `MAX_BUILD_LENGTH` of the plugin API): refused here, with
+ *   its reason, rather than quarantined later by the pipeline after the file was released.
+ * - The upload route's headers are the same hints and are checked by the same functions
+ *   (`checkBuild`, `checkLayer`, `checkTimeMs`, `checkPhase`).
  */
 import path from 'node:path';
-import { MalformedInputError } from '../../../gateway/plugin-api/index.js';
+import { MAX_BUILD_LENGTH, MAX_LAYER, MAX_TIME_NS, MalformedInputError } from '../../../gateway/plugin-api/index.js';
 
 export type FramePhase = 'after-recoat' | 'after-exposure';
 export type FrameFormat = 'png' | 'tiff' | 'jpeg' | 'raw';
@@ -56,6 +60,46 @@ export function hintsFromName(fileName: string, pattern: RegExp): Omit<FrameHint
   return out;
 }
 
+/** the latest source time a record holds, in ms (2262-04-11, `MAX_TIME_NS`) */
+export const MAX_TIME_MS = Number(MAX_TIME_NS / 1_000_000n);
+/** the longest phase name (a short word, kept as an attribute) */
+export const MAX_PHASE_LENGTH = 64;
+/** the widest or tallest raw frame (libvips refuses larger images) */
+export const MAX_FRAME_SIDE = 10_000_000;
+
+/**
+ * A build id from a sidecar or header: a non-empty string of at most `MAX_BUILD_LENGTH` characters,
+ * or a non-negative integer (kept as its decimal text); the reason why not otherwise.
+ */
+export function checkBuild(v: unknown): string | { problem: string } {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return String(v);
+  if (typeof v === 'string' && v.length > 0 && v.length <= MAX_BUILD_LENGTH) return v;
+  return { problem: `build must be a string of 1..${MAX_BUILD_LENGTH} characters or a non-negative integer, got ${shown(v)}` };
+}
+
+/** A layer number: an integer in 0..`MAX_LAYER` (the range every sink holds). */
+export function checkLayer(v: unknown): number | { problem: string } {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_LAYER) return v;
+  return { problem: `layer must be an integer in 0..${MAX_LAYER}, got ${shown(v)}` };
+}
+
+/** A source time in ms since the epoch: a finite number in 0..`MAX_TIME_MS` (1970 to 2262). */
+export function checkTimeMs(v: unknown): number | { problem: string } {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= MAX_TIME_MS) return v;
+  return { problem: `source time must be ms since the epoch in 0..${MAX_TIME_MS} (1970 to 2262), got ${shown(v)}` };
+}
+
+/** A phase name: a non-empty string of at most `MAX_PHASE_LENGTH` characters. */
+export function checkPhase(v: unknown): string | { problem: string } {
+  if (typeof v === 'string' && v.length > 0 && v.length <= MAX_PHASE_LENGTH) return v;
+  return { problem: `phase must be a string of 1..${MAX_PHASE_LENGTH} characters, got ${shown(v)}` };
+}
+
+function shown(v: unknown): string {
+  const text = typeof v === 'string' || typeof v === 'number' ? JSON.stringify(v) : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+  return text.length > 60 ? `${text.slice(0, 60)}...` : text;
+}
+
 /** Parse a sidecar (`<name>.json`): build, layer, phase, timestampMs, and for raw frames width/height/depth. */
 export function parseSidecar(text: string, where: string): Omit<FrameHints, 'fileName'> {
   let j: unknown;
@@ -67,24 +111,22 @@ export function parseSidecar(text: string, where: string): Omit<FrameHints, 'fil
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new FrameRejected('bad-sidecar', `${where}: sidecar must be a JSON object`);
   const o = j as Record<string, unknown>;
   const out: Omit<FrameHints, 'fileName'> = {};
-  if (o.build !== undefined) out.build = String(o.build);
-  if (o.layer !== undefined) {
-    if (!Number.isInteger(o.layer) || (o.layer as number) < 0)
-      throw new FrameRejected('bad-sidecar', `${where}: sidecar layer must be a non-negative integer, got ${JSON.stringify(o.layer)}`);
-    out.layer = o.layer as number;
-  }
-  if (o.phase !== undefined) out.phase = String(o.phase);
-  if (o.timestampMs !== undefined) {
-    if (typeof o.timestampMs !== 'number' || !Number.isFinite(o.timestampMs))
-      throw new FrameRejected('bad-sidecar', `${where}: sidecar timestampMs must be a number`);
-    out.sourceTimeMs = o.timestampMs;
-  }
+  const field = <T>(checked: T | { problem: string }, name: string): T => {
+    if (typeof checked === 'object' && checked !== null && 'problem' in checked)
+      throw new FrameRejected('bad-sidecar', `${where}: sidecar ${name}: ${checked.problem}`);
+    return checked as T;
+  };
+  if (o.build !== undefined) out.build = field(checkBuild(o.build), 'build');
+  if (o.layer !== undefined) out.layer = field(checkLayer(o.layer), 'layer');
+  if (o.phase !== undefined) out.phase = field(checkPhase(o.phase), 'phase');
+  if (o.timestampMs !== undefined) out.sourceTimeMs = field(checkTimeMs(o.timestampMs), 'timestampMs');
   if (o.width !== undefined || o.height !== undefined || o.depth !== undefined) {
     const w = o.width;
     const h = o.height;
     const d = o.depth ?? 8;
-    if (!Number.isInteger(w) || !Number.isInteger(h) || (w as number) < 1 || (h as number) < 1) {
-      throw new FrameRejected('bad-sidecar', `${where}: sidecar width and height must be positive integers`);
+    const side = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_FRAME_SIDE;
+    if (!side(w) || !side(h)) {
+      throw new FrameRejected('bad-sidecar', `${where}: sidecar width and height must be integers in 1..${MAX_FRAME_SIDE}`);
     }
     if (d !== 8 && d !== 16) throw new FrameRejected('bad-sidecar', `${where}: sidecar depth must be 8 or 16, got ${JSON.stringify(d)}`);
     out.raw = { width: w as number, height: h as number, depth: d };

@@ -77,6 +77,17 @@ export const framesConfigSchema = z.strictObject({
         description:
           'uploads handled at the same time; one more is answered 503 with Retry-After: 1 without reading its body (each upload is held in memory until its commit)',
       }),
+      minBytesPerSecond: byteSize()
+        .refine((n) => n >= 1, { message: 'expected at least 1 byte per second' })
+        .prefault('16KiB')
+        .meta({
+          description:
+            'slowest body accepted: after bodyGrace, an upload must have delivered this many bytes per second since bodyGrace ended, else it is answered 408 and its slot freed (bytes per second)',
+        }),
+      bodyGrace: duration().prefault('10s').meta({
+        description:
+          'time a body may take before minBytesPerSecond applies; with maxConcurrent >= 2 at most maxConcurrent - 1 uploads may still be sending after it, the last slot is kept for uploads that finish within it',
+      }),
     })
     .optional()
     .meta({ description: 'an HTTP upload route: POST /frames with the image as the body; 201 after the buffer commit' }),

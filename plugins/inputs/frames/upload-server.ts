@@ -7,16 +7,24 @@
  *   Retry-After at once (its body unread), so a burst cannot hold unbounded images in memory.
  * - A body larger than `maxFileBytes` is refused (413) as soon as its declared length or its bytes
  *   pass the limit, and counted as a `too-large` rejection.
- * - The answer comes after the commit: 201 stored, 200 duplicate of a recent frame, 400/413 rejected,
+ * - The answer comes after the commit: 201 stored, 200 duplicate of a recent frame, 400/413 rejected
+ *   (a broken image, or a header out of the range every sink holds: `headerHints`),
  *   503 when the buffer did not take the frame or the gateway is stopping (the camera retries).
  * - The token is compared in constant time.
+ * - Slow bodies cannot hold the slots: after `upload.bodyGrace` a body must keep arriving at
+ *   `upload.minBytesPerSecond` on average (counted from the end of the grace), else 408 and the
+ *   connection is closed; one deadline per upload, moved forward by each chunk, so the check costs
+ *   nothing per byte. And with maxConcurrent >= 2, at most maxConcurrent - 1 uploads may still be
+ *   sending past their grace: the one that would take the last slot gets 408 at once, so a camera
+ *   that sends its frame in time always finds a slot within bodyGrace, whatever a few slow (or
+ *   hostile) clients with a valid token do.
  */
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { InputContext } from '../../../gateway/plugin-api/index.js';
-import { FrameRejected, hintsFromName } from './frame.js';
+import { FrameRejected, checkBuild, checkLayer, checkPhase, checkTimeMs, hintsFromName } from './frame.js';
 import type { FrameHints } from './frame.js';
 import type { IngestResult } from './ingest.js';
 import type { FramesConfig } from './schema.js';
@@ -25,6 +33,9 @@ export class UploadServer {
   private server: http.Server | undefined;
   private stopped = true;
   private active = 0;
+  private ctx: InputContext | undefined;
+  /** uploads still sending their body after bodyGrace (at most maxConcurrent - 1 when maxConcurrent >= 2) */
+  private pastGrace = 0;
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
@@ -54,6 +65,7 @@ export class UploadServer {
   /** Listen on the configured host and port. */
   async start(ctx: InputContext): Promise<void> {
     const cfg = this.cfg;
+    this.ctx = ctx;
     this.stopped = false;
     const token = Buffer.from(cfg.token);
     const server = http.createServer((req, res) => {
@@ -106,14 +118,20 @@ export class UploadServer {
       return reply(res, 503, { error: `${limit} uploads are being handled (upload.maxConcurrent); retry later` });
     }
     this.active++;
+    // idempotent: a body answered 408 gives its slot back at once, not when its socket has closed
+    let held = true;
+    const freeSlot = (): void => {
+      if (held) this.active--;
+      held = false;
+    };
     try {
-      await this.handleAcceptedUpload(req, res, url);
+      await this.handleAcceptedUpload(req, res, url, freeSlot);
     } finally {
-      this.active--;
+      freeSlot();
     }
   }
 
-  private async handleAcceptedUpload(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+  private async handleAcceptedUpload(req: http.IncomingMessage, res: http.ServerResponse, url: URL, freeSlot: () => void): Promise<void> {
     const h = (k: string): string | undefined => {
       const v = req.headers[k];
       return typeof v === 'string' && v.length > 0 ? v : undefined;
@@ -131,30 +149,29 @@ export class UploadServer {
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const c of req) {
-      size += (c as Buffer).length;
-      if (size > this.config.maxFileBytes) {
-        tooLarge('the body');
-        req.destroy();
-        return;
-      }
-      chunks.push(c as Buffer);
-    }
-    const bytes = Buffer.concat(chunks);
-    const hints: FrameHints = { fileName, ...hintsFromName(fileName, this.pattern) };
-    const build = h('x-layergate-build');
-    const layer = h('x-layergate-layer');
-    const phase = h('x-layergate-kind') ?? h('x-layergate-phase');
-    const time = h('x-layergate-source-time-ms');
-    if (build) hints.build = build;
-    if (layer !== undefined) {
-      if (!/^\d+$/.test(layer)) return reply(res, 400, { error: `x-layergate-layer must be a non-negative integer, got ${JSON.stringify(layer)}` });
-      hints.layer = Number(layer);
-    }
-    if (phase) hints.phase = phase;
-    if (time !== undefined && Number.isFinite(Number(time))) hints.sourceTimeMs = Number(time);
-    hints.sourceTimeMs ??= Date.now();
+    const pace = this.paceBody(req, res, fileName, freeSlot);
     try {
+      for await (const c of req) {
+        size += (c as Buffer).length;
+        pace.received(size);
+        if (size > this.config.maxFileBytes) {
+          tooLarge('the body');
+          req.destroy();
+          return;
+        }
+        chunks.push(c as Buffer);
+      }
+    } catch (err) {
+      // the pace check ended the body (408 already sent); anything else is the client going away
+      if (pace.timedOut) return;
+      throw err;
+    } finally {
+      pace.done();
+    }
+    if (pace.timedOut) return;
+    const bytes = Buffer.concat(chunks);
+    try {
+      const hints = headerHints(fileName, this.pattern, h);
       const r = await this.ingest(bytes, hints);
       if (!r) return reply(res, 503, { error: 'the buffer did not take the frame; retry later' });
       this.counters.uploads++;
@@ -167,6 +184,108 @@ export class UploadServer {
       throw err;
     }
   }
+
+  /**
+   * The body's pace: after bodyGrace the body must have reached minBytesPerSecond x (time since the
+   * grace ended) bytes. The deadline for the bytes so far is start + grace + size / rate; a single
+   * timer re-arms to it when it fires early, so a steady body is never woken per chunk.
+   */
+  private paceBody(req: http.IncomingMessage, res: http.ServerResponse, fileName: string, freeSlot: () => void) {
+    const start = Date.now();
+    const grace = this.cfg.bodyGrace;
+    const rate = this.cfg.minBytesPerSecond;
+    const reserve = this.cfg.maxConcurrent >= 2;
+    let size = 0;
+    let finished = false;
+    let countedPastGrace = false;
+    const state = { timedOut: false };
+    const tooSlow = (why: string): void => {
+      state.timedOut = true;
+      freeSlot();
+      this.ctx?.log.warn({ file: fileName, bytes: size, ms: Date.now() - start }, `frames: upload body too slow (${why}); answered 408`);
+      if (!res.headersSent) {
+        res.setHeader('connection', 'close');
+        reply(res, 408, { error: `${fileName}: ${why}; send the body faster or retry later` });
+      }
+      // the body (and its socket) is destroyed only once the answer is out, so the client sees 408,
+      // not a reset; destroying the body ends the read loop (it throws, and timedOut tells why)
+      res.once('finish', () => req.destroy(new Error('upload body too slow')));
+    };
+    const check = (): void => {
+      timer = undefined;
+      if (finished) return;
+      const now = Date.now();
+      if (!countedPastGrace && now - start >= grace) {
+        if (reserve && this.pastGrace >= this.cfg.maxConcurrent - 1) {
+          tooSlow(
+            `still sending after upload.bodyGrace (${grace} ms) while ${this.pastGrace} other uploads are; the last slot is kept for uploads that finish in time`,
+          );
+          return;
+        }
+        countedPastGrace = true;
+        this.pastGrace++;
+      }
+      const deadline = start + grace + (size / rate) * 1000;
+      if (now >= deadline) {
+        tooSlow(`${size} bytes in ${now - start} ms is slower than upload.minBytesPerSecond (${rate}) after upload.bodyGrace (${grace} ms)`);
+        return;
+      }
+      timer = setTimeout(check, Math.max(1, deadline - now));
+      timer.unref();
+    };
+    let timer: NodeJS.Timeout | undefined = setTimeout(check, grace);
+    timer.unref();
+    return {
+      get timedOut() {
+        return state.timedOut;
+      },
+      received: (n: number): void => {
+        size = n;
+      },
+      done: (): void => {
+        finished = true;
+        if (timer) clearTimeout(timer);
+        if (countedPastGrace) this.pastGrace--;
+        countedPastGrace = false;
+      },
+    };
+  }
+}
+
+/**
+ * The frame's hints from the upload headers (the upload's sidecar), each checked like a sidecar's
+ * field (frame.ts): a header out of range or of the wrong form rejects the upload (`bad-sidecar`,
+ * 400 with the reason), never a 503 that the camera would retry for ever, nor a value silently dropped.
+ */
+function headerHints(fileName: string, pattern: RegExp, h: (k: string) => string | undefined): FrameHints {
+  const hints: FrameHints = { fileName, ...hintsFromName(fileName, pattern) };
+  const bad = (header: string, problem: string): never => {
+    throw new FrameRejected('bad-sidecar', `${fileName}: header ${header}: ${problem}`);
+  };
+  const build = h('x-layergate-build');
+  const layer = h('x-layergate-layer');
+  const phaseHeader = h('x-layergate-kind') === undefined ? 'x-layergate-phase' : 'x-layergate-kind';
+  const phase = h(phaseHeader);
+  const time = h('x-layergate-source-time-ms');
+  if (build !== undefined) {
+    const b = checkBuild(build);
+    hints.build = typeof b === 'string' ? b : bad('x-layergate-build', b.problem);
+  }
+  if (layer !== undefined) {
+    // digits only: Number() would also read "0x10", "1e3" or " 7"
+    const l = /^\d+$/.test(layer) ? checkLayer(Number(layer)) : { problem: `layer must be a non-negative integer, got ${JSON.stringify(layer.slice(0, 60))}` };
+    hints.layer = typeof l === 'number' ? l : bad('x-layergate-layer', l.problem);
+  }
+  if (phase !== undefined) {
+    const p = checkPhase(phase);
+    hints.phase = typeof p === 'string' ? p : bad(phaseHeader, p.problem);
+  }
+  if (time !== undefined) {
+    const t = checkTimeMs(time.trim() === '' ? Number.NaN : Number(time));
+    hints.sourceTimeMs = typeof t === 'number' ? t : bad('x-layergate-source-time-ms', t.problem);
+  }
+  hints.sourceTimeMs ??= Date.now();
+  return hints;
 }
 
 function reply(res: http.ServerResponse, status: number, body: unknown): void {

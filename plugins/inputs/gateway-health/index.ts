@@ -10,6 +10,8 @@
  * - One emit per tick (one buffer transaction). A tick is skipped while the previous emit is still
  *   waiting (a blocked buffer), so a stuck buffer never piles up samples in memory.
  * - A failing probe (statfs on a vanished folder, a closed buffer) drops only its own signals.
+ * - While the buffer's filesystem is full a sample is not waited for (`emit(..., { wait: false })`):
+ *   it is dropped and counted in the loss ledger (reason 'disk-full'), so the next tick samples again.
  */
 import { statfs } from 'node:fs/promises';
 import path from 'node:path';
@@ -80,7 +82,8 @@ export class GatewayHealthInput implements InputPlugin {
       return;
     }
     this.inFlight = this.sample()
-      .then((drafts) => ctx.emit(drafts))
+      // a sample cannot wait for a full disk (the next tick has a newer one): dropped into the loss ledger
+      .then((drafts) => ctx.emit(drafts, { wait: false }))
       .catch((err: unknown) => ctx.log.warn({ err }, 'gateway-health: could not record a sample'))
       .finally(() => {
         this.inFlight = undefined;

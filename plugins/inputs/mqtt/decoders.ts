@@ -15,7 +15,7 @@
  *   and never takes the message's other metrics with it.
  */
 import type { RecordDraft } from '../../../gateway/plugin-api/index.js';
-import { CONTENT_TYPES, encodeScalarBody, valueFromJson, valueJson } from '../../../gateway/plugin-api/index.js';
+import { CONTENT_TYPES, MAX_TIME_NS, encodeScalarBody, valueFromJson, valueJson } from '../../../gateway/plugin-api/index.js';
 import type { ParsedScalarBody, SensitivityClass, TypedValue, ValueType } from '../../../gateway/plugin-api/index.js';
 import {
   DataType,
@@ -123,7 +123,22 @@ function pick(obj: unknown, dotted: string): unknown {
   return at;
 }
 
+/**
+ * A mapped timestamp in nanoseconds since the epoch, refused (`bad-timestamp`) outside the range every
+ * sink holds (`MAX_TIME_NS`, 1970 to 2262): a time sent in the wrong unit (microseconds as
+ * milliseconds) is quarantined with that reason instead of reaching the buffer.
+ */
 function timestampNs(v: unknown, unit: JsonMapping['timestampUnit'], path: string): bigint {
+  const ns = unitsToNs(v, unit, path);
+  if (ns < 0n || ns > MAX_TIME_NS)
+    throw new DecodeError(
+      'bad-timestamp',
+      `timestamp at "${path}" is ${JSON.stringify(v)} ${unit}, outside 1970..2262 (int64 nanoseconds); is timestampUnit "${unit}" right?`,
+    );
+  return ns;
+}
+
+function unitsToNs(v: unknown, unit: JsonMapping['timestampUnit'], path: string): bigint {
   if (unit === 'iso') {
     const ms = typeof v === 'string' ? Date.parse(v) : NaN;
     if (!Number.isFinite(ms)) throw new DecodeError('bad-timestamp', `timestamp at "${path}" is not an ISO 8601 time: ${JSON.stringify(v)}`);

@@ -17,6 +17,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MINIO_CLOUD } from '../../../test/services/endpoints.js';
 import { waitFor } from '../../../test/support/wait.js';
+import { recordingLog } from '../../../test/support/sink-harness.js';
 import { openBuffer } from '../../../gateway/buffer/index.js';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
 import { Forwarder } from '../../../gateway/forward/forwarder.js';
@@ -212,6 +213,41 @@ describe('cloud output', () => {
     }
     const up = out.syncUploader!.stats();
     expect(up.objectsSynced + up.objectsDeduplicated).toBe(manifest.entries.length);
+  });
+
+  it('a wrong secret key: uploads are retried and logged at error with what to fix, nothing quarantined or lost; with the right key everything is uploaded', async () => {
+    const { log, lines } = recordingLog();
+    buffer = await openBuffer({ dir: path.join(dir, 'buffer'), maxBytes: 512 * 1024 * 1024, inlineMaxBytes: 4096, sinks: ['cloud'] }, silent);
+    const wrong = new CloudOutput(config({ secretKey: 'not-the-secret-key' }), { dataDir: dir, machine: 'pbf-01' });
+    await wrong.start(outputContext('cloud', buffer, log));
+    outputs.push(wrong);
+    buffer.append([
+      rec('event', Buffer.from(JSON.stringify({ type: 'layer-start', layer: 7 }))),
+      rec('scalar', Buffer.from(JSON.stringify({ v: 3.5, unit: 'ppm' }))),
+      rec('event', Buffer.from(JSON.stringify({ type: 'layer-end', layer: 7 }))),
+    ]);
+    const f = forward(wrong);
+    await waitFor('upload retries', () => (wrong.stats().uploader?.failures ?? 0) >= 3 || undefined, 30_000);
+    expect(f.stats()).toMatchObject({ quarantinedRecords: 0, permanentFailures: 0 });
+    const errors = lines.filter((l) => l.level === 50 && l.component === 'uploader');
+    // once, not at every retry (at most once a minute)
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ reason: 'not-authorized' });
+    expect(String(errors[0]!.action)).toContain('secretKey');
+    expect(await cloud.bucketExists(bucket)).toBe(false);
+    // the corrected config (a restart with the right key) uploads what was queued locally
+    await f.stop();
+    await wrong.stop();
+    const right = await startCloud();
+    forward(right);
+    await waitForAsync('the manifest of build B-42', async () => (await listKeys(bucket, right.manifestKey('B-42'))).length > 0, 30_000);
+    expect(right.syncStore!.progress().queued.objects).toBe(0);
+    // every record of the three is there: the events in the realtime object, the scalar in its table
+    const keys = await listKeys(bucket, 'layergate/machine=pbf-01/build=B-42/');
+    expect(keys.filter((k) => k.includes('/realtime/'))).toEqual([
+      'layergate/machine=pbf-01/build=B-42/realtime/part-0000000000000001-0000000000000003.jsonl.gz',
+    ]);
+    expect(keys.filter((k) => k.includes('/timeseries/scalars/'))).toHaveLength(1);
   });
 
   it('refuses sensitive and confidential records even when a broken route sends them: counted, quarantined by the forwarder, never in the bucket', async () => {

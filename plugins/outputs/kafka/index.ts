@@ -21,11 +21,14 @@
  *   `maxBatchBytes`. A request still refused for size (the topic changed under us) is split in two,
  *   recursively only for the refused part, logged at warn once per topic per minute, counted
  *   (`sizeSplits`), and the limit learned again. Never a silent record-by-record mode.
- * - Retryable vs permanent. kafkajs marks broker errors retriable or not. Authorisation and SASL
- *   failures, a record too large for the topic, an invalid record or a policy violation are permanent:
- *   the refused records go to the sink's quarantine (`SinkPermanentError`), the rest of the batch is
- *   delivered. A record larger than `maxMessageBytes` or than its topic's limit is refused before it is
- *   sent; a single record the broker refuses for size is refused for good. Everything else
+ * - Retryable vs permanent vs configuration. kafkajs marks broker errors retriable or not. SASL and
+ *   authorisation failures (and a missing topic that is not created, topics.ts) refuse every record
+ *   alike: they are a failing sink (`SinkConfigError`: kept in the buffer, retried, logged at error with
+ *   what to fix), never quarantined, so a wrong password does not divert all data. A record too large
+ *   for the topic, an invalid record or a policy violation are permanent: the refused records go to the
+ *   sink's quarantine (`SinkPermanentError`), the rest of the batch is delivered. A record larger than
+ *   `maxMessageBytes` or than its topic's limit is refused before it is sent; a single record the
+ *   broker refuses for size is refused for good. Everything else
  *   (connection, timeout, leader change) is retried.
  * - Cheap per record (tens of thousands per second): each value is encoded once, repeated header
  *   values are made once, a signal's partition is cached (messages.ts). kafkajs's own encoding of a
@@ -41,7 +44,8 @@ import type { Logger } from 'pino';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
 import { tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { RecordKind, StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { causes, isClassified, permanent, retryable } from '../shared/sink.js';
+import { causes, isClassified, permanent, retryable, sinkConfig } from '../shared/sink.js';
+import type { FailureKind } from '../shared/sink.js';
 import { batchBudget, packRequests, splitInTwo } from './batch-size.js';
 import { GROUP_OVERHEAD_BYTES, MessageBuilder } from './messages.js';
 import type { Outgoing } from './messages.js';
@@ -67,24 +71,32 @@ const PERMANENT_TYPES: Record<string, string> = {
   RECORD_LIST_TOO_LARGE: 'too-large',
   INVALID_RECORD: 'invalid-record',
   CORRUPT_MESSAGE: 'invalid-record',
-  TOPIC_AUTHORIZATION_FAILED: 'not-authorized',
-  CLUSTER_AUTHORIZATION_FAILED: 'not-authorized',
-  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 'not-authorized',
-  SASL_AUTHENTICATION_FAILED: 'not-authorized',
-  ILLEGAL_SASL_STATE: 'not-authorized',
-  UNSUPPORTED_SASL_MECHANISM: 'not-authorized',
   POLICY_VIOLATION: 'policy',
   INVALID_TOPIC_EXCEPTION: 'invalid-topic',
   UNSUPPORTED_COMPRESSION_TYPE: 'unsupported',
   UNSUPPORTED_FOR_MESSAGE_FORMAT: 'unsupported',
 };
 
-/** How a kafkajs failure is classified: permanent with a reason, or retryable with a reason. */
-export function classifyKafkaError(err: unknown): { permanent: boolean; reason: string } {
+const SASL = 'check outputs.<kafka>.sasl (mechanism, username, password) against the users the broker knows';
+const ACL =
+  "grant the user the ACLs to write the output's topics (Write, Describe; Create when topics.create is on; IdempotentWrite on the cluster for the idempotent producer)";
+/** Broker error types that concern the sink's settings, not the records: what to fix. */
+const CONFIG_TYPES: Record<string, string> = {
+  TOPIC_AUTHORIZATION_FAILED: ACL,
+  CLUSTER_AUTHORIZATION_FAILED: ACL,
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: ACL,
+  SASL_AUTHENTICATION_FAILED: SASL,
+  ILLEGAL_SASL_STATE: SASL,
+  UNSUPPORTED_SASL_MECHANISM: SASL,
+};
+
+/** How a kafkajs failure is classified: permanent, a configuration failure, or retryable, with a reason. */
+export function classifyKafkaError(err: unknown): FailureKind {
   for (const e of causes(err)) {
     const type = typeof e.type === 'string' ? e.type : undefined;
+    if (type && CONFIG_TYPES[type]) return { permanent: false, reason: 'not-authorized', config: CONFIG_TYPES[type] };
+    if (e.name === 'KafkaJSSASLAuthenticationError') return { permanent: false, reason: 'not-authorized', config: SASL };
     if (type && PERMANENT_TYPES[type]) return { permanent: true, reason: PERMANENT_TYPES[type] };
-    if (e.name === 'KafkaJSSASLAuthenticationError') return { permanent: true, reason: 'not-authorized' };
   }
   for (const e of causes(err)) {
     const type = typeof e.type === 'string' ? e.type : '';
@@ -276,6 +288,7 @@ export class KafkaOutput implements OutputPlugin {
       // sequence number as a duplicate, drop it and answer OK, losing the records new in it. A new
       // producer (new id) makes the retry a new write: a duplicate at worst, never a loss.
       else if (this.config.idempotent && !kind.permanent && attempt.produced) await this.resetProducer(err, 'a produce request failed');
+      if (kind.config !== undefined) throw sinkConfig(kind.reason, `kafka ${this.config.brokers.join(',')}: ${(err as Error).message}`, kind.config, err);
       if (!kind.permanent) throw retryable(kind.reason, `kafka ${this.config.brokers.join(',')}: ${(err as Error).message}`, err);
       // not authorised, policy, invalid record: nothing of the batch can go
       this.counters.refused += batch.length;

@@ -17,7 +17,16 @@ import { DedicatedKafka, selfSignedCert } from '../../../test/services/dedicated
 import { recordsOfMessage } from '../../../test/support/kafka-records.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
-import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig, steadyStream } from '../../../test/support/sink-harness.js';
+import {
+  expectSinkConfigFailing,
+  recordingLog,
+  samplesDraft,
+  scalarDrafts,
+  simulatorSource,
+  sinkOutage,
+  sinkRig,
+  steadyStream,
+} from '../../../test/support/sink-harness.js';
 import type { SimulatedSource, SinkRig } from '../../../test/support/sink-harness.js';
 import { CONTENT_TYPE_PROTOBUF, CONTENT_TYPE_PROTOBUF_BATCH, RECORDS_KEY, SEQ_LAST_KEY, type KafkaOutput, definition } from './index.js';
 
@@ -260,14 +269,16 @@ describe('kafka output (real broker)', () => {
     expect(Buffer.from(got[0]!.value.body as string, 'base64').equals(routed[0]!.body!)).toBe(true);
   });
 
-  it('topics.create false: a missing topic is retried with an error naming it, nothing quarantined; once created the backlog drains', async () => {
+  it('topics.create false: a missing topic is retried with an error naming it (a failing sink, logged at error), nothing quarantined; once created the backlog drains', async () => {
     const prefix = `lgt${randomUUID().slice(0, 8)}`;
     const topic = `${prefix}.pbf-sim.scalar`;
     const kafkaOut = output({ topicPrefix: prefix, topics: { create: false } });
-    const r = await sinkRig([{ name: 'kafka', plugin: kafkaOut, forwarder: { backoff: { initialMs: 50, maxMs: 200 } } }]);
+    const { log, lines } = recordingLog();
+    const r = await sinkRig([{ name: 'kafka', plugin: kafkaOut, forwarder: { log, backoff: { initialMs: 50, maxMs: 200 } } }]);
     rigs.push(r);
     await r.emit(scalarDrafts(4, 'chamber.o2'));
     await waitFor('retries', () => (r.forwarders.get('kafka')!.stats().errorsByKind['topic-missing'] ?? 0) >= 2, 30_000);
+    await expectSinkConfigFailing(r, 'kafka', 4, 'topic-missing', lines);
     const waiting = r.forwarders.get('kafka')!.stats();
     expect(waiting).toMatchObject({ sentRecords: 0, quarantinedRecords: 0, lagRecords: 4 });
     expect(waiting.lastError!.message).toContain(topic);
@@ -280,7 +291,7 @@ describe('kafka output (real broker)', () => {
     expect(seqsOf(got.map((m) => m.record))).toEqual(seqsOf(r.routed('kafka')));
   });
 
-  it('SASL and TLS (dedicated broker): SCRAM-SHA-512 and PLAIN users and a TLS client deliver; a wrong password is refused for good and quarantined', async () => {
+  it('SASL and TLS (dedicated broker): SCRAM-SHA-512 and PLAIN users and a TLS client deliver; a wrong password is a failing sink (kept in the buffer, logged at error), delivered once corrected', async () => {
     const certDir = mkdtempSync(path.join(os.tmpdir(), 'lg-kafka-tls-'));
     temps.push(certDir);
     const pem = await selfSignedCert(certDir);
@@ -292,27 +303,36 @@ describe('kafka output (real broker)', () => {
     const plain = output({ topicPrefix: prefix, sasl: { mechanism: 'plain', username: 'lg-plain', password: 'lg-plain-secret' } }, broker.saslBrokers);
     const wrong = output({ topicPrefix: prefix, sasl: { mechanism: 'scram-sha-512', username: 'lg-scram', password: 'not-the-password' } }, broker.saslBrokers);
     const tls = output({ topicPrefix: `${prefix}tls`, tls: { ca: pem.ca } }, broker.tlsBrokers);
+    const { log, lines } = recordingLog();
     const r = await sinkRig([
       { name: 'scram', plugin: scram },
       { name: 'plain', plugin: plain },
-      { name: 'wrong', plugin: wrong },
+      { name: 'wrong', plugin: wrong, forwarder: { log, backoff: { initialMs: 50, maxMs: 200 } } },
       { name: 'tls', plugin: tls },
     ]);
     rigs.push(r);
     await r.emit(scalarDrafts(5, 'chamber.o2'));
-    await Promise.all(['scram', 'plain', 'wrong', 'tls'].map((s) => r.drained(s)));
+    await Promise.all(['scram', 'plain', 'tls'].map((s) => r.drained(s)));
     expect(r.forwarders.get('tls')!.stats()).toMatchObject({ sentRecords: 5, quarantinedRecords: 0 });
     const overTls = await consume(broker.brokers, [`${prefix}tls.pbf-sim.scalar`], (g) => g.length >= 5);
     expect(seqsOf(overTls.map((m) => m.record))).toEqual(seqsOf(r.routed('tls')));
     expect(r.forwarders.get('scram')!.stats()).toMatchObject({ sentRecords: 5, quarantinedRecords: 0 });
     expect(r.forwarders.get('plain')!.stats()).toMatchObject({ sentRecords: 5, quarantinedRecords: 0 });
-    const refused = r.forwarders.get('wrong')!.stats();
-    expect(refused).toMatchObject({ sentRecords: 0, quarantinedRecords: 5, permanentFailures: 1 });
-    expect(refused.errorsByKind['not-authorized']).toBe(1);
+    await expectSinkConfigFailing(r, 'wrong', 5, 'not-authorized', lines);
+    expect(r.forwarders.get('wrong')!.stats().configFailure!.action).toContain('sasl');
     // both good users wrote every record (at least once): the topic holds each seq twice
     const got = await consume(broker.brokers, [`${prefix}.pbf-sim.scalar`], (g) => g.length >= 10);
     expect(seqsOf(got.map((m) => m.record))).toEqual(seqsOf(r.routed('scram')));
     expect(got).toHaveLength(10);
+    // the corrected password (a restart with the fixed config): the waiting records are delivered, a third copy of each
+    await r.replaceOutput(
+      'wrong',
+      output({ topicPrefix: prefix, sasl: { mechanism: 'scram-sha-512', username: 'lg-scram', password: 'lg-scram-secret' } }, broker.saslBrokers),
+    );
+    await r.drained('wrong');
+    expect(r.forwarders.get('wrong')!.stats()).toMatchObject({ sentRecords: 5, quarantinedRecords: 0 });
+    const all = await consume(broker.brokers, [`${prefix}.pbf-sim.scalar`], (g) => g.length >= 15);
+    expect(all).toHaveLength(15);
   }, 180_000);
 
   it('a request the broker wrote but could not answer in time (broker frozen past the request timeout): the retry, with more records in its grouped message, is written too; nothing lost', async () => {

@@ -18,7 +18,7 @@
 import kafkajs from 'kafkajs';
 import type { Admin, ConfigResourceTypes, Kafka, PartitionMetadata } from 'kafkajs';
 import type { Logger } from 'pino';
-import { retryable } from '../shared/sink.js';
+import { retryable, sinkConfig } from '../shared/sink.js';
 import { BROKER_DEFAULT_MAX_MESSAGE_BYTES } from './batch-size.js';
 import type { KafkaConfig } from './schema.js';
 
@@ -110,7 +110,12 @@ export class TopicCatalog {
     } else {
       const existing = await admin.listTopics();
       if (!existing.includes(topic)) {
-        throw retryable('topic-missing', `kafka topic ${topic} does not exist and outputs.<kafka>.topics.create is false; create it (the forwarder retries)`);
+        // the sink's settings, not the records: a failing sink (logged at error), never a quarantine
+        throw sinkConfig(
+          'topic-missing',
+          `kafka topic ${topic} does not exist and outputs.<kafka>.topics.create is false; create it (the forwarder retries)`,
+          'create the topic, or set outputs.<kafka>.topics.create: true',
+        );
       }
     }
   }

@@ -34,17 +34,20 @@
  *   and marked `layergate-sealed: <key id>`; they never share an object with other classes. With no
  *   sealer configured a confidential record is refused for good (quarantined by the forwarder), the
  *   rest of the batch is stored.
- * - Permanent: access denied / bad credentials / bucket policy, entity too large, invalid bucket name.
+ * - Configuration, not the records: bad credentials, access denied, a missing bucket (not created), an
+ *   invalid bucket name refuse every record alike, so they are a failing sink (`SinkConfigError`: kept in
+ *   the buffer, retried, logged at error with what to fix), never quarantined. Permanent (quarantined):
+ *   what one object is refused for (entity too large, invalid key, method not allowed).
  *   Everything else (connection, timeouts, 5xx, SlowDown) is retried by the forwarder.
  */
 import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import https from 'node:https';
 import { Client } from 'minio';
 import type { Logger } from 'pino';
 import { tableToIPC } from 'apache-arrow';
 import type { Sealer } from '../../../gateway/plugin-api/index.js';
+import { verifySpooledFile } from '../../../gateway/plugin-api/blob-integrity.js';
 import { BlobMissingError } from '../../../gateway/plugin-api/index.js';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES, classRank, tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
@@ -52,7 +55,8 @@ import type { SensitivityClass, StoredRecord } from '../../../gateway/plugin-api
 import { frameExtension, partitionSegment, utcDate } from '../shared/layout.js';
 import { isTextual } from '../shared/columns.js';
 import type { ColumnItem } from '../shared/columns.js';
-import { CLASS_KEY, SEQ_KEY, causes, isClassified, permanent, retryable } from '../shared/sink.js';
+import { CLASS_KEY, SEQ_KEY, causes, classified, isClassified, permanent, sinkConfig } from '../shared/sink.js';
+import type { FailureKind } from '../shared/sink.js';
 import type { MinioConfig } from './schema.js';
 import { seriesItem, seriesParquet, seriesTable } from '../shared/series.js';
 import type { SeriesTable } from '../shared/series.js';
@@ -65,28 +69,37 @@ export const SEALED_KEY = 'layergate-sealed';
 const CONTENT_TYPE_PARQUET = 'application/vnd.apache.parquet';
 const CONTENT_TYPE_ARROW = 'application/vnd.apache.arrow.file';
 
+const CREDENTIALS = 'check outputs.<minio>.accessKey and secretKey (and the endpoint they belong to)';
+const PERMISSIONS = "grant the access key's policy s3:PutObject (and s3:PutObjectTagging, s3:ListBucket) on the bucket";
+/** S3 error codes that concern the sink's settings, not the records: reason and what to fix. */
+const CONFIG_CODES: Record<string, { reason: string; action: string }> = {
+  // MinIO answers a HEAD (bucketExists) with a wrong secret as AccessDenied too (no body, no finer code)
+  AccessDenied: { reason: 'not-authorized', action: `${CREDENTIALS}; ${PERMISSIONS}` },
+  InvalidAccessKeyId: { reason: 'not-authorized', action: CREDENTIALS },
+  SignatureDoesNotMatch: { reason: 'not-authorized', action: CREDENTIALS },
+  AllAccessDisabled: { reason: 'not-authorized', action: PERMISSIONS },
+  AccountProblem: { reason: 'not-authorized', action: CREDENTIALS },
+  InvalidBucketName: { reason: 'invalid-bucket', action: 'fix outputs.<minio>.bucket (S3 bucket naming rules)' },
+  NoSuchBucket: { reason: 'bucket-missing', action: 'create the bucket, or set outputs.<minio>.createBucket: true' },
+};
+
 const PERMANENT_CODES: Record<string, string> = {
-  AccessDenied: 'not-authorized',
-  InvalidAccessKeyId: 'not-authorized',
-  SignatureDoesNotMatch: 'not-authorized',
-  AllAccessDisabled: 'not-authorized',
-  AccountProblem: 'not-authorized',
   EntityTooLarge: 'too-large',
-  InvalidBucketName: 'invalid-bucket',
   MethodNotAllowed: 'policy',
   InvalidObjectName: 'invalid-key',
   KeyTooLongError: 'invalid-key',
   XMinioInvalidObjectName: 'invalid-key',
 };
 
-export function classifyS3Error(err: unknown): { permanent: boolean; reason: string } {
+export function classifyS3Error(err: unknown): FailureKind {
   for (const e of causes(err)) {
     const code = typeof e.code === 'string' ? e.code : '';
+    const config = CONFIG_CODES[code];
+    if (config) return { permanent: false, reason: config.reason, config: config.action };
     if (PERMANENT_CODES[code]) return { permanent: true, reason: PERMANENT_CODES[code] };
   }
   for (const e of causes(err)) {
     const code = typeof e.code === 'string' ? e.code : '';
-    if (code === 'NoSuchBucket') return { permanent: false, reason: 'bucket-missing' };
     if (/^(ECONNREFUSED|ECONNRESET|EPIPE|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|UND_ERR_SOCKET)$/.test(code)) return { permanent: false, reason: 'connection' };
     if (/TIMEDOUT|RequestTimeout|TimeoutError/.test(code) || e.name === 'TimeoutError') return { permanent: false, reason: 'timeout' };
     if (/SlowDown|ServiceUnavailable|XMinioServerNotInitialized|InternalError/.test(code)) return { permanent: false, reason: 'unavailable' };
@@ -220,7 +233,11 @@ export class MinioOutput implements OutputPlugin {
     const { bucket, region, createBucket } = this.config;
     if (!(await this.client.bucketExists(bucket))) {
       if (!createBucket) {
-        throw retryable('bucket-missing', `minio bucket ${bucket} does not exist and outputs.<minio>.createBucket is false; create it (the forwarder retries)`);
+        throw sinkConfig(
+          'bucket-missing',
+          `minio bucket ${bucket} does not exist and outputs.<minio>.createBucket is false; create it (the forwarder retries)`,
+          CONFIG_CODES.NoSuchBucket!.action,
+        );
       }
       try {
         await this.client.makeBucket(bucket, region);
@@ -278,13 +295,18 @@ export class MinioOutput implements OutputPlugin {
       }
       if (r.kind === 'frame' || r.kind === 'document' || r.blob) {
         try {
-          if (r.blob) await access(ctx.blobs.path(r.blob));
+          // the file is streamed to MinIO with its hash as metadata: damaged bytes must not go up under it
+          if (r.blob) await verifySpooledFile(ctx.blobs.path(r.blob), r.blob);
           await schedule(await this.planObject(ctx, r));
         } catch (err) {
-          // a spooled body that is gone will not come back: retrying would block this sink for good
+          // a spooled body that is gone or damaged will not come back: retrying would block this sink for good
           const code = (err as { code?: unknown }).code;
           if (code !== 'ENOENT' && code !== BlobMissingError.code) throw this.failure(err, `seq ${r.seq}`);
-          refused.push({ seqs: [r.seq], reason: 'blob-missing', message: `seq ${r.seq} (${r.signal}): spooled body ${r.blob?.sha256} is missing` });
+          refused.push({
+            seqs: [r.seq],
+            reason: 'blob-missing',
+            message: `seq ${r.seq} (${r.signal}): spooled body ${r.blob?.sha256} is missing or damaged: ${(err as Error).message}`,
+          });
         }
         continue;
       }
@@ -328,7 +350,7 @@ export class MinioOutput implements OutputPlugin {
     if (isClassified(err)) return err; // our own, already with its reason (e.g. bucket-missing)
     const kind = classifyS3Error(err);
     const message = `minio ${this.config.endPoint}/${this.config.bucket} ${where}: ${(err as Error)?.message ?? String(err)}`;
-    return kind.permanent ? permanent(kind.reason, message, err) : retryable(kind.reason, message, err);
+    return classified(kind, message, err);
   }
 
   /**

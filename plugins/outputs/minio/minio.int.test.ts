@@ -25,7 +25,7 @@ import { seqName } from '../shared/layout.js';
 import { readSeriesWithPyarrow } from '../../../test/tools/pyarrow-series.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
-import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../../../test/support/sink-harness.js';
+import { expectSinkConfigFailing, recordingLog, samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../../../test/support/sink-harness.js';
 import type { SimulatedSource, SinkRig } from '../../../test/support/sink-harness.js';
 import { type MinioOutput, definition } from './index.js';
 
@@ -447,13 +447,15 @@ describe('minio output (real MinIO)', () => {
     expect(side).toMatchObject({ seqs: routed2.filter((x) => x.class === 'confidential').map((x) => x.seq), error: { reason: 'no-sealer' } });
   });
 
-  it('createBucket false: a missing bucket is retried with an error naming it; once created the backlog drains', async () => {
+  it('createBucket false: a missing bucket is retried with an error naming it (a failing sink, logged at error); once created the backlog drains', async () => {
     const bucket = bucketName();
     const out = output({ bucket, createBucket: false });
-    const r = await sinkRig([{ name: 'minio', plugin: out, forwarder: { linger: 0, backoff: { initialMs: 50, maxMs: 200 } } }]);
+    const { log, lines } = recordingLog();
+    const r = await sinkRig([{ name: 'minio', plugin: out, forwarder: { linger: 0, log, backoff: { initialMs: 50, maxMs: 200 } } }]);
     rigs.push(r);
     await r.emit(scalarDrafts(4, 'chamber.o2'));
     await waitFor('retries', () => (r.forwarders.get('minio')!.stats().errorsByKind['bucket-missing'] ?? 0) >= 2, 30_000);
+    await expectSinkConfigFailing(r, 'minio', 4, 'bucket-missing', lines);
     const waiting = r.forwarders.get('minio')!.stats();
     expect(waiting).toMatchObject({ sentRecords: 0, quarantinedRecords: 0, lagRecords: 4 });
     expect(waiting.lastError!.message).toContain(bucket);
@@ -462,26 +464,35 @@ describe('minio output (real MinIO)', () => {
     expect((await seqsIn(client, bucket)).sort((a, b) => a - b)).toEqual(r.routed('minio').map((x) => x.seq));
   });
 
-  it('bad credentials are a permanent refusal: quarantined, counted, not retried forever', async () => {
-    const out = output({ bucket: bucketName() }, {}, { ...MINIO_LOCAL, secretKey: 'not-the-secret-key' });
-    const r = await sinkRig([{ name: 'minio', plugin: out, forwarder: { linger: 0 } }]);
+  it('a wrong secret key is a failing sink, not a refusal of the records: kept in the buffer, logged at error with what to fix; delivered once the key is right', async () => {
+    const bucket = bucketName();
+    const wrong = output({ bucket }, {}, { ...MINIO_LOCAL, secretKey: 'not-the-secret-key' });
+    const { log, lines } = recordingLog();
+    const r = await sinkRig([{ name: 'minio', plugin: wrong, forwarder: { linger: 0, log, backoff: { initialMs: 50, maxMs: 200 } } }]);
     rigs.push(r);
     await r.emit(scalarDrafts(3, 'chamber.o2'));
+    await expectSinkConfigFailing(r, 'minio', 3, 'not-authorized', lines);
+    expect(r.forwarders.get('minio')!.stats().configFailure!.action).toContain('secretKey');
+    const scrape = await registerForwarderMetrics(() => [...r.forwarders.values()]).metrics();
+    expect(scrape).toContain('layergate_sink_config_failing{sink="minio"} 1');
+    expect(scrape).toContain('layergate_sink_lag_records{sink="minio"} 3');
+    // the corrected config (a restart with the right key): the same cursor, everything delivered
+    await r.replaceOutput('minio', output({ bucket }));
     await r.drained('minio');
-    const stats = r.forwarders.get('minio')!.stats();
-    expect(stats).toMatchObject({ quarantinedRecords: 3, sentRecords: 0, permanentFailures: 1 });
-    expect(stats.errorsByKind['not-authorized']).toBe(1);
+    expect((await seqsIn(client, bucket)).sort((a, b) => a - b)).toEqual(r.routed('minio').map((x) => x.seq));
+    expect(r.forwarders.get('minio')!.stats()).toMatchObject({ sentRecords: 3, quarantinedRecords: 0, configFailure: null });
   });
 
   it('a full sink quarantine folder keeps refused records in the buffer (retried, never dropped)', async () => {
-    const out = output({ bucket: bucketName() }, {}, { ...MINIO_LOCAL, secretKey: 'not-the-secret-key' });
+    // confidential records and no sealer: refused for good on their own merit, so quarantined if there is room
+    const out = output({ bucket: bucketName() });
     const r = await sinkRig([{ name: 'minio', plugin: out, forwarder: { linger: 0, quarantineMaxBytes: 200, backoff: { initialMs: 50, maxMs: 100 } } }]);
     rigs.push(r);
-    await r.emit(scalarDrafts(3, 'chamber.o2'));
+    await r.emit(scalarDrafts(3, 'recipe.power', 'confidential'));
     await waitFor('refusals retried', () => r.forwarders.get('minio')!.stats().failures >= 3, 30_000);
     const stats = r.forwarders.get('minio')!.stats();
     expect(stats).toMatchObject({ quarantinedRecords: 0, sentRecords: 0, lagRecords: 3, cursor: 0 });
-    expect(stats.errorsByKind['not-authorized']).toBeGreaterThanOrEqual(3);
+    expect(stats.errorsByKind['no-sealer']).toBeGreaterThanOrEqual(3);
   });
 
   it('MinIO restart (dedicated instance): the backlog drains, nothing lost, the other sink never paused', async () => {

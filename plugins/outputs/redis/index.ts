@@ -19,8 +19,10 @@
  *   keeps every acknowledged write; README.md).
  * - Fail fast, retry in the forwarder: no offline queue (a command while disconnected fails at once)
  *   and one attempt per request; ioredis reconnects by itself in the background.
- * - Permanent: authentication/ACL refusals (NOAUTH, WRONGPASS, NOPERM) and a key of another type
- *   (WRONGTYPE: a name clash with something else in the database). Retryable: connection, timeout,
+ * - Configuration, not the records: authentication/ACL refusals (NOAUTH, WRONGPASS, NOPERM) refuse every
+ *   record alike, so they are a failing sink (`SinkConfigError`: kept in the buffer, retried, logged at
+ *   error with what to fix), never quarantined. Permanent: a key of another type (WRONGTYPE: a name
+ *   clash with something else in the database). Retryable: connection, timeout,
  *   LOADING, READONLY (failover), OOM (trimming or eviction can free memory).
  */
 import { Redis } from 'ioredis';
@@ -29,17 +31,32 @@ import type { Logger } from 'pino';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
 import { CONTENT_TYPES, parseScalarBody, tlsConnectionOptions, valueJson } from '../../../gateway/plugin-api/index.js';
 import type { StoredRecord, TypedValue } from '../../../gateway/plugin-api/index.js';
-import { causes, permanent, retryable } from '../shared/sink.js';
+import { causes, classified, retryable } from '../shared/sink.js';
+import type { FailureKind } from '../shared/sink.js';
 import type { RedisConfig } from './schema.js';
 import { definition as lazyDefinition } from './definition.js';
 
 export { redisConfigSchema } from './schema.js';
 export type { RedisConfig } from './schema.js';
 
-export function classifyRedisError(err: unknown): { permanent: boolean; reason: string } {
+export function classifyRedisError(err: unknown): FailureKind {
   for (const e of causes(err)) {
     const msg = String(e.message ?? '');
-    if (/\b(NOAUTH|WRONGPASS|NOPERM)\b/.test(msg)) return { permanent: true, reason: 'not-authorized' };
+    if (/\b(NOAUTH|WRONGPASS)\b/.test(msg)) {
+      return {
+        permanent: false,
+        reason: 'not-authorized',
+        config: "check outputs.<redis>.username and password (or the URL's credentials) against the server's ACL users",
+      };
+    }
+    if (/\bNOPERM\b/.test(msg)) {
+      return {
+        permanent: false,
+        reason: 'not-authorized',
+        config:
+          "grant the Redis user the output's commands on its keys (ACL SETUSER <user> ~<keyPrefix>:* &<keyPrefix>:* +xadd +hset +del +sadd +publish +multi +exec)",
+      };
+    }
     if (/\bWRONGTYPE\b/.test(msg)) return { permanent: true, reason: 'wrong-type' };
   }
   for (const e of causes(err)) {
@@ -123,6 +140,8 @@ export class RedisOutput implements OutputPlugin {
   private readonly base: string;
   private client: Redis | undefined;
   private log: Logger | undefined;
+  /** the last connection refused for its credentials (WRONGPASS, NOAUTH), until the client is ready again */
+  private authFailure: Error | undefined;
   private readonly counters: RedisOutputStats = { entries: 0, bytes: 0, batches: 0 };
 
   constructor(config: RedisConfig, env: { machine: string }) {
@@ -163,16 +182,26 @@ export class RedisOutput implements OutputPlugin {
   async start(ctx: OutputContext): Promise<void> {
     this.log = ctx.log;
     const client = new Redis(this.config.url, this.options());
-    // errors surface through send(); the event only keeps ioredis from printing them
-    client.on('error', (err: Error) => ctx.log.debug({ err }, 'redis connection error'));
+    // errors surface through send(); the event only keeps ioredis from printing them. A refused AUTH
+    // closes the connection, so send() only sees "Stream isn't writeable": the refusal is kept to tell
+    // a wrong password (a configuration failure, logged at error by the forwarder) from a network blip.
+    client.on('error', (err: Error) => {
+      if (classifyRedisError(err).config !== undefined) this.authFailure = err;
+      ctx.log.debug({ err }, 'redis connection error');
+    });
+    client.on('ready', () => {
+      this.authFailure = undefined;
+    });
     this.client = client;
     try {
       await client.connect();
       ctx.log.info({ url: redactUrl(this.config.url) }, 'redis output connected');
     } catch (err) {
       const kind = classifyRedisError(err);
-      if (kind.permanent) ctx.log.error({ err }, 'redis refused the connection (credentials or ACL); records will be quarantined');
-      else ctx.log.warn({ err }, 'redis not reachable at start; the forwarder retries');
+      if (kind.config !== undefined) {
+        this.authFailure = err as Error;
+        ctx.log.error({ err, action: kind.config }, 'redis refused the connection (credentials or ACL); records stay in the buffer and are retried');
+      } else ctx.log.warn({ err }, 'redis not reachable at start; the forwarder retries');
     }
   }
 
@@ -243,9 +272,15 @@ export class RedisOutput implements OutputPlugin {
   }
 
   private failure(err: unknown, batch: StoredRecord[]): Error {
-    const kind = classifyRedisError(err);
-    const message = `redis ${redactUrl(this.config.url)}: batch seq ${batch[0]!.seq}..${batch[batch.length - 1]!.seq}: ${(err as Error)?.message ?? String(err)}`;
-    return kind.permanent ? permanent(kind.reason, message, err) : retryable(kind.reason, message, err);
+    let kind = classifyRedisError(err);
+    let cause = err;
+    // not connected because the server refused our credentials: say so, not "connection"
+    if (kind.reason === 'connection' && this.authFailure) {
+      kind = classifyRedisError(this.authFailure);
+      cause = this.authFailure;
+    }
+    const message = `redis ${redactUrl(this.config.url)}: batch seq ${batch[0]!.seq}..${batch[batch.length - 1]!.seq}: ${(cause as Error)?.message ?? String(cause)}`;
+    return classified(kind, message, cause);
   }
 }
 

@@ -13,7 +13,7 @@ import { REDIS } from '../../../test/services/endpoints.js';
 import { DedicatedRedis, selfSignedCert } from '../../../test/services/dedicated.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { definition as fileLake } from '../file-lake/index.js';
-import { samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../../../test/support/sink-harness.js';
+import { expectSinkConfigFailing, recordingLog, samplesDraft, scalarDrafts, simulatorSource, sinkOutage, sinkRig } from '../../../test/support/sink-harness.js';
 import type { SimulatedSource, SinkRig } from '../../../test/support/sink-harness.js';
 import { type RedisOutput, definition } from './index.js';
 
@@ -140,19 +140,44 @@ describe('redis output (real Redis)', () => {
     expect(latest.layer).toBeUndefined();
   });
 
-  it('an ACL user without write permission: the batch is refused for good (NOPERM), quarantined, counted, the cursor moves on', async () => {
+  it('an ACL user without write permission (NOPERM) is a failing sink, not a refusal of the records: kept in the buffer, logged at error; delivered once granted', async () => {
     const admin = new Redis(dedicated.url);
     const user = `lg-ro-${randomUUID().slice(0, 6)}`;
     await admin.call('ACL', 'SETUSER', user, 'on', '>ro-password', '~*', '+@read', '+ping', '+hello', '+client');
-    const out = output({ keyPrefix: 'lgt', username: user, password: 'ro-password' }, dedicated.url);
-    const r = await sinkRig([{ name: 'redis', plugin: out }]);
+    const out = output({ keyPrefix: `lgt:${randomUUID().slice(0, 8)}`, username: user, password: 'ro-password' }, dedicated.url);
+    const { log, lines } = recordingLog();
+    const r = await sinkRig([{ name: 'redis', plugin: out, forwarder: { log, backoff: { initialMs: 50, maxMs: 200 } } }]);
     rigs.push(r);
     await r.emit(scalarDrafts(5, 'chamber.o2'));
-    await r.drained('redis');
-    const stats = r.forwarders.get('redis')!.stats();
-    expect(stats).toMatchObject({ quarantinedRecords: 5, permanentFailures: 1, sentRecords: 0, lagRecords: 0 });
-    expect(stats.errorsByKind['not-authorized']).toBe(1);
+    await expectSinkConfigFailing(r, 'redis', 5, 'not-authorized', lines);
+    expect(r.forwarders.get('redis')!.stats().configFailure!.action).toContain('ACL SETUSER');
     expect(await admin.exists(out.streamKey('chamber.o2'))).toBe(0);
+    // the permission the operator was told to grant: the same output delivers the backlog
+    await admin.call('ACL', 'SETUSER', user, '+@all');
+    await r.drained('redis');
+    expect((await admin.xrange(out.streamKey('chamber.o2'), '-', '+')).length).toBe(5);
+    expect(r.forwarders.get('redis')!.stats()).toMatchObject({ sentRecords: 5, quarantinedRecords: 0, configFailure: null });
+    await admin.call('ACL', 'DELUSER', user);
+    admin.disconnect();
+  });
+
+  it('a wrong password (WRONGPASS) is a failing sink: kept in the buffer, logged at error with what to fix; delivered with the right one', async () => {
+    const admin = new Redis(dedicated.url);
+    const user = `lg-rw-${randomUUID().slice(0, 6)}`;
+    await admin.call('ACL', 'SETUSER', user, 'on', '>rw-password', '~*', '+@all');
+    const prefix = `lgt:${randomUUID().slice(0, 8)}`;
+    const wrong = output({ keyPrefix: prefix, username: user, password: 'not-the-password' }, dedicated.url);
+    const { log, lines } = recordingLog();
+    const r = await sinkRig([{ name: 'redis', plugin: wrong, forwarder: { log, backoff: { initialMs: 50, maxMs: 200 } } }]);
+    rigs.push(r);
+    await r.emit(scalarDrafts(4, 'chamber.o2'));
+    await expectSinkConfigFailing(r, 'redis', 4, 'not-authorized', lines);
+    expect(r.forwarders.get('redis')!.stats().configFailure!.action).toContain('password');
+    const right = output({ keyPrefix: prefix, username: user, password: 'rw-password' }, dedicated.url);
+    await r.replaceOutput('redis', right);
+    await r.drained('redis');
+    expect((await admin.xrange(right.streamKey('chamber.o2'), '-', '+')).length).toBe(4);
+    expect(r.forwarders.get('redis')!.stats()).toMatchObject({ sentRecords: 4, quarantinedRecords: 0 });
     await admin.call('ACL', 'DELUSER', user);
     admin.disconnect();
   });

@@ -121,6 +121,34 @@ export function s3ErrorCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * A failure that is the output's settings, not the data (wrong keys, no permission, no such bucket):
+ * the reason it is counted under and what to fix; undefined for anything else. Retrying alone never
+ * heals it, so it is logged at error for someone to act.
+ */
+export function s3ConfigFailure(err: unknown, output: string): { reason: string; action: string } | undefined {
+  const code = s3ErrorCode(err);
+  const keys = `check outputs.<${output}>.accessKey and secretKey (and the endpoint they belong to)`;
+  // a HEAD answered 403 has no body, so no code (the SDK says `Unknown`): the status is all there is
+  if (httpStatus(err) === 403 && (code === undefined || code === 'Unknown' || code === 'UnknownError')) {
+    return { reason: 'not-authorized', action: `${keys}; grant the key's policy s3:PutObject (and multipart, tagging, s3:ListBucket) on the bucket` };
+  }
+  if (code === 'InvalidAccessKeyId' || code === 'SignatureDoesNotMatch' || code === 'AccountProblem') return { reason: 'not-authorized', action: keys };
+  if (code === 'AccessDenied' || code === 'AllAccessDisabled' || code === 'Forbidden') {
+    return { reason: 'not-authorized', action: `${keys}; grant the key's policy s3:PutObject (and multipart, tagging, s3:ListBucket) on the bucket` };
+  }
+  if (code === 'NoSuchBucket') return { reason: 'bucket-missing', action: `create the bucket named in outputs.<${output}>.bucket` };
+  return undefined;
+}
+
+/** The HTTP status of the S3 answer behind a failure, along the `cause` chain. */
+function httpStatus(err: unknown): number | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof S3ServiceException) return e.$metadata?.httpStatusCode;
+  }
+  return undefined;
+}
+
 /** Whether a failure is the store saying "no such object" (404 on HEAD or GET). */
 export function isNotFound(err: unknown): boolean {
   const code = s3ErrorCode(err);

@@ -3,7 +3,7 @@
  * with a reason, or permanent), the record metadata every sink carries (class and seq under the names
  * agreed for all sinks), and the JSON form of a record for consumers that do not want protobuf.
  */
-import { SinkPermanentError, SinkSendError } from '../../../gateway/plugin-api/index.js';
+import { SinkConfigError, SinkPermanentError, SinkSendError } from '../../../gateway/plugin-api/index.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/index.js';
 
 /** header / metadata / field names carried by every sink (Kafka header, S3 metadata `x-amz-meta-<name>`) */
@@ -20,9 +20,35 @@ export function permanent(reason: string, message: string, cause?: unknown, seqs
   return new SinkPermanentError(reason, message, { ...(cause === undefined ? {} : { cause }), ...(seqs ? { seqs } : {}) });
 }
 
-/** An error an output already classified (`retryable` or `permanent`): pass it on as it is. */
+/**
+ * The sink refuses everything because of its configuration (credentials, permissions, a missing bucket or
+ * topic): the forwarder retries with backoff and logs at error with `action`, never quarantines the
+ * records, since they are not at fault and a typo must not divert all data.
+ */
+export function sinkConfig(reason: string, message: string, action: string, cause?: unknown): SinkConfigError {
+  return new SinkConfigError(reason, message, action, cause === undefined ? undefined : { cause });
+}
+
+/** An error an output already classified (`retryable`, `permanent` or `sinkConfig`): pass it on as it is. */
 export function isClassified(err: unknown): err is Error {
-  return err instanceof SinkPermanentError || (err instanceof SinkSendError && typeof err.reason === 'string');
+  return err instanceof SinkPermanentError || err instanceof SinkConfigError || (err instanceof SinkSendError && typeof err.reason === 'string');
+}
+
+/**
+ * How an output classifies a failure: `permanent` (the records, quarantined), `config` (the sink's
+ * configuration: retried, logged with `action`), else retryable.
+ */
+export interface FailureKind {
+  permanent: boolean;
+  reason: string;
+  /** set for a sink-wide configuration failure: what the operator should fix */
+  config?: string;
+}
+
+/** The error for a classified failure. */
+export function classified(kind: FailureKind, message: string, cause?: unknown): Error {
+  if (kind.config !== undefined) return sinkConfig(kind.reason, message, kind.config, cause);
+  return kind.permanent ? permanent(kind.reason, message, cause) : retryable(kind.reason, message, cause);
 }
 
 /** The record as JSON: ns timestamps as decimal strings (exact), body base64, blob as its reference. */

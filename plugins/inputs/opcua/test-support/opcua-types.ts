@@ -120,7 +120,8 @@ export const OPCUA_TYPES: OpcuaTypeCase[] = [
     toNodeOpcua: (x) => ticksToDate(x as bigint),
     toMilo: decimal,
     expected: (x) => ticksToNs(x as bigint),
-    sentinels: [116_444_736_000_000_001n, 116_444_736_000_000_002n],
+    // a whole millisecond apart from each other: the server sees DateTime changes by the millisecond
+    sentinels: [116_444_736_010_000_000n, 116_444_736_020_000_000n],
   },
   {
     name: 'ByteString',

@@ -19,7 +19,9 @@
  *   upload interrupted around its completion) is first looked up with HEAD; a match is marked synced
  *   without sending a byte (content-hash dedup across restarts and gateways).
  * - Failures (link down, stall, 5xx) back off with capped full-jitter delays; the stall timeout of
- *   the S3 layer makes a dead link fail fast instead of hanging. Pause (from the CLI, through the
+ *   the S3 layer makes a dead link fail fast instead of hanging. A failure that is the output's
+ *   settings (wrong keys, no permission, no bucket) backs off the same way but is logged at error with
+ *   what to fix, at most once a minute: retrying alone never heals it. Pause (from the CLI, through the
  *   store's `paused` setting, polled every `pollMs`) cuts the part in flight short; it is sent again
  *   on resume, since it was not confirmed.
  * - The per-build manifest is written once a build is quiet and all of its objects are synced.
@@ -33,7 +35,7 @@ import { SyncIntegrityError, SyncLocalCopyMissingError, SyncUploadError } from '
 import { CongestionController, ThrottledFileStream, TokenBucket, scheduledCap } from './bandwidth.js';
 import type { ScheduleWindow } from './bandwidth.js';
 import type { ObjectAttributes, S3Target } from './s3.js';
-import { s3ErrorCode } from '../../shared/s3-client.js';
+import { s3ConfigFailure, s3ErrorCode } from '../../shared/s3-client.js';
 import type { ObjectRow, PartRow, QueueOrder, SyncStore } from './store.js';
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -86,6 +88,9 @@ export interface UploaderStats {
 
 class PausedError extends Error {}
 
+/** a configuration failure (wrong keys, no permission) is logged at error at most this often */
+const CONFIG_LOG_INTERVAL_MS = 60_000;
+
 /** S3's multipart ETag: MD5 of the concatenated binary part MD5s, then `-<parts>`. */
 export function multipartEtag(partMd5s: readonly string[]): string {
   const h = createHash('md5');
@@ -109,6 +114,7 @@ export class Uploader {
   private readonly o: UploaderOptions;
   private readonly store: SyncStore;
   private readonly log: Logger;
+  private lastConfigLogMs = 0;
   private readonly bucket: TokenBucket;
   private readonly controller = new CongestionController();
   private readonly pollMs: number;
@@ -369,7 +375,19 @@ export class Uploader {
       }
     }
     const fields = { err, key: obj?.key, consecutiveFailures: s.consecutiveFailures, backoffMs: delay };
-    if (s.consecutiveFailures === 1 || s.consecutiveFailures % 20 === 0) this.log.warn(fields, 'upload failed; backing off');
+    const config = s3ConfigFailure(err, 'cloud');
+    if (config) {
+      // the output's settings, not a flaky uplink: someone must act. Logged at error with what to fix,
+      // at most once a minute (data stays queued locally and is uploaded once fixed)
+      const now = Date.now();
+      if (s.consecutiveFailures === 1 || now - this.lastConfigLogMs >= CONFIG_LOG_INTERVAL_MS) {
+        this.lastConfigLogMs = now;
+        this.log.error(
+          { ...fields, reason: config.reason, action: config.action },
+          `cloud refuses uploads because of the output's configuration (${config.reason}); data stays queued locally and is retried. Fix: ${config.action}`,
+        );
+      } else this.log.debug(fields, 'upload failed again');
+    } else if (s.consecutiveFailures === 1 || s.consecutiveFailures % 20 === 0) this.log.warn(fields, 'upload failed; backing off');
     else this.log.debug(fields, 'upload failed again');
     this.stats_.state = 'backing-off';
     await this.sleep(delay);
