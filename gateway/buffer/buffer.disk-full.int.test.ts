@@ -1,11 +1,4 @@
-/**
- * Issue 15, item 2: a buffer opened on a 100 % full filesystem (a real 10 MiB tmpfs mounted by the
- * test; it fails, never skips, when it cannot mount) opens and serves what it holds, instead of
- * failing the start (which systemd turned into a restart loop).
- */
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import os from 'node:os';
+import { closeSync, existsSync, openSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,21 +6,14 @@ import type { RecordInput } from '../plugin-api/record.js';
 import { RESERVE_BYTES, RESERVE_FILE } from './disk-full.js';
 import { openBuffer } from './index.js';
 import type { RecordBuffer } from './types.js';
+import { type Tmpfs, fillToEnospc, mountTmpfs, unmountTmpfs } from '../../test/support/tmpfs.js';
 
 const log = pino({ level: process.env.LG_TEST_LOG ?? 'silent' });
-let root: string;
-let mnt: string;
+let tmpfs: Tmpfs | undefined;
 const open: RecordBuffer[] = [];
 
 beforeAll(() => {
-  root = mkdtempSync(path.join(os.tmpdir(), 'lg-buffull-'));
-  mnt = path.join(root, 'fs');
-  mkdirSync(mnt);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=10m', 'tmpfs', mnt], { stdio: 'pipe' });
-  } catch (err) {
-    throw new Error(`this test needs a size-limited filesystem: mount -t tmpfs at ${mnt} failed (run as root): ${(err as Error).message}`);
-  }
+  tmpfs = mountTmpfs('lg-buffull-', '10m');
 });
 
 afterAll(() => {
@@ -38,8 +24,7 @@ afterAll(() => {
       /* unmount anyway */
     }
   }
-  if (mnt) execFileSync('umount', [mnt], { stdio: 'pipe' });
-  if (root) rmSync(root, { recursive: true, force: true });
+  unmountTmpfs(tmpfs);
 });
 
 function records(n: number, from: number): RecordInput[] {
@@ -59,16 +44,8 @@ function records(n: number, from: number): RecordInput[] {
 /** fill the filesystem of `file` to the last block */
 function fill(file: string): void {
   const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(64 * 1024, 1);
   try {
-    for (let size = chunk.length; size >= 512; ) {
-      try {
-        writeSync(fd, chunk, 0, size);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-        size >>= 1;
-      }
-    }
+    fillToEnospc(fd);
   } finally {
     closeSync(fd);
   }
@@ -76,7 +53,7 @@ function fill(file: string): void {
 
 describe('buffer on a full filesystem', () => {
   it('opens on a 100 % full disk, serves its records and takes acks; appends and the reserve come back with space', () => {
-    const dir = path.join(mnt, 'buffer');
+    const dir = path.join(tmpfs!.mnt, 'buffer');
     const opts = { dir, maxBytes: 1 << 30, sinks: ['lake'] };
     let buffer = openBuffer(opts, log);
     open.push(buffer);
@@ -85,7 +62,7 @@ describe('buffer on a full filesystem', () => {
     expect(statSync(path.join(dir, RESERVE_FILE)).size).toBe(RESERVE_BYTES);
     buffer.close();
 
-    const filler = path.join(mnt, 'filler');
+    const filler = path.join(tmpfs!.mnt, 'filler');
     fill(filler);
     buffer = openBuffer(opts, log);
     open.push(buffer);

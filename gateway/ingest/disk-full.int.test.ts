@@ -4,9 +4,7 @@
  * when it cannot mount). Real buffer, real pipeline, the real gateway-health input (cannot wait) and
  * an input that waits (what MQTT does: its ack is held until the emit resolves).
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import os from 'node:os';
+import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,22 +15,16 @@ import type { InputContext, RecordDraft } from '../plugin-api/contract.js';
 import { definition as healthInput } from '../../plugins/inputs/gateway-health/index.js';
 import { gatewayHealthConfigSchema } from '../../plugins/inputs/gateway-health/schema.js';
 import { Pipeline } from './pipeline.js';
+import { type Tmpfs, fillToEnospc, mountTmpfs, unmountTmpfs } from '../../test/support/tmpfs.js';
+import { sleep, waitFor } from '../../test/support/wait.js';
 
 const log = pino({ level: process.env.LG_TEST_LOG ?? 'silent' });
-let root: string;
-let mnt: string;
+let tmpfs: Tmpfs | undefined;
 /** run before the unmount, also when a test failed half-way (an open database keeps the mount busy) */
 const cleanups: (() => unknown)[] = [];
 
 beforeAll(() => {
-  root = mkdtempSync(path.join(os.tmpdir(), 'lg-diskfull-'));
-  mnt = path.join(root, 'fs');
-  mkdirSync(mnt);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', mnt], { stdio: 'pipe' });
-  } catch (err) {
-    throw new Error(`this test needs a size-limited filesystem: mount -t tmpfs at ${mnt} failed (run as root): ${(err as Error).message}`);
-  }
+  tmpfs = mountTmpfs('lg-diskfull-', '20m');
 });
 
 afterAll(async () => {
@@ -43,38 +35,14 @@ afterAll(async () => {
       /* the unmount below still runs */
     }
   }
-  if (mnt) execFileSync('umount', [mnt], { stdio: 'pipe' });
-  if (root) rmSync(root, { recursive: true, force: true });
+  unmountTmpfs(tmpfs);
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, fn: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** Fill the filesystem of `file` until ENOSPC; returns the open descriptor to keep topping it up. */
 function fill(file: string): number {
   const fd = openSync(file, 'w');
-  topUp(fd);
+  fillToEnospc(fd);
   return fd;
-}
-
-/** Write to the filler until the filesystem refuses (takes any space freed in the meantime). */
-function topUp(fd: number): void {
-  const chunk = Buffer.alloc(64 * 1024, 1);
-  for (let size = chunk.length; size >= 512; ) {
-    try {
-      writeSync(fd, chunk, 0, size);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      size >>= 1;
-    }
-  }
 }
 
 function draft(i: number): RecordDraft {
@@ -90,10 +58,10 @@ function draft(i: number): RecordDraft {
 
 describe('buffer filesystem full', () => {
   it('ingest resumes by itself within seconds once space is freed; samples that could not wait are in the ledger, exactly', async () => {
-    const dataDir = path.join(root, 'data');
+    const dataDir = path.join(tmpfs!.root, 'data');
     mkdirSync(dataDir, { recursive: true });
     // the bound is far above the filesystem: the disk, not the bound, is what runs out
-    const buffer: RecordBuffer = openBuffer({ dir: path.join(mnt, 'buffer'), maxBytes: 1 << 30, sinks: ['lake'] }, log);
+    const buffer: RecordBuffer = openBuffer({ dir: path.join(tmpfs!.mnt, 'buffer'), maxBytes: 1 << 30, sinks: ['lake'] }, log);
     cleanups.push(() => buffer.close());
     const pipeline = new Pipeline({
       buffer,
@@ -148,20 +116,20 @@ describe('buffer filesystem full', () => {
       }
     })();
 
-    await until('the producer to store records', () => stored > 20, 10_000);
-    const filler = path.join(mnt, 'filler');
+    await waitFor('the producer to store records', () => stored > 20, 10_000);
+    const filler = path.join(tmpfs!.mnt, 'filler');
     const fd = fill(filler);
     cleanups.push(() => closeSync(fd));
     // keep taking whatever space a checkpoint frees until appends fail for good
-    await until(
+    await waitFor(
       'ingest to stall on the full filesystem',
       () => {
-        topUp(fd);
+        fillToEnospc(fd);
         return Date.now() - lastStoredAt > 1500;
       },
       30_000,
     );
-    await until('health samples to be dropped', () => healthDropped > 0, 10_000);
+    await waitFor('health samples to be dropped', () => healthDropped > 0, 10_000);
     const storedWhenFull = stored;
     await sleep(1000);
     expect(stored, 'nothing stored while the disk is full').toBe(storedWhenFull);
@@ -170,7 +138,7 @@ describe('buffer filesystem full', () => {
     closeSync(fd);
     unlinkSync(filler);
     const freedAt = Date.now();
-    await until('ingest to resume after space was freed', () => stored > storedWhenFull + 10, 10_000);
+    await waitFor('ingest to resume after space was freed', () => stored > storedWhenFull + 10, 10_000);
     const resumeSeconds = (Date.now() - freedAt) / 1000;
     console.log(`disk-full test: ingest resumed ${resumeSeconds.toFixed(2)} s after space was freed; health records dropped: ${healthDropped}`);
     expect(resumeSeconds).toBeLessThan(5);
