@@ -4,10 +4,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
 import { type MiloBenchServer, startMiloBenchServer } from '../../../test/bench/support/milo-opcua/milo-opcua.js';
-import { type OpcuaRig, OpcuaRigs, checkTypedRoundTrip } from '../../../test/support/opcua-input.js';
+import { type OpcuaRig, OpcuaRigs } from '../../../test/support/opcua-input.js';
 import { freePort, sleep, waitFor } from '../../../test/support/wait.js';
-import { sameValue } from '../../../wire/test-support/value-arbitraries.js';
-import { OPCUA_TYPES, type OpcuaTypeCase, withSentinels } from './test-support/opcua-types.js';
+import { OPCUA_TYPES, type OpcuaTypeCase, roundTripThrough } from './test-support/opcua-types.js';
 
 const _log = pino({ level: 'silent' });
 // more than Milo's 250 operations per Browse/TranslateBrowsePaths request: the input must split by the server's limits
@@ -164,22 +163,7 @@ describe('opcua input against Eclipse Milo: every built-in type, exact (an indep
   });
 
   function roundTrip(c: OpcuaTypeCase, array: boolean, values: unknown[]): Promise<void> {
-    const name = array ? `${c.name}Array` : c.name;
-    const sentinels: [unknown, unknown] = array ? [[c.sentinels[0]], [c.sentinels[1]]] : c.sentinels;
-    const { sequence, tested } = withSentinels(c, current.get(name), values, sentinels);
-    current.set(name, sequence.at(-1));
-    return checkTypedRoundTrip(
-      rig,
-      {
-        signal: `t.${name}`,
-        valueType: array ? `${c.valueType}[]` : c.valueType,
-        sequence,
-        tested,
-        expected: array ? (xs) => (xs as unknown[]).map((x) => c.expected(x)) : c.expected,
-        write: (v) => server.set(name, array ? (v as unknown[]).map((x) => c.toMilo(x)) : c.toMilo(v)),
-      },
-      sameValue,
-    );
+    return roundTripThrough(rig, current, c, array, values, (name, v) => server.set(name, array ? (v as unknown[]).map((x) => c.toMilo(x)) : c.toMilo(v)));
   }
 
   for (const c of OPCUA_TYPES) {

@@ -12,10 +12,9 @@ import { DataType, VariantArrayType } from 'node-opcua';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTENT_TYPES, parseScalarBody } from '../../../gateway/plugin-api/record.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
-import { sameValue } from '../../../wire/test-support/value-arbitraries.js';
-import { type OpcuaRig, OpcuaRigs, checkTypedRoundTrip } from '../../../test/support/opcua-input.js';
+import { type OpcuaRig, OpcuaRigs } from '../../../test/support/opcua-input.js';
 import { freePort, waitFor } from '../../../test/support/wait.js';
-import { OPCUA_TYPES, type OpcuaTypeCase, ticksToDate, withSentinels } from './test-support/opcua-types.js';
+import { OPCUA_TYPES, type OpcuaTypeCase, roundTripThrough, ticksToDate } from './test-support/opcua-types.js';
 import { type TypedServer, startTypedServer } from './test-support/typed-server.js';
 
 let srv: TypedServer;
@@ -53,31 +52,16 @@ afterAll(async () => {
 });
 
 function roundTrip(c: OpcuaTypeCase, array: boolean, values: unknown[]): Promise<void> {
-  const name = array ? `${c.name}Array` : c.name;
-  const sentinels: [unknown, unknown] = array ? [[c.sentinels[0]], [c.sentinels[1]]] : c.sentinels;
-  const { sequence, tested } = withSentinels(c, current.get(name), values, sentinels);
-  current.set(name, sequence.at(-1));
-  return checkTypedRoundTrip(
-    rig,
-    {
-      signal: `t.${name}`,
-      valueType: array ? `${c.valueType}[]` : c.valueType,
-      sequence,
-      tested,
-      expected: array ? (xs) => (xs as unknown[]).map((x) => c.expected(x)) : c.expected,
-      write: async (v) => {
-        srv.set(
-          name,
-          c.dataType,
-          array ? VariantArrayType.Array : VariantArrayType.Scalar,
-          array ? (v as unknown[]).map((x) => c.toNodeOpcua(x)) : c.toNodeOpcua(v),
-        );
-        // one change per turn of the event loop, as a server's own writers make them
-        await new Promise((r) => setImmediate(r));
-      },
-    },
-    sameValue,
-  );
+  return roundTripThrough(rig, current, c, array, values, async (name, v) => {
+    srv.set(
+      name,
+      c.dataType,
+      array ? VariantArrayType.Array : VariantArrayType.Scalar,
+      array ? (v as unknown[]).map((x) => c.toNodeOpcua(x)) : c.toNodeOpcua(v),
+    );
+    // one change per turn of the event loop, as a server's own writers make them
+    await new Promise((r) => setImmediate(r));
+  });
 }
 
 describe('opcua input: every built-in type through a node-opcua server, exact', () => {

@@ -11,7 +11,8 @@
 import fc from 'fast-check';
 import { DataType } from 'node-opcua';
 import type { ScalarType, ScalarValue } from '../../../../gateway/plugin-api/index.js';
-import { arbitraryOf } from '../../../../wire/test-support/value-arbitraries.js';
+import { type OpcuaRig, checkTypedRoundTrip } from '../../../../test/support/opcua-input.js';
+import { arbitraryOf, sameValue } from '../../../../wire/test-support/value-arbitraries.js';
 
 export interface OpcuaTypeCase {
   /** the OPC-UA built-in type's name, also the Milo server's variable name (`<name>` and `<name>Array`) */
@@ -188,4 +189,37 @@ export function withSentinels(
     prev = v;
   }
   return { sequence, tested };
+}
+
+/**
+ * One round trip of `values` of a type case through a server's variable `t.<name>` (`t.<name>Array`
+ * for arrays) into the rig's records: sentinels between values the server would not report as a
+ * change, then every record checked bit-exact. `current` keeps what each variable holds between
+ * calls; `write` sets the variable on the server, given the source value (an array's elements are
+ * source values too).
+ */
+export function roundTripThrough(
+  rig: OpcuaRig,
+  current: Map<string, unknown>,
+  c: OpcuaTypeCase,
+  array: boolean,
+  values: unknown[],
+  write: (name: string, src: unknown) => Promise<void> | void,
+): Promise<void> {
+  const name = array ? `${c.name}Array` : c.name;
+  const sentinels: [unknown, unknown] = array ? [[c.sentinels[0]], [c.sentinels[1]]] : c.sentinels;
+  const { sequence, tested } = withSentinels(c, current.get(name), values, sentinels);
+  current.set(name, sequence.at(-1));
+  return checkTypedRoundTrip(
+    rig,
+    {
+      signal: `t.${name}`,
+      valueType: array ? `${c.valueType}[]` : c.valueType,
+      sequence,
+      tested,
+      expected: array ? (xs) => (xs as unknown[]).map((x) => c.expected(x)) : c.expected,
+      write: (v) => write(name, v),
+    },
+    sameValue,
+  );
 }
