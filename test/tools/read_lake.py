@@ -14,7 +14,6 @@ machine/build/signal for the MinIO output's series), all read as strings; files 
 different channel sets) are read with their unified schema, a missing column as nulls.
 """
 import json
-import math
 import os
 import sys
 
@@ -23,24 +22,7 @@ import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-
-def column_values(col: pa.ChunkedArray) -> list:
-    t = col.type
-    if pa.types.is_dictionary(t):
-        col = col.cast(t.value_type)
-        t = col.type
-    if pa.types.is_timestamp(t):
-        # as decimal strings: JSON readers parse numbers as doubles, which would round ns since 1970
-        return [None if v is None else str(v) for v in col.cast(pa.int64()).to_pylist()]
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return [None if v is None else v.hex() for v in col.to_pylist()]
-    values = col.to_pylist()
-    if pa.types.is_integer(t) and t.bit_width == 64:
-        # beyond 2^53 as decimal strings: JSON readers parse numbers as doubles, which would round them
-        return [str(v) if v is not None and abs(v) > 2**53 else v for v in values]
-    if pa.types.is_floating(t):
-        return [None if v is None else (str(v) if math.isnan(v) or math.isinf(v) else v) for v in values]
-    return values
+from arrow_json import column_values
 
 
 def schema_dict(schema: pa.Schema) -> dict:

@@ -15,7 +15,6 @@ named scalars, samples, events or raw. Prints JSON:
    "files": {"<path>": {"rows": N, "sorted": true when rows are in (signal, seq) order, "compression": ".."}}}
 """
 import json
-import math
 import os
 import sys
 
@@ -23,26 +22,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from arrow_json import column_values
+
 TABLES = ("scalars", "samples", "events", "raw")
-
-
-def column_values(col: pa.ChunkedArray) -> list:
-    t = col.type
-    if pa.types.is_dictionary(t):
-        return col.cast(t.value_type).to_pylist()
-    if pa.types.is_timestamp(t):
-        # as decimal strings: JSON readers parse numbers as doubles, which would round ns since 1970
-        return [None if v is None else str(v) for v in col.cast(pa.int64()).to_pylist()]
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        return [None if v is None else v.hex() for v in col.to_pylist()]
-    values = col.to_pylist()
-    if pa.types.is_integer(t) and t.bit_width == 64:
-        # beyond 2^53 as decimal strings: JSON readers parse numbers as doubles, which would round them
-        return [str(v) if v is not None and abs(v) > 2**53 else v for v in values]
-    if pa.types.is_floating(t):
-        # NaN and infinities as their names: JSON has no literal for them
-        return [None if v is None else (str(v) if math.isnan(v) or math.isinf(v) else v) for v in values]
-    return values
 
 
 def main() -> None:
