@@ -1,6 +1,7 @@
 /**
  * Jars from Maven Central for the servers the tests and benchmarks run on the JVM (Kafka, the Milo
- * OPC-UA bench server): the runtime classpath of a generated minimal pom, copied into `<home>/jars`.
+ * OPC-UA bench server, the Tahu encoder): the runtime classpath of a generated minimal pom, copied
+ * into `<home>/jars`; and the one-file Java programs the harness compiles against them.
  *
  * Design constraints:
  * - Maven's local repository lives in .services/cache/m2: nothing is written to ~/.m2.
@@ -9,7 +10,8 @@
  *   the same time never sees half a classpath.
  * - Java and Maven come from Debian when missing (the JDK when the caller compiles Java itself).
  */
-import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { aptInstall, CACHE_DIR, ensureDir, runLogged, ServiceError, step, which, writeIfChanged } from './process.js';
 
@@ -62,4 +64,34 @@ export async function resolveMavenJars(o: MavenClasspath): Promise<string> {
   renameSync(partial, jarsDir);
   writeFileSync(completeMarker, `${new Date().toISOString()}\n`);
   return jarsDir;
+}
+
+/**
+ * Compile one Java source file against `<home>/jars` into `<home>/classes-<hash>` (the hash of the
+ * source and `version`), unless that folder exists: a changed source compiles again, an unchanged one
+ * never. Compiled into a folder of this process first and renamed into place, so a build running at
+ * the same time never sees half the classes. Returns the classes folder.
+ */
+export async function compileJavaSource(o: { service: string; home: string; source: string; version: string }): Promise<string> {
+  const className = path.basename(o.source, '.java');
+  const hash = createHash('sha256').update(o.version).update(readFileSync(o.source)).digest('hex').slice(0, 16);
+  const classes = path.join(o.home, `classes-${hash}`);
+  const compiled = path.join(classes, `${className}.class`);
+  if (existsSync(compiled)) return classes;
+  const partial = `${classes}.partial-${process.pid}`;
+  rmSync(partial, { recursive: true, force: true });
+  ensureDir(partial);
+  await step(`${o.service}: javac ${path.basename(o.source)}`, () =>
+    runLogged(o.service, 'javac', ['--release', '17', '-encoding', 'UTF-8', '-d', partial, '-cp', `${path.join(o.home, 'jars')}/*`, o.source], {
+      logFile: path.join(o.home, 'javac.log'),
+    }),
+  );
+  try {
+    renameSync(partial, classes);
+  } catch (err) {
+    // another build got there first with the same source
+    rmSync(partial, { recursive: true, force: true });
+    if (!existsSync(compiled)) throw err;
+  }
+  return classes;
 }

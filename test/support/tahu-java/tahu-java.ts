@@ -14,13 +14,11 @@
  * - Requests are answered in order, one at a time (the tests await each payload).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { resolveMavenJars } from '../../services/maven.js';
-import { CACHE_DIR, ensureDir, runLogged, step } from '../../services/process.js';
+import { compileJavaSource, resolveMavenJars } from '../../services/maven.js';
+import { CACHE_DIR } from '../../services/process.js';
 
 export const TAHU_VERSION = '1.0.19';
 
@@ -44,26 +42,8 @@ const pom = `<?xml version="1.0" encoding="UTF-8"?>
 </project>
 `;
 
-async function compile(): Promise<string> {
-  const hash = createHash('sha256').update(TAHU_VERSION).update(readFileSync(source)).digest('hex').slice(0, 16);
-  const classes = path.join(home, `classes-${hash}`);
-  if (existsSync(path.join(classes, 'TahuEncoder.class'))) return classes;
-  const partial = `${classes}.partial-${process.pid}`;
-  rmSync(partial, { recursive: true, force: true });
-  ensureDir(partial);
-  await step(`${NAME}: javac TahuEncoder.java`, () =>
-    runLogged(NAME, 'javac', ['--release', '17', '-encoding', 'UTF-8', '-d', partial, '-cp', `${jarsDir}/*`, source], {
-      logFile: path.join(home, 'javac.log'),
-    }),
-  );
-  try {
-    renameSync(partial, classes);
-  } catch (err) {
-    // another build got there first with the same source
-    rmSync(partial, { recursive: true, force: true });
-    if (!existsSync(path.join(classes, 'TahuEncoder.class'))) throw err;
-  }
-  return classes;
+function compile(): Promise<string> {
+  return compileJavaSource({ service: NAME, home, source, version: TAHU_VERSION });
 }
 
 /** One metric of a request, its value in the exact JSON form TahuEncoder.java documents. */

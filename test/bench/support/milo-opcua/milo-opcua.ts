@@ -24,13 +24,11 @@
  * - Small heap and serial GC: the whole team shares 2 cores.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { resolveMavenJars } from '../../../services/maven.js';
-import { CACHE_DIR, ensureDir, runLogged, ServiceError, step } from '../../../services/process.js';
+import { compileJavaSource, resolveMavenJars } from '../../../services/maven.js';
+import { CACHE_DIR, ServiceError } from '../../../services/process.js';
 
 export const MILO_VERSION = '0.6.16';
 const SLF4J_VERSION = '1.7.36';
@@ -75,26 +73,8 @@ function resolveJars(): Promise<string> {
 }
 
 /** The compiled server's classes folder, named by the hash of its source (and the Milo version). */
-async function compile(): Promise<string> {
-  const hash = createHash('sha256').update(MILO_VERSION).update(readFileSync(source)).digest('hex').slice(0, 16);
-  const classes = path.join(home, `classes-${hash}`);
-  if (existsSync(path.join(classes, 'MiloBenchServer.class'))) return classes;
-  const partial = `${classes}.partial-${process.pid}`;
-  rmSync(partial, { recursive: true, force: true });
-  ensureDir(partial);
-  await step(`${NAME}: javac MiloBenchServer.java`, () =>
-    runLogged(NAME, 'javac', ['--release', '17', '-encoding', 'UTF-8', '-d', partial, '-cp', `${jarsDir}/*`, source], {
-      logFile: path.join(home, 'javac.log'),
-    }),
-  );
-  try {
-    renameSync(partial, classes);
-  } catch (err) {
-    // another build got there first with the same source
-    rmSync(partial, { recursive: true, force: true });
-    if (!existsSync(path.join(classes, 'MiloBenchServer.class'))) throw err;
-  }
-  return classes;
+function compile(): Promise<string> {
+  return compileJavaSource({ service: NAME, home, source, version: MILO_VERSION });
 }
 
 /**
