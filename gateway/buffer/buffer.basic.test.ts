@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BufferFullError, InvalidRecordError } from '../plugin-api/errors.js';
 import type { RecordInput } from '../plugin-api/record.js';
 import { ROW_OVERHEAD_BYTES, openBuffer, type BufferOptions, type RecordBuffer } from './index.js';
-import { bodyFor, rec, sha256, tempDir } from './test-support/records.js';
+import { bodyFor, maxBytesFor, rec, sha256, tempDir } from './test-support/records.js';
 
 const quiet = pino({ level: 'silent' });
 const dirs: string[] = [];
@@ -191,14 +191,14 @@ describe('spooled blobs', () => {
   it('keeps a shared blob until its last record is evicted, then removes the file', () => {
     const big = bodyFor(9, 3000);
     // exactly full after two records sharing one blob and three inline fillers
-    const maxBytes = 3000 + 2 * ROW_OVERHEAD_BYTES + 3 * (1000 + ROW_OVERHEAD_BYTES);
-    const { buf } = make({ inlineMaxBytes: 1024, maxBytes });
+    const recordBytes = 3000 + 2 * ROW_OVERHEAD_BYTES + 3 * (1000 + ROW_OVERHEAD_BYTES);
+    const { buf } = make({ inlineMaxBytes: 1024, maxBytes: maxBytesFor(recordBytes) });
     buf.append([rec({ n: 1, body: big, routes: [] })]);
     buf.append([rec({ n: 2, body: Buffer.from(big), routes: [] })]);
     const file = buf.blobPath({ sha256: sha256(big), size: 3000 });
     expect(buf.stats().spoolBlobs).toBe(1);
     for (let n = 3; n <= 5; n++) buf.append([rec({ n, size: 1000, routes: [] })]);
-    expect(buf.stats()).toMatchObject({ records: 5, bytes: maxBytes });
+    expect(buf.stats()).toMatchObject({ records: 5, bytes: recordBytes, recordBytesLimit: recordBytes });
     // an empty body needs one row overhead: evicting seq 1 is enough, and seq 2 still holds the blob
     buf.append([rec({ n: 6, size: 0, routes: [] })]);
     expect(buf.stats()).toMatchObject({ oldestSeq: 2, spoolBlobs: 1 });
@@ -263,8 +263,8 @@ describe('reopen', () => {
 
 describe('bound and full policies', () => {
   it('drop-oldest: evicts delivered records first, then the oldest undelivered, counted per source and class', () => {
-    const { buf } = make({ maxBytes: 2000, sinks: ['kafka'] });
-    const size = 100; // 164 accounted bytes per record: 12 fit
+    const { buf } = make({ maxBytes: maxBytesFor(2000), sinks: ['kafka'] });
+    const size = 100; // 164 accounted bytes per record: 12 fit in the records' 2000
     for (let i = 1; i <= 12; i++) buf.append([rec({ n: i, size, source: i % 2 ? 'odd' : 'even' })]);
     expect(buf.stats().records).toBe(12);
     buf.ack('kafka', 4);
@@ -306,7 +306,8 @@ describe('bound and full policies', () => {
   });
 
   it('block: refuses the batch with BufferFullError, stores and drops nothing, and signals space after an ack', () => {
-    const { buf } = make({ maxBytes: 1000, sinks: ['kafka'], fullPolicy: { confidential: 'block' } });
+    // six records of 164 accounted bytes fill the records' 1000
+    const { buf } = make({ maxBytes: maxBytesFor(1000), sinks: ['kafka'], fullPolicy: { confidential: 'block' } });
     for (let i = 1; i <= 6; i++) buf.append([rec({ n: i, size: 100, class: 'confidential' })]);
     const before = buf.stats();
     let appends = 0;
@@ -329,7 +330,7 @@ describe('bound and full policies', () => {
   });
 
   it('drop-oldest batches evict only records of drop-oldest classes', () => {
-    const { buf } = make({ maxBytes: 1000, sinks: ['kafka'], fullPolicy: { confidential: 'block' } });
+    const { buf } = make({ maxBytes: maxBytesFor(1000), sinks: ['kafka'], fullPolicy: { confidential: 'block' } });
     buf.append([rec({ n: 1, size: 100, class: 'confidential' })]);
     for (let i = 2; i <= 6; i++) buf.append([rec({ n: i, size: 100, class: 'internal' })]);
     buf.append([rec({ n: 7, size: 100, class: 'internal' })]);

@@ -3,7 +3,8 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordInput } from '../plugin-api/record.js';
-import { RESERVE_BYTES, RESERVE_FILE } from './disk-full.js';
+import { RESERVE_FILE } from './disk-full.js';
+import { RESERVE_MAX_BYTES } from './footprint.js';
 import { openBuffer } from './index.js';
 import type { RecordBuffer } from './types.js';
 import { type Tmpfs, fillToEnospc, mountTmpfs, unmountTmpfs } from '../../test/support/tmpfs.js';
@@ -59,7 +60,7 @@ describe('buffer on a full filesystem', () => {
     open.push(buffer);
     buffer.append(records(100, 0));
     // the reserve is set aside while there is room
-    expect(statSync(path.join(dir, RESERVE_FILE)).size).toBe(RESERVE_BYTES);
+    expect(statSync(path.join(dir, RESERVE_FILE)).size).toBe(RESERVE_MAX_BYTES);
     buffer.close();
 
     const filler = path.join(tmpfs!.mnt, 'filler');
@@ -82,7 +83,7 @@ describe('buffer on a full filesystem', () => {
     buffer = openBuffer(opts, log);
     open.push(buffer);
     expect(buffer.cursor('lake')).toBe(got[got.length - 1]!.seq);
-    expect(statSync(path.join(dir, RESERVE_FILE)).size).toBe(RESERVE_BYTES);
+    expect(statSync(path.join(dir, RESERVE_FILE)).size).toBe(RESERVE_MAX_BYTES);
     buffer.close();
   });
 });

@@ -13,7 +13,7 @@
  *   ledger cannot be written while the disk is full. The entries go into the next append transaction
  *   that commits (or the close), so the ledger is written as soon as anything can be.
  * - Opening must not need space that does not exist: an open writes a little (the WAL index `-shm`
- *   of 32 KiB, the first WAL frames), so the buffer keeps a reserve file (RESERVE_BYTES) made while
+ *   of 32 KiB, the first WAL frames), so the buffer keeps a reserve file (up to 1 MiB, within maxBytes: ./footprint.ts) made while
  *   there is room. An open that fails for a full disk deletes the reserve and opens again; the
  *   gateway then serves what it has (sinks drain, their acks free pages for new records), and the
  *   reserve is made again once appends find room.
@@ -126,8 +126,6 @@ export function flushUnstored(st: AppendLogState): void {
 
 /** the reserve file in the buffer folder: space set aside while there is some, given back to open on a full disk */
 export const RESERVE_FILE = 'reserve';
-/** enough for what an open writes before it can serve: the WAL index (-shm, 32 KiB), a first WAL, the lock */
-export const RESERVE_BYTES = 1 << 20;
 /** a missing reserve is made again only when the filesystem has this many times its size free */
 const RESERVE_FREE_FACTOR = 8;
 /** a missing reserve is made again at most this often (it fails while the disk stays full) */
@@ -143,19 +141,22 @@ export function ensureReserve(st: AppendLogState): void {
   st.reserveTriedAt = now;
   const file = path.join(st.dir, RESERVE_FILE);
   const tmp = `${file}.tmp`;
+  // enough for what an open writes before it can serve (the WAL index -shm of 32 KiB, a first WAL,
+  // the lock), as maxBytes' share allows (./footprint.ts)
+  const size = st.footprint.reserveBytes;
   try {
-    if (existsSync(file) && statSync(file).size === RESERVE_BYTES) {
+    if (existsSync(file) && statSync(file).size === size) {
       st.reservePresent = true;
       return;
     }
     // only out of plenty: the reserve must never take the room appends were just given back
     const fs = statfsSync(st.dir);
-    if (fs.bavail * fs.bsize < RESERVE_FREE_FACTOR * RESERVE_BYTES) return;
+    if (fs.bavail * fs.bsize < RESERVE_FREE_FACTOR * size) return;
     const fd = openSync(tmp, 'w');
     try {
       // written, not just truncated: a sparse file would hold no space at all
-      const n = writeSync(fd, Buffer.alloc(RESERVE_BYTES));
-      if (n !== RESERVE_BYTES) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
+      const n = writeSync(fd, Buffer.alloc(size));
+      if (n !== size) throw Object.assign(new Error('short write'), { code: 'ENOSPC' });
       fsyncSync(fd);
     } finally {
       closeSync(fd);

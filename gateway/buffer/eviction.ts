@@ -56,7 +56,7 @@ export interface RoomOutcome {
 /** The message of a BufferFullError for a batch that does not fit, and `why`. */
 export function fullMessage(st: AppendLogState, records: RecordInput[], batchBytes: number, why: string): string {
   const r = records[0]!;
-  return `buffer full (${st.bytes()} of ${st.maxBytes} bytes): a batch of ${records.length} records (${batchBytes} bytes, first from source "${r.source}", signal "${r.signal}", class ${r.class}) does not fit and ${why}`;
+  return `buffer full (${st.bytes()} of ${st.footprint.recordBytes} bytes for records: maxBytes less the share of the WAL and the reserve): a batch of ${records.length} records (${batchBytes} bytes, first from source "${r.source}", signal "${r.signal}", class ${r.class}) does not fit and ${why}`;
 }
 
 /**
@@ -72,17 +72,18 @@ export function makeRoom(st: AppendLogState, records: RecordInput[], batchBytes:
     pass = new EvictionPass();
     evictExpired(st, cutoff, pass);
   }
-  if (st.bytes() + batchBytes > st.maxBytes && st.c.records > 0) {
+  const limit = st.footprint.recordBytes;
+  if (st.bytes() + batchBytes > limit && st.c.records > 0) {
     pass ??= new EvictionPass();
-    evictDelivered(st, st.bytes() + batchBytes - st.maxBytes, pass);
-    if (st.bytes() + batchBytes > st.maxBytes && st.c.records > 0) {
+    evictDelivered(st, st.bytes() + batchBytes - limit, pass);
+    if (st.bytes() + batchBytes > limit && st.c.records > 0) {
       if (hasBlock) {
         writeLedger(st, pass, true);
         st.saveState();
         return { refused: true, pass };
       }
-      evictUndelivered(st, st.bytes() + batchBytes - st.maxBytes, pass);
-      if (st.bytes() + batchBytes > st.maxBytes && st.c.records > 0) {
+      evictUndelivered(st, st.bytes() + batchBytes - limit, pass);
+      if (st.bytes() + batchBytes > limit && st.c.records > 0) {
         throw new BufferFullError(fullMessage(st, records, batchBytes, 'the rest of the buffer holds undelivered records of block-policy classes'));
       }
     }

@@ -188,7 +188,7 @@ export function ackSink(st: AppendLogState, sink: string, uptoSeq: number): void
   s.lagRecords -= r.records;
   s.lagBytes -= r.bytes;
   if (st.spaceWanted > 0) {
-    const need = st.bytes() + st.spaceWanted - st.maxBytes;
+    const need = st.bytes() + st.spaceWanted - st.footprint.recordBytes;
     if (need <= 0) {
       st.spaceWanted = 0;
       st.events.emit('space');
@@ -253,7 +253,8 @@ export function stats(st: AppendLogState): BufferStats {
     records: c.records,
     bytes,
     maxBytes: st.maxBytes,
-    fill: bytes / st.maxBytes,
+    recordBytesLimit: st.footprint.recordBytes,
+    fill: bytes / st.footprint.recordBytes,
     oldestSeq: c.records > 0 ? c.oldestSeq : null,
     newestSeq: c.records > 0 ? c.newestSeq : null,
     oldestReceiveTimeNs: c.records > 0 ? c.oldestReceiveNs : null,

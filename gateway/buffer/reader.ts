@@ -12,9 +12,14 @@
  *   reader does not know yet reloads the table once (the owner inserted it in a later commit).
  * - Records and bodies are decoded by the owner's own code (`decodeRows`, ./read.ts): the two readers
  *   cannot disagree on the layout.
+ * - A spooled blob found damaged (wrong size or hash) is refused as the owner refuses it, and reported
+ *   to `onDamagedBlob` at once: the loss ledger and the quarantine are the owner's to write (the delivery
+ *   thread posts it to the main thread), and waiting for the owner's next `check()` would leave the
+ *   loss unaccounted meanwhile.
  */
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { BlobMissingError } from '../plugin-api/errors.js';
 import type { BlobRef, StoredRecord } from '../plugin-api/record.js';
 import { DB_FILE, MAX_SINKS, type PackedRowRead, READ_SINK_SQL } from './layout.js';
 import { blobPath, decodeRows, readBlob } from './read.js';
@@ -34,8 +39,15 @@ export class BufferReader {
   private bitNames: (string | undefined)[] = [];
   private readonly routeNames = new Map<number, string[]>();
 
-  /** Open the buffer in `dir` (it must exist: its owner created it). */
-  constructor(dir: string) {
+  private readonly onDamagedBlob: ((ref: BlobRef) => void) | undefined;
+
+  /**
+   * Open the buffer in `dir` (it must exist: its owner created it). `onDamagedBlob`: called when
+   * `readBlob` finds a spooled file that is there but not the blob its name says, for the owner to
+   * account and quarantine.
+   */
+  constructor(dir: string, opts: { onDamagedBlob?: (ref: BlobRef) => void } = {}) {
+    this.onDamagedBlob = opts.onDamagedBlob;
     this.dbPath = path.join(path.resolve(dir), DB_FILE);
     this.db = new Database(this.dbPath, { fileMustExist: true, timeout: 5_000 });
     this.db.pragma('query_only = ON');
@@ -69,9 +81,21 @@ export class BufferReader {
     return blobPath(this.spool, ref);
   }
 
-  /** A spooled body, checked against its size and hash (as the owner's `readBlob`). */
-  readBlob(ref: BlobRef): Promise<Buffer> {
-    return readBlob(this.spool, ref);
+  /**
+   * A spooled body, checked against its size and hash (as the owner's `readBlob`). A damaged file is
+   * refused (BlobMissingError, what the sinks skip a gone body on) and reported to `onDamagedBlob`; a
+   * missing one only refused, as by the owner.
+   */
+  async readBlob(ref: BlobRef): Promise<Buffer> {
+    try {
+      return await readBlob(this.spool, ref);
+    } catch (e) {
+      // told apart as the owner does (./read.ts readOwnedBlob): a file that is there but does not hash to its name
+      if (e instanceof BlobMissingError && this.onDamagedBlob !== undefined && (await this.spool.verify(ref.sha256, ref.size)) === 'damaged') {
+        this.onDamagedBlob({ sha256: ref.sha256, size: ref.size });
+      }
+      throw e;
+    }
   }
 
   close(): void {

@@ -70,7 +70,7 @@ export function openDatabase(st: AppendLogState, sinkNames: string[]): void {
     st.lastQuarantine = walCopy;
   }
   try {
-    db = openConnection(st.dbPath, st.synchronous);
+    db = openConnection(st.dbPath, st.synchronous, st.footprint);
     const check = (db.pragma('quick_check') as { quick_check: string }[]).map((r) => r.quick_check);
     if (check.length !== 1 || check[0] !== 'ok') {
       throw new BufferCorruptError(`${st.dbPath}: quick_check failed: ${check.slice(0, 5).join('; ')}`);
@@ -101,7 +101,7 @@ export function openDatabase(st: AppendLogState, sinkNames: string[]): void {
  */
 export function restartEmpty(st: AppendLogState, cause: unknown, sinkNames: string[]): string {
   const info = quarantineFiles(st, cause);
-  st.db = openConnection(st.dbPath, st.synchronous);
+  st.db = openConnection(st.dbPath, st.synchronous, st.footprint);
   applySchema(st.db);
   loadState(st, sinkNames);
   recordQuarantine(st, info);

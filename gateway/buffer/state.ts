@@ -17,6 +17,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { UnknownSinkError } from '../plugin-api/errors.js';
 import { SENSITIVITY_CLASSES } from '../plugin-api/record.js';
+import { bufferFootprint, type BufferFootprint } from './footprint.js';
 import { DB_FILE, MAX_SINKS, ROW_OVERHEAD_BYTES, SEQ_MARK_FILE, type Statements } from './layout.js';
 import { Spool } from './spool.js';
 import { StreamTable } from './streams.js';
@@ -92,6 +93,8 @@ export class AppendLogState {
   /** where 'append' and 'space' are emitted: the RecordBuffer the gateway holds */
   readonly events: EventEmitter;
   readonly maxBytes: number;
+  /** how maxBytes divides into records, WAL and reserve (./footprint.ts); eviction keeps `recordBytes` */
+  readonly footprint: BufferFootprint;
   readonly maxAgeNs: bigint | null;
   readonly inlineMaxBytes: number;
   readonly synchronous: 'FULL' | 'NORMAL';
@@ -145,6 +148,7 @@ export class AppendLogState {
     this.dbPath = path.join(this.dir, DB_FILE);
     this.seqMarkPath = path.join(this.dir, SEQ_MARK_FILE);
     this.maxBytes = opts.maxBytes;
+    this.footprint = bufferFootprint(opts.maxBytes);
     this.maxAgeNs = opts.maxAgeMs !== undefined ? BigInt(Math.round(opts.maxAgeMs)) * 1_000_000n : null;
     this.inlineMaxBytes = opts.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
     this.synchronous = opts.synchronous ?? 'FULL';
@@ -161,7 +165,7 @@ export class AppendLogState {
     if (this.closed) throw new Error(`buffer ${this.dbPath} is closed`);
   }
 
-  /** stored bytes as the bound counts them */
+  /** stored bytes as the bound counts them (held to `footprint.recordBytes`) */
   bytes(): number {
     return this.c.inlineBytes + this.c.records * ROW_OVERHEAD_BYTES + this.c.spoolBytes;
   }

@@ -8,7 +8,10 @@ export type FullPolicy = 'drop-oldest' | 'block';
 export interface BufferOptions {
   /** folder holding buffer.sqlite (+ WAL), spool/ (content-addressed blobs) and quarantine/ */
   dir: string;
-  /** bound on stored bytes (row bodies + spooled blobs) */
+  /**
+   * bound on the folder's disk use: rows and spooled blobs, plus a share (1/8, at most 64 MiB) for
+   * the WAL and the disk-full reserve (./footprint.ts)
+   */
   maxBytes: number;
   /** optional: records older than this (by receive time) are evicted; undelivered ones are counted as lost */
   maxAgeMs?: number;
@@ -38,9 +41,12 @@ export interface SinkStats {
 export interface BufferStats {
   path: string;
   records: number;
+  /** rows and spooled blobs, as the bound counts them */
   bytes: number;
   maxBytes: number;
-  /** bytes / maxBytes, 0..1 (may exceed 1 by at most one batch) */
+  /** what `bytes` may reach: maxBytes less the WAL's and the reserve's share (./footprint.ts) */
+  recordBytesLimit: number;
+  /** bytes / recordBytesLimit, 0..1 (may exceed 1 by at most one batch); at 1 the buffer evicts */
   fill: number;
   oldestSeq: number | null;
   newestSeq: number | null;

@@ -80,7 +80,7 @@ describe('buffer filesystem full', () => {
       ...healthCtx,
       emit: async (drafts, opts) => {
         try {
-          await healthCtx.emit(drafts, opts);
+          return await healthCtx.emit(drafts, opts);
         } catch (err) {
           if (isStorageFull(err)) healthDropped += drafts.length;
           else healthOtherErrors++;

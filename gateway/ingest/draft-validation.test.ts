@@ -136,6 +136,61 @@ describe('draft fields at the ingest boundary', () => {
     );
   });
 
+  it('property: the emit resolves with exactly the indices of the drafts it quarantined (out-of-range), and stored counts every other one', async () => {
+    const { b, ctx } = rig();
+    let run = 0;
+    let seen = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(draftSpec, { minLength: 1, maxLength: 12 }), async (specs) => {
+        run++;
+        const drafts = specs.map((s, i) => toDraft(s, `q${run}.${i}`));
+        const result = await ctx.emit(drafts);
+        const bad = specs.flatMap((s, i) => (isValid(s) ? [] : [i]));
+        expect(result.quarantined.map((q) => q.index)).toEqual(bad);
+        for (const q of result.quarantined) {
+          expect(q.reason).toBe('out-of-range');
+          expect(q.error).toMatch(/^record out of range: /);
+        }
+        const good = specs.flatMap((s, i) => (isValid(s) ? [drafts[i]!.signal] : []));
+        expect(result.stored).toBe(good.length);
+        // and what it says was stored is what the buffer holds: every good draft, nothing else
+        const stored = b.read('lake', 1000, undefined, seen);
+        if (stored.length > 0) seen = stored.at(-1)!.seq;
+        expect(stored.map((r) => r.signal)).toEqual(good);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('the emit result names a draft the buffer refused (unstorable) next to out-of-range ones, by its index in the array given', async () => {
+    const { b, ctx } = rig(
+      (real) =>
+        new Proxy(real, {
+          get(target, key) {
+            if (key === 'append')
+              return (records: Parameters<RecordBuffer['append']>[0]) => {
+                if (records.some((r) => r.signal === 'unbindable')) throw new RangeError('The value is too large to be bound');
+                return target.append(records);
+              };
+            const v = Reflect.get(target, key, target) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        }),
+    );
+    // the out-of-range one comes first, so the refused record's position in the commit (3) is not its index (4)
+    const result = await ctx.emit([draft('a'), draft('huge', { layer: 3_000_000_000 }), draft('b'), draft('c'), draft('unbindable'), draft('d')]);
+    expect(result).toEqual({
+      stored: 4,
+      quarantined: [
+        { index: 1, reason: 'out-of-range', error: expect.stringContaining('layer must be an integer') },
+        { index: 4, reason: 'unstorable', error: expect.stringContaining('The value is too large to be bound') },
+      ],
+    });
+    expect(b.read('lake', 10).map((r) => r.signal)).toEqual(['a', 'b', 'c', 'd']);
+    // an emit that stores everything says so
+    expect(await ctx.emit([draft('e')])).toEqual({ stored: 1, quarantined: [] });
+  });
+
   it('a time beyond int64 ns is quarantined with its reason and the others of the emit are stored', async () => {
     const { dataDir, b, p, ctx } = rig();
     await ctx.emit([draft('good.1'), draft('poison', { sourceTimeNs: 9_300_000_000_000_000_000n }), draft('good.2')]);

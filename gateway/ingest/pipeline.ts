@@ -31,6 +31,10 @@
  *   hooks throw on (`unclassifiable`), and one the buffer refuses inside the commit (`isRecordError`):
  *   the batch is then appended record by record and only the refused one is quarantined
  *   (`unstorable`). Errors of the buffer itself (full, stopping, disk) still fail the emit.
+ * - The emit resolves with an `EmitResult` (plugin-api/contract.ts): the count stored and each draft
+ *   quarantined by the above, by its index in the array given, with its reason and error, so an
+ *   input that can set its source aside (the frames input's quarantine folder, an upload's 400)
+ *   does not release it as stored. An emit that stored everything shares one frozen empty list.
  * - `quarantine` never throws and never blocks the caller (gateway/quarantine/inputs.ts). Raw bytes
  *   of an input whose class is confidential, or received while the running job is marked
  *   confidential, are sealed (`<name>.bin.sealed`).
@@ -40,7 +44,15 @@ import { DISK_FULL_REASON, isStorageFull } from '../buffer/disk-full.js';
 import type { RecordBuffer } from '../buffer/types.js';
 import type { Sealer } from '../crypto/sealer.js';
 import { BufferFullError, GatewayStoppingError, InvalidRecordError, LayerGateError, MalformedInputError } from '../plugin-api/errors.js';
-import type { InputContext, MachineContext, OutputCapabilities, RecordDraft } from '../plugin-api/contract.js';
+import type {
+  DraftQuarantineReason,
+  EmitResult,
+  InputContext,
+  MachineContext,
+  OutputCapabilities,
+  QuarantinedDraft,
+  RecordDraft,
+} from '../plugin-api/contract.js';
 import { Classifier, RouteTable, jobClassOf } from '../classify/index.js';
 import { classRank, nowNs } from '../plugin-api/record.js';
 import type { RecordInput, RecordKind, SensitivityClass } from '../plugin-api/record.js';
@@ -103,6 +115,8 @@ export interface InputCounters extends InputQuarantineCounters {
 
 /** the routes of a record before `emit` routed it, and of a (class, kind) no output takes; never modified */
 const NO_ROUTES: string[] = [];
+/** the `quarantined` of every emit that stored all its drafts (shared: the hot path allocates no list) */
+const NONE_QUARANTINED: readonly QuarantinedDraft[] = Object.freeze([]);
 
 export class Pipeline {
   private readonly buffer: RecordBuffer;
@@ -282,14 +296,26 @@ export class Pipeline {
     return this.routeTable.routes(record.class, record.kind);
   }
 
-  private async emit(name: string, inputClass: SensitivityClass | undefined, log: Logger, drafts: RecordDraft[], canWait = true): Promise<void> {
+  private async emit(name: string, inputClass: SensitivityClass | undefined, log: Logger, drafts: RecordDraft[], canWait = true): Promise<EmitResult> {
     const n = drafts.length;
-    if (n === 0) return;
+    if (n === 0) return { stored: 0, quarantined: NONE_QUARANTINED };
     const c = this.counters.get(name)!;
     const received = nowNs();
     const m = this.machine;
     const records = new Array<RecordInput>(n);
     let kept = 0;
+    /** the drafts set aside before the commit, by index; made at the first */
+    let quarantined: QuarantinedDraft[] | undefined;
+    /** the draft index of each kept record; made at the first draft set aside (until then record j is draft j) */
+    let draftOf: number[] | undefined;
+    const setAside = (i: number, d: RecordInput | RecordDraft, reason: DraftQuarantineReason, err: Error): void => {
+      this.refuse(name, log, inputClass, d, err);
+      (quarantined ??= []).push({ index: i, reason, error: err.message });
+      if (draftOf === undefined) {
+        draftOf = new Array<number>(kept);
+        for (let j = 0; j < kept; j++) draftOf[j] = j;
+      }
+    };
     for (let i = 0; i < n; i++) {
       const d = drafts[i]!;
       let r: RecordInput;
@@ -297,7 +323,7 @@ export class Pipeline {
         r = this.toRecord(d, name, received, m);
         const problem = recordFieldProblem(r, d.attributes);
         if (problem !== undefined) {
-          this.refuse(name, log, inputClass, r, new MalformedInputError(`record out of range: ${problem}`, { reason: 'out-of-range' }));
+          setAside(i, r, 'out-of-range', new MalformedInputError(`record out of range: ${problem}`, { reason: 'out-of-range' }));
           continue;
         }
         // the two per-record hooks: classification, then routing by class and kind
@@ -305,26 +331,39 @@ export class Pipeline {
         r.routes = this.routesOf(r);
       } catch (err) {
         // a draft the hooks cannot handle is set aside alone; the others of the emit go on
-        this.refuse(name, log, inputClass, d, new MalformedInputError(`record not classified: ${errorText(err)}`, { reason: 'unclassifiable', cause: err }));
+        setAside(i, d, 'unclassifiable', new MalformedInputError(`record not classified: ${errorText(err)}`, { reason: 'unclassifiable', cause: err }));
         continue;
       }
+      draftOf?.push(i);
       records[kept++] = r;
     }
-    if (kept === 0) return;
+    if (kept === 0) return { stored: 0, quarantined: quarantined ?? NONE_QUARANTINED };
     if (kept < n) records.length = kept;
-    const stored = await this.commit(name, inputClass, log, c, records, canWait);
+    const refused: Refusal[] = [];
+    const stored = await this.commit(name, inputClass, log, c, records, canWait, refused);
     let bytes = 0;
     for (const r of stored) bytes += r.body.length;
     c.emits++;
     c.records += stored.length;
     c.bytes += bytes;
+    if (refused.length > 0) {
+      // rare (the buffer refusing one record): find each refused record's draft by identity
+      quarantined ??= [];
+      for (const { record, err } of refused) {
+        const j = records.indexOf(record);
+        quarantined.push({ index: draftOf === undefined ? j : draftOf[j]!, reason: 'unstorable', error: err.message });
+      }
+      quarantined.sort((a, b) => a.index - b.index);
+    }
+    return { stored: stored.length, quarantined: quarantined ?? NONE_QUARANTINED };
   }
 
   /**
    * Append `records` in one transaction, waiting for room under the block policy; resolves with the
    * records stored. When the buffer refuses the batch for something in one record (`isRecordError`),
-   * the records are appended one by one and each refused one is quarantined, so one record the buffer
-   * cannot take never holds the others (nor makes its input's source redeliver them for ever).
+   * the records are appended one by one and each refused one is quarantined (and added to `refused`),
+   * so one record the buffer cannot take never holds the others (nor makes its input's source
+   * redeliver them for ever).
    */
   private async commit(
     name: string,
@@ -332,7 +371,8 @@ export class Pipeline {
     log: Logger,
     c: InputCounters,
     records: RecordInput[],
-    canWait = true,
+    canWait: boolean,
+    refused: Refusal[],
   ): Promise<readonly RecordInput[]> {
     let blocked = false;
     let diskFull = false;
@@ -345,7 +385,7 @@ export class Pipeline {
         this.buffer.append(records);
         break;
       } catch (err) {
-        if (isRecordError(err)) return this.commitEach(name, inputClass, log, c, records, err, canWait);
+        if (isRecordError(err)) return this.commitEach(name, inputClass, log, c, records, err, canWait, refused);
         if (isStorageFull(err)) {
           // a full filesystem is transient (sinks drain, space is freed): nothing of the batch was
           // stored, so wait and append again like the block policy does; failing the emit instead left
@@ -404,14 +444,17 @@ export class Pipeline {
     records: RecordInput[],
     err: unknown,
     canWait: boolean,
+    refused: Refusal[],
   ): Promise<readonly RecordInput[]> {
     if (records.length === 1) {
       const r = records[0]!;
-      this.refuse(name, log, inputClass, r, new MalformedInputError(`the buffer refused the record: ${errorText(err)}`, { reason: 'unstorable', cause: err }));
+      const refusal = new MalformedInputError(`the buffer refused the record: ${errorText(err)}`, { reason: 'unstorable', cause: err });
+      this.refuse(name, log, inputClass, r, refusal);
+      refused.push({ record: r, err: refusal });
       return [];
     }
     const stored: RecordInput[] = [];
-    for (const r of records) for (const s of await this.commit(name, inputClass, log, c, [r], canWait)) stored.push(s);
+    for (const r of records) for (const s of await this.commit(name, inputClass, log, c, [r], canWait, refused)) stored.push(s);
     return stored;
   }
 
@@ -484,6 +527,12 @@ export class Pipeline {
     }
     this.quarantines.quarantine(name, log, c, where, error, raw, sealer);
   }
+}
+
+/** a record the buffer refused inside the commit, and the error it was quarantined with */
+interface Refusal {
+  record: RecordInput;
+  err: Error;
 }
 
 function emptyCounters(): InputCounters {

@@ -24,8 +24,8 @@
 import type { RecordDraft } from './contract.js';
 
 export interface BatchingEmitterOptions {
-  /** the commit: `InputContext.emit` */
-  emit: (drafts: RecordDraft[]) => Promise<void>;
+  /** the commit: `InputContext.emit` (its result is not read: the emitter counts per batch) */
+  emit: (drafts: RecordDraft[]) => Promise<unknown>;
   /** most units per emit (see the module header) */
   maxBatch: number;
   /** after a commit (per batch; for the input's own counters or logs) */
@@ -51,7 +51,7 @@ export class BatchingEmitter {
   failedRecords = 0;
   failedUnits = 0;
 
-  private readonly emit: (drafts: RecordDraft[]) => Promise<void>;
+  private readonly emit: (drafts: RecordDraft[]) => Promise<unknown>;
   private readonly maxBatch: number;
   private readonly onCommitted: ((records: number, units: number) => void) | undefined;
   private readonly onFailed: ((err: unknown, records: number, units: number) => void) | undefined;

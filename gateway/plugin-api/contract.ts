@@ -7,6 +7,12 @@
  * drop-folder file) only after `emit` resolves. If `emit` rejects, nothing was stored and the input
  * must not acknowledge (the source will redeliver, or the input retries). Under the buffer's `block`
  * policy `emit` waits for room instead of rejecting.
+ * A draft the pipeline cannot store (a field out of the range every sink holds, classification
+ * failing, the buffer refusing that one record) is quarantined and the rest of the emit committed;
+ * the emit still resolves, with an `EmitResult` naming each quarantined draft by its index in the
+ * array given and why. Redelivering such a draft would only quarantine it again, so an input may
+ * acknowledge it; one that can set its source aside (the frames input's quarantine folder, an
+ * upload's 400) reads the result and does so instead of releasing it as stored.
  *
  * Outputs (plugins/outputs/NAME) deliver batches. Delivery guarantee: at least once. The forwarder
  * calls `send` with records in ascending seq order; `send` resolves only once the sink has durably
@@ -54,6 +60,32 @@ export interface MachineContext {
   jobClass?: string;
 }
 
+/** Why the pipeline quarantined a draft instead of storing it (the reason it is counted under). */
+export type DraftQuarantineReason =
+  /** a field out of the range every sink holds (./record-fields.ts) */
+  | 'out-of-range'
+  /** the classification policy threw on it */
+  | 'unclassifiable'
+  /** the buffer refused this one record inside the commit */
+  | 'unstorable';
+
+/** A draft of an emit that was quarantined, not stored. */
+export interface QuarantinedDraft {
+  /** its index in the array given to `emit` */
+  index: number;
+  reason: DraftQuarantineReason;
+  /** what was wrong, as kept in the quarantine (e.g. `record out of range: layer 1e+20 ...`) */
+  error: string;
+}
+
+/** What became of the drafts of one `emit` (see the delivery guarantee in the module header). */
+export interface EmitResult {
+  /** drafts committed to the buffer */
+  stored: number;
+  /** drafts quarantined instead, in ascending index order; empty when every draft was stored */
+  quarantined: readonly QuarantinedDraft[];
+}
+
 export interface EmitOptions {
   /** false: do not wait for a full disk to get space again; drop (into the loss ledger) instead. Default true. */
   wait?: boolean;
@@ -68,11 +100,13 @@ export interface InputContext {
    * filesystem is full it waits and retries (the source keeps the data until the ack), unless
    * `opts.wait` is false: an input that cannot wait (it samples, nothing redelivers) then has the
    * records counted in the loss ledger (reason 'disk-full') and the emit rejects with the disk error.
-   * A draft whose fields are out of the range every sink holds (./record-fields.ts), or that the
-   * buffer refuses on its own, is quarantined through `quarantine` (where = its signal) and the rest
-   * committed; the emit still resolves, so the input acknowledges it like any input it quarantined.
+   * A draft whose fields are out of the range every sink holds (./record-fields.ts), that
+   * classification throws on, or that the buffer refuses on its own, is quarantined through
+   * `quarantine` (where = its signal) and the rest committed; the emit still resolves, with the
+   * quarantined drafts' indices and reasons in its result, so the input may acknowledge them like
+   * any input it quarantined, or set its source aside as bad.
    */
-  emit(drafts: RecordDraft[], opts?: EmitOptions): Promise<void>;
+  emit(drafts: RecordDraft[], opts?: EmitOptions): Promise<EmitResult>;
   /**
    * Report input that could not be turned into records: counted per input, logged with `where`
    * (topic, node id, file) and the raw bytes kept in the quarantine folder. Never throws.
@@ -194,7 +228,7 @@ export interface BufferHealth {
   records: number;
   bytes: number;
   maxBytes: number;
-  /** bytes / maxBytes */
+  /** bytes / what the records may take (maxBytes less the WAL's and the reserve's share), 0..1 */
   fill: number;
   oldestReceiveTimeNs: bigint | null;
   sinks: readonly { sink: string; lagRecords: number; lagBytes: number }[];

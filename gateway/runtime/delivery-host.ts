@@ -4,8 +4,12 @@
  * log lines and audit events, and keeps the forwarders' latest stats for `Gateway.stats()`.
  *
  * Constraints:
- * - The buffer stays the main thread's: only this side writes it (an ack is `buffer.ack` here). The
- *   thread reads on a connection of its own.
+ * - The buffer stays the main thread's: only this side writes it (an ack is `buffer.ack` here; a blob
+ *   the thread found damaged is read again here, by the buffer's own `readBlob`, whose check writes
+ *   the loss ledger and quarantines the file). The thread reads on a connection of its own.
+ * - Messages are applied in the order the thread posted them: acks that follow a damaged blob's
+ *   report wait for its accounting (an asynchronous read), so its loss names the sinks that had not
+ *   received the record rather than none, the skipping sink having acked past it.
  * - News for the thread (the newest seq, the sinks' cursors and lags) is coalesced: however many
  *   appends, acks and evictions happen in one turn of the event loop, one message goes out after it.
  * - A thread that ends without being asked to (a plugin's uncaught error) is logged at error and
@@ -20,7 +24,8 @@ import type { RecordBuffer } from '../buffer/types.js';
 import type { SinkPosition } from '../forward/buffer-view.js';
 import type { ForwarderStats } from '../forward/forwarder.js';
 import type { OffPremisesRefusal } from '../forward/off-premises.js';
-import { PluginStartError } from '../plugin-api/errors.js';
+import { BlobMissingError, PluginStartError } from '../plugin-api/errors.js';
+import type { BlobRef } from '../plugin-api/record.js';
 import { startModuleWorker } from '../plugin-api/worker-thread.js';
 import type { DeliverySetup, FromDelivery, ToDelivery } from './delivery-protocol.js';
 import { DELIVERY_WORKER, DELIVERY_WORKER_MODULE } from './delivery-worker.js';
@@ -48,6 +53,8 @@ export class DeliveryHost {
   private stopped: (() => void) | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly onBufferNews = (): void => this.scheduleNews();
+  /** a damaged blob's accounting under way, and the acks posted after it, in the order posted */
+  private accounting: Promise<void> | undefined;
 
   private constructor(private readonly opts: DeliveryHostOptions) {
     this.buffer = opts.buffer;
@@ -97,6 +104,8 @@ export class DeliveryHost {
     });
     await worker.terminate();
     this.worker = undefined;
+    // the last acks and accounting land before the gateway closes the buffer
+    await this.accounting;
   }
 
   /** Each forwarder's stats as the thread last posted them, with the cursor and lag the buffer holds now. */
@@ -161,20 +170,16 @@ export class DeliveryHost {
   private onMessage(m: FromDelivery): void {
     switch (m.type) {
       case 'ack':
-        try {
-          this.buffer.ack(m.sink, m.seq);
-        } catch (err) {
-          this.log.error({ err, sink: m.sink, seq: m.seq }, 'ack from the delivery thread could not be applied');
-        }
-        if (m.stats) {
-          const i = this.forwarders.findIndex((f) => f.sink === m.sink);
-          if (i >= 0) this.forwarders[i] = m.stats;
-          else this.forwarders.push(m.stats);
-        }
-        this.scheduleNews();
+        // after a damaged blob reported before it: the sink acks past the record it skipped, and the
+        // ledger names the sinks that had not received the record only while the cursor is below it
+        if (this.accounting !== undefined) this.inOrder(() => this.applyAck(m));
+        else this.applyAck(m);
         break;
       case 'stats':
         this.forwarders = m.forwarders;
+        break;
+      case 'blob-damaged':
+        this.inOrder(() => this.accountDamagedBlob(m.ref));
         break;
       case 'off-premises-refused':
         this.opts.onOffPremisesRefused(m.refusal);
@@ -186,6 +191,45 @@ export class DeliveryHost {
         this.stopped?.();
         break;
     }
+  }
+
+  private applyAck(m: Extract<FromDelivery, { type: 'ack' }>): void {
+    try {
+      this.buffer.ack(m.sink, m.seq);
+    } catch (err) {
+      this.log.error({ err, sink: m.sink, seq: m.seq }, 'ack from the delivery thread could not be applied');
+    }
+    if (m.stats) {
+      const i = this.forwarders.findIndex((f) => f.sink === m.sink);
+      if (i >= 0) this.forwarders[i] = m.stats;
+      else this.forwarders.push(m.stats);
+    }
+    this.scheduleNews();
+  }
+
+  /** Run `step` after the steps queued before it (a damaged blob's accounting, the acks that followed it). */
+  private inOrder(step: () => void | Promise<void>): void {
+    const next = (this.accounting ?? Promise.resolve()).then(step).catch((err: unknown) => this.log.error({ err }, 'delivery thread message failed'));
+    this.accounting = next;
+    void next.then(() => {
+      if (this.accounting === next) this.accounting = undefined;
+    });
+  }
+
+  /**
+   * The owner's own read of a blob the thread found damaged: its check of size and hash is the one that
+   * drops the blob's records into the loss ledger ('blob-corrupt') and moves the file to quarantine,
+   * so nothing is accounted on the thread's word alone, and a second report of the same blob finds
+   * it gone and accounts nothing twice.
+   */
+  private accountDamagedBlob(ref: BlobRef): Promise<void> {
+    return this.buffer.readBlob(ref).then(
+      () => this.log.warn({ sha256: ref.sha256 }, 'the delivery thread found a spooled blob damaged, but it reads intact on the main thread'),
+      (err: unknown) => {
+        // a damaged or gone blob was logged by the buffer itself; anything else is worth a line here
+        if ((err as { code?: unknown }).code !== BlobMissingError.code) this.log.error({ err, sha256: ref.sha256 }, 'damaged blob could not be accounted');
+      },
+    );
   }
 
   private scheduleNews(): void {

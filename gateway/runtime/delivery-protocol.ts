@@ -7,6 +7,7 @@ import type { EncryptionConfig } from '../crypto/schema.js';
 import type { SinkPosition } from '../forward/buffer-view.js';
 import type { ForwarderStats } from '../forward/forwarder.js';
 import type { OffPremisesRefusal } from '../forward/off-premises.js';
+import type { BlobRef } from '../plugin-api/record.js';
 import type { OutputToRun } from './outputs.js';
 
 /** One output as the delivery thread creates it: its plugin settings and its forwarder's. */
@@ -49,6 +50,11 @@ export type FromDelivery =
   | { type: 'ack'; sink: string; seq: number; stats?: ForwarderStats }
   | { type: 'stats'; forwarders: ForwarderStats[] }
   | { type: 'off-premises-refused'; refusal: OffPremisesRefusal }
+  /**
+   * a spooled blob the thread read is damaged (its bytes do not hash to its name): the owner checks it
+   * again, writes its records to the loss ledger ('blob-corrupt') and moves the file to quarantine
+   */
+  | { type: 'blob-damaged'; ref: BlobRef }
   /** one pino line of the thread's logger, relayed to the gateway's */
   | { type: 'log'; line: string }
   | { type: 'stopped' };

@@ -11,7 +11,8 @@
  * - Plugins are created from the registry module the host names (the gateway's own by default), and
  *   started and stopped by the same code as on the main thread (./outputs.ts). Confidential bodies are opened
  *   here with the gateway's key ring, loaded again from the same configuration.
- * - Log lines go to the main thread, which writes them through the gateway's logger.
+ * - Log lines go to the main thread, which writes them through the gateway's logger. So does a spooled
+ *   blob found damaged (`blob-damaged`): the owner accounts it, the sink skips it and goes on.
  * - Starting: as ./outputs.ts starts them; the first failure is reported (`start-failed`) after the
  *   outputs started so far were stopped again.
  */
@@ -48,7 +49,8 @@ function run(setup: DeliverySetup, port: NonNullable<typeof parentPort>): void {
       },
     }),
   }).child({ thread: 'delivery' });
-  const reader = new BufferReader(setup.bufferDir);
+  // a damaged blob is the owner's to account, now rather than at its next check (the sink skips it meanwhile)
+  const reader = new BufferReader(setup.bufferDir, { onDamagedBlob: (ref) => post({ type: 'blob-damaged', ref }) });
   // posted once the forwarder has counted the batch (it does so right after its ack, synchronously),
   // so that the main thread's stats never trail the cursor it moves
   const view = new BufferView(reader, setup.sinks, setup.newestSeq, (sink, seq) =>

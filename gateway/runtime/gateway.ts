@@ -1,8 +1,11 @@
 /**
  * Runtime assembly: from a validated config to a running gateway, and back down on a signal.
  *
- * Start order: buffer (its sinks = the configured outputs) -> outputs and their forwarders ->
- * inputs. Nothing reads from a source before there is somewhere durable to put it.
+ * Start order: key ring -> buffer (its sinks = the configured outputs) -> the audit entry of the
+ * config load -> outputs and their forwarders -> inputs. Nothing reads from a source before there is
+ * somewhere durable to put it. The buffer opens before anything else is written: on a 100 % full
+ * data disk its open is what gives back the space reserved for that case (gateway/buffer/disk-full.ts),
+ * and the audit entry, the outputs' and inputs' own start-up files come after it and need that space.
  *
  * Stop order (SIGTERM/SIGINT):
  *  1. stop the inputs (no new records; an input resolves `stop` when no emit is in flight). An emit
@@ -164,18 +167,6 @@ export class Gateway {
       // said on every start, but no longer claims a key was generated: it was read
       log.warn({ keyFile: keySource.where }, 'encryption key read from beside the data; set encryption.keyFile (or the key variable) to keep it apart');
     }
-    const configHash = createHash('sha256')
-      .update(JSON.stringify(redactConfig(loaded.schema, config, loaded.secrets)))
-      .digest('hex');
-    const lastLoad = audit.lastOf('config-loaded');
-    audit.append('config-loaded', {
-      origin: loaded.origin,
-      configHash,
-      changed: lastLoad === undefined ? null : lastLoad.data.configHash !== configHash,
-      ...(lastLoad ? { previousHash: lastLoad.data.configHash } : {}),
-      activeKey: sealer.keyId,
-      keySource: keySource.kind,
-    });
     const buffer = new SealingBuffer(openBuffer(bufferOptions(config), log.child({ component: 'buffer' })), sealer);
     const env: PluginEnvironment = {
       dataDir: config.gateway.dataDir,
@@ -191,6 +182,20 @@ export class Gateway {
     const deliveryThread = config.gateway.deliveryThread && (opts.registry === undefined || opts.registryModule !== undefined);
     let gw: Gateway | undefined;
     try {
+      // after the buffer's open: on a full disk the open gives back the buffer's reserve (the space set
+      // aside for starting on a full disk, gateway/buffer/disk-full.ts), which this entry needs too
+      const configHash = createHash('sha256')
+        .update(JSON.stringify(redactConfig(loaded.schema, config, loaded.secrets)))
+        .digest('hex');
+      const lastLoad = audit.lastOf('config-loaded');
+      audit.append('config-loaded', {
+        origin: loaded.origin,
+        configHash,
+        changed: lastLoad === undefined ? null : lastLoad.data.configHash !== configHash,
+        ...(lastLoad ? { previousHash: lastLoad.data.configHash } : {}),
+        activeKey: sealer.keyId,
+        keySource: keySource.kind,
+      });
       // the policy from the definitions' capabilities: the one `check-config` and `explain` build
       const policy = policyFromDefinitions(config, registry);
       const pipeline = new Pipeline({
@@ -252,6 +257,11 @@ export class Gateway {
     }
     log.info({ inputs: Object.keys(config.inputs), outputs: Object.keys(config.outputs), dataDir: config.gateway.dataDir }, 'layergate running');
     return gw;
+  }
+
+  /** Started (buffer open, outputs and inputs running) and not stopping: what /readyz answers. */
+  get running(): boolean {
+    return this.stopping === undefined;
   }
 
   /** Per-input pipeline counters and per-sink forwarder state. */

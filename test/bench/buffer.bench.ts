@@ -21,9 +21,12 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { openBuffer } from '../../gateway/buffer/index.js';
+import { bufferFootprint } from '../../gateway/buffer/footprint.js';
 import { configureConnection } from '../../gateway/buffer/layout.js';
 import type { RecordInput } from '../../gateway/plugin-api/record.js';
 
+/** the bound of the cases that never fill the buffer */
+const BENCH_MAX_BYTES = 64 * 1024 ** 3;
 const SYNC = process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL';
 
 interface Case {
@@ -70,7 +73,7 @@ function timeIt(records: number, bytes: number, run: () => void): Result {
 function benchBuffer(dir: string, c: Case): Result {
   const pool = bodyPool(c.bodyBytes);
   const full = c.fullAtW1;
-  const buf = openBuffer({ dir, maxBytes: full?.maxBytes ?? 64 * 1024 ** 3, sinks: ['kafka'], synchronous: SYNC }, pino({ level: 'silent' }));
+  const buf = openBuffer({ dir, maxBytes: full?.maxBytes ?? BENCH_MAX_BYTES, sinks: ['kafka'], synchronous: SYNC }, pino({ level: 'silent' }));
   const batch: RecordInput[] = [];
   const now = BigInt(Date.now()) * 1_000_000n;
   for (let i = 0; i < c.batch; i++) {
@@ -113,12 +116,13 @@ function benchBuffer(dir: string, c: Case): Result {
 function benchPlainSqlite(dir: string, c: Case): Result {
   const pool = bodyPool(c.bodyBytes);
   const db = new Database(path.join(dir, 'plain.sqlite'));
-  configureConnection(db, SYNC);
+  // the pragmas (and WAL share) of a buffer with the same bound
+  configureConnection(db, SYNC, bufferFootprint(c.fullAtW1?.maxBytes ?? BENCH_MAX_BYTES));
   db.exec('CREATE TABLE records (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)');
   const ins = db.prepare('INSERT INTO records (seq, body) VALUES (?, ?)');
   const trim = db.prepare('DELETE FROM records WHERE seq <= ?');
   // the full case keeps as many rows as the buffer holds at its bound (its accounting: body + 64 B)
-  const keep = c.fullAtW1 ? Math.floor(c.fullAtW1.maxBytes / (c.bodyBytes + 64)) : 0;
+  const keep = c.fullAtW1 ? Math.floor(bufferFootprint(c.fullAtW1.maxBytes).recordBytes / (c.bodyBytes + 64)) : 0;
   let seq = 0;
   const insertBatch = db.transaction(() => {
     if (keep > 0 && seq + c.batch > keep) trim.run(seq + c.batch - keep);

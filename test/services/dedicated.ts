@@ -124,11 +124,20 @@ export interface KafkaSaslUsers {
   scram512?: Record<string, string>;
 }
 
+/** The super user of a `DedicatedKafka` with `acl: true` (SASL/PLAIN): the broker's own identity too. */
+export const DEDICATED_KAFKA_ADMIN = { username: 'admin', password: 'lg-dedicated-kafka-admin-secret' } as const;
+
 /**
  * One KRaft Kafka node (broker + controller) from the harness's cached jars. A PLAINTEXT listener
  * (`brokers`, also used between broker and controller); with `sasl`, a SASL_PLAINTEXT listener too
  * (`saslBrokers`) offering PLAIN and SCRAM-SHA-512 for the given users; with `tls` (PEM certificate
  * and PKCS#8 key), an SSL listener (`tlsBrokers`).
+ *
+ * With `acl: true`, an authorising broker: `StandardAuthorizer`, `super.users=User:admin`,
+ * `allow.everyone.if.no.acl.found=false`. Every listener then authenticates (no anonymous principal
+ * could pass): there is no PLAINTEXT listener, `brokers` is the SASL listener, the broker talks to
+ * itself and to its controller over SASL/PLAIN as `DEDICATED_KAFKA_ADMIN` (a PLAIN user besides the
+ * given ones), and tests grant the other users their ACLs through `adminClient()`.
  */
 export class DedicatedKafka extends Base {
   brokerPort = 0;
@@ -138,15 +147,19 @@ export class DedicatedKafka extends Base {
   private formatted = false;
   private readonly sasl: KafkaSaslUsers | undefined;
   private readonly tls: { cert: string; key: string } | undefined;
+  private readonly acl: boolean;
 
-  constructor(opts: { sasl?: KafkaSaslUsers; tls?: { cert: string; key: string } } = {}) {
+  constructor(opts: { sasl?: KafkaSaslUsers; tls?: { cert: string; key: string }; acl?: boolean } = {}) {
     super('kafka');
-    this.sasl = opts.sasl;
+    this.acl = opts.acl === true;
+    if (this.acl && opts.tls) throw new Error('DedicatedKafka: acl with tls is not supported (the authorising broker has SASL_PLAINTEXT listeners only)');
+    // an authorising broker has only authenticated listeners: SASL is on, with the admin as a PLAIN user
+    this.sasl = this.acl ? { ...opts.sasl, plain: { ...opts.sasl?.plain, [DEDICATED_KAFKA_ADMIN.username]: DEDICATED_KAFKA_ADMIN.password } } : opts.sasl;
     this.tls = opts.tls;
   }
 
   get brokers(): string[] {
-    return [`${HOST}:${this.brokerPort}`];
+    return this.acl ? this.saslBrokers : [`${HOST}:${this.brokerPort}`];
   }
   get saslBrokers(): string[] {
     return [`${HOST}:${this.saslPort}`];
@@ -176,10 +189,17 @@ export class DedicatedKafka extends Base {
     if (!existsSync(path.join(CACHE_DIR, `kafka-${KAFKA_VERSION}`, '.resolved'))) {
       throw new Error('the Kafka jars are not cached yet: run `npm run services -- up` first');
     }
-    this.brokerPort = await freePort();
+    if (!this.acl) this.brokerPort = await freePort();
     this.controllerPort = await freePort();
     if (this.sasl) this.saslPort = await freePort();
     if (this.tls) this.tlsPort = await freePort();
+    const props = path.join(this.dir, 'server.properties');
+    if (this.acl) {
+      writeFileSync(props, this.aclProperties().join('\n'));
+      this.writeLog4j();
+      await this.format(props);
+      return;
+    }
     const extra = [...(this.sasl ? [`SASL_PLAINTEXT://${HOST}:${this.saslPort}`] : []), ...(this.tls ? [`SSL://${HOST}:${this.tlsPort}`] : [])]
       .map((l) => `,${l}`)
       .join('');
@@ -190,16 +210,10 @@ export class DedicatedKafka extends Base {
       writeFileSync(pem, readFileSync(this.tls.key, 'utf8') + readFileSync(this.tls.cert, 'utf8'));
       tlsLines.push('ssl.keystore.type=PEM', `ssl.keystore.location=${pem}`, 'ssl.client.auth=none');
     }
-    const props = path.join(this.dir, 'server.properties');
-    const jaasQuote = (v: string) => `"${v.replace(/["\\]/g, '')}"`;
     const saslLines = this.sasl
       ? [
           'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512',
-          `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${Object.entries(
-            this.sasl.plain ?? {},
-          )
-            .map(([u, p]) => `user_${u}=${jaasQuote(p)}`)
-            .join(' ')};`,
+          `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${this.plainUsers()};`,
           'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
         ]
       : [];
@@ -230,6 +244,74 @@ export class DedicatedKafka extends Base {
         '',
       ].join('\n'),
     );
+    this.writeLog4j();
+    await this.format(props);
+  }
+
+  /** the PLAIN users of a JAAS line: `user_<name>="<password>"` each */
+  private plainUsers(): string {
+    const jaasQuote = (v: string) => `"${v.replace(/["\\]/g, '')}"`;
+    return Object.entries(this.sasl?.plain ?? {})
+      .map(([u, p]) => `user_${u}=${jaasQuote(p)}`)
+      .join(' ');
+  }
+
+  /**
+   * `acl: true`: SASL on every listener (clients and inter-broker on SASL_PLAINTEXT, the controller on
+   * CONTROLLER, both PLAIN), the broker's own principal is the super user, everything else needs an ACL.
+   */
+  private aclProperties(): string[] {
+    const admin = `username="${DEDICATED_KAFKA_ADMIN.username}" password="${DEDICATED_KAFKA_ADMIN.password}"`;
+    const plain = 'org.apache.kafka.common.security.plain.PlainLoginModule required';
+    return [
+      'process.roles=broker,controller',
+      'node.id=1',
+      `controller.quorum.voters=1@${HOST}:${this.controllerPort}`,
+      `listeners=SASL_PLAINTEXT://${HOST}:${this.saslPort},CONTROLLER://${HOST}:${this.controllerPort}`,
+      `advertised.listeners=SASL_PLAINTEXT://${HOST}:${this.saslPort}`,
+      'controller.listener.names=CONTROLLER',
+      'inter.broker.listener.name=SASL_PLAINTEXT',
+      'listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+      'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512',
+      'sasl.mechanism.inter.broker.protocol=PLAIN',
+      'sasl.mechanism.controller.protocol=PLAIN',
+      `listener.name.sasl_plaintext.plain.sasl.jaas.config=${plain} ${admin} ${this.plainUsers()};`,
+      'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+      'listener.name.controller.sasl.enabled.mechanisms=PLAIN',
+      `listener.name.controller.plain.sasl.jaas.config=${plain} ${admin} user_${DEDICATED_KAFKA_ADMIN.username}="${DEDICATED_KAFKA_ADMIN.password}";`,
+      'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+      `super.users=User:${DEDICATED_KAFKA_ADMIN.username}`,
+      'allow.everyone.if.no.acl.found=false',
+      `log.dirs=${path.join(this.dir, 'data')}`,
+      'num.partitions=1',
+      'default.replication.factor=1',
+      'offsets.topic.replication.factor=1',
+      'offsets.topic.num.partitions=1',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      'share.coordinator.state.topic.replication.factor=1',
+      'share.coordinator.state.topic.min.isr=1',
+      'auto.create.topics.enable=false',
+      'group.initial.rebalance.delay.ms=0',
+      '',
+    ];
+  }
+
+  /**
+   * A kafkajs client as the super user (`acl: true`): to grant ACLs (`admin().createAcls`), create
+   * topics and read back. Without `acl`, a plain client of `brokers`.
+   */
+  adminClient(clientId = 'lg-dedicated-admin', retry: { retries: number; initialRetryTime?: number; maxRetryTime?: number } = { retries: 5 }): Kafka {
+    return new Kafka({
+      clientId,
+      brokers: this.brokers,
+      logLevel: logLevel.NOTHING,
+      retry,
+      ...(this.acl ? { sasl: { mechanism: 'plain' as const, username: DEDICATED_KAFKA_ADMIN.username, password: DEDICATED_KAFKA_ADMIN.password } } : {}),
+    });
+  }
+
+  private writeLog4j(): void {
     writeFileSync(
       path.join(this.dir, 'log4j2.properties'),
       [
@@ -242,6 +324,9 @@ export class DedicatedKafka extends Base {
         '',
       ].join('\n'),
     );
+  }
+
+  private async format(props: string): Promise<void> {
     const scram = Object.entries(this.sasl?.scram512 ?? {}).flatMap(([u, p]) => ['--add-scram', `SCRAM-SHA-512=[name=${u},password=${p}]`]);
     await runLogged('kafka', 'java', this.javaArgs('kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', props, ...scram), {
       logFile: this.logFile,
@@ -262,6 +347,7 @@ export class DedicatedKafka extends Base {
       connectionTimeout: 1000,
       requestTimeout: 3000,
       retry: { retries: 0 },
+      ...(this.acl ? { sasl: { mechanism: 'plain' as const, username: DEDICATED_KAFKA_ADMIN.username, password: DEDICATED_KAFKA_ADMIN.password } } : {}),
     }).admin();
     try {
       await admin.connect();

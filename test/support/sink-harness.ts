@@ -17,7 +17,7 @@ import { Forwarder } from '../../gateway/forward/forwarder.js';
 import { outputContext } from '../../gateway/forward/output-context.js';
 import type { ForwarderOptions } from '../../gateway/forward/forwarder.js';
 import { Pipeline } from '../../gateway/ingest/pipeline.js';
-import type { InputPlugin, OutputCapabilities, OutputPlugin, RecordDraft } from '../../gateway/plugin-api/contract.js';
+import type { EmitResult, InputPlugin, OutputCapabilities, OutputPlugin, RecordDraft } from '../../gateway/plugin-api/contract.js';
 import { CONTENT_TYPES } from '../../gateway/plugin-api/record.js';
 import type { SensitivityClass, StoredRecord } from '../../gateway/plugin-api/record.js';
 import { definition as framesInput } from '../../plugins/inputs/frames/index.js';
@@ -52,7 +52,7 @@ export interface SinkRig {
   pipeline: Pipeline;
   forwarders: Map<string, Forwarder>;
   /** emit drafts as input `name` (classified, routed, committed) */
-  emit(drafts: RecordDraft[], input?: string): Promise<void>;
+  emit(drafts: RecordDraft[], input?: string): Promise<EmitResult>;
   /** every record routed to `sink` (`all`: every record), acked or not */
   routed(sink: string): StoredRecord[];
   /** wait until the sink's cursor reached the newest record routed to it */

@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { RecordInput, SensitivityClass } from '../../plugin-api/record.js';
+import { OVERHEAD_FRACTION, bufferFootprint } from '../footprint.js';
 
 export function tempDir(prefix = 'lg-buffer-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -72,4 +73,15 @@ export function crashRecordSize(n: number): number {
 
 export function crashBodyKey(n: number): number {
   return n % 15 === 10 ? 10 : n;
+}
+
+/**
+ * The `maxBytes` whose records' share is exactly `recordBytes` (gateway/buffer/footprint.ts): for
+ * tests that count what fits.
+ */
+export function maxBytesFor(recordBytes: number): number {
+  let m = Math.ceil((recordBytes * OVERHEAD_FRACTION) / (OVERHEAD_FRACTION - 1));
+  while (bufferFootprint(m).recordBytes > recordBytes) m--;
+  while (bufferFootprint(m).recordBytes < recordBytes) m++;
+  return m;
 }

@@ -2,9 +2,11 @@
  * Frame hints out of the range every sink holds (a source time past int64 nanoseconds, a layer past
  * int32, a build that is an object): the frame is rejected at the boundary with its reason
  * (`bad-sidecar`: quarantined once, never retried for ever; an upload gets 400, not 503), and the frames
- * around it are stored.
+ * around it are stored. A layer out of range in the file name, which only the pipeline's check
+ * catches, is reported back by the emit's result: the frame is set aside as a bad frame
+ * (`out-of-range`: moved to quarantine/, never released as stored; an upload gets 400, not 201).
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,7 +59,16 @@ async function setup(config: Record<string, unknown> = {}) {
     buffer.close();
     await rm(dir, { recursive: true, force: true });
   });
-  return { dropDir, input, pipeline, frames: () => buffer.read('lake', 100_000).filter((r) => r.signal === 'camera.powder_bed') };
+  return { dir, dropDir, input, pipeline, frames: () => buffer.read('lake', 100_000).filter((r) => r.signal === 'camera.powder_bed') };
+}
+
+/** the gateway quarantine's entries of the frames input (the JSON sidecars the pipeline writes) */
+function gatewayQuarantine(dir: string): { where: string; error: { reason?: string; message: string } }[] {
+  const q = path.join(dir, 'quarantine', 'inputs', 'camera');
+  if (!existsSync(q)) return [];
+  return readdirSync(q)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(path.join(q, f), 'utf8')));
 }
 
 async function frame(layer: number) {
@@ -177,5 +188,71 @@ describe('frame hints out of range', () => {
     expect(s.frames()).toHaveLength(1);
     expect(s.frames()[0]).toMatchObject({ build: 'B-2', layer: INT32_MAX, sourceTimeNs: BigInt(MAX_MS) * 1_000_000n });
     expect(s.input.counters.rejected['bad-sidecar']).toBe(7);
+  });
+});
+
+describe('a layer out of range in the file name (only the pipeline catches it)', () => {
+  // the default pattern takes build, layer and phase from the name: <build>_L<layer>_<phase>.<ext>
+  const badNames = ['B-1_L99999999999999999999_after-exposure.png', 'B-1_L3000000000_after-exposure.png'];
+
+  it('drop folder: the frame ends in quarantine/ with its sidecar, counted out-of-range, never released as stored; the same image under a good name is stored', async () => {
+    const s = await setup();
+    const f = await frame(1);
+    // a sidecar that does not override the layer travels with its image
+    await writeFile(path.join(s.dropDir, 'B-1_L3000000000_after-exposure.json'), JSON.stringify({ build: 'B-1' }));
+    for (const name of badNames) await writeFile(path.join(s.dropDir, name), f.png);
+    await waitFor('both frames rejected as out-of-range', () => s.input.counters.rejected['out-of-range'] === 2, 30_000, 20);
+
+    const quarantineDir = path.join(s.dropDir, 'quarantine');
+    expect(readdirSync(quarantineDir).sort()).toEqual([...badNames, 'B-1_L3000000000_after-exposure.json'].sort());
+    for (const name of badNames) expect(readFileSync(path.join(quarantineDir, name)).equals(f.png)).toBe(true);
+    // not released: nothing left in the drop folder, nothing in processed/, nothing stored
+    expect(readdirSync(s.dropDir).filter((n) => n !== 'quarantine')).toEqual([]);
+    expect(existsSync(path.join(s.dropDir, 'processed'))).toBe(false);
+    expect(s.input.counters).toMatchObject({ released: 0, frames: 0, emitFailures: 0 });
+    expect(s.frames()).toHaveLength(0);
+    // the reason is kept with the record in the gateway quarantine, once per frame
+    await s.pipeline.flush();
+    const entries = gatewayQuarantine(s.dir);
+    expect(entries).toHaveLength(2);
+    for (const e of entries) {
+      expect(e.error.reason).toBe('out-of-range');
+      expect(e.error.message).toContain('layer must be an integer in 0..2147483647');
+    }
+
+    // the same bytes under a corrected name: stored, not released as a duplicate of the rejected ones
+    await writeFile(path.join(s.dropDir, 'B-1_L00004_after-exposure.png'), f.png);
+    await waitFor('the good frame stored', () => s.frames().length === 1, 30_000, 20);
+    expect(s.frames()[0]).toMatchObject({ build: 'B-1', layer: 4 });
+    await waitFor('the good frame released', () => s.input.counters.released === 1, 30_000, 20);
+    expect(s.input.counters.duplicates).toBe(0);
+    expect(s.input.counters.rejected['out-of-range']).toBe(2);
+    expect(readdirSync(path.join(s.dropDir, 'processed'))).toEqual(['B-1_L00004_after-exposure.png']);
+  });
+
+  it('upload: a file name whose layer is out of range is 400 with the reason, not 201; the same image under a good name is 201', async () => {
+    const s = await setup({ upload: { port: 0, token: 't0ken' } });
+    const f = await frame(2);
+    const post = (name: string) =>
+      fetch(s.input.uploadUrl!, {
+        method: 'POST',
+        body: f.png,
+        headers: { authorization: 'Bearer t0ken', 'content-type': 'image/png', 'x-layergate-file-name': name },
+      });
+    for (const name of badNames) {
+      const res = await post(name);
+      expect(res.status, name).toBe(400);
+      const body = (await res.json()) as { error: string; reason: string };
+      expect(body.reason).toBe('out-of-range');
+      expect(body.error).toContain(name);
+      expect(body.error).toContain('layer must be an integer in 0..2147483647');
+    }
+    expect(s.frames()).toHaveLength(0);
+    const good = await post('B-2_L00007_after-exposure.png');
+    expect(good.status).toBe(201);
+    expect(s.frames()).toHaveLength(1);
+    expect(s.frames()[0]).toMatchObject({ build: 'B-2', layer: 7 });
+    expect(s.input.counters).toMatchObject({ uploads: 1, duplicates: 0 });
+    expect(s.input.counters.rejected['out-of-range']).toBe(2);
   });
 });

@@ -9,7 +9,9 @@
  *   work). fs.watch gives the low-latency path; a periodic listing is the safety net for missed
  *   events (network shares, overflow).
  * - The source file is released only after the ingest resolved, i.e. after the buffer commit. When
- *   the emit fails the file stays and is retried on a later scan.
+ *   the emit fails the file stays and is retried on a later scan. When the pipeline quarantined the
+ *   frame's record (a layer out of range in the file name: the emit's result says so), the frame
+ *   was not stored: the ingest rejects it and the file goes to quarantine/ like any bad frame.
  * - A rejected file is quarantined (gateway quarantine + moved to quarantine/ in the drop folder),
  *   counted per reason, and never stops the other files.
  * - At most `concurrency` files are handled at once.

@@ -8,17 +8,24 @@
  *   worse than one set aside for a person to look at. "Bad" includes a value out of the range every
  *   sink holds (`MAX_LAYER`, `MAX_TIME_NS`, `MAX_BUILD_LENGTH` of the plugin API): refused here, with
  *   its reason, rather than quarantined later by the pipeline after the file was released.
+ * - What no check here catches (a layer out of range in the file name, a record the buffer refuses)
+ *   the pipeline quarantines and names in the emit's result: the frame is then rejected as
+ *   `FrameRecordQuarantined`, with the pipeline's reason, and set aside like any bad frame.
  * - The upload route's headers are the same hints and are checked by the same functions
  *   (`checkBuild`, `checkLayer`, `checkTimeMs`, `checkPhase`).
  */
 import path from 'node:path';
 import { MAX_BUILD_LENGTH, MAX_LAYER, MAX_TIME_NS, MalformedInputError } from '../../../gateway/plugin-api/index.js';
+import type { DraftQuarantineReason } from '../../../gateway/plugin-api/index.js';
 
 export type FramePhase = 'after-recoat' | 'after-exposure';
 export type FrameFormat = 'png' | 'tiff' | 'jpeg' | 'raw';
 
-/** Why a frame was rejected; the counters are keyed by it. */
-export type RejectReason = 'too-large' | 'unknown-format' | 'corrupt' | 'bad-sidecar';
+/**
+ * Why a frame was rejected; the counters are keyed by it. The pipeline's reasons
+ * (`DraftQuarantineReason`) are those of a frame whose record it quarantined (`FrameRecordQuarantined`).
+ */
+export type RejectReason = 'too-large' | 'unknown-format' | 'corrupt' | 'bad-sidecar' | DraftQuarantineReason;
 
 export class FrameRejected extends MalformedInputError {
   constructor(
@@ -29,6 +36,13 @@ export class FrameRejected extends MalformedInputError {
     super(message, options);
   }
 }
+
+/**
+ * A frame whose own record the pipeline quarantined instead of storing it (the emit's result said
+ * so): a bad frame like any other, except that the gateway's input quarantine already holds its
+ * record, bytes and reason, so it is not quarantined there a second time.
+ */
+export class FrameRecordQuarantined extends FrameRejected {}
 
 /** What is known about a frame besides its bytes (from the file name, a sidecar or upload headers). */
 export interface FrameHints {

@@ -6,12 +6,15 @@
  * Design constraints:
  * - A frame is released (file moved or deleted, upload answered 2xx) only after the buffer commit.
  * - A rejected frame is counted per reason and quarantined (the gateway's input quarantine, at most
- *   `quarantineRawMaxBytes` of its bytes); it never stops the other frames.
+ *   `quarantineRawMaxBytes` of its bytes); it never stops the other frames. A frame whose record
+ *   the pipeline quarantined (the emit's result) is rejected the same way, under the pipeline's
+ *   reason, but not quarantined a second time in the gateway's quarantine.
  */
 import path from 'node:path';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment } from '../../../gateway/plugin-api/index.js';
 import { DedupMemory } from './dedup.js';
 import { DropFolder } from './drop-folder.js';
+import { FrameRecordQuarantined } from './frame.js';
 import type { FrameHints, FrameRejected, RejectReason } from './frame.js';
 import { FrameIngest } from './ingest.js';
 import type { IngestResult } from './ingest.js';
@@ -49,7 +52,7 @@ export class FramesInput implements InputPlugin {
     uploadsRefused: 0,
     released: 0,
     emitFailures: 0,
-    rejected: { 'too-large': 0, 'unknown-format': 0, corrupt: 0, 'bad-sidecar': 0 },
+    rejected: { 'too-large': 0, 'unknown-format': 0, corrupt: 0, 'bad-sidecar': 0, 'out-of-range': 0, unclassifiable: 0, unstorable: 0 },
   };
   private ctx: InputContext | undefined;
   private readonly dedup: DedupMemory;
@@ -109,6 +112,8 @@ export class FramesInput implements InputPlugin {
 
   private reject(err: FrameRejected, bytes: Buffer | undefined, where: string): void {
     this.counters.rejected[err.reason]++;
+    // the pipeline already quarantined that frame's record with its bytes and reason: once is enough
+    if (err instanceof FrameRecordQuarantined) return;
     this.ctx?.quarantine(where, err, bytes?.subarray(0, this.config.quarantineRawMaxBytes));
   }
 }

@@ -11,11 +11,19 @@
  *   decoded nor stored again, and is released like a stored frame.
  * - `ingest` resolves only after the commit; it resolves undefined when the emit failed (nothing
  *   stored: the caller keeps the file or answers 503) and throws `FrameRejected` for bad input.
+ * - The frame's own record is the emit's first draft. When the emit's result says the pipeline
+ *   quarantined it (a layer out of range from the file name, a record the buffer refuses), nothing
+ *   of the frame counts as stored: `ingest` throws `FrameRecordQuarantined` with the pipeline's
+ *   reason, so the drop folder moves the file to its quarantine and the upload route answers 400,
+ *   instead of releasing a frame that is not in the buffer. Its derived records (thumbnail,
+ *   re-encoded copy) carry the same build, layer and time and so fall with it. One of them
+ *   quarantined alone leaves the frame stored; that is logged.
  */
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import type { InputContext, RecordDraft } from '../../../gateway/plugin-api/index.js';
+import type { EmitResult, InputContext, RecordDraft } from '../../../gateway/plugin-api/index.js';
 import type { DedupMemory } from './dedup.js';
+import { FrameRecordQuarantined } from './frame.js';
 import type { FrameFormat, FrameHints } from './frame.js';
 import { FRAME_CONTENT_TYPES, inspectFrame, losslessReencode } from './inspect.js';
 import type { FramesConfig } from './schema.js';
@@ -50,7 +58,8 @@ export class FrameIngest {
   /**
    * Validate, dedup and emit one frame. Resolves after the commit with what was stored; resolves
    * undefined when the emit failed (nothing stored, the caller must not release); throws
-   * `FrameRejected` for bad input (the caller quarantines).
+   * `FrameRejected` for bad input and `FrameRecordQuarantined` when the pipeline quarantined the
+   * frame's record (the caller quarantines the frame either way).
    */
   async ingest(ctx: InputContext, bytes: Buffer, hints: FrameHints): Promise<IngestResult | undefined> {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -136,13 +145,30 @@ export class FrameIngest {
         },
       });
     }
+    let result: EmitResult;
     try {
-      await ctx.emit(drafts);
+      result = await ctx.emit(drafts);
     } catch (err) {
       this.dedup.delete(sha256);
       this.counters.emitFailures++;
       ctx.log.warn({ err, file: hints.fileName }, 'frames: the buffer did not take the frame; it is kept for a retry');
       return undefined;
+    }
+    if (result.quarantined.length > 0) {
+      const own = result.quarantined[0]!.index === 0 ? result.quarantined[0]! : undefined;
+      if (own !== undefined) {
+        // not stored: the same bytes under a corrected name or sidecar must be taken again
+        this.dedup.delete(sha256);
+        ctx.log.warn(
+          { file: hints.fileName, reason: own.reason, error: own.error },
+          "frames: the pipeline quarantined the frame's record; the frame is rejected",
+        );
+        throw new FrameRecordQuarantined(own.reason, `${hints.fileName}: its record was quarantined (${own.reason}): ${own.error}`);
+      }
+      ctx.log.warn(
+        { file: hints.fileName, quarantined: result.quarantined.map((q) => ({ signal: drafts[q.index]!.signal, reason: q.reason, error: q.error })) },
+        'frames: the frame is stored, but a record derived from it was quarantined',
+      );
     }
     this.counters.frames++;
     this.counters.bytes += body.length;

@@ -8,7 +8,8 @@
  * - A body larger than `maxFileBytes` is refused (413) as soon as its declared length or its bytes
  *   pass the limit, and counted as a `too-large` rejection.
  * - The answer comes after the commit: 201 stored, 200 duplicate of a recent frame, 400/413 rejected
- *   (a broken image, or a header out of the range every sink holds: `headerHints`),
+ *   (a broken image, a header out of the range every sink holds: `headerHints`, or a frame whose
+ *   record the pipeline quarantined, e.g. a layer out of range in the file name; the reason says which),
  *   503 when the buffer did not take the frame or the gateway is stopping (the camera retries).
  * - The token is compared in constant time.
  * - Slow bodies cannot hold the slots: after `upload.bodyGrace` a body must keep arriving at
@@ -188,7 +189,9 @@ export class UploadServer {
   /**
    * The body's pace: after bodyGrace the body must have reached minBytesPerSecond x (time since the
    * grace ended) bytes. The deadline for the bytes so far is start + grace + size / rate; a single
-   * timer re-arms to it when it fires early, so a steady body is never woken per chunk.
+   * timer re-arms to it when it fires early, so a steady body is never woken per chunk. The first
+   * wake is the grace's end (the slot check of the module header); a wake a little before it, by
+   * Date.now(), re-arms to the grace's end, never past it.
    */
   private paceBody(req: http.IncomingMessage, res: http.ServerResponse, fileName: string, freeSlot: () => void) {
     const start = Date.now();
@@ -215,7 +218,15 @@ export class UploadServer {
       timer = undefined;
       if (finished) return;
       const now = Date.now();
-      if (!countedPastGrace && now - start >= grace) {
+      if (!countedPastGrace) {
+        if (now - start < grace) {
+          // woken before the grace ended, as Date.now() counts: Node arms a timer from the event
+          // loop's cached clock, which can be a millisecond or more behind Date.now() when paceBody
+          // ran. Wait for the grace's end, not for the pace deadline below: that skipped the slot
+          // check for size / rate (5 s at 500 B and 100 B/s), so a 408 and the camera's slot came 5 s late
+          arm(start + grace - now);
+          return;
+        }
         if (reserve && this.pastGrace >= this.cfg.maxConcurrent - 1) {
           tooSlow(
             `still sending after upload.bodyGrace (${grace} ms) while ${this.pastGrace} other uploads are; the last slot is kept for uploads that finish in time`,
@@ -230,11 +241,14 @@ export class UploadServer {
         tooSlow(`${size} bytes in ${now - start} ms is slower than upload.minBytesPerSecond (${rate}) after upload.bodyGrace (${grace} ms)`);
         return;
       }
-      timer = setTimeout(check, Math.max(1, deadline - now));
+      arm(deadline - now);
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (ms: number): void => {
+      timer = setTimeout(check, Math.max(1, ms));
       timer.unref();
     };
-    let timer: NodeJS.Timeout | undefined = setTimeout(check, grace);
-    timer.unref();
+    arm(grace);
     return {
       get timedOut() {
         return state.timedOut;

@@ -83,7 +83,7 @@ export class GatewayHealthInput implements InputPlugin {
     }
     this.inFlight = this.sample()
       // a sample cannot wait for a full disk (the next tick has a newer one): dropped into the loss ledger
-      .then((drafts) => ctx.emit(drafts, { wait: false }))
+      .then(async (drafts) => void (await ctx.emit(drafts, { wait: false })))
       .catch((err: unknown) => ctx.log.warn({ err }, 'gateway-health: could not record a sample'))
       .finally(() => {
         this.inFlight = undefined;

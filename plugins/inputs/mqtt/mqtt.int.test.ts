@@ -452,7 +452,7 @@ describe('acknowledgement after the commit, persistent session', () => {
       emit: async (d) => {
         emits++;
         await held;
-        await real.emit(d);
+        return real.emit(d);
       },
     };
     const input = r.create({ clientId: `lg-mqtt-in-${process.pid}-held`, cleanSession: true, subscriptions: [{ topic: `${p}/v`, decoder: 'json' }] });

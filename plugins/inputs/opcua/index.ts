@@ -320,6 +320,10 @@ export class OpcuaInput implements InputPlugin {
       ctx.log.info({ endpoint: this.config.endpoint, items: items.length, securityMode: this.config.securityMode }, 'opcua: subscribed');
       if (ctx.log.isLevelEnabled('debug')) ctx.log.debug({ nodes: Object.fromEntries(items.map((i) => [i.signal, i.nodeIdText])) }, 'opcua: signal -> NodeId');
       return await ended;
+    } catch (err) {
+      // stats show the error as soon as it is logged, not after the disconnect below
+      this.s.lastError = err instanceof Error ? err.message : String(err);
+      throw err;
     } finally {
       const wasSubscribed = this.s.subscribed;
       this.s.connected = false;

@@ -24,7 +24,8 @@
  * - Retryable vs permanent vs configuration. kafkajs marks broker errors retriable or not. SASL and
  *   authorisation failures (and a missing topic that is not created, topics.ts) refuse every record
  *   alike: they are a failing sink (`SinkConfigError`: kept in the buffer, retried, logged at error with
- *   what to fix), never quarantined, so a wrong password does not divert all data. A record too large
+ *   what to fix), never quarantined, so a wrong password does not divert all data. An authorisation
+ *   refusal names the topic, the operation and the missing permission (errors.ts). A record too large
  *   for the topic, an invalid record or a policy violation are permanent: the refused records go to the
  *   sink's quarantine (`SinkPermanentError`), the rest of the batch is delivered. A record larger than
  *   `maxMessageBytes` or than its topic's limit is refused before it is sent; a single record the
@@ -44,8 +45,7 @@ import type { Logger } from 'pino';
 import type { OutputContext, OutputDefinition, OutputPlugin } from '../../../gateway/plugin-api/index.js';
 import { tlsConnectionOptions } from '../../../gateway/plugin-api/index.js';
 import type { RecordKind, StoredRecord } from '../../../gateway/plugin-api/index.js';
-import { causes, isClassified, permanent, retryable, sinkConfig } from '../shared/sink.js';
-import type { FailureKind } from '../shared/sink.js';
+import { isClassified, permanent, retryable, sinkConfig } from '../shared/sink.js';
 import { batchBudget, packRequests, splitInTwo } from './batch-size.js';
 import { GROUP_OVERHEAD_BYTES, MessageBuilder } from './messages.js';
 import type { Outgoing } from './messages.js';
@@ -53,8 +53,10 @@ import type { KafkaConfig } from './schema.js';
 import { TopicCatalog } from './topics.js';
 import type { TopicInfo } from './topics.js';
 import { definition as lazyDefinition } from './definition.js';
+import { authorisationFailure, classifyKafkaError, kafkaCauses } from './errors.js';
 
 export { kafkaConfigSchema } from './schema.js';
+export { classifyKafkaError } from './errors.js';
 export type { KafkaConfig } from './schema.js';
 export {
   CONTENT_TYPE_JSON,
@@ -64,53 +66,6 @@ export {
   RECORDS_KEY,
   SEQ_LAST_KEY,
 } from './messages.js';
-
-/** Broker error types a retry cannot fix (kafkajs `KafkaJSProtocolError.type`), with the reason they are counted under. */
-const PERMANENT_TYPES: Record<string, string> = {
-  MESSAGE_TOO_LARGE: 'too-large',
-  RECORD_LIST_TOO_LARGE: 'too-large',
-  INVALID_RECORD: 'invalid-record',
-  CORRUPT_MESSAGE: 'invalid-record',
-  POLICY_VIOLATION: 'policy',
-  INVALID_TOPIC_EXCEPTION: 'invalid-topic',
-  UNSUPPORTED_COMPRESSION_TYPE: 'unsupported',
-  UNSUPPORTED_FOR_MESSAGE_FORMAT: 'unsupported',
-};
-
-const SASL = 'check outputs.<kafka>.sasl (mechanism, username, password) against the users the broker knows';
-const ACL =
-  "grant the user the ACLs to write the output's topics (Write, Describe; Create when topics.create is on; IdempotentWrite on the cluster for the idempotent producer)";
-/** Broker error types that concern the sink's settings, not the records: what to fix. */
-const CONFIG_TYPES: Record<string, string> = {
-  TOPIC_AUTHORIZATION_FAILED: ACL,
-  CLUSTER_AUTHORIZATION_FAILED: ACL,
-  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: ACL,
-  SASL_AUTHENTICATION_FAILED: SASL,
-  ILLEGAL_SASL_STATE: SASL,
-  UNSUPPORTED_SASL_MECHANISM: SASL,
-};
-
-/** How a kafkajs failure is classified: permanent, a configuration failure, or retryable, with a reason. */
-export function classifyKafkaError(err: unknown): FailureKind {
-  for (const e of causes(err)) {
-    const type = typeof e.type === 'string' ? e.type : undefined;
-    if (type && CONFIG_TYPES[type]) return { permanent: false, reason: 'not-authorized', config: CONFIG_TYPES[type] };
-    if (e.name === 'KafkaJSSASLAuthenticationError') return { permanent: false, reason: 'not-authorized', config: SASL };
-    if (type && PERMANENT_TYPES[type]) return { permanent: true, reason: PERMANENT_TYPES[type] };
-  }
-  for (const e of causes(err)) {
-    const type = typeof e.type === 'string' ? e.type : '';
-    if (/LEADER|NOT_COORDINATOR|NOT_CONTROLLER|REPLICA|ISR|UNKNOWN_TOPIC_OR_PARTITION/.test(type)) return { permanent: false, reason: 'leader-change' };
-    if (e.name === 'KafkaJSRequestTimeoutError' || type === 'REQUEST_TIMED_OUT') return { permanent: false, reason: 'timeout' };
-    if (e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSBrokerNotFound' || e.name === 'KafkaJSConnectionClosedError') {
-      return { permanent: false, reason: 'connection' };
-    }
-    if (type === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || type === 'UNKNOWN_PRODUCER_ID' || type === 'INVALID_PRODUCER_EPOCH') {
-      return { permanent: false, reason: 'producer-state' };
-    }
-  }
-  return { permanent: false, reason: 'kafka' };
-}
 
 export interface KafkaOutputStats {
   messages: number;
@@ -130,7 +85,7 @@ export interface KafkaOutputStats {
 const SIZE_WARN_INTERVAL_MS = 60_000;
 
 function isSizeRefusal(err: unknown): boolean {
-  return causes(err).some((e) => e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE');
+  return kafkaCauses(err).some((e) => e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE');
 }
 
 interface Refusal {
@@ -200,13 +155,24 @@ export class KafkaOutput implements OutputPlugin {
     return topic;
   }
 
+  /** the topics a batch goes to, for messages */
+  private topicsOf(batch: readonly Pick<StoredRecord, 'kind'>[]): string[] {
+    return [...new Set(batch.map((r) => this.topicFor(r)))];
+  }
+
   async start(ctx: OutputContext): Promise<void> {
     this.log = ctx.log;
     try {
       await this.connect();
       ctx.log.info({ brokers: this.config.brokers }, 'kafka output connected');
     } catch (err) {
-      ctx.log.warn({ err, brokers: this.config.brokers }, 'kafka not reachable at start; the forwarder retries');
+      const refused = authorisationFailure(err, this.config, 'connect', []) ?? (classifyKafkaError(err).config !== undefined ? err : undefined);
+      if (refused)
+        ctx.log.warn(
+          { err: refused, brokers: this.config.brokers },
+          'kafka refused the output at start (its settings or permissions); the forwarder retries and logs what to fix',
+        );
+      else ctx.log.warn({ err, brokers: this.config.brokers }, 'kafka not reachable at start; the forwarder retries');
     }
   }
 
@@ -237,7 +203,12 @@ export class KafkaOutput implements OutputPlugin {
     this.sending++;
     const attempt = { produced: false };
     try {
-      await this.connect();
+      try {
+        await this.connect();
+      } catch (err) {
+        // the idempotent producer starts with InitProducerId, which needs a permission of its own
+        throw authorisationFailure(err, this.config, 'connect', this.topicsOf(batch)) ?? err;
+      }
       // per topic, not per record: its info, its lanes' names and its records' budget
       const infos = new Map<string, TopicInfo>();
       const lanes = new Map<string, string[]>();
@@ -359,7 +330,12 @@ export class KafkaOutput implements OutputPlugin {
   private async produce(topicMessages: TopicMessages[], attempt: { produced: boolean }): Promise<void> {
     if (topicMessages.length === 0) return;
     attempt.produced = true;
-    await this.producer.sendBatch({ topicMessages, acks: -1, timeout: this.config.requestTimeout, compression: this.compression });
+    try {
+      await this.producer.sendBatch({ topicMessages, acks: -1, timeout: this.config.requestTimeout, compression: this.compression });
+    } catch (err) {
+      // refused for lack of Write: named with the request's topics (the broker's error names none)
+      throw authorisationFailure(err, this.config, 'produce', [...new Set(topicMessages.map((t) => t.topic))]) ?? err;
+    }
   }
 
   /**

@@ -20,6 +20,8 @@ import type { Admin, ConfigResourceTypes, Kafka, PartitionMetadata } from 'kafka
 import type { Logger } from 'pino';
 import { retryable, sinkConfig } from '../shared/sink.js';
 import { BROKER_DEFAULT_MAX_MESSAGE_BYTES } from './batch-size.js';
+import { authorisationFailure } from './errors.js';
+import type { KafkaOperation } from './errors.js';
 import type { KafkaConfig } from './schema.js';
 
 // a CommonJS module whose enums Node's ESM loader does not see as named exports
@@ -63,11 +65,19 @@ export class TopicCatalog {
     const known = this.known.get(topic);
     if (known && !this.stale.has(topic) && Date.now() - known.learnedAt < REFRESH_MS) return known;
     const admin = await this.connectAdmin();
-    if (!this.created.has(topic)) {
-      await this.ensure(admin, topic);
-      this.created.add(topic);
+    // what is being done, for an authorisation refusal: it names the permission the user lacks
+    const at: { op: KafkaOperation } = { op: 'describe' };
+    let info: TopicInfo;
+    try {
+      if (!this.created.has(topic)) {
+        await this.ensure(admin, topic, at);
+        this.created.add(topic);
+      }
+      at.op = 'describe';
+      info = await this.learn(admin, topic);
+    } catch (err) {
+      throw authorisationFailure(err, this.config, at.op, [topic]) ?? err;
     }
-    const info = await this.learn(admin, topic);
     this.stale.delete(topic);
     if (known && known.limitBytes !== info.limitBytes) {
       this.log()?.info({ topic, before: known.limitBytes, now: info.limitBytes, source: info.limitSource }, 'kafka topic size limit changed');
@@ -95,10 +105,17 @@ export class TopicCatalog {
     return this.admin;
   }
 
-  /** Create (or, with `topics.create: false`, check) a topic once per process. */
-  private async ensure(admin: Admin, topic: string): Promise<void> {
+  /**
+   * Create (or, with `topics.create: false`, check) a topic once per process. A topic the user can
+   * see is not created again: an existing topic needs Write and Describe, not Create.
+   */
+  private async ensure(admin: Admin, topic: string, at: { op: KafkaOperation }): Promise<void> {
     const { topics } = this.config;
+    at.op = 'describe';
+    const existing = await admin.listTopics();
+    if (existing.includes(topic)) return;
     if (topics.create) {
+      at.op = 'create';
       const created = await admin.createTopics({
         topics: [{ topic, numPartitions: topics.partitions, ...(topics.replicationFactor ? { replicationFactor: topics.replicationFactor } : {}) }],
         waitForLeaders: true,
@@ -108,15 +125,14 @@ export class TopicCatalog {
         this.log()?.info({ topic, partitions: topics.partitions }, 'created kafka topic');
       }
     } else {
-      const existing = await admin.listTopics();
-      if (!existing.includes(topic)) {
-        // the sink's settings, not the records: a failing sink (logged at error), never a quarantine
-        throw sinkConfig(
-          'topic-missing',
-          `kafka topic ${topic} does not exist and outputs.<kafka>.topics.create is false; create it (the forwarder retries)`,
-          'create the topic, or set outputs.<kafka>.topics.create: true',
-        );
-      }
+      // the sink's settings, not the records: a failing sink (logged at error), never a quarantine.
+      // The broker lists only the topics the user may Describe: an existing one it may not is missing to it.
+      const who = this.config.sasl ? `User:${this.config.sasl.username}` : "the output's principal";
+      throw sinkConfig(
+        'topic-missing',
+        `kafka topic ${topic} does not exist (or ${who} has no Describe permission on it) and outputs.<kafka>.topics.create is false; create it (the forwarder retries)`,
+        `create the topic and grant ${who} Write and Describe on it, or set outputs.<kafka>.topics.create: true`,
+      );
     }
   }
 
@@ -168,7 +184,10 @@ export class TopicCatalog {
     if (brokerLimit !== undefined) return { bytes: brokerLimit, source: 'broker' };
     if (!this.warnedDefault) {
       this.warnedDefault = true;
-      this.log()?.warn({ topic }, "kafka: could not read the topic's max.message.bytes nor the broker's message.max.bytes; assuming Kafka's default (1 MiB)");
+      this.log()?.warn(
+        { topic },
+        "kafka: could not read the topic's max.message.bytes nor the broker's message.max.bytes; assuming Kafka's default (1 MiB); grant the user DescribeConfigs on the topic to learn it",
+      );
     }
     return { bytes: BROKER_DEFAULT_MAX_MESSAGE_BYTES, source: 'default' };
   }
