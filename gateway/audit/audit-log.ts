@@ -10,18 +10,20 @@
  * Types: `config-loaded` (config hash, and whether it changed since the last load),
  * `classification-override` (a job marked, raising the class of its records), `route-refused` (an
  * off-premises sink was handed sensitive/confidential records and refused them), `key-rotated`,
- * `key-generated`; `login` later.
+ * `key-generated`; from the API (gateway/api): `login`, `login-failed`, `login-locked-out`, `setup-refused`,
+ * `user-added`, `user-removed`, `user-role-set`, `user-password-set`, `token-created`, `token-revoked`.
  *
  * Design constraints:
  * - Audit events are rare (not per record): each append reads the file's last line for `prev` (so a
- *   CLI command appending while the gateway runs still chains correctly), writes one line with one
- *   write() on an O_APPEND descriptor and fsyncs it.
+ *   CLI command appending while the gateway runs still chains correctly), writes one line on an
+ *   O_APPEND descriptor and fsyncs it. A line is written whole or not at all: on a full disk a short
+ *   write is continued, and a line that cannot be finished is cut off again (`writeWhole`).
  * - What the chain cannot show alone: removing the newest entries. Every append is also logged
  *   (seq and hash) to the gateway's log, a second, independent record of the head.
  * - Entries carry no secrets and no record bodies.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { AuditWriteError } from '../plugin-api/errors.js';
@@ -29,7 +31,22 @@ import { AuditWriteError } from '../plugin-api/errors.js';
 export const GENESIS = '0'.repeat(64);
 const HASH_TAIL = /^(.*),"hash":"([0-9a-f]{64})"\}$/s;
 
-export type AuditType = 'config-loaded' | 'classification-override' | 'route-refused' | 'key-rotated' | 'key-generated' | 'login';
+export type AuditType =
+  | 'config-loaded'
+  | 'classification-override'
+  | 'route-refused'
+  | 'key-rotated'
+  | 'key-generated'
+  | 'login'
+  | 'login-failed'
+  | 'login-locked-out'
+  | 'setup-refused'
+  | 'user-added'
+  | 'user-removed'
+  | 'user-role-set'
+  | 'user-password-set'
+  | 'token-created'
+  | 'token-revoked';
 
 export interface AuditEntry {
   seq: number;
@@ -71,7 +88,7 @@ export class AuditLog {
         const line = `${body.slice(0, -1)},"hash":"${hash}"}\n`;
         const size = fstatSync(fd).size;
         const lead = size > 0 && !endsWithNewline(fd, size) ? '\n' : '';
-        writeSync(fd, lead + line);
+        writeWhole(fd, Buffer.from(lead + line), size);
         fsyncSync(fd);
         this.log?.info({ audit: { seq, type, hash } }, 'audit entry written');
         return JSON.parse(line) as AuditEntry;
@@ -93,6 +110,15 @@ export class AuditLog {
       if (e?.type === type) return e;
     }
     return undefined;
+  }
+
+  /** Every entry that parses, oldest first (`verifyAuditLog` says whether the chain holds). */
+  entries(): AuditEntry[] {
+    if (!existsSync(this.file)) return [];
+    return readFileSync(this.file, 'utf8')
+      .split('\n')
+      .map((l) => safeParse(l) as AuditEntry | undefined)
+      .filter((e): e is AuditEntry => e !== undefined);
   }
 }
 
@@ -165,6 +191,26 @@ function lastLine(fd: number): string | undefined {
     .split('\n')
     .filter((l) => l !== '');
   return lines.at(-1);
+}
+
+/**
+ * Write all of `bytes` at the end of the file (O_APPEND), or nothing: a write() may be short (a disk
+ * with room for only part of the line takes that part and returns its length without an error), so
+ * it is repeated for the rest, and when the rest cannot be written (ENOSPC) the file is cut back to
+ * `size`, where it was, before the error is thrown. A half entry would otherwise stay in the file as
+ * a damaged line that every later entry chains after.
+ */
+function writeWhole(fd: number, bytes: Buffer, size: number): void {
+  let off = 0;
+  try {
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+  } catch (err) {
+    if (off > 0) {
+      ftruncateSync(fd, size);
+      fsyncSync(fd);
+    }
+    throw err;
+  }
 }
 
 function endsWithNewline(fd: number, size: number): boolean {

@@ -143,6 +143,11 @@ export function demoBanner(config: Config, plan: SimulatorPlan, simLog: string):
     ...(plan.dropDir ? [`  camera drop       ${rel(plan.dropDir)}/`] : []),
     `  simulator log     ${rel(simLog)}`,
     `  config            ${rel(DEMO_CONFIG)}`,
+    ...(config.api.enabled
+      ? [
+          `  api               ${config.api.tls.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port}/api/v1/status  (first admin: layergate admin setup -c ${rel(DEMO_CONFIG)}; certificate: layergate api info -c ${rel(DEMO_CONFIG)})`,
+        ]
+      : []),
     '  read it           python3 -c "import pyarrow.dataset as d; print(d.dataset(\'' +
       `${rel(lakeDir)}/scalars', format='arrow', partitioning='hive').to_table().to_pandas().tail())"`,
     '  stop              Ctrl-C',

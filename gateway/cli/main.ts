@@ -14,6 +14,7 @@
  *   layergate audit verify [-c FILE] [--file PATH] [--json]   check the audit log's hash chain (exit 3 if broken)
  *   layergate keys rotate [-c FILE] | keys generate          the encryption key ring (gateway/cli/policy-commands.ts)
  *   layergate sync status|pause|resume [-c FILE] [--output NAME] | sync verify BUILD [--deep]   cloud sync (plugins/outputs/cloud/sync/commands.ts)
+ *   layergate api info | admin setup | users list|add|passwd|remove   the control-plane API (gateway/cli/api-commands.ts)
  *   layergate lake migrate [-c FILE] [--output NAME]   a file lake of the per-signal layout into machine/build/date partitions (plugins/outputs/file-lake/commands.ts)
  *
  * `pki`, `sync` and `lake` are the plugins' own commands: their definitions declare them (`commands`) and
@@ -44,6 +45,10 @@ import { Gateway, bufferOptions, loggerFor } from '../runtime/gateway.js';
 import { createLogger } from '../runtime/log.js';
 import { quarantineSummary } from '../quarantine/summary.js';
 import { addPolicyCommands } from './policy-commands.js';
+import { addApiCommands } from './api-commands.js';
+import { ControlPlane } from '../api/server.js';
+import { gatewayMetrics, statusSourceOf } from '../api/gateway-view.js';
+import type { Logger } from 'pino';
 import type { QuarantineCount } from '../quarantine/summary.js';
 import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys, pluginSettings } from '../config/schema.js';
 import type { CommandContext, ExitCodes } from '../plugin-api/commands.js';
@@ -151,7 +156,7 @@ export function statsText(s: BufferStats, quarantine: QuarantineCount[] = []): s
   const lines = [
     `buffer       ${s.path}`,
     `records      ${s.records}`,
-    `size         ${formatBytes(s.bytes)} of ${formatBytes(s.maxBytes)} (${(s.fill * 100).toFixed(s.fill > 0 && s.fill < 0.0001 ? 6 : 2)}% full)`,
+    `size         ${formatBytes(s.bytes)} of ${formatBytes(s.recordBytesLimit)} (${(s.fill * 100).toFixed(s.fill > 0 && s.fill < 0.0001 ? 6 : 2)}% full; maxBytes ${formatBytes(s.maxBytes)} less the WAL's and the reserve's share)`,
     `oldest       ${s.oldestSeq === null ? '-' : `seq ${s.oldestSeq} received ${nsToIso(s.oldestReceiveTimeNs)}`}`,
     `newest       ${s.newestSeq === null ? '-' : `seq ${s.newestSeq} received ${nsToIso(s.newestReceiveTimeNs)}`}`,
     `spool        ${s.spoolBlobs} blobs, ${formatBytes(s.spoolBytes)}`,
@@ -212,17 +217,45 @@ async function runGateway(file: string | undefined, onRunning?: () => void): Pro
     log.fatal({ err }, 'layergate could not start');
     return EXIT.failure;
   }
+  const api = await startApi(gateway, log);
   onRunning?.();
   const stopped = requested.then(() =>
-    gateway!.stop().then(
-      () => EXIT.ok,
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        return EXIT.failure;
-      },
-    ),
+    gateway!
+      .stop()
+      .then(
+        () => EXIT.ok,
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          return EXIT.failure;
+        },
+      )
+      .finally(() => api?.close().catch((err: unknown) => log.error({ err }, 'api close failed'))),
   );
   return Promise.race([stopped, forced]);
+}
+
+/**
+ * The control-plane API beside the running gateway. It never stops the data path: when it cannot
+ * start (the port taken, an unreadable certificate), that is logged and the gateway runs on without it.
+ */
+async function startApi(gateway: Gateway, log: Logger): Promise<ControlPlane | undefined> {
+  const c = gateway.config;
+  if (!c.api.enabled) return undefined;
+  const startedAtMs = Date.now();
+  const registry = gatewayMetrics(gateway);
+  try {
+    return await ControlPlane.start({
+      config: c.api,
+      dataDir: c.gateway.dataDir,
+      log,
+      audit: gateway.audit,
+      source: statusSourceOf(gateway, startedAtMs),
+      metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
+    });
+  } catch (err) {
+    log.error({ err, host: c.api.host, port: c.api.port }, 'api could not start; the gateway runs without it');
+    return undefined;
+  }
 }
 
 /** `layergate demo`: the simulator in a child process, then the gateway with the demo config. */
@@ -346,6 +379,7 @@ export function buildProgram(): Command {
       commandContext(def, INPUT_ENVELOPE_KEYS, (c) => c.inputs),
     );
   addPolicyCommands(program, { load, configFile, fail: (code, message) => new ExitError(code, message), exit: EXIT });
+  addApiCommands(program, { load, configFile, fail: (code, message) => new ExitError(code, message), exit: EXIT });
   for (const def of registry.outputs.values()) {
     def.commands?.(
       program,

@@ -190,7 +190,7 @@ describe('one line per problem, naming path, expectation and what was found', ()
       'inputs.health.intervall: unknown key (allowed here: interval, signalPrefix, type, class)',
     ]);
     expect(problems('outptus: {}\n')[0]).toMatch(
-      /^outptus: unknown key \(allowed here: gateway, buffer, log, classification, routing, encryption, audit, inputs, outputs\)$/,
+      /^outptus: unknown key \(allowed here: gateway, buffer, log, classification, routing, encryption, audit, api, inputs, outputs\)$/,
     );
   });
 

@@ -20,7 +20,7 @@ import { DEFAULT_INPUTS, DEFAULT_OUTPUTS, buildConfigSchema, inputEnvelopeSchema
 /** Machine-dependent defaults, shown by their rule rather than this machine's values. */
 const DOC_DEFAULTS = { machine: '(host name)', dataDir: '$LAYERGATE_DATA_DIR or ./var' };
 
-const CORE_SECTIONS = ['gateway', 'buffer', 'log', 'classification', 'routing', 'encryption', 'audit'] as const;
+const CORE_SECTIONS = ['gateway', 'buffer', 'log', 'classification', 'routing', 'encryption', 'audit', 'api'] as const;
 
 function formatDefault(f: FieldInfo): string {
   if (!f.hasDefault) return f.optional ? '-' : '**required**';

@@ -22,6 +22,7 @@ import { byteSize, duration } from './units.js';
 import { classificationSchema, routingSchema } from '../classify/schema.js';
 import { encryptionSchema } from '../crypto/schema.js';
 import { auditSchema } from '../audit/schema.js';
+import { apiSchema } from '../api/schema.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -172,7 +173,10 @@ function coreSchema(defaults: SchemaDefaults) {
     .meta({ description: 'the gateway itself: which machine it serves, where its data lives, how it shuts down' });
   const buffer = z
     .strictObject({
-      maxBytes: byteSize().prefault('1GiB').meta({ description: 'bound on stored bytes (row bodies + spooled blobs)' }),
+      maxBytes: byteSize().prefault('1GiB').meta({
+        description:
+          "bound on the buffer folder's disk use: row bodies + spooled blobs, and 1/8 of it (at most 64 MiB) for the SQLite WAL and the disk-full reserve",
+      }),
       maxAge: duration().optional().meta({
         description: 'records older than this are evicted; undelivered ones are counted as lost (default: no age limit)',
       }),
@@ -203,7 +207,16 @@ function coreSchema(defaults: SchemaDefaults) {
     .strictObject({ level: z.enum(LOG_LEVELS).default('info').meta({ description: 'pino log level' }) })
     .prefault({})
     .meta({ description: "the gateway's own log (JSON lines on stdout)" });
-  return { gateway, buffer, log, classification: classificationSchema, routing: routingSchema, encryption: encryptionSchema, audit: auditSchema };
+  return {
+    gateway,
+    buffer,
+    log,
+    classification: classificationSchema,
+    routing: routingSchema,
+    encryption: encryptionSchema,
+    audit: auditSchema,
+    api: apiSchema,
+  };
 }
 
 /** Build the whole config schema from the core sections and the registry's plugin schemas. */

@@ -330,3 +330,48 @@ export const AuditWriteError = coded('LG_AUDIT_WRITE', 'AuditWriteError', {
   meaning: 'The audit log cannot be written (the event is also logged at error).',
   action: "Check free space and permissions of the audit log's folder (`audit.path`, default <dataDir>/audit).",
 });
+
+// ---- control-plane API ---------------------------------------------------------------------------
+export const ApiUnauthenticatedError = coded('LG_API_UNAUTHENTICATED', 'ApiUnauthenticatedError', {
+  meaning: 'A request to the HTTPS API carried no valid credential: no session cookie or API token, or one that expired or was revoked (HTTP 401).',
+  action: 'Log in again, or use a current API token (`Authorization: Bearer ...`); an admin lists and issues tokens.',
+});
+export const ApiForbiddenError = coded('LG_API_FORBIDDEN', 'ApiForbiddenError', {
+  meaning: "The caller is known, but its role is below the route's minimum (viewer < operator < admin) (HTTP 403).",
+  action: 'Ask an admin for a user or token with the role the message names.',
+});
+export const ApiCsrfError = coded('LG_API_CSRF', 'ApiCsrfError', {
+  meaning: 'A state-changing request with a session cookie came without the matching `x-csrf-token` header (HTTP 403): it may come from another site.',
+  action: 'Send the `csrfToken` the login answered in the `x-csrf-token` header; scripts use an API token instead of a cookie.',
+});
+export const ApiLockedOutError = coded('LG_API_LOCKED_OUT', 'ApiLockedOutError', {
+  meaning: 'Too many failed logins for this user (or from this address): logins are refused until the lockout ends (HTTP 429).',
+  action: 'Wait for the time the message names; an admin can reset the password with `layergate users passwd`. The audit log lists the failed attempts.',
+});
+export const ApiSetupError = coded('LG_API_SETUP', 'ApiSetupError', {
+  meaning: 'Creating the first admin was refused: the setup token is wrong, or an admin exists already (then the token is void) (HTTP 403).',
+  action: 'Use the token from <dataDir>/api/setup-token or `layergate admin setup`; once an admin exists, log in as that admin.',
+});
+export const ApiConflictError = coded('LG_API_CONFLICT', 'ApiConflictError', {
+  meaning: 'The user or token named exists already, or the change would leave the gateway without an admin (HTTP 409).',
+  action: 'Choose another name, or keep at least one admin.',
+});
+export const ApiNotFoundError = coded('LG_API_NOT_FOUND', 'ApiNotFoundError', {
+  meaning: 'The user, token or resource named in the request does not exist (HTTP 404).',
+  action: 'Check the name or id; list them first.',
+});
+export const ApiInvalidRequestError = coded('LG_API_INVALID', 'ApiInvalidRequestError', {
+  meaning:
+    'A request to the API was malformed: a field missing, of the wrong type, unknown, or out of range (the message names it), a body too large (413) or of a content type the route does not take (415); nothing was changed.',
+  action: 'Fix the request as the message says; `/api/v1/openapi.json` describes every route.',
+});
+export const ApiInternalError = coded('LG_API_INTERNAL', 'ApiInternalError', {
+  meaning: 'The API failed on a request for a reason of its own (HTTP 500); the gateway logged the error with the route.',
+  action: "Look for 'api: request failed' in the gateway's log and report it with that entry.",
+});
+export const ApiTlsError = coded('LG_API_TLS', 'ApiTlsError', {
+  meaning:
+    "The API's certificate or key could not be read or made, or plain HTTP was asked for on a non-loopback address without `api.allowPlainHttpOnNetwork`.",
+  action:
+    'Fix `api.tls.certFile`/`api.tls.keyFile` (PEM, readable by the gateway), or remove them to use the generated certificate; keep plain HTTP on loopback.',
+});

@@ -76,7 +76,7 @@ describe('check-config', () => {
       '  buffer.maxBytes: expected a byte size like 512MiB or 8GiB, got "huge"',
       '  buffer.synchronous: expected one of "FULL", "NORMAL", got "off"',
       '  outputs.s3.type: unknown output type, expected one of "file-lake", "kafka", "redis", "minio", "cloud", got "s3-cloud"',
-      '  inptus: unknown key (allowed here: gateway, buffer, log, classification, routing, encryption, audit, inputs, outputs)',
+      '  inptus: unknown key (allowed here: gateway, buffer, log, classification, routing, encryption, audit, api, inputs, outputs)',
     ]);
   });
 
@@ -165,7 +165,9 @@ describe('buffer commands', () => {
       sinks: [{ sink: 'lake', cursor: 1, lagRecords: 2 }],
       evictions: [],
     });
-    expect(s.fill).toBeCloseTo(s.bytes / s.maxBytes, 12);
+    // the records may take maxBytes less the WAL's and the reserve's share (1/8, at most 64 MiB)
+    expect(s.recordBytesLimit).toBe(1024 ** 3 - 64 * 1024 ** 2);
+    expect(s.fill).toBeCloseTo(s.bytes / s.recordBytesLimit, 12);
   });
 
   it('stats: quarantined input counted per input and reason (text and --json)', async () => {

@@ -1,0 +1,74 @@
+/**
+ * The running gateway as the API sees it: its status figures and its Prometheus metrics, read from
+ * the counters the gateway keeps (pipeline, forwarders, buffer); the API holds no counters of its own.
+ *
+ * Metric labels are bounded by the configuration: `input`, `sink`, `source` (an input), `class`,
+ * `kind` (an error kind); never a signal, a build or a value.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { registerForwarderMetrics } from '../forward/metrics.js';
+import type { Gateway } from '../runtime/gateway.js';
+import type { StatusSource } from './status.js';
+
+export function statusSourceOf(gw: Gateway, startedAtMs: number): StatusSource {
+  return {
+    machine: gw.config.gateway.machine,
+    startedAtMs,
+    machineContext: () => gw.pipeline.machineContext(),
+    inputs: () => gw.stats().inputs,
+    buffer: () => gw.buffer.stats(),
+    outputs: () => gw.stats().forwarders,
+    ready: () => gw.running,
+  };
+}
+
+/** A registry with the gateway's metrics (and the process's: CPU, memory, event loop lag). */
+export function gatewayMetrics(gw: Gateway): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'layergate_' });
+  registerForwarderMetrics(() => gw.stats().forwarders.map((s) => ({ stats: () => s })), registry);
+  const inputs = () => Object.entries(gw.stats().inputs);
+  const inputCounter = (name: string, help: string, value: (c: ReturnType<Gateway['stats']>['inputs'][string]) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['input'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [input, c] of inputs()) this.inc({ input }, value(c));
+      },
+    });
+  inputCounter('layergate_input_records_total', 'records the input stored in the buffer', (c) => c.records);
+  inputCounter('layergate_input_bytes_total', 'body bytes the input stored in the buffer', (c) => c.bytes);
+  inputCounter('layergate_input_quarantined_total', 'items the input could not turn into records, kept in its quarantine', (c) => c.quarantined);
+  inputCounter('layergate_input_failed_emits_total', 'emits the buffer refused (nothing stored; the source redelivers)', (c) => c.failedEmits);
+  const buffer = () => gw.buffer.stats();
+  const bufferGauge = (name: string, help: string, value: (s: ReturnType<typeof buffer>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value(buffer()));
+      },
+    });
+  bufferGauge('layergate_buffer_records', 'records in the buffer', (s) => s.records);
+  bufferGauge('layergate_buffer_bytes', 'bytes the records take (rows and spooled blobs)', (s) => s.bytes);
+  bufferGauge('layergate_buffer_limit_bytes', 'what the records may take: buffer.maxBytes less the WAL and reserve share', (s) => s.recordBytesLimit);
+  bufferGauge('layergate_buffer_fill_ratio', 'bytes / limit', (s) => s.fill);
+  bufferGauge('layergate_buffer_oldest_record_age_seconds', 'age of the oldest record in the buffer', (s) =>
+    s.oldestReceiveTimeNs === null ? 0 : Math.max(0, Date.now() / 1000 - Number(s.oldestReceiveTimeNs / 1_000_000n) / 1000),
+  );
+  new Counter({
+    name: 'layergate_buffer_evicted_records_total',
+    help: 'undelivered records evicted (lost) to make room or by age, per source and class',
+    labelNames: ['source', 'class'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const e of buffer().evictions) this.inc({ source: e.source, class: e.class }, e.records);
+    },
+  });
+  return registry;
+}

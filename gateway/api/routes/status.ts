@@ -1,0 +1,34 @@
+/**
+ * Live status: `GET /api/v1/status` (JSON) and `GET /api/v1/status/stream` (server-sent events:
+ * one `status` event at once, then one per `api.statusInterval`, a comment line as keep-alive in
+ * between is not needed at that rate). Both read the sampler's figures (../status.ts), so many
+ * clients cost one sampling.
+ */
+import type { FastifyInstance } from 'fastify';
+import { type ApiDeps, typed } from '../deps.js';
+import { statusSchema } from '../status.js';
+
+export function statusRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const r = typed(app);
+  r.get('/api/v1/status', { config: { access: 'viewer' }, schema: { response: { 200: statusSchema } } }, async () => deps.status.status());
+
+  r.get('/api/v1/status/stream', { config: { access: 'viewer' }, schema: { hide: true } }, (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    let id = 0;
+    const send = (): void => {
+      res.write(`id: ${++id}\nevent: status\ndata: ${JSON.stringify(deps.status.status())}\n\n`);
+    };
+    send();
+    const timer = setInterval(send, deps.config.statusInterval);
+    const end = (): void => clearInterval(timer);
+    req.raw.on('close', end);
+    res.on('error', end);
+  });
+}
