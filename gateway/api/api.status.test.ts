@@ -5,6 +5,7 @@
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/support/wait.js';
+import { MalformedInputError } from '../plugin-api/errors.js';
 import type { GatewayStatus } from './status.js';
 import { type ApiRig, startApiRig } from './test-support/api-rig.js';
 
@@ -65,6 +66,38 @@ describe('status', () => {
     expect(events.map((e) => e.id)).toEqual(['1', '2', '3']);
     expect(events[2]!.data.machine).toBe('m1');
     expect(events[2]!.data.uptimeSeconds).toBeGreaterThanOrEqual(events[0]!.data.uptimeSeconds);
+  });
+
+  it('quarantined input is counted per input and reason, in the status and in /metrics', async () => {
+    const ctx = rig.gateway.pipeline.contextFor('health');
+    ctx.quarantine('health/probe', new MalformedInputError('a block of 40 bytes, its header says 8016', { reason: 'truncated' }), Buffer.alloc(40));
+    ctx.quarantine('health/probe', new MalformedInputError('a block of 40 bytes, its header says 8016', { reason: 'truncated' }), Buffer.alloc(40));
+    const s = (await rig.request('GET', '/api/v1/status', { token: viewer })).json<GatewayStatus>();
+    expect(s.inputs.find((i) => i.name === 'health')).toMatchObject({ quarantined: 2, quarantinedByReason: { truncated: 2 } });
+    const m = await rig.request('GET', '/metrics');
+    expect(m.text).toMatch(/^layergate_input_quarantined_total\{input="health",reason="truncated"\} 2$/m);
+  });
+
+  it('a stream ends at the next event once its token is revoked', async () => {
+    const made = rig.api.identity.createToken({ label: 'wall-screen', role: 'viewer', maxClass: 'internal', expiresMs: null, createdBy: 'test' });
+    const events = await new Promise<number>((resolve, reject) => {
+      let n = 0;
+      const req = https.get(
+        new URL('/api/v1/status/stream', rig.api.url),
+        { ca: rig.api.tls!.cert, headers: { authorization: `Bearer ${made.token}` } },
+        (res) => {
+          res.on('data', (c: Buffer) => {
+            n += c.toString('utf8').split('event: status').length - 1;
+            if (n === 2) rig.api.identity.revokeToken(made.info.id);
+          });
+          res.on('end', () => resolve(n));
+        },
+      );
+      req.on('error', reject);
+      setTimeout(() => reject(new Error('the stream did not end')), 10_000).unref();
+    });
+    expect(events).toBeGreaterThanOrEqual(2);
+    expect(events).toBeLessThanOrEqual(3);
   });
 
   it('/metrics: ingest and delivery counters per input and sink, no label per signal; from an allowed address without a token', async () => {

@@ -32,11 +32,17 @@ export function removeEndpoint(apiDir: string, pid = process.pid): void {
 export function readEndpoint(apiDir: string): Endpoint | undefined {
   const file = path.join(apiDir, ENDPOINT_FILE);
   if (!existsSync(file)) return undefined;
+  let e: Endpoint;
   try {
-    const e = JSON.parse(readFileSync(file, 'utf8')) as Endpoint;
-    process.kill(e.pid, 0);
-    return e;
+    e = JSON.parse(readFileSync(file, 'utf8')) as Endpoint;
   } catch {
     return undefined;
+  }
+  try {
+    process.kill(e.pid, 0);
+    return e;
+  } catch (err) {
+    // EPERM: alive, but another user's (the gateway's own user): it runs, this user may not signal it
+    return (err as { code?: string }).code === 'EPERM' ? e : undefined;
   }
 }

@@ -7,8 +7,12 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { registerForwarderMetrics } from '../forward/metrics.js';
-import type { Gateway } from '../runtime/gateway.js';
+import { type Gateway, bufferDir } from '../runtime/gateway.js';
+import type { GatewayData } from './gateway-data.js';
 import type { StatusSource } from './status.js';
+import { ControlPlane } from './server.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { Logger } from 'pino';
 
 export function statusSourceOf(gw: Gateway, startedAtMs: number): StatusSource {
   return {
@@ -41,7 +45,16 @@ export function gatewayMetrics(gw: Gateway): Registry {
     });
   inputCounter('layergate_input_records_total', 'records the input stored in the buffer', (c) => c.records);
   inputCounter('layergate_input_bytes_total', 'body bytes the input stored in the buffer', (c) => c.bytes);
-  inputCounter('layergate_input_quarantined_total', 'items the input could not turn into records, kept in its quarantine', (c) => c.quarantined);
+  new Counter({
+    name: 'layergate_input_quarantined_total',
+    help: 'items the input could not turn into records (counted whether or not the quarantine folder had room to keep them), by reason',
+    labelNames: ['input', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [input, c] of inputs()) for (const [reason, n] of Object.entries(c.quarantinedByReason)) this.inc({ input, reason }, n);
+    },
+  });
   inputCounter('layergate_input_failed_emits_total', 'emits the buffer refused (nothing stored; the source redelivers)', (c) => c.failedEmits);
   const buffer = () => gw.buffer.stats();
   const bufferGauge = (name: string, help: string, value: (s: ReturnType<typeof buffer>) => number) =>
@@ -71,4 +84,37 @@ export function gatewayMetrics(gw: Gateway): Registry {
     },
   });
   return registry;
+}
+
+/** What the data reads (audit, quarantine, signals) need of the running gateway (./gateway-data.ts). */
+export function gatewayDataOf(gw: Gateway): GatewayData {
+  return {
+    dataDir: gw.config.gateway.dataDir,
+    bufferDir: bufferDir(gw.config),
+    explain: (source, signal, kind) => {
+      const e = gw.policy.explain({ source, signal, kind });
+      return { class: e.classification.class, rule: e.classification.rule, routes: e.routing.routes };
+    },
+    unseal: (sealed) => gw.sealer.open(sealed),
+  };
+}
+
+/**
+ * The control plane of a running gateway, wired one way for `layergate run`, the tests and the
+ * benchmarks: status, metrics, buffer, data reads and configuration all read from `gw`. Throws
+ * when it cannot start (the caller decides: `layergate run` logs it and runs on without the API).
+ */
+export function startControlPlane(gw: Gateway, loaded: LoadedConfig, log: Logger = gw.log): Promise<ControlPlane> {
+  const registry = gatewayMetrics(gw);
+  return ControlPlane.start({
+    config: gw.config.api,
+    dataDir: gw.config.gateway.dataDir,
+    log,
+    audit: gw.audit,
+    source: statusSourceOf(gw, Date.now()),
+    metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
+    buffer: () => gw.buffer,
+    data: gatewayDataOf(gw),
+    loaded: () => loaded,
+  });
 }

@@ -27,15 +27,25 @@ import secureJson from 'secure-json-parse';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { RecordBuffer } from '../buffer/types.js';
 import { ApiInternalError, ApiInvalidRequestError, ApiNotFoundError, ApiTlsError, LayerGateError } from '../plugin-api/errors.js';
 import { type Access, accessHook, assertDeclaresAccess } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { removeEndpoint, writeEndpoint } from './endpoint.js';
+import type { GatewayData } from './gateway-data.js';
 import { ensureSetupToken } from './identity/setup-token.js';
 import { IdentityStore } from './identity/store.js';
+import { issueLocalToken } from './local-credential.js';
+import { auditRoutes } from './routes/audit.js';
+import { bufferRoutes } from './routes/buffer.js';
+import { alertRoutes } from './routes/alerts.js';
+import { configRoutes } from './routes/config.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { quarantineRoutes } from './routes/quarantine.js';
 import { sessionRoutes } from './routes/session.js';
+import { signalRoutes } from './routes/signals.js';
 import { statusRoutes } from './routes/status.js';
 import { userRoutes } from './routes/users.js';
 import type { ApiConfig } from './schema.js';
@@ -83,6 +93,12 @@ export interface ControlPlaneOptions {
   audit: AuditLog;
   source: StatusSource;
   metrics(): Promise<{ contentType: string; text: string }>;
+  /** the configuration the gateway runs with, for GET /api/v1/config (absent: it answers 404) */
+  loaded?: (() => LoadedConfig) | undefined;
+  /** the running buffer, for GET /api/v1/buffer and /losses (absent: they answer 404) */
+  buffer?: (() => Pick<RecordBuffer, 'stats' | 'losses'>) | undefined;
+  /** the gateway's quarantine, buffer and policy, for the audit, quarantine and signal reads (absent: those answer 404) */
+  data?: GatewayData | undefined;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -110,7 +126,7 @@ export class ControlPlane {
     }
     const tls = config.tls.enabled ? await loadTls(dir, config.tls) : undefined;
     const identity = new IdentityStore(dir);
-    const sampler = new StatusSampler(opts.source, config.statusInterval);
+    const sampler = new StatusSampler(opts.source, config.statusInterval, (active) => identity.alertAcks(active));
     let app: FastifyInstance | undefined;
     try {
       app = await buildApi({
@@ -121,10 +137,15 @@ export class ControlPlane {
         log: log.child({ component: 'api' }),
         status: sampler,
         ready: () => opts.source.ready(),
+        buffer: opts.buffer,
+        data: opts.data,
+        loaded: opts.loaded,
         metrics: opts.metrics,
         secureCookies: tls !== undefined,
         https: tls && { cert: tls.cert, key: tls.key },
       });
+      // before listening: the previous start's local token is refused from the first request on
+      issueLocalCredential(identity, dir, log);
       await app.listen({ host: config.host, port: config.port });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
@@ -157,6 +178,15 @@ export class ControlPlane {
     this.sampler.stop();
     await this.app.close();
     this.identity.close();
+  }
+}
+
+/** The local CLI's token (./local-credential.ts); without it the API serves all else, the CLI says why it cannot read. */
+function issueLocalCredential(identity: IdentityStore, dir: string, log: Logger): void {
+  try {
+    issueLocalToken(identity, dir);
+  } catch (err) {
+    log.warn({ err }, 'api: the local CLI token could not be written; `layergate buffer stats|losses` cannot read the running gateway');
   }
 }
 
@@ -232,6 +262,12 @@ export async function buildApi(deps: ApiDeps & { https?: { cert: string; key: st
   userRoutes(app, deps);
   statusRoutes(app, deps);
   metricsRoutes(app, deps);
+  configRoutes(app, deps);
+  alertRoutes(app, deps);
+  bufferRoutes(app, deps);
+  auditRoutes(app, deps);
+  quarantineRoutes(app, deps);
+  signalRoutes(app, deps);
   app.get('/api/v1/openapi.json', { config: { access: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;

@@ -18,7 +18,18 @@ export interface StatusSource {
   machine: string;
   startedAtMs: number;
   machineContext(): { build?: string | undefined; layer?: number | undefined; state?: string | undefined; material?: string | undefined };
-  inputs(): Record<string, { records: number; bytes: number; emits: number; quarantined: number; failedEmits: number; blockedEmits: number }>;
+  inputs(): Record<
+    string,
+    {
+      records: number;
+      bytes: number;
+      emits: number;
+      quarantined: number;
+      quarantinedByReason: Record<string, number>;
+      failedEmits: number;
+      blockedEmits: number;
+    }
+  >;
   buffer(): {
     records: number;
     bytes: number;
@@ -53,6 +64,8 @@ const inputStatus = z.object({
   recordsPerSecond: z.number(),
   bytesPerSecond: z.number(),
   quarantined: z.number(),
+  /** quarantined items by reason (out-of-range, malformed, unclassifiable, ...) */
+  quarantinedByReason: z.record(z.string(), z.number()),
   failedEmits: z.number(),
   blockedEmits: z.number(),
 });
@@ -78,6 +91,8 @@ const alert = z.object({
   /** stable, for acknowledging and for tests: `<kind>:<subject>` */
   id: z.string(),
   message: z.string(),
+  /** an operator saw it (`POST /api/v1/alerts/<id>/ack`); it stays listed while its cause lasts */
+  acknowledged: z.object({ by: z.string(), at: z.string() }).nullable(),
 });
 
 export const statusSchema = z.object({
@@ -119,6 +134,8 @@ export class StatusSampler {
   constructor(
     private readonly source: StatusSource,
     intervalMs: number,
+    /** the acknowledgements of the active alerts (given their ids) */
+    private readonly acks: (active: readonly string[]) => Map<string, { by: string; at: string }> = () => new Map(),
   ) {
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
@@ -127,6 +144,11 @@ export class StatusSampler {
 
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  private withAcks(alerts: Alert[]): GatewayStatus['alerts'] {
+    const acks = this.acks(alerts.map((a) => a.id));
+    return alerts.map((a) => ({ ...a, acknowledged: acks.get(a.id) ?? null }));
   }
 
   private sample(): void {
@@ -149,6 +171,7 @@ export class StatusSampler {
       recordsPerSecond: rate(this.last?.inputs.get(name)?.records, this.prev?.inputs.get(name)?.records),
       bytesPerSecond: rate(this.last?.inputs.get(name)?.bytes, this.prev?.inputs.get(name)?.bytes),
       quarantined: c.quarantined,
+      quarantinedByReason: c.quarantinedByReason,
       failedEmits: c.failedEmits,
       blockedEmits: c.blockedEmits,
     }));
@@ -192,13 +215,15 @@ export class StatusSampler {
       inputs,
       buffer,
       outputs,
-      alerts: alertsOf(buffer, outputs),
+      alerts: this.withAcks(alertsOf(buffer, outputs)),
     };
   }
 }
 
-function alertsOf(buffer: GatewayStatus['buffer'], outputs: GatewayStatus['outputs']): GatewayStatus['alerts'] {
-  const alerts: GatewayStatus['alerts'] = [];
+type Alert = Omit<GatewayStatus['alerts'][number], 'acknowledged'>;
+
+function alertsOf(buffer: GatewayStatus['buffer'], outputs: GatewayStatus['outputs']): Alert[] {
+  const alerts: Alert[] = [];
   if (buffer.fill >= FILL_WARNING) {
     alerts.push({
       severity: buffer.fill >= 1 ? 'critical' : 'warning',

@@ -11,7 +11,8 @@
  * `classification-override` (a job marked, raising the class of its records), `route-refused` (an
  * off-premises sink was handed sensitive/confidential records and refused them), `key-rotated`,
  * `key-generated`; from the API (gateway/api): `login`, `login-failed`, `login-locked-out`, `setup-refused`,
- * `user-added`, `user-removed`, `user-role-set`, `user-password-set`, `token-created`, `token-revoked`.
+ * `user-added`, `user-removed`, `user-role-set`, `user-password-set`, `token-created`, `token-revoked`,
+ * `alert-acknowledged`, `quarantine-raw-read`.
  *
  * Design constraints:
  * - Audit events are rare (not per record): each append reads the file's last line for `prev` (so a
@@ -46,7 +47,9 @@ export type AuditType =
   | 'user-role-set'
   | 'user-password-set'
   | 'token-created'
-  | 'token-revoked';
+  | 'token-revoked'
+  | 'alert-acknowledged'
+  | 'quarantine-raw-read';
 
 export interface AuditEntry {
   seq: number;

@@ -8,6 +8,7 @@
  *   layergate users add NAME [--role ROLE] [--password-stdin] [-c FILE]   without --password-stdin a password is generated and printed once
  *   layergate users passwd NAME [--password-stdin] [-c FILE]
  *   layergate users remove NAME [-c FILE]
+ *   layergate backup [-c FILE] [--out DIR] [--include-key] [--json]   users, config, audit log and the key's location (gateway/backup/backup.ts)
  *
  * User changes made here are audited like those made through the API (`by: "cli"`).
  */
@@ -24,6 +25,7 @@ import { ensureSetupToken, setupTokenPath, voidSetupToken } from '../api/identit
 import { IdentityStore } from '../api/identity/store.js';
 import { certificateFingerprint, tlsDir } from '../api/tls.js';
 import { AuditLog, defaultAuditPath } from '../audit/audit-log.js';
+import { makeBackup } from '../backup/backup.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { CommandHelpers } from './policy-commands.js';
 
@@ -102,6 +104,26 @@ export function addApiCommands(program: Command, h: CommandHelpers): void {
         process.stdout.write(`${ensureSetupToken(dir)}\n`);
       }),
     );
+
+  program
+    .command('backup')
+    .description(
+      'what rebuilds this gateway on another PC: API users and tokens, the config file, the audit log, where the key is (the key only with --include-key)',
+    )
+    .option('-c, --config <file>', 'config file')
+    .option('--out <dir>', 'folder to make the backup folder in', '.')
+    .option('--include-key', 'also copy the encryption key ring (the backup then opens confidential data: keep it as safe as the key)')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { config?: string; out: string; includeKey?: boolean; json?: boolean }) => {
+      const loaded = h.load(h.configFile(opts.config));
+      const { dir, manifest } = await makeBackup(loaded, { outDir: path.resolve(opts.out), includeKey: opts.includeKey === true });
+      if (opts.json) process.stdout.write(json({ dir, ...manifest }));
+      else {
+        process.stdout.write(
+          `${[`backup       ${dir}`, ...manifest.files.map((f) => `  ${f.name.padEnd(22)} ${String(f.bytes).padStart(10)} B  sha256 ${f.sha256}`), manifest.keyIncluded ? 'key          INCLUDED: keep this backup as safe as the key' : 'key          not included (its location is in KEY-LOCATION.txt)'].join('\n')}\n`,
+        );
+      }
+    });
 
   const users = program.command('users').description('users of the API and the web UI');
   users

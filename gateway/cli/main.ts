@@ -17,6 +17,13 @@
  *   layergate api info | admin setup | users list|add|passwd|remove   the control-plane API (gateway/cli/api-commands.ts)
  *   layergate lake migrate [-c FILE] [--output NAME]   a file lake of the per-signal layout into machine/build/date partitions (plugins/outputs/file-lake/commands.ts)
  *
+ * `buffer stats` and `buffer losses` work beside a running gateway: the buffer admits one process at a
+ * time, so when one runs on the config's data folder (<dataDir>/api/endpoint.json, pid alive) they ask
+ * its API over loopback with the local token it writes at every start, trusting exactly the
+ * certificate in the data folder (./running-gateway.ts, gateway/api/local-credential.ts), and print
+ * what they print for a stopped gateway's buffer, which they open themselves. `buffer check` repairs,
+ * so it needs the gateway stopped.
+ *
  * `pki`, `sync` and `lake` are the plugins' own commands: their definitions declare them (`commands`) and
  * they are added here through the registry, like any plugin's.
  *
@@ -34,6 +41,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import YAML from 'yaml';
 import { openBuffer } from '../buffer/index.js';
+import { lossJson, nsToIso, statsJson } from '../buffer/report.js';
 import type { BufferStats, LossEntry, RecordBuffer } from '../buffer/types.js';
 import { ConfigProblems, formatWarnings, loadConfig } from '../config/load.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -46,8 +54,9 @@ import { createLogger } from '../runtime/log.js';
 import { quarantineSummary } from '../quarantine/summary.js';
 import { addPolicyCommands } from './policy-commands.js';
 import { addApiCommands } from './api-commands.js';
-import { ControlPlane } from '../api/server.js';
-import { gatewayMetrics, statusSourceOf } from '../api/gateway-view.js';
+import { runningBufferStats, runningLosses } from './running-gateway.js';
+import type { ControlPlane } from '../api/server.js';
+import { startControlPlane } from '../api/gateway-view.js';
 import type { Logger } from 'pino';
 import type { QuarantineCount } from '../quarantine/summary.js';
 import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys, pluginSettings } from '../config/schema.js';
@@ -64,6 +73,8 @@ class ExitError extends Error {
     super(message);
   }
 }
+
+const failure = (message: string): Error => new ExitError(EXIT.failure, message);
 
 function configFile(opt: string | undefined): string | undefined {
   return opt ?? (process.env.LAYERGATE_CONFIG || undefined);
@@ -87,10 +98,6 @@ export function formatBytes(n: number): string {
     i++;
   }
   return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[i]}`;
-}
-
-export function nsToIso(ns: bigint | null): string | null {
-  return ns === null ? null : new Date(Number(ns / 1_000_000n)).toISOString();
 }
 
 /** what the buffer reported at error level while opening (recovery repaired something) */
@@ -130,7 +137,7 @@ function withBuffer<T>(file: string | undefined, fn: (b: RecordBuffer, loaded: L
     if (code.startsWith('SQLITE_BUSY') || /database is locked/.test((err as Error).message)) {
       throw new ExitError(
         EXIT.failure,
-        `the buffer at ${opts.dir} is in use by a running gateway (one process per buffer); stop it first (systemctl stop layergate)`,
+        `the buffer at ${opts.dir} is in use by a running gateway (one process per buffer) that serves no API to ask (api.enabled: false, or its API could not start: see its log); stop it first (systemctl stop layergate)`,
       );
     }
     throw err;
@@ -140,16 +147,6 @@ function withBuffer<T>(file: string | undefined, fn: (b: RecordBuffer, loaded: L
   } finally {
     buffer.close();
   }
-}
-
-export function statsJson(s: BufferStats): Record<string, unknown> {
-  return {
-    ...s,
-    oldestReceiveTimeNs: s.oldestReceiveTimeNs?.toString() ?? null,
-    newestReceiveTimeNs: s.newestReceiveTimeNs?.toString() ?? null,
-    oldestReceiveTime: nsToIso(s.oldestReceiveTimeNs),
-    newestReceiveTime: nsToIso(s.newestReceiveTimeNs),
-  };
 }
 
 export function statsText(s: BufferStats, quarantine: QuarantineCount[] = []): string {
@@ -217,7 +214,7 @@ async function runGateway(file: string | undefined, onRunning?: () => void): Pro
     log.fatal({ err }, 'layergate could not start');
     return EXIT.failure;
   }
-  const api = await startApi(gateway, log);
+  const api = await startApi(gateway, loaded, log);
   onRunning?.();
   const stopped = requested.then(() =>
     gateway!
@@ -238,20 +235,11 @@ async function runGateway(file: string | undefined, onRunning?: () => void): Pro
  * The control-plane API beside the running gateway. It never stops the data path: when it cannot
  * start (the port taken, an unreadable certificate), that is logged and the gateway runs on without it.
  */
-async function startApi(gateway: Gateway, log: Logger): Promise<ControlPlane | undefined> {
+async function startApi(gateway: Gateway, loaded: LoadedConfig, log: Logger): Promise<ControlPlane | undefined> {
   const c = gateway.config;
   if (!c.api.enabled) return undefined;
-  const startedAtMs = Date.now();
-  const registry = gatewayMetrics(gateway);
   try {
-    return await ControlPlane.start({
-      config: c.api,
-      dataDir: c.gateway.dataDir,
-      log,
-      audit: gateway.audit,
-      source: statusSourceOf(gateway, startedAtMs),
-      metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
-    });
+    return await startControlPlane(gateway, loaded, log);
   } catch (err) {
     log.error({ err, host: c.api.host, port: c.api.port }, 'api could not start; the gateway runs without it');
     return undefined;
@@ -329,11 +317,15 @@ export function buildProgram(): Command {
     .description('size, fill, oldest/newest records, per-sink lag, evictions, quarantined input per reason')
     .option('-c, --config <file>', 'config file')
     .option('--json', 'machine-readable output')
-    .action((opts: { config?: string; json?: boolean }) => {
-      const { s, quarantine } = withBuffer(configFile(opts.config), (b, loaded) => ({
-        s: b.stats(),
-        quarantine: quarantineSummary(loaded.config.gateway.dataDir),
-      }));
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      const file = configFile(opts.config);
+      // a running gateway holds the buffer: its API answers; else the buffer is opened here
+      const { s, quarantine } =
+        (await runningBufferStats(load(file), failure)) ??
+        withBuffer(file, (b, loaded) => ({
+          s: b.stats(),
+          quarantine: quarantineSummary(loaded.config.gateway.dataDir),
+        }));
       process.stdout.write(opts.json ? toJson({ ...statsJson(s), quarantine }) : statsText(s, quarantine));
     });
   buffer
@@ -367,9 +359,10 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'config file')
     .option('--limit <n>', 'at most this many entries', parseLimit, 100)
     .option('--json', 'machine-readable output')
-    .action((opts: { config?: string; limit: number; json?: boolean }) => {
-      const entries = withBuffer(configFile(opts.config), (b) => b.losses(opts.limit));
-      process.stdout.write(opts.json ? toJson(entries.map((e) => ({ ...e, atNs: e.atNs.toString(), at: nsToIso(e.atNs) }))) : lossesText(entries));
+    .action(async (opts: { config?: string; limit: number; json?: boolean }) => {
+      const file = configFile(opts.config);
+      const entries = (await runningLosses(load(file), opts.limit, failure)) ?? withBuffer(file, (b) => b.losses(opts.limit));
+      process.stdout.write(opts.json ? toJson(entries.map(lossJson)) : lossesText(entries));
     });
   // plugins' own commands, through the registry: the inputs' (opcua's `pki`) beside the buffer
   // commands, the outputs' (cloud's `sync`) last, the order `layergate --help` has always shown

@@ -235,7 +235,7 @@ export class Pipeline {
   }
 
   stats(): Record<string, InputCounters> {
-    return Object.fromEntries([...this.counters].map(([k, v]) => [k, { ...v }]));
+    return Object.fromEntries([...this.counters].map(([k, v]) => [k, { ...v, quarantinedByReason: { ...v.quarantinedByReason } }]));
   }
 
   /** Shutdown: emits waiting for room give up (reject with GatewayStoppingError); new ones are refused. */
@@ -546,6 +546,7 @@ function emptyCounters(): InputCounters {
     quarantineKept: 0,
     quarantineNotKept: 0,
     quarantineNotKeptBytes: 0,
+    quarantinedByReason: {},
   };
 }
 

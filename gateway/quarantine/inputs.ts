@@ -21,6 +21,8 @@ import { QuarantineFolder, itemTime } from './folder.js';
 /** The quarantine counters of one input (part of the pipeline's input counters). */
 export interface InputQuarantineCounters {
   quarantined: number;
+  /** `quarantined` by reason (the error's `reason`, else its code: `out-of-range`, `malformed`, ...) */
+  quarantinedByReason: Record<string, number>;
   /** quarantined items whose bytes were kept on disk */
   quarantineKept: number;
   /** quarantined items not kept (folder cap reached, or the write failed) */
@@ -52,13 +54,15 @@ export class InputQuarantine {
   ): void {
     try {
       const kept = raw !== undefined && sealer ? sealer.seal(raw) : raw;
+      const reason = quarantineReason(error);
       counters.quarantined++;
+      counters.quarantinedByReason[reason] = (counters.quarantinedByReason[reason] ?? 0) + 1;
       const folder = this.folder(input);
       const at = new Date();
       const base = `${itemTime(at)}-${++this.seq}`;
       const dataSuffix = `.bin${sealer ? '.sealed' : ''}`;
       const errorInfo = {
-        reason: quarantineReason(error),
+        reason,
         name: error?.name,
         ...(error instanceof LayerGateError ? { code: error.code } : {}),
         message: String(error?.message ?? error),

@@ -45,6 +45,7 @@ import { AuditLog, defaultAuditPath } from '../audit/audit-log.js';
 import { outputCapabilities, policyFromDefinitions } from '../classify/index.js';
 import type { Policy } from '../classify/index.js';
 import { openSealer } from '../crypto/keys.js';
+import type { Sealer } from '../crypto/sealer.js';
 import { SealingBuffer } from '../crypto/sealing-buffer.js';
 import type { ForwarderStats } from '../forward/forwarder.js';
 import type { OffPremisesRefusal } from '../forward/off-premises.js';
@@ -137,6 +138,8 @@ export class Gateway {
   /** the classification and routing policy in force (for `explain` and the API) */
   policy!: Policy;
   audit!: AuditLog;
+  /** seals confidential bodies at rest and opens them (for the API's reads of sealed quarantine items and bodies) */
+  sealer!: Sealer;
   /** outputs and forwarders on the main thread (`gateway.deliveryThread: false`) */
   private readonly outputs: RunningOutput[] = [];
   /** or on the delivery thread */
@@ -212,6 +215,7 @@ export class Gateway {
       gw = new Gateway(config, log, buffer, pipeline);
       gw.policy = policy;
       gw.audit = audit;
+      gw.sealer = sealer;
       const onOffPremisesRefused = (refusal: OffPremisesRefusal): void => void audit.append('route-refused', { reason: 'off-premises', ...refusal });
       const stopTimeoutMs = Math.max(1000, config.gateway.shutdownGraceMs);
       const outputs: OutputToRun[] = configured.map((o) => ({

@@ -8,6 +8,7 @@
  *   tokens(id, label, role, max_class, secret_sha256, created_by, created_at, expires_ms, revoked_at, last_used_ms)
  *   sessions(id_sha256, user, csrf, created_ms, expires_ms, seen_ms)
  *   login_failures(user, at_ms); lockouts(user, until_ms)
+ *   alert_acks(id, by, at): alerts an operator acknowledged, kept while the alert lasts
  *
  * Constraints:
  * - Nothing that grants access is stored as given: passwords as scrypt hashes (./passwords.ts), token
@@ -50,6 +51,7 @@ CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user);
 CREATE TABLE IF NOT EXISTS login_failures (user TEXT NOT NULL, at_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS login_failures_by_user ON login_failures(user, at_ms);
 CREATE TABLE IF NOT EXISTS lockouts (user TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS alert_acks (id TEXT PRIMARY KEY, by TEXT NOT NULL, at TEXT NOT NULL);
 PRAGMA user_version = 1;
 `;
 
@@ -291,6 +293,28 @@ export class IdentityStore {
 
   endSession(id: string): void {
     this.db.prepare('DELETE FROM sessions WHERE id_sha256 = ?').run(sha256(id));
+  }
+
+  // ---- alerts ---------------------------------------------------------------------------------
+
+  acknowledgeAlert(id: string, by: string): { by: string; at: string } {
+    const at = new Date().toISOString();
+    this.db.prepare('INSERT OR REPLACE INTO alert_acks VALUES (?, ?, ?)').run(id, by, at);
+    return { by, at };
+  }
+
+  /** Acknowledgements of the alerts in `active`; those of alerts no longer active are forgotten (a new occurrence is news again). */
+  alertAcks(active: readonly string[]): Map<string, { by: string; at: string }> {
+    const rows = this.db.prepare('SELECT id, by, at FROM alert_acks').all() as { id: string; by: string; at: string }[];
+    const keep = new Set(active);
+    const stale = rows.filter((r) => !keep.has(r.id));
+    if (stale.length > 0) {
+      const del = this.db.prepare('DELETE FROM alert_acks WHERE id = ?');
+      this.db.transaction(() => {
+        for (const r of stale) del.run(r.id);
+      })();
+    }
+    return new Map(rows.filter((r) => keep.has(r.id)).map((r) => [r.id, { by: r.by, at: r.at }]));
   }
 
   // ---- tokens ---------------------------------------------------------------------------------

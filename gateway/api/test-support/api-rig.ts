@@ -10,9 +10,9 @@ import pino from 'pino';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { loadConfig } from '../../config/load.js';
 import { Gateway } from '../../runtime/gateway.js';
-import { gatewayMetrics, statusSourceOf } from '../gateway-view.js';
+import { startControlPlane } from '../gateway-view.js';
 import type { Role } from '../identity/roles.js';
-import { ControlPlane } from '../server.js';
+import type { ControlPlane } from '../server.js';
 
 export interface Answer {
   status: number;
@@ -42,7 +42,8 @@ export interface ApiRig {
   stop(): Promise<void>;
 }
 
-export async function startApiRig(apiYaml = ''): Promise<ApiRig> {
+/** `apiYaml`: lines under `api:`; `bufferYaml`: a `buffer:` section of its own */
+export async function startApiRig(apiYaml = '', opts: { bufferYaml?: string } = {}): Promise<ApiRig> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-api-'));
   const loaded = loadConfig({
     text: [
@@ -51,6 +52,7 @@ export async function startApiRig(apiYaml = ''): Promise<ApiRig> {
       '  health: { type: gateway-health, interval: 200ms }',
       'outputs:',
       `  lake: { type: file-lake, path: ${dir}/lake, linger: 200ms }`,
+      ...(opts.bufferYaml ? [opts.bufferYaml] : []),
       'api:',
       '  host: 127.0.0.1',
       '  port: 0',
@@ -60,15 +62,7 @@ export async function startApiRig(apiYaml = ''): Promise<ApiRig> {
   });
   const log = pino({ level: 'silent' });
   const gateway = await Gateway.start(loaded, { log });
-  const registry = gatewayMetrics(gateway);
-  const api = await ControlPlane.start({
-    config: loaded.config.api,
-    dataDir: loaded.config.gateway.dataDir,
-    log,
-    audit: gateway.audit,
-    source: statusSourceOf(gateway, Date.now()),
-    metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
-  });
+  const api = await startControlPlane(gateway, loaded, log);
   const agent = new https.Agent({ ca: api.tls?.cert, keepAlive: false });
   const request = (method: string, url: string, opts: RequestOptions = {}): Promise<Answer> =>
     new Promise((resolve, reject) => {

@@ -66,6 +66,14 @@ export interface CaseOptions {
   signal?: AbortSignal;
   /** W1's OPC-UA load server (load.ts mode opcua-milo or opcua); default milo */
   opcuaServer?: OpcuaServerName | undefined;
+  /** top-level config sections laid over the case's gateway config (e.g. `api`, for bench:api) */
+  extraConfig?: Record<string, unknown> | undefined;
+  /** the gateway harness to fork instead of harness.ts (it speaks the same protocol, e.g. test/bench/api/harness.ts) */
+  harnessScript?: string | undefined;
+  /** called once the gateway is ready and settled, just before the load starts (e.g. to start API clients) */
+  onSteadyStart?: ((ctx: { dataDir: string; logs: string }) => Promise<void>) | undefined;
+  /** called when the steady phase ends, once the load has stopped, before the drain */
+  onSteadyEnd?: (() => Promise<void>) | undefined;
 }
 
 export interface LatencySummary {
@@ -193,11 +201,15 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
     const configFile = path.join(tmp, 'layergate.yaml');
     writeFileSync(
       configFile,
-      JSON.stringify(gatewayConfig(o.workload, o.sink, o.scale, dataDir, names, { opcuaEndpoint: `opc.tcp://127.0.0.1:${opcuaPort}`, dropDir }), null, 2),
+      JSON.stringify(
+        { ...gatewayConfig(o.workload, o.sink, o.scale, dataDir, names, { opcuaEndpoint: `opc.tcp://127.0.0.1:${opcuaPort}`, dropDir }), ...o.extraConfig },
+        null,
+        2,
+      ),
     );
     const harness = new Child<HarnessMessage, HarnessCommand>(
       'gateway',
-      harnessScript(),
+      o.harnessScript ?? harnessScript(),
       [configFile],
       path.join(logs, 'gateway.log'),
       process.env,
@@ -262,6 +274,7 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
       l.child.send(command);
       return p;
     };
+    await o.onSteadyStart?.({ dataDir, logs });
     const before = await Promise.all(loads.map((l) => countsOf(l, { type: 'counts' })));
     collecting = true;
     for (const l of loads) l.child.send({ type: 'start' });
@@ -307,6 +320,7 @@ export async function runCase(o: CaseOptions): Promise<CaseResult> {
     );
     const steadyS = (Date.now() - t0) / 1000;
     const sEnd = last!;
+    await o.onSteadyEnd?.();
     const kEnd = sinkOf(sEnd);
 
     // ---- drain ------------------------------------------------------------------------------------
