@@ -18,7 +18,7 @@ afterAll(async () => {
 
 /** a concrete URL for a route pattern (its parameters filled with well-formed values) */
 function concrete(url: string): string {
-  return url.replace(':name', 'nobody').replace(':id', '0123456789ab');
+  return url.replace(':name', 'nobody').replace(':id', '0123456789ab').replace(':seq', '1');
 }
 
 async function login(user: string, password: string): Promise<{ cookie: string; csrf: string }> {
@@ -77,6 +77,20 @@ describe('access to every route', () => {
     expect(checked).toContain('GET /api/v1/status');
     expect(checked).toContain('POST /api/v1/users');
     expect(checked).toContain('GET /metrics');
+  });
+
+  it("the plugins' actions are routes of the table, each with its action's role (walked with the others above)", () => {
+    const actions = rig.api.app.apiRoutes.filter((r) => r.url.startsWith('/api/v1/plugins/')).map((r) => `${r.method} ${r.url} ${r.access}`);
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'GET /api/v1/plugins/cloud/:instance/actions/sync-status viewer',
+        'POST /api/v1/plugins/cloud/:instance/actions/sync-pause operator',
+        'POST /api/v1/plugins/cloud/:instance/actions/sync-resume operator',
+        'GET /api/v1/plugins/opcua/:instance/actions/pki-list viewer',
+        'POST /api/v1/plugins/opcua/:instance/actions/pki-trust operator',
+        'POST /api/v1/plugins/opcua/:instance/actions/pki-reject operator',
+      ]),
+    );
   });
 
   it('a session cookie needs the CSRF token for a change; without it nothing changes', async () => {

@@ -2,8 +2,10 @@
  * The configuration over the API: the effective config (redacted), a candidate checked with the
  * messages `check-config` prints, and the JSON Schema the UI's forms come from.
  */
+import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigHistory, historyPath } from '../config/history.js';
 import { type ApiRig, startApiRig } from './test-support/api-rig.js';
 
 interface RunningConfig {
@@ -67,5 +69,33 @@ describe('configuration over the API', () => {
     const schema = r.json<{ properties: Record<string, unknown> }>();
     expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['gateway', 'buffer', 'api', 'inputs', 'outputs']));
     expect(r.text).toContain('"opcua"');
+  });
+
+  it('versions: the start recorded the running text; a later version, its text with secrets hidden, and the diff between them', async () => {
+    const list = (await rig.request('GET', '/api/v1/config/versions', { token: admin })).json<{ n: number; author: string; origin: string }[]>();
+    expect(list).toEqual([expect.objectContaining({ n: 1, author: 'file', origin: '(text)' })]);
+    const first = (await rig.request('GET', '/api/v1/config/versions/1', { token: admin })).json<{ text: string }>();
+    expect(first.text).toContain('machine: m1');
+    // a later start with another file (as `layergate run` after an edit) adds version 2
+    const history = new ConfigHistory(historyPath(path.join(rig.dir, 'data')));
+    try {
+      const next = `${first.text.replace('machine: m1', 'machine: m2')}\nx-notes:\n  password: hunter2-plain\n  token: \${GRAFANA_TOKEN}\n  url: mqtt://ops:s3cret@broker:1883\n`;
+      expect(history.record(next, { author: 'ada', comment: 'new machine name', origin: '/etc/layergate/layergate.yaml' }).n).toBe(2);
+      // the same text again is no new version
+      expect(history.record(next, { author: 'ada', comment: 'again', origin: '(text)' }).n).toBe(2);
+    } finally {
+      history.close();
+    }
+    const second = (await rig.request('GET', '/api/v1/config/versions/2', { token: admin })).json<{ version: { comment: string }; text: string }>();
+    expect(second.version.comment).toBe('new machine name');
+    expect(second.text).not.toContain('hunter2-plain');
+    expect(second.text).not.toContain('s3cret');
+    expect(second.text).toContain('${GRAFANA_TOKEN}');
+    const diff = (await rig.request('GET', '/api/v1/config/diff?from=1&to=2', { token: admin })).json<{ diff: string }>().diff;
+    expect(diff).toMatch(/^-.*machine: m1/m);
+    expect(diff).toMatch(/^\+.*machine: m2/m);
+    expect(diff).not.toContain('hunter2-plain');
+    expect((await rig.request('GET', '/api/v1/config/versions/9', { token: admin })).status).toBe(404);
+    expect((await rig.request('GET', '/api/v1/config/versions', { token: rig.tokenFor('operator') })).status).toBe(403);
   });
 });

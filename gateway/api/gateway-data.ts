@@ -4,6 +4,7 @@
  * sealer to open what the gateway sealed. Built from a Gateway by ./gateway-view.ts (`gatewayDataOf`).
  * The routes read the files themselves, read-only; nothing here changes the gateway.
  */
+import type { Policy } from '../classify/index.js';
 import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
 
 export interface GatewayData {
@@ -13,6 +14,12 @@ export interface GatewayData {
   bufferDir: string;
   /** the class and routes the running policy gives a record of this source, signal and kind (as `layergate explain`) */
   explain(source: string, signal: string, kind: RecordKind): { class: SensitivityClass; rule: string; routes: string[] };
+  /** the policy in force (`Gateway.policy`), whole: GET /api/v1/explain */
+  policy(): Pick<Policy, 'explain'>;
+  /** the input instances the gateway runs (config keys) */
+  inputs: readonly string[];
+  /** the class the running pipeline holds for a build's job (marked through the machine context); undefined: none */
+  jobMark(build: string | undefined): SensitivityClass | undefined;
   /** open bytes the gateway sealed at rest (throws the sealer's coded error when they do not open) */
   unseal(sealed: Buffer): Buffer;
 }

@@ -9,12 +9,14 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { registerForwarderMetrics } from '../forward/metrics.js';
 import { type Gateway, bufferDir } from '../runtime/gateway.js';
 import type { GatewayData } from './gateway-data.js';
+import { outputStatusSections } from './plugin-actions.js';
 import type { StatusSource } from './status.js';
 import { ControlPlane } from './server.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from 'pino';
 
-export function statusSourceOf(gw: Gateway, startedAtMs: number): StatusSource {
+/** `loaded`: the config the gateway runs with, for the outputs' status sections (cloud sync progress, ./plugin-actions.ts) */
+export function statusSourceOf(gw: Gateway, startedAtMs: number, loaded?: LoadedConfig): StatusSource {
   return {
     machine: gw.config.gateway.machine,
     startedAtMs,
@@ -23,6 +25,7 @@ export function statusSourceOf(gw: Gateway, startedAtMs: number): StatusSource {
     buffer: () => gw.buffer.stats(),
     outputs: () => gw.stats().forwarders,
     ready: () => gw.running,
+    ...(loaded ? { outputSections: () => outputStatusSections(loaded) } : {}),
   };
 }
 
@@ -96,6 +99,9 @@ export function gatewayDataOf(gw: Gateway): GatewayData {
       return { class: e.classification.class, rule: e.classification.rule, routes: e.routing.routes };
     },
     unseal: (sealed) => gw.sealer.open(sealed),
+    policy: () => gw.policy,
+    inputs: Object.keys(gw.config.inputs),
+    jobMark: (build) => gw.pipeline.jobMark(build),
   };
 }
 
@@ -111,7 +117,7 @@ export function startControlPlane(gw: Gateway, loaded: LoadedConfig, log: Logger
     dataDir: gw.config.gateway.dataDir,
     log,
     audit: gw.audit,
-    source: statusSourceOf(gw, Date.now()),
+    source: statusSourceOf(gw, Date.now(), loaded),
     metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
     buffer: () => gw.buffer,
     data: gatewayDataOf(gw),

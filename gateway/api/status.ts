@@ -6,12 +6,16 @@
  * - Read from counters the gateway keeps anyway (pipeline and forwarder stats, the buffer's
  *   in-memory stats): a status costs no buffer scan, so 20 clients polling every second cost
  *   nothing measurable on ingest.
+ * - A section a plugin keeps outside those counters (a cloud output's sync progress, read from its
+ *   `sync-status` action, gateway/plugin-api/actions.ts) is read by the sampler at the status
+ *   interval, one read at a time, never per request.
  * - Rates (records/s, bytes/s) are differences between two samples taken by one sampler at the
  *   status interval, not per request, so every client sees the same figures.
  * - Only numbers, states and names: never a record body or a secret. 64-bit values are JSON
  *   numbers (counts stay far below 2^53).
  */
 import { z } from 'zod';
+import { type SyncSection, syncSectionSchema } from '../plugin-api/actions.js';
 
 /** What the status is read from: the running gateway (gateway/runtime/gateway.ts) or a stand-in that is one. */
 export interface StatusSource {
@@ -55,6 +59,11 @@ export interface StatusSource {
     configFailure: { reason: string; message: string; action: string; sinceMs: number } | null;
   }[];
   ready(): boolean;
+  /**
+   * Sections of outputs read from their plugins' actions (./plugin-actions.ts), by output name: read
+   * at the status interval, one read at a time; absent: outputs have no sections.
+   */
+  outputSections?(): Promise<ReadonlyMap<string, { sync?: SyncSection | null }>>;
 }
 
 const inputStatus = z.object({
@@ -84,6 +93,12 @@ const outputStatus = z.object({
   offPremisesRefused: z.number(),
   lastError: z.object({ message: z.string(), at: z.string() }).nullable(),
   configFailure: z.object({ reason: z.string(), message: z.string(), action: z.string(), since: z.string() }).nullable(),
+  /**
+   * An output that syncs off the premises (cloud): paused, bandwidth used against the cap, queue,
+   * ETA, as its `sync-status` action read them at the last status interval; null when that read
+   * failed (no sync store yet). Absent for other outputs, and before the first read.
+   */
+  sync: syncSectionSchema.nullable().optional(),
 });
 
 const alert = z.object({
@@ -130,6 +145,9 @@ export class StatusSampler {
   private prev: Sample | undefined;
   private last: Sample | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** the outputs' sections as last read, and whether a read is under way */
+  private sections: ReadonlyMap<string, { sync?: SyncSection | null }> = new Map();
+  private readingSections = false;
 
   constructor(
     private readonly source: StatusSource,
@@ -156,6 +174,21 @@ export class StatusSampler {
     const outputs = new Map(this.source.outputs().map((o) => [o.sink, o.sentRecords]));
     this.prev = this.last;
     this.last = { atMs: Date.now(), inputs, outputs };
+    const read = this.source.outputSections;
+    if (read && !this.readingSections) {
+      this.readingSections = true;
+      read
+        .call(this.source)
+        .then(
+          (m) => {
+            this.sections = m;
+          },
+          () => undefined,
+        )
+        .finally(() => {
+          this.readingSections = false;
+        });
+    }
   }
 
   status(now = Date.now()): GatewayStatus {
@@ -195,6 +228,7 @@ export class StatusSampler {
         action: o.configFailure.action,
         since: new Date(o.configFailure.sinceMs).toISOString(),
       },
+      ...this.sections.get(o.sink),
     }));
     const evicted = b.evictions.reduce((n, e) => n + e.records, 0);
     const buffer = {

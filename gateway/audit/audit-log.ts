@@ -49,7 +49,9 @@ export type AuditType =
   | 'token-created'
   | 'token-revoked'
   | 'alert-acknowledged'
-  | 'quarantine-raw-read';
+  | 'quarantine-raw-read'
+  /** a plugin action that changes something, called through the API (gateway/api/routes/plugin-actions.ts) */
+  | 'plugin-action';
 
 export interface AuditEntry {
   seq: number;

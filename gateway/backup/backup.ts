@@ -5,6 +5,7 @@
  *     manifest.json        machine, time, version, and each file's size and SHA-256
  *     identity.sqlite      API users, tokens, sessions (an online SQLite backup: consistent while
  *                          the gateway runs and writes it)
+ *     config-history.sqlite  every configuration version the gateway ran with (gateway/config/history.ts)
  *     layergate.yaml       the configuration file as it is on disk (secrets stay `${VAR}` references)
  *     audit.jsonl          the hash-chained audit log (verifiable after restore: `audit verify --file`)
  *     KEY-LOCATION.txt     where the encryption key ring is (a file, or the variable that holds it),
@@ -14,7 +15,6 @@
  *
  * Not in it: the buffer and the lake (data, not configuration; they have their own sinks), and
  * the generated TLS key (a new one is made on the new PC; its fingerprint changes, which is shown).
- * Later versions of the configuration history go here too once the gateway keeps them.
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -24,6 +24,7 @@ import Database from 'better-sqlite3';
 import { apiDir } from '../api/server.js';
 import { IDENTITY_FILE } from '../api/identity/store.js';
 import { defaultAuditPath } from '../audit/audit-log.js';
+import { historyPath } from '../config/history.js';
 import type { LoadedConfig } from '../config/load.js';
 import { keyFileOf } from '../crypto/keys.js';
 
@@ -55,16 +56,19 @@ export async function makeBackup(loaded: LoadedConfig, opts: BackupOptions): Pro
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const files: string[] = [];
 
-  const identity = path.join(apiDir(config.gateway.dataDir), IDENTITY_FILE);
-  if (existsSync(identity)) {
-    // SQLite's online backup: pages copied under its locks, so a gateway writing meanwhile is fine
-    const db = new Database(identity, { readonly: true, fileMustExist: true });
+  // SQLite's online backup: pages copied under its locks, so a gateway writing meanwhile is fine
+  for (const [from, name] of [
+    [path.join(apiDir(config.gateway.dataDir), IDENTITY_FILE), 'identity.sqlite'],
+    [historyPath(config.gateway.dataDir), 'config-history.sqlite'],
+  ] as const) {
+    if (!existsSync(from)) continue;
+    const db = new Database(from, { readonly: true, fileMustExist: true });
     try {
-      await db.backup(path.join(dir, 'identity.sqlite'));
+      await db.backup(path.join(dir, name));
     } finally {
       db.close();
     }
-    files.push('identity.sqlite');
+    files.push(name);
   }
   const configFile = loaded.origin.startsWith('(') ? null : path.resolve(loaded.origin);
   if (configFile) {

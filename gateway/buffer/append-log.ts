@@ -19,7 +19,7 @@ import { ensureReserve, flushUnstored, isStorageFull, noteUnstored, releaseReser
 import { expireByAge, warnEvictions } from './eviction.js';
 import { lockFolder, writeSeqMark } from './layout.js';
 import { ackSink, blobPath, check, losses, readOwnedBlob, readSink, stats } from './read.js';
-import { openDatabase, recoverSpool } from './recovery.js';
+import { configureSinks, openDatabase, recoverSpool } from './recovery.js';
 import { AppendLogState } from './state.js';
 import type { AppendResult, BufferOptions, BufferStats, CheckResult, LossEntry, RecordBuffer } from './types.js';
 
@@ -114,6 +114,10 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
 
   check(): CheckResult {
     return check(this.state);
+  }
+
+  configureSinks(sinks: readonly string[]): void {
+    configureSinks(this.state, sinks);
   }
 
   /** where the database was moved when it was found damaged at open or by check(), if it was */

@@ -316,42 +316,26 @@ function loadState(st: AppendLogState, sinkNames: string[]): void {
     lag_records: number;
     lag_bytes: number;
   }[];
-  const usedBits = new Set(known.map((k) => k.bit));
-  const add = db.prepare('INSERT INTO sinks (name, bit, cursor) VALUES (?, ?, 0)');
   db.transaction(() => {
-    for (const name of sinkNames) {
-      if (known.some((k) => k.name === name)) continue;
-      let bit = 0;
-      while (usedBits.has(bit)) bit++;
-      if (bit >= MAX_SINKS) {
-        throw new RangeError(`buffer.sinks: sink "${name}" would be sink number ${bit + 1}; a buffer holds at most ${MAX_SINKS} sink names`);
-      }
-      usedBits.add(bit);
-      add.run(name, bit);
-      known.push({ name, bit, cursor: 0, lag_records: 0, lag_bytes: 0 });
-    }
+    for (const k of addSinkRows(db, known, sinkNames)) known.push(k);
   })();
   st.sinks.clear();
   st.bitToSink = [];
-  st.configuredMask = 0;
   for (const k of known) {
-    const configured = sinkNames.includes(k.name);
     const s: SinkState = {
       name: k.name,
       bit: k.bit,
       cursor: k.cursor,
       emptyThrough: 0,
       lagDirty: false,
-      configured,
+      configured: false,
       lagRecords: k.lag_records,
       lagBytes: k.lag_bytes,
     };
     st.sinks.set(k.name, s);
     st.bitToSink[k.bit] = s;
-    if (configured) st.configuredMask |= 1 << k.bit;
   }
-  st.deliveredScanFrom = 0;
-  st.routeNames.clear();
+  markConfigured(st, sinkNames);
   st.s = prepareStatements(db);
   st.streams.load(db, st.s.insertStream);
   const state = db.prepare('SELECT * FROM state WHERE id = 1').get() as {
@@ -386,6 +370,80 @@ function loadState(st: AppendLogState, sinkNames: string[]): void {
   }[]) {
     st.evictionTotals.set(`${e.source}\0${e.class}`, { source: e.source, cls: e.class, records: e.records, bytes: e.bytes });
   }
+}
+
+interface SinkRow {
+  name: string;
+  bit: number;
+  cursor: number;
+  lag_records: number;
+  lag_bytes: number;
+}
+
+/**
+ * Rows for the names in `names` that `known` lacks: each gets the lowest bit no sink ever had (bits
+ * are never reused: rows still carry the bits of removed sinks) and cursor 0, which is exact for a
+ * new sink: no record stored before it was configured is routed to it. Inside a transaction.
+ */
+function addSinkRows(db: Database.Database, known: readonly SinkRow[], names: readonly string[]): SinkRow[] {
+  const usedBits = new Set(known.map((k) => k.bit));
+  const add = db.prepare('INSERT INTO sinks (name, bit, cursor) VALUES (?, ?, 0)');
+  const added: SinkRow[] = [];
+  for (const name of names) {
+    if (known.some((k) => k.name === name) || added.some((k) => k.name === name)) continue;
+    let bit = 0;
+    while (usedBits.has(bit)) bit++;
+    if (bit >= MAX_SINKS) {
+      throw new RangeError(`buffer.sinks: sink "${name}" would be sink number ${bit + 1}; a buffer holds at most ${MAX_SINKS} sink names`);
+    }
+    usedBits.add(bit);
+    add.run(name, bit);
+    added.push({ name, bit, cursor: 0, lag_records: 0, lag_bytes: 0 });
+  }
+  return added;
+}
+
+/** Which sinks hold records back: exactly `names` (the others keep their cursor and lag, and are ignored). */
+function markConfigured(st: AppendLogState, names: readonly string[]): void {
+  st.configuredMask = 0;
+  for (const s of st.sinks.values()) {
+    s.configured = names.includes(s.name);
+    if (s.configured) st.configuredMask |= 1 << s.bit;
+  }
+  // a sink no longer configured may have made records delivered: delivered-first eviction rescans
+  st.deliveredScanFrom = 0;
+  st.routeNames.clear();
+}
+
+/**
+ * The running buffer's sinks become `names` (a configuration applied while it runs), with the
+ * meaning they have at open: a new name starts at cursor 0 and receives what is routed to it from
+ * now on; a name no longer listed keeps its cursor and lag on disk but stops holding records back
+ * (they count as delivered once every configured sink in their routes has them), and resumes where it
+ * was if it comes back. One transaction; 'space' is emitted, since records may have become delivered.
+ */
+export function configureSinks(st: AppendLogState, names: readonly string[]): void {
+  st.assertOpen();
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (seen.has(n)) throw new RangeError(`buffer.sinks: sink "${n}" is listed twice`);
+    seen.add(n);
+  }
+  const known: SinkRow[] = [...st.sinks.values()].map((s) => ({
+    name: s.name,
+    bit: s.bit,
+    cursor: s.cursor,
+    lag_records: s.lagRecords,
+    lag_bytes: s.lagBytes,
+  }));
+  const added = st.db.transaction(() => addSinkRows(st.db, known, names))();
+  for (const k of added) {
+    const s: SinkState = { name: k.name, bit: k.bit, cursor: 0, emptyThrough: 0, lagDirty: false, configured: false, lagRecords: 0, lagBytes: 0 };
+    st.sinks.set(k.name, s);
+    st.bitToSink[k.bit] = s;
+  }
+  markConfigured(st, names);
+  st.events.emit('space');
 }
 
 /**

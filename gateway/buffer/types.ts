@@ -117,6 +117,12 @@ export interface RecordBuffer {
   stats(): BufferStats;
   losses(limit?: number): LossEntry[];
   check(): CheckResult;
+  /**
+   * The sinks become `sinks` while the buffer runs (a configuration applied live), as if it had been
+   * opened with them: a new sink starts at cursor 0; one no longer listed keeps its cursor but stops
+   * holding records back, and resumes there if it comes back.
+   */
+  configureSinks(sinks: readonly string[]): void;
   /** 'append' (after each commit) and 'space' (after records were removed) */
   on(event: 'append' | 'space', listener: () => void): this;
   off(event: 'append' | 'space', listener: () => void): this;

@@ -22,7 +22,8 @@
  * its API over loopback with the local token it writes at every start, trusting exactly the
  * certificate in the data folder (./running-gateway.ts, gateway/api/local-credential.ts), and print
  * what they print for a stopped gateway's buffer, which they open themselves. `buffer check` repairs,
- * so it needs the gateway stopped.
+ * so it needs the gateway stopped. `explain` asks it the same way (its policy in force and the job
+ * markings it holds; ./policy-commands.ts).
  *
  * `pki`, `sync` and `lake` are the plugins' own commands: their definitions declare them (`commands`) and
  * they are added here through the registry, like any plugin's.

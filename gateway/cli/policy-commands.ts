@@ -7,20 +7,26 @@
  *   layergate keys rotate [-c FILE] [--id ID]                  new active key first in the key file; old keys kept
  *   layergate keys generate [--id ID]                          print a new `id:base64` key ring entry (for the variable)
  *
- * `explain` builds the policy exactly as `check-config` does (from the plugin definitions), so it
- * answers for the config file as it is, without a running gateway.
+ * `explain` asks the running gateway when one runs on the config's data folder (its API over loopback
+ * with the local token, ./running-gateway.ts): the policy in force, and the job marking its pipeline
+ * holds for the build, which the config file cannot tell; one line on stderr says the answer is the
+ * running gateway's. Without one it builds the policy exactly as `check-config` does (from the plugin
+ * definitions) and answers for the config file as it is. Both print through one formatter
+ * (gateway/classify/explain-report.ts).
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { AuditLog, defaultAuditPath, verifyAuditLog } from '../audit/audit-log.js';
 import { policyFromDefinitions } from '../classify/index.js';
+import { type ExplainAnswer, type ExplainQuery, explainAnswer, explainJson, explainText } from '../classify/explain-report.js';
 import type { LoadedConfig } from '../config/load.js';
 import { keyFileOf, rotateKeyFile } from '../crypto/keys.js';
 import { newKeyLine } from '../crypto/sealer.js';
 import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
 import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
 import { registry } from '../runtime/registry.js';
+import { runningExplain } from './running-gateway.js';
 
 export interface CommandHelpers {
   load(file: string | undefined): LoadedConfig;
@@ -55,7 +61,7 @@ export function addPolicyCommands(program: Command, h: CommandHelpers): void {
     .option('-c, --config <file>', 'config file')
     .option('--json', 'machine-readable output')
     .action(
-      (opts: {
+      async (opts: {
         input: string;
         signal: string;
         kind: RecordKind;
@@ -71,32 +77,29 @@ export function addPolicyCommands(program: Command, h: CommandHelpers): void {
         if (!inputs.includes(opts.input)) {
           throw h.fail(h.exit.config, `layergate explain: no input named "${opts.input}" in ${loaded.origin} (inputs: ${inputs.join(', ') || 'none'})`);
         }
-        const policy = policyFromDefinitions(loaded.config, registry);
-        const e = policy.explain(
-          {
-            source: opts.input,
-            signal: opts.signal,
-            kind: opts.kind,
-            ...(opts.build ? { build: opts.build } : {}),
-            ...(opts.class ? { class: opts.class } : {}),
-          },
-          { ...(opts.jobClass !== undefined ? { jobClass: opts.jobClass } : {}), ...(opts.material !== undefined ? { material: opts.material } : {}) },
-        );
-        if (opts.json) {
-          process.stdout.write(json({ input: opts.input, signal: opts.signal, kind: opts.kind, build: opts.build ?? null, ...e }));
-          return;
+        const q: ExplainQuery = {
+          input: opts.input,
+          signal: opts.signal,
+          kind: opts.kind,
+          build: opts.build,
+          jobClass: opts.jobClass,
+          class: opts.class,
+          material: opts.material,
+        };
+        // a gateway runs on this data folder: its policy in force answers, with the markings it holds
+        const running = await runningExplain(loaded, q, (message) => h.fail(h.exit.failure, message));
+        let answer: ExplainAnswer;
+        if (running) {
+          answer = running.answer;
+          const { pid, url } = running.endpoint;
+          const held = running.jobMark === null ? 'none' : running.jobMark;
+          process.stderr.write(
+            `answered by the running gateway (pid ${pid}, API ${url}): its policy in force; job marking it holds for ${opts.build ? `build ${opts.build}` : 'records without a build'}: ${held}\n`,
+          );
+        } else {
+          answer = explainAnswer(policyFromDefinitions(loaded.config, registry), q);
         }
-        const c = e.classification;
-        const lines = [
-          `record       input ${opts.input}, signal ${opts.signal}, kind ${opts.kind}${opts.build ? `, build ${opts.build}` : ''}`,
-          `class        ${c.class}  (${c.rule})`,
-          `rules        ${c.matched.length === 0 ? 'none match' : c.matched.map((m) => `${m.rule} -> ${m.class}`).join('; ')}`,
-          `base         ${c.base.class}  (${c.base.from})`,
-          ...c.floors.map((f) => `floor        ${f.class}  (${f.from})`),
-          `routes       ${e.routing.routes.length === 0 ? 'none (stored and counted only)' : e.routing.routes.join(', ')}`,
-          ...e.routing.outputs.map((o) => `  ${o.output.padEnd(16)} ${o.receives ? 'yes' : 'no '}  ${o.why}  [premises ${e.premises[o.output]}]`),
-        ];
-        process.stdout.write(`${lines.join('\n')}\n`);
+        process.stdout.write(opts.json ? json(explainJson(answer)) : explainText(answer));
       },
     );
 

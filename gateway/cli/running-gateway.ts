@@ -1,10 +1,13 @@
 /**
  * The CLI's client of a running gateway's API, for the commands that read state the running gateway
  * holds: `layergate buffer stats` and `buffer losses` (the buffer admits one process at a time, so
- * while the gateway runs they cannot open it and ask the gateway instead).
+ * while the gateway runs they cannot open it and ask the gateway instead), and `layergate explain`
+ * (the policy in force and the job markings the running pipeline holds, which the config file cannot
+ * tell). `ask` is the one client; each command adds its route, its answer's schema and its conversion.
  *
  * - Finding it: `<dataDir>/api/endpoint.json` of the config's data folder, whose pid is alive
- *   (gateway/api/endpoint.ts). None: the caller opens the buffer itself, as with a stopped gateway.
+ *   (gateway/api/endpoint.ts). None: the caller answers itself, as with a stopped gateway (the buffer
+ *   opened, the policy built from the config file).
  * - Where it connects: the endpoint's port, on this PC only: an API on every interface (0.0.0.0) is
  *   asked on 127.0.0.1 (:: on ::1); one on a loopback address on that address; one on a single
  *   interface's address on that address (the PC's own, which the kernel delivers locally).
@@ -17,8 +20,8 @@
  *   readable by the gateway's user and root; sent as `Authorization: Bearer`.
  * - Failures are the caller's exit 1 with what to do (`fail`), never the buffer's "locked" message:
  *   a gateway runs but its API does not answer, refuses the token, or the token cannot be read. A
- *   gateway that stopped while being asked (its endpoint gone) is no failure: the caller then opens
- *   the buffer itself.
+ *   gateway that stopped while being asked (its endpoint gone) is no failure: the caller then answers
+ *   itself.
  *
  * Node's http/https only: the CLI takes no HTTP client dependency.
  */
@@ -31,11 +34,14 @@ import type { z } from 'zod';
 import { type Endpoint, ENDPOINT_FILE, readEndpoint } from '../api/endpoint.js';
 import { localTokenPath, readLocalToken } from '../api/local-credential.js';
 import { bufferAnswer, lossesAnswer } from '../api/routes/buffer.js';
+import { explainResponse } from '../api/routes/explain.js';
 import { apiDir } from '../api/server.js';
 import { tlsDir } from '../api/tls.js';
 import { lossFromJson, statsFromJson } from '../buffer/report.js';
 import type { BufferStats, LossEntry } from '../buffer/types.js';
+import type { ExplainAnswer, ExplainQuery } from '../classify/explain-report.js';
 import type { LoadedConfig } from '../config/load.js';
+import type { SensitivityClass } from '../plugin-api/record.js';
 import type { QuarantineCount } from '../quarantine/summary.js';
 
 /** a request that takes longer is a gateway that does not answer */
@@ -66,10 +72,16 @@ export function localAddress(host: string): string {
 }
 
 /**
- * GET `pathname` from the running gateway and parse the answer with `schema`; undefined when no
- * gateway runs (or it stopped meanwhile).
+ * GET `pathname` from the running gateway and parse the answer with `schema`; with the endpoint that
+ * answered (who answered, for a command that says so). Undefined when no gateway runs (or it
+ * stopped meanwhile).
  */
-async function ask<S extends z.ZodType>(loaded: Pick<LoadedConfig, 'config'>, pathname: string, schema: S, fail: Fail): Promise<z.output<S> | undefined> {
+async function ask<S extends z.ZodType>(
+  loaded: Pick<LoadedConfig, 'config'>,
+  pathname: string,
+  schema: S,
+  fail: Fail,
+): Promise<{ answer: z.output<S>; endpoint: Endpoint } | undefined> {
   const gw = running(loaded);
   if (!gw) return undefined;
   const { endpoint } = gw;
@@ -124,7 +136,7 @@ async function ask<S extends z.ZodType>(loaded: Pick<LoadedConfig, 'config'>, pa
   try {
     answer = await get(url.protocol === 'https:' ? https : http, options);
   } catch (err) {
-    // it stopped while being asked: the buffer is free to open
+    // it stopped while being asked: the caller answers itself (the buffer is free to open)
     if (readEndpoint(gw.dir) === undefined) return undefined;
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string' && TLS_REFUSAL.test(code)) {
@@ -150,7 +162,7 @@ async function ask<S extends z.ZodType>(loaded: Pick<LoadedConfig, 'config'>, pa
   }
   const parsed = schema.safeParse(JSON.parse(answer.text));
   if (!parsed.success) throw fail(`${who}, but its answer to ${pathname} is not what this layergate expects (another version?): ${parsed.error.message}`);
-  return parsed.data;
+  return { answer: parsed.data, endpoint };
 }
 
 /** a certificate the pin or the chain check refused (node's codes, and the pin's own) */
@@ -180,7 +192,7 @@ export async function runningBufferStats(
   loaded: Pick<LoadedConfig, 'config'>,
   fail: Fail,
 ): Promise<{ s: BufferStats; quarantine: QuarantineCount[] } | undefined> {
-  const a = await ask(loaded, '/api/v1/buffer', bufferAnswer, fail);
+  const a = (await ask(loaded, '/api/v1/buffer', bufferAnswer, fail))?.answer;
   if (!a) return undefined;
   const { quarantine, ...stats } = a;
   return { s: statsFromJson(stats), quarantine: quarantine.map((q) => ({ input: q.input, reason: q.reason, items: q.items, bytes: q.bytes })) };
@@ -189,5 +201,23 @@ export async function runningBufferStats(
 /** The running gateway's loss ledger, newest first; undefined when no gateway runs. */
 export async function runningLosses(loaded: Pick<LoadedConfig, 'config'>, limit: number, fail: Fail): Promise<LossEntry[] | undefined> {
   const a = await ask(loaded, `/api/v1/losses?limit=${limit}`, lossesAnswer, fail);
-  return a?.map(lossFromJson);
+  return a?.answer.map(lossFromJson);
+}
+
+/**
+ * The running gateway's `layergate explain` answer (GET /api/v1/explain): its policy in force, with
+ * the job marking its pipeline holds for the build as a floor (`jobMark`); `endpoint`: who answered.
+ * Undefined when no gateway runs.
+ */
+export async function runningExplain(
+  loaded: Pick<LoadedConfig, 'config'>,
+  q: ExplainQuery,
+  fail: Fail,
+): Promise<{ answer: ExplainAnswer; jobMark: SensitivityClass | null; endpoint: Endpoint } | undefined> {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, v);
+  const a = await ask(loaded, `/api/v1/explain?${params}`, explainResponse, fail);
+  if (!a) return undefined;
+  const { jobMark, ...answer } = a.answer;
+  return { answer, jobMark, endpoint: a.endpoint };
 }

@@ -68,6 +68,8 @@ export interface LoadedConfig {
   warnings: string[];
   /** values that came from secret variables or URL passwords: the redaction set for logs and dumps, beside the secret fields */
   secrets: string[];
+  /** the YAML text as read (its `${VAR}` references unresolved); undefined for the built-in defaults */
+  text?: string | undefined;
 }
 
 /** `file: 2 warnings` and one indented line per warning (nothing when there are none). */
@@ -269,8 +271,10 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const schema = buildConfigSchema(registry, defaultsFromEnv(env));
   let origin = '(defaults)';
   let parsed: Parsed = { data: {}, written: new Map(), secrets: new Set() };
+  let source: string | undefined;
   if (opts.text !== undefined) {
     origin = opts.file ?? '(text)';
+    source = opts.text;
     parsed = parseYaml(opts.text, origin, env, opts.unsetVariables);
   } else if (opts.file !== undefined) {
     origin = opts.file;
@@ -286,6 +290,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       throw new ConfigProblems(origin, [code === 'ENOENT' ? `${origin}: file not found` : `${origin}: cannot read (${code ?? (err as Error).message})`]);
     }
     parsed = parseYaml(text, origin, env, opts.unsetVariables);
+    source = text;
   }
   const raw = parsed.data;
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -327,5 +332,5 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (dead.errors.length > 0) throw new ConfigProblems(origin, dead.errors, warnings);
   // under 4 characters a value is not looked for elsewhere: it would blank out ordinary words and numbers
   const secrets = [...parsed.secrets].filter((v) => v.length >= 4);
-  return { config, schema, origin, warnings, secrets };
+  return { config, schema, origin, warnings, secrets, text: source };
 }

@@ -88,6 +88,9 @@ export class SealingBuffer implements RecordBuffer {
   check(): CheckResult {
     return this.inner.check();
   }
+  configureSinks(sinks: readonly string[]): void {
+    this.inner.configureSinks(sinks);
+  }
   on(event: 'append' | 'space', listener: () => void): this {
     this.inner.on(event, listener);
     return this;

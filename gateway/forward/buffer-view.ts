@@ -122,6 +122,10 @@ export class BufferView extends EventEmitter implements RecordBuffer {
     throw ownerOnly('check');
   }
 
+  configureSinks(_sinks: readonly string[]): void {
+    throw ownerOnly('configureSinks');
+  }
+
   close(): void {
     this.reader.close();
     this.removeAllListeners();

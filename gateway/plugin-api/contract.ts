@@ -28,6 +28,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Sealer } from '../crypto/sealer.js';
+import type { PluginActions } from './actions.js';
 import type { PluginCommands } from './commands.js';
 import type { BlobRef, RecordInput, RecordKind, SensitivityClass, StoredRecord } from './record.js';
 
@@ -251,6 +252,8 @@ export interface InputDefinition<C = unknown> {
   configSchema: z.ZodType<C>;
   renamedKeys?: RenamedKeys;
   commands?: PluginCommands<C>;
+  /** operations the control-plane API serves for each instance (./actions.ts) */
+  actions?: PluginActions<C>;
   create(config: C, env: PluginEnvironment): InputPlugin;
 }
 
@@ -259,6 +262,8 @@ export interface OutputDefinition<C = unknown> {
   configSchema: z.ZodType<C>;
   renamedKeys?: RenamedKeys;
   commands?: PluginCommands<C>;
+  /** operations the control-plane API serves for each instance (./actions.ts) */
+  actions?: PluginActions<C>;
   /**
    * What the output takes, from its config (the plugin's own settings, as `create` gets them): the one
    * declaration `check-config`, `explain` and the running gateway read.

@@ -5,6 +5,7 @@
  */
 export * from './contract.js';
 export * from './commands.js';
+export * from './actions.js';
 export * from './config-fragments.js';
 export * from './record.js';
 export * from './record-fields.js';

@@ -41,6 +41,7 @@ import { collectSecretValues, redactConfig } from '../config/report.js';
 import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys, pluginSettings } from '../config/schema.js';
 import type { Config } from '../config/schema.js';
 import type { LoadedConfig } from '../config/load.js';
+import { ConfigHistory, historyPath } from '../config/history.js';
 import { AuditLog, defaultAuditPath } from '../audit/audit-log.js';
 import { outputCapabilities, policyFromDefinitions } from '../classify/index.js';
 import type { Policy } from '../classify/index.js';
@@ -58,6 +59,25 @@ import { type ForwarderSettings, type OutputToRun, type RunningOutput, startOutp
 import { wrapStart, wrapStartAsync } from './plugin-start.js';
 import { REGISTRY_MODULE, loadDefinition, registry as defaultRegistry } from './registry.js';
 import type { PluginRegistry } from './registry.js';
+
+/**
+ * Keep the configuration's text in its history (gateway/config/history.ts) when it changed since the
+ * last version; returns the version in force. Never stops a start: without room for it (a full
+ * disk) the gateway still runs, and says so.
+ */
+function recordVersion(loaded: LoadedConfig, log: Logger): number | undefined {
+  if (loaded.text === undefined) return undefined;
+  let history: ConfigHistory | undefined;
+  try {
+    history = new ConfigHistory(historyPath(loaded.config.gateway.dataDir));
+    return history.record(loaded.text, { author: 'file', comment: 'loaded at start', origin: loaded.origin }).n;
+  } catch (err) {
+    log.warn({ err }, 'the configuration could not be added to its history; the gateway runs with it all the same');
+    return undefined;
+  } finally {
+    history?.close();
+  }
+}
 
 /** The buffer's folder inside the data folder. */
 export function bufferDir(config: Config): string {
@@ -191,8 +211,10 @@ export class Gateway {
         .update(JSON.stringify(redactConfig(loaded.schema, config, loaded.secrets)))
         .digest('hex');
       const lastLoad = audit.lastOf('config-loaded');
+      const version = recordVersion(loaded, log);
       audit.append('config-loaded', {
         origin: loaded.origin,
+        ...(version !== undefined ? { version } : {}),
         configHash,
         changed: lastLoad === undefined ? null : lastLoad.data.configHash !== configHash,
         ...(lastLoad ? { previousHash: lastLoad.data.configHash } : {}),

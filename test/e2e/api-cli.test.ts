@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { IdentityStore } from '../../gateway/api/identity/store.js';
 import { loadTls } from '../../gateway/api/tls.js';
+import { ConfigHistory, historyPath } from '../../gateway/config/history.js';
 import { newKeyLine } from '../../gateway/crypto/sealer.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -109,6 +110,10 @@ describe('layergate admin setup, users, api info', () => {
     writeFileSync(file, `gateway: { dataDir: ${dataDir}, machine: m290 }\nencryption: { keyFile: ${keyFile} }\n`);
     expect(cli(['users', 'add', 'ada', '--role', 'admin', '--password-stdin', '-c', file], 'admin-password-1\n').code).toBe(0);
     // the gateway holds the store open and writes to it while the backup runs
+    // a version in the configuration's history, as a start records it
+    const history = new ConfigHistory(historyPath(dataDir));
+    history.record(readFileSync(file, 'utf8'), { author: 'file', comment: 'loaded at start', origin: file });
+    history.close();
     const live = new IdentityStore(path.join(dataDir, 'api'));
     try {
       await live.addUser('viewer1', 'viewer', 'viewer-password');
@@ -118,7 +123,7 @@ describe('layergate admin setup, users, api info', () => {
       const made = JSON.parse(r.stdout) as { dir: string; keyIncluded: boolean; files: { name: string; sha256: string }[] };
       expect(made.dir).toMatch(/layergate-backup-m290-\d{8}T\d{6}Z$/);
       expect(made.keyIncluded).toBe(false);
-      expect(made.files.map((f) => f.name).sort()).toEqual(['KEY-LOCATION.txt', 'audit.jsonl', 'identity.sqlite', 'layergate.yaml']);
+      expect(made.files.map((f) => f.name).sort()).toEqual(['KEY-LOCATION.txt', 'audit.jsonl', 'config-history.sqlite', 'identity.sqlite', 'layergate.yaml']);
       for (const f of made.files) {
         expect(
           createHash('sha256')
@@ -140,6 +145,13 @@ describe('layergate admin setup, users, api info', () => {
         expect(await restored.login('viewer1', 'viewer-password', policy)).toMatchObject({ ok: true });
       } finally {
         restored.close();
+      }
+      const copied = new ConfigHistory(path.join(made.dir, 'config-history.sqlite'));
+      try {
+        expect(copied.list().map((v) => v.comment)).toEqual(['loaded at start']);
+        expect(copied.text(1)).toBe(readFileSync(file, 'utf8'));
+      } finally {
+        copied.close();
       }
       const withKey = JSON.parse(cli(['backup', '-c', file, '--out', path.join(dir, 'with-key'), '--include-key', '--json']).stdout) as {
         dir: string;

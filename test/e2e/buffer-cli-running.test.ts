@@ -3,6 +3,9 @@
  * a user runs them on the gateway's PC): they ask the running gateway's API over loopback with the
  * local token and print what they print for a stopped gateway's buffer; a gateway that does not
  * answer is exit 1 with a message that says so; once it stops they open the buffer themselves.
+ * `layergate explain` likewise asks the running gateway: the policy in force (the one it started
+ * with, whatever the file says since), printed as the offline answer prints, with one line on stderr
+ * saying whose answer it is; once it stops, the config file's policy answers.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -171,5 +174,53 @@ describe('buffer commands beside a running gateway', () => {
     expect(s3.path).toBe(s2.path);
     expect(s3.records).toBeGreaterThanOrEqual(records);
     expect((await cli(['buffer', 'losses', '-c', cfg, '--json'], dir)).stdout).toBe(losses.stdout);
+  }, 180_000);
+});
+
+describe('layergate explain beside a running gateway', () => {
+  it('answers with the policy in force, printed as offline, and says so on stderr; the file answers once the gateway stops', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-explain-running-'));
+    dirs.push(dir);
+    const dataDir = path.join(dir, 'data');
+    const cfg = path.join(dir, 'layergate.yaml');
+    const config = (kpiClass: string) =>
+      [
+        `gateway: { dataDir: ${dataDir}, machine: m400-test, shutdownGraceMs: 5s }`,
+        'api: { host: 127.0.0.1, port: 0 }',
+        'inputs:',
+        '  health: { type: gateway-health, interval: 200ms }',
+        'outputs:',
+        '  lake: { type: file-lake, linger: 200ms }',
+        `  offsite: { type: file-lake, premises: off, linger: 200ms, path: ${path.join(dir, 'offsite')} }`,
+        'classification:',
+        '  rules:',
+        `    - { name: kpis, signal: "kpi.*", class: ${kpiClass} }`,
+      ].join('\n');
+    writeFileSync(cfg, config('public'));
+    const question = ['explain', '-c', cfg, '--input', 'health', '--signal', 'kpi.utilisation', '--build', 'B-9'];
+    const [offlineJson, offlineText] = await Promise.all([cli([...question, '--json'], dir), cli(question, dir)]);
+    expect([offlineJson.code, offlineJson.stderr, offlineText.code, offlineText.stderr]).toEqual([0, '', 0, '']);
+    expect(JSON.parse(offlineJson.stdout)).toMatchObject({ classification: { class: 'public', rule: 'rule kpis' }, routing: { routes: ['lake', 'offsite'] } });
+    expect(offlineText.stdout).toContain('class        public  (rule kpis)\n');
+
+    const run = startGateway(cfg, dir);
+    const endpoint = await waitFor('the API listening', () => readEndpoint(path.join(dataDir, 'api')), 60_000, 100);
+    expect(endpoint.pid).toBe(run.child.pid);
+    // the file changes while the gateway runs: it keeps the policy it started with until restarted
+    writeFileSync(cfg, config('sensitive'));
+
+    const said = `answered by the running gateway (pid ${run.child.pid}, API ${endpoint.url}): its policy in force; job marking it holds for build B-9: none\n`;
+    const [runningJson, runningText] = await Promise.all([cli([...question, '--json'], dir), cli(question, dir)]);
+    expect([runningJson.code, runningJson.stderr]).toEqual([0, said]);
+    expect(runningJson.stdout).toBe(offlineJson.stdout);
+    expect([runningText.code, runningText.stderr]).toEqual([0, said]);
+    expect(runningText.stdout).toBe(offlineText.stdout);
+
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    // stopped: the file's policy answers, with nothing on stderr
+    const after = await cli([...question, '--json'], dir);
+    expect([after.code, after.stderr]).toEqual([0, '']);
+    expect(JSON.parse(after.stdout)).toMatchObject({ classification: { class: 'sensitive', rule: 'rule kpis' }, routing: { routes: ['lake'] } });
   }, 180_000);
 });

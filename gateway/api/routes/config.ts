@@ -8,13 +8,19 @@
  *   the gateway's environment. Nothing is applied or stored.
  * - `GET /api/v1/config/schema` (viewer): the whole configuration as JSON Schema (every plugin's
  *   keys), what the UI generates its forms from.
+ * - `GET /api/v1/config/versions`, `.../versions/:n`, `GET /api/v1/config/diff?from=&to=` (admin): the
+ *   configuration's history (gateway/config/history.ts) with each version's text and a unified diff
+ *   between any two, secrets hidden (`redactText`).
  */
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { configJsonSchema } from '../../config/json-schema.js';
 import { ConfigProblems, loadConfig } from '../../config/load.js';
-import { redactConfig } from '../../config/report.js';
+import { redactConfig, scrub } from '../../config/report.js';
+import { ConfigHistory, historyPath } from '../../config/history.js';
+import { isSecretKeyName } from '../../config/units.js';
 import { ApiNotFoundError } from '../../plugin-api/errors.js';
 import { type ApiDeps, typed } from '../deps.js';
 
@@ -68,4 +74,71 @@ export function configRoutes(app: FastifyInstance, deps: ApiDeps): void {
   );
 
   r.get('/api/v1/config/schema', { config: { access: 'viewer' }, schema: { hide: true } }, async () => configJsonSchema());
+
+  const versionInfo = z.object({ n: z.number(), at: z.string(), author: z.string(), comment: z.string(), origin: z.string(), sha256: z.string() });
+  const withHistory = <T>(fn: (h: ConfigHistory) => T): T => {
+    const h = new ConfigHistory(historyPath(path.dirname(deps.apiDir)));
+    try {
+      return fn(h);
+    } finally {
+      h.close();
+    }
+  };
+
+  r.get('/api/v1/config/versions', { config: { access: 'admin' }, schema: { response: { 200: z.array(versionInfo) } } }, async () =>
+    withHistory((h) => h.list()),
+  );
+
+  r.get(
+    '/api/v1/config/versions/:n',
+    {
+      config: { access: 'admin' },
+      schema: { params: z.strictObject({ n: z.coerce.number().int().min(1) }), response: { 200: z.object({ version: versionInfo, text: z.string() }) } },
+    },
+    async (req) =>
+      withHistory((h) => {
+        const version = h.list().find((v) => v.n === req.params.n);
+        const text = h.text(req.params.n);
+        if (!version || text === undefined) throw new ApiNotFoundError(`no configuration version ${req.params.n}`);
+        return { version, text: redactText(text) };
+      }),
+  );
+
+  r.get(
+    '/api/v1/config/diff',
+    {
+      config: { access: 'admin' },
+      schema: {
+        querystring: z.strictObject({ from: z.coerce.number().int().min(1), to: z.coerce.number().int().min(1) }),
+        response: { 200: z.object({ from: z.number(), to: z.number(), diff: z.string() }) },
+      },
+    },
+    async (req) =>
+      withHistory((h) => {
+        const diff = h.diff(req.query.from, req.query.to, redactText);
+        if (diff === undefined) throw new ApiNotFoundError(`no configuration version ${req.query.from} or ${req.query.to}`);
+        return { from: req.query.from, to: req.query.to, diff };
+      }),
+  );
+}
+
+/**
+ * A version's text with what looks secret hidden, its layout kept (so diffs stay readable): values
+ * of keys named like credentials (`isSecretKeyName`) and passwords in URLs. `${VAR}` references
+ * are kept: they name a variable, not its value.
+ */
+export function redactText(text: string): string {
+  const values: string[] = [];
+  const walk = (v: unknown, key: string | undefined): void => {
+    if (typeof v === 'string') {
+      if (key !== undefined && isSecretKeyName(key) && !/^\$\{[^}]+\}$/.test(v.trim())) values.push(v);
+    } else if (Array.isArray(v)) for (const x of v) walk(x, key);
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, k);
+  };
+  try {
+    walk(YAML.parse(text, { maxAliasCount: 100 }), undefined);
+  } catch {
+    // not YAML (it was refused then, but its text is kept): URL passwords are still hidden below
+  }
+  return scrub(text, values);
 }

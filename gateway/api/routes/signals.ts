@@ -20,8 +20,16 @@
  *   signal that does not exist), and no record of a class above it (a record raised by its job).
  * - Read on a connection of the API's own, bounded (gateway/buffer/stream-read.ts): past
  *   MAX_RECORDS records the answer says `truncated` and from where it covers the range.
- * - Left for later: melt-pool and other sample blocks (kind `samples`): their values are refused
- *   (400) until blocks are decoded and decimated per channel.
+ * - Sample blocks (kind `samples`: the melt-pool blocks, CONTENT_TYPES.samplesF32 as the mqtt input
+ *   stores them, or a melt-pool block as received, wire/meltpool-block.ts): `channel=` picks the
+ *   channel (default: the first channel of the newest block), every sample of the range is put in
+ *   its bucket by its own time (the record's source time, else its receive time, plus i / rate,
+ *   rounded to the ns), each bucket with min/max of its finite samples and its first and last sample
+ *   (NaN as null); NaN samples are counted (`count`, `nan`) and never in min/max. Blocks are looked
+ *   up by receive time in [from, to + SAMPLE_SLACK_NS] (a block arrives after it was sampled).
+ *   Bounded like the scalars, and by MAX_SAMPLES samples per request (newest first: `truncated`,
+ *   `coveredFrom` the oldest sample time covered). Spooled blocks (over the buffer's inline size)
+ *   are not read.
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -30,6 +38,9 @@ import type { Stream } from '../../buffer/streams.js';
 import { ApiNotFoundError } from '../../plugin-api/errors.js';
 import { CONTENT_TYPES, RECORD_KINDS, SENSITIVITY_CLASSES, type RecordKind } from '../../plugin-api/record.js';
 import { datetimeText, parseDatetime } from '../../../wire/scalar-value.js';
+import { type BlockFormat, type MeltPoolBlock, decodeBlock } from '../../../wire/meltpool-block.js';
+import type { GatewayData } from '../gateway-data.js';
+import type { StreamReader } from '../../buffer/stream-read.js';
 import { type ApiDeps, typed } from '../deps.js';
 import { mayRead } from '../identity/store.js';
 
@@ -44,6 +55,14 @@ const MAX_ROWS = 5_000;
 const DEFAULT_RANGE_NS = 15n * 60n * 1_000_000_000n;
 const NUMERIC_TYPES = new Set(['int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float32', 'float64']);
 const SAMPLE_TYPES = new Set<string>([CONTENT_TYPES.samplesF32, CONTENT_TYPES.meltPoolBlockBinary, CONTENT_TYPES.meltPoolBlockProtobuf]);
+/** samples one values request decimates at most (a 100 kHz channel: 40 s), so a plot holds ingest for tens of ms */
+export const MAX_SAMPLES = 4_000_000;
+/** blocks received this long after `to` may still hold samples of the range */
+const SAMPLE_SLACK_NS = 60n * 1_000_000_000n;
+const BLOCK_FORMAT_OF: Record<string, BlockFormat> = {
+  [CONTENT_TYPES.meltPoolBlockBinary]: 'binary',
+  [CONTENT_TYPES.meltPoolBlockProtobuf]: 'protobuf',
+};
 
 /** The record kind a stream's content type carries (records of one stream share it in practice). */
 export function kindOfContentType(contentType: string): RecordKind {
@@ -74,6 +93,8 @@ const bucket = z.object({
   firstAt: z.string(),
   last: z.unknown(),
   lastAt: z.string(),
+  /** sample blocks: NaN samples in the bucket (in `count`, not in min/max) */
+  nan: z.number().optional(),
 });
 
 const rfc3339 = z
@@ -131,6 +152,8 @@ export function signalRoutes(app: FastifyInstance, deps: ApiDeps): void {
           from: rfc3339.optional(),
           to: rfc3339.optional(),
           points: z.coerce.number().int().min(1).max(5000).default(500),
+          /** sample blocks: the channel (default: the newest block's first) */
+          channel: z.string().min(1).max(256).optional(),
         }),
         response: {
           200: z.object({
@@ -148,6 +171,10 @@ export function signalRoutes(app: FastifyInstance, deps: ApiDeps): void {
             truncated: z.boolean(),
             /** when truncated: the oldest receive time the answer covers */
             coveredFrom: z.string().nullable(),
+            /** sample blocks: the channel drawn, the channels the blocks have, the samples counted */
+            channel: z.string().optional(),
+            channels: z.array(z.string()).optional(),
+            samples: z.number().optional(),
             buckets: z.array(bucket),
           }),
         },
@@ -167,11 +194,14 @@ export function signalRoutes(app: FastifyInstance, deps: ApiDeps): void {
         if (visible.length === 0) throw notFound();
         const scalar = visible.filter((s) => kindOfContentType(s.contentType) === 'scalar');
         if (scalar.length === 0) {
+          const blocks = visible.filter((s) => kindOfContentType(s.contentType) === 'samples');
+          if (blocks.length > 0) return sampleValues(reader, data, blocks, { ...q, fromNs, toNs, maxClass: SENSITIVITY_CLASSES.indexOf(maxClass) });
           throw new RangeError(
             `signal "${q.signal}" of source "${q.source}" is ${kindOfContentType(visible[0]!.contentType)} (${visible[0]!.contentType}): ` +
-              'values are served for scalar signals (sample blocks are not decimated yet)',
+              'values are served for scalar signals and sample blocks',
           );
         }
+        if (q.channel !== undefined) throw new RangeError(`signal "${q.signal}" of source "${q.source}" is scalar: channel= is for sample blocks`);
         const cls = data.explain(q.source, q.signal, 'scalar').class;
         const width = (toNs - fromNs + 1n + BigInt(q.points) - 1n) / BigInt(q.points);
         const buckets = new Map<number, Acc>();
@@ -262,4 +292,153 @@ export function signalRoutes(app: FastifyInstance, deps: ApiDeps): void {
       });
     },
   );
+}
+
+interface SampleAcc {
+  count: number;
+  nan: number;
+  min: number | null;
+  max: number | null;
+  first: number;
+  firstOff: number;
+  last: number;
+  lastOff: number;
+}
+
+/** One block's channels, sample rate and first sample time, or undefined when its body does not decode. */
+function blockOf(stream: Stream, body: Buffer, attrs: Readonly<Record<string, string>> | undefined, t0: bigint) {
+  if (stream.contentType === CONTENT_TYPES.samplesF32) {
+    const names = attrs?.channels?.split(',') ?? [];
+    const rate = Number(attrs?.sample_rate_hz);
+    if (names.length === 0 || !(rate > 0) || body.length % (4 * names.length) !== 0) return undefined;
+    const f = body.byteOffset % 4 === 0 ? new Float32Array(body.buffer, body.byteOffset, body.length / 4) : new Float32Array(new Uint8Array(body).buffer);
+    const n = f.length / names.length;
+    return { names, rate, t0, n, at: (ch: number, i: number) => f[i * names.length + ch]! };
+  }
+  const format = BLOCK_FORMAT_OF[stream.contentType];
+  if (format === undefined) return undefined;
+  let b: MeltPoolBlock;
+  try {
+    b = decodeBlock(body, format);
+  } catch {
+    return undefined;
+  }
+  if (!(b.sampleRateHz > 0)) return undefined;
+  return { names: b.channels, rate: b.sampleRateHz, t0: b.firstSampleTimeNs, n: b.samples[0]?.length ?? 0, at: (ch: number, i: number) => b.samples[ch]![i]! };
+}
+
+/** The values of a sample-block signal (see the header): decimated per channel, by sample time. */
+function sampleValues(
+  reader: StreamReader,
+  data: GatewayData,
+  streams: Stream[],
+  q: { source: string; signal: string; points: number; channel?: string | undefined; fromNs: bigint; toNs: bigint; maxClass: number },
+) {
+  const { fromNs, toNs } = q;
+  const width = (toNs - fromNs + 1n + BigInt(q.points) - 1n) / BigInt(q.points);
+  const w = Number(width);
+  const span = Number(toNs - fromNs);
+  const byId = new Map(streams.map((s) => [s.id, s]));
+  const buckets = new Map<number, SampleAcc>();
+  const channels = new Set<string>();
+  let channel = q.channel;
+  let blocks = 0;
+  let samples = 0;
+  let oldestOff: number | null = null;
+  let full = false;
+  const scan = reader.scan(
+    {
+      streams: new Set(byId.keys()),
+      fromNs,
+      toNs: toNs + SAMPLE_SLACK_NS,
+      maxClass: q.maxClass,
+      maxRecords: MAX_RECORDS,
+      maxRows: MAX_ROWS,
+    },
+    (rec) => {
+      if (rec.kind !== 'samples') return;
+      let body: Buffer;
+      try {
+        body = SENSITIVITY_CLASSES[rec.cls] === 'confidential' ? data.unseal(Buffer.from(rec.body)) : rec.body;
+      } catch {
+        return; // a body that does not open is not a trace to draw
+      }
+      const b = blockOf(byId.get(rec.stream)!, body, rec.attributes, rec.sourceNs ?? rec.receiveNs);
+      if (b === undefined) return;
+      for (const name of b.names) if (channels.size < 256) channels.add(name);
+      channel ??= b.names[0];
+      const ch = b.names.indexOf(channel!);
+      if (ch < 0) return;
+      const off0 = Number(b.t0 - fromNs);
+      const step = 1e9 / b.rate;
+      let used = false;
+      for (let i = 0; i < b.n; i++) {
+        const off = off0 + Math.round(i * step);
+        if (off < 0 || off > span) continue;
+        if (samples >= MAX_SAMPLES) {
+          full = true;
+          return false;
+        }
+        used = true;
+        samples++;
+        if (oldestOff === null || off < oldestOff) oldestOff = off;
+        const v = b.at(ch, i);
+        const k = Math.floor(off / w);
+        let acc = buckets.get(k);
+        if (!acc) buckets.set(k, (acc = { count: 0, nan: 0, min: null, max: null, first: v, firstOff: off, last: v, lastOff: off }));
+        acc.count++;
+        if (Number.isNaN(v)) acc.nan++;
+        else {
+          if (acc.min === null || v < acc.min) acc.min = v;
+          if (acc.max === null || v > acc.max) acc.max = v;
+        }
+        if (off < acc.firstOff) {
+          acc.first = v;
+          acc.firstOff = off;
+        }
+        if (off >= acc.lastOff) {
+          acc.last = v;
+          acc.lastOff = off;
+        }
+      }
+      if (used) blocks++;
+      return undefined;
+    },
+  );
+  if (q.channel !== undefined && channels.size > 0 && !channels.has(q.channel)) {
+    throw new ApiNotFoundError(`signal "${q.signal}" of source "${q.source}" has no channel "${q.channel}" (it has ${[...channels].join(', ')})`);
+  }
+  const finite = (v: number) => (Number.isNaN(v) ? null : v);
+  const out = [...buckets.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([i, a]) => ({
+      start: datetimeText(fromNs + BigInt(i) * width),
+      count: a.count,
+      min: a.min,
+      max: a.max,
+      first: finite(a.first),
+      firstAt: datetimeText(fromNs + BigInt(a.firstOff)),
+      last: finite(a.last),
+      lastAt: datetimeText(fromNs + BigInt(a.lastOff)),
+      nan: a.nan,
+    }));
+  const truncated = full || scan.truncated;
+  return {
+    source: q.source,
+    signal: q.signal,
+    class: data.explain(q.source, q.signal, 'samples').class,
+    type: 'float32',
+    unit: null,
+    numeric: out.some((b) => b.min !== null),
+    from: datetimeText(fromNs),
+    to: datetimeText(toNs),
+    bucketNs: width.toString(),
+    records: blocks,
+    truncated,
+    coveredFrom: truncated && oldestOff !== null ? datetimeText(fromNs + BigInt(oldestOff)) : null,
+    ...(channel !== undefined ? { channel } : {}),
+    channels: [...channels],
+    samples,
+    buckets: out,
+  };
 }

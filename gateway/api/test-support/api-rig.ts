@@ -19,6 +19,8 @@ export interface Answer {
   headers: Record<string, string | string[] | undefined>;
   text: string;
   json: <T = Record<string, unknown>>() => T;
+  /** the body's bytes (images) */
+  bytes: Buffer;
 }
 
 export interface RequestOptions {
@@ -42,17 +44,24 @@ export interface ApiRig {
   stop(): Promise<void>;
 }
 
-/** `apiYaml`: lines under `api:`; `bufferYaml`: a `buffer:` section of its own */
-export async function startApiRig(apiYaml = '', opts: { bufferYaml?: string } = {}): Promise<ApiRig> {
+/**
+ * `apiYaml`: lines under `api:`; `bufferYaml`: a `buffer:` section of its own; `outputsYaml`: more
+ * outputs (lines under `outputs:`, beside `lake`); `yaml`: more sections (classification, routing);
+ * `inputsYaml`: more inputs (lines under `inputs:`, beside `health`: a frames input, an mqtt input)
+ */
+export async function startApiRig(apiYaml = '', opts: { bufferYaml?: string; outputsYaml?: string; yaml?: string; inputsYaml?: string } = {}): Promise<ApiRig> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-api-'));
   const loaded = loadConfig({
     text: [
       `gateway: { dataDir: ${dir}/data, machine: m1, deliveryThread: false }`,
       'inputs:',
       '  health: { type: gateway-health, interval: 200ms }',
+      ...(opts.inputsYaml ? [opts.inputsYaml] : []),
       'outputs:',
       `  lake: { type: file-lake, path: ${dir}/lake, linger: 200ms }`,
+      ...(opts.outputsYaml ? [opts.outputsYaml] : []),
       ...(opts.bufferYaml ? [opts.bufferYaml] : []),
+      ...(opts.yaml ? [opts.yaml] : []),
       'api:',
       '  host: 127.0.0.1',
       '  port: 0',
@@ -82,8 +91,9 @@ export async function startApiRig(apiYaml = '', opts: { bufferYaml?: string } = 
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode!, headers: res.headers, text, json: <T>() => JSON.parse(text) as T });
+          const bytes = Buffer.concat(chunks);
+          const text = bytes.toString('utf8');
+          resolve({ status: res.statusCode!, headers: res.headers, text, json: <T>() => JSON.parse(text) as T, bytes });
         });
         res.on('error', reject);
       });
