@@ -7,10 +7,10 @@
  * (./status.ts) reads the actions that declare a status section at every status interval.
  */
 import type { ActionContext, PluginAction, StatusSections } from '../plugin-api/actions.js';
-import type { PluginConfigView } from '../plugin-api/commands.js';
 import { ApiNotFoundError } from '../plugin-api/errors.js';
 import type { LoadedConfig } from '../config/load.js';
-import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys, pluginSettings } from '../config/schema.js';
+import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys } from '../config/schema.js';
+import { pluginConfigView } from '../config/plugin-config-view.js';
 import { type PluginRegistry, registry as builtIn } from '../runtime/registry.js';
 
 /** An action as the control plane serves it. */
@@ -35,19 +35,6 @@ export function declaredActions(reg: PluginRegistry = builtIn): DeclaredAction[]
     for (const [name, action] of Object.entries(def.actions ?? {})) out.push({ kind: 'output', type: def.type, name, action, envelope });
   }
   return out;
-}
-
-/** The running config as a plugin of this kind and type sees it (what `CommandContext.load` gives its commands). */
-export function pluginConfigView(loaded: LoadedConfig, kind: 'input' | 'output', type: string, envelope: readonly string[]): PluginConfigView<unknown> {
-  const entries: Record<string, { type: string }> = kind === 'input' ? loaded.config.inputs : loaded.config.outputs;
-  return {
-    origin: loaded.origin,
-    dataDir: loaded.config.gateway.dataDir,
-    machine: loaded.config.gateway.machine,
-    instances: Object.entries(entries)
-      .filter(([, entry]) => entry.type === type)
-      .map(([name, entry]) => ({ name, settings: pluginSettings(entry as Record<string, unknown>, envelope) })),
-  };
 }
 
 /** The context of an action for one instance; ApiNotFoundError when the config has no such instance of that type. */

@@ -55,12 +55,13 @@ import { createLogger } from '../runtime/log.js';
 import { quarantineSummary } from '../quarantine/summary.js';
 import { addPolicyCommands } from './policy-commands.js';
 import { addApiCommands } from './api-commands.js';
+import { pluginConfigView } from '../config/plugin-config-view.js';
 import { runningBufferStats, runningLosses } from './running-gateway.js';
 import type { ControlPlane } from '../api/server.js';
 import { startControlPlane } from '../api/gateway-view.js';
 import type { Logger } from 'pino';
 import type { QuarantineCount } from '../quarantine/summary.js';
-import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys, pluginSettings } from '../config/schema.js';
+import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys } from '../config/schema.js';
 import type { CommandContext, ExitCodes } from '../plugin-api/commands.js';
 import { registry } from '../runtime/registry.js';
 
@@ -367,18 +368,11 @@ export function buildProgram(): Command {
     });
   // plugins' own commands, through the registry: the inputs' (opcua's `pki`) beside the buffer
   // commands, the outputs' (cloud's `sync`) last, the order `layergate --help` has always shown
-  for (const def of registry.inputs.values())
-    def.commands?.(
-      program,
-      commandContext(def, INPUT_ENVELOPE_KEYS, (c) => c.inputs),
-    );
+  for (const def of registry.inputs.values()) def.commands?.(program, commandContext(def, 'input', INPUT_ENVELOPE_KEYS));
   addPolicyCommands(program, { load, configFile, fail: (code, message) => new ExitError(code, message), exit: EXIT });
   addApiCommands(program, { load, configFile, fail: (code, message) => new ExitError(code, message), exit: EXIT });
   for (const def of registry.outputs.values()) {
-    def.commands?.(
-      program,
-      commandContext(def, outputEnvelopeKeys(def.configSchema), (c) => c.outputs),
-    );
+    def.commands?.(program, commandContext(def, 'output', outputEnvelopeKeys(def.configSchema)));
   }
   return program;
 }
@@ -387,23 +381,9 @@ export function buildProgram(): Command {
  * What a plugin's commands get (gateway/plugin-api/commands.ts): the config loaded as every command
  * loads it, narrowed to the instances of that plugin with the settings its factory gets.
  */
-function commandContext<C>(
-  def: { type: string },
-  envelope: readonly string[],
-  entriesOf: (config: LoadedConfig['config']) => Record<string, { type: string }>,
-): CommandContext<C> {
+function commandContext<C>(def: { type: string }, kind: 'input' | 'output', envelope: readonly string[]): CommandContext<C> {
   return {
-    load: (file, options) => {
-      const loaded = load(configFile(file), options?.unsetVariables);
-      return {
-        origin: loaded.origin,
-        dataDir: loaded.config.gateway.dataDir,
-        machine: loaded.config.gateway.machine,
-        instances: Object.entries(entriesOf(loaded.config))
-          .filter(([, entry]) => entry.type === def.type)
-          .map(([name, entry]) => ({ name, settings: pluginSettings(entry, envelope) as C })),
-      };
-    },
+    load: (file, options) => pluginConfigView<C>(load(configFile(file), options?.unsetVariables), kind, def.type, envelope),
     fail: (code, message) => new ExitError(code, message),
     exit: EXIT,
     json: toJson,

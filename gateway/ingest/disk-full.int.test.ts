@@ -7,7 +7,7 @@
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DISK_FULL_REASON, isStorageFull, openBuffer } from '../buffer/index.js';
 import type { RecordBuffer } from '../buffer/types.js';
 import { CONTENT_TYPES } from '../plugin-api/record.js';
@@ -15,28 +15,11 @@ import type { InputContext, RecordDraft } from '../plugin-api/contract.js';
 import { definition as healthInput } from '../../plugins/inputs/gateway-health/index.js';
 import { gatewayHealthConfigSchema } from '../../plugins/inputs/gateway-health/schema.js';
 import { Pipeline } from './pipeline.js';
-import { type Tmpfs, fillToEnospc, mountTmpfs, unmountTmpfs } from '../../test/support/tmpfs.js';
+import { fillToEnospc, tmpfsForFile } from '../../test/support/tmpfs.js';
 import { sleep, waitFor } from '../../test/support/wait.js';
 
 const log = pino({ level: process.env.LG_TEST_LOG ?? 'silent' });
-let tmpfs: Tmpfs | undefined;
-/** run before the unmount, also when a test failed half-way (an open database keeps the mount busy) */
-const cleanups: (() => unknown)[] = [];
-
-beforeAll(() => {
-  tmpfs = mountTmpfs('lg-diskfull-', '20m');
-});
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) {
-    try {
-      await c();
-    } catch {
-      /* the unmount below still runs */
-    }
-  }
-  unmountTmpfs(tmpfs);
-});
+const tmpfs = tmpfsForFile('lg-diskfull-', '20m');
 
 /** Fill the filesystem of `file` until ENOSPC; returns the open descriptor to keep topping it up. */
 function fill(file: string): number {
@@ -58,11 +41,11 @@ function draft(i: number): RecordDraft {
 
 describe('buffer filesystem full', () => {
   it('ingest resumes by itself within seconds once space is freed; samples that could not wait are in the ledger, exactly', async () => {
-    const dataDir = path.join(tmpfs!.root, 'data');
+    const dataDir = path.join(tmpfs.root, 'data');
     mkdirSync(dataDir, { recursive: true });
     // the bound is far above the filesystem: the disk, not the bound, is what runs out
-    const buffer: RecordBuffer = openBuffer({ dir: path.join(tmpfs!.mnt, 'buffer'), maxBytes: 1 << 30, sinks: ['lake'] }, log);
-    cleanups.push(() => buffer.close());
+    const buffer: RecordBuffer = openBuffer({ dir: path.join(tmpfs.mnt, 'buffer'), maxBytes: 1 << 30, sinks: ['lake'] }, log);
+    tmpfs.onUnmount(() => buffer.close());
     const pipeline = new Pipeline({
       buffer,
       outputs: [{ name: 'lake', plugin: { premises: 'on' } }],
@@ -90,7 +73,7 @@ describe('buffer filesystem full', () => {
     };
     const health = healthInput.create(gatewayHealthConfigSchema.parse({ interval: '100ms' }), { dataDir, machine: 'm', bufferStats: () => buffer.stats() });
     await health.start(counted);
-    cleanups.push(() => health.stop());
+    tmpfs.onUnmount(() => health.stop());
 
     // the waiting input: one emit at a time, like MQTT holding its acks
     const producer = pipeline.contextFor('producer');
@@ -98,7 +81,7 @@ describe('buffer filesystem full', () => {
     let lastStoredAt = Date.now();
     let producerError: unknown;
     let running = true;
-    cleanups.push(() => {
+    tmpfs.onUnmount(() => {
       running = false;
       pipeline.abortBlocked();
     });
@@ -117,9 +100,9 @@ describe('buffer filesystem full', () => {
     })();
 
     await waitFor('the producer to store records', () => stored > 20, 10_000);
-    const filler = path.join(tmpfs!.mnt, 'filler');
+    const filler = path.join(tmpfs.mnt, 'filler');
     const fd = fill(filler);
-    cleanups.push(() => closeSync(fd));
+    tmpfs.onUnmount(() => closeSync(fd));
     // keep taking whatever space a checkpoint frees until appends fail for good
     await waitFor(
       'ingest to stall on the full filesystem',

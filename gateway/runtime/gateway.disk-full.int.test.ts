@@ -11,9 +11,9 @@ import { closeSync, existsSync, openSync, readFileSync, statSync, statfsSync, un
 import path from 'node:path';
 import mqtt from 'mqtt';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MQTT } from '../../test/services/endpoints.js';
-import { type Tmpfs, fillToEnospc, mountTmpfs, unmountTmpfs } from '../../test/support/tmpfs.js';
+import { fillToEnospc, tmpfsForFile } from '../../test/support/tmpfs.js';
 import { sleep, waitFor } from '../../test/support/wait.js';
 import { AuditLog, defaultAuditPath, verifyAuditLog } from '../audit/audit-log.js';
 import { loadConfig } from '../config/load.js';
@@ -24,24 +24,7 @@ const BEFORE = 300;
 /** the data disk's block (tmpfs: the page size) */
 const BLOCK = 4096;
 
-let tmpfs: Tmpfs | undefined;
-/** run before the unmount, also when the test failed half-way (an open database keeps the mount busy) */
-const cleanups: (() => unknown)[] = [];
-
-beforeAll(() => {
-  tmpfs = mountTmpfs('lg-gwfull-', '24m');
-});
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) {
-    try {
-      await c();
-    } catch {
-      /* the unmount below still runs */
-    }
-  }
-  unmountTmpfs(tmpfs);
-});
+const tmpfs = tmpfsForFile('lg-gwfull-', '24m');
 
 function journal(file: string): JournalLine[] {
   if (!existsSync(file)) return [];
@@ -56,8 +39,8 @@ const values = (file: string): number[] => journal(file).map((l) => (JSON.parse(
 
 describe('Gateway.start on a 100 % full data disk', () => {
   it('starts, delivers what the buffer holds, and ingests again once space is freed, with no restart', async () => {
-    const root = tmpfs!.root;
-    const dataDir = path.join(tmpfs!.mnt, 'data');
+    const root = tmpfs.root;
+    const dataDir = path.join(tmpfs.mnt, 'data');
     const topic = `lg-gwfull/${process.pid}/${Date.now()}`;
     const lines: Record<string, unknown>[] = [];
     const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
@@ -83,14 +66,14 @@ describe('Gateway.start on a 100 % full data disk', () => {
         registry,
       });
     const pub = await mqtt.connectAsync(MQTT.url, { username: MQTT.username, password: MQTT.password, clientId: `lg-gwfull-pub-${process.pid}`, clean: true });
-    cleanups.push(() => pub.endAsync());
+    tmpfs.onUnmount(() => pub.endAsync());
     const publish = async (from: number, count: number): Promise<void> => {
       for (let i = from; i < from + count; i++) await pub.publishAsync(`${topic}/power`, JSON.stringify({ value: i, pad: 'p'.repeat(1000) }), { qos: 1 });
     };
 
     // 1. the sink is down (its folder does not exist): records pile up in the buffer
     const down = await Gateway.start(config(path.join(root, 'no-such-folder', 'journal.jsonl')), { log, registry, registryModule: JOURNAL_REGISTRY_MODULE });
-    cleanups.push(() => down.stop());
+    tmpfs.onUnmount(() => down.stop());
     // the first session's subscription must be in place before anything is published to it
     await waitFor('the input subscribed', () => lines.some((l) => l.msg === 'mqtt: subscribed'), 10_000);
     await publish(0, BEFORE);
@@ -108,19 +91,19 @@ describe('Gateway.start on a 100 % full data disk', () => {
     for (let i = 0; i < 1000 && BLOCK - (statSync(auditFile).size % BLOCK) > 128; i++) audit.append('login', { user: `operator-${i}` });
     expect(BLOCK - (statSync(auditFile).size % BLOCK)).toBeLessThanOrEqual(128);
     const auditEntries = verifyAuditLog(auditFile).entries;
-    const filler = path.join(tmpfs!.mnt, 'filler');
+    const filler = path.join(tmpfs.mnt, 'filler');
     const fd = openSync(filler, 'w');
     let fdOpen = true;
-    cleanups.push(() => fdOpen && closeSync(fd));
+    tmpfs.onUnmount(() => fdOpen && closeSync(fd));
     fillToEnospc(fd);
-    const fs0 = statfsSync(tmpfs!.mnt);
+    const fs0 = statfsSync(tmpfs.mnt);
     expect(fs0.bavail * fs0.bsize, 'the disk is full').toBeLessThan(64 * 1024);
 
     // 3. start on the full disk, the sink back: the start succeeds, what the buffer holds is delivered
     const file = path.join(root, 'journal.jsonl');
     const startedAt = Date.now();
     const gw = await Gateway.start(config(file), { log, registry, registryModule: JOURNAL_REGISTRY_MODULE });
-    cleanups.push(() => gw.stop());
+    tmpfs.onUnmount(() => gw.stop());
     const startMs = Date.now() - startedAt;
     // the start's audit entry is there, whole, and the chain intact
     const verified = verifyAuditLog(auditFile);
@@ -149,7 +132,7 @@ describe('Gateway.start on a 100 % full data disk', () => {
         await sleep(5);
       }
     })();
-    cleanups.push(() => {
+    tmpfs.onUnmount(() => {
       publishing = false;
       return publisher;
     });
@@ -196,11 +179,11 @@ describe('Gateway.start on a 100 % full data disk', () => {
   }, 120_000);
 
   it('an audit entry that does not fit on the full disk is refused whole: the log verifies, and takes the entry once there is room', () => {
-    const dir = path.join(tmpfs!.mnt, 'audit-only');
+    const dir = path.join(tmpfs.mnt, 'audit-only');
     const auditFile = path.join(dir, 'audit.jsonl');
     const audit = new AuditLog(auditFile);
     audit.append('login', { user: 'operator' });
-    const filler = path.join(tmpfs!.mnt, 'audit-filler');
+    const filler = path.join(tmpfs.mnt, 'audit-filler');
     const fd = openSync(filler, 'w');
     try {
       // the last block of the log has room for only part of the next entry

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface Tmpfs {
   /** the temp folder holding the mount point (and anything a test keeps off the small filesystem) */
@@ -46,4 +47,40 @@ export function fillToEnospc(fd: number): void {
       size >>= 1;
     }
   }
+}
+
+/** A test file's tmpfs: its paths, and what to close before it is unmounted. */
+export interface FileTmpfs {
+  readonly root: string;
+  readonly mnt: string;
+  /** run before the unmount, newest first, also when a test failed half-way (an open database keeps the mount busy) */
+  onUnmount(fn: () => unknown): void;
+}
+
+/** A tmpfs mounted before the test file's tests and unmounted after them (see `FileTmpfs`). */
+export function tmpfsForFile(prefix: string, size: string): FileTmpfs {
+  let fs: Tmpfs | undefined;
+  const cleanups: (() => unknown)[] = [];
+  beforeAll(() => {
+    fs = mountTmpfs(prefix, size);
+  });
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch {
+        /* the unmount below still runs */
+      }
+    }
+    unmountTmpfs(fs);
+  });
+  return {
+    get root() {
+      return fs!.root;
+    },
+    get mnt() {
+      return fs!.mnt;
+    },
+    onUnmount: (fn) => void cleanups.push(fn),
+  };
 }

@@ -2,7 +2,6 @@
  * A running gateway (health input, file-lake output) with its control-plane API on 127.0.0.1 and a
  * free port, HTTPS with the generated certificate, and a client that trusts exactly that certificate.
  */
-import https from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,25 +12,9 @@ import { Gateway } from '../../runtime/gateway.js';
 import { startControlPlane } from '../gateway-view.js';
 import type { Role } from '../identity/roles.js';
 import type { ControlPlane } from '../server.js';
+import { type Answer, type RequestOptions, apiClient } from './api-client.js';
 
-export interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json: <T = Record<string, unknown>>() => T;
-  /** the body's bytes (images) */
-  bytes: Buffer;
-}
-
-export interface RequestOptions {
-  token?: string;
-  cookie?: string;
-  csrf?: string;
-  body?: unknown;
-  /** raw body with its own content type */
-  raw?: { contentType: string; data: string | Buffer };
-  headers?: Record<string, string>;
-}
+export type { Answer, RequestOptions } from './api-client.js';
 
 export interface ApiRig {
   dir: string;
@@ -72,43 +55,16 @@ export async function startApiRig(apiYaml = '', opts: { bufferYaml?: string; out
   const log = pino({ level: 'silent' });
   const gateway = await Gateway.start(loaded, { log });
   const api = await startControlPlane(gateway, loaded, log);
-  const agent = new https.Agent({ ca: api.tls?.cert, keepAlive: false });
-  const request = (method: string, url: string, opts: RequestOptions = {}): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { ...opts.headers };
-      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-      if (opts.cookie) headers.cookie = opts.cookie;
-      if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
-      let data: string | Buffer | undefined;
-      if (opts.raw) {
-        headers['content-type'] = opts.raw.contentType;
-        data = opts.raw.data;
-      } else if (opts.body !== undefined) {
-        headers['content-type'] = 'application/json';
-        data = JSON.stringify(opts.body);
-      }
-      const req = https.request(new URL(url, api.url), { method, headers, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const bytes = Buffer.concat(chunks);
-          const text = bytes.toString('utf8');
-          resolve({ status: res.statusCode!, headers: res.headers, text, json: <T>() => JSON.parse(text) as T, bytes });
-        });
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(data);
-    });
+  const client = apiClient(api);
   return {
     dir,
     gateway,
     api,
     audit: gateway.audit,
-    request,
-    tokenFor: (role) => api.identity.createToken({ label: `test-${role}`, role, maxClass: 'confidential', expiresMs: null, createdBy: 'test' }).token,
+    request: client.request,
+    tokenFor: client.tokenFor,
     async stop() {
-      agent.destroy();
+      client.close();
       await api.close();
       await gateway.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -5,24 +5,15 @@
  * `layergate` CLI can be pointed at the same gateway (`-c <configFile>`), as an operator would.
  */
 import { writeFileSync } from 'node:fs';
-import https from 'node:https';
 import pino from 'pino';
 import { loadConfig } from '../../config/load.js';
 import { Gateway } from '../../runtime/gateway.js';
 import { startControlPlane } from '../gateway-view.js';
 import type { Role } from '../identity/roles.js';
 import type { ControlPlane } from '../server.js';
+import { type Answer, type RequestOptions, apiClient } from './api-client.js';
 
-export interface Answer {
-  status: number;
-  text: string;
-  json: <T = Record<string, unknown>>() => T;
-}
-
-export interface RequestOptions {
-  token?: string;
-  body?: unknown;
-}
+export type { Answer, RequestOptions } from './api-client.js';
 
 export interface GatewayApiRig {
   configFile: string;
@@ -47,36 +38,15 @@ export async function startGatewayApi(configFile: string, config: Record<string,
     await gateway.stop();
     throw err;
   }
-  const agent = new https.Agent({ ca: api.tls?.cert, keepAlive: false });
-  const request = (method: string, url: string, opts: RequestOptions = {}): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const headers: Record<string, string> = {};
-      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-      let data: string | undefined;
-      if (opts.body !== undefined) {
-        headers['content-type'] = 'application/json';
-        data = JSON.stringify(opts.body);
-      }
-      const req = https.request(new URL(url, api.url), { method, headers, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode!, text, json: <T>() => JSON.parse(text) as T });
-        });
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(data);
-    });
+  const client = apiClient(api);
   return {
     configFile,
     gateway,
     api,
-    request,
-    tokenFor: (role) => api.identity.createToken({ label: `test-${role}`, role, maxClass: 'confidential', expiresMs: null, createdBy: 'test' }).token,
+    request: client.request,
+    tokenFor: client.tokenFor,
     async stop() {
-      agent.destroy();
+      client.close();
       await api.close();
       await gateway.stop();
     },

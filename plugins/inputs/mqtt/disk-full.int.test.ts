@@ -11,44 +11,27 @@ import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openBuffer } from '../../../gateway/buffer/index.js';
 import { Pipeline } from '../../../gateway/ingest/pipeline.js';
 import { MQTT } from '../../../test/services/endpoints.js';
-import { type Tmpfs, fillToEnospc, mountTmpfs, unmountTmpfs } from '../../../test/support/tmpfs.js';
+import { fillToEnospc, tmpfsForFile } from '../../../test/support/tmpfs.js';
 import { sleep, waitFor } from '../../../test/support/wait.js';
 import { type MqttInput, definition } from './index.js';
 import { mqttConfigSchema } from './schema.js';
 
 const log = pino({ level: process.env.LG_TEST_LOG ?? 'silent' });
-let tmpfs: Tmpfs | undefined;
-/** run before the unmount, also when the test failed half-way (an open database keeps the mount busy) */
-const cleanups: (() => unknown)[] = [];
-
-beforeAll(() => {
-  tmpfs = mountTmpfs('lg-mqttfull-', '20m');
-});
-
-afterAll(async () => {
-  for (const c of cleanups.reverse()) {
-    try {
-      await c();
-    } catch {
-      /* the unmount below still runs */
-    }
-  }
-  unmountTmpfs(tmpfs);
-});
+const tmpfs = tmpfsForFile('lg-mqttfull-', '20m');
 
 describe('mqtt input, buffer filesystem full', () => {
   it('holds QoS 1 messages while the disk is full and stores every one exactly once after, on the same session', async () => {
-    const dataDir = path.join(tmpfs!.root, 'data');
+    const dataDir = path.join(tmpfs.root, 'data');
     mkdirSync(dataDir, { recursive: true });
     // the bound is far above the filesystem: the disk, not the bound, is what runs out
-    const buffer = openBuffer({ dir: path.join(tmpfs!.mnt, 'buffer'), maxBytes: 1 << 30, sinks: ['lake'] }, log);
-    cleanups.push(() => buffer.close());
+    const buffer = openBuffer({ dir: path.join(tmpfs.mnt, 'buffer'), maxBytes: 1 << 30, sinks: ['lake'] }, log);
+    tmpfs.onUnmount(() => buffer.close());
     const pipeline = new Pipeline({ buffer, outputs: [{ name: 'lake', plugin: { premises: 'on' } }], dataDir, quarantineMaxBytes: 1 << 20, log });
-    cleanups.push(() => pipeline.abortBlocked());
+    tmpfs.onUnmount(() => pipeline.abortBlocked());
 
     const topic = `lg-mqttfull/${process.pid}/${Date.now()}`;
     const input = definition.create(
@@ -64,7 +47,7 @@ describe('mqtt input, buffer filesystem full', () => {
       { dataDir, machine: 'test-machine' },
     ) as MqttInput;
     await input.start(pipeline.contextFor('plc'));
-    cleanups.push(() => input.stop());
+    tmpfs.onUnmount(() => input.stop());
     await input.ready();
 
     // the machine: a QoS 1 message every 5 ms, numbered. It pauses while 900 are held: the test
@@ -76,7 +59,7 @@ describe('mqtt input, buffer filesystem full', () => {
       clientId: `lg-mqttfull-pub-${process.pid}`,
       clean: true,
     });
-    cleanups.push(() => pub.endAsync());
+    tmpfs.onUnmount(() => pub.endAsync());
     const stored = (): number => buffer.stats().records;
     let published = 0;
     let publishing = true;
@@ -96,7 +79,7 @@ describe('mqtt input, buffer filesystem full', () => {
         publishError = err;
       }
     })();
-    cleanups.push(() => {
+    tmpfs.onUnmount(() => {
       publishing = false;
       return publisher;
     });
@@ -104,10 +87,10 @@ describe('mqtt input, buffer filesystem full', () => {
     await waitFor('messages stored', () => stored() > 50, 10_000);
 
     // fill the disk, and keep taking whatever space a checkpoint frees, until nothing more is stored
-    const filler = path.join(tmpfs!.mnt, 'filler');
+    const filler = path.join(tmpfs.mnt, 'filler');
     const fd = openSync(filler, 'w');
     let fdOpen = true;
-    cleanups.push(() => fdOpen && closeSync(fd));
+    tmpfs.onUnmount(() => fdOpen && closeSync(fd));
     fillToEnospc(fd);
     let lastStored = stored();
     let lastStoredAt = Date.now();
