@@ -80,6 +80,7 @@ describe('status', () => {
 
   it('a stream ends at the next event once its token is revoked', async () => {
     const made = rig.api.identity.createToken({ label: 'wall-screen', role: 'viewer', maxClass: 'internal', expiresMs: null, createdBy: 'test' });
+    let revokedAfter = 0;
     const events = await new Promise<number>((resolve, reject) => {
       let n = 0;
       const req = https.get(
@@ -87,8 +88,12 @@ describe('status', () => {
         { ca: rig.api.tls!.cert, headers: { authorization: `Bearer ${made.token}` } },
         (res) => {
           res.on('data', (c: Buffer) => {
+            // one chunk may hold several events
             n += c.toString('utf8').split('event: status').length - 1;
-            if (n === 2) rig.api.identity.revokeToken(made.info.id);
+            if (n >= 2 && revokedAfter === 0) {
+              revokedAfter = n;
+              rig.api.identity.revokeToken(made.info.id);
+            }
           });
           res.on('end', () => resolve(n));
         },
@@ -96,8 +101,9 @@ describe('status', () => {
       req.on('error', reject);
       setTimeout(() => reject(new Error('the stream did not end')), 10_000).unref();
     });
-    expect(events).toBeGreaterThanOrEqual(2);
-    expect(events).toBeLessThanOrEqual(3);
+    expect(revokedAfter).toBeGreaterThanOrEqual(2);
+    // at most the event already on its way when the token was revoked
+    expect(events).toBeLessThanOrEqual(revokedAfter + 1);
   });
 
   it('/metrics: ingest and delivery counters per input and sink, no label per signal; from an allowed address without a token', async () => {
