@@ -35,7 +35,7 @@ import {
   type NotificationMessage,
   type UserIdentityInfo,
 } from 'node-opcua';
-import { OpcuaTimeoutError, Sleeper, exponentialDelay } from '../../../gateway/plugin-api/index.js';
+import { OpcuaTimeoutError, OpcuaUntrustedServerError, Sleeper, exponentialDelay } from '../../../gateway/plugin-api/index.js';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment } from '../../../gateway/plugin-api/index.js';
 import { ChangeRecorder } from './changes.js';
 import { GapTracker } from './gaps.js';
@@ -234,7 +234,9 @@ export class OpcuaInput implements InputPlugin {
   private async run(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
+      let untrustedServer = false;
       const reason = await this.session().catch((err: unknown) => {
+        untrustedServer = err instanceof OpcuaUntrustedServerError;
         this.s.lastError = err instanceof Error ? err.message : String(err);
         return `error: ${this.s.lastError}`;
       });
@@ -245,10 +247,24 @@ export class OpcuaInput implements InputPlugin {
       }
       if (reason.startsWith('error')) failures++;
       else failures = 0;
+      if (untrustedServer) await this.rereadTrustList();
       const delay = exponentialDelay(failures - 1, { initialMs: this.config.reconnect.initial, maxMs: this.config.reconnect.max });
       this.ctx!.log.info({ reason, delayMs: delay }, 'opcua: session ended; reconnecting');
       await this.sleeper.sleep(delay);
     }
+  }
+
+  /**
+   * The certificate manager follows its folders with file watchers, which miss a certificate moved
+   * out of rejected/ before they saw it arrive (an admin quick with `layergate pki trust`), or miss
+   * everything once the host's inotify watches run out; it then holds the server as rejected until
+   * a restart. After a trust failure the folders are read again before the next try, so a move on
+   * disk always takes effect at the next reconnect.
+   */
+  private async rereadTrustList(): Promise<void> {
+    await this.certificateManager?.reloadCertificates().catch((err: unknown) => {
+      this.ctx!.log.warn({ err, pkiDir: this.pkiDir }, 'opcua: could not read the PKI folders again; the next try uses the trust list as it was');
+    });
   }
 
   /** One session lifetime; resolves with why it ended. */

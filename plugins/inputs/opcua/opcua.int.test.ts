@@ -320,6 +320,25 @@ describe('opcua input against the simulator', () => {
     await waitFor('values once trusted', () => all(buffer).length >= 3);
   }, 60_000);
 
+  it('a trust takes effect at the next reconnect even when the PKI file watchers see nothing (a host out of inotify watches)', async () => {
+    // node-opcua-pki's own switch: its in-memory trust list then changes only when the folders are read
+    process.env.OPCUA_PKI_DISABLE_FILE_WATCHERS = 'true';
+    try {
+      const { dataDir, buffer, pipeline, input } = setup({
+        securityMode: 'SignAndEncrypt',
+        machine: { enabled: false },
+        items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }],
+      });
+      await input.start(pipeline.contextFor('opcua'));
+      const tp = pemThumbprint(simulatorCertificate());
+      await waitFor('the untrusted-certificate error', () => input.stats().lastError?.includes(tp));
+      expect(await cli(['pki', 'trust', tp, '--pki', path.join(dataDir, 'pki', 'opcua')])).toBe(0);
+      await waitFor('values once trusted', () => all(buffer).length >= 3);
+    } finally {
+      delete process.env.OPCUA_PKI_DISABLE_FILE_WATCHERS;
+    }
+  }, 60_000);
+
   it('a refused password is logged at warn with where it comes from (the variable of the config file), and retried', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-pw-'));
     const configFile = path.join(dir, 'layergate.yaml');
