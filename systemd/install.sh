@@ -11,8 +11,9 @@
 # Run it from a built checkout (`npm install` builds dist/). What it does:
 #   1. system user and group `layergate` (no login, home /var/lib/layergate)
 #   2. program files -> PREFIX (dist/, proto/, node_modules/, package.json, README.md, config/)
-#   3. /etc/layergate/ (root:layergate 0750) with layergate.yaml from config/layergate.example.yaml
-#      and layergate.env (root 0600, for secrets such as AWS_SECRET_ACCESS_KEY), if not present
+#   3. /etc/layergate/ (root:layergate 1770) with layergate.yaml (layergate 0640) from
+#      config/layergate.example.yaml and layergate.env (root 0600, for secrets such as
+#      AWS_SECRET_ACCESS_KEY), if not present
 #   4. the unit -> /etc/systemd/system/layergate.service (ExecStart pointed at this node and PREFIX)
 #   5. systemctl daemon-reload
 set -euo pipefail
@@ -66,12 +67,21 @@ done
 say "program files in $DEST"
 
 # 3. configuration (never overwritten)
+# The gateway may replace layergate.yaml: a config applied over the API is written back to it (a temp
+# file in this folder renamed over the file, gateway/config/config-file.ts), so a restart runs what was
+# applied. So the folder is writable for the group layergate, with the sticky bit: in it a user may
+# replace only files it owns. layergate.yaml is the gateway's (layergate 0640); layergate.env stays
+# root 0600, read by systemd as root (EnvironmentFile=), and the gateway can neither read nor replace
+# it. The unit's ConfigurationDirectoryMode=1770 matches, so a start does not undo this. An existing
+# folder's mode and group are set again on every run (an install from before this needed it); an
+# existing layergate.yaml is left as it is (chown it to layergate for the API's apply to persist).
 ETC="$ROOT/etc/layergate"
-install -d -m 0750 "$ETC"
+install -d -m 1770 "$ETC"
+chmod 1770 "$ETC"
 [[ -z "$ROOT" ]] && chown root:layergate "$ETC"
 if [[ ! -f "$ETC/layergate.yaml" ]]; then
   install -m 0640 "$SRC/config/layergate.example.yaml" "$ETC/layergate.yaml"
-  [[ -z "$ROOT" ]] && chown root:layergate "$ETC/layergate.yaml"
+  [[ -z "$ROOT" ]] && chown layergate:layergate "$ETC/layergate.yaml"
   say "wrote $ETC/layergate.yaml (edit it, then: layergate check-config $ETC/layergate.yaml)"
 else
   say "kept existing $ETC/layergate.yaml"

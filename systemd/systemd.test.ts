@@ -61,6 +61,21 @@ describe('systemd/layergate.service', () => {
     expect(unit.get('Install')!.get('WantedBy')).toEqual(['multi-user.target']);
   });
 
+  it('reloads with SIGHUP and lets the gateway replace its config file (the API apply persists)', () => {
+    // systemctl reload: SIGHUP to the main process, which applies the file live (gateway/cli/main.ts)
+    expect(svc.get('ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
+    expect(unitText).toMatch(/^# .*only a restart .*applies it/m);
+    // the folder is group-writable for the gateway, sticky (it replaces only its own files), and
+    // systemd must not set it back to 0750 at start
+    expect(one('ConfigurationDirectory')).toBe('layergate');
+    expect(one('ConfigurationDirectoryMode')).toBe('1770');
+    // ProtectSystem=strict makes /etc read-only in the service's namespace: the config folder is excepted
+    expect(svc.get('ReadWritePaths')).toEqual(['/etc/layergate']);
+    // the secrets stay with systemd: read as root before the drop to User=, never writable config
+    expect(svc.get('EnvironmentFile')).toEqual(['-/etc/layergate/layergate.env']);
+    expect(one('StateDirectoryMode')).toBe('0750');
+  });
+
   it('passes systemd-analyze verify (or, without it, parses cleanly)', () => {
     const probe = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
     if (probe.error) {
@@ -106,7 +121,10 @@ describe('systemd/install.sh', () => {
     const unitFile = path.join(root, 'etc/systemd/system/layergate.service');
     expect(readFileSync(cfg, 'utf8')).toBe(readFileSync(path.join(repo, 'config/layergate.example.yaml'), 'utf8'));
     expect(statSync(env).mode & 0o777).toBe(0o600);
-    expect(statSync(path.join(root, 'etc/layergate')).mode & 0o777).toBe(0o750);
+    // the gateway replaces layergate.yaml (its own) when the API applies a config: the folder is
+    // group-writable and sticky, so the root-owned env file cannot be replaced by it
+    expect(statSync(path.join(root, 'etc/layergate')).mode & 0o7777).toBe(0o1770);
+    expect(statSync(cfg).mode & 0o777).toBe(0o640);
     expect(readFileSync(path.join(root, 'opt/layergate/dist/gateway/cli/main.js'), 'utf8')).toBe('// built cli\n');
     const unit = parseUnit(readFileSync(unitFile, 'utf8'));
     expect(unit.get('Service')!.get('ExecStart')).toEqual([
@@ -119,6 +137,22 @@ describe('systemd/install.sh', () => {
     expect(second.stdout).toContain('kept existing');
     expect(second.stdout).toContain('unit unchanged');
     expect(readFileSync(cfg, 'utf8')).toBe('gateway: { machine: edited }\n');
+    expect(statSync(env).mode & 0o777).toBe(0o600);
+  });
+
+  it('sets an existing 0750 config folder (an earlier install) to 1770 and keeps the file it holds', () => {
+    const src = fakeCheckout();
+    const root = mkdtempSync(path.join(os.tmpdir(), 'lg-root-'));
+    const etc = path.join(root, 'etc/layergate');
+    mkdirSync(etc, { recursive: true, mode: 0o750 });
+    writeFileSync(path.join(etc, 'layergate.yaml'), 'gateway: { machine: old }\n', { mode: 0o640 });
+    const r = run(src, '--root', root);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('kept existing');
+    expect(statSync(etc).mode & 0o7777).toBe(0o1770);
+    expect(readFileSync(path.join(etc, 'layergate.yaml'), 'utf8')).toBe('gateway: { machine: old }\n');
+    expect(statSync(path.join(etc, 'layergate.yaml')).mode & 0o777).toBe(0o640);
+    expect(statSync(path.join(etc, 'layergate.env')).mode & 0o777).toBe(0o600);
   });
 
   it('refuses to install without a build, naming the fix', () => {

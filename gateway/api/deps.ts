@@ -7,7 +7,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { LoadedConfig } from '../config/load.js';
-import type { RecordBuffer } from '../buffer/types.js';
+import type { KnownSink, RecordBuffer } from '../buffer/types.js';
+import type { ApplyMeta, ApplyResult } from '../runtime/gateway.js';
 import type { GatewayData } from './gateway-data.js';
 import type { IdentityStore } from './identity/store.js';
 import type { ApiConfig } from './schema.js';
@@ -32,6 +33,26 @@ export interface ApiDeps {
   data?: GatewayData | undefined;
   /** the running buffer: its figures and its loss ledger (GET /api/v1/buffer, /losses); absent: those answer 404 */
   buffer?: (() => Pick<RecordBuffer, 'stats' | 'losses'>) | undefined;
+  /** changes to the running gateway: configuration apply and rollback, removed outputs' sinks; absent: those answer 404 */
+  control?: GatewayControl | undefined;
+}
+
+/** A configuration applied: what changed, and whether the gateway's file now holds it. */
+export interface AppliedConfig extends ApplyResult {
+  /** the file written, or why it was not (the running configuration is the applied one either way) */
+  file: { path: string; written: true } | { path: string; written: false; reason: string } | null;
+}
+
+/** What the API may change in the running gateway (./gateway-view.ts wires it to the gateway). */
+export interface GatewayControl {
+  /** apply a YAML text (ConfigProblems when it does not load, ConfigApplyError when it cannot be applied) */
+  apply(text: string, meta: ApplyMeta): Promise<AppliedConfig>;
+  /** apply the text of a version in the history again */
+  rollback(version: number, meta: ApplyMeta): Promise<AppliedConfig>;
+  /** every sink the buffer knows, the removed outputs' among them */
+  sinks(): KnownSink[];
+  /** give up a removed output's undelivered records (into the loss ledger) and its cursor */
+  dropSink(name: string, by: string): { records: number; bytes: number };
 }
 
 /** Routes are declared with zod schemas: validated, serialized and typed from one declaration. */

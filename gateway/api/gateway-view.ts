@@ -12,7 +12,12 @@ import type { GatewayData } from './gateway-data.js';
 import { outputStatusSections } from './plugin-actions.js';
 import type { StatusSource } from './status.js';
 import { ControlPlane } from './server.js';
-import type { LoadedConfig } from '../config/load.js';
+import { type LoadedConfig, loadConfig } from '../config/load.js';
+import { configFileWritable, writeConfigFile } from '../config/config-file.js';
+import { ConfigHistory, historyPath } from '../config/history.js';
+import { ApiNotFoundError } from '../plugin-api/errors.js';
+import type { ApplyMeta } from '../runtime/gateway.js';
+import type { AppliedConfig, GatewayControl } from './deps.js';
 import type { Logger } from 'pino';
 
 /** `loaded`: the config the gateway runs with, for the outputs' status sections (cloud sync progress, ./plugin-actions.ts) */
@@ -25,7 +30,12 @@ export function statusSourceOf(gw: Gateway, startedAtMs: number, loaded?: Loaded
     buffer: () => gw.buffer.stats(),
     outputs: () => gw.stats().forwarders,
     ready: () => gw.running,
-    ...(loaded ? { outputSections: () => outputStatusSections(loaded) } : {}),
+    removedSinks: () =>
+      gw.buffer
+        .knownSinks()
+        .filter((k) => !k.listed && k.held && k.lagRecords > 0)
+        .map((k) => ({ name: k.name, lagRecords: k.lagRecords })),
+    ...(loaded ? { outputSections: () => outputStatusSections(gw.loaded) } : {}),
   };
 }
 
@@ -100,7 +110,9 @@ export function gatewayDataOf(gw: Gateway): GatewayData {
     },
     unseal: (sealed) => gw.sealer.open(sealed),
     policy: () => gw.policy,
-    inputs: Object.keys(gw.config.inputs),
+    get inputs() {
+      return Object.keys(gw.config.inputs);
+    },
     jobMark: (build) => gw.pipeline.jobMark(build),
   };
 }
@@ -121,6 +133,59 @@ export function startControlPlane(gw: Gateway, loaded: LoadedConfig, log: Logger
     metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
     buffer: () => gw.buffer,
     data: gatewayDataOf(gw),
-    loaded: () => loaded,
+    loaded: () => gw.loaded,
+    control: gatewayControlOf(gw),
   });
+}
+
+/**
+ * The API's changes to the running gateway: a candidate text loads as the file would (from the
+ * file's place, so relative paths mean the same), is applied (`Gateway.apply`), and is then written
+ * to the file the gateway started from when it may write it (gateway/config/config-file.ts).
+ */
+export function gatewayControlOf(gw: Gateway): GatewayControl {
+  const apply = async (text: string, meta: ApplyMeta): Promise<AppliedConfig> => {
+    const origin = gw.loaded.origin;
+    const file = origin.startsWith('(') ? undefined : origin;
+    const candidate = loadConfig({ text, ...(file ? { file } : {}) });
+    const cannotWrite = file ? configFileWritable(file) : undefined;
+    const result = await gw.apply(candidate, meta);
+    if (!file) return { ...result, file: null };
+    if (cannotWrite) {
+      gw.log.warn(
+        { file, version: result.version, reason: cannotWrite },
+        'the applied configuration runs, but its file still holds the one before: a restart goes back to it',
+      );
+      return { ...result, file: { path: file, written: false, reason: cannotWrite } };
+    }
+    try {
+      writeConfigFile(file, text);
+      return { ...result, file: { path: file, written: true } };
+    } catch (err) {
+      const reason = `${file}: ${(err as Error).message}`;
+      gw.log.warn({ err, file, version: result.version }, 'the applied configuration runs, but its file could not be written: a restart goes back to it');
+      return { ...result, file: { path: file, written: false, reason } };
+    }
+  };
+  return {
+    apply,
+    rollback: async (version, meta) => {
+      const history = new ConfigHistory(historyPath(gw.config.gateway.dataDir));
+      let text: string | undefined;
+      try {
+        text = history.text(version);
+      } finally {
+        history.close();
+      }
+      if (text === undefined) throw new ApiNotFoundError(`no configuration version ${version}`);
+      return apply(text, meta);
+    },
+    sinks: () => gw.buffer.knownSinks(),
+    dropSink: (name, by) => {
+      const dropped = gw.buffer.dropSink(name);
+      gw.audit.append('sink-dropped', { sink: name, by, ...dropped });
+      gw.log.warn({ sink: name, by, ...dropped }, "a removed output's sink was dropped: its undelivered records are in the loss ledger");
+      return dropped;
+    },
+  };
 }

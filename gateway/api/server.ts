@@ -31,7 +31,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { RecordBuffer } from '../buffer/types.js';
 import { ApiInternalError, ApiInvalidRequestError, ApiNotFoundError, ApiTlsError, LayerGateError } from '../plugin-api/errors.js';
 import { type Access, accessHook, assertDeclaresAccess } from './auth.js';
-import type { ApiDeps } from './deps.js';
+import type { ApiDeps, GatewayControl } from './deps.js';
 import { removeEndpoint, writeEndpoint } from './endpoint.js';
 import type { GatewayData } from './gateway-data.js';
 import { ensureSetupToken } from './identity/setup-token.js';
@@ -83,6 +83,11 @@ const ERROR_STATUS: Record<string, number> = {
   LG_API_NOT_FOUND: 404,
   LG_API_CONFLICT: 409,
   LG_API_LOCKED_OUT: 429,
+  // a candidate configuration that does not parse, hold or start: the request's content is at fault
+  LG_CONFIG_INVALID: 422,
+  LG_CONFIG_APPLY_FAILED: 422,
+  LG_BUFFER_SINK_LISTED: 409,
+  LG_BUFFER_UNKNOWN_SINK: 404,
 };
 
 export function apiDir(dataDir: string): string {
@@ -102,6 +107,8 @@ export interface ControlPlaneOptions {
   buffer?: (() => Pick<RecordBuffer, 'stats' | 'losses'>) | undefined;
   /** the gateway's quarantine, buffer and policy, for the audit, quarantine and signal reads (absent: those answer 404) */
   data?: GatewayData | undefined;
+  /** configuration apply and rollback, removed outputs' sinks (absent: those answer 404) */
+  control?: GatewayControl | undefined;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -143,6 +150,7 @@ export class ControlPlane {
         buffer: opts.buffer,
         data: opts.data,
         loaded: opts.loaded,
+        control: opts.control,
         metrics: opts.metrics,
         secureCookies: tls !== undefined,
         https: tls && { cert: tls.cert, key: tls.key },

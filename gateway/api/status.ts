@@ -59,6 +59,8 @@ export interface StatusSource {
     configFailure: { reason: string; message: string; action: string; sinceMs: number } | null;
   }[];
   ready(): boolean;
+  /** the sinks of removed outputs that still hold undelivered records (until an admin drops them); absent: none */
+  removedSinks?(): { name: string; lagRecords: number }[];
   /**
    * Sections of outputs read from their plugins' actions (./plugin-actions.ts), by output name: read
    * at the status interval, one read at a time; absent: outputs have no sections.
@@ -125,6 +127,8 @@ export const statusSchema = z.object({
     fill: z.number(),
     oldestRecordAgeSeconds: z.number().nullable(),
     evictedRecords: z.number(),
+    /** sinks of removed outputs still holding undelivered records for them (DELETE /api/v1/buffer/sinks/<name> gives them up) */
+    removedSinks: z.array(z.object({ name: z.string(), lagRecords: z.number() })),
   }),
   outputs: z.array(outputStatus),
   alerts: z.array(alert),
@@ -239,6 +243,7 @@ export class StatusSampler {
       fill: b.fill,
       oldestRecordAgeSeconds: b.oldestReceiveTimeNs === null ? null : Math.max(0, (now - Number(b.oldestReceiveTimeNs / 1_000_000n)) / 1000),
       evictedRecords: evicted,
+      removedSinks: s.removedSinks?.() ?? [],
     };
     return {
       machine: s.machine,
@@ -267,6 +272,13 @@ function alertsOf(buffer: GatewayStatus['buffer'], outputs: GatewayStatus['outpu
   }
   if (buffer.evictedRecords > 0) {
     alerts.push({ severity: 'critical', id: 'evictions:buffer', message: `${buffer.evictedRecords} undelivered records were evicted; see the loss ledger` });
+  }
+  for (const r of buffer.removedSinks) {
+    alerts.push({
+      severity: 'warning',
+      id: `removed-sink:${r.name}`,
+      message: `output ${r.name} was removed, but the buffer keeps its ${r.lagRecords} undelivered records for it (they take room until then): add it back, or drop its sink to give them up`,
+    });
   }
   for (const o of outputs) {
     if (o.configFailure)

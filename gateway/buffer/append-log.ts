@@ -18,10 +18,10 @@ import { appendBatch } from './append.js';
 import { ensureReserve, flushUnstored, isStorageFull, noteUnstored, releaseReserve } from './disk-full.js';
 import { expireByAge, warnEvictions } from './eviction.js';
 import { lockFolder, writeSeqMark } from './layout.js';
-import { ackSink, blobPath, check, losses, readOwnedBlob, readSink, stats } from './read.js';
-import { configureSinks, openDatabase, recoverSpool } from './recovery.js';
+import { ackSink, blobPath, check, knownSinks, losses, readOwnedBlob, readSink, stats } from './read.js';
+import { configureSinks, dropSink, forgetSink, openDatabase, recoverSpool } from './recovery.js';
 import { AppendLogState } from './state.js';
-import type { AppendResult, BufferOptions, BufferStats, CheckResult, LossEntry, RecordBuffer } from './types.js';
+import type { AppendResult, BufferOptions, BufferStats, CheckResult, KnownSink, LossEntry, RecordBuffer } from './types.js';
 
 export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
   readonly dir: string;
@@ -118,6 +118,18 @@ export class SqliteAppendLog extends EventEmitter implements RecordBuffer {
 
   configureSinks(sinks: readonly string[]): void {
     configureSinks(this.state, sinks);
+  }
+
+  knownSinks(): KnownSink[] {
+    return knownSinks(this.state);
+  }
+
+  dropSink(name: string): { records: number; bytes: number } {
+    return dropSink(this.state, name);
+  }
+
+  forgetSink(name: string): void {
+    forgetSink(this.state, name);
   }
 
   /** where the database was moved when it was found damaged at open or by check(), if it was */

@@ -159,14 +159,37 @@ export function evictRow(st: AppendLogState, row: RowInfo, reason: string, pass:
     s.lagBytes -= part.bytes;
     s.lagDirty = true;
   }
-  // one ledger run per (reason, source, class) in the pass; consecutive records mostly share a stream
+  addLossRuns(st, row, data, reason, pass, firstSeq - 1, (seq) => st.pendingMask(row.routes, seq), forceLedger);
+  return freed;
+}
+
+/**
+ * Add the records of `row` (its `data`) with seq > `after` to the pass's ledger runs, one run per
+ * (reason, source, class); `pendingOf(seq)` is the mask of the sinks that had not received the
+ * record. Records no sink is pending for are skipped, unless `all`.
+ */
+function addLossRuns(
+  st: AppendLogState,
+  row: RowInfo,
+  data: Buffer,
+  reason: string,
+  pass: EvictionPass,
+  after: number,
+  pendingOf: (seq: number) => number,
+  all: boolean,
+): { records: number; bytes: number } {
+  const { first_seq: firstSeq, records, size } = row;
+  let total = 0;
+  let totalBytes = 0;
+  // consecutive records mostly share a stream
   const h0 = headerStart(data, records);
   let run: LossRun | undefined;
   let runStream = -1;
   for (let i = 0, h = h0; i < records; i++, h += RECORD_HEADER_BYTES) {
     const seq = firstSeq + i;
-    const recordPending = st.pendingMask(row.routes, seq);
-    if (recordPending === 0 && !forceLedger) continue;
+    if (seq <= after) continue;
+    const recordPending = pendingOf(seq);
+    if (recordPending === 0 && !all) continue;
     const bytes = row.blob_sha256 === null ? bodyLengthAt(data, h) : size;
     const stream = streamAt(data, h);
     if (stream !== runStream || run === undefined) {
@@ -185,8 +208,35 @@ export function evictRow(st: AppendLogState, row: RowInfo, reason: string, pass:
     run.records++;
     run.bytes += bytes;
     run.sinksMask |= recordPending;
+    total++;
+    totalBytes += bytes;
   }
-  return freed;
+  return { records: total, bytes: totalBytes };
+}
+
+/**
+ * Inside a transaction: the records routed to sink `bit` after `cursor` go to the pass's ledger
+ * runs with `reason` and that sink alone; no row is removed (the records stay for the other sinks
+ * they are routed to). Chunked rowid scan over the rows routed to it. Returns the records and
+ * payload bytes.
+ */
+export function ledgerSinkBacklog(st: AppendLogState, bit: number, cursor: number, reason: string, pass: EvictionPass): { records: number; bytes: number } {
+  const mask = 1 << bit;
+  let records = 0;
+  let bytes = 0;
+  let after = cursor;
+  for (;;) {
+    const rows = st.s.sinkChunk.all(after, mask, EVICT_CHUNK) as RowInfo[];
+    for (const row of rows) {
+      const data = st.s.rowData.get(row.seq) as Buffer;
+      const part = addLossRuns(st, row, data, reason, pass, cursor, () => mask, true);
+      records += part.records;
+      bytes += part.bytes;
+    }
+    if (rows.length < EVICT_CHUNK) break;
+    after = rows[rows.length - 1]!.seq;
+  }
+  return { records, bytes };
 }
 
 function evictExpired(st: AppendLogState, cutoff: bigint, pass: EvictionPass): void {

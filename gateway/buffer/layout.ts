@@ -100,7 +100,12 @@
  *   run holds more than one signal).
  * - A sink removed from the configuration keeps its cursor (it resumes if it comes back) but stops
  *   holding records back: records count as delivered once every configured sink in their routes has
- *   them. A sink added later starts at cursor 0 and only ever receives records routed to it after it
+ *   them. With `holdUnlistedSinks` it keeps holding back what was routed to it after its cursor
+ *   (every sink row is held, listed or not) until an admin drops it (`dropSink`): that writes what it
+ *   had not received to the loss ledger ('sink-dropped'), moves its cursor to the newest seq (lag 0)
+ *   and releases it for the rest of the open; the drop is not persisted (no column for it), which is
+ *   exact because a dropped sink is not routable and holds nothing back after a restart either.
+ *   A sink added later starts at cursor 0 and only ever receives records routed to it after it
  *   was configured (older records were not routed to it).
  * - Reads are lazy: `read` steps through rows from the sink's cursor and stops at its limit; the
  *   backlog is never loaded.
@@ -320,6 +325,10 @@ export function prepareStatements(db: Database.Database) {
     ),
     /** the row holding seq ? + 1, or the next one after it */
     rowAfter: db.prepare('SELECT seq, first_seq, routes, cls, records, size, blob_sha256 FROM record_rows WHERE seq > ? ORDER BY seq LIMIT 1'),
+    /** rows routed to a sink, in seq order, for a chunked scan: bind (after seq, route bit mask, limit) */
+    sinkChunk: db.prepare(
+      'SELECT seq, first_seq, routes, cls, records, size, blob_sha256 FROM record_rows WHERE seq > ? AND (routes & ?) != 0 ORDER BY seq LIMIT ?',
+    ),
     setCursor: db.prepare('UPDATE sinks SET cursor = ?, lag_records = ?, lag_bytes = ? WHERE name = ?'),
     setLag: db.prepare('UPDATE sinks SET lag_records = ?, lag_bytes = ? WHERE name = ?'),
     addLoss: db.prepare('INSERT INTO losses (at_ns, source, signal, class, first_seq, last_seq, records, bytes, reason, sinks) VALUES (?,?,?,?,?,?,?,?,?,?)'),

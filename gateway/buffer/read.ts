@@ -33,7 +33,7 @@ import {
 import { type Spool, sha256Hex } from './spool.js';
 import type { AppendLogState } from './state.js';
 import type { Stream } from './streams.js';
-import type { BufferStats, CheckResult, LossEntry, SinkStats } from './types.js';
+import type { BufferStats, CheckResult, KnownSink, LossEntry, SinkStats } from './types.js';
 
 /** Records routed to `sink` after its cursor (and after `afterSeq`), see RecordBuffer.read. */
 export function readSink(st: AppendLogState, sink: string, limit: number, maxBytes?: number, afterSeq?: number): StoredRecord[] {
@@ -273,6 +273,19 @@ export function stats(st: AppendLogState): BufferStats {
       })),
     missingBlobs: c.missingBlobs,
   };
+}
+
+/** Every sink row the buffer knows, listed or not (see RecordBuffer.knownSinks); from memory. */
+export function knownSinks(st: AppendLogState): KnownSink[] {
+  st.assertOpen();
+  return [...st.sinks.values()].map((s) => ({
+    name: s.name,
+    listed: s.configured,
+    held: s.held,
+    cursor: s.cursor,
+    lagRecords: s.lagRecords,
+    lagBytes: s.lagBytes,
+  }));
 }
 
 /** The newest `limit` entries of the loss ledger, newest first. */

@@ -26,8 +26,8 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { BufferCorruptError } from '../plugin-api/errors.js';
-import { EvictionPass, afterEviction, evictRow, rowAt, writeLedger } from './eviction.js';
+import { BufferCorruptError, BufferSinkListedError, UnknownSinkError } from '../plugin-api/errors.js';
+import { EvictionPass, afterEviction, evictRow, ledgerSinkBacklog, rowAt, writeLedger } from './eviction.js';
 import { CLASS_INDEX, DB_FILE, MAX_SINKS, applySchema, hasTable, openConnection, prepareStatements, readSeqMark } from './layout.js';
 import { migrateOneRowPerRecord } from './migrate.js';
 import { Spool, fsyncDir, sha256Hex } from './spool.js';
@@ -223,7 +223,7 @@ function recordQuarantine(st: AppendLogState, info: QuarantinedFiles, reason?: s
     lastSeq: info.lastSeq,
     records: info.records,
     bytes: info.bytes,
-    sinksMask: st.configuredMask,
+    sinksMask: st.heldMask,
   });
   st.db.transaction(() => writeLedger(st, pass, false))();
 }
@@ -329,6 +329,7 @@ function loadState(st: AppendLogState, sinkNames: string[]): void {
       emptyThrough: 0,
       lagDirty: false,
       configured: false,
+      held: false,
       lagRecords: k.lag_records,
       lagBytes: k.lag_bytes,
     };
@@ -403,14 +404,23 @@ function addSinkRows(db: Database.Database, known: readonly SinkRow[], names: re
   return added;
 }
 
-/** Which sinks hold records back: exactly `names` (the others keep their cursor and lag, and are ignored). */
+/**
+ * Which sinks are listed (`configured`: routable, readable): exactly `names`. Which hold records
+ * back (`held`): the listed ones, and with `holdUnlistedSinks` every other sink row too, except one
+ * dropped with `dropSink` during this open (a listed name is no longer dropped). An unlisted sink
+ * that is not held keeps its cursor and lag, and is ignored.
+ */
 function markConfigured(st: AppendLogState, names: readonly string[]): void {
   st.configuredMask = 0;
+  st.heldMask = 0;
   for (const s of st.sinks.values()) {
     s.configured = names.includes(s.name);
+    if (s.configured) st.droppedSinks.delete(s.name);
+    s.held = s.configured || (st.holdUnlistedSinks && !st.droppedSinks.has(s.name));
     if (s.configured) st.configuredMask |= 1 << s.bit;
+    if (s.held) st.heldMask |= 1 << s.bit;
   }
-  // a sink no longer configured may have made records delivered: delivered-first eviction rescans
+  // a sink no longer held may have made records delivered: delivered-first eviction rescans
   st.deliveredScanFrom = 0;
   st.routeNames.clear();
 }
@@ -418,9 +428,15 @@ function markConfigured(st: AppendLogState, names: readonly string[]): void {
 /**
  * The running buffer's sinks become `names` (a configuration applied while it runs), with the
  * meaning they have at open: a new name starts at cursor 0 and receives what is routed to it from
- * now on; a name no longer listed keeps its cursor and lag on disk but stops holding records back
- * (they count as delivered once every configured sink in their routes has them), and resumes where it
- * was if it comes back. One transaction; 'space' is emitted, since records may have become delivered.
+ * now on; a name no longer listed keeps its cursor and lag on disk, and resumes where it was if it
+ * comes back. Whether it still holds records back depends on `BufferOptions.holdUnlistedSinks`:
+ * - false (the default): it stops holding records back (they count as delivered once every listed
+ *   sink in their routes has them; its lag is no longer kept up by eviction);
+ * - true: it keeps holding back the records routed to it after its cursor (they are not delivered,
+ *   so delivered-first eviction leaves them; buffer-full and max-age eviction ledger them with its
+ *   name) until it is listed again or an admin drops it (`dropSink`: the loss ledger gets what it had
+ *   not received). A drop lasts for this open; after a restart the sink is held again, with lag 0.
+ * One transaction; 'space' is emitted, since records may have become delivered.
  */
 export function configureSinks(st: AppendLogState, names: readonly string[]): void {
   st.assertOpen();
@@ -438,12 +454,82 @@ export function configureSinks(st: AppendLogState, names: readonly string[]): vo
   }));
   const added = st.db.transaction(() => addSinkRows(st.db, known, names))();
   for (const k of added) {
-    const s: SinkState = { name: k.name, bit: k.bit, cursor: 0, emptyThrough: 0, lagDirty: false, configured: false, lagRecords: 0, lagBytes: 0 };
+    const s: SinkState = { name: k.name, bit: k.bit, cursor: 0, emptyThrough: 0, lagDirty: false, configured: false, held: false, lagRecords: 0, lagBytes: 0 };
     st.sinks.set(k.name, s);
     st.bitToSink[k.bit] = s;
   }
   markConfigured(st, names);
   st.events.emit('space');
+}
+
+/** the reason of the ledger entries `dropSink` writes */
+export const SINK_DROPPED_REASON = 'sink-dropped';
+
+/**
+ * An admin drops a sink that is no longer listed (see RecordBuffer.dropSink): in one transaction the
+ * records routed to it after its cursor go to the loss ledger ('sink-dropped', that sink alone; not
+ * counted as evictions: they stay in the buffer for the other sinks they are routed to), its cursor
+ * moves to the newest seq with lag 0; then it stops holding records back for the rest of this open
+ * and 'space' is emitted (its records may have become delivered).
+ */
+export function dropSink(st: AppendLogState, name: string): { records: number; bytes: number } {
+  st.assertOpen();
+  const s = st.sinks.get(name);
+  if (!s) {
+    throw new UnknownSinkError(`dropSink: unknown sink "${name}"; known sinks: ${[...st.sinks.keys()].join(', ') || '(none)'}`);
+  }
+  if (s.configured) {
+    throw new BufferSinkListedError(
+      `dropSink: sink "${name}" is still a configured output (configured sinks: ${st.configuredNames().join(', ')}); remove it from the configuration first`,
+    );
+  }
+  const pass = new EvictionPass();
+  const oldCursor = s.cursor;
+  const cursor = Math.max(s.cursor, st.c.nextSeq - 1);
+  let dropped = { records: 0, bytes: 0 };
+  st.db.transaction(() => {
+    dropped = ledgerSinkBacklog(st, s.bit, s.cursor, SINK_DROPPED_REASON, pass);
+    writeLedger(st, pass, false);
+    st.s.setCursor.run(cursor, 0, 0, name);
+  })();
+  s.cursor = cursor;
+  s.emptyThrough = cursor;
+  s.lagRecords = 0;
+  s.lagBytes = 0;
+  s.lagDirty = false;
+  s.held = false;
+  st.heldMask &= ~(1 << s.bit);
+  st.droppedSinks.add(name);
+  // rows above the old cursor may have become delivered: delivered-first eviction rescans them
+  st.deliveredScanFrom = Math.min(st.deliveredScanFrom, oldCursor);
+  st.log.warn(
+    { sink: name, records: dropped.records, bytes: dropped.bytes, fromSeq: oldCursor + 1, toSeq: cursor },
+    'buffer sink dropped: the records it had not received were written to the loss ledger',
+  );
+  st.events.emit('space');
+  return dropped;
+}
+
+/**
+ * Forget an unlisted sink no record was routed to (see RecordBuffer.forgetSink): its row goes, and
+ * its bit may be given to a sink added later, which is exact because no row carries it.
+ */
+export function forgetSink(st: AppendLogState, name: string): void {
+  st.assertOpen();
+  const s = st.sinks.get(name);
+  if (!s) throw new UnknownSinkError(`forgetSink: unknown sink "${name}"; known sinks: ${[...st.sinks.keys()].join(', ') || '(none)'}`);
+  if (s.configured) throw new BufferSinkListedError(`forgetSink: sink "${name}" is still a configured output; remove it from the configuration first`);
+  // lag counts every record routed to a sink after its cursor (evictions take theirs off): at cursor 0
+  // with no lag, no row carries its bit (an unheld sink's lag may be stale, but only too high)
+  if (s.cursor !== 0 || s.lagRecords !== 0) {
+    throw new RangeError(`forgetSink: sink "${name}" has had records routed to it; drop it instead (its undelivered records go to the loss ledger)`);
+  }
+  st.db.prepare('DELETE FROM sinks WHERE name = ?').run(name);
+  st.sinks.delete(name);
+  st.bitToSink[s.bit] = undefined;
+  st.droppedSinks.delete(name);
+  st.heldMask &= ~(1 << s.bit);
+  st.routeNames.clear();
 }
 
 /**

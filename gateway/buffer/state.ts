@@ -33,7 +33,10 @@ export interface SinkState {
   emptyThrough: number;
   /** lag changed in the running transaction and must be written with the state */
   lagDirty: boolean;
+  /** listed in the sinks the buffer was opened or last configured with: records may be routed to it, it can read and ack */
   configured: boolean;
+  /** holds records back: they are not delivered until it has them (see `heldMask`) */
+  held: boolean;
   lagRecords: number;
   lagBytes: number;
 }
@@ -108,7 +111,17 @@ export class AppendLogState {
 
   sinks = new Map<string, SinkState>();
   bitToSink: (SinkState | undefined)[] = [];
+  /** the bits of the listed sinks (`configured`) */
   configuredMask = 0;
+  /**
+   * the bits of the sinks that hold records back (`held`): the listed ones, and with
+   * `holdUnlistedSinks` every other sink row not dropped during this open
+   */
+  heldMask = 0;
+  /** BufferOptions.holdUnlistedSinks */
+  readonly holdUnlistedSinks: boolean;
+  /** sinks dropped with `dropSink` during this open, not listed since: they no longer hold records back */
+  readonly droppedSinks = new Set<string>();
   /** route mask -> sink names, built once per distinct mask */
   routeNames = new Map<number, string[]>();
   readonly streams = new StreamTable();
@@ -152,6 +165,7 @@ export class AppendLogState {
     this.maxAgeNs = opts.maxAgeMs !== undefined ? BigInt(Math.round(opts.maxAgeMs)) * 1_000_000n : null;
     this.inlineMaxBytes = opts.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
     this.synchronous = opts.synchronous ?? 'FULL';
+    this.holdUnlistedSinks = opts.holdUnlistedSinks ?? false;
     this.blocks = SENSITIVITY_CLASSES.map((cls) => (opts.fullPolicy?.[cls] ?? 'drop-oldest') === 'block');
     const names = new Set<string>();
     for (const s of opts.sinks) {
@@ -226,10 +240,10 @@ export class AppendLogState {
     return names;
   }
 
-  /** configured sinks in `mask` that have not acknowledged `seq` */
+  /** sinks in `mask` that hold records back and have not acknowledged `seq` */
   pendingMask(mask: number, seq: number): number {
     let pending = 0;
-    let m = mask & this.configuredMask;
+    let m = mask & this.heldMask;
     while (m !== 0) {
       const bit = 31 - Math.clz32(m & -m);
       m &= m - 1;

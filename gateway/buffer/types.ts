@@ -21,6 +21,15 @@ export interface BufferOptions {
   fullPolicy?: Partial<Record<SensitivityClass, FullPolicy>>;
   /** the sink names records may be routed to; each gets a cursor */
   sinks: string[];
+  /**
+   * A sink the buffer knows (it has a cursor) that is not in `sinks` or in the last `configureSinks`
+   * list: false (default) = it stops holding records back (they count as delivered once every listed
+   * sink has them); true = it keeps holding back the records routed to it after its cursor until it
+   * is listed again or dropped with `dropSink` (which writes what it had not received to the loss
+   * ledger). A drop lasts for the open it was made in; after a restart the dropped sink is held again,
+   * with lag 0 (nothing to hold back).
+   */
+  holdUnlistedSinks?: boolean;
   /** SQLite `synchronous` (default FULL: a committed append survives power loss) */
   synchronous?: 'FULL' | 'NORMAL';
 }
@@ -61,6 +70,19 @@ export interface BufferStats {
   missingBlobs: number;
 }
 
+/** A sink row the buffer knows, listed or not (`RecordBuffer.knownSinks`). */
+export interface KnownSink {
+  name: string;
+  /** in the sinks the buffer was opened or last configured with: an output records are routed to */
+  listed: boolean;
+  /** holds records back: records routed to it after its cursor are not delivered (nor evicted first) */
+  held: boolean;
+  cursor: number;
+  /** records (and their body bytes) routed to it after its cursor */
+  lagRecords: number;
+  lagBytes: number;
+}
+
 /** One line of the loss ledger: a run of records dropped before delivery. Kept after the records are gone. */
 export interface LossEntry {
   id: number;
@@ -74,7 +96,7 @@ export interface LossEntry {
   lastSeq: number;
   records: number;
   bytes: number;
-  /** e.g. 'buffer-full', 'max-age', 'blob-missing', 'corrupt-quarantined' */
+  /** e.g. 'buffer-full', 'max-age', 'blob-missing', 'corrupt-quarantined', 'sink-dropped' */
   reason: string;
   /** the sinks that had not received them */
   sinks: string[];
@@ -119,10 +141,30 @@ export interface RecordBuffer {
   check(): CheckResult;
   /**
    * The sinks become `sinks` while the buffer runs (a configuration applied live), as if it had been
-   * opened with them: a new sink starts at cursor 0; one no longer listed keeps its cursor but stops
-   * holding records back, and resumes there if it comes back.
+   * opened with them: a new sink starts at cursor 0; one no longer listed keeps its cursor, and
+   * resumes there if it comes back. Meanwhile it stops holding records back, or, with
+   * `BufferOptions.holdUnlistedSinks`, keeps holding back what it has not received until it is
+   * dropped (`dropSink`).
    */
   configureSinks(sinks: readonly string[]): void;
+  /** Every sink row the buffer knows, listed or not, with whether it holds records back. */
+  knownSinks(): KnownSink[];
+  /**
+   * Drop a sink that is no longer listed (an output removed from the configuration): the records
+   * routed to it after its cursor go to the loss ledger (reason 'sink-dropped', `sinks: [name]`; they
+   * stay in the buffer for the other sinks they are routed to), its cursor moves to the newest seq,
+   * its lag to 0, and it stops holding records back. One transaction; emits 'space'. Returns what it
+   * had not received. Throws BufferSinkListedError for a listed sink, UnknownSinkError for a name
+   * the buffer does not know.
+   */
+  dropSink(name: string): { records: number; bytes: number };
+  /**
+   * Forget a sink row that no record was ever routed to and that is not listed (one added by a
+   * configuration whose apply then failed), so its name and its slot (a buffer holds at most 30)
+   * are free again. Throws BufferSinkListedError for a listed sink, UnknownSinkError for an unknown
+   * name, and RangeError for one that records were routed to (its cursor moved or it lags: drop it instead).
+   */
+  forgetSink(name: string): void;
   /** 'append' (after each commit) and 'space' (after records were removed) */
   on(event: 'append' | 'space', listener: () => void): this;
   off(event: 'append' | 'space', listener: () => void): this;

@@ -209,6 +209,23 @@ async function runGateway(file: string | undefined, onRunning?: () => void): Pro
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP (`systemctl reload`): the file again, applied as the API applies (gateway/runtime/reload.ts);
+  // a file that does not load or apply is logged and the gateway runs on with what it had. Handled
+  // from the start: Node's default for SIGHUP is to exit, and a reload while starting must not do that
+  process.on('SIGHUP', () => {
+    const running = gateway;
+    if (!running) {
+      log.warn({ file }, 'SIGHUP before the gateway is running: ignored (the file is read at the start under way)');
+      return;
+    }
+    log.info({ file }, 'SIGHUP: reloading the configuration file');
+    void Promise.resolve()
+      .then(() => running.apply(loadConfig({ file }), { author: 'SIGHUP', comment: `reloaded from ${file ?? '(defaults)'}` }))
+      .then(
+        (r) => log.info({ version: r.version, inputs: r.inputs, outputs: r.outputs, policyChanged: r.policyChanged }, 'SIGHUP: configuration applied'),
+        (err: unknown) => log.error({ err }, 'SIGHUP: the configuration was not applied; the gateway runs on with the one it had'),
+      );
+  });
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (kept running)'));
   try {
     gateway = await Gateway.start(loaded, { log });

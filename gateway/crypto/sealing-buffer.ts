@@ -16,7 +16,7 @@
  *   (./keys.ts) catches the usual causes before anything is read.
  */
 import { readFileSync } from 'node:fs';
-import type { AppendResult, BufferStats, CheckResult, LossEntry, RecordBuffer } from '../buffer/types.js';
+import type { AppendResult, BufferStats, CheckResult, KnownSink, LossEntry, RecordBuffer } from '../buffer/types.js';
 import { BlobMissingError } from '../plugin-api/errors.js';
 import type { BlobRef, RecordInput, StoredRecord } from '../plugin-api/record.js';
 import type { Sealer } from './sealer.js';
@@ -90,6 +90,16 @@ export class SealingBuffer implements RecordBuffer {
   }
   configureSinks(sinks: readonly string[]): void {
     this.inner.configureSinks(sinks);
+  }
+  knownSinks(): KnownSink[] {
+    return this.inner.knownSinks();
+  }
+  dropSink(name: string): { records: number; bytes: number } {
+    return this.inner.dropSink(name);
+  }
+
+  forgetSink(name: string): void {
+    this.inner.forgetSink(name);
   }
   on(event: 'append' | 'space', listener: () => void): this {
     this.inner.on(event, listener);

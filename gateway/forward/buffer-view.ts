@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import type { BlobRef, RecordInput, StoredRecord } from '../plugin-api/record.js';
 import type { BufferReader } from '../buffer/reader.js';
-import type { AppendResult, BufferStats, CheckResult, LossEntry, RecordBuffer } from '../buffer/types.js';
+import type { AppendResult, BufferStats, CheckResult, KnownSink, LossEntry, RecordBuffer } from '../buffer/types.js';
 
 /** A sink's cursor and lag as the buffer's owner knows them. */
 export interface SinkPosition {
@@ -47,11 +47,15 @@ export class BufferView extends EventEmitter implements RecordBuffer {
     for (const p of positions) this.sinks.set(p.sink, { cursor: p.cursor, lagRecords: p.lagRecords, lagBytes: p.lagBytes, emptyThrough: 0 });
   }
 
-  /** The owner's news: newest seq and lags. Emits 'append' when there are newer records. */
+  /** The owner's news: newest seq and lags (a sink new to this view starts at its position). Emits 'append' when there are newer records. */
   update(newestSeq: number, positions: readonly SinkPosition[]): void {
     for (const p of positions) {
       const s = this.sinks.get(p.sink);
-      if (!s) continue;
+      if (!s) {
+        // a sink configured while the gateway runs (an output added live)
+        this.sinks.set(p.sink, { cursor: p.cursor, lagRecords: p.lagRecords, lagBytes: p.lagBytes, emptyThrough: 0 });
+        continue;
+      }
       // the owner's cursor may trail this thread's (an ack in flight): keep the later one
       s.cursor = Math.max(s.cursor, p.cursor);
       s.lagRecords = p.lagRecords;
@@ -124,6 +128,18 @@ export class BufferView extends EventEmitter implements RecordBuffer {
 
   configureSinks(_sinks: readonly string[]): void {
     throw ownerOnly('configureSinks');
+  }
+
+  knownSinks(): KnownSink[] {
+    throw ownerOnly('knownSinks');
+  }
+
+  dropSink(_name: string): { records: number; bytes: number } {
+    throw ownerOnly('dropSink');
+  }
+
+  forgetSink(_name: string): void {
+    throw ownerOnly('forgetSink');
   }
 
   close(): void {

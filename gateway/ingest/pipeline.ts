@@ -123,9 +123,9 @@ export class Pipeline {
   private readonly log: Logger;
   private readonly quarantines: InputQuarantine;
   private readonly blockedRetryMs: number;
-  /** class -> kind -> sink names (see `routesOf`) */
-  private readonly routeTable: RouteTable;
-  private readonly classifier: Classifier;
+  /** class -> kind -> sink names (see `routesOf`); replaced whole by `setPolicy` */
+  private routeTable: RouteTable;
+  private classifier: Classifier;
   private readonly onJobMarked: ((marking: JobMarking) => void) | undefined;
   private readonly sealer: Sealer | undefined;
   /** build -> the class its job is marked with (raised only) */
@@ -158,6 +158,21 @@ export class Pipeline {
           premises: o.plugin.premises ?? 'off',
         })),
       );
+  }
+
+  /**
+   * A configuration applied live: records emitted from now on are classified and routed by this
+   * policy. An emit already routed commits with the routes it got (every sink they name still exists
+   * in the buffer: a removed output's sink is kept until an admin drops it).
+   */
+  setPolicy(classifier: Classifier, routes: RouteTable): void {
+    this.classifier = classifier;
+    this.routeTable = routes;
+  }
+
+  /** A removed input's counters leave the stats (its quarantine folder stays on disk). */
+  forgetInput(name: string): void {
+    this.counters.delete(name);
   }
 
   /** The sinks a record of this class and kind goes to. */

@@ -104,6 +104,11 @@ export const UnknownSinkError = coded('LG_BUFFER_UNKNOWN_SINK', 'UnknownSinkErro
   meaning: 'A record was routed to, or a cursor asked for, a sink the buffer does not know (not a configured output).',
   action: 'Check the output names in the config and in `routing.rules`; a programming error when raised with a valid config: report it with the message.',
 });
+export const BufferSinkListedError = coded('LG_BUFFER_SINK_LISTED', 'BufferSinkListedError', {
+  meaning:
+    'A buffer sink was asked to be dropped (its undelivered records written off to the loss ledger) while it is still a configured output; only a sink removed from the configuration can be dropped.',
+  action: 'Remove the output from the configuration and reload first, or leave the sink: a configured output receives its backlog once it delivers again.',
+});
 export const BufferCorruptError = coded('LG_BUFFER_CORRUPT', 'BufferCorruptError', {
   meaning: "The buffer's SQLite file failed its integrity check; it was moved aside (quarantined) and a new buffer was started.",
   action: 'Check the disk (`dmesg`, SMART) and free space; keep the quarantined file for analysis.',
@@ -182,6 +187,13 @@ export const LakeMalformedRecordError = coded('LG_LAKE_MALFORMED_RECORD', 'LakeM
   meaning:
     'A record could not be written in its own table shape (a scalar body that is not JSON with a "v", samples attributes that do not fit the body); it was stored in the lake\'s raw table instead and counted.',
   action: 'Nothing is lost. Fix the input or decoder that made the record (source and signal are in the raw table), so later records land in their own table.',
+});
+
+export const ConfigApplyError = coded('LG_CONFIG_APPLY_FAILED', 'ConfigApplyError', {
+  meaning:
+    'A configuration applied to the running gateway (the API, SIGHUP) was not applied: it changes a key that only a restart can change (the message names each), its policy does not hold, or an input or output it adds or changes could not start. The gateway runs on with the configuration it had, every plugin as before.',
+  action:
+    'Fix what the message names and apply again; for keys outside inputs, outputs, classification and routing, edit the file and restart the gateway (`systemctl restart layergate`).',
 });
 
 // ---- inputs ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import type { OffPremisesRefusal } from '../forward/off-premises.js';
 import { BlobMissingError, PluginStartError } from '../plugin-api/errors.js';
 import type { BlobRef } from '../plugin-api/record.js';
 import { startModuleWorker } from '../plugin-api/worker-thread.js';
-import type { DeliverySetup, FromDelivery, ToDelivery } from './delivery-protocol.js';
+import type { DeliveryOutput, DeliverySetup, FromDelivery, ToDelivery } from './delivery-protocol.js';
 import { DELIVERY_WORKER, DELIVERY_WORKER_MODULE } from './delivery-worker.js';
 
 /** after an unexpected end of the thread, wait this long before starting it again */
@@ -55,6 +55,9 @@ export class DeliveryHost {
   private readonly onBufferNews = (): void => this.scheduleNews();
   /** a damaged blob's accounting under way, and the acks posted after it, in the order posted */
   private accounting: Promise<void> | undefined;
+  /** `reconfigure` requests waiting for the thread's answer */
+  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  private nextRequest = 0;
 
   private constructor(private readonly opts: DeliveryHostOptions) {
     this.buffer = opts.buffer;
@@ -74,6 +77,28 @@ export class DeliveryHost {
     host.buffer.on('append', host.onBufferNews);
     host.buffer.on('space', host.onBufferNews);
     return host;
+  }
+
+  /**
+   * A configuration applied live: the thread stops the outputs named in `stop` and starts `start`;
+   * the others run on. Rejects with a PluginStartError when one of `start` cannot start (the ones
+   * started were stopped again; the ones in `stop` stay stopped: the caller puts back what it wants).
+   * A thread started again later (after a crash) runs the outputs as they are after this.
+   */
+  async reconfigure(stop: readonly string[], start: readonly DeliveryOutput[]): Promise<void> {
+    if (!this.worker || this.stopping) throw new PluginStartError('the delivery thread is not running; try again in a moment');
+    const id = ++this.nextRequest;
+    const answered = new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    this.send({ type: 'reconfigure', id, stop: [...stop], start: [...start], ...this.positions() });
+    const kept = this.opts.setup.outputs.filter((o) => !stop.includes(o.name));
+    this.forwarders = this.forwarders.filter((f) => !stop.includes(f.sink));
+    try {
+      await answered;
+      this.opts.setup.outputs = [...kept, ...start];
+    } catch (err) {
+      this.opts.setup.outputs = kept;
+      throw err;
+    }
   }
 
   /** Shutdown: the forwarders send partial batches at once. */
@@ -153,6 +178,9 @@ export class DeliveryHost {
       });
       worker.on('exit', (code) => {
         if (this.worker === worker) this.worker = undefined;
+        for (const p of this.pending.values())
+          p.reject(new PluginStartError(`the delivery thread ended (exit code ${code}) while outputs were being reconfigured`));
+        this.pending.clear();
         if (!started) {
           reject(new PluginStartError(`delivery thread ended while starting (exit code ${code})`));
           return;
@@ -190,6 +218,13 @@ export class DeliveryHost {
       case 'stopped':
         this.stopped?.();
         break;
+      case 'reconfigured': {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (m.error === undefined) p?.resolve();
+        else p?.reject(new PluginStartError(m.error));
+        break;
+      }
     }
   }
 

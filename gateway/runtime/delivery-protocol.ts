@@ -39,6 +39,11 @@ export type ToDelivery =
   | { type: 'buffer'; newestSeq: number; sinks: SinkPosition[] }
   /** shutdown: send partial batches at once */
   | { type: 'drain' }
+  /**
+   * a configuration applied live: stop the outputs named in `stop` (forwarder, then plugin), then
+   * start `start` (the buffer's positions include their sinks); answered by `reconfigured` with `id`
+   */
+  | { type: 'reconfigure'; id: number; stop: string[]; start: DeliveryOutput[]; newestSeq: number; sinks: SinkPosition[] }
   /** stop the forwarders, then the outputs, and answer `stopped` */
   | { type: 'stop' };
 
@@ -57,4 +62,6 @@ export type FromDelivery =
   | { type: 'blob-damaged'; ref: BlobRef }
   /** one pino line of the thread's logger, relayed to the gateway's */
   | { type: 'log'; line: string }
-  | { type: 'stopped' };
+  | { type: 'stopped' }
+  /** a `reconfigure` done; `error`: an output of `start` could not start (those started were stopped again) */
+  | { type: 'reconfigured'; id: number; error?: string };

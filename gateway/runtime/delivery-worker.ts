@@ -15,6 +15,9 @@
  *   blob found damaged (`blob-damaged`): the owner accounts it, the sink skips it and goes on.
  * - Starting: as ./outputs.ts starts them; the first failure is reported (`start-failed`) after the
  *   outputs started so far were stopped again.
+ * - A configuration applied live (`reconfigure`) stops the outputs it names and starts new ones; the
+ *   others run on untouched. A stopped forwarder's records not yet acked are read again by the next
+ *   forwarder of that sink, from the cursor (at least once, as after a restart).
  */
 import { Writable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -26,7 +29,7 @@ import type { OffPremisesRefusal } from '../forward/off-premises.js';
 import type { PluginEnvironment } from '../plugin-api/contract.js';
 import type { DeliverySetup, FromDelivery, ToDelivery } from './delivery-protocol.js';
 import { createLogger } from './log.js';
-import { type RunningOutput, startOutputs, stopOutputs } from './outputs.js';
+import { type OutputsContext, type RunningOutput, startOutputs, stopOutputs } from './outputs.js';
 import type { PluginRegistry } from './registry.js';
 
 /** marks `workerData` of the thread the host starts, so that importing this module elsewhere does nothing */
@@ -68,12 +71,31 @@ function run(setup: DeliverySetup, port: NonNullable<typeof parentPort>): void {
     post({ type: 'stats', forwarders: running.map((o) => o.forwarder.stats()) });
   };
 
+  let outputsContext: OutputsContext | undefined;
   const start = async (): Promise<void> => {
     const { registry } = (await import(setup.registryModule)) as { registry: PluginRegistry };
     const env: PluginEnvironment = { dataDir: setup.dataDir, machine: setup.machine, sealer };
     const onOffPremisesRefused = (refusal: OffPremisesRefusal): void => post({ type: 'off-premises-refused', refusal });
     const { dataDir, quarantineMaxBytes, stopTimeoutMs } = setup;
-    await startOutputs(setup.outputs, { registry, env, buffer, log, dataDir, quarantineMaxBytes, stopTimeoutMs, sealer, onOffPremisesRefused }, running);
+    outputsContext = { registry, env, buffer, log, dataDir, quarantineMaxBytes, stopTimeoutMs, sealer, onOffPremisesRefused };
+    await startOutputs(setup.outputs, outputsContext, running);
+  };
+
+  /** a configuration applied live (see the protocol): the outputs named go, the new ones start */
+  const reconfigure = async (m: Extract<ToDelivery, { type: 'reconfigure' }>): Promise<void> => {
+    const leaving = running.filter((o) => m.stop.includes(o.name));
+    const staying = running.filter((o) => !m.stop.includes(o.name));
+    await stopOutputs(leaving, log);
+    running.splice(0, running.length, ...staying);
+    // the new sinks' cursors, before their forwarders read
+    view.update(m.newestSeq, m.sinks);
+    const started: RunningOutput[] = [];
+    try {
+      await startOutputs(m.start, outputsContext!, started);
+    } finally {
+      running.push(...started);
+      postStats();
+    }
   };
 
   const stop = async (): Promise<void> => {
@@ -94,6 +116,12 @@ function run(setup: DeliverySetup, port: NonNullable<typeof parentPort>): void {
         break;
       case 'stop':
         void stop().then(() => post({ type: 'stopped' }));
+        break;
+      case 'reconfigure':
+        reconfigure(m).then(
+          () => post({ type: 'reconfigured', id: m.id }),
+          (err: unknown) => post({ type: 'reconfigured', id: m.id, error: (err as Error).message ?? String(err) }),
+        );
         break;
     }
   });

@@ -55,7 +55,10 @@ import { createLogger } from './log.js';
 import type { LoggerOptions } from './log.js';
 import { Pipeline } from '../ingest/pipeline.js';
 import type { InputPlugin, OutputCapabilities, PluginEnvironment } from '../plugin-api/contract.js';
-import { type ForwarderSettings, type OutputToRun, type RunningOutput, startOutputs, stopOutputs } from './outputs.js';
+import { type ForwarderSettings, type OutputToRun, type OutputsContext, type RunningOutput, startOutputs, stopOutputs } from './outputs.js';
+import { type ApplyMeta, type ApplyResult, type ReloadTarget, applyConfig } from './reload.js';
+
+export type { ApplyMeta, ApplyResult } from './reload.js';
 import { wrapStart, wrapStartAsync } from './plugin-start.js';
 import { REGISTRY_MODULE, loadDefinition, registry as defaultRegistry } from './registry.js';
 import type { PluginRegistry } from './registry.js';
@@ -65,12 +68,12 @@ import type { PluginRegistry } from './registry.js';
  * last version; returns the version in force. Never stops a start: without room for it (a full
  * disk) the gateway still runs, and says so.
  */
-function recordVersion(loaded: LoadedConfig, log: Logger): number | undefined {
+function recordVersion(loaded: LoadedConfig, log: Logger, meta: ApplyMeta = { author: 'file', comment: 'loaded at start' }): number | undefined {
   if (loaded.text === undefined) return undefined;
   let history: ConfigHistory | undefined;
   try {
     history = new ConfigHistory(historyPath(loaded.config.gateway.dataDir));
-    return history.record(loaded.text, { author: 'file', comment: 'loaded at start', origin: loaded.origin }).n;
+    return history.record(loaded.text, { ...meta, origin: loaded.origin }).n;
   } catch (err) {
     log.warn({ err }, 'the configuration could not be added to its history; the gateway runs with it all the same');
     return undefined;
@@ -134,6 +137,17 @@ function forwarderSettings(entry: Config['outputs'][string], capabilities: Outpu
   };
 }
 
+/** The outputs of `config` as the runtime starts them: plugin settings, premises from the policy, forwarder settings. */
+function outputsToRun(config: Config, registry: PluginRegistry, policy: Policy): OutputToRun[] {
+  return Object.entries(config.outputs).map(([name, entry]) => ({
+    name,
+    type: entry.type,
+    settings: pluginSettings(entry, outputEnvelopeKeys(registry.outputs.get(entry.type)!.configSchema)),
+    premises: policy.outputs.find((p) => p.name === name)!.premises,
+    ...forwarderSettings(entry, outputCapabilities(entry, registry)!),
+  }));
+}
+
 export interface GatewayOptions {
   /**
    * The plugins to run (default: the gateway's registry). Outputs from a registry handed in as an
@@ -151,7 +165,8 @@ interface RunningInput {
 }
 
 export class Gateway {
-  readonly config: Config;
+  /** the configuration in force (replaced by `apply`) */
+  loaded: LoadedConfig;
   readonly log: Logger;
   readonly buffer: RecordBuffer;
   readonly pipeline: Pipeline;
@@ -166,12 +181,25 @@ export class Gateway {
   private delivery: DeliveryHost | undefined;
   private readonly inputs: RunningInput[] = [];
   private stopping: Promise<void> | undefined;
+  private readonly registry: PluginRegistry;
+  private readonly env: PluginEnvironment;
+  /** what outputs on the main thread are started with */
+  private outputsContext: OutputsContext | undefined;
+  /** applies run one at a time, in the order asked */
+  private applying: Promise<unknown> = Promise.resolve();
 
-  private constructor(config: Config, log: Logger, buffer: RecordBuffer, pipeline: Pipeline) {
-    this.config = config;
+  private constructor(loaded: LoadedConfig, log: Logger, buffer: RecordBuffer, pipeline: Pipeline, registry: PluginRegistry, env: PluginEnvironment) {
+    this.loaded = loaded;
     this.log = log;
     this.buffer = buffer;
     this.pipeline = pipeline;
+    this.registry = registry;
+    this.env = env;
+  }
+
+  /** the validated configuration in force */
+  get config(): Config {
+    return this.loaded.config;
   }
 
   /** Open the buffer, start outputs + forwarders, then inputs. On failure everything started is stopped again. */
@@ -190,7 +218,8 @@ export class Gateway {
       // said on every start, but no longer claims a key was generated: it was read
       log.warn({ keyFile: keySource.where }, 'encryption key read from beside the data; set encryption.keyFile (or the key variable) to keep it apart');
     }
-    const buffer = new SealingBuffer(openBuffer(bufferOptions(config), log.child({ component: 'buffer' })), sealer);
+    // a removed output's sink keeps its records until an admin drops it (./reload.ts)
+    const buffer = new SealingBuffer(openBuffer({ ...bufferOptions(config), holdUnlistedSinks: true }, log.child({ component: 'buffer' })), sealer);
     const env: PluginEnvironment = {
       dataDir: config.gateway.dataDir,
       machine: config.gateway.machine,
@@ -234,19 +263,13 @@ export class Gateway {
         onJobMarked: (m) => void audit.append('classification-override', { reason: 'job-marked', ...m }),
         sealer,
       });
-      gw = new Gateway(config, log, buffer, pipeline);
+      gw = new Gateway(loaded, log, buffer, pipeline, registry, env);
       gw.policy = policy;
       gw.audit = audit;
       gw.sealer = sealer;
       const onOffPremisesRefused = (refusal: OffPremisesRefusal): void => void audit.append('route-refused', { reason: 'off-premises', ...refusal });
       const stopTimeoutMs = Math.max(1000, config.gateway.shutdownGraceMs);
-      const outputs: OutputToRun[] = configured.map((o) => ({
-        name: o.name,
-        type: o.entry.type,
-        settings: pluginSettings(o.entry, outputEnvelopeKeys(registry.outputs.get(o.entry.type)!.configSchema)),
-        premises: policy.outputs.find((p) => p.name === o.name)!.premises,
-        ...forwarderSettings(o.entry, o.capabilities),
-      }));
+      const outputs = outputsToRun(config, registry, policy);
       if (deliveryThread) {
         gw.delivery = await DeliveryHost.start({
           buffer,
@@ -267,14 +290,10 @@ export class Gateway {
         });
       } else {
         const { dataDir, quarantineMaxBytes } = config.gateway;
-        await startOutputs(outputs, { registry, env, buffer, log, dataDir, quarantineMaxBytes, stopTimeoutMs, sealer, onOffPremisesRefused }, gw.outputs);
+        gw.outputsContext = { registry, env, buffer, log, dataDir, quarantineMaxBytes, stopTimeoutMs, sealer, onOffPremisesRefused };
+        await startOutputs(outputs, gw.outputsContext, gw.outputs);
       }
-      for (const [name, entry] of Object.entries(config.inputs)) {
-        const def = await loadDefinition(registry.inputs.get(entry.type)!);
-        const plugin = wrapStart(`input ${name} (${entry.type})`, () => def.create(pluginSettings(entry, INPUT_ENVELOPE_KEYS), env));
-        await wrapStartAsync(`input ${name}`, () => plugin.start(pipeline.contextFor(name, entry.class)));
-        gw.inputs.push({ name, plugin });
-      }
+      for (const [name, entry] of Object.entries(config.inputs)) gw.inputs.push(await gw.startInput(name, entry));
     } catch (err) {
       log.error({ err }, 'start failed; stopping what was started');
       if (gw) await gw.stop();
@@ -283,6 +302,84 @@ export class Gateway {
     }
     log.info({ inputs: Object.keys(config.inputs), outputs: Object.keys(config.outputs), dataDir: config.gateway.dataDir }, 'layergate running');
     return gw;
+  }
+
+  private async startInput(name: string, entry: Config['inputs'][string]): Promise<RunningInput> {
+    const def = await loadDefinition(this.registry.inputs.get(entry.type)!);
+    const plugin = wrapStart(`input ${name} (${entry.type})`, () => def.create(pluginSettings(entry, INPUT_ENVELOPE_KEYS), this.env));
+    await wrapStartAsync(`input ${name}`, () => plugin.start(this.pipeline.contextFor(name, entry.class)));
+    return { name, plugin };
+  }
+
+  /**
+   * Apply `candidate` to the running gateway (the API's apply and rollback, SIGHUP): see
+   * ./reload-plan.ts for what may change live and ./reload.ts for the order and the guarantees.
+   * Resolves once every change runs; rejects with a ConfigApplyError (or the policy's ConfigError)
+   * when nothing was changed. One apply at a time.
+   */
+  apply(candidate: LoadedConfig, meta: ApplyMeta): Promise<ApplyResult> {
+    const run = this.applying.then(() => applyConfig(this.reloadTarget(), candidate, meta));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  /** What ./reload.ts works on: this gateway's parts, each change made through them. */
+  private reloadTarget(): ReloadTarget {
+    return {
+      loaded: this.loaded,
+      policy: this.policy,
+      registry: this.registry,
+      log: this.log,
+      buffer: this.buffer,
+      audit: this.audit,
+      running: () => this.running,
+      setLoaded: (loaded, policy) => {
+        this.loaded = loaded;
+        this.policy = policy;
+      },
+      setPolicy: (policy) => this.pipeline.setPolicy(policy.classifier, policy.routes),
+      outputsToRun: (config, policy) => outputsToRun(config, this.registry, policy),
+      reconfigureOutputs: (stop, start) => this.reconfigureOutputs(stop, start),
+      stopInputs: (names) => this.stopInputs(names),
+      startInputs: (config, names) => this.startInputs(config, names),
+      forgetInput: (name) => this.pipeline.forgetInput(name),
+      recordVersion: (loaded, m) => recordVersion(loaded, this.log, m),
+    };
+  }
+
+  private async reconfigureOutputs(stop: readonly string[], start: readonly OutputToRun[]): Promise<void> {
+    if (this.delivery) return this.delivery.reconfigure(stop, start);
+    const leaving = this.outputs.filter((o) => stop.includes(o.name));
+    const staying = this.outputs.filter((o) => !stop.includes(o.name));
+    await stopOutputs(leaving, this.log);
+    this.outputs.splice(0, this.outputs.length, ...staying);
+    const started: RunningOutput[] = [];
+    try {
+      await startOutputs(start, this.outputsContext!, started);
+    } finally {
+      this.outputs.push(...started);
+    }
+  }
+
+  private async stopInputs(names: readonly string[]): Promise<void> {
+    const leaving = this.inputs.filter((i) => names.includes(i.name));
+    await Promise.all(leaving.map((i) => i.plugin.stop().catch((err: unknown) => this.log.error({ err, input: i.name }, 'input stop failed'))));
+    const staying = this.inputs.filter((i) => !names.includes(i.name));
+    this.inputs.splice(0, this.inputs.length, ...staying);
+  }
+
+  /** Start the inputs `names` of `config`; on a failure the ones started here are stopped again and it rethrows. */
+  private async startInputs(config: Config, names: readonly string[]): Promise<void> {
+    const started: string[] = [];
+    try {
+      for (const name of names) {
+        this.inputs.push(await this.startInput(name, config.inputs[name]!));
+        started.push(name);
+      }
+    } catch (err) {
+      await this.stopInputs(started);
+      throw err;
+    }
   }
 
   /** Started (buffer open, outputs and inputs running) and not stopping: what /readyz answers. */

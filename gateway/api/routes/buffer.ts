@@ -7,6 +7,12 @@
  * - `GET /api/v1/losses?limit=N`: the loss ledger, newest first, as `layergate buffer losses --json`
  *   prints it (N: 1..100000, default 100).
  *
+ * - `GET /api/v1/buffer/sinks` (viewer): every sink the buffer knows, a removed output's among them
+ *   (`listed: false`, still `held` with its lag until dropped).
+ * - `DELETE /api/v1/buffer/sinks/:name` (admin): drop a removed output's sink: what it had not
+ *   received goes into the loss ledger (`sink-dropped`) and its records no longer wait for it.
+ *   A sink that is still an output answers 409.
+ *
  * One JSON shape for the CLI and the API (gateway/buffer/report.ts): the CLI asks these routes while
  * the gateway runs (the buffer admits one process) and prints the answer as it prints a buffer it
  * opened itself (gateway/cli/running-gateway.ts). Both read what the running buffer keeps in memory
@@ -89,5 +95,35 @@ export function bufferRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (req) => buffer().losses(req.query.limit).map(lossJson),
+  );
+
+  const control = () => {
+    if (!deps.control) throw new ApiNotFoundError('this API cannot change a gateway');
+    return deps.control;
+  };
+  r.get(
+    '/api/v1/buffer/sinks',
+    {
+      config: { access: 'viewer' },
+      schema: {
+        response: {
+          200: z.array(
+            z.object({ name: z.string(), listed: z.boolean(), held: z.boolean(), cursor: z.number(), lagRecords: z.number(), lagBytes: z.number() }),
+          ),
+        },
+      },
+    },
+    async () => control().sinks(),
+  );
+  r.delete(
+    '/api/v1/buffer/sinks/:name',
+    {
+      config: { access: 'admin' },
+      schema: {
+        params: z.strictObject({ name: z.string().max(64) }),
+        response: { 200: z.object({ sink: z.string(), records: z.number(), bytes: z.number() }) },
+      },
+    },
+    async (req) => ({ sink: req.params.name, ...control().dropSink(req.params.name, req.principal!.name) }),
   );
 }

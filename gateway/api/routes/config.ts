@@ -11,6 +11,12 @@
  * - `GET /api/v1/config/versions`, `.../versions/:n`, `GET /api/v1/config/diff?from=&to=` (admin): the
  *   configuration's history (gateway/config/history.ts) with each version's text and a unified diff
  *   between any two, secrets hidden (`redactText`).
+ * - `POST /api/v1/config/apply` and `POST /api/v1/config/rollback` (admin): a YAML text, or a version
+ *   of the history, applied to the running gateway as a hot reload (gateway/runtime/reload.ts), with
+ *   the caller as author and a comment; the answer names what changed and the version now in force.
+ *   A text that does not load answers 422 with the same problem lines as validate; one that cannot
+ *   be applied (a key only a restart changes, a plugin that cannot start) 422 with why; the running
+ *   configuration is then the one before.
  */
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -68,6 +74,55 @@ export function configRoutes(app: FastifyInstance, deps: ApiDeps): void {
         };
       } catch (err) {
         if (err instanceof ConfigProblems) return { ok: false, problems: err.problems, warnings: err.warnings, summary: null };
+        throw err;
+      }
+    },
+  );
+
+  const control = () => {
+    if (!deps.control) throw new ApiNotFoundError('this API cannot change a gateway');
+    return deps.control;
+  };
+  const changes = z.object({ added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()), unchanged: z.array(z.string()) });
+  const applied = z.object({
+    version: z.number().nullable(),
+    inputs: changes,
+    outputs: changes,
+    policyChanged: z.boolean(),
+    file: z.object({ path: z.string(), written: z.boolean(), reason: z.string().optional() }).nullable(),
+  });
+  const appliedAnswer = (a: Awaited<ReturnType<NonNullable<ApiDeps['control']>['apply']>>) => ({ ...a, version: a.version ?? null });
+  const problems = z.object({ error: z.string(), message: z.string(), problems: z.array(z.string()).optional() });
+  const comment = z.string().max(500).default('');
+
+  r.post(
+    '/api/v1/config/apply',
+    {
+      config: { access: 'admin' },
+      schema: { body: z.strictObject({ yaml: z.string(), comment }), response: { 200: applied, 422: problems } },
+    },
+    async (req, reply) => {
+      try {
+        return appliedAnswer(await control().apply(req.body.yaml, { author: req.principal!.name, comment: req.body.comment }));
+      } catch (err) {
+        if (err instanceof ConfigProblems) return reply.code(422).send({ error: err.code, message: err.message, problems: err.problems });
+        throw err;
+      }
+    },
+  );
+
+  r.post(
+    '/api/v1/config/rollback',
+    {
+      config: { access: 'admin' },
+      schema: { body: z.strictObject({ version: z.number().int().min(1), comment }), response: { 200: applied, 422: problems } },
+    },
+    async (req, reply) => {
+      const meta = { author: req.principal!.name, comment: req.body.comment || `rollback to version ${req.body.version}` };
+      try {
+        return appliedAnswer(await control().rollback(req.body.version, meta));
+      } catch (err) {
+        if (err instanceof ConfigProblems) return reply.code(422).send({ error: err.code, message: err.message, problems: err.problems });
         throw err;
       }
     },
