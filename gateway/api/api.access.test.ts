@@ -32,7 +32,7 @@ async function login(user: string, password: string): Promise<{ cookie: string; 
 }
 
 describe('access to every route', () => {
-  it('the route table is what the server registered, and every route but the probes, login and setup needs a credential', () => {
+  it('the route table is what the server registered, and every route but the probes, login, setup and the UI shell needs a credential', () => {
     const routes = rig.api.app.apiRoutes;
     expect(routes.length).toBeGreaterThan(10);
     const open = routes.filter((r) => r.access === 'public').map((r) => `${r.method} ${r.url}`);
@@ -46,8 +46,17 @@ describe('access to every route', () => {
         'HEAD /readyz',
         'POST /api/v1/login',
         'POST /api/v1/setup',
+        // the web UI's static files (routes/ui.ts): no data, served to anyone so the login page can load
+        'GET /',
+        'HEAD /',
+        'GET /ui',
+        'HEAD /ui',
+        'GET /ui/*',
+        'HEAD /ui/*',
       ].sort(),
     );
+    // nothing under /api or /metrics is public but login and setup
+    expect(open.filter((r) => / \/(api|metrics)/.test(r) && !r.includes('/api/v1/login') && !r.includes('/api/v1/setup'))).toEqual([]);
   });
 
   it('401 without credentials and with a forged token; 403 for every role below the minimum; not refused at the minimum', async () => {

@@ -35,6 +35,8 @@ export interface ApiDeps {
   buffer?: (() => Pick<RecordBuffer, 'stats' | 'losses'>) | undefined;
   /** changes to the running gateway: configuration apply and rollback, removed outputs' sinks; absent: those answer 404 */
   control?: GatewayControl | undefined;
+  /** the built web UI's folder (default: dist/ui of the package, ./routes/ui.ts) */
+  uiDir?: string | undefined;
 }
 
 /** A configuration applied: what changed, and whether the gateway's file now holds it. */

@@ -15,6 +15,8 @@
  *   clients are cut by the TLS handshake (10 s), header (10 s) and request (30 s) timeouts.
  * - The API never stops the data path: it runs beside it, and a failure to listen is a start error
  *   the caller logs (the gateway keeps running without the API, see gateway/cli/main.ts).
+ * - The web UI (./routes/ui.ts) is static files only, served public with a strict CSP; it reads
+ *   everything through the routes here, as any client does.
  * - Errors answer `{ error: <code>, message }` with the status of their code (ERROR_STATUS); an
  *   unexpected error is logged and answered 500 without its message.
  */
@@ -50,6 +52,7 @@ import { quarantineRoutes } from './routes/quarantine.js';
 import { sessionRoutes } from './routes/session.js';
 import { signalRoutes } from './routes/signals.js';
 import { statusRoutes } from './routes/status.js';
+import { uiRoutes } from './routes/ui.js';
 import { userRoutes } from './routes/users.js';
 import type { ApiConfig } from './schema.js';
 import { type StatusSource, StatusSampler } from './status.js';
@@ -243,7 +246,8 @@ export async function buildApi(deps: ApiDeps & { https?: { cert: string; key: st
   });
   app.addHook('onRequest', accessHook({ identity: deps.identity, sessionIdleMs: deps.config.sessionIdle, metricsAllow: deps.config.metricsAllow }));
   app.addHook('onSend', async (_req, reply, payload) => {
-    reply.header('cache-control', 'no-store');
+    // data is never cached; only the UI's static files say otherwise (./routes/ui.ts)
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     reply.header('x-content-type-options', 'nosniff');
     return payload;
   });
@@ -282,6 +286,7 @@ export async function buildApi(deps: ApiDeps & { https?: { cert: string; key: st
   frameRoutes(app, deps);
   pluginActionRoutes(app, deps);
   explainRoutes(app, deps);
+  await uiRoutes(app, { uiDir: deps.uiDir });
   app.get('/api/v1/openapi.json', { config: { access: 'viewer' }, schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;

@@ -145,7 +145,8 @@ export function demoBanner(config: Config, plan: SimulatorPlan, simLog: string):
     `  config            ${rel(DEMO_CONFIG)}`,
     ...(config.api.enabled
       ? [
-          `  api               ${config.api.tls.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port}/api/v1/status  (first admin: layergate admin setup -c ${rel(DEMO_CONFIG)}; certificate: layergate api info -c ${rel(DEMO_CONFIG)})`,
+          `  web UI            ${config.api.tls.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port}/ui/  (self-signed: compare the fingerprint with layergate api info -c ${rel(DEMO_CONFIG)})`,
+          `  first admin       the setup token in ${rel(path.join(config.gateway.dataDir, 'api', 'setup-token'))} (or: layergate admin setup -c ${rel(DEMO_CONFIG)})`,
         ]
       : []),
     '  read it           python3 -c "import pyarrow.dataset as d; print(d.dataset(\'' +

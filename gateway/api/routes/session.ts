@@ -8,6 +8,9 @@
  *   `api.login.maxFailures` within `api.login.window`; each client address is also rate limited.
  *   Every login, failed login and lockout goes to the audit log (the name tried, the address; never
  *   the password).
+ * - `GET /api/v1/me` answers who is calling and, for a session, its CSRF token again: a reloaded UI
+ *   page keeps only the HttpOnly cookie. Only this origin's scripts can read the answer (no CORS), so
+ *   a cross-site form still cannot learn it.
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -106,11 +109,22 @@ export function sessionRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/api/v1/me',
     {
       config: { access: 'viewer' },
-      schema: { response: { 200: z.object({ name: z.string(), kind: z.enum(['session', 'token']), role: z.enum(ROLES), maxClass: z.string() }) } },
+      schema: {
+        response: {
+          200: z.object({
+            name: z.string(),
+            kind: z.enum(['session', 'token']),
+            role: z.enum(ROLES),
+            maxClass: z.string(),
+            /** the session's CSRF token again (a reloaded UI page has only its cookie); null for API tokens, which need none */
+            csrfToken: z.string().nullable(),
+          }),
+        },
+      },
     },
     async (req) => {
       const p = req.principal!;
-      return { name: p.name, kind: p.kind, role: p.role, maxClass: p.maxClass };
+      return { name: p.name, kind: p.kind, role: p.role, maxClass: p.maxClass, csrfToken: p.kind === 'session' ? p.csrf! : null };
     },
   );
 }
