@@ -17,7 +17,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
 import { build } from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -69,6 +69,14 @@ const html = readFileSync(path.join(here, 'src', 'index.html'), 'utf8')
   .replace('%APP_CSS%', css);
 writeFileSync(path.join(outdir, 'index.html'), html);
 
+// precompressed beside each file (brotli and gzip at their best levels, once per build): the gateway
+// sends the one the browser accepts (gateway/api/routes/ui.ts, @fastify/static preCompressed)
+for (const f of [js, css, 'index.html']) {
+  const data = readFileSync(path.join(outdir, f));
+  writeFileSync(path.join(outdir, `${f}.br`), brotliCompressSync(data, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11 } }));
+  writeFileSync(path.join(outdir, `${f}.gz`), gzipSync(data, { level: 9 }));
+}
+
 // the swap: the old folder aside, the new one in its place, the old one gone
 if (existsSync(target)) renameSync(target, previous);
 renameSync(outdir, target);
@@ -76,9 +84,11 @@ rmSync(previous, { recursive: true, force: true });
 
 const rows = [js, css, 'index.html'].map((f) => {
   const data = readFileSync(path.join(target, f));
-  return { file: f, raw: statSync(path.join(target, f)).size, gzip: gzipSync(data, { level: 9 }).length };
+  return { file: f, raw: statSync(path.join(target, f)).size, gzip: gzipSync(data, { level: 9 }).length, br: statSync(path.join(target, `${f}.br`)).size };
 });
 const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
-for (const r of rows) console.log(`ui: ${r.file.padEnd(28)} ${kib(r.raw).padStart(10)} raw ${kib(r.gzip).padStart(10)} gzip`);
-const total = rows.reduce((t, r) => ({ raw: t.raw + r.raw, gzip: t.gzip + r.gzip }), { raw: 0, gzip: 0 });
-console.log(`ui: ${'total'.padEnd(28)} ${kib(total.raw).padStart(10)} raw ${kib(total.gzip).padStart(10)} gzip -> ${path.relative(process.cwd(), target)}`);
+for (const r of rows) console.log(`ui: ${r.file.padEnd(28)} ${kib(r.raw).padStart(10)} raw ${kib(r.gzip).padStart(10)} gzip ${kib(r.br).padStart(10)} br`);
+const total = rows.reduce((t, r) => ({ raw: t.raw + r.raw, gzip: t.gzip + r.gzip, br: t.br + r.br }), { raw: 0, gzip: 0, br: 0 });
+console.log(
+  `ui: ${'total'.padEnd(28)} ${kib(total.raw).padStart(10)} raw ${kib(total.gzip).padStart(10)} gzip ${kib(total.br).padStart(10)} br -> ${path.relative(process.cwd(), target)}`,
+);

@@ -6,12 +6,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertDeclaresAccess } from './auth.js';
 import { UI_CSP, defaultUiDir, uiRoutes } from './routes/ui.js';
 
 let dir: string;
+const JS = `console.log(${JSON.stringify('x'.repeat(2000))})`;
 const apps: FastifyInstance[] = [];
 
 async function appWith(uiDir: string): Promise<FastifyInstance> {
@@ -32,7 +34,10 @@ beforeAll(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'lg-ui-routes-'));
   mkdirSync(path.join(dir, 'ui'));
   writeFileSync(path.join(dir, 'ui', 'index.html'), '<!doctype html><title>t</title><script type="module" src="/ui/app-ABCDEFGH.js"></script>');
-  writeFileSync(path.join(dir, 'ui', 'app-ABCDEFGH.js'), 'console.log(1)');
+  writeFileSync(path.join(dir, 'ui', 'app-ABCDEFGH.js'), JS);
+  // as ui/build.ts writes them beside each file
+  writeFileSync(path.join(dir, 'ui', 'app-ABCDEFGH.js.br'), brotliCompressSync(JS));
+  writeFileSync(path.join(dir, 'ui', 'app-ABCDEFGH.js.gz'), gzipSync(JS));
   writeFileSync(path.join(dir, 'ui', '.secret'), 'no');
   writeFileSync(path.join(dir, 'outside.txt'), 'no');
 });
@@ -69,6 +74,25 @@ describe('web UI static routes', () => {
     expect((await app.inject('/ui/%2e%2e/outside.txt')).statusCode).not.toBe(200);
     expect((await app.inject('/ui/.secret')).statusCode).not.toBe(200);
     expect((await app.inject('/ui/missing.js')).statusCode).toBe(404);
+  });
+
+  it("sends the build's brotli or gzip copy the browser accepts, the plain file otherwise, each the same bytes unpacked", async () => {
+    const app = await appWith(path.join(dir, 'ui'));
+    const br = await app.inject({ url: '/ui/app-ABCDEFGH.js', headers: { 'accept-encoding': 'gzip, deflate, br' } });
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(br.headers['content-type']).toMatch(/javascript/);
+    expect(br.rawPayload.length).toBeLessThan(JS.length / 4);
+    expect(brotliDecompressSync(br.rawPayload).toString()).toBe(JS);
+    const gz = await app.inject({ url: '/ui/app-ABCDEFGH.js', headers: { 'accept-encoding': 'gzip' } });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gz.rawPayload).toString()).toBe(JS);
+    const plain = await app.inject({ url: '/ui/app-ABCDEFGH.js', headers: { 'accept-encoding': 'identity' } });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body).toBe(JS);
+    // index.html has no compressed copy here: sent plain even to a browser that accepts br
+    const html = await app.inject({ url: '/ui/', headers: { 'accept-encoding': 'br' } });
+    expect(html.statusCode).toBe(200);
+    expect(html.body).toContain('app-ABCDEFGH.js');
   });
 
   it('a missing build answers 503 with a page that says to run npm run build', async () => {
