@@ -164,9 +164,9 @@ function routeMask(st: AppendLogState, r: RecordInput, i: number): number {
   let mask = 0;
   for (let j = 0; j < routes.length; j++) {
     const s = st.sinks.get(routes[j]!);
-    // a held sink that is no longer listed (an output removed while the gateway runs) still takes
-    // what an emit routed before the new policy was in force: it holds it like its other records
-    if (!s?.configured && !s?.held) {
+    // held, not only listed (every listed sink is held): a sink no longer listed (an output removed
+    // while the gateway runs) still takes what an emit routed before the new policy was in force
+    if (!s?.held) {
       throw new UnknownSinkError(
         `record ${i} of the batch (source "${r.source}", signal "${r.signal}") is routed to unknown sink "${routes[j]}"; configured sinks: ${st.configuredNames().join(', ') || '(none)'}`,
       );

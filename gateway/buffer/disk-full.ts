@@ -43,7 +43,8 @@ export function noteUnstored(st: AppendLogState, records: RecordInput[], reason:
     let mask = 0;
     for (const name of r.routes) {
       const s = st.sinks.get(name);
-      if (s?.configured) mask |= 1 << s.bit;
+      // the sinks append takes records for (./append.ts routeMask)
+      if (s?.held) mask |= 1 << s.bit;
     }
     const key = `${reason}\0${r.source}\0${cls}`;
     const run = st.unstored.get(key);

@@ -405,19 +405,17 @@ function addSinkRows(db: Database.Database, known: readonly SinkRow[], names: re
 }
 
 /**
- * Which sinks are listed (`configured`: routable, readable): exactly `names`. Which hold records
- * back (`held`): the listed ones, and with `holdUnlistedSinks` every other sink row too, except one
+ * Which sinks are listed (`configured`: read, acked, in the stats): exactly `names`. Which hold
+ * records back and take records routed to them (`held`): the listed ones, and with `holdUnlistedSinks` every other sink row too, except one
  * dropped with `dropSink` during this open (a listed name is no longer dropped). An unlisted sink
  * that is not held keeps its cursor and lag, and is ignored.
  */
 function markConfigured(st: AppendLogState, names: readonly string[]): void {
-  st.configuredMask = 0;
   st.heldMask = 0;
   for (const s of st.sinks.values()) {
     s.configured = names.includes(s.name);
     if (s.configured) st.droppedSinks.delete(s.name);
     s.held = s.configured || (st.holdUnlistedSinks && !st.droppedSinks.has(s.name));
-    if (s.configured) st.configuredMask |= 1 << s.bit;
     if (s.held) st.heldMask |= 1 << s.bit;
   }
   // a sink no longer held may have made records delivered: delivered-first eviction rescans

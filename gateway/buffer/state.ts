@@ -33,9 +33,9 @@ export interface SinkState {
   emptyThrough: number;
   /** lag changed in the running transaction and must be written with the state */
   lagDirty: boolean;
-  /** listed in the sinks the buffer was opened or last configured with: records may be routed to it, it can read and ack */
+  /** listed in the sinks the buffer was opened or last configured with: it can read and ack, and is in the stats */
   configured: boolean;
-  /** holds records back: they are not delivered until it has them (see `heldMask`) */
+  /** holds records back (they are not delivered until it has them, see `heldMask`) and takes records routed to it; every listed sink is held */
   held: boolean;
   lagRecords: number;
   lagBytes: number;
@@ -111,8 +111,6 @@ export class AppendLogState {
 
   sinks = new Map<string, SinkState>();
   bitToSink: (SinkState | undefined)[] = [];
-  /** the bits of the listed sinks (`configured`) */
-  configuredMask = 0;
   /**
    * the bits of the sinks that hold records back (`held`): the listed ones, and with
    * `holdUnlistedSinks` every other sink row not dropped during this open

@@ -29,7 +29,7 @@ import type { OffPremisesRefusal } from '../forward/off-premises.js';
 import type { PluginEnvironment } from '../plugin-api/contract.js';
 import type { DeliverySetup, FromDelivery, ToDelivery } from './delivery-protocol.js';
 import { createLogger } from './log.js';
-import { type OutputsContext, type RunningOutput, startOutputs, stopOutputs } from './outputs.js';
+import { type OutputsContext, type RunningOutput, replaceOutputs, startOutputs, stopOutputs } from './outputs.js';
 import type { PluginRegistry } from './registry.js';
 
 /** marks `workerData` of the thread the host starts, so that importing this module elsewhere does nothing */
@@ -83,17 +83,11 @@ function run(setup: DeliverySetup, port: NonNullable<typeof parentPort>): void {
 
   /** a configuration applied live (see the protocol): the outputs named go, the new ones start */
   const reconfigure = async (m: Extract<ToDelivery, { type: 'reconfigure' }>): Promise<void> => {
-    const leaving = running.filter((o) => m.stop.includes(o.name));
-    const staying = running.filter((o) => !m.stop.includes(o.name));
-    await stopOutputs(leaving, log);
-    running.splice(0, running.length, ...staying);
     // the new sinks' cursors, before their forwarders read
     view.update(m.newestSeq, m.sinks);
-    const started: RunningOutput[] = [];
     try {
-      await startOutputs(m.start, outputsContext!, started);
+      await replaceOutputs(running, m.stop, m.start, outputsContext!);
     } finally {
-      running.push(...started);
       postStats();
     }
   };

@@ -55,13 +55,13 @@ import { createLogger } from './log.js';
 import type { LoggerOptions } from './log.js';
 import { Pipeline } from '../ingest/pipeline.js';
 import type { InputPlugin, OutputCapabilities, PluginEnvironment } from '../plugin-api/contract.js';
-import { type ForwarderSettings, type OutputToRun, type OutputsContext, type RunningOutput, startOutputs, stopOutputs } from './outputs.js';
+import { type ForwarderSettings, type OutputToRun, type OutputsContext, type RunningOutput, replaceOutputs, startOutputs, stopOutputs } from './outputs.js';
 import { type ApplyMeta, type ApplyResult, type ReloadTarget, applyConfig } from './reload.js';
-
-export type { ApplyMeta, ApplyResult } from './reload.js';
 import { wrapStart, wrapStartAsync } from './plugin-start.js';
 import { REGISTRY_MODULE, loadDefinition, registry as defaultRegistry } from './registry.js';
 import type { PluginRegistry } from './registry.js';
+
+export type { ApplyMeta, ApplyResult } from './reload.js';
 
 /**
  * Keep the configuration's text in its history (gateway/config/history.ts) when it changed since the
@@ -347,18 +347,9 @@ export class Gateway {
     };
   }
 
-  private async reconfigureOutputs(stop: readonly string[], start: readonly OutputToRun[]): Promise<void> {
+  private reconfigureOutputs(stop: readonly string[], start: readonly OutputToRun[]): Promise<void> {
     if (this.delivery) return this.delivery.reconfigure(stop, start);
-    const leaving = this.outputs.filter((o) => stop.includes(o.name));
-    const staying = this.outputs.filter((o) => !stop.includes(o.name));
-    await stopOutputs(leaving, this.log);
-    this.outputs.splice(0, this.outputs.length, ...staying);
-    const started: RunningOutput[] = [];
-    try {
-      await startOutputs(start, this.outputsContext!, started);
-    } finally {
-      this.outputs.push(...started);
-    }
+    return replaceOutputs(this.outputs, stop, start, this.outputsContext!);
   }
 
   private async stopInputs(names: readonly string[]): Promise<void> {
@@ -406,7 +397,7 @@ export class Gateway {
 
     // 1. inputs; blocked emits give up when the grace period ends
     const abortTimer = setTimeout(() => this.pipeline.abortBlocked(), graceMs);
-    await Promise.all(this.inputs.map((i) => i.plugin.stop().catch((err: unknown) => log.error({ err, input: i.name }, 'input stop failed'))));
+    await this.stopInputs(this.inputs.map((i) => i.name));
     clearTimeout(abortTimer);
     this.pipeline.abortBlocked();
 

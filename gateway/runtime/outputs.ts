@@ -6,6 +6,8 @@
  * - Start: in config order, each output's plugin is created from its registry definition and started
  *   with its context (gateway/forward/output-context.ts), then its forwarder is started. The first
  *   failure stops what was started and rejects with a PluginStartError naming the output.
+ * - Replace (a configuration applied live): the named outputs stop, the new ones start; the others
+ *   run on untouched.
  * - Stop: every forwarder (each gives up on a send after its stop timeout), then every plugin. A
  *   failure is logged and the rest still stop.
  */
@@ -88,6 +90,24 @@ export async function startOutputs(outputs: readonly OutputToRun[], ctx: Outputs
   } catch (err) {
     await stopOutputs(running, ctx.log);
     throw err;
+  }
+}
+
+/**
+ * A configuration applied live: the outputs of `running` named in `stop` are stopped and leave it,
+ * then `start` are started into it. When one of `start` cannot start, those of `start` started so
+ * far are stopped again and the PluginStartError is thrown; the others in `running` run on.
+ */
+export async function replaceOutputs(running: RunningOutput[], stop: readonly string[], start: readonly OutputToRun[], ctx: OutputsContext): Promise<void> {
+  const leaving = running.filter((o) => stop.includes(o.name));
+  const staying = running.filter((o) => !stop.includes(o.name));
+  await stopOutputs(leaving, ctx.log);
+  running.splice(0, running.length, ...staying);
+  const started: RunningOutput[] = [];
+  try {
+    await startOutputs(start, ctx, started);
+  } finally {
+    running.push(...started);
   }
 }
 
