@@ -76,6 +76,26 @@ async function numericSignal(): Promise<string | null> {
   });
 }
 
+/** whether the opcua signal has values between `fromAgoMs` and `toAgoMs` before now, asked of the API from the page's session */
+function hasValuesBetween(signal: string, fromAgoMs: number, toAgoMs: number): Promise<boolean> {
+  return page.evaluate(
+    async ([name, fromAgo, toAgo]) => {
+      const g = globalThis as unknown as PageGlobals;
+      const now = Date.now();
+      const q = new URLSearchParams({
+        source: 'opcua',
+        signal: name,
+        from: new Date(now - fromAgo).toISOString(),
+        to: new Date(now - toAgo).toISOString(),
+        points: '10',
+      });
+      const v = (await (await g.fetch(`/api/v1/signals/values?${q.toString()}`)).json()) as { buckets?: { count: number }[] };
+      return (v.buckets ?? []).some((b) => b.count > 0);
+    },
+    [signal, fromAgoMs, toAgoMs] as const,
+  );
+}
+
 const valuesRequest = () => page.waitForRequest((r) => r.url().includes('/api/v1/signals/values?'), { timeout: 20_000 });
 const rangeOf = (url: string) => {
   const q = new URL(url).searchParams;
@@ -127,6 +147,11 @@ describe('the signals explorer', () => {
   });
 
   it('zooming by a drag across the chart asks the server again for the narrower range', async () => {
+    // the stretch zoomed to must hold values: wait until the signal has some 30 s back, then show the last minute again
+    await expect.poll(() => hasValuesBetween(signal, 45_000, 25_000), { timeout: 60_000, interval: 1_000 }).toBe(true);
+    const shown = valuesRequest();
+    await page.getByRole('button', { name: 'Now' }).click();
+    await shown;
     const chart = page.locator(`#${chartId}`);
     const before = { from: Date.parse((await chart.getAttribute('data-from'))!), to: Date.parse((await chart.getAttribute('data-to'))!) };
     const over = chart.locator('.u-over');
