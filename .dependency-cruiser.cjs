@@ -32,6 +32,13 @@ module.exports = {
       to: { path: '^(gateway|plugins|test)/' },
     },
     {
+      name: 'client-imports-only-wire',
+      severity: 'error',
+      comment: 'client/ is what plant software imports (layergate/client): it speaks the wire formats and carries none of the gateway.',
+      from: { path: '^client/', pathNot: TESTS },
+      to: { path: '^(gateway|plugins|simulator|test)/' },
+    },
+    {
       name: 'plugins-import-only-the-plugin-api-and-wire',
       severity: 'error',
       comment: 'A plugin knows its protocol, the plugin API and wire/, nothing of the core, the simulator or other plugins.',

@@ -1,7 +1,8 @@
 /**
  * The record model: what every input produces (`RecordInput`), what the buffer stores and hands to
- * the forwarders (`StoredRecord`, with a sequence number), and the class and kind vocabularies. The
- * wire form is `layergate.v1.Record` (proto/layergate/v1/record.proto; codec in record-codec.ts).
+ * the forwarders (`StoredRecord`, with a sequence number), and the class, kind and access-pattern
+ * vocabularies. The wire form is `layergate.v1.Record` (proto/layergate/v1/record.proto; codec in
+ * record-codec.ts).
  *
  * Constraint: the const lists are in the order of the proto enums (index + 1 = enum number), and the
  * class list is in strictness order; the gateway's policy helpers rely on both.
@@ -13,6 +14,21 @@ export type SensitivityClass = (typeof SENSITIVITY_CLASSES)[number];
 
 export const RECORD_KINDS = ['samples', 'scalar', 'event', 'frame', 'document'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
+
+/**
+ * How the data of a record will be read (`layergate.v1.AccessPattern`): routing rules may match it
+ * (`accessPatterns`). Optional: a record carries one in its `ACCESS_PATTERN_ATTRIBUTE` attribute or
+ * none; an attribute value outside this list is refused at ingest, never routed as if absent.
+ */
+export const ACCESS_PATTERNS = ['realtime', 'batch', 'ml_training', 'research', 'archive'] as const;
+export type AccessPattern = (typeof ACCESS_PATTERNS)[number];
+
+/** the record attribute (`attributes`) that carries its access pattern */
+export const ACCESS_PATTERN_ATTRIBUTE = 'access_pattern';
+
+export function isAccessPattern(v: unknown): v is AccessPattern {
+  return typeof v === 'string' && (ACCESS_PATTERNS as readonly string[]).includes(v);
+}
 
 export interface BlobRef {
   /** lowercase hex SHA-256 of the bytes */

@@ -25,6 +25,11 @@ beforeAll(async () => {
       '    - { name: laser, signal: "laser.*", class: sensitive, description: process parameters }',
       '    - { name: recipes, kind: document, class: confidential }',
       '    - { name: ti64, material: "Ti6Al4V*", signal: "melt.*", class: sensitive }',
+      // records without an access pattern match no routing rule: unmatched: all, as without these
+      'routing:',
+      '  rules:',
+      '    - { name: archive, accessPatterns: [archive], must: [lake] }',
+      '    - { name: training-share, classes: [public, internal], accessPatterns: [ml_training], may: [lake, offsite] }',
     ].join('\n'),
   });
   viewer = rig.tokenFor('viewer');
@@ -75,6 +80,43 @@ describe('GET /api/v1/explain', () => {
     expect(kpi!.premises).toEqual({ lake: 'on', offsite: 'off' });
   });
 
+  it('with an access pattern: routed by the rules for it, the pattern named in the answer, as offline', async () => {
+    const q: ExplainQuery = { input: 'health', signal: 'kpi.utilisation', kind: 'scalar', accessPattern: 'archive' };
+    const { jobMark: _none, ...archived } = await ask(q);
+    expect(archived).toEqual(offline(q));
+    expect(archived.accessPattern).toBe('archive');
+    expect(archived.routing.routes).toEqual(['lake']);
+    expect(archived.routing.outputs).toEqual([
+      { output: 'lake', receives: true, why: 'must, by routing rule archive' },
+      { output: 'offsite', receives: false, why: 'no matching routing rule names it' },
+    ]);
+    expect(explainText(archived)).toContain('record       input health, signal kpi.utilisation, kind scalar, access pattern archive\n');
+    expect(Object.keys(explainJson(archived)).slice(0, 5)).toEqual(['input', 'signal', 'kind', 'build', 'accessPattern']);
+
+    // the training rule shares public and internal records only; sensitive training records stay on the premises
+    const training = await ask({ ...q, accessPattern: 'ml_training' });
+    expect(training.routing.outputs.find((o) => o.output === 'offsite')).toEqual({
+      output: 'offsite',
+      receives: true,
+      why: 'may, by routing rule training-share',
+    });
+    const laser = await ask({ input: 'health', signal: 'laser.power', kind: 'scalar', accessPattern: 'ml_training' });
+    expect([laser.classification.class, laser.routing.routes]).toEqual(['sensitive', ['lake']]);
+
+    // without one: routed as before, and no accessPattern in the answer
+    const plain = await ask({ input: 'health', signal: 'kpi.utilisation', kind: 'scalar' });
+    expect(plain.routing.routes).toEqual(['lake', 'offsite']);
+    expect(plain).not.toHaveProperty('accessPattern');
+    expect(explainText(plain)).not.toContain('access pattern');
+
+    // the CLI's client of the running gateway asks with it
+    const cli = await runningExplain({ config: rig.gateway.config }, q, (m) => new Error(m));
+    expect(explainJson(cli!.answer)).toEqual(explainJson(archived));
+
+    const bad = await rig.request('GET', `${url({ input: 'health', signal: 'x' })}&accessPattern=streaming`, { token: viewer });
+    expect(bad.status).toBe(400);
+  });
+
   it('no credential: 401; an input the gateway does not run: 404 naming its inputs; a bad kind: 400', async () => {
     const none = await rig.request('GET', url({ input: 'health', signal: 'kpi.utilisation' }));
     expect(none.status).toBe(401);
@@ -84,7 +126,7 @@ describe('GET /api/v1/explain', () => {
     expect(unknown.status).toBe(404);
     expect(unknown.json()).toMatchObject({
       error: 'LG_API_NOT_FOUND',
-      message: `no input named "camera" in the running gateway's configuration (inputs: health)`,
+      message: `no input named "camera" in the running gateway's configuration (inputs: health, grpc)`,
     });
     const bad = await rig.request('GET', `${url({ input: 'health', signal: 'x' })}&kind=hologram`, { token: viewer });
     expect(bad.status).toBe(400);

@@ -56,7 +56,7 @@ beforeAll(async () => {
       'outputs:',
       `  lake: { type: file-lake, path: ${dir}/lake, linger: 250ms }`,
       // the API as a plant runs it, HTTPS with the generated certificate; no address may skip the token
-      'api: { host: 127.0.0.1, port: 0, metricsAllow: [] }',
+      'api: { host: 127.0.0.1, port: 0, grpc: { port: 0 }, metricsAllow: [] }',
     ].join('\n'),
     env: {},
   });

@@ -56,7 +56,7 @@ const kafka = (name: string, prefix: string, linger: string) =>
 function configText(dir: string, version: 'v1' | 'v2'): string {
   return [
     `gateway: { dataDir: ${dir}/data, machine: ${MACHINE} }`,
-    'api: { host: 127.0.0.1, port: 0 }',
+    'api: { host: 127.0.0.1, port: 0, grpc: { port: 0 } }',
     'inputs:',
     ...mqttInput,
     ...(version === 'v2' ? ['  health: { type: gateway-health, interval: 250ms }'] : []),

@@ -82,7 +82,7 @@ afterEach(async () => {
 const lake = (root: string, extra: Record<string, unknown> = {}) => ({ type: 'file-lake', path: root, linger: '100ms', compactWindow: 0, ...extra });
 
 /** The config's text as the admin would paste it into the UI's editor (the rig's `api` section included: it is fixed). */
-const yamlOf = (config: Config): string => YAML.stringify({ ...config, api: { host: '127.0.0.1', port: 0 } });
+const yamlOf = (config: Config): string => YAML.stringify({ ...config, api: { host: '127.0.0.1', port: 0, grpc: { port: 0 } } });
 
 /** the `part-<firstSeq>-<lastSeq>` files of a lake: the last seq of each */
 function lakeLastSeqs(root: string): number[] {

@@ -58,7 +58,10 @@ describe('first start', () => {
   });
 
   it('plain HTTP on a network address is refused unless forced; on loopback it serves', async () => {
-    const loaded = loadConfig({ text: `gateway: { dataDir: ${rig.dir}/plain }\napi: { host: 0.0.0.0, port: 0, tls: { enabled: false } }\n`, env: {} });
+    const loaded = loadConfig({
+      text: `gateway: { dataDir: ${rig.dir}/plain }\napi: { host: 0.0.0.0, port: 0, grpc: { port: 0 }, tls: { enabled: false } }\n`,
+      env: {},
+    });
     const opts = {
       config: loaded.config.api,
       dataDir: loaded.config.gateway.dataDir,

@@ -15,6 +15,8 @@ export interface Endpoint {
   pid: number;
   fingerprint: string | null;
   startedAt: string;
+  /** the gRPC API's host:port (null: off or not listening; absent: written by a gateway before it had one) */
+  grpc?: string | null;
 }
 
 export function writeEndpoint(apiDir: string, e: Endpoint): void {

@@ -5,10 +5,12 @@
  * Metric labels are bounded by the configuration: `input`, `sink`, `source` (an input), `class`,
  * `kind` (an error kind); never a signal, a build or a value.
  */
+import { recordSources } from '../config/sources.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { registerForwarderMetrics } from '../forward/metrics.js';
 import { type Gateway, bufferDir } from '../runtime/gateway.js';
 import type { GatewayData } from './gateway-data.js';
+import type { GatewayIngest } from './grpc/deps.js';
 import { outputStatusSections } from './plugin-actions.js';
 import type { StatusSource } from './status.js';
 import { ControlPlane } from './server.js';
@@ -111,7 +113,7 @@ export function gatewayDataOf(gw: Gateway): GatewayData {
     unseal: (sealed) => gw.sealer.open(sealed),
     policy: () => gw.policy,
     get inputs() {
-      return Object.keys(gw.config.inputs);
+      return recordSources(gw.config);
     },
     jobMark: (build) => gw.pipeline.jobMark(build),
   };
@@ -135,7 +137,19 @@ export function startControlPlane(gw: Gateway, loaded: LoadedConfig, log: Logger
     data: gatewayDataOf(gw),
     loaded: () => gw.loaded,
     control: gatewayControlOf(gw),
+    ingest: gatewayIngestOf(gw),
   });
+}
+
+/** The data path as the gRPC API's Store and StreamRecords use it. */
+export function gatewayIngestOf(gw: Gateway): GatewayIngest {
+  return {
+    context: (name) => gw.pipeline.contextFor(name),
+    onAppend: (listener) => {
+      gw.buffer.on('append', listener);
+      return () => gw.buffer.off('append', listener);
+    },
+  };
 }
 
 /**

@@ -6,7 +6,7 @@
  * and only on a loopback address unless `allowPlainHttpOnNetwork` says otherwise.
  */
 import { z } from 'zod';
-import { duration } from '../config/units.js';
+import { byteSize, duration } from '../config/units.js';
 
 export const apiSchema = z
   .strictObject({
@@ -43,6 +43,31 @@ export const apiSchema = z
       description: 'client addresses (IPs) that may scrape /metrics without a token, e.g. the Prometheus server',
     }),
     statusInterval: duration().prefault('1s').meta({ description: 'how often the status stream (server-sent events) sends a new status' }),
+    grpc: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .meta({ description: 'serve the gRPC API (proto/layergate/v1/gateway.proto) beside the HTTPS API, with its certificate and tokens' }),
+        host: z.string().min(1).optional().meta({ description: 'address to listen on (default: api.host)' }),
+        port: z.int().min(0).max(65535).default(8444).meta({ description: 'TCP port (0: any free port; `layergate api info` shows the one taken)' }),
+        maxStreamLag: z.int().min(1).default(200_000).meta({
+          description:
+            'a StreamRecords consumer more than this many records behind the newest is cancelled (RESOURCE_EXHAUSTED): the gateway never holds records for a slow reader, the buffer does',
+        }),
+        maxStoreBytes: byteSize()
+          .prefault('1GiB')
+          .meta({ description: 'the largest payload Store, StoreStream and UploadFrame take (RESOURCE_EXHAUSTED above)' }),
+        input: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
+          .default('grpc')
+          .meta({
+            description: 'the input name (record `source`) of what is stored through the API: classification rules match it as `input`',
+          }),
+      })
+      .prefault({})
+      .meta({ description: 'the gRPC API: status, live record streams, queries, and Store for plant software' }),
   })
   .prefault({})
   .meta({ description: 'the control-plane HTTPS API: status, configuration, users and tokens, metrics and health' });

@@ -54,6 +54,8 @@ import { signalRoutes } from './routes/signals.js';
 import { statusRoutes } from './routes/status.js';
 import { uiRoutes } from './routes/ui.js';
 import { userRoutes } from './routes/users.js';
+import type { GatewayIngest } from './grpc/deps.js';
+import { GrpcServer } from './grpc/server.js';
 import type { ApiConfig } from './schema.js';
 import { type StatusSource, StatusSampler } from './status.js';
 import { loadTls, type TlsMaterial } from './tls.js';
@@ -112,6 +114,8 @@ export interface ControlPlaneOptions {
   data?: GatewayData | undefined;
   /** configuration apply and rollback, removed outputs' sinks (absent: those answer 404) */
   control?: GatewayControl | undefined;
+  /** the data path the gRPC API's Store and StreamRecords use (absent: those answer NOT_FOUND) */
+  ingest?: GatewayIngest | undefined;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -126,6 +130,8 @@ export class ControlPlane {
     readonly port: number,
     readonly tls: TlsMaterial | undefined,
     private readonly dir: string,
+    /** the gRPC API (proto/layergate/v1/gateway.proto); undefined when off or when it could not listen */
+    readonly grpc: GrpcServer | undefined,
   ) {}
 
   /** Build the API and listen. Throws ApiTlsError for a TLS setup it refuses, or the listen error. */
@@ -177,8 +183,16 @@ export class ControlPlane {
           `api: no admin yet; create the first admin at ${url} with this setup token, or run \`layergate users add <name> --role admin\``,
         );
       }
-      writeEndpoint(dir, { url, port, pid: process.pid, fingerprint: tls?.fingerprint ?? null, startedAt: new Date().toISOString() });
-      return new ControlPlane(app, identity, sampler, url, port, tls, dir);
+      const grpcServer = config.grpc.enabled ? await startGrpc(opts, identity, sampler, tls, dir) : undefined;
+      writeEndpoint(dir, {
+        url,
+        port,
+        pid: process.pid,
+        fingerprint: tls?.fingerprint ?? null,
+        startedAt: new Date().toISOString(),
+        grpc: grpcServer ? grpcServer.target : null,
+      });
+      return new ControlPlane(app, identity, sampler, url, port, tls, dir, grpcServer);
     } catch (err) {
       sampler.stop();
       await app?.close().catch(() => undefined);
@@ -190,8 +204,42 @@ export class ControlPlane {
   async close(): Promise<void> {
     removeEndpoint(this.dir);
     this.sampler.stop();
+    await this.grpc?.close();
     await this.app.close();
     this.identity.close();
+  }
+}
+
+/**
+ * The gRPC API beside the HTTPS API, with its certificate and identity store. A failure to listen is
+ * logged and the HTTPS API runs on without it (the data path never depends on either).
+ */
+async function startGrpc(
+  opts: ControlPlaneOptions,
+  identity: IdentityStore,
+  status: StatusSampler,
+  tls: TlsMaterial | undefined,
+  dir: string,
+): Promise<GrpcServer | undefined> {
+  const { config, log } = opts;
+  try {
+    return await GrpcServer.start({
+      config,
+      identity,
+      log,
+      status,
+      data: opts.data,
+      ingest: opts.ingest,
+      loaded: opts.loaded,
+      control: opts.control,
+      apiDir: dir,
+      host: config.grpc.host ?? config.host,
+      port: config.grpc.port,
+      tls: tls && { cert: tls.cert, key: tls.key },
+    });
+  } catch (err) {
+    log.error({ err, port: config.grpc.port }, 'grpc api: could not listen; the HTTPS API and the data path run on without it');
+    return undefined;
   }
 }
 

@@ -157,6 +157,56 @@ describe('an output nothing can reach is an error', () => {
   });
 });
 
+describe('routing rules with access patterns', () => {
+  it('an output only an access-pattern rule reaches is not dead, and its rule is no dead route', () => {
+    const loaded = load([
+      'outputs:',
+      '  lake: { type: file-lake }',
+      '  training: { type: file-lake, path: /srv/training }',
+      '  plant: { type: historian }',
+      'routing:',
+      '  unmatched: none',
+      '  rules:',
+      '    - { name: keep-all, may: [lake] }',
+      '    - { name: training-sets, accessPatterns: [ml_training, research], may: [training] }',
+      '    - { name: live-values, accessPatterns: [realtime], classes: [public, internal], kinds: [scalar], must: [plant] }',
+    ]);
+    expect(loaded.warnings).toEqual([]);
+    expect(Object.keys(loaded.config.outputs)).toEqual(['lake', 'training', 'plant']);
+  });
+
+  it('with routing.unmatched: all, records without a pattern still reach an output a pattern rule leaves out', () => {
+    // every record of a pattern is matched by the rule, but records without one are unmatched and go to "plant"
+    const loaded = load([
+      'outputs:',
+      '  lake: { type: file-lake }',
+      '  plant: { type: historian }',
+      'routing:',
+      '  rules:',
+      '    - { name: archive, accessPatterns: [realtime, batch, ml_training, research, archive], may: [lake] }',
+    ]);
+    expect(loaded.warnings).toEqual([]);
+  });
+
+  it('an output that pattern rules name only for records it never takes is still dead', () => {
+    expect(
+      refused([
+        'outputs:',
+        '  lake: { type: file-lake }',
+        '  plant: { type: historian }',
+        'routing:',
+        '  unmatched: none',
+        '  rules:',
+        '    - { name: keep-all, may: [lake] }',
+        '    - { name: training-frames, kinds: [frame], accessPatterns: [ml_training], may: [plant] }',
+      ]).problems,
+    ).toEqual([
+      'outputs.plant: receives nothing: the routing rules naming it (routing.rules[1] (training-frames)) match none of the records it takes (classes public, internal; kinds scalar, event), and routing.unmatched is none',
+      'routing.rules[1].may[0]: routing rule "training-frames" sends frame records to output "plant", which never takes frame records (it takes scalar, event): this route never delivers anything',
+    ]);
+  });
+});
+
 describe('an output that takes part of what its classes or kinds list: a warning', () => {
   it('names the classes and kinds it never receives', () => {
     expect(
@@ -228,7 +278,7 @@ describe('a classification rule that never decides a class: a warning', () => {
 
   it('an input glob that matches no configured input', () => {
     expect(load([...inputs, 'classification:', '  rules:', '    - { name: plcs, input: "plc-*", class: sensitive }']).warnings).toEqual([
-      'classification.rules[0].input: "plc-*" matches no configured input (inputs: health, camera, cam2): rule "plcs" never applies',
+      'classification.rules[0].input: "plc-*" matches no configured input (inputs: health, camera, cam2, grpc): rule "plcs" never applies',
     ]);
   });
 

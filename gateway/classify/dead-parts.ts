@@ -12,11 +12,14 @@
  * Design constraints:
  * - No false alarms: a part is reported only when it is dead for every record. Classes a record may
  *   get later (an input's proposal, a job marking) are not guessed at: an output is dead only when
- *   the route table gives it no (class, kind) at all, whatever the classifier decides.
+ *   the route table gives it no (class, kind) at all, whatever the classifier decides. Likewise
+ *   access patterns: a record may carry any of them or none, so an output is dead only when no
+ *   (class, kind, access pattern or none) reaches it, and a rule with `accessPatterns` covers only
+ *   the records of those patterns, never those without one.
  * - Every message names the config paths involved, in the wording of the other config problems.
  */
-import { RECORD_KINDS, SENSITIVITY_CLASSES, classRank, mayLeavePremises } from '../plugin-api/record.js';
-import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
+import { ACCESS_PATTERNS, RECORD_KINDS, SENSITIVITY_CLASSES, classRank, mayLeavePremises } from '../plugin-api/record.js';
+import type { AccessPattern, RecordKind, SensitivityClass } from '../plugin-api/record.js';
 import { compileGlob, globCovers } from './glob.js';
 import type { RouteOutput, RouteTable } from './routing.js';
 import type { ClassificationConfig, ClassificationRule, RoutingConfig } from './schema.js';
@@ -58,6 +61,9 @@ function kindsTaken(o: RouteOutput): RecordKind[] {
 }
 
 const ruleRef = (i: number, name: string) => `routing.rules[${i}] (${name})`;
+
+/** what a record may carry: no access pattern, or any one of them */
+const ACCESS_DIMENSION: readonly (AccessPattern | undefined)[] = [undefined, ...ACCESS_PATTERNS];
 
 /** An output nothing can reach is an error; one whose `classes`/`kinds` list some its plugin never takes, a warning. */
 function checkOutputs(input: DeadPartsInput, found: DeadParts): void {
@@ -103,7 +109,7 @@ function checkOutputs(input: DeadPartsInput, found: DeadParts): void {
       found.errors.push(`${where}: ${named} takes no record kind: it receives nothing`);
       continue;
     }
-    if (classes.some((c) => kinds.some((k) => input.routes.routes(c, k).includes(o.name)))) continue;
+    if (classes.some((c) => kinds.some((k) => ACCESS_DIMENSION.some((a) => input.routes.routes(c, k, a).includes(o.name))))) continue;
     // the route table gives it nothing: say which rules took what it would take
     const takes = `classes ${classes.join(', ')}; kinds ${kinds.join(', ')}`;
     const matchesTaken = (r: RoutingConfig['rules'][number]) =>

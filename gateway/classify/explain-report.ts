@@ -8,7 +8,7 @@
  * - `explainJson` / `explainText`: the two printed forms. `explainJson` builds the object key by key,
  *   so an answer that went through the API's schema prints exactly as one made here.
  */
-import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
+import type { AccessPattern, RecordKind, SensitivityClass } from '../plugin-api/record.js';
 import type { Policy } from './index.js';
 
 /** The record asked about, as `layergate explain`'s options and the API's query name it. */
@@ -25,17 +25,33 @@ export interface ExplainQuery {
   class?: SensitivityClass | undefined;
   /** the running job's material */
   material?: string | undefined;
+  /** the record's access pattern (its `access_pattern` attribute); absent: a record without one */
+  accessPattern?: AccessPattern | undefined;
 }
 
-export type ExplainAnswer = { input: string; signal: string; kind: RecordKind; build: string | null } & ReturnType<Policy['explain']>;
+/** `accessPattern` is present only when the question gave one, so answers without one print as before. */
+export type ExplainAnswer = { input: string; signal: string; kind: RecordKind; build: string | null; accessPattern?: AccessPattern } & ReturnType<
+  Policy['explain']
+>;
 
 /** The policy's answer for the record `q` names: `layergate explain --json`. */
 export function explainAnswer(policy: Pick<Policy, 'explain'>, q: ExplainQuery): ExplainAnswer {
   const e = policy.explain(
     { source: q.input, signal: q.signal, kind: q.kind, ...(q.build ? { build: q.build } : {}), ...(q.class ? { class: q.class } : {}) },
-    { ...(q.jobClass !== undefined ? { jobClass: q.jobClass } : {}), ...(q.material !== undefined ? { material: q.material } : {}) },
+    {
+      ...(q.jobClass !== undefined ? { jobClass: q.jobClass } : {}),
+      ...(q.material !== undefined ? { material: q.material } : {}),
+      ...(q.accessPattern !== undefined ? { accessPattern: q.accessPattern } : {}),
+    },
   );
-  return { input: q.input, signal: q.signal, kind: q.kind, build: q.build ?? null, ...e };
+  return {
+    input: q.input,
+    signal: q.signal,
+    kind: q.kind,
+    build: q.build ?? null,
+    ...(q.accessPattern !== undefined ? { accessPattern: q.accessPattern } : {}),
+    ...e,
+  };
 }
 
 /** The answer as `--json` prints it (keys in the order the policy makes them). */
@@ -46,6 +62,7 @@ export function explainJson(a: ExplainAnswer): ExplainAnswer {
     signal: a.signal,
     kind: a.kind,
     build: a.build,
+    ...(a.accessPattern !== undefined ? { accessPattern: a.accessPattern } : {}),
     classification: {
       class: c.class,
       rule: c.rule,
@@ -62,7 +79,7 @@ export function explainJson(a: ExplainAnswer): ExplainAnswer {
 export function explainText(a: ExplainAnswer): string {
   const c = a.classification;
   const lines = [
-    `record       input ${a.input}, signal ${a.signal}, kind ${a.kind}${a.build ? `, build ${a.build}` : ''}`,
+    `record       input ${a.input}, signal ${a.signal}, kind ${a.kind}${a.build ? `, build ${a.build}` : ''}${a.accessPattern ? `, access pattern ${a.accessPattern}` : ''}`,
     `class        ${c.class}  (${c.rule})`,
     `rules        ${c.matched.length === 0 ? 'none match' : c.matched.map((m) => `${m.rule} -> ${m.class}`).join('; ')}`,
     `base         ${c.base.class}  (${c.base.from})`,

@@ -4,12 +4,13 @@
  * definitions (`OutputDefinition.capabilities`, computed from each output's config), at load and at
  * start alike, so `check-config` and `layergate explain` see the same policy as the running gateway.
  */
+import { recordSources } from '../config/sources.js';
 import { outputEnvelopeKeys, pluginSettings } from '../config/schema.js';
 import type { Config, OutputEntry } from '../config/schema.js';
 import type { OutputCapabilities } from '../plugin-api/contract.js';
 import { RoutingPolicyError } from '../plugin-api/errors.js';
 import { mayLeavePremises } from '../plugin-api/record.js';
-import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
+import type { AccessPattern, RecordKind, SensitivityClass } from '../plugin-api/record.js';
 import type { PluginRegistry } from '../runtime/registry.js';
 import { Classifier, jobClassOf } from './classifier.js';
 import type { ClassifyInput, Explanation } from './classifier.js';
@@ -39,7 +40,7 @@ export class Policy {
     this.classifier = new Classifier(config.classification);
     const problems: string[] = [];
     // a rule naming an input exactly (no glob) that is not configured is a typo, not a rule for later
-    const inputNames = Object.keys(config.inputs);
+    const inputNames = recordSources(config);
     config.classification.rules.forEach((rule, i) => {
       if (rule.input !== undefined && !/[*?{]/.test(rule.input) && !inputNames.includes(rule.input)) {
         problems.push(`classification.rules[${i}] (${rule.name}).input: no input named "${rule.input}" (inputs: ${inputNames.join(', ') || 'none'})`);
@@ -75,10 +76,10 @@ export class Policy {
     this.inputClasses = new Map(Object.entries(config.inputs).map(([n, e]) => [n, e.class]));
   }
 
-  /** Which rule gives which class, and where a record of it is routed. */
+  /** Which rule gives which class, and where a record of it (with `accessPattern`, if given) is routed. */
   explain(
     r: ClassifyInput,
-    opts: { jobClass?: string; material?: string } = {},
+    opts: { jobClass?: string; material?: string; accessPattern?: AccessPattern } = {},
   ): { classification: Explanation; routing: RouteExplanation; premises: Record<string, Premises> } {
     const job = jobClassOf(opts.jobClass);
     const classification = this.classifier.explain(r, {
@@ -88,7 +89,7 @@ export class Policy {
     });
     return {
       classification,
-      routing: this.routes.explain(classification.class, r.kind),
+      routing: this.routes.explain(classification.class, r.kind, opts.accessPattern),
       premises: Object.fromEntries(this.outputs.map((o) => [o.name, o.premises])),
     };
   }

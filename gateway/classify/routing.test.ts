@@ -138,7 +138,7 @@ describe('config load', () => {
       'classification: { rules: [ { name: cam, input: camra, class: sensitive } ] }',
       '',
     ].join('\n');
-    expect(() => loadConfig({ text, env: {} })).toThrow('  classification.rules[0] (cam).input: no input named "camra" (inputs: camera)');
+    expect(() => loadConfig({ text, env: {} })).toThrow('  classification.rules[0] (cam).input: no input named "camra" (inputs: camera, grpc)');
   });
 
   it('rejects an off-premises output whose own `classes` list sensitive or confidential', () => {
@@ -151,5 +151,108 @@ describe('config load', () => {
   it('accepts the same rule limited to public and internal, and routes accordingly', () => {
     const { config } = loadConfig({ text: offsiteConfig('{ name: partner-share, classes: [public, internal], may: [offsite] }'), env: {} });
     expect(config.outputs.offsite!.premises).toBe('off');
+  });
+});
+
+describe('RouteTable: access patterns', () => {
+  // a plant that sends training sets to the lake and MinIO and live values to Redis only; the
+  // general rules apply to every record, with a pattern or without
+  const general = [
+    { name: 'events', kinds: ['event'], must: ['kafka'] },
+    { name: 'lake', may: ['lake'] },
+  ];
+  const withPatterns = routingSchema.parse({
+    rules: [
+      ...general,
+      { name: 'training-sets', accessPatterns: ['ml_training'], must: ['lake', 'minio'] },
+      { name: 'live', accessPatterns: ['realtime'], kinds: ['samples', 'scalar'], must: ['redis'] },
+    ],
+  });
+  const t = new RouteTable(withPatterns, plant);
+
+  it('a rule for a pattern adds its outputs to records of that pattern only', () => {
+    expect(t.routes('internal', 'scalar', 'ml_training')).toEqual(['lake', 'minio']);
+    expect(t.routes('internal', 'scalar', 'realtime')).toEqual(['lake', 'redis']);
+    expect(t.routes('sensitive', 'event', 'ml_training')).toEqual(['lake', 'kafka', 'minio']);
+    expect(t.routes('internal', 'event', 'realtime')).toEqual(['lake', 'kafka']);
+    // a pattern no rule names: the general rules, as for a record without one
+    expect(t.routes('internal', 'scalar', 'archive')).toEqual(['lake']);
+  });
+
+  it('records without a pattern route exactly as without the pattern rules', () => {
+    const without = new RouteTable(routingSchema.parse({ rules: general }), plant);
+    for (const cls of ['public', 'internal', 'sensitive', 'confidential'] as const) {
+      for (const kind of ['samples', 'scalar', 'event', 'frame', 'document'] as const) {
+        expect([cls, kind, t.routes(cls, kind)]).toEqual([cls, kind, without.routes(cls, kind)]);
+        expect(t.routes(cls, kind, undefined)).toBe(t.routes(cls, kind));
+      }
+    }
+  });
+
+  it('with only pattern rules, records without a pattern (and of other patterns) are left to routing.unmatched', () => {
+    const only = routingSchema.parse({ rules: [{ name: 'training-sets', accessPatterns: ['ml_training'], must: ['lake', 'minio'] }] });
+    expect(new RouteTable(only, plant).routes('internal', 'frame')).toEqual(['lake', 'minio', 'cloud']);
+    expect(new RouteTable(only, plant).routes('internal', 'frame', 'batch')).toEqual(['lake', 'minio', 'cloud']);
+    const none = new RouteTable({ ...only, unmatched: 'none' }, plant);
+    expect(none.routes('internal', 'frame')).toEqual([]);
+    expect(none.routes('internal', 'frame', 'ml_training')).toEqual(['lake', 'minio']);
+  });
+
+  it('equal sink lists are one shared array, whatever the pattern', () => {
+    expect(t.routes('internal', 'scalar', 'archive')).toBe(t.routes('internal', 'scalar'));
+    expect(t.routes('public', 'frame', 'ml_training')).toBe(t.routes('internal', 'scalar', 'ml_training'));
+  });
+
+  it('explains which rule sends a record of that pattern where', () => {
+    const e = t.explain('internal', 'scalar', 'ml_training');
+    expect(e.routes).toEqual(['lake', 'minio']);
+    expect(e.outputs.find((o) => o.output === 'minio')).toEqual({ output: 'minio', receives: true, why: 'must, by routing rule training-sets' });
+    expect(e.outputs.find((o) => o.output === 'redis')).toEqual({ output: 'redis', receives: false, why: 'no matching routing rule names it' });
+    expect(t.explain('internal', 'scalar').outputs.find((o) => o.output === 'minio')).toMatchObject({ receives: false });
+  });
+
+  it('sensitive records of a pattern still never leave the premises: the rule is refused, each problem once', () => {
+    let err: unknown;
+    try {
+      new RouteTable(routingSchema.parse({ rules: [{ name: 'training-share', accessPatterns: ['ml_training', 'research'], may: ['cloud'] }] }), plant);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(RoutingPolicyError);
+    expect((err as Error).message.split('\n')).toEqual([
+      'routing.rules[0] (training-share): lets sensitive records go to output "cloud", which is off premises; sensitive and confidential records never leave the premises (limit the rule\'s classes to public, internal)',
+      'routing.rules[0] (training-share): lets confidential records go to output "cloud", which is off premises; sensitive and confidential records never leave the premises (limit the rule\'s classes to public, internal)',
+    ]);
+    const limited = new RouteTable(
+      routingSchema.parse({ rules: [{ name: 'training-share', classes: ['public', 'internal'], accessPatterns: ['ml_training'], may: ['cloud'] }] }),
+      plant,
+    );
+    expect(limited.routes('internal', 'scalar', 'ml_training')).toEqual(['cloud']);
+    // sensitive training records match no rule: unmatched: all, and the cloud is left out
+    expect(limited.routes('sensitive', 'scalar', 'ml_training')).toEqual(['lake', 'kafka', 'redis', 'minio']);
+  });
+
+  it('a must output that cannot take a kind is refused once, not once per pattern', () => {
+    expect(
+      () =>
+        new RouteTable(
+          routingSchema.parse({ rules: [{ name: 'frames-live', kinds: ['frame'], accessPatterns: ['realtime', 'batch'], must: ['redis'] }] }),
+          plant,
+        ),
+    ).toThrow(
+      new RoutingPolicyError(
+        ['public', 'internal', 'sensitive', 'confidential']
+          .map(
+            (c) =>
+              `routing.rules[0] (frames-live): output "redis" must receive ${c} frame records, but output "redis" (redis) does not take frame records (it takes samples, scalar, event)`,
+          )
+          .join('\n'),
+      ),
+    );
+  });
+
+  it('the schema takes known patterns only, at least one', () => {
+    expect(routingSchema.safeParse({ rules: [{ name: 'x', accessPatterns: ['streaming'], may: ['lake'] }] }).success).toBe(false);
+    expect(routingSchema.safeParse({ rules: [{ name: 'x', accessPatterns: [], may: ['lake'] }] }).success).toBe(false);
   });
 });

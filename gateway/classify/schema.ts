@@ -3,12 +3,13 @@
  * once here and composed into the whole config schema by gateway/config/schema.ts.
  */
 import { z } from 'zod';
-import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
-import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
+import { ACCESS_PATTERNS, RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
+import type { AccessPattern, RecordKind, SensitivityClass } from '../plugin-api/record.js';
 import { compileGlob } from './glob.js';
 
 const classSchema = z.enum(SENSITIVITY_CLASSES);
 const kindSchema = z.enum(RECORD_KINDS);
+const accessPatternSchema = z.enum(ACCESS_PATTERNS);
 const RULE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const ruleName = z.string().regex(RULE_NAME, { message: 'expected a name of letters, digits, "_", "." or "-"' });
 
@@ -73,6 +74,10 @@ export const routingRuleSchema = z
     name: ruleName.meta({ description: 'names the rule in errors and `layergate explain`' }),
     classes: z.array(classSchema).min(1).optional().meta({ description: 'classes the rule applies to (default: all)' }),
     kinds: z.array(kindSchema).min(1).optional().meta({ description: 'record kinds the rule applies to (default: all)' }),
+    accessPatterns: z.array(accessPatternSchema).min(1).optional().meta({
+      description:
+        "access patterns the rule applies to (the record's `access_pattern` attribute); given: only records with one of them, a record without one never matches; default: every record, with or without one",
+    }),
     must: z.array(target).default([]).meta({
       description: 'outputs that must receive these records (an output that cannot take them is a config error)',
     }),
@@ -87,15 +92,15 @@ export const routingSchema = z
   .strictObject({
     rules: z.array(routingRuleSchema).default([]).superRefine(uniqueRuleNames).meta({
       description:
-        'rules { name, classes?, kinds?, must?, may? }: a record of a class and kind goes to the union of the must and may outputs of every rule that matches both',
+        'rules { name, classes?, kinds?, accessPatterns?, must?, may? }: a record of a class and kind (and access pattern, if it has one) goes to the union of the must and may outputs of every rule that matches all the keys it gives',
     }),
     unmatched: z.enum(['all', 'none']).default('all').meta({
       description:
-        'a (class, kind) no rule matches: every output that takes it may receive it (all), or none does (none); off-premises outputs never get sensitive or confidential',
+        'a record (class, kind, access pattern) no rule matches: every output that takes it may receive it (all), or none does (none); off-premises outputs never get sensitive or confidential',
     }),
   })
   .prefault({})
   .meta({ description: 'which outputs receive which classes and kinds of records' });
 export type RoutingConfig = z.output<typeof routingSchema>;
 
-export type { RecordKind, SensitivityClass };
+export type { AccessPattern, RecordKind, SensitivityClass };

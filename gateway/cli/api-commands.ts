@@ -70,6 +70,7 @@ export function addApiCommands(program: Command, h: CommandHelpers): void {
         enabled: c.enabled,
         url: running?.url ?? `${c.tls.enabled ? 'https' : 'http'}://${c.host}:${c.port}`,
         running: running !== undefined,
+        grpc: !c.enabled || !c.grpc.enabled ? null : (running?.grpc ?? `${c.grpc.host ?? c.host}:${c.grpc.port}`),
         tls: c.tls.enabled,
         certificate: c.tls.enabled ? certFile : null,
         fingerprint: cert?.fingerprint ?? null,
@@ -81,6 +82,7 @@ export function addApiCommands(program: Command, h: CommandHelpers): void {
         process.stdout.write(
           `${[
             `api          ${info.enabled ? info.url : 'disabled (api.enabled: false)'}${info.running ? ' (running)' : ' (not running)'}`,
+            `grpc         ${info.grpc ?? 'disabled (api.grpc.enabled: false)'}`,
             `certificate  ${info.tls ? (info.fingerprint ? `${info.certificate}\nfingerprint  SHA-256 ${info.fingerprint}\nvalid to     ${info.validTo}` : `${info.certificate} (made at the first start)`) : 'none: plain HTTP'}`,
             `setup        ${info.setupPending ? 'pending: no admin yet (`layergate admin setup` prints the token)' : 'done'}`,
           ].join('\n')}\n`,

@@ -147,6 +147,11 @@ export function demoBanner(config: Config, plan: SimulatorPlan, simLog: string):
       ? [
           `  web UI            ${config.api.tls.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port}/ui/  (self-signed: compare the fingerprint with layergate api info -c ${rel(DEMO_CONFIG)})`,
           `  first admin       the setup token in ${rel(path.join(config.gateway.dataDir, 'api', 'setup-token'))} (or: layergate admin setup -c ${rel(DEMO_CONFIG)})`,
+          ...(config.api.grpc.enabled
+            ? [
+                `  gRPC API          ${config.api.grpc.host ?? config.api.host}:${config.api.grpc.port}  (proto/layergate/v1/gateway.proto; an API token of the web UI's Users and tokens page)`,
+              ]
+            : []),
         ]
       : []),
     '  read it           python3 -c "import pyarrow.dataset as d; print(d.dataset(\'' +

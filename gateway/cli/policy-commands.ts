@@ -2,7 +2,8 @@
  * The CLI commands of the policy and protection subsystems, added to the `layergate` program by
  * gateway/cli/main.ts:
  *
- *   layergate explain --input NAME --signal S [--kind K] [--build B] [--job-class C] [--class C] [--material M] [-c FILE] [--json]
+ *   layergate explain --input NAME --signal S [--kind K] [--build B] [--job-class C] [--class C] [--material M]
+ *                     [--access-pattern P] [-c FILE] [--json]
  *   layergate audit verify [-c FILE] [--file PATH] [--json]    exit 3 and the first broken entry when the chain is broken
  *   layergate keys rotate [-c FILE] [--id ID]                  new active key first in the key file; old keys kept
  *   layergate keys generate [--id ID]                          print a new `id:base64` key ring entry (for the variable)
@@ -14,6 +15,7 @@
  * definitions) and answers for the config file as it is. Both print through one formatter
  * (gateway/classify/explain-report.ts).
  */
+import { recordSources } from '../config/sources.js';
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
@@ -23,8 +25,8 @@ import { type ExplainAnswer, type ExplainQuery, explainAnswer, explainJson, expl
 import type { LoadedConfig } from '../config/load.js';
 import { keyFileOf, rotateKeyFile } from '../crypto/keys.js';
 import { newKeyLine } from '../crypto/sealer.js';
-import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
-import type { RecordKind, SensitivityClass } from '../plugin-api/record.js';
+import { ACCESS_PATTERNS, RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
+import type { AccessPattern, RecordKind, SensitivityClass } from '../plugin-api/record.js';
 import { registry } from '../runtime/registry.js';
 import { runningExplain } from './running-gateway.js';
 
@@ -58,6 +60,11 @@ export function addPolicyCommands(program: Command, h: CommandHelpers): void {
     .option('--job-class <marking>', 'how the job is marked (machine context jobClass), e.g. confidential')
     .option('--class <class>', 'the class the input proposes for the record', oneOf('class', SENSITIVITY_CLASSES))
     .option('--material <material>', 'material of the running job')
+    .option(
+      '--access-pattern <pattern>',
+      `the record's access pattern (its access_pattern attribute): ${ACCESS_PATTERNS.join(' | ')}; default: none`,
+      oneOf('access pattern', ACCESS_PATTERNS),
+    )
     .option('-c, --config <file>', 'config file')
     .option('--json', 'machine-readable output')
     .action(
@@ -69,11 +76,12 @@ export function addPolicyCommands(program: Command, h: CommandHelpers): void {
         jobClass?: string;
         class?: SensitivityClass;
         material?: string;
+        accessPattern?: AccessPattern;
         config?: string;
         json?: boolean;
       }) => {
         const loaded = h.load(h.configFile(opts.config));
-        const inputs = Object.keys(loaded.config.inputs);
+        const inputs = recordSources(loaded.config);
         if (!inputs.includes(opts.input)) {
           throw h.fail(h.exit.config, `layergate explain: no input named "${opts.input}" in ${loaded.origin} (inputs: ${inputs.join(', ') || 'none'})`);
         }
@@ -85,6 +93,7 @@ export function addPolicyCommands(program: Command, h: CommandHelpers): void {
           jobClass: opts.jobClass,
           class: opts.class,
           material: opts.material,
+          accessPattern: opts.accessPattern,
         };
         // a gateway runs on this data folder: its policy in force answers, with the markings it holds
         const running = await runningExplain(loaded, q, (message) => h.fail(h.exit.failure, message));

@@ -23,6 +23,7 @@
  * nesting at most 64 deep, and every string at most 4 KiB (64 KiB for a PEM block or a secret
  * field), after substitution, so a 10 MB value from a variable is refused as well.
  */
+import { apiInputName, recordSources } from './sources.js';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import YAML, { LineCounter, isPair, isScalar, isSeq, type YAMLParseError } from 'yaml';
@@ -312,6 +313,13 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   }
   const config: Config = result.data;
   config.gateway.dataDir = path.resolve(opts.cwd ?? process.cwd(), config.gateway.dataDir);
+  // records stored through the gRPC API have their own source: an input of that name would be two sources in one
+  const apiInput = apiInputName(config);
+  if (apiInput !== undefined && apiInput in config.inputs) {
+    throw new ConfigProblems(origin, [
+      `api.grpc.input: "${apiInput}" is also the name of an input (inputs.${apiInput}); records stored through the gRPC API need a source of their own (set api.grpc.input to another name)`,
+    ]);
+  }
   // the classification and routing policy must hold together (outputs named, nothing sensitive off premises)
   let policy: Policy;
   try {
@@ -324,7 +332,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const dead = findDeadParts({
     classification: config.classification,
     routing: config.routing,
-    inputNames: Object.keys(config.inputs),
+    inputNames: recordSources(config),
     outputs: policy.outputs,
     routes: policy.routes,
   });

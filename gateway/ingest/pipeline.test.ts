@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openBuffer } from '../buffer/index.js';
 import type { BufferOptions, RecordBuffer } from '../buffer/types.js';
 import { GatewayStoppingError, MalformedInputError } from '../plugin-api/errors.js';
+import { RouteTable } from '../classify/index.js';
+import { routingSchema } from '../classify/schema.js';
 import { Pipeline } from './pipeline.js';
 import { quarantineReason } from '../quarantine/inputs.js';
 import { quarantineSummary } from '../quarantine/summary.js';
@@ -92,6 +94,74 @@ describe('InputContext.emit: source, time, class, routes, commit', () => {
     expect(lake[3]!.receiveTimeNs).toBe(42n);
     expect(b.read('cloud', 100)).toEqual([]); // nothing sensitive may reach it
     expect(p.stats().opc).toMatchObject({ emits: 1, records: 4, bytes: 28 });
+  });
+});
+
+describe('routing by access pattern (the access_pattern attribute)', () => {
+  const sinks = ['lake', 'redis', 'training'];
+  const routes = new RouteTable(
+    routingSchema.parse({
+      rules: [
+        { name: 'lake', may: ['lake'] },
+        { name: 'live', accessPatterns: ['realtime'], must: ['redis'] },
+        { name: 'training-sets', accessPatterns: ['ml_training'], must: ['training'] },
+      ],
+    }),
+    sinks.map((name) => ({ name, premises: 'on' as const })),
+  );
+  function rig() {
+    const dataDir = tmp();
+    const b = buffer(dataDir, { sinks });
+    const outputs = sinks.map((name) => ({ name, plugin: { premises: 'on' as const } }));
+    const p = new Pipeline({ buffer: b, outputs, dataDir, quarantineMaxBytes: 1 << 20, log, routes });
+    return { dataDir, b, p, ctx: p.contextFor('mqtt') };
+  }
+  const signalsIn = (b: RecordBuffer, sink: string) => b.read(sink, 100).map((r) => r.signal);
+
+  it('sends each record where the rules for its pattern say; a record without one by the other rules', async () => {
+    const { b, p, ctx } = rig();
+    const result = await ctx.emit([
+      draft('plain'),
+      draft('tagged', 'scalar', { attributes: { operator: 'night shift' } }),
+      draft('live', 'scalar', { attributes: { access_pattern: 'realtime' } }),
+      draft('training', 'scalar', { attributes: { access_pattern: 'ml_training', operator: 'night shift' } }),
+      draft('archived', 'scalar', { attributes: { access_pattern: 'archive' } }),
+    ]);
+    expect(result).toEqual({ stored: 5, quarantined: [] });
+    expect(signalsIn(b, 'lake')).toEqual(['plain', 'tagged', 'live', 'training', 'archived']);
+    expect(signalsIn(b, 'redis')).toEqual(['live']);
+    expect(signalsIn(b, 'training')).toEqual(['training']);
+    expect(b.read('lake', 100).find((r) => r.signal === 'training')!.attributes).toMatchObject({ access_pattern: 'ml_training', operator: 'night shift' });
+    expect(p.routes('internal', 'scalar', 'ml_training')).toEqual(['lake', 'training']);
+    expect(p.routes('internal', 'scalar')).toEqual(['lake']);
+  });
+
+  it('quarantines a record whose access_pattern is none of the five, naming the attribute and the allowed values; stores the rest', async () => {
+    const { dataDir, b, p, ctx } = rig();
+    const result = await ctx.emit([
+      draft('before', 'scalar', { attributes: { access_pattern: 'ml_training' } }),
+      draft('streaming', 'scalar', { attributes: { access_pattern: 'streaming' } }),
+      draft('upper', 'scalar', { attributes: { access_pattern: 'REALTIME' } }),
+      draft('after'),
+    ]);
+    const reason = 'attribute access_pattern must be one of realtime, batch, ml_training, research, archive, got "streaming"';
+    expect(result).toEqual({
+      stored: 2,
+      quarantined: [
+        { index: 1, reason: 'out-of-range', error: `record out of range: ${reason}` },
+        { index: 2, reason: 'out-of-range', error: expect.stringContaining('attribute access_pattern must be one of') },
+      ],
+    });
+    expect(signalsIn(b, 'lake')).toEqual(['before', 'after']);
+    expect(signalsIn(b, 'training')).toEqual(['before']);
+    expect(signalsIn(b, 'redis')).toEqual([]);
+    await p.flush();
+    expect(p.stats().mqtt).toMatchObject({ records: 2, quarantined: 2 });
+    const dir = path.join(dataDir, 'quarantine', 'inputs', 'mqtt');
+    const errors = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => (JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as { error: { message: string } }).error.message);
+    expect(errors).toContain(`record out of range: ${reason}`);
   });
 });
 

@@ -18,9 +18,11 @@
  *   through the machine context (`jobClass`, set by the input that follows it): the pipeline keeps
  *   the marking per build, raises it only, and reports each new marking (`onJobMarked`, audited).
  * - Routes: the routing policy's table (gateway/classify/routing.ts), computed once per (class,
- *   kind); without one, every output whose accepted classes and kinds (narrowed by its config)
- *   include the record's, and no off-premises output gets sensitive or confidential records.
- *   Looked up per record in `routesOf`.
+ *   kind, access pattern); without one, every output whose accepted classes and kinds (narrowed by
+ *   its config) include the record's, and no off-premises output gets sensitive or confidential
+ *   records. Looked up per record in `routesOf`; the access pattern is the record's
+ *   `access_pattern` attribute, one outside the vocabulary is quarantined as out of range before
+ *   (`recordFieldProblem`), never routed as a record without one.
  * - `emit` is the hot path of every input (tens of thousands of records per second): per record one
  *   object of one fixed shape, no spreads or rest copies, shared route arrays; see `toRecord`.
  * - Every stamped record is held to the field ranges every sink can hold (`recordFieldProblem`,
@@ -46,6 +48,7 @@ import type { Sealer } from '../crypto/sealer.js';
 import { BufferFullError, GatewayStoppingError, InvalidRecordError, LayerGateError, MalformedInputError } from '../plugin-api/errors.js';
 import type {
   DraftQuarantineReason,
+  EmitOptions,
   EmitResult,
   InputContext,
   MachineContext,
@@ -54,8 +57,8 @@ import type {
   RecordDraft,
 } from '../plugin-api/contract.js';
 import { Classifier, RouteTable, jobClassOf } from '../classify/index.js';
-import { classRank, nowNs } from '../plugin-api/record.js';
-import type { RecordInput, RecordKind, SensitivityClass } from '../plugin-api/record.js';
+import { ACCESS_PATTERN_ATTRIBUTE, classRank, nowNs } from '../plugin-api/record.js';
+import type { AccessPattern, RecordInput, RecordKind, SensitivityClass } from '../plugin-api/record.js';
 import { InputQuarantine } from '../quarantine/inputs.js';
 import type { InputQuarantineCounters } from '../quarantine/inputs.js';
 import { recordFieldProblem } from '../plugin-api/record-fields.js';
@@ -123,7 +126,7 @@ export class Pipeline {
   private readonly log: Logger;
   private readonly quarantines: InputQuarantine;
   private readonly blockedRetryMs: number;
-  /** class -> kind -> sink names (see `routesOf`); replaced whole by `setPolicy` */
+  /** access pattern (or none) -> class -> kind -> sink names (see `routesOf`); replaced whole by `setPolicy` */
   private routeTable: RouteTable;
   private classifier: Classifier;
   private readonly onJobMarked: ((marking: JobMarking) => void) | undefined;
@@ -175,9 +178,9 @@ export class Pipeline {
     this.counters.delete(name);
   }
 
-  /** The sinks a record of this class and kind goes to. */
-  routes(cls: SensitivityClass, kind: RecordKind): readonly string[] {
-    return this.routeTable.routes(cls, kind);
+  /** The sinks a record of this class, kind and access pattern (undefined: it has none) goes to. */
+  routes(cls: SensitivityClass, kind: RecordKind, access?: AccessPattern): readonly string[] {
+    return this.routeTable.routes(cls, kind, access);
   }
 
   /** The context for one input instance. */
@@ -187,7 +190,7 @@ export class Pipeline {
     return {
       name,
       log,
-      emit: (drafts, opts) => this.emit(name, inputClass, log, drafts, opts?.wait !== false),
+      emit: (drafts, opts) => this.emit(name, inputClass, log, drafts, opts?.wait !== false, opts),
       quarantine: (where, error, raw) => this.quarantine(name, log, where, error, raw, inputClass),
       setMachineContext: (update) => this.setMachineContext(name, log, update),
       machineContext: () => this.machine,
@@ -308,10 +311,22 @@ export class Pipeline {
    */
   private routesOf(record: RecordInput): string[] {
     // an unknown kind gets no routes here; the buffer refuses the record with a clear error
-    return this.routeTable.routes(record.class, record.kind);
+    const attributes = record.attributes;
+    // no attributes: no pattern to read; with them, one property read, and a record without a
+    // pattern (undefined) takes the same plain lookup as before patterns existed
+    if (attributes === undefined) return this.routeTable.routes(record.class, record.kind);
+    // a value that is no access pattern was quarantined by `recordFieldProblem` before this point
+    return this.routeTable.routes(record.class, record.kind, attributes[ACCESS_PATTERN_ATTRIBUTE] as AccessPattern | undefined);
   }
 
-  private async emit(name: string, inputClass: SensitivityClass | undefined, log: Logger, drafts: RecordDraft[], canWait = true): Promise<EmitResult> {
+  private async emit(
+    name: string,
+    inputClass: SensitivityClass | undefined,
+    log: Logger,
+    drafts: RecordDraft[],
+    canWait = true,
+    opts?: EmitOptions,
+  ): Promise<EmitResult> {
     const n = drafts.length;
     if (n === 0) return { stored: 0, quarantined: NONE_QUARANTINED };
     const c = this.counters.get(name)!;
@@ -355,7 +370,7 @@ export class Pipeline {
     if (kept === 0) return { stored: 0, quarantined: quarantined ?? NONE_QUARANTINED };
     if (kept < n) records.length = kept;
     const refused: Refusal[] = [];
-    const stored = await this.commit(name, inputClass, log, c, records, canWait, refused);
+    const stored = await this.commit(name, inputClass, log, c, records, canWait, refused, opts);
     let bytes = 0;
     for (const r of stored) bytes += r.body.length;
     c.emits++;
@@ -388,6 +403,7 @@ export class Pipeline {
     records: RecordInput[],
     canWait: boolean,
     refused: Refusal[],
+    opts?: EmitOptions,
   ): Promise<readonly RecordInput[]> {
     let blocked = false;
     let diskFull = false;
@@ -397,10 +413,11 @@ export class Pipeline {
         throw new GatewayStoppingError('the gateway is stopping; the records were not stored');
       }
       try {
-        this.buffer.append(records);
+        const appended = this.buffer.append(records);
+        opts?.onCommitted?.(records, appended.firstSeq);
         break;
       } catch (err) {
-        if (isRecordError(err)) return this.commitEach(name, inputClass, log, c, records, err, canWait, refused);
+        if (isRecordError(err)) return this.commitEach(name, inputClass, log, c, records, err, canWait, refused, opts);
         if (isStorageFull(err)) {
           // a full filesystem is transient (sinks drain, space is freed): nothing of the batch was
           // stored, so wait and append again like the block policy does; failing the emit instead left
@@ -432,6 +449,10 @@ export class Pipeline {
           c.failedEmits++;
           throw err;
         }
+        if (opts?.waitForRoom === false) {
+          c.failedEmits++;
+          throw err;
+        }
         if (!blocked) {
           blocked = true;
           c.blockedEmits++;
@@ -460,6 +481,7 @@ export class Pipeline {
     err: unknown,
     canWait: boolean,
     refused: Refusal[],
+    opts?: EmitOptions,
   ): Promise<readonly RecordInput[]> {
     if (records.length === 1) {
       const r = records[0]!;
@@ -469,7 +491,7 @@ export class Pipeline {
       return [];
     }
     const stored: RecordInput[] = [];
-    for (const r of records) for (const s of await this.commit(name, inputClass, log, c, [r], canWait, refused)) stored.push(s);
+    for (const r of records) for (const s of await this.commit(name, inputClass, log, c, [r], canWait, refused, opts)) stored.push(s);
     return stored;
   }
 

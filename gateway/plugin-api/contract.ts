@@ -90,6 +90,17 @@ export interface EmitResult {
 export interface EmitOptions {
   /** false: do not wait for a full disk to get space again; drop (into the loss ledger) instead. Default true. */
   wait?: boolean;
+  /**
+   * false: a buffer full under its `block` policy fails the emit at once (`BufferFullError`) instead of
+   * waiting for room: a caller that can tell its client to come back later (an API call) rather than
+   * hold it. Default true.
+   */
+  waitForRoom?: boolean;
+  /**
+   * Called after each commit with the records committed (classified and routed) and the seq of the
+   * first: the records' seqs are `firstSeq + index`. For callers that answer with what was stored.
+   */
+  onCommitted?: (records: readonly RecordInput[], firstSeq: number) => void;
 }
 
 export interface InputContext {

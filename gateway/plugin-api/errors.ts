@@ -381,6 +381,16 @@ export const ApiInternalError = coded('LG_API_INTERNAL', 'ApiInternalError', {
   meaning: 'The API failed on a request for a reason of its own (HTTP 500); the gateway logged the error with the route.',
   action: "Look for 'api: request failed' in the gateway's log and report it with that entry.",
 });
+export const ApiStreamLagError = coded('LG_API_STREAM_LAG', 'ApiStreamLagError', {
+  meaning:
+    'A gRPC StreamRecords consumer fell more records behind the newest than `api.grpc.maxStreamLag` and was cancelled (RESOURCE_EXHAUSTED); the message says how far behind it was. The records stay in the buffer as long as it keeps them.',
+  action:
+    'Resume the stream from the last seq received (`after_seq`) with a narrower filter, read faster, or raise `api.grpc.maxStreamLag`; use QueryRecords for history.',
+});
+export const ApiPayloadTooLargeError = coded('LG_API_PAYLOAD_TOO_LARGE', 'ApiPayloadTooLargeError', {
+  meaning: 'A payload sent to Store, StoreStream or UploadFrame is larger than `api.grpc.maxStoreBytes` (RESOURCE_EXHAUSTED); nothing was stored.',
+  action: 'Send it through a drop folder, split it, or raise `api.grpc.maxStoreBytes`.',
+});
 export const ApiTlsError = coded('LG_API_TLS', 'ApiTlsError', {
   meaning:
     "The API's certificate or key could not be read or made, or plain HTTP was asked for on a non-loopback address without `api.allowPlainHttpOnNetwork`.",

@@ -7,13 +7,14 @@
  * - The ranges are the ones every sink can hold: times in signed 64-bit nanoseconds since the epoch
  *   (SQLite INTEGER, Kafka/proto int64, Parquet TIMESTAMP(NANOS)), not before 1970; a layer in
  *   0..2^31-1 (the protobuf field is uint32, the lake's column int32: the narrower wins); build,
- *   signal, source and attributes as bounded strings.
+ *   signal, source and attributes as bounded strings; the `access_pattern` attribute, which routing
+ *   reads, one of `ACCESS_PATTERNS` (a value outside them would otherwise route as "no pattern").
  * - Inputs convert their own wire values into these types and refuse what does not fit with their
  *   own, more precise reason (mqtt decoders, frames sidecars and headers, using the constants
  *   here); this check is the floor that holds for all of them, including a plugin that forgot.
  * - Pure and cheap: called per record on the hot path; no allocation unless a field is out of range.
  */
-import { RECORD_KINDS, SENSITIVITY_CLASSES } from './record.js';
+import { ACCESS_PATTERNS, ACCESS_PATTERN_ATTRIBUTE, RECORD_KINDS, SENSITIVITY_CLASSES, isAccessPattern } from './record.js';
 import type { RecordInput } from './record.js';
 
 /** the largest signed 64-bit integer: the last nanosecond any sink's time column holds (2262-04-11) */
@@ -82,7 +83,16 @@ export function recordFieldProblem(r: RecordInput, draftAttributes?: unknown): s
     const own = attributesProblem(draftAttributes);
     if (own !== undefined) return own;
   }
-  return r.attributes === undefined ? undefined : attributesProblem(r.attributes);
+  return r.attributes === undefined ? undefined : (attributesProblem(r.attributes) ?? accessPatternProblem(r.attributes));
+}
+
+/** the routing attribute (`ACCESS_PATTERN_ATTRIBUTE`) of attributes already known to be an object of strings */
+function accessPatternProblem(a: Record<string, string>): string | undefined {
+  // read as routing reads it (a plain property read), so what passes here is what routing gets
+  const v = a[ACCESS_PATTERN_ATTRIBUTE];
+  return v === undefined || isAccessPattern(v)
+    ? undefined
+    : `attribute ${ACCESS_PATTERN_ATTRIBUTE} must be one of ${ACCESS_PATTERNS.join(', ')}, got ${show(v)}`;
 }
 
 export function attributesProblem(a: unknown): string | undefined {

@@ -9,8 +9,8 @@
  */
 import { SENSITIVITY_CLASSES, type SensitivityClass } from '../../wire/record.js';
 
-export { RECORD_KINDS, SENSITIVITY_CLASSES } from '../../wire/record.js';
-export type { BlobRef, RecordInput, RecordKind, SensitivityClass, StoredRecord } from '../../wire/record.js';
+export { ACCESS_PATTERNS, ACCESS_PATTERN_ATTRIBUTE, RECORD_KINDS, SENSITIVITY_CLASSES, isAccessPattern } from '../../wire/record.js';
+export type { AccessPattern, BlobRef, RecordInput, RecordKind, SensitivityClass, StoredRecord } from '../../wire/record.js';
 export { decodeRecord, encodeRecord } from '../../wire/record-codec.js';
 export { PROTO_DIR, protoRoot } from '../../wire/proto.js';
 export { CONTENT_TYPES } from '../../wire/content-types.js';

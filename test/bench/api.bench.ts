@@ -138,7 +138,7 @@ async function runPhase(o: Options, name: string, pollIntervalMs: number | undef
       signal,
       opcuaServer: o.opcuaServer,
       harnessScript: path.join(here, 'api', 'harness.ts'),
-      extraConfig: { api: { host: '127.0.0.1', port: 0, statusInterval: `${o.statusInterval}ms` } },
+      extraConfig: { api: { host: '127.0.0.1', port: 0, grpc: { port: 0 }, statusInterval: `${o.statusInterval}ms` } },
       onSteadyStart: async ({ dataDir, logs }) => {
         const dir = apiDir(dataDir);
         const endpoint = readEndpoint(dir);

@@ -40,7 +40,7 @@ describe('layergate admin setup, users, api info', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-api-cli-'));
     const dataDir = path.join(dir, 'data');
     const file = path.join(dir, 'layergate.yaml');
-    writeFileSync(file, `gateway: { dataDir: ${dataDir} }\napi: { host: 127.0.0.1, port: 0 }\n`);
+    writeFileSync(file, `gateway: { dataDir: ${dataDir} }\napi: { host: 127.0.0.1, port: 0, grpc: { port: 0 } }\n`);
     const apiDir = path.join(dataDir, 'api');
 
     const setup = cli(['admin', 'setup', '-c', file]);

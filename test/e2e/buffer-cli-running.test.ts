@@ -92,7 +92,7 @@ describe('buffer commands beside a running gateway', () => {
       cfg,
       [
         `gateway: { dataDir: ${dataDir}, machine: m400-test, shutdownGraceMs: 5s }`,
-        'api: { host: 127.0.0.1, port: 0 }',
+        'api: { host: 127.0.0.1, port: 0, grpc: { port: 0 } }',
         'inputs:',
         '  health: { type: gateway-health, interval: 200ms }',
         'outputs:',
@@ -186,7 +186,7 @@ describe('layergate explain beside a running gateway', () => {
     const config = (kpiClass: string) =>
       [
         `gateway: { dataDir: ${dataDir}, machine: m400-test, shutdownGraceMs: 5s }`,
-        'api: { host: 127.0.0.1, port: 0 }',
+        'api: { host: 127.0.0.1, port: 0, grpc: { port: 0 } }',
         'inputs:',
         '  health: { type: gateway-health, interval: 200ms }',
         'outputs:',

@@ -91,7 +91,7 @@ describe('layergate run: SIGHUP reloads the config file', () => {
     const config = (o: { health2?: boolean; linger: string; maxBytes?: string }) =>
       [
         `gateway: { dataDir: ${dataDir}, machine: m400-test, shutdownGraceMs: 5s }`,
-        'api: { host: 127.0.0.1, port: 0 }',
+        'api: { host: 127.0.0.1, port: 0, grpc: { port: 0 } }',
         ...(o.maxBytes ? [`buffer: { maxBytes: ${o.maxBytes} }`] : []),
         'inputs:',
         '  health: { type: gateway-health, interval: 100ms }',

@@ -59,7 +59,7 @@ describe('layergate run (child process)', () => {
       cfg,
       [
         'gateway: { dataDir: "${TEST_DATA_DIR}", machine: m400-test, shutdownGraceMs: 5s }',
-        'api: { host: 127.0.0.1, port: 0 }',
+        'api: { host: 127.0.0.1, port: 0, grpc: { port: 0 } }',
         'inputs:',
         '  health: { type: gateway-health, interval: 100ms }',
         'outputs:',

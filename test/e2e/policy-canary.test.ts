@@ -174,7 +174,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
       cfg,
       [
         `gateway: { dataDir: ${JSON.stringify(dataDir)}, machine: m1, shutdownGraceMs: 5s }`,
-        'api: { host: 127.0.0.1, port: 0 }',
+        'api: { host: 127.0.0.1, port: 0, grpc: { port: 0 } }',
         'buffer: { inlineMaxBytes: 64KiB }',
         `encryption: { keyFile: ${JSON.stringify(keyFile)} }`,
         'classification:',

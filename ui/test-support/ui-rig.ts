@@ -110,7 +110,7 @@ export async function startUiRig(opts: { seed?: number; failingOutput?: boolean;
       'outputs:',
       `  lake: { type: file-lake, path: ${dir}/lake, linger: 500ms }`,
       ...(opts.failingOutput ? [`  broken: { type: redis, url: 'redis://127.0.0.1:${await freePort()}' }`] : []),
-      'api: { host: 127.0.0.1, port: 0 }',
+      'api: { host: 127.0.0.1, port: 0, grpc: { port: 0 } }',
     ].join('\n');
     const loaded = loadConfig({ text: configText, env: {} });
     gateway = await Gateway.start(loaded, { log });

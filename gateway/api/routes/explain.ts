@@ -1,10 +1,11 @@
 /**
- * `GET /api/v1/explain?input=&signal=&kind=&build=&jobClass=&class=&material=` (viewer): which rule
- * gives a record its class and where it is routed, answered by the running gateway's own policy (the
- * one in force, `Gateway.policy`), as `layergate explain --json` prints it
- * (gateway/classify/explain-report.ts), plus `jobMark`: the class the running pipeline holds for
- * that build's job (a marking through the machine context, gateway/ingest/pipeline.ts; without
- * `build`, the marking held while the machine context names no build), or null.
+ * `GET /api/v1/explain?input=&signal=&kind=&build=&jobClass=&class=&material=&accessPattern=` (viewer):
+ * which rule gives a record its class and where it is routed (with that access pattern, if given),
+ * answered by the running gateway's own policy (the one in force, `Gateway.policy`), as `layergate
+ * explain --json` prints it (gateway/classify/explain-report.ts), plus `jobMark`: the class the
+ * running pipeline holds for that build's job (a marking through the machine context,
+ * gateway/ingest/pipeline.ts; without `build`, the marking held while the machine context names no
+ * build), or null.
  *
  * That marking is a floor of the answer, as it is of every record of the job the gateway receives: the
  * answer's job floor is the stricter of `jobClass` (a marking asked about) and the one held, so a
@@ -21,7 +22,7 @@ import { z } from 'zod';
 import { jobClassOf } from '../../classify/index.js';
 import { explainAnswer } from '../../classify/explain-report.js';
 import { ApiNotFoundError } from '../../plugin-api/errors.js';
-import { RECORD_KINDS, SENSITIVITY_CLASSES, classRank } from '../../plugin-api/record.js';
+import { ACCESS_PATTERNS, RECORD_KINDS, SENSITIVITY_CLASSES, classRank } from '../../plugin-api/record.js';
 import { type ApiDeps, typed } from '../deps.js';
 
 const cls = z.enum(SENSITIVITY_CLASSES);
@@ -35,6 +36,8 @@ export const explainQuery = z.strictObject({
   jobClass: z.string().max(64).optional(),
   class: cls.optional(),
   material: z.string().max(256).optional(),
+  /** the record's access pattern; absent: a record without one */
+  accessPattern: z.enum(ACCESS_PATTERNS).optional(),
 });
 
 /** `layergate explain --json`, and the job marking the running pipeline holds */
@@ -43,6 +46,8 @@ export const explainResponse = z.object({
   signal: z.string(),
   kind: z.enum(RECORD_KINDS),
   build: z.string().nullable(),
+  /** echoed when asked about */
+  accessPattern: z.enum(ACCESS_PATTERNS).optional(),
   classification: z.object({
     class: cls,
     rule: z.string(),

@@ -48,6 +48,7 @@ export async function startApiRig(apiYaml = '', opts: { bufferYaml?: string; out
       'api:',
       '  host: 127.0.0.1',
       '  port: 0',
+      ...(apiYaml.includes('grpc:') ? [] : ['  grpc: { port: 0 }']),
       apiYaml,
     ].join('\n'),
     env: {},

@@ -25,9 +25,10 @@ export interface GatewayApiRig {
   stop(): Promise<void>;
 }
 
-/** `config`: the whole config (written to `configFile` as JSON); its `api` section gets loopback and a free port */
+/** `config`: the whole config (written to `configFile` as JSON); its `api` section gets loopback and free ports (HTTPS and gRPC) */
 export async function startGatewayApi(configFile: string, config: Record<string, unknown>): Promise<GatewayApiRig> {
-  writeFileSync(configFile, JSON.stringify({ ...config, api: { ...(config.api as object | undefined), host: '127.0.0.1', port: 0 } }, null, 2));
+  const apiSection = config.api as { grpc?: object } | undefined;
+  writeFileSync(configFile, JSON.stringify({ ...config, api: { ...apiSection, host: '127.0.0.1', port: 0, grpc: { ...apiSection?.grpc, port: 0 } } }, null, 2));
   const loaded = loadConfig({ file: configFile, env: {} });
   const log = pino({ level: 'silent' });
   const gateway = await Gateway.start(loaded, { log });

@@ -144,7 +144,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestResult> {
       signal: o.signal,
       opcuaServer: o.opcuaServer,
       harnessScript: path.join(here, '..', 'api', 'harness.ts'),
-      extraConfig: { api: { host: '127.0.0.1', port: 0, statusInterval: `${o.statusIntervalMs}ms` } },
+      extraConfig: { api: { host: '127.0.0.1', port: 0, grpc: { port: 0 }, statusInterval: `${o.statusIntervalMs}ms` } },
       onSteadyStart: async ({ dataDir }) => {
         const dir = apiDir(dataDir);
         const endpoint = readEndpoint(dir);
