@@ -131,6 +131,26 @@ describe('access', () => {
       );
       expect(answer.status).toBe('SERVING');
       hc.close();
+
+      // server reflection (v1), as grpcurl lists services: the service is named without any token
+      const reflectionDir = path.join(path.dirname(createRequire(import.meta.url).resolve('@grpc/reflection/package.json')), 'build', 'proto');
+      const reflection = grpc.loadPackageDefinition(
+        (await import('@grpc/proto-loader')).loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [reflectionDir] }),
+      ) as unknown as { grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } } };
+      const rc = new reflection.grpc.reflection.v1.ServerReflection(rig.api.grpc!.target, grpc.credentials.createSsl(Buffer.from(rig.api.tls!.cert)));
+      const services = await new Promise<string[]>((resolve, reject) => {
+        const call = (
+          rc as unknown as { ServerReflectionInfo: () => grpc.ClientDuplexStream<unknown, { listServicesResponse?: { service: { name: string }[] } }> }
+        ).ServerReflectionInfo();
+        call.on('data', (m: { listServicesResponse?: { service: { name: string }[] } }) => {
+          resolve((m.listServicesResponse?.service ?? []).map((x) => x.name));
+          call.end();
+        });
+        call.on('error', reject);
+        call.write({ listServices: '' });
+      });
+      expect(services).toContain('layergate.v1.Gateway');
+      rc.close();
     } finally {
       bare.close();
     }
@@ -223,6 +243,22 @@ describe('StreamRecords', () => {
     const full = await follow(admin, { afterSeq: String(seq - 1), filter: { signals: ['recipe/*'] } }, (r) => r.length >= 1);
     expect(full.records[0]!.seq).toBe(seq);
     expect(full.records[0]!.body.equals(secret)).toBe(true);
+  });
+
+  it('a revoked token ends its stream (UNAUTHENTICATED) within a second', async () => {
+    const made = rig.api.identity.createToken({ label: 'grpc-revoked', role: 'viewer', maxClass: 'internal', expiresMs: null, createdBy: 'test' });
+    const c = client({ token: made.token });
+    const call = c.raw.StreamRecords({ filter: { sources: ['health'] } }, md());
+    let received = 0;
+    call.on('data', () => received++);
+    const ended = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+    await waitFor('records on the stream', () => received > 0, 10_000);
+    const revokedAt = Date.now();
+    rig.api.identity.revokeToken(made.info.id);
+    const err = await ended;
+    expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(err.details).toMatch(/revoked or expired/);
+    expect(Date.now() - revokedAt).toBeLessThan(2_000);
   });
 
   it('a consumer that falls behind is cancelled with RESOURCE_EXHAUSTED saying how far behind it was, and the gateway does not hold what it did not read', async () => {
@@ -418,5 +454,41 @@ describe('configuration and policy', () => {
     expect(e.class).toBe('SENSITIVITY_CLASS_CONFIDENTIAL');
     expect(e.rule).toBe('rule secret-recipes');
     expect(e.routes).toEqual(['lake']);
+  });
+});
+
+describe('a full buffer under the block policy', () => {
+  let full: GatewayApiRig;
+  let fullDir: string;
+  afterAll(async () => {
+    await full?.stop();
+    if (fullDir) rmSync(fullDir, { recursive: true, force: true });
+  });
+
+  it('Store answers FAILED_PRECONDITION at once, naming the full buffer, instead of holding the call', async () => {
+    fullDir = mkdtempSync(path.join(os.tmpdir(), 'lg-grpc-full-'));
+    full = await startGatewayApi(path.join(fullDir, 'layergate.yaml'), {
+      gateway: { dataDir: path.join(fullDir, 'data'), machine: 'm1', shutdownGraceMs: 500 },
+      buffer: { maxBytes: '8MiB', fullPolicy: { internal: 'block' } },
+      inputs: {},
+      // a sink that never takes anything (nothing listens on the discard port): what is stored stays undelivered
+      outputs: { kafka: { type: 'kafka', brokers: ['127.0.0.1:9'] } },
+    });
+    const op = grpcClient(full, { role: 'operator' });
+    clients.push(op);
+    let refused: { code: number; details: string } | undefined;
+    for (let i = 0; i < 40 && refused === undefined; i++) {
+      try {
+        // a new body each time: spooled bodies are content-addressed, the same bytes twice take the room once
+        await op.store({ header: { dataType: 'DATA_TYPE_FILE', contentType: 'application/octet-stream', signal: `fill/${i}` }, data: randomBytes(512 * 1024) });
+      } catch (e) {
+        const err = e as grpc.ServiceError;
+        refused = { code: err.code, details: err.details };
+      }
+    }
+    expect(refused, 'the buffer never filled').toBeDefined();
+    expect(refused!.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(refused!.details).toMatch(/LG_BUFFER_FULL/);
+    expect(full.gateway.stats().inputs.grpc?.failedEmits).toBeGreaterThan(0);
   });
 });
