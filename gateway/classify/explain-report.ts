@@ -44,13 +44,15 @@ export function explainAnswer(policy: Pick<Policy, 'explain'>, q: ExplainQuery):
       ...(q.accessPattern !== undefined ? { accessPattern: q.accessPattern } : {}),
     },
   );
+  // the pattern the record is routed by: the one asked about, else its input's or its kind's default
+  const { accessPattern, ...rest } = e;
   return {
     input: q.input,
     signal: q.signal,
     kind: q.kind,
     build: q.build ?? null,
-    ...(q.accessPattern !== undefined ? { accessPattern: q.accessPattern } : {}),
-    ...e,
+    ...(accessPattern !== undefined ? { accessPattern } : {}),
+    ...rest,
   };
 }
 

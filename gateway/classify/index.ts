@@ -34,6 +34,7 @@ export class Policy {
   readonly routes: RouteTable;
   readonly outputs: readonly RouteOutput[];
   private readonly inputClasses: ReadonlyMap<string, SensitivityClass | undefined>;
+  private readonly inputPatterns: ReadonlyMap<string, AccessPattern | undefined>;
 
   /** Throws `RoutingPolicyError` (all problems, one per line). */
   constructor(config: Pick<Config, 'classification' | 'routing' | 'inputs' | 'outputs'>, facts: (name: string) => OutputFacts) {
@@ -74,23 +75,31 @@ export class Policy {
     if (problems.length > 0) throw new RoutingPolicyError(problems.join('\n'));
     this.routes = routes!;
     this.inputClasses = new Map(Object.entries(config.inputs).map(([n, e]) => [n, e.class]));
+    this.inputPatterns = new Map(Object.entries(config.inputs).map(([n, e]) => [n, e.accessPattern]));
+  }
+
+  /** The access pattern a record is routed by: its own, else its input's, else its kind's default (`routing.defaultAccessPatterns`). */
+  accessPatternOf(source: string, kind: RecordKind, own?: AccessPattern): AccessPattern | undefined {
+    return own ?? this.inputPatterns.get(source) ?? this.routes.kindPattern(kind);
   }
 
   /** Which rule gives which class, and where a record of it (with `accessPattern`, if given) is routed. */
   explain(
     r: ClassifyInput,
     opts: { jobClass?: string; material?: string; accessPattern?: AccessPattern } = {},
-  ): { classification: Explanation; routing: RouteExplanation; premises: Record<string, Premises> } {
+  ): { classification: Explanation; routing: RouteExplanation; premises: Record<string, Premises>; accessPattern?: AccessPattern } {
     const job = jobClassOf(opts.jobClass);
     const classification = this.classifier.explain(r, {
       inputClass: this.inputClasses.get(r.source),
       ...(job.class ? { jobClass: job.class } : {}),
       ...(opts.material !== undefined ? { material: opts.material } : {}),
     });
+    const accessPattern = this.accessPatternOf(r.source, r.kind, opts.accessPattern);
     return {
       classification,
-      routing: this.routes.explain(classification.class, r.kind, opts.accessPattern),
+      routing: this.routes.explain(classification.class, r.kind, accessPattern),
       premises: Object.fromEntries(this.outputs.map((o) => [o.name, o.premises])),
+      ...(accessPattern !== undefined ? { accessPattern } : {}),
     };
   }
 }

@@ -8,6 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.js';
 import { ConfigError, RoutingPolicyError } from '../plugin-api/errors.js';
+import { registry } from '../runtime/registry.js';
+import { policyFromDefinitions } from './index.js';
 import { RouteTable, effectivePremises } from './routing.js';
 import type { RouteOutput } from './routing.js';
 import { routingSchema } from './schema.js';
@@ -196,6 +198,46 @@ describe('RouteTable: access patterns', () => {
     const none = new RouteTable({ ...only, unmatched: 'none' }, plant);
     expect(none.routes('internal', 'frame')).toEqual([]);
     expect(none.routes('internal', 'frame', 'ml_training')).toEqual(['lake', 'minio']);
+  });
+
+  it("a record without a pattern takes its kind's default (routing.defaultAccessPatterns), and one of its own wins", () => {
+    const defaults = new RouteTable({ ...withPatterns, defaultAccessPatterns: { scalar: 'realtime', document: 'ml_training' } }, plant);
+    expect(defaults.routes('internal', 'scalar')).toEqual(['lake', 'redis']);
+    expect(defaults.routes('internal', 'document')).toEqual(['lake', 'minio']);
+    expect(defaults.routes('internal', 'scalar', 'ml_training')).toEqual(['lake', 'minio']);
+    // a kind without a default routes as a record without a pattern
+    expect(defaults.routes('internal', 'event')).toEqual(t.routes('internal', 'event'));
+    expect(defaults.explain('internal', 'scalar').outputs.find((o) => o.output === 'redis')).toEqual({
+      output: 'redis',
+      receives: true,
+      why: 'must, by routing rule live',
+    });
+  });
+
+  it("an input's accessPattern routes its records that carry none, and explain says which pattern it used", () => {
+    const text = [
+      'gateway: { dataDir: /tmp/lg-unused }',
+      'inputs:',
+      '  notebooks: { type: gateway-health, accessPattern: ml_training }',
+      '  health: { type: gateway-health }',
+      'outputs:',
+      '  lake: { type: file-lake, path: /tmp/lg-unused/lake }',
+      '  archive: { type: file-lake, path: /tmp/lg-unused/archive }',
+      'routing:',
+      '  defaultAccessPatterns: { scalar: realtime }',
+      '  rules:',
+      '    - { name: live, accessPatterns: [realtime], must: [lake] }',
+      '    - { name: training, accessPatterns: [ml_training], must: [lake, archive] }',
+    ].join('\n');
+    const policy = policyFromDefinitions(loadConfig({ text, env: {} }).config, registry);
+    const fromInput = policy.explain({ source: 'notebooks', signal: 'x', kind: 'scalar' });
+    expect(fromInput.accessPattern).toBe('ml_training');
+    expect(fromInput.routing.routes).toEqual(['lake', 'archive']);
+    const fromKind = policy.explain({ source: 'health', signal: 'x', kind: 'scalar' });
+    expect(fromKind.accessPattern).toBe('realtime');
+    expect(fromKind.routing.routes).toEqual(['lake']);
+    const own = policy.explain({ source: 'notebooks', signal: 'x', kind: 'scalar' }, { accessPattern: 'realtime' });
+    expect(own.routing.routes).toEqual(['lake']);
   });
 
   it('equal sink lists are one shared array, whatever the pattern', () => {

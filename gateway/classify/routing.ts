@@ -91,9 +91,12 @@ export class RouteTable {
   /** records with one; a Map, so a value that is no pattern finds nothing rather than an Object.prototype member */
   private readonly byAccess = new Map<string, ClassKindRoutes>();
   private readonly why = new Map<string, RouteExplanation>();
+  /** `routing.defaultAccessPatterns`: the pattern of a record of a kind that carries none */
+  private readonly kindPatterns: Partial<Record<RecordKind, AccessPattern>>;
 
   /** Build the table; throws `RoutingPolicyError` listing every problem (one per line). */
   constructor(config: Partial<RoutingConfig>, outputs: readonly RouteOutput[], where = 'routing') {
+    this.kindPatterns = { ...config.defaultAccessPatterns };
     const rules = config.rules ?? [];
     const unmatched = config.unmatched ?? 'all';
     const byName = new Map(outputs.map((o) => [o.name, o]));
@@ -194,12 +197,18 @@ export class RouteTable {
    * a shared array: do not modify. An unknown class, kind or pattern gets none.
    */
   routes(cls: SensitivityClass, kind: RecordKind, access?: AccessPattern): string[] {
-    const byClass = access === undefined ? this.plain : this.byAccess.get(access);
+    const pattern = access ?? this.kindPatterns[kind];
+    const byClass = pattern === undefined ? this.plain : this.byAccess.get(pattern);
     return byClass?.[cls]?.[kind] ?? NO_ROUTES;
   }
 
   explain(cls: SensitivityClass, kind: RecordKind, access?: AccessPattern): RouteExplanation {
-    return this.why.get(whyKey(cls, kind, access)) ?? { routes: [], outputs: [] };
+    return this.why.get(whyKey(cls, kind, access ?? this.kindPatterns[kind])) ?? { routes: [], outputs: [] };
+  }
+
+  /** The access pattern a record of `kind` without one gets (`routing.defaultAccessPatterns`). */
+  kindPattern(kind: RecordKind): AccessPattern | undefined {
+    return this.kindPatterns[kind];
   }
 }
 

@@ -94,6 +94,17 @@ export const routingSchema = z
       description:
         'rules { name, classes?, kinds?, accessPatterns?, must?, may? }: a record of a class and kind (and access pattern, if it has one) goes to the union of the must and may outputs of every rule that matches all the keys it gives',
     }),
+    defaultAccessPatterns: z
+      .strictObject(
+        Object.fromEntries(
+          RECORD_KINDS.map((k) => [k, accessPatternSchema.optional().meta({ description: `access pattern of ${k} records that carry none` })]),
+        ) as Record<RecordKind, z.ZodOptional<typeof accessPatternSchema>>,
+      )
+      .prefault({})
+      .meta({
+        description:
+          "by record kind, the access pattern of a record that carries none (its `access_pattern` attribute) and whose input sets none (the input's `accessPattern`); default: none, so only rules without accessPatterns match it",
+      }),
     unmatched: z.enum(['all', 'none']).default('all').meta({
       description:
         'a record (class, kind, access pattern) no rule matches: every output that takes it may receive it (all), or none does (none); off-premises outputs never get sensitive or confidential',

@@ -65,7 +65,7 @@ describe('defaults', () => {
     expect(config.inputs).toEqual({ health: { type: 'gateway-health', interval: 10_000, signalPrefix: 'gateway' } });
     expect(Object.keys(config.outputs)).toEqual(['lake']);
     expect(config.classification).toEqual({ default: 'internal', rules: [] });
-    expect(config.routing).toEqual({ rules: [], unmatched: 'all' });
+    expect(config.routing).toEqual({ rules: [], defaultAccessPatterns: {}, unmatched: 'all' });
     expect(config.outputs.lake!.type).toBe('file-lake');
     expect(config.buffer).toMatchObject({ maxBytes: 1024 ** 3, inlineMaxBytes: 64 * 1024, synchronous: 'FULL' });
     expect(config.buffer.fullPolicy).toEqual({ public: 'drop-oldest', internal: 'drop-oldest', sensitive: 'drop-oldest', confidential: 'drop-oldest' });
@@ -187,7 +187,7 @@ describe('one line per problem, naming path, expectation and what was found', ()
       'buffer.maxbytes: unknown key (allowed here: maxBytes, maxAge, inlineMaxBytes, synchronous, fullPolicy)',
     ]);
     expect(problems('inputs:\n  health: { type: gateway-health, intervall: 5s }\n')).toEqual([
-      'inputs.health.intervall: unknown key (allowed here: interval, signalPrefix, type, class)',
+      'inputs.health.intervall: unknown key (allowed here: interval, signalPrefix, type, class, accessPattern)',
     ]);
     expect(problems('outptus: {}\n')[0]).toMatch(
       /^outptus: unknown key \(allowed here: gateway, buffer, log, classification, routing, encryption, audit, api, inputs, outputs\)$/,

@@ -15,7 +15,7 @@
  */
 import os from 'node:os';
 import { z } from 'zod';
-import { RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
+import { ACCESS_PATTERNS, RECORD_KINDS, SENSITIVITY_CLASSES } from '../plugin-api/record.js';
 import type { SensitivityClass } from '../plugin-api/record.js';
 import type { PluginRegistry } from '../runtime/registry.js';
 import { byteSize, duration } from './units.js';
@@ -45,6 +45,10 @@ export const inputEnvelopeSchema = z.strictObject({
   type: z.string().meta({ description: 'input plugin type: which plugin reads this input' }),
   class: classSchema.optional().meta({
     description: "class of this input's records no classification rule matches (default: classification.default)",
+  }),
+  accessPattern: z.enum(ACCESS_PATTERNS).optional().meta({
+    description:
+      "how this input's records are used (realtime, batch, ml_training, research, archive), for routing rules' accessPatterns; a record's own `access_pattern` attribute wins (default: routing.defaultAccessPatterns by kind)",
   }),
 });
 export type InputEnvelope = z.output<typeof inputEnvelopeSchema>;
@@ -83,7 +87,7 @@ export const outputEnvelopeSchema = z.strictObject({
 export type OutputEnvelope = z.output<typeof outputEnvelopeSchema>;
 
 /** keys the gateway consumes and does not pass to the plugin's factory */
-export const INPUT_ENVELOPE_KEYS = ['type', 'class'] as const;
+export const INPUT_ENVELOPE_KEYS = ['type', 'class', 'accessPattern'] as const;
 /** `classes`/`kinds` are passed on too: an output may use them to tell what it accepts */
 export const OUTPUT_ENVELOPE_KEYS = ['type', 'premises'] as const;
 /**

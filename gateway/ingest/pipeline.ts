@@ -21,8 +21,10 @@
  *   kind, access pattern); without one, every output whose accepted classes and kinds (narrowed by
  *   its config) include the record's, and no off-premises output gets sensitive or confidential
  *   records. Looked up per record in `routesOf`; the access pattern is the record's
- *   `access_pattern` attribute, one outside the vocabulary is quarantined as out of range before
- *   (`recordFieldProblem`), never routed as a record without one.
+ *   `access_pattern` attribute (one outside the vocabulary is quarantined as out of range before,
+ *   `recordFieldProblem`, never routed as a record without one), else its input's `accessPattern`,
+ *   else the routing table's default for its kind (`routing.defaultAccessPatterns`); the same order
+ *   as `Policy.accessPatternOf`, which `layergate explain` answers by.
  * - `emit` is the hot path of every input (tens of thousands of records per second): per record one
  *   object of one fixed shape, no spreads or rest copies, shared route arrays; see `toRecord`.
  * - Every stamped record is held to the field ranges every sink can hold (`recordFieldProblem`,
@@ -184,13 +186,13 @@ export class Pipeline {
   }
 
   /** The context for one input instance. */
-  contextFor(name: string, inputClass?: SensitivityClass): InputContext {
+  contextFor(name: string, inputClass?: SensitivityClass, inputPattern?: AccessPattern): InputContext {
     const log = this.log.child({ input: name });
     this.counters.set(name, this.counters.get(name) ?? emptyCounters());
     return {
       name,
       log,
-      emit: (drafts, opts) => this.emit(name, inputClass, log, drafts, opts?.wait !== false, opts),
+      emit: (drafts, opts) => this.emit(name, inputClass, log, drafts, opts?.wait !== false, opts, inputPattern),
       quarantine: (where, error, raw) => this.quarantine(name, log, where, error, raw, inputClass),
       setMachineContext: (update) => this.setMachineContext(name, log, update),
       machineContext: () => this.machine,
@@ -309,14 +311,14 @@ export class Pipeline {
    * The arrays are shared by every record of a (class, kind) and never modified (the buffer resolves
    * a shared array to its route mask once per run of records).
    */
-  private routesOf(record: RecordInput): string[] {
+  private routesOf(record: RecordInput, inputPattern: AccessPattern | undefined): string[] {
     // an unknown kind gets no routes here; the buffer refuses the record with a clear error
     const attributes = record.attributes;
     // no attributes: no pattern to read; with them, one property read, and a record without a
     // pattern (undefined) takes the same plain lookup as before patterns existed
-    if (attributes === undefined) return this.routeTable.routes(record.class, record.kind);
+    if (attributes === undefined) return this.routeTable.routes(record.class, record.kind, inputPattern);
     // a value that is no access pattern was quarantined by `recordFieldProblem` before this point
-    return this.routeTable.routes(record.class, record.kind, attributes[ACCESS_PATTERN_ATTRIBUTE] as AccessPattern | undefined);
+    return this.routeTable.routes(record.class, record.kind, (attributes[ACCESS_PATTERN_ATTRIBUTE] as AccessPattern | undefined) ?? inputPattern);
   }
 
   private async emit(
@@ -326,6 +328,7 @@ export class Pipeline {
     drafts: RecordDraft[],
     canWait = true,
     opts?: EmitOptions,
+    inputPattern?: AccessPattern,
   ): Promise<EmitResult> {
     const n = drafts.length;
     if (n === 0) return { stored: 0, quarantined: NONE_QUARANTINED };
@@ -358,7 +361,7 @@ export class Pipeline {
         }
         // the two per-record hooks: classification, then routing by class and kind
         r.class = this.classOf(r, inputClass, name);
-        r.routes = this.routesOf(r);
+        r.routes = this.routesOf(r, inputPattern);
       } catch (err) {
         // a draft the hooks cannot handle is set aside alone; the others of the emit go on
         setAside(i, d, 'unclassifiable', new MalformedInputError(`record not classified: ${errorText(err)}`, { reason: 'unclassifiable', cause: err }));

@@ -307,7 +307,7 @@ export class Gateway {
   private async startInput(name: string, entry: Config['inputs'][string]): Promise<RunningInput> {
     const def = await loadDefinition(this.registry.inputs.get(entry.type)!);
     const plugin = wrapStart(`input ${name} (${entry.type})`, () => def.create(pluginSettings(entry, INPUT_ENVELOPE_KEYS), this.env));
-    await wrapStartAsync(`input ${name}`, () => plugin.start(this.pipeline.contextFor(name, entry.class)));
+    await wrapStartAsync(`input ${name}`, () => plugin.start(this.pipeline.contextFor(name, entry.class, entry.accessPattern)));
     return { name, plugin };
   }
 
