@@ -17,8 +17,12 @@
  * - A token's class ceiling limits every read server side; records above it are skipped (the gap is
  *   not reported for them: they exist, the caller may not see them). A revoked token ends a stream
  *   within a second.
+ * - Streams at the head take their records from one shared feed (./live-feed.ts: read and encoded
+ *   once for every stream); a stream behind it (a replay, a slow consumer) reads on a reader of its
+ *   own until it reaches the feed. The lag is checked only while the stream waits for its consumer:
+ *   a replay the consumer reads as fast as it comes is never cancelled, however old its start.
  * - Reads run on the main thread, between inputs' emits: a page is at most `max_batch` records and
- *   4 MiB, and a read walks at most 4,096 buffer rows.
+ *   1 MiB, and a read walks at most 4,096 buffer rows.
  */
 import { once } from 'node:events';
 import type { ServerWritableStream } from '@grpc/grpc-js';
@@ -32,7 +36,7 @@ import type { QueryRecordsRequest__Output } from '../../../wire/generated/grpc/l
 import type { StreamRecordsRequest__Output } from '../../../wire/generated/grpc/layergate/v1/StreamRecordsRequest.js';
 import type { StreamRecordsResponse } from '../../../wire/generated/grpc/layergate/v1/StreamRecordsResponse.js';
 import type { CallContext } from './auth.js';
-import type { GatewayIngest } from './deps.js';
+import type { LiveFeed } from './live-feed.js';
 import type { GatewayData } from '../gateway-data.js';
 import { compileFilter, queryRecordsResponse, recordBytes, streamRecordsResponse } from './record-messages.js';
 import type { PreEncoded } from './service.js';
@@ -54,7 +58,8 @@ function seqArg(v: string | undefined, field: string): number | undefined {
 
 export interface RecordReadOptions {
   data: GatewayData;
-  ingest: GatewayIngest | undefined;
+  /** the newest records, read and encoded once for every stream at the head (absent: each stream reads alone) */
+  feed: LiveFeed | undefined;
   maxStreamLag: number;
 }
 
@@ -66,58 +71,79 @@ export async function streamRecords(
   const req = call.request;
   const filter = compileFilter(req.filter, ctx.principal.maxClass);
   const batch = Math.min(req.maxBatch > 0 ? req.maxBatch : DEFAULT_BATCH, MAX_BATCH);
-  const reader = new RangeReader(opts.data.bufferDir);
-  let wake: (() => void) | undefined;
-  const unsubscribe = opts.ingest?.onAppend(() => wake?.());
+  const feed = opts.feed;
+  const unsubscribe = feed?.subscribe();
+  /** a reader of its own, for a stream behind what the feed holds (a replay, a slow consumer) */
+  let own: RangeReader | undefined;
+  const reader = (): RangeReader => (own ??= new RangeReader(opts.data.bufferDir));
+  const headSeq = (): number => (feed ? feed.head() : reader().headSeq());
   const cancelled = new Promise<void>((resolve) => {
     call.once('cancelled', () => resolve());
     call.once('close', () => resolve());
   });
   try {
-    let cursor = seqArg(req.afterSeq, 'after_seq') ?? reader.headSeq();
-    /** throws when the consumer is too far behind or its token no longer holds */
-    const check = (): number => {
-      const head = reader.headSeq();
+    let cursor = seqArg(req.afterSeq, 'after_seq') ?? headSeq();
+    let tokenCheckedAt = Date.now();
+    const checkToken = (): void => {
+      if (Date.now() - tokenCheckedAt < LAG_CHECK_MS) return;
+      tokenCheckedAt = Date.now();
       if (!ctx.stillValid()) throw new ApiUnauthenticatedError('the API token was revoked or expired while the stream ran');
-      if (head - cursor > opts.maxStreamLag) {
-        throw new ApiStreamLagError(
-          `the stream was ${head - cursor} records behind the newest (seq ${cursor} sent, ${head} stored; api.grpc.maxStreamLag ${opts.maxStreamLag}): resume with after_seq ${cursor}`,
-        );
-      }
-      return head;
     };
-    /** write one message and wait until the transport took it, checking the lag and the token meanwhile; false: the call ended */
+    /**
+     * Write one message and wait until the transport took it. While it waits, the consumer is the one
+     * holding the stream back: its token and its lag are checked (a replay the consumer reads as
+     * fast as it comes is never "behind", however old its start).
+     */
     const send = async (msg: StreamRecordsResponse | PreEncoded): Promise<boolean> => {
       const written = new Promise<'written'>((resolve) => call.write(msg, () => resolve('written')));
       for (;;) {
         const r = await Promise.race([written, cancelled.then(() => 'cancelled' as const), sleep(LAG_CHECK_MS).then(() => 'tick' as const)]);
         if (r === 'written') return true;
         if (r === 'cancelled') return false;
-        check();
+        checkToken();
+        const head = headSeq();
+        if (head - cursor > opts.maxStreamLag) {
+          throw new ApiStreamLagError(
+            `the stream was ${head - cursor} records behind the newest (seq ${cursor} sent, ${head} stored; api.grpc.maxStreamLag ${opts.maxStreamLag}): resume with after_seq ${cursor}`,
+          );
+        }
       }
     };
     for (;;) {
       if (call.cancelled || call.destroyed) return;
-      const head = check();
-      const page = reader.read(cursor, { maxClass: filter.maxClass, accept: filter.accept }, batch, PAGE_BYTES);
-      for (const g of page.gaps) {
+      checkToken();
+      const head = headSeq();
+      let gaps: { from: number; to: number }[];
+      let encoded: Buffer[];
+      let lastSeq: number;
+      if (feed?.covers(cursor)) {
+        const t = feed.take(cursor, filter.maxClass, filter.accept, batch, PAGE_BYTES);
+        ({ gaps, lastSeq } = t);
+        encoded = t.entries.map((e) => e.bytes);
+      } else {
+        const page = reader().read(cursor, { maxClass: filter.maxClass, accept: filter.accept }, batch, PAGE_BYTES);
+        ({ gaps, lastSeq } = page);
+        encoded = page.records.map((r) => recordBytes(r, opts.data.unseal));
+      }
+      for (const g of gaps) {
         if (!(await send({ gap: { fromSeq: String(g.from), toSeq: String(g.to), reason: GAP_REASON }, headSeq: String(head) }))) return;
       }
-      if (page.records.length > 0) {
-        const encoded = page.records.map((r) => recordBytes(r, opts.data.unseal));
-        // one page in flight at most: what the consumer has not taken stays in the buffer, not here
-        if (!(await send({ encoded: streamRecordsResponse(encoded, head) }))) return;
-      }
-      cursor = page.lastSeq;
-      if (page.lastSeq >= head) {
-        // caught up: wait for the next commit (or the lag and token check)
-        await Promise.race([new Promise<void>((resolve) => (wake = resolve)), cancelled, sleep(LAG_CHECK_MS)]);
-        wake = undefined;
+      // one page in flight at most: what the consumer has not taken stays in the buffer, not here
+      if (encoded.length > 0 && !(await send({ encoded: streamRecordsResponse(encoded, head) }))) return;
+      const moved = lastSeq > cursor;
+      cursor = lastSeq;
+      if (!moved) {
+        // caught up: wait for the feed to read the next commit (or for the token check)
+        await Promise.race([feed ? feed.next() : sleep(50), cancelled, sleep(LAG_CHECK_MS)]);
+      } else if (own !== undefined && feed?.covers(cursor)) {
+        // the replay reached what the feed holds: its own reader is no longer needed
+        own.close();
+        own = undefined;
       }
     }
   } finally {
     unsubscribe?.();
-    reader.close();
+    own?.close();
   }
 }
 

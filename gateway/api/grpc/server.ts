@@ -22,8 +22,10 @@ import { ApiNotFoundError } from '../../plugin-api/errors.js';
 import { clientStream, type GuardOptions, ROLE_OF, serverStream, unary } from './auth.js';
 import { applyResult, explain, listVersions, runningConfig, validateConfig } from './config.js';
 import type { GrpcDeps } from './deps.js';
+import { LiveFeed } from './live-feed.js';
 import { getBlob, queryRecords, streamRecords } from './records.js';
-import { checkSize, frameDraft, readChunks, storeDraft, storeOne } from './store.js';
+import { checkSize, frameDraft, readChunks, type StoreOptions, storeDraft, storeOne } from './store.js';
+import { StoreQueue } from './store-queue.js';
 import { GATEWAY_SERVICE, gatewayProto } from './service.js';
 import { statusMessage } from './status-message.js';
 
@@ -92,13 +94,25 @@ function handlers(deps: GrpcDeps): GatewayHandlers {
     if (!deps.data) throw new ApiNotFoundError('this API is not attached to a running gateway');
     return deps.data;
   };
-  const store = () => {
+  let storing: StoreOptions | undefined;
+  /** the Store calls' input context and queue, made at the first Store */
+  const store = (): StoreOptions => {
     if (!deps.ingest) throw new ApiNotFoundError('this API cannot store into a gateway');
-    return { input: deps.ingest.context(deps.config.grpc.input), data: data(), maxStoreBytes: deps.config.grpc.maxStoreBytes };
+    if (storing === undefined) {
+      const input = deps.ingest.context(deps.config.grpc.input);
+      storing = { input, queue: new StoreQueue(input), data: data(), maxStoreBytes: deps.config.grpc.maxStoreBytes };
+    }
+    return storing;
   };
   const control = () => {
     if (!deps.control) throw new ApiNotFoundError('this API cannot change a gateway');
     return deps.control;
+  };
+  let live: LiveFeed | undefined;
+  /** one feed for every stream at the head, made at the first stream */
+  const feed = (): LiveFeed | undefined => {
+    if (live === undefined && deps.data && deps.ingest) live = new LiveFeed(deps.data.bufferDir, deps.data.unseal, deps.ingest.onAppend);
+    return live;
   };
   const loaded = () => {
     const l = deps.loaded?.();
@@ -117,7 +131,7 @@ function handlers(deps: GrpcDeps): GatewayHandlers {
       }
     }),
     StreamRecords: serverStream(g, 'StreamRecords', 'viewer', (call, ctx) =>
-      streamRecords(call, ctx, { data: data(), ingest: deps.ingest, maxStreamLag: deps.config.grpc.maxStreamLag }),
+      streamRecords(call, ctx, { data: data(), feed: feed(), maxStreamLag: deps.config.grpc.maxStreamLag }),
     ),
     QueryRecords: unary(g, 'QueryRecords', 'viewer', (req, ctx) => queryRecords(req, ctx, data()) as never),
     GetBlob: serverStream(g, 'GetBlob', 'viewer', (call, ctx) => getBlob(call, ctx, data())),
@@ -128,13 +142,13 @@ function handlers(deps: GrpcDeps): GatewayHandlers {
     }),
     StoreStream: clientStream(g, 'StoreStream', 'operator', async (call) => {
       const s = store();
-      const { header, data: bytes } = await readChunks<StoreHeader__Output>(call as never, s.maxStoreBytes, (hd) => hd.sha256);
-      return { result: await storeOne(storeDraft(header, bytes), s) };
+      const { header, data: bytes, sha256 } = await readChunks<StoreHeader__Output>(call as never, s.maxStoreBytes, (hd) => hd.sha256);
+      return { result: await storeOne(storeDraft(header, bytes), s, sha256) };
     }),
     UploadFrame: clientStream(g, 'UploadFrame', 'operator', async (call) => {
       const s = store();
-      const { header, data: bytes } = await readChunks<FrameHeader__Output>(call as never, s.maxStoreBytes, () => undefined);
-      return { result: await storeOne(frameDraft(header, bytes), s) };
+      const { header, data: bytes, sha256 } = await readChunks<FrameHeader__Output>(call as never, s.maxStoreBytes, () => undefined);
+      return { result: await storeOne(frameDraft(header, bytes), s, sha256) };
     }),
     Explain: unary(g, 'Explain', 'viewer', (req) => explain(req, data())),
     GetConfig: unary(g, 'GetConfig', 'admin', () => runningConfig(loaded())),

@@ -4,7 +4,8 @@
  *
  * Constraints:
  * - The answer comes after the buffer commit (the ack point, as for every input), with the seq, the
- *   class and the outputs the record is routed to. A buffer full under its `block` policy answers
+ *   class and the outputs the record is routed to. The calls of one turn of the event loop are
+ *   committed together (./store-queue.ts). A buffer full under its `block` policy answers
  *   FAILED_PRECONDITION at once (the client retries later) instead of holding the call.
  * - The caller may ask for a class at least as strict as the policy's (a floor, as an input's own
  *   `class`), never a laxer one: the policy's class stands then.
@@ -28,6 +29,7 @@ import type { StoreHeader__Output } from '../../../wire/generated/grpc/layergate
 import type { StoreResult } from '../../../wire/generated/grpc/layergate/v1/StoreResult.js';
 import type { GatewayData } from '../gateway-data.js';
 import { accessPatternOfEnum, classEnum, classOfEnum, kindEnum } from './record-messages.js';
+import type { StoreQueue } from './store-queue.js';
 
 const MAX_METADATA = 64;
 const MAX_KEY = 128;
@@ -40,6 +42,7 @@ const FRAME_TYPES: Readonly<Record<string, (b: Buffer) => boolean>> = {
 
 export interface StoreOptions {
   input: InputContext;
+  queue: StoreQueue;
   data: GatewayData;
   maxStoreBytes: number;
 }
@@ -144,27 +147,25 @@ export function frameDraft(h: FrameHeader__Output | null | undefined, data: Buff
   };
 }
 
-/** Commit one draft; the StoreResult of what was stored. */
-export async function storeOne(draft: RecordDraft, opts: StoreOptions): Promise<StoreResult> {
-  let committed: { record: RecordInput; seq: number } | undefined;
-  const result = await opts.input.emit([draft], {
-    waitForRoom: false,
-    onCommitted: (records, firstSeq) => {
-      committed = { record: records[0]!, seq: firstSeq };
-    },
-  });
-  if (result.quarantined.length > 0 || committed === undefined) {
-    throw new ApiInvalidRequestError(`not stored (kept in the quarantine of input ${opts.input.name}): ${result.quarantined[0]?.error ?? 'refused'}`);
+/**
+ * Commit one draft (with the other Store calls of this turn, ./store-queue.ts); the StoreResult of
+ * what was stored. `sha256`: the bytes' hash when the caller computed it already (a stream hashes as
+ * the chunks arrive), so a large payload is not hashed twice on the gateway's thread.
+ */
+export async function storeOne(draft: RecordDraft, opts: StoreOptions, sha256?: string): Promise<StoreResult> {
+  const stored = await opts.queue.store(draft);
+  if (!stored.ok) {
+    throw new ApiInvalidRequestError(`not stored (kept in the quarantine of input ${opts.input.name}): ${stored.quarantined.error}`);
   }
-  const r = committed.record;
+  const r = stored.record;
   const policy = opts.data.explain(opts.input.name, r.signal, r.kind);
   const rule = draft.class !== undefined && classRank(draft.class) > classRank(policy.class) ? 'asked by the caller (header.class)' : policy.rule;
   return {
-    seq: String(committed.seq),
+    seq: String(stored.seq),
     class: classEnum(r.class),
     routes: [...r.routes],
     kind: kindEnum(r.kind),
-    sha256: createHash('sha256').update(draft.body).digest('hex'),
+    sha256: sha256 ?? createHash('sha256').update(draft.body).digest('hex'),
     size: draft.body.length,
     rule,
   };
@@ -178,7 +179,7 @@ export async function readChunks<H extends { size: string }>(
   call: ServerReadableStream<{ header?: H | null; data?: Buffer; part?: string }, unknown>,
   maxBytes: number,
   sha256Of: (h: H) => string | undefined,
-): Promise<{ header: H; data: Buffer }> {
+): Promise<{ header: H; data: Buffer; sha256: string }> {
   let header: H | undefined;
   const chunks: Buffer[] = [];
   /** when the header states the size, the bytes go straight into one buffer of that size (no second copy) */
@@ -206,11 +207,9 @@ export async function readChunks<H extends { size: string }>(
   const stated = Number(header.size);
   if (stated > 0 && stated !== size) throw new ApiInvalidRequestError(`header.size says ${stated} bytes, ${size} arrived; nothing was stored`);
   const want = sha256Of(header);
-  if (want) {
-    const got = hash.digest('hex');
-    if (got !== want.toLowerCase()) throw new ApiInvalidRequestError(`header.sha256 says ${want}, the data hashes to ${got}; nothing was stored`);
-  }
-  return { header, data: whole ?? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)) };
+  const got = hash.digest('hex');
+  if (want && got !== want.toLowerCase()) throw new ApiInvalidRequestError(`header.sha256 says ${want}, the data hashes to ${got}; nothing was stored`);
+  return { header, data: whole ?? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)), sha256: got };
 }
 
 export function checkSize(data: Buffer, maxBytes: number): void {
