@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import type { ServerReadableStream } from '@grpc/grpc-js';
 import { ApiInvalidRequestError, ApiPayloadTooLargeError } from '../../plugin-api/errors.js';
 import type { InputContext, RecordDraft } from '../../plugin-api/contract.js';
-import { ACCESS_PATTERN_ATTRIBUTE, CONTENT_TYPES, type RecordInput, type RecordKind, classRank, parseScalarBody } from '../../plugin-api/record.js';
+import { ACCESS_PATTERN_ATTRIBUTE, CONTENT_TYPES, type RecordKind, classRank, parseScalarBody } from '../../plugin-api/record.js';
 import type { FrameHeader__Output } from '../../../wire/generated/grpc/layergate/v1/FrameHeader.js';
 import type { StoreHeader__Output } from '../../../wire/generated/grpc/layergate/v1/StoreHeader.js';
 import type { StoreResult } from '../../../wire/generated/grpc/layergate/v1/StoreResult.js';
