@@ -21,6 +21,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** the package root from the source tree (gateway/cli/) or the build output (dist/gateway/cli/) */
 const ROOT = [path.resolve(here, '../..'), path.resolve(here, '../../..')].find((p) => existsSync(path.join(p, 'config/demo.yaml')))!;
 export const DEMO_CONFIG = path.join(ROOT, 'config/demo.yaml');
+/** the storage strategy (PostgreSQL, MongoDB, Redis, lake, MinIO, cloud): run when the test service harness is up */
+export const STRATEGY_CONFIG = path.join(ROOT, 'config/storage-strategy.yaml');
+/** where `npm run services -- up` writes the harness's addresses and test passwords (test/services/demo-env.ts) */
+export const HARNESS_ENV = path.join(ROOT, '.services/run/demo.env');
 
 /** the simulator's CLI beside this module: .ts when running from source (tsx), .js from dist/ */
 const SIMULATOR_CLI = path.resolve(here, '../../simulator', `cli${path.extname(fileURLToPath(import.meta.url))}`);
@@ -88,9 +92,9 @@ export function simulatorPlan(config: Config): SimulatorPlan {
 }
 
 /** Whether something accepts TCP connections on this loopback port. */
-export function listening(port: number): Promise<boolean> {
+export function listening(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => {
+    const s = net.connect({ host, port }, () => {
       s.destroy();
       resolve(true);
     });
@@ -131,7 +135,12 @@ export async function startSimulator(plan: SimulatorPlan, logFile: string, deadl
 }
 
 /** What a newcomer needs to know once the demo runs. */
-export function demoBanner(config: Config, plan: SimulatorPlan, simLog: string): string {
+export function demoBanner(
+  config: Config,
+  plan: SimulatorPlan,
+  simLog: string,
+  choice: { file: string; why: string } = { file: DEMO_CONFIG, why: '' },
+): string {
   const rel = (p: string): string => path.relative(process.cwd(), p) || '.';
   const lake = Object.values(config.outputs).find((o) => o.type === 'file-lake') as { path?: string } | undefined;
   const lakeDir = lake?.path ?? path.join(config.gateway.dataDir, 'lake');
@@ -142,11 +151,11 @@ export function demoBanner(config: Config, plan: SimulatorPlan, simLog: string):
     `  buffer            ${rel(path.join(config.gateway.dataDir, 'buffer'))}/`,
     ...(plan.dropDir ? [`  camera drop       ${rel(plan.dropDir)}/`] : []),
     `  simulator log     ${rel(simLog)}`,
-    `  config            ${rel(DEMO_CONFIG)}`,
+    `  config            ${rel(choice.file)}${choice.why ? `  (${choice.why})` : ''}`,
     ...(config.api.enabled
       ? [
-          `  web UI            ${config.api.tls.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port}/ui/  (self-signed: compare the fingerprint with layergate api info -c ${rel(DEMO_CONFIG)})`,
-          `  first admin       the setup token in ${rel(path.join(config.gateway.dataDir, 'api', 'setup-token'))} (or: layergate admin setup -c ${rel(DEMO_CONFIG)})`,
+          `  web UI            ${config.api.tls.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port}/ui/  (self-signed: compare the fingerprint with layergate api info -c ${rel(choice.file)})`,
+          `  first admin       the setup token in ${rel(path.join(config.gateway.dataDir, 'api', 'setup-token'))} (or: layergate admin setup -c ${rel(choice.file)})`,
           ...(config.api.grpc.enabled
             ? [
                 `  gRPC API          ${config.api.grpc.host ?? config.api.host}:${config.api.grpc.port}  (proto/layergate/v1/gateway.proto; an API token of the web UI's Users and tokens page)`,
@@ -165,4 +174,53 @@ export function demoBanner(config: Config, plan: SimulatorPlan, simLog: string):
 export function demoSetup(file = DEMO_CONFIG): { config: Config; plan: SimulatorPlan } {
   const { config } = loadConfig({ file });
   return { config, plan: simulatorPlan(config) };
+}
+
+/** `KEY=VALUE` lines of an env file (comments and blank lines skipped) */
+function readEnvFile(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+/** host:port of every server an output of `config` writes to (those the strategy demo needs up) */
+function outputServers(config: Config): { output: string; host: string; port: number }[] {
+  const out: { output: string; host: string; port: number }[] = [];
+  for (const [name, o] of Object.entries(config.outputs)) {
+    const s = o as Record<string, unknown>;
+    const url = (u: unknown, dflt: number) => {
+      const p = new URL(String(u));
+      return { host: p.hostname, port: Number(p.port) || dflt };
+    };
+    if (o.type === 'postgres') out.push({ output: name, host: String(s.host), port: Number(s.port) });
+    else if (o.type === 'mongodb') out.push({ output: name, ...url(s.url, 27017) });
+    else if (o.type === 'redis') out.push({ output: name, ...url(s.url, 6379) });
+    else if (o.type === 'minio') out.push({ output: name, host: String(s.endPoint), port: Number(s.port) });
+    else if (o.type === 'cloud') out.push({ output: name, ...url(s.endpoint, 443) });
+  }
+  return out;
+}
+
+/**
+ * The configuration `layergate demo` runs: the storage strategy when the service harness is up (its
+ * env file exists and every server the strategy writes to listens), with the harness's variables put
+ * into the environment; else the plain demo (the lake only, no server needed). `why` says which and why.
+ */
+export async function chooseDemoConfig(): Promise<{ file: string; why: string }> {
+  if (!existsSync(HARNESS_ENV)) return { file: DEMO_CONFIG, why: 'the service harness is not up (npm run services -- up runs the storage strategy)' };
+  const vars = readEnvFile(HARNESS_ENV);
+  let config: Config;
+  try {
+    config = loadConfig({ file: STRATEGY_CONFIG, env: { ...vars, ...process.env } }).config;
+  } catch (err) {
+    return { file: DEMO_CONFIG, why: `${path.basename(STRATEGY_CONFIG)} does not load with ${HARNESS_ENV}: ${(err as Error).message.split('\n')[0]}` };
+  }
+  for (const s of outputServers(config)) {
+    if (!(await listening(s.port, s.host))) return { file: DEMO_CONFIG, why: `output ${s.output}: nothing listens on ${s.host}:${s.port}` };
+  }
+  for (const [k, v] of Object.entries(vars)) process.env[k] ??= v;
+  return { file: STRATEGY_CONFIG, why: 'the service harness is up: every record routed by the storage strategy' };
 }

@@ -3,7 +3,8 @@
  * The `layergate` command.
  *
  *   layergate run [-c FILE]                       run the gateway (no file: built-in defaults)
- *   layergate demo                                the simulator and the gateway with config/demo.yaml (npm start)
+ *   layergate demo [-c FILE]                      the simulator and the gateway: config/storage-strategy.yaml when the
+ *                                                 test service harness is up, else config/demo.yaml (npm start)
  *   layergate check-config FILE                   validate; print OK + a redacted summary, or the problems; warnings on stderr
  *   layergate config schema                       the whole configuration as JSON Schema (every plugin's keys)
  *   layergate buffer stats [-c FILE] [--json]     size, fill, oldest/newest, per-sink lag, evictions
@@ -48,7 +49,7 @@ import { ConfigProblems, formatWarnings, loadConfig } from '../config/load.js';
 import type { LoadedConfig } from '../config/load.js';
 import { redactConfig, scrub } from '../config/report.js';
 import { configJsonSchema } from '../config/json-schema.js';
-import { DEMO_CONFIG, demoBanner, demoSetup, startSimulator } from './demo.js';
+import { chooseDemoConfig, demoBanner, demoSetup, startSimulator } from './demo.js';
 import { ConfigError } from '../plugin-api/errors.js';
 import { Gateway, bufferOptions, loggerFor } from '../runtime/gateway.js';
 import { createLogger } from '../runtime/log.js';
@@ -266,8 +267,9 @@ async function startApi(gateway: Gateway, loaded: LoadedConfig, log: Logger): Pr
 }
 
 /** `layergate demo`: the simulator in a child process, then the gateway with the demo config. */
-async function runDemo(): Promise<number> {
-  const { config, plan } = demoSetup();
+async function runDemo(file?: string): Promise<number> {
+  const choice = file === undefined ? await chooseDemoConfig() : { file: path.resolve(file), why: '' };
+  const { config, plan } = demoSetup(choice.file);
   const simLog = path.join(config.gateway.dataDir, 'simulator.log');
   process.stderr.write(`starting the machine simulator (log: ${simLog}) ...\n`);
   const simulator = await startSimulator(plan, simLog);
@@ -275,7 +277,7 @@ async function runDemo(): Promise<number> {
   const killSimulator = (): void => void simulator.kill('SIGTERM');
   process.on('exit', killSimulator);
   try {
-    return await runGateway(DEMO_CONFIG, () => process.stderr.write(demoBanner(config, plan, simLog)));
+    return await runGateway(choice.file, () => process.stderr.write(demoBanner(config, plan, simLog, choice)));
   } finally {
     killSimulator();
     if (simulator.exitCode === null) await once(simulator, 'exit');
@@ -300,9 +302,12 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('run the machine simulator and the gateway side by side (config/demo.yaml); what `npm start` runs')
-    .action(async () => {
-      process.exitCode = await runDemo();
+    .description(
+      'run the machine simulator and the gateway side by side (config/storage-strategy.yaml when the test service harness is up, else config/demo.yaml); what `npm start` runs',
+    )
+    .option('-c, --config <file>', 'run this demo config instead of choosing (config/demo.yaml: the lake only)')
+    .action(async (opts: { config?: string }) => {
+      process.exitCode = await runDemo(opts.config);
     });
 
   program

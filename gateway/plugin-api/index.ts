@@ -14,3 +14,5 @@ export * from '../config/units.js';
 export type { Sealer } from '../crypto/sealer.js';
 export * from './batching.js';
 export * from './retry.js';
+export * from './drop-folder.js';
+export * from './upload-server.js';

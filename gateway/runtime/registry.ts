@@ -21,11 +21,14 @@ import { definition as gatewayHealth } from '../../plugins/inputs/gateway-health
 import { definition as opcuaInput } from '../../plugins/inputs/opcua/definition.js';
 import { definition as mqttInput } from '../../plugins/inputs/mqtt/definition.js';
 import { definition as frames } from '../../plugins/inputs/frames/definition.js';
+import { definition as files } from '../../plugins/inputs/files/definition.js';
 import { definition as fileLake } from '../../plugins/outputs/file-lake/definition.js';
 import { definition as kafkaOutput } from '../../plugins/outputs/kafka/definition.js';
+import { definition as mongodbOutput } from '../../plugins/outputs/mongodb/definition.js';
 import { definition as redisOutput } from '../../plugins/outputs/redis/definition.js';
 import { definition as minioOutput } from '../../plugins/outputs/minio/definition.js';
 import { definition as cloudOutput } from '../../plugins/outputs/cloud/definition.js';
+import { definition as postgresOutput } from '../../plugins/outputs/postgres/definition.js';
 
 // Each definition is typed by its own config; the registry holds them side by side, and the config
 // schema (which validated each entry against that very definition's schema) is what makes a lookup safe.
@@ -65,6 +68,6 @@ export const REGISTRY_MODULE = import.meta.url;
 
 /** The plugins this build of LayerGate knows. */
 export const registry: PluginRegistry = createRegistry({
-  inputs: [gatewayHealth, frames, mqttInput, opcuaInput],
-  outputs: [fileLake, kafkaOutput, redisOutput, minioOutput, cloudOutput],
+  inputs: [gatewayHealth, frames, files, mqttInput, opcuaInput],
+  outputs: [fileLake, kafkaOutput, redisOutput, minioOutput, cloudOutput, postgresOutput, mongodbOutput],
 });

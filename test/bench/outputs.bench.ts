@@ -1,8 +1,8 @@
 /**
- * Output throughput at steady state: each sink (Kafka, Redis, MinIO) behind the real buffer and
+ * Output throughput at steady state: each sink (Kafka, Redis, PostgreSQL, MinIO) behind the real buffer and
  * forwarder, beside the same client library writing the same bytes directly (no gateway), measured in
- * the same run against the harness's servers, as a ratio. Targets: >= 0.8 of the raw client for Kafka
- * and MinIO. Reports PASS/MISS; never fails a build.
+ * the same run against the harness's servers, as a ratio. Targets: >= 0.8 of the raw client for Kafka,
+ * PostgreSQL and MinIO. Reports PASS/MISS; never fails a build.
  *
  * Workload: melt-pool-like sample blocks (250 samples x 2 float32 channels = 2000-byte bodies), one
  * signal per 1/4 of the records. The gateway side: records are committed to the buffer first (not
@@ -10,6 +10,14 @@
  * 500, the default). The raw side does what a hand-written exporter would with the same library:
  *   kafka: kafkajs idempotent producer, sendBatch of 500 protobuf messages with the same keys and headers, acks=all
  *   redis: ioredis, one MULTI of 500 XADD MAXLEN ~ per batch, the same fields
+ *   postgres: pg + pg-copy-streams, per batch of 500: the same rows (rows.ts: per-channel statistics of each
+ *          block) COPYed in one transaction into an identical table (same migration: partitioned by day,
+ *          same keys and indexes) in a schema of its own: what the output adds is the savepoint, partition
+ *          check, build/layer summaries and the forwarder.
+ *   mongodb (its own workload: machine events, ~200-byte JSON bodies, the kind it takes; samples it does
+ *          not): the official driver, per batch of 500, the same event documents built from the
+ *          records and one unordered insertMany with the same write concern (majority, journaled),
+ *          against the harness's FerretDB. The gateway side also upserts the builds and layers.
  *   minio, two baselines: (a) "raw upload": putObject of the very Parquet objects the output wrote, same
  *          keys, same concurrency: the client and server alone, no encoding at all (strict); (b) "raw
  *          exporter": a hand-written exporter doing the same work without the gateway: per batch of 500,
@@ -22,10 +30,16 @@
  *   BENCH_SINKS=kafka,minio to run some sinks only)
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { MongoClient } from 'mongodb';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Message } from 'kafkajs';
 import { Client } from 'minio';
@@ -40,10 +54,15 @@ import { definition as kafkaOutput } from '../../plugins/outputs/kafka/index.js'
 import type { KafkaOutput } from '../../plugins/outputs/kafka/index.js';
 import { definition as minioOutput } from '../../plugins/outputs/minio/index.js';
 import type { MinioOutput } from '../../plugins/outputs/minio/index.js';
+import { definition as mongodbOutput, recordDocument } from '../../plugins/outputs/mongodb/index.js';
+import type { IdDocument } from '../../plugins/outputs/mongodb/index.js';
+import { definition as postgresOutput } from '../../plugins/outputs/postgres/index.js';
+import type { PostgresOutput } from '../../plugins/outputs/postgres/index.js';
+import { buildRow, columnNames } from '../../plugins/outputs/postgres/rows.js';
 import { definition as redisOutput, entryFields } from '../../plugins/outputs/redis/index.js';
 import { parseSamples, samplesTable, toParquet } from '../../plugins/outputs/shared/columns.js';
 import type { ColumnItem } from '../../plugins/outputs/shared/columns.js';
-import { KAFKA, MINIO_LOCAL, REDIS } from '../services/endpoints.js';
+import { KAFKA, MINIO_LOCAL, MONGODB, POSTGRES, REDIS } from '../services/endpoints.js';
 import { sleep } from '../support/wait.js';
 
 const silent = pino({ level: 'silent' });
@@ -202,6 +221,112 @@ async function redisRound(input: RecordInput[], rawFirst: boolean): Promise<[Run
   return [gw, [raw]];
 }
 
+// ---- postgres ------------------------------------------------------------------------------
+
+async function postgresRound(input: RecordInput[], rawFirst: boolean): Promise<[Run, Run[]]> {
+  const id = randomUUID().slice(0, 6);
+  const conn = {
+    host: POSTGRES.host,
+    port: POSTGRES.port,
+    database: POSTGRES.database,
+    user: POSTGRES.user,
+    password: POSTGRES.password,
+    tls: { ca: POSTGRES.caFile },
+  };
+  const make = (schema: string) =>
+    postgresOutput.create(postgresOutput.configSchema.parse({ ...conn, schema }), { dataDir: '', machine: MACHINE }) as PostgresOutput;
+  const out = make(`lgbench_${id}`);
+  // the raw side's tables: the same migration in a schema of its own (made before the clock starts)
+  const twin = make(`lgbench_raw_${id}`);
+  await twin.start({ name: 'twin', log: silent, blobs: { read: async () => Buffer.alloc(0), path: () => '' } });
+  await twin.stop();
+  const client = new pg.Client({ ...POSTGRES, ssl: { ca: readFileSync(POSTGRES.caFile), rejectUnauthorized: true } });
+  await client.connect();
+  const cols = columnNames('samples')
+    .map((c) => pg.escapeIdentifier(c))
+    .join(', ');
+  const runRaw = (stored: StoredRecord[]) =>
+    timed(async () => {
+      let bytes = 0;
+      for (let i = 0; i < stored.length; i += BATCH) {
+        const lines = stored.slice(i, i + BATCH).map((r) => {
+          bytes += r.body!.length;
+          return buildRow(MACHINE, r).line;
+        });
+        await client.query('BEGIN');
+        await pipeline(Readable.from([lines.join('')]), client.query(copyFrom(`COPY ${twin.schema}.samples (${cols}) FROM STDIN`)));
+        await client.query('COMMIT');
+      }
+      return bytes;
+    }, stored.length);
+  let raw: Run | undefined;
+  if (rawFirst) raw = await runRaw(asStored(input));
+  const gw = await viaGateway(out, input);
+  raw ??= await runRaw(gw.stored);
+  // leave the shared server as found
+  for (const schema of [out.schema, twin.schema]) await client.query(`DROP SCHEMA ${schema} CASCADE`);
+  await client.end();
+  return [gw, [raw]];
+}
+
+// ---- mongodb ---------------------------------------------------------------------------------
+
+/** machine events (what the mongodb output takes): a state, a layer every 100, a few process figures */
+function eventRecords(n: number): RecordInput[] {
+  const t0 = nowNs();
+  return Array.from({ length: n }, (_, i) => ({
+    source: 'bench',
+    signal: 'machine.events',
+    kind: 'event',
+    class: 'internal',
+    routes: ['sink'],
+    build: 'JOB-B',
+    layer: 1 + Math.floor(i / 100),
+    contentType: CONTENT_TYPES.event,
+    receiveTimeNs: t0 + BigInt(i) * 1000n,
+    sourceTimeNs: t0 + BigInt(i) * 25_000_000n,
+    body: Buffer.from(
+      JSON.stringify({
+        type: 'layer-progress',
+        state: i % 7 === 0 ? 'recoating' : 'exposing',
+        o2ppm: 180 + (i % 40),
+        meanIntensity: 1500 + (i % 300),
+        recoaterForceN: 12.5,
+        i,
+      }),
+    ),
+  }));
+}
+
+async function mongodbRound(input: RecordInput[], rawFirst: boolean): Promise<[Run, Run[]]> {
+  const events = eventRecords(input.length);
+  const database = `lgbench_${randomUUID().slice(0, 6)}`;
+  const out = mongodbOutput.create(mongodbOutput.configSchema.parse({ url: MONGODB.url, database }), { dataDir: '', machine: MACHINE });
+  const client = new MongoClient(MONGODB.url, { writeConcern: { w: 'majority', journal: true }, retryWrites: true });
+  await client.connect();
+  const raw = client.db(database).collection<IdDocument>('raw_events');
+  const runRaw = (stored: StoredRecord[]) =>
+    timed(async () => {
+      let bytes = 0;
+      for (let i = 0; i < stored.length; i += BATCH) {
+        const docs = stored.slice(i, i + BATCH).map((r) => {
+          bytes += r.body!.length;
+          return recordDocument(r, MACHINE)!.doc;
+        });
+        await raw.insertMany(docs, { ordered: false });
+      }
+      return bytes;
+    }, stored.length);
+  let rawRun: Run | undefined;
+  if (rawFirst) rawRun = await runRaw(asStored(events));
+  const gw = await viaGateway(out, events);
+  rawRun ??= await runRaw(gw.stored);
+  // leave the shared server as found
+  await client.db(database).dropDatabase();
+  await client.close();
+  return [gw, [rawRun]];
+}
+
 // ---- minio -----------------------------------------------------------------------------------
 
 async function minioRound(input: RecordInput[], _rawFirst: boolean): Promise<[Run, Run[]]> {
@@ -288,6 +413,8 @@ async function main(): Promise<void> {
   const cases: [string, (i: RecordInput[], rawFirst: boolean) => Promise<[Run, Run[]]>, [string, number | null][]][] = [
     ['kafka', kafkaRound, [['kafkajs producer', 0.8]]],
     ['redis', redisRound, [['ioredis MULTI/XADD', null]]],
+    ['postgres', postgresRound, [['pg COPY of the same rows', 0.8]]],
+    ['mongodb', mongodbRound, [['driver insertMany (unordered)', 0.8]]],
     [
       'minio',
       minioRound,

@@ -11,6 +11,11 @@
  * (sensitive, not sealed) carries a second marker that the same scans do find in the buffer and in
  * MinIO: the scans can see plaintext.
  *
+ * A customer's build file (a 3MF whose model carries a third marker, stored uncompressed so its bytes
+ * show it) arrives through the files input's drop folder: confidential by default, with no rule. It
+ * and its metadata document are sealed in MinIO (the key ring opens the file to its bytes), in
+ * plaintext in the lake, and nowhere in the buffer folder, the data folder or the cloud.
+ *
  * The cloud half: a `cloud` output (the service harness's cloud MinIO, a bucket of its own) takes
  * what may leave the premises. Besides the frames, the MQTT input (the harness's Mosquitto) brings
  * records of kinds the cloud otherwise takes: an event of the confidential job (its build in the
@@ -40,6 +45,7 @@ import { AesGcmSealer, newKeyLine } from '../../gateway/crypto/sealer.js';
 import { MINIO_CLOUD, MINIO_LOCAL, MQTT } from '../services/endpoints.js';
 import { waitFor } from '../support/wait.js';
 import { readLakeWithPyarrow, setupPython } from '../tools/pyarrow.js';
+import { modelXml, tetra, threeMf } from '../../plugins/inputs/files/test-support/writers.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tsx = createRequire(import.meta.url).resolve('tsx');
@@ -158,6 +164,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-canary-'));
     const dataDir = path.join(dir, 'data');
     const dropDir = path.join(dir, 'drop');
+    const filesDrop = path.join(dir, 'files-drop');
     const lake = path.join(dir, 'lake');
     const keyFile = path.join(dir, 'layergate.keys');
     writeFileSync(keyFile, `${newKeyLine('k1')}\n`);
@@ -166,6 +173,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
     const plainMarker = `PLAINTEXT-${randomBytes(8).toString('hex')}`;
     const cloudMarker = `OFFSITE-${randomBytes(8).toString('hex')}`; // other work: may leave the premises
     const afterMarker = `AFTER-${randomBytes(8).toString('hex')}`; // other work, published after the confidential records
+    const buildFileMarker = `BUILDFILE-${randomBytes(8).toString('hex')}`; // a customer's build file: confidential by default
     const bucket = `lg-canary-${process.pid}-${Date.now()}`;
     const cloudBucket = `lg-canary-cloud-${process.pid}-${Date.now()}`;
     const topics = `lg-canary/${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -182,6 +190,8 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
         '    - { name: customer-x, build: "CUSTX-*", class: confidential }',
         'inputs:',
         `  camera: { type: frames, dropDir: ${JSON.stringify(dropDir)}, stableFor: 100ms, rescanInterval: 200ms, release: delete, thumbnail: { enabled: false } }`,
+        // build files, CAD models and CT scans: a build file is the customer's IP, confidential without any rule
+        `  parts: { type: files, dropDir: ${JSON.stringify(filesDrop)}, stableFor: 100ms, rescanInterval: 200ms, release: delete }`,
         `  plant: { type: mqtt, url: "${MQTT.url}", username: ${MQTT.username}, password: ${MQTT.password}, clientId: ${topics.replace(/\W/g, '-')}, cleanSession: true, subscriptions: [`,
         `    { topic: "${topics}/job", decoder: job-class },`,
         `    { topic: "${topics}/events/+", decoder: event },`,
@@ -209,6 +219,12 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
       writeFileSync(path.join(dropDir, `${name}.tmp`), bytes);
       renameSync(path.join(dropDir, `${name}.tmp`), path.join(dropDir, name));
     }
+    // the 3MF's model stored uncompressed: its marker is plaintext in the file's bytes, so a scan would see it
+    const buildFile = threeMf(modelXml([tetra(12)], buildFileMarker), { deflate: false });
+    expect(buildFile.includes(buildFileMarker)).toBe(true);
+    mkdirSync(filesDrop, { recursive: true });
+    writeFileSync(path.join(filesDrop, 'job-0042.3mf.tmp'), buildFile);
+    renameSync(path.join(filesDrop, 'job-0042.3mf.tmp'), path.join(filesDrop, 'job-0042.3mf'));
 
     // the plant's MQTT: first other work (an event of job ACME-7, a scalar while no job is known), then the
     // confidential job marked (job-class, naming its build), an event and a scalar of it with the marker,
@@ -257,6 +273,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
       30_000,
       100,
     );
+    await waitFor('the build file in the lake', () => holding(lake, buildFileMarker).length >= 1, 30_000, 100);
     const lakeImages = holding(lake, marker).flatMap((f) => unlessVanished(f, (p) => readFileSync(p)) ?? []);
     expect(lakeImages.some((b) => b.equals(frames[0]![1]))).toBe(true);
     expect(lakeImages.some((b) => b.equals(frames[1]![1]))).toBe(true);
@@ -269,19 +286,24 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
       'frames in MinIO',
       async () => {
         stored = await objects().catch(() => new Map<string, Buffer>());
-        return stored.size >= 3;
+        // three frames, the build file and its metadata document
+        return stored.size >= 5;
       },
       45_000,
       500,
     );
-    const sealedNames = [...stored.keys()].filter((n) => n.endsWith('.sealed'));
+    const sealedNames = [...stored.keys()].filter((n) => n.endsWith('.sealed') && !n.includes('signal=files'));
+    const sealedFiles = [...stored.keys()].filter((n) => n.endsWith('.sealed') && n.includes('signal=files'));
     expect(sealedNames).toHaveLength(2);
-    expect([...stored.values()].filter((b) => b.includes(marker))).toEqual([]);
+    // the build file and its metadata document, both sealed; the key ring opens the file to its bytes
+    expect(sealedFiles).toHaveLength(2);
+    expect([...stored.values()].filter((b) => b.includes(marker) || b.includes(buildFileMarker))).toEqual([]);
     expect([...stored.values()].filter((b) => b.includes(plainMarker))).toHaveLength(1);
     const ring = new AesGcmSealer(readKeyFile(keyFile));
     const opened = sealedNames.map((n) => ring.open(stored.get(n)!));
     expect(opened.some((b) => b.equals(frames[0]![1]))).toBe(true);
     expect(opened.some((b) => b.equals(frames[1]![1]))).toBe(true);
+    expect(sealedFiles.map((n) => ring.open(stored.get(n)!)).some((b) => b.equals(buildFile))).toBe(true);
 
     // the cloud: other work arrives (realtime JSON lines and batch Parquet), including the event published
     // after the confidential records; the confidential marker is in no object, however decoded
@@ -304,6 +326,7 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
       ]),
     );
     expect(withText(marker)).toEqual([]);
+    expect(withText(buildFileMarker)).toEqual([]);
     expect(withText(plainMarker)).toEqual([]); // frames are sensitive: on the premises only
     expect([...inCloud.keys()].filter((k) => k.includes('CUSTX'))).toEqual([]);
 
@@ -315,17 +338,20 @@ describe('canary: a confidential job leaves no plaintext in the buffer or the cl
     expect(files.some((f) => f.startsWith('spool'))).toBe(true);
     expect(holding(bufferDir, plainMarker).length).toBeGreaterThan(0); // the scan sees plaintext where there is some
     expect(holding(bufferDir, marker)).toEqual([]);
+    expect(holding(bufferDir, buildFileMarker)).toEqual([]);
 
     gw.child.kill('SIGTERM');
     expect(await gw.exited).toBe(0);
     expect(holding(bufferDir, marker)).toEqual([]);
     expect(holding(dataDir, marker)).toEqual([]); // nor anywhere else in the data folder (quarantine, keys, audit)
+    expect(holding(dataDir, buildFileMarker)).toEqual([]);
 
     // the sync store on disk (under the data folder) holds other work, never the confidential marker
     expect(filesUnder(path.join(dataDir, 'sync', 'cloud')).length).toBeGreaterThan(0);
     // a last look at the cloud once the gateway stopped (it flushed on the way out)
     inCloud = await cloudObjectsDecoded(cloud, cloudBucket, dir);
     expect(withText(marker)).toEqual([]);
+    expect(withText(buildFileMarker)).toEqual([]);
     expect(withText(afterMarker).length).toBeGreaterThan(0);
 
     // leave the shared MinIO as found

@@ -16,14 +16,17 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { DEMO_ENV_FILE, writeDemoEnv } from './demo-env.js';
+import { ferretdb } from './ferretdb.js';
 import { kafka } from './kafka.js';
 import { minioCloud, minioLocal } from './minio.js';
 import { mosquitto } from './mosquitto.js';
+import { postgres } from './postgres.js';
 import { redis } from './redis.js';
 import type { TestService } from './service.js';
 import { assertPortsFree, ensureDir, livePid, portOpen, progress, RUN_DIR, runDir, ServiceError, sleep, step, stopByPidFile } from './process.js';
 
-export const SERVICES: readonly TestService[] = [kafka, minioLocal, minioCloud, redis, mosquitto];
+export const SERVICES: readonly TestService[] = [kafka, minioLocal, minioCloud, redis, mosquitto, postgres, ferretdb];
 
 /** seconds each server may take from spawn to answering (Kafka's JVM start dominates) */
 const READY_TIMEOUT_MS: Record<string, number> = { kafka: 120_000 };
@@ -93,7 +96,7 @@ function readFileSafe(file: string): string | undefined {
 }
 
 /** apt-get installs must not overlap; everything else may */
-const APT_SERVICES = new Set(['redis', 'mosquitto']);
+const APT_SERVICES = new Set(['redis', 'mosquitto', 'postgres']);
 
 async function installAll(services: readonly TestService[]): Promise<void> {
   const apt = services.filter((service) => APT_SERVICES.has(service.name));
@@ -138,6 +141,8 @@ export async function upLocked(services: readonly TestService[] = SERVICES): Pro
     if (started.length > 0) progress(`stopped ${started.map((service) => service.name).join(', ')} again after the failure`);
     throw error;
   }
+  // every server of the strategy demo answers: tell `npm start` where (only when the whole harness is up)
+  if (services === SERVICES) writeDemoEnv();
   const seconds = (Date.now() - startedAt) / 1000;
   progress(
     down.length === 0
@@ -165,6 +170,8 @@ export async function downLocked(services: readonly TestService[] = SERVICES): P
       progress(`${service.name}: was not running`);
     }
   }
+  // the strategy demo needs every server: its env file goes with the first one stopped
+  if (stopped.length > 0) rmSync(DEMO_ENV_FILE, { force: true });
   return stopped;
 }
 

@@ -13,13 +13,14 @@
 import path from 'node:path';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment } from '../../../gateway/plugin-api/index.js';
 import { DedupMemory } from './dedup.js';
-import { DropFolder } from './drop-folder.js';
+import type { DropFolder, UploadServer } from '../../../gateway/plugin-api/index.js';
+import { framesDropFolder } from './drop-folder.js';
 import { FrameRecordQuarantined } from './frame.js';
 import type { FrameHints, FrameRejected, RejectReason } from './frame.js';
 import { FrameIngest } from './ingest.js';
 import type { IngestResult } from './ingest.js';
 import type { FramesConfig } from './schema.js';
-import { UploadServer } from './upload-server.js';
+import { framesUploadServer } from './upload-server.js';
 import { definition as lazyDefinition } from './definition.js';
 
 export const TYPE = 'frames';
@@ -57,8 +58,8 @@ export class FramesInput implements InputPlugin {
   private ctx: InputContext | undefined;
   private readonly dedup: DedupMemory;
   private readonly frames: FrameIngest;
-  private readonly dropFolder: DropFolder;
-  private readonly uploads: UploadServer | undefined;
+  private readonly dropFolder: DropFolder<FrameRejected>;
+  private readonly uploads: UploadServer<FrameRejected> | undefined;
   readonly processedDir: string;
   readonly quarantineDir: string;
 
@@ -73,8 +74,8 @@ export class FramesInput implements InputPlugin {
     this.frames = new FrameIngest(config, this.dedup, this.counters);
     const ingest = (bytes: Buffer, hints: FrameHints) => this.ingest(bytes, hints);
     const reject = (err: FrameRejected, bytes: Buffer | undefined, where: string) => this.reject(err, bytes, where);
-    this.dropFolder = new DropFolder(config, pattern, this.processedDir, this.quarantineDir, ingest, reject, this.counters);
-    this.uploads = config.upload ? new UploadServer(config, config.upload, pattern, ingest, reject, this.counters) : undefined;
+    this.dropFolder = framesDropFolder(config, pattern, this.processedDir, this.quarantineDir, ingest, reject, this.counters);
+    this.uploads = config.upload ? framesUploadServer(config, config.upload, pattern, ingest, reject, this.counters) : undefined;
   }
 
   /** Uploads being handled right now (at most `upload.maxConcurrent`). */

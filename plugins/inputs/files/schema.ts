@@ -1,0 +1,151 @@
+/** Config schema of the `files` input (build files, CAD models, CT scans). Declared once here, validated at load with the whole config. */
+import { z } from 'zod';
+import { ACCESS_PATTERNS, SENSITIVITY_CLASSES, byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
+
+/** What a file is to the plant: a build (job) file, a CAD model, or a CT scan of a built part. */
+export const FILE_TYPES = ['build-file', 'cad-model', 'ct-scan'] as const;
+export type FileType = (typeof FILE_TYPES)[number];
+
+/**
+ * Which type a file is by its extension, unless its sidecar or upload header says otherwise (a `.3mf`
+ * or `.stl` may be either a build file or a CAD model). `.zip` is a vendor job archive unless every
+ * entry is a TIFF or DICOM slice (then a CT scan: a zipped slice stack). `.vol` and `.raw` are
+ * vendor volume files and need a sidecar describing the volume.
+ */
+export const DEFAULT_EXTENSIONS: Readonly<Record<string, FileType>> = {
+  '.3mf': 'build-file',
+  '.cli': 'build-file',
+  '.zip': 'build-file',
+  '.json': 'build-file',
+  '.stl': 'cad-model',
+  '.step': 'cad-model',
+  '.stp': 'cad-model',
+  '.tif': 'ct-scan',
+  '.tiff': 'ct-scan',
+  '.dcm': 'ct-scan',
+  '.vol': 'ct-scan',
+  '.raw': 'ct-scan',
+};
+
+/** `B-0001_bracket.3mf`: the simulator's (and many MES') build ids as a file name prefix. */
+export const DEFAULT_FILE_NAME_PATTERN = '^(?<build>B-[A-Za-z0-9-]+)_';
+
+const regex = z
+  .string()
+  .min(1)
+  .superRefine((s, ctx) => {
+    try {
+      new RegExp(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(err as Error).message}` });
+    }
+  });
+
+const typeSettings = (cls: (typeof SENSITIVITY_CLASSES)[number], pattern: (typeof ACCESS_PATTERNS)[number], what: string) =>
+  z
+    .strictObject({
+      class: z
+        .enum(SENSITIVITY_CLASSES)
+        .default(cls)
+        .meta({
+          description: `class proposed for ${what} (classification may only raise it); confidential bodies are sealed at rest and never leave the premises`,
+        }),
+      accessPattern: z
+        .enum(ACCESS_PATTERNS)
+        .default(pattern)
+        .meta({ description: `the access_pattern attribute of ${what}' records, for routing rules' accessPatterns` }),
+    })
+    .prefault({})
+    .meta({ description: `class and access pattern of ${what}` });
+
+export const filesConfigSchema = z.strictObject({
+  dropDir: z.string().min(1).meta({
+    description: 'the drop folder watched for new files (created if missing); processed/ and quarantine/ live inside it unless set otherwise',
+  }),
+  signal: z.string().min(1).default('files').meta({
+    description: 'signal name of the file records; their metadata documents get `<signal>.meta`',
+  }),
+  fileNamePattern: regex.default(DEFAULT_FILE_NAME_PATTERN).meta({
+    description:
+      'regular expression on the file name with an optional named group build; a sidecar <file>.json with `build` overrides it; what neither gives comes from the machine context',
+  }),
+  extensions: z
+    .record(z.string().regex(/^\.[A-Za-z0-9]{1,16}$/, 'an extension with its dot, e.g. .3mf'), z.enum(FILE_TYPES))
+    .default({})
+    .meta({
+      description:
+        'file type by extension, merged over the defaults (.3mf .cli .zip .json: build-file; .stl .step .stp: cad-model; .tif .tiff .dcm .vol .raw: ct-scan); a sidecar `type` or the upload header x-layergate-file-type overrides it',
+    }),
+  types: z
+    .strictObject({
+      buildFile: typeSettings('confidential', 'archive', 'build files'),
+      cadModel: typeSettings('confidential', 'archive', 'CAD models'),
+      ctScan: typeSettings('sensitive', 'research', 'CT scans'),
+    })
+    .prefault({})
+    .meta({ description: 'per file type: the class proposed and the access pattern' }),
+  release: z
+    .enum(['move', 'delete'])
+    .default('move')
+    .meta({ description: 'what happens to a source file once its records are committed to the buffer: moved to processedDir, or deleted' }),
+  processedDir: z.string().min(1).optional().meta({ description: 'where released files go with release: move (default <dropDir>/processed)' }),
+  quarantineDir: z.string().min(1).optional().meta({ description: 'where rejected files go (default <dropDir>/quarantine)' }),
+  stableFor: duration().prefault('2s').meta({
+    description:
+      'a file is taken once its size and modification time have not changed for this long (temporary names such as .x.part and *.tmp are never taken)',
+  }),
+  rescanInterval: duration()
+    .refine((ms) => ms >= 10, { message: 'expected at least 10ms' })
+    .prefault('5s')
+    .meta({ description: 'the folder is listed this often in addition to file-system events (a safety net for missed events)' }),
+  maxFileBytes: byteSize().prefault('512MiB').meta({
+    description: 'larger files are rejected (quarantined) before a byte is read; a file is held in memory while it is inspected and committed',
+  }),
+  quarantineRawMaxBytes: byteSize().prefault('1MiB').meta({
+    description:
+      'at most this many bytes of a rejected file are kept in the gateway quarantine record (none of a confidential type: the file itself is in quarantineDir)',
+  }),
+  concurrency: z.number().int().min(1).max(8).default(1).meta({ description: 'files inspected at the same time' }),
+  archive: z
+    .strictObject({
+      maxEntries: z
+        .number()
+        .int()
+        .min(1)
+        .default(10_000)
+        .meta({ description: 'a zip (3MF, job archive, slice stack) with more entries is rejected as zip-bomb' }),
+      maxExpandedBytes: byteSize().prefault('1GiB').meta({
+        description: 'a zip whose entries declare, or expand to, more bytes than this in all is rejected as zip-bomb',
+      }),
+      maxRatio: z.number().min(1).default(200).meta({
+        description: 'an entry whose expanded size is more than this many times its compressed size is rejected as zip-bomb',
+      }),
+    })
+    .prefault({})
+    .meta({ description: 'limits on zip files (3MF, vendor archives, zipped slice stacks): against zip bombs' }),
+  upload: z
+    .strictObject({
+      host: z.string().default('127.0.0.1').meta({ description: 'listen address (keep it on loopback unless a reverse proxy is in front)' }),
+      port: z.number().int().min(0).max(65535).meta({ description: 'listen port (0 = any free port)' }),
+      token: secret('bearer token the uploader must send as `Authorization: Bearer <token>`'),
+      maxConcurrent: z.number().int().min(1).max(64).default(2).meta({
+        description:
+          'uploads handled at the same time; one more is answered 503 with Retry-After: 1 without reading its body (each upload is held in memory until its commit)',
+      }),
+      minBytesPerSecond: byteSize()
+        .refine((n) => n >= 1, { message: 'expected at least 1 byte per second' })
+        .prefault('64KiB')
+        .meta({
+          description:
+            'slowest body accepted: after bodyGrace, an upload must have delivered this many bytes per second since bodyGrace ended, else it is answered 408 and its slot freed (bytes per second)',
+        }),
+      bodyGrace: duration().prefault('30s').meta({
+        description:
+          'time a body may take before minBytesPerSecond applies; with maxConcurrent >= 2 at most maxConcurrent - 1 uploads may still be sending after it',
+      }),
+    })
+    .optional()
+    .meta({ description: 'an HTTP upload route: POST /files with the file as the body; 201 after the buffer commit' }),
+});
+
+export type FilesConfig = z.infer<typeof filesConfigSchema>;
