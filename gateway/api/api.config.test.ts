@@ -46,7 +46,7 @@ describe('configuration over the API', () => {
       ok: false,
       problems: [
         'buffer.maxBytes: expected a byte size like 512MiB or 8GiB, got "huge"',
-        'outputs.s3.type: unknown output type, expected one of "file-lake", "kafka", "redis", "minio", "cloud", got "s3-cloud"',
+        'outputs.s3.type: unknown output type, expected one of "file-lake", "kafka", "redis", "minio", "cloud", "postgres", "mongodb", got "s3-cloud"',
       ],
       warnings: [],
       summary: null,

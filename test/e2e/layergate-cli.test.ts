@@ -75,7 +75,7 @@ describe('check-config', () => {
       `${file}: invalid configuration`,
       '  buffer.maxBytes: expected a byte size like 512MiB or 8GiB, got "huge"',
       '  buffer.synchronous: expected one of "FULL", "NORMAL", got "off"',
-      '  outputs.s3.type: unknown output type, expected one of "file-lake", "kafka", "redis", "minio", "cloud", got "s3-cloud"',
+      '  outputs.s3.type: unknown output type, expected one of "file-lake", "kafka", "redis", "minio", "cloud", "postgres", "mongodb", got "s3-cloud"',
       '  inptus: unknown key (allowed here: gateway, buffer, log, classification, routing, encryption, audit, api, inputs, outputs)',
     ]);
   });

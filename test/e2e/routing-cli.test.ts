@@ -85,6 +85,6 @@ describe('layergate explain (the real CLI)', () => {
   it('an unknown input is a usage error naming the inputs', () => {
     const r = explain('--input', 'camra', '--signal', 'x');
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe(`layergate explain: no input named "camra" in ${file} (inputs: camera, health)\n`);
+    expect(r.stderr).toBe(`layergate explain: no input named "camra" in ${file} (inputs: camera, health, grpc)\n`);
   });
 });
