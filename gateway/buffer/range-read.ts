@@ -21,10 +21,10 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { BlobRef, StoredRecord } from '../plugin-api/record.js';
-import { DB_FILE, MAX_SINKS, type PackedRowRead } from './layout.js';
+import { DB_FILE, type PackedRowRead } from './layout.js';
+import { ReaderTables } from './reader-tables.js';
 import { decodeRows, readBlob } from './read.js';
 import { Spool } from './spool.js';
-import type { Stream } from './streams.js';
 
 /** the row holding a seq (bind seq - 1): the first whose last seq is after it */
 const ROW_SQL = 'SELECT seq, first_seq, routes, cls, records, size, extras, blob_sha256, data FROM record_rows WHERE seq > ? ORDER BY seq LIMIT 1';
@@ -58,13 +58,8 @@ export class RangeReader {
   private readonly rowHeads: Database.Statement;
   private readonly row: Database.Statement;
   private readonly head: Database.Statement;
-  private readonly newStreams: Database.Statement;
-  private readonly sinkRows: Database.Statement;
+  private readonly tables: ReaderTables;
   private readonly spool: Spool;
-  private readonly streams = new Map<number, Stream>();
-  private maxStreamId = 0;
-  private sinkNames: (string | undefined)[] = [];
-  private readonly routeNames = new Map<number, string[]>();
 
   /** Open the buffer in `dir` (its owner created it). */
   constructor(dir: string) {
@@ -76,8 +71,7 @@ export class RangeReader {
     this.row = this.db.prepare(ROW_SQL).raw(true);
     // records never stored (./disk-full.ts) take seqs too: the head is the state's, not the last row's
     this.head = this.db.prepare('SELECT max((SELECT next_seq - 1 FROM state WHERE id = 1), coalesce((SELECT max(seq) FROM record_rows), 0))').pluck();
-    this.newStreams = this.db.prepare('SELECT id, source, signal, content_type FROM streams WHERE id > ? ORDER BY id');
-    this.sinkRows = this.db.prepare('SELECT name, bit FROM sinks');
+    this.tables = new ReaderTables(this.db, this.dbPath);
     this.spool = new Spool(path.join(path.dirname(this.dbPath), 'spool'));
   }
 
@@ -125,8 +119,8 @@ export class RangeReader {
         start - 1,
         Math.min(want, limit - records.length),
         records.length === 0 ? maxBytes : Math.max(1, maxBytes - bytes),
-        (id) => this.stream(id),
-        (mask) => this.namesOf(mask),
+        (id) => this.tables.stream(id),
+        (mask) => this.tables.namesOf(mask),
       ).records;
       let covered = start - 1;
       decoded += got.length;
@@ -159,8 +153,8 @@ export class RangeReader {
       seq - 1,
       1,
       undefined,
-      (id) => this.stream(id),
-      (mask) => this.namesOf(mask),
+      (id) => this.tables.stream(id),
+      (mask) => this.tables.namesOf(mask),
     ).records;
     return r?.seq === seq ? r : undefined;
   }
@@ -172,34 +166,5 @@ export class RangeReader {
 
   close(): void {
     if (this.db.open) this.db.close();
-  }
-
-  private stream(id: number): Stream {
-    let st = this.streams.get(id);
-    if (st === undefined) {
-      for (const r of this.newStreams.all(this.maxStreamId) as { id: number; source: string; signal: string; content_type: string }[]) {
-        this.streams.set(r.id, { id: r.id, source: r.source, signal: r.signal, contentType: r.content_type });
-        this.maxStreamId = r.id;
-      }
-      st = this.streams.get(id);
-      if (st === undefined) throw new RangeError(`buffer ${this.dbPath}: a row names stream ${id}, which the streams table does not hold`);
-    }
-    return st;
-  }
-
-  private namesOf(mask: number): string[] {
-    let names = this.routeNames.get(mask);
-    if (names === undefined) {
-      if (this.sinkNames.length === 0 || [...Array(MAX_SINKS).keys()].some((b) => mask & (1 << b) && this.sinkNames[b] === undefined)) {
-        const list: (string | undefined)[] = [];
-        for (const r of this.sinkRows.all() as { name: string; bit: number }[]) list[r.bit] = r.name;
-        this.sinkNames = list;
-      }
-      const list: string[] = [];
-      for (let bit = 0; bit < MAX_SINKS; bit++) if (mask & (1 << bit)) list.push(this.sinkNames[bit] ?? `#${bit}`);
-      names = Object.freeze(list) as string[];
-      this.routeNames.set(mask, names);
-    }
-    return names;
   }
 }

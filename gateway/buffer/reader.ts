@@ -21,23 +21,17 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { BlobMissingError } from '../plugin-api/errors.js';
 import type { BlobRef, StoredRecord } from '../plugin-api/record.js';
-import { DB_FILE, MAX_SINKS, type PackedRowRead, READ_SINK_SQL } from './layout.js';
+import { DB_FILE, type PackedRowRead, READ_SINK_SQL } from './layout.js';
+import { ReaderTables } from './reader-tables.js';
 import { blobPath, decodeRows, readBlob } from './read.js';
 import { Spool } from './spool.js';
-import type { Stream } from './streams.js';
 
 export class BufferReader {
   readonly dbPath: string;
   private readonly db: Database.Database;
   private readonly readRows: Database.Statement;
-  private readonly newStreams: Database.Statement;
-  private readonly sinkBits: Database.Statement;
+  private readonly tables: ReaderTables;
   private readonly spool: Spool;
-  private readonly streams = new Map<number, Stream>();
-  private maxStreamId = 0;
-  private readonly bits = new Map<string, number>();
-  private bitNames: (string | undefined)[] = [];
-  private readonly routeNames = new Map<number, string[]>();
 
   private readonly onDamagedBlob: ((ref: BlobRef) => void) | undefined;
 
@@ -54,10 +48,8 @@ export class BufferReader {
     // the owner's reads are measured with 16 MiB (./layout.ts); a reader that follows the newest rows needs less
     this.db.pragma('cache_size = -8192');
     this.readRows = this.db.prepare(READ_SINK_SQL).raw(true);
-    this.newStreams = this.db.prepare('SELECT id, source, signal, content_type FROM streams WHERE id > ? ORDER BY id');
-    this.sinkBits = this.db.prepare('SELECT name, bit FROM sinks');
+    this.tables = new ReaderTables(this.db, this.dbPath);
     this.spool = new Spool(path.join(path.dirname(this.dbPath), 'spool'));
-    this.loadSinks();
   }
 
   /**
@@ -65,14 +57,14 @@ export class BufferReader {
    * (the first always). `sawRow`: whether any row for the sink was there.
    */
   read(sink: string, from: number, limit: number, maxBytes?: number): { records: StoredRecord[]; sawRow: boolean } {
-    const bit = this.bitOf(sink);
+    const bit = this.tables.bitOf(sink);
     return decodeRows(
       this.readRows.iterate(from, 1 << bit) as IterableIterator<PackedRowRead>,
       from,
       Math.floor(limit),
       maxBytes,
-      (id) => this.stream(id),
-      (mask) => this.namesOf(mask),
+      (id) => this.tables.stream(id),
+      (mask) => this.tables.namesOf(mask),
     );
   }
 
@@ -100,57 +92,5 @@ export class BufferReader {
 
   close(): void {
     if (this.db.open) this.db.close();
-  }
-
-  private bitOf(sink: string): number {
-    let bit = this.bits.get(sink);
-    if (bit === undefined) {
-      this.loadSinks();
-      bit = this.bits.get(sink);
-      if (bit === undefined) throw new RangeError(`buffer ${this.dbPath}: no sink "${sink}"`);
-    }
-    return bit;
-  }
-
-  private loadSinks(): void {
-    const names: (string | undefined)[] = [];
-    for (const r of this.sinkBits.all() as { name: string; bit: number }[]) {
-      this.bits.set(r.name, r.bit);
-      names[r.bit] = r.name;
-    }
-    this.bitNames = names;
-    this.routeNames.clear();
-  }
-
-  private stream(id: number): Stream {
-    let st = this.streams.get(id);
-    if (st === undefined) {
-      for (const r of this.newStreams.all(this.maxStreamId) as { id: number; source: string; signal: string; content_type: string }[]) {
-        this.streams.set(r.id, { id: r.id, source: r.source, signal: r.signal, contentType: r.content_type });
-        this.maxStreamId = r.id;
-      }
-      st = this.streams.get(id);
-      if (st === undefined) throw new RangeError(`buffer ${this.dbPath}: a row names stream ${id}, which the streams table does not hold`);
-    }
-    return st;
-  }
-
-  /** the sink names of a route mask: one frozen array per mask, as the owner's `namesOf` */
-  private namesOf(mask: number): string[] {
-    let names = this.routeNames.get(mask);
-    if (names === undefined) {
-      // a sink the owner added after this reader loaded the table
-      for (let bit = 0; bit < MAX_SINKS; bit++) {
-        if (mask & (1 << bit) && this.bitNames[bit] === undefined) {
-          this.loadSinks();
-          break;
-        }
-      }
-      const list: string[] = [];
-      for (let bit = 0; bit < MAX_SINKS; bit++) if (mask & (1 << bit)) list.push(this.bitNames[bit] ?? `#${bit}`);
-      names = Object.freeze(list) as string[];
-      this.routeNames.set(mask, names);
-    }
-    return names;
   }
 }

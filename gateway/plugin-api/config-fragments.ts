@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { duration, secret } from '../config/units.js';
+import { byteSize, duration, secret } from '../config/units.js';
 import type { SensitivityClass } from './record.js';
 
 /** TLS options of a client connection: PEM files and checks. */
@@ -96,4 +96,34 @@ export function retryDelays(defaults: { initial: string; max: string }, descript
 /** The `classes` key: the classes an output takes (one name for every output). */
 export function classList<const T extends readonly [SensitivityClass, ...SensitivityClass[]]>(allowed: T, description: string) {
   return z.array(z.enum(allowed)).min(1).optional().meta({ description });
+}
+
+/**
+ * The `upload` key of a file-based input (frames, files): the HTTP upload route of ./upload-server.ts,
+ * with the input's own defaults. Optional: an input without it has no route.
+ */
+export function uploadRouteSetting(o: { route: string; body: string; maxConcurrent: number; minBytesPerSecond: string; bodyGrace: string }) {
+  return z
+    .strictObject({
+      host: z.string().default('127.0.0.1').meta({ description: 'listen address (keep it on loopback unless a reverse proxy is in front)' }),
+      port: z.number().int().min(0).max(65535).meta({ description: 'listen port (0 = any free port)' }),
+      token: secret('bearer token the uploader must send as `Authorization: Bearer <token>`'),
+      maxConcurrent: z.number().int().min(1).max(64).default(o.maxConcurrent).meta({
+        description:
+          'uploads handled at the same time; one more is answered 503 with Retry-After: 1 without reading its body (each upload is held in memory until its commit)',
+      }),
+      minBytesPerSecond: byteSize()
+        .refine((n) => n >= 1, { message: 'expected at least 1 byte per second' })
+        .prefault(o.minBytesPerSecond)
+        .meta({
+          description:
+            'slowest body accepted: after bodyGrace, an upload must have delivered this many bytes per second since bodyGrace ended, else it is answered 408 and its slot freed (bytes per second)',
+        }),
+      bodyGrace: duration().prefault(o.bodyGrace).meta({
+        description:
+          'time a body may take before minBytesPerSecond applies; with maxConcurrent >= 2 at most maxConcurrent - 1 uploads may still be sending after it, the last slot is kept for uploads that finish within it',
+      }),
+    })
+    .optional()
+    .meta({ description: `an HTTP upload route: POST ${o.route} with ${o.body} as the body; 201 after the buffer commit` });
 }

@@ -1,6 +1,6 @@
 /** Config schema of the `files` input (build files, CAD models, CT scans). Declared once here, validated at load with the whole config. */
 import { z } from 'zod';
-import { ACCESS_PATTERNS, SENSITIVITY_CLASSES, byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
+import { ACCESS_PATTERNS, SENSITIVITY_CLASSES, byteSize, duration, uploadRouteSetting } from '../../../gateway/plugin-api/index.js';
 
 /** What a file is to the plant: a build (job) file, a CAD model, or a CT scan of a built part. */
 export const FILE_TYPES = ['build-file', 'cad-model', 'ct-scan'] as const;
@@ -123,29 +123,7 @@ export const filesConfigSchema = z.strictObject({
     })
     .prefault({})
     .meta({ description: 'limits on zip files (3MF, vendor archives, zipped slice stacks): against zip bombs' }),
-  upload: z
-    .strictObject({
-      host: z.string().default('127.0.0.1').meta({ description: 'listen address (keep it on loopback unless a reverse proxy is in front)' }),
-      port: z.number().int().min(0).max(65535).meta({ description: 'listen port (0 = any free port)' }),
-      token: secret('bearer token the uploader must send as `Authorization: Bearer <token>`'),
-      maxConcurrent: z.number().int().min(1).max(64).default(2).meta({
-        description:
-          'uploads handled at the same time; one more is answered 503 with Retry-After: 1 without reading its body (each upload is held in memory until its commit)',
-      }),
-      minBytesPerSecond: byteSize()
-        .refine((n) => n >= 1, { message: 'expected at least 1 byte per second' })
-        .prefault('64KiB')
-        .meta({
-          description:
-            'slowest body accepted: after bodyGrace, an upload must have delivered this many bytes per second since bodyGrace ended, else it is answered 408 and its slot freed (bytes per second)',
-        }),
-      bodyGrace: duration().prefault('30s').meta({
-        description:
-          'time a body may take before minBytesPerSecond applies; with maxConcurrent >= 2 at most maxConcurrent - 1 uploads may still be sending after it',
-      }),
-    })
-    .optional()
-    .meta({ description: 'an HTTP upload route: POST /files with the file as the body; 201 after the buffer commit' }),
+  upload: uploadRouteSetting({ route: '/files', body: 'the file', maxConcurrent: 2, minBytesPerSecond: '64KiB', bodyGrace: '30s' }),
 });
 
 export type FilesConfig = z.infer<typeof filesConfigSchema>;

@@ -1,6 +1,6 @@
 /** Config schema of the `frames` input (powder-bed camera images). Declared once here, validated at load with the whole config. */
 import { z } from 'zod';
-import { byteSize, duration, secret } from '../../../gateway/plugin-api/index.js';
+import { byteSize, duration, uploadRouteSetting } from '../../../gateway/plugin-api/index.js';
 
 /**
  * The simulator's (and many cameras') naming: `<build>_L<layer>_<phase>.<ext>`, e.g.
@@ -68,29 +68,7 @@ export const framesConfigSchema = z.strictObject({
     description:
       'original: the original bytes are always stored (a smaller re-encode is emitted as an extra record); reencoded-only: the re-encode replaces the original when it is smaller and pixel-identical',
   }),
-  upload: z
-    .strictObject({
-      host: z.string().default('127.0.0.1').meta({ description: 'listen address (keep it on loopback unless a reverse proxy is in front)' }),
-      port: z.number().int().min(0).max(65535).meta({ description: 'listen port (0 = any free port)' }),
-      token: secret('bearer token the uploader must send as `Authorization: Bearer <token>`'),
-      maxConcurrent: z.number().int().min(1).max(64).default(4).meta({
-        description:
-          'uploads handled at the same time; one more is answered 503 with Retry-After: 1 without reading its body (each upload is held in memory until its commit)',
-      }),
-      minBytesPerSecond: byteSize()
-        .refine((n) => n >= 1, { message: 'expected at least 1 byte per second' })
-        .prefault('16KiB')
-        .meta({
-          description:
-            'slowest body accepted: after bodyGrace, an upload must have delivered this many bytes per second since bodyGrace ended, else it is answered 408 and its slot freed (bytes per second)',
-        }),
-      bodyGrace: duration().prefault('10s').meta({
-        description:
-          'time a body may take before minBytesPerSecond applies; with maxConcurrent >= 2 at most maxConcurrent - 1 uploads may still be sending after it, the last slot is kept for uploads that finish within it',
-      }),
-    })
-    .optional()
-    .meta({ description: 'an HTTP upload route: POST /frames with the image as the body; 201 after the buffer commit' }),
+  upload: uploadRouteSetting({ route: '/frames', body: 'the image', maxConcurrent: 4, minBytesPerSecond: '16KiB', bodyGrace: '10s' }),
 });
 
 export type FramesConfig = z.infer<typeof framesConfigSchema>;
