@@ -245,20 +245,28 @@ describe('StreamRecords', () => {
     expect(full.records[0]!.body.equals(secret)).toBe(true);
   });
 
-  it('a revoked token ends its stream (UNAUTHENTICATED) within a second', async () => {
+  it('a revoked token ends its streams (UNAUTHENTICATED): records within a second, status at the next interval', async () => {
     const made = rig.api.identity.createToken({ label: 'grpc-revoked', role: 'viewer', maxClass: 'internal', expiresMs: null, createdBy: 'test' });
     const c = client({ token: made.token });
     const call = c.raw.StreamRecords({ filter: { sources: ['health'] } }, md());
+    const status = c.raw.WatchStatus({}, md());
     let received = 0;
+    let statuses = 0;
     call.on('data', () => received++);
+    status.on('data', () => statuses++);
     const ended = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
-    await waitFor('records on the stream', () => received > 0, 10_000);
+    const statusEnded = new Promise<grpc.ServiceError>((resolve) => status.on('error', resolve));
+    await waitFor('records and a status on the streams', () => received > 0 && statuses > 0, 10_000);
     const revokedAt = Date.now();
     rig.api.identity.revokeToken(made.info.id);
     const err = await ended;
     expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(err.details).toMatch(/revoked or expired/);
     expect(Date.now() - revokedAt).toBeLessThan(2_000);
+    // the status stream checks at every status interval (1 s here)
+    const statusErr = await statusEnded;
+    expect(statusErr.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(Date.now() - revokedAt).toBeLessThan(3_000);
   });
 
   it('a consumer that falls behind is cancelled with RESOURCE_EXHAUSTED saying how far behind it was, and the gateway does not hold what it did not read', async () => {

@@ -18,7 +18,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { FrameHeader__Output } from '../../../wire/generated/grpc/layergate/v1/FrameHeader.js';
 import type { GatewayHandlers } from '../../../wire/generated/grpc/layergate/v1/Gateway.js';
 import type { StoreHeader__Output } from '../../../wire/generated/grpc/layergate/v1/StoreHeader.js';
-import { ApiNotFoundError } from '../../plugin-api/errors.js';
+import { ApiNotFoundError, ApiUnauthenticatedError } from '../../plugin-api/errors.js';
 import { clientStream, type GuardOptions, ROLE_OF, serverStream, unary } from './auth.js';
 import { applyResult, explain, listVersions, runningConfig, validateConfig } from './config.js';
 import type { GrpcDeps } from './deps.js';
@@ -125,7 +125,7 @@ function handlers(deps: GrpcDeps): GatewayHandlers {
       const closed = new Promise<void>((resolve) => call.once('cancelled', () => resolve()));
       while (!call.cancelled) {
         // the token is checked again at every status: a revoked one ends the stream
-        if (!ctx.stillValid()) return;
+        if (!ctx.stillValid()) throw new ApiUnauthenticatedError('the API token was revoked or expired while the stream ran');
         call.write({ status: statusMessage(deps.status.status()) });
         await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, deps.config.statusInterval).unref())]);
       }
