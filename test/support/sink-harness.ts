@@ -331,19 +331,24 @@ export interface SinkOutage {
 export async function sinkOutage(o: SinkOutage): Promise<void> {
   const { r } = o;
   const stream = steadyStream(r, o.burst, o.pauseMs);
-  await waitFor(`${o.sink} delivering`, () => r.forwarders.get(o.sink)!.stats().sentRecords >= o.deliveringBefore, o.deliveringTimeoutMs);
-  await o.stopServer();
-  const downAt = Date.now();
-  const otherBefore = r.forwarders.get(o.other)!.stats().sentRecords;
-  await sleep(o.downMs);
-  const during = r.forwarders.get(o.sink)!.stats();
-  const otherDuring = r.forwarders.get(o.other)!.stats();
-  // the other sink kept delivering while this one's server was down; this one's lag grew
-  expect(otherDuring.sentRecords - otherBefore).toBeGreaterThan(o.otherDeliveredAbove);
-  expect(otherDuring.lagRecords).toBeLessThan(o.otherLagBelow);
-  expect(during.lagRecords).toBeGreaterThan(o.sinkLagAbove);
-  expect(during.failures).toBeGreaterThan(0);
-  await stream.stop();
+  let downAt: number;
+  try {
+    await waitFor(`${o.sink} delivering`, () => r.forwarders.get(o.sink)!.stats().sentRecords >= o.deliveringBefore, o.deliveringTimeoutMs);
+    await o.stopServer();
+    downAt = Date.now();
+    const otherBefore = r.forwarders.get(o.other)!.stats().sentRecords;
+    await sleep(o.downMs);
+    const during = r.forwarders.get(o.sink)!.stats();
+    const otherDuring = r.forwarders.get(o.other)!.stats();
+    // the other sink kept delivering while this one's server was down; this one's lag grew
+    expect(otherDuring.sentRecords - otherBefore).toBeGreaterThan(o.otherDeliveredAbove);
+    expect(otherDuring.lagRecords).toBeLessThan(o.otherLagBelow);
+    expect(during.lagRecords).toBeGreaterThan(o.sinkLagAbove);
+    expect(during.failures).toBeGreaterThan(0);
+  } finally {
+    // a failed expectation must not leave the stream emitting into a rig the test closes
+    await stream.stop();
+  }
   const backlog = r.forwarders.get(o.sink)!.stats().lagRecords;
   const upAt = Date.now();
   await o.startServer();

@@ -253,7 +253,8 @@ describe('mongodb output (real MongoDB wire protocol: FerretDB v1)', () => {
       pauseMs: 50,
       deliveringBefore: 200,
       deliveringTimeoutMs: 30_000,
-      downMs: 3000,
+      // long enough for the send in flight to fail by its write timeout (3 s) even on a loaded machine
+      downMs: 6000,
       otherDeliveredAbove: 300,
       otherLagBelow: 200,
       sinkLagAbove: 300,
