@@ -127,3 +127,27 @@ export function uploadRouteSetting(o: { route: string; body: string; maxConcurre
     .optional()
     .meta({ description: `an HTTP upload route: POST ${o.route} with ${o.body} as the body; 201 after the buffer commit` });
 }
+
+/**
+ * The drop-folder keys of a file-based input (frames, files) that ./drop-folder.ts reads: release,
+ * where released and rejected files go, and when a file counts as written; spread into the input's
+ * schema with the input's own defaults. `committed`: what of a file is committed, for the docs.
+ */
+export function dropFolderSettings(o: { committed: string; stableFor: string; rescanInterval: string }) {
+  return {
+    release: z
+      .enum(['move', 'delete'])
+      .default('move')
+      .meta({ description: `what happens to a source file once ${o.committed} committed to the buffer: moved to processedDir, or deleted` }),
+    processedDir: z.string().min(1).optional().meta({ description: 'where released files go with release: move (default <dropDir>/processed)' }),
+    quarantineDir: z.string().min(1).optional().meta({ description: 'where rejected files go (default <dropDir>/quarantine)' }),
+    stableFor: duration().prefault(o.stableFor).meta({
+      description:
+        'a file is taken once its size and modification time have not changed for this long (temporary names such as .x.part and *.tmp are never taken)',
+    }),
+    rescanInterval: duration()
+      .refine((ms) => ms >= 10, { message: 'expected at least 10ms' })
+      .prefault(o.rescanInterval)
+      .meta({ description: 'the folder is listed this often in addition to file-system events (a safety net for missed events)' }),
+  };
+}

@@ -1,6 +1,6 @@
 /** Config schema of the `files` input (build files, CAD models, CT scans). Declared once here, validated at load with the whole config. */
 import { z } from 'zod';
-import { ACCESS_PATTERNS, SENSITIVITY_CLASSES, byteSize, duration, uploadRouteSetting } from '../../../gateway/plugin-api/index.js';
+import { ACCESS_PATTERNS, SENSITIVITY_CLASSES, byteSize, dropFolderSettings, uploadRouteSetting } from '../../../gateway/plugin-api/index.js';
 
 /** What a file is to the plant: a build (job) file, a CAD model, or a CT scan of a built part. */
 export const FILE_TYPES = ['build-file', 'cad-model', 'ct-scan'] as const;
@@ -84,20 +84,7 @@ export const filesConfigSchema = z.strictObject({
     })
     .prefault({})
     .meta({ description: 'per file type: the class proposed and the access pattern' }),
-  release: z
-    .enum(['move', 'delete'])
-    .default('move')
-    .meta({ description: 'what happens to a source file once its records are committed to the buffer: moved to processedDir, or deleted' }),
-  processedDir: z.string().min(1).optional().meta({ description: 'where released files go with release: move (default <dropDir>/processed)' }),
-  quarantineDir: z.string().min(1).optional().meta({ description: 'where rejected files go (default <dropDir>/quarantine)' }),
-  stableFor: duration().prefault('2s').meta({
-    description:
-      'a file is taken once its size and modification time have not changed for this long (temporary names such as .x.part and *.tmp are never taken)',
-  }),
-  rescanInterval: duration()
-    .refine((ms) => ms >= 10, { message: 'expected at least 10ms' })
-    .prefault('5s')
-    .meta({ description: 'the folder is listed this often in addition to file-system events (a safety net for missed events)' }),
+  ...dropFolderSettings({ committed: 'its records are', stableFor: '2s', rescanInterval: '5s' }),
   maxFileBytes: byteSize().prefault('512MiB').meta({
     description: 'larger files are rejected (quarantined) before a byte is read; a file is held in memory while it is inspected and committed',
   }),

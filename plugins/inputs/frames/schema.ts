@@ -1,6 +1,6 @@
 /** Config schema of the `frames` input (powder-bed camera images). Declared once here, validated at load with the whole config. */
 import { z } from 'zod';
-import { byteSize, duration, uploadRouteSetting } from '../../../gateway/plugin-api/index.js';
+import { byteSize, dropFolderSettings, uploadRouteSetting } from '../../../gateway/plugin-api/index.js';
 
 /**
  * The simulator's (and many cameras') naming: `<build>_L<layer>_<phase>.<ext>`, e.g.
@@ -29,20 +29,7 @@ export const framesConfigSchema = z.strictObject({
     description:
       'regular expression on the file name with optional named groups build, layer, phase; a sidecar <name>.json with the same keys overrides it; what neither gives comes from the machine context',
   }),
-  release: z
-    .enum(['move', 'delete'])
-    .default('move')
-    .meta({ description: 'what happens to a source file once its frame is committed to the buffer: moved to processedDir, or deleted' }),
-  processedDir: z.string().min(1).optional().meta({ description: 'where released files go with release: move (default <dropDir>/processed)' }),
-  quarantineDir: z.string().min(1).optional().meta({ description: 'where rejected files go (default <dropDir>/quarantine)' }),
-  stableFor: duration().prefault('1s').meta({
-    description:
-      'a file is taken once its size and modification time have not changed for this long (temporary names such as .x.part and *.tmp are never taken)',
-  }),
-  rescanInterval: duration()
-    .refine((ms) => ms >= 10, { message: 'expected at least 10ms' })
-    .prefault('2s')
-    .meta({ description: 'the folder is listed this often in addition to file-system events (a safety net for missed events)' }),
+  ...dropFolderSettings({ committed: 'its frame is', stableFor: '1s', rescanInterval: '2s' }),
   maxFileBytes: byteSize().prefault('256MiB').meta({ description: 'larger files are rejected (quarantined)' }),
   quarantineRawMaxBytes: byteSize()
     .prefault('1MiB')
