@@ -3,7 +3,8 @@
  * (ui/test-support/ui-rig.ts): an admin changes the file-lake output's linger through the form
  * generated from the JSON Schema, sees the diff, applies it with a comment and finds it running and
  * in the versions list; rolls back to the version before through the UI; an invalid value shows the
- * loader's problem line at its field. A viewer is offered no configuration page and the API refuses
+ * loader's problem line at its field. Text typed into a field stays there while live status events
+ * re-render the page, until the field is left (each edit below waits for two). A viewer is offered no configuration page and the API refuses
  * its apply (403). axe in light and dark on the form, the YAML view, the diff and the versions.
  */
 import type { Page } from 'playwright-core';
@@ -25,6 +26,18 @@ beforeAll(async () => {
   await rig.addUser(VIEWER.user, 'viewer', VIEWER.password);
   browser = await openBrowser({ trustCertificate: rig.certificatePem });
   page = browser.page;
+  // counts the live status events the page receives (window.statusEvents), to type across them
+  await page.addInitScript({
+    content: `{
+      const Native = window.EventSource;
+      window.EventSource = class extends Native {
+        constructor(url, init) {
+          super(url, init);
+          this.addEventListener('status', () => { window.statusEvents = (window.statusEvents ?? 0) + 1; });
+        }
+      };
+    }`,
+  });
 }, 180_000);
 
 afterAll(async () => {
@@ -57,6 +70,21 @@ async function logIn(user: string, password: string): Promise<void> {
   await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Dashboard');
 }
 
+const statusEvents = (): Promise<number> => page.evaluate<number>('window.statusEvents ?? 0');
+
+/**
+ * Type into a field and leave it only after two live status events re-rendered the page: the text
+ * typed must still be there (a re-render that put the document's value back would lose the edit).
+ */
+async function typeAcrossStatus(selector: string, text: string): Promise<void> {
+  await page.locator(selector).fill(text);
+  const seen = await statusEvents();
+  await expect.poll(statusEvents, { timeout: 10_000 }).toBeGreaterThanOrEqual(seen + 2);
+  expect(await page.locator(selector).inputValue()).toBe(text);
+  await page.locator(selector).press('Tab');
+  await expect.poll(() => page.locator('.config-state').textContent(), { timeout: 10_000 }).not.toBe('No changes');
+}
+
 async function tab(name: string): Promise<void> {
   await page.getByRole('tab', { name }).click();
 }
@@ -79,8 +107,7 @@ describe('the configuration page', () => {
     await openLake();
     expect(await page.locator(LINGER).inputValue()).toBe('500ms');
     await checkBothThemes('config form', 'config-form');
-    await page.locator(LINGER).fill('2s');
-    await page.locator(LINGER).press('Tab');
+    await typeAcrossStatus(LINGER, '2s');
 
     // the same document in the YAML view
     await tab('YAML');
@@ -127,8 +154,7 @@ describe('the configuration page', () => {
 
   it("an invalid value shows the loader's problem line at its field and nothing changes in the running gateway", async () => {
     await openLake();
-    await page.locator(LINGER).fill('-5s');
-    await page.locator(LINGER).press('Tab');
+    await typeAcrossStatus(LINGER, '-5s');
     await page.getByRole('button', { name: 'Validate' }).click();
     const problems = page.locator('.config-problems');
     await expect.poll(() => problems.textContent()).toContain('outputs.lake.linger: expected a duration');

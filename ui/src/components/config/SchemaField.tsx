@@ -29,6 +29,7 @@ import {
 } from '../../lib/config/schema.js';
 import { isReference, REDACTED } from '../../lib/config/yaml-doc.js';
 import { InstanceList } from './InstanceList.js';
+import { useDraft } from './use-draft.js';
 
 export interface FormContext {
   /** set a path (undefined: remove the key) */
@@ -89,6 +90,7 @@ const asText = (v: unknown): string => (v === undefined || v === null ? '' : typ
 function TextField({ node, path, value, label, required, ctx, unit }: FieldProps & { unit?: boolean }) {
   const id = fieldId(path);
   const numeric = kindOf(node) === 'number';
+  const draft = useDraft(asText(value));
   return (
     <div class="field">
       <label for={id}>
@@ -100,12 +102,10 @@ function TextField({ node, path, value, label, required, ctx, unit }: FieldProps
         inputMode={numeric ? 'decimal' : undefined}
         spellcheck={false}
         autoComplete="off"
-        value={asText(value)}
+        value={draft.value}
         placeholder={node.default !== undefined && !isRecord(node.default) ? String(node.default) : ''}
-        onChange={(e) => {
-          const text = e.currentTarget.value;
-          ctx.edit(path, unit || numeric ? unitValue(text) : text === '' ? undefined : text);
-        }}
+        onInput={draft.onInput}
+        onChange={draft.commit((text) => ctx.edit(path, unit || numeric ? unitValue(text) : text === '' ? undefined : text))}
         {...described(id, node, path, ctx)}
       />
       <Help id={id} node={node} path={path} ctx={ctx} />
@@ -121,6 +121,7 @@ function SecretField({ node, path, value, label, required, ctx }: FieldProps) {
   const id = fieldId(path);
   const [kept] = useState(() => value);
   const typed = value !== kept && typeof value === 'string' ? value : '';
+  const draft = useDraft(typed);
   const note = isReference(kept)
     ? `Kept as the reference ${kept}: the secret stays in the gateway's environment unless you type a new one here.`
     : kept === REDACTED
@@ -135,12 +136,10 @@ function SecretField({ node, path, value, label, required, ctx }: FieldProps) {
         id={id}
         type="password"
         autoComplete="new-password"
-        value={typed}
+        value={draft.value}
         placeholder={isReference(kept) ? `keep ${kept}` : ''}
-        onChange={(e) => {
-          const text = e.currentTarget.value;
-          ctx.edit(path, text === '' ? kept : text);
-        }}
+        onInput={draft.onInput}
+        onChange={draft.commit((text) => ctx.edit(path, text === '' ? kept : text))}
         {...described(id, node, path, ctx, note)}
       />
       <Help id={id} node={node} path={path} ctx={ctx} extra={note} />
@@ -212,6 +211,7 @@ function TextListField({ node, path, value, label, required, ctx }: FieldProps) 
   const id = fieldId(path);
   const items = Array.isArray(value) ? value.map(asText) : [];
   const itemKind = node.items ? kindOf(node.items) : 'string';
+  const draft = useDraft(items.join('\n'));
   return (
     <div class="field">
       <label for={id}>
@@ -221,14 +221,15 @@ function TextListField({ node, path, value, label, required, ctx }: FieldProps) 
         id={id}
         rows={Math.max(2, items.length + 1)}
         spellcheck={false}
-        value={items.join('\n')}
-        onChange={(e) => {
-          const lines = e.currentTarget.value
+        value={draft.value}
+        onInput={draft.onInput}
+        onChange={draft.commit((text) => {
+          const lines = text
             .split('\n')
             .map((l) => l.trim())
             .filter((l) => l !== '');
           ctx.edit(path, lines.length === 0 ? undefined : lines.map((l) => (itemKind === 'string' ? l : unitValue(l))));
-        }}
+        })}
         {...described(id, node, path, ctx)}
       />
       <Help id={id} node={node} path={path} ctx={ctx} />
