@@ -85,8 +85,10 @@ describe('builds and layers', () => {
     await expect.poll(() => melt.locator('tbody tr').count(), { timeout: 20_000, interval: 500 }).toBe(2);
     expect(await melt.locator('tbody').textContent()).toMatch(/photodiode/);
     expect(await melt.locator('tbody').textContent()).toMatch(/pyrometer/);
-    await expect.poll(() => melt.locator('tbody tr').first().textContent(), { timeout: 10_000 }).toMatch(/^meltpool \/ \w+-?[\d.]+/);
-  });
+    // blocks that reach the gateway after the page read the window show at its next read (every 10 s):
+    // the wait spans two of them
+    await expect.poll(() => melt.locator('tbody tr').first().textContent(), { timeout: 25_000, interval: 500 }).toMatch(/^meltpool \/ \w+-?[\d.]+/);
+  }, 120_000); // waits on the simulator's layers and the page's 10 s reads
 
   it('the arrow keys move along the strip; a frame opens full size, the arrows change layer, Escape closes it', async () => {
     const strip = page.getByRole('list', { name: /^Layers of build B-/ });
