@@ -19,6 +19,10 @@ export default defineConfig({
   test: {
     // the integration suites share real servers and a 2-core machine: run files one or two at a time
     maxWorkers: 2,
+    // expect.poll waits for what a user would wait for (a page updated, a server's answer). Its 1 s
+    // default is less than a 2-core machine running two suites at once sometimes needs: a wait, not
+    // the assertion, is widened (a failing expectation still fails, 5 s later)
+    expect: { poll: { timeout: 5_000 } },
     projects: [
       {
         extends: true,
