@@ -4,8 +4,10 @@
  *
  * Design constraints:
  * - Idempotent: every write is keyed by a deterministic `_id` and written so a replay changes nothing.
- *   A record's own document is `<machine>:<seq>`, inserted (a replay meets a duplicate key: already
- *   there). A build (`<machine>:<build>`) and a layer (`<machine>:<build>:<layer>`) are upserts of
+ *   A record's own document is `<machine>:<seq>:<time ns>`, inserted (a replay meets a duplicate key:
+ *   already there). The time (source, else receive) is in the key as in the PostgreSQL output's
+ *   (machine, seq, time): a buffer created again (wiped) hands out seqs from 1 again, and its records
+ *   must not be taken for replays of the old ones. A build (`<machine>:<build>`) and a layer (`<machine>:<build>:<layer>`) are upserts of
  *   `$setOnInsert`, `$min`/`$max` (times, seqs, last layer) and `$addToSet` (layer numbers, ids of the
  *   events, frames and files): each is the same whether applied once or many times, in any order. The
  *   build's latest state and its job facts (material, job, parameters) are `$set` only by an upsert
@@ -74,8 +76,8 @@ const ROLE_OF_KIND: Partial<Record<StoredRecord['kind'], CollectionRole>> = {
   scalar: 'scalars',
 };
 
-export function recordId(machine: string, seq: number): string {
-  return `${machine}:${seq}`;
+export function recordId(machine: string, r: Pick<StoredRecord, 'seq' | 'sourceTimeNs' | 'receiveTimeNs'>): string {
+  return `${machine}:${r.seq}:${timeNs(r)}`;
 }
 export function buildId(machine: string, build: string): string {
   return `${machine}:${build}`;
@@ -85,7 +87,7 @@ export function layerId(machine: string, build: string, layer: number): string {
 }
 
 /** the record's time: its source time, else when the gateway received it */
-function timeNs(r: StoredRecord): bigint {
+function timeNs(r: Pick<StoredRecord, 'sourceTimeNs' | 'receiveTimeNs'>): bigint {
   return r.sourceTimeNs ?? r.receiveTimeNs;
 }
 function dateOf(ns: bigint): Date {
@@ -122,7 +124,7 @@ export function recordDocument(r: StoredRecord, machine: string): { role: Collec
   if (!role) return undefined;
   const t = timeNs(r);
   const doc: Document & { _id: string } = {
-    _id: recordId(machine, r.seq),
+    _id: recordId(machine, r),
     machine,
     seq: r.seq,
     source: r.source,

@@ -70,6 +70,9 @@ function eventDrafts(n: number, extra: (i: number) => Record<string, unknown> = 
   });
 }
 
+/** a record's document id: machine, seq and time (source, else receive) */
+const idOf = (r: StoredRecord): string => `pbf-sim:${r.seq}:${r.sourceTimeNs ?? r.receiveTimeNs}`;
+
 /** every document of the record collections, by _id */
 async function recordDocs(db: string): Promise<Document[]> {
   const out: Document[] = [];
@@ -98,7 +101,7 @@ describe('mongodb output (real MongoDB wire protocol: FerretDB v1)', () => {
     expect(docs.map((d) => d.seq as number).sort((a, b) => a - b)).toEqual(routed.map((x) => x.seq));
     const byId = new Map(docs.map((d) => [d._id as string, d]));
     for (const rec of routed) {
-      const d = byId.get(`pbf-sim:${rec.seq}`)!;
+      const d = byId.get(idOf(rec))!;
       expect(d).toMatchObject({ class: rec.class, kind: rec.kind, signal: rec.signal });
       expect(d.build).toBe(rec.build);
       expect(d.layer).toBe(rec.layer);
@@ -127,7 +130,7 @@ describe('mongodb output (real MongoDB wire protocol: FerretDB v1)', () => {
         const ids = (kind: string) =>
           inLayer
             .filter((x) => x.kind === kind)
-            .map((x) => `pbf-sim:${x.seq}`)
+            .map(idOf)
             .sort();
         expect(l).toMatchObject({ build: b, layer, firstSeq: inLayer[0]!.seq, lastSeq: inLayer[inLayer.length - 1]!.seq });
         expect([...((l?.frames as string[]) ?? [])].sort()).toEqual(ids('frame'));
@@ -196,6 +199,25 @@ describe('mongodb output (real MongoDB wire protocol: FerretDB v1)', () => {
       .collection('builds')
       .findOne({ _id: 'pbf-sim:JOB-M' as unknown as never });
     expect(build?.lastSeq).toBe(routed[13]!.seq);
+  }, 120_000);
+
+  it('a gateway whose buffer was wiped (its seqs start at 1 again) adds its records beside the old ones: none is taken for a replay', async () => {
+    const db = newDatabase();
+    const before = await sinkRig([{ name: 'docs', plugin: output({ database: db }).out, capabilities: output({ database: db }).caps }]);
+    rigs.push(before);
+    await before.emit(eventDrafts(20));
+    await before.drained('docs');
+    // a new buffer folder, the same machine and database
+    const after = await sinkRig([{ name: 'docs', plugin: output({ database: db }).out, capabilities: output({ database: db }).caps }]);
+    rigs.push(after);
+    await after.emit(eventDrafts(20));
+    await after.drained('docs');
+    const oldSeqs = before.routed('docs').map((x) => x.seq);
+    const newSeqs = after.routed('docs').map((x) => x.seq);
+    expect(newSeqs).toEqual(oldSeqs);
+    const events = await reader.db(db).collection('events').find().toArray();
+    expect(events).toHaveLength(40);
+    expect(events.map((e) => String(e._id)).sort()).toEqual([...before.routed('docs'), ...after.routed('docs')].map(idOf).sort());
   }, 120_000);
 
   it('TLS: delivers over the TLS listener trusting the harness CA; without that CA the connection is refused and nothing is acknowledged', async () => {

@@ -80,13 +80,26 @@ function rec(r: Partial<StoredRecord> & Pick<StoredRecord, 'kind'>): StoredRecor
   };
 }
 
+/** a record's document id on machine m1: machine, seq and time (source, else receive) */
+const idOf = (r: StoredRecord): string => `m1:${r.seq}:${r.sourceTimeNs ?? r.receiveTimeNs}`;
+
 describe('documents', () => {
+  it('the id is machine, seq and time: a replay has the same, a record of a buffer made again (its seqs from 1 again) another', () => {
+    const first = rec({ kind: 'event', body: Buffer.from('{"type":"note"}') });
+    const replay = { ...first };
+    const day = 86_400_000_000_000n;
+    const again = { ...first, receiveTimeNs: first.receiveTimeNs + day, sourceTimeNs: first.sourceTimeNs! + day };
+    expect(recordDocument(replay, 'm1')!.doc._id).toBe(recordDocument(first, 'm1')!.doc._id);
+    expect(recordDocument(again, 'm1')!.doc._id).not.toBe(recordDocument(first, 'm1')!.doc._id);
+    expect(again.seq).toBe(first.seq);
+  });
+
   it('an event: its id, times (Date and exact ns), the parsed event and its type', () => {
     const r = rec({ kind: 'event', body: Buffer.from(JSON.stringify({ type: 'state', state: 'exposing', layer: 3 })), attributes: { a: 'b' } });
     const d = recordDocument(r, 'm1')!;
     expect(d.role).toBe('events');
     expect(d.doc).toEqual({
-      _id: `m1:${r.seq}`,
+      _id: `m1:${r.seq}:${r.sourceTimeNs ?? r.receiveTimeNs}`,
       machine: 'm1',
       seq: r.seq,
       source: 'test',
@@ -171,14 +184,14 @@ describe('batch writes', () => {
       ev('exposing', 2),
     ];
     const w = batchWrites(batch, 'm1');
-    expect(w.records.map((r) => r.doc._id)).toEqual(batch.map((r) => `m1:${r.seq}`));
+    expect(w.records.map((r) => r.doc._id)).toEqual(batch.map(idOf));
     expect(w.tooLarge).toEqual([]);
     const build = w.aggregates.find((a) => a.role === 'builds')!;
     expect(build.seqs).toEqual(batch.map((r) => r.seq));
     const update = (build.op as { updateOne: { filter: unknown; update: Record<string, Record<string, unknown>> } }).updateOne;
     expect(update.filter).toEqual({ _id: 'm1:JOB-1' });
     expect(Object.keys(update.update).sort()).toEqual(['$addToSet', '$max', '$min', '$setOnInsert']);
-    expect(update.update.$addToSet).toEqual({ layers: { $each: [1, 2] }, files: { $each: [`m1:${batch[3]!.seq}`] } });
+    expect(update.update.$addToSet).toEqual({ layers: { $each: [1, 2] }, files: { $each: [idOf(batch[3]!)] } });
     expect(update.update.$max).toMatchObject({ lastSeq: batch[4]!.seq, lastLayer: 2 });
     expect(update.update.$min).toMatchObject({ firstSeq: batch[0]!.seq });
     // the state and the job facts: only over older ones (a replayed older record changes nothing)
@@ -208,7 +221,7 @@ describe('batch writes', () => {
       .map((a) => (a.op as { updateOne: { filter: unknown; update: Record<string, unknown> } }).updateOne);
     expect(layers.map((l) => l.filter)).toEqual([{ _id: 'm1:JOB-1:1' }, { _id: 'm1:JOB-1:2' }]);
     // frames and files by id; events name their layer instead (no unbounded array in a layer)
-    expect(layers[1]!.update.$addToSet).toEqual({ frames: { $each: [`m1:${batch[2]!.seq}`] } });
+    expect(layers[1]!.update.$addToSet).toEqual({ frames: { $each: [idOf(batch[2]!)] } });
     expect(layers[0]!.update.$addToSet).toBeUndefined();
     expect(layers[0]!.update.$max).toMatchObject({ lastSeq: batch[1]!.seq });
   });

@@ -173,6 +173,25 @@ describe('postgres output (real PostgreSQL)', () => {
     expect(out.stats().staged).toBeGreaterThan(0);
   });
 
+  it('a gateway whose buffer was wiped (its seqs start at 1 again) adds rows beside the old ones: none is taken for a replay', async () => {
+    const out = output();
+    const before = await sinkRig([{ name: 'pg', plugin: out }]);
+    rigs.push(before);
+    await before.emit(scalarDrafts(30, 'chamber.o2'));
+    await before.drained('pg');
+    // a new buffer folder, the same machine and tables
+    const after = await sinkRig([{ name: 'pg', plugin: output({ schema: out.schema }) }]);
+    rigs.push(after);
+    await after.emit(scalarDrafts(30, 'chamber.o2'));
+    await after.drained('pg');
+    const seqs = before.routed('pg').map((x) => x.seq);
+    expect(after.routed('pg').map((x) => x.seq)).toEqual(seqs);
+    const perSeq = await query<{ seq: string; n: number }>(
+      `SELECT seq, count(*)::int AS n FROM ${out.schema}.scalars WHERE machine = 'pbf-sim' GROUP BY seq ORDER BY seq`,
+    );
+    expect(perSeq).toEqual(seqs.map((seq) => ({ seq: String(seq), n: 2 })));
+  });
+
   it('the README example query runs as documented: a layer’s mean melt-pool intensity against its O2 level', async () => {
     const out = output();
     const r = await sinkRig([{ name: 'pg', plugin: out }]);
