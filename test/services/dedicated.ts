@@ -1,21 +1,10 @@
 /**
- * Dedicated server instances for tests that stop and restart a server (sink-restart tests), so the
- * shared servers other tests use are never touched. Each instance runs the binaries the harness already
- * cached under .services/ (Kafka jars, the MinIO build, Debian's redis-server) on its own free loopback
- * ports with its own data folder in a temp directory, as a child of the test process.
- *
- * Design constraints:
- * - `stop()` then `start()` keeps the data folder and the ports, as a restart of a plant server would,
- *   so what the server acknowledged before the stop is still there (Redis runs with AOF, fsync always).
- * - `stop()` is SIGTERM (a clean shutdown) unless `kill: true`; it waits until the process is gone.
- *   `pause()`/`resume()` freeze and thaw it (SIGSTOP/SIGCONT).
- * - `dispose()` stops the process and removes the folder; call it from afterAll. Only processes this
- *   module started are ever signalled, by their pid.
+ * Dedicated Kafka, Redis and MinIO instances for tests that stop, kill, freeze and restart a server
+ * (sink-restart tests), on ./dedicated-child.ts: the binaries the harness already cached under
+ * .services/ (Kafka jars, the MinIO build, Debian's redis-server), each on its own free loopback ports
+ * and data folder. Redis runs with AOF, fsync always, so what it acknowledged survives its restart.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
@@ -24,98 +13,10 @@ import { freePort } from '../support/wait.js';
 import { HOST } from './endpoints.js';
 import { KAFKA_VERSION, newClusterId } from './kafka.js';
 import { MINIO_VERSION } from './minio.js';
-import { CACHE_DIR, logTail, runLogged, sleep, which } from './process.js';
+import { DedicatedChild } from './dedicated-child.js';
+import { CACHE_DIR, runLogged, which } from './process.js';
 
-export interface DedicatedServer {
-  readonly name: string;
-  readonly dir: string;
-  readonly logFile: string;
-  /** start (or start again, same ports and data) and wait until it answers */
-  start(): Promise<void>;
-  stop(opts?: { kill?: boolean }): Promise<void>;
-  pause(): void;
-  resume(): void;
-  dispose(): Promise<void>;
-  readonly running: boolean;
-}
-
-abstract class Base implements DedicatedServer {
-  readonly dir: string;
-  readonly logFile: string;
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
-
-  constructor(readonly name: string) {
-    this.dir = mkdtempSync(path.join(os.tmpdir(), `lg-dedicated-${name}-`));
-    this.logFile = path.join(this.dir, `${name}.log`);
-  }
-
-  protected abstract command(): { command: string; args: string[]; env?: NodeJS.ProcessEnv };
-  protected abstract probe(): Promise<void>;
-  protected async prepare(): Promise<void> {}
-
-  get running(): boolean {
-    return this.child !== undefined;
-  }
-
-  async start(): Promise<void> {
-    if (this.child) return;
-    await this.prepare();
-    const { command, args, env } = this.command();
-    const fd = openSync(this.logFile, 'a');
-    const child = spawn(command, args, { cwd: this.dir, env: env ?? process.env, stdio: ['ignore', fd, fd] });
-    closeSync(fd);
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    void this.exited.then(() => {
-      if (this.child === child) this.child = undefined;
-    });
-    const deadline = Date.now() + 120_000;
-    let last: unknown;
-    for (;;) {
-      if (!this.child) throw new Error(`dedicated ${this.name} exited before it answered:\n${logTail(this.logFile)}`);
-      try {
-        await this.probe();
-        return;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() > deadline) throw new Error(`dedicated ${this.name} did not answer within 120 s (${String(last)}):\n${logTail(this.logFile)}`);
-      await sleep(250);
-    }
-  }
-
-  async stop(opts: { kill?: boolean } = {}): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    child.kill(opts.kill ? 'SIGKILL' : 'SIGTERM');
-    const gone = await Promise.race([this.exited!.then(() => true), sleep(30_000).then(() => false)]);
-    if (!gone) {
-      child.kill('SIGKILL');
-      await this.exited;
-    }
-    this.child = undefined;
-  }
-
-  /**
-   * Freeze the server (SIGSTOP): it answers nothing, while the kernel still takes its connections and
-   * the bytes sent to them, as a hung or swapped-out server does. `resume` (SIGCONT) lets it read them.
-   */
-  pause(): void {
-    if (!this.child) throw new Error(`dedicated ${this.name} is not running`);
-    this.child.kill('SIGSTOP');
-  }
-
-  resume(): void {
-    this.child?.kill('SIGCONT');
-  }
-
-  async dispose(): Promise<void> {
-    this.resume();
-    await this.stop({ kill: true });
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
+export type { DedicatedServer } from './dedicated-child.js';
 
 export interface KafkaSaslUsers {
   /** user -> password for SASL/PLAIN */
@@ -139,7 +40,7 @@ export const DEDICATED_KAFKA_ADMIN = { username: 'admin', password: 'lg-dedicate
  * itself and to its controller over SASL/PLAIN as `DEDICATED_KAFKA_ADMIN` (a PLAIN user besides the
  * given ones), and tests grant the other users their ACLs through `adminClient()`.
  */
-export class DedicatedKafka extends Base {
+export class DedicatedKafka extends DedicatedChild {
   brokerPort = 0;
   saslPort = 0;
   tlsPort = 0;
@@ -362,7 +263,7 @@ export class DedicatedKafka extends Base {
  * Redis with AOF and `appendfsync always`: a clean or hard restart keeps every acknowledged write.
  * With `tls` (PEM files) it listens with TLS only (`url` is then rediss://).
  */
-export class DedicatedRedis extends Base {
+export class DedicatedRedis extends DedicatedChild {
   port = 0;
   constructor(private readonly tls?: { cert: string; key: string; ca: string }) {
     super('redis');
@@ -434,7 +335,7 @@ export class DedicatedRedis extends Base {
 export const DEDICATED_MINIO_KEYS = { accessKey: 'lg-dedicated-admin', secretKey: 'lg-dedicated-secret-key' } as const;
 
 /** MinIO from the harness's build, single drive. */
-export class DedicatedMinio extends Base {
+export class DedicatedMinio extends DedicatedChild {
   port = 0;
   consolePort = 0;
   constructor() {

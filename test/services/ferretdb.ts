@@ -20,19 +20,19 @@
  * - A test CA and a server certificate for 127.0.0.1/localhost are generated with openssl into
  *   .services/run/ferretdb/certs once; clients trust MONGODB.caFile.
  * - Readiness is a `ping` through the official driver on both listeners.
- * - `DedicatedFerretdb`: a private instance of the same binary on free ports and a temp data folder,
- *   for tests that stop, kill and restart the server (the shared one is never touched).
+ * - `DedicatedFerretdb`: a private instance of the same binary on free ports and a temp data folder
+ *   (./dedicated-child.ts), for tests that stop, kill and restart the server (the shared one is never
+ *   touched).
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { cpSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { freePort } from '../support/wait.js';
 import { HOST, MONGODB } from './endpoints.js';
 import type { TestService } from './service.js';
-import { CACHE_DIR, capture, ensureDir, logTail, runDir, runLogged, ServiceError, sleep, spawnDetached, step, waitReady, which } from './process.js';
+import { DedicatedChild } from './dedicated-child.js';
+import { type ServerCertificate, serverCertificate } from './test-ca.js';
+import { CACHE_DIR, capture, ensureDir, runDir, runLogged, ServiceError, spawnDetached, step, waitReady, which } from './process.js';
 
 const NAME = 'ferretdb';
 export const FERRETDB_VERSION = 'v1.24.2';
@@ -98,39 +98,8 @@ function buildFerretdb(): Promise<void> {
   return building;
 }
 
-async function generateCertificates(): Promise<void> {
-  if (existsSync(MONGODB.caFile) && existsSync(serverCert) && existsSync(serverKey)) return;
-  ensureDir(certsDir);
-  const certLog = path.join(dir, 'openssl.log');
-  const caKey = path.join(certsDir, 'ca.key');
-  const csr = path.join(certsDir, 'server.csr');
-  const extensions = path.join(certsDir, 'server.ext');
-  writeFileSync(
-    extensions,
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
-  );
-  const openssl = (...args: string[]): Promise<void> => runLogged(NAME, 'openssl', args, { logFile: certLog });
-  await step('ferretdb: generate test CA and server certificate', async () => {
-    await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', MONGODB.caFile, '-days', '3650', '-subj', '/CN=LayerGate test CA');
-    await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', serverKey, '-out', csr, '-subj', `/CN=${HOST}`);
-    await openssl(
-      'x509',
-      '-req',
-      '-in',
-      csr,
-      '-CA',
-      MONGODB.caFile,
-      '-CAkey',
-      caKey,
-      '-CAcreateserial',
-      '-out',
-      serverCert,
-      '-days',
-      '825',
-      '-extfile',
-      extensions,
-    );
-  });
+function generateCertificates(): Promise<ServerCertificate> {
+  return serverCertificate({ service: NAME, caFile: MONGODB.caFile, caName: 'LayerGate test CA', logFile: path.join(dir, 'openssl.log') });
 }
 
 /** FerretDB's command line: SQLite backend in `data`, plain and (optionally) TLS listeners, nothing else. */
@@ -201,74 +170,33 @@ export const ferretdb: TestService = {
  * `stop()` then `start()` keeps the data folder and the ports, as a restart of a plant server would.
  * Only the process this object started is ever signalled, by its pid.
  */
-export class DedicatedFerretdb {
-  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'lg-dedicated-ferretdb-'));
-  readonly logFile = path.join(this.dir, 'ferretdb.log');
+export class DedicatedFerretdb extends DedicatedChild {
   port = 0;
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
+
+  constructor() {
+    super(NAME);
+  }
 
   get url(): string {
     return `mongodb://${HOST}:${this.port}/`;
   }
 
-  get running(): boolean {
-    return this.child !== undefined;
-  }
-
-  async start(): Promise<void> {
-    if (this.child) return;
+  protected override async prepare(): Promise<void> {
     if (!existsSync(FERRETDB_BINARY)) throw new Error('FerretDB is not built yet: run `npm run services -- up` first');
     if (this.port === 0) this.port = await freePort();
     ensureDir(path.join(this.dir, 'data'));
     ensureDir(path.join(this.dir, 'state'));
-    const fd = openSync(this.logFile, 'a');
-    const child = spawn(FERRETDB_BINARY, ferretArgs({ data: path.join(this.dir, 'data'), state: path.join(this.dir, 'state'), port: this.port }), {
-      cwd: this.dir,
+  }
+
+  protected command() {
+    return {
+      command: FERRETDB_BINARY,
+      args: ferretArgs({ data: path.join(this.dir, 'data'), state: path.join(this.dir, 'state'), port: this.port }),
       env: { ...process.env, HOME: this.dir },
-      stdio: ['ignore', fd, fd],
-    });
-    closeSync(fd);
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    void this.exited.then(() => {
-      if (this.child === child) this.child = undefined;
-    });
-    const deadline = Date.now() + 60_000;
-    let last: unknown;
-    for (;;) {
-      if (!this.child) throw new Error(`dedicated ferretdb exited before it answered:\n${logTail(this.logFile)}`);
-      try {
-        await mongoPing(this.url);
-        return;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() > deadline) throw new Error(`dedicated ferretdb did not answer within 60 s (${String(last)}):\n${logTail(this.logFile)}`);
-      await sleep(200);
-    }
+    };
   }
 
-  /** SIGTERM (a clean shutdown), or SIGKILL with `kill: true`; resolves when the process is gone. */
-  async stop(opts: { kill?: boolean } = {}): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    child.kill(opts.kill ? 'SIGKILL' : 'SIGTERM');
-    const gone = await Promise.race([this.exited!.then(() => true), sleep(20_000).then(() => false)]);
-    if (!gone) {
-      child.kill('SIGKILL');
-      await this.exited;
-    }
-    this.child = undefined;
-  }
-
-  async dispose(): Promise<void> {
-    await this.stop({ kill: true });
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** the server's log, for a failing test's message */
-  log(): string {
-    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
+  protected probe(): Promise<void> {
+    return mongoPing(this.url);
   }
 }

@@ -18,6 +18,7 @@ import mqtt from 'mqtt';
 import { HOST, MQTT } from './endpoints.js';
 import type { TestService } from './service.js';
 import { freePort } from '../support/wait.js';
+import { type ServerCertificate, serverCertificate } from './test-ca.js';
 import { aptInstall, ensureDir, logTail, runDir, runLogged, sleep, spawnDetached, step, waitReady, which, writeIfChanged } from './process.js';
 
 const NAME = 'mosquitto';
@@ -54,39 +55,8 @@ tls_version tlsv1.2
 `;
 }
 
-async function generateCertificates(): Promise<void> {
-  if (existsSync(MQTT.caFile) && existsSync(serverCert) && existsSync(serverKey)) return;
-  ensureDir(certsDir);
-  const certLog = path.join(dir, 'openssl.log');
-  const caKey = path.join(certsDir, 'ca.key');
-  const csr = path.join(certsDir, 'server.csr');
-  const extensions = path.join(certsDir, 'server.ext');
-  writeFileSync(
-    extensions,
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
-  );
-  const openssl = (...args: string[]): Promise<void> => runLogged(NAME, 'openssl', args, { logFile: certLog });
-  await step('mosquitto: generate test CA and server certificate', async () => {
-    await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', MQTT.caFile, '-days', '3650', '-subj', '/CN=LayerGate test CA');
-    await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', serverKey, '-out', csr, '-subj', `/CN=${HOST}`);
-    await openssl(
-      'x509',
-      '-req',
-      '-in',
-      csr,
-      '-CA',
-      MQTT.caFile,
-      '-CAkey',
-      caKey,
-      '-CAcreateserial',
-      '-out',
-      serverCert,
-      '-days',
-      '825',
-      '-extfile',
-      extensions,
-    );
-  });
+function generateCertificates(): Promise<ServerCertificate> {
+  return serverCertificate({ service: NAME, caFile: MQTT.caFile, caName: 'LayerGate test CA', logFile: path.join(dir, 'openssl.log') });
 }
 
 async function writePasswordFile(): Promise<void> {

@@ -20,16 +20,15 @@
  * - Readiness is `SELECT 1` through `pg`, the gateway's driver, over TLS, in the test database (created
  *   by the probe when missing, so the first `up` and a restarted cluster behave the same).
  */
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import os from 'node:os';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort } from '../support/wait.js';
 import { HOST, POSTGRES } from './endpoints.js';
 import type { TestService } from './service.js';
-import { aptInstall, capture, ensureDir, logTail, runDir, runLogged, sleep, spawnDetached, step, waitReady, which, writeIfChanged } from './process.js';
+import { DedicatedChild } from './dedicated-child.js';
+import { type ServerCertificate, serverCertificate } from './test-ca.js';
+import { aptInstall, capture, ensureDir, runDir, runLogged, spawnDetached, step, waitReady, which, writeIfChanged } from './process.js';
 
 const NAME = 'postgres';
 /** the server major the tests expect: Debian 12 (bookworm) ships PostgreSQL 15 (`apt-cache policy postgresql`) */
@@ -40,7 +39,6 @@ export const PG_SYSTEM_USER = 'layergate-pg';
 const dir = runDir(NAME);
 const dataDir = path.join(dir, 'data');
 const socketDir = path.join(dir, 'socket');
-const certsDir = path.dirname(POSTGRES.caFile);
 const logFile = path.join(dir, 'postgres.log');
 
 /** Where Debian put the server binaries of PG_MAJOR; fails clearly when only another major is installed. */
@@ -110,43 +108,14 @@ function ownedDir(d: string, who: RunAs, mode = 0o700): void {
   chmodSync(d, mode);
 }
 
-/** A CA and a server certificate for 127.0.0.1/localhost signed by it (kept across runs). */
-async function generateCertificates(into: string, caFile: string, who: RunAs, log: string): Promise<{ cert: string; key: string }> {
-  const cert = path.join(into, 'server.crt');
-  const key = path.join(into, 'server.key');
-  if (!(existsSync(caFile) && existsSync(cert) && existsSync(key))) {
-    ensureDir(into);
-    const caKey = path.join(into, 'ca.key');
-    const csr = path.join(into, 'server.csr');
-    const ext = path.join(into, 'server.ext');
-    writeFileSync(
-      ext,
-      'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
-    );
-    const openssl = (...args: string[]): Promise<void> => runLogged(NAME, 'openssl', args, { logFile: log });
-    await openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      caKey,
-      '-out',
-      caFile,
-      '-days',
-      '3650',
-      '-subj',
-      '/CN=LayerGate PostgreSQL test CA',
-    );
-    await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${HOST}`);
-    await openssl('x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '825', '-extfile', ext);
-  }
+/** The test CA and server certificate (./test-ca.ts), the key owned by the server's user as PostgreSQL demands. */
+async function generateCertificates(caFile: string, who: RunAs, log: string): Promise<ServerCertificate> {
+  const { cert, key } = await serverCertificate({ service: NAME, caFile, caName: 'LayerGate PostgreSQL test CA', logFile: log });
   // PostgreSQL wants its key owned by the server's user and not readable by others
   chownSync(key, who.uid, who.gid);
   chmodSync(key, 0o600);
   chownSync(cert, who.uid, who.gid);
-  chmodSync(into, 0o755);
+  chmodSync(path.dirname(caFile), 0o755);
   return { cert, key };
 }
 
@@ -282,7 +251,7 @@ export const postgres: TestService = {
     chmodSync(dir, 0o755);
     await initCluster(dataDir, who, POSTGRES, path.join(dir, 'initdb.log'));
     ownedDir(socketDir, who, 0o755);
-    const { cert, key } = await generateCertificates(certsDir, POSTGRES.caFile, who, path.join(dir, 'openssl.log'));
+    const { cert, key } = await generateCertificates(POSTGRES.caFile, who, path.join(dir, 'openssl.log'));
     const args = serverArgs({ data: dataDir, port: POSTGRES.port, socket: socketDir, cert, key });
     writeIfChanged(path.join(dir, 'server-args.txt'), `${args.join(' ')}\n`);
     spawnDetached({
@@ -305,19 +274,15 @@ export const postgres: TestService = {
  * (SIGINT), `crash` is an immediate shutdown (SIGQUIT: every backend killed, no checkpoint, crash
  * recovery at the next start). `start` again keeps the data and the port.
  */
-export class DedicatedPostgres {
-  readonly dir: string;
-  readonly logFile: string;
+export class DedicatedPostgres extends DedicatedChild {
   port = 0;
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
   private who: RunAs | undefined;
+  private args: string[] = [];
 
   constructor() {
-    this.dir = mkdtempSync(path.join(os.tmpdir(), 'lg-dedicated-postgres-'));
+    super(NAME);
     // the server's user must reach its data folder inside
     chmodSync(this.dir, 0o755);
-    this.logFile = path.join(this.dir, 'postgres.log');
   }
 
   get caFile(): string {
@@ -328,62 +293,33 @@ export class DedicatedPostgres {
     return { host: HOST, port: this.port, user: POSTGRES.user, password: POSTGRES.password, database: POSTGRES.database, caFile: this.caFile };
   }
 
-  get running(): boolean {
-    return this.child !== undefined;
-  }
-
-  /** the postmaster's pid (its backends are its children) */
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  async start(): Promise<void> {
-    if (this.child) return;
+  protected override async prepare(): Promise<void> {
     const who = (this.who ??= await pgRunAs());
     if (this.port === 0) this.port = await freePort();
     const data = path.join(this.dir, 'data');
     await initCluster(data, who, POSTGRES, path.join(this.dir, 'initdb.log'));
     ownedDir(path.join(this.dir, 'socket'), who, 0o755);
-    const { cert, key } = await generateCertificates(path.join(this.dir, 'certs'), this.caFile, who, path.join(this.dir, 'openssl.log'));
-    const args = serverArgs({ data, port: this.port, socket: path.join(this.dir, 'socket'), cert, key });
-    const fd = openSync(this.logFile, 'a');
-    const child = spawn(who.prefix[0] ?? bin('postgres'), [...who.prefix.slice(1), ...(who.prefix.length ? [bin('postgres')] : []), ...args], {
-      cwd: this.dir,
-      stdio: ['ignore', fd, fd],
-    });
-    closeSync(fd);
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    void this.exited.then(() => {
-      if (this.child === child) this.child = undefined;
-    });
-    const deadline = Date.now() + 60_000;
-    let last: unknown;
-    for (;;) {
-      if (!this.child) throw new Error(`dedicated postgres exited before it answered:\n${logTail(this.logFile)}`);
-      try {
-        await selectOne(this.connection);
-        return;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() > deadline) throw new Error(`dedicated postgres did not answer within 60 s (${String(last)}):\n${logTail(this.logFile)}`);
-      await sleep(200);
-    }
+    const { cert, key } = await generateCertificates(this.caFile, who, path.join(this.dir, 'openssl.log'));
+    this.args = serverArgs({ data, port: this.port, socket: path.join(this.dir, 'socket'), cert, key });
   }
 
-  /** fast shutdown (SIGINT); `crash`: immediate shutdown (SIGQUIT), what a power cut does to the open transactions */
-  async stop(how: 'fast' | 'crash' = 'fast'): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    child.kill(how === 'fast' ? 'SIGINT' : 'SIGQUIT');
-    const gone = await Promise.race([this.exited!.then(() => true), sleep(30_000).then(() => false)]);
-    if (!gone) throw new Error(`dedicated postgres did not exit within 30 s of ${how === 'fast' ? 'SIGINT' : 'SIGQUIT'}:\n${logTail(this.logFile)}`);
-    this.child = undefined;
+  protected command() {
+    const prefix = this.who?.prefix ?? [];
+    // the postmaster's pid is the child's: setpriv execs it (its backends are its children)
+    return { command: prefix[0] ?? bin('postgres'), args: [...prefix.slice(1), ...(prefix.length ? [bin('postgres')] : []), ...this.args] };
   }
 
-  async dispose(): Promise<void> {
-    await this.stop('fast');
-    rmSync(this.dir, { recursive: true, force: true });
+  protected probe(): Promise<void> {
+    return selectOne(this.connection);
+  }
+
+  /** fast shutdown (SIGINT: PostgreSQL takes SIGTERM as a smart shutdown, which waits for every client), or SIGKILL */
+  override async stop(opts: { kill?: boolean } = {}): Promise<void> {
+    await this.halt(opts.kill ? 'SIGKILL' : 'SIGINT');
+  }
+
+  /** immediate shutdown (SIGQUIT): every backend killed, no checkpoint, crash recovery at the next start, as after a power cut */
+  async crash(): Promise<void> {
+    await this.halt('SIGQUIT');
   }
 }

@@ -154,7 +154,7 @@ describe('postgres output: crashes in the middle of a batch', () => {
         // counted once the output waits inside its batch: the batches before it committed (and counted) in order,
         // and none can commit while the lock holds it
         const before = out.stats().rows;
-        await server.stop('crash');
+        await server.crash();
         // the open batch was never acknowledged: the forwarder still holds it
         lostInCrash = r.forwarders.get('pg')!.stats().lagRecords;
         expect(out.stats().rows).toBe(before);
