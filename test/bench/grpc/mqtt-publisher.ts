@@ -8,7 +8,7 @@
  * argv: <url> <username> <password> <topic> <bytes> <window>
  */
 import net from 'node:net';
-import { publishPacket, remainingLength, utf8Field } from '../support/raw-mqtt.js';
+import { CONNACK, connectPacket, PacketSplitter, PUBACK, publishPacket, utf8Field } from '../support/raw-mqtt.js';
 import { smallDocument } from './documents.js';
 import type { PublisherCommand, PublisherMessage } from './protocol.js';
 
@@ -16,12 +16,6 @@ const [url, username, password, topic, sizeArg, windowArg] = process.argv.slice(
 const size = Number(sizeArg);
 const window = Number(windowArg);
 const send = (m: PublisherMessage): void => void process.send?.(m);
-
-/** CONNECT, MQTT 3.1.1, clean session, keep-alive 60 s, with user name and password */
-function connectPacket(clientId: string): Buffer {
-  const variable = Buffer.concat([utf8Field('MQTT'), Buffer.from([4, 0xc2, 0, 60]), utf8Field(clientId), utf8Field(username!), utf8Field(password!)]);
-  return Buffer.concat([Buffer.from([0x10]), remainingLength(variable.length), variable]);
-}
 
 const { hostname, port } = new URL(url!);
 const sock = net.connect(Number(port), hostname);
@@ -31,7 +25,7 @@ let sent = 0;
 let acked = 0;
 let running = false;
 let connected = false;
-let rest: Buffer | null = null;
+const packets = new PacketSplitter();
 let t0 = 0;
 
 function pump(): void {
@@ -46,42 +40,23 @@ function pump(): void {
 }
 
 sock.on('data', (chunk: Buffer) => {
-  const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
-  let o = 0;
-  while (buf.length - o >= 2) {
-    let len = 0;
-    let mul = 1;
-    let i = o + 1;
-    let complete = false;
-    while (i < buf.length) {
-      const b = buf[i++]!;
-      len += (b & 0x7f) * mul;
-      mul *= 128;
-      if ((b & 0x80) === 0) {
-        complete = true;
-        break;
-      }
-    }
-    if (!complete || i + len > buf.length) break;
-    const type = buf[o]! >> 4;
-    if (type === 2) {
-      if (buf[i + 1] !== 0) {
-        send({ type: 'failed', message: `CONNACK refused: return code ${buf[i + 1]}` });
+  packets.push(chunk, (type, body) => {
+    if (type === CONNACK) {
+      if (body[1] !== 0) {
+        send({ type: 'failed', message: `CONNACK refused: return code ${body[1]}` });
         process.exit(1);
       }
       connected = true;
       send({ type: 'ready' });
-    } else if (type === 4) acked++;
-    o = i + len;
-  }
-  rest = o < buf.length ? buf.subarray(o) : null;
+    } else if (type === PUBACK) acked++;
+  });
   if (connected) pump();
 });
 sock.once('error', (err) => {
   send({ type: 'failed', message: err.message });
   process.exit(1);
 });
-sock.once('connect', () => sock.write(connectPacket(`lg-bench-grpc-pub-${process.pid}`)));
+sock.once('connect', () => sock.write(connectPacket(`lg-bench-grpc-pub-${process.pid}`, { username: username!, password: password! })));
 
 process.on('message', (cmd: PublisherCommand) => {
   if (cmd.type === 'go') {

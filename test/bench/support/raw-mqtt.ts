@@ -26,10 +26,50 @@ export function utf8Field(s: string): Buffer {
   return out;
 }
 
-/** CONNECT: protocol "MQTT", level 4 (3.1.1), clean session, keep-alive 60 s. */
-export function connectPacket(clientId: string): Buffer {
-  const variable = Buffer.concat([utf8Field('MQTT'), Buffer.from([4, 0x02, 0, 60]), utf8Field(clientId)]);
+/** CONNECT: protocol "MQTT", level 4 (3.1.1), clean session, keep-alive 60 s; with a user name and password when given. */
+export function connectPacket(clientId: string, login?: { username: string; password: string }): Buffer {
+  const flags = login ? 0xc2 : 0x02;
+  const fields = [utf8Field('MQTT'), Buffer.from([4, flags, 0, 60]), utf8Field(clientId)];
+  if (login) fields.push(utf8Field(login.username), utf8Field(login.password));
+  const variable = Buffer.concat(fields);
   return Buffer.concat([Buffer.from([0x10]), remainingLength(variable.length), variable]);
+}
+
+/** The packet types a publisher reads back. */
+export const CONNACK = 2;
+export const PUBACK = 4;
+
+/**
+ * Splits the bytes a broker sends into packets, keeping an incomplete one for the next chunk:
+ * `push` calls `each(type, body)` for every complete packet (for a CONNACK, `body[1]` is its return
+ * code).
+ */
+export class PacketSplitter {
+  private rest: Buffer | null = null;
+
+  push(chunk: Buffer, each: (type: number, body: Buffer) => void): void {
+    const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+    let o = 0;
+    while (buf.length - o >= 2) {
+      let len = 0;
+      let mul = 1;
+      let i = o + 1;
+      let complete = false;
+      while (i < buf.length) {
+        const b = buf[i++]!;
+        len += (b & 0x7f) * mul;
+        mul *= 128;
+        if ((b & 0x80) === 0) {
+          complete = true;
+          break;
+        }
+      }
+      if (!complete || i + len > buf.length) break;
+      each(buf[o]! >> 4, buf.subarray(i, i + len));
+      o = i + len;
+    }
+    this.rest = o < buf.length ? buf.subarray(o) : null;
+  }
 }
 
 /** PUBLISH at QoS 1 with packet id `id`; `topic` already as a utf8Field. */
@@ -84,7 +124,7 @@ export class Qos1Flood {
   private readonly window: number;
   private readonly writeBatch: number;
   private connected = false;
-  private rest: Buffer | null = null;
+  private readonly packets = new PacketSplitter();
   private settle!: { resolve: () => void; reject: (err: Error) => void };
   private onConnack: ((err?: Error) => void) | undefined;
 
@@ -143,37 +183,18 @@ export class Qos1Flood {
   }
 
   private read(chunk: Buffer): void {
-    const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
-    let o = 0;
-    while (buf.length - o >= 2) {
-      let len = 0;
-      let mul = 1;
-      let i = o + 1;
-      let complete = false;
-      while (i < buf.length) {
-        const b = buf[i++]!;
-        len += (b & 0x7f) * mul;
-        mul *= 128;
-        if ((b & 0x80) === 0) {
-          complete = true;
-          break;
-        }
-      }
-      if (!complete || i + len > buf.length) break;
-      const type = buf[o]! >> 4;
-      if (type === 2) {
-        const code = buf[i + 1];
+    this.packets.push(chunk, (type, body) => {
+      if (type === CONNACK) {
+        const code = body[1];
         const refused = code === 0 ? undefined : new Error(`CONNACK refused: return code ${code}`);
         this.connected = refused === undefined;
         this.onConnack?.(refused);
         this.onConnack = undefined;
-      } else if (type === 4) {
+      } else if (type === PUBACK) {
         this.acked++;
         this.o.onAcked?.();
       }
-      o = i + len;
-    }
-    this.rest = o < buf.length ? buf.subarray(o) : null;
+    });
     if (!this.connected) return;
     if (this.acked >= this.o.count) this.settle.resolve();
     else this.resume();
