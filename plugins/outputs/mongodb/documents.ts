@@ -7,10 +7,10 @@
  *   A record's own document is `<machine>:<seq>:<time ns>`, inserted (a replay meets a duplicate key:
  *   already there). The time (source, else receive) is in the key as in the PostgreSQL output's
  *   (machine, seq, time): a buffer created again (wiped) hands out seqs from 1 again, and its records
- *   must not be taken for replays of the old ones. A build (`<machine>:<build>`) and a layer (`<machine>:<build>:<layer>`) are upserts of
- *   `$setOnInsert`, `$min`/`$max` (times, seqs, last layer) and `$addToSet` (layer numbers, ids of the
- *   events, frames and files): each is the same whether applied once or many times, in any order. The
- *   build's latest state and its job facts (material, job, parameters) are `$set` only by an upsert
+ *   must not be taken for replays of the old ones. A build (`<machine>:<build>`) and a layer
+ *   (`<machine>:<build>:<layer>`) are upserts of `$setOnInsert`, `$min`/`$max` (times, seqs, last
+ *   layer) and `$addToSet` (layer numbers, ids of the events, frames and files): each is the same
+ *   whether applied once or many times, in any order. The build's latest state and its job facts (material, job, parameters) are `$set` only by an upsert
  *   whose filter also asks that the stored `stateSeq` (`jobSeq`) is not newer: a replayed older record
  *   then matches nothing, its insert meets the duplicate `_id` and it changes nothing (a plain `$set`
  *   would set an old state back until the records after it came again).
