@@ -4,7 +4,7 @@
  * seed, and reach the drop folder (temp name, then rename) or an upload endpoint; the image faults
  * leave files a decoder rejects.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -150,7 +150,7 @@ describe('powder-bed camera', () => {
 });
 
 describe('frame delivery', () => {
-  it('writes to the drop folder under a temp name, then renames; the file decodes', async () => {
+  it('writes to the drop folder under a temp name, then renames; the file decodes and its mtime is the capture time', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'lg-sim-frames-'));
     dirs.push(dir);
     const cfg = cfgOf(3, 8, 128);
@@ -162,6 +162,7 @@ describe('frame delivery', () => {
     const bytes = await readFile(path.join(dir, f.fileName));
     expect(bytes.equals(f.png)).toBe(true);
     expect((await sharp(bytes).metadata()).width).toBe(128);
+    expect((await stat(path.join(dir, f.fileName))).mtimeMs).toBe(cfg.startTimeMs);
   });
 
   it('corrupt-image and half-written-image leave files that fail to decode', async () => {

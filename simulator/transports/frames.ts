@@ -1,11 +1,13 @@
 /**
  * Delivers camera frames the way a powder-bed camera does: into a drop folder, written under a
  * temporary dot-name and renamed when complete (so a watcher never sees a partial file under the
- * final name), and/or POSTed to an upload endpoint. The image faults break exactly that contract:
+ * final name), its modification time the capture time (what the frames input takes as the source time:
+ * a frame rendered late on a busy machine still says when it was taken), and/or POSTed to an upload
+ * endpoint with the capture time in a header. The image faults break exactly that contract:
  * "half-written-image" writes straight to the final name and stops halfway; "corrupt-image" writes
  * a complete file whose image data is damaged.
  */
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { CameraFrame } from '../camera.js';
@@ -46,6 +48,8 @@ export class FrameSink {
       } else {
         const tmp = path.join(this.opts.dropDir, `.${frame.fileName}.part`);
         await writeFile(tmp, bytes);
+        const taken = new Date(frame.timestampMs);
+        await utimes(tmp, taken, taken);
         await rename(tmp, final);
       }
       this.written++;
