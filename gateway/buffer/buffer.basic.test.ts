@@ -3,11 +3,12 @@
  * blobs, stats, the loss ledger, reopening, the byte bound with both full policies, and max age.
  */
 import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BufferFullError, InvalidRecordError } from '../plugin-api/errors.js';
 import type { RecordInput } from '../plugin-api/record.js';
-import { ROW_OVERHEAD_BYTES, openBuffer, type BufferOptions, type RecordBuffer } from './index.js';
+import { ROW_OVERHEAD_BYTES, openBuffer, seqOrigin, type BufferOptions, type RecordBuffer } from './index.js';
 import { bodyFor, maxBytesFor, rec, sha256, tempDir } from './test-support/records.js';
 
 const quiet = pino({ level: 'silent' });
@@ -237,6 +238,32 @@ describe('reopen', () => {
     for (let i = 1; i <= 20; i++) buf.append([rec({ n: i, size: 100, routes: [] })]);
     const again = reopen(buf, opts);
     expect(again.append([rec({ n: 21 })]).firstSeq).toBe(21);
+  });
+
+  it('a new buffer starts at firstSeq, an existing one goes on from its own; one made again in a wiped folder from seqOrigin() repeats no seq', () => {
+    const origin = seqOrigin(Date.parse('2026-12-04T12:00:00Z'));
+    expect(origin).toBe(1_796_385_600_000_000);
+    const { buf, dir, opts } = make({ firstSeq: origin, sinks: ['kafka'] });
+    expect(buf.append([rec({ n: 1, routes: ['kafka'] }), rec({ n: 2, routes: ['kafka'] })])).toEqual({ firstSeq: origin, lastSeq: origin + 1 });
+    expect(seqs(buf.read('kafka', 10))).toEqual([origin, origin + 1]);
+    // reopened with another firstSeq: the buffer's own seqs go on
+    const again = reopen(buf, { ...opts, firstSeq: 5 });
+    expect(again.append([rec({ n: 3, routes: ['kafka'] })]).firstSeq).toBe(origin + 2);
+    // the folder wiped (database, seq mark, spool), the gateway started a second later
+    again.close();
+    rmSync(dir, { recursive: true, force: true });
+    const wiped = reopen(again, { ...opts, firstSeq: seqOrigin(Date.parse('2026-12-04T12:00:01Z')) });
+    expect(wiped.append([rec({ n: 4, routes: ['kafka'] })]).firstSeq).toBe(origin + 1_000_000);
+    expect(() => make({ firstSeq: 0 })).toThrow(/buffer.firstSeq/);
+  });
+
+  it('a database lost with its seq mark left goes on above the mark, not at a new firstSeq', () => {
+    const { buf, dir, opts } = make({ firstSeq: 5000, sinks: ['kafka'] });
+    expect(buf.append([rec({ n: 1, routes: ['kafka'] }), rec({ n: 2, routes: ['kafka'] })]).lastSeq).toBe(5001);
+    buf.close();
+    for (const f of ['buffer.sqlite', 'buffer.sqlite-wal', 'buffer.sqlite-shm']) rmSync(path.join(dir, f), { force: true });
+    const again = reopen(buf, { ...opts, firstSeq: 9_000_000 });
+    expect(again.append([rec({ n: 3, routes: ['kafka'] })]).firstSeq).toBe(5002);
   });
 
   it('a sink added later starts at 0 and receives only records routed to it after it was added', () => {

@@ -82,6 +82,23 @@ describe('a read by seq', () => {
     expect(r.read(10, ALL, 100, 1024 * 1024).gaps).toEqual([]);
   });
 
+  it('seqs below the buffer’s origin were never records: a read from 0 tells no gap there, an eviction after it is a gap from the origin', () => {
+    const old = BigInt(Date.now() - 3_600_000) * 1_000_000n;
+    const origin = 1_796_385_600_000_000;
+    const { buf, dir } = owner({ firstSeq: origin, maxAgeMs: 60_000 });
+    buf.append(Array.from({ length: 5 }, (_, n) => rec({ n: n + 1, receiveTimeNs: old, routes: ['lake'] })));
+    const r = reader(dir);
+    expect(r.headSeq()).toBe(origin + 4);
+    const all = r.read(0, ALL, 100, 1024 * 1024);
+    expect(all.gaps).toEqual([]);
+    expect(all.records.map((x) => x.seq)).toEqual([origin, origin + 1, origin + 2, origin + 3, origin + 4]);
+    // the next append evicts the first five by age: what a reader from 0 missed starts at the origin
+    buf.append([rec({ n: 6 })]);
+    const after = r.read(0, ALL, 100, 1024 * 1024);
+    expect(after.gaps).toEqual([{ from: origin, to: origin + 4 }]);
+    expect(after.records.map((x) => x.seq)).toEqual([origin + 5]);
+  });
+
   it('never hands out a record above the class limit, and goes on past them (lastSeq covers what it skipped)', () => {
     const { buf, dir } = owner();
     buf.append(Array.from({ length: 300 }, (_, n) => rec({ n: n + 1, class: n % 4 === 3 ? 'confidential' : n % 4 === 2 ? 'sensitive' : 'internal' })));

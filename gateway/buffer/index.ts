@@ -4,7 +4,7 @@
  */
 export { openBuffer, SqliteAppendLog } from './append-log.js';
 export { DISK_FULL_REASON, isStorageFull } from './disk-full.js';
-export { ROW_OVERHEAD_BYTES, LEDGER_MAX_ENTRIES, MAX_SINKS } from './layout.js';
+export { ROW_OVERHEAD_BYTES, LEDGER_MAX_ENTRIES, MAX_SINKS, seqOrigin } from './layout.js';
 export { bufferFootprint } from './footprint.js';
 export type { BufferFootprint } from './footprint.js';
 export { DEFAULT_INLINE_MAX_BYTES } from './state.js';

@@ -22,8 +22,9 @@
  *   - `record_rows(seq INTEGER PRIMARY KEY, first_seq, routes, cls, records, size, receive_min_ns,
  *     receive_max_ns, extras, blob_sha256, data BLOB)`: a run of records of one append per row,
  *     packed as ./rows.ts describes (per record: stream id, kind, times, extra index, body). Record
- *     seqs are assigned by the buffer, strictly increasing and never reused; a row holds the
- *     consecutive seqs `first_seq..seq`, and its rowid `seq` is its last. `routes` is a bitmask of
+ *     seqs are assigned by the buffer, strictly increasing and never reused, from `origin` (the
+ *     gateway gives `seqOrigin()`, the clock in µs, so a buffer created again does not reuse the
+ *     seqs of the one before); a row holds the consecutive seqs `first_seq..seq`, and its rowid `seq` is its last. `routes` is a bitmask of
  *     sink bits (see `sinks`) and `cls` the class (index into SENSITIVITY_CLASSES), the same for
  *     every record of a row: a change of either starts a new row, so reads, lags and eviction
  *     decide per row. `size` is the payload bytes of the row (bodies, or the blob's size). `extras` is
@@ -48,6 +49,8 @@
  *   - `state(id = 1, next_seq, records, inline_bytes, spool_blobs, spool_bytes, missing_blobs)`:
  *     running counters, updated in the same transaction as the rows they count, so `stats()` never
  *     has to scan.
+ *   - `origin(id = 1, first_seq)`: the first seq this database could hand out. No seq below it was
+ *     ever a record of this buffer, so a read from before it tells no gap there (./range-read.ts).
  *   - `evictions(source, class, records, bytes)`: undelivered records evicted, totals since creation.
  *   - `losses(id, at_ns, source, signal, class, first_seq, last_seq, records, bytes, reason, sinks)`:
  *     the loss ledger. Bounded to the newest LEDGER_MAX_ENTRIES (100,000) entries.
@@ -187,7 +190,7 @@ CREATE TABLE IF NOT EXISTS state (
   spool_bytes INTEGER NOT NULL,
   missing_blobs INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO state VALUES (1, 1, 0, 0, 0, 0, 0);
+CREATE TABLE IF NOT EXISTS origin (id INTEGER PRIMARY KEY CHECK (id = 1), first_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS evictions (
   source TEXT NOT NULL, class INTEGER NOT NULL, records INTEGER NOT NULL, bytes INTEGER NOT NULL,
   PRIMARY KEY (source, class)
@@ -261,9 +264,28 @@ export function openConnection(dbPath: string, synchronous: 'FULL' | 'NORMAL', f
   return db;
 }
 
-/** Create what is missing of the schema (a no-op on an existing buffer). */
-export function applySchema(db: Database.Database): void {
+/**
+ * A first seq for a buffer that may replace an earlier one: the wall clock in microseconds since the
+ * Unix epoch (about 1.8e15 in 2026, 16 digits until the year 2286, far below 2^53). Seqs are what the
+ * sinks key on (file names in the lake and MinIO, the PostgreSQL and MongoDB keys with the time), so a
+ * buffer created again (a new disk, a wiped data folder: no database and no `seq-mark` left) must not
+ * hand out the seqs of the one before; from 1 it would. It holds while the gateway averaged fewer than a
+ * million records a second since its buffer was created and the clock was not set back.
+ */
+export function seqOrigin(nowMs: number = Date.now()): number {
+  return Math.max(1, Math.floor(nowMs) * 1000);
+}
+
+/**
+ * Create what is missing of the schema (a no-op on an existing buffer). A new database's seqs start at
+ * `firstSeq`, its origin; a buffer made before origins were kept counted from 1, its origin.
+ */
+export function applySchema(db: Database.Database, firstSeq: number): void {
   db.exec(SCHEMA);
+  db.transaction(() => {
+    const created = db.prepare('INSERT OR IGNORE INTO state VALUES (1, ?, 0, 0, 0, 0, 0)').run(firstSeq).changes === 1;
+    db.prepare('INSERT OR IGNORE INTO origin VALUES (1, ?)').run(created ? firstSeq : 1);
+  })();
 }
 
 /**

@@ -9,7 +9,8 @@
  *   evicts. Rows are decoded by the owner's code (`decodeRows`, ./read.ts).
  * - Gaps are told, not hidden: seqs after `from` that no row holds (evicted by the bound or the age
  *   limit, or given to records that were never stored: ./disk-full.ts) are reported as ranges, in
- *   order, before the records that follow them. A record above `maxClass` is skipped silently (it is
+ *   order, before the records that follow them. Seqs below the buffer's origin (`origin`, ./layout.ts)
+ *   never were records here and are no gap. A record above `maxClass` is skipped silently (it is
  *   there, the caller may not see it); its row's data is not read.
  * - Bounded: a call returns at most `limit` records and `maxBytes` of payload (the first always),
  *   walks at most `maxRows` rows and decodes at most 4 x `limit` (at least 16,384) records, so a caller
@@ -59,6 +60,7 @@ export class RangeReader {
   private readonly row: Database.Statement;
   private readonly head: Database.Statement;
   private readonly tables: ReaderTables;
+  private readonly origin: number;
   private readonly spool: Spool;
 
   /** Open the buffer in `dir` (its owner created it). */
@@ -71,6 +73,8 @@ export class RangeReader {
     this.row = this.db.prepare(ROW_SQL).raw(true);
     // records never stored (./disk-full.ts) take seqs too: the head is the state's, not the last row's
     this.head = this.db.prepare('SELECT max((SELECT next_seq - 1 FROM state WHERE id = 1), coalesce((SELECT max(seq) FROM record_rows), 0))').pluck();
+    // the owner made the table at open; a seq below the origin was never a record here, so no gap
+    this.origin = Number(this.db.prepare('SELECT first_seq FROM origin WHERE id = 1').pluck().get() ?? 1);
     this.tables = new ReaderTables(this.db, this.dbPath);
     this.spool = new Spool(path.join(path.dirname(this.dbPath), 'spool'));
   }
@@ -87,7 +91,7 @@ export class RangeReader {
   read(from: number, filter: RangeFilter, limit: number, maxBytes: number, maxRows = 4_096): RangeRead {
     const records: StoredRecord[] = [];
     const gaps: { from: number; to: number }[] = [];
-    let expected = from + 1;
+    let expected = Math.max(from + 1, this.origin);
     let lastSeq = from;
     let bytes = 0;
     /** records decoded, seen or filtered out: a narrow filter must not decode the whole buffer in one call */

@@ -75,7 +75,7 @@ export function openDatabase(st: AppendLogState, sinkNames: string[]): void {
     if (check.length !== 1 || check[0] !== 'ok') {
       throw new BufferCorruptError(`${st.dbPath}: quick_check failed: ${check.slice(0, 5).join('; ')}`);
     }
-    applySchema(db);
+    applySchema(db, firstSeqHere(st));
     migrateOneRowPerRecord(db, st.log);
     st.db = db;
     loadState(st, sinkNames);
@@ -96,13 +96,22 @@ export function openDatabase(st: AppendLogState, sinkNames: string[]): void {
 }
 
 /**
+ * The first seq of a database created in this folder: `firstSeq` when nothing of an earlier buffer is
+ * left; when its seq mark survived (a damaged or missing database), 1 as before: the seqs then go on
+ * above the mark, and gaps and the ledger count from 1 (what the lost database handed out is unknown).
+ */
+function firstSeqHere(st: AppendLogState): number {
+  return readSeqMark(st.seqMarkPath) > 1 ? 1 : st.firstSeq;
+}
+
+/**
  * Move the (already closed) damaged database aside and start an empty one in its place, with the
  * quarantine in the ledger. Returns where the files went.
  */
 export function restartEmpty(st: AppendLogState, cause: unknown, sinkNames: string[]): string {
   const info = quarantineFiles(st, cause);
   st.db = openConnection(st.dbPath, st.synchronous, st.footprint);
-  applySchema(st.db);
+  applySchema(st.db, firstSeqHere(st));
   loadState(st, sinkNames);
   recordQuarantine(st, info);
   return info.to;

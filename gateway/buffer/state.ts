@@ -101,6 +101,8 @@ export class AppendLogState {
   readonly maxAgeNs: bigint | null;
   readonly inlineMaxBytes: number;
   readonly synchronous: 'FULL' | 'NORMAL';
+  /** the first seq of a database this open creates */
+  readonly firstSeq: number;
   /** per class index: true when the class has the `block` policy */
   readonly blocks: boolean[];
   readonly spool: Spool;
@@ -163,6 +165,10 @@ export class AppendLogState {
     this.maxAgeNs = opts.maxAgeMs !== undefined ? BigInt(Math.round(opts.maxAgeMs)) * 1_000_000n : null;
     this.inlineMaxBytes = opts.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
     this.synchronous = opts.synchronous ?? 'FULL';
+    this.firstSeq = opts.firstSeq ?? 1;
+    if (!Number.isSafeInteger(this.firstSeq) || this.firstSeq < 1) {
+      throw new RangeError(`buffer.firstSeq: expected a positive safe integer, got ${opts.firstSeq}`);
+    }
     this.holdUnlistedSinks = opts.holdUnlistedSinks ?? false;
     this.blocks = SENSITIVITY_CLASSES.map((cls) => (opts.fullPolicy?.[cls] ?? 'drop-oldest') === 'block');
     const names = new Set<string>();

@@ -32,6 +32,11 @@ export interface BufferOptions {
   holdUnlistedSinks?: boolean;
   /** SQLite `synchronous` (default FULL: a committed append survives power loss) */
   synchronous?: 'FULL' | 'NORMAL';
+  /**
+   * the first seq of a buffer this open creates (default 1); an existing buffer goes on from its own.
+   * The gateway gives `seqOrigin()` (./layout.ts): seqs of a buffer created again do not repeat
+   */
+  firstSeq?: number;
 }
 
 export interface AppendResult {

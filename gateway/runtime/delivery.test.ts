@@ -56,17 +56,21 @@ async function start(extra: string, deliveryThread = true): Promise<{ gw: Gatewa
   return { gw, file, lines, dir };
 }
 
+/** n consecutive seqs from `first` (the gateway's buffer starts at the clock, seqOrigin()) */
+const seqsFrom = (first: number, n: number): number[] => Array.from({ length: n }, (_, i) => first + i);
+
 describe('the delivery thread', () => {
   it('delivers what the main thread appends once and in order, moves the cursor, and logs through the gateway', async () => {
     const { gw, file, lines } = await start('');
     try {
+      const first = gw.buffer.append(records(300)).firstSeq;
       let last = 0;
-      for (let i = 0; i < 10; i++) last = gw.buffer.append(records(300, i * 300)).lastSeq;
+      for (let i = 1; i < 10; i++) last = gw.buffer.append(records(300, i * 300)).lastSeq;
       await waitFor('all acked', () => gw.buffer.cursor('j') === last, 30_000, 20);
       const got = journal(file);
-      expect(got.map((l) => l.seq)).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
-      expect(got[2999]).toEqual({ seq: 3000, signal: `s${2999 % 17}`, body: '{"v":2999}' });
-      expect(gw.stats().forwarders).toEqual([expect.objectContaining({ sink: 'j', sentRecords: 3000, cursor: 3000, lagRecords: 0 })]);
+      expect(got.map((l) => l.seq)).toEqual(seqsFrom(first, 3000));
+      expect(got[2999]).toEqual({ seq: first + 2999, signal: `s${2999 % 17}`, body: '{"v":2999}' });
+      expect(gw.stats().forwarders).toEqual([expect.objectContaining({ sink: 'j', sentRecords: 3000, cursor: last, lagRecords: 0 })]);
       // the output's own log line, written in the thread, with the sink it belongs to
       expect(lines).toContainEqual(expect.objectContaining({ level: 30, msg: 'journal output started', sink: 'j', thread: 'delivery' }));
     } finally {
@@ -79,10 +83,10 @@ describe('the delivery thread', () => {
     const marker = path.join(dir, 'crashed');
     const { gw, file, lines } = await start(`, crashMarker: ${marker}`);
     try {
-      const last = gw.buffer.append(records(500)).lastSeq;
+      const { firstSeq, lastSeq: last } = gw.buffer.append(records(500));
       await waitFor('delivered after the restart', () => gw.buffer.cursor('j') === last, 30_000, 20);
       expect(existsSync(marker)).toBe(true);
-      expect(journal(file).map((l) => l.seq)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+      expect(journal(file).map((l) => l.seq)).toEqual(seqsFrom(firstSeq, 500));
       expect(lines).toContainEqual(expect.objectContaining({ level: 50, msg: 'delivery thread ended unexpectedly; starting it again' }));
       // ingest went on meanwhile, and goes on
       const more = gw.buffer.append(records(10, 500)).lastSeq;
@@ -96,9 +100,9 @@ describe('the delivery thread', () => {
   it('with deliveryThread: false the outputs run on the main thread, delivering the same', async () => {
     const { gw, file, lines } = await start('', false);
     try {
-      const last = gw.buffer.append(records(50)).lastSeq;
+      const { firstSeq, lastSeq: last } = gw.buffer.append(records(50));
       await waitFor('all acked', () => gw.buffer.cursor('j') === last, 30_000, 20);
-      expect(journal(file).map((l) => l.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect(journal(file).map((l) => l.seq)).toEqual(seqsFrom(firstSeq, 50));
       expect(lines.find((l) => l.msg === 'journal output started')?.thread).toBeUndefined();
     } finally {
       await gw.stop();

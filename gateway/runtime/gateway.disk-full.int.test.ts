@@ -118,7 +118,9 @@ describe('Gateway.start on a 100 % full data disk', () => {
     //    more: QoS 1 messages wait at the broker until their commit
     //    (It pauses while 900 are held: the test broker keeps at most 1000 queued messages per
     //    session, Mosquitto's default, and drops the rest, a limit of its configuration.)
-    const stored = (): number => gw.buffer.stats().newestSeq ?? 0;
+    // messages stored so far, counted by seqs (the buffer's seqs start at its origin, not at 1)
+    const seqBase = gw.buffer.stats().newestSeq! - BEFORE;
+    const stored = (): number => (gw.buffer.stats().newestSeq ?? seqBase) - seqBase;
     let next = BEFORE;
     let publishing = true;
     const publisher = (async () => {

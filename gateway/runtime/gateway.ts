@@ -35,7 +35,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { openBuffer } from '../buffer/index.js';
+import { openBuffer, seqOrigin } from '../buffer/index.js';
 import type { BufferOptions, RecordBuffer } from '../buffer/types.js';
 import { collectSecretValues, redactConfig } from '../config/report.js';
 import { INPUT_ENVELOPE_KEYS, outputEnvelopeKeys, pluginSettings } from '../config/schema.js';
@@ -98,6 +98,8 @@ export function bufferOptions(config: Config): BufferOptions {
     fullPolicy: b.fullPolicy,
     sinks: Object.keys(config.outputs),
     synchronous: b.synchronous,
+    // a buffer created again (a wiped data folder) must not hand out the seqs sinks already keyed on
+    firstSeq: seqOrigin(),
   };
 }
 

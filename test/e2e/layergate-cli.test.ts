@@ -139,16 +139,18 @@ describe('buffer commands', () => {
 
   it('stats: size, fill, oldest/newest with ISO times, per-sink lag; --json', () => {
     const { file, buffer } = withBuffer();
-    buffer.append([record(0), record(1), record(2)]);
-    buffer.ack('lake', 1);
+    // the gateway's buffer starts its seqs at the clock (seqOrigin()), the CLI reads them as they are
+    const { firstSeq, lastSeq } = buffer.append([record(0), record(1), record(2)]);
+    expect(lastSeq).toBe(firstSeq + 2);
+    buffer.ack('lake', firstSeq);
     buffer.close();
 
     const text = cli(['buffer', 'stats', '-c', file]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^records {6}3$/m);
-    expect(text.stdout).toContain('oldest       seq 1 received 2026-11-18T');
-    expect(text.stdout).toMatch(/^newest {7}seq 3 received 2026-11-18T\S+Z$/m);
-    expect(text.stdout).toMatch(/^ {2}lake +cursor 1 {2}lag 2 records \(\d+ B\)$/m);
+    expect(text.stdout).toContain(`oldest       seq ${firstSeq} received 2026-11-18T`);
+    expect(text.stdout).toMatch(new RegExp(`^newest {7}seq ${lastSeq} received 2026-11-18T\\S+Z$`, 'm'));
+    expect(text.stdout).toMatch(new RegExp(`^ {2}lake +cursor ${firstSeq} {2}lag 2 records \\(\\d+ B\\)$`, 'm'));
     expect(text.stdout).toMatch(/^evictions .*\n {2}none$/m);
 
     const json = cli(['buffer', 'stats', '-c', file, '--json']);
@@ -156,13 +158,13 @@ describe('buffer commands', () => {
     const s = JSON.parse(json.stdout);
     expect(s).toMatchObject({
       records: 3,
-      oldestSeq: 1,
-      newestSeq: 3,
+      oldestSeq: firstSeq,
+      newestSeq: lastSeq,
       maxBytes: 1024 ** 3,
       oldestReceiveTime: new Date(1_795_000_000_000).toISOString(),
       newestReceiveTime: new Date(1_795_000_002_000).toISOString(),
       oldestReceiveTimeNs: '1795000000000000000',
-      sinks: [{ sink: 'lake', cursor: 1, lagRecords: 2 }],
+      sinks: [{ sink: 'lake', cursor: firstSeq, lagRecords: 2 }],
       evictions: [],
     });
     // the records may take maxBytes less the WAL's and the reserve's share (1/8, at most 64 MiB)

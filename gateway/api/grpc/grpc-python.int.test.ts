@@ -86,7 +86,10 @@ describe('the Python client generated from the proto', () => {
   it('StreamRecords --after-seq N --count K: the K records after N, in seq order, the ones QueryRecords returns', async () => {
     // a seq well inside the buffer: the stream replays from the buffer, then follows live records
     const first = await waitFor('a few records', async () => {
-      const r = await query(1, 50);
+      // the buffer's first 50 seqs (they start at its origin, the clock when it was created)
+      const oldest = rig.gateway.buffer.stats().oldestSeq;
+      if (oldest === null) return undefined;
+      const r = await query(oldest, oldest + 49);
       return r.length >= 20 ? r : undefined;
     });
     const after = Number(first[10]!.seq);
