@@ -24,7 +24,8 @@
  *     packed as ./rows.ts describes (per record: stream id, kind, times, extra index, body). Record
  *     seqs are assigned by the buffer, strictly increasing and never reused, from `origin` (the
  *     gateway gives `seqOrigin()`, the clock in µs, so a buffer created again does not reuse the
- *     seqs of the one before); a row holds the consecutive seqs `first_seq..seq`, and its rowid `seq` is its last. `routes` is a bitmask of
+ *     seqs of the one before); a row holds the consecutive seqs `first_seq..seq`, and its rowid
+ *     `seq` is its last. `routes` is a bitmask of
  *     sink bits (see `sinks`) and `cls` the class (index into SENSITIVITY_CLASSES), the same for
  *     every record of a row: a change of either starts a new row, so reads, lags and eviction
  *     decide per row. `size` is the payload bytes of the row (bodies, or the blob's size). `extras` is
