@@ -9,8 +9,8 @@
  *   so what the server acknowledged before the stop is still there.
  * - `start()` resolves once `probe()` succeeds (within 120 s), and fails with the log's tail when the
  *   process exits first or never answers.
- * - `stop()` is SIGTERM (a clean shutdown) unless `kill: true`; it waits until the process is gone
- *   (SIGKILL after 30 s). `pause()`/`resume()` freeze and thaw it (SIGSTOP/SIGCONT).
+ * - `stop()` is SIGTERM (a clean shutdown; PostgreSQL's override sends SIGINT, its fast shutdown)
+ *   unless `kill: true`; it waits until the process is gone (SIGKILL after 30 s). `pause()`/`resume()` freeze and thaw it (SIGSTOP/SIGCONT).
  * - `dispose()` stops the process and removes the folder; call it from afterAll. Only the processes
  *   started here are ever signalled, by their pid.
  */
