@@ -98,6 +98,18 @@ export function classList<const T extends readonly [SensitivityClass, ...Sensiti
   return z.array(z.enum(allowed)).min(1).optional().meta({ description });
 }
 
+/** A regular expression as a config string (e.g. an input's `fileNamePattern`), refused at load when it does not compile. */
+export const regexSetting = z
+  .string()
+  .min(1)
+  .superRefine((s, ctx) => {
+    try {
+      new RegExp(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(err as Error).message}` });
+    }
+  });
+
 /**
  * The `upload` key of a file-based input (frames, files): the HTTP upload route of ./upload-server.ts,
  * with the input's own defaults. Optional: an input without it has no route.

@@ -1,6 +1,6 @@
 /** Config schema of the `files` input (build files, CAD models, CT scans). Declared once here, validated at load with the whole config. */
 import { z } from 'zod';
-import { ACCESS_PATTERNS, SENSITIVITY_CLASSES, byteSize, dropFolderSettings, uploadRouteSetting } from '../../../gateway/plugin-api/index.js';
+import { ACCESS_PATTERNS, SENSITIVITY_CLASSES, byteSize, dropFolderSettings, regexSetting, uploadRouteSetting } from '../../../gateway/plugin-api/index.js';
 
 /** What a file is to the plant: a build (job) file, a CAD model, or a CT scan of a built part. */
 export const FILE_TYPES = ['build-file', 'cad-model', 'ct-scan'] as const;
@@ -30,17 +30,6 @@ export const DEFAULT_EXTENSIONS: Readonly<Record<string, FileType>> = {
 /** `B-0001_bracket.3mf`: the simulator's (and many MES') build ids as a file name prefix. */
 export const DEFAULT_FILE_NAME_PATTERN = '^(?<build>B-[A-Za-z0-9-]+)_';
 
-const regex = z
-  .string()
-  .min(1)
-  .superRefine((s, ctx) => {
-    try {
-      new RegExp(s);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(err as Error).message}` });
-    }
-  });
-
 const typeSettings = (cls: (typeof SENSITIVITY_CLASSES)[number], pattern: (typeof ACCESS_PATTERNS)[number], what: string) =>
   z
     .strictObject({
@@ -65,7 +54,7 @@ export const filesConfigSchema = z.strictObject({
   signal: z.string().min(1).default('files').meta({
     description: 'signal name of the file records; their metadata documents get `<signal>.meta`',
   }),
-  fileNamePattern: regex.default(DEFAULT_FILE_NAME_PATTERN).meta({
+  fileNamePattern: regexSetting.default(DEFAULT_FILE_NAME_PATTERN).meta({
     description:
       'regular expression on the file name with an optional named group build; a sidecar <file>.json with `build` overrides it; what neither gives comes from the machine context',
   }),

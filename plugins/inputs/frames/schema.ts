@@ -1,6 +1,6 @@
 /** Config schema of the `frames` input (powder-bed camera images). Declared once here, validated at load with the whole config. */
 import { z } from 'zod';
-import { byteSize, dropFolderSettings, uploadRouteSetting } from '../../../gateway/plugin-api/index.js';
+import { byteSize, dropFolderSettings, regexSetting, uploadRouteSetting } from '../../../gateway/plugin-api/index.js';
 
 /**
  * The simulator's (and many cameras') naming: `<build>_L<layer>_<phase>.<ext>`, e.g.
@@ -8,24 +8,13 @@ import { byteSize, dropFolderSettings, uploadRouteSetting } from '../../../gatew
  */
 export const DEFAULT_FILE_NAME_PATTERN = '^(?<build>.+)_L(?<layer>\\d+)_(?<phase>after-recoat|after-exposure)\\.[A-Za-z0-9]+$';
 
-const regex = z
-  .string()
-  .min(1)
-  .superRefine((s, ctx) => {
-    try {
-      new RegExp(s);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(err as Error).message}` });
-    }
-  });
-
 export const framesConfigSchema = z.strictObject({
   dropDir: z
     .string()
     .min(1)
     .meta({ description: 'the drop folder watched for new images (created if missing); processed/ and quarantine/ live inside it unless set otherwise' }),
   signal: z.string().min(1).default('camera.powder_bed').meta({ description: 'signal name of the frame records (thumbnails get `<signal>.thumbnail`)' }),
-  fileNamePattern: regex.default(DEFAULT_FILE_NAME_PATTERN).meta({
+  fileNamePattern: regexSetting.default(DEFAULT_FILE_NAME_PATTERN).meta({
     description:
       'regular expression on the file name with optional named groups build, layer, phase; a sidecar <name>.json with the same keys overrides it; what neither gives comes from the machine context',
   }),
