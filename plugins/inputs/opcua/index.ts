@@ -19,6 +19,9 @@
  *   with the configured subject (certificate.ts) and persists; the session announces the
  *   application URI in it. Unknown server certificates are never accepted automatically, and every
  *   trust failure in either direction is logged at warn with the next command (trust.ts).
+ * - Every client this input makes, the hint's endpoint probe included, uses the input's own PKI
+ *   folder: never node-opcua's machine-wide default one, which is made on first use under a
+ *   cross-process lock that another node-opcua program on the host may hold for minutes.
  */
 import path from 'node:path';
 // first: node-opcua must not print to stdout (see the module)
@@ -212,16 +215,18 @@ export class OpcuaInput implements InputPlugin {
         }
       },
       username: this.config.username,
+      probeClient: () => this.createClient('None'),
     };
   }
 
-  private createClient(): OPCUAClient {
+  /** A client on the input's own PKI: the configured security, or `None` (for reading the server's endpoints). */
+  private createClient(securityMode: OpcuaConfig['securityMode'] = this.config.securityMode): OPCUAClient {
     const c = this.config;
     return OPCUAClient.create({
       applicationName: c.applicationName,
       applicationUri: this.applicationUri!,
-      securityMode: MessageSecurityMode[c.securityMode],
-      securityPolicy: c.securityMode === 'None' ? SecurityPolicy.None : SecurityPolicy[c.securityPolicy],
+      securityMode: MessageSecurityMode[securityMode],
+      securityPolicy: securityMode === 'None' ? SecurityPolicy.None : SecurityPolicy[c.securityPolicy],
       endpointMustExist: false,
       keepSessionAlive: true,
       requestedSessionTimeout: 60_000,

@@ -13,13 +13,15 @@
  *   file, the PKI folder itself (`--pki`). A hint never shows a secret, only where it comes from.
  * - Logged at warn, at most once per distinct hint per 10 minutes: the input retries every few
  *   seconds, the operator needs the message once, not a page of it.
+ * - A hint never holds up the next connect attempt for long: the probe that reads the server's
+ *   certificate gives up after 5 s (the hint then names the certificate in rejected/).
  */
 // first: node-opcua must not print to stdout (see the module)
 import './node-opcua-log.js';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { OPCUAClient } from 'node-opcua';
+import type { OPCUAClient } from 'node-opcua';
 import type { Logger } from 'pino';
 import YAML from 'yaml';
 import { OpcuaAccessDeniedError, OpcuaClientRejectedError, OpcuaUntrustedServerError } from '../../../gateway/plugin-api/index.js';
@@ -48,6 +50,12 @@ export interface HintContext {
   ownCertificate: () => { file: string; thumbprint: string } | undefined;
   /** the configured user name, when the input logs in with one */
   username: string | undefined;
+  /**
+   * A client on the input's own PKI, for the probe that reads the server's certificate: a client
+   * without one would use node-opcua's machine-wide default PKI, made on first use under a lock
+   * that another node-opcua program on the host may hold for minutes.
+   */
+  probeClient: () => OPCUAClient;
 }
 
 const quote = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
@@ -92,7 +100,7 @@ async function untrustedServer(err: unknown, h: HintContext, hints: HintLog): Pr
   const rejected = path.join(h.pkiDir, 'rejected');
   const trusted = path.join(h.pkiDir, 'trusted', 'certs');
   let found: { file: string; tp: string } | undefined;
-  const serverTp = await serverThumbprint(h.endpoint).catch(() => undefined);
+  const serverTp = await serverThumbprint(h.endpoint, h.probeClient).catch(() => undefined);
   try {
     for (const f of readdirSync(rejected)) {
       if (!/\.(pem|der)$/.test(f)) continue;
@@ -169,15 +177,34 @@ function credentialSources(h: HintContext): string | undefined {
   }
 }
 
-/** The thumbprint of the certificate the server offers for our security policy (via GetEndpoints). */
-async function serverThumbprint(endpoint: string): Promise<string | undefined> {
-  const probe = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 } });
+/** how long the hint waits for the server's endpoints, and for the probe's disconnect: it delays the input's next connect attempt */
+const PROBE_TIMEOUT_MS = 5000;
+
+/** `p`'s value, or undefined once `ms` have passed without one */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
   try {
+    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The thumbprint of the certificate the server offers for our security policy (via GetEndpoints); undefined when it does not tell in time. */
+async function serverThumbprint(endpoint: string, probeClient: () => OPCUAClient): Promise<string | undefined> {
+  const probe = probeClient();
+  const read = async () => {
     await probe.connect(endpoint);
     const eps = await probe.getEndpoints();
     const cert = eps.find((e) => e.serverCertificate && e.serverCertificate.length > 0)?.serverCertificate;
     return cert ? thumbprint(Buffer.from(cert)) : undefined;
+  };
+  try {
+    return await within(read(), PROBE_TIMEOUT_MS);
   } finally {
-    await probe.disconnect().catch(() => undefined);
+    await within(
+      probe.disconnect().catch(() => undefined),
+      PROBE_TIMEOUT_MS,
+    );
   }
 }
