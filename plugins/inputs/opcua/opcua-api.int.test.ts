@@ -4,7 +4,7 @@
  * certificate, rejected by the gateway, is listed by `pki-list`; a viewer may not trust it; an
  * operator trusts it with `pki-trust`, the input connects, `pki-reject` takes it back; the changes are audited.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -16,7 +16,7 @@ import { makeConfig } from '../../../simulator/config.js';
 import { Simulator } from '../../../simulator/engine.js';
 import { freePort, waitFor } from '../../../test/support/wait.js';
 import type { PkiCertificate } from './pki.js';
-import { thumbprint } from './trust.js';
+import { simulatorThumbprint } from './test-support/simulator-certificate.js';
 
 const log = pino({ level: 'silent' });
 const USER = { username: 'operator', password: 'sim-secret' };
@@ -46,14 +46,6 @@ afterAll(async () => {
   await sim?.stop();
   for (const d of [simDir, dir]) if (d) rmSync(d, { recursive: true, force: true });
 });
-
-/** the simulator's server certificate's thumbprint, as an admin reads it on the machine */
-function simulatorThumbprint(): string {
-  const certs = path.join(simDir, 'opcua', 'pki', 'own', 'certs');
-  const pem = readdirSync(certs).find((f) => f.endsWith('.pem'))!;
-  const b64 = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END/.exec(readFileSync(path.join(certs, pem), 'utf8'))![1]!;
-  return thumbprint(Buffer.from(b64.replace(/\s+/g, ''), 'base64'));
-}
 
 /** `layergate pki list --json` in this process */
 async function cliList(configFile: string): Promise<PkiCertificate[]> {
@@ -93,7 +85,7 @@ describe('opcua PKI through the API', () => {
     }));
     const viewer = r.tokenFor('viewer');
     const operator = r.tokenFor('operator');
-    const tp = simulatorThumbprint();
+    const tp = simulatorThumbprint(simDir);
     const list = async (): Promise<PkiCertificate[]> => {
       const a = await r.request('GET', `${ACTIONS}/pki-list`, { token: viewer });
       expect(a.status, a.text).toBe(200);

@@ -4,7 +4,7 @@
  * as a sink would. No mocks: the faults are the simulator's own switches (sensor-dropout,
  * opcua-restart), the silence for the watchdog is a monitored node that never changes.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -18,7 +18,7 @@ import { OpcuaRigs, capturingLog } from '../../../test/support/opcua-input.js';
 import { freePort, waitFor } from '../../../test/support/wait.js';
 import { main as layergate } from '../../../gateway/cli/main.js';
 import { defaultSignal } from './nodes.js';
-import { thumbprint } from './trust.js';
+import { simulatorCertificateFile, simulatorThumbprint } from './test-support/simulator-certificate.js';
 import { listCertificates } from './pki.js';
 import { opcuaConfigSchema } from './schema.js';
 
@@ -85,16 +85,6 @@ const body = (r: StoredRecord) =>
   };
 const fault = (name: string, on: boolean, params: Record<string, unknown> = {}) =>
   fetch(`${sim.controlUrl}/faults`, { method: 'POST', body: JSON.stringify({ name, on, params }) }).then((r) => expect(r.status).toBe(200));
-
-/** the simulator's server certificate, as an admin would copy it from the machine */
-function simulatorCertificate(): string {
-  const dir = path.join(simDir, 'opcua', 'pki', 'own', 'certs');
-  const pem = readdirSync(dir).find((f) => f.endsWith('.pem'));
-  if (!pem) throw new Error(`no certificate in ${dir}`);
-  return path.join(dir, pem);
-}
-const pemThumbprint = (file: string) =>
-  thumbprint(Buffer.from(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END/.exec(readFileSync(file, 'utf8'))![1]!.replace(/\s+/g, ''), 'base64'));
 
 describe('opcua input against the simulator', () => {
   it('discovers the Monitoring folder: values with source timestamps on the 100 ms grid, units, status and server time; machine context stamps them and other inputs', async () => {
@@ -269,7 +259,7 @@ describe('opcua input against the simulator', () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-sec-'));
     const trusted = path.join(dataDir, 'pki', 'opcua', 'trusted', 'certs');
     mkdirSync(trusted, { recursive: true });
-    copyFileSync(simulatorCertificate(), path.join(trusted, 'simulator.pem'));
+    copyFileSync(simulatorCertificateFile(simDir), path.join(trusted, 'simulator.pem'));
     const cfg = {
       securityMode: 'SignAndEncrypt',
       securityPolicy: 'Basic256Sha256',
@@ -296,7 +286,7 @@ describe('opcua input against the simulator', () => {
       items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }],
     });
     await input.start(pipeline.contextFor('opcua'));
-    const tp = pemThumbprint(simulatorCertificate());
+    const tp = simulatorThumbprint(simDir);
     const err = await waitFor('the untrusted-certificate error', () => input.stats().lastError?.includes('not trusted') && input.stats().lastError!);
     expect(err).toContain(tp);
     const rejectedDir = path.join(dataDir, 'pki', 'opcua', 'rejected');
@@ -330,7 +320,7 @@ describe('opcua input against the simulator', () => {
         items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }],
       });
       await input.start(pipeline.contextFor('opcua'));
-      const tp = pemThumbprint(simulatorCertificate());
+      const tp = simulatorThumbprint(simDir);
       await waitFor('the untrusted-certificate error', () => input.stats().lastError?.includes(tp));
       expect(await cli(['pki', 'trust', tp, '--pki', path.join(dataDir, 'pki', 'opcua')])).toBe(0);
       await waitFor('values once trusted', () => all(buffer).length >= 3);

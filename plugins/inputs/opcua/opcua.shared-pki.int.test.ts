@@ -10,7 +10,7 @@
  * matters to a process that has not used the default PKI yet; XDG_CONFIG_HOME is where env-paths (and
  * so node-opcua) puts it, and is set before anything in this process touches it.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -20,7 +20,7 @@ import { Simulator } from '../../../simulator/engine.js';
 import { OpcuaRigs } from '../../../test/support/opcua-input.js';
 import { freePort, waitFor } from '../../../test/support/wait.js';
 import { moveCertificate } from './pki.js';
-import { thumbprint } from './trust.js';
+import { simulatorThumbprint } from './test-support/simulator-certificate.js';
 
 const USER = { username: 'operator', password: 'sim-secret' };
 const ROOT = '/Objects/MA:Machines/SIM:pbf-sim-01';
@@ -57,14 +57,6 @@ afterAll(async () => {
   for (const d of [simDir, configHome]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
-/** the simulator's server certificate's thumbprint, as an admin reads it on the machine */
-function simulatorThumbprint(): string {
-  const certs = path.join(simDir, 'opcua', 'pki', 'own', 'certs');
-  const pem = readdirSync(certs).find((f) => f.endsWith('.pem'))!;
-  const b64 = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END/.exec(readFileSync(path.join(certs, pem), 'utf8'))![1]!;
-  return thumbprint(Buffer.from(b64.replace(/\s+/g, ''), 'base64'));
-}
-
 describe("opcua input beside another program holding node-opcua's default PKI lock", () => {
   it('names the untrusted server by its thumbprint and connects right after the trust, without waiting for the lock', async () => {
     const { dataDir, buffer, pipeline, input } = rigs.open({
@@ -77,7 +69,7 @@ describe("opcua input beside another program holding node-opcua's default PKI lo
       reconnect: { initial: '100ms', max: '1s' },
     });
     await input.start(pipeline.contextFor('opcua'));
-    const tp = simulatorThumbprint();
+    const tp = simulatorThumbprint(simDir);
     const err = await waitFor('the untrusted-certificate error', () => input.stats().lastError?.includes('not trusted') && input.stats().lastError!, 20_000);
     expect(err).toContain(`thumbprint ${tp}`);
 
