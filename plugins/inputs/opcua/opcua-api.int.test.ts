@@ -7,20 +7,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main as layergate } from '../../../gateway/cli/main.js';
 import { type GatewayApiRig, startGatewayApi } from '../../../gateway/api/test-support/gateway-api-rig.js';
 import type { GatewayStatus } from '../../../gateway/api/status.js';
-import { makeConfig } from '../../../simulator/config.js';
-import { Simulator } from '../../../simulator/engine.js';
-import { freePort, waitFor } from '../../../test/support/wait.js';
+import type { Simulator } from '../../../simulator/engine.js';
+import { waitFor } from '../../../test/support/wait.js';
 import type { PkiCertificate } from './pki.js';
-import { simulatorThumbprint } from './test-support/simulator-certificate.js';
+import { SIMULATOR_ROOT as ROOT, SIMULATOR_USER as USER, startOpcuaSimulator, simulatorThumbprint } from './test-support/simulator.js';
 
-const log = pino({ level: 'silent' });
-const USER = { username: 'operator', password: 'sim-secret' };
-const ROOT = '/Objects/MA:Machines/SIM:pbf-sim-01';
 const ACTIONS = '/api/v1/plugins/opcua/machine/actions';
 let simDir: string;
 let dir: string;
@@ -28,17 +23,8 @@ let sim: Simulator;
 let rig: GatewayApiRig | undefined;
 
 beforeAll(async () => {
-  simDir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-api-sim-'));
+  ({ sim, simDir } = await startOpcuaSimulator('opcua-api'));
   dir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-api-'));
-  const cfg = makeConfig({
-    seed: 11,
-    startTimeMs: Date.UTC(2026, 0, 1),
-    job: { totalLayers: 5000 },
-    timing: { idleS: 0, inertingS: 0.5, layerS: 1, recoatS: 0.25, speed: 1 },
-    process: { rateHz: 10 },
-  });
-  sim = new Simulator({ cfg, dataDir: simDir, log, opcua: { port: await freePort(), user: USER }, controlPort: 0 });
-  await sim.start();
 }, 60_000);
 
 afterAll(async () => {

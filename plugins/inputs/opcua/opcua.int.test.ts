@@ -7,40 +7,32 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RecordBuffer } from '../../../gateway/buffer/types.js';
 import { CONTENT_TYPES, parseScalarBody } from '../../../gateway/plugin-api/record.js';
 import type { StoredRecord } from '../../../gateway/plugin-api/record.js';
-import { makeConfig } from '../../../simulator/config.js';
-import { Simulator } from '../../../simulator/engine.js';
+import type { Simulator } from '../../../simulator/engine.js';
 import { OpcuaRigs, capturingLog } from '../../../test/support/opcua-input.js';
-import { freePort, waitFor } from '../../../test/support/wait.js';
+import { waitFor } from '../../../test/support/wait.js';
 import { main as layergate } from '../../../gateway/cli/main.js';
 import { defaultSignal } from './nodes.js';
-import { simulatorCertificateFile, simulatorThumbprint } from './test-support/simulator-certificate.js';
 import { listCertificates } from './pki.js';
 import { opcuaConfigSchema } from './schema.js';
+import {
+  SIMULATOR_START_MS as START_MS,
+  SIMULATOR_ROOT as ROOT,
+  SIMULATOR_USER as USER,
+  startOpcuaSimulator,
+  simulatorCertificateFile,
+  simulatorThumbprint,
+} from './test-support/simulator.js';
 
-const log = pino({ level: 'silent' });
-const USER = { username: 'operator', password: 'sim-secret' };
-const START_MS = Date.UTC(2026, 0, 1);
-const ROOT = '/Objects/MA:Machines/SIM:pbf-sim-01';
 let simDir: string;
 let sim: Simulator;
 let endpoint: string;
 
 beforeAll(async () => {
-  simDir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-sim-'));
-  const cfg = makeConfig({
-    seed: 11,
-    startTimeMs: START_MS,
-    job: { totalLayers: 5000 },
-    timing: { idleS: 0, inertingS: 0.5, layerS: 1, recoatS: 0.25, speed: 1 },
-    process: { rateHz: 10 },
-  });
-  sim = new Simulator({ cfg, dataDir: simDir, log, opcua: { port: await freePort(), user: USER }, controlPort: 0 });
-  await sim.start();
+  ({ sim, simDir } = await startOpcuaSimulator('opcua'));
   endpoint = sim.opcuaEndpoint!;
 }, 60_000);
 

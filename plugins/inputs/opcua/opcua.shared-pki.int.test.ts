@@ -13,17 +13,13 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeConfig } from '../../../simulator/config.js';
-import { Simulator } from '../../../simulator/engine.js';
+import type { Simulator } from '../../../simulator/engine.js';
 import { OpcuaRigs } from '../../../test/support/opcua-input.js';
-import { freePort, waitFor } from '../../../test/support/wait.js';
+import { waitFor } from '../../../test/support/wait.js';
 import { moveCertificate } from './pki.js';
-import { simulatorThumbprint } from './test-support/simulator-certificate.js';
+import { SIMULATOR_ROOT as ROOT, SIMULATOR_USER as USER, startOpcuaSimulator, simulatorThumbprint } from './test-support/simulator.js';
 
-const USER = { username: 'operator', password: 'sim-secret' };
-const ROOT = '/Objects/MA:Machines/SIM:pbf-sim-01';
 const configHome = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-xdg-'));
 const defaultPki = path.join(configHome, 'node-opcua-default-nodejs', 'PKI');
 const savedConfigHome = process.env.XDG_CONFIG_HOME;
@@ -36,16 +32,7 @@ let sim: Simulator;
 const rigs = new OpcuaRigs();
 
 beforeAll(async () => {
-  simDir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-shared-sim-'));
-  const cfg = makeConfig({
-    seed: 11,
-    startTimeMs: Date.UTC(2026, 0, 1),
-    job: { totalLayers: 5000 },
-    timing: { idleS: 0, inertingS: 0.5, layerS: 1, recoatS: 0.25, speed: 1 },
-    process: { rateHz: 10 },
-  });
-  sim = new Simulator({ cfg, dataDir: simDir, log: pino({ level: 'silent' }), opcua: { port: await freePort(), user: USER }, controlPort: 0 });
-  await sim.start();
+  ({ sim, simDir } = await startOpcuaSimulator('opcua-shared'));
 }, 60_000);
 
 afterAll(async () => {
