@@ -112,7 +112,10 @@ export function certificateDifferences(info: CertificateInfo, want: WantedCertif
 /** A certificate manager on the PKI folder, initialised (it makes the key pair on first use). */
 export async function openCertificateManager(pkiDir: string): Promise<OPCUACertificateManager> {
   for (const d of ['own', 'trusted', 'rejected']) mkdirSync(path.join(pkiDir, d), { recursive: true });
-  const cm = new OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: false });
+  // no file watchers: the input reads the folders before each connect attempt instead. With them,
+  // an admin's move seen halfway (gone from rejected/, not yet in trusted/) during an attempt got the
+  // certificate filed as unknown into rejected/ again, or moved back there from trusted/
+  const cm = new OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
   await cm.initialize();
   return cm;
 }

@@ -38,7 +38,7 @@ import {
   type NotificationMessage,
   type UserIdentityInfo,
 } from 'node-opcua';
-import { OpcuaTimeoutError, OpcuaUntrustedServerError, Sleeper, exponentialDelay } from '../../../gateway/plugin-api/index.js';
+import { OpcuaTimeoutError, Sleeper, exponentialDelay } from '../../../gateway/plugin-api/index.js';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment } from '../../../gateway/plugin-api/index.js';
 import { ChangeRecorder } from './changes.js';
 import { GapTracker } from './gaps.js';
@@ -54,6 +54,7 @@ import {
   readCertificateInfo,
   wantedCertificate,
 } from './certificate.js';
+import { dropRejectedDuplicates } from './pki.js';
 import { HintLog, explainConnectError, explainSessionError, pkiCommand, type HintContext } from './trust.js';
 import { SilenceWatchdog } from './watchdog.js';
 import { definition as lazyDefinition } from './definition.js';
@@ -239,9 +240,8 @@ export class OpcuaInput implements InputPlugin {
   private async run(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
-      let untrustedServer = false;
+      await this.rereadTrustList();
       const reason = await this.session().catch((err: unknown) => {
-        untrustedServer = err instanceof OpcuaUntrustedServerError;
         this.s.lastError = err instanceof Error ? err.message : String(err);
         return `error: ${this.s.lastError}`;
       });
@@ -252,7 +252,6 @@ export class OpcuaInput implements InputPlugin {
       }
       if (reason.startsWith('error')) failures++;
       else failures = 0;
-      if (untrustedServer) await this.rereadTrustList();
       const delay = exponentialDelay(failures - 1, { initialMs: this.config.reconnect.initial, maxMs: this.config.reconnect.max });
       this.ctx!.log.info({ reason, delayMs: delay }, 'opcua: session ended; reconnecting');
       await this.sleeper.sleep(delay);
@@ -260,16 +259,21 @@ export class OpcuaInput implements InputPlugin {
   }
 
   /**
-   * The certificate manager follows its folders with file watchers, which miss a certificate moved
-   * out of rejected/ before they saw it arrive (an admin quick with `layergate pki trust`), or miss
-   * everything once the host's inotify watches run out; it then holds the server as rejected until
-   * a restart. After a trust failure the folders are read again before the next try, so a move on
-   * disk always takes effect at the next reconnect.
+   * Each connect attempt sees the trust list as it is on disk when it starts: the certificate
+   * manager has no file watchers (certificate.ts), so nothing changes its lists during an attempt,
+   * and the folders are read again here. A certificate in trusted/ and rejected/ at once (the
+   * manager filed it as unknown while an admin's move was in flight) is trusted: the copy in
+   * rejected/ goes, since the manager would take it for a rejection.
    */
   private async rereadTrustList(): Promise<void> {
-    await this.certificateManager?.reloadCertificates().catch((err: unknown) => {
-      this.ctx!.log.warn({ err, pkiDir: this.pkiDir }, 'opcua: could not read the PKI folders again; the next try uses the trust list as it was');
-    });
+    try {
+      for (const c of dropRejectedDuplicates(this.pkiDir)) {
+        this.ctx!.log.info({ thumbprint: c.thumbprint, file: c.file }, 'opcua: a trusted server certificate was also in rejected/; that copy is removed');
+      }
+      await this.certificateManager!.reloadCertificates();
+    } catch (err) {
+      this.ctx!.log.warn({ err, pkiDir: this.pkiDir }, 'opcua: could not read the PKI folders again; this try uses the trust list as it was');
+    }
   }
 
   /** One session lifetime; resolves with why it ended. */

@@ -16,7 +16,7 @@ import { OpcuaRigs, capturingLog } from '../../../test/support/opcua-input.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { main as layergate } from '../../../gateway/cli/main.js';
 import { defaultSignal } from './nodes.js';
-import { listCertificates } from './pki.js';
+import { listCertificates, moveCertificate } from './pki.js';
 import { opcuaConfigSchema } from './schema.js';
 import {
   SIMULATOR_START_MS as START_MS,
@@ -302,24 +302,54 @@ describe('opcua input against the simulator', () => {
     await waitFor('values once trusted', () => all(buffer).length >= 3);
   }, 60_000);
 
-  it('a trust takes effect at the next reconnect even when the PKI file watchers see nothing (a host out of inotify watches)', async () => {
-    // node-opcua-pki's own switch: its in-memory trust list then changes only when the folders are read
-    process.env.OPCUA_PKI_DISABLE_FILE_WATCHERS = 'true';
-    try {
-      const { dataDir, buffer, pipeline, input } = setup({
-        securityMode: 'SignAndEncrypt',
-        machine: { enabled: false },
-        items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }],
-      });
-      await input.start(pipeline.contextFor('opcua'));
-      const tp = simulatorThumbprint(simDir);
-      await waitFor('the untrusted-certificate error', () => input.stats().lastError?.includes(tp));
-      expect(await cli(['pki', 'trust', tp, '--pki', path.join(dataDir, 'pki', 'opcua')])).toBe(0);
-      await waitFor('values once trusted', () => all(buffer).length >= 3);
-    } finally {
-      delete process.env.OPCUA_PKI_DISABLE_FILE_WATCHERS;
-    }
+  it('a certificate in trusted/ and in rejected/ at once (filed as unknown while an admin trusted it) is trusted: the input connects, the rejected copy goes', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-both-'));
+    const pkiDir = path.join(dataDir, 'pki', 'opcua');
+    mkdirSync(path.join(pkiDir, 'trusted', 'certs'), { recursive: true });
+    mkdirSync(path.join(pkiDir, 'rejected'), { recursive: true });
+    copyFileSync(simulatorCertificateFile(simDir), path.join(pkiDir, 'trusted', 'certs', 'simulator.pem'));
+    copyFileSync(simulatorCertificateFile(simDir), path.join(pkiDir, 'rejected', 'simulator.pem'));
+    const { buffer, pipeline, input } = setup(
+      { securityMode: 'SignAndEncrypt', machine: { enabled: false }, items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }] },
+      dataDir,
+    );
+    await input.start(pipeline.contextFor('opcua'));
+    await waitFor('values', () => all(buffer).length >= 3);
+    expect(input.stats().connectFailures).toBe(0);
+    const tp = simulatorThumbprint(simDir);
+    expect(
+      listCertificates(pkiDir)
+        .filter((c) => c.thumbprint === tp)
+        .map((c) => c.where),
+    ).toEqual(['trusted']);
   }, 60_000);
+
+  it("an admin's trust made the moment the error is reported is never undone: ten rounds, each connects and leaves the certificate in trusted/ alone", async () => {
+    // the race this catches: node-opcua's bookkeeping of a refusal (from a trust list read just
+    // before the move) moved the certificate back from trusted/ to rejected/; on a loaded machine in
+    // about one round of five, with file watchers feeding the trust list
+    const tp = simulatorThumbprint(simDir);
+    const item = { node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` };
+    for (let round = 1; round <= 10; round++) {
+      const { dataDir, buffer, pipeline, input } = setup({ securityMode: 'SignAndEncrypt', machine: { enabled: false }, items: [item] });
+      await input.start(pipeline.contextFor('opcua'));
+      const pkiDir = path.join(dataDir, 'pki', 'opcua');
+      await waitFor(`round ${round}: the untrusted-certificate error`, () => input.stats().lastError?.includes('not trusted'));
+      moveCertificate(pkiDir, tp, 'trusted');
+      await waitFor(`round ${round}: values once trusted`, () => all(buffer).length >= 1, 15_000).catch((err: Error) => {
+        const where = listCertificates(pkiDir)
+          .filter((c) => c.thumbprint === tp)
+          .map((c) => c.where);
+        throw new Error(`${err.message}; the certificate is in ${where.join(' and ') || 'no folder'}`);
+      });
+      expect(
+        listCertificates(pkiDir)
+          .filter((c) => c.thumbprint === tp)
+          .map((c) => c.where),
+      ).toEqual(['trusted']);
+      await rigs.stopAll();
+    }
+  }, 240_000);
 
   it('a refused password is logged at warn with where it comes from (the variable of the config file), and retried', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-pw-'));

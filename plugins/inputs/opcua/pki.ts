@@ -4,11 +4,16 @@
  * Works on the files of node-opcua's PKI layout (own/certs, trusted/certs, rejected/); the running
  * input picks a newly trusted certificate up on its next connect attempt.
  *
- * Design constraint: a move, never a copy or an edit: the certificate bytes an admin trusts are the
- * bytes the server presented.
+ * Design constraints:
+ * - A move, never a copy or an edit: the certificate bytes an admin trusts are the bytes the server
+ *   presented.
+ * - Trusted wins: a certificate in trusted/ and in rejected/ at once is trusted (the input removes
+ *   the rejected copy before its next attempt, `dropRejectedDuplicates`). node-opcua files an
+ *   unknown certificate into rejected/ during a connect attempt, so a copy there can appear beside
+ *   one an admin has just trusted.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 export interface PkiCertificate {
@@ -76,4 +81,13 @@ export function moveCertificate(pkiDir: string, thumbprint: string, to: 'trusted
   const dest = path.join(dir, path.basename(c.file));
   renameSync(c.file, dest);
   return { ...c, where: to, file: dest };
+}
+
+/** Remove each certificate in rejected/ whose thumbprint is also in trusted/certs/; returns what was removed. */
+export function dropRejectedDuplicates(pkiDir: string): PkiCertificate[] {
+  const certs = listCertificates(pkiDir);
+  const trusted = new Set(certs.filter((c) => c.where === 'trusted').map((c) => c.thumbprint));
+  const duplicates = certs.filter((c) => c.where === 'rejected' && trusted.has(c.thumbprint));
+  for (const c of duplicates) rmSync(c.file, { force: true });
+  return duplicates;
 }
