@@ -38,9 +38,10 @@ import {
   type NotificationMessage,
   type UserIdentityInfo,
 } from 'node-opcua';
-import { OpcuaTimeoutError, Sleeper, exponentialDelay } from '../../../gateway/plugin-api/index.js';
+import { Sleeper, exponentialDelay } from '../../../gateway/plugin-api/index.js';
 import type { InputContext, InputDefinition, InputPlugin, PluginEnvironment } from '../../../gateway/plugin-api/index.js';
 import { ChangeRecorder } from './changes.js';
+import { withTimeout } from './deadline.js';
 import { GapTracker } from './gaps.js';
 import { readRequestLimits } from './limits.js';
 import { resolveItems } from './nodes.js';
@@ -375,20 +376,6 @@ export class OpcuaInput implements InputPlugin {
       'opcua: subscription connected but silent; tearing down the session and resubscribing',
     );
     this.current.end('watchdog');
-  }
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_r, reject) => {
-        t = setTimeout(() => reject(new OpcuaTimeoutError(`opcua: ${what} timed out after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(t);
   }
 }
 

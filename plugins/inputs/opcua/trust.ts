@@ -25,6 +25,7 @@ import type { OPCUAClient } from 'node-opcua';
 import type { Logger } from 'pino';
 import YAML from 'yaml';
 import { OpcuaAccessDeniedError, OpcuaClientRejectedError, OpcuaUntrustedServerError } from '../../../gateway/plugin-api/index.js';
+import { withTimeout } from './deadline.js';
 
 /** SHA-1 thumbprint of a DER certificate (what OPC-UA tools and node-opcua's PKI show), lowercase hex. */
 export function thumbprint(der: Buffer): string {
@@ -180,17 +181,7 @@ function credentialSources(h: HintContext): string | undefined {
 /** how long the hint waits for the server's endpoints, and for the probe's disconnect: it delays the input's next connect attempt */
 const PROBE_TIMEOUT_MS = 5000;
 
-/** `p`'s value, or undefined once `ms` have passed without one */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The thumbprint of the certificate the server offers for our security policy (via GetEndpoints); undefined when it does not tell in time. */
+/** The thumbprint of the certificate the server offers for our security policy (via GetEndpoints); an OpcuaTimeoutError when it does not tell in time. */
 async function serverThumbprint(endpoint: string, probeClient: () => OPCUAClient): Promise<string | undefined> {
   const probe = probeClient();
   const read = async () => {
@@ -200,11 +191,8 @@ async function serverThumbprint(endpoint: string, probeClient: () => OPCUAClient
     return cert ? thumbprint(Buffer.from(cert)) : undefined;
   };
   try {
-    return await within(read(), PROBE_TIMEOUT_MS);
+    return await withTimeout(read(), PROBE_TIMEOUT_MS, `read the server certificate of ${endpoint}`);
   } finally {
-    await within(
-      probe.disconnect().catch(() => undefined),
-      PROBE_TIMEOUT_MS,
-    );
+    await withTimeout(probe.disconnect(), PROBE_TIMEOUT_MS, 'disconnect the probe').catch(() => undefined);
   }
 }
