@@ -14,7 +14,7 @@ import type { GatewayStatus } from '../../../gateway/api/status.js';
 import type { Simulator } from '../../../simulator/engine.js';
 import { waitFor } from '../../../test/support/wait.js';
 import type { PkiCertificate } from './pki.js';
-import { SIMULATOR_ROOT as ROOT, SIMULATOR_USER as USER, startOpcuaSimulator, simulatorThumbprint } from './test-support/simulator.js';
+import { encryptedChamberInput, startOpcuaSimulator, simulatorThumbprint } from './test-support/simulator.js';
 
 const ACTIONS = '/api/v1/plugins/opcua/machine/actions';
 let simDir: string;
@@ -55,16 +55,7 @@ describe('opcua PKI through the API', () => {
     const r = (rig = await startGatewayApi(path.join(dir, 'layergate.json'), {
       gateway: { machine: 'pbf-01', dataDir: path.join(dir, 'data'), deliveryThread: false },
       inputs: {
-        machine: {
-          type: 'opcua',
-          endpoint: sim.opcuaEndpoint!,
-          username: USER.username,
-          password: USER.password,
-          securityMode: 'SignAndEncrypt',
-          machine: { enabled: false },
-          items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }],
-          reconnect: { initial: '100ms', max: '1s' },
-        },
+        machine: { type: 'opcua', ...encryptedChamberInput(sim.opcuaEndpoint!) },
       },
       outputs: { lake: { type: 'file-lake', path: path.join(dir, 'lake') } },
       api: { statusInterval: '250ms' },

@@ -22,6 +22,7 @@ import {
   SIMULATOR_START_MS as START_MS,
   SIMULATOR_ROOT as ROOT,
   SIMULATOR_USER as USER,
+  encryptedChamberInput,
   startOpcuaSimulator,
   simulatorCertificateFile,
   simulatorThumbprint,
@@ -252,12 +253,7 @@ describe('opcua input against the simulator', () => {
     const trusted = path.join(dataDir, 'pki', 'opcua', 'trusted', 'certs');
     mkdirSync(trusted, { recursive: true });
     copyFileSync(simulatorCertificateFile(simDir), path.join(trusted, 'simulator.pem'));
-    const cfg = {
-      securityMode: 'SignAndEncrypt',
-      securityPolicy: 'Basic256Sha256',
-      machine: { enabled: false },
-      items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }],
-    };
+    const cfg = { ...encryptedChamberInput(endpoint), securityPolicy: 'Basic256Sha256' };
     const first = setup(cfg, dataDir);
     await first.input.start(first.pipeline.contextFor('opcua'));
     await waitFor('values over an encrypted channel', () => all(first.buffer).length >= 5);
@@ -272,11 +268,7 @@ describe('opcua input against the simulator', () => {
   }, 60_000);
 
   it('an untrusted server certificate fails with its thumbprint and where to move it; after the admin moves it, the input connects', async () => {
-    const { dataDir, buffer, pipeline, input } = setup({
-      securityMode: 'SignAndEncrypt',
-      machine: { enabled: false },
-      items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }],
-    });
+    const { dataDir, buffer, pipeline, input } = setup(encryptedChamberInput(endpoint));
     await input.start(pipeline.contextFor('opcua'));
     const tp = simulatorThumbprint(simDir);
     const err = await waitFor('the untrusted-certificate error', () => input.stats().lastError?.includes('not trusted') && input.stats().lastError!);
@@ -309,10 +301,7 @@ describe('opcua input against the simulator', () => {
     mkdirSync(path.join(pkiDir, 'rejected'), { recursive: true });
     copyFileSync(simulatorCertificateFile(simDir), path.join(pkiDir, 'trusted', 'certs', 'simulator.pem'));
     copyFileSync(simulatorCertificateFile(simDir), path.join(pkiDir, 'rejected', 'simulator.pem'));
-    const { buffer, pipeline, input } = setup(
-      { securityMode: 'SignAndEncrypt', machine: { enabled: false }, items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }] },
-      dataDir,
-    );
+    const { buffer, pipeline, input } = setup(encryptedChamberInput(endpoint), dataDir);
     await input.start(pipeline.contextFor('opcua'));
     await waitFor('values', () => all(buffer).length >= 3);
     expect(input.stats().connectFailures).toBe(0);
@@ -329,9 +318,8 @@ describe('opcua input against the simulator', () => {
     // before the move) moved the certificate back from trusted/ to rejected/; on a loaded machine in
     // about one round of five, with file watchers feeding the trust list
     const tp = simulatorThumbprint(simDir);
-    const item = { node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` };
     for (let round = 1; round <= 10; round++) {
-      const { dataDir, buffer, pipeline, input } = setup({ securityMode: 'SignAndEncrypt', machine: { enabled: false }, items: [item] });
+      const { dataDir, buffer, pipeline, input } = setup(encryptedChamberInput(endpoint));
       await input.start(pipeline.contextFor('opcua'));
       const pkiDir = path.join(dataDir, 'pki', 'opcua');
       await waitFor(`round ${round}: the untrusted-certificate error`, () => input.stats().lastError?.includes('not trusted'));

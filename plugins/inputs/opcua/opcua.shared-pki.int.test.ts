@@ -18,7 +18,7 @@ import type { Simulator } from '../../../simulator/engine.js';
 import { OpcuaRigs } from '../../../test/support/opcua-input.js';
 import { waitFor } from '../../../test/support/wait.js';
 import { moveCertificate } from './pki.js';
-import { SIMULATOR_ROOT as ROOT, SIMULATOR_USER as USER, startOpcuaSimulator, simulatorThumbprint } from './test-support/simulator.js';
+import { encryptedChamberInput, startOpcuaSimulator, simulatorThumbprint } from './test-support/simulator.js';
 
 const configHome = mkdtempSync(path.join(os.tmpdir(), 'lg-opcua-xdg-'));
 const defaultPki = path.join(configHome, 'node-opcua-default-nodejs', 'PKI');
@@ -46,15 +46,7 @@ afterAll(async () => {
 
 describe("opcua input beside another program holding node-opcua's default PKI lock", () => {
   it('names the untrusted server by its thumbprint and connects right after the trust, without waiting for the lock', async () => {
-    const { dataDir, buffer, pipeline, input } = rigs.open({
-      endpoint: sim.opcuaEndpoint!,
-      username: USER.username,
-      password: USER.password,
-      securityMode: 'SignAndEncrypt',
-      machine: { enabled: false },
-      items: [{ node: `${ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }],
-      reconnect: { initial: '100ms', max: '1s' },
-    });
+    const { dataDir, buffer, pipeline, input } = rigs.open(encryptedChamberInput(sim.opcuaEndpoint!));
     await input.start(pipeline.contextFor('opcua'));
     const tp = simulatorThumbprint(simDir);
     const err = await waitFor('the untrusted-certificate error', () => input.stats().lastError?.includes('not trusted') && input.stats().lastError!, 20_000);

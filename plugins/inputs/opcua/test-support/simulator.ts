@@ -19,6 +19,22 @@ export const SIMULATOR_USER = { username: 'operator', password: 'sim-secret' };
 export const SIMULATOR_ROOT = '/Objects/MA:Machines/SIM:pbf-sim-01';
 export const SIMULATOR_START_MS = Date.UTC(2026, 0, 1);
 
+/**
+ * An opcua input's settings for the trust tests: the chamber temperature over a SignAndEncrypt
+ * session with the simulator's user, machine context off, reconnecting within a second.
+ */
+export function encryptedChamberInput(endpoint: string) {
+  return {
+    endpoint,
+    username: SIMULATOR_USER.username,
+    password: SIMULATOR_USER.password,
+    securityMode: 'SignAndEncrypt',
+    machine: { enabled: false },
+    items: [{ node: `${SIMULATOR_ROOT}/SIM:Monitoring/SIM:Chamber/SIM:Temperature` }],
+    reconnect: { initial: '100ms', max: '1s' },
+  };
+}
+
 /** A started simulator (seed 11, a 5,000-layer job) in a new data folder named after `name`. */
 export async function startOpcuaSimulator(name: string): Promise<{ sim: Simulator; simDir: string }> {
   const simDir = mkdtempSync(path.join(os.tmpdir(), `lg-${name}-sim-`));
